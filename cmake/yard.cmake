@@ -1,0 +1,27 @@
+# Helper functions shared by every directory's CMakeLists.txt.
+
+# yard_add_test(NAME <name> SOURCES <files...> [LIBS <libs...>] [LABELS <labels...>]
+#               [TIMEOUT <seconds>])
+# Builds one test executable and registers it with ctest. Each test is its own process,
+# so a crash in one cannot hide another's result.
+function(yard_add_test)
+    cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+    if(NOT T_TIMEOUT)
+        set(T_TIMEOUT 60)
+    endif()
+    add_executable(${T_NAME} ${T_SOURCES})
+    target_link_libraries(${T_NAME} PRIVATE yard yard_testlib PkgConfig::CMOCKA ${T_LIBS})
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+    set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+        ENVIRONMENT "YARD_BIN_DIR=${CMAKE_BINARY_DIR}/bin;YARD_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()
+
+# yard_add_program(NAME <name> SOURCES <files...> [LIBS <libs...>])
+# A program is a thin main over libraries; all land in build/bin so tests find them.
+function(yard_add_program)
+    cmake_parse_arguments(P "" "NAME" "SOURCES;LIBS" ${ARGN})
+    add_executable(${P_NAME} ${P_SOURCES})
+    target_link_libraries(${P_NAME} PRIVATE ${P_LIBS})
+    set_target_properties(${P_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+    install(TARGETS ${P_NAME} RUNTIME DESTINATION bin)
+endfunction()

@@ -1,0 +1,147 @@
+/* The actor runtime. An actor is a descriptor (yard_actor_def_t) and plain handler functions;
+ * the runtime owns everything else: one thread and one broker connection per replica (and per
+ * broker endpoint), READY with credit, heartbeats negotiated with the broker, reconnecting and
+ * re-registering after a broker restart, deadlines, draining on stop, options from the table
+ * (file, environment, flags, --help), logging context and the state store.
+ *
+ * A handler gets a request, and must do exactly one of: reply, fail, or defer. A deferred
+ * request is a token that any thread may complete later, exactly once; if its deadline passes
+ * first the runtime answers TIMEOUT and a later completion is ignored. A handler that returns
+ * having done none of the three gets an INTERNAL error sent for it. One-way SENDs go to the
+ * same handlers; what they reply is dropped.
+ *
+ * Handlers are testable without sockets: yard_request_new_test() builds a request whose
+ * outcome the test reads back. */
+#ifndef YARD_ACTOR_H
+#define YARD_ACTOR_H
+
+#include "yard/options.h"
+#include "yard/store.h"
+#include "yard/wire.h"
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct yard_request yard_request_t;
+typedef struct yard_deferred yard_deferred_t;
+typedef struct yard_actor yard_actor_t;
+
+/* What init gets: read-only facts about the replica. Borrowed; valid during the call. */
+typedef struct {
+    int replica;         /* 0-based index within this process */
+    yard_store_t *store; /* shared by the process's replicas; borrowed for the actor's life */
+    const void *options; /* the filled options struct (def->options_size bytes) */
+} yard_actor_env_t;
+
+/* Handlers return 0, or a negative yard error that the runtime sends as the failure (only
+ * when the handler has not replied, failed or deferred already). state is the replica's. */
+typedef int(yard_handler_fn)(yard_request_t *req, void *state);
+
+typedef struct {
+    const char *op; /* the operation name; NULL: every op that has no handler of its own */
+    yard_handler_fn *fn;
+    const char *help;
+} yard_handler_def_t;
+
+typedef struct {
+    const char *name;        /* the service name on the wire, equal to the actor's folder */
+    const char *description; /* one line for --help and `yard services` */
+    const yard_handler_def_t *handlers; /* ended by an entry with fn == NULL */
+    const yard_option_t *options;       /* NULL, or a table ended by key == NULL */
+    size_t options_size;                /* sizeof the struct the options fill */
+    size_t state_size;                  /* per-replica state, zeroed, passed to handlers */
+    uint32_t credit;                    /* default concurrent requests per replica; 0: 16 */
+    bool stateful; /* true: more than one process needs a shared (Redis) store */
+    /* Optional. init runs in the replica's thread before READY; a non-zero return stops the
+     * actor with that error. fini runs after the replica drained. */
+    int (*init)(void *state, const yard_actor_env_t *env);
+    void (*fini)(void *state);
+} yard_actor_def_t;
+
+/* Runtime settings (the common options every actor takes). */
+typedef struct {
+    char *broker;          /* comma-separated endpoints; YARD_BROKER */
+    int64_t replicas;      /* threads in this process; default 1 */
+    int64_t credit;        /* 0: def->credit */
+    uint32_t heartbeat_ms; /* default 1000 */
+    uint32_t drain_ms;     /* how long stop waits for in-flight requests; default 5000 */
+    char *store;           /* "memory" or a redis:// URL; default memory */
+    char *log_level;
+    void *zmq_context; /* share a context (inproc endpoints need it); NULL: own */
+} yard_actor_opts_t;
+
+/* The common options' table (filling yard_actor_opts_t). */
+extern const yard_option_t yard_actor_common_options[];
+
+/* Starts the actor's replicas. opts is borrowed for the call; actor_options points to a
+ * filled struct of def->options_size bytes (NULL when the actor has none), copied. Returns 0
+ * and sets *out (caller owns it; stop and free with yard_actor_destroy()), or an error with
+ * the reason logged (a stateful actor on a non-shared store with >1 process, init failed). */
+int yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
+                     const void *actor_options, yard_actor_t **out);
+
+/* Drains and stops: each replica sends DRAIN, finishes what it holds (up to drain_ms), sends
+ * DISCONNECT, runs fini and exits. Blocks until all replicas have stopped. Thread-safe. */
+void yard_actor_stop(yard_actor_t *self);
+void yard_actor_destroy(yard_actor_t **self_p);
+
+/* A whole actor program: parses argv (--help, --config, the common options and the actor's
+ * table), starts the actor, waits for SIGINT/SIGTERM, drains, exits. Returns the exit code. */
+int yard_actor_main(const yard_actor_def_t *def, int argc, char **argv);
+
+/* --- inside a handler -------------------------------------------------------------------- */
+
+/* The op name ("" when none), the service name. Borrowed; valid until the request ends. */
+const char *yard_request_op(const yard_request_t *req);
+const char *yard_request_service(const yard_request_t *req);
+
+/* The raw msgpack body. Borrowed; valid until the request ends. */
+const void *yard_request_body(const yard_request_t *req, size_t *size);
+
+/* The body decoded, or NULL when empty or not valid msgpack. Borrowed; valid until the
+ * request ends. */
+const msgpack_object *yard_request_object(yard_request_t *req);
+
+/* A header's value or NULL. Borrowed; valid until the request ends. */
+const char *yard_request_header(const yard_request_t *req, const char *key);
+
+/* Milliseconds left before the caller's deadline (0 when passed). */
+uint32_t yard_request_remaining_ms(const yard_request_t *req);
+
+/* True for a one-way SEND (nobody reads the reply). */
+bool yard_request_one_way(const yard_request_t *req);
+
+/* Replies with a msgpack body (copied). Returns 0, or YARD_E_INVALID when the request has
+ * already been answered or deferred. */
+int yard_request_reply(yard_request_t *req, const void *body, size_t size);
+
+/* Fails with a yard error (YARD_E_BAD_REQUEST, ...) or, with err == YARD_E_SERVICE, a
+ * service-defined error name app_error. text is a human-readable reason (may be NULL). */
+int yard_request_fail(yard_request_t *req, int err, const char *app_error, const char *text);
+
+/* Defers the answer. Returns a token (caller owns it: complete it exactly once with
+ * yard_deferred_reply() or yard_deferred_fail(), from any thread), or NULL when the request
+ * was already answered. */
+yard_deferred_t *yard_request_defer(yard_request_t *req);
+
+/* Completes a deferred request. Takes ownership of *d_p, on success and on failure, and sets
+ * *d_p to NULL. Returns 0, or YARD_E_TIMEOUT when the runtime already answered at the
+ * deadline (the reply is dropped). Thread-safe. */
+int yard_deferred_reply(yard_deferred_t **d_p, const void *body, size_t size);
+int yard_deferred_fail(yard_deferred_t **d_p, int err, const char *app_error, const char *text);
+
+/* --- testing handlers without sockets ----------------------------------------------------- */
+
+/* A request for tests: op may be NULL; body copied. Caller owns it; free with
+ * yard_request_destroy_test(). */
+yard_request_t *yard_request_new_test(const char *service, const char *op, const void *body,
+                                      size_t size);
+/* The outcome so far: 0 and the reply body, or the failure's error and app error; 1 when
+ * nothing was answered yet. Borrowed pointers, valid until the request is destroyed. */
+int yard_request_outcome_test(const yard_request_t *req, const void **body, size_t *size,
+                              const char **app_error);
+void yard_request_destroy_test(yard_request_t **req_p);
+
+#endif

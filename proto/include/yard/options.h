@@ -1,0 +1,76 @@
+/* Options: one declarative table per program or actor gives every setting's key, type,
+ * default and help. From it the runtime fills a struct from, in increasing priority:
+ * the defaults, the config file (YARD_CONFIG or --config), the environment and the command
+ * line; it rejects unknown keys and bad values with the file and line, the variable, or the
+ * flag that was wrong; and it prints --help.
+ *
+ * Names are the same everywhere: key `heartbeat_ms` at the top of the file is the
+ * environment variable YARD_HEARTBEAT_MS and the flag --heartbeat-ms; key `credit` in the
+ * file's `echo:` section is YARD_ECHO_CREDIT and, when running that actor, --credit.
+ *
+ * The config file is YAML: common and program keys at the top level, and one map per actor
+ * named after it. Top-level keys are checked against yard_config_known_key(), the project's
+ * single list of top-level names, so a typo in a shared file is caught by every program. */
+#ifndef YARD_OPTIONS_H
+#define YARD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    YARD_OPT_STRING = 1, /* char *: owned by the target; freed by yard_options_free() */
+    YARD_OPT_INT,        /* int64_t */
+    YARD_OPT_BOOL,       /* bool: true/false/yes/no/on/off/1/0 */
+    YARD_OPT_MS,         /* uint32_t milliseconds: "1500", "1500ms", "2s", "1m" */
+    YARD_OPT_SIZE,       /* uint64_t bytes: "1048576", "64KiB", "1MiB" */
+} yard_opt_type_t;
+
+typedef struct {
+    const char *key; /* NULL ends the table */
+    yard_opt_type_t type;
+    const char *default_value; /* as it would be written in the file; NULL: unset */
+    size_t offset;             /* offsetof() the field in the target struct */
+    const char *help;
+    int64_t min; /* for INT, MS and SIZE when min < max: the inclusive allowed range */
+    int64_t max;
+} yard_option_t;
+
+/* A parsed config file. Caller owns the result; free with yard_config_destroy(). */
+typedef struct yard_config yard_config_t;
+
+/* Loads a YAML config file. Returns 0 and sets *out, or YARD_E_CONFIG / YARD_E_IO with
+ * errbuf holding "path:line: reason". */
+int yard_config_load(const char *path, yard_config_t **out, char *errbuf, size_t errlen);
+void yard_config_destroy(yard_config_t **self_p);
+
+/* The file's path. Borrowed; valid while cfg lives. */
+const char *yard_config_path(const yard_config_t *cfg);
+
+/* True when the file has a top-level map named section (an actor's section). */
+bool yard_config_has_section(const yard_config_t *cfg, const char *section);
+
+/* True when key is a top-level key some Switchyard program reads. */
+bool yard_config_known_key(const char *key);
+
+/* Fills target from the table. section is NULL for top-level keys, or an actor's name.
+ * cfg may be NULL (no file). argv holds only option flags ("--key value" or "--key=value");
+ * a flag not in the table is an error. Returns 0, or YARD_E_CONFIG with errbuf naming the
+ * file and line, the environment variable, or the flag, and what was wrong. On error target
+ * may be partly filled: call yard_options_free() either way. */
+int yard_options_apply(const yard_option_t *table, void *target, const yard_config_t *cfg,
+                       const char *section, int argc, char **argv, char *errbuf, size_t errlen);
+
+/* Checks the file's keys in section (NULL: top level, against yard_config_known_key())
+ * without applying anything: unknown keys give YARD_E_CONFIG with "path:line: ...". */
+int yard_config_check_section(const yard_config_t *cfg, const yard_option_t *table,
+                              const char *section, char *errbuf, size_t errlen);
+
+/* Prints one line per option: flag, environment variable, default and help. */
+void yard_options_help(const yard_option_t *table, const char *section, FILE *out);
+
+/* Frees the STRING fields of target that the table names, and sets them to NULL. */
+void yard_options_free(const yard_option_t *table, void *target);
+
+#endif

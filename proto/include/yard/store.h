@@ -1,0 +1,53 @@
+/* The state store: a small key/value interface with two backends.
+ *   "memory"                    in-process (the embedded default); shared by the threads of
+ *                               one process, lost at exit
+ *   "redis://host:port[/db]"    Redis through hiredis; shared by every process and host that
+ *                               points at it; reconnects by itself
+ * Stateful actors that run more than one replica in more than one process need a shared store
+ * (yard_store_shared()); the runtime refuses to start them on "memory" with more than one
+ * process and says so.
+ *
+ * Every function is thread-safe. Keys and values are binary-safe byte strings. */
+#ifndef YARD_STORE_H
+#define YARD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct yard_store yard_store_t;
+
+/* Opens a store by URL (see above). Returns 0 and sets *out (caller owns it; free with
+ * yard_store_destroy()), or YARD_E_CONFIG for a bad URL, YARD_E_UNREACHABLE when Redis does
+ * not answer at open. */
+int yard_store_open(const char *url, yard_store_t **out);
+void yard_store_destroy(yard_store_t **self_p);
+
+/* True when other processes see the same data (Redis). */
+bool yard_store_shared(const yard_store_t *self);
+
+/* Gets key. Returns 0 and sets *val (caller frees with free(); NUL-terminated for
+ * convenience, *len excludes it), YARD_E_NOT_FOUND, or YARD_E_UNREACHABLE. */
+int yard_store_get(yard_store_t *self, const char *key, char **val, size_t *len);
+
+/* Sets key to val; ttl_ms 0 means no expiry. Returns 0 or YARD_E_UNREACHABLE. */
+int yard_store_set(yard_store_t *self, const char *key, const void *val, size_t len,
+                   uint32_t ttl_ms);
+
+/* Sets key only if it does not exist (Redis SET NX PX). Returns 1 when set, 0 when the key
+ * existed, or YARD_E_UNREACHABLE. This is the claim primitive for leases. */
+int yard_store_set_nx(yard_store_t *self, const char *key, const void *val, size_t len,
+                      uint32_t ttl_ms);
+
+/* Deletes key. Returns 1 when it existed, 0 when not, or YARD_E_UNREACHABLE. */
+int yard_store_del(yard_store_t *self, const char *key);
+
+/* Deletes key only if its value equals val (compare-and-delete, atomic: a Lua script on
+ * Redis). Returns 1 when deleted, 0 when absent or different, or YARD_E_UNREACHABLE. */
+int yard_store_del_if(yard_store_t *self, const char *key, const void *val, size_t len);
+
+/* Adds by to the integer at key (absent counts as 0) and sets *out to the new value.
+ * Returns 0, YARD_E_INVALID when the value is not an integer, or YARD_E_UNREACHABLE. */
+int yard_store_incr(yard_store_t *self, const char *key, int64_t by, int64_t *out);
+
+#endif

@@ -1,0 +1,127 @@
+/* The wire codec: the frames of protocol YD/1 (docs/protocol.md is the normative text).
+ *
+ * A message is two or three ZeroMQ frames: a 4-byte command frame ('Y' 'D' version command),
+ * a header frame (a msgpack map with small integer keys), and for REQUEST, REPLY, SEND and
+ * PUBLISH a body frame of opaque msgpack that brokers forward without decoding or copying.
+ *
+ * Decoding is zero-copy: the strings of a decoded header point into the frame's bytes and the
+ * header-map array lives in the codec's scratch zone, so a decoded header is valid only while
+ * both the frame and the codec are unchanged. Nothing received is trusted: every length and
+ * type is checked and capped before use, and a bad frame yields YARD_E_BAD_REQUEST or
+ * YARD_E_PROTOCOL with a reason, never an abort. */
+#ifndef YARD_WIRE_H
+#define YARD_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define YARD_WIRE_SIG0     'Y'
+#define YARD_WIRE_SIG1     'D'
+#define YARD_WIRE_VERSION  1
+#define YARD_WIRE_CMD_SIZE 4
+
+/* Caps on what a peer can make us hold. */
+#define YARD_WIRE_NAME_MAX    255   /* service, subject, op, replica, app error, header key */
+#define YARD_WIRE_VALUE_MAX   4096  /* one header value */
+#define YARD_WIRE_TEXT_MAX    1024  /* error text */
+#define YARD_WIRE_HEADERS_MAX 64    /* entries in the headers map */
+#define YARD_WIRE_HEADER_MAX  16384 /* the whole header frame */
+
+typedef enum {
+    YARD_CMD_READY = 1, /* replica -> broker: offer a service with credit; broker -> replica: ack */
+    YARD_CMD_REQUEST = 2, /* client -> broker -> replica; expects exactly one REPLY or ERROR */
+    YARD_CMD_REPLY = 3,   /* replica -> broker -> client */
+    YARD_CMD_SEND = 4,    /* one-way: client -> broker -> one replica; the replica's REPLY is
+                             consumed by the broker */
+    YARD_CMD_PUBLISH = 5, /* any peer -> broker -> every matching subscriber */
+    YARD_CMD_SUBSCRIBE = 6,
+    YARD_CMD_UNSUBSCRIBE = 7,
+    YARD_CMD_HEARTBEAT = 8, /* both ways; the broker answers each peer's heartbeat */
+    YARD_CMD_DISCONNECT = 9,
+    YARD_CMD_ERROR = 10,
+    YARD_CMD_DRAIN = 11, /* replica -> broker: finish what you sent me, send nothing new */
+    YARD_CMD_MAX_ = YARD_CMD_DRAIN
+} yard_cmd_t;
+
+/* Header flags. */
+#define YARD_FLAG_IDEMPOTENT 0x1u /* may be re-sent to another replica if the first dies */
+
+/* Header map keys (stable: append, never renumber). */
+enum {
+    YARD_KEY_ID = 1,
+    YARD_KEY_SERVICE = 2, /* service name, or subject / pattern for pub/sub */
+    YARD_KEY_OP = 3,
+    YARD_KEY_TIMEOUT_MS = 4,
+    YARD_KEY_FLAGS = 5,
+    YARD_KEY_HEADERS = 6,
+    YARD_KEY_ERROR = 7,
+    YARD_KEY_ERROR_TEXT = 8,
+    YARD_KEY_APP_ERROR = 9,
+    YARD_KEY_CREDIT = 10,
+    YARD_KEY_HEARTBEAT_MS = 11,
+    YARD_KEY_REPLICA = 12,
+};
+
+/* A length-counted string; not NUL-terminated when it points into a frame. */
+typedef struct {
+    const char *ptr;
+    uint32_t len;
+} yard_str_t;
+
+typedef struct {
+    yard_str_t key;
+    yard_str_t value;
+} yard_kv_t;
+
+/* A decoded (or to-be-encoded) header. A field that is zero or empty is absent on the wire. */
+typedef struct {
+    uint64_t id;
+    yard_str_t service;
+    yard_str_t op;
+    uint32_t timeout_ms;
+    uint32_t flags;
+    const yard_kv_t *headers;
+    uint32_t header_count;
+    uint32_t error; /* wire code, see yard/error.h */
+    yard_str_t error_text;
+    yard_str_t app_error;
+    uint32_t credit;
+    uint32_t heartbeat_ms;
+    yard_str_t replica;
+} yard_header_t;
+
+/* Reusable decoding scratch. Caller owns the result; free with yard_codec_destroy(). */
+typedef struct yard_codec yard_codec_t;
+yard_codec_t *yard_codec_new(void);
+void yard_codec_destroy(yard_codec_t **self_p);
+
+/* Writes the 4-byte command frame for cmd into buf. */
+void yard_wire_command(uint8_t buf[YARD_WIRE_CMD_SIZE], yard_cmd_t cmd);
+
+/* Parses a command frame. Returns 0 and sets *cmd, or YARD_E_PROTOCOL with *why set to a
+ * static reason (wrong size, signature, version or unknown command). */
+int yard_wire_parse_command(const void *data, size_t size, yard_cmd_t *cmd, const char **why);
+
+/* Decodes a header frame into *out. Strings in *out borrow data; the headers array borrows
+ * codec's scratch, valid until the next decode with codec. Returns 0, or YARD_E_BAD_REQUEST
+ * (truncated or invalid msgpack, wrong type, over a cap) with *why set to a static reason.
+ * Unknown keys are skipped so that newer peers can add fields. */
+int yard_wire_decode_header(yard_codec_t *codec, const void *data, size_t size, yard_header_t *out,
+                            const char **why);
+
+/* Encodes h into buf of cap bytes. Returns the size written, or YARD_E_TOO_LARGE when it
+ * does not fit or a field is over its cap. */
+int yard_wire_encode_header(const yard_header_t *h, void *buf, size_t cap);
+
+/* The command's name ("REQUEST"), or "UNKNOWN". Borrowed; static storage. */
+const char *yard_cmd_name(int cmd);
+
+/* A yard_str_t over a NUL-terminated string (NULL gives the empty string). */
+yard_str_t yard_str(const char *s);
+
+/* True when a and b hold the same bytes; and when s equals the C string c. */
+bool yard_str_eq(yard_str_t a, yard_str_t b);
+bool yard_str_eq_cstr(yard_str_t s, const char *c);
+
+#endif

@@ -1,0 +1,41 @@
+/* Test harness: what integration tests need to run real processes the way an operator would.
+ * Every wait here has a deadline; nothing sleeps as synchronisation. Programs are found in
+ * $YARD_BIN_DIR (ctest sets it to build/bin). */
+#ifndef YARD_HARNESS_H
+#define YARD_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then closed). */
+int yh_free_port(void);
+
+/* "tcp://127.0.0.1:<port>" in a static per-thread buffer. Borrowed; valid until next call. */
+const char *yh_endpoint(int port);
+
+/* A fresh directory under $TMPDIR (or /tmp). Caller owns the string (free()); remove the tree
+ * with yh_rmtree(). */
+char *yh_tmpdir(void);
+void yh_rmtree(const char *path);
+
+/* Starts $YARD_BIN_DIR/<prog> (or an absolute path) with argv (argv[0] included, NULL ended)
+ * and extra environment entries "K=V" (NULL ended, may be NULL). Its stderr goes to
+ * <logdir>/<prog>.<pid>.log when logdir is not NULL. Returns the pid, or -1. */
+pid_t yh_spawn(const char *prog, char *const argv[], char *const env[], const char *logdir);
+
+/* Sends sig to pid and waits up to timeout_ms for it to exit. Returns the wait status, or -1
+ * when it did not exit in time (then it is SIGKILLed and reaped). */
+int yh_stop(pid_t pid, int sig, int timeout_ms);
+
+/* Waits up to timeout_ms for a TCP connect to 127.0.0.1:port to succeed. */
+bool yh_wait_port(int port, int timeout_ms);
+
+/* Milliseconds on a monotonic clock. */
+long long yh_now_ms(void);
+
+/* Starts redis-server on a free port in a temp dir (no persistence). Returns the pid and sets
+ * *port, or -1 when redis-server is not installed or does not come up. */
+pid_t yh_redis_start(int *port, char **dir_out);
+void yh_redis_stop(pid_t pid, char *dir);
+
+#endif
