@@ -1,0 +1,282 @@
+/* The codec: round trips of every header field, and a table of malformed frames that must be
+ * refused with a reason rather than crash or be half-read. Reads as a usage example of
+ * yard/wire.h. */
+#include "yard/error.h"
+#include "yard/wire.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <msgpack.h>
+#include <string.h>
+
+static void
+test_command_round_trip(void **state)
+{
+    (void)state;
+    for (int c = YARD_CMD_READY; c <= YARD_CMD_MAX_; c++) {
+        uint8_t buf[YARD_WIRE_CMD_SIZE];
+        yard_wire_command(buf, (yard_cmd_t)c);
+        yard_cmd_t got = 0;
+        const char *why = NULL;
+        assert_int_equal(yard_wire_parse_command(buf, sizeof buf, &got, &why), 0);
+        assert_int_equal(got, c);
+        assert_string_not_equal(yard_cmd_name(c), "UNKNOWN");
+    }
+}
+
+static void
+test_command_rejects(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes;
+        size_t size;
+        const char *why;
+    } cases[] = {
+        {"YD\x01", 3, "command frame is not 4 bytes"},
+        {"YD\x01\x02\x00", 5, "command frame is not 4 bytes"},
+        {"XD\x01\x02", 4, "bad protocol signature"},
+        {"YD\x02\x02", 4, "unsupported protocol version"},
+        {"YD\x01\x00", 4, "unknown command"},
+        {"YD\x01\x63", 4, "unknown command"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        yard_cmd_t cmd;
+        const char *why = NULL;
+        assert_int_equal(yard_wire_parse_command(cases[i].bytes, cases[i].size, &cmd, &why),
+                         YARD_E_PROTOCOL);
+        assert_string_equal(why, cases[i].why);
+    }
+}
+
+static void
+test_header_round_trip(void **state)
+{
+    (void)state;
+    yard_kv_t kv[2] = {{yard_str("x-request-id"), yard_str("abc")},
+                       {yard_str("trace"), yard_str("")}};
+    yard_header_t in = {
+        .id = UINT64_MAX,
+        .service = yard_str("echo"),
+        .op = yard_str("user.get"),
+        .timeout_ms = 2500,
+        .flags = YARD_FLAG_IDEMPOTENT,
+        .headers = kv,
+        .header_count = 2,
+        .error = yard_err_to_wire(YARD_E_SERVICE),
+        .error_text = yard_str("no such user"),
+        .app_error = yard_str("USER_NOT_FOUND"),
+        .credit = 16,
+        .heartbeat_ms = 1000,
+        .replica = yard_str("host/42/0"),
+    };
+    uint8_t buf[YARD_WIRE_HEADER_MAX];
+    int n = yard_wire_encode_header(&in, buf, sizeof buf);
+    assert_true(n > 0);
+
+    yard_codec_t *codec = yard_codec_new();
+    yard_header_t out;
+    const char *why = NULL;
+    assert_int_equal(yard_wire_decode_header(codec, buf, (size_t)n, &out, &why), 0);
+    assert_true(out.id == UINT64_MAX);
+    assert_true(yard_str_eq_cstr(out.service, "echo"));
+    assert_true(yard_str_eq_cstr(out.op, "user.get"));
+    assert_int_equal(out.timeout_ms, 2500);
+    assert_int_equal(out.flags, YARD_FLAG_IDEMPOTENT);
+    assert_int_equal(out.header_count, 2);
+    assert_true(yard_str_eq_cstr(out.headers[0].key, "x-request-id"));
+    assert_true(yard_str_eq_cstr(out.headers[0].value, "abc"));
+    assert_true(yard_str_eq_cstr(out.headers[1].value, ""));
+    assert_int_equal(yard_err_from_wire(out.error), YARD_E_SERVICE);
+    assert_true(yard_str_eq_cstr(out.error_text, "no such user"));
+    assert_true(yard_str_eq_cstr(out.app_error, "USER_NOT_FOUND"));
+    assert_int_equal(out.credit, 16);
+    assert_int_equal(out.heartbeat_ms, 1000);
+    assert_true(yard_str_eq_cstr(out.replica, "host/42/0"));
+    /* Zero-copy: decoded strings point into the frame. */
+    assert_true((const uint8_t *)out.service.ptr >= buf &&
+                (const uint8_t *)out.service.ptr < buf + n);
+    yard_codec_destroy(&codec);
+    assert_null(codec);
+}
+
+static void
+test_header_empty_fields_are_omitted(void **state)
+{
+    (void)state;
+    yard_header_t in = {.id = 7};
+    uint8_t buf[64];
+    int n = yard_wire_encode_header(&in, buf, sizeof buf);
+    /* fixmap of 1, key 1, positive fixint 7 */
+    assert_int_equal(n, 3);
+    assert_int_equal(buf[0], 0x81);
+}
+
+static void
+test_encode_overflow(void **state)
+{
+    (void)state;
+    yard_header_t in = {.id = 1, .service = yard_str("a-service-name-that-is-long")};
+    uint8_t buf[8];
+    assert_int_equal(yard_wire_encode_header(&in, buf, sizeof buf), YARD_E_TOO_LARGE);
+
+    char big[YARD_WIRE_NAME_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    yard_header_t over = {.service = yard_str(big)};
+    uint8_t large[YARD_WIRE_HEADER_MAX];
+    assert_int_equal(yard_wire_encode_header(&over, large, sizeof large), YARD_E_TOO_LARGE);
+}
+
+/* Packs a header map by hand so that the malformed cases below can be built exactly. */
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+} s_pack_t;
+
+static void
+s_pack_init(s_pack_t *p)
+{
+    msgpack_sbuffer_init(&p->sb);
+    msgpack_packer_init(&p->pk, &p->sb, msgpack_sbuffer_write);
+}
+
+static void
+s_pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+static void
+test_decode_rejects(void **state)
+{
+    (void)state;
+    yard_codec_t *codec = yard_codec_new();
+    yard_header_t h;
+    const char *why;
+    uint8_t valid[] = {0x82, 0x01, 0x05, 0x02, 0xa4, 'e', 'c', 'h', 'o'};
+
+    /* Truncated at every length short of the whole. */
+    for (size_t n = 0; n < sizeof valid; n++) {
+        why = NULL;
+        assert_int_equal(yard_wire_decode_header(codec, valid, n, &h, &why), YARD_E_BAD_REQUEST);
+        assert_non_null(why);
+    }
+    assert_int_equal(yard_wire_decode_header(codec, valid, sizeof valid, &h, &why), 0);
+    assert_int_equal(h.id, 5);
+
+    static const struct {
+        const uint8_t bytes[16];
+        size_t size;
+        const char *why;
+    } cases[] = {
+        {{0x93, 0x01, 0x02, 0x03}, 4, "header is not a msgpack map"},
+        {{0xc1}, 1, "header is not valid msgpack"},
+        {{0x81, 0xa1, 'x', 0x01}, 4, "header key is not an unsigned integer"},
+        {{0x81, 0x01, 0xa1, 'x'}, 4, "header field has the wrong type or is too long"},
+        {{0x81, 0x02, 0x05}, 3, "header field has the wrong type or is too long"},
+        {{0x81, 0x04, 0xcf, 1, 0, 0, 0, 0, 0, 0, 0},
+         11,
+         "header field has the wrong type or is too long"},
+        {{0x81, 0x01, 0x05, 0x00}, 4, "trailing bytes after header"},
+        {{0x81, 0x06, 0x93, 1, 2, 3}, 6, "headers is not a map"},
+        {{0x81, 0x06, 0x81, 0x01, 0xa1, 'v'},
+         6,
+         "header key or value is not a string or is too long"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        why = NULL;
+        assert_int_equal(yard_wire_decode_header(codec, cases[i].bytes, cases[i].size, &h, &why),
+                         YARD_E_BAD_REQUEST);
+        assert_string_equal(why, cases[i].why);
+    }
+
+    uint8_t huge[YARD_WIRE_HEADER_MAX + 1] = {0x80};
+    assert_int_equal(yard_wire_decode_header(codec, huge, sizeof huge, &h, &why),
+                     YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "header frame over 16 KiB");
+    yard_codec_destroy(&codec);
+}
+
+static void
+test_decode_caps(void **state)
+{
+    (void)state;
+    yard_codec_t *codec = yard_codec_new();
+    yard_header_t h;
+    const char *why = NULL;
+
+    /* Too many headers. */
+    s_pack_t p;
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_HEADERS);
+    msgpack_pack_map(&p.pk, YARD_WIRE_HEADERS_MAX + 1);
+    for (int i = 0; i <= YARD_WIRE_HEADERS_MAX; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        s_pack_str(&p.pk, k);
+        s_pack_str(&p.pk, "v");
+    }
+    assert_int_equal(yard_wire_decode_header(codec, p.sb.data, p.sb.size, &h, &why),
+                     YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "too many headers");
+    msgpack_sbuffer_destroy(&p.sb);
+
+    /* A service name one byte over the cap. */
+    char name[YARD_WIRE_NAME_MAX + 2];
+    memset(name, 's', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_SERVICE);
+    s_pack_str(&p.pk, name);
+    assert_int_equal(yard_wire_decode_header(codec, p.sb.data, p.sb.size, &h, &why),
+                     YARD_E_BAD_REQUEST);
+    msgpack_sbuffer_destroy(&p.sb);
+
+    /* Unknown keys are skipped, known ones still read. */
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 2);
+    msgpack_pack_uint8(&p.pk, 200);
+    msgpack_pack_array(&p.pk, 0);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_ID);
+    msgpack_pack_uint8(&p.pk, 9);
+    assert_int_equal(yard_wire_decode_header(codec, p.sb.data, p.sb.size, &h, &why), 0);
+    assert_int_equal(h.id, 9);
+    msgpack_sbuffer_destroy(&p.sb);
+    yard_codec_destroy(&codec);
+}
+
+static void
+test_error_table(void **state)
+{
+    (void)state;
+    assert_string_equal(yard_err_name(YARD_E_NO_SERVICE), "NO_SERVICE");
+    assert_int_equal(yard_err_from_name("TIMEOUT"), YARD_E_TIMEOUT);
+    assert_int_equal(yard_err_from_name("nonsense"), 0);
+    assert_int_equal(yard_err_to_wire(YARD_E_WORKER_LOST), 3);
+    assert_int_equal(yard_err_from_wire(3), YARD_E_WORKER_LOST);
+    assert_int_equal(yard_err_from_wire(9999), YARD_E_INTERNAL);
+    assert_string_equal(yard_strerror(YARD_E_OVERLOADED), "the service queue is full; retry later");
+    assert_string_equal(yard_err_name(-9999), "UNKNOWN");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_command_round_trip),
+        cmocka_unit_test(test_command_rejects),
+        cmocka_unit_test(test_header_round_trip),
+        cmocka_unit_test(test_header_empty_fields_are_omitted),
+        cmocka_unit_test(test_encode_overflow),
+        cmocka_unit_test(test_decode_rejects),
+        cmocka_unit_test(test_decode_caps),
+        cmocka_unit_test(test_error_table),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
