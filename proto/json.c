@@ -1,0 +1,623 @@
+/* JSON <-> msgpack (contract and the mapping table: yard/json.h).
+ *
+ * JSON to msgpack: jansson parses (we never parse JSON by hand), then a recursive walk packs the
+ * tree with msgpack-c's packer into an sbuffer whose data the caller takes over.
+ * msgpack to JSON: msgpack-c unpacks into a zone, then a recursive walk writes the text into a
+ * growable buffer. We emit ourselves rather than through a jansson tree because jansson holds
+ * integers as int64 only, and a uint64 above INT64_MAX must print exactly.
+ *
+ * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
+ * every walk is bounded by YARD_JSON_MAX_DEPTH, so hostile input cannot exhaust the stack. */
+#include "yard/json.h"
+#include "yard/error.h"
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+s_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* --- JSON -> msgpack ------------------------------------------------------------------------ */
+
+/* Packs v. Returns 0, or -1 with err set (only for nesting too deep; everything else jansson
+ * holds has a msgpack form). */
+static int
+s_pack(msgpack_packer *pk, const json_t *v, int depth, char *err, size_t errlen)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        if (depth >= YARD_JSON_MAX_DEPTH) {
+            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            return -1;
+        }
+        const char *key;
+        size_t key_len;
+        json_t *member;
+        msgpack_pack_map(pk, json_object_size(v));
+        /* json_object_keylen_foreach wants a non-const object; it does not modify it. */
+        json_t *obj = (json_t *)v;
+        json_object_keylen_foreach(obj, key, key_len, member)
+        {
+            msgpack_pack_str(pk, key_len);
+            msgpack_pack_str_body(pk, key, key_len);
+            if (s_pack(pk, member, depth + 1, err, errlen)) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        if (depth >= YARD_JSON_MAX_DEPTH) {
+            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            return -1;
+        }
+        size_t n = json_array_size(v);
+        msgpack_pack_array(pk, n);
+        for (size_t i = 0; i < n; i++) {
+            if (s_pack(pk, json_array_get(v, i), depth + 1, err, errlen)) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        msgpack_pack_str(pk, n);
+        msgpack_pack_str_body(pk, json_string_value(v), n);
+        return 0;
+    }
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        /* msgpack-c picks the smallest encoding, unsigned for non-negative values. */
+        msgpack_pack_int64(pk, (int64_t)i);
+        return 0;
+    }
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(v));
+        return 0;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        return 0;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        return 0;
+    case JSON_NULL:
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    s_errf(err, errlen, "unknown JSON type");
+    return -1;
+}
+
+int
+yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    *out_size = 0;
+    if (!json) {
+        s_errf(err, errlen, "line 1, column 0: no JSON text");
+        return YARD_E_BAD_REQUEST;
+    }
+    json_error_t jerr;
+    json_t *root =
+        json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!root) {
+        s_errf(err, errlen, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        return YARD_E_BAD_REQUEST;
+    }
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    char why[128] = "";
+    int rc = s_pack(&pk, root, 0, why, sizeof why);
+    json_decref(root);
+    if (rc) {
+        msgpack_sbuffer_destroy(&sbuf);
+        /* Depth is the only walk error; jansson does not tell where, so we say which value. */
+        s_errf(err, errlen, "line 1, column 1: %s", why);
+        return YARD_E_BAD_REQUEST;
+    }
+    if (sbuf.size == 0 || !sbuf.data) {
+        msgpack_sbuffer_destroy(&sbuf);
+        abort(); /* every JSON value packs to at least one byte */
+    }
+    *out_size = sbuf.size;
+    *out = msgpack_sbuffer_release(&sbuf);
+    return 0;
+}
+
+/* --- msgpack -> JSON ------------------------------------------------------------------------ */
+
+typedef struct {
+    char *buf;
+    size_t len;
+    size_t cap;
+} s_out_t;
+
+static void
+s_reserve(s_out_t *o, size_t more)
+{
+    if (o->len + more + 1 <= o->cap) {
+        return;
+    }
+    size_t cap = o->cap ? o->cap : 256;
+    while (cap < o->len + more + 1) {
+        cap *= 2;
+    }
+    char *p = realloc(o->buf, cap);
+    if (!p) {
+        abort();
+    }
+    o->buf = p;
+    o->cap = cap;
+}
+
+static void
+s_put(s_out_t *o, const char *s, size_t n)
+{
+    s_reserve(o, n);
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+static void
+s_putc(s_out_t *o, char c)
+{
+    s_put(o, &c, 1);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one: no overlong forms,
+ * no surrogates, nothing above U+10FFFF. */
+static size_t
+s_utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < n) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return n;
+}
+
+/* Writes s as a JSON string. Returns 0, or -1 when s is not valid UTF-8 (*bad: the offset). */
+static int
+s_put_string(s_out_t *o, const char *s, size_t n, size_t *bad)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    s_reserve(o, n + 2);
+    s_putc(o, '"');
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t k = s_utf8_len(p + i, n - i);
+            if (k == 0) {
+                *bad = i;
+                return -1;
+            }
+            s_put(o, s + i, k);
+            i += k;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            s_put(o, "\\\"", 2);
+            break;
+        case '\\':
+            s_put(o, "\\\\", 2);
+            break;
+        case '\n':
+            s_put(o, "\\n", 2);
+            break;
+        case '\r':
+            s_put(o, "\\r", 2);
+            break;
+        case '\t':
+            s_put(o, "\\t", 2);
+            break;
+        case '\b':
+            s_put(o, "\\b", 2);
+            break;
+        case '\f':
+            s_put(o, "\\f", 2);
+            break;
+        default:
+            if (c < 0x20 || c == 0x7F) {
+                char esc[8];
+                snprintf(esc, sizeof esc, "\\u%04x", c);
+                s_put(o, esc, 6);
+            } else {
+                s_putc(o, (char)c);
+            }
+        }
+        i++;
+    }
+    s_putc(o, '"');
+    return 0;
+}
+
+static void
+s_put_base64(s_out_t *o, const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    s_reserve(o, (n + 2) / 3 * 4 + 2);
+    s_putc(o, '"');
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], tab[(v >> 6) & 63], tab[v & 63]};
+        s_put(o, q, 4);
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], '=', '='};
+        s_put(o, q, 4);
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], tab[(v >> 6) & 63], '='};
+        s_put(o, q, 4);
+    }
+    s_putc(o, '"');
+}
+
+/* The shortest %.*g text (trying 1 to 17 digits) that reads back as the same value (as a float when
+ * single), with
+ * ".0" appended when it would otherwise read back as a JSON integer. Returns -1 for NaN and
+ * infinities, which JSON cannot hold. */
+static int
+s_put_real(s_out_t *o, double d, bool single)
+{
+    if (!isfinite(d)) {
+        return -1;
+    }
+    char text[40];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(text, sizeof text, "%.*g", prec, d);
+        if (single ? (strtof(text, NULL) == (float)d) : (strtod(text, NULL) == d)) {
+            break;
+        }
+    }
+    /* %g switches to an exponent once it is at least the precision: 100 at one digit is
+     * "1e+02". Up to 17 integer digits read better in full, and more digits still round-trip. */
+    const char *e = strchr(text, 'e');
+    int exp10 = e ? atoi(e + 1) : -1;
+    if (exp10 >= 0 && exp10 < 17) {
+        snprintf(text, sizeof text, "%.*g", exp10 + 1, d);
+    }
+    s_put(o, text, strlen(text));
+    if (!strpbrk(text, ".eE")) {
+        s_put(o, ".0", 2);
+    }
+    return 0;
+}
+
+static int s_emit(s_out_t *o, const msgpack_object *v, int depth, char *err, size_t errlen);
+
+/* A map key: strings as they are; scalars as their JSON text, quoted. */
+static int
+s_emit_key(s_out_t *o, const msgpack_object *k, char *err, size_t errlen)
+{
+    size_t bad = 0;
+    switch (k->type) {
+    case MSGPACK_OBJECT_STR:
+        if (s_put_string(o, k->via.str.ptr, k->via.str.size, &bad)) {
+            s_errf(err, errlen, "map key is not valid UTF-8 at byte %zu of the key", bad);
+            return -1;
+        }
+        return 0;
+    case MSGPACK_OBJECT_NIL:
+    case MSGPACK_OBJECT_BOOLEAN:
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64: {
+        /* Scalars print as plain ASCII with nothing to escape: emit then wrap in quotes. */
+        s_putc(o, '"');
+        if (s_emit(o, k, YARD_JSON_MAX_DEPTH, err, errlen)) {
+            return -1;
+        }
+        s_putc(o, '"');
+        return 0;
+    }
+    default:
+        s_errf(err, errlen, "map key is not a string or a scalar (msgpack type %d)", (int)k->type);
+        return -1;
+    }
+}
+
+static int
+s_emit(s_out_t *o, const msgpack_object *v, int depth, char *err, size_t errlen)
+{
+    char num[32];
+    size_t bad = 0;
+    switch (v->type) {
+    case MSGPACK_OBJECT_NIL:
+        s_put(o, "null", 4);
+        return 0;
+    case MSGPACK_OBJECT_BOOLEAN:
+        if (v->via.boolean) {
+            s_put(o, "true", 4);
+        } else {
+            s_put(o, "false", 5);
+        }
+        return 0;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        snprintf(num, sizeof num, "%" PRIu64, v->via.u64);
+        s_put(o, num, strlen(num));
+        return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        snprintf(num, sizeof num, "%" PRId64, v->via.i64);
+        s_put(o, num, strlen(num));
+        return 0;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        if (s_put_real(o, v->via.f64, v->type == MSGPACK_OBJECT_FLOAT32)) {
+            s_errf(err, errlen, "NaN or infinity has no JSON form");
+            return -1;
+        }
+        return 0;
+    case MSGPACK_OBJECT_STR:
+        if (s_put_string(o, v->via.str.ptr, v->via.str.size, &bad)) {
+            s_errf(err, errlen, "string is not valid UTF-8 at byte %zu of the string", bad);
+            return -1;
+        }
+        return 0;
+    case MSGPACK_OBJECT_BIN:
+        s_put_base64(o, (const unsigned char *)v->via.bin.ptr, v->via.bin.size);
+        return 0;
+    case MSGPACK_OBJECT_ARRAY:
+        if (depth >= YARD_JSON_MAX_DEPTH) {
+            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            return -1;
+        }
+        s_putc(o, '[');
+        for (uint32_t i = 0; i < v->via.array.size; i++) {
+            if (i) {
+                s_putc(o, ',');
+            }
+            if (s_emit(o, &v->via.array.ptr[i], depth + 1, err, errlen)) {
+                return -1;
+            }
+        }
+        s_putc(o, ']');
+        return 0;
+    case MSGPACK_OBJECT_MAP:
+        if (depth >= YARD_JSON_MAX_DEPTH) {
+            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            return -1;
+        }
+        s_putc(o, '{');
+        for (uint32_t i = 0; i < v->via.map.size; i++) {
+            if (i) {
+                s_putc(o, ',');
+            }
+            if (s_emit_key(o, &v->via.map.ptr[i].key, err, errlen)) {
+                return -1;
+            }
+            s_putc(o, ':');
+            if (s_emit(o, &v->via.map.ptr[i].val, depth + 1, err, errlen)) {
+                return -1;
+            }
+        }
+        s_putc(o, '}');
+        return 0;
+    case MSGPACK_OBJECT_EXT:
+        s_errf(err, errlen, "msgpack ext type %d has no JSON form", (int)v->via.ext.type);
+        return -1;
+    }
+    s_errf(err, errlen, "unknown msgpack type %d", (int)v->type);
+    return -1;
+}
+
+/* Reads an n-byte big-endian unsigned integer. */
+static uint64_t
+s_be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* Checks, without allocating, that p holds one well-formed msgpack object at most
+ * YARD_JSON_MAX_DEPTH containers deep, and that no count or length claims more than the bytes
+ * left. msgpack-c allocates a container's elements from its claimed count before reading them,
+ * so a 5-byte "array of 4 billion" would otherwise cost 64 GiB; after this scan, unpacking
+ * allocates O(size). Sets *end to the offset just past the object. Returns 0 or -1 with err. */
+static int
+s_scan(const unsigned char *p, size_t size, size_t *end, char *err, size_t errlen)
+{
+    uint64_t left[YARD_JSON_MAX_DEPTH + 1]; /* elements still to read in each open container */
+    int depth = 0;
+    size_t pos = 0;
+    left[0] = 1;
+    while (depth >= 0) {
+        if (left[depth] == 0) {
+            depth--;
+            continue;
+        }
+        left[depth]--;
+        if (pos >= size) {
+            s_errf(err, errlen, "msgpack truncated at byte %zu", pos);
+            return -1;
+        }
+        size_t at = pos;
+        unsigned char b = p[pos++];
+        int lenbytes = 0;  /* size of a length or count field that follows */
+        uint64_t skip = 0; /* payload bytes that follow (after the length field) */
+        int kids = 0;      /* 1: array, 2: map */
+        uint64_t n = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (b <= 0x8f) {
+            kids = 2;
+            n = b & 0x0f;
+        } else if (b <= 0x9f) {
+            kids = 1;
+            n = b & 0x0f;
+        } else if (b <= 0xbf) {
+            skip = b & 0x1f;
+        } else if (b == 0xc1) {
+            s_errf(err, errlen, "invalid msgpack byte 0xc1 at byte %zu", at);
+            return -1;
+        } else if (b >= 0xc4 && b <= 0xc6) { /* bin 8/16/32 */
+            lenbytes = 1 << (b - 0xc4);
+        } else if (b >= 0xc7 && b <= 0xc9) { /* ext 8/16/32: length, then a type byte */
+            lenbytes = 1 << (b - 0xc7);
+            skip = 1;
+        } else if (b == 0xca) {
+            skip = 4;
+        } else if (b == 0xcb) {
+            skip = 8;
+        } else if (b >= 0xcc && b <= 0xcf) {
+            skip = 1u << (b - 0xcc);
+        } else if (b >= 0xd0 && b <= 0xd3) {
+            skip = 1u << (b - 0xd0);
+        } else if (b >= 0xd4 && b <= 0xd8) { /* fixext: a type byte and 1..16 bytes */
+            skip = 1 + (1u << (b - 0xd4));
+        } else if (b >= 0xd9 && b <= 0xdb) { /* str 8/16/32 */
+            lenbytes = 1 << (b - 0xd9);
+        } else if (b == 0xdc || b == 0xdd) {
+            kids = 1;
+            lenbytes = b == 0xdc ? 2 : 4;
+        } else { /* 0xde, 0xdf */
+            kids = 2;
+            lenbytes = b == 0xde ? 2 : 4;
+        }
+        if (lenbytes) {
+            if (size - pos < (size_t)lenbytes) {
+                s_errf(err, errlen, "msgpack truncated at byte %zu", pos);
+                return -1;
+            }
+            uint64_t v = s_be(p + pos, lenbytes);
+            pos += (size_t)lenbytes;
+            if (kids) {
+                n = v;
+            } else {
+                skip += v;
+            }
+        }
+        if (skip > size - pos) {
+            s_errf(err, errlen,
+                   "msgpack truncated: the value at byte %zu needs %" PRIu64
+                   " more bytes, %zu left",
+                   at, skip, size - pos);
+            return -1;
+        }
+        pos += (size_t)skip;
+        if (kids) {
+            if (depth + 1 > YARD_JSON_MAX_DEPTH) {
+                s_errf(err, errlen, "nesting deeper than %d levels at byte %zu",
+                       YARD_JSON_MAX_DEPTH, at);
+                return -1;
+            }
+            /* Every element takes at least one byte. */
+            if (n * (uint64_t)kids > size - pos) {
+                s_errf(err, errlen,
+                       "msgpack truncated: the container at byte %zu claims %" PRIu64
+                       " elements, %zu bytes left",
+                       at, n * (uint64_t)kids, size - pos);
+                return -1;
+            }
+            left[++depth] = n * (uint64_t)kids;
+        }
+    }
+    *end = pos;
+    return 0;
+}
+
+int
+yard_json_from_msgpack(const void *data, size_t size, char **out, size_t *out_len, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    if (out_len) {
+        *out_len = 0;
+    }
+    if (!data || size == 0) {
+        s_errf(err, errlen, "empty msgpack input");
+        return YARD_E_BAD_REQUEST;
+    }
+    size_t end = 0;
+    if (s_scan(data, size, &end, err, errlen)) {
+        return YARD_E_BAD_REQUEST;
+    }
+    if (end != size) {
+        s_errf(err, errlen, "trailing bytes after the msgpack value at byte %zu", end);
+        return YARD_E_BAD_REQUEST;
+    }
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 4096)) {
+        abort();
+    }
+    msgpack_object obj;
+    size_t off = 0;
+    int rc = YARD_E_BAD_REQUEST;
+    s_out_t o = {0};
+    /* After the scan, only an allocation failure can make this fail: allocation is O(size). */
+    if (msgpack_unpack(data, size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS) {
+        abort();
+    }
+    s_reserve(&o, 64);
+    if (s_emit(&o, &obj, 0, err, errlen)) {
+        goto cleanup;
+    }
+    *out = o.buf;
+    o.buf = NULL;
+    if (out_len) {
+        *out_len = o.len;
+    }
+    rc = 0;
+cleanup:
+    free(o.buf);
+    msgpack_zone_destroy(&zone);
+    return rc;
+}
