@@ -1,0 +1,496 @@
+/* Options: a table fills a struct from defaults, the YAML file, the environment and flags, in
+ * that order of priority; every error names where the bad value came from. Read as the usage
+ * example of yard/options.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "yard/error.h"
+#include "yard/options.h"
+
+typedef struct {
+    char *name;
+    int64_t replicas;
+    bool verbose;
+    uint32_t heartbeat_ms;
+    uint64_t max_body;
+} echo_opts_t;
+
+static const yard_option_t s_table[] = {
+    {"name", YARD_OPT_STRING, "echo", offsetof(echo_opts_t, name), "service name", 0, 0},
+    {"replicas", YARD_OPT_INT, "1", offsetof(echo_opts_t, replicas), "replica threads", 1, 64},
+    {"verbose", YARD_OPT_BOOL, "false", offsetof(echo_opts_t, verbose), "log every request", 0, 0},
+    {"heartbeat_ms", YARD_OPT_MS, "2500", offsetof(echo_opts_t, heartbeat_ms), "heartbeat interval",
+     10, 600000},
+    {"max_body", YARD_OPT_SIZE, "1MiB", offsetof(echo_opts_t, max_body), "largest body", 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0},
+};
+
+typedef struct {
+    char *dir;
+    char *path;
+} fixture_t;
+
+static const char *const s_env_vars[] = {
+    "YARD_ECHO_NAME",     "YARD_ECHO_REPLICAS", "YARD_ECHO_VERBOSE", "YARD_ECHO_HEARTBEAT_MS",
+    "YARD_ECHO_MAX_BODY", "YARD_HEARTBEAT_MS",  "YARD_REPLICAS",     NULL,
+};
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->dir = yh_tmpdir();
+    assert_non_null(f->dir);
+    size_t n = strlen(f->dir) + 16;
+    f->path = malloc(n);
+    snprintf(f->path, n, "%s/yard.yaml", f->dir);
+    for (size_t i = 0; s_env_vars[i] != NULL; i++) {
+        unsetenv(s_env_vars[i]);
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    for (size_t i = 0; s_env_vars[i] != NULL; i++) {
+        unsetenv(s_env_vars[i]);
+    }
+    yh_rmtree(f->dir);
+    free(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+static void
+s_write(fixture_t *f, const char *text)
+{
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static yard_config_t *
+s_load(fixture_t *f, const char *text)
+{
+    s_write(f, text);
+    yard_config_t *cfg = NULL;
+    char err[256] = "";
+    int rc = yard_config_load(f->path, &cfg, err, sizeof err);
+    if (rc != 0) {
+        fail_msg("load failed: %s", err);
+    }
+    return cfg;
+}
+
+/* Asserts that err contains want. */
+static void
+s_assert_has(const char *err, const char *want)
+{
+    if (strstr(err, want) == NULL) {
+        fail_msg("expected \"%s\" in \"%s\"", want, err);
+    }
+}
+
+static void
+test_defaults(void **state)
+{
+    (void)state;
+    echo_opts_t o = {0};
+    char err[256] = "";
+    assert_int_equal(yard_options_apply(s_table, &o, NULL, "echo", 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.name, "echo");
+    assert_int_equal(o.replicas, 1);
+    assert_false(o.verbose);
+    assert_int_equal(o.heartbeat_ms, 2500);
+    assert_int_equal(o.max_body, 1024 * 1024);
+    yard_options_free(s_table, &o);
+    assert_null(o.name);
+}
+
+static void
+test_precedence(void **state)
+{
+    fixture_t *f = *state;
+    yard_config_t *cfg = s_load(f, "heartbeat_ms: 1s\n"
+                                   "echo:\n"
+                                   "  name: from-file\n"
+                                   "  replicas: 2\n"
+                                   "  heartbeat_ms: 3s\n"
+                                   "  max_body: 64KiB\n");
+    echo_opts_t o = {0};
+    char err[256] = "";
+
+    /* file over defaults */
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.name, "from-file");
+    assert_int_equal(o.replicas, 2);
+    assert_int_equal(o.heartbeat_ms, 3000);
+    assert_int_equal(o.max_body, 65536);
+
+    /* environment over file */
+    setenv("YARD_ECHO_REPLICAS", "3", 1);
+    setenv("YARD_ECHO_NAME", "from-env", 1);
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.name, "from-env");
+    assert_int_equal(o.replicas, 3);
+    assert_int_equal(o.heartbeat_ms, 3000);
+
+    /* flags over environment; both flag forms; the last repeat wins */
+    char *argv[] = {"--replicas",   "4",        "--name=from-flag", "--heartbeat-ms", "1500ms",
+                    "--replicas=5", "--verbose"};
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 7, argv, err, sizeof err), 0);
+    assert_string_equal(o.name, "from-flag");
+    assert_int_equal(o.replicas, 5);
+    assert_int_equal(o.heartbeat_ms, 1500);
+    assert_true(o.verbose);
+    assert_int_equal(o.max_body, 65536);
+
+    /* the top level is a different namespace: YARD_<KEY>, top-level keys */
+    echo_opts_t top = {0};
+    setenv("YARD_REPLICAS", "7", 1);
+    assert_int_equal(yard_options_apply(s_table, &top, cfg, NULL, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(top.heartbeat_ms, 1000);
+    assert_int_equal(top.replicas, 7);
+    assert_string_equal(top.name, "echo");
+
+    yard_options_free(s_table, &o);
+    yard_options_free(s_table, &top);
+    yard_config_destroy(&cfg);
+    assert_null(cfg);
+}
+
+/* Applies one flag value and returns the rc; err receives the message. */
+static int
+s_flag(const char *flag, const char *value, echo_opts_t *o, char *err, size_t errlen)
+{
+    char *argv[] = {(char *)flag, (char *)value};
+    return yard_options_apply(s_table, o, NULL, "echo", 2, argv, err, errlen);
+}
+
+static void
+test_ms_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint32_t ms;
+    } good[] = {{"1500", 1500},  {"1500ms", 1500}, {"2s", 2000},  {"1m", 60000},
+                {"10m", 600000}, {"10 s", 10000},  {"100MS", 100}};
+    char err[256];
+    echo_opts_t o = {0};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_int_equal(s_flag("--heartbeat-ms", good[i].text, &o, err, sizeof err), 0);
+        assert_int_equal(o.heartbeat_ms, good[i].ms);
+    }
+    static const char *const bad[] = {"abc", "-5", "2x", "1.5s", "", "s"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(s_flag("--heartbeat-ms", bad[i], &o, err, sizeof err), YARD_E_CONFIG);
+        s_assert_has(err, "--heartbeat-ms");
+        s_assert_has(err, "invalid duration");
+    }
+    /* range: [10, 600000] ms; 1h is out */
+    assert_int_equal(s_flag("--heartbeat-ms", "1h", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "out of range [10, 600000] ms");
+    assert_int_equal(s_flag("--heartbeat-ms", "5", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "out of range");
+    assert_int_equal(s_flag("--heartbeat-ms", "99999999999", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "too large");
+    yard_options_free(s_table, &o);
+}
+
+static void
+test_size_values(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } good[] = {{"65536", 65536},     {"512B", 512}, {"64KiB", 65536},          {"1MiB", 1048576},
+                {"1GiB", 1073741824}, {"2k", 2048},  {"1TiB", 1099511627776ULL}};
+    char err[256];
+    echo_opts_t o = {0};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_int_equal(s_flag("--max-body", good[i].text, &o, err, sizeof err), 0);
+        assert_int_equal(o.max_body, good[i].bytes);
+    }
+    static const char *const bad[] = {"lots", "1KB", "-1", "1.5MiB", "12 parsecs"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(s_flag("--max-body", bad[i], &o, err, sizeof err), YARD_E_CONFIG);
+        s_assert_has(err, "--max-body");
+        s_assert_has(err, "invalid size");
+    }
+    assert_int_equal(s_flag("--max-body", "99999999999TiB", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "too large");
+    yard_options_free(s_table, &o);
+}
+
+static void
+test_bool_and_int_values(void **state)
+{
+    (void)state;
+    char err[256];
+    echo_opts_t o = {0};
+    static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
+    static const char *const no[] = {"false", "no", "off", "0", "False"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        o.verbose = false;
+        assert_int_equal(s_flag("--verbose", yes[i], &o, err, sizeof err), 0);
+        assert_true(o.verbose);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        o.verbose = true;
+        assert_int_equal(s_flag("--verbose", no[i], &o, err, sizeof err), 0);
+        assert_false(o.verbose);
+    }
+    assert_int_equal(s_flag("--verbose", "maybe", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "--verbose: invalid boolean 'maybe'");
+
+    assert_int_equal(s_flag("--replicas", "64", &o, err, sizeof err), 0);
+    assert_int_equal(o.replicas, 64);
+    assert_int_equal(s_flag("--replicas", "three", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "--replicas: invalid integer 'three'");
+    assert_int_equal(s_flag("--replicas", "65", &o, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "--replicas: 65 is out of range [1, 64]");
+    assert_int_equal(s_flag("--replicas", "0", &o, err, sizeof err), YARD_E_CONFIG);
+    assert_int_equal(s_flag("--replicas", "99999999999999999999", &o, err, sizeof err),
+                     YARD_E_CONFIG);
+    yard_options_free(s_table, &o);
+}
+
+static void
+test_flag_errors(void **state)
+{
+    (void)state;
+    char err[256];
+    echo_opts_t o = {0};
+    char *unknown[] = {"--replcas", "3"};
+    assert_int_equal(yard_options_apply(s_table, &o, NULL, "echo", 2, unknown, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "--replcas: unknown flag");
+    char *missing[] = {"--replicas"};
+    assert_int_equal(yard_options_apply(s_table, &o, NULL, "echo", 1, missing, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "--replicas: missing value");
+    char *stray[] = {"replicas=3"};
+    assert_int_equal(yard_options_apply(s_table, &o, NULL, "echo", 1, stray, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "'replicas=3'");
+    yard_options_free(s_table, &o);
+}
+
+static void
+test_env_errors(void **state)
+{
+    (void)state;
+    char err[256];
+    echo_opts_t o = {0};
+    setenv("YARD_ECHO_HEARTBEAT_MS", "soon", 1);
+    assert_int_equal(yard_options_apply(s_table, &o, NULL, "echo", 0, NULL, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "YARD_ECHO_HEARTBEAT_MS: invalid duration 'soon'");
+    unsetenv("YARD_ECHO_HEARTBEAT_MS");
+    setenv("YARD_ECHO_REPLICAS", "100", 1);
+    assert_int_equal(yard_options_apply(s_table, &o, NULL, "echo", 0, NULL, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "YARD_ECHO_REPLICAS: 100 is out of range [1, 64]");
+    yard_options_free(s_table, &o);
+}
+
+static void
+test_file_errors(void **state)
+{
+    fixture_t *f = *state;
+    char err[256];
+    char want[512];
+    echo_opts_t o = {0};
+
+    /* unknown key in a section, with its line */
+    yard_config_t *cfg = s_load(f, "broker: tcp://127.0.0.1:5555\n"
+                                   "echo:\n"
+                                   "  replcas: 3\n");
+    assert_int_equal(yard_config_check_section(cfg, s_table, "echo", err, sizeof err),
+                     YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:3: unknown key 'replcas' in section 'echo'", f->path);
+    s_assert_has(err, want);
+    s_assert_has(err, "did you mean 'replicas'?");
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, want);
+    /* the top level is fine: a known key and an actor's map */
+    assert_int_equal(yard_config_check_section(cfg, NULL, NULL, err, sizeof err), 0);
+    assert_true(yard_config_has_section(cfg, "echo"));
+    assert_false(yard_config_has_section(cfg, "broker"));
+    assert_false(yard_config_has_section(cfg, "nope"));
+    yard_config_destroy(&cfg);
+
+    /* unknown top-level scalar key */
+    cfg = s_load(f, "# shared config\n"
+                    "log_level: info\n"
+                    "hearbeat_ms: 100\n");
+    assert_int_equal(yard_config_check_section(cfg, NULL, NULL, err, sizeof err), YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:3: unknown key 'hearbeat_ms' at the top level", f->path);
+    s_assert_has(err, want);
+    s_assert_has(err, "did you mean 'heartbeat_ms'?");
+    yard_config_destroy(&cfg);
+
+    /* bad value in the file: file, line, key and reason */
+    cfg = s_load(f, "echo:\n"
+                    "  replicas: 2\n"
+                    "  heartbeat_ms: soon\n");
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err),
+                     YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:3: echo.heartbeat_ms: invalid duration 'soon'", f->path);
+    s_assert_has(err, want);
+    yard_config_destroy(&cfg);
+
+    /* a list where a value belongs */
+    cfg = s_load(f, "echo:\n"
+                    "  replicas: [1, 2]\n");
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err),
+                     YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:2: echo.replicas: expected a single value", f->path);
+    s_assert_has(err, want);
+    yard_config_destroy(&cfg);
+
+    /* a section that is not a map */
+    cfg = s_load(f, "echo: 3\n");
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "section 'echo' must be a map");
+    yard_config_destroy(&cfg);
+
+    /* YAML syntax error, duplicate key, missing file */
+    s_write(f, "echo:\n  replicas: 2\n bad: [\n");
+    assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
+    assert_null(cfg);
+    snprintf(want, sizeof want, "%s:", f->path);
+    s_assert_has(err, want);
+    s_write(f, "echo:\n  replicas: 2\n  replicas: 3\n");
+    assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:3: duplicate key 'replicas' (first at line 2)", f->path);
+    s_assert_has(err, want);
+    assert_int_equal(yard_config_load("/nonexistent/yard.yaml", &cfg, err, sizeof err), YARD_E_IO);
+    s_assert_has(err, "/nonexistent/yard.yaml: cannot open");
+
+    /* an empty file is an empty config; a null value keeps the default */
+    cfg = s_load(f, "");
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err), 0);
+    assert_string_equal(yard_config_path(cfg), f->path);
+    yard_config_destroy(&cfg);
+    cfg = s_load(f, "echo:\n  replicas:\n");
+    assert_int_equal(yard_options_apply(s_table, &o, cfg, "echo", 0, NULL, err, sizeof err), 0);
+    assert_int_equal(o.replicas, 1);
+    yard_config_destroy(&cfg);
+    yard_options_free(s_table, &o);
+}
+
+static void
+test_known_keys(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"config",
+                                       "broker",
+                                       "bind",
+                                       "listen",
+                                       "log_level",
+                                       "store",
+                                       "heartbeat_ms",
+                                       "heartbeat_min_ms",
+                                       "heartbeat_max_ms",
+                                       "grace_ms",
+                                       "default_timeout_ms",
+                                       "max_timeout_ms",
+                                       "max_body",
+                                       "queue_max",
+                                       "max_peers",
+                                       "max_services",
+                                       "max_in_flight",
+                                       "replicas",
+                                       "credit",
+                                       "drain_ms",
+                                       "actors",
+                                       "gateway"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        assert_true(yard_config_known_key(keys[i]));
+    }
+    assert_false(yard_config_known_key("replcas"));
+    assert_false(yard_config_known_key("echo"));
+    assert_false(yard_config_known_key(NULL));
+}
+
+static void
+test_help(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    yard_options_help(s_table, "echo", out);
+    fclose(out);
+
+    s_assert_has(text, "--heartbeat-ms <duration>");
+    s_assert_has(text, "YARD_ECHO_HEARTBEAT_MS");
+    s_assert_has(text, "2500");
+    s_assert_has(text, "heartbeat interval [10, 600000] ms");
+    s_assert_has(text, "--max-body <size>");
+    s_assert_has(text, "1MiB");
+    s_assert_has(text, "YARD_ECHO_VERBOSE");
+
+    /* aligned: the environment column starts at the same offset on every line */
+    long col = -1;
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *env = strstr(line, "YARD_ECHO_");
+        if (env == NULL) {
+            env = strstr(line, "ENVIRONMENT");
+        }
+        assert_non_null(env);
+        if (col < 0) {
+            col = env - line;
+        }
+        assert_int_equal(env - line, col);
+        lines++;
+    }
+    assert_int_equal(lines, 6); /* header + five options */
+    free(text);
+
+    /* the top level names YARD_<KEY> */
+    text = NULL;
+    out = open_memstream(&text, &len);
+    yard_options_help(s_table, NULL, out);
+    fclose(out);
+    s_assert_has(text, "YARD_HEARTBEAT_MS");
+    free(text);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ms_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_size_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bool_and_int_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flag_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_known_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
