@@ -1,0 +1,34 @@
+/* The store's backend interface, shared by store.c (which parses the URL and dispatches) and
+ * the backends (store_memory.c, store_redis.c). Not public. Each backend's functions have the
+ * contracts of the matching yard_store_* function in yard/store.h. */
+#ifndef YARD_STORE_INTERNAL_H
+#define YARD_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *name;
+    bool shared; /* other processes see the same data */
+    void (*destroy)(void *impl);
+    int (*get)(void *impl, const char *key, char **val, size_t *len);
+    int (*set)(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms);
+    int (*set_nx)(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms);
+    int (*del)(void *impl, const char *key);
+    int (*del_if)(void *impl, const char *key, const void *val, size_t len);
+    int (*incr)(void *impl, const char *key, int64_t by, int64_t *out);
+} yard__store_ops_t;
+
+/* Opens the in-process backend. Returns 0 and sets *impl. */
+int yard__store_memory_open(const yard__store_ops_t **ops, void **impl);
+
+/* Opens the Redis backend on host:port and selects db. Returns 0 and sets *impl, or
+ * YARD_E_UNREACHABLE when Redis does not answer. */
+int yard__store_redis_open(const char *host, int port, int db, const yard__store_ops_t **ops,
+                           void **impl);
+
+/* Copies len bytes of val into a new NUL-terminated buffer. Caller owns the result; free(). */
+char *yard__store_dup(const void *val, size_t len);
+
+#endif

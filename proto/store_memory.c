@@ -1,0 +1,346 @@
+/* The in-process store: a chained hash table behind one mutex. Expiry is lazy (an expired
+ * entry is dropped when an operation finds it) plus an occasional sweep on writes, so keys
+ * that are set with a TTL and never read again do not accumulate. Times are monotonic. */
+#include "store_internal.h"
+#include "yard/error.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Writes between sweeps of expired entries. */
+#define S_SWEEP_EVERY 1024
+
+typedef struct s_entry {
+    struct s_entry *next;
+    char *key;
+    char *val; /* NUL-terminated copy; len excludes the NUL */
+    size_t len;
+    int64_t expires_ms; /* monotonic; 0: never */
+} s_entry_t;
+
+typedef struct {
+    pthread_mutex_t mu;
+    s_entry_t **buckets;
+    size_t nbuckets; /* a power of two */
+    size_t count;
+    unsigned writes;
+} s_memory_t;
+
+static int64_t
+s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+s_hash(const char *key)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void
+s_entry_free(s_entry_t *e)
+{
+    free(e->key);
+    free(e->val);
+    free(e);
+}
+
+static bool
+s_expired(const s_entry_t *e, int64_t now)
+{
+    return e->expires_ms != 0 && e->expires_ms <= now;
+}
+
+static int64_t
+s_deadline(uint32_t ttl_ms, int64_t now)
+{
+    return ttl_ms == 0 ? 0 : now + ttl_ms;
+}
+
+/* Finds key's live entry, dropping it first when expired. Sets *link to the pointer that
+ * points at the entry (for unlinking). Caller holds the mutex. */
+static s_entry_t *
+s_find(s_memory_t *self, const char *key, int64_t now, s_entry_t ***link)
+{
+    s_entry_t **pp = &self->buckets[s_hash(key) & (self->nbuckets - 1)];
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        s_entry_t *e = *pp;
+        if (strcmp(e->key, key) != 0) {
+            continue;
+        }
+        if (s_expired(e, now)) {
+            *pp = e->next;
+            s_entry_free(e);
+            self->count--;
+            return NULL;
+        }
+        if (link != NULL) {
+            *link = pp;
+        }
+        return e;
+    }
+    return NULL;
+}
+
+static void
+s_sweep(s_memory_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_entry_t **pp = &self->buckets[i];
+        while (*pp != NULL) {
+            s_entry_t *e = *pp;
+            if (s_expired(e, now)) {
+                *pp = e->next;
+                s_entry_free(e);
+                self->count--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static void
+s_grow(s_memory_t *self)
+{
+    size_t n = self->nbuckets * 2;
+    s_entry_t **buckets = calloc(n, sizeof *buckets);
+    if (buckets == NULL) {
+        abort();
+    }
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_entry_t *e = self->buckets[i];
+        while (e != NULL) {
+            s_entry_t *next = e->next;
+            size_t b = s_hash(e->key) & (n - 1);
+            e->next = buckets[b];
+            buckets[b] = e;
+            e = next;
+        }
+    }
+    free(self->buckets);
+    self->buckets = buckets;
+    self->nbuckets = n;
+}
+
+/* Adds a new entry (key must be absent). Caller holds the mutex. */
+static void
+s_insert(s_memory_t *self, const char *key, char *val, size_t len, int64_t expires_ms, int64_t now)
+{
+    if (++self->writes % S_SWEEP_EVERY == 0) {
+        s_sweep(self, now);
+    }
+    if (self->count >= self->nbuckets) {
+        s_grow(self);
+    }
+    s_entry_t *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        abort();
+    }
+    e->key = yard__store_dup(key, strlen(key));
+    e->val = val;
+    e->len = len;
+    e->expires_ms = expires_ms;
+    size_t b = s_hash(key) & (self->nbuckets - 1);
+    e->next = self->buckets[b];
+    self->buckets[b] = e;
+    self->count++;
+}
+
+static void
+s_destroy(void *impl)
+{
+    s_memory_t *self = impl;
+    for (size_t i = 0; i < self->nbuckets; i++) {
+        s_entry_t *e = self->buckets[i];
+        while (e != NULL) {
+            s_entry_t *next = e->next;
+            s_entry_free(e);
+            e = next;
+        }
+    }
+    free(self->buckets);
+    pthread_mutex_destroy(&self->mu);
+    free(self);
+}
+
+static int
+s_get(void *impl, const char *key, char **val, size_t *len)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    s_entry_t *e = s_find(self, key, s_now_ms(), NULL);
+    int rc = YARD_E_NOT_FOUND;
+    if (e != NULL) {
+        *val = yard__store_dup(e->val, e->len);
+        *len = e->len;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
+static int
+s_set(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
+{
+    s_memory_t *self = impl;
+    char *copy = yard__store_dup(val, len);
+    pthread_mutex_lock(&self->mu);
+    int64_t now = s_now_ms();
+    s_entry_t *e = s_find(self, key, now, NULL);
+    if (e != NULL) {
+        free(e->val);
+        e->val = copy;
+        e->len = len;
+        e->expires_ms = s_deadline(ttl_ms, now);
+    } else {
+        s_insert(self, key, copy, len, s_deadline(ttl_ms, now), now);
+    }
+    pthread_mutex_unlock(&self->mu);
+    return 0;
+}
+
+static int
+s_set_nx(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    int64_t now = s_now_ms();
+    int rc = 0;
+    if (s_find(self, key, now, NULL) == NULL) {
+        s_insert(self, key, yard__store_dup(val, len), len, s_deadline(ttl_ms, now), now);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
+/* Unlinks and frees key's entry when match(entry) holds; returns 1 when it did. */
+static int
+s_remove(s_memory_t *self, const char *key, const void *val, size_t len, bool compare)
+{
+    pthread_mutex_lock(&self->mu);
+    s_entry_t **link = NULL;
+    s_entry_t *e = s_find(self, key, s_now_ms(), &link);
+    int rc = 0;
+    if (e != NULL && (!compare || (e->len == len && memcmp(e->val, val, len) == 0))) {
+        *link = e->next;
+        s_entry_free(e);
+        self->count--;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
+static int
+s_del(void *impl, const char *key)
+{
+    return s_remove(impl, key, NULL, 0, false);
+}
+
+static int
+s_del_if(void *impl, const char *key, const void *val, size_t len)
+{
+    return s_remove(impl, key, val, len, true);
+}
+
+/* Parses a value as Redis does for INCRBY: an optional '-' and decimal digits, nothing else,
+ * within int64_t. */
+static bool
+s_parse_int(const char *text, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 20 || strlen(text) != len) {
+        return false;
+    }
+    if (text[0] == '+' || text[0] == ' ' || (text[0] == '0' && len > 1) ||
+        (text[0] == '-' && (len == 1 || text[1] == '0'))) {
+        return false;
+    }
+    errno = 0;
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0') {
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+static int
+s_incr(void *impl, const char *key, int64_t by, int64_t *out)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    int64_t now = s_now_ms();
+    s_entry_t *e = s_find(self, key, now, NULL);
+    int64_t cur = 0;
+    int rc = 0;
+    if (e != NULL && !s_parse_int(e->val, e->len, &cur)) {
+        rc = YARD_E_INVALID;
+        goto done;
+    }
+    if ((by > 0 && cur > INT64_MAX - by) || (by < 0 && cur < INT64_MIN - by)) {
+        rc = YARD_E_INVALID; /* overflow, as Redis refuses it */
+        goto done;
+    }
+    cur += by;
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%" PRId64, cur);
+    char *copy = yard__store_dup(buf, (size_t)n);
+    if (e != NULL) {
+        free(e->val); /* the TTL stays, as with INCRBY */
+        e->val = copy;
+        e->len = (size_t)n;
+    } else {
+        s_insert(self, key, copy, (size_t)n, 0, now);
+    }
+    *out = cur;
+done:
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
+static const yard__store_ops_t s_ops = {
+    .name = "memory",
+    .shared = false,
+    .destroy = s_destroy,
+    .get = s_get,
+    .set = s_set,
+    .set_nx = s_set_nx,
+    .del = s_del,
+    .del_if = s_del_if,
+    .incr = s_incr,
+};
+
+int
+yard__store_memory_open(const yard__store_ops_t **ops, void **impl)
+{
+    s_memory_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        abort();
+    }
+    pthread_mutex_init(&self->mu, NULL);
+    self->nbuckets = 64;
+    self->buckets = calloc(self->nbuckets, sizeof *self->buckets);
+    if (self->buckets == NULL) {
+        abort();
+    }
+    *ops = &s_ops;
+    *impl = self;
+    return 0;
+}

@@ -1,0 +1,346 @@
+/* The Redis store: one synchronous hiredis connection per store, guarded by a mutex, so calls
+ * from many threads are serialised on it. A broken connection is replaced on the next call:
+ * when a command fails because the connection broke (EOF, reset, broken pipe), the store
+ * reconnects and sends it once more; a command that timed out is not resent (Redis may still
+ * run it, and INCRBY is not idempotent), the connection is dropped and the call answers
+ * UNREACHABLE. Keys and values travel as %b / %s arguments, so values are binary-safe. */
+#include "store_internal.h"
+#include "yard/error.h"
+#include "yard/log.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define S_CONNECT_TIMEOUT_MS 1000
+#define S_COMMAND_TIMEOUT_MS 2000
+
+/* Compare-and-delete, atomic on the server. */
+static const char s_del_if_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
+    "else return 0 end";
+
+typedef struct {
+    pthread_mutex_t mu;
+    redisContext *ctx; /* NULL while disconnected */
+    char *host;
+    int port;
+    int db;
+} s_redis_t;
+
+static struct timeval
+s_tv(int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return tv;
+}
+
+static void
+s_disconnect(s_redis_t *self)
+{
+    if (self->ctx != NULL) {
+        redisFree(self->ctx);
+        self->ctx = NULL;
+    }
+}
+
+/* Connects and selects the db. Caller holds the mutex. Returns 0 or YARD_E_UNREACHABLE. */
+static int
+s_connect(s_redis_t *self)
+{
+    s_disconnect(self);
+    redisContext *ctx = redisConnectWithTimeout(self->host, self->port, s_tv(S_CONNECT_TIMEOUT_MS));
+    if (ctx == NULL || ctx->err != 0) {
+        yard_log(YARD_LOG_WARN, "store: cannot connect to redis", YF_STR("host", self->host),
+                 YF_INT("port", self->port),
+                 YF_STR("error", ctx != NULL ? ctx->errstr : "out of memory"));
+        if (ctx != NULL) {
+            redisFree(ctx);
+        }
+        return YARD_E_UNREACHABLE;
+    }
+    redisSetTimeout(ctx, s_tv(S_COMMAND_TIMEOUT_MS));
+    redisEnableKeepAlive(ctx);
+    if (self->db != 0) {
+        redisReply *r = redisCommand(ctx, "SELECT %d", self->db);
+        bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+        if (!ok) {
+            yard_log(
+                YARD_LOG_WARN, "store: redis SELECT failed", YF_INT("db", self->db),
+                YF_STR("error", r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : ctx->errstr));
+        }
+        if (r != NULL) {
+            freeReplyObject(r);
+        }
+        if (!ok) {
+            redisFree(ctx);
+            return YARD_E_UNREACHABLE;
+        }
+    }
+    self->ctx = ctx;
+    return 0;
+}
+
+/* True when the context's error was a timeout rather than a broken connection. */
+static bool
+s_timed_out(const redisContext *ctx, int err_no)
+{
+    return ctx->err == REDIS_ERR_IO && (err_no == EAGAIN || err_no == EWOULDBLOCK);
+}
+
+/* Runs one command: connects when needed, and on a broken connection reconnects and tries
+ * once more. Caller holds the mutex. Returns the reply (caller frees) or NULL: unreachable.
+ *
+ * SIGPIPE is blocked around the call (hiredis writes with write(2)), so a dead server cannot
+ * kill a process that did not ignore SIGPIPE; a SIGPIPE raised here is consumed. */
+static redisReply *
+s_command(s_redis_t *self, const char *fmt, ...)
+{
+    sigset_t pipe_set, old_mask, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+
+    redisReply *reply = NULL;
+    for (int attempt = 0; attempt < 2 && reply == NULL; attempt++) {
+        if (self->ctx == NULL && s_connect(self) != 0) {
+            break;
+        }
+        va_list ap;
+        va_start(ap, fmt);
+        errno = 0;
+        reply = redisvCommand(self->ctx, fmt, ap);
+        int err_no = errno;
+        va_end(ap);
+        if (reply != NULL) {
+            break;
+        }
+        bool timeout = s_timed_out(self->ctx, err_no);
+        yard_log(YARD_LOG_WARN, "store: redis command failed", YF_STR("host", self->host),
+                 YF_INT("port", self->port), YF_STR("error", self->ctx->errstr),
+                 YF_BOOL("retry", !timeout && attempt == 0));
+        s_disconnect(self);
+        if (timeout) {
+            break;
+        }
+    }
+
+    if (!was_pending) {
+        sigpending(&pending);
+        if (sigismember(&pending, SIGPIPE) == 1) {
+            struct timespec zero = {0, 0};
+            sigtimedwait(&pipe_set, NULL, &zero);
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    return reply;
+}
+
+/* Maps an error reply to a code: a non-integer for INCRBY is the caller's INVALID; anything
+ * else (LOADING, READONLY, OOM, WRONGTYPE...) is logged and answered UNREACHABLE. */
+static int
+s_reply_error(const redisReply *r)
+{
+    if (strstr(r->str, "not an integer") != NULL || strstr(r->str, "overflow") != NULL ||
+        strstr(r->str, "WRONGTYPE") != NULL) {
+        return YARD_E_INVALID;
+    }
+    yard_log(YARD_LOG_WARN, "store: redis answered an error", YF_STR("error", r->str));
+    return YARD_E_UNREACHABLE;
+}
+
+static void
+s_destroy(void *impl)
+{
+    s_redis_t *self = impl;
+    s_disconnect(self);
+    free(self->host);
+    pthread_mutex_destroy(&self->mu);
+    free(self);
+}
+
+static int
+s_get(void *impl, const char *key, char **val, size_t *len)
+{
+    s_redis_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_command(self, "GET %s", key);
+    pthread_mutex_unlock(&self->mu);
+    if (r == NULL) {
+        return YARD_E_UNREACHABLE;
+    }
+    int rc;
+    if (r->type == REDIS_REPLY_STRING) {
+        *val = yard__store_dup(r->str, r->len);
+        *len = r->len;
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_NIL) {
+        rc = YARD_E_NOT_FOUND;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = s_reply_error(r);
+    } else {
+        rc = YARD_E_INTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* SET with optional NX and PX; returns 1 when set, 0 when NX found the key. */
+static int
+s_set_common(s_redis_t *self, const char *key, const void *val, size_t len, uint32_t ttl_ms,
+             bool nx)
+{
+    unsigned ttl = ttl_ms;
+    pthread_mutex_lock(&self->mu);
+    redisReply *r;
+    if (nx && ttl != 0) {
+        r = s_command(self, "SET %s %b NX PX %u", key, val, len, ttl);
+    } else if (nx) {
+        r = s_command(self, "SET %s %b NX", key, val, len);
+    } else if (ttl != 0) {
+        r = s_command(self, "SET %s %b PX %u", key, val, len, ttl);
+    } else {
+        r = s_command(self, "SET %s %b", key, val, len);
+    }
+    pthread_mutex_unlock(&self->mu);
+    if (r == NULL) {
+        return YARD_E_UNREACHABLE;
+    }
+    int rc;
+    if (r->type == REDIS_REPLY_STATUS) {
+        rc = 1;
+    } else if (r->type == REDIS_REPLY_NIL) {
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = s_reply_error(r);
+    } else {
+        rc = YARD_E_INTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int
+s_set(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
+{
+    int rc = s_set_common(impl, key, val, len, ttl_ms, false);
+    return rc == 1 ? 0 : rc < 0 ? rc : YARD_E_INTERNAL;
+}
+
+static int
+s_set_nx(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
+{
+    return s_set_common(impl, key, val, len, ttl_ms, true);
+}
+
+/* Runs a command whose reply is an integer count; returns 1 when it is positive. */
+static int
+s_count_reply(redisReply *r)
+{
+    if (r == NULL) {
+        return YARD_E_UNREACHABLE;
+    }
+    int rc;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        rc = r->integer > 0 ? 1 : 0;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = s_reply_error(r);
+    } else {
+        rc = YARD_E_INTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int
+s_del(void *impl, const char *key)
+{
+    s_redis_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_command(self, "DEL %s", key);
+    pthread_mutex_unlock(&self->mu);
+    return s_count_reply(r);
+}
+
+static int
+s_del_if(void *impl, const char *key, const void *val, size_t len)
+{
+    s_redis_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_command(self, "EVAL %s 1 %s %b", s_del_if_script, key, val, len);
+    pthread_mutex_unlock(&self->mu);
+    return s_count_reply(r);
+}
+
+static int
+s_incr(void *impl, const char *key, int64_t by, int64_t *out)
+{
+    s_redis_t *self = impl;
+    long long n = by;
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_command(self, "INCRBY %s %lld", key, n);
+    pthread_mutex_unlock(&self->mu);
+    if (r == NULL) {
+        return YARD_E_UNREACHABLE;
+    }
+    int rc;
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = (int64_t)r->integer;
+        rc = 0;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        rc = s_reply_error(r);
+    } else {
+        rc = YARD_E_INTERNAL;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static const yard__store_ops_t s_ops = {
+    .name = "redis",
+    .shared = true,
+    .destroy = s_destroy,
+    .get = s_get,
+    .set = s_set,
+    .set_nx = s_set_nx,
+    .del = s_del,
+    .del_if = s_del_if,
+    .incr = s_incr,
+};
+
+int
+yard__store_redis_open(const char *host, int port, int db, const yard__store_ops_t **ops,
+                       void **impl)
+{
+    s_redis_t *self = calloc(1, sizeof *self);
+    if (self == NULL) {
+        abort();
+    }
+    pthread_mutex_init(&self->mu, NULL);
+    self->host = yard__store_dup(host, strlen(host));
+    self->port = port;
+    self->db = db;
+    /* Open answers whether Redis is there: connect and PING now. */
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_command(self, "PING");
+    pthread_mutex_unlock(&self->mu);
+    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    if (!ok) {
+        s_destroy(self);
+        return YARD_E_UNREACHABLE;
+    }
+    *ops = &s_ops;
+    *impl = self;
+    return 0;
+}

@@ -1,0 +1,280 @@
+/* The Redis store against a real redis-server started by the harness: every operation,
+ * database selection, two handles sharing data, and a server killed and restarted on the same
+ * port, after which the same handles work again without being reopened. Skipped when
+ * redis-server is not installed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "yard/error.h"
+#include "yard/store.h"
+
+typedef struct {
+    pid_t pid;
+    int port;
+    char *dir;
+    char url[64];
+} redis_t;
+
+static int
+setup(void **state)
+{
+    redis_t *r = calloc(1, sizeof *r);
+    r->pid = yh_redis_start(&r->port, &r->dir);
+    if (r->pid < 0) {
+        free(r);
+        *state = NULL;
+        return 0;
+    }
+    snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d", r->port);
+    *state = r;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    redis_t *r = *state;
+    if (r != NULL) {
+        yh_redis_stop(r->pid, r->dir); /* frees dir */
+        free(r);
+    }
+    return 0;
+}
+
+static redis_t *
+s_redis(void **state)
+{
+    if (*state == NULL) {
+        skip(); /* redis-server is not installed */
+    }
+    return *state;
+}
+
+static yard_store_t *
+s_open(const char *url)
+{
+    yard_store_t *store = NULL;
+    assert_int_equal(yard_store_open(url, &store), 0);
+    assert_true(yard_store_shared(store));
+    return store;
+}
+
+static void
+test_ops(void **state)
+{
+    redis_t *r = s_redis(state);
+    yard_store_t *store = s_open(r->url);
+    char *val = NULL;
+    size_t len;
+    int64_t n;
+
+    assert_int_equal(yard_store_get(store, "k", &val, &len), YARD_E_NOT_FOUND);
+    static const char bin[] = {'a', '\0', ' ', 'b', '\xff', '%', 's'};
+    assert_int_equal(yard_store_set(store, "k with space", bin, sizeof bin, 0), 0);
+    assert_int_equal(yard_store_get(store, "k with space", &val, &len), 0);
+    assert_int_equal(len, sizeof bin);
+    assert_memory_equal(val, bin, sizeof bin);
+    assert_int_equal(val[len], '\0');
+    free(val);
+    assert_int_equal(yard_store_set(store, "empty", "", 0, 0), 0);
+    assert_int_equal(yard_store_get(store, "empty", &val, &len), 0);
+    assert_int_equal(len, 0);
+    free(val);
+
+    assert_int_equal(yard_store_del(store, "k with space"), 1);
+    assert_int_equal(yard_store_del(store, "k with space"), 0);
+
+    /* set_nx: the claim primitive */
+    assert_int_equal(yard_store_set_nx(store, "lease", "a", 1, 0), 1);
+    assert_int_equal(yard_store_set_nx(store, "lease", "b", 1, 0), 0);
+    assert_int_equal(yard_store_get(store, "lease", &val, &len), 0);
+    assert_string_equal(val, "a");
+    free(val);
+
+    /* del_if: compare-and-delete, binary values */
+    assert_int_equal(yard_store_del_if(store, "lease", "b", 1), 0);
+    assert_int_equal(yard_store_del_if(store, "lease", "a\0", 2), 0);
+    assert_int_equal(yard_store_del_if(store, "lease", "a", 1), 1);
+    assert_int_equal(yard_store_del_if(store, "lease", "a", 1), 0);
+    assert_int_equal(yard_store_set(store, "bin", bin, sizeof bin, 0), 0);
+    assert_int_equal(yard_store_del_if(store, "bin", bin, sizeof bin), 1);
+
+    /* incr */
+    assert_int_equal(yard_store_incr(store, "n", 5, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(yard_store_incr(store, "n", -8, &n), 0);
+    assert_int_equal(n, -3);
+    assert_int_equal(yard_store_set(store, "s", "abc", 3, 0), 0);
+    assert_int_equal(yard_store_incr(store, "s", 1, &n), YARD_E_INVALID);
+    assert_int_equal(yard_store_set(store, "big", "9223372036854775807", 19, 0), 0);
+    assert_int_equal(yard_store_incr(store, "big", 1, &n), YARD_E_INVALID);
+
+    yard_store_destroy(&store);
+}
+
+/* Polls until key is gone, up to timeout_ms. */
+static bool
+s_wait_gone(yard_store_t *store, const char *key, int timeout_ms)
+{
+    long long deadline = yh_now_ms() + timeout_ms;
+    while (yh_now_ms() < deadline) {
+        char *val = NULL;
+        size_t len;
+        int rc = yard_store_get(store, key, &val, &len);
+        free(val);
+        if (rc == YARD_E_NOT_FOUND) {
+            return true;
+        }
+        assert_int_equal(rc, 0);
+    }
+    return false;
+}
+
+static void
+test_ttl(void **state)
+{
+    redis_t *r = s_redis(state);
+    yard_store_t *store = s_open(r->url);
+    assert_int_equal(yard_store_set(store, "short", "x", 1, 50), 0);
+    assert_int_equal(yard_store_set_nx(store, "lease", "a", 1, 50), 1);
+    assert_int_equal(yard_store_set(store, "long", "x", 1, 60000), 0);
+    assert_true(s_wait_gone(store, "short", 3000));
+    assert_true(s_wait_gone(store, "lease", 3000));
+    assert_int_equal(yard_store_set_nx(store, "lease", "b", 1, 0), 1);
+    char *val;
+    size_t len;
+    assert_int_equal(yard_store_get(store, "long", &val, &len), 0);
+    free(val);
+    yard_store_destroy(&store);
+}
+
+static void
+test_db_and_sharing(void **state)
+{
+    redis_t *r = s_redis(state);
+    char url2[80];
+    snprintf(url2, sizeof url2, "%s/2", r->url);
+    yard_store_t *a = s_open(r->url);
+    yard_store_t *b = s_open(r->url);
+    yard_store_t *other_db = s_open(url2);
+    char *val;
+    size_t len;
+    int64_t n;
+
+    /* two handles on one server see each other's writes */
+    assert_int_equal(yard_store_set(a, "shared", "from-a", 6, 0), 0);
+    assert_int_equal(yard_store_get(b, "shared", &val, &len), 0);
+    assert_string_equal(val, "from-a");
+    free(val);
+    assert_int_equal(yard_store_set_nx(b, "shared", "from-b", 6, 0), 0);
+    assert_int_equal(yard_store_incr(a, "count", 1, &n), 0);
+    assert_int_equal(yard_store_incr(b, "count", 1, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(yard_store_del_if(b, "shared", "from-a", 6), 1);
+    assert_int_equal(yard_store_get(a, "shared", &val, &len), YARD_E_NOT_FOUND);
+
+    /* a different db does not */
+    assert_int_equal(yard_store_get(other_db, "count", &val, &len), YARD_E_NOT_FOUND);
+    assert_int_equal(yard_store_set(other_db, "count", "x", 1, 0), 0);
+    assert_int_equal(yard_store_incr(a, "count", 0, &n), 0);
+    assert_int_equal(n, 2);
+
+    yard_store_destroy(&a);
+    yard_store_destroy(&b);
+    yard_store_destroy(&other_db);
+}
+
+static pid_t
+s_restart(redis_t *r)
+{
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", r->port);
+    char logfile[4096];
+    snprintf(logfile, sizeof logfile, "%s/redis.log", r->dir);
+    char *argv[] = {"redis-server", "--save", "",     "--appendonly", "no",        "--port",
+                    port_s,         "--dir",  r->dir, "--bind",       "127.0.0.1", "--logfile",
+                    logfile,        NULL};
+    return yh_spawn("redis-server", argv, NULL, r->dir);
+}
+
+static void
+test_reconnect(void **state)
+{
+    redis_t *r = s_redis(state);
+    yard_store_t *busy = s_open(r->url);
+    yard_store_t *idle = s_open(r->url);
+    int64_t n;
+    assert_int_equal(yard_store_incr(busy, "n", 1, &n), 0);
+    assert_int_equal(yard_store_incr(idle, "n", 1, &n), 0);
+
+    /* the server dies: calls answer UNREACHABLE promptly, and opening fails */
+    assert_true(yh_stop(r->pid, SIGKILL, 5000) != -1);
+    r->pid = -1;
+    long long t0 = yh_now_ms();
+    assert_int_equal(yard_store_incr(busy, "n", 1, &n), YARD_E_UNREACHABLE);
+    char *val = NULL;
+    size_t len;
+    assert_int_equal(yard_store_get(busy, "n", &val, &len), YARD_E_UNREACHABLE);
+    assert_true(yh_now_ms() - t0 < 5000);
+    yard_store_t *none = NULL;
+    assert_int_equal(yard_store_open(r->url, &none), YARD_E_UNREACHABLE);
+    assert_null(none);
+
+    /* it comes back on the same port (empty: no persistence) */
+    r->pid = s_restart(r);
+    assert_true(r->pid > 0);
+    assert_true(yh_wait_port(r->port, 10000));
+    long long deadline = yh_now_ms() + 10000;
+    int rc;
+    while ((rc = yard_store_set(busy, "alive", "1", 1, 0)) != 0 && yh_now_ms() < deadline) {
+        assert_int_equal(rc, YARD_E_UNREACHABLE);
+    }
+    assert_int_equal(rc, 0);
+
+    /* the idle handle's connection broke while it was idle: its first call reconnects and
+     * succeeds without the caller seeing an error */
+    assert_int_equal(yard_store_get(idle, "alive", &val, &len), 0);
+    assert_string_equal(val, "1");
+    free(val);
+    assert_int_equal(yard_store_incr(idle, "n", 1, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(yard_store_incr(busy, "n", 1, &n), 0);
+    assert_int_equal(n, 2);
+
+    yard_store_destroy(&busy);
+    yard_store_destroy(&idle);
+}
+
+static void
+test_unreachable_at_open(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", yh_free_port());
+    yard_store_t *store = NULL;
+    assert_int_equal(yard_store_open(url, &store), YARD_E_UNREACHABLE);
+    assert_null(store);
+}
+
+int
+main(void)
+{
+    signal(SIGPIPE, SIG_DFL); /* the store must cope without the programs' SIG_IGN */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_and_sharing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+        cmocka_unit_test(test_unreachable_at_open),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
