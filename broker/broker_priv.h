@@ -1,0 +1,273 @@
+/* The broker's private data model, shared by its files and nobody else.
+ *
+ * Invariants the files rely on:
+ *  - one thread (the loop) touches everything here; only `stop` and the wake fd are shared;
+ *  - a request slot (yard__req_t) is in exactly one place: the pool's free list, one
+ *    service's queue (QUEUED), or one replica's held list (HELD or EXPIRED); a QUEUED or
+ *    HELD slot is in the deadline heap, an EXPIRED one (its client already answered TIMEOUT)
+ *    is not;
+ *  - a replica's held count is never above its credit when it was dispatched to, and
+ *    service.free_credit is the sum over its non-draining replicas of max(credit - held, 0);
+ *  - zmq_msg_t frames are moved, never copied, except the body of an IDEMPOTENT request,
+ *    which is kept (zmq_msg_copy: a reference, not a byte copy) so it can be re-sent. */
+#ifndef YARD_BROKER_PRIV_H
+#define YARD_BROKER_PRIV_H
+
+#include "yard/broker.h"
+#include "yard/wire.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define YARD__NIL         UINT32_MAX
+#define YARD__CHUNK_BITS  12
+#define YARD__CHUNK       (1u << YARD__CHUNK_BITS)
+#define YARD__SUBS_MAX    256
+#define YARD__RID_MAX     255
+#define YARD__ERR_CODES   18 /* wire codes 1..17 */
+#define YARD__SYS_SERVICE "$sys"
+#define YARD__SYS_EVENTS  "$sys.events"
+
+typedef struct yard__peer yard__peer_t;
+typedef struct yard__service yard__service_t;
+
+/* --- map.c: open addressing (linear probing, backward-shift delete) ------------------- */
+typedef yard_str_t (*yard__key_fn)(const void *val);
+typedef struct {
+    uint32_t hash;
+    void *val; /* NULL: empty */
+} yard__slot_t;
+typedef struct {
+    yard__slot_t *slots;
+    uint32_t cap; /* power of two */
+    uint32_t count;
+    yard__key_fn key_of;
+} yard__map_t;
+
+uint32_t yard__hash(const void *data, size_t len);
+void yard__map_init(yard__map_t *m, yard__key_fn key_of);
+void yard__map_fini(yard__map_t *m);
+void *yard__map_get(const yard__map_t *m, const void *key, size_t len, uint32_t hash);
+void yard__map_put(yard__map_t *m, void *val, uint32_t hash); /* key must be absent */
+void yard__map_del(yard__map_t *m, const void *val, uint32_t hash);
+
+/* --- inflight.c: request slots, lists, deadline heap ----------------------------------- */
+enum { YARD__REQ_FREE = 0, YARD__REQ_QUEUED, YARD__REQ_HELD, YARD__REQ_EXPIRED };
+
+typedef struct {
+    uint32_t head, tail, count;
+} yard__list_t;
+
+typedef struct {
+    uint64_t deadline;  /* monotonic ms */
+    uint64_t client_id; /* the client's id (REQUEST) */
+    yard__service_t *svc;
+    yard__peer_t *replica; /* HELD / EXPIRED */
+    uint32_t gen, idx, prev, next, heap_pos;
+    uint32_t flags;
+    uint8_t state, cmd; /* cmd: YARD_CMD_REQUEST or YARD_CMD_SEND */
+    zmq_msg_t rid;      /* the client's routing id */
+    zmq_msg_t hdr;      /* the client's header frame, kept while it may be (re)sent */
+    zmq_msg_t body;     /* owned while QUEUED; a reference while HELD if IDEMPOTENT */
+} yard__req_t;
+
+typedef struct {
+    yard__req_t **chunks;
+    uint32_t nchunks, max_chunks;
+    uint32_t cap, live, max;
+    uint32_t free_head;
+    uint32_t *heap;
+    uint32_t heap_len, heap_cap;
+} yard__pool_t;
+
+void yard__pool_init(yard__pool_t *p, uint32_t max);
+void yard__pool_fini(yard__pool_t *p);
+yard__req_t *yard__req_alloc(yard__pool_t *p); /* NULL at max */
+void yard__req_free(yard__pool_t *p, yard__req_t *r);
+yard__req_t *yard__req_at(const yard__pool_t *p, uint32_t idx);
+yard__req_t *yard__req_by_id(const yard__pool_t *p, uint64_t id); /* NULL: unknown or free */
+uint64_t yard__req_id(const yard__req_t *r);
+void yard__heap_push(yard__pool_t *p, yard__req_t *r);
+void yard__heap_remove(yard__pool_t *p, yard__req_t *r);
+yard__req_t *yard__heap_top(const yard__pool_t *p);
+void yard__list_init(yard__list_t *l);
+void yard__list_push_back(yard__pool_t *p, yard__list_t *l, yard__req_t *r);
+void yard__list_push_front(yard__pool_t *p, yard__list_t *l, yard__req_t *r);
+void yard__list_remove(yard__pool_t *p, yard__list_t *l, yard__req_t *r);
+yard__req_t *yard__list_head(const yard__pool_t *p, const yard__list_t *l);
+
+/* --- peers and services ----------------------------------------------------------------- */
+struct yard__peer {
+    uint8_t id[YARD__RID_MAX];
+    uint8_t id_len;
+    uint32_t hash;
+    uint32_t pos; /* in broker.peers */
+    uint64_t last_seen;
+    uint32_t heartbeat_ms; /* negotiated (replica) or the broker's default */
+    uint64_t logged;       /* fault kinds already logged for this peer */
+    /* replica role: svc != NULL */
+    yard__service_t *svc;
+    uint32_t svc_pos;
+    uint32_t credit;
+    bool draining;
+    yard__list_t held; /* HELD and EXPIRED requests */
+    char replica[YARD_WIRE_NAME_MAX + 1];
+    /* subscriber role: nsubs > 0 */
+    yard_str_t *subs; /* owned copies */
+    uint32_t nsubs, subs_cap;
+    uint32_t sub_pos; /* in broker.subscribers */
+};
+
+struct yard__service {
+    char name[YARD_WIRE_NAME_MAX + 1];
+    uint32_t name_len, hash, pos;
+    yard__peer_t **reps;
+    uint32_t nreps, reps_cap, rr;
+    uint64_t free_credit;
+    uint32_t held;
+    yard__list_t queue;
+    uint64_t grace_deadline; /* 0: has replicas (or never lost them) */
+    uint64_t requests, replies, errors;
+};
+
+/* --- counters --------------------------------------------------------------------------- */
+#define YARD__FAULTS(X)                                                                            \
+    X(PROTOCOL, "protocol")                                                                        \
+    X(FRAMES, "bad_frames")                                                                        \
+    X(HEADER, "bad_header")                                                                        \
+    X(HEADER_SIZE, "header_too_large")                                                             \
+    X(BODY_SIZE, "body_too_large")                                                                 \
+    X(MISSING, "missing_field")                                                                    \
+    X(UNKNOWN_ID, "unknown_id")                                                                    \
+    X(BAD_COMMAND, "bad_command")                                                                  \
+    X(SUBJECT, "bad_subject")                                                                      \
+    X(LIMIT, "limit")
+typedef enum {
+#define YARD__X(n, s) YARD__F_##n,
+    YARD__FAULTS(YARD__X)
+#undef YARD__X
+        YARD__F_MAX_
+} yard__fault_t;
+
+#define YARD__COUNTERS(X)                                                                          \
+    X(REQUESTS, "requests")                                                                        \
+    X(SENDS, "sends")                                                                              \
+    X(REPLIES, "replies")                                                                          \
+    X(LATE_REPLIES, "late_replies")                                                                \
+    X(RETRIES, "retries")                                                                          \
+    X(PUBLISHED, "published")                                                                      \
+    X(DELIVERED, "delivered")                                                                      \
+    X(PUB_DROPPED, "pub_dropped")                                                                  \
+    X(SEND_DROPPED, "send_dropped")                                                                \
+    X(HEARTBEATS, "heartbeats")                                                                    \
+    X(DISCONNECTS_SENT, "disconnects_sent")                                                        \
+    X(REPLICAS_DEAD, "replicas_dead")                                                              \
+    X(PEERS_GONE, "peers_unreachable")
+typedef enum {
+#define YARD__X(n, s) YARD__C_##n,
+    YARD__COUNTERS(YARD__X)
+#undef YARD__X
+        YARD__C_MAX_
+} yard__counter_t;
+
+/* --- the broker ------------------------------------------------------------------------- */
+struct yard_broker {
+    yard_broker_opts_t o;
+    void *ctx;
+    bool own_ctx;
+    void *router;
+    void *mon;
+    int wake_fd;
+    pthread_t thread;
+    bool started;
+    atomic_bool stop;
+    yard_codec_t *codec;
+    yard_codec_t *requeue_codec; /* decodes queued headers without disturbing codec */
+    uint64_t now, start_ms, next_tick;
+    uint32_t tick_ms;
+    yard__pool_t pool;
+    yard__map_t peer_map;
+    yard__peer_t **peers;
+    uint32_t npeers, peers_cap;
+    yard__map_t svc_map;
+    yard__service_t **svcs;
+    uint32_t nsvcs, svcs_cap;
+    yard__peer_t **subscribers;
+    uint32_t nsubscribers, subscribers_cap;
+    uint64_t counters[YARD__C_MAX_];
+    uint64_t faults[YARD__F_MAX_];
+    uint64_t errors_sent[YARD__ERR_CODES];
+    uint8_t logged_anon[8192]; /* bitset: (rid hash, fault) already logged */
+};
+
+/* broker.c */
+uint64_t yard__now_ms(void);
+void yard__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem);
+
+/* send.c: every send is non-blocking; returns 0, YARD_E_UNREACHABLE (peer gone) or
+ * YARD_E_OVERLOADED (its pipe is full) or YARD_E_TOO_LARGE (header does not encode). On
+ * success *body (may be NULL) has been moved; on failure the caller still owns it. */
+int yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
+               const yard_header_t *h, zmq_msg_t *body);
+void yard__send_error(yard_broker_t *b, const void *rid, size_t rid_len, uint64_t id, int err,
+                      const char *text);
+void yard__send_disconnect(yard_broker_t *b, const void *rid, size_t rid_len, const char *text);
+void yard__fault(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
+                 yard__fault_t kind, const char *why, int answer, uint64_t id);
+const char *yard__fault_name(yard__fault_t kind);
+const char *yard__counter_name(yard__counter_t c);
+
+/* peer.c */
+yard_str_t yard__peer_key(const void *val);
+yard__peer_t *yard__peer_find(yard_broker_t *b, const void *rid, size_t len);
+yard__peer_t *yard__peer_get(yard_broker_t *b, const void *rid, size_t len); /* NULL: limit */
+void yard__peer_forget_if_idle(yard_broker_t *b, yard__peer_t *p);
+void yard__peer_gone(yard_broker_t *b, yard__peer_t *p, const char *event);
+void yard__peers_sweep(yard_broker_t *b);
+void yard__peers_fini(yard_broker_t *b);
+void yard__on_ready(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p,
+                    const yard_header_t *h);
+void yard__on_drain(yard_broker_t *b, yard__peer_t *p);
+
+/* service.c */
+yard__service_t *yard__service_find(yard_broker_t *b, yard_str_t name);
+yard__service_t *yard__service_get(yard_broker_t *b, yard_str_t name); /* NULL: limit */
+void yard__service_add_replica(yard_broker_t *b, yard__service_t *s, yard__peer_t *p);
+void yard__service_remove_replica(yard_broker_t *b, yard__peer_t *p);
+void yard__service_set_credit(yard__peer_t *p, uint32_t credit, bool draining);
+void yard__services_sweep(yard_broker_t *b);
+void yard__services_fini(yard_broker_t *b);
+uint64_t yard__contrib(const yard__peer_t *p);
+
+/* route.c */
+void yard__on_request(yard_broker_t *b, yard_cmd_t cmd, zmq_msg_t *frames, const yard_header_t *h);
+void yard__on_answer(yard_broker_t *b, yard_cmd_t cmd, yard__peer_t *p, zmq_msg_t *frames,
+                     const yard_header_t *h);
+void yard__dispatch(yard_broker_t *b, yard__service_t *s);
+void yard__req_finish(yard_broker_t *b, yard__req_t *r, int err, const char *text);
+void yard__replica_lost(yard_broker_t *b, yard__peer_t *p);
+void yard__expire(yard_broker_t *b);
+void yard__shutdown_requests(yard_broker_t *b);
+
+/* pubsub.c */
+void yard__on_publish(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h,
+                      zmq_msg_t *body);
+void yard__publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h, zmq_msg_t *body);
+void yard__on_subscribe(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p,
+                        yard_cmd_t cmd, const yard_header_t *h);
+void yard__subs_clear(yard_broker_t *b, yard__peer_t *p);
+
+/* sys.c */
+void yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h);
+void yard__event(yard_broker_t *b, const char *event, const char *endpoint, const char *service,
+                 const char *replica);
+
+/* monitor.c */
+int yard__monitor_open(yard_broker_t *b);
+void yard__monitor_read(yard_broker_t *b);
+void yard__monitor_close(yard_broker_t *b);
+
+#endif

@@ -1,0 +1,133 @@
+/* Everything the broker writes goes through yard__send: routing id, command frame, header
+ * encoded into a stack buffer, and the body frame moved as-is. Sends never block
+ * (ZMQ_DONTWAIT); with ZMQ_ROUTER_MANDATORY a gone peer is EHOSTUNREACH on the first frame,
+ * before anything was queued, so a failed send leaves nothing half-written. Bad input is
+ * counted, logged once per peer and kind, and answered here too. */
+#include "broker_priv.h"
+#include "yard/error.h"
+#include "yard/log.h"
+
+#include <errno.h>
+
+#define S_HDR_BUF (YARD_WIRE_HEADER_MAX + 1024)
+
+static const char *const s_fault_names[] = {
+#define YARD__X(n, s) s,
+    YARD__FAULTS(YARD__X)
+#undef YARD__X
+};
+
+static const char *const s_counter_names[] = {
+#define YARD__X(n, s) s,
+    YARD__COUNTERS(YARD__X)
+#undef YARD__X
+};
+
+const char *
+yard__fault_name(yard__fault_t kind)
+{
+    return s_fault_names[kind];
+}
+
+const char *
+yard__counter_name(yard__counter_t c)
+{
+    return s_counter_names[c];
+}
+
+static int
+s_errno_to_err(int e)
+{
+    return e == EHOSTUNREACH ? YARD_E_UNREACHABLE : YARD_E_OVERLOADED;
+}
+
+int
+yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
+           const yard_header_t *h, zmq_msg_t *body)
+{
+    uint8_t hdr[S_HDR_BUF];
+    int n = yard_wire_encode_header(h, hdr, sizeof hdr);
+    if (n < 0) {
+        return n;
+    }
+    if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        int err = s_errno_to_err(zmq_errno());
+        b->counters[err == YARD_E_UNREACHABLE ? YARD__C_PEERS_GONE : YARD__C_SEND_DROPPED]++;
+        return err;
+    }
+    /* The routing frame went through, so the pipe takes the rest of the message. */
+    uint8_t c[YARD_WIRE_CMD_SIZE];
+    yard_wire_command(c, cmd);
+    zmq_send(b->router, c, sizeof c, ZMQ_SNDMORE);
+    zmq_send(b->router, hdr, (size_t)n, body ? ZMQ_SNDMORE : 0);
+    if (body) {
+        zmq_msg_send(body, b->router, 0);
+    }
+    return 0;
+}
+
+void
+yard__send_error(yard_broker_t *b, const void *rid, size_t rid_len, uint64_t id, int err,
+                 const char *text)
+{
+    yard_header_t h = {.id = id, .error = yard_err_to_wire(err), .error_text = yard_str(text)};
+    if (h.error < YARD__ERR_CODES) {
+        b->errors_sent[h.error]++;
+    }
+    yard__send(b, rid, rid_len, YARD_CMD_ERROR, &h, NULL);
+}
+
+void
+yard__send_disconnect(yard_broker_t *b, const void *rid, size_t rid_len, const char *text)
+{
+    yard_header_t h = {.error_text = yard_str(text)};
+    b->counters[YARD__C_DISCONNECTS_SENT]++;
+    yard__send(b, rid, rid_len, YARD_CMD_DISCONNECT, &h, NULL);
+}
+
+/* Logs once per (peer, kind): tracked peers keep a bit; others share a fixed bitset keyed
+ * by a hash of their routing id, which costs no state per peer (a collision only hides a
+ * log line, never shows one twice). */
+static bool
+s_first_time(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
+             yard__fault_t kind)
+{
+    if (peer) {
+        bool first = !(peer->logged & (1ull << kind));
+        peer->logged |= 1ull << kind;
+        return first;
+    }
+    uint32_t bit = (yard__hash(rid, rid_len) * YARD__F_MAX_ + (uint32_t)kind) %
+                   (uint32_t)(sizeof b->logged_anon * 8);
+    bool first = !(b->logged_anon[bit / 8] & (1u << (bit % 8)));
+    b->logged_anon[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    return first;
+}
+
+static void
+s_hex(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i = 0;
+    for (; i < n && 2 * i + 2 < cap; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * i] = '\0';
+}
+
+void
+yard__fault(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
+            yard__fault_t kind, const char *why, int answer, uint64_t id)
+{
+    b->faults[kind]++;
+    if (yard_log_enabled(YARD_LOG_WARN) && s_first_time(b, rid, rid_len, peer, kind)) {
+        char hex[2 * 32 + 1];
+        s_hex(rid, rid_len, hex, sizeof hex);
+        yard_log(YARD_LOG_WARN, "bad input from peer", YF_STR("peer", hex),
+                 YF_STR("kind", yard__fault_name(kind)), YF_STR("why", why));
+    }
+    if (answer) {
+        yard__send_error(b, rid, rid_len, id, answer, why);
+    }
+}

@@ -1,0 +1,153 @@
+/* Services: created only by READY, found by name, each with its replicas, a round-robin
+ * cursor, a bounded FIFO of requests waiting for credit, and free_credit (the sum over its
+ * non-draining replicas of credit minus held), so "is anyone free?" is one comparison. A
+ * service that loses its last replica is kept for grace_ms with its queue; after that its
+ * queue is answered NO_SERVICE and it is forgotten. At most max_services. */
+#include "broker_priv.h"
+#include "yard/error.h"
+#include "yard/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static yard_str_t
+s_key_of(const void *val)
+{
+    const yard__service_t *s = val;
+    return (yard_str_t){s->name, s->name_len};
+}
+
+yard__service_t *
+yard__service_find(yard_broker_t *b, yard_str_t name)
+{
+    if (!b->svc_map.slots) {
+        yard__map_init(&b->svc_map, s_key_of);
+    }
+    return yard__map_get(&b->svc_map, name.ptr, name.len, yard__hash(name.ptr, name.len));
+}
+
+yard__service_t *
+yard__service_get(yard_broker_t *b, yard_str_t name)
+{
+    yard__service_t *s = yard__service_find(b, name);
+    if (s) {
+        return s;
+    }
+    if (b->nsvcs >= (uint64_t)b->o.max_services || name.len > YARD_WIRE_NAME_MAX) {
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        abort();
+    }
+    memcpy(s->name, name.ptr, name.len);
+    s->name_len = name.len;
+    s->hash = yard__hash(name.ptr, name.len);
+    yard__list_init(&s->queue);
+    yard__grow((void **)&b->svcs, &b->svcs_cap, b->nsvcs + 1, sizeof *b->svcs);
+    s->pos = b->nsvcs;
+    b->svcs[b->nsvcs++] = s;
+    yard__map_put(&b->svc_map, s, s->hash);
+    return s;
+}
+
+uint64_t
+yard__contrib(const yard__peer_t *p)
+{
+    if (p->draining || p->credit <= p->held.count) {
+        return 0;
+    }
+    return p->credit - p->held.count;
+}
+
+void
+yard__service_add_replica(yard_broker_t *b, yard__service_t *s, yard__peer_t *p)
+{
+    (void)b;
+    yard__grow((void **)&s->reps, &s->reps_cap, s->nreps + 1, sizeof *s->reps);
+    p->svc = s;
+    p->svc_pos = s->nreps;
+    p->draining = false;
+    s->reps[s->nreps++] = p;
+    s->free_credit += yard__contrib(p);
+    s->grace_deadline = 0;
+}
+
+void
+yard__service_remove_replica(yard_broker_t *b, yard__peer_t *p)
+{
+    yard__service_t *s = p->svc;
+    s->free_credit -= yard__contrib(p);
+    yard__peer_t *last = s->reps[--s->nreps];
+    s->reps[p->svc_pos] = last;
+    last->svc_pos = p->svc_pos;
+    if (s->rr >= s->nreps) {
+        s->rr = 0;
+    }
+    p->svc = NULL;
+    if (s->nreps == 0) {
+        s->grace_deadline = b->now + b->o.grace_ms;
+        if (s->grace_deadline == 0) {
+            s->grace_deadline = 1;
+        }
+    }
+}
+
+void
+yard__service_set_credit(yard__peer_t *p, uint32_t credit, bool draining)
+{
+    yard__service_t *s = p->svc;
+    s->free_credit -= yard__contrib(p);
+    p->credit = credit;
+    p->draining = draining;
+    s->free_credit += yard__contrib(p);
+}
+
+static void
+s_service_free(yard_broker_t *b, yard__service_t *s)
+{
+    yard__map_del(&b->svc_map, s, s->hash);
+    yard__service_t *last = b->svcs[--b->nsvcs];
+    b->svcs[s->pos] = last;
+    last->pos = s->pos;
+    free(s->reps);
+    free(s);
+}
+
+/* Grace over: what still waits is answered NO_SERVICE, and the name is forgotten. */
+static void
+s_grace_over(yard_broker_t *b, yard__service_t *s)
+{
+    yard_log(YARD_LOG_INFO, "service forgotten after grace",
+             YF_STRN("service", s->name, s->name_len), YF_UINT("queued", s->queue.count));
+    yard__req_t *r;
+    while ((r = yard__list_head(&b->pool, &s->queue))) {
+        yard__list_remove(&b->pool, &s->queue, r);
+        yard__req_finish(b, r, YARD_E_NO_SERVICE, "the service's last replica went away");
+    }
+    s_service_free(b, s);
+}
+
+void
+yard__services_sweep(yard_broker_t *b)
+{
+    for (uint32_t i = 0; i < b->nsvcs;) {
+        yard__service_t *s = b->svcs[i];
+        if (s->nreps == 0 && s->grace_deadline && b->now >= s->grace_deadline) {
+            s_grace_over(b, s);
+            continue; /* the last service moved into slot i */
+        }
+        i++;
+    }
+}
+
+void
+yard__services_fini(yard_broker_t *b)
+{
+    while (b->nsvcs) {
+        s_service_free(b, b->svcs[b->nsvcs - 1]);
+    }
+    free(b->svcs);
+    b->svcs = NULL;
+    yard__map_fini(&b->svc_map);
+}
