@@ -1,0 +1,210 @@
+/* Helpers shared by the yard CLI's commands (contracts in cli.h): exit codes, error printing,
+ * endpoints, clocks, free ports, bench bodies and the latency histogram. */
+#include "cli.h"
+
+#include "yard/error.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int
+yard__exit_for(int err)
+{
+    switch (err) {
+    case 0:
+        return YARD_EXIT_OK;
+    case YARD_E_UNREACHABLE:
+    case YARD_E_TIMEOUT:
+        return YARD_EXIT_UNREACHABLE;
+    case YARD_E_CONFIG:
+    case YARD_E_INVALID:
+        return YARD_EXIT_USAGE;
+    default:
+        return YARD_EXIT_ERROR;
+    }
+}
+
+void
+yard__print_error(int err, const yard_msg_t *reply)
+{
+    const char *name = yard_err_name(err);
+    const char *text = yard_strerror(err);
+    if (reply) {
+        const char *app = yard_msg_app_error(reply);
+        const char *etext = yard_msg_error_text(reply);
+        if (err == YARD_E_SERVICE && app && app[0]) {
+            name = app;
+        }
+        if (etext && etext[0]) {
+            text = etext;
+        }
+    }
+    fprintf(stderr, "error: %s: %s\n", name, text);
+}
+
+const char *
+yard__broker_endpoint(const char *flag)
+{
+    if (flag && flag[0]) {
+        return flag;
+    }
+    const char *env = getenv("YARD_BROKER");
+    if (env && env[0]) {
+        return env;
+    }
+    return YARD_CLI_DEFAULT_BROKER;
+}
+
+uint64_t
+yard__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int
+yard__free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0) {
+        port = ntohs(sa.sin_port);
+    }
+    close(fd);
+    return port;
+}
+
+int
+yard__parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!text || text[0] < '0' || text[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+void *
+yard__bench_body(size_t size, size_t *payload_off)
+{
+    unsigned char *b = calloc(1, size ? size : 1);
+    if (!b) {
+        abort();
+    }
+    *payload_off = 0;
+    if (size < 2) {
+        b[0] = 0xc0; /* nil */
+        *payload_off = 1;
+        return b;
+    }
+    size_t hdr = size - 2 <= 0xff ? 2 : (size - 3 <= 0xffff ? 3 : 5);
+    size_t n = size - hdr;
+    if (hdr == 2) {
+        b[0] = 0xc4;
+        b[1] = (unsigned char)n;
+    } else if (hdr == 3) {
+        b[0] = 0xc5;
+        b[1] = (unsigned char)(n >> 8);
+        b[2] = (unsigned char)n;
+    } else {
+        b[0] = 0xc6;
+        for (int i = 0; i < 4; i++) {
+            b[1 + i] = (unsigned char)(n >> (24 - 8 * i));
+        }
+    }
+    *payload_off = hdr;
+    return b;
+}
+
+/* --- histogram --------------------------------------------------------------------------- */
+
+static int
+s_hist_index(uint64_t v)
+{
+    if (v < 128) {
+        return (int)v;
+    }
+    int msb = 63 - __builtin_clzll(v);
+    int shift = msb - 6; /* v >> shift is in [64, 127] */
+    return 128 + (shift - 1) * 64 + (int)((v >> shift) - 64);
+}
+
+static uint64_t
+s_hist_mid(int i)
+{
+    if (i < 128) {
+        return (uint64_t)i;
+    }
+    int shift = (i - 128) / 64 + 1;
+    uint64_t low = (uint64_t)(64 + (i - 128) % 64) << shift;
+    return low + ((uint64_t)1 << (shift - 1));
+}
+
+void
+yard__hist_record(yard_hist_t *h, uint64_t ns)
+{
+    h->counts[s_hist_index(ns)]++;
+    h->total++;
+    if (ns > h->max) {
+        h->max = ns;
+    }
+}
+
+void
+yard__hist_merge(yard_hist_t *into, const yard_hist_t *from)
+{
+    for (int i = 0; i < YARD_HIST_BUCKETS; i++) {
+        into->counts[i] += from->counts[i];
+    }
+    into->total += from->total;
+    if (from->max > into->max) {
+        into->max = from->max;
+    }
+}
+
+uint64_t
+yard__hist_quantile(const yard_hist_t *h, double q)
+{
+    if (h->total == 0) {
+        return 0;
+    }
+    /* The rank of the value at q, 1-based: the smallest value with at least q of all below
+     * or at it. */
+    uint64_t rank = (uint64_t)(q * (double)h->total + 0.5);
+    if (rank < 1) {
+        rank = 1;
+    }
+    if (rank > h->total) {
+        rank = h->total;
+    }
+    uint64_t seen = 0;
+    for (int i = 0; i < YARD_HIST_BUCKETS; i++) {
+        seen += h->counts[i];
+        if (seen >= rank) {
+            uint64_t mid = s_hist_mid(i);
+            return mid < h->max ? mid : h->max;
+        }
+    }
+    return h->max;
+}

@@ -1,0 +1,96 @@
+/* Shared by the yard CLI's command files (private to tools/): the exit-code contract, the one
+ * way errors are printed, and small helpers every command needs.
+ *
+ * Exit codes are part of the CLI's interface, so scripts can branch on them:
+ *   0  success
+ *   1  the bus answered with an error (NO_SERVICE, a service's own error, OVERLOADED, ...)
+ *   2  usage: a bad flag, bad JSON, a malformed endpoint, a bad config file
+ *   3  no broker answered in time (UNREACHABLE or TIMEOUT) */
+#ifndef YARD_TOOLS_CLI_H
+#define YARD_TOOLS_CLI_H
+
+#include "yard/msg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    YARD_EXIT_OK = 0,
+    YARD_EXIT_ERROR = 1,
+    YARD_EXIT_USAGE = 2,
+    YARD_EXIT_UNREACHABLE = 3,
+};
+
+#define YARD_CLI_DEFAULT_BROKER "tcp://127.0.0.1:5555"
+
+/* The commands; each gets argv from its own name on (argv[0] is "call", ...) and returns the
+ * process's exit code. */
+int yard__cmd_call(int argc, char **argv);
+int yard__cmd_send(int argc, char **argv);
+int yard__cmd_pub(int argc, char **argv);
+int yard__cmd_sub(int argc, char **argv);
+int yard__cmd_bench(int argc, char **argv);
+int yard__cmd_up(int argc, char **argv);
+
+/* The exit code for a yard error: 3 for UNREACHABLE and TIMEOUT, 2 for CONFIG and INVALID
+ * (what the user typed was wrong), 1 otherwise. */
+int yard__exit_for(int err);
+
+/* Prints "error: NAME: text" to stderr: NAME is the service's error name for YARD_E_SERVICE
+ * (when reply carries one), else the table's; text is the reply's error text when it has one,
+ * else the table's message. reply may be NULL. */
+void yard__print_error(int err, const yard_msg_t *reply);
+
+/* The broker endpoint list: flag if given, else $YARD_BROKER, else the default. Borrowed. */
+const char *yard__broker_endpoint(const char *flag);
+
+/* Nanoseconds on the monotonic clock. */
+uint64_t yard__now_ns(void);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
+int yard__free_port(void);
+
+/* Parses a non-negative decimal integer in [min, max]. Returns 0 or -1. */
+int yard__parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+/* A msgpack body of exactly size bytes (a bin, or nil when size < 2) whose first payload
+ * bytes can carry a timestamp. Caller owns the result; free with free(). */
+void *yard__bench_body(size_t size, size_t *payload_off);
+
+/* --- bench ------------------------------------------------------------------------------- */
+
+/* A log-linear latency histogram (HDR-style): exact below 128 ns, then 64 sub-buckets per
+ * power of two, so any value is reported within 1/64 of itself. Values are nanoseconds. */
+#define YARD_HIST_BUCKETS (128 + 57 * 64)
+typedef struct {
+    uint64_t counts[YARD_HIST_BUCKETS];
+    uint64_t total;
+    uint64_t max;
+} yard_hist_t;
+
+void yard__hist_record(yard_hist_t *h, uint64_t ns);
+void yard__hist_merge(yard_hist_t *into, const yard_hist_t *from);
+/* The value at quantile q (0..1), in nanoseconds (the bucket's midpoint); 0 when empty. */
+uint64_t yard__hist_quantile(const yard_hist_t *h, double q);
+
+/* What one side of the bench measured. */
+typedef struct {
+    uint64_t sent, replies, errors, lost;
+    uint64_t replies_in_window; /* replies that arrived before the duration ended */
+    uint64_t error_counts[32];  /* by wire code (index 0: a local failure with no code) */
+    double seconds;             /* the measured duration */
+    yard_hist_t hist;
+} yard_bench_result_t;
+
+typedef struct {
+    int clients, workers, window;
+    double duration_s;
+    size_t size;
+} yard_bench_shape_t;
+
+/* The raw libzmq baseline: a zmq_proxy ROUTER/DEALER on tcp loopback with shape->workers
+ * echoing DEALER workers and shape->clients DEALER clients, each keeping shape->window
+ * requests outstanding. Returns 0 and fills *out, or -1 with the reason on stderr. */
+int yard__bench_baseline(const yard_bench_shape_t *shape, yard_bench_result_t *out);
+
+#endif

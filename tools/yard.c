@@ -1,0 +1,57 @@
+/* yard: the command-line tool for a Switchyard bus. This file only dispatches to the command
+ * families (cmd_call.c: call, send, pub, sub; cmd_bench.c: bench; cmd_up.c: up); each command
+ * parses its own flags and returns the exit code (cli.h lists what the codes mean). */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} s_command_t;
+
+static const s_command_t s_commands[] = {
+    {"call", yard__cmd_call, "call a service and print its reply as JSON"},
+    {"send", yard__cmd_send, "send a one-way message to a service"},
+    {"pub", yard__cmd_pub, "publish a JSON message on a subject"},
+    {"sub", yard__cmd_sub, "print the messages published on a subject pattern"},
+    {"bench", yard__cmd_bench, "measure round trips/s and latency, against raw zmq_proxy"},
+    {"up", yard__cmd_up, "run the broker and every actor in one process"},
+    {NULL, NULL, NULL},
+};
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out, "usage: yard COMMAND [ARGS] [--broker URL]\n\ncommands:\n");
+    for (const s_command_t *c = s_commands; c->name; c++) {
+        fprintf(out, "  %-6s %s\n", c->name, c->summary);
+    }
+    fprintf(out, "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
+                 "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
+                 "Exit status: 0 ok, 1 error reply, 2 usage, 3 no broker or timeout.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return YARD_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        s_usage(stdout);
+        return YARD_EXIT_OK;
+    }
+    for (const s_command_t *c = s_commands; c->name; c++) {
+        if (strcmp(argv[1], c->name) == 0) {
+            return c->fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "yard: unknown command '%s'\n", argv[1]);
+    s_usage(stderr);
+    return YARD_EXIT_USAGE;
+}
