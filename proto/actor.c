@@ -41,7 +41,7 @@ typedef struct {
     uint32_t heartbeat_ms; /* negotiated */
 } s_link_t;
 
-struct yard__replica {
+struct yard__rt_replica {
     yard_actor_t *actor;
     int index;
     pthread_t thread;
@@ -76,7 +76,7 @@ struct yard_actor {
     void *options;
     yard_store_t *store;
     size_t n_replicas;
-    yard__replica_t *replicas;
+    yard__rt_replica_t *replicas;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t n_inited;
@@ -116,13 +116,13 @@ s_link_send(s_link_t *l, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body
         }
         return;
     }
-    if (yard__send(l->sock, cmd, h, body) == 0) {
-        l->last_send = yard__now_ms();
+    if (yard__bus_send(l->sock, cmd, h, body) == 0) {
+        l->last_send = yard__clock_ms();
     }
 }
 
 static void
-s_send_ready(yard__replica_t *rep, s_link_t *l)
+s_send_ready(yard__rt_replica_t *rep, s_link_t *l)
 {
     yard_actor_t *a = rep->actor;
     yard_header_t h = {.service = yard_str(a->def->name),
@@ -136,7 +136,7 @@ static void
 s_link_close(s_link_t *l)
 {
     if (l->sock) {
-        yard__monitor_close(l->sock, &l->mon);
+        yard__bus_monitor_close(l->sock, &l->mon);
         zmq_close(l->sock);
         l->sock = NULL;
     }
@@ -144,7 +144,7 @@ s_link_close(s_link_t *l)
 }
 
 static void
-s_link_open(yard__replica_t *rep, s_link_t *l)
+s_link_open(yard__rt_replica_t *rep, s_link_t *l)
 {
     yard_actor_t *a = rep->actor;
     l->sock = zmq_socket(a->ctx, ZMQ_DEALER);
@@ -159,10 +159,10 @@ s_link_open(yard__replica_t *rep, s_link_t *l)
     zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(l->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    yard__monitor_open(a->ctx, l->sock, &l->mon);
+    yard__bus_monitor_open(a->ctx, l->sock, &l->mon);
     l->connected = l->connected_once = l->barrier = false;
     l->heartbeat_ms = a->heartbeat_ms;
-    l->last_send = l->last_recv = yard__now_ms();
+    l->last_send = l->last_recv = yard__clock_ms();
     if (zmq_connect(l->sock, l->endpoint) != 0) {
         yard_log(YARD_LOG_ERROR, "cannot connect", YF_STR("endpoint", l->endpoint),
                  YF_STR("error", zmq_strerror(zmq_errno())));
@@ -175,8 +175,8 @@ s_link_open(yard__replica_t *rep, s_link_t *l)
 /* --- answering (replica thread) ---------------------------------------------------------- */
 
 void
-yard__replica_answer(yard__replica_t *rep, int link, uint64_t id, int err, const char *app_error,
-                     const char *text, zmq_msg_t *body)
+yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
+                const char *text, zmq_msg_t *body)
 {
     s_link_t *l = &rep->links[link];
     if (err == 0) {
@@ -195,7 +195,7 @@ yard__replica_answer(yard__replica_t *rep, int link, uint64_t id, int err, const
 }
 
 void
-yard__replica_hold(yard__replica_t *rep, yard_deferred_t *d)
+yard__rt_hold(yard__rt_replica_t *rep, yard_deferred_t *d)
 {
     d->mbox = rep->mbox;
     atomic_fetch_add(&rep->mbox->refs, 1);
@@ -212,7 +212,7 @@ yard__replica_hold(yard__replica_t *rep, yard_deferred_t *d)
 }
 
 static void
-s_unhold(yard__replica_t *rep, yard_deferred_t *d)
+s_unhold(yard__rt_replica_t *rep, yard_deferred_t *d)
 {
     if (d->prev) {
         d->prev->next = d->next;
@@ -230,7 +230,7 @@ s_unhold(yard__replica_t *rep, yard_deferred_t *d)
 /* Answers the completed tokens waiting in the mailbox. With close_box, also closes it so that
  * later completions are refused. */
 static void
-s_drain_mailbox(yard__replica_t *rep, bool close_box)
+s_drain_mailbox(yard__rt_replica_t *rep, bool close_box)
 {
     yard__mailbox_t *mb = rep->mbox;
     uint64_t count;
@@ -247,7 +247,7 @@ s_drain_mailbox(yard__replica_t *rep, bool close_box)
         yard_deferred_t *d = q;
         q = d->qnext;
         zmq_msg_t *body = d->err == 0 ? &d->body : NULL;
-        yard__replica_answer(rep, d->link, d->id, d->err, d->app_error, d->text, body);
+        yard__rt_answer(rep, d->link, d->id, d->err, d->app_error, d->text, body);
         s_unhold(rep, d);
         yard__deferred_unref(d); /* the queue's reference */
     }
@@ -255,7 +255,7 @@ s_drain_mailbox(yard__replica_t *rep, bool close_box)
 
 /* Answers TIMEOUT for held tokens past their deadline (all of them with everything). */
 static void
-s_expire(yard__replica_t *rep, int64_t now, bool everything)
+s_expire(yard__rt_replica_t *rep, int64_t now, bool everything)
 {
     if (!everything && now < rep->next_expiry) {
         return;
@@ -276,10 +276,10 @@ s_expire(yard__replica_t *rep, int64_t now, bool everything)
         if (!mine) {
             continue; /* completed: the mailbox answers it */
         }
-        yard__replica_answer(rep, d->link, d->id, YARD_E_TIMEOUT, NULL,
-                             everything ? "the replica stopped before the handler answered"
-                                        : "the handler did not answer before the deadline",
-                             NULL);
+        yard__rt_answer(rep, d->link, d->id, YARD_E_TIMEOUT, NULL,
+                        everything ? "the replica stopped before the handler answered"
+                                   : "the handler did not answer before the deadline",
+                        NULL);
         s_unhold(rep, d);
     }
     rep->next_expiry = next;
@@ -303,7 +303,7 @@ s_find_handler(const yard_actor_def_t *def, yard_str_t op)
 
 /* Copies the request's strings, NUL-terminated, into the replica's reusable arena. */
 static void
-s_fill_strings(yard__replica_t *rep, const yard_header_t *h)
+s_fill_strings(yard__rt_replica_t *rep, const yard_header_t *h)
 {
     size_t need = h->service.len + h->op.len + 2;
     for (uint32_t i = 0; i < h->header_count; i++) {
@@ -339,11 +339,11 @@ s_fill_strings(yard__replica_t *rep, const yard_header_t *h)
 }
 
 static void
-s_handle_request(yard__replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *h,
+s_handle_request(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *h,
                  zmq_msg_t *body)
 {
     yard_request_t *req = &rep->req;
-    int64_t now = yard__now_ms();
+    int64_t now = yard__clock_ms();
     req->rep = rep;
     req->link = link;
     req->id = h->id;
@@ -372,7 +372,7 @@ s_handle_request(yard__replica_t *rep, int link, yard_cmd_t cmd, const yard_head
 }
 
 static void
-s_handle(yard__replica_t *rep, int link, yard_cmd_t cmd, int nframes)
+s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, int nframes)
 {
     s_link_t *l = &rep->links[link];
     zmq_msg_t *hdr = &rep->frames[1];
@@ -388,8 +388,8 @@ s_handle(yard__replica_t *rep, int link, yard_cmd_t cmd, int nframes)
         if (nframes != 3 || h.id == 0) {
             yard_log(YARD_LOG_WARN, "malformed request from broker", YF_INT("frames", nframes));
             if (h.id) {
-                yard__replica_answer(rep, link, h.id, YARD_E_BAD_REQUEST, NULL,
-                                     "request without body", NULL);
+                yard__rt_answer(rep, link, h.id, YARD_E_BAD_REQUEST, NULL, "request without body",
+                                NULL);
             }
             return;
         }
@@ -425,7 +425,7 @@ s_handle(yard__replica_t *rep, int link, yard_cmd_t cmd, int nframes)
 }
 
 static void
-s_recv_link(yard__replica_t *rep, int link)
+s_recv_link(yard__rt_replica_t *rep, int link)
 {
     s_link_t *l = &rep->links[link];
     for (int i = 0; i < S_RECV_BATCH && l->sock; i++) {
@@ -433,7 +433,7 @@ s_recv_link(yard__replica_t *rep, int link)
         if (zmq_msg_recv(&f[0], l->sock, ZMQ_DONTWAIT) < 0) {
             return;
         }
-        l->last_recv = yard__now_ms();
+        l->last_recv = yard__clock_ms();
         int nf = 1;
         bool more = zmq_msg_more(&f[0]);
         while (more) {
@@ -456,10 +456,10 @@ s_recv_link(yard__replica_t *rep, int link)
 }
 
 static void
-s_monitor(yard__replica_t *rep, int link)
+s_monitor(yard__rt_replica_t *rep, int link)
 {
     s_link_t *l = &rep->links[link];
-    for (int ev; l->mon && (ev = yard__monitor_read(l->mon)) != 0;) {
+    for (int ev; l->mon && (ev = yard__bus_monitor_read(l->mon)) != 0;) {
         if (ev == ZMQ_EVENT_CONNECTED) {
             l->connected = true;
             if (l->connected_once && !rep->draining) {
@@ -479,7 +479,7 @@ s_monitor(yard__replica_t *rep, int link)
 
 /* Heartbeats and silence on every link. */
 static void
-s_links_timers(yard__replica_t *rep, int64_t now)
+s_links_timers(yard__rt_replica_t *rep, int64_t now)
 {
     yard_actor_t *a = rep->actor;
     for (size_t i = 0; i < a->n_endpoints; i++) {
@@ -509,7 +509,7 @@ s_links_timers(yard__replica_t *rep, int64_t now)
 }
 
 static void
-s_start_drain(yard__replica_t *rep, int64_t now)
+s_start_drain(yard__rt_replica_t *rep, int64_t now)
 {
     yard_actor_t *a = rep->actor;
     rep->draining = true;
@@ -526,7 +526,7 @@ s_start_drain(yard__replica_t *rep, int64_t now)
 }
 
 static bool
-s_drained(const yard__replica_t *rep, int64_t now)
+s_drained(const yard__rt_replica_t *rep, int64_t now)
 {
     if (now >= rep->drain_until) {
         return true;
@@ -540,7 +540,7 @@ s_drained(const yard__replica_t *rep, int64_t now)
 }
 
 static int64_t
-s_next_wake(const yard__replica_t *rep)
+s_next_wake(const yard__rt_replica_t *rep)
 {
     int64_t wake = rep->next_expiry;
     for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
@@ -557,7 +557,7 @@ s_next_wake(const yard__replica_t *rep)
 }
 
 static void
-s_run(yard__replica_t *rep)
+s_run(yard__rt_replica_t *rep)
 {
     yard_actor_t *a = rep->actor;
     size_t n = a->n_endpoints;
@@ -566,7 +566,7 @@ s_run(yard__replica_t *rep)
         rep->links[i].endpoint = a->endpoints[i];
         s_link_open(rep, &rep->links[i]);
     }
-    yard_log(YARD_LOG_INFO, "replica ready", YF_STR("replica", rep->name),
+    yard_log(YARD_LOG_INFO, "replica ready", YF_STR("name", rep->name),
              YF_UINT("credit", a->credit), YF_UINT("brokers", n));
     for (;;) {
         for (size_t i = 0; i < n; i++) {
@@ -574,7 +574,7 @@ s_run(yard__replica_t *rep)
             s_monitor(rep, (int)i);
         }
         s_drain_mailbox(rep, false);
-        int64_t now = yard__now_ms();
+        int64_t now = yard__clock_ms();
         s_expire(rep, now, false);
         if (!rep->draining && atomic_load(&rep->mbox->stop)) {
             s_start_drain(rep, now);
@@ -609,13 +609,13 @@ s_run(yard__replica_t *rep)
         s_link_close(&rep->links[i]);
     }
     free(items);
-    yard_log(YARD_LOG_INFO, "replica stopped", YF_STR("replica", rep->name));
+    yard_log(YARD_LOG_INFO, "replica stopped", YF_STR("name", rep->name));
 }
 
 static void *
 s_replica_main(void *arg)
 {
-    yard__replica_t *rep = arg;
+    yard__rt_replica_t *rep = arg;
     yard_actor_t *a = rep->actor;
     const yard_actor_def_t *def = a->def;
     yard_log_set_context(def->name, rep->index);
@@ -650,7 +650,7 @@ s_replica_main(void *arg)
 /* --- life cycle -------------------------------------------------------------------------- */
 
 static void
-s_replica_free(yard__replica_t *rep)
+s_replica_free(yard__rt_replica_t *rep)
 {
     yard__mailbox_unref(&rep->mbox);
     yard_codec_destroy(&rep->codec);
@@ -747,7 +747,7 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     gethostname(host, sizeof host - 1);
     a->replicas = s_alloc(a->n_replicas * sizeof *a->replicas);
     for (size_t i = 0; i < a->n_replicas; i++) {
-        yard__replica_t *rep = &a->replicas[i];
+        yard__rt_replica_t *rep = &a->replicas[i];
         rep->actor = a;
         rep->index = (int)i;
         rep->links = s_alloc(a->n_endpoints * sizeof *rep->links);
@@ -796,7 +796,7 @@ yard_actor_stop(yard_actor_t *self)
     pthread_mutex_lock(&self->lock);
     if (!self->stopped) {
         for (size_t i = 0; i < self->n_replicas; i++) {
-            yard__replica_t *rep = &self->replicas[i];
+            yard__rt_replica_t *rep = &self->replicas[i];
             atomic_store(&rep->mbox->stop, true);
             uint64_t one = 1;
             ssize_t w = write(rep->mbox->efd, &one, sizeof one);

@@ -101,7 +101,7 @@ static void
 s_close_socket(yard_client_t *self)
 {
     if (self->sock) {
-        yard__monitor_close(self->sock, &self->mon);
+        yard__bus_monitor_close(self->sock, &self->mon);
         zmq_close(self->sock);
         self->sock = NULL;
     }
@@ -122,13 +122,13 @@ s_open_socket(yard_client_t *self)
     zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    yard__monitor_open(self->ctx, self->sock, &self->mon);
+    yard__bus_monitor_open(self->ctx, self->sock, &self->mon);
     self->connected_once = false;
     if (zmq_connect(self->sock, self->endpoints[self->current]) != 0) {
         s_close_socket(self);
         return YARD_E_CONFIG;
     }
-    int64_t now = yard__now_ms();
+    int64_t now = yard__clock_ms();
     self->last_send = self->last_recv = now;
     s_send_subscriptions(self);
     return 0;
@@ -267,7 +267,7 @@ s_send_encoded(yard_client_t *self, yard_cmd_t cmd, const void *hdr, size_t hlen
     if (zmq_msg_send(&copy, self->sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&copy);
     }
-    self->last_send = yard__now_ms();
+    self->last_send = yard__clock_ms();
     return 0;
 }
 
@@ -287,7 +287,7 @@ s_note_activity_start(yard_client_t *self)
 {
     if (!s_outstanding(self)) {
         /* Silence is counted only while something is outstanding. */
-        self->last_recv = yard__now_ms();
+        self->last_recv = yard__clock_ms();
     }
 }
 
@@ -311,7 +311,7 @@ yard_client_call_async(yard_client_t *self, const char *service, const void *bod
     c->cb = cb;
     c->arg = arg;
     c->flags = opts ? opts->flags : 0;
-    c->deadline = yard__now_ms() + timeout;
+    c->deadline = yard__clock_ms() + timeout;
     zmq_msg_close(&c->body);
     s_body_init(&c->body, body, size);
     int rc = s_send_encoded(self, YARD_CMD_REQUEST, hbuf, (size_t)n, &c->body);
@@ -366,9 +366,9 @@ yard_client_publish(yard_client_t *self, const char *subject, const void *body, 
         return YARD_E_INVALID;
     }
     yard_header_t h = {.service = yard_str(subject)};
-    int rc = yard__send_bytes(self->sock, YARD_CMD_PUBLISH, &h, body, size);
+    int rc = yard__bus_send_bytes(self->sock, YARD_CMD_PUBLISH, &h, body, size);
     if (rc == 0) {
-        self->last_send = yard__now_ms();
+        self->last_send = yard__clock_ms();
     }
     return rc;
 }
@@ -377,8 +377,8 @@ static void
 s_send_pattern(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
 {
     yard_header_t h = {.service = yard_str(pattern)};
-    if (yard__send(self->sock, cmd, &h, NULL) == 0) {
-        self->last_send = yard__now_ms();
+    if (yard__bus_send(self->sock, cmd, &h, NULL) == 0) {
+        self->last_send = yard__clock_ms();
     }
 }
 
@@ -469,7 +469,7 @@ s_failover(yard_client_t *self, const char *why)
              YF_UINT("pending", self->pending));
     s_close_socket(self);
     self->current = (self->current + 1) % self->n_endpoints;
-    int64_t now = yard__now_ms();
+    int64_t now = yard__clock_ms();
     s_call_t *lost = NULL;
     if (s_open_socket(self) != 0) {
         /* Unreachable endpoint syntax was checked at new; treat as everything lost. */
@@ -527,7 +527,10 @@ s_handle(yard_client_t *self, yard_cmd_t cmd, zmq_msg_t *hdr, zmq_msg_t *body)
     case YARD_CMD_PUBLISH: {
         int ran = 0;
         yard__msg_set(&self->scratch, 0, &h, true, body);
-        for (s_sub_t *s = self->subs; s; s = s->next) {
+        /* A callback may unsubscribe: take the next link first. Patterns are whole
+         * subscriptions, so unsubscribing another pattern mid-delivery is not supported. */
+        for (s_sub_t *s = self->subs, *next; s; s = next) {
+            next = s->next;
             if (yard_subject_match(yard_str(s->pattern), h.service)) {
                 s->cb(&self->scratch, s->arg);
                 ran++;
@@ -555,7 +558,7 @@ s_recv_all(yard_client_t *self)
         if (zmq_msg_recv(&f[0], self->sock, ZMQ_DONTWAIT) < 0) {
             break;
         }
-        self->last_recv = yard__now_ms();
+        self->last_recv = yard__clock_ms();
         int nf = 1;
         bool more = zmq_msg_more(&f[0]);
         while (more) {
@@ -629,7 +632,7 @@ s_timers(yard_client_t *self, int64_t now)
     }
     if (now - self->last_send >= self->heartbeat_ms) {
         yard_header_t h = {.heartbeat_ms = self->heartbeat_ms};
-        yard__send(self->sock, YARD_CMD_HEARTBEAT, &h, NULL);
+        yard__bus_send(self->sock, YARD_CMD_HEARTBEAT, &h, NULL);
         self->last_send = now;
     }
     return ran;
@@ -639,7 +642,7 @@ static int
 s_monitor(yard_client_t *self)
 {
     int ran = 0;
-    for (int ev; self->mon && (ev = yard__monitor_read(self->mon)) != 0;) {
+    for (int ev; self->mon && (ev = yard__bus_monitor_read(self->mon)) != 0;) {
         if (ev == ZMQ_EVENT_CONNECTED) {
             if (self->connected_once) {
                 s_send_subscriptions(self); /* reconnected to a restarted broker */
@@ -672,11 +675,11 @@ yard_client_dispatch(yard_client_t *self, int timeout_ms)
     if (!self) {
         return YARD_E_INVALID;
     }
-    int64_t until = timeout_ms < 0 ? S_NEVER : yard__now_ms() + timeout_ms;
+    int64_t until = timeout_ms < 0 ? S_NEVER : yard__clock_ms() + timeout_ms;
     for (;;) {
         int ran = s_recv_all(self);
         ran += s_monitor(self);
-        int64_t now = yard__now_ms();
+        int64_t now = yard__clock_ms();
         ran += s_timers(self, now);
         if (ran > 0 || now >= until) {
             return ran;

@@ -145,13 +145,13 @@ s_op_slow(yard_request_t *req, void *state)
     return 0;
 }
 
-static yard_deferred_t *s_hung;
+static _Atomic(yard_deferred_t *) s_hung; /* set by the replica thread */
 
 static int
 s_op_hang(yard_request_t *req, void *state)
 {
     (void)state;
-    s_hung = yard_request_defer(req); /* completed by the test after the deadline */
+    atomic_store(&s_hung, yard_request_defer(req)); /* completed by the test, late */
     return 0;
 }
 
@@ -382,13 +382,14 @@ test_deferred_and_errors(void **state)
     assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, &co, &reply), YARD_E_TIMEOUT);
     assert_true(yh_now_ms() - t0 < 300 + 3 * S_HB + 200);
     yard_msg_destroy(&reply);
-    assert_non_null(s_hung);
+    yard_deferred_t *hung = atomic_exchange(&s_hung, NULL);
+    assert_non_null(hung);
     /* The replica's deadline (the broker's remaining time at forwarding) is no later than the
      * broker's, so by now its runtime has answered TIMEOUT or is about to: give its loop one
      * poll interval, then a late completion is refused. */
     yard_client_dispatch(c, 100);
-    assert_int_equal(yard_deferred_reply(&s_hung, "\xc0", 1), YARD_E_TIMEOUT);
-    assert_null(s_hung);
+    assert_int_equal(yard_deferred_reply(&hung, "\xc0", 1), YARD_E_TIMEOUT);
+    assert_null(hung);
 
     /* No such service. */
     assert_int_equal(yard_client_call(c, "nobody", "\xc0", 1, NULL, &reply), YARD_E_NO_SERVICE);
