@@ -1,0 +1,419 @@
+/* The yard CLI from outside, as a user runs it: real yard-broker and yard-actor processes on a
+ * free port, and `yard` run as a child with its stdout and stderr captured, checking what it
+ * prints and its exit status (0 ok, 1 error reply, 2 usage, 3 no broker). Then `yard bench`
+ * (its JSON must parse and lose nothing) and `yard up` (it answers calls and exits 0 on
+ * SIGTERM). Every wait has a deadline; retries wait on a reply, not on a clock. */
+#include "harness.h"
+
+#include <jansson.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define S_OUT_MAX 65536
+
+typedef struct {
+    int status; /* exit code, or 128 + signal, or -1 when it ran past the deadline */
+    char out[S_OUT_MAX];
+    char err[S_OUT_MAX];
+} s_run_t;
+
+typedef struct {
+    pid_t pid;
+    int out_fd, err_fd;
+} s_child_t;
+
+static char *
+s_yard_path(void)
+{
+    const char *dir = getenv("YARD_BIN_DIR");
+    char *path = NULL;
+    if (asprintf(&path, "%s/yard", dir ? dir : ".") < 0) {
+        abort();
+    }
+    return path;
+}
+
+/* Starts yard with args (NULL ended, without argv[0]); stdout and stderr are pipes. */
+static s_child_t
+s_start(const char *const *args)
+{
+    char *path = s_yard_path();
+    char *argv[32] = {"yard"};
+    int n = 1;
+    for (; args[n - 1] && n < 31; n++) {
+        argv[n] = (char *)args[n - 1];
+    }
+    argv[n] = NULL;
+    int out[2], err[2];
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        unsetenv("YARD_BROKER");
+        execv(path, argv);
+        _exit(127);
+    }
+    free(path);
+    close(out[1]);
+    close(err[1]);
+    return (s_child_t){.pid = pid, .out_fd = out[0], .err_fd = err[0]};
+}
+
+/* Reads what is available from fd into buf (NUL-terminated). Returns false at EOF. */
+static bool
+s_drain_fd(int fd, char *buf, size_t *len)
+{
+    ssize_t n = read(fd, buf + *len, S_OUT_MAX - 1 - *len);
+    if (n <= 0) {
+        return false;
+    }
+    *len += (size_t)n;
+    buf[*len] = '\0';
+    return true;
+}
+
+/* Collects the child's output until both pipes close and it exits, or timeout_ms passes
+ * (then it is killed and status is -1). */
+static void
+s_finish(s_child_t *c, s_run_t *r, int timeout_ms)
+{
+    size_t olen = strlen(r->out), elen = strlen(r->err);
+    long long deadline = yh_now_ms() + timeout_ms;
+    bool out_open = true, err_open = true;
+    while ((out_open || err_open) && yh_now_ms() < deadline) {
+        struct pollfd p[2] = {{.fd = out_open ? c->out_fd : -1, .events = POLLIN},
+                              {.fd = err_open ? c->err_fd : -1, .events = POLLIN}};
+        int left = (int)(deadline - yh_now_ms());
+        if (poll(p, 2, left > 0 ? left : 0) <= 0) {
+            continue;
+        }
+        if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
+            out_open = s_drain_fd(c->out_fd, r->out, &olen);
+        }
+        if (err_open && (p[1].revents & (POLLIN | POLLHUP))) {
+            err_open = s_drain_fd(c->err_fd, r->err, &elen);
+        }
+    }
+    close(c->out_fd);
+    close(c->err_fd);
+    int ws = yh_stop(c->pid, 0, (int)(deadline - yh_now_ms()) > 0 ? 2000 : 1);
+    if (out_open || err_open || ws < 0) {
+        r->status = -1;
+    } else if (WIFEXITED(ws)) {
+        r->status = WEXITSTATUS(ws);
+    } else {
+        r->status = 128 + WTERMSIG(ws);
+    }
+}
+
+/* Runs yard to completion. Caller frees the result. */
+static s_run_t *
+s_run(int timeout_ms, ...)
+{
+    const char *args[32];
+    va_list ap;
+    va_start(ap, timeout_ms);
+    int n = 0;
+    while (n < 31 && (args[n] = va_arg(ap, const char *)) != NULL) {
+        n++;
+    }
+    args[n] = NULL;
+    va_end(ap);
+    s_run_t *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    s_child_t c = s_start(args);
+    s_finish(&c, r, timeout_ms);
+    return r;
+}
+
+/* The shared bus: a yard-broker and an echo actor on a free port. */
+typedef struct {
+    char *dir;
+    char broker_flag[96];
+    char endpoint[64];
+    int port;
+    pid_t broker, actor;
+} s_bus_t;
+
+/* Calls echo until it answers (the replica registers asynchronously), with a deadline. */
+static void
+s_wait_echo(const char *broker_flag)
+{
+    long long deadline = yh_now_ms() + 10000;
+    for (;;) {
+        s_run_t *r = s_run(5000, "call", "echo", "{}", "--timeout", "1000", broker_flag, NULL);
+        int status = r->status;
+        free(r);
+        if (status == 0) {
+            return;
+        }
+        if (yh_now_ms() > deadline) {
+            fail_msg("echo never answered (last exit %d)", status);
+        }
+    }
+}
+
+static int
+s_setup(void **state)
+{
+    s_bus_t *bus = calloc(1, sizeof *bus);
+    assert_non_null(bus);
+    bus->dir = yh_tmpdir();
+    bus->port = yh_free_port();
+    snprintf(bus->endpoint, sizeof bus->endpoint, "tcp://127.0.0.1:%d", bus->port);
+    snprintf(bus->broker_flag, sizeof bus->broker_flag, "--broker=%s", bus->endpoint);
+    char *bargv[] = {"yard-broker", "--bind", bus->endpoint, NULL};
+    bus->broker = yh_spawn("yard-broker", bargv, NULL, bus->dir);
+    assert_true(bus->broker > 0);
+    assert_true(yh_wait_port(bus->port, 5000));
+    char *aargv[] = {"yard-actor", "echo", "--broker", bus->endpoint, NULL};
+    bus->actor = yh_spawn("yard-actor", aargv, NULL, bus->dir);
+    assert_true(bus->actor > 0);
+    s_wait_echo(bus->broker_flag);
+    *state = bus;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_bus_t *bus = *state;
+    yh_stop(bus->actor, SIGTERM, 5000);
+    yh_stop(bus->broker, SIGTERM, 5000);
+    yh_rmtree(bus->dir);
+    free(bus->dir);
+    free(bus);
+    return 0;
+}
+
+static void
+test_call_prints_reply(void **state)
+{
+    s_bus_t *bus = *state;
+    s_run_t *r = s_run(10000, "call", "echo", "{\"hello\":\"world\"}", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->out, "{\"hello\":\"world\"}\n");
+    free(r);
+
+    /* Every JSON type survives the trip through msgpack and the echo replica. */
+    const char *doc = "{\"i\":-9223372036854775808,\"f\":0.1,\"s\":\"h\xc3\xa9\",\"a\":[true,null,"
+                      "{}],\"big\":9223372036854775807}";
+    r = s_run(10000, "call", "echo", doc, "--timeout", "3000", "--idempotent", bus->broker_flag,
+              NULL);
+    assert_int_equal(r->status, 0);
+    char want[512];
+    snprintf(want, sizeof want, "%s\n", doc);
+    assert_string_equal(r->out, want);
+    free(r);
+}
+
+static void
+test_call_no_service(void **state)
+{
+    s_bus_t *bus = *state;
+    s_run_t *r = s_run(10000, "call", "nosuch", "{}", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 1);
+    assert_string_equal(r->out, "");
+    assert_non_null(strstr(r->err, "error: NO_SERVICE: no replica offers this service"));
+    free(r);
+}
+
+static void
+test_no_broker(void **state)
+{
+    (void)state;
+    char flag[64];
+    snprintf(flag, sizeof flag, "--broker=tcp://127.0.0.1:%d", yh_free_port());
+    s_run_t *r = s_run(10000, "call", "echo", "{}", "--timeout", "500", flag, NULL);
+    assert_int_equal(r->status, 3);
+    if (!strstr(r->err, "error: UNREACHABLE") && !strstr(r->err, "error: TIMEOUT")) {
+        fail_msg("stderr: %s", r->err);
+    }
+    free(r);
+}
+
+static void
+test_usage_errors(void **state)
+{
+    s_bus_t *bus = *state;
+    s_run_t *r = s_run(5000, "call", "echo", "{\"a\":}", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 2);
+    if (!strstr(r->err, "bad JSON: line 1, column 6")) {
+        fail_msg("stderr: %s", r->err);
+    }
+    free(r);
+
+    r = s_run(5000, "call", "echo", "{\n \"a\": 1,\n \"b\": tru }", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 2);
+    assert_non_null(strstr(r->err, "line 3"));
+    free(r);
+
+    r = s_run(5000, "call", NULL);
+    assert_int_equal(r->status, 2);
+    free(r);
+    r = s_run(5000, "call", "echo", "--timeout", "soon", NULL);
+    assert_int_equal(r->status, 2);
+    free(r);
+    r = s_run(5000, "frobnicate", NULL);
+    assert_int_equal(r->status, 2);
+    free(r);
+    r = s_run(5000, "pub", "a.b", "{}", "--count", "3", NULL);
+    assert_int_equal(r->status, 2);
+    free(r);
+
+    static const char *const cmds[] = {"call", "send", "pub", "sub", "bench", "up"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        r = s_run(5000, cmds[i], "--help", NULL);
+        assert_int_equal(r->status, 0);
+        assert_non_null(strstr(r->out, "usage: yard"));
+        free(r);
+    }
+    r = s_run(5000, "--help", NULL);
+    assert_int_equal(r->status, 0);
+    assert_non_null(strstr(r->out, "bench"));
+    free(r);
+}
+
+static void
+test_send(void **state)
+{
+    s_bus_t *bus = *state;
+    s_run_t *r = s_run(10000, "send", "echo", "{\"x\":1}", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->out, "");
+    free(r);
+}
+
+static void
+test_pub_sub(void **state)
+{
+    s_bus_t *bus = *state;
+    const char *args[] = {"sub", "news.*", "--count", "2", bus->broker_flag, NULL};
+    s_child_t sub = s_start(args);
+    s_run_t *sr = calloc(1, sizeof *sr);
+    assert_non_null(sr);
+
+    /* sub reports on stderr once the broker has the subscription. */
+    size_t elen = 0;
+    long long deadline = yh_now_ms() + 10000;
+    while (!strstr(sr->err, "\"subscribed\"") && yh_now_ms() < deadline) {
+        struct pollfd p = {.fd = sub.err_fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0 && !s_drain_fd(sub.err_fd, sr->err, &elen)) {
+            break;
+        }
+    }
+    if (!strstr(sr->err, "\"subscribed\"")) {
+        fail_msg("sub never subscribed: %s", sr->err);
+    }
+    s_run_t *r = s_run(10000, "pub", "news.today", "{\"n\":1}", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 0);
+    free(r);
+    r = s_run(10000, "pub", "other.today", "{\"n\":2}", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 0);
+    free(r);
+    r = s_run(10000, "pub", "news.later", "[1.5,\"x\"]", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 0);
+    free(r);
+    s_finish(&sub, sr, 10000);
+    assert_int_equal(sr->status, 0);
+    assert_string_equal(sr->out, "{\"subject\":\"news.today\",\"body\":{\"n\":1}}\n"
+                                 "{\"subject\":\"news.later\",\"body\":[1.5,\"x\"]}\n");
+    free(sr);
+}
+
+static void
+test_bench_json(void **state)
+{
+    (void)state;
+    s_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", NULL);
+    assert_int_equal(r->status, 0);
+    json_error_t err;
+    json_t *doc = json_loads(r->out, 0, &err);
+    if (!doc) {
+        fail_msg("bench output is not JSON (%s): %s", err.text, r->out);
+    }
+    static const char *const keys[] = {
+        "sent",    "replies",           "errors",          "lost", "rt_per_s", "p50_us", "p99_us",
+        "p999_us", "baseline_rt_per_s", "baseline_p99_us", "ratio"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!json_object_get(doc, keys[i])) {
+            fail_msg("bench JSON lacks %s: %s", keys[i], r->out);
+        }
+    }
+    assert_true(json_is_object(json_object_get(doc, "errors")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "lost")), 0);
+    assert_true(json_integer_value(json_object_get(doc, "replies")) > 0);
+    assert_true(json_number_value(json_object_get(doc, "rt_per_s")) > 0);
+    assert_true(json_number_value(json_object_get(doc, "baseline_rt_per_s")) > 0);
+    double p50 = json_number_value(json_object_get(doc, "p50_us"));
+    double p99 = json_number_value(json_object_get(doc, "p99_us"));
+    double p999 = json_number_value(json_object_get(doc, "p999_us"));
+    assert_true(p50 > 0 && p50 <= p99 && p99 <= p999);
+    json_decref(doc);
+    free(r);
+}
+
+static void
+test_up_answers_and_stops(void **state)
+{
+    (void)state;
+    char *dir = yh_tmpdir();
+    int port = yh_free_port();
+    char bind[64], flag[80];
+    snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", port);
+    snprintf(flag, sizeof flag, "--broker=%s", bind);
+    char *argv[] = {"yard", "up", "--bind", bind, NULL};
+    char *path = s_yard_path();
+    pid_t up = yh_spawn(path, argv, NULL, dir);
+    free(path);
+    assert_true(up > 0);
+    assert_true(yh_wait_port(port, 5000));
+    s_wait_echo(flag);
+    s_run_t *r = s_run(10000, "call", "echo", "{\"via\":\"up\"}", flag, NULL);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->out, "{\"via\":\"up\"}\n");
+    free(r);
+    int ws = yh_stop(up, SIGTERM, 10000);
+    assert_true(ws >= 0);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    yh_rmtree(dir);
+    free(dir);
+}
+
+int
+main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest bus_tests[] = {
+        cmocka_unit_test(test_call_prints_reply), cmocka_unit_test(test_call_no_service),
+        cmocka_unit_test(test_usage_errors),      cmocka_unit_test(test_send),
+        cmocka_unit_test(test_pub_sub),
+    };
+    const struct CMUnitTest alone_tests[] = {
+        cmocka_unit_test(test_no_broker),
+        cmocka_unit_test(test_up_answers_and_stops),
+        cmocka_unit_test(test_bench_json),
+    };
+    int failed = cmocka_run_group_tests_name("with a bus", bus_tests, s_setup, s_teardown);
+    failed += cmocka_run_group_tests_name("without", alone_tests, NULL, NULL);
+    return failed;
+}
