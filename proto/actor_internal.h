@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
-typedef struct yard__replica yard__replica_t;
+typedef struct yard__rt_replica yard__rt_replica_t;
 
 typedef struct {
     atomic_int refs;
@@ -52,7 +52,7 @@ struct yard_deferred {
 enum { YARD__R_OPEN = 0, YARD__R_ANSWERED, YARD__R_DEFERRED };
 
 struct yard_request {
-    yard__replica_t *rep; /* NULL in test mode */
+    yard__rt_replica_t *rep; /* NULL in test mode */
     int link;
     uint64_t id;
     bool one_way;
@@ -82,11 +82,11 @@ yard__mailbox_t *yard__mailbox_new(bool with_fd);
 void yard__mailbox_unref(yard__mailbox_t **mb_p);
 
 /* Sends the answer for (link, id) through the replica (replica thread only). */
-void yard__replica_answer(yard__replica_t *rep, int link, uint64_t id, int err,
-                          const char *app_error, const char *text, zmq_msg_t *body);
+void yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
+                     const char *text, zmq_msg_t *body);
 
 /* Hands a new token to the replica's list (replica thread only). */
-void yard__replica_hold(yard__replica_t *rep, yard_deferred_t *d);
+void yard__rt_hold(yard__rt_replica_t *rep, yard_deferred_t *d);
 
 /* Drops one reference on d; frees it at zero. */
 void yard__deferred_unref(yard_deferred_t *d);

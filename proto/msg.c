@@ -182,7 +182,7 @@ yard_msg_destroy(yard_msg_t **self_p)
 /* --- shared socket helpers --------------------------------------------------------------- */
 
 int64_t
-yard__now_ms(void)
+yard__clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -190,7 +190,7 @@ yard__now_ms(void)
 }
 
 int
-yard__send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body)
+yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body)
 {
     uint8_t cmdbuf[YARD_WIRE_CMD_SIZE];
     uint8_t hbuf[YARD_WIRE_HEADER_MAX];
@@ -218,7 +218,8 @@ yard__send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body)
 }
 
 int
-yard__send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body, size_t size)
+yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
+                     size_t size)
 {
     zmq_msg_t m;
     if (zmq_msg_init_size(&m, size) != 0) {
@@ -227,13 +228,13 @@ yard__send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void 
     if (size) {
         memcpy(zmq_msg_data(&m), body, size);
     }
-    return yard__send(sock, cmd, h, &m);
+    return yard__bus_send(sock, cmd, h, &m);
 }
 
 static atomic_uint_fast64_t s_monitor_seq;
 
 int
-yard__monitor_open(void *ctx, void *sock, void **pair)
+yard__bus_monitor_open(void *ctx, void *sock, void **pair)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://yard-monitor-%llu",
@@ -256,7 +257,7 @@ yard__monitor_open(void *ctx, void *sock, void **pair)
 }
 
 void
-yard__monitor_close(void *sock, void **pair)
+yard__bus_monitor_close(void *sock, void **pair)
 {
     if (sock) {
         zmq_socket_monitor(sock, NULL, 0);
@@ -268,7 +269,7 @@ yard__monitor_close(void *sock, void **pair)
 }
 
 int
-yard__monitor_read(void *pair)
+yard__bus_monitor_read(void *pair)
 {
     zmq_msg_t f;
     zmq_msg_init(&f);

@@ -45,24 +45,24 @@ yard_msg_t *yard__msg_take(yard_msg_t *m);
 bool yard__msg_has_details(const yard_msg_t *m);
 
 /* Milliseconds on a monotonic clock. */
-int64_t yard__now_ms(void);
+int64_t yard__clock_ms(void);
 
 /* Sends one YD/1 message: command, header, and the body frame when body is not NULL (moved
  * into the socket on success and on failure). Never blocks. Returns 0, YARD_E_TOO_LARGE when
  * the header does not encode, or YARD_E_OVERLOADED when the socket would block. */
-int yard__send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body);
+int yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body);
 
-/* Like yard__send with a body copied from bytes. */
-int yard__send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
-                     size_t size);
+/* Like yard__bus_send with a body copied from bytes. */
+int yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
+                         size_t size);
 
 /* A zmq_socket_monitor on sock for CONNECTED and DISCONNECTED, read through a PAIR socket
  * returned in *pair. Returns 0 or YARD_E_INTERNAL. */
-int yard__monitor_open(void *ctx, void *sock, void **pair);
-void yard__monitor_close(void *sock, void **pair);
+int yard__bus_monitor_open(void *ctx, void *sock, void **pair);
+void yard__bus_monitor_close(void *sock, void **pair);
 
 /* Reads one monitor event without blocking. Returns the ZMQ_EVENT_* number, or 0 when none. */
-int yard__monitor_read(void *pair);
+int yard__bus_monitor_read(void *pair);
 
 /* Splits a comma-separated endpoint list ("tcp://a:1,tcp://b:2"; spaces around commas
  * allowed). Returns 0 and sets *out (caller owns it; free with yard__endpoints_free()) and *n,

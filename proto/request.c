@@ -122,7 +122,7 @@ yard_request_header(const yard_request_t *req, const char *key)
 uint32_t
 yard_request_remaining_ms(const yard_request_t *req)
 {
-    int64_t left = req->deadline - yard__now_ms();
+    int64_t left = req->deadline - yard__clock_ms();
     return left <= 0 ? 0 : left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
 }
 
@@ -182,7 +182,7 @@ yard_request_reply(yard_request_t *req, const void *body, size_t size)
     if (size) {
         memcpy(zmq_msg_data(&m), body, size);
     }
-    yard__replica_answer(req->rep, req->link, req->id, 0, NULL, NULL, &m);
+    yard__rt_answer(req->rep, req->link, req->id, 0, NULL, NULL, &m);
     return 0;
 }
 
@@ -198,7 +198,7 @@ yard_request_fail(yard_request_t *req, int err, const char *app_error, const cha
         s_test_record(req, err, NULL, 0, app_error, text);
         return 0;
     }
-    yard__replica_answer(req->rep, req->link, req->id, err, app_error, text, NULL);
+    yard__rt_answer(req->rep, req->link, req->id, err, app_error, text, NULL);
     return 0;
 }
 
@@ -219,7 +219,7 @@ yard_request_defer(yard_request_t *req)
     d->deadline = req->deadline;
     zmq_msg_init(&d->body);
     if (req->rep) {
-        yard__replica_hold(req->rep, d); /* sets d->mbox */
+        yard__rt_hold(req->rep, d); /* sets d->mbox */
     } else {
         d->mbox = req->t_mbox;
         atomic_fetch_add(&d->mbox->refs, 1);
@@ -313,7 +313,7 @@ yard_request_new_test(const char *service, const char *op, const void *body, siz
     req->body = st + sl + ol + 2;
     req->body_size = size;
     req->zone = &req->t_zone;
-    req->deadline = yard__now_ms() + 5000;
+    req->deadline = yard__clock_ms() + 5000;
     req->t_status = 1;
     req->t_mbox = yard__mailbox_new(false);
     req->t_mbox->test_req = req;
