@@ -1,0 +1,3 @@
+# The broker's guarantee (docs/protocol.md 6.3) against real yard-broker and yard-actor
+# processes killed with SIGKILL under load; needs both programs in build/bin.
+yard_add_test(NAME test_guarantee SOURCES test_guarantee.c LABELS integration TIMEOUT 120)
