@@ -77,8 +77,9 @@ struct yard_actor {
     yard_store_t *store;
     size_t n_replicas;
     yard__rt_replica_t *replicas;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* start-up handshake with the replicas (n_inited, init_rc, go) */
     pthread_cond_t cond;
+    pthread_mutex_t stop_lock; /* serialises yard_actor_stop(); replicas never take it */
     size_t n_inited;
     int init_rc;
     int go; /* 0: wait, 1: run, -1: abort */
@@ -701,6 +702,7 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     yard_actor_t *a = s_alloc(sizeof *a);
     a->def = def;
     pthread_mutex_init(&a->lock, NULL);
+    pthread_mutex_init(&a->stop_lock, NULL);
     pthread_cond_init(&a->cond, NULL);
     a->credit = opts->credit > 0 ? (uint32_t)opts->credit
                 : def->credit    ? def->credit
@@ -722,11 +724,16 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                  YF_STR("error", yard_err_name(rc)));
         goto fail;
     }
-    if (def->stateful && !yard_store_shared(a->store)) {
-        /* The replicas of this process share the memory store, which is correct; another
-         * process would not see it, so running a second one needs a redis:// store. */
-        yard_log(YARD_LOG_INFO, "stateful actor on the process-local store: run one process",
-                 YF_STR("store", store), YF_UINT("replicas", a->n_replicas));
+    if (def->stateful && a->n_replicas > 1 && !yard_store_shared(a->store)) {
+        /* Replicas are meant to be interchangeable and movable to other processes; state in
+         * one process's memory would silently diverge the moment one is, so refuse now. */
+        yard_log(YARD_LOG_ERROR,
+                 "this actor keeps state: more than one replica needs a shared store; set "
+                 "store to redis://host:port (YARD_STORE) or run one replica",
+                 YF_STR("actor", def->name), YF_STR("store", store),
+                 YF_UINT("replicas", a->n_replicas));
+        rc = YARD_E_CONFIG;
+        goto fail;
     }
     if (def->options_size) {
         a->options = s_alloc(def->options_size);
@@ -793,8 +800,11 @@ yard_actor_stop(yard_actor_t *self)
     if (!self) {
         return;
     }
-    pthread_mutex_lock(&self->lock);
-    if (!self->stopped) {
+    /* Not self->lock: a replica just released from start-up still needs that one to leave
+     * its wait, and we are about to join it. */
+    pthread_mutex_lock(&self->stop_lock);
+    /* replicas is NULL when start failed before creating them. */
+    if (!self->stopped && self->replicas) {
         for (size_t i = 0; i < self->n_replicas; i++) {
             yard__rt_replica_t *rep = &self->replicas[i];
             atomic_store(&rep->mbox->stop, true);
@@ -810,7 +820,7 @@ yard_actor_stop(yard_actor_t *self)
         }
         self->stopped = true;
     }
-    pthread_mutex_unlock(&self->lock);
+    pthread_mutex_unlock(&self->stop_lock);
 }
 
 void
@@ -833,6 +843,7 @@ yard_actor_destroy(yard_actor_t **self_p)
     yard__endpoints_free(self->endpoints, self->n_endpoints);
     pthread_cond_destroy(&self->cond);
     pthread_mutex_destroy(&self->lock);
+    pthread_mutex_destroy(&self->stop_lock);
     free(self);
     *self_p = NULL;
 }
