@@ -12,23 +12,65 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Connection settings every program shares: the top level of the config file. */
 const yard_option_t yard_actor_common_options[] = {
     {"broker", YARD_OPT_STRING, "tcp://127.0.0.1:5555", offsetof(yard_actor_opts_t, broker),
      "broker endpoints, comma-separated; the actor registers with every one", 0, 0},
-    {"replicas", YARD_OPT_INT, "1", offsetof(yard_actor_opts_t, replicas),
-     "replica threads in this process", 1, 1024},
-    {"credit", YARD_OPT_INT, "0", offsetof(yard_actor_opts_t, credit),
-     "requests each replica holds at once (0: the actor's default)", 0, 1000000},
     {"heartbeat_ms", YARD_OPT_MS, "1000", offsetof(yard_actor_opts_t, heartbeat_ms),
      "heartbeat interval proposed to the broker", 10, 60000},
-    {"drain_ms", YARD_OPT_MS, "5000", offsetof(yard_actor_opts_t, drain_ms),
-     "how long stopping waits for requests in flight", 1, 600000},
     {"store", YARD_OPT_STRING, "memory", offsetof(yard_actor_opts_t, store),
      "state store: memory, or redis://host:port[/db] to share state between processes", 0, 0},
     {"log_level", YARD_OPT_STRING, "info", offsetof(yard_actor_opts_t, log_level),
      "debug, info, warn, error or off", 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0},
 };
+
+/* Settings of one actor: its own section of the config file, so that one file can give each
+ * actor its own scale. */
+const yard_option_t yard_actor_section_options[] = {
+    {"replicas", YARD_OPT_INT, "1", offsetof(yard_actor_opts_t, replicas),
+     "replica threads in this process", 1, 1024},
+    {"credit", YARD_OPT_INT, "0", offsetof(yard_actor_opts_t, credit),
+     "requests each replica holds at once (0: the actor's default)", 0, 1000000},
+    {"drain_ms", YARD_OPT_MS, "5000", offsetof(yard_actor_opts_t, drain_ms),
+     "how long stopping waits for requests in flight", 1, 600000},
+    {NULL, 0, NULL, 0, NULL, 0, 0},
+};
+
+/* The section's settings and the actor's own options are applied as one table, so that an
+ * unknown key in the section is caught and --help lists both. The table fills this struct:
+ * the runtime part first, the actor's struct after it at the strictest alignment. */
+typedef struct {
+    yard_actor_opts_t rt;
+    max_align_t own[];
+} s_section_target_t;
+
+static size_t
+s_table_len(const yard_option_t *table)
+{
+    size_t n = 0;
+    while (table && table[n].key) {
+        n++;
+    }
+    return n;
+}
+
+/* Caller owns the result; free with free(). */
+static yard_option_t *
+s_section_table(const yard_actor_def_t *def)
+{
+    size_t nr = s_table_len(yard_actor_section_options), na = s_table_len(def->options);
+    yard_option_t *t = calloc(nr + na + 1, sizeof *t);
+    if (!t) {
+        abort();
+    }
+    memcpy(t, yard_actor_section_options, nr * sizeof *t);
+    for (size_t i = 0; i < na; i++) {
+        t[nr + i] = def->options[i];
+        t[nr + i].offset += offsetof(s_section_target_t, own);
+    }
+    return t;
+}
 
 /* The option of table that the flag (after "--", up to '=' or its end) names, or NULL. */
 static const yard_option_t *
@@ -74,12 +116,80 @@ s_help(const yard_actor_def_t *def, FILE *out)
         }
         fprintf(out, "\n");
     }
-    fprintf(out, "runtime options (top level of the config file):\n");
+    fprintf(out, "shared options (top level of the config file):\n");
     yard_options_help(yard_actor_common_options, NULL, out);
-    if (def->options) {
-        fprintf(out, "\n%s options (section '%s:' of the config file):\n", def->name, def->name);
-        yard_options_help(def->options, def->name, out);
+    yard_option_t *section = s_section_table(def);
+    fprintf(out, "\n%s options (section '%s:' of the config file):\n", def->name, def->name);
+    yard_options_help(section, def->name, out);
+    free(section);
+}
+
+int
+yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int argc, char **argv,
+                     yard_actor_opts_t *opts, void **actor_options, char *errbuf, size_t errlen)
+{
+    memset(opts, 0, sizeof *opts);
+    *actor_options = NULL;
+    char **common = calloc((size_t)argc + 1, sizeof *common);
+    char **own = calloc((size_t)argc + 1, sizeof *own);
+    yard_option_t *table = s_section_table(def);
+    s_section_target_t *target = calloc(1, sizeof *target + def->options_size);
+    if (!common || !own || !target) {
+        abort();
     }
+    int nc = 0, no = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        bool is_common =
+            strncmp(arg, "--", 2) == 0 && s_find_flag(yard_actor_common_options, arg + 2) != NULL;
+        const yard_option_t *t = is_common ? yard_actor_common_options : table;
+        char **dst = is_common ? common : own;
+        int *nd = is_common ? &nc : &no;
+        dst[(*nd)++] = argv[i];
+        if (strncmp(arg, "--", 2) == 0 && s_takes_value(t, arg + 2) && i + 1 < argc &&
+            strncmp(argv[i + 1], "--", 2) != 0) {
+            dst[(*nd)++] = argv[++i];
+        }
+    }
+    int rc = yard_options_apply(yard_actor_common_options, &target->rt, cfg, NULL, nc, common,
+                                errbuf, errlen);
+    if (rc == 0) {
+        rc = yard_options_apply(table, target, cfg, def->name, no, own, errbuf, errlen);
+    }
+    yard_log_level_t level;
+    if (rc == 0 && target->rt.log_level && yard_log_level_parse(target->rt.log_level, &level)) {
+        snprintf(errbuf, errlen, "log_level: '%s' is not debug, info, warn, error or off",
+                 target->rt.log_level);
+        rc = YARD_E_CONFIG;
+    }
+    *opts = target->rt;
+    if (def->options_size) {
+        *actor_options = malloc(def->options_size);
+        if (!*actor_options) {
+            abort();
+        }
+        memcpy(*actor_options, target->own, def->options_size);
+    }
+    free(table);
+    free(target);
+    free(common);
+    free(own);
+    if (rc != 0) {
+        yard_actor_config_free(def, opts, actor_options);
+    }
+    return rc;
+}
+
+void
+yard_actor_config_free(const yard_actor_def_t *def, yard_actor_opts_t *opts, void **actor_options)
+{
+    yard_options_free(yard_actor_common_options, opts);
+    yard_options_free(yard_actor_section_options, opts);
+    if (*actor_options && def->options) {
+        yard_options_free(def->options, *actor_options);
+    }
+    free(*actor_options);
+    *actor_options = NULL;
 }
 
 int
@@ -88,19 +198,17 @@ yard_actor_main(const yard_actor_def_t *def, int argc, char **argv)
     yard_signal_block();
     yard_log_set_context(def->name, -1);
     const char *config_path = getenv("YARD_CONFIG");
-    int n = argc > 0 ? argc - 1 : 0;
-    char **common = calloc((size_t)n + 1, sizeof *common);
-    char **own = calloc((size_t)n + 1, sizeof *own);
-    int nc = 0, no = 0;
+    char **flags = calloc((size_t)argc + 1, sizeof *flags);
+    if (!flags) {
+        abort();
+    }
+    int nflags = 0;
     int code = 2;
     char err[512] = "";
     yard_config_t *cfg = NULL;
     yard_actor_opts_t opts = {0};
-    void *actor_opts = def->options_size ? calloc(1, def->options_size) : NULL;
+    void *actor_opts = NULL;
     yard_actor_t *actor = NULL;
-    if (!common || !own || (def->options_size && !actor_opts)) {
-        abort();
-    }
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -119,37 +227,12 @@ yard_actor_main(const yard_actor_def_t *def, int argc, char **argv)
             }
             continue;
         }
-        bool is_common =
-            strncmp(arg, "--", 2) == 0 && s_find_flag(yard_actor_common_options, arg + 2) != NULL;
-        const yard_option_t *table = is_common ? yard_actor_common_options : def->options;
-        char **dst = is_common ? common : own;
-        int *nd = is_common ? &nc : &no;
-        dst[(*nd)++] = argv[i];
-        if (strncmp(arg, "--", 2) == 0 && s_takes_value(table, arg + 2) && i + 1 < argc &&
-            strncmp(argv[i + 1], "--", 2) != 0) {
-            dst[(*nd)++] = argv[++i];
-        }
+        flags[nflags++] = argv[i];
     }
     if (config_path && *config_path && yard_config_load(config_path, &cfg, err, sizeof err) != 0) {
         goto done;
     }
-    if (yard_options_apply(yard_actor_common_options, &opts, cfg, NULL, nc, common, err,
-                           sizeof err) != 0) {
-        goto done;
-    }
-    if (def->options) {
-        if (yard_options_apply(def->options, actor_opts, cfg, def->name, no, own, err,
-                               sizeof err) != 0) {
-            goto done;
-        }
-    } else if (no > 0) {
-        snprintf(err, sizeof err, "%s: unknown flag (see --help)", own[0]);
-        goto done;
-    }
-    yard_log_level_t level;
-    if (opts.log_level && yard_log_level_parse(opts.log_level, &level) != 0) {
-        snprintf(err, sizeof err, "log_level: '%s' is not debug, info, warn, error or off",
-                 opts.log_level);
+    if (yard_actor_configure(def, cfg, nflags, flags, &opts, &actor_opts, err, sizeof err) != 0) {
         goto done;
     }
     int rc = yard_actor_start(def, &opts, actor_opts, &actor);
@@ -168,12 +251,7 @@ done:
     }
     yard_actor_destroy(&actor);
     yard_config_destroy(&cfg);
-    yard_options_free(yard_actor_common_options, &opts);
-    if (def->options && actor_opts) {
-        yard_options_free(def->options, actor_opts);
-    }
-    free(actor_opts);
-    free(common);
-    free(own);
+    yard_actor_config_free(def, &opts, &actor_opts);
+    free(flags);
     return code;
 }

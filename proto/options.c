@@ -29,12 +29,12 @@ struct yard_config {
 
 /* The project's single list of top-level config keys. Every program checks a shared file's
  * top level against it, so a typo is caught whichever program reads the file first. Add a
- * key here when a program starts reading it; actor sections (top-level maps) need no entry. */
+ * key here when a program starts reading it; actor sections (top-level maps) need no entry,
+ * and an actor's replicas, credit and drain_ms live in its section, not here. */
 static const char *const s_known_keys[] = {
     "config",
     "broker",
     "bind",
-    "listen",
     "log_level",
     "store",
     "heartbeat_ms",
@@ -48,11 +48,6 @@ static const char *const s_known_keys[] = {
     "max_peers",
     "max_services",
     "max_in_flight",
-    "replicas",
-    "credit",
-    "drain_ms",
-    "actors",
-    "gateway",
     NULL,
 };
 

@@ -4,11 +4,11 @@
  * connect over inproc, so they cost no TCP hop. Each actor keeps its own embedded memory store.
  *
  * Settings come from the same file, environment and flags as yard-broker and yard-actor:
- * the broker's keys at the top level (flags: --bind, --heartbeat-ms, ...); runtime keys at the
- * top level apply to every actor (replicas, credit, drain_ms; YARD_REPLICAS); an actor's
- * section may override them for that actor (echo: {replicas: 4}; YARD_ECHO_REPLICAS) next to
- * the actor's own options. An actor that fails to start is logged and left out: the rest of
- * the bus still comes up.
+ * the broker's keys at the top level (flags: --bind, --heartbeat-ms, ...), and each actor's
+ * section (echo: {replicas: 4}; YARD_ECHO_REPLICAS) read by yard_actor_configure(), exactly
+ * as `yard-actor echo` reads it. A bad setting or an actor that cannot start stops the whole
+ * bus at start-up with the reason: a bus quietly missing a service only shows up later, as
+ * NO_SERVICE.
  *
  * Order matters at both ends: signals are blocked before any thread exists; on SIGINT or
  * SIGTERM the actors drain first (their requests still have a broker to answer through),
@@ -25,7 +25,6 @@
 
 #include <zmq.h>
 
-#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,19 +32,11 @@
 
 #define S_INPROC "inproc://yard-up"
 
-/* The runtime keys an actor's section may override; defaults are left unset so that the
- * top-level values applied first survive. */
-static const char *const s_section_keys[] = {"replicas", "credit", "heartbeat_ms",
-                                             "drain_ms", "store",  NULL};
-
-/* One actor's settings: the runtime's struct and the actor's own, in one block so that one
- * merged options table (actor offsets shifted past the runtime struct) can fill both and
- * reject any key that neither knows. */
+/* One actor of the registry and its settings. */
 typedef struct {
     const yard_actor_def_t *def;
-    yard_option_t *table; /* merged; NULL-key ended */
-    size_t own_off;       /* where the actor's own options start in block */
-    unsigned char *block;
+    yard_actor_opts_t opts;
+    void *own; /* the actor's options struct, or NULL */
     yard_actor_t *actor;
 } s_actor_t;
 
@@ -67,91 +58,40 @@ s_usage(FILE *out)
     }
 }
 
-static bool
-s_is_section_key(const char *key)
-{
-    for (int i = 0; s_section_keys[i]; i++) {
-        if (strcmp(key, s_section_keys[i]) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Builds the merged table and block for def. */
-static void
-s_actor_init(s_actor_t *a, const yard_actor_def_t *def)
-{
-    memset(a, 0, sizeof *a);
-    a->def = def;
-    size_t n = 0;
-    for (const yard_option_t *o = yard_actor_common_options; o->key; o++) {
-        n++;
-    }
-    for (const yard_option_t *o = def->options; o && o->key; o++) {
-        n++;
-    }
-    a->table = calloc(n + 1, sizeof *a->table);
-    size_t align = alignof(max_align_t);
-    a->own_off = (sizeof(yard_actor_opts_t) + align - 1) / align * align;
-    a->block = calloc(1, a->own_off + def->options_size + 1);
-    if (!a->table || !a->block) {
-        abort();
-    }
-    size_t k = 0;
-    for (const yard_option_t *o = yard_actor_common_options; o->key; o++) {
-        if (s_is_section_key(o->key)) {
-            a->table[k] = *o;
-            a->table[k].default_value = NULL;
-            k++;
-        }
-    }
-    for (const yard_option_t *o = def->options; o && o->key; o++) {
-        a->table[k] = *o;
-        a->table[k].offset += a->own_off;
-        k++;
-    }
-}
-
 static void
 s_actor_free(s_actor_t *a)
 {
     yard_actor_destroy(&a->actor);
-    if (a->block) {
-        yard_options_free(yard_actor_common_options, a->block);
-        yard_options_free(a->table, a->block);
+    if (a->def) {
+        yard_actor_config_free(a->def, &a->opts, &a->own);
     }
-    free(a->block);
-    free(a->table);
 }
 
-/* Fills a's settings and starts it on the shared context. Returns 0 or an error (logged). */
+/* Configures def and starts it on the shared context. Returns 0, or an error with err set. */
 static int
-s_actor_start(s_actor_t *a, const yard_config_t *cfg, void *ctx)
+s_actor_start(s_actor_t *a, const yard_actor_def_t *def, const yard_config_t *cfg, void *ctx,
+              char *err, size_t errlen)
 {
-    char err[512] = "";
-    yard_actor_opts_t *opts = (yard_actor_opts_t *)a->block;
-    int rc =
-        yard_options_apply(yard_actor_common_options, opts, cfg, NULL, 0, NULL, err, sizeof err);
-    if (rc == 0) {
-        rc = yard_options_apply(a->table, a->block, cfg, a->def->name, 0, NULL, err, sizeof err);
-    }
+    a->def = def;
+    int rc = yard_actor_configure(def, cfg, 0, NULL, &a->opts, &a->own, err, errlen);
     if (rc) {
-        yard_log(YARD_LOG_ERROR, "bad actor settings", YF_STR("actor", a->def->name),
-                 YF_STR("reason", err));
+        a->def = NULL; /* nothing to free */
         return rc;
     }
-    free(opts->broker);
-    opts->broker = strdup(S_INPROC);
-    opts->zmq_context = ctx;
-    rc = yard_actor_start(a->def, opts, a->def->options ? a->block + a->own_off : NULL, &a->actor);
+    free(a->opts.broker);
+    a->opts.broker = strdup(S_INPROC);
+    if (!a->opts.broker) {
+        abort();
+    }
+    a->opts.zmq_context = ctx;
+    rc = yard_actor_start(def, &a->opts, a->own, &a->actor);
     if (rc) {
-        yard_log(YARD_LOG_ERROR, "actor did not start; left out", YF_STR("actor", a->def->name),
-                 YF_STR("error", yard_err_name(rc)));
+        snprintf(err, errlen, "actor %s did not start: %s (%s)", def->name, yard_strerror(rc),
+                 yard_err_name(rc));
         return rc;
     }
-    yard_log(YARD_LOG_INFO, "actor started", YF_STR("actor", a->def->name),
-             YF_INT("replicas", opts->replicas));
+    yard_log(YARD_LOG_INFO, "actor started", YF_STR("actor", def->name),
+             YF_INT("replicas", a->opts.replicas));
     return 0;
 }
 
@@ -244,15 +184,15 @@ yard__cmd_up(int argc, char **argv)
         goto done;
     }
     size_t i = 0;
-    int started = 0;
     for (const yard_actor_def_t *const *d = yard_registry_all(); *d; d++, i++) {
-        s_actor_init(&actors[i], *d);
-        if (s_actor_start(&actors[i], cfg, ctx) == 0) {
-            started++;
+        rc = s_actor_start(&actors[i], *d, cfg, ctx, err, sizeof err);
+        if (rc) {
+            code = rc == YARD_E_CONFIG ? YARD_EXIT_USAGE : YARD_EXIT_ERROR;
+            goto done;
         }
     }
-    yard_log(YARD_LOG_INFO, "bus up", YF_STR("bind", bopts.bind), YF_INT("actors", started),
-             YF_INT("known_actors", (long long)nactors));
+    yard_log(YARD_LOG_INFO, "bus up", YF_STR("bind", bopts.bind),
+             YF_INT("actors", (long long)nactors));
     int sig = yard_signal_wait(-1);
     yard_log(YARD_LOG_INFO, "stopping", YF_INT("signal", sig));
     for (i = 0; i < nactors; i++) {

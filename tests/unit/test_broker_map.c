@@ -2,6 +2,7 @@
  * backward shift under heavy collision) and the request pool (ids that detect stale use,
  * the deadline heap's order under removal, the intrusive lists). */
 #include "broker_priv.h"
+#include "yard/options.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -106,6 +107,19 @@ test_lists_keep_order(void **state)
     yard__pool_fini(&p);
 }
 
+/* Every broker setting is a top-level key of the shared config file, so each must be on the
+ * project's list of top-level keys or a file setting it would be refused. */
+static void
+test_options_are_known_keys(void **state)
+{
+    (void)state;
+    for (const yard_option_t *o = yard_broker_options; o->key; o++) {
+        if (!yard_config_known_key(o->key)) {
+            fail_msg("broker option '%s' is not a known top-level key", o->key);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -113,6 +127,7 @@ main(void)
         cmocka_unit_test(test_map_put_get_delete),
         cmocka_unit_test(test_pool_ids_and_deadline_heap),
         cmocka_unit_test(test_lists_keep_order),
+        cmocka_unit_test(test_options_are_known_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

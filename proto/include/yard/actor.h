@@ -72,13 +72,30 @@ typedef struct {
     void *zmq_context; /* share a context (inproc endpoints need it); NULL: own */
 } yard_actor_opts_t;
 
-/* The common options' table (filling yard_actor_opts_t). */
+/* The options filling yard_actor_opts_t: connection settings shared by every program (top
+ * level of the config file: broker, heartbeat_ms, store, log_level), and one actor's own
+ * settings (its section: replicas, credit, drain_ms). */
 extern const yard_option_t yard_actor_common_options[];
+extern const yard_option_t yard_actor_section_options[];
+
+/* Fills *opts and *actor_options for def from the config file cfg (may be NULL), the
+ * environment and argv (option flags only, no program name): the shared settings from the
+ * top level, the actor's (yard_actor_section_options and def->options together) from the
+ * section named after it, e.g. `echo: {replicas: 3}`, YARD_ECHO_REPLICAS or --replicas.
+ * Returns 0, with both results owned by the caller (free with yard_actor_config_free()), or
+ * YARD_E_CONFIG with errbuf naming the file and line, the variable or the flag; on error
+ * nothing is left to free. *actor_options is NULL when def has no options. */
+int yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int argc,
+                         char **argv, yard_actor_opts_t *opts, void **actor_options, char *errbuf,
+                         size_t errlen);
+void yard_actor_config_free(const yard_actor_def_t *def, yard_actor_opts_t *opts,
+                            void **actor_options);
 
 /* Starts the actor's replicas. opts is borrowed for the call; actor_options points to a
  * filled struct of def->options_size bytes (NULL when the actor has none), copied. Returns 0
  * and sets *out (caller owns it; stop and free with yard_actor_destroy()), or an error with
- * the reason logged (a stateful actor on a non-shared store with >1 process, init failed). */
+ * the reason logged (YARD_E_CONFIG for a stateful actor with more than one replica on a
+ * store that is not shared, init's error when init failed). */
 int yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                      const void *actor_options, yard_actor_t **out);
 

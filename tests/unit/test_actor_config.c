@@ -1,0 +1,182 @@
+/* How an actor is configured: shared settings at the top level, the actor's own (replicas,
+ * credit, drain_ms and its options table) in its section, with environment and flags over the
+ * file; and the refusal to run a stateful actor's replicas on a store they cannot share. */
+#include "yard/actor.h"
+#include "yard/error.h"
+#include "yard/options.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    char *greeting;
+    int64_t limit;
+} s_opts_t;
+
+static const yard_option_t s_options[] = {
+    {"greeting", YARD_OPT_STRING, "hello", offsetof(s_opts_t, greeting), "what to say", 0, 0},
+    {"limit", YARD_OPT_INT, "10", offsetof(s_opts_t, limit), "how many", 1, 100},
+    {NULL, 0, NULL, 0, NULL, 0, 0},
+};
+
+static int
+s_handle(yard_request_t *req, void *state)
+{
+    (void)state;
+    return yard_request_reply(req, NULL, 0);
+}
+
+static const yard_handler_def_t s_handlers[] = {{NULL, s_handle, "replies"}, {NULL, NULL, NULL}};
+
+static const yard_actor_def_t s_def = {
+    .name = "greeter",
+    .description = "test actor",
+    .handlers = s_handlers,
+    .options = s_options,
+    .options_size = sizeof(s_opts_t),
+};
+
+/* Writes text to a fresh temp file and loads it. Caller owns the config and frees path. */
+static yard_config_t *
+s_load(const char *text, char **path)
+{
+    char tmpl[] = "/tmp/yard-actor-config-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    yard_config_t *cfg = NULL;
+    char err[256] = "";
+    assert_int_equal(yard_config_load(tmpl, &cfg, err, sizeof err), 0);
+    *path = strdup(tmpl);
+    return cfg;
+}
+
+static void
+test_defaults(void **state)
+{
+    (void)state;
+    yard_actor_opts_t opts;
+    void *own = NULL;
+    char err[256] = "";
+    assert_int_equal(yard_actor_configure(&s_def, NULL, 0, NULL, &opts, &own, err, sizeof err), 0);
+    assert_int_equal(opts.replicas, 1);
+    assert_string_equal(opts.broker, "tcp://127.0.0.1:5555");
+    assert_string_equal(opts.store, "memory");
+    s_opts_t *o = own;
+    assert_string_equal(o->greeting, "hello");
+    assert_int_equal(o->limit, 10);
+    yard_actor_config_free(&s_def, &opts, &own);
+    assert_null(own);
+}
+
+static void
+test_section_env_and_flags(void **state)
+{
+    (void)state;
+    char *path = NULL;
+    yard_config_t *cfg = s_load("broker: tcp://10.0.0.1:7000\n"
+                                "greeter:\n"
+                                "  replicas: 3\n"
+                                "  credit: 4\n"
+                                "  greeting: hi\n",
+                                &path);
+    setenv("YARD_GREETER_CREDIT", "7", 1);
+    setenv("YARD_GREETER_LIMIT", "20", 1);
+    char *argv[] = {"--replicas", "5", "--greeting=bonjour", "--heartbeat-ms", "250", NULL};
+    yard_actor_opts_t opts;
+    void *own = NULL;
+    char err[256] = "";
+    assert_int_equal(yard_actor_configure(&s_def, cfg, 5, argv, &opts, &own, err, sizeof err), 0);
+    assert_string_equal(opts.broker, "tcp://10.0.0.1:7000"); /* file, top level */
+    assert_int_equal(opts.replicas, 5);                      /* flag over file */
+    assert_int_equal(opts.credit, 7);                        /* environment over file */
+    assert_int_equal(opts.heartbeat_ms, 250);                /* shared flag */
+    s_opts_t *o = own;
+    assert_string_equal(o->greeting, "bonjour");
+    assert_int_equal(o->limit, 20);
+    yard_actor_config_free(&s_def, &opts, &own);
+    unsetenv("YARD_GREETER_CREDIT");
+    unsetenv("YARD_GREETER_LIMIT");
+    yard_config_destroy(&cfg);
+    unlink(path);
+    free(path);
+}
+
+static void
+test_errors_name_the_source(void **state)
+{
+    (void)state;
+    char *path = NULL;
+    yard_config_t *cfg = s_load("greeter:\n  replicas: 2\n  replcas: 3\n", &path);
+    yard_actor_opts_t opts;
+    void *own = NULL;
+    char err[256] = "";
+    assert_int_equal(yard_actor_configure(&s_def, cfg, 0, NULL, &opts, &own, err, sizeof err),
+                     YARD_E_CONFIG);
+    char want[300];
+    snprintf(want, sizeof want, "%s:3:", path);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "replcas"));
+    assert_null(own);
+    yard_config_destroy(&cfg);
+    unlink(path);
+    free(path);
+
+    /* Scale is per actor: a top-level replicas would silently apply to nobody. */
+    cfg = s_load("replicas: 3\n", &path);
+    assert_int_equal(yard_actor_configure(&s_def, cfg, 0, NULL, &opts, &own, err, sizeof err),
+                     YARD_E_CONFIG);
+    assert_non_null(strstr(err, "unknown key 'replicas' at the top level"));
+    yard_config_destroy(&cfg);
+    unlink(path);
+    free(path);
+
+    char *argv[] = {"--limit", "500", NULL};
+    assert_int_equal(yard_actor_configure(&s_def, NULL, 2, argv, &opts, &own, err, sizeof err),
+                     YARD_E_CONFIG);
+    assert_non_null(strstr(err, "--limit"));
+
+    setenv("YARD_LOG_LEVEL", "loud", 1);
+    assert_int_equal(yard_actor_configure(&s_def, NULL, 0, NULL, &opts, &own, err, sizeof err),
+                     YARD_E_CONFIG);
+    assert_non_null(strstr(err, "loud"));
+    unsetenv("YARD_LOG_LEVEL");
+}
+
+static void
+test_stateful_needs_shared_store(void **state)
+{
+    (void)state;
+    yard_actor_def_t def = s_def;
+    def.stateful = true;
+    s_opts_t own = {.greeting = "x", .limit = 1};
+    yard_actor_opts_t opts = {.broker = "tcp://127.0.0.1:1", .replicas = 2, .store = "memory"};
+    yard_actor_t *actor = NULL;
+    assert_int_equal(yard_actor_start(&def, &opts, &own, &actor), YARD_E_CONFIG);
+    assert_null(actor);
+
+    /* One replica keeps its state in its own process: allowed. */
+    opts.replicas = 1;
+    assert_int_equal(yard_actor_start(&def, &opts, &own, &actor), 0);
+    assert_non_null(actor);
+    yard_actor_destroy(&actor);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_section_env_and_flags),
+        cmocka_unit_test(test_errors_name_the_source),
+        cmocka_unit_test(test_stateful_needs_shared_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
