@@ -198,6 +198,7 @@ struct yard_broker {
     yard__peer_t **subscribers;
     uint32_t nsubscribers, subscribers_cap;
     uint64_t counters[YARD__C_MAX_];
+    uint64_t sends; /* messages written to the ROUTER; tells the loop it must recheck it */
     uint64_t faults[YARD__F_MAX_];
     uint64_t errors_sent[YARD__ERR_CODES];
     uint8_t logged_anon[8192]; /* bitset: (rid hash, fault) already logged */

@@ -114,8 +114,9 @@ yard__dispatch(yard_broker_t *b, yard__service_t *s)
         yard__list_remove(&b->pool, &s->queue, r);
         yard_header_t h;
         const char *why = NULL;
-        yard_wire_decode_header(b->requeue_codec, zmq_msg_data(&r->hdr), zmq_msg_size(&r->hdr), &h,
-                                &why);
+        yard_cmd_t cmd;
+        yard_wire_decode(b->requeue_codec, zmq_msg_data(&r->hdr), zmq_msg_size(&r->hdr), &cmd, &h,
+                         &why);
         int rc = s_try_send(b, s, r, &h, &r->body);
         if (rc == 0) {
             if (!(r->flags & YARD_FLAG_IDEMPOTENT)) {
@@ -159,8 +160,8 @@ s_enqueue(yard_broker_t *b, yard__service_t *s, yard__req_t *r, zmq_msg_t *frame
     if (s->queue.count >= (uint64_t)b->o.queue_max) {
         return YARD_E_OVERLOADED;
     }
-    zmq_msg_move(&r->hdr, &frames[2]);
-    zmq_msg_move(&r->body, &frames[3]);
+    zmq_msg_move(&r->hdr, &frames[1]);
+    zmq_msg_move(&r->body, &frames[2]);
     r->state = YARD__REQ_QUEUED;
     yard__list_push_back(&b->pool, &s->queue, r);
     return 0;
@@ -183,11 +184,11 @@ s_accept(yard_broker_t *b, yard__service_t *s, yard_cmd_t cmd, zmq_msg_t *frames
     r->svc = s;
     r->deadline = b->now + s_timeout(b, h->timeout_ms);
     r->state = YARD__REQ_QUEUED;
-    int rc = s_try_send(b, s, r, h, &frames[3]);
+    int rc = s_try_send(b, s, r, h, &frames[2]);
     if (rc == 1) {
         rc = s_enqueue(b, s, r, frames);
     } else if (rc == 0 && (r->flags & YARD_FLAG_IDEMPOTENT)) {
-        zmq_msg_move(&r->hdr, &frames[2]); /* h is not used past this point */
+        zmq_msg_move(&r->hdr, &frames[1]); /* h is not used past this point */
     }
     zmq_msg_move(&r->rid, &frames[0]);
     if (rc) {
@@ -242,7 +243,7 @@ s_answer_client(yard_broker_t *b, yard__req_t *r, yard_cmd_t cmd, zmq_msg_t *fra
         out.header_count = h->header_count;
         r->svc->replies++;
         b->counters[YARD__C_REPLIES]++;
-        yard__send(b, rid, len, YARD_CMD_REPLY, &out, &frames[3]);
+        yard__send(b, rid, len, YARD_CMD_REPLY, &out, &frames[2]);
         return;
     }
     out.error = h->error ? h->error : yard_err_to_wire(YARD_E_INTERNAL);

@@ -1,5 +1,5 @@
-/* Everything the broker writes goes through yard__send: routing id, command frame, header
- * encoded into a stack buffer, and the body frame moved as-is. Sends never block
+/* Everything the broker writes goes through yard__send: routing id, head frame (command and
+ * header encoded into a stack buffer), and the body frame moved as-is. Sends never block
  * (ZMQ_DONTWAIT); with ZMQ_ROUTER_MANDATORY a gone peer is EHOSTUNREACH on the first frame,
  * before anything was queued, so a failed send leaves nothing half-written. Bad input is
  * counted, logged once per peer and kind, and answered here too. */
@@ -46,7 +46,7 @@ yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
            const yard_header_t *h, zmq_msg_t *body)
 {
     uint8_t hdr[S_HDR_BUF];
-    int n = yard_wire_encode_header(h, hdr, sizeof hdr);
+    int n = yard_wire_encode(cmd, h, hdr, sizeof hdr);
     if (n < 0) {
         return n;
     }
@@ -56,13 +56,11 @@ yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
         return err;
     }
     /* The routing frame went through, so the pipe takes the rest of the message. */
-    uint8_t c[YARD_WIRE_CMD_SIZE];
-    yard_wire_command(c, cmd);
-    zmq_send(b->router, c, sizeof c, ZMQ_SNDMORE);
     zmq_send(b->router, hdr, (size_t)n, body ? ZMQ_SNDMORE : 0);
     if (body) {
         zmq_msg_send(body, b->router, 0);
     }
+    b->sends++;
     return 0;
 }
 

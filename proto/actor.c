@@ -14,9 +14,11 @@
 #include "msg_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/wait.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +41,10 @@ typedef struct {
     int64_t last_send;
     int64_t last_recv;
     uint32_t heartbeat_ms; /* negotiated */
+    /* For yard_wait(): sends since the socket was last found empty, and whether the monitor
+     * has been read until empty since it was opened. */
+    uint64_t sends, sends_at_drain;
+    bool mon_dirty;
 } s_link_t;
 
 struct yard__rt_replica {
@@ -117,6 +123,7 @@ s_link_send(s_link_t *l, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body
         }
         return;
     }
+    l->sends++;
     if (yard__bus_send(l->sock, cmd, h, body) == 0) {
         l->last_send = yard__clock_ms();
     }
@@ -161,6 +168,8 @@ s_link_open(yard__rt_replica_t *rep, s_link_t *l)
     zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(l->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     yard__bus_monitor_open(a->ctx, l->sock, &l->mon);
+    l->sends_at_drain = l->sends - 1; /* a new socket has never been drained */
+    l->mon_dirty = true;
     l->connected = l->connected_once = l->barrier = false;
     l->heartbeat_ms = a->heartbeat_ms;
     l->last_send = l->last_recv = yard__clock_ms();
@@ -373,20 +382,14 @@ s_handle_request(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_h
 }
 
 static void
-s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, int nframes)
+s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *hp, int nframes)
 {
     s_link_t *l = &rep->links[link];
-    zmq_msg_t *hdr = &rep->frames[1];
-    yard_header_t h;
-    const char *why = NULL;
-    if (yard_wire_decode_header(rep->codec, zmq_msg_data(hdr), zmq_msg_size(hdr), &h, &why)) {
-        yard_log(YARD_LOG_WARN, "bad header from broker", YF_STR("why", why));
-        return;
-    }
+    yard_header_t h = *hp;
     switch (cmd) {
     case YARD_CMD_REQUEST:
     case YARD_CMD_SEND:
-        if (nframes != 3 || h.id == 0) {
+        if (nframes != 2 || h.id == 0) {
             yard_log(YARD_LOG_WARN, "malformed request from broker", YF_INT("frames", nframes));
             if (h.id) {
                 yard__rt_answer(rep, link, h.id, YARD_E_BAD_REQUEST, NULL, "request without body",
@@ -394,7 +397,7 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, int nframes)
             }
             return;
         }
-        s_handle_request(rep, link, cmd, &h, &rep->frames[2]);
+        s_handle_request(rep, link, cmd, &h, &rep->frames[1]);
         return;
     case YARD_CMD_READY:
         if (h.heartbeat_ms) {
@@ -430,36 +433,27 @@ s_recv_link(yard__rt_replica_t *rep, int link)
 {
     s_link_t *l = &rep->links[link];
     for (int i = 0; i < S_RECV_BATCH && l->sock; i++) {
-        zmq_msg_t *f = rep->frames;
-        if (zmq_msg_recv(&f[0], l->sock, ZMQ_DONTWAIT) < 0) {
+        yard_cmd_t cmd;
+        yard_header_t h;
+        uint64_t sends = l->sends;
+        int n = yard__bus_recv(l->sock, rep->frames, rep->codec, &cmd, &h);
+        if (n == 0) {
+            l->sends_at_drain = sends;
             return;
         }
         l->last_recv = yard__clock_ms();
-        int nf = 1;
-        bool more = zmq_msg_more(&f[0]);
-        while (more) {
-            zmq_msg_t *dst = nf < 3 ? &f[nf] : &f[2];
-            if (zmq_msg_recv(dst, l->sock, 0) < 0) {
-                break;
-            }
-            nf++;
-            more = zmq_msg_more(dst);
+        if (n > 0) {
+            s_handle(rep, link, cmd, &h, n);
         }
-        yard_cmd_t cmd;
-        const char *why = NULL;
-        if (nf < 2 || nf > 3 ||
-            yard_wire_parse_command(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &cmd, &why)) {
-            yard_log(YARD_LOG_WARN, "malformed message from broker", YF_INT("frames", nf));
-            continue;
-        }
-        s_handle(rep, link, cmd, nf);
     }
+    l->sends_at_drain = l->sends - 1; /* a full batch: not drained, so the wait must ask */
 }
 
 static void
 s_monitor(yard__rt_replica_t *rep, int link)
 {
     s_link_t *l = &rep->links[link];
+    l->mon_dirty = false; /* read until empty below */
     for (int ev; l->mon && (ev = yard__bus_monitor_read(l->mon)) != 0;) {
         if (ev == ZMQ_EVENT_CONNECTED) {
             l->connected = true;
@@ -562,7 +556,10 @@ s_run(yard__rt_replica_t *rep)
 {
     yard_actor_t *a = rep->actor;
     size_t n = a->n_endpoints;
-    zmq_pollitem_t *items = s_alloc((2 * n + 1) * sizeof *items);
+    /* Each link is a socket and its monitor; the mailbox's eventfd wakes us for deferred
+     * answers and stop. yard_wait() needs every socket drained first (see yard/wait.h). */
+    assert(2 * n + 1 <= YARD_WAIT_MAX);
+    yard_wait_item_t items[YARD_WAIT_MAX] = {{0}};
     for (size_t i = 0; i < n; i++) {
         rep->links[i].endpoint = a->endpoints[i];
         s_link_open(rep, &rep->links[i]);
@@ -572,7 +569,9 @@ s_run(yard__rt_replica_t *rep)
     for (;;) {
         for (size_t i = 0; i < n; i++) {
             s_recv_link(rep, (int)i);
-            s_monitor(rep, (int)i);
+            if (rep->links[i].mon_dirty || items[2 * i + 1].readable) {
+                s_monitor(rep, (int)i);
+            }
         }
         s_drain_mailbox(rep, false);
         int64_t now = yard__clock_ms();
@@ -584,22 +583,17 @@ s_run(yard__rt_replica_t *rep)
         if (rep->draining && s_drained(rep, now)) {
             break;
         }
-        int nitems = 0;
         for (size_t i = 0; i < n; i++) {
-            items[nitems++] = (zmq_pollitem_t){rep->links[i].sock, 0, ZMQ_POLLIN, 0};
-            items[nitems++] = (zmq_pollitem_t){rep->links[i].mon, 0, ZMQ_POLLIN, 0};
+            s_link_t *l = &rep->links[i];
+            items[2 * i] = (yard_wait_item_t){
+                .socket = l->sock, .fd = -1, .dirty = l->sends != l->sends_at_drain};
+            items[2 * i + 1] =
+                (yard_wait_item_t){.socket = l->mon, .fd = -1, .dirty = l->mon_dirty};
         }
-        items[nitems++] = (zmq_pollitem_t){NULL, rep->mbox->efd, ZMQ_POLLIN, 0};
+        items[2 * n] = (yard_wait_item_t){.fd = rep->mbox->efd};
         int64_t wake = s_next_wake(rep);
         long wait = wake <= now ? 0 : wake - now > 1000 ? 1000 : (long)(wake - now);
-        /* A link without a socket has a NULL item: zmq_poll ignores neither, so skip them. */
-        int m = 0;
-        for (int i = 0; i < nitems; i++) {
-            if (items[i].socket || items[i].fd > 0) {
-                items[m++] = items[i];
-            }
-        }
-        zmq_poll(items, m, wait);
+        yard_wait(items, (int)(2 * n + 1), wait);
     }
     /* Answer what completed, refuse what comes later, time out what is still held. */
     s_drain_mailbox(rep, true);
@@ -609,7 +603,6 @@ s_run(yard__rt_replica_t *rep)
         s_link_send(&rep->links[i], YARD_CMD_DISCONNECT, &none, NULL);
         s_link_close(&rep->links[i]);
     }
-    free(items);
     yard_log(YARD_LOG_INFO, "replica stopped", YF_STR("name", rep->name));
 }
 
@@ -620,6 +613,9 @@ s_replica_main(void *arg)
     yard_actor_t *a = rep->actor;
     const yard_actor_def_t *def = a->def;
     yard_log_set_context(def->name, rep->index);
+    char tname[16]; /* the kernel keeps 15 characters: visible in top -H, perf */
+    snprintf(tname, sizeof tname, "%.10s/%d", def->name, rep->index);
+    pthread_setname_np(pthread_self(), tname);
     rep->state = s_alloc(def->state_size);
     yard_actor_env_t env = {.replica = rep->index, .store = a->store, .options = a->options};
     int rc = def->init ? def->init(rep->state, &env) : 0;
@@ -715,6 +711,12 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "no broker endpoint, or a malformed one",
                  YF_STR("broker", brokers));
+        goto fail;
+    }
+    if (2 * a->n_endpoints + 1 > YARD_WAIT_MAX) {
+        yard_log(YARD_LOG_ERROR, "too many broker endpoints", YF_STR("broker", brokers),
+                 YF_INT("max", (YARD_WAIT_MAX - 1) / 2));
+        rc = YARD_E_CONFIG;
         goto fail;
     }
     const char *store = opts->store && *opts->store ? opts->store : "memory";

@@ -19,6 +19,7 @@
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/subject.h"
+#include "yard/wait.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,10 @@ struct yard_client {
     int64_t next_deadline;
     int64_t last_send;
     int64_t last_recv;
+    /* For yard_wait(): the socket needs a ZMQ_EVENTS check before a wait when it was written
+     * to since the last receive that found it empty; the monitor until first drained. */
+    uint64_t sends, sends_at_drain;
+    bool mon_dirty;
     s_sub_t *subs;
     yard_msg_t scratch;
     zmq_msg_t frames[3];
@@ -130,6 +135,8 @@ s_open_socket(yard_client_t *self)
     }
     int64_t now = yard__clock_ms();
     self->last_send = self->last_recv = now;
+    self->sends_at_drain = self->sends - 1; /* a new socket has never been drained */
+    self->mon_dirty = true;
     s_send_subscriptions(self);
     return 0;
 }
@@ -233,8 +240,8 @@ s_outstanding(const yard_client_t *self)
 /* --- sending ----------------------------------------------------------------------------- */
 
 static int
-s_encode_request(yard_client_t *self, const char *service, const yard_call_opts_t *opts,
-                 uint64_t id, uint32_t timeout_ms, uint8_t *buf, size_t cap)
+s_encode_request(yard_cmd_t cmd, const char *service, const yard_call_opts_t *opts, uint64_t id,
+                 uint32_t timeout_ms, uint8_t *buf, size_t cap)
 {
     yard_str_t svc = yard_str(service);
     if (svc.len == 0 || svc.len > YARD_WIRE_NAME_MAX) {
@@ -247,20 +254,16 @@ s_encode_request(yard_client_t *self, const char *service, const yard_call_opts_
         h.headers = opts->headers;
         h.header_count = opts->headers ? opts->header_count : 0;
     }
-    (void)self;
-    return yard_wire_encode_header(&h, buf, cap);
+    return yard_wire_encode(cmd, &h, buf, cap);
 }
 
-/* Sends command, the encoded header and body (a copy of the frame is sent; body stays). */
+/* Sends an encoded head frame and the body (a copy of the frame is sent; body stays). */
 static int
-s_send_encoded(yard_client_t *self, yard_cmd_t cmd, const void *hdr, size_t hlen, zmq_msg_t *body)
+s_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body)
 {
-    uint8_t cmdbuf[YARD_WIRE_CMD_SIZE];
-    yard_wire_command(cmdbuf, cmd);
-    if (zmq_send(self->sock, cmdbuf, sizeof cmdbuf, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(self->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         return YARD_E_OVERLOADED;
     }
-    zmq_send(self->sock, hdr, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT);
     zmq_msg_t copy;
     zmq_msg_init(&copy);
     zmq_msg_copy(&copy, body);
@@ -268,6 +271,7 @@ s_send_encoded(yard_client_t *self, yard_cmd_t cmd, const void *hdr, size_t hlen
         zmq_msg_close(&copy);
     }
     self->last_send = yard__clock_ms();
+    self->sends++;
     return 0;
 }
 
@@ -301,7 +305,7 @@ yard_client_call_async(yard_client_t *self, const char *service, const void *bod
     uint32_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : self->default_timeout_ms;
     uint64_t id = self->next_id++;
     uint8_t hbuf[YARD_WIRE_HEADER_MAX];
-    int n = s_encode_request(self, service, opts, id, timeout, hbuf, sizeof hbuf);
+    int n = s_encode_request(YARD_CMD_REQUEST, service, opts, id, timeout, hbuf, sizeof hbuf);
     if (n < 0) {
         return n;
     }
@@ -314,7 +318,7 @@ yard_client_call_async(yard_client_t *self, const char *service, const void *bod
     c->deadline = yard__clock_ms() + timeout;
     zmq_msg_close(&c->body);
     s_body_init(&c->body, body, size);
-    int rc = s_send_encoded(self, YARD_CMD_REQUEST, hbuf, (size_t)n, &c->body);
+    int rc = s_send_encoded(self, hbuf, (size_t)n, &c->body);
     if (rc != 0) {
         s_call_put(self, c);
         return rc;
@@ -347,13 +351,14 @@ yard_client_send(yard_client_t *self, const char *service, const void *body, siz
     }
     uint32_t timeout = opts && opts->timeout_ms ? opts->timeout_ms : self->default_timeout_ms;
     uint8_t hbuf[YARD_WIRE_HEADER_MAX];
-    int n = s_encode_request(self, service, opts, self->next_id++, timeout, hbuf, sizeof hbuf);
+    int n =
+        s_encode_request(YARD_CMD_SEND, service, opts, self->next_id++, timeout, hbuf, sizeof hbuf);
     if (n < 0) {
         return n;
     }
     zmq_msg_t m;
     s_body_init(&m, body, size);
-    int rc = s_send_encoded(self, YARD_CMD_SEND, hbuf, (size_t)n, &m);
+    int rc = s_send_encoded(self, hbuf, (size_t)n, &m);
     zmq_msg_close(&m);
     return rc;
 }
@@ -367,6 +372,7 @@ yard_client_publish(yard_client_t *self, const char *subject, const void *body, 
     }
     yard_header_t h = {.service = yard_str(subject)};
     int rc = yard__bus_send_bytes(self->sock, YARD_CMD_PUBLISH, &h, body, size);
+    self->sends++;
     if (rc == 0) {
         self->last_send = yard__clock_ms();
     }
@@ -377,6 +383,7 @@ static void
 s_send_pattern(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
 {
     yard_header_t h = {.service = yard_str(pattern)};
+    self->sends++;
     if (yard__bus_send(self->sock, cmd, &h, NULL) == 0) {
         self->last_send = yard__clock_ms();
     }
@@ -446,17 +453,18 @@ static int
 s_resend(yard_client_t *self, s_call_t *c, int64_t now)
 {
     yard_header_t h;
+    yard_cmd_t cmd;
     const char *why = NULL;
-    if (yard_wire_decode_header(self->codec, c->hdr, c->hdr_len, &h, &why) != 0) {
+    if (yard_wire_decode(self->codec, c->hdr, c->hdr_len, &cmd, &h, &why) != 0) {
         return YARD_E_INTERNAL;
     }
     h.timeout_ms = (uint32_t)(c->deadline - now);
     uint8_t hbuf[YARD_WIRE_HEADER_MAX];
-    int n = yard_wire_encode_header(&h, hbuf, sizeof hbuf);
+    int n = yard_wire_encode(cmd, &h, hbuf, sizeof hbuf);
     if (n < 0) {
         return n;
     }
-    return s_send_encoded(self, YARD_CMD_REQUEST, hbuf, (size_t)n, &c->body);
+    return s_send_encoded(self, hbuf, (size_t)n, &c->body);
 }
 
 /* The broker is gone: reopen on the next endpoint, re-send what may be re-sent, end the rest
@@ -501,14 +509,9 @@ s_failover(yard_client_t *self, const char *why)
 /* --- receiving --------------------------------------------------------------------------- */
 
 static int
-s_handle(yard_client_t *self, yard_cmd_t cmd, zmq_msg_t *hdr, zmq_msg_t *body)
+s_handle(yard_client_t *self, yard_cmd_t cmd, const yard_header_t *hp, zmq_msg_t *body)
 {
-    yard_header_t h;
-    const char *why = NULL;
-    if (yard_wire_decode_header(self->codec, zmq_msg_data(hdr), zmq_msg_size(hdr), &h, &why)) {
-        yard_log(YARD_LOG_WARN, "bad header from broker", YF_STR("why", why));
-        return 0;
-    }
+    yard_header_t h = *hp;
     switch (cmd) {
     case YARD_CMD_REPLY:
     case YARD_CMD_ERROR: {
@@ -554,33 +557,21 @@ s_recv_all(yard_client_t *self)
 {
     int ran = 0;
     for (int i = 0; i < S_RECV_BATCH && self->sock; i++) {
-        zmq_msg_t *f = self->frames;
-        if (zmq_msg_recv(&f[0], self->sock, ZMQ_DONTWAIT) < 0) {
+        yard_cmd_t cmd;
+        yard_header_t h;
+        uint64_t sends = self->sends;
+        int n = yard__bus_recv(self->sock, self->frames, self->codec, &cmd, &h);
+        if (n == 0) {
+            self->sends_at_drain = sends;
             break;
         }
         self->last_recv = yard__clock_ms();
-        int nf = 1;
-        bool more = zmq_msg_more(&f[0]);
-        while (more) {
-            zmq_msg_t *dst = nf < 3 ? &f[nf] : &f[2];
-            if (zmq_msg_recv(dst, self->sock, 0) < 0) {
-                break;
-            }
-            nf++;
-            more = zmq_msg_more(dst);
+        if (n > 0) {
+            ran += s_handle(self, cmd, &h, &self->frames[1]);
         }
-        yard_cmd_t cmd;
-        const char *why = NULL;
-        if (nf < 2 || nf > 3 ||
-            yard_wire_parse_command(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &cmd, &why)) {
-            yard_log(YARD_LOG_WARN, "malformed message from broker", YF_INT("frames", nf));
-            continue;
+        if (i + 1 == S_RECV_BATCH) {
+            self->sends_at_drain = self->sends - 1; /* not drained: make the wait ask */
         }
-        if (nf == 2) {
-            zmq_msg_close(&f[2]);
-            zmq_msg_init(&f[2]);
-        }
-        ran += s_handle(self, cmd, &f[1], &f[2]);
     }
     return ran;
 }
@@ -634,6 +625,7 @@ s_timers(yard_client_t *self, int64_t now)
         yard_header_t h = {.heartbeat_ms = self->heartbeat_ms};
         yard__bus_send(self->sock, YARD_CMD_HEARTBEAT, &h, NULL);
         self->last_send = now;
+        self->sends++;
     }
     return ran;
 }
@@ -642,6 +634,7 @@ static int
 s_monitor(yard_client_t *self)
 {
     int ran = 0;
+    self->mon_dirty = false; /* the loop below reads it until EAGAIN */
     for (int ev; self->mon && (ev = yard__bus_monitor_read(self->mon)) != 0;) {
         if (ev == ZMQ_EVENT_CONNECTED) {
             if (self->connected_once) {
@@ -676,9 +669,12 @@ yard_client_dispatch(yard_client_t *self, int timeout_ms)
         return YARD_E_INVALID;
     }
     int64_t until = timeout_ms < 0 ? S_NEVER : yard__clock_ms() + timeout_ms;
+    bool mon_ready = false;
     for (;;) {
         int ran = s_recv_all(self);
-        ran += s_monitor(self);
+        if (mon_ready || self->mon_dirty) {
+            ran += s_monitor(self);
+        }
         int64_t now = yard__clock_ms();
         ran += s_timers(self, now);
         if (ran > 0 || now >= until) {
@@ -690,11 +686,16 @@ yard_client_dispatch(yard_client_t *self, int timeout_ms)
         if (wait < 0 && wake != S_NEVER) {
             wait = 0;
         }
-        zmq_pollitem_t items[2] = {{self->sock, 0, ZMQ_POLLIN, 0}, {self->mon, 0, ZMQ_POLLIN, 0}};
-        int n = self->mon ? 2 : 1;
-        if (zmq_poll(items, n, wait) < 0 && zmq_errno() == ETERM) {
-            return YARD_E_SHUTDOWN;
+        /* s_recv_all stops at a full batch without reaching EAGAIN: then the socket counts as
+         * dirty, and yard_wait asks it directly instead of trusting its descriptor. */
+        yard_wait_item_t items[2] = {
+            {.socket = self->sock, .fd = -1, .dirty = self->sends != self->sends_at_drain},
+            {.socket = self->mon, .fd = -1, .dirty = self->mon_dirty}};
+        int rc = yard_wait(items, self->mon ? 2 : 1, wait);
+        if (rc == YARD_E_SHUTDOWN) {
+            return rc;
         }
+        mon_ready = self->mon && items[1].readable;
     }
 }
 

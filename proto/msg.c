@@ -4,6 +4,7 @@
  * message is refilled. */
 #include "msg_internal.h"
 #include "yard/error.h"
+#include "yard/log.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -192,29 +193,58 @@ yard__clock_ms(void)
 int
 yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body)
 {
-    uint8_t cmdbuf[YARD_WIRE_CMD_SIZE];
-    uint8_t hbuf[YARD_WIRE_HEADER_MAX];
-    int n = yard_wire_encode_header(h, hbuf, sizeof hbuf);
+    uint8_t head[YARD_WIRE_HEADER_MAX];
+    int n = yard_wire_encode(cmd, h, head, sizeof head);
     if (n < 0) {
         if (body) {
             zmq_msg_close(body);
         }
         return n;
     }
-    yard_wire_command(cmdbuf, cmd);
-    int more = body ? ZMQ_SNDMORE : 0;
     /* A multipart message is accepted whole or not at all once its first frame is in. */
-    if (zmq_send(sock, cmdbuf, sizeof cmdbuf, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (zmq_send(sock, head, (size_t)n, (body ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
         if (body) {
             zmq_msg_close(body);
         }
         return YARD_E_OVERLOADED;
     }
-    zmq_send(sock, hbuf, (size_t)n, more | ZMQ_DONTWAIT);
     if (body && zmq_msg_send(body, sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(body);
     }
     return 0;
+}
+
+int
+yard__bus_recv(void *sock, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t *cmd, yard_header_t *h)
+{
+    if (zmq_msg_recv(&f[0], sock, ZMQ_DONTWAIT) < 0) {
+        return 0;
+    }
+    int n = 1;
+    zmq_msg_close(&f[1]);
+    zmq_msg_init(&f[1]);
+    if (zmq_msg_more(&f[0])) {
+        zmq_msg_recv(&f[1], sock, 0);
+        n = 2;
+        for (bool more = zmq_msg_more(&f[1]); more; n++) { /* extra frames: drop them */
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            zmq_msg_recv(&extra, sock, 0);
+            more = zmq_msg_more(&extra);
+            zmq_msg_close(&extra);
+        }
+    }
+    const char *why = NULL;
+    if (n > 2) {
+        why = "more than 2 frames";
+    } else if (yard_wire_decode(codec, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), cmd, h, &why)) {
+        /* why was set by the codec */
+    } else {
+        return n;
+    }
+    yard_log(YARD_LOG_WARN, "malformed message from broker", YF_STR("why", why),
+             YF_INT("frames", n));
+    return -1;
 }
 
 int

@@ -52,6 +52,13 @@ int64_t yard__clock_ms(void);
  * the header does not encode, or YARD_E_OVERLOADED when the socket would block. */
 int yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body);
 
+/* Receives one message from a broker socket into f[0] (head) and f[1] (body; empty when
+ * absent) and decodes the head. Returns the frame count (1 or 2) with *cmd and *h set (h
+ * borrows f[0] and codec), 0 when nothing is waiting, or -1 for a malformed message, which
+ * has been logged and dropped. */
+int yard__bus_recv(void *sock, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t *cmd,
+                   yard_header_t *h);
+
 /* Like yard__bus_send with a body copied from bytes. */
 int yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
                          size_t size);

@@ -59,21 +59,12 @@ yard_cmd_name(int cmd)
     return s_cmd_names[cmd];
 }
 
-void
-yard_wire_command(uint8_t buf[YARD_WIRE_CMD_SIZE], yard_cmd_t cmd)
-{
-    buf[0] = YARD_WIRE_SIG0;
-    buf[1] = YARD_WIRE_SIG1;
-    buf[2] = YARD_WIRE_VERSION;
-    buf[3] = (uint8_t)cmd;
-}
-
 int
 yard_wire_parse_command(const void *data, size_t size, yard_cmd_t *cmd, const char **why)
 {
     const uint8_t *b = data;
-    if (size != YARD_WIRE_CMD_SIZE) {
-        *why = "command frame is not 4 bytes";
+    if (size < YARD_WIRE_CMD_SIZE) {
+        *why = "head frame shorter than its 4-byte prefix";
         return YARD_E_PROTOCOL;
     }
     if (b[0] != YARD_WIRE_SIG0 || b[1] != YARD_WIRE_SIG1) {
@@ -203,15 +194,10 @@ s_decode_field(yard_codec_t *codec, uint64_t key, const msgpack_object *v, yard_
     return rc;
 }
 
-int
-yard_wire_decode_header(yard_codec_t *codec, const void *data, size_t size, yard_header_t *out,
-                        const char **why)
+static int
+s_decode_header(yard_codec_t *codec, const void *data, size_t size, yard_header_t *out,
+                const char **why)
 {
-    memset(out, 0, sizeof *out);
-    if (size > YARD_WIRE_HEADER_MAX) {
-        *why = "header frame over 16 KiB";
-        return YARD_E_BAD_REQUEST;
-    }
     msgpack_zone_clear(&codec->zone);
     msgpack_object root;
     size_t off = 0;
@@ -240,6 +226,23 @@ yard_wire_decode_header(yard_codec_t *codec, const void *data, size_t size, yard
         }
     }
     return 0;
+}
+
+int
+yard_wire_decode(yard_codec_t *codec, const void *data, size_t size, yard_cmd_t *cmd,
+                 yard_header_t *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    int rc = yard_wire_parse_command(data, size, cmd, why);
+    if (rc != 0) {
+        return rc;
+    }
+    if (size > YARD_WIRE_HEADER_MAX) {
+        *why = "head frame over 16 KiB";
+        return YARD_E_BAD_REQUEST;
+    }
+    return s_decode_header(codec, (const uint8_t *)data + YARD_WIRE_CMD_SIZE,
+                           size - YARD_WIRE_CMD_SIZE, out, why);
 }
 
 /* --- encoding --------------------------------------------------------------------------- */
@@ -323,12 +326,17 @@ s_pack_str_field(msgpack_packer *pk, int key, yard_str_t s)
 }
 
 int
-yard_wire_encode_header(const yard_header_t *h, void *buf, size_t cap)
+yard_wire_encode(yard_cmd_t cmd, const yard_header_t *h, void *buf, size_t cap)
 {
-    if (!s_header_fits_caps(h)) {
+    if (!s_header_fits_caps(h) || cap < YARD_WIRE_CMD_SIZE) {
         return YARD_E_TOO_LARGE;
     }
-    s_fixed_buf_t fb = {.buf = buf, .cap = cap};
+    uint8_t *b = buf;
+    b[0] = YARD_WIRE_SIG0;
+    b[1] = YARD_WIRE_SIG1;
+    b[2] = YARD_WIRE_VERSION;
+    b[3] = (uint8_t)cmd;
+    s_fixed_buf_t fb = {.buf = b, .cap = cap, .len = YARD_WIRE_CMD_SIZE};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &fb, s_fixed_write);
     msgpack_pack_map(&pk, s_field_count(h));

@@ -39,6 +39,7 @@ static void *
 s_proxy_thread(void *arg)
 {
     void **socks = arg;
+    pthread_setname_np(pthread_self(), "base-proxy");
     zmq_proxy(socks[0], socks[1], NULL); /* returns at zmq_ctx_shutdown() */
     zmq_close(socks[0]);
     zmq_close(socks[1]);
@@ -49,6 +50,7 @@ static void *
 s_worker_thread(void *arg)
 {
     s_side_t *w = arg;
+    pthread_setname_np(pthread_self(), "base-worker");
     zmq_msg_t frames[8];
     for (;;) {
         int n = 0;
@@ -83,6 +85,7 @@ static void *
 s_client_thread(void *arg)
 {
     s_client_t *c = arg;
+    pthread_setname_np(pthread_self(), "base-client");
     const yard_bench_shape_t *shape = c->shape;
     size_t size = shape->size < 8 ? 8 : shape->size;
     unsigned char *body = calloc(1, size);

@@ -102,6 +102,7 @@ static const yard_actor_def_t s_bench_def = {
     .name = "bench",
     .description = "yard bench's echo worker",
     .handlers = s_bench_handlers,
+    .credit = 64,
 };
 
 /* --- client threads ----------------------------------------------------------------------- */
@@ -170,6 +171,7 @@ s_client_thread(void *arg)
 {
     s_client_t *c = arg;
     const s_opts_t *o = c->o;
+    pthread_setname_np(pthread_self(), "bench-client");
     yard_client_t *client = NULL;
     yard_client_opts_t copts = {.zmq_context = c->zmq_ctx, .default_timeout_ms = S_CALL_TIMEOUT_MS};
     c->setup_rc = yard_client_new(c->endpoint, &copts, &client);

@@ -23,81 +23,119 @@ typedef struct {
     int answer;        /* expected ERROR code, 0: none */
     bool from_replica; /* sent by the registered replica */
     int nframes;
-    const void *frames[5];
-    size_t sizes[5];
+    const void *frames[4];
+    size_t sizes[4];
 } s_case_t;
 
-static uint8_t s_req_cmd[4] = {'Y', 'D', 1, YARD_CMD_REQUEST};
-static uint8_t s_reply_cmd[4] = {'Y', 'D', 1, YARD_CMD_REPLY};
-static uint8_t s_hdr[64]; /* {id: 1, service: "echo"} */
-static size_t s_hdr_len;
-static uint8_t s_noid[64]; /* {service: "echo"} */
-static size_t s_noid_len;
-static uint8_t s_unknown_id[64]; /* {id: 999} */
-static size_t s_unknown_id_len;
+/* Head frames: a 4-byte prefix, then a header. Each case gets its own buffer. */
+typedef struct {
+    uint8_t bytes[128];
+    size_t len;
+} s_head_t;
+
+enum {
+    H_BAD_SIG,
+    H_BAD_VERSION,
+    H_BAD_CMD,
+    H_REQ,
+    H_TRUNCATED,
+    H_NOT_MAP,
+    H_WRONG_TYPE,
+    H_NO_ID,
+    H_REPLY_UNKNOWN,
+    H_MAX_
+};
+static s_head_t s_heads[H_MAX_];
 static uint8_t s_body[MAX_BODY * 2];
 
 static void
-s_encode(const yard_header_t *h, uint8_t *buf, size_t *len)
+s_head(int slot, const char *prefix, const void *hdr, size_t len)
 {
-    int n = yard_wire_encode_header(h, buf, 64);
-    assert_true(n > 0);
-    *len = (size_t)n;
+    s_head_t *h = &s_heads[slot];
+    memcpy(h->bytes, prefix, 4);
+    memcpy(h->bytes + 4, hdr, len);
+    h->len = 4 + len;
 }
+
+static void
+s_heads_init(void)
+{
+    uint8_t hdr[64];
+    yard_header_t h = {.id = 1, .service = yard_str("echo")};
+    int n = yard_wire_encode(YARD_CMD_REQUEST, &h, hdr, sizeof hdr);
+    assert_true(n > 4);
+    const uint8_t *good = hdr + 4;
+    size_t good_len = (size_t)n - 4;
+    s_head(H_BAD_SIG, "XD\x01\x02", good, good_len);
+    s_head(H_BAD_VERSION, "YD\x02\x02", good, good_len);
+    s_head(H_BAD_CMD, "YD\x01\x63", good, good_len);
+    s_head(H_REQ, "YD\x01\x02", good, good_len);
+    s_head(H_TRUNCATED, "YD\x01\x02", "\x82\x01", 2);
+    s_head(H_NOT_MAP, "YD\x01\x02", "\x93\x01\x02\x03", 4);
+    s_head(H_WRONG_TYPE, "YD\x01\x02", "\x82\x01\x01\x02\x05", 5);
+    yard_header_t noid = {.service = yard_str("echo")};
+    n = yard_wire_encode(YARD_CMD_REQUEST, &noid, s_heads[H_NO_ID].bytes, 128);
+    assert_true(n > 0);
+    s_heads[H_NO_ID].len = (size_t)n;
+    yard_header_t unk = {.id = 999};
+    n = yard_wire_encode(YARD_CMD_REPLY, &unk, s_heads[H_REPLY_UNKNOWN].bytes, 128);
+    assert_true(n > 0);
+    s_heads[H_REPLY_UNKNOWN].len = (size_t)n;
+    memset(s_big, 0x80, sizeof s_big);
+    memcpy(s_big, "YD\x01\x02", 4);
+}
+
+#define HEAD(k) s_heads[k].bytes
+#define HLEN(k) s_heads[k].len
 
 static void
 s_table(s_case_t *t, int *n)
 {
     int i = 0;
-    t[i++] = (s_case_t){
-        "bad signature",  "fault.protocol", YARD_E_PROTOCOL, false, 3, {"XD\x01\x02", s_hdr, "x"},
-        {4, s_hdr_len, 1}};
-    t[i++] = (s_case_t){
-        "bad version",    "fault.protocol", YARD_E_PROTOCOL, false, 3, {"YD\x02\x02", s_hdr, "x"},
-        {4, s_hdr_len, 1}};
-    t[i++] = (s_case_t){"unknown command",          "fault.protocol", YARD_E_PROTOCOL, false, 3,
-                        {"YD\x01\x63", s_hdr, "x"}, {4, s_hdr_len, 1}};
-    t[i++] = (s_case_t){"short command frame",  "fault.protocol", YARD_E_PROTOCOL, false, 3,
-                        {"YD\x01", s_hdr, "x"}, {3, s_hdr_len, 1}};
-    t[i++] = (s_case_t){"REQUEST without body", "fault.bad_frames", YARD_E_BAD_REQUEST, false, 2,
-                        {s_req_cmd, s_hdr},     {4, s_hdr_len}};
-    t[i++] =
-        (s_case_t){"one frame", "fault.bad_frames", YARD_E_BAD_REQUEST, false, 1, {s_req_cmd}, {4}};
-    t[i++] = (s_case_t){"five frames",
+    t[i++] = (s_case_t){"bad signature",        "fault.protocol",    YARD_E_PROTOCOL, false, 2,
+                        {HEAD(H_BAD_SIG), "x"}, {HLEN(H_BAD_SIG), 1}};
+    t[i++] = (s_case_t){"bad version",
+                        "fault.protocol",
+                        YARD_E_PROTOCOL,
+                        false,
+                        2,
+                        {HEAD(H_BAD_VERSION), "x"},
+                        {HLEN(H_BAD_VERSION), 1}};
+    t[i++] = (s_case_t){"unknown command",      "fault.protocol",    YARD_E_PROTOCOL, false, 2,
+                        {HEAD(H_BAD_CMD), "x"}, {HLEN(H_BAD_CMD), 1}};
+    t[i++] = (s_case_t){"head shorter than its prefix",
+                        "fault.protocol",
+                        YARD_E_PROTOCOL,
+                        false,
+                        2,
+                        {"YD\x01", "x"},
+                        {3, 1}};
+    t[i++] = (s_case_t){"REQUEST without body", "fault.bad_frames", YARD_E_BAD_REQUEST, false, 1,
+                        {HEAD(H_REQ)},          {HLEN(H_REQ)}};
+    t[i++] = (s_case_t){"four frames",
                         "fault.bad_frames",
                         YARD_E_BAD_REQUEST,
                         false,
-                        5,
-                        {s_req_cmd, s_hdr, "x", "y", "z"},
-                        {4, s_hdr_len, 1, 1, 1}};
+                        4,
+                        {HEAD(H_REQ), "x", "y", "z"},
+                        {HLEN(H_REQ), 1, 1, 1}};
     t[i++] =
-        (s_case_t){"truncated msgpack",          "fault.bad_header", YARD_E_BAD_REQUEST, false, 3,
-                   {s_req_cmd, "\x82\x01", "x"}, {4, 2, 1}};
-    t[i++] = (s_case_t){"header not a map",
-                        "fault.bad_header",
-                        YARD_E_BAD_REQUEST,
-                        false,
-                        3,
-                        {s_req_cmd, "\x93\x01\x02\x03", "x"},
-                        {4, 4, 1}};
-    t[i++] = (s_case_t){"service of wrong type",
-                        "fault.bad_header",
-                        YARD_E_BAD_REQUEST,
-                        false,
-                        3,
-                        {s_req_cmd, "\x82\x01\x01\x02\x05", "x"},
-                        {4, 5, 1}};
+        (s_case_t){"truncated msgpack",      "fault.bad_header",    YARD_E_BAD_REQUEST, false, 2,
+                   {HEAD(H_TRUNCATED), "x"}, {HLEN(H_TRUNCATED), 1}};
+    t[i++] = (s_case_t){"header not a map",     "fault.bad_header",  YARD_E_BAD_REQUEST, false, 2,
+                        {HEAD(H_NOT_MAP), "x"}, {HLEN(H_NOT_MAP), 1}};
     t[i++] =
-        (s_case_t){"oversize header",       "fault.header_too_large", YARD_E_TOO_LARGE, false, 3,
-                   {s_req_cmd, s_big, "x"}, {4, sizeof s_big, 1}};
-    t[i++] = (s_case_t){
-        "body over max_body",       "fault.body_too_large",       YARD_E_TOO_LARGE, false, 3,
-        {s_req_cmd, s_hdr, s_body}, {4, s_hdr_len, sizeof s_body}};
+        (s_case_t){"service of wrong type",   "fault.bad_header",     YARD_E_BAD_REQUEST, false, 2,
+                   {HEAD(H_WRONG_TYPE), "x"}, {HLEN(H_WRONG_TYPE), 1}};
+    t[i++] = (s_case_t){"oversize head", "fault.header_too_large", YARD_E_TOO_LARGE, false, 2,
+                        {s_big, "x"},    {sizeof s_big, 1}};
     t[i++] =
-        (s_case_t){"REQUEST without id",     "fault.missing_field", YARD_E_BAD_REQUEST, false, 3,
-                   {s_req_cmd, s_noid, "x"}, {4, s_noid_len, 1}};
-    t[i++] = (s_case_t){"REPLY for an unknown id",        "fault.unknown_id",      0, true, 3,
-                        {s_reply_cmd, s_unknown_id, "x"}, {4, s_unknown_id_len, 1}};
+        (s_case_t){"body over max_body",  "fault.body_too_large",      YARD_E_TOO_LARGE, false, 2,
+                   {HEAD(H_REQ), s_body}, {HLEN(H_REQ), sizeof s_body}};
+    t[i++] = (s_case_t){"REQUEST without id", "fault.missing_field", YARD_E_BAD_REQUEST, false, 2,
+                        {HEAD(H_NO_ID), "x"}, {HLEN(H_NO_ID), 1}};
+    t[i++] = (s_case_t){"REPLY for an unknown id",    "fault.unknown_id",        0, true, 2,
+                        {HEAD(H_REPLY_UNKNOWN), "x"}, {HLEN(H_REPLY_UNKNOWN), 1}};
     *n = i;
 }
 
@@ -119,13 +157,7 @@ static void
 test_bad_input_is_counted_answered_and_survived(void **state)
 {
     (void)state;
-    memset(s_big, 0x80, sizeof s_big);
-    yard_header_t h = {.id = 1, .service = yard_str("echo")};
-    s_encode(&h, s_hdr, &s_hdr_len);
-    yard_header_t noid = {.service = yard_str("echo")};
-    s_encode(&noid, s_noid, &s_noid_len);
-    yard_header_t unk = {.id = 999};
-    s_encode(&unk, s_unknown_id, &s_unknown_id_len);
+    s_heads_init();
 
     tb_env_t env;
     yard_broker_opts_t o = {.max_body = MAX_BODY};
@@ -145,8 +177,8 @@ test_bad_input_is_counted_answered_and_survived(void **state)
             tb_msg_t m;
             tb_expect(&env, bad, YARD_CMD_ERROR, &m, WAIT);
             assert_int_equal(m.h.error, yard_err_to_wire(c->answer));
-            if (c->answer == YARD_E_TOO_LARGE && c->sizes[1] == s_hdr_len) {
-                assert_int_equal(m.h.id, 1); /* the id was readable */
+            if (c->answer == YARD_E_TOO_LARGE && c->frames[0] == HEAD(H_REQ)) {
+                assert_int_equal(m.h.id, 1); /* the head was readable: its id is echoed */
             }
             tb_msg_close(&m);
         }

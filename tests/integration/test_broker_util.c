@@ -56,14 +56,12 @@ tb_send_raw(void *sock, const void *const *frames, const size_t *sizes, int n)
 void
 tb_send(void *sock, int cmd, const yard_header_t *h, const void *body, size_t len)
 {
-    uint8_t c[YARD_WIRE_CMD_SIZE];
-    uint8_t hdr[YARD_WIRE_HEADER_MAX];
-    yard_wire_command(c, (yard_cmd_t)cmd);
-    int n = yard_wire_encode_header(h, hdr, sizeof hdr);
+    uint8_t head[YARD_WIRE_HEADER_MAX];
+    int n = yard_wire_encode((yard_cmd_t)cmd, h, head, sizeof head);
     assert_true(n > 0);
-    const void *frames[] = {c, hdr, body ? body : ""};
-    size_t sizes[] = {sizeof c, (size_t)n, len};
-    tb_send_raw(sock, frames, sizes, body ? 3 : 2);
+    const void *frames[] = {head, body ? body : ""};
+    size_t sizes[] = {(size_t)n, len};
+    tb_send_raw(sock, frames, sizes, body ? 2 : 1);
 }
 
 void
@@ -84,26 +82,18 @@ tb_recv(tb_env_t *env, void *sock, tb_msg_t *m, int timeout_ms)
     if (zmq_poll(&item, 1, timeout_ms) <= 0) {
         return false;
     }
-    zmq_msg_t c;
-    zmq_msg_init(&c);
-    zmq_msg_recv(&c, sock, 0);
+    zmq_msg_recv(&m->hdr, sock, 0);
     m->nframes = 1;
+    if (zmq_msg_more(&m->hdr)) {
+        zmq_msg_recv(&m->body, sock, 0);
+        m->nframes++;
+    }
     const char *why = NULL;
     yard_cmd_t cmd = 0;
-    assert_int_equal(yard_wire_parse_command(zmq_msg_data(&c), zmq_msg_size(&c), &cmd, &why), 0);
-    m->cmd = (int)cmd;
-    if (zmq_msg_more(&c)) {
-        zmq_msg_recv(&m->hdr, sock, 0);
-        m->nframes++;
-        if (zmq_msg_more(&m->hdr)) {
-            zmq_msg_recv(&m->body, sock, 0);
-            m->nframes++;
-        }
-    }
-    zmq_msg_close(&c);
-    assert_int_equal(yard_wire_decode_header(env->codec, zmq_msg_data(&m->hdr),
-                                             zmq_msg_size(&m->hdr), &m->h, &why),
+    assert_int_equal(yard_wire_decode(env->codec, zmq_msg_data(&m->hdr), zmq_msg_size(&m->hdr),
+                                      &cmd, &m->h, &why),
                      0);
+    m->cmd = (int)cmd;
     return true;
 }
 

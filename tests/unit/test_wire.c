@@ -11,19 +11,41 @@
 #include <msgpack.h>
 #include <string.h>
 
+/* Decodes msgpack header bytes behind a valid REQUEST prefix, as a head frame. */
+static int
+s_decode_raw(yard_codec_t *codec, const void *bytes, size_t size, yard_header_t *h,
+             const char **why)
+{
+    static uint8_t frame[YARD_WIRE_HEADER_MAX + 64];
+    assert_true(size + YARD_WIRE_CMD_SIZE <= sizeof frame);
+    memcpy(frame, "YD\x01\x02", YARD_WIRE_CMD_SIZE);
+    memcpy(frame + YARD_WIRE_CMD_SIZE, bytes, size);
+    yard_cmd_t cmd;
+    return yard_wire_decode(codec, frame, size + YARD_WIRE_CMD_SIZE, &cmd, h, why);
+}
+
 static void
 test_command_round_trip(void **state)
 {
     (void)state;
+    yard_codec_t *codec = yard_codec_new();
     for (int c = YARD_CMD_READY; c <= YARD_CMD_MAX_; c++) {
-        uint8_t buf[YARD_WIRE_CMD_SIZE];
-        yard_wire_command(buf, (yard_cmd_t)c);
+        uint8_t buf[64];
+        yard_header_t h = {.id = (uint64_t)c};
+        int n = yard_wire_encode((yard_cmd_t)c, &h, buf, sizeof buf);
+        assert_true(n > YARD_WIRE_CMD_SIZE);
         yard_cmd_t got = 0;
         const char *why = NULL;
-        assert_int_equal(yard_wire_parse_command(buf, sizeof buf, &got, &why), 0);
+        assert_int_equal(yard_wire_parse_command(buf, (size_t)n, &got, &why), 0);
         assert_int_equal(got, c);
+        yard_header_t out;
+        got = 0;
+        assert_int_equal(yard_wire_decode(codec, buf, (size_t)n, &got, &out, &why), 0);
+        assert_int_equal(got, c);
+        assert_int_equal(out.id, c);
         assert_string_not_equal(yard_cmd_name(c), "UNKNOWN");
     }
+    yard_codec_destroy(&codec);
 }
 
 static void
@@ -35,20 +57,27 @@ test_command_rejects(void **state)
         size_t size;
         const char *why;
     } cases[] = {
-        {"YD\x01", 3, "command frame is not 4 bytes"},
-        {"YD\x01\x02\x00", 5, "command frame is not 4 bytes"},
-        {"XD\x01\x02", 4, "bad protocol signature"},
-        {"YD\x02\x02", 4, "unsupported protocol version"},
-        {"YD\x01\x00", 4, "unknown command"},
-        {"YD\x01\x63", 4, "unknown command"},
+        {"", 0, "head frame shorter than its 4-byte prefix"},
+        {"YD\x01", 3, "head frame shorter than its 4-byte prefix"},
+        {"XD\x01\x02\x80", 5, "bad protocol signature"},
+        {"YD\x02\x02\x80", 5, "unsupported protocol version"},
+        {"YD\x01\x00\x80", 5, "unknown command"},
+        {"YD\x01\x63\x80", 5, "unknown command"},
     };
+    yard_codec_t *codec = yard_codec_new();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         yard_cmd_t cmd;
+        yard_header_t h;
         const char *why = NULL;
         assert_int_equal(yard_wire_parse_command(cases[i].bytes, cases[i].size, &cmd, &why),
                          YARD_E_PROTOCOL);
         assert_string_equal(why, cases[i].why);
+        why = NULL;
+        assert_int_equal(yard_wire_decode(codec, cases[i].bytes, cases[i].size, &cmd, &h, &why),
+                         YARD_E_PROTOCOL);
+        assert_string_equal(why, cases[i].why);
     }
+    yard_codec_destroy(&codec);
 }
 
 static void
@@ -73,13 +102,15 @@ test_header_round_trip(void **state)
         .replica = yard_str("host/42/0"),
     };
     uint8_t buf[YARD_WIRE_HEADER_MAX];
-    int n = yard_wire_encode_header(&in, buf, sizeof buf);
+    int n = yard_wire_encode(YARD_CMD_ERROR, &in, buf, sizeof buf);
     assert_true(n > 0);
 
     yard_codec_t *codec = yard_codec_new();
     yard_header_t out;
+    yard_cmd_t cmd = 0;
     const char *why = NULL;
-    assert_int_equal(yard_wire_decode_header(codec, buf, (size_t)n, &out, &why), 0);
+    assert_int_equal(yard_wire_decode(codec, buf, (size_t)n, &cmd, &out, &why), 0);
+    assert_int_equal(cmd, YARD_CMD_ERROR);
     assert_true(out.id == UINT64_MAX);
     assert_true(yard_str_eq_cstr(out.service, "echo"));
     assert_true(yard_str_eq_cstr(out.op, "user.get"));
@@ -108,10 +139,11 @@ test_header_empty_fields_are_omitted(void **state)
     (void)state;
     yard_header_t in = {.id = 7};
     uint8_t buf[64];
-    int n = yard_wire_encode_header(&in, buf, sizeof buf);
-    /* fixmap of 1, key 1, positive fixint 7 */
-    assert_int_equal(n, 3);
-    assert_int_equal(buf[0], 0x81);
+    int n = yard_wire_encode(YARD_CMD_HEARTBEAT, &in, buf, sizeof buf);
+    /* the prefix, then fixmap of 1, key 1, positive fixint 7 */
+    assert_int_equal(n, YARD_WIRE_CMD_SIZE + 3);
+    assert_memory_equal(buf, "YD\x01\x08", YARD_WIRE_CMD_SIZE);
+    assert_int_equal(buf[4], 0x81);
 }
 
 static void
@@ -120,14 +152,16 @@ test_encode_overflow(void **state)
     (void)state;
     yard_header_t in = {.id = 1, .service = yard_str("a-service-name-that-is-long")};
     uint8_t buf[8];
-    assert_int_equal(yard_wire_encode_header(&in, buf, sizeof buf), YARD_E_TOO_LARGE);
+    assert_int_equal(yard_wire_encode(YARD_CMD_REQUEST, &in, buf, sizeof buf), YARD_E_TOO_LARGE);
+    assert_int_equal(yard_wire_encode(YARD_CMD_REQUEST, &in, buf, 2), YARD_E_TOO_LARGE);
 
     char big[YARD_WIRE_NAME_MAX + 2];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     yard_header_t over = {.service = yard_str(big)};
     uint8_t large[YARD_WIRE_HEADER_MAX];
-    assert_int_equal(yard_wire_encode_header(&over, large, sizeof large), YARD_E_TOO_LARGE);
+    assert_int_equal(yard_wire_encode(YARD_CMD_REQUEST, &over, large, sizeof large),
+                     YARD_E_TOO_LARGE);
 }
 
 /* Packs a header map by hand so that the malformed cases below can be built exactly. */
@@ -162,10 +196,10 @@ test_decode_rejects(void **state)
     /* Truncated at every length short of the whole. */
     for (size_t n = 0; n < sizeof valid; n++) {
         why = NULL;
-        assert_int_equal(yard_wire_decode_header(codec, valid, n, &h, &why), YARD_E_BAD_REQUEST);
+        assert_int_equal(s_decode_raw(codec, valid, n, &h, &why), YARD_E_BAD_REQUEST);
         assert_non_null(why);
     }
-    assert_int_equal(yard_wire_decode_header(codec, valid, sizeof valid, &h, &why), 0);
+    assert_int_equal(s_decode_raw(codec, valid, sizeof valid, &h, &why), 0);
     assert_int_equal(h.id, 5);
 
     static const struct {
@@ -189,15 +223,16 @@ test_decode_rejects(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         why = NULL;
-        assert_int_equal(yard_wire_decode_header(codec, cases[i].bytes, cases[i].size, &h, &why),
+        assert_int_equal(s_decode_raw(codec, cases[i].bytes, cases[i].size, &h, &why),
                          YARD_E_BAD_REQUEST);
         assert_string_equal(why, cases[i].why);
     }
 
-    uint8_t huge[YARD_WIRE_HEADER_MAX + 1] = {0x80};
-    assert_int_equal(yard_wire_decode_header(codec, huge, sizeof huge, &h, &why),
+    static uint8_t huge[YARD_WIRE_HEADER_MAX + 1] = {'Y', 'D', 1, YARD_CMD_REQUEST, 0x80};
+    yard_cmd_t cmd;
+    assert_int_equal(yard_wire_decode(codec, huge, sizeof huge, &cmd, &h, &why),
                      YARD_E_BAD_REQUEST);
-    assert_string_equal(why, "header frame over 16 KiB");
+    assert_string_equal(why, "head frame over 16 KiB");
     yard_codec_destroy(&codec);
 }
 
@@ -221,8 +256,7 @@ test_decode_caps(void **state)
         s_pack_str(&p.pk, k);
         s_pack_str(&p.pk, "v");
     }
-    assert_int_equal(yard_wire_decode_header(codec, p.sb.data, p.sb.size, &h, &why),
-                     YARD_E_BAD_REQUEST);
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), YARD_E_BAD_REQUEST);
     assert_string_equal(why, "too many headers");
     msgpack_sbuffer_destroy(&p.sb);
 
@@ -234,8 +268,7 @@ test_decode_caps(void **state)
     msgpack_pack_map(&p.pk, 1);
     msgpack_pack_uint8(&p.pk, YARD_KEY_SERVICE);
     s_pack_str(&p.pk, name);
-    assert_int_equal(yard_wire_decode_header(codec, p.sb.data, p.sb.size, &h, &why),
-                     YARD_E_BAD_REQUEST);
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), YARD_E_BAD_REQUEST);
     msgpack_sbuffer_destroy(&p.sb);
 
     /* Unknown keys are skipped, known ones still read. */
@@ -245,7 +278,7 @@ test_decode_caps(void **state)
     msgpack_pack_array(&p.pk, 0);
     msgpack_pack_uint8(&p.pk, YARD_KEY_ID);
     msgpack_pack_uint8(&p.pk, 9);
-    assert_int_equal(yard_wire_decode_header(codec, p.sb.data, p.sb.size, &h, &why), 0);
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), 0);
     assert_int_equal(h.id, 9);
     msgpack_sbuffer_destroy(&p.sb);
     yard_codec_destroy(&codec);
