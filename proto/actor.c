@@ -560,6 +560,7 @@ s_run(yard__rt_replica_t *rep)
      * answers and stop. yard_wait() needs every socket drained first (see yard/wait.h). */
     assert(2 * n + 1 <= YARD_WAIT_MAX);
     yard_wait_item_t items[YARD_WAIT_MAX] = {{0}};
+    bool mbox_ready = true; /* anything posted before we started */
     for (size_t i = 0; i < n; i++) {
         rep->links[i].endpoint = a->endpoints[i];
         s_link_open(rep, &rep->links[i]);
@@ -573,7 +574,10 @@ s_run(yard__rt_replica_t *rep)
                 s_monitor(rep, (int)i);
             }
         }
-        s_drain_mailbox(rep, false);
+        /* The eventfd stays readable until drained, so only look when it says so. */
+        if (mbox_ready) {
+            s_drain_mailbox(rep, false);
+        }
         int64_t now = yard__clock_ms();
         s_expire(rep, now, false);
         if (!rep->draining && atomic_load(&rep->mbox->stop)) {
@@ -594,6 +598,7 @@ s_run(yard__rt_replica_t *rep)
         int64_t wake = s_next_wake(rep);
         long wait = wake <= now ? 0 : wake - now > 1000 ? 1000 : (long)(wake - now);
         yard_wait(items, (int)(2 * n + 1), wait);
+        mbox_ready = items[2 * n].readable;
     }
     /* Answer what completed, refuse what comes later, time out what is still held. */
     s_drain_mailbox(rep, true);

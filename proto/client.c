@@ -257,20 +257,26 @@ s_encode_request(yard_cmd_t cmd, const char *service, const yard_call_opts_t *op
     return yard_wire_encode(cmd, &h, buf, cap);
 }
 
-/* Sends an encoded head frame and the body (a copy of the frame is sent; body stays). */
+/* Sends an encoded head frame and the body. keep: a reference to the body is sent and body
+ * stays (an idempotent call may be re-sent); otherwise body is moved out and left empty. */
 static int
-s_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body)
+s_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body, bool keep,
+               int64_t now)
 {
     if (zmq_send(self->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         return YARD_E_OVERLOADED;
     }
-    zmq_msg_t copy;
-    zmq_msg_init(&copy);
-    zmq_msg_copy(&copy, body);
-    if (zmq_msg_send(&copy, self->sock, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&copy);
+    zmq_msg_t out;
+    zmq_msg_init(&out);
+    if (keep) {
+        zmq_msg_copy(&out, body);
+    } else {
+        zmq_msg_move(&out, body);
     }
-    self->last_send = yard__clock_ms();
+    if (zmq_msg_send(&out, self->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&out);
+    }
+    self->last_send = now;
     self->sends++;
     return 0;
 }
@@ -287,11 +293,11 @@ s_body_init(zmq_msg_t *m, const void *body, size_t size)
 }
 
 static void
-s_note_activity_start(yard_client_t *self)
+s_note_activity_start(yard_client_t *self, int64_t now)
 {
     if (!s_outstanding(self)) {
         /* Silence is counted only while something is outstanding. */
-        self->last_recv = yard__clock_ms();
+        self->last_recv = now;
     }
 }
 
@@ -309,16 +315,17 @@ yard_client_call_async(yard_client_t *self, const char *service, const void *bod
     if (n < 0) {
         return n;
     }
-    s_note_activity_start(self);
+    int64_t now = yard__clock_ms();
+    s_note_activity_start(self, now);
     s_call_t *c = s_call_get(self);
     c->id = id;
     c->cb = cb;
     c->arg = arg;
     c->flags = opts ? opts->flags : 0;
-    c->deadline = yard__clock_ms() + timeout;
+    c->deadline = now + timeout;
     zmq_msg_close(&c->body);
     s_body_init(&c->body, body, size);
-    int rc = s_send_encoded(self, hbuf, (size_t)n, &c->body);
+    int rc = s_send_encoded(self, hbuf, (size_t)n, &c->body, c->flags & YARD_FLAG_IDEMPOTENT, now);
     if (rc != 0) {
         s_call_put(self, c);
         return rc;
@@ -358,7 +365,7 @@ yard_client_send(yard_client_t *self, const char *service, const void *body, siz
     }
     zmq_msg_t m;
     s_body_init(&m, body, size);
-    int rc = s_send_encoded(self, hbuf, (size_t)n, &m);
+    int rc = s_send_encoded(self, hbuf, (size_t)n, &m, false, yard__clock_ms());
     zmq_msg_close(&m);
     return rc;
 }
@@ -404,7 +411,7 @@ yard_client_subscribe(yard_client_t *self, const char *pattern, yard_reply_fn *c
         !yard_subject_pattern_valid(yard_str(pattern))) {
         return YARD_E_INVALID;
     }
-    s_note_activity_start(self);
+    s_note_activity_start(self, yard__clock_ms());
     bool known = false;
     for (s_sub_t *s = self->subs; s; s = s->next) {
         known |= strcmp(s->pattern, pattern) == 0;
@@ -464,7 +471,7 @@ s_resend(yard_client_t *self, s_call_t *c, int64_t now)
     if (n < 0) {
         return n;
     }
-    return s_send_encoded(self, hbuf, (size_t)n, &c->body);
+    return s_send_encoded(self, hbuf, (size_t)n, &c->body, true, now);
 }
 
 /* The broker is gone: reopen on the next endpoint, re-send what may be re-sent, end the rest
@@ -556,6 +563,7 @@ static int
 s_recv_all(yard_client_t *self)
 {
     int ran = 0;
+    bool got = false;
     for (int i = 0; i < S_RECV_BATCH && self->sock; i++) {
         yard_cmd_t cmd;
         yard_header_t h;
@@ -565,13 +573,16 @@ s_recv_all(yard_client_t *self)
             self->sends_at_drain = sends;
             break;
         }
-        self->last_recv = yard__clock_ms();
+        got = true;
         if (n > 0) {
             ran += s_handle(self, cmd, &h, &self->frames[1]);
         }
         if (i + 1 == S_RECV_BATCH) {
             self->sends_at_drain = self->sends - 1; /* not drained: make the wait ask */
         }
+    }
+    if (got) {
+        self->last_recv = yard__clock_ms(); /* once a batch: it only times heartbeats */
     }
     return ran;
 }
