@@ -15,6 +15,7 @@
 #include "cli.h"
 
 #include "yard/actor.h"
+#include "yard/registry.h"
 #include "yard/broker.h"
 #include "yard/client.h"
 #include "yard/error.h"
@@ -80,29 +81,6 @@ struct s_client {
     bool closing;
     int setup_rc;
     yard_bench_result_t r;
-};
-
-/* --- the bench worker: a minimal echo on the shared runtime -------------------------------- */
-
-static int
-s_echo(yard_request_t *req, void *state)
-{
-    (void)state;
-    size_t n = 0;
-    const void *body = yard_request_body(req, &n);
-    return yard_request_reply(req, body, n);
-}
-
-static const yard_handler_def_t s_bench_handlers[] = {
-    {NULL, s_echo, "replies with the request's body"},
-    {NULL, NULL, NULL},
-};
-
-static const yard_actor_def_t s_bench_def = {
-    .name = "bench",
-    .description = "yard bench's echo worker",
-    .handlers = s_bench_handlers,
-    .credit = 64,
 };
 
 /* --- client threads ----------------------------------------------------------------------- */
@@ -300,6 +278,15 @@ typedef struct {
     char endpoint[64];
 } s_bus_t;
 
+/* Requests each echo replica may hold: all the clients' windows spread over the replicas. */
+static int64_t
+s_credit(const s_opts_t *o)
+{
+    int64_t all = (int64_t)o->clients * o->window;
+    int64_t each = (all + o->replicas - 1) / o->replicas;
+    return each < 16 ? 16 : each;
+}
+
 static int
 s_bus_start(s_bus_t *bus, const s_opts_t *o)
 {
@@ -323,22 +310,26 @@ s_bus_start(s_bus_t *bus, const s_opts_t *o)
         fprintf(stderr, "yard bench: broker on %s: %s\n", bus->endpoint, yard_strerror(rc));
         return -1;
     }
-    /* The common actor options at their defaults (no file; flags none), then ours. */
+    /* The registry's echo actor at its defaults, connected like any actor. Its credit is
+     * enough to hold every client's whole window, as the baseline's workers (whose queues
+     * have no limit) do: otherwise the broker's queue, not the bus, sets the pace. */
+    const yard_actor_def_t *echo = yard_registry_find("echo");
     yard_actor_opts_t aopts;
-    memset(&aopts, 0, sizeof aopts);
+    void *own = NULL;
     char err[256] = "";
-    rc = yard_options_apply(yard_actor_common_options, &aopts, NULL, s_bench_def.name, 0, NULL, err,
-                            sizeof err);
+    rc = echo ? yard_actor_configure(echo, NULL, 0, NULL, &aopts, &own, err, sizeof err)
+              : YARD_E_NOT_FOUND;
     if (rc == 0) {
         free(aopts.broker);
         aopts.broker = strdup(bus->endpoint);
         aopts.replicas = o->replicas;
+        aopts.credit = s_credit(o);
         aopts.zmq_context = bus->ctx;
         free(aopts.log_level);
         aopts.log_level = strdup("warn"); /* the runtime applies it process-wide */
-        rc = yard_actor_start(&s_bench_def, &aopts, NULL, &bus->actor);
+        rc = yard_actor_start(echo, &aopts, own, &bus->actor);
+        yard_actor_config_free(echo, &aopts, &own);
     }
-    yard_options_free(yard_actor_common_options, &aopts);
     if (rc) {
         fprintf(stderr, "yard bench: echo replicas: %s%s%s\n", yard_strerror(rc),
                 err[0] ? ": " : "", err);
@@ -531,7 +522,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
         return -1;
     }
     if (!o->broker) {
-        o->service = s_bench_def.name;
+        o->service = "echo";
         o->baseline = true;
     }
     return 0;
