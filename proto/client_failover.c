@@ -1,0 +1,104 @@
+/* The client's connection: the DEALER socket to the current broker, and the move to the next
+ * broker of the list when the current one is lost.
+ *
+ * Invariant: after a failover every pending call has either been re-sent on the new socket
+ * with the time it has left (idempotent calls only) or ended UNREACHABLE, and the
+ * subscriptions have been sent again. */
+#include "client_internal.h"
+#include "yard/error.h"
+#include "yard/log.h"
+
+void
+yard__client_close_socket(yard_client_t *self)
+{
+    if (self->sock) {
+        yard__bus_monitor_close(self->sock, &self->mon);
+        zmq_close(self->sock);
+        self->sock = NULL;
+    }
+}
+
+int
+yard__client_open_socket(yard_client_t *self)
+{
+    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->sock) {
+        return YARD_E_INTERNAL;
+    }
+    int zero = 0, ivl = 100, ivl_max = 1000, hwm = 100000;
+    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    yard__bus_monitor_open(self->ctx, self->sock, &self->mon);
+    self->connected_once = false;
+    if (zmq_connect(self->sock, self->endpoints[self->current]) != 0) {
+        yard__client_close_socket(self);
+        return YARD_E_CONFIG;
+    }
+    int64_t now = yard__clock_ms();
+    self->last_send = self->last_recv = now;
+    self->sends_at_drain = self->sends - 1; /* a new socket has never been drained */
+    self->mon_dirty = true;
+    yard__client_send_subscriptions(self);
+    return 0;
+}
+
+/* Re-sends c through the current socket with the time it has left. Returns 0 or an error. */
+static int
+s_resend(yard_client_t *self, yard__call_t *c, int64_t now)
+{
+    yard_header_t h;
+    yard_cmd_t cmd;
+    const char *why = NULL;
+    if (yard_wire_decode(self->codec, c->hdr, c->hdr_len, &cmd, &h, &why) != 0) {
+        return YARD_E_INTERNAL;
+    }
+    h.timeout_ms = (uint32_t)(c->deadline - now);
+    uint8_t hbuf[YARD_WIRE_HEADER_MAX];
+    int n = yard_wire_encode(cmd, &h, hbuf, sizeof hbuf);
+    if (n < 0) {
+        return n;
+    }
+    return yard__client_send_encoded(self, hbuf, (size_t)n, &c->body, true, now);
+}
+
+/* The broker is gone: reopen on the next endpoint, re-send what may be re-sent, end the rest
+ * UNREACHABLE. Returns the number of callbacks run. */
+int
+yard__client_failover(yard_client_t *self, const char *why)
+{
+    yard_log(YARD_LOG_WARN, "broker lost; reconnecting",
+             YF_STR("endpoint", self->endpoints[self->current]), YF_STR("reason", why),
+             YF_UINT("pending", self->pending));
+    yard__client_close_socket(self);
+    self->current = (self->current + 1) % self->n_endpoints;
+    int64_t now = yard__clock_ms();
+    yard__call_t *lost = NULL;
+    if (yard__client_open_socket(self) != 0) {
+        /* Unreachable endpoint syntax was checked at new; treat as everything lost. */
+        self->sock = NULL;
+    }
+    for (size_t i = 0; i < self->n_buckets; i++) {
+        for (yard__call_t **pp = &self->buckets[i]; *pp;) {
+            yard__call_t *c = *pp;
+            if (c->keep && c->deadline > now && self->sock && s_resend(self, c, now) == 0) {
+                pp = &c->next;
+                continue;
+            }
+            *pp = c->next;
+            self->pending--;
+            c->next = lost;
+            lost = c;
+        }
+    }
+    int ran = 0;
+    while (lost) {
+        yard__call_t *c = lost;
+        lost = c->next;
+        yard__client_end_local(self, c, YARD_E_UNREACHABLE, "the broker went away before replying");
+        ran++;
+    }
+    return ran;
+}

@@ -1,0 +1,100 @@
+/* Private to libyard: what the client's files share. client.c sends, receives and runs the
+ * dispatch loop; client_calls.c keeps the table of pending calls and their deadlines;
+ * client_failover.c owns the socket and moves to the next broker; client_subs.c keeps the
+ * subscriptions.
+ *
+ * Invariant: every call that yard_client_call_async() accepted sits in the table until it
+ * ends, and it ends exactly once, by being unlinked from the table before its callback runs.
+ * Only client_calls.c and the failover and shutdown sweeps unlink entries. */
+#ifndef YARD_CLIENT_INTERNAL_H
+#define YARD_CLIENT_INTERNAL_H
+
+#include "msg_internal.h"
+#include "yard/client.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define YARD__CLIENT_NEVER INT64_MAX
+
+typedef struct yard__call {
+    uint64_t id;
+    yard_reply_fn *cb;
+    void *arg;
+    int64_t deadline; /* the caller's deadline */
+    uint32_t flags;
+    struct yard__call *next; /* hash chain, or the free list */
+    bool keep;               /* idempotent: hdr and body kept for a re-send */
+    zmq_msg_t body;
+    uint8_t *hdr;
+    size_t hdr_len;
+    size_t hdr_cap;
+} yard__call_t;
+
+typedef struct yard__sub {
+    char *pattern;
+    yard_reply_fn *cb;
+    void *arg;
+    struct yard__sub *next;
+} yard__sub_t;
+
+struct yard_client {
+    void *ctx;
+    bool own_ctx;
+    char **endpoints;
+    size_t n_endpoints;
+    size_t current;
+    void *sock;
+    void *mon;
+    bool connected_once;
+    yard_codec_t *codec;
+    uint32_t heartbeat_ms;
+    uint32_t default_timeout_ms;
+    uint64_t next_id;
+    yard__call_t **buckets;
+    size_t n_buckets; /* a power of two */
+    size_t pending;
+    yard__call_t *free_calls;
+    int64_t next_deadline;
+    int64_t last_send;
+    int64_t last_recv;
+    /* For yard_wait(): the socket needs a ZMQ_EVENTS check before a wait when it was written
+     * to since the last receive that found it empty; the monitor until first drained. */
+    uint64_t sends, sends_at_drain;
+    bool mon_dirty;
+    yard__sub_t *subs;
+    yard_msg_t scratch;
+    zmq_msg_t frames[3];
+};
+
+/* Allocation that aborts on failure (never returns NULL). */
+void *yard__client_alloc(size_t n);
+
+/* Sends an encoded head frame and the body. keep: a reference to the body is sent and body
+ * stays (an idempotent call may be re-sent); otherwise body is moved out and left empty. */
+int yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body,
+                              bool keep, int64_t now);
+
+/* Starts the silence clock when nothing was outstanding before. */
+void yard__client_note_activity_start(yard_client_t *self, int64_t now);
+
+/* The call table (client_calls.c). */
+yard__call_t *yard__client_call_get(yard_client_t *self);
+void yard__client_call_put(yard_client_t *self, yard__call_t *c);
+void yard__client_table_add(yard_client_t *self, yard__call_t *c);
+yard__call_t *yard__client_table_take(yard_client_t *self, uint64_t id);
+void yard__client_end(yard_client_t *self, yard__call_t *c);
+void yard__client_end_local(yard_client_t *self, yard__call_t *c, int err, const char *text);
+int yard__client_check_deadlines(yard_client_t *self, int64_t now);
+
+/* The socket and failover (client_failover.c). */
+void yard__client_close_socket(yard_client_t *self);
+int yard__client_open_socket(yard_client_t *self);
+int yard__client_failover(yard_client_t *self, const char *why);
+
+/* Subscriptions (client_subs.c). */
+void yard__client_send_subscriptions(yard_client_t *self);
+
+#endif

@@ -1,0 +1,89 @@
+/* The client's subscriptions: the patterns the broker must know, kept so that they can be
+ * sent again after a reconnect or a broker restart.
+ *
+ * Invariant: the broker is sent SUBSCRIBE once per distinct pattern and UNSUBSCRIBE when the
+ * pattern is dropped, with every subscription to it; the list holds one entry per subscribe
+ * call. */
+#include "client_internal.h"
+#include "yard/error.h"
+#include "yard/subject.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static char *
+s_strdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) {
+        abort();
+    }
+    return d;
+}
+
+static void
+s_send_pattern(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
+{
+    yard_header_t h = {.service = yard_str(pattern)};
+    self->sends++;
+    if (yard__bus_send(self->sock, cmd, &h, NULL) == 0) {
+        self->last_send = yard__clock_ms();
+    }
+}
+
+void
+yard__client_send_subscriptions(yard_client_t *self)
+{
+    for (yard__sub_t *s = self->subs; s; s = s->next) {
+        s_send_pattern(self, YARD_CMD_SUBSCRIBE, s->pattern);
+    }
+}
+
+int
+yard_client_subscribe(yard_client_t *self, const char *pattern, yard_reply_fn *cb, void *arg)
+{
+    if (!self || !cb || !pattern || strlen(pattern) > YARD_WIRE_NAME_MAX ||
+        !yard_subject_pattern_valid(yard_str(pattern))) {
+        return YARD_E_INVALID;
+    }
+    yard__client_note_activity_start(self, yard__clock_ms());
+    bool known = false;
+    for (yard__sub_t *s = self->subs; s; s = s->next) {
+        known |= strcmp(s->pattern, pattern) == 0;
+    }
+    yard__sub_t *s = yard__client_alloc(sizeof *s);
+    s->pattern = s_strdup(pattern);
+    s->cb = cb;
+    s->arg = arg;
+    s->next = self->subs;
+    self->subs = s;
+    if (!known) {
+        s_send_pattern(self, YARD_CMD_SUBSCRIBE, pattern);
+    }
+    return 0;
+}
+
+int
+yard_client_unsubscribe(yard_client_t *self, const char *pattern)
+{
+    if (!self || !pattern) {
+        return YARD_E_INVALID;
+    }
+    bool found = false;
+    for (yard__sub_t **pp = &self->subs; *pp;) {
+        yard__sub_t *s = *pp;
+        if (strcmp(s->pattern, pattern) == 0) {
+            *pp = s->next;
+            free(s->pattern);
+            free(s);
+            found = true;
+        } else {
+            pp = &s->next;
+        }
+    }
+    if (!found) {
+        return YARD_E_NOT_FOUND;
+    }
+    s_send_pattern(self, YARD_CMD_UNSUBSCRIBE, pattern);
+    return 0;
+}
