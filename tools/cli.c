@@ -1,6 +1,7 @@
 /* Helpers shared by the yard CLI's commands (contracts in cli.h): exit codes, error printing,
  * endpoints, clocks, free ports, bench bodies and the latency histogram. */
 #include "cli.h"
+#include "yard/options.h"
 
 #include "yard/error.h"
 
@@ -8,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -49,17 +51,45 @@ yard__print_error(int err, const yard_msg_t *reply)
     fprintf(stderr, "error: %s: %s\n", name, text);
 }
 
-const char *
-yard__broker_endpoint(const char *flag)
+typedef struct {
+    char *broker;
+} s_broker_opts_t;
+
+static const yard_option_t s_broker_table[] = {
+    {"broker", YARD_OPT_STRING, YARD_CLI_DEFAULT_BROKER, offsetof(s_broker_opts_t, broker),
+     "broker endpoints, comma-separated", 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0},
+};
+
+int
+yard__broker_resolve(const char *flag, const char *config, char **out, char *errbuf, size_t errlen)
 {
+    *out = NULL;
     if (flag && flag[0]) {
-        return flag;
+        *out = strdup(flag);
+        if (!*out) {
+            abort();
+        }
+        return 0;
     }
-    const char *env = getenv("YARD_BROKER");
-    if (env && env[0]) {
-        return env;
+    const char *path = config && config[0] ? config : getenv("YARD_CONFIG");
+    yard_config_t *cfg = NULL;
+    if (path && path[0]) {
+        int rc = yard_config_load(path, &cfg, errbuf, errlen);
+        if (rc) {
+            return rc;
+        }
     }
-    return YARD_CLI_DEFAULT_BROKER;
+    /* The same table machinery as the programs: default < file < YARD_BROKER. */
+    s_broker_opts_t o = {0};
+    int rc = yard_options_apply(s_broker_table, &o, cfg, NULL, 0, NULL, errbuf, errlen);
+    yard_config_destroy(&cfg);
+    if (rc) {
+        yard_options_free(s_broker_table, &o);
+        return rc;
+    }
+    *out = o.broker; /* ownership moves to the caller */
+    return 0;
 }
 
 uint64_t

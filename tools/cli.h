@@ -41,8 +41,12 @@ int yard__exit_for(int err);
  * else the table's message. reply may be NULL. */
 void yard__print_error(int err, const yard_msg_t *reply);
 
-/* The broker endpoint list: flag if given, else $YARD_BROKER, else the default. Borrowed. */
-const char *yard__broker_endpoint(const char *flag);
+/* The broker endpoint list, like every program finds it: the flag if given, else
+ * $YARD_BROKER, else the `broker` key of the config file (config, else $YARD_CONFIG), else
+ * the default. Returns 0 with *out set (caller owns it; free with free()), or YARD_E_CONFIG /
+ * YARD_E_IO with errbuf naming the file and line or the variable. */
+int yard__broker_resolve(const char *flag, const char *config, char **out, char *errbuf,
+                         size_t errlen);
 
 /* Nanoseconds on the monotonic clock. */
 uint64_t yard__now_ns(void);

@@ -27,6 +27,7 @@
 
 typedef struct {
     const char *broker;
+    const char *config;
     const char *op;
     uint32_t timeout_ms;
     bool idempotent;
@@ -63,8 +64,9 @@ static const s_spec_t s_call_spec = {
     "  --timeout MS   deadline in milliseconds (default: 5000)\n"
     "  --idempotent   the call may be re-sent to another replica if its replica dies\n"
     "  --header K=V   an application header (repeatable)\n"
-    "  --broker URL   broker endpoints, comma-separated (default: $YARD_BROKER, "
-    "else " YARD_CLI_DEFAULT_BROKER ")\n"
+    "  --broker URL   broker endpoints, comma-separated (default: $YARD_BROKER, else the\n"
+    "                 config file's broker key, else " YARD_CLI_DEFAULT_BROKER ")\n"
+    "  --config FILE  the config file to read broker from (default: $YARD_CONFIG)\n"
     "Exit status: 0 reply, 1 error reply (printed as 'error: NAME: text'), 2 usage or bad\n"
     "JSON, 3 no broker answered or the deadline passed.\n",
     S_F_OP | S_F_TIMEOUT | S_F_IDEMPOTENT | S_F_HEADER,
@@ -75,6 +77,7 @@ static const s_spec_t s_call_spec = {
 static const s_spec_t s_send_spec = {
     "send",
     "usage: yard send SERVICE [JSON|-] [--op OP] [--timeout MS] [--header K=V]... [--broker URL]\n"
+    "                 [--config FILE]\n"
     "Sends a one-way message to one replica of SERVICE; nothing is printed. Exits once the\n"
     "broker has it (confirmed with a $sys ping on the same connection).\n"
     "Exit status: 0 handed to the broker, 1 error, 2 usage or bad JSON, 3 no broker.\n",
@@ -85,7 +88,7 @@ static const s_spec_t s_send_spec = {
 
 static const s_spec_t s_pub_spec = {
     "pub",
-    "usage: yard pub SUBJECT [JSON|-] [--timeout MS] [--broker URL]\n"
+    "usage: yard pub SUBJECT [JSON|-] [--timeout MS] [--broker URL] [--config FILE]\n"
     "Publishes the JSON body on SUBJECT (no wildcards). Delivery is at-most-once.\n"
     "Exit status: 0 handed to the broker, 1 error, 2 usage or bad JSON, 3 no broker.\n",
     S_F_TIMEOUT,
@@ -95,7 +98,7 @@ static const s_spec_t s_pub_spec = {
 
 static const s_spec_t s_sub_spec = {
     "sub",
-    "usage: yard sub PATTERN [--count N] [--timeout MS] [--broker URL]\n"
+    "usage: yard sub PATTERN [--count N] [--timeout MS] [--broker URL] [--config FILE]\n"
     "Subscribes to PATTERN ('*' one token, '>' the rest) and prints one line of JSON per\n"
     "message: {\"subject\":...,\"body\":...}. Runs until SIGINT/SIGTERM, or N messages.\n"
     "  --count N      exit 0 after N messages\n"
@@ -112,10 +115,15 @@ static int
 s_parse(const s_spec_t *spec, int argc, char **argv, s_args_t *a)
 {
     static const struct option longopts[] = {
-        {"broker", required_argument, NULL, 'b'},  {"op", required_argument, NULL, 'o'},
-        {"timeout", required_argument, NULL, 't'}, {"idempotent", no_argument, NULL, 'i'},
-        {"count", required_argument, NULL, 'n'},   {"header", required_argument, NULL, 'H'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"broker", required_argument, NULL, 'b'},
+        {"op", required_argument, NULL, 'o'},
+        {"timeout", required_argument, NULL, 't'},
+        {"idempotent", no_argument, NULL, 'i'},
+        {"count", required_argument, NULL, 'n'},
+        {"header", required_argument, NULL, 'H'},
+        {"config", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(a, 0, sizeof *a);
     optind = 1;
@@ -130,6 +138,9 @@ s_parse(const s_spec_t *spec, int argc, char **argv, s_args_t *a)
             return 1;
         case 'b':
             a->broker = optarg;
+            continue;
+        case 'C':
+            a->config = optarg;
             continue;
         case 'o':
             need = S_F_OP;
@@ -259,13 +270,20 @@ s_connect(const char *cmd, const s_args_t *a, int *code)
 {
     yard_client_opts_t copts = {.default_timeout_ms = a->timeout_ms};
     yard_client_t *client = NULL;
-    const char *endpoint = yard__broker_endpoint(a->broker);
-    int rc = yard_client_new(endpoint, &copts, &client);
+    char *endpoint = NULL;
+    char err[512];
+    int rc = yard__broker_resolve(a->broker, a->config, &endpoint, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "yard %s: %s\n", cmd, err);
+        *code = YARD_EXIT_USAGE;
+        return NULL;
+    }
+    rc = yard_client_new(endpoint, &copts, &client);
     if (rc) {
         fprintf(stderr, "yard %s: broker '%s': %s\n", cmd, endpoint, yard_strerror(rc));
         *code = yard__exit_for(rc);
-        return NULL;
     }
+    free(endpoint);
     return client;
 }
 

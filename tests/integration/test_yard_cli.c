@@ -250,6 +250,44 @@ test_no_broker(void **state)
     free(r);
 }
 
+/* The broker comes from the same places as in every program: flag, YARD_BROKER, then the
+ * config file (--config or YARD_CONFIG), whose errors name the file and line. */
+static void
+test_broker_from_config(void **state)
+{
+    s_bus_t *bus = *state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/yard.yaml", bus->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "# shared config\nbroker: %s\n", bus->endpoint);
+    fclose(f);
+    s_run_t *r = s_run(10000, "call", "echo", "[1]", "--config", path, NULL);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->out, "[1]\n");
+    free(r);
+
+    setenv("YARD_CONFIG", path, 1);
+    r = s_run(10000, "call", "echo", "[2]", NULL);
+    assert_int_equal(r->status, 0);
+    assert_string_equal(r->out, "[2]\n");
+    free(r);
+    unsetenv("YARD_CONFIG");
+
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "brokr: %s\n", bus->endpoint);
+    fclose(f);
+    r = s_run(10000, "call", "echo", "[3]", "--config", path, NULL);
+    assert_int_equal(r->status, 2);
+    char want[600];
+    snprintf(want, sizeof want, "%s:1: unknown key 'brokr'", path);
+    if (!strstr(r->err, want)) {
+        fail_msg("stderr: %s", r->err);
+    }
+    free(r);
+}
+
 static void
 test_usage_errors(void **state)
 {
@@ -404,9 +442,9 @@ main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest bus_tests[] = {
-        cmocka_unit_test(test_call_prints_reply), cmocka_unit_test(test_call_no_service),
-        cmocka_unit_test(test_usage_errors),      cmocka_unit_test(test_send),
-        cmocka_unit_test(test_pub_sub),
+        cmocka_unit_test(test_call_prints_reply),  cmocka_unit_test(test_call_no_service),
+        cmocka_unit_test(test_usage_errors),       cmocka_unit_test(test_send),
+        cmocka_unit_test(test_broker_from_config), cmocka_unit_test(test_pub_sub),
     };
     const struct CMUnitTest alone_tests[] = {
         cmocka_unit_test(test_no_broker),
