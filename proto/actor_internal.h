@@ -1,5 +1,6 @@
-/* Private to libyard: what the actor runtime (actor.c), the request and deferred-token code
- * (request.c) and the program entry (actor_main.c) share.
+/* Private to libyard: what the actor runtime (actor.c: the life cycle; actor_replica.c: a
+ * replica's links and loop; actor_held.c: a replica's held deferred tokens), the request and
+ * deferred-token code (request.c) and the program entry (actor_main.c) share.
  *
  * A deferred token and its replica meet in a mailbox: a mutex, an eventfd the replica polls,
  * and a queue of completed tokens. Tokens and the replica each hold a reference on the
@@ -78,6 +79,69 @@ struct yard_request {
     msgpack_zone t_zone;
 };
 
+#define YARD__RT_NEVER INT64_MAX
+
+typedef struct {
+    const char *endpoint;
+    void *sock;
+    void *mon;
+    bool connected;
+    bool connected_once;
+    bool barrier; /* draining: nothing more can arrive on this link */
+    int64_t last_send;
+    int64_t last_recv;
+    uint32_t heartbeat_ms; /* negotiated */
+    /* For yard_wait(): sends since the socket was last found empty, and whether the monitor
+     * has been read until empty since it was opened. */
+    uint64_t sends, sends_at_drain;
+    bool mon_dirty;
+} yard__rt_link_t;
+
+struct yard__rt_replica {
+    yard_actor_t *actor;
+    int index;
+    pthread_t thread;
+    bool started;
+    yard__rt_link_t *links;
+    yard__mailbox_t *mbox;
+    void *state;
+    yard_codec_t *codec;
+    msgpack_zone zone;
+    char name[YARD_WIRE_NAME_MAX + 1];
+    yard_request_t req;
+    char *arena;
+    size_t arena_cap;
+    const char **hdrs;
+    yard_deferred_t *held; /* deferred tokens not answered yet */
+    size_t n_held;
+    int64_t next_expiry;
+    bool draining;
+    int64_t drain_until;
+    zmq_msg_t frames[3];
+};
+
+struct yard_actor {
+    const yard_actor_def_t *def;
+    void *ctx;
+    bool own_ctx;
+    char **endpoints;
+    size_t n_endpoints;
+    uint32_t credit;
+    uint32_t heartbeat_ms;
+    uint32_t drain_ms;
+    void *options;
+    yard_store_t *store;
+    size_t n_replicas;
+    yard__rt_replica_t *replicas;
+    pthread_mutex_t lock; /* start-up handshake with the replicas (n_inited, init_rc, go) */
+    pthread_cond_t cond;
+    pthread_mutex_t stop_lock; /* serialises yard_actor_stop(); replicas never take it */
+    size_t n_inited;
+    int init_rc;
+    int go; /* 0: wait, 1: run, -1: abort */
+    bool stopped;
+};
+
 yard__mailbox_t *yard__mailbox_new(bool with_fd);
 void yard__mailbox_unref(yard__mailbox_t **mb_p);
 
@@ -87,6 +151,17 @@ void yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, co
 
 /* Hands a new token to the replica's list (replica thread only). */
 void yard__rt_hold(yard__rt_replica_t *rep, yard_deferred_t *d);
+
+/* Answers the completed tokens waiting in the mailbox; with close_box, also closes it
+ * (replica thread only). */
+void yard__rt_drain_mailbox(yard__rt_replica_t *rep, bool close_box);
+
+/* Answers TIMEOUT for held tokens past their deadline, or all of them with everything
+ * (replica thread only). */
+void yard__rt_expire(yard__rt_replica_t *rep, int64_t now, bool everything);
+
+/* Runs a replica's links until it has drained after a stop request (replica thread). */
+void yard__rt_run(yard__rt_replica_t *rep);
 
 /* Drops one reference on d; frees it at zero. */
 void yard__deferred_unref(yard_deferred_t *d);

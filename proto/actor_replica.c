@@ -1,0 +1,442 @@
+/* A replica of the actor runtime: its thread runs one DEALER per broker endpoint (a "link"),
+ * polls the mailbox for deferred completions and stop requests, and calls the handlers on the
+ * replica's state.
+ *
+ * Each link registers with READY, answers every REQUEST and SEND it receives exactly once on
+ * the same link (REPLY or ERROR with the broker's id, which also returns the credit), sends
+ * HEARTBEAT (carrying credit, so that a broker that restarted answers DISCONNECT) after a
+ * negotiated interval of quiet, and re-registers when the broker answers DISCONNECT, when the
+ * socket monitor reports a reconnection, or after 3 intervals of silence (then it also
+ * reopens the socket). Stop drains: DRAIN, then a HEARTBEAT whose answer proves that nothing
+ * the broker sent before the DRAIN is still on the wire, then the held deferred requests up to
+ * drain_ms, then DISCONNECT. */
+#include "actor_internal.h"
+#include "msg_internal.h"
+#include "yard/error.h"
+#include "yard/log.h"
+#include "yard/wait.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_RECV_BATCH 64
+#define S_LINGER_MS  1000
+
+static yard_str_t
+s_capped(const char *s, uint32_t max)
+{
+    yard_str_t r = yard_str(s);
+    if (r.len > max) {
+        r.len = max;
+    }
+    return r;
+}
+
+/* --- links ------------------------------------------------------------------------------- */
+
+static void
+s_link_send(yard__rt_link_t *l, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body)
+{
+    if (!l->sock) {
+        if (body) {
+            zmq_msg_close(body);
+        }
+        return;
+    }
+    l->sends++;
+    if (yard__bus_send(l->sock, cmd, h, body) == 0) {
+        l->last_send = yard__clock_ms();
+    }
+}
+
+static void
+s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
+{
+    yard_actor_t *a = rep->actor;
+    yard_header_t h = {.service = yard_str(a->def->name),
+                       .credit = a->credit,
+                       .heartbeat_ms = a->heartbeat_ms,
+                       .replica = yard_str(rep->name)};
+    s_link_send(l, YARD_CMD_READY, &h, NULL);
+}
+
+static void
+s_link_close(yard__rt_link_t *l)
+{
+    if (l->sock) {
+        yard__bus_monitor_close(l->sock, &l->mon);
+        zmq_close(l->sock);
+        l->sock = NULL;
+    }
+    l->connected = false;
+}
+
+static void
+s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
+{
+    yard_actor_t *a = rep->actor;
+    l->sock = zmq_socket(a->ctx, ZMQ_DEALER);
+    if (!l->sock) {
+        yard_log(YARD_LOG_ERROR, "cannot create socket",
+                 YF_STR("error", zmq_strerror(zmq_errno())));
+        return;
+    }
+    int linger = S_LINGER_MS, ivl = 100, ivl_max = 1000, hwm = 100000;
+    zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(l->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    yard__bus_monitor_open(a->ctx, l->sock, &l->mon);
+    l->sends_at_drain = l->sends - 1; /* a new socket has never been drained */
+    l->mon_dirty = true;
+    l->connected = l->connected_once = l->barrier = false;
+    l->heartbeat_ms = a->heartbeat_ms;
+    l->last_send = l->last_recv = yard__clock_ms();
+    if (zmq_connect(l->sock, l->endpoint) != 0) {
+        yard_log(YARD_LOG_ERROR, "cannot connect", YF_STR("endpoint", l->endpoint),
+                 YF_STR("error", zmq_strerror(zmq_errno())));
+        s_link_close(l);
+        return;
+    }
+    s_send_ready(rep, l);
+}
+
+/* --- answering (replica thread) ---------------------------------------------------------- */
+
+void
+yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
+                const char *text, zmq_msg_t *body)
+{
+    yard__rt_link_t *l = &rep->links[link];
+    if (err == 0) {
+        yard_header_t h = {.id = id};
+        s_link_send(l, YARD_CMD_REPLY, &h, body);
+        return;
+    }
+    if (body) {
+        zmq_msg_close(body);
+    }
+    yard_header_t h = {.id = id,
+                       .error = yard_err_to_wire(err),
+                       .error_text = s_capped(text, YARD_WIRE_TEXT_MAX),
+                       .app_error = s_capped(app_error, YARD_WIRE_NAME_MAX)};
+    s_link_send(l, YARD_CMD_ERROR, &h, NULL);
+}
+
+/* --- requests ---------------------------------------------------------------------------- */
+
+static const yard_handler_def_t *
+s_find_handler(const yard_actor_def_t *def, yard_str_t op)
+{
+    const yard_handler_def_t *fallback = NULL;
+    for (const yard_handler_def_t *hd = def->handlers; hd && hd->fn; hd++) {
+        if (!hd->op) {
+            fallback = fallback ? fallback : hd;
+        } else if (yard_str_eq_cstr(op, hd->op)) {
+            return hd;
+        }
+    }
+    return fallback;
+}
+
+/* Copies the request's strings, NUL-terminated, into the replica's reusable arena. */
+static void
+s_fill_strings(yard__rt_replica_t *rep, const yard_header_t *h)
+{
+    size_t need = h->service.len + h->op.len + 2;
+    for (uint32_t i = 0; i < h->header_count; i++) {
+        need += h->headers[i].key.len + h->headers[i].value.len + 2;
+    }
+    if (need > rep->arena_cap) {
+        rep->arena_cap = need < 1024 ? 1024 : need;
+        rep->arena = realloc(rep->arena, rep->arena_cap);
+        if (!rep->arena) {
+            abort();
+        }
+    }
+    size_t off = 0;
+    const yard_str_t *src[2] = {&h->service, &h->op};
+    const char **dst[2] = {&rep->req.service, &rep->req.op};
+    for (int i = 0; i < 2; i++) {
+        memcpy(rep->arena + off, src[i]->ptr ? src[i]->ptr : "", src[i]->len);
+        rep->arena[off + src[i]->len] = '\0';
+        *dst[i] = rep->arena + off;
+        off += src[i]->len + 1;
+    }
+    for (uint32_t i = 0; i < h->header_count; i++) {
+        const yard_str_t *kv[2] = {&h->headers[i].key, &h->headers[i].value};
+        for (int j = 0; j < 2; j++) {
+            memcpy(rep->arena + off, kv[j]->ptr, kv[j]->len);
+            rep->arena[off + kv[j]->len] = '\0';
+            rep->hdrs[2 * i + j] = rep->arena + off;
+            off += kv[j]->len + 1;
+        }
+    }
+    rep->req.headers = rep->hdrs;
+    rep->req.header_count = h->header_count;
+}
+
+static void
+s_handle_request(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *h,
+                 zmq_msg_t *body)
+{
+    yard_request_t *req = &rep->req;
+    int64_t now = yard__clock_ms();
+    req->rep = rep;
+    req->link = link;
+    req->id = h->id;
+    req->one_way = cmd == YARD_CMD_SEND;
+    req->deadline = h->timeout_ms ? now + h->timeout_ms : YARD__RT_NEVER;
+    req->state = YARD__R_OPEN;
+    req->body = zmq_msg_data(body);
+    req->body_size = zmq_msg_size(body);
+    req->obj_state = 0;
+    msgpack_zone_clear(&rep->zone);
+    req->zone = &rep->zone;
+    s_fill_strings(rep, h);
+    const yard_handler_def_t *hd = s_find_handler(rep->actor->def, h->op);
+    if (!hd) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "no handler for this op");
+        return;
+    }
+    int rc = hd->fn(req, rep->state);
+    if (req->state == YARD__R_OPEN) {
+        if (rc == 0) {
+            yard_log(YARD_LOG_WARN, "handler returned without answering", YF_STR("op", req->op));
+        }
+        yard_request_fail(req, rc < 0 ? rc : YARD_E_INTERNAL, NULL,
+                          rc < 0 ? NULL : "the handler returned without answering");
+    }
+}
+
+static void
+s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *hp, int nframes)
+{
+    yard__rt_link_t *l = &rep->links[link];
+    yard_header_t h = *hp;
+    switch (cmd) {
+    case YARD_CMD_REQUEST:
+    case YARD_CMD_SEND:
+        if (nframes != 2 || h.id == 0) {
+            yard_log(YARD_LOG_WARN, "malformed request from broker", YF_INT("frames", nframes));
+            if (h.id) {
+                yard__rt_answer(rep, link, h.id, YARD_E_BAD_REQUEST, NULL, "request without body",
+                                NULL);
+            }
+            return;
+        }
+        s_handle_request(rep, link, cmd, &h, &rep->frames[1]);
+        return;
+    case YARD_CMD_READY:
+        if (h.heartbeat_ms) {
+            l->heartbeat_ms = h.heartbeat_ms;
+        }
+        return;
+    case YARD_CMD_HEARTBEAT:
+        if (rep->draining) {
+            l->barrier = true;
+        }
+        return;
+    case YARD_CMD_DISCONNECT:
+        if (rep->draining) {
+            l->barrier = true;
+        } else {
+            yard_log(YARD_LOG_INFO, "broker does not know us; registering again",
+                     YF_STR("endpoint", l->endpoint));
+            s_send_ready(rep, l);
+        }
+        return;
+    case YARD_CMD_ERROR:
+        yard_log(YARD_LOG_WARN, "broker refused a message", YF_STR("endpoint", l->endpoint),
+                 YF_STR("error", yard_err_name(yard_err_from_wire(h.error))),
+                 YF_STRN("text", h.error_text.ptr, h.error_text.len));
+        return;
+    default:
+        return;
+    }
+}
+
+static void
+s_recv_link(yard__rt_replica_t *rep, int link)
+{
+    yard__rt_link_t *l = &rep->links[link];
+    for (int i = 0; i < S_RECV_BATCH && l->sock; i++) {
+        yard_cmd_t cmd;
+        yard_header_t h;
+        uint64_t sends = l->sends;
+        int n = yard__bus_recv(l->sock, rep->frames, rep->codec, &cmd, &h);
+        if (n == 0) {
+            l->sends_at_drain = sends;
+            return;
+        }
+        l->last_recv = yard__clock_ms();
+        if (n > 0) {
+            s_handle(rep, link, cmd, &h, n);
+        }
+    }
+    l->sends_at_drain = l->sends - 1; /* a full batch: not drained, so the wait must ask */
+}
+
+static void
+s_monitor(yard__rt_replica_t *rep, int link)
+{
+    yard__rt_link_t *l = &rep->links[link];
+    l->mon_dirty = false; /* read until empty below */
+    for (int ev; l->mon && (ev = yard__bus_monitor_read(l->mon)) != 0;) {
+        if (ev == ZMQ_EVENT_CONNECTED) {
+            l->connected = true;
+            if (l->connected_once && !rep->draining) {
+                yard_log(YARD_LOG_INFO, "reconnected; registering again",
+                         YF_STR("endpoint", l->endpoint));
+                s_send_ready(rep, l);
+            }
+            l->connected_once = true;
+        } else if (ev == ZMQ_EVENT_DISCONNECTED) {
+            l->connected = false;
+            if (rep->draining) {
+                l->barrier = true;
+            }
+        }
+    }
+}
+
+/* Heartbeats and silence on every link. */
+static void
+s_links_timers(yard__rt_replica_t *rep, int64_t now)
+{
+    yard_actor_t *a = rep->actor;
+    for (size_t i = 0; i < a->n_endpoints; i++) {
+        yard__rt_link_t *l = &rep->links[i];
+        if (!l->sock) {
+            if (!rep->draining) {
+                s_link_open(rep, l);
+            }
+            continue;
+        }
+        if (now - l->last_recv >= 3 * (int64_t)l->heartbeat_ms) {
+            if (rep->draining) {
+                l->barrier = true;
+                continue;
+            }
+            yard_log(YARD_LOG_WARN, "broker silent for 3 heartbeats; reconnecting",
+                     YF_STR("endpoint", l->endpoint));
+            s_link_close(l);
+            s_link_open(rep, l);
+            continue;
+        }
+        if (now - l->last_send >= l->heartbeat_ms) {
+            yard_header_t h = {.heartbeat_ms = l->heartbeat_ms, .credit = a->credit};
+            s_link_send(l, YARD_CMD_HEARTBEAT, &h, NULL);
+        }
+    }
+}
+
+static void
+s_start_drain(yard__rt_replica_t *rep, int64_t now)
+{
+    yard_actor_t *a = rep->actor;
+    rep->draining = true;
+    rep->drain_until = now + a->drain_ms;
+    for (size_t i = 0; i < a->n_endpoints; i++) {
+        yard__rt_link_t *l = &rep->links[i];
+        yard_header_t none = {0};
+        s_link_send(l, YARD_CMD_DRAIN, &none, NULL);
+        /* The broker answers this HEARTBEAT after it has taken the DRAIN. */
+        yard_header_t hb = {.heartbeat_ms = l->heartbeat_ms, .credit = a->credit};
+        s_link_send(l, YARD_CMD_HEARTBEAT, &hb, NULL);
+        l->barrier = !l->sock || !l->connected;
+    }
+}
+
+static bool
+s_drained(const yard__rt_replica_t *rep, int64_t now)
+{
+    if (now >= rep->drain_until) {
+        return true;
+    }
+    for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
+        if (!rep->links[i].barrier) {
+            return false;
+        }
+    }
+    return rep->n_held == 0;
+}
+
+static int64_t
+s_next_wake(const yard__rt_replica_t *rep)
+{
+    int64_t wake = rep->next_expiry;
+    for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
+        const yard__rt_link_t *l = &rep->links[i];
+        int64_t hb = l->last_send + l->heartbeat_ms;
+        int64_t dead = l->last_recv + 3 * (int64_t)l->heartbeat_ms;
+        wake = hb < wake ? hb : wake;
+        wake = dead < wake ? dead : wake;
+    }
+    if (rep->draining && rep->drain_until < wake) {
+        wake = rep->drain_until;
+    }
+    return wake;
+}
+
+void
+yard__rt_run(yard__rt_replica_t *rep)
+{
+    yard_actor_t *a = rep->actor;
+    size_t n = a->n_endpoints;
+    /* Each link is a socket and its monitor; the mailbox's eventfd wakes us for deferred
+     * answers and stop. yard_wait() needs every socket drained first (see yard/wait.h). */
+    assert(2 * n + 1 <= YARD_WAIT_MAX);
+    yard_wait_item_t items[YARD_WAIT_MAX] = {{0}};
+    bool mbox_ready = true; /* anything posted before we started */
+    for (size_t i = 0; i < n; i++) {
+        rep->links[i].endpoint = a->endpoints[i];
+        s_link_open(rep, &rep->links[i]);
+    }
+    yard_log(YARD_LOG_INFO, "replica ready", YF_STR("name", rep->name),
+             YF_UINT("credit", a->credit), YF_UINT("brokers", n));
+    for (;;) {
+        for (size_t i = 0; i < n; i++) {
+            s_recv_link(rep, (int)i);
+            if (rep->links[i].mon_dirty || items[2 * i + 1].readable) {
+                s_monitor(rep, (int)i);
+            }
+        }
+        /* The eventfd stays readable until drained, so only look when it says so. */
+        if (mbox_ready) {
+            yard__rt_drain_mailbox(rep, false);
+        }
+        int64_t now = yard__clock_ms();
+        yard__rt_expire(rep, now, false);
+        if (!rep->draining && atomic_load(&rep->mbox->stop)) {
+            s_start_drain(rep, now);
+        }
+        s_links_timers(rep, now);
+        if (rep->draining && s_drained(rep, now)) {
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            yard__rt_link_t *l = &rep->links[i];
+            items[2 * i] = (yard_wait_item_t){
+                .socket = l->sock, .fd = -1, .dirty = l->sends != l->sends_at_drain};
+            items[2 * i + 1] =
+                (yard_wait_item_t){.socket = l->mon, .fd = -1, .dirty = l->mon_dirty};
+        }
+        items[2 * n] = (yard_wait_item_t){.fd = rep->mbox->efd};
+        int64_t wake = s_next_wake(rep);
+        long wait = wake <= now ? 0 : wake - now > 1000 ? 1000 : (long)(wake - now);
+        yard_wait(items, (int)(2 * n + 1), wait);
+        mbox_ready = items[2 * n].readable;
+    }
+    /* Answer what completed, refuse what comes later, time out what is still held. */
+    yard__rt_drain_mailbox(rep, true);
+    yard__rt_expire(rep, 0, true);
+    for (size_t i = 0; i < n; i++) {
+        yard_header_t none = {0};
+        s_link_send(&rep->links[i], YARD_CMD_DISCONNECT, &none, NULL);
+        s_link_close(&rep->links[i]);
+    }
+    yard_log(YARD_LOG_INFO, "replica stopped", YF_STR("name", rep->name));
+}
