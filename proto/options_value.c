@@ -1,0 +1,239 @@
+/* Option values: parses the text of one value (duration, size, bool, integer, string,
+ * choice) for an option of a table and stores it at the option's offset in the target.
+ *
+ * Invariant: nothing is written to the target unless the whole text parsed and passed the
+ * option's range check; on failure the reason is written without its source, which the
+ * caller adds. */
+#include "options_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Parses an unsigned decimal number at *p, advancing it. Returns false on no digits or
+ * overflow. */
+static bool
+s_digits(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s)) {
+        return false;
+    }
+    uint64_t v = 0;
+    while (isdigit((unsigned char)*s)) {
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        v = v * 10 + d;
+        s++;
+    }
+    *p = s;
+    *out = v;
+    return true;
+}
+
+static const char *
+s_skip_space(const char *s)
+{
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    return s;
+}
+
+/* "1500", "1500ms", "2s", "1m", "1h" -> milliseconds. */
+static bool
+s_parse_ms(const char *text, uint64_t *out, char *why, size_t whylen)
+{
+    const char *p = s_skip_space(text);
+    uint64_t n;
+    if (!s_digits(&p, &n)) {
+        snprintf(why, whylen, "invalid duration '%s' (expected e.g. 1500, 1500ms, 2s, 1m, 1h)",
+                 text);
+        return false;
+    }
+    p = s_skip_space(p);
+    uint64_t mult;
+    size_t ulen = strlen(p);
+    while (ulen > 0 && (p[ulen - 1] == ' ' || p[ulen - 1] == '\t')) {
+        ulen--;
+    }
+    if (ulen == 0 || (ulen == 2 && strncasecmp(p, "ms", 2) == 0)) {
+        mult = 1;
+    } else if (ulen == 1 && (*p == 's' || *p == 'S')) {
+        mult = 1000;
+    } else if (ulen == 1 && (*p == 'm' || *p == 'M')) {
+        mult = 60000;
+    } else if (ulen == 1 && (*p == 'h' || *p == 'H')) {
+        mult = 3600000;
+    } else {
+        snprintf(why, whylen,
+                 "invalid duration '%s' (units are ms, s, m, h; e.g. 1500, 1500ms, 2s, 1m)", text);
+        return false;
+    }
+    if (n > UINT32_MAX / mult) {
+        snprintf(why, whylen, "duration '%s' is too large (at most %" PRIu32 " ms)", text,
+                 UINT32_MAX);
+        return false;
+    }
+    *out = n * mult;
+    return true;
+}
+
+/* "65536", "512B", "64KiB", "1MiB", "1GiB", "1TiB" (also K, M, G, T) -> bytes. */
+static bool
+s_parse_size(const char *text, uint64_t *out, char *why, size_t whylen)
+{
+    const char *p = s_skip_space(text);
+    uint64_t n;
+    if (!s_digits(&p, &n)) {
+        snprintf(why, whylen, "invalid size '%s' (expected e.g. 65536, 512B, 64KiB, 1MiB, 1GiB)",
+                 text);
+        return false;
+    }
+    p = s_skip_space(p);
+    size_t ulen = strlen(p);
+    while (ulen > 0 && (p[ulen - 1] == ' ' || p[ulen - 1] == '\t')) {
+        ulen--;
+    }
+    static const struct {
+        const char *unit;
+        unsigned shift;
+    } units[] = {{"", 0},     {"B", 0},  {"K", 10},   {"KiB", 10}, {"M", 20},
+                 {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40},   {"TiB", 40}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strlen(units[i].unit) == ulen && strncasecmp(p, units[i].unit, ulen) == 0) {
+            if (n > (UINT64_MAX >> units[i].shift)) {
+                snprintf(why, whylen, "size '%s' is too large", text);
+                return false;
+            }
+            *out = n << units[i].shift;
+            return true;
+        }
+    }
+    snprintf(why, whylen, "invalid size '%s' (units are B, KiB, MiB, GiB, TiB; e.g. 64KiB)", text);
+    return false;
+}
+
+static bool
+s_parse_bool(const char *text, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1", NULL};
+    static const char *const no[] = {"false", "no", "off", "0", NULL};
+    for (size_t i = 0; yes[i] != NULL; i++) {
+        if (strcasecmp(text, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(text, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+s_parse_int(const char *text, int64_t *out)
+{
+    const char *p = s_skip_space(text);
+    if (*p == '\0') {
+        return false;
+    }
+    errno = 0;
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (errno != 0 || end == p) {
+        return false;
+    }
+    end = (char *)s_skip_space(end);
+    if (*end != '\0') {
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+void
+yard__opt_range(const yard_option_t *o, char *buf, size_t len)
+{
+    const char *unit = o->type == YARD_OPT_MS ? " ms" : o->type == YARD_OPT_SIZE ? " bytes" : "";
+    snprintf(buf, len, "[%" PRId64 ", %" PRId64 "]%s", o->min, o->max, unit);
+}
+
+/* Parses text for option o and stores it in target. On failure writes the reason (without
+ * the source) to why and returns false. */
+bool
+yard__opt_store(const yard_option_t *o, void *target, const char *text, char *why, size_t whylen)
+{
+    char *field = (char *)target + o->offset;
+    bool ranged = o->min < o->max;
+    char range[96];
+    switch (o->type) {
+    case YARD_OPT_STRING: {
+        char **slot = (char **)(void *)field;
+        free(*slot);
+        *slot = yard__opt_strdup(text);
+        return true;
+    }
+    case YARD_OPT_BOOL: {
+        bool b;
+        if (!s_parse_bool(text, &b)) {
+            snprintf(why, whylen,
+                     "invalid boolean '%s' (expected true/false, yes/no, on/off or 1/0)", text);
+            return false;
+        }
+        memcpy(field, &b, sizeof b);
+        return true;
+    }
+    case YARD_OPT_INT: {
+        int64_t v;
+        if (!s_parse_int(text, &v)) {
+            snprintf(why, whylen, "invalid integer '%s'", text);
+            return false;
+        }
+        if (ranged && (v < o->min || v > o->max)) {
+            yard__opt_range(o, range, sizeof range);
+            snprintf(why, whylen, "%s is out of range %s", text, range);
+            return false;
+        }
+        memcpy(field, &v, sizeof v);
+        return true;
+    }
+    case YARD_OPT_MS: {
+        uint64_t v;
+        if (!s_parse_ms(text, &v, why, whylen)) {
+            return false;
+        }
+        if (ranged && ((int64_t)v < o->min || (int64_t)v > o->max)) {
+            yard__opt_range(o, range, sizeof range);
+            snprintf(why, whylen, "%s (%" PRIu64 " ms) is out of range %s", text, v, range);
+            return false;
+        }
+        uint32_t ms = (uint32_t)v;
+        memcpy(field, &ms, sizeof ms);
+        return true;
+    }
+    case YARD_OPT_SIZE: {
+        uint64_t v;
+        if (!s_parse_size(text, &v, why, whylen)) {
+            return false;
+        }
+        if (ranged && (v > (uint64_t)INT64_MAX || (int64_t)v < o->min || (int64_t)v > o->max)) {
+            yard__opt_range(o, range, sizeof range);
+            snprintf(why, whylen, "%s (%" PRIu64 " bytes) is out of range %s", text, v, range);
+            return false;
+        }
+        memcpy(field, &v, sizeof v);
+        return true;
+    }
+    }
+    snprintf(why, whylen, "option has an unknown type %d", (int)o->type);
+    return false;
+}
