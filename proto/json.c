@@ -8,6 +8,7 @@
  *
  * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
  * every walk is bounded by YARD_JSON_MAX_DEPTH, so hostile input cannot exhaust the stack. */
+#include "json_internal.h"
 #include "yard/json.h"
 #include "yard/error.h"
 
@@ -23,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-s_errf(char *err, size_t errlen, const char *fmt, ...)
+void
+yard__json_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0) {
         return;
@@ -45,7 +46,7 @@ s_pack(msgpack_packer *pk, const json_t *v, int depth, char *err, size_t errlen)
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         if (depth >= YARD_JSON_MAX_DEPTH) {
-            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            yard__json_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
             return -1;
         }
         const char *key;
@@ -66,7 +67,7 @@ s_pack(msgpack_packer *pk, const json_t *v, int depth, char *err, size_t errlen)
     }
     case JSON_ARRAY: {
         if (depth >= YARD_JSON_MAX_DEPTH) {
-            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            yard__json_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
             return -1;
         }
         size_t n = json_array_size(v);
@@ -103,7 +104,7 @@ s_pack(msgpack_packer *pk, const json_t *v, int depth, char *err, size_t errlen)
         msgpack_pack_nil(pk);
         return 0;
     }
-    s_errf(err, errlen, "unknown JSON type");
+    yard__json_errf(err, errlen, "unknown JSON type");
     return -1;
 }
 
@@ -114,14 +115,14 @@ yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size,
     *out = NULL;
     *out_size = 0;
     if (!json) {
-        s_errf(err, errlen, "line 1, column 0: no JSON text");
+        yard__json_errf(err, errlen, "line 1, column 0: no JSON text");
         return YARD_E_BAD_REQUEST;
     }
     json_error_t jerr;
     json_t *root =
         json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
-        s_errf(err, errlen, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+        yard__json_errf(err, errlen, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
         return YARD_E_BAD_REQUEST;
     }
     msgpack_sbuffer sbuf;
@@ -134,7 +135,7 @@ yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size,
     if (rc) {
         msgpack_sbuffer_destroy(&sbuf);
         /* Depth is the only walk error; jansson does not tell where, so we say which value. */
-        s_errf(err, errlen, "line 1, column 1: %s", why);
+        yard__json_errf(err, errlen, "line 1, column 1: %s", why);
         return YARD_E_BAD_REQUEST;
     }
     if (sbuf.size == 0 || !sbuf.data) {
@@ -348,7 +349,7 @@ s_emit_key(s_out_t *o, const msgpack_object *k, char *err, size_t errlen)
     switch (k->type) {
     case MSGPACK_OBJECT_STR:
         if (s_put_string(o, k->via.str.ptr, k->via.str.size, &bad)) {
-            s_errf(err, errlen, "map key is not valid UTF-8 at byte %zu of the key", bad);
+            yard__json_errf(err, errlen, "map key is not valid UTF-8 at byte %zu of the key", bad);
             return -1;
         }
         return 0;
@@ -367,7 +368,8 @@ s_emit_key(s_out_t *o, const msgpack_object *k, char *err, size_t errlen)
         return 0;
     }
     default:
-        s_errf(err, errlen, "map key is not a string or a scalar (msgpack type %d)", (int)k->type);
+        yard__json_errf(err, errlen, "map key is not a string or a scalar (msgpack type %d)",
+                        (int)k->type);
         return -1;
     }
 }
@@ -399,13 +401,14 @@ s_emit(s_out_t *o, const msgpack_object *v, int depth, char *err, size_t errlen)
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
         if (s_put_real(o, v->via.f64, v->type == MSGPACK_OBJECT_FLOAT32)) {
-            s_errf(err, errlen, "NaN or infinity has no JSON form");
+            yard__json_errf(err, errlen, "NaN or infinity has no JSON form");
             return -1;
         }
         return 0;
     case MSGPACK_OBJECT_STR:
         if (s_put_string(o, v->via.str.ptr, v->via.str.size, &bad)) {
-            s_errf(err, errlen, "string is not valid UTF-8 at byte %zu of the string", bad);
+            yard__json_errf(err, errlen, "string is not valid UTF-8 at byte %zu of the string",
+                            bad);
             return -1;
         }
         return 0;
@@ -414,7 +417,7 @@ s_emit(s_out_t *o, const msgpack_object *v, int depth, char *err, size_t errlen)
         return 0;
     case MSGPACK_OBJECT_ARRAY:
         if (depth >= YARD_JSON_MAX_DEPTH) {
-            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            yard__json_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
             return -1;
         }
         s_putc(o, '[');
@@ -430,7 +433,7 @@ s_emit(s_out_t *o, const msgpack_object *v, int depth, char *err, size_t errlen)
         return 0;
     case MSGPACK_OBJECT_MAP:
         if (depth >= YARD_JSON_MAX_DEPTH) {
-            s_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+            yard__json_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
             return -1;
         }
         s_putc(o, '{');
@@ -449,129 +452,11 @@ s_emit(s_out_t *o, const msgpack_object *v, int depth, char *err, size_t errlen)
         s_putc(o, '}');
         return 0;
     case MSGPACK_OBJECT_EXT:
-        s_errf(err, errlen, "msgpack ext type %d has no JSON form", (int)v->via.ext.type);
+        yard__json_errf(err, errlen, "msgpack ext type %d has no JSON form", (int)v->via.ext.type);
         return -1;
     }
-    s_errf(err, errlen, "unknown msgpack type %d", (int)v->type);
+    yard__json_errf(err, errlen, "unknown msgpack type %d", (int)v->type);
     return -1;
-}
-
-/* Reads an n-byte big-endian unsigned integer. */
-static uint64_t
-s_be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-/* Checks, without allocating, that p holds one well-formed msgpack object at most
- * YARD_JSON_MAX_DEPTH containers deep, and that no count or length claims more than the bytes
- * left. msgpack-c allocates a container's elements from its claimed count before reading them,
- * so a 5-byte "array of 4 billion" would otherwise cost 64 GiB; after this scan, unpacking
- * allocates O(size). Sets *end to the offset just past the object. Returns 0 or -1 with err. */
-static int
-s_scan(const unsigned char *p, size_t size, size_t *end, char *err, size_t errlen)
-{
-    uint64_t left[YARD_JSON_MAX_DEPTH + 1]; /* elements still to read in each open container */
-    int depth = 0;
-    size_t pos = 0;
-    left[0] = 1;
-    while (depth >= 0) {
-        if (left[depth] == 0) {
-            depth--;
-            continue;
-        }
-        left[depth]--;
-        if (pos >= size) {
-            s_errf(err, errlen, "msgpack truncated at byte %zu", pos);
-            return -1;
-        }
-        size_t at = pos;
-        unsigned char b = p[pos++];
-        int lenbytes = 0;  /* size of a length or count field that follows */
-        uint64_t skip = 0; /* payload bytes that follow (after the length field) */
-        int kids = 0;      /* 1: array, 2: map */
-        uint64_t n = 0;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            /* fixint, nil, bool */
-        } else if (b <= 0x8f) {
-            kids = 2;
-            n = b & 0x0f;
-        } else if (b <= 0x9f) {
-            kids = 1;
-            n = b & 0x0f;
-        } else if (b <= 0xbf) {
-            skip = b & 0x1f;
-        } else if (b == 0xc1) {
-            s_errf(err, errlen, "invalid msgpack byte 0xc1 at byte %zu", at);
-            return -1;
-        } else if (b >= 0xc4 && b <= 0xc6) { /* bin 8/16/32 */
-            lenbytes = 1 << (b - 0xc4);
-        } else if (b >= 0xc7 && b <= 0xc9) { /* ext 8/16/32: length, then a type byte */
-            lenbytes = 1 << (b - 0xc7);
-            skip = 1;
-        } else if (b == 0xca) {
-            skip = 4;
-        } else if (b == 0xcb) {
-            skip = 8;
-        } else if (b >= 0xcc && b <= 0xcf) {
-            skip = 1u << (b - 0xcc);
-        } else if (b >= 0xd0 && b <= 0xd3) {
-            skip = 1u << (b - 0xd0);
-        } else if (b >= 0xd4 && b <= 0xd8) { /* fixext: a type byte and 1..16 bytes */
-            skip = 1 + (1u << (b - 0xd4));
-        } else if (b >= 0xd9 && b <= 0xdb) { /* str 8/16/32 */
-            lenbytes = 1 << (b - 0xd9);
-        } else if (b == 0xdc || b == 0xdd) {
-            kids = 1;
-            lenbytes = b == 0xdc ? 2 : 4;
-        } else { /* 0xde, 0xdf */
-            kids = 2;
-            lenbytes = b == 0xde ? 2 : 4;
-        }
-        if (lenbytes) {
-            if (size - pos < (size_t)lenbytes) {
-                s_errf(err, errlen, "msgpack truncated at byte %zu", pos);
-                return -1;
-            }
-            uint64_t v = s_be(p + pos, lenbytes);
-            pos += (size_t)lenbytes;
-            if (kids) {
-                n = v;
-            } else {
-                skip += v;
-            }
-        }
-        if (skip > size - pos) {
-            s_errf(err, errlen,
-                   "msgpack truncated: the value at byte %zu needs %" PRIu64
-                   " more bytes, %zu left",
-                   at, skip, size - pos);
-            return -1;
-        }
-        pos += (size_t)skip;
-        if (kids) {
-            if (depth + 1 > YARD_JSON_MAX_DEPTH) {
-                s_errf(err, errlen, "nesting deeper than %d levels at byte %zu",
-                       YARD_JSON_MAX_DEPTH, at);
-                return -1;
-            }
-            /* Every element takes at least one byte. */
-            if (n * (uint64_t)kids > size - pos) {
-                s_errf(err, errlen,
-                       "msgpack truncated: the container at byte %zu claims %" PRIu64
-                       " elements, %zu bytes left",
-                       at, n * (uint64_t)kids, size - pos);
-                return -1;
-            }
-            left[++depth] = n * (uint64_t)kids;
-        }
-    }
-    *end = pos;
-    return 0;
 }
 
 int
@@ -583,15 +468,15 @@ yard_json_from_msgpack(const void *data, size_t size, char **out, size_t *out_le
         *out_len = 0;
     }
     if (!data || size == 0) {
-        s_errf(err, errlen, "empty msgpack input");
+        yard__json_errf(err, errlen, "empty msgpack input");
         return YARD_E_BAD_REQUEST;
     }
     size_t end = 0;
-    if (s_scan(data, size, &end, err, errlen)) {
+    if (yard__json_scan(data, size, &end, err, errlen)) {
         return YARD_E_BAD_REQUEST;
     }
     if (end != size) {
-        s_errf(err, errlen, "trailing bytes after the msgpack value at byte %zu", end);
+        yard__json_errf(err, errlen, "trailing bytes after the msgpack value at byte %zu", end);
         return YARD_E_BAD_REQUEST;
     }
     msgpack_zone zone;
