@@ -121,33 +121,67 @@ test_sys_ping_stats_and_unknown_op(void **state)
     tb_stop(&env);
 }
 
-/* Returns true when an event named `event` (and, when not NULL, for service) arrives. */
-static bool
-s_wait_event(tb_env_t *env, void *sub, const char *event, const char *service)
+typedef struct {
+    const char *event;
+    const char *service; /* NULL: any */
+    bool seen;
+} s_expect_t;
+
+/* Marks the expectations that one $sys.events message meets. */
+static void
+s_match_event(const tb_msg_t *m, s_expect_t *want, int n)
 {
-    tb_msg_t m;
-    while (tb_recv(env, sub, &m, WAIT)) {
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
-        msgpack_unpack_next(&up, zmq_msg_data(&m.body), zmq_msg_size(&m.body), NULL);
-        bool ev = false, svc = service == NULL;
-        for (uint32_t i = 0; up.data.type == MSGPACK_OBJECT_MAP && i < up.data.via.map.size; i++) {
-            msgpack_object_kv *kv = &up.data.via.map.ptr[i];
-            yard_str_t k = {kv->key.via.str.ptr, kv->key.via.str.size};
-            yard_str_t v = {kv->val.via.str.ptr, kv->val.via.str.size};
-            if (kv->val.type != MSGPACK_OBJECT_STR) {
-                continue;
-            }
-            ev |= yard_str_eq_cstr(k, "event") && yard_str_eq_cstr(v, event);
-            svc |= service && yard_str_eq_cstr(k, "service") && yard_str_eq_cstr(v, service);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    msgpack_unpack_next(&up, zmq_msg_data((zmq_msg_t *)&m->body),
+                        zmq_msg_size((zmq_msg_t *)&m->body), NULL);
+    yard_str_t ev = {0}, svc = {0};
+    for (uint32_t i = 0; up.data.type == MSGPACK_OBJECT_MAP && i < up.data.via.map.size; i++) {
+        msgpack_object_kv *kv = &up.data.via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR) {
+            continue;
         }
-        msgpack_unpacked_destroy(&up);
-        tb_msg_close(&m);
-        if (ev && svc) {
-            return true;
+        yard_str_t k = {kv->key.via.str.ptr, kv->key.via.str.size};
+        yard_str_t v = {kv->val.via.str.ptr, kv->val.via.str.size};
+        if (yard_str_eq_cstr(k, "event")) {
+            ev = v;
+        } else if (yard_str_eq_cstr(k, "service")) {
+            svc = v;
         }
     }
-    return false;
+    for (int i = 0; i < n; i++) {
+        want[i].seen |= yard_str_eq_cstr(ev, want[i].event) &&
+                        (!want[i].service || yard_str_eq_cstr(svc, want[i].service));
+    }
+    msgpack_unpacked_destroy(&up);
+}
+
+/* Returns true when every expected event has arrived, in any order: socket monitor events
+ * reach the broker asynchronously, so they may come before or after the messages that
+ * caused them. */
+static bool
+s_wait_events(tb_env_t *env, void *sub, s_expect_t *want, int n)
+{
+    tb_msg_t m;
+    for (;;) {
+        int missing = 0;
+        for (int i = 0; i < n; i++) {
+            missing += !want[i].seen;
+        }
+        if (missing == 0) {
+            return true;
+        }
+        if (!tb_recv(env, sub, &m, WAIT)) {
+            for (int i = 0; i < n; i++) {
+                if (!want[i].seen) {
+                    print_message("missing event %s\n", want[i].event);
+                }
+            }
+            return false;
+        }
+        s_match_event(&m, want, n);
+        tb_msg_close(&m);
+    }
 }
 
 static void
@@ -159,14 +193,16 @@ test_sys_events_report_sockets_and_replicas(void **state)
     const char *pat[] = {"$sys.events"};
     void *sub = s_subscriber(&env, pat, 1);
     void *replica = tb_replica(&env, "watched", 1, 1000);
-    assert_true(s_wait_event(&env, sub, "accepted", NULL));
-    assert_true(s_wait_event(&env, sub, "replica_ready", "watched"));
+    s_expect_t joined[] = {{"accepted", NULL, false}, {"replica_ready", "watched", false}};
+    assert_true(s_wait_events(&env, sub, joined, 2));
     yard_header_t none = {0};
     tb_send(replica, YARD_CMD_DRAIN, &none, NULL, 0);
     tb_send(replica, YARD_CMD_DISCONNECT, &none, NULL, 0);
-    assert_true(s_wait_event(&env, sub, "replica_drained", "watched"));
+    s_expect_t drained[] = {{"replica_drained", "watched", false}};
+    assert_true(s_wait_events(&env, sub, drained, 1));
     zmq_close(replica);
-    assert_true(s_wait_event(&env, sub, "disconnected", NULL));
+    s_expect_t gone[] = {{"disconnected", NULL, false}};
+    assert_true(s_wait_events(&env, sub, gone, 1));
     zmq_close(sub);
     tb_stop(&env);
 }
