@@ -321,23 +321,39 @@ s_print_body(const void *body, size_t size)
     return 0;
 }
 
+/* What call, send and pub start with: parse argv, turn the JSON argument into the body and
+ * connect. Returns the client (caller owns it and *body), or NULL with *code the exit code
+ * (YARD_EXIT_OK after --help) and nothing to free. */
+static yard_client_t *
+s_begin(const s_spec_t *spec, int argc, char **argv, s_args_t *a, void **body, size_t *size,
+        int *code)
+{
+    int p = s_parse(spec, argc, argv, a);
+    if (p) {
+        *code = p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
+        return NULL;
+    }
+    if (s_body(spec->name, a->npos > 1 ? a->pos[1] : NULL, body, size)) {
+        *code = YARD_EXIT_USAGE;
+        return NULL;
+    }
+    yard_client_t *client = s_connect(spec->name, a, code);
+    if (!client) {
+        free(*body);
+        *body = NULL;
+    }
+    return client;
+}
+
 int
 yard__cmd_call(int argc, char **argv)
 {
     s_args_t a;
-    int p = s_parse(&s_call_spec, argc, argv, &a);
-    if (p) {
-        return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
-    }
     void *body = NULL;
     size_t size = 0;
-    if (s_body("call", a.npos > 1 ? a.pos[1] : NULL, &body, &size)) {
-        return YARD_EXIT_USAGE;
-    }
     int code = YARD_EXIT_OK;
-    yard_client_t *client = s_connect("call", &a, &code);
+    yard_client_t *client = s_begin(&s_call_spec, argc, argv, &a, &body, &size, &code);
     if (!client) {
-        free(body);
         return code;
     }
     yard_call_opts_t opts = {
@@ -367,19 +383,11 @@ int
 yard__cmd_send(int argc, char **argv)
 {
     s_args_t a;
-    int p = s_parse(&s_send_spec, argc, argv, &a);
-    if (p) {
-        return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
-    }
     void *body = NULL;
     size_t size = 0;
-    if (s_body("send", a.npos > 1 ? a.pos[1] : NULL, &body, &size)) {
-        return YARD_EXIT_USAGE;
-    }
     int code = YARD_EXIT_OK;
-    yard_client_t *client = s_connect("send", &a, &code);
+    yard_client_t *client = s_begin(&s_send_spec, argc, argv, &a, &body, &size, &code);
     if (!client) {
-        free(body);
         return code;
     }
     yard_call_opts_t opts = {
@@ -405,19 +413,11 @@ int
 yard__cmd_pub(int argc, char **argv)
 {
     s_args_t a;
-    int p = s_parse(&s_pub_spec, argc, argv, &a);
-    if (p) {
-        return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
-    }
     void *body = NULL;
     size_t size = 0;
-    if (s_body("pub", a.npos > 1 ? a.pos[1] : NULL, &body, &size)) {
-        return YARD_EXIT_USAGE;
-    }
     int code = YARD_EXIT_OK;
-    yard_client_t *client = s_connect("pub", &a, &code);
+    yard_client_t *client = s_begin(&s_pub_spec, argc, argv, &a, &body, &size, &code);
     if (!client) {
-        free(body);
         return code;
     }
     int rc = yard_client_publish(client, a.pos[0], body, size);
