@@ -64,11 +64,7 @@ s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
 static void
 s_link_close(yard__rt_link_t *l)
 {
-    if (l->sock) {
-        yard__bus_monitor_close(l->sock, &l->mon);
-        zmq_close(l->sock);
-        l->sock = NULL;
-    }
+    yard__bus_close(&l->sock, &l->mon);
     l->connected = false;
 }
 
@@ -76,30 +72,15 @@ static void
 s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
 {
     yard_actor_t *a = rep->actor;
-    l->sock = zmq_socket(a->ctx, ZMQ_DEALER);
+    l->sock = yard__bus_open(a->ctx, l->endpoint, S_LINGER_MS, &l->mon);
     if (!l->sock) {
-        yard_log(YARD_LOG_ERROR, "cannot create socket",
-                 YF_STR("error", zmq_strerror(zmq_errno())));
-        return;
+        return; /* logged; the link's timers try again */
     }
-    int linger = S_LINGER_MS, ivl = 100, ivl_max = 1000, hwm = 100000;
-    zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(l->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    zmq_setsockopt(l->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(l->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    yard__bus_monitor_open(a->ctx, l->sock, &l->mon);
     l->sends_at_drain = l->sends - 1; /* a new socket has never been drained */
     l->mon_dirty = true;
     l->connected = l->connected_once = l->barrier = false;
     l->heartbeat_ms = a->heartbeat_ms;
     l->last_send = l->last_recv = yard__clock_ms();
-    if (zmq_connect(l->sock, l->endpoint) != 0) {
-        yard_log(YARD_LOG_ERROR, "cannot connect", YF_STR("endpoint", l->endpoint),
-                 YF_STR("error", zmq_strerror(zmq_errno())));
-        s_link_close(l);
-        return;
-    }
     s_send_ready(rep, l);
 }
 

@@ -11,32 +11,17 @@
 void
 yard__client_close_socket(yard_client_t *self)
 {
-    if (self->sock) {
-        yard__bus_monitor_close(self->sock, &self->mon);
-        zmq_close(self->sock);
-        self->sock = NULL;
-    }
+    yard__bus_close(&self->sock, &self->mon);
 }
 
 int
 yard__client_open_socket(yard_client_t *self)
 {
-    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    self->sock = yard__bus_open(self->ctx, self->endpoints[self->current], 0, &self->mon);
     if (!self->sock) {
-        return YARD_E_INTERNAL;
-    }
-    int zero = 0, ivl = 100, ivl_max = 1000, hwm = 100000;
-    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(self->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    yard__bus_monitor_open(self->ctx, self->sock, &self->mon);
-    self->connected_once = false;
-    if (zmq_connect(self->sock, self->endpoints[self->current]) != 0) {
-        yard__client_close_socket(self);
         return YARD_E_CONFIG;
     }
+    self->connected_once = false;
     int64_t now = yard__clock_ms();
     self->last_send = self->last_recv = now;
     self->sends_at_drain = self->sends - 1; /* a new socket has never been drained */

@@ -382,3 +382,39 @@ yard__endpoints_free(char **list, size_t n)
     }
     free(list);
 }
+
+void *
+yard__bus_open(void *ctx, const char *endpoint, int linger_ms, void **mon)
+{
+    *mon = NULL;
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    if (!sock) {
+        yard_log(YARD_LOG_ERROR, "cannot create socket",
+                 YF_STR("error", zmq_strerror(zmq_errno())));
+        return NULL;
+    }
+    int ivl = 100, ivl_max = 1000, hwm = 100000;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    yard__bus_monitor_open(ctx, sock, mon);
+    if (zmq_connect(sock, endpoint) != 0) {
+        yard_log(YARD_LOG_ERROR, "cannot connect", YF_STR("endpoint", endpoint),
+                 YF_STR("error", zmq_strerror(zmq_errno())));
+        yard__bus_close(&sock, mon);
+        return NULL;
+    }
+    return sock;
+}
+
+void
+yard__bus_close(void **sock, void **mon)
+{
+    if (*sock) {
+        yard__bus_monitor_close(*sock, mon);
+        zmq_close(*sock);
+        *sock = NULL;
+    }
+}

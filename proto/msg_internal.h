@@ -66,6 +66,15 @@ int yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, con
 /* A zmq_socket_monitor on sock for CONNECTED and DISCONNECTED, read through a PAIR socket
  * returned in *pair. Returns 0 or YARD_E_INTERNAL. */
 int yard__bus_monitor_open(void *ctx, void *sock, void **pair);
+
+/* Opens a DEALER to a broker with the bus's settings (reconnect every 100 ms, backing off to
+ * 1 s; high-water marks of 100000; linger_ms), opens its monitor into *mon, and connects it
+ * to endpoint. Returns the socket (caller owns it and *mon; close with yard__bus_close()), or
+ * NULL with the reason logged and nothing left open. */
+void *yard__bus_open(void *ctx, const char *endpoint, int linger_ms, void **mon);
+
+/* Closes *sock and its monitor *mon, and sets both to NULL. */
+void yard__bus_close(void **sock, void **mon);
 void yard__bus_monitor_close(void *sock, void **pair);
 
 /* Reads one monitor event without blocking. Returns the ZMQ_EVENT_* number, or 0 when none. */
