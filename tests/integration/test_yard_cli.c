@@ -409,6 +409,36 @@ test_bench_json(void **state)
     free(r);
 }
 
+/* Driving an existing bus: the shared broker and echo process, no in-process bus, no
+ * baseline unless asked; every call accounted for. */
+static void
+test_bench_existing_bus(void **state)
+{
+    s_bus_t *bus = *state;
+    s_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", "--clients", "2", "--window",
+                       "8", "--service", "echo", bus->broker_flag, NULL);
+    assert_int_equal(r->status, 0);
+    json_error_t err;
+    json_t *doc = json_loads(r->out, 0, &err);
+    if (!doc) {
+        fail_msg("bench output is not JSON (%s): %s", err.text, r->out);
+    }
+    assert_true(json_is_false(json_object_get(doc, "in_process")));
+    assert_true(json_is_null(json_object_get(doc, "baseline_rt_per_s")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "lost")), 0);
+    assert_true(json_integer_value(json_object_get(doc, "replies")) > 0);
+    json_decref(doc);
+    free(r);
+
+    /* A service nobody offers: the bench says so and fails instead of reporting zeros. */
+    r = s_run(60000, "bench", "--duration", "1", "--service", "nosuch", bus->broker_flag, NULL);
+    assert_int_not_equal(r->status, 0);
+    if (!strstr(r->err, "nosuch")) {
+        fail_msg("stderr: %s", r->err);
+    }
+    free(r);
+}
+
 static void
 test_up_answers_and_stops(void **state)
 {
@@ -442,9 +472,13 @@ main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest bus_tests[] = {
-        cmocka_unit_test(test_call_prints_reply),  cmocka_unit_test(test_call_no_service),
-        cmocka_unit_test(test_usage_errors),       cmocka_unit_test(test_send),
-        cmocka_unit_test(test_broker_from_config), cmocka_unit_test(test_pub_sub),
+        cmocka_unit_test(test_call_prints_reply),
+        cmocka_unit_test(test_call_no_service),
+        cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_send),
+        cmocka_unit_test(test_broker_from_config),
+        cmocka_unit_test(test_bench_existing_bus),
+        cmocka_unit_test(test_pub_sub),
     };
     const struct CMUnitTest alone_tests[] = {
         cmocka_unit_test(test_no_broker),
