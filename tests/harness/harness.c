@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -149,6 +150,7 @@ yh_spawn(const char *prog, char *const argv[], char *const env[], const char *lo
         return -1;
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(pfd[0]);
@@ -158,6 +160,13 @@ yh_spawn(const char *prog, char *const argv[], char *const env[], const char *lo
     }
     if (pid == 0) {
         close(pfd[0]);
+        /* If the test dies (an assert, a sanitizer abort) before its teardown, its brokers
+         * and actors must die with it: left running they hold ctest's pipes open, and a
+         * failure turns into a hang until the test's TIMEOUT. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(127); /* the parent was already gone before prctl took effect */
+        }
         /* Tests may block or ignore signals; the child starts clean. */
         sigset_t none;
         sigemptyset(&none);

@@ -20,7 +20,9 @@ void yh_rmtree(const char *path);
 
 /* Starts $YARD_BIN_DIR/<prog> (or an absolute path) with argv (argv[0] included, NULL ended)
  * and extra environment entries "K=V" (NULL ended, may be NULL). Its stderr goes to
- * <logdir>/<prog>.<pid>.log when logdir is not NULL. Returns the pid, or -1. */
+ * <logdir>/<prog>.<pid>.log when logdir is not NULL. The child is killed if the thread that
+ * spawned it exits (PR_SET_PDEATHSIG), so a test that aborts leaves nothing running: spawn
+ * from a thread that outlives the child. Returns the pid, or -1. */
 pid_t yh_spawn(const char *prog, char *const argv[], char *const env[], const char *logdir);
 
 /* Sends sig to pid and waits up to timeout_ms for it to exit. Returns the wait status, or -1
