@@ -76,7 +76,7 @@ static const yard_option_t *
 s_find_flag(const yard_option_t *table, const char *name, size_t len)
 {
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        if (strlen(o->key) != len) {
+        if (o->type == YARD_OPT_NODE || strlen(o->key) != len) {
             continue;
         }
         size_t i = 0;
@@ -105,7 +105,7 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
 
     /* 1. Defaults. */
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        if (o->default_value != NULL &&
+        if (o->type != YARD_OPT_NODE && o->default_value != NULL &&
             !yard__opt_store(o, target, o->default_value, why, sizeof why)) {
             yard__opt_err(errbuf, errlen, "default for '%s': %s", o->key, why);
             return YARD_E_CONFIG;
@@ -129,6 +129,9 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
             }
         }
         for (const yard_option_t *o = table; map != NULL && o != NULL && o->key != NULL; o++) {
+            if (o->type == YARD_OPT_NODE) {
+                continue; /* the module reads it through yard_config_node() */
+            }
             yaml_node_t *key = NULL;
             yaml_node_t *value = yard__config_lookup(cfg, map, o->key, &key);
             if (value == NULL || yard__config_is_null(value)) {
@@ -153,6 +156,9 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
 
     /* 3. The environment. */
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
+        if (o->type == YARD_OPT_NODE) {
+            continue; /* a list or map has no single-text form to override with */
+        }
         s_env_name(section, o->key, name, sizeof name);
         const char *text = getenv(name);
         if (text == NULL) {
@@ -202,6 +208,27 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
     return 0;
 }
 
+int
+yard_option_parse(yard_opt_type_t type, const char *text, void *out, char *err, size_t errlen)
+{
+    /* The same parser every source uses, through a one-entry option at offset 0 of out,
+     * without a range (min == max). */
+    yard_option_t o = {"value", type, NULL, 0, NULL, 0, 0};
+    char why[256] = "";
+    if (text == NULL || out == NULL) {
+        yard__opt_err(err, errlen, "no value");
+        return YARD_E_CONFIG;
+    }
+    if (type == YARD_OPT_STRING) {
+        *(char **)out = NULL; /* yard__opt_store frees the old value: start from none */
+    }
+    if (!yard__opt_store(&o, out, text, why, sizeof why)) {
+        yard__opt_err(err, errlen, "%s", why);
+        return YARD_E_CONFIG;
+    }
+    return 0;
+}
+
 void
 yard_options_free(const yard_option_t *table, void *target)
 {
@@ -231,8 +258,28 @@ s_placeholder(yard_opt_type_t type)
         return " <duration>";
     case YARD_OPT_SIZE:
         return " <size>";
+    case YARD_OPT_NODE:
+        return "";
     }
     return "";
+}
+
+/* The flag, environment and default columns of o's help line. A structured key has no flag
+ * or variable: its key is shown as written in the file. */
+static void
+s_help_columns(const yard_option_t *o, const char *section, char *flag, size_t flen, char *env,
+               size_t elen, const char **def)
+{
+    if (o->type == YARD_OPT_NODE) {
+        snprintf(flag, flen, "%s:", o->key);
+        snprintf(env, elen, "-");
+        *def = "(structured, see docs)";
+        return;
+    }
+    s_flag_name(o->key, flag, flen);
+    strncat(flag, s_placeholder(o->type), flen - strlen(flag) - 1);
+    s_env_name(section, o->key, env, elen);
+    *def = o->default_value != NULL ? o->default_value : "-";
 }
 
 void
@@ -241,10 +288,8 @@ yard_options_help(const yard_option_t *table, const char *section, FILE *out)
     size_t wflag = strlen("FLAG"), wenv = strlen("ENVIRONMENT"), wdef = strlen("DEFAULT");
     char flag[192], env[160];
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        s_flag_name(o->key, flag, sizeof flag);
-        strncat(flag, s_placeholder(o->type), sizeof flag - strlen(flag) - 1);
-        s_env_name(section, o->key, env, sizeof env);
-        const char *def = o->default_value != NULL ? o->default_value : "-";
+        const char *def;
+        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, &def);
         if (strlen(flag) > wflag) {
             wflag = strlen(flag);
         }
@@ -258,13 +303,12 @@ yard_options_help(const yard_option_t *table, const char *section, FILE *out)
     fprintf(out, "  %-*s  %-*s  %-*s  %s\n", (int)wflag, "FLAG", (int)wenv, "ENVIRONMENT",
             (int)wdef, "DEFAULT", "DESCRIPTION");
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        s_flag_name(o->key, flag, sizeof flag);
-        strncat(flag, s_placeholder(o->type), sizeof flag - strlen(flag) - 1);
-        s_env_name(section, o->key, env, sizeof env);
-        const char *def = o->default_value != NULL ? o->default_value : "-";
+        const char *def;
+        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, &def);
         fprintf(out, "  %-*s  %-*s  %-*s  %s", (int)wflag, flag, (int)wenv, env, (int)wdef, def,
                 o->help != NULL ? o->help : "");
-        if (o->min < o->max && o->type != YARD_OPT_STRING && o->type != YARD_OPT_BOOL) {
+        if (o->min < o->max && o->type != YARD_OPT_STRING && o->type != YARD_OPT_BOOL &&
+            o->type != YARD_OPT_NODE) {
             char range[96];
             yard__opt_range(o, range, sizeof range);
             fprintf(out, " %s", range);

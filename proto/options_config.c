@@ -3,8 +3,12 @@
  * the project's single list of known top-level keys and the check of a section against an
  * options table (unknown keys are refused with file, line and a suggestion).
  *
- * Invariant: a loaded document's top level and every map in it have only scalar keys, each
- * appearing once, so a lookup by key is unambiguous. */
+ * Invariant: a loaded document's top level and every map in it (inside lists too) have only
+ * scalar keys, each appearing once, so a lookup by key is unambiguous.
+ *
+ * The structured-config node API (yard_config_node_*) lives here too: it is a read-only view
+ * of the same document for keys that modules parse themselves (lists of maps such as the
+ * gateway's routes), so they report errors with the same "path:line:" as the options. */
 #include "options_internal.h"
 #include "yard/error.h"
 
@@ -93,6 +97,8 @@ yard__config_root(const yard_config_t *cfg)
     return yaml_document_get_root_node(cfg->doc);
 }
 
+static int s_check_value(const yard_config_t *cfg, yaml_node_t *value, char *errbuf, size_t errlen);
+
 /* Checks that every key of map is a scalar and appears once. */
 static int
 s_check_map(const yard_config_t *cfg, yaml_node_t *map, char *errbuf, size_t errlen)
@@ -115,9 +121,28 @@ s_check_map(const yard_config_t *cfg, yaml_node_t *map, char *errbuf, size_t err
                 return YARD_E_CONFIG;
             }
         }
-        yaml_node_t *value = s_node(cfg, p->value);
-        if (value != NULL && value->type == YAML_MAPPING_NODE) {
-            int rc = s_check_map(cfg, value, errbuf, errlen);
+        int rc = s_check_value(cfg, s_node(cfg, p->value), errbuf, errlen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Checks the maps inside value, also those inside lists (a route table is a list of maps). */
+static int
+s_check_value(const yard_config_t *cfg, yaml_node_t *value, char *errbuf, size_t errlen)
+{
+    if (value == NULL) {
+        return 0;
+    }
+    if (value->type == YAML_MAPPING_NODE) {
+        return s_check_map(cfg, value, errbuf, errlen);
+    }
+    if (value->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *i = value->data.sequence.items.start;
+             i < value->data.sequence.items.top; i++) {
+            int rc = s_check_value(cfg, s_node(cfg, *i), errbuf, errlen);
             if (rc != 0) {
                 return rc;
             }
@@ -358,4 +383,143 @@ yard_config_check_section(const yard_config_t *cfg, const yard_option_t *table, 
         }
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Structured config: nodes are (cfg, index) values; index 0 is "absent" in libyaml too. */
+
+static yard_config_node_t
+s_wrap(const yard_config_t *cfg, yaml_node_t *node)
+{
+    yard_config_node_t n = {cfg, 0};
+    if (cfg != NULL && cfg->doc != NULL && node != NULL) {
+        n.index = (int)(node - cfg->doc->nodes.start) + 1;
+    }
+    return n;
+}
+
+static yaml_node_t *
+s_unwrap(yard_config_node_t node)
+{
+    if (node.cfg == NULL || node.cfg->doc == NULL || node.index == 0) {
+        return NULL;
+    }
+    return yaml_document_get_node(node.cfg->doc, node.index);
+}
+
+yard_config_node_t
+yard_config_node(const yard_config_t *cfg, const char *path)
+{
+    yaml_node_t *node = yard__config_root(cfg);
+    const char *p = path != NULL ? path : "";
+    while (node != NULL && *p != '\0') {
+        const char *dot = strchr(p, '.');
+        size_t len = dot != NULL ? (size_t)(dot - p) : strlen(p);
+        char key[128];
+        if (len == 0 || len >= sizeof key) {
+            return s_wrap(cfg, NULL);
+        }
+        memcpy(key, p, len);
+        key[len] = '\0';
+        node = yard__config_lookup(cfg, node, key, NULL);
+        p += len + (dot != NULL ? 1 : 0);
+    }
+    return s_wrap(cfg, node);
+}
+
+yard_config_kind_t
+yard_config_node_kind(yard_config_node_t node)
+{
+    yaml_node_t *n = s_unwrap(node);
+    if (n == NULL) {
+        return YARD_CONFIG_ABSENT;
+    }
+    switch (n->type) {
+    case YAML_SCALAR_NODE:
+        return yard__config_is_null(n) ? YARD_CONFIG_NULL : YARD_CONFIG_SCALAR;
+    case YAML_SEQUENCE_NODE:
+        return YARD_CONFIG_LIST;
+    case YAML_MAPPING_NODE:
+        return YARD_CONFIG_MAP;
+    case YAML_NO_NODE:
+        break;
+    }
+    return YARD_CONFIG_ABSENT;
+}
+
+int
+yard_config_node_line(yard_config_node_t node)
+{
+    yaml_node_t *n = s_unwrap(node);
+    return n != NULL ? yard__config_line(n) : 0;
+}
+
+const char *
+yard_config_node_text(yard_config_node_t node)
+{
+    yaml_node_t *n = s_unwrap(node);
+    if (n != NULL && yard__config_is_null(n)) {
+        return "";
+    }
+    return yard__config_scalar(n);
+}
+
+size_t
+yard_config_node_len(yard_config_node_t node)
+{
+    yaml_node_t *n = s_unwrap(node);
+    if (n == NULL) {
+        return 0;
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    }
+    if (n->type == YAML_MAPPING_NODE) {
+        return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    }
+    return 0;
+}
+
+yard_config_node_t
+yard_config_node_item(yard_config_node_t list, size_t i)
+{
+    yaml_node_t *n = s_unwrap(list);
+    if (n == NULL || n->type != YAML_SEQUENCE_NODE || i >= yard_config_node_len(list)) {
+        return s_wrap(list.cfg, NULL);
+    }
+    return s_wrap(list.cfg, s_node(list.cfg, n->data.sequence.items.start[i]));
+}
+
+yard_config_node_t
+yard_config_node_get(yard_config_node_t map, const char *key)
+{
+    yaml_node_t *n = s_unwrap(map);
+    if (n == NULL || key == NULL) {
+        return s_wrap(map.cfg, NULL);
+    }
+    return s_wrap(map.cfg, yard__config_lookup(map.cfg, n, key, NULL));
+}
+
+const char *
+yard_config_node_key(yard_config_node_t map, size_t i, yard_config_node_t *value, int *line)
+{
+    yaml_node_t *n = s_unwrap(map);
+    if (value != NULL) {
+        *value = s_wrap(map.cfg, NULL);
+    }
+    if (line != NULL) {
+        *line = 0;
+    }
+    if (n == NULL || n->type != YAML_MAPPING_NODE || i >= yard_config_node_len(map)) {
+        return NULL;
+    }
+    yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
+    yaml_node_t *key = s_node(map.cfg, p->key);
+    if (value != NULL) {
+        *value = s_wrap(map.cfg, s_node(map.cfg, p->value));
+    }
+    if (line != NULL && key != NULL) {
+        *line = yard__config_line(key);
+    }
+    return yard__config_scalar(key);
 }

@@ -233,6 +233,9 @@ yard__opt_store(const yard_option_t *o, void *target, const char *text, char *wh
         memcpy(field, &v, sizeof v);
         return true;
     }
+    case YARD_OPT_NODE:
+        snprintf(why, whylen, "a structured key takes a list or map, not a single value");
+        return false;
     }
     snprintf(why, whylen, "option has an unknown type %d", (int)o->type);
     return false;

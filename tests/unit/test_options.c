@@ -464,6 +464,175 @@ test_help(void **state)
     free(text);
 }
 
+/* Structured config: a module declares its list/map key as YARD_OPT_NODE and walks it with the
+ * node API, reporting errors with the lines the nodes carry. */
+typedef struct {
+    int64_t threads;
+} gw_opts_t;
+
+static const yard_option_t s_gw_table[] = {
+    {"threads", YARD_OPT_INT, "4", offsetof(gw_opts_t, threads), "HTTP threads", 1, 64},
+    {"routes", YARD_OPT_NODE, NULL, 0, "route table", 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0},
+};
+
+static void
+test_nodes(void **state)
+{
+    fixture_t *f = *state;
+    yard_config_t *cfg = s_load(f, "gateway:\n"                                  /* 1 */
+                                   "  threads: 2\n"                              /* 2 */
+                                   "  routes:\n"                                 /* 3 */
+                                   "    - method: GET\n"                         /* 4 */
+                                   "      path: /v1/users/{id}\n"                /* 5 */
+                                   "      scopes: [a, b]\n"                      /* 6 */
+                                   "    - {path: /v1/x, service: x, bogus: 1}\n" /* 7 */
+                                   "  empty:\n");                                /* 8 */
+    yard_config_node_t routes = yard_config_node(cfg, "gateway.routes");
+    assert_int_equal(yard_config_node_kind(routes), YARD_CONFIG_LIST);
+    assert_int_equal(yard_config_node_line(routes), 4);
+    assert_int_equal(yard_config_node_len(routes), 2);
+
+    yard_config_node_t r0 = yard_config_node_item(routes, 0);
+    assert_int_equal(yard_config_node_kind(r0), YARD_CONFIG_MAP);
+    assert_int_equal(yard_config_node_len(r0), 3);
+    yard_config_node_t path = yard_config_node_get(r0, "path");
+    assert_int_equal(yard_config_node_kind(path), YARD_CONFIG_SCALAR);
+    assert_string_equal(yard_config_node_text(path), "/v1/users/{id}");
+    assert_int_equal(yard_config_node_line(path), 5);
+    yard_config_node_t scopes = yard_config_node_get(r0, "scopes");
+    assert_int_equal(yard_config_node_kind(scopes), YARD_CONFIG_LIST);
+    assert_string_equal(yard_config_node_text(yard_config_node_item(scopes, 1)), "b");
+    assert_null(yard_config_node_text(scopes)); /* not a scalar */
+
+    /* iterate keys with lines: how a module refuses an unknown key with file:line */
+    yard_config_node_t r1 = yard_config_node_item(routes, 1);
+    const char *unknown = NULL;
+    int unknown_line = 0;
+    for (size_t i = 0; i < yard_config_node_len(r1); i++) {
+        yard_config_node_t value;
+        int line;
+        const char *key = yard_config_node_key(r1, i, &value, &line);
+        assert_non_null(key);
+        assert_int_equal(yard_config_node_kind(value), YARD_CONFIG_SCALAR);
+        if (strcmp(key, "path") != 0 && strcmp(key, "service") != 0) {
+            unknown = key;
+            unknown_line = line;
+        }
+    }
+    assert_string_equal(unknown, "bogus");
+    assert_int_equal(unknown_line, 7);
+    assert_null(yard_config_node_key(r1, 3, NULL, NULL));
+
+    /* absent nodes chain without checks */
+    yard_config_node_t none = yard_config_node(cfg, "gateway.cors.origins");
+    assert_int_equal(yard_config_node_kind(none), YARD_CONFIG_ABSENT);
+    assert_int_equal(yard_config_node_line(none), 0);
+    assert_int_equal(yard_config_node_len(none), 0);
+    assert_int_equal(yard_config_node_kind(yard_config_node_get(none, "x")), YARD_CONFIG_ABSENT);
+    assert_int_equal(yard_config_node_kind(yard_config_node_item(routes, 2)), YARD_CONFIG_ABSENT);
+    assert_int_equal(yard_config_node_kind(yard_config_node_item(r0, 0)), YARD_CONFIG_ABSENT);
+    assert_int_equal(yard_config_node_kind(yard_config_node(cfg, "gateway.threads.x")),
+                     YARD_CONFIG_ABSENT);
+    assert_int_equal(yard_config_node_kind(yard_config_node(NULL, "gateway")), YARD_CONFIG_ABSENT);
+    yard_config_node_t empty = yard_config_node(cfg, "gateway.empty");
+    assert_int_equal(yard_config_node_kind(empty), YARD_CONFIG_NULL);
+    assert_string_equal(yard_config_node_text(empty), "");
+    assert_int_equal(yard_config_node_kind(yard_config_node(cfg, NULL)), YARD_CONFIG_MAP);
+    yard_config_destroy(&cfg);
+}
+
+static void
+test_node_option(void **state)
+{
+    fixture_t *f = *state;
+    /* A NODE entry makes the section check accept the key; apply leaves it to the module. */
+    yard_config_t *cfg = s_load(f, "gateway:\n"
+                                   "  threads: 2\n"
+                                   "  routes:\n"
+                                   "    - {path: /a, service: a}\n");
+    gw_opts_t o = {0};
+    char err[256] = "";
+    assert_int_equal(yard_options_apply(s_gw_table, &o, cfg, "gateway", 0, NULL, err, sizeof err),
+                     0);
+    assert_int_equal(o.threads, 2);
+    /* no flag and no environment variable for a structured key */
+    setenv("YARD_GATEWAY_ROUTES", "x", 1);
+    char *argv[] = {"--routes", "x"};
+    assert_int_equal(yard_options_apply(s_gw_table, &o, cfg, "gateway", 2, argv, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "--routes: unknown flag");
+    assert_int_equal(yard_options_apply(s_gw_table, &o, cfg, "gateway", 0, NULL, err, sizeof err),
+                     0);
+    unsetenv("YARD_GATEWAY_ROUTES");
+    yard_config_destroy(&cfg);
+
+    /* a key the table does not declare is still refused with its line */
+    cfg = s_load(f, "gateway:\n"
+                    "  routes: []\n"
+                    "  cors: {}\n");
+    assert_int_equal(yard_config_check_section(cfg, s_gw_table, "gateway", err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "yard.yaml:3: unknown key 'cors' in section 'gateway'");
+    yard_config_destroy(&cfg);
+
+    /* duplicate keys inside a map inside a list are refused at load, with both lines */
+    s_write(f, "gateway:\n"
+               "  routes:\n"
+               "    - path: /a\n"
+               "      path: /b\n");
+    assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "yard.yaml:4: duplicate key 'path' (first at line 3)");
+    assert_null(cfg);
+
+    /* --help lists it without flag or variable */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    yard_options_help(s_gw_table, "gateway", out);
+    fclose(out);
+    s_assert_has(text, "routes:");
+    s_assert_has(text, "(structured, see docs)");
+    s_assert_has(text, "route table");
+    assert_null(strstr(text, "--routes"));
+    assert_null(strstr(text, "YARD_GATEWAY_ROUTES"));
+    free(text);
+}
+
+static void
+test_option_parse(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    uint32_t ms = 0;
+    assert_int_equal(yard_option_parse(YARD_OPT_MS, "2s", &ms, err, sizeof err), 0);
+    assert_int_equal(ms, 2000);
+    assert_int_equal(yard_option_parse(YARD_OPT_MS, "2 days", &ms, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "invalid duration '2 days'");
+    assert_int_equal(ms, 2000); /* untouched on failure */
+    uint64_t size = 0;
+    assert_int_equal(yard_option_parse(YARD_OPT_SIZE, "64KiB", &size, err, sizeof err), 0);
+    assert_int_equal(size, 65536);
+    assert_int_equal(yard_option_parse(YARD_OPT_SIZE, "lots", &size, err, sizeof err),
+                     YARD_E_CONFIG);
+    s_assert_has(err, "invalid size");
+    int64_t n = 0;
+    assert_int_equal(yard_option_parse(YARD_OPT_INT, "-42", &n, err, sizeof err), 0);
+    assert_int_equal(n, -42);
+    assert_int_equal(yard_option_parse(YARD_OPT_INT, "4x", &n, err, sizeof err), YARD_E_CONFIG);
+    bool b = false;
+    assert_int_equal(yard_option_parse(YARD_OPT_BOOL, "yes", &b, err, sizeof err), 0);
+    assert_true(b);
+    assert_int_equal(yard_option_parse(YARD_OPT_BOOL, "maybe", &b, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "invalid boolean 'maybe'");
+    char *str = NULL;
+    assert_int_equal(yard_option_parse(YARD_OPT_STRING, "hi", &str, err, sizeof err), 0);
+    assert_string_equal(str, "hi");
+    free(str);
+    assert_int_equal(yard_option_parse(YARD_OPT_NODE, "x", &n, err, sizeof err), YARD_E_CONFIG);
+    assert_int_equal(yard_option_parse(YARD_OPT_INT, NULL, &n, err, sizeof err), YARD_E_CONFIG);
+}
+
 int
 main(void)
 {
@@ -478,6 +647,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_known_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_help, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_option, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_option_parse, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,10 @@ typedef enum {
     YARD_OPT_BOOL,       /* bool: true/false/yes/no/on/off/1/0 */
     YARD_OPT_MS,         /* uint32_t milliseconds: "1500", "1500ms", "2s", "1m" */
     YARD_OPT_SIZE,       /* uint64_t bytes: "1048576", "64KiB", "1MiB" */
+    YARD_OPT_NODE,       /* a structured key (a list or map) the module reads itself through
+                            yard_config_node(); no field, no default, no environment variable
+                            or flag: the entry only makes the section check accept the key,
+                            and --help lists it as "(structured, see docs)" */
 } yard_opt_type_t;
 
 typedef struct {
@@ -72,5 +76,60 @@ void yard_options_help(const yard_option_t *table, const char *section, FILE *ou
 
 /* Frees the STRING fields of target that the table names, and sets them to NULL. */
 void yard_options_free(const yard_option_t *table, void *target);
+
+/* Parses one value text exactly as an option of that type is parsed from any source, so a
+ * module reading a structured key gives its fields the same syntax: out is an int64_t (INT),
+ * bool (BOOL), uint32_t (MS), uint64_t (SIZE) or char * (STRING: caller owns the copy; free
+ * with free()). Returns 0, or YARD_E_CONFIG with the reason in err (without a source: the
+ * caller adds "path:line: key: "). No range check: the caller applies its own. */
+int yard_option_parse(yard_opt_type_t type, const char *text, void *out, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Structured config: read-only access to lists and maps of the loaded file, for keys that a
+ * table declares as YARD_OPT_NODE (e.g. gateway.routes, a list of maps). A node is a small
+ * value: the document it belongs to and the node's index there, 0 for "absent"; every
+ * function accepts an absent node and answers "absent" / 0 / NULL, so lookups chain without
+ * checks. Nodes and the strings they give are borrowed from cfg: valid while cfg lives; do
+ * not free or store beyond it. */
+
+typedef enum {
+    YARD_CONFIG_ABSENT = 0, /* no such key (or index out of range) */
+    YARD_CONFIG_NULL,       /* present with no value: "key:", "~" or "null" */
+    YARD_CONFIG_SCALAR,
+    YARD_CONFIG_LIST,
+    YARD_CONFIG_MAP,
+} yard_config_kind_t;
+
+typedef struct {
+    const yard_config_t *cfg;
+    int index; /* libyaml node index in cfg's document; 0: absent */
+} yard_config_node_t;
+
+/* The node at a dotted path of map keys from the top level ("gateway.routes"; NULL or ""
+ * is the top-level map itself). cfg may be NULL (absent). */
+yard_config_node_t yard_config_node(const yard_config_t *cfg, const char *path);
+
+yard_config_kind_t yard_config_node_kind(yard_config_node_t node);
+
+/* The 1-based line where node starts in the file; 0 when absent. */
+int yard_config_node_line(yard_config_node_t node);
+
+/* A scalar's text (NULL for anything else, including an absent node; a NULL node gives ""). */
+const char *yard_config_node_text(yard_config_node_t node);
+
+/* Number of items of a list or pairs of a map; 0 for anything else. */
+size_t yard_config_node_len(yard_config_node_t node);
+
+/* Item i of a list (absent when out of range or not a list). */
+yard_config_node_t yard_config_node_item(yard_config_node_t list, size_t i);
+
+/* The value for key in a map (absent when missing or not a map). */
+yard_config_node_t yard_config_node_get(yard_config_node_t map, const char *key);
+
+/* Pair i of a map, in file order: returns the key's text and sets *value (may be NULL) and
+ * *line (may be NULL; the key's line). NULL when out of range or not a map. Use it to refuse
+ * unknown keys with file:line. */
+const char *yard_config_node_key(yard_config_node_t map, size_t i, yard_config_node_t *value,
+                                 int *line);
 
 #endif
