@@ -235,12 +235,13 @@ static void
 s_answer_client(yard_broker_t *b, yard__req_t *r, yard_cmd_t cmd, zmq_msg_t *frames,
                 const yard_header_t *h)
 {
-    yard_header_t out = {.id = r->client_id};
+    /* Headers travel with errors too: a service's failure can say how to present it (the
+     * gateway reads http.status from either). */
+    yard_header_t out = {
+        .id = r->client_id, .headers = h->headers, .header_count = h->header_count};
     const void *rid = zmq_msg_data(&r->rid);
     size_t len = zmq_msg_size(&r->rid);
     if (cmd == YARD_CMD_REPLY) {
-        out.headers = h->headers;
-        out.header_count = h->header_count;
         r->svc->replies++;
         b->counters[YARD__C_REPLIES]++;
         yard__send(b, rid, len, YARD_CMD_REPLY, &out, &frames[2]);

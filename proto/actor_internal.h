@@ -35,6 +35,20 @@ typedef struct {
 
 enum { YARD__D_PENDING = 0, YARD__D_COMPLETED, YARD__D_EXPIRED };
 
+/* Headers an answer carries (yard_request_set_header). Allocated on first use only. */
+typedef struct {
+    char *key[YARD_WIRE_HEADERS_MAX];
+    char *value[YARD_WIRE_HEADERS_MAX];
+    uint32_t n;
+} yard__hdrs_t;
+
+/* Adds a copy of key/value to *h (allocating it). Returns 0, or YARD_E_TOO_LARGE over the
+ * wire's caps, YARD_E_INVALID for NULL strings. */
+int yard__hdrs_add(yard__hdrs_t **h, const char *key, const char *value);
+/* Fills out (YARD_WIRE_HEADERS_MAX entries) with views of h; returns the count (0 for NULL). */
+uint32_t yard__hdrs_view(const yard__hdrs_t *h, yard_kv_t *out);
+void yard__hdrs_free(yard__hdrs_t **h);
+
 struct yard_deferred {
     atomic_int refs;
     yard__mailbox_t *mbox;
@@ -48,6 +62,7 @@ struct yard_deferred {
     zmq_msg_t body;
     char *app_error;
     char *text;
+    yard__hdrs_t *hdrs; /* answer headers: set by the holder before completing */
 };
 
 enum { YARD__R_OPEN = 0, YARD__R_ANSWERED, YARD__R_DEFERRED };
@@ -67,7 +82,8 @@ struct yard_request {
     size_t body_size;
     msgpack_zone *zone;
     msgpack_object obj;
-    int obj_state; /* 0 not decoded, 1 valid, -1 empty or invalid */
+    int obj_state;      /* 0 not decoded, 1 valid, -1 empty or invalid */
+    yard__hdrs_t *hdrs; /* answer headers; moved into the token by yard_request_defer */
     /* test mode */
     yard__mailbox_t *t_mbox;
     int t_status; /* 1: nothing yet */
@@ -147,7 +163,7 @@ void yard__mailbox_unref(yard__mailbox_t **mb_p);
 
 /* Sends the answer for (link, id) through the replica (replica thread only). */
 void yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
-                     const char *text, zmq_msg_t *body);
+                     const char *text, const yard__hdrs_t *hdrs, zmq_msg_t *body);
 
 /* Hands a new token to the replica's list (replica thread only). */
 void yard__rt_hold(yard__rt_replica_t *rep, yard_deferred_t *d);

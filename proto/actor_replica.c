@@ -88,21 +88,21 @@ s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
 
 void
 yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
-                const char *text, zmq_msg_t *body)
+                const char *text, const yard__hdrs_t *hdrs, zmq_msg_t *body)
 {
     yard__rt_link_t *l = &rep->links[link];
+    yard_kv_t kv[YARD_WIRE_HEADERS_MAX];
+    yard_header_t h = {.id = id, .headers = kv, .header_count = yard__hdrs_view(hdrs, kv)};
     if (err == 0) {
-        yard_header_t h = {.id = id};
         s_link_send(l, YARD_CMD_REPLY, &h, body);
         return;
     }
     if (body) {
         zmq_msg_close(body);
     }
-    yard_header_t h = {.id = id,
-                       .error = yard_err_to_wire(err),
-                       .error_text = s_capped(text, YARD_WIRE_TEXT_MAX),
-                       .app_error = s_capped(app_error, YARD_WIRE_NAME_MAX)};
+    h.error = yard_err_to_wire(err);
+    h.error_text = s_capped(text, YARD_WIRE_TEXT_MAX);
+    h.app_error = s_capped(app_error, YARD_WIRE_NAME_MAX);
     s_link_send(l, YARD_CMD_ERROR, &h, NULL);
 }
 
@@ -204,7 +204,7 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
             yard_log(YARD_LOG_WARN, "malformed request from broker", YF_INT("frames", nframes));
             if (h.id) {
                 yard__rt_answer(rep, link, h.id, YARD_E_BAD_REQUEST, NULL, "request without body",
-                                NULL);
+                                NULL, NULL);
             }
             return;
         }

@@ -67,8 +67,97 @@ yard__deferred_unref(yard_deferred_t *d)
     zmq_msg_close(&d->body);
     free(d->app_error);
     free(d->text);
+    yard__hdrs_free(&d->hdrs);
     yard__mailbox_unref(&d->mbox);
     free(d);
+}
+
+/* --- answer headers ---------------------------------------------------------------------- */
+
+int
+yard__hdrs_add(yard__hdrs_t **h, const char *key, const char *value)
+{
+    if (!key || !value) {
+        return YARD_E_INVALID;
+    }
+    if (!*key || strlen(key) > YARD_WIRE_NAME_MAX || strlen(value) > YARD_WIRE_VALUE_MAX) {
+        return YARD_E_TOO_LARGE;
+    }
+    if (!*h) {
+        *h = calloc(1, sizeof **h);
+        if (!*h) {
+            abort();
+        }
+    }
+    yard__hdrs_t *hs = *h;
+    for (uint32_t i = 0; i < hs->n; i++) {
+        if (strcmp(hs->key[i], key) == 0) { /* set, not append: the last value wins */
+            char *v = s_strdup_or_null(value);
+            free(hs->value[i]);
+            hs->value[i] = v;
+            return 0;
+        }
+    }
+    if (hs->n == YARD_WIRE_HEADERS_MAX) {
+        return YARD_E_TOO_LARGE;
+    }
+    hs->key[hs->n] = s_strdup_or_null(key);
+    hs->value[hs->n] = s_strdup_or_null(value);
+    hs->n++;
+    return 0;
+}
+
+uint32_t
+yard__hdrs_view(const yard__hdrs_t *h, yard_kv_t *out)
+{
+    for (uint32_t i = 0; h && i < h->n; i++) {
+        out[i].key = yard_str(h->key[i]);
+        out[i].value = yard_str(h->value[i]);
+    }
+    return h ? h->n : 0;
+}
+
+void
+yard__hdrs_free(yard__hdrs_t **h)
+{
+    if (!h || !*h) {
+        return;
+    }
+    for (uint32_t i = 0; i < (*h)->n; i++) {
+        free((*h)->key[i]);
+        free((*h)->value[i]);
+    }
+    free(*h);
+    *h = NULL;
+}
+
+int
+yard_request_set_header(yard_request_t *req, const char *key, const char *value)
+{
+    if (!req || req->state != YARD__R_OPEN) {
+        return YARD_E_INVALID;
+    }
+    return yard__hdrs_add(&req->hdrs, key, value);
+}
+
+int
+yard_deferred_set_header(yard_deferred_t *d, const char *key, const char *value)
+{
+    if (!d) {
+        return YARD_E_INVALID;
+    }
+    return yard__hdrs_add(&d->hdrs, key, value);
+}
+
+const char *
+yard_request_answer_header_test(const yard_request_t *req, const char *key)
+{
+    for (uint32_t i = 0; req->hdrs && i < req->hdrs->n; i++) {
+        if (strcmp(req->hdrs->key[i], key) == 0) {
+            return req->hdrs->value[i];
+        }
+    }
+    return NULL;
 }
 
 /* --- accessors --------------------------------------------------------------------------- */
@@ -182,7 +271,8 @@ yard_request_reply(yard_request_t *req, const void *body, size_t size)
     if (size) {
         memcpy(zmq_msg_data(&m), body, size);
     }
-    yard__rt_answer(req->rep, req->link, req->id, 0, NULL, NULL, &m);
+    yard__rt_answer(req->rep, req->link, req->id, 0, NULL, NULL, req->hdrs, &m);
+    yard__hdrs_free(&req->hdrs);
     return 0;
 }
 
@@ -198,7 +288,8 @@ yard_request_fail(yard_request_t *req, int err, const char *app_error, const cha
         s_test_record(req, err, NULL, 0, app_error, text);
         return 0;
     }
-    yard__rt_answer(req->rep, req->link, req->id, err, app_error, text, NULL);
+    yard__rt_answer(req->rep, req->link, req->id, err, app_error, text, req->hdrs, NULL);
+    yard__hdrs_free(&req->hdrs);
     return 0;
 }
 
@@ -217,6 +308,8 @@ yard_request_defer(yard_request_t *req)
     d->link = req->link;
     d->id = req->id;
     d->deadline = req->deadline;
+    d->hdrs = req->hdrs; /* headers set so far travel with the token */
+    req->hdrs = NULL;
     zmq_msg_init(&d->body);
     if (req->rep) {
         yard__rt_hold(req->rep, d); /* sets d->mbox */
@@ -245,6 +338,9 @@ s_complete(yard_deferred_t **d_p, int err, const void *body, size_t size, const 
     } else if (mb->test_req) {
         d->state = YARD__D_COMPLETED;
         s_test_record(mb->test_req, err, body, size, app_error, text);
+        yard__hdrs_free(&mb->test_req->hdrs);
+        mb->test_req->hdrs = d->hdrs; /* for yard_request_answer_header_test() */
+        d->hdrs = NULL;
     } else {
         d->state = YARD__D_COMPLETED;
         d->err = err;
@@ -356,6 +452,7 @@ yard_request_destroy_test(yard_request_t **req_p)
     free(req->t_body);
     free(req->t_app_error);
     free(req->t_text);
+    yard__hdrs_free(&req->hdrs);
     free(req->t_storage);
     free(req);
     *req_p = NULL;

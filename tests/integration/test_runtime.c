@@ -159,7 +159,24 @@ static int
 s_op_fail(yard_request_t *req, void *state)
 {
     (void)state;
+    assert_int_equal(yard_request_set_header(req, "http.status", "404"), 0);
     return yard_request_fail(req, YARD_E_SERVICE, "no_such_user", "user 42 does not exist");
+}
+
+/* Answer headers set before deferring travel with the token; one set on the token too. */
+static int
+s_op_created(yard_request_t *req, void *state)
+{
+    (void)state;
+    assert_int_equal(yard_request_set_header(req, "http.status", "200"), 0);
+    assert_int_equal(yard_request_set_header(req, "http.status", "201"), 0); /* replaces */
+    size_t size;
+    const void *body = yard_request_body(req, &size);
+    yard_deferred_t *d = yard_request_defer(req);
+    assert_int_equal(yard_request_set_header(req, "late", "x"), YARD_E_INVALID);
+    assert_int_equal(yard_deferred_set_header(d, "http.header.Location", "/v1/things/7"), 0);
+    s_job_add(d, body, size, 0);
+    return 0;
 }
 
 static const yard_handler_def_t s_handlers[] = {
@@ -167,6 +184,7 @@ static const yard_handler_def_t s_handlers[] = {
     {"slow", s_op_slow, "answers from another thread after 300 ms"},
     {"hang", s_op_hang, "never answers by itself"},
     {"fail", s_op_fail, "fails with a service error"},
+    {"created", s_op_created, "answers later with headers"},
     {NULL, s_op_echo, "echoes"},
     {NULL, NULL, NULL},
 };
@@ -372,6 +390,15 @@ test_deferred_and_errors(void **state)
     assert_non_null(reply);
     assert_string_equal(yard_msg_app_error(reply), "no_such_user");
     assert_string_equal(yard_msg_error_text(reply), "user 42 does not exist");
+    assert_string_equal(yard_msg_header(reply, "http.status"), "404"); /* through the broker */
+    yard_msg_destroy(&reply);
+
+    /* Answer headers reach the caller, from a deferred answer too. */
+    co.op = "created";
+    assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, &co, &reply), 0);
+    assert_string_equal(yard_msg_header(reply, "http.status"), "201");
+    assert_string_equal(yard_msg_header(reply, "http.header.Location"), "/v1/things/7");
+    assert_null(yard_msg_header(reply, "late"));
     yard_msg_destroy(&reply);
 
     /* A handler that does not answer by the deadline: TIMEOUT, and a late completion is

@@ -2,6 +2,7 @@
  * object, exactly-once answers, and deferred tokens completed from another thread. Reads as
  * a usage example of the handler half of yard/actor.h. */
 #include "yard/actor.h"
+#include "yard/wire.h"
 #include "yard/error.h"
 
 #include <pthread.h>
@@ -112,6 +113,43 @@ test_deferred(void **state)
     assert_null(d);
 }
 
+/* Answer headers: set, replaced, capped, refused after the answer, carried by a token. */
+static void
+test_answer_headers(void **state)
+{
+    (void)state;
+    yard_request_t *req = yard_request_new_test("svc", NULL, "\xc0", 1);
+    assert_int_equal(yard_request_set_header(req, "http.status", "200"), 0);
+    assert_int_equal(yard_request_set_header(req, "http.status", "201"), 0);
+    char big[YARD_WIRE_VALUE_MAX + 2];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(yard_request_set_header(req, "big", big), YARD_E_TOO_LARGE);
+    assert_int_equal(yard_request_set_header(req, "", "x"), YARD_E_TOO_LARGE);
+    assert_int_equal(yard_request_set_header(req, NULL, "x"), YARD_E_INVALID);
+    for (int i = 1; i < YARD_WIRE_HEADERS_MAX; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        assert_int_equal(yard_request_set_header(req, k, "v"), 0);
+    }
+    assert_int_equal(yard_request_set_header(req, "one-too-many", "v"), YARD_E_TOO_LARGE);
+    assert_int_equal(yard_request_reply(req, "\xc0", 1), 0);
+    assert_string_equal(yard_request_answer_header_test(req, "http.status"), "201");
+    assert_null(yard_request_answer_header_test(req, "big"));
+    assert_int_equal(yard_request_set_header(req, "after", "x"), YARD_E_INVALID);
+    yard_request_destroy_test(&req);
+
+    req = yard_request_new_test("svc", NULL, "\xc0", 1);
+    assert_int_equal(yard_request_set_header(req, "before", "1"), 0);
+    yard_deferred_t *d = yard_request_defer(req);
+    assert_non_null(d);
+    assert_int_equal(yard_deferred_set_header(d, "on-token", "2"), 0);
+    assert_int_equal(yard_deferred_fail(&d, YARD_E_SERVICE, "nope", NULL), 0);
+    assert_string_equal(yard_request_answer_header_test(req, "before"), "1");
+    assert_string_equal(yard_request_answer_header_test(req, "on-token"), "2");
+    yard_request_destroy_test(&req);
+}
+
 int
 main(void)
 {
@@ -119,6 +157,7 @@ main(void)
         cmocka_unit_test(test_reply_and_object),
         cmocka_unit_test(test_fail_and_bad_body),
         cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_answer_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

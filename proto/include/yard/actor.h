@@ -138,6 +138,13 @@ int yard_request_reply(yard_request_t *req, const void *body, size_t size);
  * service-defined error name app_error. text is a human-readable reason (may be NULL). */
 int yard_request_fail(yard_request_t *req, int err, const char *app_error, const char *text);
 
+/* Adds a header to the answer, reply or failure (the gateway reads "http.status" and
+ * "http.header.<Name>"). key and value are copied; setting a key again replaces its value.
+ * Headers set before yard_request_defer() travel with the token. Returns 0, YARD_E_INVALID
+ * once the request was answered or deferred, or YARD_E_TOO_LARGE past 64 headers or the
+ * wire's caps (key 255 bytes, value 4096). */
+int yard_request_set_header(yard_request_t *req, const char *key, const char *value);
+
 /* Defers the answer. Returns a token (caller owns it: complete it exactly once with
  * yard_deferred_reply() or yard_deferred_fail(), from any thread), or NULL when the request
  * was already answered. */
@@ -147,6 +154,8 @@ yard_deferred_t *yard_request_defer(yard_request_t *req);
  * *d_p to NULL. Returns 0, or YARD_E_TIMEOUT when the runtime already answered at the
  * deadline (the reply is dropped). Thread-safe. */
 int yard_deferred_reply(yard_deferred_t **d_p, const void *body, size_t size);
+/* Like yard_request_set_header, on a token not yet completed; from the token's holder only. */
+int yard_deferred_set_header(yard_deferred_t *d, const char *key, const char *value);
 int yard_deferred_fail(yard_deferred_t **d_p, int err, const char *app_error, const char *text);
 
 /* --- testing handlers without sockets ----------------------------------------------------- */
@@ -159,6 +168,9 @@ yard_request_t *yard_request_new_test(const char *service, const char *op, const
  * nothing was answered yet. Borrowed pointers, valid until the request is destroyed. */
 int yard_request_outcome_test(const yard_request_t *req, const void **body, size_t *size,
                               const char **app_error);
+/* The value of an answer header set by the handler, or NULL. Borrowed; valid until the
+ * request is destroyed. */
+const char *yard_request_answer_header_test(const yard_request_t *req, const char *key);
 void yard_request_destroy_test(yard_request_t **req_p);
 
 #endif
