@@ -12,3 +12,5 @@ add_dependencies(test_exactly_once slow_actor)
 if(TARGET yard-broker)
     add_dependencies(test_exactly_once yard-broker)
 endif()
+# Its bounds are real time (deadline + one heartbeat): run it alone, not beside another test.
+set_tests_properties(test_exactly_once PROPERTIES RUN_SERIAL TRUE)
