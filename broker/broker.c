@@ -113,9 +113,12 @@ s_bind_all(yard_broker_t *b)
             ep++;
         }
         if (zmq_bind(b->router, ep) != 0) {
+            int e = zmq_errno();
             yard_log(YARD_LOG_ERROR, "cannot bind", YF_STR("endpoint", ep),
-                     YF_STR("error", zmq_strerror(zmq_errno())));
-            rc = YARD_E_IO;
+                     YF_STR("error", zmq_strerror(e)));
+            /* A malformed endpoint is the operator's typo (exit 2); a taken port is not. */
+            rc = e == EINVAL || e == EPROTONOSUPPORT || e == ENOCOMPATPROTO ? YARD_E_CONFIG
+                                                                            : YARD_E_IO;
             goto cleanup;
         }
     }

@@ -128,8 +128,12 @@ yard_broker_main(int argc, char **argv)
         status = 2;
         goto cleanup;
     }
-    if (yard_broker_new(&opts, NULL, &broker) != 0 || yard_broker_start(broker) != 0) {
-        status = 1;
+    int rc = yard_broker_new(&opts, NULL, &broker);
+    if (rc == 0) {
+        rc = yard_broker_start(broker);
+    }
+    if (rc != 0) {
+        status = rc == YARD_E_CONFIG ? 2 : 1; /* the log line above names the endpoint */
         goto cleanup;
     }
     yard_log(YARD_LOG_INFO, "broker running", YF_STR("bind", opts.bind));

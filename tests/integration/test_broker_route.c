@@ -409,10 +409,29 @@ test_heartbeat_is_answered_with_negotiated_interval(void **state)
     tb_stop(&env);
 }
 
+/* Bind errors say whose fault they are: a malformed endpoint is a configuration error (the
+ * program exits 2), a port someone else holds is not (exit 1). */
+static void
+test_bind_errors(void **state)
+{
+    (void)state;
+    yard_broker_t *b = NULL;
+    yard_broker_opts_t bad = {.bind = "nonsense"};
+    assert_int_equal(yard_broker_new(&bad, NULL, &b), YARD_E_CONFIG);
+    assert_null(b);
+    tb_env_t env;
+    tb_start(&env, NULL);
+    yard_broker_opts_t taken = {.bind = env.endpoint};
+    assert_int_equal(yard_broker_new(&taken, NULL, &b), YARD_E_IO);
+    assert_null(b);
+    tb_stop(&env);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_routes_request_and_reply),
         cmocka_unit_test(test_round_robin_over_three_replicas),
         cmocka_unit_test(test_credit_is_never_exceeded),
