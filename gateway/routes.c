@@ -1,0 +1,599 @@
+/* The route table: compiles each route's path pattern once, at load, into segments (literal
+ * text or a {name} parameter), so that matching a request walks the path and the segments
+ * side by side without allocating or copying anything but the resolved service name into the
+ * caller's match. Config errors name the file and line of the offending key or item.
+ *
+ * Invariant: every route in a table has a valid pattern (starts with '/', balanced braces,
+ * unique parameter names, at most YARD_GW_PARAMS_MAX of them), a valid method, a literal
+ * service that is a valid service name or a "{param}" its pattern defines, and a non-NULL,
+ * NULL-terminated scopes array. */
+#include "routes.h"
+
+#include "yard/error.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define S_SERVICE_MAX 255
+
+typedef struct {
+    const char *text; /* literal text or parameter name; NUL-terminated, in the route's segbuf */
+    size_t len;
+    bool param;
+} s_seg_t;
+
+typedef struct {
+    yard_gw_route_t pub;
+    char *segbuf; /* a copy of the pattern whose '/', '{' and '}' became NULs */
+    s_seg_t *segs;
+    size_t nsegs;
+    int service_param; /* index in segs of the parameter that names the service; -1: literal */
+    char **scopes;     /* owned; NULL-terminated (pub.scopes points here) */
+} s_route_t;
+
+struct yard_gw_routes {
+    s_route_t *routes;
+    size_t count;
+};
+
+static const char *const s_methods[] = {"GET",  "POST",    "PUT", "PATCH", "DELETE",
+                                        "HEAD", "OPTIONS", "*",   NULL};
+
+static const char *const s_route_keys[] = {"method",     "path", "service", "op", "timeout",
+                                           "body_limit", "auth", "scopes",  NULL};
+
+static char *
+s_strdup(const char *s)
+{
+    char *copy = strdup(s);
+    if (copy == NULL) {
+        abort();
+    }
+    return copy;
+}
+
+static void *
+s_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        abort();
+    }
+    return p;
+}
+
+/* "path:line: gateway.routes[i].key: reason" into errbuf. */
+static int s_err(char *errbuf, size_t errlen, yard_config_node_t at, size_t i, const char *key,
+                 const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static int
+s_err(char *errbuf, size_t errlen, yard_config_node_t at, size_t i, const char *key,
+      const char *fmt, ...)
+{
+    if (errbuf == NULL || errlen == 0) {
+        return YARD_E_CONFIG;
+    }
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    snprintf(errbuf, errlen, "%s:%d: gateway.routes[%zu]%s%s: %s", yard_config_path(at.cfg),
+             yard_config_node_line(at), i, key != NULL ? "." : "", key != NULL ? key : "", why);
+    return YARD_E_CONFIG;
+}
+
+/* Service names as the bus takes them: non-empty, at most 255 bytes, printable ASCII with no
+ * space. */
+static bool
+s_service_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > S_SERVICE_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+s_name_valid(const char *s, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Compiling a pattern */
+
+/* Splits r->pub.name into segments. Returns NULL, or the reason it is not a valid pattern
+ * (static text or written into why). */
+static const char *
+s_compile(s_route_t *r, char *why, size_t whylen)
+{
+    const char *pattern = r->pub.name;
+    if (pattern[0] != '/') {
+        return "the path must start with '/'";
+    }
+    r->segbuf = s_strdup(pattern + 1);
+    size_t n = 1;
+    for (const char *c = r->segbuf; *c != '\0'; c++) {
+        n += *c == '/';
+    }
+    r->segs = s_calloc(n, sizeof *r->segs);
+    size_t nparams = 0;
+    char *seg = r->segbuf;
+    for (size_t i = 0; i < n; i++) {
+        char *slash = strchr(seg, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+        }
+        size_t len = strlen(seg);
+        s_seg_t *s = &r->segs[r->nsegs++];
+        bool open = len > 0 && seg[0] == '{';
+        if (open && seg[len - 1] == '}' && s_name_valid(seg + 1, len - 2)) {
+            seg[len - 1] = '\0';
+            *s = (s_seg_t){seg + 1, len - 2, true};
+            for (size_t j = 0; j + 1 < r->nsegs; j++) {
+                if (r->segs[j].param && strcmp(r->segs[j].text, s->text) == 0) {
+                    snprintf(why, whylen, "duplicate parameter name '{%s}'", s->text);
+                    return why;
+                }
+            }
+            if (++nparams > YARD_GW_PARAMS_MAX) {
+                snprintf(why, whylen, "more than %d parameters", YARD_GW_PARAMS_MAX);
+                return why;
+            }
+        } else if (open || strchr(seg, '{') != NULL || strchr(seg, '}') != NULL) {
+            snprintf(why, whylen,
+                     "unbalanced braces or bad parameter in '%s' (a parameter is a whole "
+                     "segment, {name} with letters, digits and '_')",
+                     pattern);
+            return why;
+        } else {
+            *s = (s_seg_t){seg, len, false};
+        }
+        seg = slash != NULL ? slash + 1 : seg + len;
+    }
+    return NULL;
+}
+
+/* The index of parameter name in r's segments, or -1. */
+static int
+s_param_index(const s_route_t *r, const char *name, size_t len)
+{
+    for (size_t i = 0; i < r->nsegs; i++) {
+        if (r->segs[i].param && r->segs[i].len == len && memcmp(r->segs[i].text, name, len) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Sets r's service from text: a literal service name, or "{param}" of its pattern. */
+static const char *
+s_set_service(s_route_t *r, const char *text, char *why, size_t whylen)
+{
+    size_t len = strlen(text);
+    r->pub.service = s_strdup(text);
+    r->service_param = -1;
+    if (len >= 2 && text[0] == '{' && text[len - 1] == '}') {
+        r->service_param = s_param_index(r, text + 1, len - 2);
+        if (r->service_param < 0) {
+            snprintf(why, whylen, "'%s' is not a parameter of the path", text);
+            return why;
+        }
+        return NULL;
+    }
+    if (!s_service_valid(text, len)) {
+        snprintf(why, whylen,
+                 "'%s' is not a valid service name (1 to 255 printable characters, no spaces)",
+                 text);
+        return why;
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading one route from the config */
+
+static char **
+s_no_scopes(void)
+{
+    return s_calloc(1, sizeof(char *));
+}
+
+static bool
+s_known_key(const char *key)
+{
+    for (size_t i = 0; s_route_keys[i] != NULL; i++) {
+        if (strcmp(key, s_route_keys[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The scalar text of node, or NULL after writing an error (a list, a map or nothing). */
+static const char *
+s_scalar(yard_config_node_t node, size_t i, const char *key, char *errbuf, size_t errlen)
+{
+    const char *text = yard_config_node_text(node);
+    if (yard_config_node_kind(node) != YARD_CONFIG_SCALAR || text == NULL) {
+        s_err(errbuf, errlen, node, i, key, "expected a single value");
+        return NULL;
+    }
+    return text;
+}
+
+static int
+s_read_method(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, size_t errlen)
+{
+    const char *text = s_scalar(node, i, "method", errbuf, errlen);
+    if (text == NULL) {
+        return YARD_E_CONFIG;
+    }
+    for (size_t m = 0; s_methods[m] != NULL; m++) {
+        if (strcasecmp(text, s_methods[m]) == 0) {
+            r->pub.method = s_methods[m];
+            return 0;
+        }
+    }
+    return s_err(errbuf, errlen, node, i, "method",
+                 "invalid method '%s' (expected GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS "
+                 "or *)",
+                 text);
+}
+
+static int
+s_read_scopes(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, size_t errlen)
+{
+    if (yard_config_node_kind(node) != YARD_CONFIG_LIST) {
+        return s_err(errbuf, errlen, node, i, "scopes", "expected a list of scope names");
+    }
+    size_t n = yard_config_node_len(node);
+    free(r->scopes);
+    r->scopes = s_calloc(n + 1, sizeof(char *));
+    for (size_t k = 0; k < n; k++) {
+        yard_config_node_t item = yard_config_node_item(node, k);
+        const char *text = yard_config_node_text(item);
+        if (yard_config_node_kind(item) != YARD_CONFIG_SCALAR || text == NULL || *text == '\0') {
+            return s_err(errbuf, errlen, item, i, "scopes",
+                         "expected a list of scope names (item %zu is not one)", k);
+        }
+        r->scopes[k] = s_strdup(text);
+    }
+    return 0;
+}
+
+/* One typed field (timeout, body_limit) through the options' own parser. */
+static int
+s_read_typed(yard_opt_type_t type, void *out, yard_config_node_t node, size_t i, const char *key,
+             char *errbuf, size_t errlen)
+{
+    const char *text = s_scalar(node, i, key, errbuf, errlen);
+    if (text == NULL) {
+        return YARD_E_CONFIG;
+    }
+    char why[200];
+    if (yard_option_parse(type, text, out, why, sizeof why) != 0) {
+        return s_err(errbuf, errlen, node, i, key, "%s", why);
+    }
+    return 0;
+}
+
+static int
+s_read_auth(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, size_t errlen)
+{
+    const char *text = s_scalar(node, i, "auth", errbuf, errlen);
+    if (text == NULL) {
+        return YARD_E_CONFIG;
+    }
+    if (strcmp(text, "none") == 0) {
+        r->pub.auth = YARD_GW_AUTH_NONE;
+    } else if (strcmp(text, "bearer") == 0) {
+        r->pub.auth = YARD_GW_AUTH_BEARER;
+    } else {
+        return s_err(errbuf, errlen, node, i, "auth", "invalid auth '%s' (expected none or bearer)",
+                     text);
+    }
+    return 0;
+}
+
+/* Reads one field of a route map. */
+static int
+s_read_field(s_route_t *r, const char *key, yard_config_node_t value, size_t i, char *errbuf,
+             size_t errlen)
+{
+    if (strcmp(key, "method") == 0) {
+        return s_read_method(r, value, i, errbuf, errlen);
+    }
+    if (strcmp(key, "op") == 0) {
+        const char *text = s_scalar(value, i, key, errbuf, errlen);
+        if (text == NULL) {
+            return YARD_E_CONFIG;
+        }
+        r->pub.op = s_strdup(text);
+        return 0;
+    }
+    if (strcmp(key, "timeout") == 0) {
+        int rc = s_read_typed(YARD_OPT_MS, &r->pub.timeout_ms, value, i, key, errbuf, errlen);
+        if (rc == 0 && r->pub.timeout_ms == 0) {
+            return s_err(errbuf, errlen, value, i, key, "must be more than 0");
+        }
+        return rc;
+    }
+    if (strcmp(key, "body_limit") == 0) {
+        return s_read_typed(YARD_OPT_SIZE, &r->pub.body_limit, value, i, key, errbuf, errlen);
+    }
+    if (strcmp(key, "auth") == 0) {
+        return s_read_auth(r, value, i, errbuf, errlen);
+    }
+    if (strcmp(key, "scopes") == 0) {
+        return s_read_scopes(r, value, i, errbuf, errlen);
+    }
+    return 0; /* path and service are read first, by s_read_route */
+}
+
+/* Reads the required path and service. */
+static int
+s_read_target(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size_t errlen)
+{
+    char why[256];
+    yard_config_node_t path = yard_config_node_get(map, "path");
+    if (yard_config_node_kind(path) == YARD_CONFIG_ABSENT) {
+        return s_err(errbuf, errlen, map, i, NULL, "missing 'path'");
+    }
+    const char *text = s_scalar(path, i, "path", errbuf, errlen);
+    if (text == NULL) {
+        return YARD_E_CONFIG;
+    }
+    r->pub.name = s_strdup(text);
+    const char *bad = s_compile(r, why, sizeof why);
+    if (bad != NULL) {
+        return s_err(errbuf, errlen, path, i, "path", "%s", bad);
+    }
+    yard_config_node_t service = yard_config_node_get(map, "service");
+    if (yard_config_node_kind(service) == YARD_CONFIG_ABSENT) {
+        return s_err(errbuf, errlen, map, i, NULL, "missing 'service'");
+    }
+    text = s_scalar(service, i, "service", errbuf, errlen);
+    if (text == NULL) {
+        return YARD_E_CONFIG;
+    }
+    bad = s_set_service(r, text, why, sizeof why);
+    return bad != NULL ? s_err(errbuf, errlen, service, i, "service", "%s", bad) : 0;
+}
+
+static int
+s_read_route(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size_t errlen)
+{
+    if (yard_config_node_kind(map) != YARD_CONFIG_MAP) {
+        return s_err(errbuf, errlen, map, i, NULL,
+                     "expected a map (method, path, service, op, ...)");
+    }
+    for (size_t k = 0; k < yard_config_node_len(map); k++) {
+        int line;
+        const char *key = yard_config_node_key(map, k, NULL, &line);
+        if (key != NULL && !s_known_key(key)) {
+            snprintf(errbuf, errlen,
+                     "%s:%d: gateway.routes[%zu]: unknown key '%s' (expected method, path, "
+                     "service, op, timeout, body_limit, auth, scopes)",
+                     yard_config_path(map.cfg), line, i, key);
+            return YARD_E_CONFIG;
+        }
+    }
+    int rc = s_read_target(r, map, i, errbuf, errlen);
+    for (size_t k = 0; rc == 0 && k < yard_config_node_len(map); k++) {
+        yard_config_node_t value;
+        const char *key = yard_config_node_key(map, k, &value, NULL);
+        rc = s_read_field(r, key, value, i, errbuf, errlen);
+    }
+    if (rc == 0 && r->scopes[0] != NULL && r->pub.auth != YARD_GW_AUTH_BEARER) {
+        rc = s_err(errbuf, errlen, yard_config_node_get(map, "scopes"), i, "scopes",
+                   "scopes need auth: bearer");
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The table */
+
+static void
+s_route_init(s_route_t *r, uint32_t timeout_ms, uint64_t body_limit)
+{
+    memset(r, 0, sizeof *r);
+    r->pub.method = "*";
+    r->pub.timeout_ms = timeout_ms;
+    r->pub.body_limit = body_limit;
+    r->pub.auth = YARD_GW_AUTH_NONE;
+    r->scopes = s_no_scopes();
+    r->service_param = -1;
+}
+
+static void
+s_route_free(s_route_t *r)
+{
+    free((char *)r->pub.name);
+    free((char *)r->pub.service);
+    free((char *)r->pub.op);
+    for (size_t k = 0; r->scopes != NULL && r->scopes[k] != NULL; k++) {
+        free(r->scopes[k]);
+    }
+    free(r->scopes);
+    free(r->segbuf);
+    free(r->segs);
+}
+
+/* The default route: any method on /v1/{service} goes to that service. */
+static void
+s_add_default(yard_gw_routes_t *self, uint32_t timeout_ms, uint64_t body_limit)
+{
+    s_route_t *r = &self->routes[self->count++];
+    s_route_init(r, timeout_ms, body_limit);
+    r->pub.name = s_strdup("/v1/{service}");
+    char why[64];
+    const char *bad = s_compile(r, why, sizeof why);
+    bad = bad != NULL ? bad : s_set_service(r, "{service}", why, sizeof why);
+    if (bad != NULL) {
+        abort(); /* a constant pattern: cannot fail */
+    }
+}
+
+int
+yard_gw_routes_new(const yard_config_t *cfg, bool default_route, uint32_t timeout_ms,
+                   uint64_t body_limit, yard_gw_routes_t **out, char *errbuf, size_t errlen)
+{
+    *out = NULL;
+    yard_config_node_t list = yard_config_node(cfg, "gateway.routes");
+    yard_config_kind_t kind = yard_config_node_kind(list);
+    if (kind != YARD_CONFIG_ABSENT && kind != YARD_CONFIG_NULL && kind != YARD_CONFIG_LIST) {
+        snprintf(errbuf, errlen, "%s:%d: gateway.routes: expected a list of routes",
+                 yard_config_path(cfg), yard_config_node_line(list));
+        return YARD_E_CONFIG;
+    }
+    size_t n = yard_config_node_len(list);
+    yard_gw_routes_t *self = s_calloc(1, sizeof *self);
+    self->routes = s_calloc(n + 1, sizeof *self->routes);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        s_route_t *r = &self->routes[self->count++];
+        s_route_init(r, timeout_ms, body_limit);
+        rc = s_read_route(r, yard_config_node_item(list, i), i, errbuf, errlen);
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        self->routes[i].pub.scopes = (const char *const *)self->routes[i].scopes;
+    }
+    if (rc != 0) {
+        yard_gw_routes_destroy(&self);
+        return rc;
+    }
+    if (default_route) {
+        s_add_default(self, timeout_ms, body_limit);
+        self->routes[self->count - 1].pub.scopes =
+            (const char *const *)self->routes[self->count - 1].scopes;
+    }
+    *out = self;
+    return 0;
+}
+
+void
+yard_gw_routes_destroy(yard_gw_routes_t **self_p)
+{
+    if (self_p == NULL || *self_p == NULL) {
+        return;
+    }
+    yard_gw_routes_t *self = *self_p;
+    for (size_t i = 0; i < self->count; i++) {
+        s_route_free(&self->routes[i]);
+    }
+    free(self->routes);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Matching: no allocation; parameters point into path. */
+
+/* Matches path against r's segments, filling m's params. */
+static bool
+s_match_path(const s_route_t *r, const char *path, yard_gw_match_t *m)
+{
+    if (path[0] != '/') {
+        return false;
+    }
+    const char *p = path + 1;
+    m->nparams = 0;
+    for (size_t i = 0; i < r->nsegs; i++) {
+        const char *end = strchr(p, '/');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        const s_seg_t *s = &r->segs[i];
+        if (s->param) {
+            if (len == 0) {
+                return false;
+            }
+            m->params[m->nparams++] = (yard_gw_param_t){s->text, p, len};
+        } else if (len != s->len || memcmp(p, s->text, len) != 0) {
+            return false;
+        }
+        if (i + 1 < r->nsegs) {
+            if (end == NULL) {
+                return false;
+            }
+            p = end + 1;
+        } else if (end != NULL) {
+            return false; /* the path has more segments */
+        }
+    }
+    return true;
+}
+
+/* Resolves the service into m; false when a parameter does not make a valid name. A name
+ * from the path may not start with '$': those are the broker's own services, which the
+ * default route must not expose. */
+static bool
+s_resolve(const s_route_t *r, yard_gw_match_t *m)
+{
+    const char *name = r->pub.service;
+    size_t len = strlen(name);
+    if (r->service_param >= 0) {
+        const char *pname = r->segs[r->service_param].text;
+        for (size_t i = 0; i < m->nparams; i++) {
+            if (strcmp(m->params[i].name, pname) == 0) {
+                name = m->params[i].value;
+                len = m->params[i].value_len;
+            }
+        }
+        if (!s_service_valid(name, len) || name[0] == '$') {
+            return false;
+        }
+    }
+    memcpy(m->service_buf, name, len);
+    m->service_buf[len] = '\0';
+    m->service = m->service_buf;
+    return true;
+}
+
+const yard_gw_route_t *
+yard_gw_routes_match(const yard_gw_routes_t *self, const char *method, const char *path,
+                     yard_gw_match_t *m)
+{
+    m->nparams = 0;
+    m->service = NULL;
+    m->service_buf[0] = '\0';
+    m->method_not_allowed = false;
+    if (method == NULL || path == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        const s_route_t *r = &self->routes[i];
+        if (!s_match_path(r, path, m)) {
+            continue;
+        }
+        if (strcmp(r->pub.method, "*") != 0 && strcmp(r->pub.method, method) != 0) {
+            m->method_not_allowed = true;
+            continue;
+        }
+        if (s_resolve(r, m)) {
+            m->method_not_allowed = false;
+            return &r->pub;
+        }
+    }
+    m->nparams = 0;
+    return NULL;
+}

@@ -1,0 +1,293 @@
+/* Gateway routes: a route table from the config's gateway.routes, matched per request with
+ * path parameters, service resolution and 405 detection. Read as the usage example of
+ * gateway/routes.h. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "routes.h"
+#include "yard/error.h"
+
+typedef struct {
+    char *dir;
+    char *path;
+    yard_config_t *cfg;
+    yard_gw_routes_t *routes;
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->dir = yh_tmpdir();
+    assert_non_null(f->dir);
+    size_t n = strlen(f->dir) + 16;
+    f->path = malloc(n);
+    snprintf(f->path, n, "%s/yard.yaml", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *f = *state;
+    yard_gw_routes_destroy(&f->routes);
+    yard_config_destroy(&f->cfg);
+    yh_rmtree(f->dir);
+    free(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+/* Loads text as the config file and builds routes from it; returns the rc, err the reason. */
+static int
+s_build(fixture_t *f, const char *text, bool default_route, char *err, size_t errlen)
+{
+    yard_gw_routes_destroy(&f->routes);
+    yard_config_destroy(&f->cfg);
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    char lerr[256];
+    if (yard_config_load(f->path, &f->cfg, lerr, sizeof lerr) != 0) {
+        fail_msg("load: %s", lerr);
+    }
+    err[0] = '\0';
+    return yard_gw_routes_new(f->cfg, default_route, 30000, 1 << 20, &f->routes, err, errlen);
+}
+
+static void
+s_assert_has(const char *err, const char *want)
+{
+    if (strstr(err, want) == NULL) {
+        fail_msg("expected \"%s\" in \"%s\"", want, err);
+    }
+}
+
+/* Asserts that a route file fails with want in the error. */
+static void
+s_assert_bad(fixture_t *f, const char *text, const char *want)
+{
+    char err[512];
+    assert_int_equal(s_build(f, text, true, err, sizeof err), YARD_E_CONFIG);
+    assert_null(f->routes);
+    s_assert_has(err, want);
+}
+
+static void
+s_assert_param(const yard_gw_match_t *m, size_t i, const char *name, const char *value)
+{
+    assert_true(i < m->nparams);
+    assert_string_equal(m->params[i].name, name);
+    assert_int_equal(m->params[i].value_len, strlen(value));
+    assert_memory_equal(m->params[i].value, value, strlen(value));
+}
+
+static void
+test_default_route_only(void **state)
+{
+    fixture_t *f = *state;
+    /* no config at all: /v1/{service} serves every service, any method */
+    char err[256];
+    assert_int_equal(yard_gw_routes_new(NULL, true, 5000, 4096, &f->routes, err, sizeof err), 0);
+    yard_gw_match_t m;
+    const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "POST", "/v1/echo", &m);
+    assert_non_null(r);
+    assert_string_equal(r->name, "/v1/{service}");
+    assert_string_equal(r->method, "*");
+    assert_string_equal(m.service, "echo");
+    assert_null(r->op);
+    assert_int_equal(r->timeout_ms, 5000);
+    assert_int_equal(r->body_limit, 4096);
+    assert_int_equal(r->auth, YARD_GW_AUTH_NONE);
+    assert_null(r->scopes[0]);
+    s_assert_param(&m, 0, "service", "echo");
+
+    /* 404s: other shapes, empty or invalid names, the broker's own $ services */
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo/x", &m));
+    assert_false(m.method_not_allowed);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v2/echo", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "v1/echo", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/$sys", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/a b", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/a\x01", &m));
+    char longname[300];
+    memset(longname, 'a', sizeof longname);
+    memcpy(longname, "/v1/", 4);
+    longname[299] = '\0';
+    assert_null(yard_gw_routes_match(f->routes, "GET", longname, &m));
+    longname[4 + 255] = '\0'; /* exactly 255: allowed */
+    assert_non_null(yard_gw_routes_match(f->routes, "GET", longname, &m));
+    assert_int_equal(strlen(m.service), 255);
+}
+
+static void
+test_routes_from_config(void **state)
+{
+    fixture_t *f = *state;
+    char err[256];
+    int rc = s_build(f,
+                     "gateway:\n"
+                     "  routes:\n"
+                     "    - method: get\n"
+                     "      path: /v1/users/{id}\n"
+                     "      service: users\n"
+                     "      op: user.get\n"
+                     "      timeout: 2s\n"
+                     "      body_limit: 64KiB\n"
+                     "      auth: bearer\n"
+                     "      scopes: [users.read, users.admin]\n"
+                     "    - {method: DELETE, path: '/v1/users/{id}', service: users, op: user.del}\n"
+                     "    - {path: '/svc/{name}/ops/{op}', service: '{name}'}\n",
+                     true, err, sizeof err);
+    assert_int_equal(rc, 0);
+    yard_gw_match_t m;
+    const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "GET", "/v1/users/42", &m);
+    assert_non_null(r);
+    assert_string_equal(r->name, "/v1/users/{id}");
+    assert_string_equal(r->method, "GET");
+    assert_string_equal(m.service, "users");
+    assert_string_equal(r->op, "user.get");
+    assert_int_equal(r->timeout_ms, 2000);
+    assert_int_equal(r->body_limit, 65536);
+    assert_int_equal(r->auth, YARD_GW_AUTH_BEARER);
+    assert_string_equal(r->scopes[0], "users.read");
+    assert_string_equal(r->scopes[1], "users.admin");
+    assert_null(r->scopes[2]);
+    assert_int_equal(m.nparams, 1);
+    s_assert_param(&m, 0, "id", "42");
+
+    /* the second route has the same path with another method; defaults apply */
+    r = yard_gw_routes_match(f->routes, "DELETE", "/v1/users/7", &m);
+    assert_non_null(r);
+    assert_string_equal(r->op, "user.del");
+    assert_int_equal(r->timeout_ms, 30000);
+    assert_int_equal(r->body_limit, 1 << 20);
+
+    /* the path exists but not for PUT: 405, not 404 */
+    assert_null(yard_gw_routes_match(f->routes, "PUT", "/v1/users/7", &m));
+    assert_true(m.method_not_allowed);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/users/7/x", &m));
+    assert_false(m.method_not_allowed);
+
+    /* several parameters, the service taken from one of them */
+    r = yard_gw_routes_match(f->routes, "PATCH", "/svc/billing/ops/refund", &m);
+    assert_non_null(r);
+    assert_string_equal(m.service, "billing");
+    assert_int_equal(m.nparams, 2);
+    s_assert_param(&m, 0, "name", "billing");
+    s_assert_param(&m, 1, "op", "refund");
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/svc//ops/refund", &m));
+
+    /* the default route comes last */
+    r = yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m);
+    assert_non_null(r);
+    assert_string_equal(r->name, "/v1/{service}");
+
+    /* switched off: only the configured routes */
+    assert_int_equal(
+        s_build(f, "gateway:\n  routes: [{path: /a, service: a}]\n", false, err, sizeof err), 0);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m));
+    assert_non_null(yard_gw_routes_match(f->routes, "GET", "/a", &m));
+    assert_string_equal(m.service, "a");
+    assert_int_equal(m.nparams, 0);
+}
+
+static void
+test_route_errors(void **state)
+{
+    fixture_t *f = *state;
+    s_assert_bad(f, "gateway:\n  routes: {path: /a}\n",
+                 "yard.yaml:2: gateway.routes: expected a list");
+    s_assert_bad(f, "gateway:\n  routes:\n    - /a\n",
+                 "yard.yaml:3: gateway.routes[0]: expected a map");
+    s_assert_bad(f,
+                 "gateway:\n  routes:\n    - {path: /a, service: a}\n"
+                 "    - path: /b\n      service: b\n      tiemout: 1s\n",
+                 "yard.yaml:6: gateway.routes[1]: unknown key 'tiemout'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - service: a\n",
+                 "yard.yaml:3: gateway.routes[0]: missing 'path'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n",
+                 "yard.yaml:3: gateway.routes[0]: missing 'service'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n      service: a\n      method: FETCH\n",
+                 "yard.yaml:5: gateway.routes[0].method: invalid method 'FETCH'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n      service: a\n      timeout: soon\n",
+                 "yard.yaml:5: gateway.routes[0].timeout: invalid duration 'soon'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n      service: a\n      timeout: 0\n",
+                 "yard.yaml:5: gateway.routes[0].timeout: must be more than 0");
+    s_assert_bad(f,
+                 "gateway:\n  routes:\n    - path: /a\n      service: a\n      body_limit: big\n",
+                 "yard.yaml:5: gateway.routes[0].body_limit: invalid size 'big'");
+    s_assert_bad(f,
+                 "gateway:\n  routes:\n    - path: /a\n      service: a\n      auth: bearer\n"
+                 "      scopes: read\n",
+                 "yard.yaml:6: gateway.routes[0].scopes: expected a list of scope names");
+    s_assert_bad(f,
+                 "gateway:\n  routes:\n    - path: /a\n      service: a\n      auth: bearer\n"
+                 "      scopes: [read, [x]]\n",
+                 "yard.yaml:6: gateway.routes[0].scopes: expected a list of scope names (item 1");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n      service: a\n      scopes: [read]\n",
+                 "gateway.routes[0].scopes: scopes need auth: bearer");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n      service: a\n      auth: basic\n",
+                 "yard.yaml:5: gateway.routes[0].auth: invalid auth 'basic'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a/{id}/b/{id}\n      service: a\n",
+                 "yard.yaml:3: gateway.routes[0].path: duplicate parameter name '{id}'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a/{id\n      service: a\n",
+                 "gateway.routes[0].path: unbalanced braces");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a/id}\n      service: a\n",
+                 "unbalanced braces");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: '/a/x{id}'\n      service: a\n",
+                 "unbalanced braces");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: '/a/{}'\n      service: a\n",
+                 "unbalanced braces");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: a/b\n      service: a\n",
+                 "yard.yaml:3: gateway.routes[0].path: the path must start with '/'");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: '/a/{id}'\n      service: '{name}'\n",
+                 "yard.yaml:4: gateway.routes[0].service: '{name}' is not a parameter");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: /a\n      service: 'has space'\n",
+                 "'has space' is not a valid service name");
+    s_assert_bad(f, "gateway:\n  routes:\n    - path: [/a]\n      service: a\n",
+                 "yard.yaml:3: gateway.routes[0].path: expected a single value");
+    s_assert_bad(f,
+                 "gateway:\n  routes:\n    - path: "
+                 "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}/{j}/{k}/{l}/{m}/{n}/{o}/{p}/{q}\n"
+                 "      service: a\n",
+                 "more than 16 parameters");
+}
+
+static void
+test_empty_routes_key(void **state)
+{
+    fixture_t *f = *state;
+    char err[256];
+    assert_int_equal(s_build(f, "gateway:\n  routes:\n", true, err, sizeof err), 0);
+    yard_gw_match_t m;
+    assert_non_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m));
+    assert_int_equal(s_build(f, "gateway:\n  routes: []\n", false, err, sizeof err), 0);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m));
+    assert_null(yard_gw_routes_match(f->routes, NULL, "/v1/echo", &m));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_default_route_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_routes_from_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_route_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_routes_key, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
