@@ -12,6 +12,8 @@ typedef struct {
     const char *summary;
 } s_command_t;
 
+int yard__cmd_bench_http(int argc, char **argv); /* cmd_bench_http.c */
+
 static const s_command_t s_commands[] = {
     {"call", yard__cmd_call, "call a service and print its reply as JSON"},
     {"send", yard__cmd_send, "send a one-way message to a service"},
@@ -29,6 +31,7 @@ s_usage(FILE *out)
     for (const s_command_t *c = s_commands; c->name; c++) {
         fprintf(out, "  %-6s %s\n", c->name, c->summary);
     }
+    fprintf(out, "  bench http  measure the HTTP gateway with wrk, against a bare libmicrohttpd\n");
     fprintf(out, "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
                  "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
                  "Exit status: 0 ok, 1 error reply, 2 usage, 3 no broker or timeout.\n");
@@ -45,6 +48,9 @@ main(int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         s_usage(stdout);
         return YARD_EXIT_OK;
+    }
+    if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "http") == 0) {
+        return yard__cmd_bench_http(argc - 2, argv + 2);
     }
     for (const s_command_t *c = s_commands; c->name; c++) {
         if (strcmp(argv[1], c->name) == 0) {

@@ -1,0 +1,811 @@
+/* yard bench http: requests/s and latency through the HTTP gateway, driven by wrk, next to a
+ * bare libmicrohttpd server answering the same bytes without the bus (bench_http_baseline.c),
+ * in one run, so the ratio compares figures taken a few seconds apart on the same machine.
+ *
+ * Without --url it starts, in this process, a broker on a free tcp loopback port, --replicas
+ * replicas of the registry's echo actor (as `yard bench` does) and a gateway on 127.0.0.1:0
+ * with its default settings; it asks the gateway once (which also waits for the replicas to
+ * register) and keeps the answer. wrk (a separate process: the load generator must not share
+ * our threads) then drives the gateway for --duration seconds; the bus is stopped, the bare
+ * server starts with the gateway's threads, connection limit and timeout and answers the kept
+ * bytes, and wrk drives it the same way. With --url wrk drives that URL only.
+ *
+ * wrk runs a Lua script written to a temp file: it sets the method, the JSON body and its
+ * Content-Type, and its `done` hook prints one line of counts and latency percentiles that we
+ * parse, so nothing depends on the layout of wrk's human-readable report. */
+#include "cli.h"
+
+#include "yard/actor.h"
+#include "yard/broker.h"
+#include "yard/error.h"
+#include "yard/log.h"
+#include "yard/registry.h"
+#ifdef YARD_HAVE_GATEWAY
+#include "yard/gateway.h"
+#endif
+
+#include <zmq.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The command (yard.c dispatches `yard bench http` here) and the baseline
+ * (bench_http_baseline.c, which declares the same). */
+int yard__cmd_bench_http(int argc, char **argv);
+
+typedef struct {
+    unsigned threads;
+    unsigned connection_limit;
+    unsigned connection_timeout;
+    unsigned status;
+    const char *body;
+    size_t body_len;
+    const char *const *headers;
+} yard_http_baseline_opts_t;
+
+typedef struct yard_http_baseline yard_http_baseline_t;
+int yard__http_baseline_start(const yard_http_baseline_opts_t *opts, yard_http_baseline_t **out);
+uint16_t yard__http_baseline_port(const yard_http_baseline_t *self);
+void yard__http_baseline_stop(yard_http_baseline_t **self_p);
+
+#define S_PATH        "/v1/echo"
+#define S_BODY        "{\"a\":1,\"b\":\"switchyard\",\"c\":[1,2,3],\"d\":true}"
+#define S_WARMUP_MS   10000
+#define S_OUT_MAX     65536
+#define S_MAX_HEADERS 16
+
+static const char s_usage[] =
+    "usage: yard bench http [--connections N] [--threads N] [--duration S] [--method GET|POST]\n"
+    "                       [--replicas N] [--http-threads N] [--json] [--url URL]\n"
+    "Drives wrk against " S_PATH " through an in-process HTTP gateway, broker and echo replicas,\n"
+    "then against a bare libmicrohttpd server answering the same bytes without the bus, and\n"
+    "prints requests/s, latency (p50, p75, p90, p99) and the ratio. Needs wrk on PATH.\n"
+    "  --connections N  open HTTP connections, each with one request outstanding (default 64)\n"
+    "  --threads N      wrk threads (default 2)\n"
+    "  --duration S     whole seconds of load for each side (default 10)\n"
+    "  --method M       POST (a small JSON body) or GET (default POST)\n"
+    "  --replicas N     echo replicas (default 2)\n"
+    "  --http-threads N gateway and bare-server HTTP threads (default: the gateway's default)\n"
+    "  --json           print one JSON object instead of a table\n"
+    "  --url URL        drive an existing gateway at URL (e.g. http://127.0.0.1:8080" S_PATH ");\n"
+    "                   nothing starts in-process and the baseline is skipped\n"
+    "Exit status: 0 measured, 1 the gateway could not be measured, 2 usage.\n";
+
+typedef struct {
+    unsigned connections, threads, duration_s, replicas, http_threads;
+    bool post, json;
+    const char *url;
+} s_opts_t;
+
+/* What wrk's done hook reported for one side. */
+typedef struct {
+    double requests, duration_us, bytes;
+    double connect, read, write, status, timeout; /* wrk's error counts */
+    double p50, p75, p90, p99, max;               /* microseconds */
+} s_wrk_t;
+
+/* --- wrk --------------------------------------------------------------------------------- */
+
+/* The full path of prog found on $PATH, or NULL. Caller owns the result; free with free(). */
+static char *
+s_which(const char *prog)
+{
+    const char *path = getenv("PATH");
+    if (!path || !path[0]) {
+        path = "/usr/local/bin:/usr/bin:/bin";
+    }
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        char *full = NULL;
+        if (asprintf(&full, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", prog) < 0) {
+            abort();
+        }
+        if (access(full, X_OK) == 0) {
+            return full;
+        }
+        free(full);
+        path += len + (path[len] == ':');
+    }
+    return NULL;
+}
+
+/* Writes the wrk script to a temp file; returns its path (caller unlinks and frees) or NULL. */
+static char *
+s_write_script(bool post)
+{
+    const char *dir = getenv("TMPDIR");
+    char *path = NULL;
+    if (asprintf(&path, "%s/yard-bench-http-XXXXXX.lua", dir && dir[0] ? dir : "/tmp") < 0) {
+        abort();
+    }
+    int fd = mkstemps(path, 4);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "yard bench http: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        free(path);
+        return NULL;
+    }
+    if (post) {
+        fprintf(f, "wrk.method = \"POST\"\n"
+                   "wrk.body = '" S_BODY "'\n"
+                   "wrk.headers[\"Content-Type\"] = \"application/json\"\n");
+    } else {
+        fprintf(f, "wrk.method = \"GET\"\n");
+    }
+    fprintf(f, "done = function(s, latency, requests)\n"
+               "  local e = s.errors\n"
+               "  io.write(string.format(\"yard-bench-http %%.0f %%.0f %%.0f %%.0f %%.0f %%.0f "
+               "%%.0f %%.0f %%.0f %%.0f %%.0f %%.0f %%.0f\\n\",\n"
+               "    s.requests, s.duration, s.bytes, e.connect, e.read, e.write, e.status,\n"
+               "    e.timeout, latency:percentile(50), latency:percentile(75),\n"
+               "    latency:percentile(90), latency:percentile(99), latency.max))\n"
+               "end\n");
+    if (fclose(f) != 0) {
+        unlink(path);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+/* Runs wrk against url and parses its done line into *out. Returns 0, or -1 with wrk's own
+ * output on stderr. */
+static int
+s_run_wrk(const s_opts_t *o, const char *wrk, const char *script, const char *url, s_wrk_t *out)
+{
+    memset(out, 0, sizeof *out);
+    char threads[16], conns[16], duration[16];
+    snprintf(threads, sizeof threads, "%u", o->threads);
+    snprintf(conns, sizeof conns, "%u", o->connections);
+    snprintf(duration, sizeof duration, "%us", o->duration_s);
+    char *const argv[] = {(char *)wrk, "-t", threads, "-c",           conns,       "-d", duration,
+                          "--timeout", "5s", "-s",    (char *)script, (char *)url, NULL};
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        fprintf(stderr, "yard bench http: pipe: %s\n", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "yard bench http: fork: %s\n", strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
+        dup2(pipefd[1], 1);
+        dup2(pipefd[1], 2);
+        execv(wrk, argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char *buf = malloc(S_OUT_MAX);
+    if (!buf) {
+        abort();
+    }
+    size_t len = 0;
+    buf[0] = '\0';
+    /* wrk ends by itself after the duration; allow it generous slack, then kill it. */
+    uint64_t deadline = yard__now_ns() + (uint64_t)(o->duration_s + 30) * 1000000000ull;
+    bool open = true;
+    while (open && yard__now_ns() < deadline) {
+        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        char tmp[4096];
+        ssize_t n = read(pipefd[0], tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            open = false;
+            break;
+        }
+        size_t take = (size_t)n < S_OUT_MAX - 1 - len ? (size_t)n : S_OUT_MAX - 1 - len;
+        memcpy(buf + len, tmp, take);
+        len += take;
+        buf[len] = '\0';
+    }
+    close(pipefd[0]);
+    if (open) {
+        kill(pid, SIGKILL);
+    }
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
+    }
+    int rc = -1;
+    const char *line = strstr(buf, "yard-bench-http ");
+    if (!open && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && line &&
+        sscanf(line, "yard-bench-http %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
+               &out->requests, &out->duration_us, &out->bytes, &out->connect, &out->read,
+               &out->write, &out->status, &out->timeout, &out->p50, &out->p75, &out->p90, &out->p99,
+               &out->max) == 13) {
+        rc = 0;
+    } else if (open) {
+        fprintf(stderr, "yard bench http: wrk did not finish in %u s; killed\n",
+                o->duration_s + 30);
+    } else {
+        fprintf(stderr, "yard bench http: wrk against %s failed (%s %d):\n%s", url,
+                WIFEXITED(ws) ? "exit status" : "signal",
+                WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), buf);
+    }
+    free(buf);
+    return rc;
+}
+
+static double
+s_rps(const s_wrk_t *w)
+{
+    return w->duration_us > 0 ? w->requests / (w->duration_us / 1e6) : 0;
+}
+
+static double
+s_errors(const s_wrk_t *w)
+{
+    return w->connect + w->read + w->write + w->status + w->timeout;
+}
+
+/* --- one HTTP request by hand: the gateway's answer, kept for the bare server -------------- */
+
+typedef struct {
+    unsigned status;
+    char *raw;                                  /* the whole response; owns the strings below */
+    const char *headers[2 * S_MAX_HEADERS + 1]; /* name, value, ..., NULL */
+    const char *body;
+    size_t body_len;
+} s_answer_t;
+
+static void
+s_answer_free(s_answer_t *a)
+{
+    free(a->raw);
+    memset(a, 0, sizeof *a);
+}
+
+/* Headers the bare server's libmicrohttpd sets itself, per response. */
+static bool
+s_own_header(const char *name)
+{
+    static const char *const own[] = {
+        "Date", "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive", NULL};
+    for (const char *const *p = own; *p; p++) {
+        if (strcasecmp(name, *p) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Splits a complete response (Connection: close, so it ends at EOF) in place. */
+static int
+s_answer_parse(s_answer_t *a, size_t len)
+{
+    char *end = strstr(a->raw, "\r\n\r\n");
+    if (!end || sscanf(a->raw, "HTTP/1.%*c %u", &a->status) != 1) {
+        return -1;
+    }
+    *end = '\0';
+    a->body = end + 4;
+    a->body_len = len - (size_t)(a->body - a->raw);
+    char *line = strstr(a->raw, "\r\n");
+    int n = 0;
+    while (line && line < end) {
+        *line = '\0';
+        line += 2;
+        char *next = strstr(line, "\r\n");
+        char *colon = strchr(line, ':');
+        if (!colon) {
+            return -1;
+        }
+        *colon = '\0';
+        char *value = colon + 1;
+        value += strspn(value, " \t");
+        if (strcasecmp(line, "Content-Length") == 0) {
+            size_t cl = strtoull(value, NULL, 10);
+            if (cl > a->body_len) {
+                return -1;
+            }
+            a->body_len = cl;
+        } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+            return -1; /* the gateway answers with a length; anything else we do not replay */
+        }
+        if (!s_own_header(line) && n < 2 * S_MAX_HEADERS) {
+            a->headers[n++] = line;
+            a->headers[n++] = value;
+        }
+        line = next;
+    }
+    a->headers[n] = NULL;
+    return 0;
+}
+
+/* Sends the bench's request to 127.0.0.1:port once and reads the whole answer. */
+static int
+s_ask(uint16_t port, bool post, s_answer_t *a)
+{
+    memset(a, 0, sizeof *a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[512];
+    int rlen = post ? snprintf(req, sizeof req,
+                               "POST " S_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                               "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                               "Connection: close\r\n\r\n" S_BODY,
+                               port, strlen(S_BODY))
+                    : snprintf(req, sizeof req,
+                               "GET " S_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                               "Connection: close\r\n\r\n",
+                               port);
+    size_t cap = S_OUT_MAX, len = 0;
+    a->raw = malloc(cap);
+    if (!a->raw) {
+        abort();
+    }
+    int rc = -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        send(fd, req, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
+        goto done;
+    }
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0) {
+            goto done;
+        }
+        ssize_t n = recv(fd, a->raw + len, cap - 1 - len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 || (n > 0 && len + (size_t)n >= cap - 1)) {
+            goto done;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    a->raw[len] = '\0';
+    rc = s_answer_parse(a, len);
+done:
+    close(fd);
+    if (rc) {
+        s_answer_free(a);
+    }
+    return rc;
+}
+
+static void
+s_sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* --- the in-process bus and gateway -------------------------------------------------------- */
+
+typedef struct {
+    void *ctx;
+    yard_broker_t *broker;
+    yard_actor_t *actor;
+#ifdef YARD_HAVE_GATEWAY
+    yard_gateway_t *gateway;
+#endif
+    char endpoint[64];
+    uint16_t port;
+    /* What the bare server copies from the gateway. */
+    unsigned threads, connection_limit, connection_timeout;
+} s_bus_t;
+
+static int
+s_bus_start(s_bus_t *bus, const s_opts_t *o)
+{
+    memset(bus, 0, sizeof *bus);
+#ifndef YARD_HAVE_GATEWAY
+    (void)o;
+    fprintf(stderr, "yard bench http: this yard was built without the gateway; use --url\n");
+    return -1;
+#else
+    int port = yard__free_port();
+    if (port < 0) {
+        fprintf(stderr, "yard bench http: no free tcp port on 127.0.0.1\n");
+        return -1;
+    }
+    snprintf(bus->endpoint, sizeof bus->endpoint, "tcp://127.0.0.1:%d", port);
+    bus->ctx = zmq_ctx_new();
+    if (!bus->ctx) {
+        abort();
+    }
+    yard_broker_opts_t bopts = {.bind = bus->endpoint}; /* zero fields take their defaults */
+    int rc = yard_broker_new(&bopts, bus->ctx, &bus->broker);
+    if (rc == 0) {
+        rc = yard_broker_start(bus->broker);
+    }
+    if (rc) {
+        fprintf(stderr, "yard bench http: broker on %s: %s\n", bus->endpoint, yard_strerror(rc));
+        return -1;
+    }
+    /* The registry's echo actor, with credit for every connection's request (wrk keeps one
+     * outstanding per connection), so the broker's queue does not set the pace. */
+    const yard_actor_def_t *echo = yard_registry_find("echo");
+    yard_actor_opts_t aopts;
+    void *own = NULL;
+    char err[256] = "";
+    rc = echo ? yard_actor_configure(echo, NULL, 0, NULL, &aopts, &own, err, sizeof err)
+              : YARD_E_NOT_FOUND;
+    if (rc == 0) {
+        int64_t credit = ((int64_t)o->connections + o->replicas - 1) / o->replicas;
+        free(aopts.broker);
+        aopts.broker = strdup(bus->endpoint);
+        aopts.replicas = o->replicas;
+        aopts.credit = credit < 16 ? 16 : credit;
+        aopts.zmq_context = bus->ctx;
+        free(aopts.log_level);
+        aopts.log_level = strdup("warn"); /* the runtime applies it process-wide */
+        rc = yard_actor_start(echo, &aopts, own, &bus->actor);
+        yard_actor_config_free(echo, &aopts, &own);
+    }
+    if (rc) {
+        fprintf(stderr, "yard bench http: echo replicas: %s%s%s\n", yard_strerror(rc),
+                err[0] ? ": " : "", err);
+        return -1;
+    }
+    /* The gateway at its defaults (as a user's `yard-gateway` without a config file gets
+     * them, environment included), on a free port, with its own ZeroMQ context as the
+     * separate program has. */
+    yard_gateway_opts_t gopts;
+    memset(&gopts, 0, sizeof gopts);
+    rc =
+        yard_options_apply(yard_gateway_options, &gopts, NULL, "gateway", 0, NULL, err, sizeof err);
+    if (rc == 0) {
+        rc = yard_options_apply(yard_gateway_shared_options, &gopts, NULL, NULL, 0, NULL, err,
+                                sizeof err);
+    }
+    if (rc == 0) {
+        free(gopts.listen);
+        gopts.listen = strdup("127.0.0.1:0");
+        free(gopts.broker);
+        gopts.broker = strdup(bus->endpoint);
+        free(gopts.log_level);
+        gopts.log_level = strdup("warn");
+        if (o->http_threads) {
+            gopts.threads = o->http_threads;
+        }
+        bus->threads = gopts.threads > 0 ? (unsigned)gopts.threads : 1;
+        bus->connection_limit = gopts.connection_limit > 0 ? (unsigned)gopts.connection_limit : 0;
+        bus->connection_timeout = (gopts.connection_timeout_ms + 999) / 1000;
+        rc = yard_gateway_new(&gopts, NULL, NULL, &bus->gateway, err, sizeof err);
+    }
+    yard_options_free(yard_gateway_options, &gopts);
+    yard_options_free(yard_gateway_shared_options, &gopts);
+    if (rc == 0) {
+        rc = yard_gateway_start(bus->gateway);
+    }
+    if (rc) {
+        fprintf(stderr, "yard bench http: gateway: %s%s%s\n", yard_strerror(rc), err[0] ? ": " : "",
+                err);
+        return -1;
+    }
+    bus->port = yard_gateway_port(bus->gateway);
+    return 0;
+#endif
+}
+
+static void
+s_bus_stop(s_bus_t *bus)
+{
+#ifdef YARD_HAVE_GATEWAY
+    if (bus->gateway) {
+        yard_gateway_stop(bus->gateway);
+        yard_gateway_destroy(&bus->gateway);
+    }
+#endif
+    if (bus->actor) {
+        yard_actor_stop(bus->actor);
+        yard_actor_destroy(&bus->actor);
+    }
+    if (bus->broker) {
+        yard_broker_stop(bus->broker);
+        yard_broker_destroy(&bus->broker);
+    }
+    if (bus->ctx) {
+        zmq_ctx_term(bus->ctx);
+        bus->ctx = NULL;
+    }
+}
+
+/* Asks the gateway until it answers 2xx: replicas register asynchronously, so the first
+ * requests can legitimately meet 503. Polling with a short back-off is fine in a tool. */
+static int
+s_warm_up(uint16_t port, bool post, s_answer_t *a)
+{
+    uint64_t deadline = yard__now_ns() + (uint64_t)S_WARMUP_MS * 1000000u;
+    unsigned last = 0;
+    do {
+        if (s_ask(port, post, a) == 0) {
+            if (a->status >= 200 && a->status < 300) {
+                return 0;
+            }
+            last = a->status;
+            s_answer_free(a);
+        }
+        s_sleep_ms(20);
+    } while (yard__now_ns() < deadline);
+    if (last) {
+        fprintf(stderr, "yard bench http: the gateway answers %s " S_PATH " with %u\n",
+                post ? "POST" : "GET", last);
+    } else {
+        fprintf(stderr, "yard bench http: the gateway on port %u does not answer\n", port);
+    }
+    return -1;
+}
+
+/* --- output -------------------------------------------------------------------------------- */
+
+static void
+s_json_side(const char *prefix, const s_wrk_t *w)
+{
+    printf("\"%srequests\":%.0f,\"%srps\":%.1f,\"%sp50_us\":%.0f,\"%sp75_us\":%.0f,"
+           "\"%sp90_us\":%.0f,\"%sp99_us\":%.0f,\"%smax_us\":%.0f,\"%serrors\":{\"connect\":%.0f,"
+           "\"read\":%.0f,\"write\":%.0f,\"status\":%.0f,\"timeout\":%.0f}",
+           prefix, w->requests, prefix, s_rps(w), prefix, w->p50, prefix, w->p75, prefix, w->p90,
+           prefix, w->p99, prefix, w->max, prefix, w->connect, w->read, w->write, w->status,
+           w->timeout);
+}
+
+static void
+s_print_json(const s_opts_t *o, unsigned http_threads, const s_wrk_t *gw, const s_wrk_t *base)
+{
+    printf("{\"connections\":%u,\"threads\":%u,\"duration_s\":%u,\"method\":\"%s\",",
+           o->connections, o->threads, o->duration_s, o->post ? "POST" : "GET");
+    printf("\"in_process\":%s,", o->url ? "false" : "true");
+    if (!o->url) {
+        printf("\"replicas\":%u,\"http_threads\":%u,", o->replicas, http_threads);
+    }
+    s_json_side("", gw);
+    if (base) {
+        printf(",");
+        s_json_side("baseline_", base);
+        printf(",\"ratio\":%.3f,\"p99_ratio\":%.3f", s_rps(base) > 0 ? s_rps(gw) / s_rps(base) : 0,
+               base->p99 > 0 ? gw->p99 / base->p99 : 0);
+    } else {
+        printf(",\"baseline_rps\":null,\"baseline_p99_us\":null,\"ratio\":null");
+    }
+    printf("}\n");
+}
+
+static void
+s_print_row(const char *name, const s_wrk_t *w)
+{
+    printf("%-20s %10.0f %9.0f %9.0f %9.0f %9.0f %11.0f %7.0f\n", name, s_rps(w), w->p50, w->p75,
+           w->p90, w->p99, w->requests, s_errors(w));
+}
+
+static void
+s_print_table(const s_opts_t *o, const char *url, unsigned http_threads, const s_wrk_t *gw,
+              const s_wrk_t *base)
+{
+    printf("yard bench http: wrk -t%u -c%u -d%us, %s %s", o->threads, o->connections, o->duration_s,
+           o->post ? "POST" : "GET", url);
+    if (!o->url) {
+        printf(", %u echo replicas, %u HTTP thread%s", o->replicas, http_threads,
+               http_threads == 1 ? "" : "s");
+    }
+    printf("\n%-20s %10s %9s %9s %9s %9s %11s %7s\n", "path", "req/s", "p50 us", "p75 us", "p90 us",
+           "p99 us", "requests", "errors");
+    s_print_row(o->url ? "gateway (existing)" : "gateway + bus", gw);
+    if (base) {
+        s_print_row("bare libmicrohttpd", base);
+        printf("ratio gateway / bare: %.3f (requests/s), p99 %.2fx\n",
+               s_rps(base) > 0 ? s_rps(gw) / s_rps(base) : 0,
+               base->p99 > 0 ? gw->p99 / base->p99 : 0);
+    }
+    const s_wrk_t *sides[2] = {gw, base};
+    for (int i = 0; i < 2; i++) {
+        const s_wrk_t *w = sides[i];
+        if (w && s_errors(w) > 0) {
+            printf("errors (%s): connect %.0f, read %.0f, write %.0f, non-2xx %.0f, timeout %.0f\n",
+                   i ? "bare" : "gateway", w->connect, w->read, w->write, w->status, w->timeout);
+        }
+    }
+}
+
+/* --- the command --------------------------------------------------------------------------- */
+
+static int
+s_parse(int argc, char **argv, s_opts_t *o)
+{
+    static const struct option longopts[] = {
+        {"connections", required_argument, NULL, 'c'},
+        {"threads", required_argument, NULL, 't'},
+        {"duration", required_argument, NULL, 'd'},
+        {"method", required_argument, NULL, 'm'},
+        {"replicas", required_argument, NULL, 'r'},
+        {"http-threads", required_argument, NULL, 'H'},
+        {"json", no_argument, NULL, 'j'},
+        {"url", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (s_opts_t){.connections = 64, .threads = 2, .duration_s = 10, .replicas = 2, .post = true};
+    optind = 1;
+    opterr = 0;
+    int ch;
+    uint64_t v = 0;
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        const char *what = NULL;
+        switch (ch) {
+        case 'h':
+            fputs(s_usage, stdout);
+            return 1;
+        case 'c':
+            what = yard__parse_u64(optarg, 1, 100000, &v) ? "--connections: 1..100000" : NULL;
+            o->connections = (unsigned)v;
+            break;
+        case 't':
+            what = yard__parse_u64(optarg, 1, 256, &v) ? "--threads: 1..256" : NULL;
+            o->threads = (unsigned)v;
+            break;
+        case 'd':
+            what =
+                yard__parse_u64(optarg, 1, 3600, &v) ? "--duration: whole seconds, 1..3600" : NULL;
+            o->duration_s = (unsigned)v;
+            break;
+        case 'm':
+            if (strcasecmp(optarg, "POST") == 0 || strcasecmp(optarg, "GET") == 0) {
+                o->post = strcasecmp(optarg, "POST") == 0;
+            } else {
+                what = "--method: GET or POST";
+            }
+            break;
+        case 'r':
+            what = yard__parse_u64(optarg, 1, 64, &v) ? "--replicas: 1..64" : NULL;
+            o->replicas = (unsigned)v;
+            break;
+        case 'H':
+            what = yard__parse_u64(optarg, 1, 256, &v) ? "--http-threads: 1..256" : NULL;
+            o->http_threads = (unsigned)v;
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'u':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                what = "--url: http://host:port/path";
+            }
+            o->url = optarg;
+            break;
+        case ':':
+            fprintf(stderr, "yard bench http: %s needs a value\n%s", argv[optind - 1], s_usage);
+            return -1;
+        default:
+            fprintf(stderr, "yard bench http: unknown option '%s'\n%s", argv[optind - 1], s_usage);
+            return -1;
+        }
+        if (what) {
+            fprintf(stderr, "yard bench http: bad value '%s' for %s\n", optarg, what);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "yard bench http: unexpected argument '%s'\n%s", argv[optind], s_usage);
+        return -1;
+    }
+    if (o->threads > o->connections) {
+        fprintf(stderr, "yard bench http: --threads (%u) must not exceed --connections (%u)\n",
+                o->threads, o->connections);
+        return -1;
+    }
+    return 0;
+}
+
+int
+yard__cmd_bench_http(int argc, char **argv)
+{
+    s_opts_t o;
+    int p = s_parse(argc, argv, &o);
+    if (p) {
+        return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
+    }
+    char *wrk = s_which("wrk");
+    if (!wrk) {
+        fprintf(stderr, "yard bench http: wrk is not on PATH; install wrk (Debian: apt-get "
+                        "install wrk)\n");
+        return YARD_EXIT_ERROR;
+    }
+    if (!yard_log_enabled(YARD_LOG_DEBUG)) {
+        yard_log_set_level(YARD_LOG_WARN); /* keep the runtime's info lines out of the figures */
+    }
+    int code = YARD_EXIT_ERROR;
+    char *script = s_write_script(o.post);
+    s_bus_t bus;
+    memset(&bus, 0, sizeof bus);
+    s_answer_t answer;
+    memset(&answer, 0, sizeof answer);
+    yard_http_baseline_t *bare = NULL;
+    s_wrk_t gw, base;
+    char url[128];
+    if (!script) {
+        goto cleanup;
+    }
+    if (o.url) {
+        if (s_run_wrk(&o, wrk, script, o.url, &gw) == 0) {
+            code = YARD_EXIT_OK;
+            if (o.json) {
+                s_print_json(&o, 0, &gw, NULL);
+            } else {
+                s_print_table(&o, o.url, 0, &gw, NULL);
+            }
+        }
+        goto cleanup;
+    }
+    if (s_bus_start(&bus, &o) || s_warm_up(bus.port, o.post, &answer)) {
+        goto cleanup;
+    }
+    snprintf(url, sizeof url, "http://127.0.0.1:%u" S_PATH, bus.port);
+    int rc = s_run_wrk(&o, wrk, script, url, &gw);
+    /* Stop our bus before the baseline runs, so the two never share the CPU. */
+    s_bus_stop(&bus);
+    if (rc) {
+        goto cleanup;
+    }
+    yard_http_baseline_opts_t bopts = {
+        .threads = bus.threads,
+        .connection_limit = bus.connection_limit,
+        .connection_timeout = bus.connection_timeout,
+        .status = answer.status,
+        .body = answer.body,
+        .body_len = answer.body_len,
+        .headers = answer.headers,
+    };
+    if (yard__http_baseline_start(&bopts, &bare)) {
+        goto cleanup;
+    }
+    char burl[128];
+    snprintf(burl, sizeof burl, "http://127.0.0.1:%u" S_PATH, yard__http_baseline_port(bare));
+    rc = s_run_wrk(&o, wrk, script, burl, &base);
+    yard__http_baseline_stop(&bare);
+    if (rc) {
+        goto cleanup;
+    }
+    code = YARD_EXIT_OK;
+    if (o.json) {
+        s_print_json(&o, bus.threads, &gw, &base);
+    } else {
+        s_print_table(&o, url, bus.threads, &gw, &base);
+    }
+cleanup:
+    s_bus_stop(&bus);
+    yard__http_baseline_stop(&bare);
+    s_answer_free(&answer);
+    if (script) {
+        unlink(script);
+        free(script);
+    }
+    free(wrk);
+    return code;
+}
