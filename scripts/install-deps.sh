@@ -7,6 +7,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libzmq3-dev libmsgpack-dev libhiredis-dev libjansson-dev libyaml-dev libcmocka-dev
     redis-server
+    libmicrohttpd-dev libcurl4-openssl-dev wrk
 )
 
 sudo_cmd=()

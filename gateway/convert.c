@@ -1,0 +1,239 @@
+/* Outcomes to HTTP: the one place that decides which status and error code a bus outcome
+ * becomes, how a reply body becomes JSON, and which of an actor's reply headers reach the
+ * client. Invariant: every response the gateway sends is built here, so each one carries
+ * Content-Type, X-Request-Id and X-Process-Time, and every error body has the same shape
+ * {"error":{"code","message"}} (docs/gateway.md lists the table). */
+#include "gw_internal.h"
+
+#include "msg_internal.h" /* header iteration: yard_msg.h has lookup by key only */
+#include "yard/error.h"
+#include "yard/json.h"
+#include "yard/log.h"
+#include "yard/msg.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+int
+gw_status_for_error(int err, const char **code, bool *retry_after)
+{
+    *code = yard_err_name(err);
+    *retry_after = false;
+    switch (err) {
+    case YARD_E_NO_SERVICE:
+    case YARD_E_WORKER_LOST:
+    case YARD_E_UNREACHABLE:
+    case YARD_E_SHUTDOWN:
+        return 503;
+    case YARD_E_OVERLOADED:
+        *retry_after = true;
+        return 503;
+    case YARD_E_TIMEOUT:
+        return 504;
+    case YARD_E_BAD_REQUEST:
+    case YARD_E_INVALID:
+        return 400;
+    case YARD_E_TOO_LARGE:
+        return 413;
+    case YARD_E_UNAUTHENTICATED:
+        return 401;
+    case YARD_E_FORBIDDEN:
+        return 403;
+    case YARD_E_NOT_FOUND:
+        return 404;
+    case YARD_E_SERVICE:
+        return 500;
+    default:
+        return 502; /* PROTOCOL, INTERNAL, ...: the bus behind us failed */
+    }
+}
+
+char *
+gw_error_json(const char *code, const char *message, size_t *len)
+{
+    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "INTERNAL", "message",
+                          message ? message : "");
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text) {
+        /* Only when message is not UTF-8 (a service's error text): say less. */
+        json_t *p = json_pack("{s:{s:s,s:s}}", "error", "code", "INTERNAL", "message",
+                              "error text is not valid UTF-8");
+        text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        json_decref(p);
+        if (!text) {
+            abort();
+        }
+    }
+    *len = strlen(text);
+    return text;
+}
+
+static struct MHD_Response *
+s_json_response(gw_req_t *req, int status, char *text, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, text, text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        abort();
+    }
+    if (len > 0) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    }
+    req->status = status;
+    req->bytes = len;
+    return r;
+}
+
+struct MHD_Response *
+gw_response_error(gw_req_t *req, int status, const char *code, const char *message)
+{
+    size_t len = 0;
+    char *text = gw_error_json(code, message, &len);
+    return s_json_response(req, status, text, len);
+}
+
+/* A service's own status: "201" etc., 100..599; 0 when absent or not a status. */
+static int
+s_parse_status(const char *text)
+{
+    if (!text || strlen(text) != 3) {
+        return 0;
+    }
+    int v = 0;
+    for (int i = 0; i < 3; i++) {
+        if (text[i] < '0' || text[i] > '9') {
+            return 0;
+        }
+        v = v * 10 + (text[i] - '0');
+    }
+    return v >= 100 && v <= 599 ? v : 0;
+}
+
+/* Headers an actor may not set: they belong to the HTTP framing or to the gateway. */
+static bool
+s_header_allowed(const char *name, const char *value)
+{
+    static const char *const deny[] = {
+        "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade",
+        "x-request-id",   "x-process-time",    "te",         "trailer",    NULL};
+    if (!name[0] || strpbrk(value, "\r\n") || strpbrk(name, "\r\n: \t")) {
+        return false;
+    }
+    for (size_t i = 0; deny[i]; i++) {
+        if (strcasecmp(deny[i], name) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+gw_copy_reply_headers(gw_req_t *req, const yard_msg_t *reply)
+{
+    const char *st = yard_msg_header(reply, "http.status");
+    if (st) {
+        req->http_status = strdup(st);
+    }
+    for (uint32_t i = 0; i < reply->header_count && req->nrh < GW_REPLY_HEADERS_MAX; i++) {
+        const char *k = reply->headers[2 * i];
+        const char *v = reply->headers[2 * i + 1];
+        if (strncmp(k, "http.header.", 12) != 0 || !s_header_allowed(k + 12, v)) {
+            continue;
+        }
+        req->rh_name[req->nrh] = strdup(k + 12);
+        req->rh_value[req->nrh] = strdup(v);
+        if (!req->rh_name[req->nrh] || !req->rh_value[req->nrh]) {
+            abort();
+        }
+        req->nrh++;
+    }
+}
+
+static void
+s_add_reply_headers(gw_req_t *req, struct MHD_Response *r)
+{
+    for (uint32_t i = 0; i < req->nrh; i++) {
+        MHD_add_response_header(r, req->rh_name[i], req->rh_value[i]);
+    }
+}
+
+struct MHD_Response *
+gw_response_from_outcome(gw_req_t *req)
+{
+    int own_status = s_parse_status(req->http_status);
+    struct MHD_Response *r = NULL;
+    if (req->err == 0) {
+        if (!req->reply || req->reply_size == 0) {
+            r = s_json_response(req, own_status ? own_status : 204, NULL, 0);
+        } else {
+            char *text = NULL;
+            size_t len = 0;
+            char why[128];
+            if (yard_json_from_msgpack(req->reply, req->reply_size, &text, &len, why, sizeof why) !=
+                0) {
+                yard_log(YARD_LOG_WARN, "reply is not convertible to JSON",
+                         YF_STR("request_id", req->request_id), YF_STR("reason", why));
+                return gw_response_error(req, 502, "BAD_REPLY",
+                                         "the service's reply cannot be written as JSON");
+            }
+            r = s_json_response(req, own_status ? own_status : 200, text, len);
+        }
+        s_add_reply_headers(req, r);
+        return r;
+    }
+    const char *code = NULL;
+    bool retry = false;
+    int status = gw_status_for_error(req->err, &code, &retry);
+    const char *msg = req->err_text && req->err_text[0] ? req->err_text : yard_strerror(req->err);
+    if (req->err == YARD_E_SERVICE) {
+        if (req->app_error && req->app_error[0]) {
+            code = req->app_error;
+        }
+        status = own_status && own_status >= 400 ? own_status : 500;
+    }
+    r = gw_response_error(req, status, code, msg);
+    if (retry) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    }
+    if (req->err == YARD_E_SERVICE) {
+        s_add_reply_headers(req, r);
+    }
+    return r;
+}
+
+void
+gw_request_id_new(char out[33])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n <= 0) {
+            abort(); /* the kernel's generator does not fail once seeded */
+        }
+        got += (size_t)n;
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof b; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+bool
+gw_request_id_valid(const char *id)
+{
+    size_t n = 0;
+    for (; id[n]; n++) {
+        if (n >= GW_REQ_ID_MAX || (unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e) {
+            return false;
+        }
+    }
+    return n > 0;
+}

@@ -1,0 +1,679 @@
+/* The gateway's HTTP side: libmicrohttpd's daemon (a pool of epoll threads, suspend/resume),
+ * the per-request state machine of the access handler, the built-in endpoints, and the life
+ * cycle (new, start, drain, stop).
+ *
+ * A request goes NEW (URI seen) -> BODY (headers seen; body bytes counted, kept up to the
+ * route's limit) -> either answered at once (errors, /healthz, /readyz, /metrics) or WAITING
+ * (connection suspended, request handed to the bridge) -> READY (outcome stored, connection
+ * resumed) -> SENT. Responses are queued from the access handler call that follows the
+ * headers (never the first one, which would cost keep-alive), except 413 for a declared
+ * Content-Length over the limit, which is refused before the body is read.
+ *
+ * Invariant: a suspended connection always gets resumed (by the bridge with an outcome, by
+ * the bridge's own deadline, or by stop), and stop resumes everything before
+ * MHD_stop_daemon(). */
+#include "gw_internal.h"
+
+#include "yard/error.h"
+#include "yard/json.h"
+#include "yard/log.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_PATH_MAX      4000 /* path + query: what one bus header value may hold, with room */
+#define S_HDR_VALUE_MAX 1024
+
+static const char *const s_pass_headers[] = {"content-type",    "accept", "user-agent",
+                                             "x-forwarded-for", "origin", NULL};
+
+int64_t
+gw_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+gw_now_ms(void)
+{
+    return gw_now_ns() / 1000000;
+}
+
+void
+gw_req_free(gw_req_t *req)
+{
+    free(req->raw_uri);
+    free(req->path);
+    free(req->body);
+    free(req->token);
+    free(req->packed);
+    for (uint32_t i = 0; i < req->nstrs; i++) {
+        free(req->strs[i]);
+    }
+    free(req->app_error);
+    free(req->err_text);
+    free(req->http_status);
+    free(req->reply);
+    for (uint32_t i = 0; i < req->nrh; i++) {
+        free(req->rh_name[i]);
+        free(req->rh_value[i]);
+    }
+    free(req);
+}
+
+static char *
+s_strndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
+/* --- responses ---------------------------------------------------------------------------- */
+
+static void
+s_cors_add(void *arg, const char *name, const char *value)
+{
+    MHD_add_response_header(arg, name, value);
+}
+
+/* Adds what every response carries, queues it and marks the request sent. */
+static enum MHD_Result
+s_send(yard_gateway_t *gw, gw_req_t *req, struct MHD_Response *r)
+{
+    char took[32];
+    snprintf(took, sizeof took, "%.6f", (double)(gw_now_ns() - req->start_ns) / 1e9);
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    MHD_add_response_header(r, "X-Process-Time", took);
+    if (gw->cors) {
+        const char *origin =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+        yard_gw_cors_apply(gw->cors, origin, s_cors_add, r);
+    }
+    if (atomic_load(&gw->draining)) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    req->state = GW_SENT;
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result
+s_send_error(yard_gateway_t *gw, gw_req_t *req, int status, const char *code, const char *msg)
+{
+    return s_send(gw, req, gw_response_error(req, status, code, msg));
+}
+
+static enum MHD_Result
+s_send_text(yard_gateway_t *gw, gw_req_t *req, int status, const char *type, char *text, size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        abort();
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    req->status = status;
+    req->bytes = len;
+    return s_send(gw, req, r);
+}
+
+static enum MHD_Result
+s_builtin(yard_gateway_t *gw, gw_req_t *req)
+{
+    if (strcmp(req->path, "/metrics") == 0) {
+        size_t len = 0;
+        char *text = yard_gw_metrics_render(gw->metrics, &len);
+        return s_send_text(gw, req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    }
+    bool ok = strcmp(req->path, "/healthz") == 0 || gw_bridge_ready(gw->bridge);
+    char *text = strdup(ok ? "{\"status\":\"ok\"}" : "{\"status\":\"broker unreachable\"}");
+    if (!text) {
+        abort();
+    }
+    return s_send_text(gw, req, ok ? 200 : 503, "application/json", text, strlen(text));
+}
+
+/* --- the request's steps ------------------------------------------------------------------ */
+
+static void
+s_bus_header(gw_req_t *req, const char *key, const char *value, size_t vlen)
+{
+    if (req->nhdr >= GW_BUS_HEADERS_MAX || req->nstrs + 2 > GW_BUS_HEADERS_MAX) {
+        return;
+    }
+    char *k = s_strndup(key, strlen(key));
+    char *v = s_strndup(value, vlen < S_HDR_VALUE_MAX ? vlen : S_HDR_VALUE_MAX);
+    req->strs[req->nstrs++] = k;
+    req->strs[req->nstrs++] = v;
+    req->hdr[req->nhdr].key = (yard_str_t){k, (uint32_t)strlen(k)};
+    req->hdr[req->nhdr].value = (yard_str_t){v, (uint32_t)strlen(v)};
+    req->nhdr++;
+}
+
+static void
+s_bus_headers(gw_req_t *req)
+{
+    s_bus_header(req, "x-request-id", req->request_id, strlen(req->request_id));
+    s_bus_header(req, "http.method", req->method, strlen(req->method));
+    s_bus_header(req, "http.path", req->path, strlen(req->path));
+    s_bus_header(req, "http.query", req->query, strlen(req->query));
+    char key[YARD_WIRE_NAME_MAX + 1];
+    for (size_t i = 0; i < req->match.nparams; i++) {
+        const yard_gw_param_t *p = &req->match.params[i];
+        snprintf(key, sizeof key, "http.param.%s", p->name);
+        s_bus_header(req, key, p->value, p->value_len);
+    }
+    for (size_t i = 0; s_pass_headers[i]; i++) {
+        const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i]);
+        if (v) {
+            snprintf(key, sizeof key, "http.header.%s", s_pass_headers[i]);
+            s_bus_header(req, key, v, strlen(v));
+        }
+    }
+}
+
+/* "Bearer <token>": the token (copied), or NULL when missing or malformed. */
+static char *
+s_bearer(struct MHD_Connection *conn)
+{
+    const char *a =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!a || strncasecmp(a, "Bearer ", 7) != 0) {
+        return NULL;
+    }
+    const char *t = a + 7;
+    while (*t == ' ') {
+        t++;
+    }
+    size_t n = 0;
+    for (; t[n]; n++) {
+        if ((unsigned char)t[n] <= 0x20 || (unsigned char)t[n] > 0x7e || n >= 4096) {
+            return NULL;
+        }
+    }
+    return n ? s_strndup(t, n) : NULL;
+}
+
+/* Headers seen: remember what the request is, choose its route. */
+static enum MHD_Result
+s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const char *url,
+        const char *method)
+{
+    req->conn = conn;
+    snprintf(req->method, sizeof req->method, "%s", method);
+    req->path = s_strndup(url, strlen(url));
+    const char *id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (id && gw_request_id_valid(id)) {
+        snprintf(req->request_id, sizeof req->request_id, "%s", id);
+    } else {
+        gw_request_id_new(req->request_id);
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->peer,
+                      sizeof req->peer);
+        } else if (sa->sa_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer,
+                      sizeof req->peer);
+        }
+    }
+    req->route = yard_gw_routes_match(gw->routes, req->method, req->path, &req->match);
+    req->state = GW_BODY;
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (req->route && cl) {
+        char *end = NULL;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end != cl && n > req->route->body_limit) {
+            return s_send_error(gw, req, 413, "TOO_LARGE", "the request body is over the limit");
+        }
+    }
+    return MHD_YES;
+}
+
+static void
+s_body(gw_req_t *req, const char *data, size_t n)
+{
+    req->body_total += n;
+    uint64_t limit = req->route ? req->route->body_limit : 0;
+    if (req->too_large || req->body_total > limit) {
+        req->too_large = true; /* keep counting, keep nothing */
+        return;
+    }
+    if (req->body_len + n > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 4096;
+        while (cap < req->body_len + n) {
+            cap *= 2;
+        }
+        char *b = realloc(req->body, cap);
+        if (!b) {
+            abort();
+        }
+        req->body = b;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+}
+
+static bool
+s_only_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum MHD_Result
+s_rate_limited(yard_gateway_t *gw, gw_req_t *req, uint32_t retry)
+{
+    char ra[16];
+    snprintf(ra, sizeof ra, "%u", retry ? retry : 1);
+    struct MHD_Response *r = gw_response_error(req, 429, "RATE_LIMITED", "too many requests");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    return s_send(gw, req, r);
+}
+
+/* The whole request has arrived: answer it here, or hand it to the bus. */
+static enum MHD_Result
+s_complete(yard_gateway_t *gw, gw_req_t *req)
+{
+    struct MHD_Connection *conn = req->conn;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (get && (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0 ||
+                strcmp(req->path, "/metrics") == 0)) {
+        return s_builtin(gw, req);
+    }
+    if (atomic_load(&gw->draining)) {
+        return s_send_error(gw, req, 503, "SHUTDOWN", "the gateway is shutting down");
+    }
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *acrm =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
+    if (strcmp(req->method, "OPTIONS") == 0 && origin && acrm) {
+        if (!gw->cors) {
+            return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
+        }
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        const char *acrh =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        bool ok = yard_gw_cors_preflight(gw->cors, origin, acrm, acrh, s_cors_add, r);
+        if (!ok) {
+            MHD_destroy_response(r);
+            return s_send_error(gw, req, 403, "FORBIDDEN", "CORS preflight refused");
+        }
+        req->status = 204;
+        req->bytes = 0;
+        req->state = GW_SENT;
+        char took[32];
+        snprintf(took, sizeof took, "%.6f", (double)(gw_now_ns() - req->start_ns) / 1e9);
+        MHD_add_response_header(r, "X-Request-Id", req->request_id);
+        MHD_add_response_header(r, "X-Process-Time", took);
+        enum MHD_Result rc = MHD_queue_response(conn, 204, r);
+        MHD_destroy_response(r);
+        return rc;
+    }
+    if (!req->route) {
+        return req->match.method_not_allowed
+                   ? s_send_error(gw, req, 405, "METHOD_NOT_ALLOWED",
+                                  "the route does not take this method")
+                   : s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
+    }
+    if (req->too_large) {
+        return s_send_error(gw, req, 413, "TOO_LARGE", "the request body is over the limit");
+    }
+    if (strlen(req->path) + strlen(req->query) > S_PATH_MAX) {
+        return s_send_error(gw, req, 414, "URI_TOO_LONG", "the path and query are too long");
+    }
+    uint32_t retry = 0;
+    if (gw->rl && req->peer[0] &&
+        yard_gw_ratelimit_take(gw->rl, YARD_GW_RL_IP, req->peer, &retry) != 0) {
+        return s_rate_limited(gw, req, retry);
+    }
+    if (req->route->auth == YARD_GW_AUTH_BEARER) {
+        req->token = s_bearer(conn);
+        if (!req->token) {
+            struct MHD_Response *r =
+                gw_response_error(req, 401, "UNAUTHENTICATED",
+                                  "a bearer token is required (Authorization: Bearer ...)");
+            MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"yard\"");
+            return s_send(gw, req, r);
+        }
+        if (gw->rl && yard_gw_ratelimit_take(gw->rl, YARD_GW_RL_TOKEN, req->token, &retry) != 0) {
+            return s_rate_limited(gw, req, retry);
+        }
+    }
+    if (req->body_len > 0 && !s_only_space(req->body, req->body_len)) {
+        char why[200], msg[240];
+        if (yard_json_to_msgpack(req->body, req->body_len, &req->packed, &req->packed_size, why,
+                                 sizeof why) != 0) {
+            snprintf(msg, sizeof msg, "the body is not valid JSON: %s", why);
+            return s_send_error(gw, req, 400, "BAD_JSON", msg);
+        }
+    }
+    free(req->body); /* the bus gets the msgpack */
+    req->body = NULL;
+    req->body_len = req->body_cap = 0;
+    s_bus_headers(req);
+    req->deadline_ms = gw_now_ms() + req->route->timeout_ms;
+    req->state = GW_WAITING;
+    atomic_fetch_add(&gw->waiting, 1);
+    MHD_suspend_connection(conn); /* before the hand-over: the bridge may resume at once */
+    gw_bridge_submit(gw->bridge, req);
+    return MHD_YES;
+}
+
+static enum MHD_Result
+s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+         const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    yard_gateway_t *gw = cls;
+    gw_req_t *req = *con_cls;
+    if (!req) {
+        return MHD_NO; /* the URI callback always sets it */
+    }
+    switch (req->state) {
+    case GW_NEW:
+        return s_begin(gw, req, conn, url, method);
+    case GW_BODY:
+        if (*upload_data_size > 0) {
+            s_body(req, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        return s_complete(gw, req);
+    case GW_READY:
+        return s_send(gw, req, gw_response_from_outcome(req));
+    default: /* SENT (a body after an early answer is read and dropped) or WAITING */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+}
+
+static void *
+s_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    yard_gateway_t *gw = cls;
+    gw_req_t *req = calloc(1, sizeof *req);
+    if (!req) {
+        abort();
+    }
+    req->start_ns = gw_now_ns();
+    req->raw_uri = s_strndup(uri, strlen(uri));
+    const char *q = strchr(req->raw_uri, '?');
+    req->query = q ? q + 1 : "";
+    snprintf(req->method, sizeof req->method, "-");
+    atomic_fetch_add(&gw->live, 1);
+    yard_gw_metrics_in_flight(gw->metrics, 1);
+    return req;
+}
+
+static void
+s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+            enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    (void)toe;
+    yard_gateway_t *gw = cls;
+    gw_req_t *req = *con_cls;
+    if (!req) {
+        return;
+    }
+    *con_cls = NULL;
+    double secs = (double)(gw_now_ns() - req->start_ns) / 1e9;
+    yard_gw_metrics_observe(gw->metrics, req->route ? req->route->name : "-", req->method,
+                            req->status ? req->status : 499, secs);
+    yard_gw_metrics_in_flight(gw->metrics, -1);
+    gw_access_log(req, secs);
+    gw_req_free(req);
+    atomic_fetch_sub(&gw->live, 1);
+}
+
+/* --- life cycle --------------------------------------------------------------------------- */
+
+/* Binds listen ("host:port"; host may be "*" or empty for all addresses). */
+static int
+s_listen(const char *listen_on, bool reuse_port, int *fd_out, uint16_t *port_out, char *errbuf,
+         size_t errlen)
+{
+    const char *colon = listen_on ? strrchr(listen_on, ':') : NULL;
+    if (!colon) {
+        snprintf(errbuf, errlen, "listen: '%s' is not host:port", listen_on ? listen_on : "");
+        return YARD_E_CONFIG;
+    }
+    char host[256];
+    size_t hl = (size_t)(colon - listen_on);
+    if (hl >= sizeof host) {
+        snprintf(errbuf, errlen, "listen: host too long");
+        return YARD_E_CONFIG;
+    }
+    memcpy(host, listen_on, hl);
+    host[hl] = '\0';
+    char *h = host;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h[hl - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int gai = getaddrinfo(h[0] && strcmp(h, "*") != 0 ? h : NULL, colon + 1, &hints, &ai);
+    if (gai != 0) {
+        snprintf(errbuf, errlen, "listen: '%s': %s", listen_on, gai_strerror(gai));
+        return YARD_E_CONFIG;
+    }
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuse_port) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        }
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        snprintf(errbuf, errlen, "listen: cannot bind %s: %m", listen_on);
+        if (fd >= 0) {
+            close(fd);
+        }
+        freeaddrinfo(ai);
+        return YARD_E_IO;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    return 0;
+}
+
+static char *
+s_dup(const char *s)
+{
+    return s ? s_strndup(s, strlen(s)) : NULL;
+}
+
+int
+yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void *zmq_ctx,
+                 yard_gateway_t **out, char *errbuf, size_t errlen)
+{
+    *out = NULL;
+    yard_gateway_t *gw = calloc(1, sizeof *gw);
+    if (!gw) {
+        abort();
+    }
+    gw->listen_fd = -1;
+    pthread_mutex_init(&gw->stop_lock, NULL);
+    gw->opts = *opts;
+    gw->opts.listen = s_dup(opts->listen ? opts->listen : "127.0.0.1:8080");
+    gw->opts.broker = s_dup(opts->broker);
+    gw->opts.store = s_dup(opts->store);
+    gw->opts.log_level = s_dup(opts->log_level);
+    if (gw->opts.threads < 1) {
+        gw->opts.threads = 1;
+    }
+    if (gw->opts.connection_limit < 1) {
+        gw->opts.connection_limit = 10000;
+    }
+    if (!gw->opts.timeout_ms) {
+        gw->opts.timeout_ms = 15000;
+    }
+    if (!gw->opts.body_limit) {
+        gw->opts.body_limit = 1024 * 1024;
+    }
+    int rc = yard_gw_routes_new(cfg, gw->opts.default_route, gw->opts.timeout_ms,
+                                gw->opts.body_limit, &gw->routes, errbuf, errlen);
+    if (rc == 0) {
+        rc = yard_gw_cors_new(cfg, &gw->cors, errbuf, errlen);
+    }
+    if (rc == 0 && gw->opts.store && strncmp(gw->opts.store, "redis://", 8) == 0) {
+        rc = yard_store_open(gw->opts.store, &gw->store);
+        if (rc) {
+            snprintf(errbuf, errlen, "store %s: %s", gw->opts.store, yard_strerror(rc));
+        }
+    }
+    if (rc == 0) {
+        rc = yard_gw_ratelimit_new(cfg, gw->store, &gw->rl, errbuf, errlen);
+    }
+    if (rc == 0) {
+        gw->metrics = yard_gw_metrics_new();
+        rc = gw_bridge_new(gw, zmq_ctx, &gw->bridge, errbuf, errlen);
+    }
+    if (rc == 0) {
+        rc = s_listen(gw->opts.listen, gw->opts.reuse_port, &gw->listen_fd, &gw->port, errbuf,
+                      errlen);
+    }
+    if (rc) {
+        yard_gateway_destroy(&gw);
+        return rc;
+    }
+    *out = gw;
+    return 0;
+}
+
+int
+yard_gateway_start(yard_gateway_t *gw)
+{
+    if (!gw || gw->started) {
+        return YARD_E_INVALID;
+    }
+    unsigned timeout_s = (gw->opts.connection_timeout_ms + 999) / 1000;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    gw->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_access, gw, MHD_OPTION_LISTEN_SOCKET,
+                               gw->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+                               (unsigned)gw->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
+                               (unsigned)gw->opts.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                               timeout_s ? timeout_s : 1, MHD_OPTION_URI_LOG_CALLBACK, s_uri, gw,
+                               MHD_OPTION_NOTIFY_COMPLETED, s_completed, gw, MHD_OPTION_END);
+    if (!gw->mhd) {
+        yard_log(YARD_LOG_ERROR, "libmicrohttpd did not start");
+        return YARD_E_IO;
+    }
+    int rc = gw_bridge_start(gw->bridge);
+    if (rc) {
+        MHD_stop_daemon(gw->mhd);
+        gw->mhd = NULL;
+        return rc;
+    }
+    gw->started = true;
+    gw->listen_fd = -1; /* libmicrohttpd's now; MHD_quiesce_daemon() hands it back */
+    yard_log(YARD_LOG_INFO, "gateway listening", YF_STR("listen", gw->opts.listen),
+             YF_INT("port", gw->port), YF_INT("threads", gw->opts.threads));
+    return 0;
+}
+
+uint16_t
+yard_gateway_port(const yard_gateway_t *gw)
+{
+    return gw ? gw->port : 0;
+}
+
+/* Polls cond with a deadline (stop is rare; a 5 ms step is plenty). */
+static void
+s_wait_zero(atomic_long *v, int64_t until_ms)
+{
+    while (atomic_load(v) > 0 && gw_now_ms() < until_ms) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void
+yard_gateway_stop(yard_gateway_t *gw)
+{
+    if (!gw) {
+        return;
+    }
+    pthread_mutex_lock(&gw->stop_lock);
+    if (!gw->started || gw->stopped) {
+        pthread_mutex_unlock(&gw->stop_lock);
+        return;
+    }
+    gw->stopped = true;
+    atomic_store(&gw->draining, true);
+    MHD_socket lfd = MHD_quiesce_daemon(gw->mhd);
+    if (lfd != MHD_INVALID_SOCKET) {
+        close(lfd); /* new connections are refused from here on */
+        gw->listen_fd = -1;
+    }
+    long held = atomic_load(&gw->waiting);
+    yard_log(YARD_LOG_INFO, "gateway draining", YF_INT("in_flight", held),
+             YF_UINT("drain_ms", gw->opts.drain_ms));
+    s_wait_zero(&gw->waiting, gw_now_ms() + gw->opts.drain_ms);
+    gw_bridge_stop(gw->bridge);                 /* what is left: 503, and resumed */
+    s_wait_zero(&gw->live, gw_now_ms() + 1000); /* let the resumed answers go out */
+    MHD_stop_daemon(gw->mhd);
+    gw->mhd = NULL;
+    pthread_mutex_unlock(&gw->stop_lock);
+    yard_log(YARD_LOG_INFO, "gateway stopped");
+}
+
+void
+yard_gateway_destroy(yard_gateway_t **self_p)
+{
+    yard_gateway_t *gw = self_p ? *self_p : NULL;
+    if (!gw) {
+        return;
+    }
+    yard_gateway_stop(gw);
+    gw_bridge_destroy(&gw->bridge);
+    if (gw->listen_fd >= 0) {
+        close(gw->listen_fd);
+    }
+    yard_gw_metrics_destroy(&gw->metrics);
+    yard_gw_ratelimit_destroy(&gw->rl);
+    yard_gw_cors_destroy(&gw->cors);
+    yard_gw_routes_destroy(&gw->routes);
+    yard_store_destroy(&gw->store);
+    free(gw->opts.listen);
+    free(gw->opts.broker);
+    free(gw->opts.store);
+    free(gw->opts.log_level);
+    pthread_mutex_destroy(&gw->stop_lock);
+    free(gw);
+    *self_p = NULL;
+}
