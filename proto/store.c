@@ -189,3 +189,57 @@ yard_store_incr(yard_store_t *self, const char *key, int64_t by, int64_t *out)
     int64_t ignored;
     return self->ops->incr(self->impl, key, by, out != NULL ? out : &ignored);
 }
+
+/* ceil() for the non-negative, bounded values here, without linking libm. */
+static double
+s_ceil(double x)
+{
+    if (x >= 9e18) {
+        return x;
+    }
+    double whole = (double)(int64_t)x;
+    return whole < x ? whole + 1.0 : whole;
+}
+
+void
+yard__store_bucket_take(double *tokens, int64_t *ts_ms, int64_t now_ms, double rate_per_s,
+                        uint32_t burst, int *allowed, uint32_t *retry_after_ms)
+{
+    if (now_ms > *ts_ms) {
+        *tokens += (double)(now_ms - *ts_ms) * rate_per_s / 1000.0;
+        if (*tokens > (double)burst) {
+            *tokens = (double)burst;
+        }
+        *ts_ms = now_ms;
+    }
+    if (*tokens >= 1.0) {
+        *tokens -= 1.0;
+        *allowed = 1;
+        *retry_after_ms = 0;
+        return;
+    }
+    double wait = s_ceil((1.0 - *tokens) * 1000.0 / rate_per_s);
+    *allowed = 0;
+    *retry_after_ms = wait < 1.0 ? 1 : wait > (double)UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+}
+
+uint32_t
+yard__store_bucket_ttl_ms(double rate_per_s, uint32_t burst)
+{
+    double ms = s_ceil((double)burst * 1000.0 / rate_per_s) + 1000.0;
+    return ms > (double)UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
+int
+yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
+                      uint64_t now_ms, int *allowed, uint32_t *retry_after_ms)
+{
+    assert(self != NULL && key != NULL && allowed != NULL && retry_after_ms != NULL);
+    *allowed = 0;
+    *retry_after_ms = 0;
+    if (!(rate_per_s > 0.0 && rate_per_s <= 1e9) || burst == 0 || now_ms > (uint64_t)INT64_MAX) {
+        return YARD_E_INVALID;
+    }
+    return self->ops->take_token(self->impl, key, rate_per_s, burst, now_ms, allowed,
+                                 retry_after_ms);
+}

@@ -18,7 +18,18 @@ typedef struct {
     int (*del)(void *impl, const char *key);
     int (*del_if)(void *impl, const char *key, const void *val, size_t len);
     int (*incr)(void *impl, const char *key, int64_t by, int64_t *out);
+    int (*take_token)(void *impl, const char *key, double rate_per_s, uint32_t burst,
+                      uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
 } yard__store_ops_t;
+
+/* The token bucket arithmetic both backends share (Redis runs the same steps in Lua):
+ * refills *tokens for the time from *ts_ms to now_ms (never backwards), then takes one.
+ * Sets *allowed and *retry_after_ms as yard_store_take_token() does. */
+void yard__store_bucket_take(double *tokens, int64_t *ts_ms, int64_t now_ms, double rate_per_s,
+                             uint32_t burst, int *allowed, uint32_t *retry_after_ms);
+
+/* How long a bucket lives after its last take: until it would be full again, plus a second. */
+uint32_t yard__store_bucket_ttl_ms(double rate_per_s, uint32_t burst);
 
 /* Opens the in-process backend. Returns 0 and sets *impl. */
 int yard__store_memory_open(const yard__store_ops_t **ops, void **impl);

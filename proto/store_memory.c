@@ -315,6 +315,43 @@ done:
     return rc;
 }
 
+/* The bucket is an ordinary entry whose value is "<tokens> <ts_ms>", so it expires like any
+ * other key; a value that is not a bucket is the caller's INVALID, as WRONGTYPE on Redis. */
+static int
+s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uint64_t now_ms,
+             int *allowed, uint32_t *retry_after_ms)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    int64_t clock = s_now_ms();
+    int64_t now = now_ms != 0 ? (int64_t)now_ms : clock;
+    s_entry_t *e = s_find(self, key, clock, NULL);
+    double tokens = burst;
+    long long ts = now;
+    int rc = 0;
+    if (e != NULL && sscanf(e->val, "%lf %lld", &tokens, &ts) != 2) {
+        rc = YARD_E_INVALID;
+        goto done;
+    }
+    int64_t ts_ms = ts;
+    yard__store_bucket_take(&tokens, &ts_ms, now, rate_per_s, burst, allowed, retry_after_ms);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%.17g %lld", tokens, (long long)ts_ms);
+    char *copy = yard__store_dup(buf, (size_t)n);
+    int64_t expires = s_deadline(yard__store_bucket_ttl_ms(rate_per_s, burst), clock);
+    if (e != NULL) {
+        free(e->val);
+        e->val = copy;
+        e->len = (size_t)n;
+        e->expires_ms = expires;
+    } else {
+        s_insert(self, key, copy, (size_t)n, expires, clock);
+    }
+done:
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
 static const yard__store_ops_t s_ops = {
     .name = "memory",
     .shared = false,
@@ -325,6 +362,7 @@ static const yard__store_ops_t s_ops = {
     .del = s_del,
     .del_if = s_del_if,
     .incr = s_incr,
+    .take_token = s_take_token,
 };
 
 int

@@ -50,4 +50,20 @@ int yard_store_del_if(yard_store_t *self, const char *key, const void *val, size
  * Returns 0, YARD_E_INVALID when the value is not an integer, or YARD_E_UNREACHABLE. */
 int yard_store_incr(yard_store_t *self, const char *key, int64_t by, int64_t *out);
 
+/* Takes one token from the token bucket at key, atomically (a Lua script on Redis, so
+ * several processes share one bucket). The bucket holds at most burst tokens and refills at
+ * rate_per_s tokens per second; a new bucket starts full. Sets *allowed to 1 when a token was
+ * taken, else 0 with *retry_after_ms (>= 1) the time until one will be there; 0 when allowed.
+ * The bucket expires once it would be full again (burst / rate), so idle keys cost nothing.
+ *
+ * now_ms 0 uses the store's clock: the monotonic clock in memory, the server's TIME on Redis,
+ * so replicas on hosts with skewed clocks still agree. A non-zero now_ms is the caller's
+ * clock in milliseconds (tests; every caller sharing a key must then share that clock); a
+ * clock that goes back never refills nor drains.
+ *
+ * Returns 0, YARD_E_INVALID (rate_per_s not > 0 and <= 1e9, burst 0, or key holds another
+ * kind of value), or YARD_E_UNREACHABLE. */
+int yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
+                          uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
+
 #endif
