@@ -1,9 +1,10 @@
 /* yard bench http's baseline: a bare libmicrohttpd server that answers every request with the
  * same bytes the gateway answered (status, body, Content-Type and the gateway's own headers),
- * without the bus. It runs in the bench's process with the gateway's threading (one polling
- * thread, or a pool of `threads` on epoll, with suspend/resume allowed as the gateway needs),
- * connection limit and timeout, so the ratio measures what the gateway adds per request and
- * nothing else.
+ * without the bus. It runs in the bench's process with the gateway's threading (an epoll
+ * thread pool with suspend/resume and an inter-thread channel, as gateway/gateway.c starts
+ * it), connection limit and timeout, so the ratio measures what the gateway adds per request
+ * and nothing else. The bytes come from one request made by hand to the gateway
+ * (yard__http_ask()), which the bench also uses to wait until the gateway answers.
  *
  * Keep-alive: libmicrohttpd 0.9.75 answers `Connection: close` when a response is queued on the
  * access handler's first call for a request (shared/ANCHORS.md). The handler returns MHD_YES on
@@ -13,31 +14,187 @@
 #include <microhttpd.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-/* The shape of the baseline (shared with cmd_bench_http.c, which declares the same). */
-typedef struct {
-    unsigned threads;            /* 1: one internal polling thread; more: an epoll pool */
-    unsigned connection_limit;   /* 0: libmicrohttpd's default */
-    unsigned connection_timeout; /* seconds; 0: none */
-    unsigned status;
-    const char *body; /* borrowed until yard__http_baseline_stop() */
-    size_t body_len;
-    const char *const *headers; /* name, value, name, value, ..., NULL; borrowed likewise */
-} yard_http_baseline_opts_t;
-
+/* Shared with cmd_bench_http.c, which declares the same. */
+typedef struct yard_http_answer yard_http_answer_t;
 typedef struct yard_http_baseline yard_http_baseline_t;
-int yard__http_baseline_start(const yard_http_baseline_opts_t *opts, yard_http_baseline_t **out);
+int yard__http_ask(uint16_t port, const char *method, const char *path, const char *json_body,
+                   yard_http_answer_t **out);
+unsigned yard__http_answer_status(const yard_http_answer_t *self);
+void yard__http_answer_destroy(yard_http_answer_t **self_p);
+int yard__http_baseline_start(unsigned threads, unsigned connection_limit,
+                              uint32_t connection_timeout_ms, const yard_http_answer_t *answer,
+                              yard_http_baseline_t **out);
 uint16_t yard__http_baseline_port(const yard_http_baseline_t *self);
 void yard__http_baseline_stop(yard_http_baseline_t **self_p);
 
+#define S_ANSWER_MAX  65536
+#define S_MAX_HEADERS 16
+
+/* --- one HTTP request by hand: the gateway's answer, kept for the bare server -------------- */
+
+struct yard_http_answer {
+    unsigned status;
+    char *raw;                                  /* the whole response; owns the strings below */
+    const char *headers[2 * S_MAX_HEADERS + 1]; /* name, value, ..., NULL */
+    const char *body;
+    size_t body_len;
+};
+
+/* Headers the bare server's libmicrohttpd sets itself, per response. */
+static bool
+s_own_header(const char *name)
+{
+    static const char *const own[] = {
+        "Date", "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive", NULL};
+    for (const char *const *p = own; *p; p++) {
+        if (strcasecmp(name, *p) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Splits a complete response of len bytes (Connection: close, so it ended at EOF) in place:
+ * status, the headers to replay, the body (Content-Length bytes of it). */
+static int
+s_answer_parse(yard_http_answer_t *a, size_t len)
+{
+    char *end = strstr(a->raw, "\r\n\r\n");
+    if (!end || sscanf(a->raw, "HTTP/1.%*c %u", &a->status) != 1) {
+        return -1;
+    }
+    *end = '\0';
+    a->body = end + 4;
+    a->body_len = len - (size_t)(a->body - a->raw);
+    char *line = strstr(a->raw, "\r\n");
+    int n = 0;
+    while (line && line < end) {
+        *line = '\0';
+        line += 2;
+        char *next = strstr(line, "\r\n");
+        char *colon = strchr(line, ':');
+        if (!colon) {
+            return -1;
+        }
+        *colon = '\0';
+        char *value = colon + 1;
+        value += strspn(value, " \t");
+        if (strcasecmp(line, "Content-Length") == 0) {
+            size_t cl = strtoull(value, NULL, 10);
+            if (cl > a->body_len) {
+                return -1;
+            }
+            a->body_len = cl;
+        } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
+            return -1; /* the gateway answers with a length; anything else we do not replay */
+        }
+        if (!s_own_header(line) && n < 2 * S_MAX_HEADERS) {
+            a->headers[n++] = line;
+            a->headers[n++] = value;
+        }
+        line = next;
+    }
+    a->headers[n] = NULL;
+    return 0;
+}
+
+/* Sends one request (json_body with its Content-Type when not NULL) to 127.0.0.1:port and
+ * reads the whole answer, with a 5 s deadline per read. Returns 0 and sets *out (caller owns
+ * it; free with yard__http_answer_destroy()), or -1: nothing listens, no answer in time, or
+ * an answer this parser does not replay. */
+int
+yard__http_ask(uint16_t port, const char *method, const char *path, const char *json_body,
+               yard_http_answer_t **out)
+{
+    *out = NULL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[1024];
+    int rlen = json_body ? snprintf(req, sizeof req,
+                                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                                    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                                    "Connection: close\r\n\r\n%s",
+                                    method, path, port, strlen(json_body), json_body)
+                         : snprintf(req, sizeof req,
+                                    "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                                    "Connection: close\r\n\r\n",
+                                    method, path, port);
+    yard_http_answer_t *a = calloc(1, sizeof *a);
+    if (!a || !(a->raw = malloc(S_ANSWER_MAX))) {
+        abort();
+    }
+    size_t len = 0;
+    int rc = -1;
+    if (rlen < 0 || (size_t)rlen >= sizeof req ||
+        connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        send(fd, req, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
+        goto done;
+    }
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0) {
+            goto done;
+        }
+        ssize_t n = recv(fd, a->raw + len, S_ANSWER_MAX - 1 - len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 || (n > 0 && len + (size_t)n >= S_ANSWER_MAX - 1)) {
+            goto done;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    a->raw[len] = '\0';
+    rc = s_answer_parse(a, len);
+done:
+    close(fd);
+    if (rc) {
+        yard__http_answer_destroy(&a);
+    }
+    *out = a;
+    return rc;
+}
+
+unsigned
+yard__http_answer_status(const yard_http_answer_t *self)
+{
+    return self->status;
+}
+
+void
+yard__http_answer_destroy(yard_http_answer_t **self_p)
+{
+    yard_http_answer_t *self = *self_p;
+    if (self) {
+        free(self->raw);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+/* --- the bare server ------------------------------------------------------------------------ */
+
 struct yard_http_baseline {
     struct MHD_Daemon *daemon;
-    yard_http_baseline_opts_t o;
+    const yard_http_answer_t *answer;
     uint16_t port;
 };
 
@@ -64,48 +221,44 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     /* A response per request, as any server with a dynamic answer builds one; the bytes are
      * persistent, so nothing is copied. */
     struct MHD_Response *resp = MHD_create_response_from_buffer(
-        self->o.body_len, (void *)self->o.body, MHD_RESPMEM_PERSISTENT);
+        self->answer->body_len, (void *)self->answer->body, MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         return MHD_NO;
     }
-    for (const char *const *h = self->o.headers; h && h[0] && h[1]; h += 2) {
+    for (const char *const *h = self->answer->headers; h[0] && h[1]; h += 2) {
         MHD_add_response_header(resp, h[0], h[1]);
     }
-    enum MHD_Result rc = MHD_queue_response(conn, self->o.status, resp);
+    enum MHD_Result rc = MHD_queue_response(conn, self->answer->status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
 
+/* Starts the bare server on 127.0.0.1, a free port, answering every request with answer
+ * (borrowed; valid until yard__http_baseline_stop()). Threads, connection limit and timeout
+ * as the gateway's (the timeout rounded up to seconds, at least 1, as the gateway does).
+ * Returns 0 and sets *out (stop and free with yard__http_baseline_stop()), or -1. */
 int
-yard__http_baseline_start(const yard_http_baseline_opts_t *opts, yard_http_baseline_t **out)
+yard__http_baseline_start(unsigned threads, unsigned connection_limit,
+                          uint32_t connection_timeout_ms, const yard_http_answer_t *answer,
+                          yard_http_baseline_t **out)
 {
     *out = NULL;
     yard_http_baseline_t *self = calloc(1, sizeof *self);
     if (!self) {
         abort();
     }
-    self->o = *opts;
+    self->answer = answer;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
-    if (opts->threads > 1) {
-        flags |= MHD_USE_EPOLL;
-    }
-    struct MHD_OptionItem items[8];
-    int n = 0;
-    items[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &addr};
-    if (opts->threads > 1) {
-        items[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, opts->threads, NULL};
-    }
-    if (opts->connection_limit) {
-        items[n++] =
-            (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opts->connection_limit, NULL};
-    }
-    items[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opts->connection_timeout, NULL};
-    items[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    self->daemon = MHD_start_daemon(flags, 0, NULL, NULL, s_access, self, MHD_OPTION_ARRAY, items,
-                                    MHD_OPTION_END);
+    unsigned timeout_s = (connection_timeout_ms + 999) / 1000;
+    /* gateway/gateway.c's flags and options, so only the per-request work differs. */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    self->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &addr,
+                         MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1,
+                         MHD_OPTION_CONNECTION_LIMIT, connection_limit ? connection_limit : 10000,
+                         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1, MHD_OPTION_END);
     if (!self->daemon) {
         fprintf(stderr, "yard bench http: the bare libmicrohttpd server did not start\n");
         free(self);

@@ -48,26 +48,22 @@
  * (bench_http_baseline.c, which declares the same). */
 int yard__cmd_bench_http(int argc, char **argv);
 
-typedef struct {
-    unsigned threads;
-    unsigned connection_limit;
-    unsigned connection_timeout;
-    unsigned status;
-    const char *body;
-    size_t body_len;
-    const char *const *headers;
-} yard_http_baseline_opts_t;
-
+typedef struct yard_http_answer yard_http_answer_t;
 typedef struct yard_http_baseline yard_http_baseline_t;
-int yard__http_baseline_start(const yard_http_baseline_opts_t *opts, yard_http_baseline_t **out);
+int yard__http_ask(uint16_t port, const char *method, const char *path, const char *json_body,
+                   yard_http_answer_t **out);
+unsigned yard__http_answer_status(const yard_http_answer_t *self);
+void yard__http_answer_destroy(yard_http_answer_t **self_p);
+int yard__http_baseline_start(unsigned threads, unsigned connection_limit,
+                              uint32_t connection_timeout_ms, const yard_http_answer_t *answer,
+                              yard_http_baseline_t **out);
 uint16_t yard__http_baseline_port(const yard_http_baseline_t *self);
 void yard__http_baseline_stop(yard_http_baseline_t **self_p);
 
-#define S_PATH        "/v1/echo"
-#define S_BODY        "{\"a\":1,\"b\":\"switchyard\",\"c\":[1,2,3],\"d\":true}"
-#define S_WARMUP_MS   10000
-#define S_OUT_MAX     65536
-#define S_MAX_HEADERS 16
+#define S_PATH      "/v1/echo"
+#define S_BODY      "{\"a\":1,\"b\":\"switchyard\",\"c\":[1,2,3],\"d\":true}"
+#define S_WARMUP_MS 10000
+#define S_OUT_MAX   65536
 
 static const char s_usage[] =
     "usage: yard bench http [--connections N] [--threads N] [--duration S] [--method GET|POST]\n"
@@ -267,138 +263,6 @@ s_errors(const s_wrk_t *w)
     return w->connect + w->read + w->write + w->status + w->timeout;
 }
 
-/* --- one HTTP request by hand: the gateway's answer, kept for the bare server -------------- */
-
-typedef struct {
-    unsigned status;
-    char *raw;                                  /* the whole response; owns the strings below */
-    const char *headers[2 * S_MAX_HEADERS + 1]; /* name, value, ..., NULL */
-    const char *body;
-    size_t body_len;
-} s_answer_t;
-
-static void
-s_answer_free(s_answer_t *a)
-{
-    free(a->raw);
-    memset(a, 0, sizeof *a);
-}
-
-/* Headers the bare server's libmicrohttpd sets itself, per response. */
-static bool
-s_own_header(const char *name)
-{
-    static const char *const own[] = {
-        "Date", "Content-Length", "Connection", "Transfer-Encoding", "Keep-Alive", NULL};
-    for (const char *const *p = own; *p; p++) {
-        if (strcasecmp(name, *p) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Splits a complete response (Connection: close, so it ends at EOF) in place. */
-static int
-s_answer_parse(s_answer_t *a, size_t len)
-{
-    char *end = strstr(a->raw, "\r\n\r\n");
-    if (!end || sscanf(a->raw, "HTTP/1.%*c %u", &a->status) != 1) {
-        return -1;
-    }
-    *end = '\0';
-    a->body = end + 4;
-    a->body_len = len - (size_t)(a->body - a->raw);
-    char *line = strstr(a->raw, "\r\n");
-    int n = 0;
-    while (line && line < end) {
-        *line = '\0';
-        line += 2;
-        char *next = strstr(line, "\r\n");
-        char *colon = strchr(line, ':');
-        if (!colon) {
-            return -1;
-        }
-        *colon = '\0';
-        char *value = colon + 1;
-        value += strspn(value, " \t");
-        if (strcasecmp(line, "Content-Length") == 0) {
-            size_t cl = strtoull(value, NULL, 10);
-            if (cl > a->body_len) {
-                return -1;
-            }
-            a->body_len = cl;
-        } else if (strcasecmp(line, "Transfer-Encoding") == 0) {
-            return -1; /* the gateway answers with a length; anything else we do not replay */
-        }
-        if (!s_own_header(line) && n < 2 * S_MAX_HEADERS) {
-            a->headers[n++] = line;
-            a->headers[n++] = value;
-        }
-        line = next;
-    }
-    a->headers[n] = NULL;
-    return 0;
-}
-
-/* Sends the bench's request to 127.0.0.1:port once and reads the whole answer. */
-static int
-s_ask(uint16_t port, bool post, s_answer_t *a)
-{
-    memset(a, 0, sizeof *a);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    char req[512];
-    int rlen = post ? snprintf(req, sizeof req,
-                               "POST " S_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                               "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-                               "Connection: close\r\n\r\n" S_BODY,
-                               port, strlen(S_BODY))
-                    : snprintf(req, sizeof req,
-                               "GET " S_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                               "Connection: close\r\n\r\n",
-                               port);
-    size_t cap = S_OUT_MAX, len = 0;
-    a->raw = malloc(cap);
-    if (!a->raw) {
-        abort();
-    }
-    int rc = -1;
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        send(fd, req, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
-        goto done;
-    }
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0) {
-            goto done;
-        }
-        ssize_t n = recv(fd, a->raw + len, cap - 1 - len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 || (n > 0 && len + (size_t)n >= cap - 1)) {
-            goto done;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    a->raw[len] = '\0';
-    rc = s_answer_parse(a, len);
-done:
-    close(fd);
-    if (rc) {
-        s_answer_free(a);
-    }
-    return rc;
-}
-
 static void
 s_sleep_ms(int ms)
 {
@@ -418,7 +282,8 @@ typedef struct {
     char endpoint[64];
     uint16_t port;
     /* What the bare server copies from the gateway. */
-    unsigned threads, connection_limit, connection_timeout;
+    unsigned threads, connection_limit;
+    uint32_t connection_timeout_ms;
 } s_bus_t;
 
 static int
@@ -478,13 +343,7 @@ s_bus_start(s_bus_t *bus, const s_opts_t *o)
      * them, environment included), on a free port, with its own ZeroMQ context as the
      * separate program has. */
     yard_gateway_opts_t gopts;
-    memset(&gopts, 0, sizeof gopts);
-    rc =
-        yard_options_apply(yard_gateway_options, &gopts, NULL, "gateway", 0, NULL, err, sizeof err);
-    if (rc == 0) {
-        rc = yard_options_apply(yard_gateway_shared_options, &gopts, NULL, NULL, 0, NULL, err,
-                                sizeof err);
-    }
+    rc = yard_gateway_opts_fill(&gopts, NULL, 0, NULL, err, sizeof err);
     if (rc == 0) {
         free(gopts.listen);
         gopts.listen = strdup("127.0.0.1:0");
@@ -497,11 +356,10 @@ s_bus_start(s_bus_t *bus, const s_opts_t *o)
         }
         bus->threads = gopts.threads > 0 ? (unsigned)gopts.threads : 1;
         bus->connection_limit = gopts.connection_limit > 0 ? (unsigned)gopts.connection_limit : 0;
-        bus->connection_timeout = (gopts.connection_timeout_ms + 999) / 1000;
+        bus->connection_timeout_ms = gopts.connection_timeout_ms;
         rc = yard_gateway_new(&gopts, NULL, NULL, &bus->gateway, err, sizeof err);
     }
-    yard_options_free(yard_gateway_options, &gopts);
-    yard_options_free(yard_gateway_shared_options, &gopts);
+    yard_gateway_opts_free(&gopts);
     if (rc == 0) {
         rc = yard_gateway_start(bus->gateway);
     }
@@ -541,17 +399,18 @@ s_bus_stop(s_bus_t *bus)
 /* Asks the gateway until it answers 2xx: replicas register asynchronously, so the first
  * requests can legitimately meet 503. Polling with a short back-off is fine in a tool. */
 static int
-s_warm_up(uint16_t port, bool post, s_answer_t *a)
+s_warm_up(uint16_t port, bool post, yard_http_answer_t **answer)
 {
     uint64_t deadline = yard__now_ns() + (uint64_t)S_WARMUP_MS * 1000000u;
     unsigned last = 0;
     do {
-        if (s_ask(port, post, a) == 0) {
-            if (a->status >= 200 && a->status < 300) {
+        if (yard__http_ask(port, post ? "POST" : "GET", S_PATH, post ? S_BODY : NULL, answer) ==
+            0) {
+            last = yard__http_answer_status(*answer);
+            if (last >= 200 && last < 300) {
                 return 0;
             }
-            last = a->status;
-            s_answer_free(a);
+            yard__http_answer_destroy(answer);
         }
         s_sleep_ms(20);
     } while (yard__now_ns() < deadline);
@@ -744,8 +603,7 @@ yard__cmd_bench_http(int argc, char **argv)
     char *script = s_write_script(o.post);
     s_bus_t bus;
     memset(&bus, 0, sizeof bus);
-    s_answer_t answer;
-    memset(&answer, 0, sizeof answer);
+    yard_http_answer_t *answer = NULL;
     yard_http_baseline_t *bare = NULL;
     s_wrk_t gw, base;
     char url[128];
@@ -773,16 +631,8 @@ yard__cmd_bench_http(int argc, char **argv)
     if (rc) {
         goto cleanup;
     }
-    yard_http_baseline_opts_t bopts = {
-        .threads = bus.threads,
-        .connection_limit = bus.connection_limit,
-        .connection_timeout = bus.connection_timeout,
-        .status = answer.status,
-        .body = answer.body,
-        .body_len = answer.body_len,
-        .headers = answer.headers,
-    };
-    if (yard__http_baseline_start(&bopts, &bare)) {
+    if (yard__http_baseline_start(bus.threads, bus.connection_limit, bus.connection_timeout_ms,
+                                  answer, &bare)) {
         goto cleanup;
     }
     char burl[128];
@@ -801,7 +651,7 @@ yard__cmd_bench_http(int argc, char **argv)
 cleanup:
     s_bus_stop(&bus);
     yard__http_baseline_stop(&bare);
-    s_answer_free(&answer);
+    yard__http_answer_destroy(&answer);
     if (script) {
         unlink(script);
         free(script);
