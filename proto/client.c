@@ -320,8 +320,8 @@ s_next_wake(const yard_client_t *self)
     return wake;
 }
 
-int
-yard_client_dispatch(yard_client_t *self, int timeout_ms)
+static int
+s_dispatch(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
 {
     if (!self) {
         return YARD_E_INVALID;
@@ -346,15 +346,36 @@ yard_client_dispatch(yard_client_t *self, int timeout_ms)
         }
         /* s_recv_all stops at a full batch without reaching EAGAIN: then the socket counts as
          * dirty, and yard_wait asks it directly instead of trusting its descriptor. */
-        yard_wait_item_t items[2] = {
+        yard_wait_item_t items[3] = {
             {.socket = self->sock, .fd = -1, .dirty = self->sends != self->sends_at_drain},
-            {.socket = self->mon, .fd = -1, .dirty = self->mon_dirty}};
-        int rc = yard_wait(items, self->mon ? 2 : 1, wait);
+            {.socket = self->mon, .fd = -1, .dirty = self->mon_dirty},
+            {.fd = fd}};
+        int rc = yard_wait(items, 3, wait);
         if (rc == YARD_E_SHUTDOWN) {
             return rc;
         }
         mon_ready = self->mon && items[1].readable;
+        if (fd >= 0 && items[2].readable) {
+            *fd_ready = true;
+            return 0;
+        }
     }
+}
+
+int
+yard_client_dispatch(yard_client_t *self, int timeout_ms)
+{
+    return s_dispatch(self, timeout_ms, -1, NULL);
+}
+
+int
+yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
+{
+    if (!fd_ready || fd < 0) {
+        return YARD_E_INVALID;
+    }
+    *fd_ready = false;
+    return s_dispatch(self, timeout_ms, fd, fd_ready);
 }
 
 /* --- synchronous call -------------------------------------------------------------------- */

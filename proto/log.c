@@ -111,6 +111,27 @@ s_put(s_out_t *o, const char *fmt, ...)
     }
 }
 
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
+ * nothing past U+10FFFF), or 0 when it is not one. */
+static size_t
+s_utf8_len(const unsigned char *p, size_t avail)
+{
+    size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+    if (need == 0 || need > avail || p[0] > 0xf4) {
+        return 0;
+    }
+    for (size_t k = 1; k < need; k++) {
+        if ((p[k] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f)) {
+        return 0;
+    }
+    return need;
+}
+
 /* Appends s as a JSON string (quoted, escaped). n < 0: s is NUL-terminated. */
 static void
 s_put_json_str(s_out_t *o, const char *s, int n)
@@ -123,7 +144,19 @@ s_put_json_str(s_out_t *o, const char *s, int n)
     s_put(o, "\"");
     for (size_t i = 0; i < len && o->len + 8 < o->cap; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+        if (c >= 0x80) {
+            /* Client-controlled bytes must not break the line's JSON: copy a well-formed
+             * UTF-8 sequence whole, replace anything else with U+FFFD. */
+            size_t k = s_utf8_len((const unsigned char *)s + i, len - i);
+            if (k == 0) {
+                s_put(o, "\\ufffd");
+                continue;
+            }
+            memcpy(o->buf + o->len, s + i, k);
+            o->len += k;
+            o->buf[o->len] = '\0';
+            i += k - 1;
+        } else if (c == '"' || c == '\\') {
             s_put(o, "\\%c", c);
         } else if (c == '\n') {
             s_put(o, "\\n");
@@ -163,15 +196,11 @@ s_put_fields(s_out_t *o, va_list ap)
     }
 }
 
-void
-yard_log_emit(yard_log_level_t level, const char *msg, ...)
+static void
+s_emit(yard_log_level_t level, const char *msg, long suppressed, va_list ap)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    long suppressed = s_rate_check(level, msg, ts.tv_sec);
-    if (suppressed < 0) {
-        return;
-    }
     char buf[S_LINE_MAX];
     s_out_t o = {buf, 0, sizeof buf - 2};
     buf[0] = '\0';
@@ -187,10 +216,7 @@ yard_log_emit(yard_log_level_t level, const char *msg, ...)
     }
     s_put(&o, ",\"msg\":");
     s_put_json_str(&o, msg, -1);
-    va_list ap;
-    va_start(ap, msg);
     s_put_fields(&o, ap);
-    va_end(ap);
     if (suppressed > 0) {
         s_put(&o, ",\"suppressed\":%ld", suppressed);
     }
@@ -198,4 +224,28 @@ yard_log_emit(yard_log_level_t level, const char *msg, ...)
     buf[o.len++] = '\n';
     ssize_t w = write(STDERR_FILENO, buf, o.len);
     (void)w; /* nowhere to report a failed log write */
+}
+
+void
+yard_log_emit(yard_log_level_t level, const char *msg, ...)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long suppressed = s_rate_check(level, msg, ts.tv_sec);
+    if (suppressed < 0) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, msg);
+    s_emit(level, msg, suppressed, ap);
+    va_end(ap);
+}
+
+void
+yard_log_emit_record(yard_log_level_t level, const char *msg, ...)
+{
+    va_list ap;
+    va_start(ap, msg);
+    s_emit(level, msg, 0, ap);
+    va_end(ap);
 }

@@ -169,6 +169,23 @@ yard_msg_header(const yard_msg_t *self, const char *key)
     return NULL;
 }
 
+size_t
+yard_msg_header_count(const yard_msg_t *self)
+{
+    return self->header_count;
+}
+
+int
+yard_msg_header_at(const yard_msg_t *self, size_t i, const char **key, const char **value)
+{
+    if (i >= self->header_count) {
+        return YARD_E_INVALID;
+    }
+    *key = self->headers[2 * i];
+    *value = self->headers[2 * i + 1];
+    return 0;
+}
+
 void
 yard_msg_destroy(yard_msg_t **self_p)
 {

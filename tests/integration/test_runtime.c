@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <time.h>
 
 #define S_HB 100 /* heartbeat everywhere, so that failures are seen in tenths of a second */
@@ -428,6 +430,59 @@ test_deferred_and_errors(void **state)
     free(ep);
 }
 
+static void *
+s_poke_later(void *arg)
+{
+    int fd = *(int *)arg;
+    usleep(50 * 1000); /* the event under test: a write while the client waits */
+    uint64_t one = 1;
+    assert_int_equal(write(fd, &one, sizeof one), sizeof one);
+    return NULL;
+}
+
+/* A client's owner thread can wait on the bus and on its own descriptor at once: it wakes
+ * for the descriptor without polling, and still runs callbacks as replies arrive. */
+static void
+test_dispatch_fd(void **state)
+{
+    (void)state;
+    char *ep = strdup(yh_endpoint(yh_free_port()));
+    yard_broker_t *b = s_broker(ep);
+    yard_actor_t *a = s_actor(ep, 1);
+    yard_client_t *c = s_client(ep);
+    assert_int_equal(s_call_until_up(c, "\x01", 5000), 0);
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(efd >= 0);
+
+    bool ready = true;
+    assert_int_equal(yard_client_dispatch_fd(c, -1, -1, &ready), YARD_E_INVALID);
+
+    /* A reply: the callback runs, the descriptor stays quiet. */
+    s_tally_t t = {0};
+    assert_int_equal(yard_client_call_async(c, "rt", "\x02", 1, NULL, s_tally_cb, &t), 0);
+    long long until = yh_now_ms() + 3000;
+    while (t.done == 0 && yh_now_ms() < until) {
+        assert_true(yard_client_dispatch_fd(c, 1000, efd, &ready) >= 0);
+        assert_false(ready);
+    }
+    assert_int_equal(t.ok, 1);
+
+    /* Nothing outstanding: a write from another thread ends the wait, long before its 10 s. */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, s_poke_later, &efd), 0);
+    long long t0 = yh_now_ms();
+    assert_int_equal(yard_client_dispatch_fd(c, 10000, efd, &ready), 0);
+    assert_true(ready);
+    assert_true(yh_now_ms() - t0 < 5000);
+    pthread_join(th, NULL);
+
+    close(efd);
+    yard_client_destroy(&c);
+    yard_actor_destroy(&a);
+    yard_broker_destroy(&b);
+    free(ep);
+}
+
 static void
 test_broker_restart(void **state)
 {
@@ -617,6 +672,7 @@ main(void)
         cmocka_unit_test(test_three_replicas_share_work),
         cmocka_unit_test(test_async_pipelined),
         cmocka_unit_test(test_deferred_and_errors),
+        cmocka_unit_test(test_dispatch_fd),
         cmocka_unit_test(test_broker_restart),
         cmocka_unit_test(test_pubsub_fanout),
         cmocka_unit_test(test_drain_loses_nothing),

@@ -16,6 +16,7 @@
 #include "yard/msg.h"
 #include "yard/wire.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,12 @@ int yard_client_unsubscribe(yard_client_t *self, const char *pattern);
  * deliveries and deadlines, and runs their callbacks. Keeps heartbeats and failover going.
  * Returns the number of callbacks run, or a negative error. */
 int yard_client_dispatch(yard_client_t *self, int timeout_ms);
+
+/* Like yard_client_dispatch, and also returns as soon as fd is readable, with *fd_ready set
+ * (else false): for a thread that owns a client and takes work from other threads through an
+ * eventfd or pipe they write to. fd is only watched, never read. Returns the number of
+ * callbacks run, or a negative error (YARD_E_INVALID for fd < 0). */
+int yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready);
 
 /* Number of calls that have not ended yet. */
 size_t yard_client_pending(const yard_client_t *self);

@@ -6,6 +6,9 @@
  * than a few times a second is suppressed, and the next line that gets through says how many
  * were dropped ("suppressed":N), so a peer sending garbage in a loop cannot flood the log.
  *
+ * Strings are escaped for JSON; bytes that are not well-formed UTF-8 become U+FFFD, so
+ * client-controlled text cannot break a line.
+ *
  * Fields are (key, type, value) triples built with the YF_* macros, e.g.
  *   yard_log(YARD_LOG_WARN, "bad frame", YF_STR("peer", id), YF_INT("size", n));
  * The yard_log macro evaluates nothing but the level when the level is off. */
@@ -45,6 +48,15 @@ typedef enum {
         }                                                                                          \
     } while (0)
 
+/* Like yard_log, for records that must each be written however many arrive (an access log
+ * line per request): never rate-limited. */
+#define yard_log_record(level, ...)                                                                \
+    do {                                                                                           \
+        if (yard_log_enabled(level)) {                                                             \
+            yard_log_emit_record((level), __VA_ARGS__, (const char *)0);                           \
+        }                                                                                          \
+    } while (0)
+
 /* Process-wide threshold; default INFO. Thread-safe. */
 void yard_log_set_level(yard_log_level_t level);
 bool yard_log_enabled(yard_log_level_t level);
@@ -56,7 +68,9 @@ int yard_log_level_parse(const char *text, yard_log_level_t *out);
  * borrowed and must outlive the thread's logging (use a string literal or the actor's def). */
 void yard_log_set_context(const char *component, int replica);
 
-/* Writes one line. The variadic part is YF_* triples ended by a NULL key; use yard_log(). */
+/* Writes one line. The variadic part is YF_* triples ended by a NULL key; use yard_log() and
+ * yard_log_record(). */
 void yard_log_emit(yard_log_level_t level, const char *msg, ...);
+void yard_log_emit_record(yard_log_level_t level, const char *msg, ...);
 
 #endif

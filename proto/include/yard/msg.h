@@ -27,6 +27,11 @@ const char *yard_msg_subject(const yard_msg_t *self);
 /* The value of header key, or NULL. Borrowed; valid while the message lives. */
 const char *yard_msg_header(const yard_msg_t *self, const char *key);
 
+/* The number of headers, and the i-th (0-based) in arrival order: 0 with *key and *value set
+ * (borrowed; valid while the message lives), or YARD_E_INVALID past the end. */
+size_t yard_msg_header_count(const yard_msg_t *self);
+int yard_msg_header_at(const yard_msg_t *self, size_t i, const char **key, const char **value);
+
 void yard_msg_destroy(yard_msg_t **self_p);
 
 #endif
