@@ -18,8 +18,7 @@ typedef void(yard_gw_header_fn)(void *arg, const char *name, const char *value);
 
 /* Returns 0 and sets *out (NULL when CORS is off; caller owns it, free with
  * yard_gw_cors_destroy()), or YARD_E_CONFIG with errbuf "path:line: reason". */
-int yard_gw_cors_new(const yard_config_t *cfg, yard_gw_cors_t **out, char *errbuf,
-                     size_t errlen);
+int yard_gw_cors_new(const yard_config_t *cfg, yard_gw_cors_t **out, char *errbuf, size_t errlen);
 void yard_gw_cors_destroy(yard_gw_cors_t **self_p);
 
 /* For an actual request with an Origin header: adds the Access-Control-Allow-* headers when

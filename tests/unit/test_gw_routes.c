@@ -138,20 +138,21 @@ test_routes_from_config(void **state)
 {
     fixture_t *f = *state;
     char err[256];
-    int rc = s_build(f,
-                     "gateway:\n"
-                     "  routes:\n"
-                     "    - method: get\n"
-                     "      path: /v1/users/{id}\n"
-                     "      service: users\n"
-                     "      op: user.get\n"
-                     "      timeout: 2s\n"
-                     "      body_limit: 64KiB\n"
-                     "      auth: bearer\n"
-                     "      scopes: [users.read, users.admin]\n"
-                     "    - {method: DELETE, path: '/v1/users/{id}', service: users, op: user.del}\n"
-                     "    - {path: '/svc/{name}/ops/{op}', service: '{name}'}\n",
-                     true, err, sizeof err);
+    int rc =
+        s_build(f,
+                "gateway:\n"
+                "  routes:\n"
+                "    - method: get\n"
+                "      path: /v1/users/{id}\n"
+                "      service: users\n"
+                "      op: user.get\n"
+                "      timeout: 2s\n"
+                "      body_limit: 64KiB\n"
+                "      auth: bearer\n"
+                "      scopes: [users.read, users.admin]\n"
+                "    - {method: DELETE, path: '/v1/users/{id}', service: users, op: user.del}\n"
+                "    - {path: '/svc/{name}/ops/{op}', service: '{name}'}\n",
+                true, err, sizeof err);
     assert_int_equal(rc, 0);
     yard_gw_match_t m;
     const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "GET", "/v1/users/42", &m);
