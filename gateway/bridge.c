@@ -11,10 +11,10 @@
  * request that way: the call record (s_call_t) is freed by the client's callback, and forgets
  * its request (req = NULL) once that request was resumed by someone else.
  *
- * The client has no descriptor to poll beside the eventfd, so while calls are outstanding
- * the thread dispatches in slices of 1 ms (a new request waits at most that long when the bus
- * is quiet) and blocks on the eventfd when nothing is outstanding. It also pings the broker's
- * $sys every second (for /readyz) and fetches $sys stats every 5 s (for /metrics). */
+ * The thread waits in yard_client_dispatch_fd(), which watches the bus and the eventfd at
+ * once, so a new request starts its call as soon as it is queued and the queue is read only
+ * when the eventfd says something is in it. It also pings the broker's $sys every second
+ * (for /readyz) and fetches $sys stats every 5 s (for /metrics). */
 #include "gw_internal.h"
 
 #include "yard/client.h"
@@ -23,7 +23,6 @@
 #include "yard/msg.h"
 
 #include <msgpack.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,15 +388,20 @@ s_main(void *arg)
     gw_bridge_t *br = arg;
     yard_log_set_context("gateway", -1);
     int64_t next_ping = 0, next_stats = 0, next_sweep = 0;
+    bool woken = true; /* look at the queue first: requests may predate the thread */
     for (;;) {
-        uint64_t v;
-        ssize_t rd = read(br->efd, &v, sizeof v); /* non-blocking: resets the wake-up */
-        (void)rd;
-        pthread_mutex_lock(&br->lock);
-        gw_req_t *batch = br->head;
-        br->head = br->tail = NULL;
-        bool quit = br->quit;
-        pthread_mutex_unlock(&br->lock);
+        gw_req_t *batch = NULL;
+        bool quit = false;
+        if (woken) {
+            uint64_t v;
+            ssize_t rd = read(br->efd, &v, sizeof v); /* non-blocking: resets the wake-up */
+            (void)rd;
+            pthread_mutex_lock(&br->lock);
+            batch = br->head;
+            br->head = br->tail = NULL;
+            quit = br->quit;
+            pthread_mutex_unlock(&br->lock);
+        }
         while (batch) {
             gw_req_t *r = batch;
             batch = r->qnext;
@@ -430,13 +434,10 @@ s_main(void *arg)
             s_sweep(br, now);
             next_sweep = now + 50;
         }
-        if (yard_client_pending(br->client) > 0) {
-            yard_client_dispatch(br->client, 1);
-        } else {
-            struct pollfd p = {.fd = br->efd, .events = POLLIN};
-            poll(&p, 1, 100);
-            yard_client_dispatch(br->client, 0);
-        }
+        int64_t next = next_ping < next_stats ? next_ping : next_stats;
+        next = next_sweep < next ? next_sweep : next;
+        int wait = next > now ? (int)(next - now) : 0;
+        yard_client_dispatch_fd(br->client, wait, br->efd, &woken);
     }
     s_abandon_all(br);
     return NULL;

@@ -5,7 +5,6 @@
  * {"error":{"code","message"}} (docs/gateway.md lists the table). */
 #include "gw_internal.h"
 
-#include "msg_internal.h" /* header iteration: yard_msg.h has lookup by key only */
 #include "yard/error.h"
 #include "yard/json.h"
 #include "yard/log.h"
@@ -139,9 +138,10 @@ gw_copy_reply_headers(gw_req_t *req, const yard_msg_t *reply)
     if (st) {
         req->http_status = strdup(st);
     }
-    for (uint32_t i = 0; i < reply->header_count && req->nrh < GW_REPLY_HEADERS_MAX; i++) {
-        const char *k = reply->headers[2 * i];
-        const char *v = reply->headers[2 * i + 1];
+    size_t n = yard_msg_header_count(reply);
+    for (size_t i = 0; i < n && req->nrh < GW_REPLY_HEADERS_MAX; i++) {
+        const char *k, *v;
+        yard_msg_header_at(reply, i, &k, &v);
         if (strncmp(k, "http.header.", 12) != 0 || !s_header_allowed(k + 12, v)) {
             continue;
         }

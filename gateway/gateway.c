@@ -415,6 +415,9 @@ s_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)conn;
     yard_gateway_t *gw = cls;
+    /* libmicrohttpd's threads are not ours to name at start: stamp the log context here,
+     * where every request begins (a thread-local store). */
+    yard_log_set_context("gateway", -1);
     gw_req_t *req = calloc(1, sizeof *req);
     if (!req) {
         abort();
