@@ -12,6 +12,7 @@
  *
  * Invariant: a call's slot is free exactly when its callback has run, so `outstanding` is the
  * number of calls the client still owes us an outcome for. */
+#include "bench_bus.h"
 #include "cli.h"
 
 #include "yard/actor.h"
@@ -271,13 +272,6 @@ s_run_bus(const s_opts_t *o, const char *endpoint, yard_bench_result_t *out)
 
 /* --- the in-process bus ------------------------------------------------------------------- */
 
-typedef struct {
-    void *ctx;
-    yard_broker_t *broker;
-    yard_actor_t *actor;
-    char endpoint[64];
-} s_bus_t;
-
 /* Requests each echo replica may hold: all the clients' windows spread over the replicas. */
 static int64_t
 s_credit(const s_opts_t *o)
@@ -285,74 +279,6 @@ s_credit(const s_opts_t *o)
     int64_t all = (int64_t)o->clients * o->window;
     int64_t each = (all + o->replicas - 1) / o->replicas;
     return each < 16 ? 16 : each;
-}
-
-static int
-s_bus_start(s_bus_t *bus, const s_opts_t *o)
-{
-    memset(bus, 0, sizeof *bus);
-    int port = yard__free_port();
-    if (port < 0) {
-        fprintf(stderr, "yard bench: no free tcp port on 127.0.0.1\n");
-        return -1;
-    }
-    snprintf(bus->endpoint, sizeof bus->endpoint, "tcp://127.0.0.1:%d", port);
-    bus->ctx = zmq_ctx_new();
-    if (!bus->ctx) {
-        abort();
-    }
-    yard_broker_opts_t bopts = {.bind = bus->endpoint}; /* zero fields take their defaults */
-    int rc = yard_broker_new(&bopts, bus->ctx, &bus->broker);
-    if (rc == 0) {
-        rc = yard_broker_start(bus->broker);
-    }
-    if (rc) {
-        fprintf(stderr, "yard bench: broker on %s: %s\n", bus->endpoint, yard_strerror(rc));
-        return -1;
-    }
-    /* The registry's echo actor at its defaults, connected like any actor. Its credit is
-     * enough to hold every client's whole window, as the baseline's workers (whose queues
-     * have no limit) do: otherwise the broker's queue, not the bus, sets the pace. */
-    const yard_actor_def_t *echo = yard_registry_find("echo");
-    yard_actor_opts_t aopts;
-    void *own = NULL;
-    char err[256] = "";
-    rc = echo ? yard_actor_configure(echo, NULL, 0, NULL, &aopts, &own, err, sizeof err)
-              : YARD_E_NOT_FOUND;
-    if (rc == 0) {
-        free(aopts.broker);
-        aopts.broker = strdup(bus->endpoint);
-        aopts.replicas = o->replicas;
-        aopts.credit = s_credit(o);
-        aopts.zmq_context = bus->ctx;
-        free(aopts.log_level);
-        aopts.log_level = strdup("warn"); /* the runtime applies it process-wide */
-        rc = yard_actor_start(echo, &aopts, own, &bus->actor);
-        yard_actor_config_free(echo, &aopts, &own);
-    }
-    if (rc) {
-        fprintf(stderr, "yard bench: echo replicas: %s%s%s\n", yard_strerror(rc),
-                err[0] ? ": " : "", err);
-        return -1;
-    }
-    return 0;
-}
-
-static void
-s_bus_stop(s_bus_t *bus)
-{
-    if (bus->actor) {
-        yard_actor_stop(bus->actor);
-        yard_actor_destroy(&bus->actor);
-    }
-    if (bus->broker) {
-        yard_broker_stop(bus->broker);
-        yard_broker_destroy(&bus->broker);
-    }
-    if (bus->ctx) {
-        zmq_ctx_term(bus->ctx);
-        bus->ctx = NULL;
-    }
 }
 
 /* --- output ------------------------------------------------------------------------------- */
@@ -545,20 +471,22 @@ yard__cmd_bench(int argc, char **argv)
         abort();
     }
     int code = YARD_EXIT_OK;
-    s_bus_t inproc;
-    memset(&inproc, 0, sizeof inproc);
+    /* Clients and replicas reach our broker over tcp loopback, as the baseline's reach the
+     * proxy: the same transport on both sides. */
+    yard_bench_bus_t own;
+    memset(&own, 0, sizeof own);
     const char *endpoint = o.broker;
     if (!o.broker) {
-        if (s_bus_start(&inproc, &o)) {
-            s_bus_stop(&inproc);
+        if (yard__bench_bus_start(&own, o.replicas, s_credit(&o), false, "yard bench")) {
+            yard__bench_bus_stop(&own);
             code = YARD_EXIT_ERROR;
             goto cleanup;
         }
-        endpoint = inproc.endpoint;
+        endpoint = own.tcp;
     }
     int rc = s_run_bus(&o, endpoint, bus);
     /* Stop our bus before the baseline runs, so the two never share the CPU. */
-    s_bus_stop(&inproc);
+    yard__bench_bus_stop(&own);
     if (rc) {
         code = YARD_EXIT_ERROR;
         goto cleanup;

@@ -13,16 +13,14 @@
  * wrk runs a Lua script written to a temp file: it sets the method, the JSON body and its
  * Content-Type, and its `done` hook prints one line of counts and latency percentiles that we
  * parse, so nothing depends on the layout of wrk's human-readable report. */
+#include "bench_bus.h"
 #include "cli.h"
 
 #include "yard/actor.h"
 #include "yard/broker.h"
 #include "yard/error.h"
 #include "yard/log.h"
-#include "yard/registry.h"
-#ifdef YARD_HAVE_GATEWAY
 #include "yard/gateway.h"
-#endif
 
 #include <zmq.h>
 
@@ -67,16 +65,19 @@ void yard__http_baseline_stop(yard_http_baseline_t **self_p);
 
 static const char s_usage[] =
     "usage: yard bench http [--connections N] [--threads N] [--duration S] [--method GET|POST]\n"
-    "                       [--replicas N] [--http-threads N] [--json] [--url URL]\n"
+    "                       [--replicas N] [--http-threads N] [--tcp] [--json] [--url URL]\n"
     "Drives wrk against " S_PATH " through an in-process HTTP gateway, broker and echo replicas,\n"
     "then against a bare libmicrohttpd server answering the same bytes without the bus, and\n"
     "prints requests/s, latency (p50, p75, p90, p99) and the ratio. Needs wrk on PATH.\n"
+    "The bus is wired as `yard up` wires it (one process: inproc); --tcp wires it as separate\n"
+    "processes are (the gateway and replicas reach the broker over tcp loopback).\n"
     "  --connections N  open HTTP connections, each with one request outstanding (default 64)\n"
     "  --threads N      wrk threads (default 2)\n"
     "  --duration S     whole seconds of load for each side (default 10)\n"
     "  --method M       POST (a small JSON body) or GET (default POST)\n"
     "  --replicas N     echo replicas (default 2)\n"
     "  --http-threads N gateway and bare-server HTTP threads (default: the gateway's default)\n"
+    "  --tcp            gateway and replicas reach the broker over tcp, each with its context\n"
     "  --json           print one JSON object instead of a table\n"
     "  --url URL        drive an existing gateway at URL (e.g. http://127.0.0.1:8080" S_PATH ");\n"
     "                   nothing starts in-process and the baseline is skipped\n"
@@ -84,7 +85,7 @@ static const char s_usage[] =
 
 typedef struct {
     unsigned connections, threads, duration_s, replicas, http_threads;
-    bool post, json;
+    bool post, json, tcp;
     const char *url;
 } s_opts_t;
 
@@ -273,13 +274,8 @@ s_sleep_ms(int ms)
 /* --- the in-process bus and gateway -------------------------------------------------------- */
 
 typedef struct {
-    void *ctx;
-    yard_broker_t *broker;
-    yard_actor_t *actor;
-#ifdef YARD_HAVE_GATEWAY
+    yard_bench_bus_t bus;
     yard_gateway_t *gateway;
-#endif
-    char endpoint[64];
     uint16_t port;
     /* What the bare server copies from the gateway. */
     unsigned threads, connection_limit;
@@ -287,113 +283,59 @@ typedef struct {
 } s_bus_t;
 
 static int
-s_bus_start(s_bus_t *bus, const s_opts_t *o)
+s_bus_start(s_bus_t *b, const s_opts_t *o)
 {
-    memset(bus, 0, sizeof *bus);
-#ifndef YARD_HAVE_GATEWAY
-    (void)o;
-    fprintf(stderr, "yard bench http: this yard was built without the gateway; use --url\n");
-    return -1;
-#else
-    int port = yard__free_port();
-    if (port < 0) {
-        fprintf(stderr, "yard bench http: no free tcp port on 127.0.0.1\n");
-        return -1;
-    }
-    snprintf(bus->endpoint, sizeof bus->endpoint, "tcp://127.0.0.1:%d", port);
-    bus->ctx = zmq_ctx_new();
-    if (!bus->ctx) {
-        abort();
-    }
-    yard_broker_opts_t bopts = {.bind = bus->endpoint}; /* zero fields take their defaults */
-    int rc = yard_broker_new(&bopts, bus->ctx, &bus->broker);
-    if (rc == 0) {
-        rc = yard_broker_start(bus->broker);
-    }
-    if (rc) {
-        fprintf(stderr, "yard bench http: broker on %s: %s\n", bus->endpoint, yard_strerror(rc));
-        return -1;
-    }
-    /* The registry's echo actor, with credit for every connection's request (wrk keeps one
-     * outstanding per connection), so the broker's queue does not set the pace. */
-    const yard_actor_def_t *echo = yard_registry_find("echo");
-    yard_actor_opts_t aopts;
-    void *own = NULL;
-    char err[256] = "";
-    rc = echo ? yard_actor_configure(echo, NULL, 0, NULL, &aopts, &own, err, sizeof err)
-              : YARD_E_NOT_FOUND;
-    if (rc == 0) {
-        int64_t credit = ((int64_t)o->connections + o->replicas - 1) / o->replicas;
-        free(aopts.broker);
-        aopts.broker = strdup(bus->endpoint);
-        aopts.replicas = o->replicas;
-        aopts.credit = credit < 16 ? 16 : credit;
-        aopts.zmq_context = bus->ctx;
-        free(aopts.log_level);
-        aopts.log_level = strdup("warn"); /* the runtime applies it process-wide */
-        rc = yard_actor_start(echo, &aopts, own, &bus->actor);
-        yard_actor_config_free(echo, &aopts, &own);
-    }
-    if (rc) {
-        fprintf(stderr, "yard bench http: echo replicas: %s%s%s\n", yard_strerror(rc),
-                err[0] ? ": " : "", err);
+    memset(b, 0, sizeof *b);
+    /* Credit for every connection's request (wrk keeps one outstanding per connection), so
+     * the broker's queue does not set the pace. */
+    int64_t credit = ((int64_t)o->connections + o->replicas - 1) / o->replicas;
+    if (yard__bench_bus_start(&b->bus, (int)o->replicas, credit < 16 ? 16 : credit, !o->tcp,
+                              "yard bench http")) {
         return -1;
     }
     /* The gateway at its defaults (as a user's `yard-gateway` without a config file gets
-     * them, environment included), on a free port, with its own ZeroMQ context as the
-     * separate program has. */
+     * them, environment included), on a free port: wired into the bus's context over inproc
+     * like `yard up`, or with its own context over tcp like a separate yard-gateway. */
+    char err[256] = "";
     yard_gateway_opts_t gopts;
-    rc = yard_gateway_opts_fill(&gopts, NULL, 0, NULL, err, sizeof err);
+    int rc = yard_gateway_opts_fill(&gopts, NULL, 0, NULL, err, sizeof err);
     if (rc == 0) {
         free(gopts.listen);
         gopts.listen = strdup("127.0.0.1:0");
         free(gopts.broker);
-        gopts.broker = strdup(bus->endpoint);
+        gopts.broker = strdup(o->tcp ? b->bus.tcp : b->bus.inproc);
         free(gopts.log_level);
         gopts.log_level = strdup("warn");
         if (o->http_threads) {
             gopts.threads = o->http_threads;
         }
-        bus->threads = gopts.threads > 0 ? (unsigned)gopts.threads : 1;
-        bus->connection_limit = gopts.connection_limit > 0 ? (unsigned)gopts.connection_limit : 0;
-        bus->connection_timeout_ms = gopts.connection_timeout_ms;
-        rc = yard_gateway_new(&gopts, NULL, NULL, &bus->gateway, err, sizeof err);
+        b->threads = gopts.threads > 0 ? (unsigned)gopts.threads : 1;
+        b->connection_limit = gopts.connection_limit > 0 ? (unsigned)gopts.connection_limit : 0;
+        b->connection_timeout_ms = gopts.connection_timeout_ms;
+        rc = yard_gateway_new(&gopts, NULL, o->tcp ? NULL : b->bus.ctx, &b->gateway, err,
+                              sizeof err);
     }
     yard_gateway_opts_free(&gopts);
     if (rc == 0) {
-        rc = yard_gateway_start(bus->gateway);
+        rc = yard_gateway_start(b->gateway);
     }
     if (rc) {
         fprintf(stderr, "yard bench http: gateway: %s%s%s\n", yard_strerror(rc), err[0] ? ": " : "",
                 err);
         return -1;
     }
-    bus->port = yard_gateway_port(bus->gateway);
+    b->port = yard_gateway_port(b->gateway);
     return 0;
-#endif
 }
 
 static void
-s_bus_stop(s_bus_t *bus)
+s_bus_stop(s_bus_t *b)
 {
-#ifdef YARD_HAVE_GATEWAY
-    if (bus->gateway) {
-        yard_gateway_stop(bus->gateway);
-        yard_gateway_destroy(&bus->gateway);
+    if (b->gateway) {
+        yard_gateway_stop(b->gateway);
+        yard_gateway_destroy(&b->gateway);
     }
-#endif
-    if (bus->actor) {
-        yard_actor_stop(bus->actor);
-        yard_actor_destroy(&bus->actor);
-    }
-    if (bus->broker) {
-        yard_broker_stop(bus->broker);
-        yard_broker_destroy(&bus->broker);
-    }
-    if (bus->ctx) {
-        zmq_ctx_term(bus->ctx);
-        bus->ctx = NULL;
-    }
+    yard__bench_bus_stop(&b->bus);
 }
 
 /* Asks the gateway until it answers 2xx: replicas register asynchronously, so the first
@@ -443,7 +385,8 @@ s_print_json(const s_opts_t *o, unsigned http_threads, const s_wrk_t *gw, const 
            o->connections, o->threads, o->duration_s, o->post ? "POST" : "GET");
     printf("\"in_process\":%s,", o->url ? "false" : "true");
     if (!o->url) {
-        printf("\"replicas\":%u,\"http_threads\":%u,", o->replicas, http_threads);
+        printf("\"replicas\":%u,\"http_threads\":%u,\"wiring\":\"%s\",", o->replicas, http_threads,
+               o->tcp ? "tcp" : "inproc");
     }
     s_json_side("", gw);
     if (base) {
@@ -506,6 +449,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
         {"replicas", required_argument, NULL, 'r'},
         {"http-threads", required_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
+        {"tcp", no_argument, NULL, 'T'},
         {"url", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -551,6 +495,9 @@ s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case 'j':
             o->json = true;
+            break;
+        case 'T':
+            o->tcp = true;
             break;
         case 'u':
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {

@@ -18,9 +18,7 @@
 #include "yard/actor.h"
 #include "yard/broker.h"
 #include "yard/error.h"
-#ifdef YARD_HAVE_GATEWAY
 #include "yard/gateway.h"
-#endif
 #include "yard/log.h"
 #include "yard/options.h"
 #include "yard/registry.h"
@@ -136,9 +134,7 @@ yard__cmd_up(int argc, char **argv)
     memset(&bopts, 0, sizeof bopts);
     void *ctx = NULL;
     yard_broker_t *broker = NULL;
-#ifdef YARD_HAVE_GATEWAY
     yard_gateway_t *gateway = NULL;
-#endif
     size_t nactors = 0;
     for (const yard_actor_def_t *const *d = yard_registry_all(); *d; d++) {
         nactors++;
@@ -197,7 +193,6 @@ yard__cmd_up(int argc, char **argv)
             goto done;
         }
     }
-#ifdef YARD_HAVE_GATEWAY
     /* The gateway too: its settings from the file's gateway section (and YARD_GATEWAY_*), the
      * bus over inproc. It stops first on a signal, so its in-flight requests drain while the
      * actors still answer. */
@@ -218,14 +213,11 @@ yard__cmd_up(int argc, char **argv)
         code = rc == YARD_E_CONFIG ? YARD_EXIT_USAGE : YARD_EXIT_ERROR;
         goto done;
     }
-#endif
     yard_log(YARD_LOG_INFO, "bus up", YF_STR("bind", bopts.bind),
              YF_INT("actors", (long long)nactors));
     int sig = yard_signal_wait(-1);
     yard_log(YARD_LOG_INFO, "stopping", YF_INT("signal", sig));
-#ifdef YARD_HAVE_GATEWAY
     yard_gateway_destroy(&gateway);
-#endif
     for (i = 0; i < nactors; i++) {
         if (actors[i].actor) {
             yard_actor_stop(actors[i].actor);
@@ -236,9 +228,7 @@ done:
     if (err[0]) {
         fprintf(stderr, "yard up: %s\n", err);
     }
-#ifdef YARD_HAVE_GATEWAY
     yard_gateway_destroy(&gateway);
-#endif
     for (size_t k = 0; k < nactors; k++) {
         s_actor_free(&actors[k]);
     }

@@ -1,0 +1,31 @@
+/* The bus a benchmark measures when it brings its own: a broker and the registry's echo
+ * replicas in this process, on one ZeroMQ context. Shared by `yard bench` and
+ * `yard bench http` so that both measure the same thing. Private to tools/. */
+#ifndef YARD_TOOLS_BENCH_BUS_H
+#define YARD_TOOLS_BENCH_BUS_H
+
+#include "yard/actor.h"
+#include "yard/broker.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    void *ctx;
+    yard_broker_t *broker;
+    yard_actor_t *echo;
+    char tcp[64];    /* tcp://127.0.0.1:<free port>: what separate processes would use */
+    char inproc[64]; /* inproc://...: what `yard up` uses inside one process */
+} yard_bench_bus_t;
+
+/* Starts the broker, bound to both endpoints, and `replicas` echo replicas offering `credit`
+ * each, connected over inproc when echo_inproc, else over tcp (as separate processes are).
+ * Returns 0, or -1 after printing why to stderr, prefixed with who ("yard bench").
+ * Call yard__bench_bus_stop() either way. */
+int yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool echo_inproc,
+                          const char *who);
+
+/* Stops the replicas (they drain), then the broker, then the context. */
+void yard__bench_bus_stop(yard_bench_bus_t *bus);
+
+#endif
