@@ -1,10 +1,15 @@
 /* JSON <-> msgpack (contract and the mapping table: yard/json.h).
  *
- * JSON to msgpack: jansson parses (we never parse JSON by hand), then a recursive walk packs the
- * tree with msgpack-c's packer into an sbuffer whose data the caller takes over.
+ * JSON to msgpack: json-c's strict tokener parses (we never parse JSON by hand), because it keeps
+ * every integer of the int64 and uint64 ranges exactly, where jansson stops at INT64_MAX; then
+ * yard__json_screen() (json_scan.c) rejects the tokens json-c would accept only by bending them
+ * (saturated integers, lone surrogates, "\u0000" cut out of a key, NaN, single quotes), and a
+ * recursive walk packs the tree with msgpack-c's packer into an sbuffer the caller takes over.
  * msgpack to JSON: msgpack-c unpacks into a zone, then a recursive walk writes the text into a
- * growable buffer. We emit ourselves rather than through a jansson tree because jansson holds
- * integers as int64 only, and a uint64 above INT64_MAX must print exactly.
+ * growable buffer. We emit ourselves rather than through a json-c (or jansson) tree because no
+ * library prints every msgpack value exactly: json-c writes doubles as %.17g rather than the
+ * shortest text that reads back, escapes '/' and has no form for bin or non-string map keys. So
+ * the module uses one JSON library, json-c, for the one thing a library must do: parse.
  *
  * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
  * every walk is bounded by YARD_JSON_MAX_DEPTH, so hostile input cannot exhaust the stack. */
@@ -12,10 +17,11 @@
 #include "yard/json.h"
 #include "yard/error.h"
 
-#include <jansson.h>
+#include <json-c/json.h>
 #include <msgpack.h>
 
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -38,74 +44,95 @@ yard__json_errf(char *err, size_t errlen, const char *fmt, ...)
 
 /* --- JSON -> msgpack ------------------------------------------------------------------------ */
 
-/* Packs v. Returns 0, or -1 with err set (only for nesting too deep; everything else jansson
- * holds has a msgpack form). */
+/* Packs v (NULL is JSON null in json-c). Returns 0, or -1 with err set (only for nesting too
+ * deep, which the tokener's own limit already stops; everything else json-c holds has a msgpack
+ * form). */
 static int
-s_pack(msgpack_packer *pk, const json_t *v, int depth, char *err, size_t errlen)
+s_pack(msgpack_packer *pk, json_object *v, int depth, char *err, size_t errlen)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
+    switch (json_object_get_type(v)) {
+    case json_type_object: {
         if (depth >= YARD_JSON_MAX_DEPTH) {
             yard__json_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
             return -1;
         }
-        const char *key;
-        size_t key_len;
-        json_t *member;
-        msgpack_pack_map(pk, json_object_size(v));
-        /* json_object_keylen_foreach wants a non-const object; it does not modify it. */
-        json_t *obj = (json_t *)v;
-        json_object_keylen_foreach(obj, key, key_len, member)
-        {
+        msgpack_pack_map(pk, (size_t)json_object_object_length(v));
+        /* The table walk, not json_object_iter_next(): jansson, which the gateway, the CLI and
+         * tests link beside libyard, exports a function of that name too. */
+        for (struct lh_entry *e = lh_table_head(json_object_get_object(v)); e;
+             e = lh_entry_next(e)) {
+            /* Keys hold no NUL: the screen rejected "\u0000" in keys. */
+            const char *key = lh_entry_k(e);
+            size_t key_len = strlen(key);
             msgpack_pack_str(pk, key_len);
             msgpack_pack_str_body(pk, key, key_len);
-            if (s_pack(pk, member, depth + 1, err, errlen)) {
+            if (s_pack(pk, (json_object *)lh_entry_v(e), depth + 1, err, errlen)) {
                 return -1;
             }
         }
         return 0;
     }
-    case JSON_ARRAY: {
+    case json_type_array: {
         if (depth >= YARD_JSON_MAX_DEPTH) {
             yard__json_errf(err, errlen, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
             return -1;
         }
-        size_t n = json_array_size(v);
+        size_t n = json_object_array_length(v);
         msgpack_pack_array(pk, n);
         for (size_t i = 0; i < n; i++) {
-            if (s_pack(pk, json_array_get(v, i), depth + 1, err, errlen)) {
+            if (s_pack(pk, json_object_array_get_idx(v, i), depth + 1, err, errlen)) {
                 return -1;
             }
         }
         return 0;
     }
-    case JSON_STRING: {
-        size_t n = json_string_length(v);
+    case json_type_string: {
+        size_t n = (size_t)json_object_get_string_len(v);
         msgpack_pack_str(pk, n);
-        msgpack_pack_str_body(pk, json_string_value(v), n);
+        msgpack_pack_str_body(pk, json_object_get_string(v), n);
         return 0;
     }
-    case JSON_INTEGER: {
-        json_int_t i = json_integer_value(v);
-        /* msgpack-c picks the smallest encoding, unsigned for non-negative values. */
-        msgpack_pack_int64(pk, (int64_t)i);
+    case json_type_int: {
+        /* json-c holds a negative integer as int64 and a non-negative one as uint64 (get_int64
+         * would clamp those above INT64_MAX); msgpack-c picks the smallest encoding. */
+        int64_t i = json_object_get_int64(v);
+        if (i < 0) {
+            msgpack_pack_int64(pk, i);
+        } else {
+            msgpack_pack_uint64(pk, json_object_get_uint64(v));
+        }
         return 0;
     }
-    case JSON_REAL:
-        msgpack_pack_double(pk, json_real_value(v));
+    case json_type_double:
+        msgpack_pack_double(pk, json_object_get_double(v));
         return 0;
-    case JSON_TRUE:
-        msgpack_pack_true(pk);
+    case json_type_boolean:
+        if (json_object_get_boolean(v)) {
+            msgpack_pack_true(pk);
+        } else {
+            msgpack_pack_false(pk);
+        }
         return 0;
-    case JSON_FALSE:
-        msgpack_pack_false(pk);
-        return 0;
-    case JSON_NULL:
+    case json_type_null:
         msgpack_pack_nil(pk);
         return 0;
     }
     yard__json_errf(err, errlen, "unknown JSON type");
     return -1;
+}
+
+/* Writes "line L, column C: why" for byte offset at of json (both from 1; columns count bytes). */
+static void
+s_json_error(const char *json, size_t at, const char *why, char *err, size_t errlen)
+{
+    size_t line = 1, line_start = 0;
+    for (size_t i = 0; i < at; i++) {
+        if (json[i] == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+    }
+    yard__json_errf(err, errlen, "line %zu, column %zu: %s", line, at - line_start + 1, why);
 }
 
 int
@@ -118,33 +145,81 @@ yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size,
         yard__json_errf(err, errlen, "line 1, column 0: no JSON text");
         return YARD_E_BAD_REQUEST;
     }
-    json_error_t jerr;
-    json_t *root =
-        json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (!root) {
-        yard__json_errf(err, errlen, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+    if (len >= INT_MAX) { /* json_tokener_parse_ex takes an int length */
+        yard__json_errf(err, errlen, "line 1, column 1: JSON text of %zu bytes is too long", len);
         return YARD_E_BAD_REQUEST;
     }
+    int rc = YARD_E_BAD_REQUEST;
+    const char *why = NULL;
+    char depth_why[64];
+    json_object *root = NULL;
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
+    /* json-c counts a scalar inside the innermost container as one more level, so 32 nested
+     * containers holding a value need a tokener depth of 33; the screen then counts the
+     * containers themselves and refuses the 33rd, at its position. */
+    json_tokener *tok = json_tokener_new_ex(YARD_JSON_MAX_DEPTH + 1);
+    if (!tok) {
+        abort();
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    root = json_tokener_parse_ex(tok, json, (int)len);
+    size_t at = json_tokener_get_parse_end(tok);
+    enum json_tokener_error jerr = json_tokener_get_error(tok);
+    if (jerr == json_tokener_continue && at == len) {
+        /* A value with no end of its own (a number, or nothing yet) ends at the NUL json-c
+         * takes as the end of input. */
+        root = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+    }
+    if (jerr == json_tokener_error_depth) {
+        /* json-c stops one level later than we do: the screen of the text before it finds the
+         * bracket that went too deep (or an earlier bad token). */
+        snprintf(depth_why, sizeof depth_why, "nesting deeper than %d levels", YARD_JSON_MAX_DEPTH);
+        if (yard__json_screen(json, at, &at, &why) == 0) {
+            why = depth_why;
+        }
+    } else if (jerr == json_tokener_continue) {
+        why = "NUL byte in JSON text"; /* json-c stops at one */
+    } else if (jerr != json_tokener_success) {
+        /* json-c's words name the symptom ("01": "unexpected end of data"); a bad token in the
+         * text it read says more, unless it is only the string json-c stopped inside. */
+        size_t bad = 0;
+        const char *tok_why = NULL;
+        why = json_tokener_error_desc(jerr);
+        if (yard__json_screen(json, at < len ? at : len, &bad, &tok_why) &&
+            strcmp(tok_why, "unterminated string") != 0) {
+            at = bad;
+            why = tok_why;
+        }
+    } else if (at < len) {
+        why = "NUL byte or trailing bytes after the JSON value";
+    } else if (yard__json_screen(json, len, &at, &why) == 0) {
+        why = NULL;
+    }
+    if (why) {
+        s_json_error(json, at, why, err, errlen);
+        goto cleanup;
+    }
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-    char why[128] = "";
-    int rc = s_pack(&pk, root, 0, why, sizeof why);
-    json_decref(root);
-    if (rc) {
-        msgpack_sbuffer_destroy(&sbuf);
-        /* Depth is the only walk error; jansson does not tell where, so we say which value. */
-        yard__json_errf(err, errlen, "line 1, column 1: %s", why);
-        return YARD_E_BAD_REQUEST;
+    char walk_why[128] = "";
+    if (s_pack(&pk, root, 0, walk_why, sizeof walk_why)) {
+        /* Unreachable while the tokener's depth limit holds; the walk does not know where. */
+        yard__json_errf(err, errlen, "line 1, column 1: %s", walk_why);
+        goto cleanup;
     }
     if (sbuf.size == 0 || !sbuf.data) {
-        msgpack_sbuffer_destroy(&sbuf);
         abort(); /* every JSON value packs to at least one byte */
     }
     *out_size = sbuf.size;
     *out = msgpack_sbuffer_release(&sbuf);
-    return 0;
+    rc = 0;
+cleanup:
+    msgpack_sbuffer_destroy(&sbuf);
+    json_object_put(root);
+    json_tokener_free(tok);
+    return rc;
 }
 
 /* --- msgpack -> JSON ------------------------------------------------------------------------ */
@@ -188,45 +263,6 @@ s_putc(s_out_t *o, char c)
     s_put(o, &c, 1);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one: no overlong forms,
- * no surrogates, nothing above U+10FFFF. */
-static size_t
-s_utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n) {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
-}
-
 /* Writes s as a JSON string. Returns 0, or -1 when s is not valid UTF-8 (*bad: the offset). */
 static int
 s_put_string(s_out_t *o, const char *s, size_t n, size_t *bad)
@@ -238,7 +274,7 @@ s_put_string(s_out_t *o, const char *s, size_t n, size_t *bad)
     while (i < n) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t k = s_utf8_len(p + i, n - i);
+            size_t k = yard__json_utf8_len(p + i, n - i);
             if (k == 0) {
                 *bad = i;
                 return -1;

@@ -493,6 +493,18 @@ test_echo_exact(void **state)
     curl_slist_free_all(h);
 }
 
+/* Integers of the whole int64 and uint64 ranges cross JSON -> msgpack -> JSON unchanged. */
+static void
+test_echo_int64_uint64(void **state)
+{
+    (void)state;
+    s_wait_service("/v1/gwt", "1");
+    s_resp_t r;
+    const char *in = "{\"big\":18446744073709551615,\"neg\":-9223372036854775808}";
+    assert_int_equal(s_do("POST", "/v1/gwt", in, NULL, &r), 200);
+    assert_string_equal(r.body, in);
+}
+
 static void
 test_params_query_headers(void **state)
 {
@@ -896,7 +908,7 @@ main(void)
         cmocka_unit_test(test_auth),          cmocka_unit_test(test_keepalive_and_pipelining),
         cmocka_unit_test(test_thousand_held), cmocka_unit_test(test_cors),
         cmocka_unit_test(test_metrics),       cmocka_unit_test(test_killed_actor),
-        cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_drain),         cmocka_unit_test(test_echo_int64_uint64),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

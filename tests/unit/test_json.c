@@ -53,6 +53,7 @@ test_round_trip_canonical(void **state)
         "\"\"",
         "[1,-1,0,127,128,255,256,-32,-33,-129,65535,65536,4294967295,4294967296]",
         "[9223372036854775807,-9223372036854775808]",
+        "[18446744073709551615,9223372036854775808,-4294967296,-2147483649]",
         "[0.1,1.5,-2.0,1e+300,5e-324,1.7976931348623157e+308,0.30000000000000004,100.0]",
         "\"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x9a\x82\"",
         "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f/\"",
@@ -83,6 +84,10 @@ test_round_trip_normalises(void **state)
         {"1E2", "100.0"},
         {"-0.0", "-0.0"},
         {"2.50", "2.5"},
+        {"-0", "0"},
+        /* an integer beyond uint64 is an error; written as a real it is a double */
+        {"18446744073709551616.0", "1.8446744073709552e+19"},
+        {"1e19", "1e+19"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out = s_round_trip(cases[i].in);
@@ -119,6 +124,57 @@ test_packed_bytes(void **state)
         assert_memory_equal(mp, cases[i].bytes, n);
         free(mp);
     }
+}
+
+/* Every integer of int64 and uint64 converts exactly, both ways: negative ones as msgpack
+ * int 64 (0xd3) when they need all 8 bytes, non-negative ones as uint 64 (0xcf). */
+static void
+test_integer_range(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *bytes;
+        size_t size;
+    } cases[] = {
+        {"18446744073709551615", "\xcf\xff\xff\xff\xff\xff\xff\xff\xff", 9},
+        {"9223372036854775808", "\xcf\x80\x00\x00\x00\x00\x00\x00\x00", 9},
+        {"9223372036854775807", "\xcf\x7f\xff\xff\xff\xff\xff\xff\xff", 9},
+        {"-9223372036854775808", "\xd3\x80\x00\x00\x00\x00\x00\x00\x00", 9},
+        {"-2147483649", "\xd3\xff\xff\xff\xff\x7f\xff\xff\xff", 9},
+        {"4294967296", "\xcf\x00\x00\x00\x01\x00\x00\x00\x00", 9},
+        {"0", "\x00", 1},
+        {"-1", "\xff", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        void *mp = NULL;
+        size_t n = 0;
+        char err[256] = "";
+        if (yard_json_to_msgpack(cases[i].json, strlen(cases[i].json), &mp, &n, err, sizeof err)) {
+            fail_msg("%s: %s", cases[i].json, err);
+        }
+        assert_int_equal(n, cases[i].size);
+        assert_memory_equal(mp, cases[i].bytes, n);
+        char *text = NULL;
+        assert_int_equal(yard_json_from_msgpack(mp, n, &text, NULL, NULL, 0), 0);
+        assert_string_equal(text, cases[i].json);
+        free(text);
+        free(mp);
+    }
+}
+
+/* A key repeated in one object: the last value wins, at the key's first position (json-c's
+ * rule; RFC 8259 leaves it open). */
+static void
+test_duplicate_keys(void **state)
+{
+    (void)state;
+    char *out = s_round_trip("{\"a\":1,\"b\":2,\"a\":[3]}");
+    assert_string_equal(out, "{\"a\":[3],\"b\":2}");
+    free(out);
+    out = s_round_trip("{\"a\":{\"x\":1},\"a\":{\"y\":2}}");
+    assert_string_equal(out, "{\"a\":{\"y\":2}}");
+    free(out);
 }
 
 /* Input need not be NUL-terminated: only len bytes are read. */
@@ -271,22 +327,41 @@ test_bad_json(void **state)
     static const struct {
         const char *json;
         const char *where; /* must appear in the message */
-        const char *what;  /* and this too (jansson's words or ours) */
+        const char *what;  /* and this too (json-c's words or ours) */
     } cases[] = {
-        {"", "line 1", "end of file"},
-        {"{\"a\":}", "line 1, column 6", "unexpected token"},
-        {"{\n  \"a\": tru\n}", "line 2", "invalid token"},
-        {"[1,]", "line 1, column 4", "unexpected token"},
-        {"{\"a\":1} x", "line 1", "end of file expected"},
-        {"9223372036854775808", "line 1", "too big"},
-        {"-9223372036854775809", "line 1", "too big"},
-        {"{\"a\":1,\"a\":2}", "line 1", "duplicate"},
-        {"\"\\ud800\"", "line 1", "invalid Unicode"},
+        {"", "line 1, column 1", "unexpected end of data"},
+        {"[1,2", "line 1, column 5", "unexpected end of data"},
+        {"{\"a\":}", "line 1, column 6", "unexpected character"},
+        {"{\n  \"a\": tru\n}", "line 2, column 8", "invalid literal"},
+        {"[1,]", "line 1, column 4", "unexpected character"},
+        {"{\"a\":1} x", "line 1, column 9", "unexpected character"},
+        /* beyond uint64 or int64: an error, never a clamped or rounded value */
+        {"18446744073709551616", "line 1, column 1", "outside the int64 and uint64 ranges"},
+        {"[1,\n -9223372036854775809]", "line 2, column 2", "outside the int64 and uint64"},
+        {"{\"a\":99999999999999999999999999}", "line 1, column 6", "outside the int64"},
+        {"1e400", "line 1, column 1", "too large for a double"},
+        {"01", "line 1, column 1", "leading zero"},
+        {"-01", "line 1, column 1", "leading zero"},
+        {"[1.]", "line 1, column 2", "invalid number"},
+        {"-Infinity", "line 1, column 1", "invalid number"},
+        {"NaN", "line 1, column 1", "invalid literal"},
+        {"[true,nan]", "line 1, column 7", "invalid literal"},
+        {"\"\\ud800\"", "line 1, column 2", "invalid Unicode"},
+        {"\"\\ud800\\u0041\"", "line 1, column 2", "invalid Unicode"},
+        {"\"x\\udc00\"", "line 1, column 3", "invalid Unicode"},
         {"{\"k\\u0000ey\":1}", "line 1, column 12", "NUL byte in object key"},
-        {"\"\xc3\x28\"", "line 1", "unable to decode byte"},
-        {"{'a':1}", "line 1", "string or '}' expected"},
-        {"NaN", "line 1", "invalid token"},
-        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "line 1",
+        {"{\"k\\u0000ey\"  :1}", "line 1, column 12", "NUL byte in object key"},
+        {"\"\xc3\x28\"", "line 1, column 2", "invalid UTF-8"},
+        {"\"\xed\xa0\x80\"", "line 1, column 2", "invalid UTF-8"}, /* an encoded surrogate */
+        {"\"\xc0\x80\"", "line 1, column 2", "invalid UTF-8"},     /* overlong NUL */
+        {"[\"a\x01\"]", "line 1, column 4", "control character"},
+        {"{'a':1}", "line 1, column 2", "double quotes"},
+        {"/* c */ 1", "line 1, column 1", "unexpected character"},
+        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "line 1, column 33",
+         "deeper than 32"},
+        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+         "line 1, column 33", "deeper than 32"},
+        {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{\"a\":1}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "line 1",
          "deeper than 32"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -311,6 +386,15 @@ test_bad_json(void **state)
                      YARD_E_BAD_REQUEST);
     assert_int_equal(strlen(small), sizeof small - 1);
     assert_int_equal(yard_json_to_msgpack("[", 1, &mp, &n, NULL, 0), YARD_E_BAD_REQUEST);
+    /* A raw NUL byte is no end of the text: what follows it is still read, and refused. */
+    char err[256] = "";
+    assert_int_equal(yard_json_to_msgpack("[1]\0", 4, &mp, &n, err, sizeof err),
+                     YARD_E_BAD_REQUEST);
+    assert_non_null(strstr(err, "line 1, column 4: NUL byte"));
+    assert_int_equal(yard_json_to_msgpack("\"a\0b\"", 5, &mp, &n, err, sizeof err),
+                     YARD_E_BAD_REQUEST);
+    assert_non_null(strstr(err, "line 1, column"));
+    assert_null(mp);
 }
 
 /* Bad msgpack: BAD_REQUEST with a reason, never a crash or a partial result. */
@@ -373,6 +457,8 @@ main(void)
         cmocka_unit_test(test_round_trip_canonical),
         cmocka_unit_test(test_round_trip_normalises),
         cmocka_unit_test(test_packed_bytes),
+        cmocka_unit_test(test_integer_range),
+        cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_length_counted_input),
         cmocka_unit_test(test_msgpack_only_values),
         cmocka_unit_test(test_doubles_round_trip_exactly),

@@ -1,27 +1,30 @@
 /* JSON text <-> msgpack bytes, for the CLI, the gateway and tests: a person types JSON, the bus
- * carries msgpack. Parsing is jansson's; emitting walks the msgpack object and writes the text
- * itself, so that every value msgpack can hold prints exactly.
+ * carries msgpack. Parsing is json-c's (it holds the whole int64 and uint64 ranges); emitting
+ * walks the msgpack object and writes the text itself, so that every value msgpack can hold
+ * prints exactly.
  *
  * What maps to what, both ways:
  *   JSON string (UTF-8)          <-> msgpack str (must be valid UTF-8 when emitted)
- *   JSON integer (int64 range)   <-> msgpack int / uint (packed in the smallest encoding)
+ *   JSON integer, from INT64_MIN <-> msgpack int / uint (packed in the smallest encoding:
+ *   up to UINT64_MAX                 negative as int, non-negative as uint)
  *   JSON real                    <-> msgpack float 64 (printed shortest-round-trip, always
  *                                    with a '.' or an exponent, so it parses back as a real)
  *   true / false / null          <-> bool / nil
- *   array / object               <-> array / map (object member order is kept)
+ *   array / object               <-> array / map (object member order is kept; a key repeated
+ *                                    in one object keeps its first position and its last value)
  * Only from msgpack to JSON:
- *   uint64 above INT64_MAX       ->  its exact decimal digits (parsing them back fails: jansson
- *                                    holds int64 only, and we never round through a double)
  *   float 32                     ->  the shortest text that parses back to the same float
  *   bin                          ->  a string of standard base64 with padding (RFC 4648 §4);
  *                                    it comes back as a str, not a bin
  *   map key int/uint/bool/nil/float -> the key's JSON text as a string: {1:2} -> {"1":2}
- * Errors (YARD_E_BAD_REQUEST): invalid JSON, an integer outside int64, duplicate object keys,
- * nesting deeper than YARD_JSON_MAX_DEPTH, several values or trailing bytes, "\u0000" in an
- * object key (jansson keeps keys NUL-terminated; "\u0000" in string values is fine); msgpack that
- * is truncated or invalid, a str that is not UTF-8, NaN or infinity, ext types, a map key that is
- * an array, map, bin or ext. The error text names the line and column for JSON, the byte
- * offset for msgpack. */
+ * Errors (YARD_E_BAD_REQUEST): invalid JSON (RFC 8259: no leading zeros, NaN, single quotes,
+ * raw control characters in strings, lone surrogate escapes, invalid UTF-8), an integer outside
+ * both int64 and uint64 (never clamped or rounded: write it with a '.' or an exponent to get a
+ * double), a real beyond double range, nesting deeper than YARD_JSON_MAX_DEPTH, several values
+ * or trailing bytes, "\u0000" in an object key (json-c keeps keys NUL-terminated; "\u0000" in
+ * string values is fine); msgpack that is truncated or invalid, a str that is not UTF-8, NaN or
+ * infinity, ext types, a map key that is an array, map, bin or ext. The error text names the
+ * line and column (both from 1; columns count bytes) for JSON, the byte offset for msgpack. */
 #ifndef YARD_JSON_H
 #define YARD_JSON_H
 
