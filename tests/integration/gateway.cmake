@@ -4,3 +4,8 @@ yard_add_test(NAME test_gateway SOURCES test_gateway.c
               LIBS yard_gateway yard_broker PkgConfig::CURL PkgConfig::MSGPACK
               LABELS integration TIMEOUT 120)
 add_dependencies(test_gateway slow_actor)
+# Rate limits (per IP, per token, shared through Redis), OVERLOADED, SO_REUSEPORT and `yard up`
+# serving HTTP; it runs bin/yard, so building the test builds it.
+yard_add_test(NAME test_gateway_limits SOURCES test_gateway_limits.c
+              LIBS yard_gateway yard_broker PkgConfig::CURL LABELS integration TIMEOUT 120)
+add_dependencies(test_gateway_limits yard_cli)
