@@ -346,8 +346,7 @@ s_do(int port, const char *method, const char *path, const char *body, struct cu
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         curl_easy_cleanup(c);
-        fail_msg("%s :%d%s %s: %s", method, port, path, body ? body : "",
-                 curl_easy_strerror(cc));
+        fail_msg("%s :%d%s %s: %s", method, port, path, body ? body : "", curl_easy_strerror(cc));
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_cleanup(c);
