@@ -1,11 +1,10 @@
 /* Private to libyard: what the JSON <-> msgpack files share. json.c converts in both
- * directions; json_scan.c checks untrusted msgpack bytes before msgpack-c unpacks them, and JSON
- * text for what json-c's tokener lets through.
+ * directions; json_scan.c checks untrusted msgpack bytes before msgpack-c unpacks them, and the
+ * raw text of JSON strings for what yajl lets through.
  *
  * Invariants: msgpack from outside reaches msgpack_unpack() only after yard__json_scan()
- * accepted it, so unpacking allocates O(size); a json-c tree is packed only after
- * yard__json_screen() accepted the text it came from, so every value in it is the text's exact
- * value. */
+ * accepted it, so unpacking allocates O(size); a JSON string is kept only after
+ * yard__json_check_string() accepted its raw text, so its decoded bytes are its exact value. */
 #ifndef YARD_JSON_INTERNAL_H
 #define YARD_JSON_INTERNAL_H
 
@@ -23,12 +22,11 @@ int yard__json_scan(const unsigned char *p, size_t size, size_t *end, char *err,
  * overlong forms, no surrogates, nothing above U+10FFFF. */
 size_t yard__json_utf8_len(const unsigned char *p, size_t avail);
 
-/* Checks the tokens of JSON text that json-c's strict tokener already accepted: strings (valid
- * escapes, no lone surrogate, valid UTF-8, no raw control character, no "\u0000" in a key),
- * numbers (RFC 8259 grammar, integers within int64 or uint64, reals within double range) and
- * literals (only true, false, null), and the nesting of arrays and objects (at most
- * YARD_JSON_MAX_DEPTH). Returns 0, or -1 with *at set to the byte offset of the
- * offending token and *why to a static reason. */
-int yard__json_screen(const char *text, size_t len, size_t *at, const char **why);
+/* Checks the JSON string whose opening quote is at text[open], up to its closing quote or len:
+ * valid escapes, no lone surrogate escape, valid UTF-8 (yard__json_utf8_len), no raw control
+ * character. Returns 0, or -1 with *at set to the byte offset of the first fault (len for an
+ * unterminated string) and *why to a static reason. */
+int yard__json_check_string(const char *text, size_t len, size_t open, size_t *at,
+                            const char **why);
 
 #endif

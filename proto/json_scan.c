@@ -1,20 +1,18 @@
-/* Pre-scans of untrusted input, run before a library builds anything from it: msgpack bytes
- * before msgpack-c unpacks them, and JSON text, after json-c's tokener accepted it, for the
- * lexical rules json-c 0.16 does not enforce even in strict mode.
+/* Checks of untrusted input that the libraries leave to us: msgpack bytes before msgpack-c
+ * unpacks them, and the raw text of JSON strings, for what yajl 2.1 lets through: its UTF-8
+ * check takes overlong forms and encoded surrogates, and its \u decoder turns a lone high
+ * surrogate into '?' and pairs a high surrogate with whatever \u escape follows it.
  *
  * Invariants: the msgpack scan accepts only one well-formed object at most YARD_JSON_MAX_DEPTH
  * containers deep in which no count or length claims more than the bytes left, and it reads no
- * byte past size; its own memory is a fixed array on the stack. The JSON screen only classifies
- * tokens (strings, numbers, literals); the grammar, the nesting and the values stay json-c's. */
+ * byte past size; its own memory is a fixed array on the stack. The string check reads one
+ * string token; the grammar, the numbers and the nesting stay yajl's. */
 #include "json_internal.h"
 #include "yard/json.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Reads an n-byte big-endian unsigned integer. */
@@ -172,15 +170,12 @@ yard__json_utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
-/* --- JSON text screen ------------------------------------------------------------------------ */
-
-#define S_STR_(x) #x
-#define S_STR(x)  S_STR_(x)
+/* --- JSON string check ----------------------------------------------------------------------- */
 
 static bool
-s_is_digit(unsigned char c)
+s_is_hex(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 /* Reads the 4 hex digits of a \u escape at p. Returns 0, or -1 when they are not there. */
@@ -193,41 +188,30 @@ s_hex4(const unsigned char *p, size_t avail, unsigned *out)
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned char c = p[i];
-        unsigned d;
-        if (s_is_digit(c)) {
-            d = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-            d = c - 'a' + 10;
-        } else if (c >= 'A' && c <= 'F') {
-            d = c - 'A' + 10;
-        } else {
+        if (!s_is_hex(c)) {
             return -1;
         }
-        v = v << 4 | d;
+        v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
     }
     *out = v;
     return 0;
 }
 
-/* The string whose opening quote is at *pos: escapes, UTF-8, and no "\u0000" when it is an
- * object key (json-c keeps keys NUL-terminated and would cut the key short). Moves *pos past the
- * closing quote. */
-static int
-s_screen_string(const unsigned char *p, size_t len, size_t *pos, size_t *at, const char **why)
+int
+yard__json_check_string(const char *text, size_t len, size_t open, size_t *at, const char **why)
 {
-    size_t i = *pos + 1;
-    bool nul = false;
+    const unsigned char *p = (const unsigned char *)text;
+    size_t i = open + 1;
     for (;;) {
+        *at = i;
         if (i >= len) {
-            *at = i;
             *why = "unterminated string";
             return -1;
         }
         unsigned char c = p[i];
         if (c == '"') {
-            break;
+            return 0;
         }
-        *at = i;
         if (c < 0x20) {
             *why = "control character in a string (it must be escaped)";
             return -1;
@@ -272,148 +256,6 @@ s_screen_string(const unsigned char *p, size_t len, size_t *pos, size_t *at, con
             i += 12;
             continue;
         }
-        nul = nul || u == 0;
         i += 6;
     }
-    size_t close = i++;
-    *pos = i;
-    if (nul) {
-        while (i < len && p[i] && strchr(" \t\n\r", p[i])) {
-            i++;
-        }
-        if (i < len && p[i] == ':') {
-            *at = close;
-            *why = "NUL byte in object key";
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* The number at *pos: RFC 8259's grammar (json-c also takes "01", "1." and "-Infinity"), an
- * integer within int64 or uint64 (json-c would saturate it silently), a real within double
- * range (json-c would make it infinity). Moves *pos past it. */
-static int
-s_screen_number(const unsigned char *p, size_t len, size_t *pos, size_t *at, const char **why)
-{
-    size_t start = *pos, i = start;
-    bool integer = true;
-    *at = start;
-    *why = "invalid number";
-    if (p[i] == '-') {
-        i++;
-    }
-    if (i < len && p[i] == '0') {
-        i++;
-    } else if (i < len && s_is_digit(p[i])) {
-        while (i < len && s_is_digit(p[i])) {
-            i++;
-        }
-    } else {
-        return -1;
-    }
-    if (i < len && s_is_digit(p[i])) {
-        *why = "invalid number: leading zero";
-        return -1;
-    }
-    if (i < len && p[i] == '.') {
-        integer = false;
-        if (++i >= len || !s_is_digit(p[i])) {
-            return -1;
-        }
-        while (i < len && s_is_digit(p[i])) {
-            i++;
-        }
-    }
-    if (i < len && (p[i] == 'e' || p[i] == 'E')) {
-        integer = false;
-        if (++i < len && (p[i] == '+' || p[i] == '-')) {
-            i++;
-        }
-        if (i >= len || !s_is_digit(p[i])) {
-            return -1;
-        }
-        while (i < len && s_is_digit(p[i])) {
-            i++;
-        }
-    }
-    /* strto* want a NUL-terminated copy; a number has no length limit, so long ones go to the
-     * heap. */
-    size_t n = i - start;
-    char small[64];
-    char *buf = n < sizeof small ? small : malloc(n + 1);
-    if (!buf) {
-        abort();
-    }
-    memcpy(buf, p + start, n);
-    buf[n] = '\0';
-    int rc = 0;
-    errno = 0;
-    if (integer && buf[0] == '-') {
-        (void)strtoll(buf, NULL, 10);
-    } else if (integer) {
-        (void)strtoull(buf, NULL, 10);
-    }
-    if (integer && errno == ERANGE) {
-        *why = "integer outside the int64 and uint64 ranges (a real needs a '.' or an exponent)";
-        rc = -1;
-    } else if (!integer && isinf(strtod(buf, NULL))) {
-        *why = "number too large for a double";
-        rc = -1;
-    }
-    if (buf != small) {
-        free(buf);
-    }
-    *pos = i;
-    return rc;
-}
-
-int
-yard__json_screen(const char *text, size_t len, size_t *at, const char **why)
-{
-    const unsigned char *p = (const unsigned char *)text;
-    size_t i = 0;
-    int depth = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c == '"') {
-            if (s_screen_string(p, len, &i, at, why)) {
-                return -1;
-            }
-        } else if (c == '-' || s_is_digit(c)) {
-            if (s_screen_number(p, len, &i, at, why)) {
-                return -1;
-            }
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            size_t j = i;
-            while (j < len && ((p[j] >= 'a' && p[j] <= 'z') || (p[j] >= 'A' && p[j] <= 'Z'))) {
-                j++;
-            }
-            if (!((j - i == 4 && !memcmp(p + i, "true", 4)) ||
-                  (j - i == 5 && !memcmp(p + i, "false", 5)) ||
-                  (j - i == 4 && !memcmp(p + i, "null", 4)))) {
-                *at = i;
-                *why = "invalid literal (JSON has true, false and null)";
-                return -1;
-            }
-            i = j;
-        } else if (c == '[' || c == '{') {
-            if (++depth > YARD_JSON_MAX_DEPTH) {
-                *at = i;
-                *why = "nesting deeper than " S_STR(YARD_JSON_MAX_DEPTH) " levels";
-                return -1;
-            }
-            i++;
-        } else if (c == ']' || c == '}') {
-            depth--;
-            i++;
-        } else if (c && strchr(" \t\n\r:,", c)) {
-            i++;
-        } else {
-            *at = i;
-            *why = c == '\'' ? "strings take double quotes" : "unexpected character";
-            return -1;
-        }
-    }
-    return 0;
 }

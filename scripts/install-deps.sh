@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config clang-format
-    libzmq3-dev libmsgpack-dev libhiredis-dev libjansson-dev libjson-c-dev libyaml-dev libcmocka-dev
+    libzmq3-dev libmsgpack-dev libhiredis-dev libjansson-dev libyajl-dev libyaml-dev libcmocka-dev
     redis-server
     libmicrohttpd-dev libcurl4-openssl-dev wrk
 )

@@ -163,8 +163,8 @@ test_integer_range(void **state)
     }
 }
 
-/* A key repeated in one object: the last value wins, at the key's first position (json-c's
- * rule; RFC 8259 leaves it open). */
+/* A key repeated in one object: the last value wins, at the key's first position (RFC 8259
+ * leaves it open). */
 static void
 test_duplicate_keys(void **state)
 {
@@ -174,6 +174,9 @@ test_duplicate_keys(void **state)
     free(out);
     out = s_round_trip("{\"a\":{\"x\":1},\"a\":{\"y\":2}}");
     assert_string_equal(out, "{\"a\":{\"y\":2}}");
+    free(out);
+    out = s_round_trip("{\"b\":0,\"a\":1,\"b\":2,\"c\":3,\"b\":4,\"a\":5}");
+    assert_string_equal(out, "{\"b\":4,\"a\":5,\"c\":3}");
     free(out);
 }
 
@@ -327,14 +330,14 @@ test_bad_json(void **state)
     static const struct {
         const char *json;
         const char *where; /* must appear in the message */
-        const char *what;  /* and this too (json-c's words or ours) */
+        const char *what;  /* and this too (yajl's words or ours) */
     } cases[] = {
-        {"", "line 1, column 1", "unexpected end of data"},
-        {"[1,2", "line 1, column 5", "unexpected end of data"},
-        {"{\"a\":}", "line 1, column 6", "unexpected character"},
-        {"{\n  \"a\": tru\n}", "line 2, column 8", "invalid literal"},
-        {"[1,]", "line 1, column 4", "unexpected character"},
-        {"{\"a\":1} x", "line 1, column 9", "unexpected character"},
+        {"", "line 1, column 1", "premature EOF"},
+        {"[1,2", "line 1, column 5", "premature EOF"},
+        {"{\"a\":}", "line 1, column 6", "unallowed token"},
+        {"{\n  \"a\": tru\n}", "line 2, column 8", "invalid string in json text"},
+        {"[1,]", "line 1, column 4", "unallowed token"},
+        {"{\"a\":1} x", "line 1, column 9", "trailing garbage"},
         /* beyond uint64 or int64: an error, never a clamped or rounded value */
         {"18446744073709551616", "line 1, column 1", "outside the int64 and uint64 ranges"},
         {"[1,\n -9223372036854775809]", "line 2, column 2", "outside the int64 and uint64"},
@@ -342,10 +345,10 @@ test_bad_json(void **state)
         {"1e400", "line 1, column 1", "too large for a double"},
         {"01", "line 1, column 1", "leading zero"},
         {"-01", "line 1, column 1", "leading zero"},
-        {"[1.]", "line 1, column 2", "invalid number"},
-        {"-Infinity", "line 1, column 1", "invalid number"},
-        {"NaN", "line 1, column 1", "invalid literal"},
-        {"[true,nan]", "line 1, column 7", "invalid literal"},
+        {"[1.]", "line 1, column 2", "malformed number"},
+        {"-Infinity", "line 1, column 1", "malformed number"},
+        {"NaN", "line 1, column 1", "invalid char"},
+        {"[true,nan]", "line 1, column 7", "invalid string in json text"},
         {"\"\\ud800\"", "line 1, column 2", "invalid Unicode"},
         {"\"\\ud800\\u0041\"", "line 1, column 2", "invalid Unicode"},
         {"\"x\\udc00\"", "line 1, column 3", "invalid Unicode"},
@@ -355,8 +358,13 @@ test_bad_json(void **state)
         {"\"\xed\xa0\x80\"", "line 1, column 2", "invalid UTF-8"}, /* an encoded surrogate */
         {"\"\xc0\x80\"", "line 1, column 2", "invalid UTF-8"},     /* overlong NUL */
         {"[\"a\x01\"]", "line 1, column 4", "control character"},
-        {"{'a':1}", "line 1, column 2", "double quotes"},
-        {"/* c */ 1", "line 1, column 1", "unexpected character"},
+        {"{'a':1}", "line 1, column 2", "invalid char"},
+        {"/* c */ 1", "line 1, column 1", "comments are not enabled"},
+        {"1 2", "line 1, column 3", "trailing garbage"},
+        {"[1,,2]", "line 1, column 4", "unallowed token"},
+        {"{1:2}", "line 1, column 2", "invalid object key"},
+        {"\"abc", "line 1, column 5", "unterminated string"},
+        {"[\"a\\x\"]", "line 1, column 4", "invalid escape"},
         {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]", "line 1, column 33",
          "deeper than 32"},
         {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",

@@ -1,7 +1,7 @@
 /* JSON text <-> msgpack bytes, for the CLI, the gateway and tests: a person types JSON, the bus
- * carries msgpack. Parsing is json-c's (it holds the whole int64 and uint64 ranges); emitting
- * walks the msgpack object and writes the text itself, so that every value msgpack can hold
- * prints exactly.
+ * carries msgpack. Parsing is yajl's (strict RFC 8259; numbers arrive as text, so the whole
+ * int64 and uint64 ranges convert exactly); emitting walks the msgpack object and writes the
+ * text itself, so that every value msgpack can hold prints exactly.
  *
  * What maps to what, both ways:
  *   JSON string (UTF-8)          <-> msgpack str (must be valid UTF-8 when emitted)
@@ -21,10 +21,11 @@
  * raw control characters in strings, lone surrogate escapes, invalid UTF-8), an integer outside
  * both int64 and uint64 (never clamped or rounded: write it with a '.' or an exponent to get a
  * double), a real beyond double range, nesting deeper than YARD_JSON_MAX_DEPTH, several values
- * or trailing bytes, "\u0000" in an object key (json-c keeps keys NUL-terminated; "\u0000" in
- * string values is fine); msgpack that is truncated or invalid, a str that is not UTF-8, NaN or
- * infinity, ext types, a map key that is an array, map, bin or ext. The error text names the
- * line and column (both from 1; columns count bytes) for JSON, the byte offset for msgpack. */
+ * or trailing bytes, comments, "\u0000" in an object key (keys are names that C code compares
+ * as strings; "\u0000" in string values is fine); msgpack that is truncated or invalid, a str that
+ * is not UTF-8, NaN or infinity, ext types, a map key that is an array, map, bin or ext. The error
+ * text names the line and column (both from 1; columns count bytes) for JSON, the byte offset for
+ * msgpack. */
 #ifndef YARD_JSON_H
 #define YARD_JSON_H
 
