@@ -577,6 +577,17 @@ yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void
     return 0;
 }
 
+unsigned
+yard_gateway_mhd_flags(void)
+{
+    /* poll, not epoll: with a thread pool and epoll, libmicrohttpd 0.9.75's MHD_quiesce_daemon()
+     * (our drain) races each worker to remove the listening socket from that worker's epoll
+     * set, and the loser's failed EPOLL_CTL_DEL is a fatal MHD_PANIC (seen here, about one drain
+     * in fifteen). With poll there is no such set. Suspended connections are not polled, so
+     * thousands of requests waiting on the bus cost the poll nothing. */
+    return MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+}
+
 int
 yard_gateway_start(yard_gateway_t *gw)
 {
@@ -584,10 +595,8 @@ yard_gateway_start(yard_gateway_t *gw)
         return YARD_E_INVALID;
     }
     unsigned timeout_s = (gw->opts.connection_timeout_ms + 999) / 1000;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-    gw->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_access, gw, MHD_OPTION_LISTEN_SOCKET,
-                               gw->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+    gw->mhd = MHD_start_daemon(yard_gateway_mhd_flags(), 0, NULL, NULL, s_access, gw,
+                               MHD_OPTION_LISTEN_SOCKET, gw->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
                                (unsigned)gw->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
                                (unsigned)gw->opts.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
                                timeout_s ? timeout_s : 1, MHD_OPTION_URI_LOG_CALLBACK, s_uri, gw,

@@ -11,6 +11,8 @@
  * the first call, swallows any body on the following ones, and queues on the last one. */
 #include "cli.h"
 
+#include "yard/gateway.h"
+
 #include <microhttpd.h>
 
 #include <arpa/inet.h>
@@ -251,14 +253,12 @@ yard__http_baseline_start(unsigned threads, unsigned connection_limit,
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned timeout_s = (connection_timeout_ms + 999) / 1000;
-    /* gateway/gateway.c's flags and options, so only the per-request work differs. */
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-    self->daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &addr,
-                         MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1,
-                         MHD_OPTION_CONNECTION_LIMIT, connection_limit ? connection_limit : 10000,
-                         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1, MHD_OPTION_END);
+    /* The gateway's flags and options, so only the per-request work differs. */
+    self->daemon = MHD_start_daemon(
+        yard_gateway_mhd_flags(), 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1, MHD_OPTION_CONNECTION_LIMIT,
+        connection_limit ? connection_limit : 10000, MHD_OPTION_CONNECTION_TIMEOUT,
+        timeout_s ? timeout_s : 1, MHD_OPTION_END);
     if (!self->daemon) {
         fprintf(stderr, "yard bench http: the bare libmicrohttpd server did not start\n");
         free(self);

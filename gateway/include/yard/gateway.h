@@ -54,6 +54,10 @@ int yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, 
 /* Starts serving (HTTP threads and the bus thread). Returns 0 or an error. */
 int yard_gateway_start(yard_gateway_t *self);
 
+/* The libmicrohttpd daemon flags the gateway starts with, so that a benchmark's bare server
+ * can start exactly the same way. */
+unsigned yard_gateway_mhd_flags(void);
+
 /* The TCP port actually bound (useful with listen port 0). */
 uint16_t yard_gateway_port(const yard_gateway_t *self);
 
