@@ -130,12 +130,13 @@ s_timed_out(const redisContext *ctx, int err_no)
 }
 
 /* Runs one command: connects when needed, and on a broken connection reconnects and tries
- * once more. Caller holds the mutex. Returns the reply (caller frees) or NULL: unreachable.
+ * once more. Caller holds the mutex (s_run takes it). Returns the reply (caller frees) or NULL:
+ * unreachable.
  *
  * SIGPIPE is blocked around the call (hiredis writes with write(2)), so a dead server cannot
  * kill a process that did not ignore SIGPIPE; a SIGPIPE raised here is consumed. */
 static redisReply *
-s_command(s_redis_t *self, const char *fmt, ...)
+s_vcommand(s_redis_t *self, const char *fmt, va_list args)
 {
     sigset_t pipe_set, old_mask, pending;
     sigemptyset(&pipe_set);
@@ -150,7 +151,7 @@ s_command(s_redis_t *self, const char *fmt, ...)
             break;
         }
         va_list ap;
-        va_start(ap, fmt);
+        va_copy(ap, args); /* a retry formats the command again */
         errno = 0;
         reply = redisvCommand(self->ctx, fmt, ap);
         int err_no = errno;
@@ -192,6 +193,37 @@ s_reply_error(const redisReply *r)
     return YARD_E_UNREACHABLE;
 }
 
+/* Runs one command under the connection's lock (one hiredis context serves every thread). */
+static redisReply *
+s_run(s_redis_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_vcommand(self, fmt, ap);
+    pthread_mutex_unlock(&self->mu);
+    va_end(ap);
+    return r;
+}
+
+/* True when r is a reply of type want (the caller reads it, then frees it). Otherwise frees r
+ * and sets *rc: UNREACHABLE for no reply, the mapped code for an error reply, INTERNAL for a
+ * reply of another type. A NIL reply is left to the caller when want is REDIS_REPLY_NIL. */
+static bool
+s_expect(redisReply *r, int want, int *rc)
+{
+    if (r != NULL && r->type == want) {
+        return true;
+    }
+    *rc = r == NULL                      ? YARD_E_UNREACHABLE
+          : r->type == REDIS_REPLY_ERROR ? s_reply_error(r)
+                                         : YARD_E_INTERNAL;
+    if (r != NULL) {
+        freeReplyObject(r);
+    }
+    return false;
+}
+
 static void
 s_destroy(void *impl)
 {
@@ -205,27 +237,19 @@ s_destroy(void *impl)
 static int
 s_get(void *impl, const char *key, char **val, size_t *len)
 {
-    s_redis_t *self = impl;
-    pthread_mutex_lock(&self->mu);
-    redisReply *r = s_command(self, "GET %s", key);
-    pthread_mutex_unlock(&self->mu);
-    if (r == NULL) {
-        return YARD_E_UNREACHABLE;
+    redisReply *r = s_run(impl, "GET %s", key);
+    if (r != NULL && r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return YARD_E_NOT_FOUND;
     }
-    int rc;
-    if (r->type == REDIS_REPLY_STRING) {
-        *val = yard__store_dup(r->str, r->len);
-        *len = r->len;
-        rc = 0;
-    } else if (r->type == REDIS_REPLY_NIL) {
-        rc = YARD_E_NOT_FOUND;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        rc = s_reply_error(r);
-    } else {
-        rc = YARD_E_INTERNAL;
+    int rc = 0;
+    if (!s_expect(r, REDIS_REPLY_STRING, &rc)) {
+        return rc;
     }
+    *val = yard__store_dup(r->str, r->len);
+    *len = r->len;
     freeReplyObject(r);
-    return rc;
+    return 0;
 }
 
 /* SET with optional NX and PX; returns 1 when set, 0 when NX found the key. */
@@ -234,32 +258,24 @@ s_set_common(s_redis_t *self, const char *key, const void *val, size_t len, uint
              bool nx)
 {
     unsigned ttl = ttl_ms;
-    pthread_mutex_lock(&self->mu);
     redisReply *r;
     if (nx && ttl != 0) {
-        r = s_command(self, "SET %s %b NX PX %u", key, val, len, ttl);
+        r = s_run(self, "SET %s %b NX PX %u", key, val, len, ttl);
     } else if (nx) {
-        r = s_command(self, "SET %s %b NX", key, val, len);
+        r = s_run(self, "SET %s %b NX", key, val, len);
     } else if (ttl != 0) {
-        r = s_command(self, "SET %s %b PX %u", key, val, len, ttl);
+        r = s_run(self, "SET %s %b PX %u", key, val, len, ttl);
     } else {
-        r = s_command(self, "SET %s %b", key, val, len);
+        r = s_run(self, "SET %s %b", key, val, len);
     }
-    pthread_mutex_unlock(&self->mu);
-    if (r == NULL) {
-        return YARD_E_UNREACHABLE;
+    if (r != NULL && r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r); /* NX found the key */
+        return 0;
     }
-    int rc;
-    if (r->type == REDIS_REPLY_STATUS) {
-        rc = 1;
-    } else if (r->type == REDIS_REPLY_NIL) {
-        rc = 0;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        rc = s_reply_error(r);
-    } else {
-        rc = YARD_E_INTERNAL;
+    int rc = 1;
+    if (s_expect(r, REDIS_REPLY_STATUS, &rc)) {
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     return rc;
 }
 
@@ -276,66 +292,40 @@ s_set_nx(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_
     return s_set_common(impl, key, val, len, ttl_ms, true);
 }
 
-/* Runs a command whose reply is an integer count; returns 1 when it is positive. */
+/* Reads an integer-count reply: 1 when positive, 0 when not, or an error. Frees r. */
 static int
 s_count_reply(redisReply *r)
 {
-    if (r == NULL) {
-        return YARD_E_UNREACHABLE;
-    }
-    int rc;
-    if (r->type == REDIS_REPLY_INTEGER) {
+    int rc = 0;
+    if (s_expect(r, REDIS_REPLY_INTEGER, &rc)) {
         rc = r->integer > 0 ? 1 : 0;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        rc = s_reply_error(r);
-    } else {
-        rc = YARD_E_INTERNAL;
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     return rc;
 }
 
 static int
 s_del(void *impl, const char *key)
 {
-    s_redis_t *self = impl;
-    pthread_mutex_lock(&self->mu);
-    redisReply *r = s_command(self, "DEL %s", key);
-    pthread_mutex_unlock(&self->mu);
-    return s_count_reply(r);
+    return s_count_reply(s_run(impl, "DEL %s", key));
 }
 
 static int
 s_del_if(void *impl, const char *key, const void *val, size_t len)
 {
-    s_redis_t *self = impl;
-    pthread_mutex_lock(&self->mu);
-    redisReply *r = s_command(self, "EVAL %s 1 %s %b", s_del_if_script, key, val, len);
-    pthread_mutex_unlock(&self->mu);
-    return s_count_reply(r);
+    return s_count_reply(s_run(impl, "EVAL %s 1 %s %b", s_del_if_script, key, val, len));
 }
 
 static int
 s_incr(void *impl, const char *key, int64_t by, int64_t *out)
 {
-    s_redis_t *self = impl;
     long long n = by;
-    pthread_mutex_lock(&self->mu);
-    redisReply *r = s_command(self, "INCRBY %s %lld", key, n);
-    pthread_mutex_unlock(&self->mu);
-    if (r == NULL) {
-        return YARD_E_UNREACHABLE;
-    }
-    int rc;
-    if (r->type == REDIS_REPLY_INTEGER) {
+    redisReply *r = s_run(impl, "INCRBY %s %lld", key, n);
+    int rc = 0;
+    if (s_expect(r, REDIS_REPLY_INTEGER, &rc)) {
         *out = (int64_t)r->integer;
-        rc = 0;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        rc = s_reply_error(r);
-    } else {
-        rc = YARD_E_INTERNAL;
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     return rc;
 }
 
@@ -343,32 +333,26 @@ static int
 s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uint64_t now_ms,
              int *allowed, uint32_t *retry_after_ms)
 {
-    s_redis_t *self = impl;
     char rate[40], now[32];
     snprintf(rate, sizeof rate, "%.17g", rate_per_s);
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms);
     unsigned b = burst, ttl = yard__store_bucket_ttl_ms(rate_per_s, burst);
-    pthread_mutex_lock(&self->mu);
     redisReply *r =
-        s_command(self, "EVAL %s 1 %s %s %u %u %s", s_take_token_script, key, rate, b, ttl, now);
-    pthread_mutex_unlock(&self->mu);
-    if (r == NULL) {
-        return YARD_E_UNREACHABLE;
+        s_run(impl, "EVAL %s 1 %s %s %u %u %s", s_take_token_script, key, rate, b, ttl, now);
+    int rc = 0;
+    if (!s_expect(r, REDIS_REPLY_ARRAY, &rc)) {
+        return rc;
     }
-    int rc;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[0]->type == REDIS_REPLY_INTEGER && r->element[1]->type == REDIS_REPLY_INTEGER) {
-        long long retry = r->element[1]->integer;
-        *allowed = r->element[0]->integer == 1 ? 1 : 0;
-        *retry_after_ms = retry < 0 ? 0 : retry > UINT32_MAX ? UINT32_MAX : (uint32_t)retry;
-        rc = 0;
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        rc = s_reply_error(r);
-    } else {
-        rc = YARD_E_INTERNAL;
+    if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+        r->element[1]->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(r);
+        return YARD_E_INTERNAL;
     }
+    long long retry = r->element[1]->integer;
+    *allowed = r->element[0]->integer == 1 ? 1 : 0;
+    *retry_after_ms = retry < 0 ? 0 : retry > UINT32_MAX ? UINT32_MAX : (uint32_t)retry;
     freeReplyObject(r);
-    return rc;
+    return 0;
 }
 
 static const yard__store_ops_t s_ops = {
@@ -397,14 +381,12 @@ yard__store_redis_open(const char *host, int port, int db, const yard__store_ops
     self->port = port;
     self->db = db;
     /* Open answers whether Redis is there: connect and PING now. */
-    pthread_mutex_lock(&self->mu);
-    redisReply *r = s_command(self, "PING");
-    pthread_mutex_unlock(&self->mu);
-    bool ok = r != NULL && r->type == REDIS_REPLY_STATUS;
-    if (r != NULL) {
+    int rc = 0;
+    redisReply *r = s_run(self, "PING");
+    if (s_expect(r, REDIS_REPLY_STATUS, &rc)) {
         freeReplyObject(r);
     }
-    if (!ok) {
+    if (rc != 0) {
         s_destroy(self);
         return YARD_E_UNREACHABLE;
     }
