@@ -407,3 +407,21 @@ yh_redis_stop(pid_t pid, char *dir)
         free(dir);
     }
 }
+
+yard_config_t *
+yh_config_write(const char *path, const char *text, char *errbuf, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    bool ok = fputs(text, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) {
+        snprintf(errbuf, errlen, "%s: write failed", path);
+        return NULL;
+    }
+    yard_config_t *cfg = NULL;
+    return yard_config_load(path, &cfg, errbuf, errlen) == 0 ? cfg : NULL;
+}

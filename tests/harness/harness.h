@@ -4,7 +4,10 @@
 #ifndef YARD_HARNESS_H
 #define YARD_HARNESS_H
 
+#include "yard/options.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bound with port 0, then closed). */
@@ -31,6 +34,11 @@ int yh_stop(pid_t pid, int sig, int timeout_ms);
 
 /* Waits up to timeout_ms for a TCP connect to 127.0.0.1:port to succeed. */
 bool yh_wait_port(int port, int timeout_ms);
+
+/* Writes text to path and loads it as a config file, as a program given --config would.
+ * Returns the config (caller owns it; free with yard_config_destroy()), or NULL with errbuf
+ * holding why (the file could not be written, or the loader's "path:line: reason"). */
+yard_config_t *yh_config_write(const char *path, const char *text, char *errbuf, size_t errlen);
 
 /* Milliseconds on a monotonic clock. */
 long long yh_now_ms(void);

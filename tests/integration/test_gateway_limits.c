@@ -215,14 +215,9 @@ s_config(const char *name, const char *text)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", F.dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    yard_config_t *cfg = NULL;
     char err[512] = "";
-    int rc = yard_config_load(path, &cfg, err, sizeof err);
-    if (rc) {
+    yard_config_t *cfg = yh_config_write(path, text, err, sizeof err);
+    if (cfg == NULL) {
         fail_msg("config %s: %s", name, err);
     }
     return cfg;

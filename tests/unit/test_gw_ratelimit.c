@@ -61,12 +61,9 @@ s_build(fixture_t *f, const char *text, yard_store_t *store, char *err, size_t e
 {
     yard_gw_ratelimit_destroy(&f->rl);
     yard_config_destroy(&f->cfg);
-    FILE *fp = fopen(f->path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
     char lerr[256];
-    if (yard_config_load(f->path, &f->cfg, lerr, sizeof lerr) != 0) {
+    f->cfg = yh_config_write(f->path, text, lerr, sizeof lerr);
+    if (f->cfg == NULL) {
         fail_msg("load: %s", lerr);
     }
     err[0] = '\0';
