@@ -107,19 +107,19 @@ s_finish(gw_bridge_t *br, gw_req_t *req, int err, const char *text)
     MHD_resume_connection(req->conn);
 }
 
+/* key is a static name; the value is copied (the request owns the copy). */
 static void
 s_add_header(gw_req_t *req, const char *key, const char *value)
 {
-    if (req->nhdr >= GW_BUS_HEADERS_MAX || req->nstrs + 2 > GW_BUS_HEADERS_MAX) {
+    if (req->nhdr >= GW_BUS_HEADERS_MAX || req->nstrs >= GW_OWNED_MAX) {
         return;
     }
-    char *k = strdup(key), *v = strdup(value);
-    if (!k || !v) {
+    char *v = strdup(value);
+    if (!v) {
         abort();
     }
-    req->strs[req->nstrs++] = k;
     req->strs[req->nstrs++] = v;
-    req->hdr[req->nhdr].key = (yard_str_t){k, (uint32_t)strlen(k)};
+    req->hdr[req->nhdr].key = (yard_str_t){key, (uint32_t)strlen(key)};
     req->hdr[req->nhdr].value = (yard_str_t){v, (uint32_t)strlen(v)};
     req->nhdr++;
 }
@@ -492,6 +492,7 @@ gw_bridge_submit(gw_bridge_t *br, gw_req_t *req)
     req->qnext = NULL;
     pthread_mutex_lock(&br->lock);
     bool quit = br->quit;
+    bool was_empty = br->head == NULL;
     if (!quit) {
         if (br->tail) {
             br->tail->qnext = req;
@@ -505,7 +506,9 @@ gw_bridge_submit(gw_bridge_t *br, gw_req_t *req)
         s_finish(br, req, YARD_E_SHUTDOWN, "the gateway is shutting down");
         return;
     }
-    s_wake(br);
+    if (was_empty) {
+        s_wake(br); /* the thread takes the whole queue when it wakes: one signal is enough */
+    }
 }
 
 void

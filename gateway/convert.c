@@ -206,22 +206,53 @@ gw_response_from_outcome(gw_req_t *req)
     return r;
 }
 
+/* xoshiro256** (Blackman and Vigna, https://prng.di.unimi.it/), one state per thread seeded
+ * from the kernel: a request id has to be unique, not secret, and a getrandom() system call
+ * for every request cost about 1 % of the gateway's CPU. */
+static _Thread_local uint64_t s_rng[4];
+static _Thread_local bool s_rng_seeded;
+
+static uint64_t
+s_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t
+s_rng_next(void)
+{
+    if (!s_rng_seeded) {
+        size_t got = 0;
+        while (got < sizeof s_rng) {
+            ssize_t n = getrandom((char *)s_rng + got, sizeof s_rng - got, 0);
+            if (n <= 0) {
+                abort(); /* the kernel's generator does not fail once seeded */
+            }
+            got += (size_t)n;
+        }
+        s_rng_seeded = true;
+    }
+    uint64_t *st = s_rng;
+    uint64_t out = s_rotl(st[1] * 5, 7) * 9;
+    uint64_t t = st[1] << 17;
+    st[2] ^= st[0];
+    st[3] ^= st[1];
+    st[1] ^= st[2];
+    st[0] ^= st[3];
+    st[2] ^= t;
+    st[3] = s_rotl(st[3], 45);
+    return out;
+}
+
 void
 gw_request_id_new(char out[33])
 {
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n <= 0) {
-            abort(); /* the kernel's generator does not fail once seeded */
-        }
-        got += (size_t)n;
-    }
     static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof b; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
+    for (int half = 0; half < 2; half++) {
+        uint64_t v = s_rng_next();
+        for (int i = 0; i < 16; i++) {
+            out[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
+        }
     }
     out[32] = '\0';
 }

@@ -32,8 +32,14 @@
 #define S_PATH_MAX      4000 /* path + query: what one bus header value may hold, with room */
 #define S_HDR_VALUE_MAX 1024
 
-static const char *const s_pass_headers[] = {"content-type",    "accept", "user-agent",
-                                             "x-forwarded-for", "origin", NULL};
+/* The request headers an actor sees, as {HTTP name, bus header name}. */
+static const char *const s_pass_headers[][2] = {
+    {"content-type", "http.header.content-type"},
+    {"accept", "http.header.accept"},
+    {"user-agent", "http.header.user-agent"},
+    {"x-forwarded-for", "http.header.x-forwarded-for"},
+    {"origin", "http.header.origin"},
+};
 
 int64_t
 gw_now_ns(void)
@@ -89,14 +95,22 @@ s_cors_add(void *arg, const char *name, const char *value)
     MHD_add_response_header(arg, name, value);
 }
 
+/* X-Request-Id and X-Process-Time (seconds, to the microsecond). */
+static void
+s_add_ids(const gw_req_t *req, struct MHD_Response *r)
+{
+    char took[32];
+    long long us = (gw_now_ns() - req->start_ns) / 1000;
+    snprintf(took, sizeof took, "%lld.%06lld", us / 1000000, us % 1000000);
+    MHD_add_response_header(r, "X-Request-Id", req->request_id);
+    MHD_add_response_header(r, "X-Process-Time", took);
+}
+
 /* Adds what every response carries, queues it and marks the request sent. */
 static enum MHD_Result
 s_send(yard_gateway_t *gw, gw_req_t *req, struct MHD_Response *r)
 {
-    char took[32];
-    snprintf(took, sizeof took, "%.6f", (double)(gw_now_ns() - req->start_ns) / 1e9);
-    MHD_add_response_header(r, "X-Request-Id", req->request_id);
-    MHD_add_response_header(r, "X-Process-Time", took);
+    s_add_ids(req, r);
     if (gw->cors) {
         const char *origin =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
@@ -148,18 +162,18 @@ s_builtin(yard_gateway_t *gw, gw_req_t *req)
 
 /* --- the request's steps ------------------------------------------------------------------ */
 
+/* Bus headers borrow what they point at: static names, the route table's parameter keys, the
+ * request's own fields and libmicrohttpd's header values, all of which live until the request
+ * completes, which is after the bus is done with them. */
 static void
 s_bus_header(gw_req_t *req, const char *key, const char *value, size_t vlen)
 {
-    if (req->nhdr >= GW_BUS_HEADERS_MAX || req->nstrs + 2 > GW_BUS_HEADERS_MAX) {
+    if (req->nhdr >= GW_BUS_HEADERS_MAX) {
         return;
     }
-    char *k = s_strndup(key, strlen(key));
-    char *v = s_strndup(value, vlen < S_HDR_VALUE_MAX ? vlen : S_HDR_VALUE_MAX);
-    req->strs[req->nstrs++] = k;
-    req->strs[req->nstrs++] = v;
-    req->hdr[req->nhdr].key = (yard_str_t){k, (uint32_t)strlen(k)};
-    req->hdr[req->nhdr].value = (yard_str_t){v, (uint32_t)strlen(v)};
+    req->hdr[req->nhdr].key = (yard_str_t){key, (uint32_t)strlen(key)};
+    req->hdr[req->nhdr].value =
+        (yard_str_t){value, (uint32_t)(vlen < S_HDR_VALUE_MAX ? vlen : S_HDR_VALUE_MAX)};
     req->nhdr++;
 }
 
@@ -170,17 +184,16 @@ s_bus_headers(gw_req_t *req)
     s_bus_header(req, "http.method", req->method, strlen(req->method));
     s_bus_header(req, "http.path", req->path, strlen(req->path));
     s_bus_header(req, "http.query", req->query, strlen(req->query));
-    char key[YARD_WIRE_NAME_MAX + 1];
     for (size_t i = 0; i < req->match.nparams; i++) {
         const yard_gw_param_t *p = &req->match.params[i];
-        snprintf(key, sizeof key, "http.param.%s", p->name);
-        s_bus_header(req, key, p->value, p->value_len);
+        s_bus_header(req, p->key, p->value, p->value_len);
     }
-    for (size_t i = 0; s_pass_headers[i]; i++) {
-        const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i]);
+    size_t npass = sizeof s_pass_headers / sizeof s_pass_headers[0];
+    for (size_t i = 0; i < npass; i++) {
+        const char *v =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i][0]);
         if (v) {
-            snprintf(key, sizeof key, "http.header.%s", s_pass_headers[i]);
-            s_bus_header(req, key, v, strlen(v));
+            s_bus_header(req, s_pass_headers[i][1], v, strlen(v));
         }
     }
 }
@@ -243,6 +256,9 @@ s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const ch
         if (end != cl && n > req->route->body_limit) {
             return s_send_error(gw, req, 413, "TOO_LARGE", "the request body is over the limit");
         }
+        if (end != cl) {
+            req->body_hint = (size_t)n;
+        }
     }
     return MHD_YES;
 }
@@ -257,7 +273,9 @@ s_body(gw_req_t *req, const char *data, size_t n)
         return;
     }
     if (req->body_len + n > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 4096;
+        /* The declared length when there is one (checked against the limit already), so a
+         * small body costs a small allocation. */
+        size_t cap = req->body_cap ? req->body_cap : req->body_hint ? req->body_hint : 1024;
         while (cap < req->body_len + n) {
             cap *= 2;
         }
@@ -324,10 +342,7 @@ s_complete(yard_gateway_t *gw, gw_req_t *req)
         req->status = 204;
         req->bytes = 0;
         req->state = GW_SENT;
-        char took[32];
-        snprintf(took, sizeof took, "%.6f", (double)(gw_now_ns() - req->start_ns) / 1e9);
-        MHD_add_response_header(r, "X-Request-Id", req->request_id);
-        MHD_add_response_header(r, "X-Process-Time", took);
+        s_add_ids(req, r);
         enum MHD_Result rc = MHD_queue_response(conn, 204, r);
         MHD_destroy_response(r);
         return rc;

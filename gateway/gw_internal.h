@@ -27,6 +27,7 @@
 #define GW_REQ_ID_MAX        128
 #define GW_BUS_HEADERS_MAX   40
 #define GW_REPLY_HEADERS_MAX 16
+#define GW_OWNED_MAX         4 /* header values the request owns (the auth step's) */
 
 typedef struct gw_bridge gw_bridge_t;
 
@@ -48,6 +49,7 @@ typedef struct gw_req {
     /* body */
     char *body;
     size_t body_len, body_cap;
+    size_t body_hint;    /* Content-Length, when declared and within the limit */
     uint64_t body_total; /* every byte received, kept or not */
     bool too_large;
     /* to the bus */
@@ -56,7 +58,7 @@ typedef struct gw_req {
     size_t packed_size;
     yard_kv_t hdr[GW_BUS_HEADERS_MAX];
     uint32_t nhdr;
-    char *strs[GW_BUS_HEADERS_MAX]; /* owned strings the headers point into */
+    char *strs[GW_OWNED_MAX]; /* owned values some headers point at; the rest are borrowed */
     uint32_t nstrs;
     int64_t deadline_ms; /* monotonic, the route's deadline */
     /* outcome, written by the bus thread before it resumes the connection */

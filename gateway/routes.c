@@ -24,6 +24,7 @@ typedef struct {
     const char *text; /* literal text or parameter name; NUL-terminated, in the route's segbuf */
     size_t len;
     bool param;
+    char *key; /* parameters: "http.param.<name>", the bus header it travels as (owned) */
 } s_seg_t;
 
 typedef struct {
@@ -121,6 +122,21 @@ s_name_valid(const char *s, size_t len)
 /* ---------------------------------------------------------------------------------------- */
 /* Compiling a pattern */
 
+/* Built once here so that a request passes its parameters to the bus without formatting. */
+static char *
+s_param_key(const char *name)
+{
+    static const char prefix[] = "http.param.";
+    size_t n = strlen(name);
+    char *key = malloc(sizeof prefix + n);
+    if (key == NULL) {
+        abort();
+    }
+    memcpy(key, prefix, sizeof prefix - 1);
+    memcpy(key + sizeof prefix - 1, name, n + 1);
+    return key;
+}
+
 /* Splits r->pub.name into segments. Returns NULL, or the reason it is not a valid pattern
  * (static text or written into why). */
 static const char *
@@ -148,7 +164,7 @@ s_compile(s_route_t *r, char *why, size_t whylen)
         bool open = len > 0 && seg[0] == '{';
         if (open && seg[len - 1] == '}' && s_name_valid(seg + 1, len - 2)) {
             seg[len - 1] = '\0';
-            *s = (s_seg_t){seg + 1, len - 2, true};
+            *s = (s_seg_t){seg + 1, len - 2, true, s_param_key(seg + 1)};
             for (size_t j = 0; j + 1 < r->nsegs; j++) {
                 if (r->segs[j].param && strcmp(r->segs[j].text, s->text) == 0) {
                     snprintf(why, whylen, "duplicate parameter name '{%s}'", s->text);
@@ -166,7 +182,7 @@ s_compile(s_route_t *r, char *why, size_t whylen)
                      pattern);
             return why;
         } else {
-            *s = (s_seg_t){seg, len, false};
+            *s = (s_seg_t){seg, len, false, NULL};
         }
         seg = slash != NULL ? slash + 1 : seg + len;
     }
@@ -436,6 +452,9 @@ s_route_free(s_route_t *r)
         free(r->scopes[k]);
     }
     free(r->scopes);
+    for (size_t i = 0; i < r->nsegs; i++) {
+        free(r->segs[i].key);
+    }
     free(r->segbuf);
     free(r->segs);
 }
@@ -527,7 +546,7 @@ s_match_path(const s_route_t *r, const char *path, yard_gw_match_t *m)
             if (len == 0) {
                 return false;
             }
-            m->params[m->nparams++] = (yard_gw_param_t){s->text, p, len};
+            m->params[m->nparams++] = (yard_gw_param_t){s->text, s->key, p, len};
         } else if (len != s->len || memcmp(p, s->text, len) != 0) {
             return false;
         }

@@ -39,6 +39,7 @@ typedef struct {
 /* A path parameter: borrowed from the matched path, not NUL-terminated. */
 typedef struct {
     const char *name;
+    const char *key; /* "http.param.<name>", owned by the route table */
     const char *value;
     size_t value_len;
 } yard_gw_param_t;
