@@ -1,17 +1,16 @@
-/* The gateway's HTTP side: libmicrohttpd's daemon (a pool of epoll threads, suspend/resume),
- * the per-request state machine of the access handler, the built-in endpoints, and the life
- * cycle (new, start, drain, stop).
+/* The gateway's HTTP side: the per-request state machine of the access handler (which
+ * libmicrohttpd calls on a serving loop's thread, loop.c), the built-in endpoints, and the
+ * life cycle (new, start, drain, stop).
  *
  * A request goes NEW (URI seen) -> BODY (headers seen; body bytes counted, kept up to the
  * route's limit) -> either answered at once (errors, /healthz, /readyz, /metrics) or WAITING
- * (connection suspended, request handed to the bridge) -> READY (outcome stored, connection
- * resumed) -> SENT. Responses are queued from the access handler call that follows the
+ * (connection suspended, bus call started) -> READY (outcome stored, connection resumed) ->
+ * SENT. Responses are queued from the access handler call that follows the
  * headers (never the first one, which would cost keep-alive), except 413 for a declared
  * Content-Length over the limit, which is refused before the body is read.
  *
- * Invariant: a suspended connection always gets resumed (by the bridge with an outcome, by
- * the bridge's own deadline, or by stop), and stop resumes everything before
- * MHD_stop_daemon(). */
+ * Invariant: a suspended connection always gets resumed (by its bus call's outcome, by the
+ * loop's own deadline, or by stop), and stop resumes everything before MHD_stop_daemon(). */
 #include "gw_internal.h"
 
 #include "yard/error.h"
@@ -152,7 +151,7 @@ s_builtin(yard_gateway_t *gw, gw_req_t *req)
         char *text = yard_gw_metrics_render(gw->metrics, &len);
         return s_send_text(gw, req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
     }
-    bool ok = strcmp(req->path, "/healthz") == 0 || gw_bridge_ready(gw->bridge);
+    bool ok = strcmp(req->path, "/healthz") == 0 || gw_now_ms() < atomic_load(&gw->ready_until_ms);
     char *text = strdup(ok ? "{\"status\":\"ok\"}" : "{\"status\":\"broker unreachable\"}");
     if (!text) {
         abort();
@@ -392,8 +391,8 @@ s_complete(yard_gateway_t *gw, gw_req_t *req)
     req->deadline_ms = gw_now_ms() + req->route->timeout_ms;
     req->state = GW_WAITING;
     atomic_fetch_add(&gw->waiting, 1);
-    MHD_suspend_connection(conn); /* before the hand-over: the bridge may resume at once */
-    gw_bridge_submit(gw->bridge, req);
+    MHD_suspend_connection(conn); /* before the call: a failed start resumes at once */
+    gw_loop_submit(req->loop, req);
     return MHD_YES;
 }
 
@@ -402,7 +401,7 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
     (void)version;
-    yard_gateway_t *gw = cls;
+    yard_gateway_t *gw = gw_loop_gateway(cls);
     gw_req_t *req = *con_cls;
     if (!req) {
         return MHD_NO; /* the URI callback always sets it */
@@ -429,14 +428,12 @@ static void *
 s_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)conn;
-    yard_gateway_t *gw = cls;
-    /* libmicrohttpd's threads are not ours to name at start: stamp the log context here,
-     * where every request begins (a thread-local store). */
-    yard_log_set_context("gateway", -1);
+    yard_gateway_t *gw = gw_loop_gateway(cls);
     gw_req_t *req = calloc(1, sizeof *req);
     if (!req) {
         abort();
     }
+    req->loop = cls;
     req->start_ns = gw_now_ns();
     req->raw_uri = s_strndup(uri, strlen(uri));
     const char *q = strchr(req->raw_uri, '?');
@@ -453,7 +450,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)conn;
     (void)toe;
-    yard_gateway_t *gw = cls;
+    yard_gateway_t *gw = gw_loop_gateway(cls);
     gw_req_t *req = *con_cls;
     if (!req) {
         return;
@@ -578,7 +575,13 @@ yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void
     }
     if (rc == 0) {
         gw->metrics = yard_gw_metrics_new();
-        rc = gw_bridge_new(gw, zmq_ctx, &gw->bridge, errbuf, errlen);
+        gw->loops = calloc((size_t)gw->opts.threads, sizeof *gw->loops);
+        if (!gw->loops) {
+            abort();
+        }
+        for (int i = 0; rc == 0 && i < gw->opts.threads; i++) {
+            rc = gw_loop_new(gw, zmq_ctx, i, &gw->loops[i], errbuf, errlen);
+        }
     }
     if (rc == 0) {
         rc = s_listen(gw->opts.listen, gw->opts.reuse_port, &gw->listen_fd, &gw->port, errbuf,
@@ -592,42 +595,23 @@ yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void
     return 0;
 }
 
-unsigned
-yard_gateway_mhd_flags(void)
-{
-    /* poll, not epoll: with a thread pool and epoll, libmicrohttpd 0.9.75's MHD_quiesce_daemon()
-     * (our drain) races each worker to remove the listening socket from that worker's epoll
-     * set, and the loser's failed EPOLL_CTL_DEL is a fatal MHD_PANIC (seen here, about one drain
-     * in fifteen). With poll there is no such set. Suspended connections are not polled, so
-     * thousands of requests waiting on the bus cost the poll nothing. */
-    return MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
-}
-
 int
 yard_gateway_start(yard_gateway_t *gw)
 {
     if (!gw || gw->started) {
         return YARD_E_INVALID;
     }
-    unsigned timeout_s = (gw->opts.connection_timeout_ms + 999) / 1000;
-    gw->mhd = MHD_start_daemon(yard_gateway_mhd_flags(), 0, NULL, NULL, s_access, gw,
-                               MHD_OPTION_LISTEN_SOCKET, gw->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
-                               (unsigned)gw->opts.threads, MHD_OPTION_CONNECTION_LIMIT,
-                               (unsigned)gw->opts.connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-                               timeout_s ? timeout_s : 1, MHD_OPTION_URI_LOG_CALLBACK, s_uri, gw,
-                               MHD_OPTION_NOTIFY_COMPLETED, s_completed, gw, MHD_OPTION_END);
-    if (!gw->mhd) {
-        yard_log(YARD_LOG_ERROR, "libmicrohttpd did not start");
-        return YARD_E_IO;
-    }
-    int rc = gw_bridge_start(gw->bridge);
-    if (rc) {
-        MHD_stop_daemon(gw->mhd);
-        gw->mhd = NULL;
-        return rc;
+    gw_mhd_callbacks_t cb = {.access = s_access, .uri = s_uri, .completed = s_completed};
+    for (int i = 0; i < gw->opts.threads; i++) {
+        int rc = gw_loop_start(gw->loops[i], gw->listen_fd, &cb);
+        if (rc) {
+            for (int j = 0; j < i; j++) {
+                gw_loop_destroy(&gw->loops[j]); /* nothing was accepted yet that could be lost */
+            }
+            return rc;
+        }
     }
     gw->started = true;
-    gw->listen_fd = -1; /* libmicrohttpd's now; MHD_quiesce_daemon() hands it back */
     yard_log(YARD_LOG_INFO, "gateway listening", YF_STR("listen", gw->opts.listen),
              YF_INT("port", gw->port), YF_INT("threads", gw->opts.threads));
     return 0;
@@ -649,6 +633,25 @@ s_wait_zero(atomic_long *v, int64_t until_ms)
     }
 }
 
+static void
+s_set_phase(yard_gateway_t *gw, int phase)
+{
+    for (int i = 0; i < gw->opts.threads; i++) {
+        gw_loop_set_phase(gw->loops[i], phase);
+    }
+}
+
+static bool
+s_all_quiesced(const yard_gateway_t *gw)
+{
+    for (int i = 0; i < gw->opts.threads; i++) {
+        if (!gw_loop_quiesced(gw->loops[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void
 yard_gateway_stop(yard_gateway_t *gw)
 {
@@ -662,19 +665,23 @@ yard_gateway_stop(yard_gateway_t *gw)
     }
     gw->stopped = true;
     atomic_store(&gw->draining, true);
-    MHD_socket lfd = MHD_quiesce_daemon(gw->mhd);
-    if (lfd != MHD_INVALID_SOCKET) {
-        close(lfd); /* new connections are refused from here on */
-        gw->listen_fd = -1;
+    s_set_phase(gw, GW_PHASE_DRAIN);
+    int64_t until = gw_now_ms() + 1000;
+    while (!s_all_quiesced(gw) && gw_now_ms() < until) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
+    close(gw->listen_fd); /* new connections are refused from here on */
+    gw->listen_fd = -1;
     long held = atomic_load(&gw->waiting);
     yard_log(YARD_LOG_INFO, "gateway draining", YF_INT("in_flight", held),
              YF_UINT("drain_ms", gw->opts.drain_ms));
     s_wait_zero(&gw->waiting, gw_now_ms() + gw->opts.drain_ms);
-    gw_bridge_stop(gw->bridge);                 /* what is left: 503, and resumed */
-    s_wait_zero(&gw->live, gw_now_ms() + 1000); /* let the resumed answers go out */
-    MHD_stop_daemon(gw->mhd);
-    gw->mhd = NULL;
+    s_set_phase(gw, GW_PHASE_ABANDON);          /* what is left: 503, and resumed */
+    s_wait_zero(&gw->live, gw_now_ms() + 1000); /* let the answers go out */
+    for (int i = 0; i < gw->opts.threads; i++) {
+        gw_loop_destroy(&gw->loops[i]);
+    }
     pthread_mutex_unlock(&gw->stop_lock);
     yard_log(YARD_LOG_INFO, "gateway stopped");
 }
@@ -687,7 +694,10 @@ yard_gateway_destroy(yard_gateway_t **self_p)
         return;
     }
     yard_gateway_stop(gw);
-    gw_bridge_destroy(&gw->bridge);
+    for (int i = 0; gw->loops && i < gw->opts.threads; i++) {
+        gw_loop_destroy(&gw->loops[i]);
+    }
+    free(gw->loops);
     if (gw->listen_fd >= 0) {
         close(gw->listen_fd);
     }

@@ -1,12 +1,10 @@
-/* Private to the gateway: the request record that the HTTP threads and the bus thread pass
- * between them, and what gateway.c, bridge.c, convert.c and access_log.c share.
+/* Private to the gateway: the request record, and what gateway.c, loop.c, convert.c and
+ * access_log.c share.
  *
- * Ownership of a request (gw_req_t) moves, never is shared: an HTTP thread owns it while
- * libmicrohttpd calls the access handler; it suspends the connection and only then pushes the
- * request into the bridge's queue, after which the bus thread owns it until it stores an
- * outcome and calls MHD_resume_connection(); from there the HTTP thread owns it again until
- * libmicrohttpd's completion callback frees it. So no field is ever written by two threads at
- * once and no lock guards a request. */
+ * A request (gw_req_t) lives on one serving loop's thread from libmicrohttpd's URI callback
+ * to its completion callback: the access handler, the bus call's callbacks and the loop's own
+ * deadline sweep all run there, so no lock guards a request. What the loops share (the
+ * gateway's counters, metrics, rate limits) is atomic or locked where it is kept. */
 #ifndef YARD_GW_INTERNAL_H
 #define YARD_GW_INTERNAL_H
 
@@ -29,12 +27,15 @@
 #define GW_REPLY_HEADERS_MAX 16
 #define GW_OWNED_MAX         4 /* header values the request owns (the auth step's) */
 
-typedef struct gw_bridge gw_bridge_t;
+typedef struct gw_loop gw_loop_t;
+
+/* The stop phases, raised in order by the stopping thread (yard_gateway_stop). */
+enum { GW_PHASE_RUN = 0, GW_PHASE_DRAIN, GW_PHASE_ABANDON, GW_PHASE_EXIT };
 
 enum { GW_NEW = 0, GW_BODY, GW_WAITING, GW_READY, GW_SENT };
 
 typedef struct gw_req {
-    struct gw_req *qnext; /* the bridge's queue */
+    gw_loop_t *loop; /* the serving loop whose thread the request lives on */
     struct MHD_Connection *conn;
     int state;
     int64_t start_ns;
@@ -61,7 +62,7 @@ typedef struct gw_req {
     char *strs[GW_OWNED_MAX]; /* owned values some headers point at; the rest are borrowed */
     uint32_t nstrs;
     int64_t deadline_ms; /* monotonic, the route's deadline */
-    /* outcome, written by the bus thread before it resumes the connection */
+    /* outcome, written by the bus call's callback before it resumes the connection */
     int err;         /* 0: reply; else a yard error */
     int auth_failed; /* 0, or the HTTP status the auth step chose (401/403/503) */
     char *app_error, *err_text, *http_status;
@@ -81,30 +82,40 @@ struct yard_gateway {
     yard_gw_ratelimit_t *rl;
     yard_gw_metrics_t *metrics;
     yard_store_t *store;
-    gw_bridge_t *bridge;
-    struct MHD_Daemon *mhd;
-    int listen_fd; /* bound by us, handed to libmicrohttpd */
+    gw_loop_t **loops;           /* opts.threads of them */
+    int listen_fd;               /* bound by us, shared by the loops' daemons, closed by us */
+    atomic_llong ready_until_ms; /* the broker answered loop 0's ping until then */
     uint16_t port;
     atomic_bool draining;
-    atomic_long waiting; /* requests handed to the bridge and not yet resumed */
+    atomic_long waiting; /* requests waiting on the bus (connection suspended) */
     atomic_long live;    /* requests between the URI callback and completion */
     bool started, stopped;
     pthread_mutex_t stop_lock;
 };
 
-/* --- bridge.c: the bus thread ----------------------------------------------------------- */
+/* --- loop.c: the serving loops --------------------------------------------------------- */
 
-/* Connects the client (not yet started). Returns 0 or an error with errbuf set. */
-int gw_bridge_new(yard_gateway_t *gw, void *zmq_ctx, gw_bridge_t **out, char *errbuf,
-                  size_t errlen);
-int gw_bridge_start(gw_bridge_t *self);
-/* Queues req (its connection is already suspended). Thread-safe. */
-void gw_bridge_submit(gw_bridge_t *self, gw_req_t *req);
-/* Answers every request still held SHUTDOWN, resumes its connection, and ends the thread. */
-void gw_bridge_stop(gw_bridge_t *self);
-void gw_bridge_destroy(gw_bridge_t **self_p);
-/* True when the broker answered a ping recently. */
-bool gw_bridge_ready(const gw_bridge_t *self);
+/* libmicrohttpd's callbacks, which gateway.c implements; each gets the loop as its cls. */
+typedef struct {
+    MHD_AccessHandlerCallback access;
+    void *(*uri)(void *cls, const char *uri, struct MHD_Connection *conn);
+    MHD_RequestCompletedCallback completed;
+} gw_mhd_callbacks_t;
+
+/* Connects the loop's client. Returns 0 or an error with errbuf set. */
+int gw_loop_new(yard_gateway_t *gw, void *zmq_ctx, int index, gw_loop_t **out, char *errbuf,
+                size_t errlen);
+/* Starts the loop's daemon on listen_fd (shared, never closed by the loop) and its thread. */
+int gw_loop_start(gw_loop_t *self, int listen_fd, const gw_mhd_callbacks_t *cb);
+yard_gateway_t *gw_loop_gateway(const gw_loop_t *self);
+/* Starts req's bus call (its connection is already suspended). Loop thread only. */
+void gw_loop_submit(gw_loop_t *self, gw_req_t *req);
+/* Raises the loop's stop phase (any thread); the loop acts on it within a tick. */
+void gw_loop_set_phase(gw_loop_t *self, int phase);
+/* True once the loop's daemon stopped accepting (GW_PHASE_DRAIN), or the loop never ran. */
+bool gw_loop_quiesced(const gw_loop_t *self);
+/* Ends the thread (GW_PHASE_EXIT), then the daemon and the client. */
+void gw_loop_destroy(gw_loop_t **self_p);
 
 /* --- convert.c: outcomes to HTTP ---------------------------------------------------------- */
 

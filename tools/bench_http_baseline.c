@@ -1,10 +1,10 @@
 /* yard bench http's baseline: a bare libmicrohttpd server that answers every request with the
  * same bytes the gateway answered (status, body, Content-Type and the gateway's own headers),
- * without the bus. It runs in the bench's process with the gateway's threading (an epoll
- * thread pool with suspend/resume and an inter-thread channel, as gateway/gateway.c starts
- * it), connection limit and timeout, so the ratio measures what the gateway adds per request
- * and nothing else. The bytes come from one request made by hand to the gateway
- * (yard__http_ask()), which the bench also uses to wait until the gateway answers.
+ * without the bus. It runs in the bench's process as a bare server would run: libmicrohttpd's
+ * own pool of epoll threads (S_BASELINE_FLAGS), with as many threads as the gateway has serving
+ * loops and the gateway's connection limit and timeout, so the ratio measures what the gateway
+ * adds per request, its bus round trip included. The bytes come from one request made by hand to
+ * the gateway (yard__http_ask()), which the bench also uses to wait until the gateway answers.
  *
  * Keep-alive: libmicrohttpd 0.9.75 answers `Connection: close` when a response is queued on the
  * access handler's first call for a request (shared/ANCHORS.md). The handler returns MHD_YES on
@@ -40,8 +40,9 @@ int yard__http_baseline_start(unsigned threads, unsigned connection_limit,
 uint16_t yard__http_baseline_port(const yard_http_baseline_t *self);
 void yard__http_baseline_stop(yard_http_baseline_t **self_p);
 
-#define S_ANSWER_MAX  65536
-#define S_MAX_HEADERS 16
+#define S_ANSWER_MAX     65536
+#define S_BASELINE_FLAGS (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL)
+#define S_MAX_HEADERS    16
 
 /* --- one HTTP request by hand: the gateway's answer, kept for the bare server -------------- */
 
@@ -253,12 +254,13 @@ yard__http_baseline_start(unsigned threads, unsigned connection_limit,
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned timeout_s = (connection_timeout_ms + 999) / 1000;
-    /* The gateway's flags and options, so only the per-request work differs. */
-    self->daemon = MHD_start_daemon(
-        yard_gateway_mhd_flags(), 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1, MHD_OPTION_CONNECTION_LIMIT,
-        connection_limit ? connection_limit : 10000, MHD_OPTION_CONNECTION_TIMEOUT,
-        timeout_s ? timeout_s : 1, MHD_OPTION_END);
+    /* libmicrohttpd's fastest built-in mode for a server that answers at once: a pool of
+     * epoll threads, as many as the gateway's serving threads, and the gateway's limits. */
+    self->daemon =
+        MHD_start_daemon(S_BASELINE_FLAGS, 0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR,
+                         &addr, MHD_OPTION_THREAD_POOL_SIZE, threads ? threads : 1,
+                         MHD_OPTION_CONNECTION_LIMIT, connection_limit ? connection_limit : 10000,
+                         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1, MHD_OPTION_END);
     if (!self->daemon) {
         fprintf(stderr, "yard bench http: the bare libmicrohttpd server did not start\n");
         free(self);

@@ -2,8 +2,8 @@
  *
  * libmicrohttpd accepts and parses; a request that waits on the bus holds no thread (its
  * connection is suspended until the reply, an error, or the gateway's own deadline resumes
- * it). One bus thread owns the gateway's yard_client_t; HTTP threads hand it calls through a
- * mailbox and get outcomes back the same way. Routes, auth, CORS, rate limits, metrics and
+ * it). Each serving thread runs its own libmicrohttpd daemon (external epoll) and its own bus
+ * client, so a request never changes threads. Routes, auth, CORS, rate limits, metrics and
  * the access log are applied per request; errors are JSON {"error":{"code","message"}} with
  * the status a client expects (docs/gateway.md lists them). */
 #ifndef YARD_GATEWAY_H
@@ -21,7 +21,7 @@ typedef struct {
     char *listen;                   /* "127.0.0.1:8080"; port 0 picks a free one */
     char *broker;                   /* endpoints (top level: broker / YARD_BROKER) */
     char *store;                    /* top level: memory or redis:// (shared rate limits) */
-    int64_t threads;                /* HTTP threads (libmicrohttpd thread pool) */
+    int64_t threads;                /* serving threads: an HTTP daemon and a bus client each */
     int64_t connection_limit;       /* open connections at most */
     uint32_t connection_timeout_ms; /* idle keep-alive connections are closed after this */
     uint32_t timeout_ms;            /* default per-route deadline (504 after it) */
@@ -51,12 +51,9 @@ void yard_gateway_opts_free(yard_gateway_opts_t *opts);
 int yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void *zmq_ctx,
                      yard_gateway_t **out, char *errbuf, size_t errlen);
 
-/* Starts serving (HTTP threads and the bus thread). Returns 0 or an error. */
+/* Starts serving: opts.threads serving loops, each an HTTP daemon and a bus client on one
+ * thread. Returns 0 or an error. */
 int yard_gateway_start(yard_gateway_t *self);
-
-/* The libmicrohttpd daemon flags the gateway starts with, so that a benchmark's bare server
- * can start exactly the same way. */
-unsigned yard_gateway_mhd_flags(void);
 
 /* The TCP port actually bound (useful with listen port 0). */
 uint16_t yard_gateway_port(const yard_gateway_t *self);
