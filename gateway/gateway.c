@@ -55,7 +55,7 @@ gw_now_ms(void)
 }
 
 void
-gw_req_free(gw_req_t *req)
+gw_req_clear(gw_req_t *req)
 {
     free(req->raw_uri);
     free(req->path);
@@ -73,7 +73,6 @@ gw_req_free(gw_req_t *req)
         free(req->rh_name[i]);
         free(req->rh_value[i]);
     }
-    free(req);
 }
 
 static char *
@@ -429,11 +428,7 @@ s_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)conn;
     yard_gateway_t *gw = gw_loop_gateway(cls);
-    gw_req_t *req = calloc(1, sizeof *req);
-    if (!req) {
-        abort();
-    }
-    req->loop = cls;
+    gw_req_t *req = gw_loop_req_new(cls);
     req->start_ns = gw_now_ns();
     req->raw_uri = s_strndup(uri, strlen(uri));
     const char *q = strchr(req->raw_uri, '?');
@@ -461,7 +456,7 @@ s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                             req->status ? req->status : 499, secs);
     yard_gw_metrics_in_flight(gw->metrics, -1);
     gw_access_log(req, secs);
-    gw_req_free(req);
+    gw_loop_req_free(req->loop, req);
     atomic_fetch_sub(&gw->live, 1);
 }
 

@@ -35,7 +35,8 @@ enum { GW_PHASE_RUN = 0, GW_PHASE_DRAIN, GW_PHASE_ABANDON, GW_PHASE_EXIT };
 enum { GW_NEW = 0, GW_BODY, GW_WAITING, GW_READY, GW_SENT };
 
 typedef struct gw_req {
-    gw_loop_t *loop; /* the serving loop whose thread the request lives on */
+    gw_loop_t *loop;           /* the serving loop whose thread the request lives on */
+    struct gw_req *spare_next; /* the loop's cache of spent records */
     struct MHD_Connection *conn;
     int state;
     int64_t start_ns;
@@ -108,6 +109,11 @@ int gw_loop_new(yard_gateway_t *gw, void *zmq_ctx, int index, gw_loop_t **out, c
 /* Starts the loop's daemon on listen_fd (shared, never closed by the loop) and its thread. */
 int gw_loop_start(gw_loop_t *self, int listen_fd, const gw_mhd_callbacks_t *cb);
 yard_gateway_t *gw_loop_gateway(const gw_loop_t *self);
+/* A zeroed request record bound to the loop (from its cache of spent ones when it has one:
+ * a fresh record is a large allocation, and on the hot path that cost a percent or two).
+ * Loop thread only; release with gw_loop_req_free(). */
+gw_req_t *gw_loop_req_new(gw_loop_t *self);
+void gw_loop_req_free(gw_loop_t *self, gw_req_t *req);
 /* Starts req's bus call (its connection is already suspended). Loop thread only. */
 void gw_loop_submit(gw_loop_t *self, gw_req_t *req);
 /* Raises the loop's stop phase (any thread); the loop acts on it within a tick. */
@@ -143,6 +149,7 @@ void gw_access_log(const gw_req_t *req, double seconds);
 /* --- gateway.c ---------------------------------------------------------------------------- */
 int64_t gw_now_ns(void);
 int64_t gw_now_ms(void);
-void gw_req_free(gw_req_t *req);
+/* Frees what the request owns, not the record itself (gw_loop_req_free does). */
+void gw_req_clear(gw_req_t *req);
 
 #endif

@@ -36,6 +36,7 @@
 #define S_READY_MS  3000
 #define S_SAFETY_MS 250 /* the loop's own deadline: the route's plus this */
 #define S_TICK_MS   50  /* deadline sweeps, and how soon a loop sees a stop phase */
+#define S_SPARE_MAX 256 /* spent request records a loop keeps for reuse */
 
 typedef enum { S_AUTH = 1, S_TARGET, S_PING, S_STATS } s_kind_t;
 
@@ -61,6 +62,8 @@ struct gw_loop {
     s_call_t *live;       /* calls that still own their request */
     s_call_t *again;      /* auth passed: start the target call */
     bool ping_out, stats_out;
+    gw_req_t *spare; /* spent request records, linked through ->spare_next */
+    int nspare;
 };
 
 static void *
@@ -507,6 +510,34 @@ gw_loop_start(gw_loop_t *lp, int listen_fd, const gw_mhd_callbacks_t *cb)
     return 0;
 }
 
+gw_req_t *
+gw_loop_req_new(gw_loop_t *lp)
+{
+    gw_req_t *req = lp->spare;
+    if (req) {
+        lp->spare = req->spare_next;
+        lp->nspare--;
+        memset(req, 0, sizeof *req);
+    } else {
+        req = s_alloc(sizeof *req);
+    }
+    req->loop = lp;
+    return req;
+}
+
+void
+gw_loop_req_free(gw_loop_t *lp, gw_req_t *req)
+{
+    gw_req_clear(req);
+    if (lp->nspare >= S_SPARE_MAX) {
+        free(req);
+        return;
+    }
+    req->spare_next = lp->spare;
+    lp->spare = req;
+    lp->nspare++;
+}
+
 yard_gateway_t *
 gw_loop_gateway(const gw_loop_t *lp)
 {
@@ -556,6 +587,11 @@ gw_loop_destroy(gw_loop_t **self_p)
         MHD_stop_daemon(lp->mhd); /* ends the connections left; their requests complete */
     }
     yard_client_destroy(&lp->client); /* ends the calls left: their records are freed */
+    while (lp->spare) {
+        gw_req_t *next = lp->spare->spare_next;
+        free(lp->spare);
+        lp->spare = next;
+    }
     free(lp);
     *self_p = NULL;
 }

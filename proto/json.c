@@ -328,8 +328,10 @@ yard_json_from_msgpack(const void *data, size_t size, char **out, size_t *out_le
         yard__json_errf(err, errlen, "trailing bytes after the msgpack value at byte %zu", end);
         return YARD_E_BAD_REQUEST;
     }
+    /* The zone grows by chunks as it needs; a first chunk sized to the input keeps small
+     * replies (most of them) off malloc's large-chunk path. */
     msgpack_zone zone;
-    if (!msgpack_zone_init(&zone, 4096)) {
+    if (!msgpack_zone_init(&zone, size < 64 ? 512 : 4096)) {
         abort();
     }
     msgpack_object obj;
