@@ -31,6 +31,16 @@ yard__store_dup(const void *val, size_t len)
     return copy;
 }
 
+char **
+yard__store_members_new(size_t count)
+{
+    char **members = calloc(count + 1, sizeof *members);
+    if (members == NULL) {
+        abort();
+    }
+    return members;
+}
+
 /* Parses a decimal number of at most max from [s, end). */
 static bool
 s_number(const char *s, const char *end, long max, long *out)
@@ -242,4 +252,62 @@ yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, ui
     }
     return self->ops->take_token(self->impl, key, rate_per_s, burst, now_ms, allowed,
                                  retry_after_ms);
+}
+
+/* A member is a non-empty C string: NULL or "" is the caller's INVALID, not an assert, since
+ * members often come from requests (a user name, an id). */
+static bool
+s_member_ok(const char *key, const char *member)
+{
+    return key != NULL && member != NULL && member[0] != '\0';
+}
+
+int
+yard_store_sadd(yard_store_t *self, const char *key, const char *member)
+{
+    assert(self != NULL);
+    if (!s_member_ok(key, member)) {
+        return YARD_E_INVALID;
+    }
+    return self->ops->sadd(self->impl, key, member);
+}
+
+int
+yard_store_srem(yard_store_t *self, const char *key, const char *member)
+{
+    assert(self != NULL);
+    if (!s_member_ok(key, member)) {
+        return YARD_E_INVALID;
+    }
+    return self->ops->srem(self->impl, key, member);
+}
+
+int
+yard_store_smembers(yard_store_t *self, const char *key, char ***members, size_t *count)
+{
+    assert(self != NULL && members != NULL);
+    size_t ignored;
+    if (count == NULL) {
+        count = &ignored;
+    }
+    *members = NULL;
+    *count = 0;
+    if (key == NULL) {
+        return YARD_E_INVALID;
+    }
+    /* a backend sets *members and *count only when it answers 0 */
+    return self->ops->smembers(self->impl, key, members, count);
+}
+
+void
+yard_store_members_free(char ***members_p)
+{
+    if (members_p == NULL || *members_p == NULL) {
+        return;
+    }
+    for (char **m = *members_p; *m != NULL; m++) {
+        free(*m);
+    }
+    free(*members_p);
+    *members_p = NULL;
 }

@@ -20,6 +20,10 @@ typedef struct {
     int (*incr)(void *impl, const char *key, int64_t by, int64_t *out);
     int (*take_token)(void *impl, const char *key, double rate_per_s, uint32_t burst,
                       uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
+    /* Sets. The front has checked key and member (non-NULL, member non-empty). */
+    int (*sadd)(void *impl, const char *key, const char *member);
+    int (*srem)(void *impl, const char *key, const char *member);
+    int (*smembers)(void *impl, const char *key, char ***members, size_t *count);
 } yard__store_ops_t;
 
 /* The token bucket arithmetic both backends share (Redis runs the same steps in Lua):
@@ -41,5 +45,9 @@ int yard__store_redis_open(const char *host, int port, int db, const yard__store
 
 /* Copies len bytes of val into a new NUL-terminated buffer. Caller owns the result; free(). */
 char *yard__store_dup(const void *val, size_t len);
+
+/* A zeroed members array with room for count members and the terminating NULL, for
+ * smembers. Caller owns the result; free with yard_store_members_free(). */
+char **yard__store_members_new(size_t count);
 
 #endif

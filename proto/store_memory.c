@@ -1,6 +1,16 @@
 /* The in-process store: a chained hash table behind one mutex. Expiry is lazy (an expired
  * entry is dropped when an operation finds it) plus an occasional sweep on writes, so keys
- * that are set with a TTL and never read again do not accumulate. Times are monotonic. */
+ * that are set with a TTL and never read again do not accumulate. Times are monotonic.
+ *
+ * An entry holds either a plain value or a set (a chained hash of member strings, under the
+ * same mutex), never both; a set has no TTL and its entry is removed with its last member, so
+ * no empty set is ever stored. The plain-value operations treat a set as Redis treats a key
+ * of the wrong type, so code behaves the same on both backends:
+ *   get, del_if, incr, take_token   YARD_E_INVALID (Redis answers WRONGTYPE), key unchanged
+ *   set                             replaces the set with the value (as SET does)
+ *   set_nx                          0: the key exists
+ *   del                             deletes the set, 1
+ * and sadd, srem, smembers on a plain value answer YARD_E_INVALID. */
 #include "store_internal.h"
 #include "yard/error.h"
 
@@ -16,12 +26,25 @@
 /* Writes between sweeps of expired entries. */
 #define S_SWEEP_EVERY 1024
 
+/* A set: member strings in a chained hash table of its own. */
+typedef struct s_member {
+    struct s_member *next;
+    char *name;
+} s_member_t;
+
+typedef struct {
+    s_member_t **buckets;
+    size_t nbuckets; /* a power of two */
+    size_t count;    /* >= 1 while stored: an emptied set is removed */
+} s_set_t;
+
 typedef struct s_entry {
     struct s_entry *next;
     char *key;
-    char *val; /* NUL-terminated copy; len excludes the NUL */
+    char *val; /* NUL-terminated copy; len excludes the NUL; NULL when set is not */
     size_t len;
-    int64_t expires_ms; /* monotonic; 0: never */
+    s_set_t *set;       /* the key holds a set; NULL for a plain value */
+    int64_t expires_ms; /* monotonic; 0: never (always for a set) */
 } s_entry_t;
 
 typedef struct {
@@ -52,10 +75,30 @@ s_hash(const char *key)
 }
 
 static void
+s_set_free(s_set_t *set)
+{
+    if (set == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < set->nbuckets; i++) {
+        s_member_t *m = set->buckets[i];
+        while (m != NULL) {
+            s_member_t *next = m->next;
+            free(m->name);
+            free(m);
+            m = next;
+        }
+    }
+    free(set->buckets);
+    free(set);
+}
+
+static void
 s_entry_free(s_entry_t *e)
 {
     free(e->key);
     free(e->val);
+    s_set_free(e->set);
     free(e);
 }
 
@@ -137,8 +180,8 @@ s_grow(s_memory_t *self)
     self->nbuckets = n;
 }
 
-/* Adds a new entry (key must be absent). Caller holds the mutex. */
-static void
+/* Adds a new entry (key must be absent) and returns it. Caller holds the mutex. */
+static s_entry_t *
 s_insert(s_memory_t *self, const char *key, char *val, size_t len, int64_t expires_ms, int64_t now)
 {
     if (++self->writes % S_SWEEP_EVERY == 0) {
@@ -159,6 +202,7 @@ s_insert(s_memory_t *self, const char *key, char *val, size_t len, int64_t expir
     e->next = self->buckets[b];
     self->buckets[b] = e;
     self->count++;
+    return e;
 }
 
 static void
@@ -185,7 +229,9 @@ s_get(void *impl, const char *key, char **val, size_t *len)
     pthread_mutex_lock(&self->mu);
     s_entry_t *e = s_find(self, key, s_now_ms(), NULL);
     int rc = YARD_E_NOT_FOUND;
-    if (e != NULL) {
+    if (e != NULL && e->set != NULL) {
+        rc = YARD_E_INVALID;
+    } else if (e != NULL) {
         *val = yard__store_dup(e->val, e->len);
         *len = e->len;
         rc = 0;
@@ -204,6 +250,8 @@ s_set(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
     s_entry_t *e = s_find(self, key, now, NULL);
     if (e != NULL) {
         free(e->val);
+        s_set_free(e->set); /* a plain value replaces a set, as SET does */
+        e->set = NULL;
         e->val = copy;
         e->len = len;
         e->expires_ms = s_deadline(ttl_ms, now);
@@ -229,7 +277,8 @@ s_set_nx(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_
     return rc;
 }
 
-/* Unlinks and frees key's entry when match(entry) holds; returns 1 when it did. */
+/* Unlinks and frees key's entry, when compare is set only if its value equals val; returns
+ * 1 when it did. Comparing with a set is INVALID (the Lua GET on Redis fails WRONGTYPE). */
 static int
 s_remove(s_memory_t *self, const char *key, const void *val, size_t len, bool compare)
 {
@@ -237,7 +286,9 @@ s_remove(s_memory_t *self, const char *key, const void *val, size_t len, bool co
     s_entry_t **link = NULL;
     s_entry_t *e = s_find(self, key, s_now_ms(), &link);
     int rc = 0;
-    if (e != NULL && (!compare || (e->len == len && memcmp(e->val, val, len) == 0))) {
+    if (e != NULL && compare && e->set != NULL) {
+        rc = YARD_E_INVALID;
+    } else if (e != NULL && (!compare || (e->len == len && memcmp(e->val, val, len) == 0))) {
         *link = e->next;
         s_entry_free(e);
         self->count--;
@@ -290,7 +341,7 @@ s_incr(void *impl, const char *key, int64_t by, int64_t *out)
     s_entry_t *e = s_find(self, key, now, NULL);
     int64_t cur = 0;
     int rc = 0;
-    if (e != NULL && !s_parse_int(e->val, e->len, &cur)) {
+    if (e != NULL && (e->set != NULL || !s_parse_int(e->val, e->len, &cur))) {
         rc = YARD_E_INVALID;
         goto done;
     }
@@ -329,7 +380,7 @@ s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uin
     double tokens = burst;
     long long ts = now;
     int rc = 0;
-    if (e != NULL && sscanf(e->val, "%lf %lld", &tokens, &ts) != 2) {
+    if (e != NULL && (e->set != NULL || sscanf(e->val, "%lf %lld", &tokens, &ts) != 2)) {
         rc = YARD_E_INVALID;
         goto done;
     }
@@ -352,6 +403,148 @@ done:
     return rc;
 }
 
+/* Finds member's link in set: the pointer that points at it, or at the NULL ending its chain
+ * when absent. */
+static s_member_t **
+s_member_link(s_set_t *set, const char *member)
+{
+    s_member_t **pp = &set->buckets[s_hash(member) & (set->nbuckets - 1)];
+    while (*pp != NULL && strcmp((*pp)->name, member) != 0) {
+        pp = &(*pp)->next;
+    }
+    return pp;
+}
+
+static void
+s_set_grow(s_set_t *set)
+{
+    size_t n = set->nbuckets * 2;
+    s_member_t **buckets = calloc(n, sizeof *buckets);
+    if (buckets == NULL) {
+        abort();
+    }
+    for (size_t i = 0; i < set->nbuckets; i++) {
+        s_member_t *m = set->buckets[i];
+        while (m != NULL) {
+            s_member_t *next = m->next;
+            size_t b = s_hash(m->name) & (n - 1);
+            m->next = buckets[b];
+            buckets[b] = m;
+            m = next;
+        }
+    }
+    free(set->buckets);
+    set->buckets = buckets;
+    set->nbuckets = n;
+}
+
+static s_set_t *
+s_set_new(void)
+{
+    s_set_t *set = calloc(1, sizeof *set);
+    if (set == NULL) {
+        abort();
+    }
+    set->nbuckets = 8;
+    set->buckets = calloc(set->nbuckets, sizeof *set->buckets);
+    if (set->buckets == NULL) {
+        abort();
+    }
+    return set;
+}
+
+static int
+s_sadd(void *impl, const char *key, const char *member)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    int64_t now = s_now_ms();
+    s_entry_t *e = s_find(self, key, now, NULL);
+    int rc = 0;
+    if (e != NULL && e->set == NULL) {
+        rc = YARD_E_INVALID;
+        goto done;
+    }
+    if (e == NULL) {
+        e = s_insert(self, key, NULL, 0, 0, now);
+        e->set = s_set_new();
+    }
+    s_set_t *set = e->set;
+    s_member_t **link = s_member_link(set, member);
+    if (*link == NULL) {
+        s_member_t *m = calloc(1, sizeof *m);
+        if (m == NULL) {
+            abort();
+        }
+        m->name = yard__store_dup(member, strlen(member));
+        *link = m;
+        set->count++;
+        rc = 1;
+        if (set->count > set->nbuckets) {
+            s_set_grow(set);
+        }
+    }
+done:
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
+static int
+s_srem(void *impl, const char *key, const char *member)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    s_entry_t **entry_link = NULL;
+    s_entry_t *e = s_find(self, key, s_now_ms(), &entry_link);
+    int rc = 0;
+    if (e != NULL && e->set == NULL) {
+        rc = YARD_E_INVALID;
+    } else if (e != NULL) {
+        s_member_t **link = s_member_link(e->set, member);
+        s_member_t *m = *link;
+        if (m != NULL) {
+            *link = m->next;
+            free(m->name);
+            free(m);
+            rc = 1;
+            if (--e->set->count == 0) { /* an emptied set disappears, as on Redis */
+                *entry_link = e->next;
+                s_entry_free(e);
+                self->count--;
+            }
+        }
+    }
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
+static int
+s_smembers(void *impl, const char *key, char ***members, size_t *count)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    s_entry_t *e = s_find(self, key, s_now_ms(), NULL);
+    int rc = 0;
+    if (e != NULL && e->set == NULL) {
+        rc = YARD_E_INVALID;
+    } else if (e == NULL) {
+        *members = yard__store_members_new(0);
+        *count = 0;
+    } else {
+        char **out = yard__store_members_new(e->set->count);
+        size_t n = 0;
+        for (size_t i = 0; i < e->set->nbuckets; i++) {
+            for (const s_member_t *m = e->set->buckets[i]; m != NULL; m = m->next) {
+                out[n++] = yard__store_dup(m->name, strlen(m->name));
+            }
+        }
+        *members = out;
+        *count = n;
+    }
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
 static const yard__store_ops_t s_ops = {
     .name = "memory",
     .shared = false,
@@ -363,6 +556,9 @@ static const yard__store_ops_t s_ops = {
     .del_if = s_del_if,
     .incr = s_incr,
     .take_token = s_take_token,
+    .sadd = s_sadd,
+    .srem = s_srem,
+    .smembers = s_smembers,
 };
 
 int

@@ -180,8 +180,9 @@ s_vcommand(s_redis_t *self, const char *fmt, va_list args)
     return reply;
 }
 
-/* Maps an error reply to a code: a non-integer for INCRBY is the caller's INVALID; anything
- * else (LOADING, READONLY, OOM, WRONGTYPE...) is logged and answered UNREACHABLE. */
+/* Maps an error reply to a code: a non-integer or overflow for INCRBY, and WRONGTYPE (a set
+ * where a plain value is wanted, or the reverse) are the caller's INVALID; anything else
+ * (LOADING, READONLY, OOM...) is logged and answered UNREACHABLE. */
 static int
 s_reply_error(const redisReply *r)
 {
@@ -355,6 +356,43 @@ s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uin
     return 0;
 }
 
+/* SADD and SREM answer how many members they added or removed: one here. */
+static int
+s_sadd(void *impl, const char *key, const char *member)
+{
+    return s_count_reply(s_run(impl, "SADD %s %s", key, member));
+}
+
+static int
+s_srem(void *impl, const char *key, const char *member)
+{
+    return s_count_reply(s_run(impl, "SREM %s %s", key, member));
+}
+
+static int
+s_smembers(void *impl, const char *key, char ***members, size_t *count)
+{
+    redisReply *r = s_run(impl, "SMEMBERS %s", key);
+    int rc = 0;
+    if (!s_expect(r, REDIS_REPLY_ARRAY, &rc)) {
+        return rc;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) {
+            freeReplyObject(r);
+            return YARD_E_INTERNAL;
+        }
+    }
+    char **out = yard__store_members_new(r->elements);
+    for (size_t i = 0; i < r->elements; i++) {
+        out[i] = yard__store_dup(r->element[i]->str, r->element[i]->len);
+    }
+    *members = out;
+    *count = r->elements;
+    freeReplyObject(r);
+    return 0;
+}
+
 static const yard__store_ops_t s_ops = {
     .name = "redis",
     .shared = true,
@@ -366,6 +404,9 @@ static const yard__store_ops_t s_ops = {
     .del_if = s_del_if,
     .incr = s_incr,
     .take_token = s_take_token,
+    .sadd = s_sadd,
+    .srem = s_srem,
+    .smembers = s_smembers,
 };
 
 int

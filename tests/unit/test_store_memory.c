@@ -1,5 +1,5 @@
 /* The in-process store: every operation, TTL expiry, the set_nx claim, compare-and-delete,
- * integer counters and many threads at once. Read as the usage example of yard/store.h. */
+ * integer counters, sets and many threads at once. Read as the usage example of yard/store.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,6 +230,240 @@ test_incr(void **state)
     assert_int_equal(n, INT64_MAX - 1);
 }
 
+/* Sorts a members array so it can be compared with an expected list in any order. */
+static int
+s_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Asserts that the set at key holds exactly want (sorted, n entries), in whatever order. */
+static void
+s_members_are(yard_store_t *store, const char *key, const char *const *want, size_t n)
+{
+    char **members = NULL;
+    size_t count = 99;
+    assert_int_equal(yard_store_smembers(store, key, &members, &count), 0);
+    assert_non_null(members);
+    assert_int_equal(count, n);
+    assert_null(members[count]); /* NULL-terminated */
+    qsort(members, count, sizeof *members, s_cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(members[i], want[i]);
+    }
+    yard_store_members_free(&members);
+    assert_null(members);
+}
+
+static void
+s_set_checks(yard_store_t *store)
+{
+    char **members = NULL;
+    size_t count = 99;
+    char *val = NULL;
+    size_t len;
+    int64_t n;
+
+    /* an absent set is an empty one: an empty array, not an error */
+    s_members_are(store, "users", NULL, 0);
+
+    /* add, add again, remove, remove again */
+    assert_int_equal(yard_store_sadd(store, "users", "carol"), 1);
+    assert_int_equal(yard_store_sadd(store, "users", "alice"), 1);
+    assert_int_equal(yard_store_sadd(store, "users", "bob"), 1);
+    assert_int_equal(yard_store_sadd(store, "users", "alice"), 0);
+    assert_int_equal(yard_store_sadd(store, "users", "with space %s"), 1);
+    static const char *const four[] = {"alice", "bob", "carol", "with space %s"};
+    s_members_are(store, "users", four, 4);
+    assert_int_equal(yard_store_srem(store, "users", "with space %s"), 1);
+    assert_int_equal(yard_store_srem(store, "users", "with space %s"), 0);
+    assert_int_equal(yard_store_srem(store, "users", "dave"), 0);
+    assert_int_equal(yard_store_srem(store, "absent", "dave"), 0);
+    static const char *const three[] = {"alice", "bob", "carol"};
+    s_members_are(store, "users", three, 3);
+    s_members_are(store, "other", NULL, 0); /* sets are per key */
+
+    /* NULL or empty arguments are the caller's INVALID, and change nothing */
+    assert_int_equal(yard_store_sadd(store, "users", ""), YARD_E_INVALID);
+    assert_int_equal(yard_store_sadd(store, "users", NULL), YARD_E_INVALID);
+    assert_int_equal(yard_store_sadd(store, NULL, "x"), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, "users", ""), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, "users", NULL), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, NULL, "alice"), YARD_E_INVALID);
+    assert_int_equal(yard_store_smembers(store, NULL, &members, &count), YARD_E_INVALID);
+    assert_null(members);
+    assert_int_equal(count, 0);
+    s_members_are(store, "users", three, 3);
+
+    /* a plain value is not a set: INVALID, and the value is untouched */
+    assert_int_equal(yard_store_set(store, "plain", "v", 1, 0), 0);
+    assert_int_equal(yard_store_sadd(store, "plain", "x"), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, "plain", "x"), YARD_E_INVALID);
+    count = 99;
+    assert_int_equal(yard_store_smembers(store, "plain", &members, &count), YARD_E_INVALID);
+    assert_null(members);
+    assert_int_equal(count, 0);
+    assert_int_equal(yard_store_get(store, "plain", &val, &len), 0);
+    assert_string_equal(val, "v");
+    free(val);
+    val = NULL;
+
+    /* nor is a set a plain value: reads and read-modify-writes are INVALID (WRONGTYPE) */
+    assert_int_equal(yard_store_get(store, "users", &val, &len), YARD_E_INVALID);
+    assert_null(val);
+    assert_int_equal(yard_store_incr(store, "users", 1, &n), YARD_E_INVALID);
+    assert_int_equal(yard_store_del_if(store, "users", "alice", 5), YARD_E_INVALID);
+    int allowed;
+    uint32_t retry;
+    assert_int_equal(yard_store_take_token(store, "users", 1, 1, 0, &allowed, &retry),
+                     YARD_E_INVALID);
+    assert_int_equal(yard_store_set_nx(store, "users", "v", 1, 0), 0); /* the key exists */
+    s_members_are(store, "users", three, 3);
+
+    /* the last srem removes the key: a plain value can then take it */
+    assert_int_equal(yard_store_srem(store, "users", "alice"), 1);
+    assert_int_equal(yard_store_srem(store, "users", "bob"), 1);
+    assert_int_equal(yard_store_srem(store, "users", "carol"), 1);
+    s_members_are(store, "users", NULL, 0);
+    assert_int_equal(yard_store_get(store, "users", &val, &len), YARD_E_NOT_FOUND);
+    assert_int_equal(yard_store_set_nx(store, "users", "v", 1, 0), 1);
+    assert_int_equal(yard_store_set(store, "users", "w", 1, 0), 0);
+    assert_int_equal(yard_store_get(store, "users", &val, &len), 0);
+    assert_string_equal(val, "w");
+    free(val);
+    val = NULL;
+
+    /* SET replaces a set and DEL deletes one, as on Redis */
+    assert_int_equal(yard_store_sadd(store, "s2", "m"), 1);
+    assert_int_equal(yard_store_set(store, "s2", "plain", 5, 0), 0);
+    assert_int_equal(yard_store_get(store, "s2", &val, &len), 0);
+    assert_string_equal(val, "plain");
+    free(val);
+    assert_int_equal(yard_store_del(store, "s2"), 1);
+    assert_int_equal(yard_store_sadd(store, "s2", "m"), 1);
+    assert_int_equal(yard_store_del(store, "s2"), 1);
+    assert_int_equal(yard_store_del(store, "s2"), 0);
+    s_members_are(store, "s2", NULL, 0);
+
+    /* members_free is safe on NULL, twice */
+    members = NULL;
+    yard_store_members_free(&members);
+    yard_store_members_free(NULL);
+}
+
+static void
+test_sets(void **state)
+{
+    yard_store_t *store = *state;
+    s_set_checks(store);
+
+    /* a large set (its table grows), emptied member by member */
+    char member[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(member, sizeof member, "user-%d", i);
+        assert_int_equal(yard_store_sadd(store, "big", member), 1);
+    }
+    for (int i = 0; i < 5000; i += 3) {
+        snprintf(member, sizeof member, "user-%d", i);
+        assert_int_equal(yard_store_sadd(store, "big", member), 0);
+    }
+    char **members = NULL;
+    size_t count = 0;
+    assert_int_equal(yard_store_smembers(store, "big", &members, &count), 0);
+    assert_int_equal(count, 5000);
+    yard_store_members_free(&members);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(member, sizeof member, "user-%d", i);
+        assert_int_equal(yard_store_srem(store, "big", member), 1);
+    }
+    assert_int_equal(yard_store_smembers(store, "big", &members, NULL), 0); /* count optional */
+    assert_null(members[0]);
+    yard_store_members_free(&members);
+    assert_int_equal(yard_store_del(store, "big"), 0);
+
+    /* a set has no TTL: a key that expired as a value is a fresh set */
+    assert_int_equal(yard_store_set(store, "was-value", "v", 1, 1), 0);
+    long long deadline = yh_now_ms() + 2000;
+    int rc;
+    while ((rc = yard_store_sadd(store, "was-value", "m")) == YARD_E_INVALID &&
+           yh_now_ms() < deadline) {
+    }
+    assert_int_equal(rc, 1);
+    s_members_are(store, "was-value", (const char *const[]){"m"}, 1);
+}
+
+#define S_SET_THREADS 4
+#define S_SET_MEMBERS 500
+
+typedef struct {
+    yard_store_t *store;
+    int id;
+    int added_common; /* how often sadd of the one shared member answered 1 */
+} set_worker_t;
+
+static void *
+s_set_worker(void *arg)
+{
+    set_worker_t *w = arg;
+    for (int i = 0; i < S_SET_MEMBERS; i++) {
+        char member[32];
+        snprintf(member, sizeof member, "t%d-m%d", w->id, i);
+        if (yard_store_sadd(w->store, "index", member) != 1) {
+            return NULL;
+        }
+        int rc = yard_store_sadd(w->store, "common", "everyone");
+        if (rc < 0) {
+            return NULL;
+        }
+        w->added_common += rc;
+        char **members = NULL;
+        if (i % 100 == 0 && yard_store_smembers(w->store, "index", &members, NULL) != 0) {
+            return NULL;
+        }
+        yard_store_members_free(&members);
+    }
+    return w;
+}
+
+static void
+test_set_threads(void **state)
+{
+    yard_store_t *store = *state;
+    pthread_t threads[S_SET_THREADS];
+    set_worker_t workers[S_SET_THREADS];
+    for (int i = 0; i < S_SET_THREADS; i++) {
+        workers[i] = (set_worker_t){.store = store, .id = i};
+        assert_int_equal(pthread_create(&threads[i], NULL, s_set_worker, &workers[i]), 0);
+    }
+    int added_common = 0;
+    for (int i = 0; i < S_SET_THREADS; i++) {
+        void *ret;
+        pthread_join(threads[i], &ret);
+        assert_ptr_equal(ret, &workers[i]);
+        added_common += workers[i].added_common;
+    }
+    assert_int_equal(added_common, 1); /* sadd is atomic: exactly one thread added it */
+
+    char **members = NULL;
+    size_t count = 0;
+    assert_int_equal(yard_store_smembers(store, "index", &members, &count), 0);
+    assert_int_equal(count, S_SET_THREADS * S_SET_MEMBERS);
+    /* every member exactly once */
+    qsort(members, count, sizeof *members, s_cmp_str);
+    for (size_t i = 1; i < count; i++) {
+        assert_true(strcmp(members[i - 1], members[i]) < 0);
+    }
+    for (int t = 0; t < S_SET_THREADS; t++) {
+        for (int i = 0; i < S_SET_MEMBERS; i++) {
+            char member[32];
+            snprintf(member, sizeof member, "t%d-m%d", t, i);
+            const char *key = member;
+            assert_non_null(bsearch(&key, members, count, sizeof *members, s_cmp_str));
+        }
+    }
+    yard_store_members_free(&members);
+}
+
 #define S_THREADS    8
 #define S_INCREMENTS 2000
 
@@ -377,6 +611,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_incr, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
