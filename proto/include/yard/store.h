@@ -66,4 +66,17 @@ int yard_store_incr(yard_store_t *self, const char *key, int64_t by, int64_t *ou
 int yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
                           uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
 
+/* Sets: unordered collections of distinct members (C strings without NULs), for indexes
+ * such as "every user". A key holds either a plain value or a set.
+ *
+ * sadd: adds member; 1 when added, 0 when it was there. srem: removes it; 1 when removed, 0
+ * when it was not there (an emptied set disappears). Both: YARD_E_INVALID when key holds a
+ * plain value, YARD_E_UNREACHABLE. */
+int yard_store_sadd(yard_store_t *self, const char *key, const char *member);
+int yard_store_srem(yard_store_t *self, const char *key, const char *member);
+/* The members of the set at key, in no particular order (none when absent). Returns 0 and
+ * sets *members (a NULL-terminated array; caller frees it with yard_store_members_free()) and
+ * *count, YARD_E_INVALID when key holds a plain value, or YARD_E_UNREACHABLE. */
+int yard_store_smembers(yard_store_t *self, const char *key, char ***members, size_t *count);
+void yard_store_members_free(char ***members_p);
 #endif
