@@ -95,6 +95,22 @@ s_check_def(const yard_actor_def_t *def)
     return 0;
 }
 
+/* A deep copy: the caller may free its struct (and the strings in it) once start returns. */
+static void
+s_options_copy(const yard_actor_def_t *def, void *dst, const void *src)
+{
+    memcpy(dst, src, def->options_size);
+    for (const yard_option_t *o = def->options; o && o->key; o++) {
+        char **field = (char **)((char *)dst + o->offset);
+        if (o->type == YARD_OPT_STRING && *field) {
+            *field = strdup(*field);
+            if (!*field) {
+                abort();
+            }
+        }
+    }
+}
+
 int
 yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                  const void *actor_options, yard_actor_t **out)
@@ -165,7 +181,7 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     if (def->options_size) {
         a->options = s_alloc(def->options_size);
         if (actor_options) {
-            memcpy(a->options, actor_options, def->options_size);
+            s_options_copy(def, a->options, actor_options);
         }
     }
     a->ctx = opts->zmq_context;
@@ -266,6 +282,9 @@ yard_actor_destroy(yard_actor_t **self_p)
         zmq_ctx_term(self->ctx);
     }
     yard_store_destroy(&self->store);
+    if (self->options && self->def->options) {
+        yard_options_free(self->def->options, self->options);
+    }
     free(self->options);
     yard__endpoints_free(self->endpoints, self->n_endpoints);
     pthread_cond_destroy(&self->cond);
