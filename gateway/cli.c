@@ -17,7 +17,8 @@
 const yard_option_t yard_gateway_options[] = {
     {"listen", YARD_OPT_STRING, "127.0.0.1:8080", S_OFF(listen),
      "HTTP address host:port (port 0: any free port)", 0, 0},
-    {"threads", YARD_OPT_INT, "2", S_OFF(threads), "HTTP threads (libmicrohttpd's pool)", 1, 256},
+    {"threads", YARD_OPT_INT, "2", S_OFF(threads),
+     "serving threads (an HTTP daemon and a bus client each)", 1, 256},
     {"connection_limit", YARD_OPT_INT, "10000", S_OFF(connection_limit),
      "open HTTP connections at most", 1, 1000000},
     {"connection_timeout_ms", YARD_OPT_MS, "30000", S_OFF(connection_timeout_ms),

@@ -182,6 +182,14 @@ s_bus_headers(gw_req_t *req)
     s_bus_header(req, "http.method", req->method, strlen(req->method));
     s_bus_header(req, "http.path", req->path, strlen(req->path));
     s_bus_header(req, "http.query", req->query, strlen(req->query));
+    if (req->peer[0]) {
+        s_bus_header(req, "http.peer", req->peer, strlen(req->peer));
+    }
+    if (req->token) {
+        /* The caller's own bearer token, so that a service can act as the caller (the auth
+         * service's admin operations check it) */
+        s_bus_header(req, "auth.token", req->token, strlen(req->token));
+    }
     for (size_t i = 0; i < req->match.nparams; i++) {
         const yard_gw_param_t *p = &req->match.params[i];
         s_bus_header(req, p->key, p->value, p->value_len);
