@@ -92,10 +92,11 @@ void yard_actor_config_free(const yard_actor_def_t *def, yard_actor_opts_t *opts
                             void **actor_options);
 
 /* Starts the actor's replicas. opts is borrowed for the call; actor_options points to a
- * filled struct of def->options_size bytes (NULL when the actor has none), copied. Returns 0
- * and sets *out (caller owns it; stop and free with yard_actor_destroy()), or an error with
- * the reason logged (YARD_E_CONFIG for a stateful actor with more than one replica on a
- * store that is not shared, init's error when init failed). */
+ * filled struct of def->options_size bytes (NULL when the actor has none), copied with its
+ * strings (the caller may free its own once this returns). Returns 0 and sets *out (caller owns it;
+ * stop and free with yard_actor_destroy()), or an error with the reason logged (YARD_E_CONFIG for a
+ * stateful actor with more than one replica on a store that is not shared, init's error when init
+ * failed). */
 int yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                      const void *actor_options, yard_actor_t **out);
 
