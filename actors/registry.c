@@ -5,6 +5,7 @@
 #include <string.h>
 
 static const yard_actor_def_t *const s_actors[] = {
+    &yard_actor_auth,
     &yard_actor_echo,
     NULL,
 };

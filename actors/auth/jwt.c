@@ -114,6 +114,9 @@ auth_jwt_sign(const auth_key_t *key, const auth_claims_in_t *c, char **out)
     bad |= json_object_set(pay, "scopes", scopes);
     bad |= json_object_set_new(pay, "iat", json_integer(c->iat));
     bad |= json_object_set_new(pay, "exp", json_integer(c->exp));
+    if (c->gen != 0) {
+        bad |= json_object_set_new(pay, "gen", json_integer(c->gen));
+    }
     if (c->nbf != 0) {
         bad |= json_object_set_new(pay, "nbf", json_integer(c->nbf));
     }
@@ -261,6 +264,10 @@ s_claims(const json_t *pay, const auth_verify_opts_t *o, auth_claims_t *out, con
     }
     if (s_int(pay, "nbf", &out->nbf) < 0) {
         *why = "nbf is not an integer";
+        return AUTH_JWT_MALFORMED;
+    }
+    if (s_int(pay, "gen", &out->gen) < 0 || out->gen < 0) {
+        *why = "gen is not a non-negative integer";
         return AUTH_JWT_MALFORMED;
     }
     if (s_str(pay, "iss", SIZE_MAX, &iss) != 0) {

@@ -60,8 +60,10 @@ test_echo_is_registered(void **state)
 {
     (void)state;
     const yard_actor_def_t *const *all = yard_registry_all();
-    assert_non_null(all[0]);
-    assert_string_equal(all[0]->name, "echo");
+    assert_ptr_equal(yard_registry_find("echo"), &yard_actor_echo);
+    for (size_t i = 1; all[0] && all[i]; i++) {
+        assert_true(strcmp(all[i - 1]->name, all[i]->name) < 0); /* name order */
+    }
     assert_null(yard_registry_find("no-such-actor"));
 }
 

@@ -7,6 +7,7 @@
 #include "yard/actor.h"
 
 /* The actors' descriptors (each defined in actors/<name>/<name>.c). */
+extern const yard_actor_def_t yard_actor_auth;
 extern const yard_actor_def_t yard_actor_echo;
 
 /* The actor named name, or NULL. Borrowed; static storage. */

@@ -1,0 +1,520 @@
+/* auth: users, scopes, bearer tokens and invitation codes (README.md lists the operations).
+ * This file holds the descriptor, the options, start-up (key set, first admin) and what the
+ * handler files share: reading request fields, building replies, checking tokens. */
+#include "auth_internal.h"
+
+#include "yard/error.h"
+#include "yard/log.h"
+#include "yard/registry.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_OFF(f) offsetof(auth_opts_t, f)
+#define S_DAY_MS (24u * 3600u * 1000u)
+
+static const yard_option_t s_options[] = {
+    {"issuer", YARD_OPT_STRING, "switchyard", S_OFF(issuer), "the tokens' iss claim", 0, 0},
+    {"audience", YARD_OPT_STRING, "switchyard", S_OFF(audience), "the tokens' aud claim", 0, 0},
+    {"alg", YARD_OPT_STRING, "EdDSA", S_OFF(alg),
+     "signing algorithm of new keys: EdDSA (Ed25519) or HS256", 0, 0},
+    {"access_ttl", YARD_OPT_MS, "15m", S_OFF(access_ttl), "access token lifetime", 60000, S_DAY_MS},
+    {"refresh_ttl", YARD_OPT_MS, "720h", S_OFF(refresh_ttl), "refresh token lifetime", 60000,
+     40 * (int64_t)S_DAY_MS},
+    {"leeway", YARD_OPT_MS, "30s", S_OFF(leeway), "clock skew allowed on exp, nbf and iat", 1000,
+     300000},
+    {"key_reload", YARD_OPT_MS, "5s", S_OFF(key_reload),
+     "how often a replica re-reads the key set (rotation reaches every replica by then)", 100,
+     3600000},
+    {"admin_user", YARD_OPT_STRING, NULL, S_OFF(admin_user),
+     "first admin, created at start when absent (with admin_password)", 0, 0},
+    {"admin_password", YARD_OPT_STRING, NULL, S_OFF(admin_password),
+     "the first admin's password (prefer the environment: YARD_AUTH_ADMIN_PASSWORD)", 0, 0},
+    {"admin_scope", YARD_OPT_STRING, "admin", S_OFF(admin_scope),
+     "the scope that user.*, invite.create/list/revoke, revoke by jti/user and key.rotate need", 0,
+     0},
+    {"login_burst_user", YARD_OPT_INT, "5", S_OFF(login_burst_user),
+     "login attempts per user name in a burst", 1, 100000},
+    {"login_per_min_user", YARD_OPT_INT, "5", S_OFF(login_per_min_user),
+     "login attempts per user name per minute, sustained", 1, 100000},
+    {"login_burst_source", YARD_OPT_INT, "20", S_OFF(login_burst_source),
+     "login attempts per source address in a burst", 1, 100000},
+    {"login_per_min_source", YARD_OPT_INT, "20", S_OFF(login_per_min_source),
+     "login attempts per source address per minute, sustained", 1, 100000},
+    {NULL, 0, NULL, 0, NULL, 0, 0},
+};
+
+int64_t
+auth_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int64_t
+auth_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- failures ---------------------------------------------------------------------------- */
+
+int
+auth_fail(yard_request_t *req, int status, const char *code, const char *msg)
+{
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    yard_request_set_header(req, "http.status", st);
+    yard_request_fail(req, YARD_E_SERVICE, code, msg);
+    return YARD_E_SERVICE;
+}
+
+int
+auth_fail_store(yard_request_t *req, int rc)
+{
+    yard_log(YARD_LOG_ERROR, "state store failed", YF_STR("error", yard_err_name(rc)));
+    yard_request_fail(req, YARD_E_UNREACHABLE, NULL, "the state store is not reachable");
+    return YARD_E_UNREACHABLE;
+}
+
+/* --- request fields ---------------------------------------------------------------------- */
+
+const msgpack_object_map *
+auth_body(yard_request_t *req)
+{
+    const msgpack_object *o = yard_request_object(req);
+    if (!o || o->type != MSGPACK_OBJECT_MAP) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "the body must be a map");
+        return NULL;
+    }
+    return &o->via.map;
+}
+
+const msgpack_object *
+auth_field(const msgpack_object_map *m, const char *key)
+{
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; m && i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0) {
+            return &m->ptr[i].val;
+        }
+    }
+    return NULL;
+}
+
+static int
+s_bad_field(yard_request_t *req, const char *key, const char *what)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "'%s' %s", key, what);
+    yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, msg);
+    return -1;
+}
+
+int
+auth_str(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
+         char *buf, size_t cap)
+{
+    const msgpack_object *v = auth_field(m, key);
+    if (!v || v->type == MSGPACK_OBJECT_NIL) {
+        return required ? s_bad_field(req, key, "is required") : 0;
+    }
+    if (v->type != MSGPACK_OBJECT_STR) {
+        return s_bad_field(req, key, "must be a string");
+    }
+    if (v->via.str.size >= cap) {
+        char what[64];
+        snprintf(what, sizeof what, "is too long (at most %zu bytes)", cap - 1);
+        return s_bad_field(req, key, what);
+    }
+    if (memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+        return s_bad_field(req, key, "must not contain NUL");
+    }
+    memcpy(buf, v->via.str.ptr, v->via.str.size);
+    buf[v->via.str.size] = '\0';
+    return 1;
+}
+
+int
+auth_int(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
+         int64_t min, int64_t max, int64_t *out)
+{
+    const msgpack_object *v = auth_field(m, key);
+    if (!v || v->type == MSGPACK_OBJECT_NIL) {
+        return required ? s_bad_field(req, key, "is required") : 0;
+    }
+    int64_t n = 0;
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
+        n = (int64_t)v->via.u64;
+    } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        n = v->via.i64;
+    } else {
+        return s_bad_field(req, key, "must be an integer");
+    }
+    if (n < min || n > max) {
+        char what[96];
+        snprintf(what, sizeof what, "must be between %lld and %lld", (long long)min,
+                 (long long)max);
+        return s_bad_field(req, key, what);
+    }
+    *out = n;
+    return 1;
+}
+
+static bool
+s_scope_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > AUTH_SCOPE_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c > 0x7e || c == ',') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int
+auth_scopes(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
+            char scopes[][AUTH_SCOPE_MAX + 1], size_t *n)
+{
+    *n = 0;
+    const msgpack_object *v = auth_field(m, key);
+    if (!v || v->type == MSGPACK_OBJECT_NIL) {
+        return required ? s_bad_field(req, key, "is required") : 0;
+    }
+    if (v->type != MSGPACK_OBJECT_ARRAY) {
+        return s_bad_field(req, key, "must be an array of strings");
+    }
+    if (v->via.array.size > AUTH_SCOPES_MAX) {
+        return s_bad_field(req, key, "has too many scopes (at most 32)");
+    }
+    for (uint32_t i = 0; i < v->via.array.size; i++) {
+        const msgpack_object *s = &v->via.array.ptr[i];
+        if (s->type != MSGPACK_OBJECT_STR || !s_scope_ok(s->via.str.ptr, s->via.str.size)) {
+            return s_bad_field(req, key,
+                               "must hold scopes of 1..64 printable characters, no spaces or ','");
+        }
+        memcpy(scopes[*n], s->via.str.ptr, s->via.str.size);
+        scopes[*n][s->via.str.size] = '\0';
+        (*n)++;
+    }
+    return 1;
+}
+
+bool
+auth_name_ok(yard_request_t *req, const char *name)
+{
+    size_t n = strlen(name);
+    bool ok = n >= 1 && n <= AUTH_NAME_MAX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == '@' || c == '-' || c == ':';
+    }
+    if (!ok) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
+                          "'username' must be 1..64 characters of letters, digits and ._@:-");
+    }
+    return ok;
+}
+
+/* --- replies ----------------------------------------------------------------------------- */
+
+void
+auth_out_init(auth_out_t *o)
+{
+    msgpack_sbuffer_init(&o->sb);
+    msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
+}
+
+void
+auth_out_str(auth_out_t *o, const char *s)
+{
+    msgpack_pack_str_with_body(&o->pk, s, strlen(s));
+}
+
+void
+auth_out_kstr(auth_out_t *o, const char *key, const char *value)
+{
+    auth_out_str(o, key);
+    auth_out_str(o, value);
+}
+
+void
+auth_out_kint(auth_out_t *o, const char *key, int64_t value)
+{
+    auth_out_str(o, key);
+    msgpack_pack_int64(&o->pk, value);
+}
+
+void
+auth_out_scopes(auth_out_t *o, char scopes[][AUTH_SCOPE_MAX + 1], size_t n)
+{
+    msgpack_pack_array(&o->pk, n);
+    for (size_t i = 0; i < n; i++) {
+        auth_out_str(o, scopes[i]);
+    }
+}
+
+int
+auth_out_reply(auth_out_t *o, yard_request_t *req)
+{
+    int rc = yard_request_reply(req, o->sb.data, o->sb.size);
+    msgpack_sbuffer_destroy(&o->sb);
+    return rc;
+}
+
+/* --- keys -------------------------------------------------------------------------------- */
+
+static const char S_KEYS[] = "auth:keys";
+
+/* Reads the key set; creates it when the store has none (the first replica to start wins). */
+static int
+s_keys_load(auth_state_t *st, auth_keyset_t **out)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char *val = NULL;
+        size_t len = 0;
+        int rc = yard_store_get(st->store, S_KEYS, &val, &len);
+        if (rc == 0) {
+            rc = auth_keyset_unpack(val, len, out);
+            free(val);
+            if (rc != 0) {
+                yard_log(YARD_LOG_ERROR, "the stored key set does not decode",
+                         YF_STR("key", S_KEYS));
+                return YARD_E_INTERNAL;
+            }
+            return 0;
+        }
+        if (rc != YARD_E_NOT_FOUND) {
+            return rc;
+        }
+        auth_keyset_t *ks = NULL;
+        if (auth_keyset_new(auth_alg_from_name(st->o->alg), auth_now(), &ks) != 0) {
+            return YARD_E_CONFIG;
+        }
+        char *packed = NULL;
+        size_t plen = 0;
+        auth_keyset_pack(ks, &packed, &plen);
+        rc = yard_store_set_nx(st->store, S_KEYS, packed, plen, 0);
+        free(packed);
+        if (rc == 1) {
+            yard_log(YARD_LOG_INFO, "created the signing key set",
+                     YF_STR("kid", auth_keyset_current(ks)->kid), YF_STR("alg", st->o->alg));
+            *out = ks;
+            return 0;
+        }
+        auth_keyset_destroy(&ks);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return YARD_E_INTERNAL;
+}
+
+const auth_keyset_t *
+auth_keys(auth_state_t *st, bool force)
+{
+    int64_t now = auth_mono_ms();
+    if (st->keys && !force && now - st->keys_loaded_ms < (int64_t)st->o->key_reload) {
+        return st->keys;
+    }
+    auth_keyset_t *ks = NULL;
+    if (s_keys_load(st, &ks) == 0) {
+        auth_keyset_destroy(&st->keys);
+        st->keys = ks;
+        st->keys_loaded_ms = now;
+    }
+    return st->keys; /* the old set when the store is down: tokens still verify */
+}
+
+int
+auth_keys_replace(auth_state_t *st, auth_keyset_t *ks)
+{
+    char *packed = NULL;
+    size_t plen = 0;
+    auth_keyset_pack(ks, &packed, &plen);
+    int rc = yard_store_set(st->store, S_KEYS, packed, plen, 0);
+    free(packed);
+    if (rc != 0) {
+        auth_keyset_destroy(&ks);
+        return rc;
+    }
+    auth_keyset_destroy(&st->keys);
+    st->keys = ks;
+    st->keys_loaded_ms = auth_mono_ms();
+    return 0;
+}
+
+/* --- token checks ------------------------------------------------------------------------ */
+
+/* 1 when key exists, 0 when not, or a negative store error. */
+static int
+s_exists(auth_state_t *st, const char *key)
+{
+    char *val = NULL;
+    size_t len = 0;
+    int rc = yard_store_get(st->store, key, &val, &len);
+    free(val);
+    return rc == YARD_E_NOT_FOUND ? 0 : rc == 0 ? 1 : rc;
+}
+
+static int
+s_unauthenticated(yard_request_t *req, const char *msg)
+{
+    yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED", msg);
+    return YARD_E_UNAUTHENTICATED;
+}
+
+int
+auth_check_token(auth_state_t *st, yard_request_t *req, const char *token, const char *typ,
+                 auth_claims_t *out)
+{
+    auth_verify_opts_t vo = {.iss = st->o->issuer,
+                             .aud = st->o->audience,
+                             .typ = typ,
+                             .now = auth_now(),
+                             .leeway_s = st->o->leeway / 1000};
+    char why[128] = "";
+    const auth_keyset_t *ks = auth_keys(st, false);
+    if (!ks) {
+        return auth_fail_store(req, YARD_E_UNREACHABLE);
+    }
+    auth_jwt_err_t e = auth_jwt_verify(ks, token, &vo, out, why, sizeof why);
+    int64_t now_ms = auth_mono_ms();
+    if (e == AUTH_JWT_UNKNOWN_KID && now_ms - st->keys_miss_ms >= 1000) {
+        /* Another replica may have rotated: look again, at most once a second, so garbage
+         * kids cannot make every request a store read. */
+        st->keys_miss_ms = now_ms;
+        ks = auth_keys(st, true);
+        e = auth_jwt_verify(ks, token, &vo, out, why, sizeof why);
+    }
+    if (e != AUTH_JWT_OK) {
+        return s_unauthenticated(req, why);
+    }
+    char key[AUTH_SUB_MAX + 32];
+    snprintf(key, sizeof key, "auth:rev:%s", out->jti);
+    int rc = s_exists(st, key);
+    if (rc == 0 && out->fam[0]) {
+        snprintf(key, sizeof key, "auth:fam:%s", out->fam);
+        rc = s_exists(st, key);
+    }
+    if (rc == 0) {
+        int64_t gen = 0;
+        rc = auth_user_gen(st, out->sub, &gen);
+        rc = rc < 0 ? rc : gen != out->gen;
+    }
+    if (rc < 0) {
+        return auth_fail_store(req, rc);
+    }
+    return rc == 1 ? s_unauthenticated(req, "the token was revoked") : 0;
+}
+
+static bool
+s_has_scope(const auth_claims_t *c, const char *scope)
+{
+    for (size_t i = 0; i < c->nscopes; i++) {
+        if (strcmp(c->scopes[i], scope) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+auth_require_admin(auth_state_t *st, yard_request_t *req, auth_claims_t *caller)
+{
+    const char *token = yard_request_header(req, "auth.token");
+    if (!token) {
+        return s_unauthenticated(req, "this operation needs the caller's access token in the "
+                                      "'auth.token' header");
+    }
+    auth_claims_t c;
+    int rc = auth_check_token(st, req, token, "access", &c);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!s_has_scope(&c, st->o->admin_scope)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "this operation needs the '%s' scope", st->o->admin_scope);
+        yard_request_fail(req, YARD_E_FORBIDDEN, "FORBIDDEN", msg);
+        return YARD_E_FORBIDDEN;
+    }
+    if (caller) {
+        *caller = c;
+    }
+    return 0;
+}
+
+/* --- life cycle -------------------------------------------------------------------------- */
+
+static int
+s_init(void *state, const yard_actor_env_t *env)
+{
+    auth_state_t *st = state;
+    st->o = env->options;
+    st->store = env->store;
+    if (!auth_alg_from_name(st->o->alg)) {
+        yard_log(YARD_LOG_ERROR, "auth: alg must be EdDSA or HS256", YF_STR("alg", st->o->alg));
+        return YARD_E_CONFIG;
+    }
+    if (sodium_init() < 0) {
+        return YARD_E_INTERNAL;
+    }
+    if (!auth_keys(st, true)) {
+        yard_log(YARD_LOG_ERROR, "auth: no key set (is the store reachable?)");
+        return YARD_E_UNREACHABLE;
+    }
+    /* Every replica, so none answers a login before the first admin exists (SET NX: one of
+     * them writes it). */
+    return auth_users_bootstrap(st);
+}
+
+static void
+s_fini(void *state)
+{
+    auth_state_t *st = state;
+    auth_keyset_destroy(&st->keys);
+}
+
+static const yard_handler_def_t s_handlers[] = {
+    {"login", auth_login, "{username, password} -> {access_token, refresh_token, ...}"},
+    {"verify", auth_verify, "{token, scopes?} -> {sub, scopes, exp}"},
+    {"refresh", auth_refresh, "{refresh_token} -> a new pair (the old one is spent)"},
+    {"revoke", auth_revoke, "{token} | {jti} | {user}"},
+    {"logout", auth_logout, "{refresh_token} or {token}: ends the session"},
+    {"user.create", auth_user_create, "{username, password, scopes} (admin)"},
+    {"user.get", auth_user_get, "{username} (admin)"},
+    {"user.list", auth_user_list, "{} (admin)"},
+    {"user.delete", auth_user_delete, "{username} (admin)"},
+    {"user.set_scopes", auth_user_set_scopes, "{username, scopes} (admin)"},
+    {"user.set_password", auth_user_set_password, "{username, password} (admin)"},
+    {"invite.create", auth_invite_create, "{scopes, uses, expires_in, note} -> {code} (admin)"},
+    {"invite.redeem", auth_invite_redeem, "{code, username, password} | {code, telegram_id}"},
+    {"invite.list", auth_invite_list, "{} (admin)"},
+    {"invite.revoke", auth_invite_revoke, "{id} (admin)"},
+    {"key.rotate", auth_key_rotate, "{} -> {kid, alg} (admin)"},
+    {NULL, NULL, NULL},
+};
+
+const yard_actor_def_t yard_actor_auth = {
+    .name = "auth",
+    .description = "users, scopes, bearer tokens (JWT) and invitation codes",
+    .handlers = s_handlers,
+    .options = s_options,
+    .options_size = sizeof(auth_opts_t),
+    .state_size = sizeof(auth_state_t),
+    .credit = 16,
+    .stateful = true,
+    .init = s_init,
+    .fini = s_fini,
+};

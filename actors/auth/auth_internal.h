@@ -1,0 +1,164 @@
+/* Private to the auth actor: its options, the per-replica state, and the helpers its handler
+ * files (auth.c, tokens.c, users.c, invites.c) share.
+ *
+ * Store layout (every key under "auth:"; values are msgpack):
+ *   auth:keys                the key set (keyset.h)
+ *   auth:user:<name>         a user: {hash, scopes, created, telegram_id}
+ *   auth:users               set of user names
+ *   auth:inv:<id>            an invitation: {id, scopes, uses, expires_at, note, created, by}
+ *                            where id is derived from the code by a hash (codes are not stored)
+ *   auth:inv:<id>:used       how many times it was redeemed (INCR: atomic across replicas)
+ *   auth:invites             set of invitation ids
+ *   auth:rt:<jti>            a refresh token was used (SET NX: the first use wins)
+ *   auth:rev:<jti>           a revoked token, until it would have expired
+ *   auth:fam:<fam>           a revoked session (every token of a login and its refreshes)
+ *   auth:gen:<name>          the user's token generation (INCR): a token whose "gen" claim is
+ *                            not the current one is void, so "revoke every token of a user"
+ *                            is one atomic increment, exact to the request
+ *   auth:rl:u:<name>, auth:rl:s:<source>   login rate-limit buckets */
+#ifndef AUTH_INTERNAL_H
+#define AUTH_INTERNAL_H
+
+#include "jwt.h"
+#include "keyset.h"
+#include "password.h"
+#include "yard/actor.h"
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define AUTH_NAME_MAX 64 /* user names */
+
+typedef struct {
+    char *issuer;
+    char *audience;
+    char *alg;            /* "EdDSA" or "HS256" */
+    uint32_t access_ttl;  /* ms */
+    uint32_t refresh_ttl; /* ms */
+    uint32_t leeway;      /* ms */
+    uint32_t key_reload;  /* ms: how often a replica re-reads the key set */
+    char *admin_user;
+    char *admin_password;
+    char *admin_scope; /* the scope admin operations require */
+    int64_t login_burst_user, login_per_min_user;
+    int64_t login_burst_source, login_per_min_source;
+} auth_opts_t;
+
+typedef struct {
+    const auth_opts_t *o;
+    yard_store_t *store;
+    auth_keyset_t *keys;
+    int64_t keys_loaded_ms; /* monotonic */
+    int64_t keys_miss_ms;   /* the last reload for an unknown kid */
+} auth_state_t;
+
+/* --- auth.c ----------------------------------------------------------------------------- */
+
+int64_t auth_now(void);     /* unix seconds */
+int64_t auth_mono_ms(void); /* monotonic ms */
+
+/* The key set, re-read from the store when older than key_reload (or force). */
+const auth_keyset_t *auth_keys(auth_state_t *st, bool force);
+/* Writes ks to the store and makes it this replica's. Takes ownership of ks. */
+int auth_keys_replace(auth_state_t *st, auth_keyset_t *ks);
+
+/* Verifies an access or refresh token (typ) fully: signature, claims, revocation. Returns 0,
+ * or a yard error after failing req with a message (UNAUTHENTICATED, or UNREACHABLE when the
+ * store is down). */
+int auth_check_token(auth_state_t *st, yard_request_t *req, const char *token, const char *typ,
+                     auth_claims_t *out);
+/* For admin operations: the caller's access token (bus header "auth.token", which the
+ * gateway sets on bearer routes) must carry the admin scope. Returns 0 (with the caller's
+ * claims in *caller when not NULL), or fails req and returns the error. */
+int auth_require_admin(auth_state_t *st, yard_request_t *req, auth_claims_t *caller);
+
+/* Fails req with a service error the gateway maps to status (with app code). Returns the
+ * negative of nothing: always YARD_E_SERVICE, so handlers can `return auth_fail(...)`. */
+int auth_fail(yard_request_t *req, int status, const char *code, const char *msg);
+/* Fails req for a store error (UNREACHABLE). */
+int auth_fail_store(yard_request_t *req, int rc);
+
+/* --- body fields ----------------------------------------------------------------------- */
+
+/* The request body as a map, or NULL after failing req with BAD_REQUEST. */
+const msgpack_object_map *auth_body(yard_request_t *req);
+/* A field of m, or NULL. */
+const msgpack_object *auth_field(const msgpack_object_map *m, const char *key);
+/* String field into buf (NUL-terminated). Returns 1 when present and valid, 0 when absent
+ * (and !required), or -1 after failing req with a message naming the field. */
+int auth_str(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
+             char *buf, size_t cap);
+/* Integer field. Same returns as auth_str; the value must be within [min, max]. */
+int auth_int(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
+             int64_t min, int64_t max, int64_t *out);
+/* Array of scope strings. Same returns; *n set to the count. */
+int auth_scopes(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
+                char scopes[][AUTH_SCOPE_MAX + 1], size_t *n);
+/* True when name is a valid user name (1..64 of [A-Za-z0-9._@:-]); else fails req. */
+bool auth_name_ok(yard_request_t *req, const char *name);
+
+/* --- replies ----------------------------------------------------------------------------- */
+
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+} auth_out_t;
+
+void auth_out_init(auth_out_t *o);
+void auth_out_str(auth_out_t *o, const char *s);
+void auth_out_kstr(auth_out_t *o, const char *key, const char *value);
+void auth_out_kint(auth_out_t *o, const char *key, int64_t value);
+void auth_out_scopes(auth_out_t *o, char scopes[][AUTH_SCOPE_MAX + 1], size_t n);
+/* Replies with what o holds and frees it. */
+int auth_out_reply(auth_out_t *o, yard_request_t *req);
+
+/* --- users.c ---------------------------------------------------------------------------- */
+
+typedef struct {
+    char name[AUTH_NAME_MAX + 1];
+    char hash[AUTH_HASH_MAX]; /* "" when the user has no password (Telegram users) */
+    char scopes[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1];
+    size_t nscopes;
+    int64_t created;
+    int64_t telegram_id; /* 0: none */
+} auth_user_t;
+
+/* Loads a user. Returns 0, YARD_E_NOT_FOUND, YARD_E_UNREACHABLE, or YARD_E_INTERNAL for a
+ * record that does not decode. */
+int auth_user_load(auth_state_t *st, const char *name, auth_user_t *u);
+/* Writes u; create: only when absent (returns 0, or 1 when the name was taken). */
+int auth_user_save(auth_state_t *st, const auth_user_t *u, bool create);
+/* Voids every token of name issued so far (bumps the generation). */
+int auth_user_revoke_all(auth_state_t *st, const char *name);
+/* The user's current token generation (0 when never bumped). Returns 0 or a store error. */
+int auth_user_gen(auth_state_t *st, const char *name, int64_t *gen);
+/* Creates the first admin from admin_user/admin_password when that user does not exist. */
+int auth_users_bootstrap(auth_state_t *st);
+
+int auth_user_create(yard_request_t *req, void *state);
+int auth_user_get(yard_request_t *req, void *state);
+int auth_user_list(yard_request_t *req, void *state);
+int auth_user_delete(yard_request_t *req, void *state);
+int auth_user_set_scopes(yard_request_t *req, void *state);
+int auth_user_set_password(yard_request_t *req, void *state);
+
+/* --- tokens.c --------------------------------------------------------------------------- */
+
+int auth_login(yard_request_t *req, void *state);
+int auth_verify(yard_request_t *req, void *state);
+int auth_refresh(yard_request_t *req, void *state);
+int auth_revoke(yard_request_t *req, void *state);
+int auth_logout(yard_request_t *req, void *state);
+int auth_key_rotate(yard_request_t *req, void *state);
+/* Issues an access/refresh pair for u in session fam and replies with it. */
+int auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const char *fam);
+
+/* --- invites.c -------------------------------------------------------------------------- */
+
+int auth_invite_create(yard_request_t *req, void *state);
+int auth_invite_redeem(yard_request_t *req, void *state);
+int auth_invite_list(yard_request_t *req, void *state);
+int auth_invite_revoke(yard_request_t *req, void *state);
+
+#endif

@@ -1,0 +1,409 @@
+/* auth: the token operations: login, verify, refresh (rotating, with reuse detection),
+ * revoke, logout and key.rotate.
+ *
+ * A login starts a session (a family, "fam"): the access and refresh tokens it issues, and all
+ * that refreshing issues after, carry it. A refresh token works once: its first use claims
+ * auth:rt:<jti> with SET NX, so two replicas cannot both honour it, and a second use means it
+ * was copied: the whole family is revoked (RFC 6819 5.2.2.3; OAuth 2.0 Security BCP 4.14). */
+#include "auth_internal.h"
+
+#include "yard/error.h"
+#include "yard/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TOKEN_FIELD_MAX (AUTH_JWT_MAX + 1)
+
+/* --- issuing ----------------------------------------------------------------------------- */
+
+int
+auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const char *fam)
+{
+    const auth_opts_t *o = st->o;
+    const auth_keyset_t *ks = auth_keys(st, false);
+    int64_t iat = auth_now(), gen = 0;
+    int rc = auth_user_gen(st, u->name, &gen);
+    if (rc != 0 || !ks) {
+        return auth_fail_store(req, rc ? rc : YARD_E_UNREACHABLE);
+    }
+    const char *scopes[AUTH_SCOPES_MAX];
+    for (size_t i = 0; i < u->nscopes; i++) {
+        scopes[i] = u->scopes[i];
+    }
+    char ajti[32], rjti[32];
+    auth_random_id(ajti, sizeof ajti, 16);
+    auth_random_id(rjti, sizeof rjti, 16);
+    int64_t access_s = o->access_ttl / 1000, refresh_s = o->refresh_ttl / 1000;
+    auth_claims_in_t c = {.iss = o->issuer,
+                          .aud = o->audience,
+                          .sub = u->name,
+                          .jti = ajti,
+                          .typ = "access",
+                          .fam = fam,
+                          .scopes = scopes,
+                          .nscopes = u->nscopes,
+                          .iat = iat,
+                          .exp = iat + access_s,
+                          .gen = gen};
+    char *access = NULL, *refresh = NULL;
+    const auth_key_t *key = auth_keyset_current(ks);
+    if (auth_jwt_sign(key, &c, &access) == 0) {
+        c.jti = rjti;
+        c.typ = "refresh";
+        c.exp = iat + refresh_s;
+        auth_jwt_sign(key, &c, &refresh);
+    }
+    if (!access || !refresh) {
+        free(access);
+        free(refresh);
+        yard_request_fail(req, YARD_E_INTERNAL, NULL, "could not sign the tokens");
+        return YARD_E_INTERNAL;
+    }
+    auth_out_t out;
+    auth_out_init(&out);
+    msgpack_pack_map(&out.pk, 6);
+    auth_out_kstr(&out, "access_token", access);
+    auth_out_kstr(&out, "refresh_token", refresh);
+    auth_out_kstr(&out, "token_type", "Bearer");
+    auth_out_kint(&out, "expires_in", access_s);
+    auth_out_kstr(&out, "sub", u->name);
+    auth_out_str(&out, "scopes");
+    auth_out_scopes(&out, (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
+    sodium_memzero(access, strlen(access));
+    sodium_memzero(refresh, strlen(refresh));
+    free(access);
+    free(refresh);
+    return auth_out_reply(&out, req);
+}
+
+/* --- login ------------------------------------------------------------------------------- */
+
+/* Where a login comes from: the gateway's client address, else the first X-Forwarded-For
+ * entry, else "bus" (callers on the bus share one bucket). */
+static void
+s_source(yard_request_t *req, char *out, size_t cap)
+{
+    const char *peer = yard_request_header(req, "http.peer");
+    if (!peer) {
+        peer = yard_request_header(req, "http.header.x-forwarded-for");
+    }
+    size_t n = peer ? strcspn(peer, ", ") : 0;
+    if (!peer || n == 0) {
+        snprintf(out, cap, "bus");
+        return;
+    }
+    snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), peer);
+}
+
+/* 0 when a login attempt may go on, else the request was failed (429 with Retry-After). */
+static int
+s_login_limit(auth_state_t *st, yard_request_t *req, const char *name)
+{
+    const auth_opts_t *o = st->o;
+    char key[160], src[64];
+    s_source(req, src, sizeof src);
+    struct {
+        const char *kind, *id;
+        int64_t burst, per_min;
+    } b[2] = {{"u", name, o->login_burst_user, o->login_per_min_user},
+              {"s", src, o->login_burst_source, o->login_per_min_source}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(key, sizeof key, "auth:rl:%s:%s", b[i].kind, b[i].id);
+        int allowed = 0;
+        uint32_t retry_ms = 0;
+        int rc = yard_store_take_token(st->store, key, (double)b[i].per_min / 60.0,
+                                       (uint32_t)b[i].burst, 0, &allowed, &retry_ms);
+        if (rc != 0) {
+            return auth_fail_store(req, rc);
+        }
+        if (!allowed) {
+            char ra[16];
+            snprintf(ra, sizeof ra, "%u", (retry_ms + 999) / 1000);
+            yard_request_set_header(req, "http.header.Retry-After", ra);
+            yard_log(YARD_LOG_WARN, "auth: login rate limited", YF_STR("user", name),
+                     YF_STR("source", src));
+            return auth_fail(req, 429, "RATE_LIMITED", "too many login attempts; retry later");
+        }
+    }
+    return 0;
+}
+
+int
+auth_login(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    const msgpack_object_map *m = auth_body(req);
+    char name[AUTH_NAME_MAX + 1], pw[AUTH_PASSWORD_MAX + 1];
+    if (!m || auth_str(req, m, "username", true, name, sizeof name) < 0 ||
+        auth_str(req, m, "password", true, pw, sizeof pw) < 0 || !auth_name_ok(req, name)) {
+        return 0;
+    }
+    if (s_login_limit(st, req, name) != 0) {
+        sodium_memzero(pw, sizeof pw);
+        return 0;
+    }
+    auth_user_t u;
+    int rc = auth_user_load(st, name, &u);
+    if (rc != 0 && rc != YARD_E_NOT_FOUND) {
+        sodium_memzero(pw, sizeof pw);
+        return auth_fail_store(req, rc);
+    }
+    /* An unknown user, a user without a password and a wrong password cost the same time and
+     * get the same answer. */
+    bool ok = auth_password_verify(rc == 0 && u.hash[0] ? u.hash : NULL, pw);
+    sodium_memzero(pw, sizeof pw);
+    if (!ok) {
+        yard_log(YARD_LOG_INFO, "auth: login failed", YF_STR("user", name));
+        yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED",
+                          "invalid username or password");
+        return 0;
+    }
+    char fam[32];
+    auth_random_id(fam, sizeof fam, 16);
+    return auth_issue(st, req, &u, fam);
+}
+
+/* --- verify ------------------------------------------------------------------------------ */
+
+int
+auth_verify(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    const msgpack_object_map *m = auth_body(req);
+    char token[S_TOKEN_FIELD_MAX];
+    char want[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1];
+    size_t nwant = 0;
+    if (!m || auth_str(req, m, "token", true, token, sizeof token) < 0 ||
+        auth_scopes(req, m, "scopes", false, want, &nwant) < 0) {
+        return 0;
+    }
+    auth_claims_t c;
+    if (auth_check_token(st, req, token, "access", &c) != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < nwant; i++) {
+        bool has = false;
+        for (size_t j = 0; j < c.nscopes && !has; j++) {
+            has = strcmp(want[i], c.scopes[j]) == 0;
+        }
+        if (!has) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "the token lacks the '%s' scope", want[i]);
+            yard_request_fail(req, YARD_E_FORBIDDEN, "FORBIDDEN", msg);
+            return 0;
+        }
+    }
+    auth_out_t o;
+    auth_out_init(&o);
+    msgpack_pack_map(&o.pk, 4);
+    auth_out_kstr(&o, "sub", c.sub);
+    auth_out_str(&o, "scopes");
+    auth_out_scopes(&o, c.scopes, c.nscopes);
+    auth_out_kint(&o, "exp", c.exp);
+    auth_out_kstr(&o, "jti", c.jti);
+    return auth_out_reply(&o, req);
+}
+
+/* --- refresh ----------------------------------------------------------------------------- */
+
+/* Marks a whole session revoked, for as long as any of its tokens can live. */
+static int
+s_revoke_family(auth_state_t *st, const char *fam)
+{
+    char key[128];
+    snprintf(key, sizeof key, "auth:fam:%s", fam);
+    return yard_store_set(st->store, key, "1", 1, st->o->refresh_ttl + st->o->leeway);
+}
+
+int
+auth_refresh(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    const msgpack_object_map *m = auth_body(req);
+    char token[S_TOKEN_FIELD_MAX];
+    if (!m || auth_str(req, m, "refresh_token", true, token, sizeof token) < 0) {
+        return 0;
+    }
+    auth_claims_t c;
+    if (auth_check_token(st, req, token, "refresh", &c) != 0) {
+        return 0;
+    }
+    if (!c.fam[0]) {
+        yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED",
+                          "the refresh token has no session");
+        return 0;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "auth:rt:%s", c.jti);
+    int64_t left_ms = (c.exp - auth_now()) * 1000 + st->o->leeway;
+    int rc = yard_store_set_nx(st->store, key, "1", 1, left_ms > 1000 ? (uint32_t)left_ms : 1000);
+    if (rc < 0) {
+        return auth_fail_store(req, rc);
+    }
+    if (rc == 0) {
+        rc = s_revoke_family(st, c.fam);
+        yard_log(YARD_LOG_WARN, "auth: refresh token reused; session revoked",
+                 YF_STR("user", c.sub), YF_STR("jti", c.jti));
+        if (rc != 0) {
+            return auth_fail_store(req, rc);
+        }
+        yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED",
+                          "refresh token already used: the session is revoked");
+        return 0;
+    }
+    auth_user_t u;
+    rc = auth_user_load(st, c.sub, &u);
+    if (rc == YARD_E_NOT_FOUND) {
+        yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED", "the user is gone");
+        return 0;
+    }
+    if (rc != 0) {
+        return auth_fail_store(req, rc);
+    }
+    return auth_issue(st, req, &u, c.fam); /* the user's scopes as they are now */
+}
+
+/* --- revoke, logout ---------------------------------------------------------------------- */
+
+static int
+s_revoke_jti(auth_state_t *st, const char *jti, uint32_t ttl_ms)
+{
+    char key[128];
+    snprintf(key, sizeof key, "auth:rev:%s", jti);
+    return yard_store_set(st->store, key, "1", 1, ttl_ms);
+}
+
+static int
+s_ok(yard_request_t *req, const char *what, const char *value)
+{
+    auth_out_t o;
+    auth_out_init(&o);
+    msgpack_pack_map(&o.pk, 1);
+    auth_out_kstr(&o, what, value);
+    return auth_out_reply(&o, req);
+}
+
+/* The token in field (an access or a refresh token), verified. 1 when present, 0 absent,
+ * -1 after failing req. */
+static int
+s_token_field(auth_state_t *st, yard_request_t *req, const msgpack_object_map *m, const char *field,
+              auth_claims_t *c)
+{
+    char token[S_TOKEN_FIELD_MAX];
+    int rc = auth_str(req, m, field, false, token, sizeof token);
+    if (rc <= 0) {
+        return rc;
+    }
+    if (auth_check_token(st, req, token, NULL, c) != 0) {
+        return -1;
+    }
+    return 1;
+}
+
+int
+auth_revoke(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    const msgpack_object_map *m = auth_body(req);
+    if (!m) {
+        return 0;
+    }
+    auth_claims_t c;
+    int has = s_token_field(st, req, m, "token", &c);
+    if (has < 0) {
+        return 0;
+    }
+    if (has == 1) { /* holding a token is the right to revoke it */
+        int64_t left_ms = (c.exp - auth_now()) * 1000 + st->o->leeway;
+        int rc = s_revoke_jti(st, c.jti, left_ms > 1000 ? (uint32_t)left_ms : 1000);
+        if (rc == 0 && strcmp(c.typ, "refresh") == 0 && c.fam[0]) {
+            rc = s_revoke_family(st, c.fam);
+        }
+        return rc ? auth_fail_store(req, rc) : s_ok(req, "revoked", c.jti);
+    }
+    char jti[AUTH_ID_MAX + 1], user[AUTH_NAME_MAX + 1];
+    int hj = auth_str(req, m, "jti", false, jti, sizeof jti);
+    int hu = hj == 0 ? auth_str(req, m, "user", false, user, sizeof user) : 0;
+    if (hj < 0 || hu < 0) {
+        return 0;
+    }
+    if (hj == 0 && hu == 0) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
+                          "one of 'token', 'jti' or 'user' is required");
+        return 0;
+    }
+    if (auth_require_admin(st, req, NULL) != 0) {
+        return 0;
+    }
+    int rc = hj ? s_revoke_jti(st, jti, st->o->refresh_ttl + st->o->leeway)
+                : auth_user_revoke_all(st, user);
+    if (rc != 0) {
+        return auth_fail_store(req, rc);
+    }
+    yard_log(YARD_LOG_INFO, "auth: revoked", YF_STR(hj ? "jti" : "user", hj ? jti : user));
+    return s_ok(req, "revoked", hj ? jti : user);
+}
+
+int
+auth_logout(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    const msgpack_object_map *m = auth_body(req);
+    if (!m) {
+        return 0;
+    }
+    auth_claims_t c;
+    int has = s_token_field(st, req, m, "refresh_token", &c);
+    if (has == 0) {
+        has = s_token_field(st, req, m, "token", &c);
+    }
+    if (has < 0) {
+        return 0;
+    }
+    if (has == 0 || !c.fam[0]) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
+                          "'refresh_token' or 'token' (of a login session) is required");
+        return 0;
+    }
+    int rc = s_revoke_family(st, c.fam);
+    return rc ? auth_fail_store(req, rc) : s_ok(req, "logged_out", c.sub);
+}
+
+/* --- keys -------------------------------------------------------------------------------- */
+
+int
+auth_key_rotate(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    if (auth_require_admin(st, req, NULL) != 0) {
+        return 0;
+    }
+    const auth_keyset_t *cur = auth_keys(st, true);
+    char *packed = NULL;
+    size_t plen = 0;
+    auth_keyset_t *ks = NULL;
+    if (!cur || auth_keyset_pack(cur, &packed, &plen) != 0 ||
+        auth_keyset_unpack(packed, plen, &ks) != 0) {
+        free(packed);
+        return auth_fail_store(req, YARD_E_UNREACHABLE);
+    }
+    free(packed);
+    /* The old key verifies as long as any token it signed can live. */
+    int64_t keep_s = (st->o->refresh_ttl + st->o->leeway) / 1000;
+    auth_keyset_rotate(ks, auth_alg_from_name(st->o->alg), auth_now(), keep_s);
+    char kid[AUTH_KID_MAX + 1];
+    snprintf(kid, sizeof kid, "%s", auth_keyset_current(ks)->kid);
+    int rc = auth_keys_replace(st, ks);
+    if (rc != 0) {
+        return auth_fail_store(req, rc);
+    }
+    yard_log(YARD_LOG_INFO, "auth: signing key rotated", YF_STR("kid", kid));
+    auth_out_t o;
+    auth_out_init(&o);
+    msgpack_pack_map(&o.pk, 2);
+    auth_out_kstr(&o, "kid", kid);
+    auth_out_kstr(&o, "alg", st->o->alg);
+    return auth_out_reply(&o, req);
+}
