@@ -165,6 +165,32 @@ yard_store_get(yard_store_t *self, const char *key, char **val, size_t *len)
 }
 
 int
+yard_store_mget(yard_store_t *self, const char *const *keys, size_t n, char **vals, size_t *lens)
+{
+    if (self == NULL || (n > 0 && (keys == NULL || vals == NULL || lens == NULL))) {
+        return YARD_E_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = NULL;
+        lens[i] = 0;
+        if (keys[i] == NULL) {
+            return YARD_E_INVALID;
+        }
+    }
+    if (n == 0) {
+        return 0;
+    }
+    int rc = self->ops->mget(self->impl, keys, n, vals, lens);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++) {
+            free(vals[i]);
+            vals[i] = NULL;
+        }
+    }
+    return rc;
+}
+
+int
 yard_store_set(yard_store_t *self, const char *key, const void *val, size_t len, uint32_t ttl_ms)
 {
     assert(self != NULL && key != NULL && (val != NULL || len == 0));

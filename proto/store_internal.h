@@ -20,6 +20,8 @@ typedef struct {
     int (*incr)(void *impl, const char *key, int64_t by, int64_t *out);
     int (*take_token)(void *impl, const char *key, double rate_per_s, uint32_t burst,
                       uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
+    /* The front has set every vals[i] to NULL and checked keys. */
+    int (*mget)(void *impl, const char *const *keys, size_t n, char **vals, size_t *lens);
     /* Sets. The front has checked key and member (non-NULL, member non-empty). */
     int (*sadd)(void *impl, const char *key, const char *member);
     int (*srem)(void *impl, const char *key, const char *member);

@@ -241,6 +241,23 @@ s_get(void *impl, const char *key, char **val, size_t *len)
 }
 
 static int
+s_mget(void *impl, const char *const *keys, size_t n, char **vals, size_t *lens)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    int64_t now = s_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        s_entry_t *e = s_find(self, keys[i], now, NULL);
+        if (e != NULL && e->set == NULL) { /* a set reads as absent, as MGET has it */
+            vals[i] = yard__store_dup(e->val, e->len);
+            lens[i] = e->len;
+        }
+    }
+    pthread_mutex_unlock(&self->mu);
+    return 0;
+}
+
+static int
 s_set(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
 {
     s_memory_t *self = impl;
@@ -556,6 +573,7 @@ static const yard__store_ops_t s_ops = {
     .del_if = s_del_if,
     .incr = s_incr,
     .take_token = s_take_token,
+    .mget = s_mget,
     .sadd = s_sadd,
     .srem = s_srem,
     .smembers = s_smembers,

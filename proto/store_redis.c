@@ -129,6 +129,15 @@ s_timed_out(const redisContext *ctx, int err_no)
     return ctx->err == REDIS_ERR_IO && (err_no == EAGAIN || err_no == EWOULDBLOCK);
 }
 
+/* One command, either printf-style (fmt, args) or as an argument vector (argc > 0). */
+typedef struct {
+    const char *fmt;
+    va_list *args;
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+} s_cmd_t;
+
 /* Runs one command: connects when needed, and on a broken connection reconnects and tries
  * once more. Caller holds the mutex (s_run takes it). Returns the reply (caller frees) or NULL:
  * unreachable.
@@ -136,7 +145,7 @@ s_timed_out(const redisContext *ctx, int err_no)
  * SIGPIPE is blocked around the call (hiredis writes with write(2)), so a dead server cannot
  * kill a process that did not ignore SIGPIPE; a SIGPIPE raised here is consumed. */
 static redisReply *
-s_vcommand(s_redis_t *self, const char *fmt, va_list args)
+s_command(s_redis_t *self, const s_cmd_t *cmd)
 {
     sigset_t pipe_set, old_mask, pending;
     sigemptyset(&pipe_set);
@@ -150,12 +159,16 @@ s_vcommand(s_redis_t *self, const char *fmt, va_list args)
         if (self->ctx == NULL && s_connect(self) != 0) {
             break;
         }
-        va_list ap;
-        va_copy(ap, args); /* a retry formats the command again */
         errno = 0;
-        reply = redisvCommand(self->ctx, fmt, ap);
+        if (cmd->argc > 0) {
+            reply = redisCommandArgv(self->ctx, cmd->argc, cmd->argv, cmd->argvlen);
+        } else {
+            va_list ap;
+            va_copy(ap, *cmd->args); /* a retry formats the command again */
+            reply = redisvCommand(self->ctx, cmd->fmt, ap);
+            va_end(ap);
+        }
         int err_no = errno;
-        va_end(ap);
         if (reply != NULL) {
             break;
         }
@@ -200,8 +213,9 @@ s_run(s_redis_t *self, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    s_cmd_t cmd = {.fmt = fmt, .args = &ap};
     pthread_mutex_lock(&self->mu);
-    redisReply *r = s_vcommand(self, fmt, ap);
+    redisReply *r = s_command(self, &cmd);
     pthread_mutex_unlock(&self->mu);
     va_end(ap);
     return r;
@@ -357,6 +371,47 @@ s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uin
 }
 
 /* SADD and SREM answer how many members they added or removed: one here. */
+/* MGET: one round trip for every key (what a token check needs on its hot path). */
+static int
+s_mget(void *impl, const char *const *keys, size_t n, char **vals, size_t *lens)
+{
+    s_redis_t *self = impl;
+    const char **argv = malloc((n + 1) * sizeof *argv);
+    size_t *argvlen = malloc((n + 1) * sizeof *argvlen);
+    if (argv == NULL || argvlen == NULL) {
+        abort();
+    }
+    argv[0] = "MGET";
+    argvlen[0] = 4;
+    for (size_t i = 0; i < n; i++) {
+        argv[i + 1] = keys[i];
+        argvlen[i + 1] = strlen(keys[i]);
+    }
+    s_cmd_t cmd = {.argc = (int)n + 1, .argv = argv, .argvlen = argvlen};
+    pthread_mutex_lock(&self->mu);
+    redisReply *r = s_command(self, &cmd);
+    pthread_mutex_unlock(&self->mu);
+    free(argv);
+    free(argvlen);
+    int rc = 0;
+    if (!s_expect(r, REDIS_REPLY_ARRAY, &rc)) {
+        return rc;
+    }
+    if (r->elements != n) {
+        freeReplyObject(r);
+        return YARD_E_INTERNAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_STRING) {
+            vals[i] = yard__store_dup(e->str, e->len);
+            lens[i] = e->len;
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 static int
 s_sadd(void *impl, const char *key, const char *member)
 {
@@ -404,6 +459,7 @@ static const yard__store_ops_t s_ops = {
     .del_if = s_del_if,
     .incr = s_incr,
     .take_token = s_take_token,
+    .mget = s_mget,
     .sadd = s_sadd,
     .srem = s_srem,
     .smembers = s_smembers,

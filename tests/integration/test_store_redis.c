@@ -16,6 +16,7 @@
 #include "harness.h"
 #include "yard/error.h"
 #include "yard/store.h"
+#include "store_checks.h"
 
 typedef struct {
     pid_t pid;
@@ -194,132 +195,16 @@ test_db_and_sharing(void **state)
 }
 
 /* Sorts a members array so it can be compared with an expected list in any order. */
-static int
-s_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
 
 /* Asserts that the set at key holds exactly want (sorted, n entries), in whatever order. */
-static void
-s_members_are(yard_store_t *store, const char *key, const char *const *want, size_t n)
-{
-    char **members = NULL;
-    size_t count = 99;
-    assert_int_equal(yard_store_smembers(store, key, &members, &count), 0);
-    assert_non_null(members);
-    assert_int_equal(count, n);
-    assert_null(members[count]); /* NULL-terminated */
-    qsort(members, count, sizeof *members, s_cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(members[i], want[i]);
-    }
-    yard_store_members_free(&members);
-    assert_null(members);
-}
-
-static void
-s_set_checks(yard_store_t *store)
-{
-    char **members = NULL;
-    size_t count = 99;
-    char *val = NULL;
-    size_t len;
-    int64_t n;
-
-    /* an absent set is an empty one: an empty array, not an error */
-    s_members_are(store, "users", NULL, 0);
-
-    /* add, add again, remove, remove again */
-    assert_int_equal(yard_store_sadd(store, "users", "carol"), 1);
-    assert_int_equal(yard_store_sadd(store, "users", "alice"), 1);
-    assert_int_equal(yard_store_sadd(store, "users", "bob"), 1);
-    assert_int_equal(yard_store_sadd(store, "users", "alice"), 0);
-    assert_int_equal(yard_store_sadd(store, "users", "with space %s"), 1);
-    static const char *const four[] = {"alice", "bob", "carol", "with space %s"};
-    s_members_are(store, "users", four, 4);
-    assert_int_equal(yard_store_srem(store, "users", "with space %s"), 1);
-    assert_int_equal(yard_store_srem(store, "users", "with space %s"), 0);
-    assert_int_equal(yard_store_srem(store, "users", "dave"), 0);
-    assert_int_equal(yard_store_srem(store, "absent", "dave"), 0);
-    static const char *const three[] = {"alice", "bob", "carol"};
-    s_members_are(store, "users", three, 3);
-    s_members_are(store, "other", NULL, 0); /* sets are per key */
-
-    /* NULL or empty arguments are the caller's INVALID, and change nothing */
-    assert_int_equal(yard_store_sadd(store, "users", ""), YARD_E_INVALID);
-    assert_int_equal(yard_store_sadd(store, "users", NULL), YARD_E_INVALID);
-    assert_int_equal(yard_store_sadd(store, NULL, "x"), YARD_E_INVALID);
-    assert_int_equal(yard_store_srem(store, "users", ""), YARD_E_INVALID);
-    assert_int_equal(yard_store_srem(store, "users", NULL), YARD_E_INVALID);
-    assert_int_equal(yard_store_srem(store, NULL, "alice"), YARD_E_INVALID);
-    assert_int_equal(yard_store_smembers(store, NULL, &members, &count), YARD_E_INVALID);
-    assert_null(members);
-    assert_int_equal(count, 0);
-    s_members_are(store, "users", three, 3);
-
-    /* a plain value is not a set: INVALID, and the value is untouched */
-    assert_int_equal(yard_store_set(store, "plain", "v", 1, 0), 0);
-    assert_int_equal(yard_store_sadd(store, "plain", "x"), YARD_E_INVALID);
-    assert_int_equal(yard_store_srem(store, "plain", "x"), YARD_E_INVALID);
-    count = 99;
-    assert_int_equal(yard_store_smembers(store, "plain", &members, &count), YARD_E_INVALID);
-    assert_null(members);
-    assert_int_equal(count, 0);
-    assert_int_equal(yard_store_get(store, "plain", &val, &len), 0);
-    assert_string_equal(val, "v");
-    free(val);
-    val = NULL;
-
-    /* nor is a set a plain value: reads and read-modify-writes are INVALID (WRONGTYPE) */
-    assert_int_equal(yard_store_get(store, "users", &val, &len), YARD_E_INVALID);
-    assert_null(val);
-    assert_int_equal(yard_store_incr(store, "users", 1, &n), YARD_E_INVALID);
-    assert_int_equal(yard_store_del_if(store, "users", "alice", 5), YARD_E_INVALID);
-    int allowed;
-    uint32_t retry;
-    assert_int_equal(yard_store_take_token(store, "users", 1, 1, 0, &allowed, &retry),
-                     YARD_E_INVALID);
-    assert_int_equal(yard_store_set_nx(store, "users", "v", 1, 0), 0); /* the key exists */
-    s_members_are(store, "users", three, 3);
-
-    /* the last srem removes the key: a plain value can then take it */
-    assert_int_equal(yard_store_srem(store, "users", "alice"), 1);
-    assert_int_equal(yard_store_srem(store, "users", "bob"), 1);
-    assert_int_equal(yard_store_srem(store, "users", "carol"), 1);
-    s_members_are(store, "users", NULL, 0);
-    assert_int_equal(yard_store_get(store, "users", &val, &len), YARD_E_NOT_FOUND);
-    assert_int_equal(yard_store_set_nx(store, "users", "v", 1, 0), 1);
-    assert_int_equal(yard_store_set(store, "users", "w", 1, 0), 0);
-    assert_int_equal(yard_store_get(store, "users", &val, &len), 0);
-    assert_string_equal(val, "w");
-    free(val);
-    val = NULL;
-
-    /* SET replaces a set and DEL deletes one, as on Redis */
-    assert_int_equal(yard_store_sadd(store, "s2", "m"), 1);
-    assert_int_equal(yard_store_set(store, "s2", "plain", 5, 0), 0);
-    assert_int_equal(yard_store_get(store, "s2", &val, &len), 0);
-    assert_string_equal(val, "plain");
-    free(val);
-    assert_int_equal(yard_store_del(store, "s2"), 1);
-    assert_int_equal(yard_store_sadd(store, "s2", "m"), 1);
-    assert_int_equal(yard_store_del(store, "s2"), 1);
-    assert_int_equal(yard_store_del(store, "s2"), 0);
-    s_members_are(store, "s2", NULL, 0);
-
-    /* members_free is safe on NULL, twice */
-    members = NULL;
-    yard_store_members_free(&members);
-    yard_store_members_free(NULL);
-}
 
 static void
 test_sets(void **state)
 {
     redis_t *r = s_redis(state);
     yard_store_t *store = s_open(r->url);
-    s_set_checks(store);
+    yt_set_checks(store);
+    yt_mget_checks(store);
 
     /* a second handle (another process) sees the same set */
     yard_store_t *other = s_open(r->url);
@@ -327,7 +212,7 @@ test_sets(void **state)
     assert_int_equal(yard_store_sadd(other, "index", "a"), 0);
     assert_int_equal(yard_store_sadd(other, "index", "b"), 1);
     static const char *const both[] = {"a", "b"};
-    s_members_are(store, "index", both, 2);
+    yt_members_are(store, "index", both, 2);
     yard_store_destroy(&other);
 
     /* a hash (a token bucket) is not a set either */

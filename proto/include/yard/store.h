@@ -30,6 +30,12 @@ bool yard_store_shared(const yard_store_t *self);
  * convenience, *len excludes it), YARD_E_NOT_FOUND, or YARD_E_UNREACHABLE. */
 int yard_store_get(yard_store_t *self, const char *key, char **val, size_t *len);
 
+/* Gets n keys in one round trip (Redis MGET). Returns 0 with vals[i] (caller frees each with
+ * free(); NUL-terminated) and lens[i] for each key that holds a plain value, NULL for one
+ * that is absent or holds a set; YARD_E_INVALID for NULL arguments; or YARD_E_UNREACHABLE
+ * (then every vals[i] is NULL). */
+int yard_store_mget(yard_store_t *self, const char *const *keys, size_t n, char **vals,
+                    size_t *lens);
 /* Sets key to val; ttl_ms 0 means no expiry. Returns 0 or YARD_E_UNREACHABLE. */
 int yard_store_set(yard_store_t *self, const char *key, const void *val, size_t len,
                    uint32_t ttl_ms);

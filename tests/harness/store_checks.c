@@ -1,0 +1,158 @@
+/* Store checks shared by the backends' tests: see store_checks.h. */
+#include "store_checks.h"
+
+#include "yard/error.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+yt_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void
+yt_members_are(yard_store_t *store, const char *key, const char *const *want, size_t n)
+{
+    char **members = NULL;
+    size_t count = 99;
+    assert_int_equal(yard_store_smembers(store, key, &members, &count), 0);
+    assert_non_null(members);
+    assert_int_equal(count, n);
+    assert_null(members[count]); /* NULL-terminated */
+    qsort(members, count, sizeof *members, yt_cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(members[i], want[i]);
+    }
+    yard_store_members_free(&members);
+    assert_null(members);
+}
+
+void
+yt_set_checks(yard_store_t *store)
+{
+    char **members = NULL;
+    size_t count = 99;
+    char *val = NULL;
+    size_t len;
+    int64_t n;
+
+    /* an absent set is an empty one: an empty array, not an error */
+    yt_members_are(store, "users", NULL, 0);
+
+    /* add, add again, remove, remove again */
+    assert_int_equal(yard_store_sadd(store, "users", "carol"), 1);
+    assert_int_equal(yard_store_sadd(store, "users", "alice"), 1);
+    assert_int_equal(yard_store_sadd(store, "users", "bob"), 1);
+    assert_int_equal(yard_store_sadd(store, "users", "alice"), 0);
+    assert_int_equal(yard_store_sadd(store, "users", "with space %s"), 1);
+    static const char *const four[] = {"alice", "bob", "carol", "with space %s"};
+    yt_members_are(store, "users", four, 4);
+    assert_int_equal(yard_store_srem(store, "users", "with space %s"), 1);
+    assert_int_equal(yard_store_srem(store, "users", "with space %s"), 0);
+    assert_int_equal(yard_store_srem(store, "users", "dave"), 0);
+    assert_int_equal(yard_store_srem(store, "absent", "dave"), 0);
+    static const char *const three[] = {"alice", "bob", "carol"};
+    yt_members_are(store, "users", three, 3);
+    yt_members_are(store, "other", NULL, 0); /* sets are per key */
+
+    /* NULL or empty arguments are the caller's INVALID, and change nothing */
+    assert_int_equal(yard_store_sadd(store, "users", ""), YARD_E_INVALID);
+    assert_int_equal(yard_store_sadd(store, "users", NULL), YARD_E_INVALID);
+    assert_int_equal(yard_store_sadd(store, NULL, "x"), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, "users", ""), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, "users", NULL), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, NULL, "alice"), YARD_E_INVALID);
+    assert_int_equal(yard_store_smembers(store, NULL, &members, &count), YARD_E_INVALID);
+    assert_null(members);
+    assert_int_equal(count, 0);
+    yt_members_are(store, "users", three, 3);
+
+    /* a plain value is not a set: INVALID, and the value is untouched */
+    assert_int_equal(yard_store_set(store, "plain", "v", 1, 0), 0);
+    assert_int_equal(yard_store_sadd(store, "plain", "x"), YARD_E_INVALID);
+    assert_int_equal(yard_store_srem(store, "plain", "x"), YARD_E_INVALID);
+    count = 99;
+    assert_int_equal(yard_store_smembers(store, "plain", &members, &count), YARD_E_INVALID);
+    assert_null(members);
+    assert_int_equal(count, 0);
+    assert_int_equal(yard_store_get(store, "plain", &val, &len), 0);
+    assert_string_equal(val, "v");
+    free(val);
+    val = NULL;
+
+    /* nor is a set a plain value: reads and read-modify-writes are INVALID (WRONGTYPE) */
+    assert_int_equal(yard_store_get(store, "users", &val, &len), YARD_E_INVALID);
+    assert_null(val);
+    assert_int_equal(yard_store_incr(store, "users", 1, &n), YARD_E_INVALID);
+    assert_int_equal(yard_store_del_if(store, "users", "alice", 5), YARD_E_INVALID);
+    int allowed;
+    uint32_t retry;
+    assert_int_equal(yard_store_take_token(store, "users", 1, 1, 0, &allowed, &retry),
+                     YARD_E_INVALID);
+    assert_int_equal(yard_store_set_nx(store, "users", "v", 1, 0), 0); /* the key exists */
+    yt_members_are(store, "users", three, 3);
+
+    /* the last srem removes the key: a plain value can then take it */
+    assert_int_equal(yard_store_srem(store, "users", "alice"), 1);
+    assert_int_equal(yard_store_srem(store, "users", "bob"), 1);
+    assert_int_equal(yard_store_srem(store, "users", "carol"), 1);
+    yt_members_are(store, "users", NULL, 0);
+    assert_int_equal(yard_store_get(store, "users", &val, &len), YARD_E_NOT_FOUND);
+    assert_int_equal(yard_store_set_nx(store, "users", "v", 1, 0), 1);
+    assert_int_equal(yard_store_set(store, "users", "w", 1, 0), 0);
+    assert_int_equal(yard_store_get(store, "users", &val, &len), 0);
+    assert_string_equal(val, "w");
+    free(val);
+    val = NULL;
+
+    /* SET replaces a set and DEL deletes one, as on Redis */
+    assert_int_equal(yard_store_sadd(store, "s2", "m"), 1);
+    assert_int_equal(yard_store_set(store, "s2", "plain", 5, 0), 0);
+    assert_int_equal(yard_store_get(store, "s2", &val, &len), 0);
+    assert_string_equal(val, "plain");
+    free(val);
+    assert_int_equal(yard_store_del(store, "s2"), 1);
+    assert_int_equal(yard_store_sadd(store, "s2", "m"), 1);
+    assert_int_equal(yard_store_del(store, "s2"), 1);
+    assert_int_equal(yard_store_del(store, "s2"), 0);
+    yt_members_are(store, "s2", NULL, 0);
+
+    /* members_free is safe on NULL, twice */
+    members = NULL;
+    yard_store_members_free(&members);
+    yard_store_members_free(NULL);
+}
+
+void
+yt_mget_checks(yard_store_t *store)
+{
+    assert_int_equal(yard_store_set(store, "mget:a", "1", 1, 0), 0);
+    assert_int_equal(yard_store_set(store, "mget:c", "three", 5, 0), 0);
+    assert_int_equal(yard_store_sadd(store, "mget:set", "m"), 1);
+    const char *keys[] = {"mget:a", "mget:b", "mget:c", "mget:set", "mget:a"};
+    char *vals[5];
+    size_t lens[5];
+    assert_int_equal(yard_store_mget(store, keys, 5, vals, lens), 0);
+    assert_string_equal(vals[0], "1");
+    assert_int_equal(lens[0], 1);
+    assert_null(vals[1]); /* absent */
+    assert_string_equal(vals[2], "three");
+    assert_int_equal(lens[2], 5);
+    assert_null(vals[3]);              /* a set reads as absent */
+    assert_string_equal(vals[4], "1"); /* a key twice: read twice */
+    for (int i = 0; i < 5; i++) {
+        free(vals[i]);
+    }
+    assert_int_equal(yard_store_mget(store, keys, 0, NULL, NULL), 0);
+    const char *bad[] = {"mget:a", NULL};
+    assert_int_equal(yard_store_mget(store, bad, 2, vals, lens), YARD_E_INVALID);
+    assert_null(vals[0]);
+    assert_int_equal(yard_store_srem(store, "mget:set", "m"), 1);
+}

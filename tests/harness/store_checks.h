@@ -1,0 +1,19 @@
+/* Checks every store backend must pass the same way, shared by the memory and the Redis
+ * store tests (cmocka assertions). */
+#ifndef YARD_TEST_STORE_CHECKS_H
+#define YARD_TEST_STORE_CHECKS_H
+
+#include "yard/store.h"
+
+#include <stddef.h>
+
+/* strcmp for qsort/bsearch over an array of char *. */
+int yt_cmp_str(const void *a, const void *b);
+/* Asserts that the set at key holds exactly want[0..n) (in any order). */
+void yt_members_are(yard_store_t *store, const char *key, const char *const *want, size_t n);
+/* The set operations' contract (uses keys "users", "other", "absent", "plain"). */
+void yt_set_checks(yard_store_t *store);
+/* yard_store_mget's contract (uses keys under "mget:"). */
+void yt_mget_checks(yard_store_t *store);
+
+#endif
