@@ -296,6 +296,12 @@ static const row_t s_rows[] = {
         AUTH_JWT_MISSING_CLAIM),
 
     /* types and shapes */
+    ROW("gen as a string", H_ED, KID_ED, "{" ISS "," AUD "," SUBJ "," IAT "," EXP ",\"gen\":\"3\"}",
+        SIG_ED, AUTH_JWT_MALFORMED),
+    ROW("gen negative", H_ED, KID_ED, "{" ISS "," AUD "," SUBJ "," IAT "," EXP ",\"gen\":-1}",
+        SIG_ED, AUTH_JWT_MALFORMED),
+    ROW("gen 3 (control)", H_ED, KID_ED, "{" ISS "," AUD "," SUBJ "," IAT "," EXP ",\"gen\":3}",
+        SIG_ED, AUTH_JWT_OK),
     ROW("exp as a string", H_ED, KID_ED,
         "{" ISS "," AUD "," SUBJ "," IAT ",\"exp\":\"1700003600\"}", SIG_ED, AUTH_JWT_MALFORMED),
     ROW("exp as a real", H_ED, KID_ED, "{" ISS "," AUD "," SUBJ "," IAT ",\"exp\":1700003600.0}",
@@ -496,7 +502,8 @@ s_claims_in(void)
                               .scopes = s_scopes,
                               .nscopes = 2,
                               .iat = NOW - 10,
-                              .exp = NOW + 900};
+                              .exp = NOW + 900,
+                              .gen = 5};
 }
 
 static void
@@ -521,6 +528,7 @@ s_sign_and_check(auth_keyset_t *ks)
     assert_int_equal(c.iat, NOW - 10);
     assert_int_equal(c.exp, NOW + 900);
     assert_int_equal(c.nbf, 0);
+    assert_int_equal(c.gen, 5);
 
     /* the header is what the contract says */
     size_t hlen = (size_t)(strchr(tok, '.') - tok);
