@@ -137,6 +137,13 @@ auth_users_bootstrap(auth_state_t *st)
 {
     const auth_opts_t *o = st->o;
     if (!o->admin_user || !o->admin_user[0]) {
+        char **names = NULL;
+        size_t n = 0;
+        if (yard_store_smembers(st->store, "auth:users", &names, &n) == 0 && n == 0) {
+            yard_log(YARD_LOG_WARN, "auth: no users and no first admin configured; set "
+                                    "auth.admin_user and YARD_AUTH_ADMIN_PASSWORD");
+        }
+        yard_store_members_free(&names);
         return 0;
     }
     auth_user_t u = {0};
