@@ -1,5 +1,6 @@
 /* yard: the command-line tool for a Switchyard bus. This file only dispatches to the command
- * families (cmd_call.c: call, send, pub, sub; cmd_bench.c: bench; cmd_up.c: up); each command
+ * families (cmd_call.c: call, send, pub, sub; cmd_bench.c: bench; cmd_bench_http.c and
+ * cmd_bench_auth.c: bench http, bench auth; cmd_up.c: up); each command
  * parses its own flags and returns the exit code (cli.h lists what the codes mean). */
 #include "cli.h"
 
@@ -13,6 +14,7 @@ typedef struct {
 } s_command_t;
 
 int yard__cmd_bench_http(int argc, char **argv); /* cmd_bench_http.c */
+int yard__cmd_bench_auth(int argc, char **argv); /* cmd_bench_auth.c */
 
 static const s_command_t s_commands[] = {
     {"call", yard__cmd_call, "call a service and print its reply as JSON"},
@@ -32,6 +34,7 @@ s_usage(FILE *out)
         fprintf(out, "  %-6s %s\n", c->name, c->summary);
     }
     fprintf(out, "  bench http  measure the HTTP gateway with wrk, against a bare libmicrohttpd\n");
+    fprintf(out, "  bench auth  measure auth verify calls/s, against echo and a local verify\n");
     fprintf(out, "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
                  "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
                  "Exit status: 0 ok, 1 error reply, 2 usage, 3 no broker or timeout.\n");
@@ -51,6 +54,9 @@ main(int argc, char **argv)
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "http") == 0) {
         return yard__cmd_bench_http(argc - 2, argv + 2);
+    }
+    if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "auth") == 0) {
+        return yard__cmd_bench_auth(argc - 2, argv + 2);
     }
     for (const s_command_t *c = s_commands; c->name; c++) {
         if (strcmp(argv[1], c->name) == 0) {
