@@ -24,7 +24,10 @@ s_strdup(const char *s)
 static void
 s_send_pattern(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
 {
-    yard_header_t h = {.service = yard_str(pattern)};
+    /* The interval tells the broker how long our silence may last before it drops the
+     * subscription with us: without it the broker assumed its own, and a client heartbeating
+     * more slowly than that lost its subscriptions between heartbeats. */
+    yard_header_t h = {.service = yard_str(pattern), .heartbeat_ms = self->heartbeat_ms};
     self->sends++;
     if (yard__bus_send(self->sock, cmd, &h, NULL) == 0) {
         self->last_send = yard__clock_ms();
