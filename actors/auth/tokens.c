@@ -190,7 +190,7 @@ auth_verify(yard_request_t *req, void *state)
         }
         if (!has) {
             char msg[128];
-            snprintf(msg, sizeof msg, "the token lacks the '%s' scope", want[i]);
+            snprintf(msg, sizeof msg, "the token lacks the '%.64s' scope", want[i]);
             yard_request_fail(req, YARD_E_FORBIDDEN, "FORBIDDEN", msg);
             return 0;
         }
