@@ -42,7 +42,12 @@ s_replica_main(void *arg)
     snprintf(tname, sizeof tname, "%.10s/%d", def->name, rep->index);
     pthread_setname_np(pthread_self(), tname);
     rep->state = s_alloc(def->state_size);
-    yard_actor_env_t env = {.replica = rep->index, .store = a->store, .options = a->options};
+    yard_actor_env_t env = {.replica = rep->index,
+                            .store = a->store,
+                            .options = a->options,
+                            .broker = a->broker,
+                            .zmq_context = a->ctx,
+                            .config = a->config};
     int rc = def->init ? def->init(rep->state, &env) : 0;
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "init failed", YF_STR("error", yard_err_name(rc)));
@@ -149,6 +154,8 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     a->n_replicas = opts->replicas > 0 ? (size_t)opts->replicas : 1;
     const char *brokers = opts->broker && *opts->broker ? opts->broker : getenv("YARD_BROKER");
     rc = yard__endpoints_parse(brokers, &a->endpoints, &a->n_endpoints);
+    a->broker = brokers ? strdup(brokers) : NULL;
+    a->config = opts->config;
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "no broker endpoint, or a malformed one",
                  YF_STR("broker", brokers));
@@ -287,6 +294,7 @@ yard_actor_destroy(yard_actor_t **self_p)
     }
     free(self->options);
     yard__endpoints_free(self->endpoints, self->n_endpoints);
+    free(self->broker);
     pthread_cond_destroy(&self->cond);
     pthread_mutex_destroy(&self->lock);
     pthread_mutex_destroy(&self->stop_lock);

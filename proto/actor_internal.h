@@ -142,6 +142,8 @@ struct yard_actor {
     bool own_ctx;
     char **endpoints;
     size_t n_endpoints;
+    char *broker; /* the endpoints as given, for init (env.broker) */
+    const yard_config_t *config;
     uint32_t credit;
     uint32_t heartbeat_ms;
     uint32_t drain_ms;

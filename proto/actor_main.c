@@ -163,6 +163,7 @@ yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int 
         rc = YARD_E_CONFIG;
     }
     *opts = target->rt;
+    opts->config = cfg;
     if (def->options_size) {
         *actor_options = malloc(def->options_size);
         if (!*actor_options) {

@@ -33,6 +33,14 @@ typedef struct {
     int replica;         /* 0-based index within this process */
     yard_store_t *store; /* shared by the process's replicas; borrowed for the actor's life */
     const void *options; /* the filled options struct (def->options_size bytes) */
+    /* For an actor that also talks to the bus on its own (a client of its own, e.g. a
+     * scheduler firing messages): the broker endpoints and the ZeroMQ context its replicas
+     * use (inproc endpoints need the same context). Borrowed for the actor's life. */
+    const char *broker;
+    void *zmq_context;
+    /* The config file the options came from, for structured sections the actor reads itself
+     * (yard_config_node()); NULL when none. Borrowed for the actor's life. */
+    const yard_config_t *config;
 } yard_actor_env_t;
 
 /* Handlers return 0, or a negative yard error that the runtime sends as the failure (only
@@ -69,7 +77,9 @@ typedef struct {
     uint32_t drain_ms;     /* how long stop waits for in-flight requests; default 5000 */
     char *store;           /* "memory" or a redis:// URL; default memory */
     char *log_level;
-    void *zmq_context; /* share a context (inproc endpoints need it); NULL: own */
+    void *zmq_context;           /* share a context (inproc endpoints need it); NULL: own */
+    const yard_config_t *config; /* set by yard_actor_configure; borrowed, must outlive the
+                                    actor; NULL: none */
 } yard_actor_opts_t;
 
 /* The options filling yard_actor_opts_t: connection settings shared by every program (top
