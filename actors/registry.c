@@ -7,6 +7,7 @@
 static const yard_actor_def_t *const s_actors[] = {
     &yard_actor_auth,
     &yard_actor_echo,
+    &yard_actor_scheduler,
     NULL,
 };
 

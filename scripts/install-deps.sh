@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config clang-format
     libzmq3-dev libmsgpack-dev libhiredis-dev libjansson-dev libyajl-dev libyaml-dev libcmocka-dev
-    libsodium-dev
+    libsodium-dev tzdata
     redis-server
     libmicrohttpd-dev libcurl4-openssl-dev wrk
 )

@@ -9,6 +9,7 @@
 /* The actors' descriptors (each defined in actors/<name>/<name>.c). */
 extern const yard_actor_def_t yard_actor_auth;
 extern const yard_actor_def_t yard_actor_echo;
+extern const yard_actor_def_t yard_actor_scheduler;
 
 /* The actor named name, or NULL. Borrowed; static storage. */
 const yard_actor_def_t *yard_registry_find(const char *name);

@@ -1,0 +1,481 @@
+/* Jobs: reading one from a msgpack map with errors that name the field, packing it back, and
+ * its next fire time. */
+#include "job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* --- reading fields ---------------------------------------------------------------------- */
+
+static const msgpack_object *
+s_get(const msgpack_object_map *m, const char *key)
+{
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
+            memcmp(k->via.str.ptr, key, kl) == 0) {
+            const msgpack_object *v = &m->ptr[i].val;
+            return v->type == MSGPACK_OBJECT_NIL ? NULL : v;
+        }
+    }
+    return NULL;
+}
+
+static int
+s_fail(char *why, size_t whylen, const char *field, const char *what)
+{
+    snprintf(why, whylen, "'%s' %s", field, what);
+    return -1;
+}
+
+/* 1 present (copied), 0 absent, -1 bad. */
+static int
+s_str(const msgpack_object_map *m, const char *key, char *buf, size_t cap, char *why, size_t whylen)
+{
+    const msgpack_object *v = s_get(m, key);
+    if (!v) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_STR) {
+        return s_fail(why, whylen, key, "must be a string");
+    }
+    if (v->via.str.size >= cap || memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+        char what[64];
+        snprintf(what, sizeof what, "must be a string of at most %zu bytes", cap - 1);
+        return s_fail(why, whylen, key, what);
+    }
+    memcpy(buf, v->via.str.ptr, v->via.str.size);
+    buf[v->via.str.size] = '\0';
+    return 1;
+}
+
+static int
+s_int(const msgpack_object_map *m, const char *key, int64_t min, int64_t max, int64_t *out,
+      char *why, size_t whylen)
+{
+    const msgpack_object *v = s_get(m, key);
+    if (!v) {
+        return 0;
+    }
+    int64_t n;
+    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
+        n = (int64_t)v->via.u64;
+    } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        n = v->via.i64;
+    } else {
+        return s_fail(why, whylen, key, "must be an integer");
+    }
+    if (n < min || n > max) {
+        char what[96];
+        snprintf(what, sizeof what, "must be between %lld and %lld", (long long)min,
+                 (long long)max);
+        return s_fail(why, whylen, key, what);
+    }
+    *out = n;
+    return 1;
+}
+
+static int
+s_bool(const msgpack_object_map *m, const char *key, bool *out, char *why, size_t whylen)
+{
+    const msgpack_object *v = s_get(m, key);
+    if (!v) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_BOOLEAN) {
+        return s_fail(why, whylen, key, "must be true or false");
+    }
+    *out = v->via.boolean;
+    return 1;
+}
+
+/* A duration in seconds: an integer, or "90", "90s", "5m", "2h", "1d". */
+static int
+s_duration(const msgpack_object_map *m, const char *key, int64_t *out, char *why, size_t whylen)
+{
+    const msgpack_object *v = s_get(m, key);
+    if (v && v->type == MSGPACK_OBJECT_STR) {
+        char text[32];
+        if (v->via.str.size == 0 || v->via.str.size >= sizeof text) {
+            return s_fail(why, whylen, key, "is not a duration (e.g. 30, \"30s\", \"5m\", \"2h\")");
+        }
+        memcpy(text, v->via.str.ptr, v->via.str.size);
+        text[v->via.str.size] = '\0';
+        char *end = NULL;
+        long long n = strtoll(text, &end, 10);
+        int64_t unit = !*end || strcmp(end, "s") == 0 ? 1
+                       : strcmp(end, "m") == 0        ? 60
+                       : strcmp(end, "h") == 0        ? 3600
+                       : strcmp(end, "d") == 0        ? 86400
+                                                      : 0;
+        if (end == text || unit == 0 || n < 1 || n > 10LL * 365 * 86400 / unit) {
+            return s_fail(why, whylen, key, "is not a duration (e.g. 30, \"30s\", \"5m\", \"2h\")");
+        }
+        *out = n * unit;
+        return 1;
+    }
+    return s_int(m, key, 1, 10LL * 365 * 86400, out, why, whylen);
+}
+
+/* An instant: unix seconds, or ISO 8601 "YYYY-MM-DDTHH:MM:SS" with "Z" (UTC) or without (the
+ * job's zone). */
+static int
+s_instant(const msgpack_object_map *m, const char *key, const sched_zone_t *z, int64_t *out,
+          char *why, size_t whylen)
+{
+    const msgpack_object *v = s_get(m, key);
+    if (!v) {
+        return 0;
+    }
+    if (v->type != MSGPACK_OBJECT_STR) {
+        return s_int(m, key, 1, 253402300799LL, out, why, whylen);
+    }
+    char text[40];
+    if (v->via.str.size >= sizeof text) {
+        return s_fail(why, whylen, key, "is not an ISO 8601 time (2026-12-01T09:00:00[Z])");
+    }
+    memcpy(text, v->via.str.ptr, v->via.str.size);
+    text[v->via.str.size] = '\0';
+    struct tm tm = {0};
+    const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest || (rest[0] && strcmp(rest, "Z") != 0)) {
+        return s_fail(why, whylen, key, "is not an ISO 8601 time (2026-12-01T09:00:00[Z])");
+    }
+    if (rest[0] == 'Z') {
+        *out = (int64_t)timegm(&tm);
+        return 1;
+    }
+    int64_t t[2];
+    int n = sched_zone_resolve(z, &tm, t);
+    *out = n > 0 ? t[0] : sched_zone_gap_end(z, &tm);
+    return 1;
+}
+
+static bool
+s_id_ok(const char *id)
+{
+    if (!id[0]) {
+        return false;
+    }
+    for (const char *c = id; *c; c++) {
+        bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* --- the job ----------------------------------------------------------------------------- */
+
+static int
+s_trigger(sched_job_t *j, const msgpack_object_map *m, int64_t now, char *why, size_t whylen)
+{
+    int64_t every = 0;
+    int hc = s_str(m, "cron", j->cron, sizeof j->cron, why, whylen);
+    int he = hc < 0 ? -1 : s_duration(m, "every", &every, why, whylen);
+    if (hc < 0 || he < 0) {
+        return -1;
+    }
+    int tz = s_str(m, "tz", j->tz, sizeof j->tz, why, whylen);
+    if (tz < 0) {
+        return -1;
+    }
+    if (tz == 0) {
+        snprintf(j->tz, sizeof j->tz, "UTC");
+    }
+    char zwhy[160];
+    if (sched_zone_open(j->tz, &j->zone, zwhy, sizeof zwhy) != 0) {
+        return s_fail(why, whylen, "tz", zwhy);
+    }
+    int ha = s_instant(m, "at", j->zone, &j->at, why, whylen);
+    if (ha < 0 || s_instant(m, "start", j->zone, &j->start, why, whylen) < 0 ||
+        s_instant(m, "end", j->zone, &j->end, why, whylen) < 0) {
+        return -1;
+    }
+    if (hc + (he > 0) + (ha > 0) != 1) {
+        snprintf(why, whylen, "exactly one of 'cron', 'every' or 'at' is required");
+        return -1;
+    }
+    if (j->end && j->start && j->end < j->start) {
+        return s_fail(why, whylen, "end", "is before 'start'");
+    }
+    if (hc) {
+        j->kind = SCHED_CRON;
+        char cwhy[160];
+        if (sched_cron_parse(j->cron, &j->cronc, cwhy, sizeof cwhy) != 0) {
+            return s_fail(why, whylen, "cron", cwhy);
+        }
+    } else if (he) {
+        j->kind = SCHED_INTERVAL;
+        j->every_s = every;
+        if (!j->start) {
+            j->start = now; /* stored, so every replica and every restart counts from it */
+        }
+    } else {
+        j->kind = SCHED_DATE;
+    }
+    return 0;
+}
+
+static int
+s_target(sched_job_t *j, const msgpack_object_map *m, char *why, size_t whylen)
+{
+    int hs = s_str(m, "service", j->service, sizeof j->service, why, whylen);
+    int hp = hs < 0 ? -1 : s_str(m, "subject", j->subject, sizeof j->subject, why, whylen);
+    char mode[16] = "";
+    if (hp < 0 || s_str(m, "op", j->op, sizeof j->op, why, whylen) < 0 ||
+        s_str(m, "mode", mode, sizeof mode, why, whylen) < 0) {
+        return -1;
+    }
+    if (hs + hp != 1) {
+        snprintf(why, whylen, "exactly one of 'service' or 'subject' (the target) is required");
+        return -1;
+    }
+    if (hp) {
+        j->mode = SCHED_PUBLISH;
+        if (mode[0] && strcmp(mode, "publish") != 0) {
+            return s_fail(why, whylen, "mode", "must be 'publish' (or absent) with 'subject'");
+        }
+    } else if (!mode[0] || strcmp(mode, "call") == 0) {
+        j->mode = SCHED_CALL;
+    } else if (strcmp(mode, "send") == 0) {
+        j->mode = SCHED_SEND;
+    } else {
+        return s_fail(why, whylen, "mode", "must be 'call' or 'send' with 'service'");
+    }
+    const msgpack_object *body = s_get(m, "body");
+    if (body) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_object(&pk, *body);
+        if (sb.size > SCHED_BODY_MAX) {
+            msgpack_sbuffer_destroy(&sb);
+            return s_fail(why, whylen, "body", "is over 64 KiB");
+        }
+        j->body_len = sb.size;
+        j->body = msgpack_sbuffer_release(&sb);
+    }
+    return 0;
+}
+
+static int
+s_options(sched_job_t *j, const msgpack_object_map *m, char *why, size_t whylen)
+{
+    j->misfire_grace_s = 60;
+    j->coalesce = true;
+    j->max_instances = 1;
+    j->deadline_ms = 30000;
+    j->backoff_s = 1;
+    if (s_duration(m, "misfire_grace", &j->misfire_grace_s, why, whylen) < 0 ||
+        s_bool(m, "coalesce", &j->coalesce, why, whylen) < 0 ||
+        s_int(m, "max_instances", 1, 1000, &j->max_instances, why, whylen) < 0 ||
+        s_int(m, "deadline_ms", 1, 3600000, &j->deadline_ms, why, whylen) < 0 ||
+        s_int(m, "retries", 0, 100, &j->retries, why, whylen) < 0 ||
+        s_duration(m, "backoff", &j->backoff_s, why, whylen) < 0 ||
+        s_int(m, "jitter", 0, 86400, &j->jitter_s, why, whylen) < 0 ||
+        s_bool(m, "paused", &j->paused, why, whylen) < 0 ||
+        s_int(m, "created", 0, INT64_MAX, &j->created, why, whylen) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const s_keys[] = {
+    "id",          "cron",    "every",         "at",       "tz",
+    "start",       "end",     "service",       "op",       "subject",
+    "mode",        "body",    "misfire_grace", "coalesce", "max_instances",
+    "deadline_ms", "retries", "backoff",       "jitter",   "paused",
+    "created",     NULL};
+
+static int
+s_unknown_key(const msgpack_object_map *m, char *why, size_t whylen)
+{
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR) {
+            snprintf(why, whylen, "field names must be strings");
+            return -1;
+        }
+        bool known = false;
+        for (size_t n = 0; s_keys[n] && !known; n++) {
+            known = strlen(s_keys[n]) == k->via.str.size &&
+                    memcmp(s_keys[n], k->via.str.ptr, k->via.str.size) == 0;
+        }
+        if (!known) {
+            snprintf(why, whylen, "unknown field '%.*s'",
+                     (int)(k->via.str.size > 64 ? 64 : k->via.str.size), k->via.str.ptr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+sched_job_from_map(const msgpack_object *map, int64_t now, sched_job_t **out, char *why,
+                   size_t whylen)
+{
+    *out = NULL;
+    if (!map || map->type != MSGPACK_OBJECT_MAP) {
+        snprintf(why, whylen, "a job must be a map");
+        return -1;
+    }
+    const msgpack_object_map *m = &map->via.map;
+    sched_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        abort();
+    }
+    int rc = s_unknown_key(m, why, whylen);
+    int hid = rc < 0 ? -1 : s_str(m, "id", j->id, sizeof j->id, why, whylen);
+    if (hid == 0) {
+        rc = s_fail(why, whylen, "id", "is required");
+    } else if (hid < 0) {
+        rc = -1;
+    } else if (!s_id_ok(j->id)) {
+        rc = s_fail(why, whylen, "id", "must be 1..64 of letters, digits and ._-");
+    }
+    if (rc == 0) {
+        rc = s_trigger(j, m, now, why, whylen);
+    }
+    if (rc == 0) {
+        rc = s_target(j, m, why, whylen);
+    }
+    if (rc == 0) {
+        rc = s_options(j, m, why, whylen);
+    }
+    if (rc != 0) {
+        sched_job_destroy(&j);
+        return -1;
+    }
+    if (!j->created) {
+        j->created = now;
+    }
+    *out = j;
+    return 0;
+}
+
+void
+sched_job_destroy(sched_job_t **self_p)
+{
+    sched_job_t *j = self_p ? *self_p : NULL;
+    if (!j) {
+        return;
+    }
+    sched_cron_destroy(&j->cronc);
+    sched_zone_destroy(&j->zone);
+    free(j->body);
+    free(j);
+    *self_p = NULL;
+}
+
+static void
+s_kstr(msgpack_packer *pk, const char *k, const char *v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_str_with_body(pk, v, strlen(v));
+}
+
+static void
+s_kint(msgpack_packer *pk, const char *k, int64_t v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_int64(pk, v);
+}
+
+static void
+s_kbool(msgpack_packer *pk, const char *k, bool v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    if (v) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}
+
+void
+sched_job_pack(const sched_job_t *j, msgpack_packer *pk)
+{
+    size_t n = 14 + (j->start != 0) + (j->end != 0) + (j->op[0] != 0) + (j->body != NULL);
+    msgpack_pack_map(pk, n);
+    s_kstr(pk, "id", j->id);
+    if (j->kind == SCHED_CRON) {
+        s_kstr(pk, "cron", j->cron);
+    } else if (j->kind == SCHED_INTERVAL) {
+        s_kint(pk, "every", j->every_s);
+    } else {
+        s_kint(pk, "at", j->at);
+    }
+    s_kstr(pk, "tz", j->tz);
+    if (j->start) {
+        s_kint(pk, "start", j->start);
+    }
+    if (j->end) {
+        s_kint(pk, "end", j->end);
+    }
+    if (j->mode == SCHED_PUBLISH) {
+        s_kstr(pk, "subject", j->subject);
+    } else {
+        s_kstr(pk, "service", j->service);
+    }
+    if (j->op[0]) {
+        s_kstr(pk, "op", j->op);
+    }
+    s_kstr(pk, "mode", j->mode == SCHED_CALL ? "call" : j->mode == SCHED_SEND ? "send" : "publish");
+    if (j->body) {
+        msgpack_pack_str_with_body(pk, "body", 4);
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        if (msgpack_unpack_next(&up, j->body, j->body_len, NULL) == MSGPACK_UNPACK_SUCCESS) {
+            msgpack_pack_object(pk, up.data); /* our own packing: it decodes */
+        } else {
+            msgpack_pack_nil(pk);
+        }
+        msgpack_unpacked_destroy(&up);
+    }
+    s_kint(pk, "misfire_grace", j->misfire_grace_s);
+    s_kbool(pk, "coalesce", j->coalesce);
+    s_kint(pk, "max_instances", j->max_instances);
+    s_kint(pk, "deadline_ms", j->deadline_ms);
+    s_kint(pk, "retries", j->retries);
+    s_kint(pk, "backoff", j->backoff_s);
+    s_kint(pk, "jitter", j->jitter_s);
+    s_kbool(pk, "paused", j->paused);
+    s_kint(pk, "created", j->created);
+}
+
+int64_t
+sched_job_next(const sched_job_t *j, int64_t after)
+{
+    switch (j->kind) {
+    case SCHED_CRON:
+        return sched_cron_next(j->cronc, j->zone, after, j->start, j->end);
+    case SCHED_INTERVAL: {
+        int64_t base = j->start;
+        int64_t t = after < base ? base : base + ((after - base) / j->every_s + 1) * j->every_s;
+        return j->end && t > j->end ? -1 : t;
+    }
+    case SCHED_DATE:
+        return j->at > after ? j->at : -1;
+    }
+    return -1;
+}
+
+void
+sched_job_describe(const sched_job_t *j, char *buf, size_t cap)
+{
+    if (j->kind == SCHED_CRON) {
+        snprintf(buf, cap, "cron '%s' %s", j->cron, j->tz);
+    } else if (j->kind == SCHED_INTERVAL) {
+        snprintf(buf, cap, "every %lld s", (long long)j->every_s);
+    } else {
+        snprintf(buf, cap, "at %lld", (long long)j->at);
+    }
+}

@@ -1,0 +1,75 @@
+/* A scheduler job: when (a cron, interval or date trigger, in a time zone), what (a request,
+ * a one-way send or a publish of a fixed body to a service or subject), and how (misfire
+ * grace, coalescing, concurrent instances, deadline, retries, jitter). Built from a msgpack
+ * map, which is also its stored form, so a job added on the bus, one read from the config
+ * file and one read back from the store go through the same checks. */
+#ifndef SCHED_JOB_H
+#define SCHED_JOB_H
+
+#include "cron.h"
+#include "zone.h"
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCHED_ID_MAX   64
+#define SCHED_NAME_MAX 255 /* service, op, subject */
+#define SCHED_BODY_MAX 65536
+#define SCHED_CRON_MAX 256
+
+typedef enum { SCHED_CRON = 1, SCHED_INTERVAL, SCHED_DATE } sched_kind_t;
+
+typedef enum {
+    SCHED_CALL = 1, /* a request; the reply (or error) is the run's outcome */
+    SCHED_SEND,     /* one-way: the run succeeds once sent */
+    SCHED_PUBLISH   /* to a subject; succeeds once published */
+} sched_mode_t;
+
+typedef struct {
+    char id[SCHED_ID_MAX + 1];
+    sched_kind_t kind;
+    char cron[SCHED_CRON_MAX + 1]; /* SCHED_CRON */
+    int64_t every_s;               /* SCHED_INTERVAL */
+    int64_t at;                    /* SCHED_DATE: unix seconds */
+    int64_t start, end;            /* bounds, unix seconds; 0: none */
+    char tz[SCHED_NAME_MAX + 1];   /* IANA name; "UTC" by default */
+    sched_mode_t mode;
+    char service[SCHED_NAME_MAX + 1]; /* CALL and SEND */
+    char op[SCHED_NAME_MAX + 1];      /* "" for none */
+    char subject[SCHED_NAME_MAX + 1]; /* PUBLISH */
+    char *body;                       /* msgpack, owned; NULL: empty */
+    size_t body_len;
+    int64_t misfire_grace_s; /* default 60 */
+    bool coalesce;           /* default true */
+    int64_t max_instances;   /* default 1 */
+    int64_t deadline_ms;     /* default 30000 */
+    int64_t retries;         /* extra attempts after an error; default 0 */
+    int64_t backoff_s;       /* first retry's delay, doubling; default 1 */
+    int64_t jitter_s;        /* each run waits a uniform random [0, jitter_s] s; default 0 */
+    bool paused;
+    int64_t created;
+    /* compiled */
+    sched_cron_t *cronc;
+    sched_zone_t *zone;
+} sched_job_t;
+
+/* Builds a job from a map (see actors/scheduler/README.md for the fields). now is used as
+ * the start of an interval without one. Returns 0 and sets *out (caller owns it; free with
+ * sched_job_destroy()), or -1 with why naming the field and what is wrong. */
+int sched_job_from_map(const msgpack_object *map, int64_t now, sched_job_t **out, char *why,
+                       size_t whylen);
+void sched_job_destroy(sched_job_t **self_p);
+
+/* Packs the job's definition as a map that sched_job_from_map() reads back. */
+void sched_job_pack(const sched_job_t *j, msgpack_packer *pk);
+
+/* The first fire time strictly after `after` (unix seconds), or -1 when there is none. */
+int64_t sched_job_next(const sched_job_t *j, int64_t after);
+
+/* A one-line description of the trigger ("cron '0 9 * * mon' Europe/Berlin", "every 300 s",
+ * "at 1795319479"), into buf. */
+void sched_job_describe(const sched_job_t *j, char *buf, size_t cap);
+
+#endif

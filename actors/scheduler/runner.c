@@ -1,0 +1,467 @@
+/* The runner: one thread per scheduler replica, with a bus client of its own, that finds the
+ * runs that are due, claims them, fires them and records what came of them.
+ *
+ * Several replicas run the same jobs from the same store. A run (job, scheduled time) is
+ * handled by exactly one of them:
+ *   1. claim  sched:claim:<id>:<t>  SET NX PX lease   (losers leave it alone)
+ *   2. mark   sched:done:<id>:<t>   SET NX            (already there: handled; skip)
+ *   3. fire (or record the miss), advance sched:next:<id>, release the claim (compare and
+ *      delete, so a claim that expired and was taken over is not released by its old owner).
+ * A replica that dies between 1 and 2 leaves a claim that expires after `lease`; another
+ * replica then takes the run over. One that dies between 2 and 3 (microseconds) loses that run
+ * rather than risk firing it twice. This is the lease pattern APScheduler 4 adopted; there is
+ * no consensus of our own. */
+#include "sched_internal.h"
+
+#include "yard/error.h"
+#include "yard/log.h"
+#include "yard/msg.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TICK_MS     250 /* the longest the runner sleeps when nothing is due sooner */
+#define S_DONE_TTL_MS (2u * 24 * 3600 * 1000)
+#define S_REPLY_KEEP  1024 /* reply bytes kept in a history record */
+
+typedef struct {
+    sched_state_t *st;
+    char id[SCHED_ID_MAX + 1];
+    int64_t scheduled, started_ms;
+    int attempt, retries;
+    int64_t backoff_s, history;
+} s_call_t;
+
+/* --- events and history ------------------------------------------------------------------ */
+
+static void
+s_kstr(msgpack_packer *pk, const char *k, const char *v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_str_with_body(pk, v, strlen(v));
+}
+
+static void
+s_kint(msgpack_packer *pk, const char *k, int64_t v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_int64(pk, v);
+}
+
+/* Publishes scheduler.job.<what> {job, scheduled, attempt, [error|reason]}. */
+static void
+s_event(sched_state_t *st, const char *what, const char *id, int64_t scheduled, int attempt,
+        const char *detail_key, const char *detail)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, detail ? 4 : 3);
+    s_kstr(&pk, "job", id);
+    s_kint(&pk, "scheduled", scheduled);
+    s_kint(&pk, "attempt", attempt);
+    if (detail) {
+        s_kstr(&pk, detail_key, detail);
+    }
+    char subject[64];
+    snprintf(subject, sizeof subject, "scheduler.job.%s", what);
+    yard_client_publish(st->client, subject, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Appends {scheduled, started, duration_ms, status, attempt, error?, reply?} to the history. */
+static void
+s_history(sched_state_t *st, const char *id, int64_t scheduled, int64_t started_ms,
+          int64_t duration_ms, const char *status, int attempt, const char *error,
+          const void *reply, size_t reply_len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    bool keep_reply = reply && reply_len > 0 && reply_len <= S_REPLY_KEEP;
+    msgpack_pack_map(&pk, 6 + (error != NULL) + (reply_len > 0));
+    s_kint(&pk, "scheduled", scheduled);
+    s_kint(&pk, "started", started_ms);
+    s_kint(&pk, "duration_ms", duration_ms);
+    s_kstr(&pk, "status", status);
+    s_kint(&pk, "attempt", attempt);
+    s_kstr(&pk, "replica", st->owner);
+    if (error) {
+        s_kstr(&pk, "error", error);
+    }
+    if (keep_reply) {
+        msgpack_pack_str_with_body(&pk, "reply", 5);
+        msgpack_sbuffer_write(&sb, reply, reply_len); /* one msgpack value, as received */
+    } else if (reply_len > 0) {
+        s_kint(&pk, "reply_bytes", (int64_t)reply_len);
+    }
+    sched_store_history_add(st->store, id, sb.data, sb.size, st->o->history);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* --- instances --------------------------------------------------------------------------- */
+
+static bool
+s_instance_take(sched_state_t *st, const sched_job_t *j)
+{
+    char key[128];
+    int64_t n = 0;
+    snprintf(key, sizeof key, "sched:inst:%s", j->id);
+    if (yard_store_incr(st->store, key, 1, &n) != 0) {
+        return true; /* the store is down: firing matters more than the count */
+    }
+    if (n > j->max_instances) {
+        yard_store_incr(st->store, key, -1, &n);
+        return false;
+    }
+    return true;
+}
+
+static void
+s_instance_give(sched_state_t *st, const char *id)
+{
+    char key[128];
+    int64_t n = 0;
+    snprintf(key, sizeof key, "sched:inst:%s", id);
+    yard_store_incr(st->store, key, -1, &n);
+}
+
+/* --- firing ------------------------------------------------------------------------------ */
+
+static void
+s_pending_add(sched_state_t *st, const char *id, int64_t scheduled, int64_t at_ms, int attempt,
+              bool manual)
+{
+    sched_pending_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        abort();
+    }
+    snprintf(p->id, sizeof p->id, "%s", id);
+    p->scheduled = scheduled;
+    p->at_ms = at_ms;
+    p->attempt = attempt;
+    p->manual = manual;
+    p->next = st->pending;
+    st->pending = p;
+}
+
+static void s_on_reply(const yard_msg_t *reply, void *arg);
+
+static void
+s_ended(s_call_t *c, int status, const char *error, const void *reply, size_t reply_len)
+{
+    sched_state_t *st = c->st;
+    int64_t took = sched_now_ms() - c->started_ms;
+    s_instance_give(st, c->id);
+    s_history(st, c->id, c->scheduled, c->started_ms, took, status == 0 ? "ok" : "error",
+              c->attempt, error, reply, reply_len);
+    if (st->closing) {
+        return; /* stopping: the call was cut short; nothing more goes out */
+    }
+    if (status == 0) {
+        s_event(st, "succeeded", c->id, c->scheduled, c->attempt, NULL, NULL);
+        return;
+    }
+    s_event(st, "failed", c->id, c->scheduled, c->attempt, "error", error ? error : "error");
+    if (c->attempt <= c->retries) {
+        int64_t delay_ms = c->backoff_s * 1000 << (c->attempt - 1 < 20 ? c->attempt - 1 : 20);
+        s_pending_add(st, c->id, c->scheduled, sched_now_ms() + delay_ms, c->attempt + 1, true);
+    }
+}
+
+static void
+s_on_reply(const yard_msg_t *reply, void *arg)
+{
+    s_call_t *c = arg;
+    int st = yard_msg_status(reply);
+    size_t n = 0;
+    const void *body = st == 0 ? yard_msg_body(reply, &n) : NULL;
+    char err[256] = "";
+    if (st != 0) {
+        const char *app = yard_msg_app_error(reply);
+        snprintf(err, sizeof err, "%s: %s", app && app[0] ? app : yard_err_name(st),
+                 yard_msg_error_text(reply));
+    }
+    s_ended(c, st, st ? err : NULL, body, n);
+    free(c);
+}
+
+static const sched_job_t *
+s_find(const sched_state_t *st, const char *id)
+{
+    for (size_t i = 0; i < st->njobs; i++) {
+        if (strcmp(st->jobs[i]->id, id) == 0) {
+            return st->jobs[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
+{
+    if (!s_instance_take(st, j)) {
+        s_history(st, j->id, scheduled, sched_now_ms(), 0, "skipped", attempt,
+                  "max_instances reached", NULL, 0);
+        s_event(st, "missed", j->id, scheduled, attempt, "reason", "max_instances");
+        return;
+    }
+    s_event(st, "fired", j->id, scheduled, attempt, NULL, NULL);
+    char run[SCHED_ID_MAX + 32], att[16];
+    snprintf(run, sizeof run, "%s@%lld", j->id, (long long)scheduled);
+    snprintf(att, sizeof att, "%d", attempt);
+    yard_kv_t h[3] = {{{"sched.job", 9}, {j->id, (uint32_t)strlen(j->id)}},
+                      {{"sched.run", 9}, {run, (uint32_t)strlen(run)}},
+                      {{"sched.attempt", 13}, {att, (uint32_t)strlen(att)}}};
+    yard_call_opts_t o = {.op = j->op[0] ? j->op : NULL,
+                          .timeout_ms = (uint32_t)j->deadline_ms,
+                          .headers = h,
+                          .header_count = 3};
+    s_call_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        abort();
+    }
+    *c = (s_call_t){.st = st,
+                    .scheduled = scheduled,
+                    .started_ms = sched_now_ms(),
+                    .attempt = attempt,
+                    .retries = (int)j->retries,
+                    .backoff_s = j->backoff_s};
+    snprintf(c->id, sizeof c->id, "%s", j->id);
+    int rc = 0;
+    if (j->mode == SCHED_CALL) {
+        rc =
+            yard_client_call_async(st->client, j->service, j->body, j->body_len, &o, s_on_reply, c);
+        if (rc == 0) {
+            return; /* s_on_reply ends it */
+        }
+    } else if (j->mode == SCHED_SEND) {
+        rc = yard_client_send(st->client, j->service, j->body, j->body_len, &o);
+    } else {
+        rc = yard_client_publish(st->client, j->subject, j->body, j->body_len);
+    }
+    s_ended(c, rc, rc ? yard_strerror(rc) : NULL, NULL, 0);
+    free(c);
+}
+
+/* --- claims ------------------------------------------------------------------------------ */
+
+/* 1: this replica handles run t; 0: another one holds it; -1: it was handled already. */
+static int
+s_claim(sched_state_t *st, const char *id, int64_t t)
+{
+    char key[160];
+    snprintf(key, sizeof key, "sched:claim:%s:%lld", id, (long long)t);
+    size_t ol = strlen(st->owner);
+    if (yard_store_set_nx(st->store, key, st->owner, ol, st->o->lease) != 1) {
+        return 0;
+    }
+    snprintf(key, sizeof key, "sched:done:%s:%lld", id, (long long)t);
+    return yard_store_set_nx(st->store, key, st->owner, ol, S_DONE_TTL_MS) == 1 ? 1 : -1;
+}
+
+static void
+s_release(sched_state_t *st, const char *id, int64_t t)
+{
+    char key[160];
+    snprintf(key, sizeof key, "sched:claim:%s:%lld", id, (long long)t);
+    yard_store_del_if(st->store, key, st->owner, strlen(st->owner));
+}
+
+static int64_t
+s_jitter_ms(const sched_job_t *j)
+{
+    return j->jitter_s > 0 ? (int64_t)randombytes_uniform((uint32_t)(j->jitter_s * 1000 + 1)) : 0;
+}
+
+/* Acts on what is due for j; returns the next time it needs looking at (unix s). */
+static int64_t
+s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
+{
+    int64_t next = 0;
+    if (sched_store_next_get(st->store, j->id, &next) != 0) {
+        return now + 1;
+    }
+    if (next == 0) { /* a job from the config file, seen for the first time */
+        next = sched_job_next(j, now);
+        sched_store_next_set(st->store, j->id, next);
+    }
+    if (next < 0 || j->paused) {
+        return INT64_MAX;
+    }
+    if (next > now) {
+        return next;
+    }
+    sched_due_t due[SCHED_PLAN_MAX + 1];
+    int64_t new_next = next;
+    size_t n = sched_plan(j, next, now, due, &new_next);
+    int claimed = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = s_claim(st, j->id, due[i].t);
+        if (c == 0) {
+            continue; /* another replica is on it; it advances next */
+        }
+        claimed++;
+        if (c == 1 && due[i].fire) {
+            s_pending_add(st, j->id, due[i].t, due[i].t * 1000 + s_jitter_ms(j), 1, false);
+        } else if (c == 1) {
+            char why[64];
+            snprintf(why, sizeof why, "later than misfire_grace (%lld runs)", (long long)due[i].n);
+            s_history(st, j->id, due[i].t, sched_now_ms(), 0, "missed", 0, why, NULL, 0);
+            s_event(st, "missed", j->id, due[i].t, 0, "reason", "misfire");
+        }
+    }
+    if (claimed) {
+        sched_store_next_set(st->store, j->id, new_next);
+        for (size_t i = 0; i < n; i++) {
+            s_release(st, j->id, due[i].t);
+        }
+    }
+    return claimed ? (new_next < 0 ? INT64_MAX : new_next) : now + 1;
+}
+
+/* --- the loop ---------------------------------------------------------------------------- */
+
+static void
+s_reload(sched_state_t *st)
+{
+    sched_job_t **jobs = NULL;
+    size_t n = 0;
+    if (sched_store_jobs(st->store, &jobs, &n) != 0) {
+        return; /* keep the old list while the store is away */
+    }
+    sched_store_jobs_free(&st->jobs, st->njobs);
+    st->jobs = jobs;
+    st->njobs = n;
+    st->jobs_loaded_ms = sched_now_ms();
+}
+
+/* Fires the pending runs whose time has come; returns the earliest left (ms), or INT64_MAX. */
+static int64_t
+s_fire_pending(sched_state_t *st, int64_t now_ms)
+{
+    pthread_mutex_lock(&st->lock);
+    while (st->manual) { /* job.run_now: joins the pending list */
+        sched_pending_t *p = st->manual;
+        st->manual = p->next;
+        p->next = st->pending;
+        st->pending = p;
+    }
+    pthread_mutex_unlock(&st->lock);
+    int64_t soonest = INT64_MAX;
+    sched_pending_t **pp = &st->pending;
+    while (*pp) {
+        sched_pending_t *p = *pp;
+        if (p->at_ms > now_ms) {
+            soonest = p->at_ms < soonest ? p->at_ms : soonest;
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        /* job.run_now and retries read the job afresh: it may have been added or changed
+         * since the list was loaded. */
+        sched_job_t *fresh = NULL;
+        if (p->manual) {
+            sched_store_load(st->store, p->id, &fresh);
+        }
+        const sched_job_t *j = p->manual ? fresh : s_find(st, p->id);
+        if (j) {
+            s_fire(st, j, p->scheduled, p->attempt);
+        }
+        sched_job_destroy(&fresh);
+        free(p);
+    }
+    return soonest;
+}
+
+static void *
+s_main(void *arg)
+{
+    sched_state_t *st = arg;
+    yard_log_set_context("scheduler", st->replica);
+    while (!atomic_load(&st->stop)) {
+        int64_t now_ms = sched_now_ms();
+        if (now_ms - st->jobs_loaded_ms >= (int64_t)st->o->reload) {
+            s_reload(st);
+        }
+        int64_t now = now_ms / 1000, wake_s = INT64_MAX;
+        for (size_t i = 0; i < st->njobs; i++) {
+            int64_t w = s_job_tick(st, st->jobs[i], now);
+            wake_s = w < wake_s ? w : wake_s;
+        }
+        int64_t wake_ms = s_fire_pending(st, sched_now_ms());
+        if (wake_s != INT64_MAX && wake_s * 1000 < wake_ms) {
+            wake_ms = wake_s * 1000;
+        }
+        int64_t wait = wake_ms - sched_now_ms();
+        wait = wait < 0 ? 0 : wait > S_TICK_MS ? S_TICK_MS : wait;
+        yard_client_dispatch(st->client, (int)wait);
+    }
+    return NULL;
+}
+
+int
+sched_runner_start(sched_state_t *st)
+{
+    yard_client_opts_t co = {.zmq_context = st->zmq_context};
+    int rc = yard_client_new(st->broker, &co, &st->client);
+    if (rc != 0) {
+        return rc;
+    }
+    if (pthread_create(&st->thread, NULL, s_main, st) != 0) {
+        yard_client_destroy(&st->client);
+        return YARD_E_INTERNAL;
+    }
+    st->running = true;
+    return 0;
+}
+
+void
+sched_runner_stop(sched_state_t *st)
+{
+    if (!st->running) {
+        return;
+    }
+    atomic_store(&st->stop, true);
+    pthread_join(st->thread, NULL);
+    st->running = false;
+    /* Calls still out end now (their callbacks record them) before the client goes. */
+    st->closing = true;
+    yard_client_destroy(&st->client);
+    sched_store_jobs_free(&st->jobs, st->njobs);
+    st->njobs = 0;
+    for (sched_pending_t *p = st->pending, *next; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    st->pending = NULL;
+    pthread_mutex_lock(&st->lock);
+    for (sched_pending_t *p = st->manual, *next; p; p = next) {
+        next = p->next;
+        free(p);
+    }
+    st->manual = NULL;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void
+sched_runner_run_now(sched_state_t *st, const char *id, int64_t scheduled)
+{
+    sched_pending_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        abort();
+    }
+    snprintf(p->id, sizeof p->id, "%s", id);
+    p->scheduled = scheduled;
+    p->at_ms = 0;
+    p->attempt = 1;
+    p->manual = true;
+    pthread_mutex_lock(&st->lock);
+    p->next = st->manual;
+    st->manual = p;
+    pthread_mutex_unlock(&st->lock);
+}

@@ -1,0 +1,218 @@
+/* The scheduler's keys in the state store (layout in sched_internal.h). */
+#include "sched_internal.h"
+
+#include "yard/error.h"
+#include "yard/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t
+sched_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+sched_now(void)
+{
+    return sched_now_ms() / 1000;
+}
+
+static void
+s_key(char *buf, size_t cap, const char *kind, const char *id)
+{
+    snprintf(buf, cap, "sched:%s:%s", kind, id);
+}
+
+int
+sched_store_load(yard_store_t *st, const char *id, sched_job_t **out)
+{
+    char key[128], *val = NULL, why[200];
+    size_t len = 0;
+    s_key(key, sizeof key, "job", id);
+    int rc = yard_store_get(st, key, &val, &len);
+    if (rc != 0) {
+        return rc;
+    }
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    rc = msgpack_unpack_next(&up, val, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
+                 sched_job_from_map(&up.data, sched_now(), out, why, sizeof why) == 0
+             ? 0
+             : YARD_E_INTERNAL;
+    if (rc) {
+        yard_log(YARD_LOG_ERROR, "scheduler: a stored job does not load", YF_STR("job", id));
+    }
+    msgpack_unpacked_destroy(&up);
+    free(val);
+    return rc;
+}
+
+int
+sched_store_save(yard_store_t *st, const sched_job_t *j, bool create)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    sched_job_pack(j, &pk);
+    char key[128];
+    s_key(key, sizeof key, "job", j->id);
+    int rc = create ? yard_store_set_nx(st, key, sb.data, sb.size, 0)
+                    : yard_store_set(st, key, sb.data, sb.size, 0);
+    msgpack_sbuffer_destroy(&sb);
+    if (rc < 0) {
+        return rc;
+    }
+    if (create && rc == 0) {
+        return 1;
+    }
+    rc = yard_store_sadd(st, "sched:jobs", j->id);
+    return rc < 0 ? rc : 0;
+}
+
+int
+sched_store_remove(yard_store_t *st, const char *id)
+{
+    char key[128];
+    s_key(key, sizeof key, "job", id);
+    int rc = yard_store_del(st, key);
+    if (rc < 0) {
+        return rc;
+    }
+    yard_store_srem(st, "sched:jobs", id);
+    s_key(key, sizeof key, "next", id);
+    yard_store_del(st, key);
+    s_key(key, sizeof key, "hist", id);
+    yard_store_del(st, key);
+    return rc == 1 ? 0 : YARD_E_NOT_FOUND;
+}
+
+int
+sched_store_next_get(yard_store_t *st, const char *id, int64_t *next)
+{
+    char key[128], *val = NULL;
+    size_t len = 0;
+    *next = 0;
+    s_key(key, sizeof key, "next", id);
+    int rc = yard_store_get(st, key, &val, &len);
+    if (rc == YARD_E_NOT_FOUND) {
+        return 0;
+    }
+    if (rc == 0) {
+        *next = strtoll(val, NULL, 10);
+        free(val);
+    }
+    return rc;
+}
+
+int
+sched_store_next_set(yard_store_t *st, const char *id, int64_t next)
+{
+    char key[128], val[32];
+    s_key(key, sizeof key, "next", id);
+    int n = snprintf(val, sizeof val, "%lld", (long long)next);
+    return yard_store_set(st, key, val, (size_t)n, 0);
+}
+
+static int
+s_cmp_id(const void *a, const void *b)
+{
+    const sched_job_t *const *x = a, *const *y = b;
+    return strcmp((*x)->id, (*y)->id);
+}
+
+int
+sched_store_jobs(yard_store_t *st, sched_job_t ***jobs, size_t *n)
+{
+    *jobs = NULL;
+    *n = 0;
+    char **ids = NULL;
+    size_t count = 0;
+    int rc = yard_store_smembers(st, "sched:jobs", &ids, &count);
+    if (rc != 0) {
+        return rc;
+    }
+    sched_job_t **out = calloc(count ? count : 1, sizeof *out);
+    if (!out) {
+        abort();
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (sched_store_load(st, ids[i], &out[k]) == 0) {
+            k++; /* removed meanwhile, or undecodable (logged): skipped */
+        }
+    }
+    yard_store_members_free(&ids);
+    qsort(out, k, sizeof *out, s_cmp_id);
+    *jobs = out;
+    *n = k;
+    return 0;
+}
+
+void
+sched_store_jobs_free(sched_job_t ***jobs, size_t n)
+{
+    for (size_t i = 0; *jobs && i < n; i++) {
+        sched_job_destroy(&(*jobs)[i]);
+    }
+    free(*jobs);
+    *jobs = NULL;
+}
+
+int
+sched_store_history_add(yard_store_t *st, const char *id, const void *rec, size_t len, int64_t max)
+{
+    char key[128], *val = NULL;
+    size_t vlen = 0;
+    s_key(key, sizeof key, "hist", id);
+    int rc = yard_store_get(st, key, &val, &vlen);
+    if (rc != 0 && rc != YARD_E_NOT_FOUND) {
+        return rc;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const msgpack_object_array *old = NULL;
+    if (val && msgpack_unpack_next(&up, val, vlen, NULL) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_ARRAY) {
+        old = &up.data.via.array;
+    }
+    /* Newest first: the new record, then the old ones up to max. */
+    uint32_t keep = old ? old->size : 0;
+    if (keep > max - 1) {
+        keep = (uint32_t)(max - 1);
+    }
+    msgpack_pack_array(&pk, keep + 1);
+    msgpack_sbuffer_write(&sb, rec, len);
+    for (uint32_t i = 0; i < keep; i++) {
+        msgpack_pack_object(&pk, old->ptr[i]);
+    }
+    rc = yard_store_set(st, key, sb.data, sb.size, 0);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    free(val);
+    return rc;
+}
+
+int
+sched_store_history(yard_store_t *st, const char *id, char **out, size_t *len)
+{
+    char key[128];
+    s_key(key, sizeof key, "hist", id);
+    int rc = yard_store_get(st, key, out, len);
+    if (rc == YARD_E_NOT_FOUND) {
+        *out = strdup("\x90"); /* [] */
+        *len = 1;
+        return *out ? 0 : YARD_E_INTERNAL;
+    }
+    return rc;
+}

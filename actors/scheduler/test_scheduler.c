@@ -1,0 +1,414 @@
+/* The scheduler actor on a real broker (memory store, one replica) firing at a sink actor in
+ * this process: job.* operations, runs, events, history, failures and retries, max_instances,
+ * and jobs from the config file (a bad one named with its line, the rest loaded). */
+#include "harness.h"
+#include "yard/actor.h"
+#include "yard/broker.h"
+#include "yard/client.h"
+#include "yard/error.h"
+#include "yard/json.h"
+#include "yard/log.h"
+#include "yard/msg.h"
+#include "yard/registry.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char s_config[] = "scheduler:\n"
+                               "  jobs:\n"
+                               "    - id: from-config\n"
+                               "      every: 1h\n"
+                               "      service: sink\n"
+                               "    - id: broken\n"
+                               "      cron: \"0 25 * * *\"\n"
+                               "      service: sink\n"
+                               "    - id: also-from-config\n"
+                               "      cron: \"0 9 * * mon\"\n"
+                               "      tz: Europe/Berlin\n"
+                               "      subject: reports.weekly\n";
+
+/* --- the sink: counts runs by op -------------------------------------------------------- */
+
+static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
+static int s_ticks, s_fails, s_hangs;
+static char s_last_run[128];
+static yard_deferred_t *s_held[64];
+static int s_nheld;
+
+static int
+s_tick(yard_request_t *req, void *state)
+{
+    (void)state;
+    pthread_mutex_lock(&s_lock);
+    s_ticks++;
+    const char *run = yard_request_header(req, "sched.run");
+    snprintf(s_last_run, sizeof s_last_run, "%s", run ? run : "");
+    pthread_mutex_unlock(&s_lock);
+    return yard_request_reply(req, "\x81\xa2ok\xc3", 5); /* {"ok": true} */
+}
+
+static int
+s_fail(yard_request_t *req, void *state)
+{
+    (void)state;
+    pthread_mutex_lock(&s_lock);
+    s_fails++;
+    pthread_mutex_unlock(&s_lock);
+    return yard_request_fail(req, YARD_E_SERVICE, "BROKEN", "the sink is broken today");
+}
+
+/* Holds the request until the test ends: the caller's deadline answers it. */
+static int
+s_hang(yard_request_t *req, void *state)
+{
+    (void)state;
+    pthread_mutex_lock(&s_lock);
+    s_hangs++;
+    if (s_nheld < 64) {
+        s_held[s_nheld++] = yard_request_defer(req);
+    } else {
+        yard_request_reply(req, NULL, 0);
+    }
+    pthread_mutex_unlock(&s_lock);
+    return 0;
+}
+
+static const yard_handler_def_t s_sink_handlers[] = {
+    {"tick", s_tick, "counts"},
+    {"fail", s_fail, "fails"},
+    {"hang", s_hang, "never answers in time"},
+    {NULL, NULL, NULL},
+};
+
+static const yard_actor_def_t s_sink_def = {
+    .name = "sink", .description = "test sink", .handlers = s_sink_handlers, .credit = 64};
+
+static int
+s_count(int *v)
+{
+    pthread_mutex_lock(&s_lock);
+    int n = *v;
+    pthread_mutex_unlock(&s_lock);
+    return n;
+}
+
+/* --- fixture ----------------------------------------------------------------------------- */
+
+static struct {
+    char *dir;
+    yard_config_t *cfg;
+    int bport;
+    yard_broker_t *broker;
+    yard_actor_t *sched, *sink;
+    yard_client_t *client;
+} F;
+
+typedef struct {
+    int status;
+    char app[64];
+    char *json;
+} s_res_t;
+
+static s_res_t
+s_call(const char *op, const char *json)
+{
+    void *body = NULL;
+    size_t size = 0;
+    char err[200] = "";
+    if (json) {
+        assert_int_equal(yard_json_to_msgpack(json, strlen(json), &body, &size, err, sizeof err),
+                         0);
+    }
+    yard_call_opts_t o = {.op = op, .timeout_ms = 5000};
+    yard_msg_t *reply = NULL;
+    s_res_t r = {0};
+    r.status = yard_client_call(F.client, "scheduler", body, size, &o, &reply);
+    free(body);
+    if (reply) {
+        size_t n = 0;
+        const void *b = yard_msg_body(reply, &n);
+        if (r.status == 0 && n) {
+            assert_int_equal(yard_json_from_msgpack(b, n, &r.json, NULL, err, sizeof err), 0);
+        } else if (r.status) {
+            r.json = strdup(yard_msg_error_text(reply));
+            snprintf(r.app, sizeof r.app, "%s", yard_msg_app_error(reply));
+        }
+        yard_msg_destroy(&reply);
+    }
+    return r;
+}
+
+static void
+s_free(s_res_t *r)
+{
+    free(r->json);
+    r->json = NULL;
+}
+
+/* Calls op and asserts success. */
+static void
+s_ok(const char *op, const char *json)
+{
+    s_res_t r = s_call(op, json);
+    if (r.status != 0) {
+        fail_msg("%s %s: %d %s", op, json, r.status, r.json ? r.json : "");
+    }
+    s_free(&r);
+}
+
+/* Waits (dispatching the client) until *v reaches want or the deadline passes. */
+static int
+s_wait_count(int *v, int want, int timeout_ms)
+{
+    long long until = yh_now_ms() + timeout_ms;
+    while (s_count(v) < want && yh_now_ms() < until) {
+        yard_client_dispatch(F.client, 20);
+    }
+    return s_count(v);
+}
+
+static int
+s_setup(void **state)
+{
+    (void)state;
+    yard_log_set_level(YARD_LOG_ERROR);
+    F.dir = yh_tmpdir();
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/yard.yaml", F.dir);
+    F.cfg = yh_config_write(path, s_config, err, sizeof err);
+    if (!F.cfg) {
+        fail_msg("config: %s", err);
+    }
+    F.bport = yh_free_port();
+    char bind[64];
+    snprintf(bind, sizeof bind, "%s", yh_endpoint(F.bport));
+    yard_broker_opts_t bo = {.bind = bind, .heartbeat_ms = 200, .heartbeat_min_ms = 50};
+    assert_int_equal(yard_broker_new(&bo, NULL, &F.broker), 0);
+    assert_int_equal(yard_broker_start(F.broker), 0);
+    yard_actor_opts_t so = {.broker = (char *)yh_endpoint(F.bport), .heartbeat_ms = 200};
+    assert_int_equal(yard_actor_start(&s_sink_def, &so, NULL, &F.sink), 0);
+    char bflag[64];
+    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(F.bport));
+    char *argv[] = {bflag, NULL};
+    const yard_actor_def_t *def = yard_registry_find("scheduler");
+    yard_actor_opts_t ao;
+    void *aopts = NULL;
+    assert_int_equal(yard_actor_configure(def, F.cfg, 1, argv, &ao, &aopts, err, sizeof err), 0);
+    assert_int_equal(yard_actor_start(def, &ao, aopts, &F.sched), 0);
+    yard_actor_config_free(def, &ao, &aopts);
+    yard_client_opts_t co = {.default_timeout_ms = 5000};
+    assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &F.client), 0);
+    long long until = yh_now_ms() + 10000;
+    s_res_t r;
+    for (;;) { /* replicas register asynchronously */
+        r = s_call("job.list", "{}");
+        if (r.status != YARD_E_NO_SERVICE || yh_now_ms() >= until) {
+            break;
+        }
+        s_free(&r);
+        yard_client_dispatch(F.client, 20);
+    }
+    assert_int_equal(r.status, 0);
+    s_free(&r);
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    (void)state;
+    yard_client_destroy(&F.client);
+    yard_actor_destroy(&F.sched);
+    pthread_mutex_lock(&s_lock);
+    for (int i = 0; i < s_nheld; i++) {
+        yard_deferred_reply(&s_held[i], NULL, 0); /* long past their deadline: dropped */
+    }
+    s_nheld = 0;
+    pthread_mutex_unlock(&s_lock);
+    yard_actor_destroy(&F.sink);
+    yard_broker_destroy(&F.broker);
+    yard_config_destroy(&F.cfg);
+    yh_rmtree(F.dir);
+    free(F.dir);
+    return 0;
+}
+
+/* --- tests ------------------------------------------------------------------------------- */
+
+static void
+test_config_jobs_load_and_a_bad_one_is_skipped(void **state)
+{
+    (void)state;
+    s_res_t r = s_call("job.list", "{}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"id\":\"from-config\""));
+    assert_non_null(strstr(r.json, "\"id\":\"also-from-config\""));
+    assert_non_null(strstr(r.json, "cron '0 9 * * mon' Europe/Berlin"));
+    assert_null(strstr(r.json, "\"id\":\"broken\""));
+    s_free(&r);
+}
+
+static void
+test_add_get_list_remove(void **state)
+{
+    (void)state;
+    s_ok("job.add", "{\"id\":\"daily\",\"cron\":\"30 6 * * *\",\"tz\":\"America/New_York\","
+                    "\"service\":\"sink\",\"op\":\"tick\",\"body\":{\"report\":\"daily\"}}");
+    s_res_t r = s_call("job.add", "{\"id\":\"daily\",\"every\":5,\"service\":\"sink\"}");
+    assert_int_equal(r.status, YARD_E_SERVICE);
+    assert_string_equal(r.app, "CONFLICT");
+    s_free(&r);
+    r = s_call("job.add", "{\"id\":\"bad\",\"cron\":\"* * 32 * *\",\"service\":\"sink\"}");
+    assert_int_equal(r.status, YARD_E_BAD_REQUEST);
+    assert_non_null(strstr(r.json, "'cron'"));
+    assert_non_null(strstr(r.json, "day-of-month"));
+    s_free(&r);
+    r = s_call("job.get", "{\"id\":\"daily\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"next_run\":"));
+    assert_null(strstr(r.json, "\"next_run\":null"));
+    assert_non_null(strstr(r.json, "\"report\":\"daily\""));
+    s_free(&r);
+    s_ok("job.update", "{\"id\":\"daily\",\"cron\":\"45 6 * * *\",\"service\":\"sink\"}");
+    r = s_call("job.get", "{\"id\":\"daily\"}");
+    assert_non_null(strstr(r.json, "45 6 * * *"));
+    s_free(&r);
+    s_ok("job.remove", "{\"id\":\"daily\"}");
+    r = s_call("job.get", "{\"id\":\"daily\"}");
+    assert_int_equal(r.status, YARD_E_NOT_FOUND);
+    s_free(&r);
+    r = s_call("job.remove", "{\"id\":\"daily\"}");
+    assert_int_equal(r.status, YARD_E_NOT_FOUND);
+    s_free(&r);
+    r = s_call("job.get", "{}");
+    assert_int_equal(r.status, YARD_E_BAD_REQUEST);
+    assert_non_null(strstr(r.json, "'id'"));
+    s_free(&r);
+}
+
+typedef struct {
+    int fired, succeeded, failed, missed;
+} s_events_t;
+
+static void
+s_on_event(const yard_msg_t *m, void *arg)
+{
+    s_events_t *e = arg;
+    size_t n = 0;
+    const void *b = yard_msg_body(m, &n);
+    char *json = NULL, err[64];
+    if (!n || yard_json_from_msgpack(b, n, &json, NULL, err, sizeof err) != 0) {
+        return;
+    }
+    bool ours = strstr(json, "\"job\":\"ev\"") != NULL;
+    free(json);
+    const char *subj = yard_msg_subject(m);
+    if (!ours || !subj) {
+        return;
+    }
+    pthread_mutex_lock(&s_lock);
+    e->fired += strcmp(subj, "scheduler.job.fired") == 0;
+    e->succeeded += strcmp(subj, "scheduler.job.succeeded") == 0;
+    e->failed += strcmp(subj, "scheduler.job.failed") == 0;
+    e->missed += strcmp(subj, "scheduler.job.missed") == 0;
+    pthread_mutex_unlock(&s_lock);
+}
+
+static void
+test_run_now_events_and_history(void **state)
+{
+    (void)state;
+    s_events_t ev = {0};
+    assert_int_equal(yard_client_subscribe(F.client, "scheduler.job.>", s_on_event, &ev), 0);
+    s_ok("job.add", "{\"id\":\"ev\",\"every\":\"1h\",\"service\":\"sink\",\"op\":\"tick\"}");
+    int before = s_count(&s_ticks);
+    s_ok("job.run_now", "{\"id\":\"ev\"}");
+    assert_int_equal(s_wait_count(&s_ticks, before + 1, 5000), before + 1);
+    assert_int_equal(s_wait_count(&ev.succeeded, 1, 3000), 1);
+    assert_int_equal(s_count(&ev.fired), 1);
+    pthread_mutex_lock(&s_lock);
+    assert_non_null(strstr(s_last_run, "ev@"));
+    pthread_mutex_unlock(&s_lock);
+    s_res_t r = s_call("job.history", "{\"id\":\"ev\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"status\":\"ok\""));
+    assert_non_null(strstr(r.json, "\"reply\":{\"ok\":true}"));
+    assert_non_null(strstr(r.json, "\"duration_ms\":"));
+    s_free(&r);
+    /* A failing target, retried twice with a 1 s backoff that doubles: 3 attempts. */
+    s_ok("job.update", "{\"id\":\"ev\",\"every\":\"1h\",\"service\":\"sink\",\"op\":\"fail\","
+                       "\"retries\":2,\"backoff\":1}");
+    int fails = s_count(&s_fails);
+    s_ok("job.run_now", "{\"id\":\"ev\"}");
+    assert_int_equal(s_wait_count(&s_fails, fails + 3, 8000), fails + 3);
+    assert_int_equal(s_wait_count(&ev.failed, 3, 3000), 3);
+    r = s_call("job.history", "{\"id\":\"ev\"}");
+    assert_non_null(strstr(r.json, "\"status\":\"error\""));
+    assert_non_null(strstr(r.json, "BROKEN: the sink is broken today"));
+    assert_non_null(strstr(r.json, "\"attempt\":3"));
+    s_free(&r);
+    yard_client_unsubscribe(F.client, "scheduler.job.>");
+}
+
+static void
+test_schedule_fires_and_pause_stops_it(void **state)
+{
+    (void)state;
+    int before = s_count(&s_ticks);
+    s_ok("job.add", "{\"id\":\"every-second\",\"every\":1,\"service\":\"sink\",\"op\":\"tick\"}");
+    assert_true(s_wait_count(&s_ticks, before + 3, 6000) >= before + 3);
+    s_ok("job.pause", "{\"id\":\"every-second\"}");
+    s_res_t r = s_call("job.get", "{\"id\":\"every-second\"}");
+    assert_non_null(strstr(r.json, "\"paused\":true"));
+    assert_non_null(strstr(r.json, "\"next_run\":null"));
+    s_free(&r);
+    /* In-flight ticks may land just after the pause; after that, nothing. */
+    s_wait_count(&s_ticks, INT32_MAX, 600);
+    int paused_at = s_count(&s_ticks);
+    assert_int_equal(s_wait_count(&s_ticks, paused_at + 1, 2500), paused_at);
+    s_ok("job.resume", "{\"id\":\"every-second\"}");
+    assert_true(s_wait_count(&s_ticks, paused_at + 2, 5000) >= paused_at + 2);
+    s_ok("job.remove", "{\"id\":\"every-second\"}");
+}
+
+static void
+test_max_instances_skips_and_records(void **state)
+{
+    (void)state;
+    int before = s_count(&s_hangs);
+    s_ok("job.add", "{\"id\":\"overlap\",\"every\":1,\"service\":\"sink\",\"op\":\"hang\","
+                    "\"deadline_ms\":3500,\"max_instances\":1}");
+    /* One run hangs for 3.5 s; the runs due meanwhile would be a second instance: skipped. */
+    s_wait_count(&s_hangs, before + 1, 4000);
+    long long until = yh_now_ms() + 3000;
+    while (yh_now_ms() < until) {
+        yard_client_dispatch(F.client, 50);
+    }
+    assert_int_equal(s_count(&s_hangs), before + 1);
+    s_res_t r = s_call("job.history", "{\"id\":\"overlap\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"status\":\"skipped\""));
+    assert_non_null(strstr(r.json, "max_instances reached"));
+    s_free(&r);
+    s_ok("job.remove", "{\"id\":\"overlap\"}");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_jobs_load_and_a_bad_one_is_skipped),
+        cmocka_unit_test(test_add_get_list_remove),
+        cmocka_unit_test(test_run_now_events_and_history),
+        cmocka_unit_test(test_schedule_fires_and_pause_stops_it),
+        cmocka_unit_test(test_max_instances_skips_and_records),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
