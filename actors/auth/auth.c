@@ -378,7 +378,8 @@ auth_check_token(auth_state_t *st, yard_request_t *req, const char *token, const
     if (!ks) {
         return auth_fail_store(req, YARD_E_UNREACHABLE);
     }
-    auth_jwt_err_t e = auth_jwt_verify(ks, token, &vo, out, why, sizeof why);
+    bool cached = auth_vcache_get(st->vcache, ks, token, &vo, out);
+    auth_jwt_err_t e = cached ? AUTH_JWT_OK : auth_jwt_verify(ks, token, &vo, out, why, sizeof why);
     int64_t now_ms = auth_mono_ms();
     if (e == AUTH_JWT_UNKNOWN_KID && now_ms - st->keys_miss_ms >= 1000) {
         /* Another replica may have rotated: look again, at most once a second, so garbage
@@ -389,6 +390,9 @@ auth_check_token(auth_state_t *st, yard_request_t *req, const char *token, const
     }
     if (e != AUTH_JWT_OK) {
         return s_unauthenticated(req, why);
+    }
+    if (!cached) {
+        auth_vcache_put(st->vcache, token, out);
     }
     /* Revocation: the token, its session and its user's generation, read in one round trip. */
     char rev[AUTH_ID_MAX + 16], fam[AUTH_ID_MAX + 16], gen[AUTH_SUB_MAX + 16];
@@ -448,6 +452,14 @@ auth_require_admin(auth_state_t *st, yard_request_t *req, auth_claims_t *caller)
 
 /* --- life cycle -------------------------------------------------------------------------- */
 
+static void
+s_fini(void *state)
+{
+    auth_state_t *st = state;
+    auth_keyset_destroy(&st->keys);
+    auth_vcache_destroy(&st->vcache);
+}
+
 static int
 s_init(void *state, const yard_actor_env_t *env)
 {
@@ -461,20 +473,21 @@ s_init(void *state, const yard_actor_env_t *env)
     if (sodium_init() < 0) {
         return YARD_E_INTERNAL;
     }
+    st->vcache = auth_vcache_new(1024);
+    int rc = 0;
     if (!auth_keys(st, true)) {
         yard_log(YARD_LOG_ERROR, "auth: no key set (is the store reachable?)");
-        return YARD_E_UNREACHABLE;
+        rc = YARD_E_UNREACHABLE;
     }
     /* Every replica, so none answers a login before the first admin exists (SET NX: one of
      * them writes it). */
-    return auth_users_bootstrap(st);
-}
-
-static void
-s_fini(void *state)
-{
-    auth_state_t *st = state;
-    auth_keyset_destroy(&st->keys);
+    if (rc == 0) {
+        rc = auth_users_bootstrap(st);
+    }
+    if (rc != 0) {
+        s_fini(st); /* the runtime runs fini only after a successful init */
+    }
+    return rc;
 }
 
 static const yard_handler_def_t s_handlers[] = {

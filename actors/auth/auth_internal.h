@@ -22,6 +22,7 @@
 #include "jwt.h"
 #include "keyset.h"
 #include "password.h"
+#include "vcache.h"
 #include "yard/actor.h"
 
 #include <msgpack.h>
@@ -51,6 +52,7 @@ typedef struct {
     auth_keyset_t *keys;
     int64_t keys_loaded_ms; /* monotonic */
     int64_t keys_miss_ms;   /* the last reload for an unknown kid */
+    auth_vcache_t *vcache;  /* tokens that verified (revocation is still checked each time) */
 } auth_state_t;
 
 /* --- auth.c ----------------------------------------------------------------------------- */

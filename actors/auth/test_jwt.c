@@ -7,6 +7,7 @@
 #include "jwt.h"
 #include "keyset.h"
 #include "password.h"
+#include "vcache.h"
 
 #include <msgpack.h>
 #include <sodium.h>
@@ -911,6 +912,51 @@ test_strerror(void **state)
     assert_int_equal(auth_alg_from_name(NULL), 0);
 }
 
+/* The verified-token cache: a hit only for the same bytes, still in time, of the type asked
+ * for, with its key still in the set. */
+static void
+test_vcache(void **state)
+{
+    (void)state;
+    auth_keyset_t *ks = NULL;
+    assert_int_equal(auth_keyset_new(AUTH_ALG_EDDSA, NOW - 100, &ks), 0);
+    auth_claims_in_t in = s_claims_in();
+    char *tok = NULL, *other = NULL;
+    assert_int_equal(auth_jwt_sign(auth_keyset_current(ks), &in, &tok), 0);
+    in.jti = "jti-2";
+    assert_int_equal(auth_jwt_sign(auth_keyset_current(ks), &in, &other), 0);
+    auth_claims_t c, hit;
+    char why[128];
+    assert_int_equal(auth_jwt_verify(ks, tok, &s_opts, &c, why, sizeof why), AUTH_JWT_OK);
+    auth_vcache_t *vc = auth_vcache_new(64);
+    assert_false(auth_vcache_get(vc, ks, tok, &s_opts, &hit)); /* empty */
+    auth_vcache_put(vc, tok, &c);
+    assert_true(auth_vcache_get(vc, ks, tok, &s_opts, &hit));
+    assert_string_equal(hit.jti, "jti-1");
+    assert_int_equal(hit.nscopes, 2);
+    assert_false(auth_vcache_get(vc, ks, other, &s_opts, &hit)); /* other bytes */
+    tok[strlen(tok) - 1] ^= 1; /* the same token with its signature changed: a miss */
+    assert_false(auth_vcache_get(vc, ks, tok, &s_opts, &hit));
+    tok[strlen(tok) - 1] ^= 1;
+    auth_verify_opts_t late = s_opts;
+    late.now = NOW + 900 + LEEWAY + 1; /* past exp + leeway */
+    assert_false(auth_vcache_get(vc, ks, tok, &late, &hit));
+    auth_verify_opts_t refresh = s_opts;
+    refresh.typ = "refresh";
+    assert_false(auth_vcache_get(vc, ks, tok, &refresh, &hit));
+    /* Its key rotated out and retired: a miss even though the bytes match. */
+    assert_int_equal(auth_keyset_rotate(ks, AUTH_ALG_EDDSA, NOW, 10), 0);
+    assert_true(auth_vcache_get(vc, ks, tok, &s_opts, &hit)); /* still retiring */
+    late = s_opts;
+    late.now = NOW + 11;
+    assert_false(auth_vcache_get(vc, ks, tok, &late, &hit));
+    auth_vcache_destroy(&vc);
+    assert_null(vc);
+    free(tok);
+    free(other);
+    auth_keyset_destroy(&ks);
+}
+
 int
 main(void)
 {
@@ -926,6 +972,7 @@ main(void)
         cmocka_unit_test(test_keyset_unpack_hostile),
         cmocka_unit_test(test_password_hash_verify),
         cmocka_unit_test(test_password_check),
+        cmocka_unit_test(test_vcache),
         cmocka_unit_test(test_random_id),
         cmocka_unit_test(test_strerror),
     };
