@@ -2,6 +2,7 @@
  * the HTTP gateway with libcurl: login, a protected route, 401 without a token, 403 without
  * the scope. Requests and replies are written as JSON here and converted exactly as the
  * gateway converts them. */
+#include "bus_json.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -61,48 +62,11 @@ static struct {
 
 /* --- bus calls in JSON ------------------------------------------------------------------ */
 
-typedef struct {
-    int status;   /* 0 or a yard error */
-    char app[64]; /* app error code */
-    char *json;   /* reply body as JSON, or the error text */
-} s_res_t;
-
-static void
-s_res_free(s_res_t *r)
-{
-    free(r->json);
-    r->json = NULL;
-}
-
-static s_res_t
+static yh_result_t
 s_call(const char *op, const char *json, const char *token)
 {
-    void *body = NULL;
-    size_t size = 0;
-    char err[200] = "";
-    if (json) {
-        assert_int_equal(yard_json_to_msgpack(json, strlen(json), &body, &size, err, sizeof err),
-                         0);
-    }
-    yard_kv_t h = {{"auth.token", 10}, {token, token ? (uint32_t)strlen(token) : 0}};
-    yard_call_opts_t o = {
-        .op = op, .timeout_ms = 5000, .headers = token ? &h : NULL, .header_count = token ? 1 : 0};
-    yard_msg_t *reply = NULL;
-    s_res_t r = {0};
-    r.status = yard_client_call(F.client, "auth", body, size, &o, &reply);
-    free(body);
-    if (reply) {
-        size_t n = 0;
-        const void *b = yard_msg_body(reply, &n);
-        if (r.status == 0 && n) {
-            assert_int_equal(yard_json_from_msgpack(b, n, &r.json, NULL, err, sizeof err), 0);
-        } else if (r.status) {
-            r.json = strdup(yard_msg_error_text(reply));
-            snprintf(r.app, sizeof r.app, "%s", yard_msg_app_error(reply));
-        }
-        yard_msg_destroy(&reply);
-    }
-    return r;
+    const char *kv[] = {"auth.token", token, NULL};
+    return yh_call_json(F.client, "auth", op, json, token ? kv : NULL, 5000);
 }
 
 /* The string value of "key" in a flat JSON reply, into out. */
@@ -125,13 +89,13 @@ s_login(const char *user, const char *pw, char *access, char *refresh)
 {
     char body[256];
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
-    s_res_t r = s_call("login", body, NULL);
+    yh_result_t r = s_call("login", body, NULL);
     assert_int_equal(r.status, 0);
     s_get(r.json, "access_token", access, 4096);
     if (refresh) {
         s_get(r.json, "refresh_token", refresh, 4096);
     }
-    s_res_free(&r);
+    yh_result_free(&r);
 }
 
 static int
@@ -140,33 +104,25 @@ s_verify(const char *token, const char *scopes_json)
     char body[8400];
     snprintf(body, sizeof body, "{\"token\":\"%s\"%s%s}", token, scopes_json ? ",\"scopes\":" : "",
              scopes_json ? scopes_json : "");
-    s_res_t r = s_call("verify", body, NULL);
-    s_res_free(&r);
+    yh_result_t r = s_call("verify", body, NULL);
+    yh_result_free(&r);
     return r.status;
 }
 
 /* --- fixture ----------------------------------------------------------------------------- */
 
-/* Replicas register asynchronously: the first login waits while there is no service yet
- * (NO_SERVICE, answered at once by the broker), then must succeed. */
+/* Replicas register asynchronously: the first login waits while there is no service yet. */
 static void
 s_first_login(void)
 {
-    long long until = yh_now_ms() + 10000;
-    s_res_t r;
-    for (;;) {
-        r = s_call("login", "{\"username\":\"root\",\"password\":\"correct horse battery\"}", NULL);
-        if (r.status != YARD_E_NO_SERVICE || yh_now_ms() >= until) {
-            break;
-        }
-        s_res_free(&r);
-        yard_client_dispatch(F.client, 20);
-    }
+    yh_result_t r = yh_call_json_ready(
+        F.client, "auth", "login", "{\"username\":\"root\",\"password\":\"correct horse battery\"}",
+        NULL, 10000);
     if (r.status != 0) {
         fail_msg("first login: %d %s %s", r.status, r.app, r.json ? r.json : "");
     }
     s_get(r.json, "access_token", F.admin, sizeof F.admin);
-    s_res_free(&r);
+    yh_result_free(&r);
 }
 
 static int
@@ -236,13 +192,15 @@ test_login_and_verify(void **state)
     assert_int_equal(s_verify(F.admin, "[\"admin\",\"billing\"]"), YARD_E_FORBIDDEN);
     assert_int_equal(s_verify("not-a-token", NULL), YARD_E_UNAUTHENTICATED);
     /* Wrong password and unknown user: the same answer. */
-    s_res_t a = s_call("login", "{\"username\":\"root\",\"password\":\"wrong password\"}", NULL);
-    s_res_t b = s_call("login", "{\"username\":\"nobody\",\"password\":\"wrong password\"}", NULL);
+    yh_result_t a =
+        s_call("login", "{\"username\":\"root\",\"password\":\"wrong password\"}", NULL);
+    yh_result_t b =
+        s_call("login", "{\"username\":\"nobody\",\"password\":\"wrong password\"}", NULL);
     assert_int_equal(a.status, YARD_E_UNAUTHENTICATED);
     assert_int_equal(b.status, YARD_E_UNAUTHENTICATED);
     assert_string_equal(a.json, b.json);
-    s_res_free(&a);
-    s_res_free(&b);
+    yh_result_free(&a);
+    yh_result_free(&b);
 }
 
 static void
@@ -271,12 +229,12 @@ test_bad_input_names_the_field(void **state)
         {"revoke", "{}", "one of 'token', 'jti' or 'user'", YARD_E_BAD_REQUEST},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        s_res_t r = s_call(rows[i].op, rows[i].json, F.admin);
+        yh_result_t r = s_call(rows[i].op, rows[i].json, F.admin);
         if (r.status != rows[i].status || !r.json || !strstr(r.json, rows[i].needle)) {
             fail_msg("row %zu (%s %s): status %d, '%s'", i, rows[i].op, rows[i].json, r.status,
                      r.json ? r.json : "");
         }
-        s_res_free(&r);
+        yh_result_free(&r);
     }
 }
 
@@ -285,54 +243,54 @@ test_admin_operations_need_the_admin_scope(void **state)
 {
     (void)state;
     const char *bob = "{\"username\":\"bob\",\"password\":\"bobs password\",\"scopes\":[\"r\"]}";
-    s_res_t r = s_call("user.create", bob, NULL);
+    yh_result_t r = s_call("user.create", bob, NULL);
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("user.create", bob, F.admin);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"username\":\"bob\""));
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("user.create", bob, F.admin);
     assert_int_equal(r.status, YARD_E_SERVICE);
     assert_string_equal(r.app, "CONFLICT");
-    s_res_free(&r);
+    yh_result_free(&r);
     char tok[4096];
     s_login("bob", "bobs password", tok, NULL);
     r = s_call("user.list", "{}", tok);
     assert_int_equal(r.status, YARD_E_FORBIDDEN);
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("user.list", "{}", F.admin);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"username\":\"bob\""));
     assert_non_null(strstr(r.json, "\"username\":\"root\""));
     assert_null(strstr(r.json, "argon2")); /* hashes never leave the actor */
-    s_res_free(&r);
+    yh_result_free(&r);
     /* New scopes void the old tokens; a new login carries the new scopes. */
     r = s_call("user.set_scopes", "{\"username\":\"bob\",\"scopes\":[\"r\",\"w\"]}", F.admin);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(tok, NULL), YARD_E_UNAUTHENTICATED);
     s_login("bob", "bobs password", tok, NULL);
-    s_res_t v = s_call("verify", NULL, NULL);
-    s_res_free(&v);
+    yh_result_t v = s_call("verify", NULL, NULL);
+    yh_result_free(&v);
     char vb[4200];
     snprintf(vb, sizeof vb, "{\"token\":\"%s\",\"scopes\":[\"r\",\"w\"]}", tok);
     v = s_call("verify", vb, NULL);
     if (v.status != 0) {
         fail_msg("verify after new scopes: %d %s", v.status, v.json);
     }
-    s_res_free(&v);
+    yh_result_free(&v);
     /* Deleted: its tokens die, and it cannot log in. */
     r = s_call("user.delete", "{\"username\":\"bob\"}", F.admin);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(tok, NULL), YARD_E_UNAUTHENTICATED);
     r = s_call("login", "{\"username\":\"bob\",\"password\":\"bobs password\"}", NULL);
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("user.get", "{\"username\":\"bob\"}", F.admin);
     assert_int_equal(r.status, YARD_E_NOT_FOUND);
-    s_res_free(&r);
+    yh_result_free(&r);
 }
 
 static void
@@ -343,31 +301,31 @@ test_refresh_rotates_and_reuse_revokes_the_family(void **state)
     s_login("root", "correct horse battery", a1, r1);
     char body[8400];
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", r1);
-    s_res_t r = s_call("refresh", body, NULL);
+    yh_result_t r = s_call("refresh", body, NULL);
     assert_int_equal(r.status, 0);
     s_get(r.json, "access_token", a2, sizeof a2);
     s_get(r.json, "refresh_token", r2, sizeof r2);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_string_not_equal(r1, r2);
     assert_int_equal(s_verify(a2, NULL), 0);
     /* An access token is not a refresh token, nor the reverse. */
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", a2);
     r = s_call("refresh", body, NULL);
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(r2, NULL), YARD_E_UNAUTHENTICATED);
     /* r1 again: theft. Everything of this session dies, the admin's other session does not. */
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", r1);
     r = s_call("refresh", body, NULL);
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
     assert_non_null(strstr(r.json, "already used"));
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(a1, NULL), YARD_E_UNAUTHENTICATED);
     assert_int_equal(s_verify(a2, NULL), YARD_E_UNAUTHENTICATED);
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", r2);
     r = s_call("refresh", body, NULL);
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(F.admin, NULL), 0);
 }
 
@@ -378,35 +336,35 @@ test_revoke_and_logout(void **state)
     char a[4096], rt[4096], body[8400];
     s_login("root", "correct horse battery", a, rt);
     snprintf(body, sizeof body, "{\"token\":\"%s\"}", a);
-    s_res_t r = s_call("revoke", body, NULL);
+    yh_result_t r = s_call("revoke", body, NULL);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(a, NULL), YARD_E_UNAUTHENTICATED);
     s_login("root", "correct horse battery", a, rt);
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", rt);
     r = s_call("logout", body, NULL);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(s_verify(a, NULL), YARD_E_UNAUTHENTICATED);
     r = s_call("refresh", body, NULL);
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("revoke", "{\"jti\":\"abc\"}", NULL); /* by jti: admin only */
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
-    s_res_free(&r);
+    yh_result_free(&r);
 }
 
 static void
 test_invites(void **state)
 {
     (void)state;
-    s_res_t r =
+    yh_result_t r =
         s_call("invite.create", "{\"scopes\":[\"chat\"],\"uses\":2,\"note\":\"team\"}", F.admin);
     assert_int_equal(r.status, 0);
     char code[128], id[64];
     s_get(r.json, "code", code, sizeof code);
     s_get(r.json, "id", id, sizeof id);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_true(strlen(code) >= 22); /* 128 bits, base64url */
     char body[512];
     snprintf(body, sizeof body,
@@ -414,7 +372,7 @@ test_invites(void **state)
     r = s_call("invite.redeem", body, NULL);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"scopes\":[\"chat\"]"));
-    s_res_free(&r);
+    yh_result_free(&r);
     char tok[4096];
     s_login("carol", "carols password", tok, NULL);
     assert_int_equal(s_verify(tok, "[\"chat\"]"), 0);
@@ -422,33 +380,33 @@ test_invites(void **state)
     r = s_call("invite.redeem", body, NULL);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"username\":\"tg:4242\""));
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("invite.list", "{}", F.admin);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"used\":2"));
     assert_null(strstr(r.json, code)); /* the code itself is not kept */
-    s_res_free(&r);
+    yh_result_free(&r);
     snprintf(body, sizeof body, "{\"code\":\"%s\",\"telegram_id\":4343}", code);
     r = s_call("invite.redeem", body, NULL); /* used up */
     assert_int_equal(r.status, YARD_E_SERVICE);
     assert_string_equal(r.app, "INVALID_CODE");
-    s_res_free(&r);
+    yh_result_free(&r);
     r = s_call("invite.redeem", "{\"code\":\"guess\",\"telegram_id\":1}", NULL);
     assert_string_equal(r.app, "INVALID_CODE");
-    s_res_free(&r);
+    yh_result_free(&r);
     /* Revoked before use. */
     r = s_call("invite.create", "{}", F.admin);
     s_get(r.json, "code", code, sizeof code);
     s_get(r.json, "id", id, sizeof id);
-    s_res_free(&r);
+    yh_result_free(&r);
     snprintf(body, sizeof body, "{\"id\":\"%s\"}", id);
     r = s_call("invite.revoke", body, F.admin);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     snprintf(body, sizeof body, "{\"code\":\"%s\",\"telegram_id\":77}", code);
     r = s_call("invite.redeem", body, NULL);
     assert_string_equal(r.app, "INVALID_CODE");
-    s_res_free(&r);
+    yh_result_free(&r);
 }
 
 static void
@@ -457,11 +415,11 @@ test_key_rotation_keeps_old_tokens(void **state)
     (void)state;
     char before[4096], after[4096];
     s_login("root", "correct horse battery", before, NULL);
-    s_res_t r = s_call("key.rotate", "{}", F.admin);
+    yh_result_t r = s_call("key.rotate", "{}", F.admin);
     assert_int_equal(r.status, 0);
     char kid[64];
     s_get(r.json, "kid", kid, sizeof kid);
-    s_res_free(&r);
+    yh_result_free(&r);
     s_login("root", "correct horse battery", after, NULL);
     assert_int_equal(s_verify(before, NULL), 0);
     assert_int_equal(s_verify(after, NULL), 0);
@@ -488,10 +446,10 @@ test_login_rate_limit(void **state)
     (void)state;
     int limited = 0;
     for (int i = 0; i < 14; i++) {
-        s_res_t r =
+        yh_result_t r =
             s_call("login", "{\"username\":\"mallory\",\"password\":\"guess guess\"}", NULL);
         limited += r.status == YARD_E_SERVICE && strcmp(r.app, "RATE_LIMITED") == 0;
-        s_res_free(&r);
+        yh_result_free(&r);
     }
     assert_int_equal(limited, 4); /* a burst of 10 for one user name */
 }
@@ -572,12 +530,12 @@ test_gateway_end_to_end(void **state)
     assert_int_equal(s_http("/v1/reports", "{\"q\":1}", NULL, &b), 401);
     assert_int_equal(s_http("/v1/reports", "{\"q\":1}", "garbage.token.here", &b), 401);
     assert_int_equal(s_http("/v1/reports", "{\"q\":1}", admin, &b), 403);
-    s_res_t r = s_call("user.create",
-                       "{\"username\":\"dave\",\"password\":\"daves password\","
-                       "\"scopes\":[\"reports\"]}",
-                       F.admin);
+    yh_result_t r = s_call("user.create",
+                           "{\"username\":\"dave\",\"password\":\"daves password\","
+                           "\"scopes\":[\"reports\"]}",
+                           F.admin);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     assert_int_equal(
         s_http("/v1/login", "{\"username\":\"dave\",\"password\":\"daves password\"}", NULL, &b),
         200);
@@ -702,11 +660,11 @@ test_replicas_race_for_one_invite(void **state)
         int uses = round == 2 ? 3 : 1;
         char req[128];
         snprintf(req, sizeof req, "{\"uses\":%d}", uses);
-        s_res_t r = s_call("invite.create", req, F.admin);
+        yh_result_t r = s_call("invite.create", req, F.admin);
         assert_int_equal(r.status, 0);
         char code[128];
         s_get(r.json, "code", code, sizeof code);
-        s_res_free(&r);
+        yh_result_free(&r);
         enum { N = 9 };
         char *bodies[N];
         for (int i = 0; i < N; i++) {
@@ -752,9 +710,9 @@ test_replicas_agree_after_rotation(void **state)
     (void)state;
     char before[4096], after[4096];
     s_login("root", "correct horse battery", before, NULL);
-    s_res_t r = s_call("key.rotate", "{}", F.admin);
+    yh_result_t r = s_call("key.rotate", "{}", F.admin);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     s_login("root", "correct horse battery", after, NULL);
     /* Round-robin over 3 replicas: every one of them accepts both keys' tokens at once (a
      * replica that has not seen the new key reloads the set on the unknown kid). */
@@ -764,11 +722,11 @@ test_replicas_agree_after_rotation(void **state)
     }
     r = s_call("user.create", "{\"username\":\"erin\",\"password\":\"erins password\"}", F.admin);
     assert_int_equal(r.status, 0);
-    s_res_free(&r);
+    yh_result_free(&r);
     for (int i = 0; i < 6; i++) {
         r = s_call("user.get", "{\"username\":\"erin\"}", F.admin);
         assert_int_equal(r.status, 0);
-        s_res_free(&r);
+        yh_result_free(&r);
     }
 }
 

@@ -1,6 +1,7 @@
 /* The scheduler actor on a real broker (memory store, one replica) firing at a sink actor in
  * this process: job.* operations, runs, events, history, failures and retries, max_instances,
  * and jobs from the config file (a bad one named with its line, the rest loaded). */
+#include "bus_json.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -110,57 +111,21 @@ static struct {
     yard_client_t *client;
 } F;
 
-typedef struct {
-    int status;
-    char app[64];
-    char *json;
-} s_res_t;
-
-static s_res_t
+static yh_result_t
 s_call(const char *op, const char *json)
 {
-    void *body = NULL;
-    size_t size = 0;
-    char err[200] = "";
-    if (json) {
-        assert_int_equal(yard_json_to_msgpack(json, strlen(json), &body, &size, err, sizeof err),
-                         0);
-    }
-    yard_call_opts_t o = {.op = op, .timeout_ms = 5000};
-    yard_msg_t *reply = NULL;
-    s_res_t r = {0};
-    r.status = yard_client_call(F.client, "scheduler", body, size, &o, &reply);
-    free(body);
-    if (reply) {
-        size_t n = 0;
-        const void *b = yard_msg_body(reply, &n);
-        if (r.status == 0 && n) {
-            assert_int_equal(yard_json_from_msgpack(b, n, &r.json, NULL, err, sizeof err), 0);
-        } else if (r.status) {
-            r.json = strdup(yard_msg_error_text(reply));
-            snprintf(r.app, sizeof r.app, "%s", yard_msg_app_error(reply));
-        }
-        yard_msg_destroy(&reply);
-    }
-    return r;
-}
-
-static void
-s_free(s_res_t *r)
-{
-    free(r->json);
-    r->json = NULL;
+    return yh_call_json(F.client, "scheduler", op, json, NULL, 5000);
 }
 
 /* Calls op and asserts success. */
 static void
 s_ok(const char *op, const char *json)
 {
-    s_res_t r = s_call(op, json);
+    yh_result_t r = s_call(op, json);
     if (r.status != 0) {
         fail_msg("%s %s: %d %s", op, json, r.status, r.json ? r.json : "");
     }
-    s_free(&r);
+    yh_result_free(&r);
 }
 
 /* Waits (dispatching the client) until *v reaches want or the deadline passes. */
@@ -205,18 +170,9 @@ s_setup(void **state)
     yard_actor_config_free(def, &ao, &aopts);
     yard_client_opts_t co = {.default_timeout_ms = 5000};
     assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &F.client), 0);
-    long long until = yh_now_ms() + 10000;
-    s_res_t r;
-    for (;;) { /* replicas register asynchronously */
-        r = s_call("job.list", "{}");
-        if (r.status != YARD_E_NO_SERVICE || yh_now_ms() >= until) {
-            break;
-        }
-        s_free(&r);
-        yard_client_dispatch(F.client, 20);
-    }
+    yh_result_t r = yh_call_json_ready(F.client, "scheduler", "job.list", "{}", NULL, 10000);
     assert_int_equal(r.status, 0);
-    s_free(&r);
+    yh_result_free(&r);
     return 0;
 }
 
@@ -246,13 +202,13 @@ static void
 test_config_jobs_load_and_a_bad_one_is_skipped(void **state)
 {
     (void)state;
-    s_res_t r = s_call("job.list", "{}");
+    yh_result_t r = s_call("job.list", "{}");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"id\":\"from-config\""));
     assert_non_null(strstr(r.json, "\"id\":\"also-from-config\""));
     assert_non_null(strstr(r.json, "cron '0 9 * * mon' Europe/Berlin"));
     assert_null(strstr(r.json, "\"id\":\"broken\""));
-    s_free(&r);
+    yh_result_free(&r);
 }
 
 static void
@@ -261,36 +217,36 @@ test_add_get_list_remove(void **state)
     (void)state;
     s_ok("job.add", "{\"id\":\"daily\",\"cron\":\"30 6 * * *\",\"tz\":\"America/New_York\","
                     "\"service\":\"sink\",\"op\":\"tick\",\"body\":{\"report\":\"daily\"}}");
-    s_res_t r = s_call("job.add", "{\"id\":\"daily\",\"every\":5,\"service\":\"sink\"}");
+    yh_result_t r = s_call("job.add", "{\"id\":\"daily\",\"every\":5,\"service\":\"sink\"}");
     assert_int_equal(r.status, YARD_E_SERVICE);
     assert_string_equal(r.app, "CONFLICT");
-    s_free(&r);
+    yh_result_free(&r);
     r = s_call("job.add", "{\"id\":\"bad\",\"cron\":\"* * 32 * *\",\"service\":\"sink\"}");
     assert_int_equal(r.status, YARD_E_BAD_REQUEST);
     assert_non_null(strstr(r.json, "'cron'"));
     assert_non_null(strstr(r.json, "day-of-month"));
-    s_free(&r);
+    yh_result_free(&r);
     r = s_call("job.get", "{\"id\":\"daily\"}");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"next_run\":"));
     assert_null(strstr(r.json, "\"next_run\":null"));
     assert_non_null(strstr(r.json, "\"report\":\"daily\""));
-    s_free(&r);
+    yh_result_free(&r);
     s_ok("job.update", "{\"id\":\"daily\",\"cron\":\"45 6 * * *\",\"service\":\"sink\"}");
     r = s_call("job.get", "{\"id\":\"daily\"}");
     assert_non_null(strstr(r.json, "45 6 * * *"));
-    s_free(&r);
+    yh_result_free(&r);
     s_ok("job.remove", "{\"id\":\"daily\"}");
     r = s_call("job.get", "{\"id\":\"daily\"}");
     assert_int_equal(r.status, YARD_E_NOT_FOUND);
-    s_free(&r);
+    yh_result_free(&r);
     r = s_call("job.remove", "{\"id\":\"daily\"}");
     assert_int_equal(r.status, YARD_E_NOT_FOUND);
-    s_free(&r);
+    yh_result_free(&r);
     r = s_call("job.get", "{}");
     assert_int_equal(r.status, YARD_E_BAD_REQUEST);
     assert_non_null(strstr(r.json, "'id'"));
-    s_free(&r);
+    yh_result_free(&r);
 }
 
 typedef struct {
@@ -336,12 +292,12 @@ test_run_now_events_and_history(void **state)
     pthread_mutex_lock(&s_lock);
     assert_non_null(strstr(s_last_run, "ev@"));
     pthread_mutex_unlock(&s_lock);
-    s_res_t r = s_call("job.history", "{\"id\":\"ev\"}");
+    yh_result_t r = s_call("job.history", "{\"id\":\"ev\"}");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"status\":\"ok\""));
     assert_non_null(strstr(r.json, "\"reply\":{\"ok\":true}"));
     assert_non_null(strstr(r.json, "\"duration_ms\":"));
-    s_free(&r);
+    yh_result_free(&r);
     /* A failing target, retried twice with a 1 s backoff that doubles: 3 attempts. */
     s_ok("job.update", "{\"id\":\"ev\",\"every\":\"1h\",\"service\":\"sink\",\"op\":\"fail\","
                        "\"retries\":2,\"backoff\":1}");
@@ -353,7 +309,7 @@ test_run_now_events_and_history(void **state)
     assert_non_null(strstr(r.json, "\"status\":\"error\""));
     assert_non_null(strstr(r.json, "BROKEN: the sink is broken today"));
     assert_non_null(strstr(r.json, "\"attempt\":3"));
-    s_free(&r);
+    yh_result_free(&r);
     yard_client_unsubscribe(F.client, "scheduler.job.>");
 }
 
@@ -365,10 +321,10 @@ test_schedule_fires_and_pause_stops_it(void **state)
     s_ok("job.add", "{\"id\":\"every-second\",\"every\":1,\"service\":\"sink\",\"op\":\"tick\"}");
     assert_true(s_wait_count(&s_ticks, before + 3, 6000) >= before + 3);
     s_ok("job.pause", "{\"id\":\"every-second\"}");
-    s_res_t r = s_call("job.get", "{\"id\":\"every-second\"}");
+    yh_result_t r = s_call("job.get", "{\"id\":\"every-second\"}");
     assert_non_null(strstr(r.json, "\"paused\":true"));
     assert_non_null(strstr(r.json, "\"next_run\":null"));
-    s_free(&r);
+    yh_result_free(&r);
     /* In-flight ticks may land just after the pause; after that, nothing. */
     s_wait_count(&s_ticks, INT32_MAX, 600);
     int paused_at = s_count(&s_ticks);
@@ -392,11 +348,11 @@ test_max_instances_skips_and_records(void **state)
         yard_client_dispatch(F.client, 50);
     }
     assert_int_equal(s_count(&s_hangs), before + 1);
-    s_res_t r = s_call("job.history", "{\"id\":\"overlap\"}");
+    yh_result_t r = s_call("job.history", "{\"id\":\"overlap\"}");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.json, "\"status\":\"skipped\""));
     assert_non_null(strstr(r.json, "max_instances reached"));
-    s_free(&r);
+    yh_result_free(&r);
     s_ok("job.remove", "{\"id\":\"overlap\"}");
 }
 
