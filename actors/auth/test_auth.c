@@ -3,6 +3,7 @@
  * the scope. Requests and replies are written as JSON here and converted exactly as the
  * gateway converts them. */
 #include "bus_json.h"
+#include "fixture.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -132,33 +133,10 @@ s_setup(void **state)
     yard_log_set_level(YARD_LOG_ERROR);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     F.dir = yh_tmpdir();
-    char path[512], err[512] = "";
-    snprintf(path, sizeof path, "%s/yard.yaml", F.dir);
-    F.cfg = yh_config_write(path, s_config, err, sizeof err);
-    if (!F.cfg) {
-        fail_msg("config: %s", err);
-    }
-    F.bport = yh_free_port();
-    char bind[64];
-    snprintf(bind, sizeof bind, "%s", yh_endpoint(F.bport));
-    yard_broker_opts_t bo = {.bind = bind, .heartbeat_ms = 200, .heartbeat_min_ms = 50};
-    assert_int_equal(yard_broker_new(&bo, NULL, &F.broker), 0);
-    assert_int_equal(yard_broker_start(F.broker), 0);
-    char bflag[64];
-    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(F.bport));
-    char *argv[] = {bflag, NULL};
-    const yard_actor_def_t *defs[2] = {yard_registry_find("auth"), yard_registry_find("echo")};
-    yard_actor_t **outs[2] = {&F.auth, &F.echo};
-    for (int i = 0; i < 2; i++) {
-        yard_actor_opts_t ao;
-        void *aopts = NULL;
-        int rc = yard_actor_configure(defs[i], F.cfg, 1, argv, &ao, &aopts, err, sizeof err);
-        if (rc) {
-            fail_msg("configure: %s", err);
-        }
-        assert_int_equal(yard_actor_start(defs[i], &ao, aopts, outs[i]), 0);
-        yard_actor_config_free(defs[i], &ao, &aopts);
-    }
+    F.cfg = yh_config_in(F.dir, s_config);
+    F.broker = yh_broker_start(&F.bport);
+    F.auth = yh_actor_start(yard_registry_find("auth"), F.cfg, F.bport, NULL);
+    F.echo = yh_actor_start(yard_registry_find("echo"), F.cfg, F.bport, NULL);
     yard_client_opts_t co = {.default_timeout_ms = 5000};
     assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &F.client), 0);
     s_first_login();
@@ -565,7 +543,7 @@ s_setup_redis(void **state)
     if (R.redis < 0) {
         fail_msg("redis-server did not start (is it installed?)");
     }
-    char text[1024], path[512], err[512] = "";
+    char text[1024];
     snprintf(text, sizeof text,
              "store: redis://127.0.0.1:%d\n"
              "auth:\n"
@@ -574,26 +552,9 @@ s_setup_redis(void **state)
              "  admin_password: \"correct horse battery\"\n",
              port);
     F.dir = yh_tmpdir();
-    snprintf(path, sizeof path, "%s/yard.yaml", F.dir);
-    F.cfg = yh_config_write(path, text, err, sizeof err);
-    if (!F.cfg) {
-        fail_msg("config: %s", err);
-    }
-    F.bport = yh_free_port();
-    char bind[64];
-    snprintf(bind, sizeof bind, "%s", yh_endpoint(F.bport));
-    yard_broker_opts_t bo = {.bind = bind, .heartbeat_ms = 200, .heartbeat_min_ms = 50};
-    assert_int_equal(yard_broker_new(&bo, NULL, &F.broker), 0);
-    assert_int_equal(yard_broker_start(F.broker), 0);
-    char bflag[64];
-    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(F.bport));
-    char *argv[] = {bflag, NULL};
-    const yard_actor_def_t *def = yard_registry_find("auth");
-    yard_actor_opts_t ao;
-    void *aopts = NULL;
-    assert_int_equal(yard_actor_configure(def, F.cfg, 1, argv, &ao, &aopts, err, sizeof err), 0);
-    assert_int_equal(yard_actor_start(def, &ao, aopts, &F.auth), 0);
-    yard_actor_config_free(def, &ao, &aopts);
+    F.cfg = yh_config_in(F.dir, text);
+    F.broker = yh_broker_start(&F.bport);
+    F.auth = yh_actor_start(yard_registry_find("auth"), F.cfg, F.bport, NULL);
     yard_client_opts_t co = {.default_timeout_ms = 5000};
     assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &F.client), 0);
     s_first_login();

@@ -2,6 +2,7 @@
  * this process: job.* operations, runs, events, history, failures and retries, max_instances,
  * and jobs from the config file (a bad one named with its line, the rest loaded). */
 #include "bus_json.h"
+#include "fixture.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -145,29 +146,11 @@ s_setup(void **state)
     (void)state;
     yard_log_set_level(YARD_LOG_ERROR);
     F.dir = yh_tmpdir();
-    char path[512], err[512] = "";
-    snprintf(path, sizeof path, "%s/yard.yaml", F.dir);
-    F.cfg = yh_config_write(path, s_config, err, sizeof err);
-    if (!F.cfg) {
-        fail_msg("config: %s", err);
-    }
-    F.bport = yh_free_port();
-    char bind[64];
-    snprintf(bind, sizeof bind, "%s", yh_endpoint(F.bport));
-    yard_broker_opts_t bo = {.bind = bind, .heartbeat_ms = 200, .heartbeat_min_ms = 50};
-    assert_int_equal(yard_broker_new(&bo, NULL, &F.broker), 0);
-    assert_int_equal(yard_broker_start(F.broker), 0);
+    F.cfg = yh_config_in(F.dir, s_config);
+    F.broker = yh_broker_start(&F.bport);
     yard_actor_opts_t so = {.broker = (char *)yh_endpoint(F.bport), .heartbeat_ms = 200};
     assert_int_equal(yard_actor_start(&s_sink_def, &so, NULL, &F.sink), 0);
-    char bflag[64];
-    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(F.bport));
-    char *argv[] = {bflag, NULL};
-    const yard_actor_def_t *def = yard_registry_find("scheduler");
-    yard_actor_opts_t ao;
-    void *aopts = NULL;
-    assert_int_equal(yard_actor_configure(def, F.cfg, 1, argv, &ao, &aopts, err, sizeof err), 0);
-    assert_int_equal(yard_actor_start(def, &ao, aopts, &F.sched), 0);
-    yard_actor_config_free(def, &ao, &aopts);
+    F.sched = yh_actor_start(yard_registry_find("scheduler"), F.cfg, F.bport, NULL);
     yard_client_opts_t co = {.default_timeout_ms = 5000};
     assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &F.client), 0);
     yh_result_t r = yh_call_json_ready(F.client, "scheduler", "job.list", "{}", NULL, 10000);

@@ -1,0 +1,25 @@
+/* Test harness: the pieces most integration tests set up the same way — a config file in a
+ * temp dir, a broker in the test process on a free tcp port, an actor configured from that
+ * file as `yard-actor` would configure it. Each aborts the test program with a message when it
+ * cannot (a broken fixture is not a result). */
+#ifndef YARD_HARNESS_FIXTURE_H
+#define YARD_HARNESS_FIXTURE_H
+
+#include "yard/actor.h"
+#include "yard/broker.h"
+#include "yard/options.h"
+
+/* Writes text to <dir>/yard.yaml and loads it. Caller owns the config. */
+yard_config_t *yh_config_in(const char *dir, const char *text);
+
+/* A started broker bound to tcp://127.0.0.1:<free port> (set in *port), heartbeat 200 ms.
+ * Caller owns it (yard_broker_destroy). */
+yard_broker_t *yh_broker_start(int *port);
+
+/* Starts def configured from cfg (may be NULL), its section and the top level, plus
+ * --broker=tcp://127.0.0.1:<port> and the extra flags in argv (NULL-ended; may be NULL).
+ * cfg must outlive the actor. Caller owns the actor (yard_actor_destroy). */
+yard_actor_t *yh_actor_start(const yard_actor_def_t *def, const yard_config_t *cfg, int port,
+                             char *const *argv);
+
+#endif
