@@ -91,7 +91,8 @@ s_upsert(sched_state_t *st, sched_job_t *j)
     }
     rc = sched_store_save(st->store, j, false);
     if (rc == 0) {
-        rc = sched_store_next_set(st->store, j->id, sched_job_next(j, sched_now()));
+        rc =
+            sched_store_next_set(st->store, j->id, j->paused ? -1 : sched_job_next(j, sched_now()));
     }
     return rc;
 }

@@ -191,9 +191,11 @@ s_set_paused(yard_request_t *req, sched_state_t *st, bool paused)
     }
     j->paused = paused;
     rc = sched_store_save(st->store, j, false);
-    /* Resuming starts from now: runs that fell in the pause are neither fired nor missed. */
-    int64_t next = sched_job_next(j, sched_now());
-    if (rc == 0 && !paused) {
+    /* The stored next run is what every runner reads on every tick, so a pause takes hold at
+     * once (-1: none), not at the runners' next reload of the job list. Resuming starts from
+     * now: runs that fell in the pause are neither fired nor missed. */
+    int64_t next = paused ? -1 : sched_job_next(j, sched_now());
+    if (rc == 0) {
         rc = sched_store_next_set(st->store, id, next);
     }
     sched_job_destroy(&j);
