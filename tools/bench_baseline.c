@@ -7,6 +7,7 @@
  * delimiter frame because nobody is a REQ or REP. Each body starts with the client's send
  * timestamp, so latency needs no bookkeeping. The proxy and the workers share one context and
  * the clients another, as the bus side does; zmq_ctx_shutdown() ends the proxy and the workers. */
+#include "bench_load.h"
 #include "cli.h"
 
 #include <zmq.h>
@@ -22,9 +23,7 @@ typedef struct {
     void *ctx;
     char endpoint[64];
     const yard_bench_shape_t *shape;
-    pthread_barrier_t *ready;
-    volatile uint64_t *start_ns; /* written by the main thread between the two barriers */
-    pthread_barrier_t *go;
+    yard_bench_gate_t *gate; /* the bus side's start gate: both sides start alike */
     pthread_t thread;
     int setup_rc;
     yard_bench_result_t r;
@@ -107,9 +106,7 @@ s_client_thread(void *arg)
             c->setup_rc = -1;
         }
     }
-    pthread_barrier_wait(c->ready);
-    pthread_barrier_wait(c->go);
-    uint64_t end = *c->start_ns + (uint64_t)(shape->duration_s * 1e9);
+    uint64_t end = yard__bench_gate_pass(c->gate, shape->duration_s);
     uint64_t outstanding = 0;
     uint64_t now = yard__now_ns();
     while (c->setup_rc == 0 && now < end) {
@@ -211,37 +208,26 @@ yard__bench_baseline(const yard_bench_shape_t *shape, yard_bench_result_t *out)
             abort();
         }
     }
-    pthread_barrier_t ready, go;
-    pthread_barrier_init(&ready, NULL, (unsigned)shape->clients + 1);
-    pthread_barrier_init(&go, NULL, (unsigned)shape->clients + 1);
-    volatile uint64_t start_ns = 0;
+    yard_bench_gate_t gate;
+    yard__bench_gate_init(&gate, shape->clients);
     for (int i = 0; i < shape->clients; i++) {
         s_client_t *c = &clients[i];
         c->ctx = cctx;
         snprintf(c->endpoint, sizeof c->endpoint, "%s", front_ep);
         c->shape = shape;
-        c->ready = &ready;
-        c->go = &go;
-        c->start_ns = &start_ns;
+        c->gate = &gate;
         if (pthread_create(&c->thread, NULL, s_client_thread, c)) {
             abort();
         }
     }
-    pthread_barrier_wait(&ready);
-    start_ns = yard__now_ns();
-    pthread_barrier_wait(&go);
+    yard__bench_gate_open(&gate);
     int rc = 0;
     for (int i = 0; i < shape->clients; i++) {
         pthread_join(clients[i].thread, NULL);
         if (clients[i].setup_rc) {
             rc = -1;
         }
-        yard_bench_result_t *r = &clients[i].r;
-        out->sent += r->sent;
-        out->replies += r->replies;
-        out->replies_in_window += r->replies_in_window;
-        out->lost += r->lost;
-        yard__hist_merge(&out->hist, &r->hist);
+        yard__bench_result_add(out, &clients[i].r); /* no errors here: those counts stay 0 */
     }
     out->seconds = shape->duration_s;
     if (rc) {
@@ -254,8 +240,7 @@ yard__bench_baseline(const yard_bench_shape_t *shape, yard_bench_result_t *out)
     }
     zmq_ctx_term(sctx);
     zmq_ctx_term(cctx);
-    pthread_barrier_destroy(&ready);
-    pthread_barrier_destroy(&go);
+    yard__bench_gate_destroy(&gate);
     free(workers);
     free(clients);
     return rc;

@@ -75,6 +75,13 @@ yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool 
     return s_start_echo(bus, replicas, credit, echo_inproc ? bus->inproc : bus->tcp, who);
 }
 
+int64_t
+yard__bench_bus_credit(int64_t outstanding, int replicas)
+{
+    int64_t each = (outstanding + replicas - 1) / replicas;
+    return each < 16 ? 16 : each;
+}
+
 void
 yard__bench_bus_stop(yard_bench_bus_t *bus)
 {

@@ -1,6 +1,6 @@
 /* The bus a benchmark measures when it brings its own: a broker and the registry's echo
- * replicas in this process, on one ZeroMQ context. Shared by `yard bench` and
- * `yard bench http` so that both measure the same thing. Private to tools/. */
+ * replicas in this process, on one ZeroMQ context. Shared by `yard bench`, `yard bench auth`
+ * and `yard bench http` so that all measure the same thing. Private to tools/. */
 #ifndef YARD_TOOLS_BENCH_BUS_H
 #define YARD_TOOLS_BENCH_BUS_H
 
@@ -24,6 +24,10 @@ typedef struct {
  * Call yard__bench_bus_stop() either way. */
 int yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool echo_inproc,
                           const char *who);
+
+/* The credit each of `replicas` echo replicas offers so that the broker's queue never sets
+ * the pace: all the calls the load keeps outstanding, spread over the replicas, at least 16. */
+int64_t yard__bench_bus_credit(int64_t outstanding, int replicas);
 
 /* Stops the replicas (they drain), then the broker, then the context. */
 void yard__bench_bus_stop(yard_bench_bus_t *bus);

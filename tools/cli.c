@@ -1,5 +1,6 @@
 /* Helpers shared by the yard CLI's commands (contracts in cli.h): exit codes, error printing,
- * endpoints, clocks, free ports, bench bodies and the latency histogram. */
+ * endpoints, clocks, free ports, option parsing and its messages, bench bodies and the latency
+ * histogram. */
 #include "cli.h"
 #include "yard/options.h"
 
@@ -100,6 +101,13 @@ yard__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+void
+yard__sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int
 yard__free_port(void)
 {
@@ -133,6 +141,43 @@ yard__parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+int
+yard__parse_double(const char *text, double min, double max, double *out)
+{
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (!end || *end || !(v >= min && v <= max)) { /* !(...) also rejects NaN */
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+yard__opt_reject(const char *who, int ch, const char *arg, const char *usage)
+{
+    if (ch == ':') {
+        fprintf(stderr, "%s: %s needs a value\n%s", who, arg, usage);
+    } else {
+        fprintf(stderr, "%s: unknown option '%s'\n%s", who, arg, usage);
+    }
+    return -1;
+}
+
+int
+yard__opt_bad_value(const char *who, const char *value, const char *what)
+{
+    fprintf(stderr, "%s: bad value '%s' for %s\n", who, value, what);
+    return -1;
+}
+
+int
+yard__opt_operand(const char *who, const char *arg, const char *usage)
+{
+    fprintf(stderr, "%s: unexpected argument '%s'\n%s", who, arg, usage);
+    return -1;
 }
 
 void *

@@ -51,11 +51,27 @@ int yard__broker_resolve(const char *flag, const char *config, char **out, char 
 /* Nanoseconds on the monotonic clock. */
 uint64_t yard__now_ns(void);
 
+/* Sleeps for ms milliseconds (a tool's polling back-off, never synchronisation in a test). */
+void yard__sleep_ms(int ms);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago, or -1. */
 int yard__free_port(void);
 
 /* Parses a non-negative decimal integer in [min, max]. Returns 0 or -1. */
 int yard__parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parses a number (strtod(), whole text) in [min, max] into *out. Returns 0 or -1. */
+int yard__parse_double(const char *text, double min, double max, double *out);
+
+/* The messages of a command's getopt_long() loop (optstring starting with ':'), each on stderr
+ * prefixed with who ("yard bench"), so every command words them alike. Each returns -1.
+ * yard__opt_reject: getopt_long() returned ch for arg: ':' an option without its value, else
+ * an unknown option; usage follows. yard__opt_bad_value: value is bad for what, e.g.
+ * "--clients: 1..1024". yard__opt_operand: arg is an argument the command takes none of;
+ * usage follows. */
+int yard__opt_reject(const char *who, int ch, const char *arg, const char *usage);
+int yard__opt_bad_value(const char *who, const char *value, const char *what);
+int yard__opt_operand(const char *who, const char *arg, const char *usage);
 
 /* A msgpack body of exactly size bytes (a bin, or nil when size < 2) whose first payload
  * bytes can carry a timestamp. Caller owns the result; free with free(). */

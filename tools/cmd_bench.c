@@ -4,37 +4,26 @@
  *
  * Without --broker it starts, in this process, a broker on a free tcp loopback port and
  * --replicas replicas of a minimal echo actor on the shared runtime (the runtime is what we
- * measure; any actor's own code would only add noise), then N client threads, each with its
- * own yard client, keeping --window async calls outstanding for --duration seconds. Every
- * call's send time rides in its callback slot; latencies go into per-thread log-linear
- * histograms merged at the end. After the duration each client drains what is outstanding
- * with a deadline; lost = sent - replies - errors counts calls that ended in neither.
- *
- * Invariant: a call's slot is free exactly when its callback has run, so `outstanding` is the
- * number of calls the client still owes us an outcome for. */
+ * measure; any actor's own code would only add noise), then puts the load of bench_load.h on
+ * it: --clients threads, each with its own yard client, keeping --window async calls
+ * outstanding for --duration seconds. */
 #include "bench_bus.h"
+#include "bench_load.h"
 #include "cli.h"
 
-#include "yard/actor.h"
-#include "yard/registry.h"
-#include "yard/broker.h"
-#include "yard/client.h"
 #include "yard/error.h"
 #include "yard/log.h"
 
 #include <zmq.h>
 
 #include <getopt.h>
-#include <math.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#define S_CALL_TIMEOUT_MS 5000
-#define S_WARMUP_MS       10000
+#define S_WHO       "yard bench"
+#define S_WARMUP_MS 10000
 
 static const char s_usage[] =
     "usage: yard bench [--clients N] [--replicas N] [--window N] [--duration S] [--size BYTES]\n"
@@ -59,241 +48,38 @@ typedef struct {
     const char *broker, *service;
 } s_opts_t;
 
-typedef struct s_client s_client_t;
-
-typedef struct {
-    uint64_t t0;
-    s_client_t *owner;
-    int next_free;
-} s_slot_t;
-
-struct s_client {
-    const s_opts_t *o;
-    const char *endpoint;
-    void *zmq_ctx;
-    const void *body;
-    pthread_barrier_t *ready, *go;
-    volatile uint64_t *start_ns;
-    pthread_t thread;
-    s_slot_t *slots;
-    int free_head;
-    uint64_t outstanding;
-    uint64_t end_ns;
-    bool closing;
-    int setup_rc;
-    yard_bench_result_t r;
-};
-
-/* --- client threads ----------------------------------------------------------------------- */
-
-static void
-s_count_error(yard_bench_result_t *r, int err)
-{
-    uint32_t code = yard_err_to_wire(err);
-    r->errors++;
-    r->error_counts[code < 32 ? code : 0]++;
-}
-
-static void
-s_on_reply(const yard_msg_t *reply, void *arg)
-{
-    s_slot_t *slot = arg;
-    s_client_t *c = slot->owner;
-    uint64_t now = yard__now_ns();
-    c->outstanding--;
-    slot->next_free = c->free_head;
-    c->free_head = (int)(slot - c->slots);
-    if (c->closing) {
-        return; /* ended by yard_client_destroy() after the drain deadline: counted as lost */
-    }
-    int status = reply ? yard_msg_status(reply) : YARD_E_INTERNAL;
-    if (status != 0) {
-        s_count_error(&c->r, status);
-        return;
-    }
-    c->r.replies++;
-    if (now <= c->end_ns) {
-        c->r.replies_in_window++;
-    }
-    yard__hist_record(&c->r.hist, now - slot->t0);
-}
-
-static void
-s_sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Waits until the service answers: replicas register asynchronously, so the first calls can
- * legitimately meet NO_SERVICE. Polling with a short back-off is fine in a tool. */
-static int
-s_warm_up(yard_client_t *client, const char *service, const void *body, size_t size)
-{
-    uint64_t deadline = yard__now_ns() + (uint64_t)S_WARMUP_MS * 1000000u;
-    yard_call_opts_t opts = {.timeout_ms = 2000};
-    int rc;
-    do {
-        yard_msg_t *reply = NULL;
-        rc = yard_client_call(client, service, body, size, &opts, &reply);
-        yard_msg_destroy(&reply);
-        if (rc == 0) {
-            return 0;
-        }
-        s_sleep_ms(20);
-    } while (yard__now_ns() < deadline);
-    return rc;
-}
-
-static void *
-s_client_thread(void *arg)
-{
-    s_client_t *c = arg;
-    const s_opts_t *o = c->o;
-    pthread_setname_np(pthread_self(), "bench-client");
-    yard_client_t *client = NULL;
-    yard_client_opts_t copts = {.zmq_context = c->zmq_ctx, .default_timeout_ms = S_CALL_TIMEOUT_MS};
-    c->setup_rc = yard_client_new(c->endpoint, &copts, &client);
-    if (c->setup_rc == 0) {
-        c->setup_rc = s_warm_up(client, o->service, c->body, o->size);
-    }
-    c->slots = calloc((size_t)o->window, sizeof *c->slots);
-    if (!c->slots) {
-        abort();
-    }
-    for (int i = 0; i < o->window; i++) {
-        c->slots[i].owner = c;
-        c->slots[i].next_free = i + 1 < o->window ? i + 1 : -1;
-    }
-    c->free_head = 0;
-    pthread_barrier_wait(c->ready);
-    pthread_barrier_wait(c->go);
-    c->end_ns = *c->start_ns + (uint64_t)(o->duration_s * 1e9);
-    yard_call_opts_t opts = {.timeout_ms = S_CALL_TIMEOUT_MS};
-    while (c->setup_rc == 0 && yard__now_ns() < c->end_ns) {
-        while (c->free_head >= 0) {
-            s_slot_t *slot = &c->slots[c->free_head];
-            c->free_head = slot->next_free;
-            slot->t0 = yard__now_ns();
-            c->outstanding++;
-            c->r.sent++;
-            int rc = yard_client_call_async(client, o->service, c->body, o->size, &opts, s_on_reply,
-                                            slot);
-            if (rc) {
-                /* The callback will never run: give the slot back ourselves. */
-                c->outstanding--;
-                slot->next_free = c->free_head;
-                c->free_head = (int)(slot - c->slots);
-                s_count_error(&c->r, rc);
-                break;
-            }
-        }
-        int rc = yard_client_dispatch(client, 10);
-        if (rc < 0) {
-            s_count_error(&c->r, rc);
-        }
-    }
-    /* Drain: every call is due to end by its deadline plus a heartbeat; allow a second more. */
-    uint64_t deadline = c->end_ns + (uint64_t)(S_CALL_TIMEOUT_MS + 2000) * 1000000u;
-    while (c->setup_rc == 0 && c->outstanding > 0 && yard__now_ns() < deadline) {
-        yard_client_dispatch(client, 50);
-    }
-    c->closing = true;
-    yard_client_destroy(&client);
-    c->r.lost = c->r.sent - c->r.replies - c->r.errors;
-    c->r.seconds = o->duration_s;
-    free(c->slots);
-    c->slots = NULL;
-    return NULL;
-}
+/* --- the bus side ------------------------------------------------------------------------- */
 
 /* Runs the bus side against endpoint. Returns 0 or -1 (a client could not reach the service). */
 static int
 s_run_bus(const s_opts_t *o, const char *endpoint, yard_bench_result_t *out)
 {
-    memset(out, 0, sizeof *out);
     size_t off = 0;
     void *body = yard__bench_body(o->size, &off);
-    void *cctx = zmq_ctx_new();
-    s_client_t *clients = calloc((size_t)o->clients, sizeof *clients);
-    if (!cctx || !clients) {
+    void *cctx = zmq_ctx_new(); /* the clients' own, apart from the bus's */
+    if (!cctx) {
         abort();
     }
-    pthread_barrier_t ready, go;
-    pthread_barrier_init(&ready, NULL, (unsigned)o->clients + 1);
-    pthread_barrier_init(&go, NULL, (unsigned)o->clients + 1);
-    volatile uint64_t start_ns = 0;
-    for (int i = 0; i < o->clients; i++) {
-        s_client_t *c = &clients[i];
-        c->o = o;
-        c->endpoint = endpoint;
-        c->zmq_ctx = cctx;
-        c->body = body;
-        c->ready = &ready;
-        c->go = &go;
-        c->start_ns = &start_ns;
-        if (pthread_create(&c->thread, NULL, s_client_thread, c)) {
-            abort();
-        }
+    yard_bench_load_t load = {.endpoint = endpoint,
+                              .zmq_ctx = cctx,
+                              .service = o->service,
+                              .body = body,
+                              .size = o->size,
+                              .clients = o->clients,
+                              .window = o->window,
+                              .duration_s = o->duration_s,
+                              .warmup_ms = S_WARMUP_MS};
+    int rc = yard__bench_load_run(&load, out);
+    if (rc) {
+        fprintf(stderr, "yard bench: service '%s' at %s does not answer: %s: %s\n", o->service,
+                endpoint, yard_err_name(rc), yard_strerror(rc));
     }
-    pthread_barrier_wait(&ready);
-    start_ns = yard__now_ns();
-    pthread_barrier_wait(&go);
-    int rc = 0;
-    for (int i = 0; i < o->clients; i++) {
-        s_client_t *c = &clients[i];
-        pthread_join(c->thread, NULL);
-        if (c->setup_rc) {
-            if (rc == 0) {
-                fprintf(stderr, "yard bench: service '%s' at %s does not answer: %s: %s\n",
-                        o->service, endpoint, yard_err_name(c->setup_rc),
-                        yard_strerror(c->setup_rc));
-            }
-            rc = -1;
-        }
-        out->sent += c->r.sent;
-        out->replies += c->r.replies;
-        out->replies_in_window += c->r.replies_in_window;
-        out->errors += c->r.errors;
-        out->lost += c->r.lost;
-        for (int k = 0; k < 32; k++) {
-            out->error_counts[k] += c->r.error_counts[k];
-        }
-        yard__hist_merge(&out->hist, &c->r.hist);
-    }
-    out->seconds = o->duration_s;
-    pthread_barrier_destroy(&ready);
-    pthread_barrier_destroy(&go);
-    free(clients);
     zmq_ctx_term(cctx);
     free(body);
-    return rc;
-}
-
-/* --- the in-process bus ------------------------------------------------------------------- */
-
-/* Requests each echo replica may hold: all the clients' windows spread over the replicas. */
-static int64_t
-s_credit(const s_opts_t *o)
-{
-    int64_t all = (int64_t)o->clients * o->window;
-    int64_t each = (all + o->replicas - 1) / o->replicas;
-    return each < 16 ? 16 : each;
+    return rc ? -1 : 0;
 }
 
 /* --- output ------------------------------------------------------------------------------- */
-
-static double
-s_rate(const yard_bench_result_t *r)
-{
-    return r->seconds > 0 ? (double)r->replies_in_window / r->seconds : 0;
-}
-
-static double
-s_us(const yard_bench_result_t *r, double q)
-{
-    return (double)yard__hist_quantile(&r->hist, q) / 1000.0;
-}
 
 static void
 s_print_json(const s_opts_t *o, const char *endpoint, const yard_bench_result_t *bus,
@@ -308,21 +94,21 @@ s_print_json(const s_opts_t *o, const char *endpoint, const yard_bench_result_t 
     bool first = true;
     for (int k = 0; k < 32; k++) {
         if (bus->error_counts[k]) {
-            printf("%s\"%s\":%llu", first ? "" : ",",
-                   k ? yard_err_name(yard_err_from_wire((uint32_t)k)) : "LOCAL",
+            printf("%s\"%s\":%llu", first ? "" : ",", yard__bench_error_name(k),
                    (unsigned long long)bus->error_counts[k]);
             first = false;
         }
     }
     printf("},\"lost\":%llu,\"rt_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
            "\"max_us\":%.1f",
-           (unsigned long long)bus->lost, s_rate(bus), s_us(bus, 0.5), s_us(bus, 0.99),
-           s_us(bus, 0.999), (double)bus->hist.max / 1000.0);
+           (unsigned long long)bus->lost, yard__bench_rate(bus), yard__bench_us(bus, 0.5),
+           yard__bench_us(bus, 0.99), yard__bench_us(bus, 0.999), (double)bus->hist.max / 1000.0);
     if (base) {
         printf(",\"baseline_rt_per_s\":%.1f,\"baseline_p50_us\":%.1f,\"baseline_p99_us\":%.1f,"
                "\"baseline_p999_us\":%.1f,\"baseline_lost\":%llu,\"ratio\":%.3f",
-               s_rate(base), s_us(base, 0.5), s_us(base, 0.99), s_us(base, 0.999),
-               (unsigned long long)base->lost, s_rate(base) > 0 ? s_rate(bus) / s_rate(base) : 0);
+               yard__bench_rate(base), yard__bench_us(base, 0.5), yard__bench_us(base, 0.99),
+               yard__bench_us(base, 0.999), (unsigned long long)base->lost,
+               yard__bench_rate(base) > 0 ? yard__bench_rate(bus) / yard__bench_rate(base) : 0);
     } else {
         printf(",\"baseline_rt_per_s\":null,\"baseline_p99_us\":null,\"ratio\":null");
     }
@@ -332,10 +118,10 @@ s_print_json(const s_opts_t *o, const char *endpoint, const yard_bench_result_t 
 static void
 s_print_row(const char *name, const yard_bench_result_t *r)
 {
-    printf("%-16s %12.0f %10.1f %10.1f %10.1f %10llu %10llu %8llu %6llu\n", name, s_rate(r),
-           s_us(r, 0.5), s_us(r, 0.99), s_us(r, 0.999), (unsigned long long)r->sent,
-           (unsigned long long)r->replies, (unsigned long long)r->errors,
-           (unsigned long long)r->lost);
+    printf("%-16s %12.0f %10.1f %10.1f %10.1f %10llu %10llu %8llu %6llu\n", name,
+           yard__bench_rate(r), yard__bench_us(r, 0.5), yard__bench_us(r, 0.99),
+           yard__bench_us(r, 0.999), (unsigned long long)r->sent, (unsigned long long)r->replies,
+           (unsigned long long)r->errors, (unsigned long long)r->lost);
 }
 
 static void
@@ -351,12 +137,11 @@ s_print_table(const s_opts_t *o, const char *endpoint, const yard_bench_result_t
     if (base) {
         s_print_row("raw zmq_proxy", base);
         printf("ratio yard / zmq_proxy: %.3f (round trips/s)\n",
-               s_rate(base) > 0 ? s_rate(bus) / s_rate(base) : 0);
+               yard__bench_rate(base) > 0 ? yard__bench_rate(bus) / yard__bench_rate(base) : 0);
     }
     for (int k = 0; k < 32; k++) {
         if (bus->error_counts[k]) {
-            printf("errors %s: %llu\n",
-                   k ? yard_err_name(yard_err_from_wire((uint32_t)k)) : "LOCAL",
+            printf("errors %s: %llu\n", yard__bench_error_name(k),
                    (unsigned long long)bus->error_counts[k]);
         }
     }
@@ -403,14 +188,11 @@ s_parse(int argc, char **argv, s_opts_t *o)
             what = yard__parse_u64(optarg, 1, 100000, &v) ? "--window: 1..100000" : NULL;
             o->window = (int)v;
             break;
-        case 'd': {
-            char *end = NULL;
-            o->duration_s = strtod(optarg, &end);
-            if (!end || *end || !(o->duration_s >= 0.1 && o->duration_s <= 3600)) {
-                what = "--duration: seconds, 0.1..3600";
-            }
+        case 'd':
+            what = yard__parse_double(optarg, 0.1, 3600, &o->duration_s)
+                       ? "--duration: seconds, 0.1..3600"
+                       : NULL;
             break;
-        }
         case 's':
             what = yard__parse_u64(optarg, 1, 1048576, &v) ? "--size: 1..1048576 bytes" : NULL;
             o->size = (size_t)v;
@@ -427,21 +209,15 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'B':
             o->baseline = true;
             break;
-        case ':':
-            fprintf(stderr, "yard bench: %s needs a value\n%s", argv[optind - 1], s_usage);
-            return -1;
         default:
-            fprintf(stderr, "yard bench: unknown option '%s'\n%s", argv[optind - 1], s_usage);
-            return -1;
+            return yard__opt_reject(S_WHO, ch, argv[optind - 1], s_usage);
         }
         if (what) {
-            fprintf(stderr, "yard bench: bad value '%s' for %s\n", optarg, what);
-            return -1;
+            return yard__opt_bad_value(S_WHO, optarg, what);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "yard bench: unexpected argument '%s'\n%s", argv[optind], s_usage);
-        return -1;
+        return yard__opt_operand(S_WHO, argv[optind], s_usage);
     }
     if (!o->broker != !o->service) {
         fprintf(stderr, "yard bench: --broker and --service go together\n%s", s_usage);
@@ -477,7 +253,8 @@ yard__cmd_bench(int argc, char **argv)
     memset(&own, 0, sizeof own);
     const char *endpoint = o.broker;
     if (!o.broker) {
-        if (yard__bench_bus_start(&own, o.replicas, s_credit(&o), false, "yard bench")) {
+        int64_t credit = yard__bench_bus_credit((int64_t)o.clients * o.window, o.replicas);
+        if (yard__bench_bus_start(&own, o.replicas, credit, false, "yard bench")) {
             yard__bench_bus_stop(&own);
             code = YARD_EXIT_ERROR;
             goto cleanup;

@@ -9,14 +9,12 @@
  * password, so a shared Redis never gains a known credential; the bench logs in once, and at
  * the end deletes that user (which also voids its tokens).
  *
- * Then, like `yard bench`, --clients threads each keep --window async calls outstanding for
- * --duration seconds: first `verify {token, scopes: ["admin"]}` to auth, then the very same
- * msgpack body (and op) to echo. A reply with any non-zero status is an error; after the
- * duration every client drains with a deadline and lost = sent - replies - errors.
- *
- * Invariant (as in cmd_bench.c): a call's slot is free exactly when its callback has run, so
- * `outstanding` is the number of calls the client still owes us an outcome for. */
+ * Then it puts the load of bench_load.h on the bus, as `yard bench` does: --clients threads
+ * each keep --window async calls outstanding for --duration seconds, first
+ * `verify {token, scopes: ["admin"]}` to auth, then the very same msgpack body (and op) to
+ * echo. A reply with any non-zero status is an error; lost = sent - replies - errors. */
 #include "bench_bus.h"
+#include "bench_load.h"
 #include "cli.h"
 
 #include "jwt.h"
@@ -35,7 +33,6 @@
 #include <zmq.h>
 
 #include <getopt.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +45,7 @@ int yard__cmd_bench_auth(int argc, char **argv);
 
 #define S_CALL_TIMEOUT_MS 5000
 #define S_WARMUP_MS       10000
+#define S_WHO             "yard bench auth"
 #define S_LOCAL_S         1.0 /* the signature-check loop */
 #define S_STORE_S         0.5 /* the store-read loop */
 
@@ -77,202 +75,29 @@ typedef struct {
     bool json;
 } s_opts_t;
 
-/* What both bus sides share: where to send what. */
-typedef struct {
-    const s_opts_t *o;
-    const char *endpoint;
-    void *zmq_ctx;
-    const char *service, *op;
-    const void *body;
-    size_t size;
-} s_side_t;
+/* --- the bus sides ------------------------------------------------------------------------ */
 
-typedef struct s_client s_client_t;
-
-typedef struct {
-    uint64_t t0;
-    s_client_t *owner;
-    int next_free;
-} s_slot_t;
-
-struct s_client {
-    const s_side_t *side;
-    pthread_barrier_t *ready, *go;
-    volatile uint64_t *start_ns;
-    pthread_t thread;
-    s_slot_t *slots;
-    int free_head;
-    uint64_t outstanding, end_ns;
-    bool closing;
-    int setup_rc;
-    yard_bench_result_t r;
-};
-
-/* --- client threads ----------------------------------------------------------------------- */
-
-static void
-s_count_error(yard_bench_result_t *r, int err)
-{
-    uint32_t code = yard_err_to_wire(err);
-    r->errors++;
-    r->error_counts[code < 32 ? code : 0]++;
-}
-
-static void
-s_on_reply(const yard_msg_t *reply, void *arg)
-{
-    s_slot_t *slot = arg;
-    s_client_t *c = slot->owner;
-    uint64_t now = yard__now_ns();
-    c->outstanding--;
-    slot->next_free = c->free_head;
-    c->free_head = (int)(slot - c->slots);
-    if (c->closing) {
-        return; /* ended by yard_client_destroy() after the drain deadline: counted as lost */
-    }
-    int status = reply ? yard_msg_status(reply) : YARD_E_INTERNAL;
-    if (status != 0) {
-        s_count_error(&c->r, status);
-        return;
-    }
-    c->r.replies++;
-    if (now <= c->end_ns) {
-        c->r.replies_in_window++;
-    }
-    yard__hist_record(&c->r.hist, now - slot->t0);
-}
-
-static void *
-s_client_thread(void *arg)
-{
-    s_client_t *c = arg;
-    const s_side_t *s = c->side;
-    const s_opts_t *o = s->o;
-    pthread_setname_np(pthread_self(), "bench-client");
-    yard_client_t *client = NULL;
-    yard_client_opts_t copts = {.zmq_context = s->zmq_ctx, .default_timeout_ms = S_CALL_TIMEOUT_MS};
-    yard_call_opts_t opts = {.op = s->op, .timeout_ms = S_CALL_TIMEOUT_MS};
-    c->setup_rc = yard_client_new(s->endpoint, &copts, &client);
-    if (c->setup_rc == 0) {
-        /* One call first: connects, and proves the call succeeds before we count any. */
-        yard_msg_t *reply = NULL;
-        c->setup_rc = yard_client_call(client, s->service, s->body, s->size, &opts, &reply);
-        yard_msg_destroy(&reply);
-    }
-    c->slots = calloc((size_t)o->window, sizeof *c->slots);
-    if (!c->slots) {
-        abort();
-    }
-    for (int i = 0; i < o->window; i++) {
-        c->slots[i].owner = c;
-        c->slots[i].next_free = i + 1 < o->window ? i + 1 : -1;
-    }
-    c->free_head = 0;
-    pthread_barrier_wait(c->ready);
-    pthread_barrier_wait(c->go);
-    c->end_ns = *c->start_ns + (uint64_t)(o->duration_s * 1e9);
-    while (c->setup_rc == 0 && yard__now_ns() < c->end_ns) {
-        while (c->free_head >= 0) {
-            s_slot_t *slot = &c->slots[c->free_head];
-            c->free_head = slot->next_free;
-            slot->t0 = yard__now_ns();
-            c->outstanding++;
-            c->r.sent++;
-            int rc = yard_client_call_async(client, s->service, s->body, s->size, &opts, s_on_reply,
-                                            slot);
-            if (rc) {
-                /* The callback will never run: give the slot back ourselves. */
-                c->outstanding--;
-                slot->next_free = c->free_head;
-                c->free_head = (int)(slot - c->slots);
-                s_count_error(&c->r, rc);
-                break;
-            }
-        }
-        int rc = yard_client_dispatch(client, 10);
-        if (rc < 0) {
-            s_count_error(&c->r, rc);
-        }
-    }
-    /* Drain: every call is due to end by its deadline plus a heartbeat; allow a second more. */
-    uint64_t deadline = c->end_ns + (uint64_t)(S_CALL_TIMEOUT_MS + 2000) * 1000000u;
-    while (c->setup_rc == 0 && c->outstanding > 0 && yard__now_ns() < deadline) {
-        yard_client_dispatch(client, 50);
-    }
-    c->closing = true;
-    yard_client_destroy(&client);
-    c->r.lost = c->r.sent - c->r.replies - c->r.errors;
-    c->r.seconds = o->duration_s;
-    free(c->slots);
-    c->slots = NULL;
-    return NULL;
-}
-
-/* Runs one bus side. Returns 0, or -1 after saying why (a client's first call failed). */
+/* Runs the load on one service. Returns 0, or -1 after saying why (a client's first call
+ * failed). */
 static int
-s_run_side(const s_side_t *s, yard_bench_result_t *out)
+s_run_side(const yard_bench_load_t *load, yard_bench_result_t *out)
 {
-    const s_opts_t *o = s->o;
-    memset(out, 0, sizeof *out);
-    s_client_t *clients = calloc((size_t)o->clients, sizeof *clients);
-    if (!clients) {
-        abort();
+    int rc = yard__bench_load_run(load, out);
+    if (rc) {
+        fprintf(stderr, "yard bench auth: %s %s: the first call failed: %s: %s\n", load->service,
+                load->op, yard_err_name(rc), yard_strerror(rc));
     }
-    pthread_barrier_t ready, go;
-    pthread_barrier_init(&ready, NULL, (unsigned)o->clients + 1);
-    pthread_barrier_init(&go, NULL, (unsigned)o->clients + 1);
-    volatile uint64_t start_ns = 0;
-    for (int i = 0; i < o->clients; i++) {
-        s_client_t *c = &clients[i];
-        c->side = s;
-        c->ready = &ready;
-        c->go = &go;
-        c->start_ns = &start_ns;
-        if (pthread_create(&c->thread, NULL, s_client_thread, c)) {
-            abort();
-        }
-    }
-    pthread_barrier_wait(&ready);
-    start_ns = yard__now_ns();
-    pthread_barrier_wait(&go);
-    int rc = 0;
-    for (int i = 0; i < o->clients; i++) {
-        s_client_t *c = &clients[i];
-        pthread_join(c->thread, NULL);
-        if (c->setup_rc) {
-            if (rc == 0) {
-                fprintf(stderr, "yard bench auth: %s %s: the first call failed: %s: %s\n",
-                        s->service, s->op, yard_err_name(c->setup_rc), yard_strerror(c->setup_rc));
-            }
-            rc = -1;
-        }
-        out->sent += c->r.sent;
-        out->replies += c->r.replies;
-        out->replies_in_window += c->r.replies_in_window;
-        out->errors += c->r.errors;
-        out->lost += c->r.lost;
-        for (int k = 0; k < 32; k++) {
-            out->error_counts[k] += c->r.error_counts[k];
-        }
-        yard__hist_merge(&out->hist, &c->r.hist);
-    }
-    out->seconds = o->duration_s;
-    pthread_barrier_destroy(&ready);
-    pthread_barrier_destroy(&go);
-    free(clients);
-    return rc;
+    return rc ? -1 : 0;
 }
 
 /* --- the auth actor ----------------------------------------------------------------------- */
 
-/* Requests each replica (auth and echo alike) may hold: all the clients' windows spread over
- * the replicas, as `yard bench` gives its echo replicas. */
+/* Requests each replica (auth and echo alike) may hold, as `yard bench` gives its echo
+ * replicas: the broker then queues alike for both. */
 static int64_t
 s_credit(const s_opts_t *o)
 {
-    int64_t all = (int64_t)o->clients * o->window;
-    int64_t each = (all + o->replicas - 1) / o->replicas;
-    return each < 16 ? 16 : each;
+    return yard__bench_bus_credit((int64_t)o->clients * o->window, o->replicas);
 }
 
 typedef struct {
@@ -344,7 +169,7 @@ s_auth_start(s_bench_t *b, const s_opts_t *o)
         free(ao.store);
         ao.store = strdup(o->store); /* --store wins over YARD_STORE, as a flag does */
         ao.replicas = o->replicas;
-        ao.credit = s_credit(o); /* as the echo replicas: the broker queues alike for both */
+        ao.credit = s_credit(o);
         ao.zmq_context = b->bus.ctx;
         free(ao.log_level);
         ao.log_level = strdup("warn");
@@ -384,11 +209,21 @@ s_map_str(const void *data, size_t size, const char *key)
     return out;
 }
 
+/* A body naming the bench's user: {username} for user.delete, or {username, password} for
+ * login when password is not NULL. Caller frees with msgpack_sbuffer_destroy(). */
 static void
-s_sleep_ms(int ms)
+s_user_body(const char *user, const char *password, msgpack_sbuffer *sb)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, password ? 2 : 1);
+    msgpack_pack_str_with_body(&pk, "username", 8);
+    msgpack_pack_str_with_body(&pk, user, strlen(user));
+    if (password) {
+        msgpack_pack_str_with_body(&pk, "password", 8);
+        msgpack_pack_str_with_body(&pk, password, strlen(password));
+    }
 }
 
 /* Logs in as the bootstrapped admin, waiting while the replicas register (NO_SERVICE is
@@ -397,14 +232,7 @@ static int
 s_login(s_bench_t *b)
 {
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    msgpack_pack_str_with_body(&pk, "username", 8);
-    msgpack_pack_str_with_body(&pk, b->user, strlen(b->user));
-    msgpack_pack_str_with_body(&pk, "password", 8);
-    msgpack_pack_str_with_body(&pk, b->password, strlen(b->password));
+    s_user_body(b->user, b->password, &sb);
     yard_call_opts_t opts = {.op = "login", .timeout_ms = 5000};
     uint64_t deadline = yard__now_ns() + (uint64_t)S_WARMUP_MS * 1000000u;
     yard_msg_t *reply = NULL;
@@ -415,7 +243,7 @@ s_login(s_bench_t *b)
             break;
         }
         yard_msg_destroy(&reply);
-        s_sleep_ms(20);
+        yard__sleep_ms(20);
     }
     sodium_memzero(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
@@ -439,12 +267,7 @@ static void
 s_delete_user(s_bench_t *b)
 {
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    msgpack_pack_str_with_body(&pk, "username", 8);
-    msgpack_pack_str_with_body(&pk, b->user, strlen(b->user));
+    s_user_body(b->user, NULL, &sb);
     yard_kv_t h = {{"auth.token", 10}, {b->token, (uint32_t)strlen(b->token)}};
     yard_call_opts_t opts = {
         .op = "user.delete", .timeout_ms = 5000, .headers = &h, .header_count = 1};
@@ -555,18 +378,6 @@ s_store_read_us(const char *url)
 
 /* --- output ------------------------------------------------------------------------------- */
 
-static double
-s_rate(const yard_bench_result_t *r)
-{
-    return r->seconds > 0 ? (double)r->replies_in_window / r->seconds : 0;
-}
-
-static double
-s_us(const yard_bench_result_t *r, double q)
-{
-    return (double)yard__hist_quantile(&r->hist, q) / 1000.0;
-}
-
 static void
 s_print_json(const s_opts_t *o, const yard_bench_result_t *v, const yard_bench_result_t *e,
              double local, double store_us)
@@ -575,8 +386,9 @@ s_print_json(const s_opts_t *o, const yard_bench_result_t *v, const yard_bench_r
            "\"echo_rps\":%.1f,\"echo_p50_us\":%.1f,\"echo_p99_us\":%.1f,"
            "\"local_verify_per_s\":%.1f,\"store_read_us\":%.1f,\"ratio\":%.3f,"
            "\"errors\":%llu,\"lost\":%llu,",
-           s_rate(v), s_us(v, 0.5), s_us(v, 0.99), s_rate(e), s_us(e, 0.5), s_us(e, 0.99), local,
-           store_us, s_rate(e) > 0 ? s_rate(v) / s_rate(e) : 0,
+           yard__bench_rate(v), yard__bench_us(v, 0.5), yard__bench_us(v, 0.99),
+           yard__bench_rate(e), yard__bench_us(e, 0.5), yard__bench_us(e, 0.99), local, store_us,
+           yard__bench_rate(e) > 0 ? yard__bench_rate(v) / yard__bench_rate(e) : 0,
            (unsigned long long)(v->errors + e->errors), (unsigned long long)(v->lost + e->lost));
     printf("\"store\":\"%s\",\"replicas\":%d,\"clients\":%d,\"window\":%d,\"duration_s\":%g}\n",
            strncmp(o->store, "redis", 5) == 0 ? "redis" : o->store, o->replicas, o->clients,
@@ -586,9 +398,9 @@ s_print_json(const s_opts_t *o, const yard_bench_result_t *v, const yard_bench_r
 static void
 s_print_row(const char *name, const yard_bench_result_t *r)
 {
-    printf("%-16s %12.0f %10.1f %10.1f %10llu %8llu %6llu\n", name, s_rate(r), s_us(r, 0.5),
-           s_us(r, 0.99), (unsigned long long)r->replies, (unsigned long long)r->errors,
-           (unsigned long long)r->lost);
+    printf("%-16s %12.0f %10.1f %10.1f %10llu %8llu %6llu\n", name, yard__bench_rate(r),
+           yard__bench_us(r, 0.5), yard__bench_us(r, 0.99), (unsigned long long)r->replies,
+           (unsigned long long)r->errors, (unsigned long long)r->lost);
 }
 
 static void
@@ -596,8 +408,7 @@ s_print_errors(const char *side, const yard_bench_result_t *r)
 {
     for (int k = 0; k < 32; k++) {
         if (r->error_counts[k]) {
-            printf("errors (%s) %s: %llu\n", side,
-                   k ? yard_err_name(yard_err_from_wire((uint32_t)k)) : "LOCAL",
+            printf("errors (%s) %s: %llu\n", side, yard__bench_error_name(k),
                    (unsigned long long)r->error_counts[k]);
         }
     }
@@ -618,7 +429,8 @@ s_print_table(const s_opts_t *o, const yard_bench_result_t *v, const yard_bench_
     printf("local auth_jwt_verify (1 core): %.0f/s (%.1f us each)\n", local,
            local > 0 ? 1e6 / local : 0);
     printf("store read (MGET of 3 keys, 1 thread): %.1f us\n", store_us);
-    printf("ratio verify / echo: %.3f (calls/s)\n", s_rate(e) > 0 ? s_rate(v) / s_rate(e) : 0);
+    printf("ratio verify / echo: %.3f (calls/s)\n",
+           yard__bench_rate(e) > 0 ? yard__bench_rate(v) / yard__bench_rate(e) : 0);
     s_print_errors("verify", v);
     s_print_errors("echo", e);
 }
@@ -653,14 +465,11 @@ s_parse(int argc, char **argv, s_opts_t *o)
             what = yard__parse_u64(optarg, 1, 100000, &v) ? "--window: 1..100000" : NULL;
             o->window = (int)v;
             break;
-        case 'd': {
-            char *end = NULL;
-            o->duration_s = strtod(optarg, &end);
-            if (!end || *end || !(o->duration_s >= 0.1 && o->duration_s <= 3600)) {
-                what = "--duration: seconds, 0.1..3600";
-            }
+        case 'd':
+            what = yard__parse_double(optarg, 0.1, 3600, &o->duration_s)
+                       ? "--duration: seconds, 0.1..3600"
+                       : NULL;
             break;
-        }
         case 'r':
             what = yard__parse_u64(optarg, 1, 64, &v) ? "--replicas: 1..64" : NULL;
             o->replicas = (int)v;
@@ -675,21 +484,15 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'j':
             o->json = true;
             break;
-        case ':':
-            fprintf(stderr, "yard bench auth: %s needs a value\n%s", argv[optind - 1], s_usage);
-            return -1;
         default:
-            fprintf(stderr, "yard bench auth: unknown option '%s'\n%s", argv[optind - 1], s_usage);
-            return -1;
+            return yard__opt_reject(S_WHO, ch, argv[optind - 1], s_usage);
         }
         if (what) {
-            fprintf(stderr, "yard bench auth: bad value '%s' for %s\n", optarg, what);
-            return -1;
+            return yard__opt_bad_value(S_WHO, optarg, what);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "yard bench auth: unexpected argument '%s'\n%s", argv[optind], s_usage);
-        return -1;
+        return yard__opt_operand(S_WHO, argv[optind], s_usage);
     }
     if (o->replicas > 1 && strcmp(o->store, "memory") == 0) {
         fprintf(stderr,
@@ -742,18 +545,21 @@ yard__cmd_bench_auth(int argc, char **argv)
         goto cleanup;
     }
     s_verify_body(b.token, &body);
-    s_side_t side = {.o = &o,
-                     .endpoint = b.bus.tcp,
-                     .zmq_ctx = b.cctx,
-                     .service = "auth",
-                     .op = "verify",
-                     .body = body.data,
-                     .size = body.size};
-    if (s_run_side(&side, ver)) {
+    yard_bench_load_t load = {.endpoint = b.bus.tcp,
+                              .zmq_ctx = b.cctx,
+                              .service = "auth",
+                              .op = "verify",
+                              .body = body.data,
+                              .size = body.size,
+                              .clients = o.clients,
+                              .window = o.window,
+                              .duration_s = o.duration_s,
+                              .warmup_ms = 0}; /* the login has waited for the replicas */
+    if (s_run_side(&load, ver)) {
         goto cleanup;
     }
-    side.service = "echo"; /* the very same body and op: only what the service does differs */
-    if (s_run_side(&side, echo)) {
+    load.service = "echo"; /* the very same body and op: only what the service does differs */
+    if (s_run_side(&load, echo)) {
         goto cleanup;
     }
     s_delete_user(&b);

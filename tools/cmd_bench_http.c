@@ -39,7 +39,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The command (yard.c dispatches `yard bench http` here) and the baseline
@@ -61,6 +60,7 @@ void yard__http_baseline_stop(yard_http_baseline_t **self_p);
 #define S_PATH      "/v1/echo"
 #define S_BODY      "{\"a\":1,\"b\":\"switchyard\",\"c\":[1,2,3],\"d\":true}"
 #define S_WARMUP_MS 10000
+#define S_WHO       "yard bench http"
 #define S_OUT_MAX   65536
 
 static const char s_usage[] =
@@ -264,13 +264,6 @@ s_errors(const s_wrk_t *w)
     return w->connect + w->read + w->write + w->status + w->timeout;
 }
 
-static void
-s_sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* --- the in-process bus and gateway -------------------------------------------------------- */
 
 typedef struct {
@@ -288,9 +281,8 @@ s_bus_start(s_bus_t *b, const s_opts_t *o)
     memset(b, 0, sizeof *b);
     /* Credit for every connection's request (wrk keeps one outstanding per connection), so
      * the broker's queue does not set the pace. */
-    int64_t credit = ((int64_t)o->connections + o->replicas - 1) / o->replicas;
-    if (yard__bench_bus_start(&b->bus, (int)o->replicas, credit < 16 ? 16 : credit, !o->tcp,
-                              "yard bench http")) {
+    int64_t credit = yard__bench_bus_credit(o->connections, (int)o->replicas);
+    if (yard__bench_bus_start(&b->bus, (int)o->replicas, credit, !o->tcp, S_WHO)) {
         return -1;
     }
     /* The gateway at its defaults (as a user's `yard-gateway` without a config file gets
@@ -354,7 +346,7 @@ s_warm_up(uint16_t port, bool post, yard_http_answer_t **answer)
             }
             yard__http_answer_destroy(answer);
         }
-        s_sleep_ms(20);
+        yard__sleep_ms(20);
     } while (yard__now_ns() < deadline);
     if (last) {
         fprintf(stderr, "yard bench http: the gateway answers %s " S_PATH " with %u\n",
@@ -505,21 +497,15 @@ s_parse(int argc, char **argv, s_opts_t *o)
             }
             o->url = optarg;
             break;
-        case ':':
-            fprintf(stderr, "yard bench http: %s needs a value\n%s", argv[optind - 1], s_usage);
-            return -1;
         default:
-            fprintf(stderr, "yard bench http: unknown option '%s'\n%s", argv[optind - 1], s_usage);
-            return -1;
+            return yard__opt_reject(S_WHO, ch, argv[optind - 1], s_usage);
         }
         if (what) {
-            fprintf(stderr, "yard bench http: bad value '%s' for %s\n", optarg, what);
-            return -1;
+            return yard__opt_bad_value(S_WHO, optarg, what);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "yard bench http: unexpected argument '%s'\n%s", argv[optind], s_usage);
-        return -1;
+        return yard__opt_operand(S_WHO, argv[optind], s_usage);
     }
     if (o->threads > o->connections) {
         fprintf(stderr, "yard bench http: --threads (%u) must not exceed --connections (%u)\n",
