@@ -31,6 +31,12 @@ int yard__cmd_pub(int argc, char **argv);
 int yard__cmd_sub(int argc, char **argv);
 int yard__cmd_bench(int argc, char **argv);
 int yard__cmd_up(int argc, char **argv);
+int yard__cmd_services(int argc, char **argv);      /* cmd_services.c */
+int yard__cmd_replicas(int argc, char **argv);      /* cmd_services.c */
+int yard__cmd_top(int argc, char **argv);           /* cmd_top.c */
+int yard__cmd_monitor(int argc, char **argv);       /* cmd_monitor.c */
+int yard__cmd_tap(int argc, char **argv);           /* cmd_tap.c */
+int yard__cmd_bench_compare(int argc, char **argv); /* cmd_bench_compare.c */
 
 /* The exit code for a yard error: 3 for UNREACHABLE and TIMEOUT, 2 for CONFIG and INVALID
  * (what the user typed was wrong), 1 otherwise. */

@@ -23,6 +23,11 @@ static const s_command_t s_commands[] = {
     {"sub", yard__cmd_sub, "print the messages published on a subject pattern"},
     {"bench", yard__cmd_bench, "measure round trips/s and latency, against raw zmq_proxy"},
     {"up", yard__cmd_up, "run the broker and every actor in one process"},
+    {"services", yard__cmd_services, "list services: replicas, credit, load, errors, latency"},
+    {"replicas", yard__cmd_replicas, "list one service's replicas"},
+    {"top", yard__cmd_top, "a live full-screen view of the services"},
+    {"monitor", yard__cmd_monitor, "stream the broker's socket and replica events"},
+    {"tap", yard__cmd_tap, "stream the messages of matching services or subjects"},
     {NULL, NULL, NULL},
 };
 
@@ -31,10 +36,11 @@ s_usage(FILE *out)
 {
     fprintf(out, "usage: yard COMMAND [ARGS] [--broker URL]\n\ncommands:\n");
     for (const s_command_t *c = s_commands; c->name; c++) {
-        fprintf(out, "  %-6s %s\n", c->name, c->summary);
+        fprintf(out, "  %-9s %s\n", c->name, c->summary);
     }
     fprintf(out, "  bench http  measure the HTTP gateway with wrk, against a bare libmicrohttpd\n");
     fprintf(out, "  bench auth  measure auth verify calls/s, against echo and a local verify\n");
+    fprintf(out, "  bench compare  request/reply through Switchyard, NATS and raw zmq_proxy\n");
     fprintf(out, "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
                  "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
                  "Exit status: 0 ok, 1 error reply, 2 usage, 3 no broker or timeout.\n");
@@ -57,6 +63,9 @@ main(int argc, char **argv)
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "auth") == 0) {
         return yard__cmd_bench_auth(argc - 2, argv + 2);
+    }
+    if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "compare") == 0) {
+        return yard__cmd_bench_compare(argc - 2, argv + 2);
     }
     for (const s_command_t *c = s_commands; c->name; c++) {
         if (strcmp(argv[1], c->name) == 0) {
