@@ -72,6 +72,7 @@ typedef struct {
     zmq_msg_t rid;      /* the client's routing id */
     zmq_msg_t hdr;      /* the client's header frame, kept while it may be (re)sent */
     zmq_msg_t body;     /* owned while QUEUED; a reference while HELD if IDEMPOTENT */
+    uint64_t t0_us;     /* monotonic µs when the broker accepted it (stats.c) */
 } yard__req_t;
 
 typedef struct {
@@ -131,7 +132,28 @@ struct yard__service {
     yard__list_t queue;
     uint64_t grace_deadline; /* 0: has replicas (or never lost them) */
     uint64_t requests, replies, errors;
+    struct yard__svc_stats *stats; /* stats.c: windows of rates and latencies; owned */
 };
+
+/* --- stats.c: per-service rates and latency, per-replica facts (for `yard services`) ----- */
+typedef struct yard__svc_stats yard__svc_stats_t;
+/* r was accepted for its service (stamps r->t0_us). */
+void yard__stats_accepted(yard_broker_t *b, yard__req_t *r);
+/* r's service answered (ok: a REPLY, else an ERROR), or the broker ended r itself (ok false). */
+void yard__stats_answered(yard_broker_t *b, yard__req_t *r, bool ok);
+/* Frees s->stats (the service is going away). */
+void yard__stats_service_free(yard__service_t *s);
+
+/* --- tap.c: copies of the traffic for `yard tap`, rate-limited --------------------------- */
+/* A REQUEST or SEND for service s as received (frames: rid, header, body). */
+void yard__tap_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd,
+                       const zmq_msg_t *frames, const yard_header_t *h);
+/* The answer a replica gave for r (REPLY with its body frame, or ERROR). */
+void yard__tap_answer(yard_broker_t *b, const yard__req_t *r, yard_cmd_t cmd, const zmq_msg_t *body,
+                      const yard_header_t *h);
+/* A PUBLISH on subject. */
+void yard__tap_publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h,
+                       const zmq_msg_t *body);
 
 /* --- counters --------------------------------------------------------------------------- */
 #define YARD__FAULTS(X)                                                                            \

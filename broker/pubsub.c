@@ -29,6 +29,7 @@ yard__publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h, zmq_
         out.header_count = h->header_count;
     }
     b->counters[YARD__C_PUBLISHED]++;
+    yard__tap_publish(b, subject, h, body);
     for (uint32_t i = 0; i < b->nsubscribers;) {
         yard__peer_t *p = b->subscribers[i];
         if (!s_peer_matches(p, subject)) {

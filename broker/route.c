@@ -143,6 +143,9 @@ yard__req_finish(yard_broker_t *b, yard__req_t *r, int err, const char *text)
             r->svc->errors++;
         }
     }
+    if (r->svc) {
+        yard__stats_answered(b, r, false);
+    }
     yard__req_free(&b->pool, r);
 }
 
@@ -184,6 +187,7 @@ s_accept(yard_broker_t *b, yard__service_t *s, yard_cmd_t cmd, zmq_msg_t *frames
     r->svc = s;
     r->deadline = b->now + s_timeout(b, h->timeout_ms);
     r->state = YARD__REQ_QUEUED;
+    yard__stats_accepted(b, r);
     int rc = s_try_send(b, s, r, h, &frames[2]);
     if (rc == 1) {
         rc = s_enqueue(b, s, r, frames);
@@ -227,6 +231,7 @@ yard__on_request(yard_broker_t *b, yard_cmd_t cmd, zmq_msg_t *frames, const yard
         return;
     }
     s->requests++;
+    yard__tap_request(b, h->service, cmd, frames, h);
     s_accept(b, s, cmd, frames, h);
 }
 
@@ -241,6 +246,8 @@ s_answer_client(yard_broker_t *b, yard__req_t *r, yard_cmd_t cmd, zmq_msg_t *fra
         .id = r->client_id, .headers = h->headers, .header_count = h->header_count};
     const void *rid = zmq_msg_data(&r->rid);
     size_t len = zmq_msg_size(&r->rid);
+    yard__stats_answered(b, r, cmd == YARD_CMD_REPLY);
+    yard__tap_answer(b, r, cmd, &frames[2], h);
     if (cmd == YARD_CMD_REPLY) {
         r->svc->replies++;
         b->counters[YARD__C_REPLIES]++;

@@ -111,6 +111,7 @@ s_service_free(yard_broker_t *b, yard__service_t *s)
     b->svcs[s->pos] = last;
     last->pos = s->pos;
     free(s->reps);
+    yard__stats_service_free(s);
     free(s);
 }
 
