@@ -224,6 +224,8 @@ struct yard_broker {
     uint64_t faults[YARD__F_MAX_];
     uint64_t errors_sent[YARD__ERR_CODES];
     uint8_t logged_anon[8192]; /* bitset: (rid hash, fault) already logged */
+    char (*mon_peer)[64]; /* monitor.c: the remote address of each accepted fd */
+    uint32_t mon_peer_cap;
 };
 
 /* broker.c */
@@ -287,6 +289,8 @@ void yard__subs_clear(yard_broker_t *b, yard__peer_t *p);
 void yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h);
 void yard__event(yard_broker_t *b, const char *event, const char *endpoint, const char *service,
                  const char *replica);
+/* The same with the remote address of a connection (peer may be NULL). */
+void yard__event_peer(yard_broker_t *b, const char *event, const char *endpoint, const char *peer);
 
 /* monitor.c */
 int yard__monitor_open(yard_broker_t *b);

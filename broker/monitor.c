@@ -1,11 +1,22 @@
 /* The ROUTER's ZeroMQ monitor: libzmq writes socket events to an inproc PAIR that the loop
  * polls with the ROUTER, and each interesting one is published on `$sys.events`. A monitor
- * message is two frames: 6 bytes (uint16 event, uint32 value, host order) and the endpoint. */
+ * message is two frames: 6 bytes (uint16 event, uint32 value, host order) and the endpoint.
+ *
+ * The endpoint is the broker's own (the bound one), so the peer comes from elsewhere: for
+ * ACCEPTED and DISCONNECTED the value is the connection's descriptor, and the remote address
+ * read at ACCEPTED (getpeername) is kept by descriptor until its DISCONNECTED. */
 #include "broker_priv.h"
 #include "yard/log.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define S_FD_MAX 1048576u /* descriptors above this get no remembered address */
 
 #define S_EVENTS                                                                                   \
     (ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |                           \
@@ -48,6 +59,53 @@ s_event_name(uint16_t ev)
     }
 }
 
+/* "host:port" of fd's remote end ("[v6]:port", "ipc" for a unix socket), or "" when unknown. */
+static void
+s_peer_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    char host[INET6_ADDRSTRLEN] = "";
+    out[0] = '\0';
+    if (getpeername(fd, (struct sockaddr *)&sa, &len) != 0) {
+        return;
+    }
+    if (sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else if (sa.ss_family == AF_UNIX) {
+        snprintf(out, cap, "ipc");
+    }
+}
+
+/* The remote address for the descriptor of an ACCEPTED or DISCONNECTED event: read and kept
+ * at ACCEPTED, given back and forgotten at DISCONNECTED. */
+static void
+s_track(yard_broker_t *b, uint16_t code, uint32_t fd, char *peer, size_t cap)
+{
+    peer[0] = '\0';
+    if (fd >= S_FD_MAX) {
+        return;
+    }
+    if (code == ZMQ_EVENT_ACCEPTED) {
+        if (fd >= b->mon_peer_cap) {
+            uint32_t old = b->mon_peer_cap;
+            yard__grow((void **)&b->mon_peer, &b->mon_peer_cap, fd + 1, sizeof *b->mon_peer);
+            memset(b->mon_peer + old, 0, (size_t)(b->mon_peer_cap - old) * sizeof *b->mon_peer);
+        }
+        s_peer_name((int)fd, b->mon_peer[fd], sizeof b->mon_peer[fd]);
+        snprintf(peer, cap, "%s", b->mon_peer[fd]);
+    } else if (code == ZMQ_EVENT_DISCONNECTED && fd < b->mon_peer_cap) {
+        snprintf(peer, cap, "%s", b->mon_peer[fd]);
+        b->mon_peer[fd][0] = '\0';
+    }
+}
+
 /* Reads every pending monitor message (non-blocking). */
 void
 yard__monitor_read(yard_broker_t *b)
@@ -65,8 +123,10 @@ yard__monitor_read(yard_broker_t *b)
             zmq_msg_recv(&addr, b->mon, 0);
         }
         uint16_t code = 0;
-        if (zmq_msg_size(&ev) >= 2) {
+        uint32_t value = UINT32_MAX;
+        if (zmq_msg_size(&ev) >= 6) {
             memcpy(&code, zmq_msg_data(&ev), sizeof code);
+            memcpy(&value, (const char *)zmq_msg_data(&ev) + 2, sizeof value);
         }
         const char *name = s_event_name(code);
         if (name) {
@@ -75,7 +135,9 @@ yard__monitor_read(yard_broker_t *b)
                 zmq_msg_size(&addr) < sizeof endpoint ? zmq_msg_size(&addr) : sizeof endpoint - 1;
             memcpy(endpoint, zmq_msg_data(&addr), n);
             endpoint[n] = '\0';
-            yard__event(b, name, endpoint, NULL, NULL);
+            char peer[64];
+            s_track(b, code, value, peer, sizeof peer);
+            yard__event_peer(b, name, endpoint, peer);
         }
         zmq_msg_close(&ev);
         zmq_msg_close(&addr);
@@ -92,4 +154,7 @@ yard__monitor_close(yard_broker_t *b)
         zmq_close(b->mon);
         b->mon = NULL;
     }
+    free(b->mon_peer);
+    b->mon_peer = NULL;
+    b->mon_peer_cap = 0;
 }

@@ -104,6 +104,7 @@ yard__peers_sweep(yard_broker_t *b)
                          YF_STRN("service", p->svc->name, p->svc->name_len),
                          YF_STR("replica", p->replica), YF_INT("missed", S_MISSED));
                 b->counters[YARD__C_REPLICAS_DEAD]++;
+                yard__event(b, "heartbeat_lost", NULL, p->svc->name, p->replica);
             }
             yard__peer_gone(b, p, "replica_dead");
             continue; /* the last peer moved into slot i */

@@ -112,9 +112,10 @@ yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t 
     zmq_msg_close(&body);
 }
 
-void
-yard__event(yard_broker_t *b, const char *event, const char *endpoint, const char *service,
-            const char *replica)
+/* One `$sys.events` message: {event, ts_ms[, endpoint][, peer][, service][, replica]}. */
+static void
+s_event(yard_broker_t *b, const char *event, const char *endpoint, const char *peer,
+        const char *service, const char *replica)
 {
     if (b->nsubscribers == 0) {
         return; /* nobody can be listening */
@@ -123,7 +124,8 @@ yard__event(yard_broker_t *b, const char *event, const char *endpoint, const cha
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2 + (endpoint != NULL) + (service != NULL) + (replica && *replica));
+    msgpack_pack_map(&pk, 2 + (endpoint != NULL) + (peer && *peer) + (service != NULL) +
+                              (replica && *replica));
     S_KEY(&pk, "event");
     s_pack_cstr(&pk, event, strlen(event));
     S_KEY(&pk, "ts_ms");
@@ -133,6 +135,10 @@ yard__event(yard_broker_t *b, const char *event, const char *endpoint, const cha
     if (endpoint) {
         S_KEY(&pk, "endpoint");
         s_pack_cstr(&pk, endpoint, strlen(endpoint));
+    }
+    if (peer && *peer) {
+        S_KEY(&pk, "peer");
+        s_pack_cstr(&pk, peer, strlen(peer));
     }
     if (service) {
         S_KEY(&pk, "service");
@@ -147,4 +153,17 @@ yard__event(yard_broker_t *b, const char *event, const char *endpoint, const cha
     msgpack_sbuffer_destroy(&sb);
     yard__publish(b, yard_str(YARD__SYS_EVENTS), NULL, &body);
     zmq_msg_close(&body);
+}
+
+void
+yard__event(yard_broker_t *b, const char *event, const char *endpoint, const char *service,
+            const char *replica)
+{
+    s_event(b, event, endpoint, NULL, service, replica);
+}
+
+void
+yard__event_peer(yard_broker_t *b, const char *event, const char *endpoint, const char *peer)
+{
+    s_event(b, event, endpoint, peer, NULL, NULL);
 }
