@@ -116,6 +116,8 @@ struct yard__peer {
     bool draining;
     yard__list_t held; /* HELD and EXPIRED requests */
     char replica[YARD_WIRE_NAME_MAX + 1];
+    uint64_t ready_ms; /* b->now at its first READY (stats.c: uptime) */
+    uint64_t served;   /* answers (REPLY or ERROR) it gave, late ones included */
     /* subscriber role: nsubs > 0 */
     yard_str_t *subs; /* owned copies */
     uint32_t nsubs, subs_cap;
@@ -143,6 +145,14 @@ void yard__stats_accepted(yard_broker_t *b, yard__req_t *r);
 void yard__stats_answered(yard_broker_t *b, yard__req_t *r, bool ok);
 /* Frees s->stats (the service is going away). */
 void yard__stats_service_free(yard__service_t *s);
+/* s's rates over the last complete window (or the current one, scaled, before any ended). */
+typedef struct {
+    double rps, eps; /* requests accepted, and REQUESTs answered with an error, per second */
+    uint64_t p50_us, p99_us;
+    uint32_t window_ms;
+} yard__svc_rates_t;
+void yard__stats_rates(yard__service_t *s, uint64_t now_us, yard__svc_rates_t *out);
+uint64_t yard__stats_now_us(void); /* the monotonic clock stats.c stamps with */
 
 /* --- tap.c: copies of the traffic for `yard tap`, rate-limited --------------------------- */
 /* A REQUEST or SEND for service s as received (frames: rid, header, body). */
@@ -286,7 +296,9 @@ void yard__on_subscribe(yard_broker_t *b, const void *rid, size_t len, yard__pee
 void yard__subs_clear(yard_broker_t *b, yard__peer_t *p);
 
 /* sys.c */
-void yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h);
+/* A REQUEST for `$sys`; body is the request's body frame (borrowed). */
+void yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h,
+                  const zmq_msg_t *body);
 void yard__event(yard_broker_t *b, const char *event, const char *endpoint, const char *service,
                  const char *replica);
 /* The same with the remote address of a connection (peer may be NULL). */

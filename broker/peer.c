@@ -153,6 +153,7 @@ s_register(yard_broker_t *b, yard__peer_t *p, yard__service_t *s, const yard_hea
     uint32_t n = h->replica.len;
     memcpy(p->replica, h->replica.ptr ? h->replica.ptr : "", n);
     p->replica[n] = '\0';
+    p->ready_ms = b->now;
     yard__service_add_replica(b, s, p);
     yard_log(YARD_LOG_INFO, "replica ready", YF_STRN("service", s->name, s->name_len),
              YF_STR("replica", p->replica), YF_UINT("credit", p->credit));

@@ -218,7 +218,7 @@ yard__on_request(yard_broker_t *b, yard_cmd_t cmd, zmq_msg_t *frames, const yard
     b->counters[req ? YARD__C_REQUESTS : YARD__C_SENDS]++;
     if (yard_str_eq_cstr(h->service, YARD__SYS_SERVICE)) {
         if (req) {
-            yard__on_sys(b, rid, len, h);
+            yard__on_sys(b, rid, len, h, &frames[2]);
         }
         return;
     }
@@ -274,6 +274,7 @@ yard__on_answer(yard_broker_t *b, yard_cmd_t cmd, yard__peer_t *p, zmq_msg_t *fr
         return;
     }
     yard__service_t *s = r->svc;
+    p->served++;
     s_unhold(b, r);
     if (r->state == YARD__REQ_EXPIRED) {
         b->counters[YARD__C_LATE_REPLIES]++;
@@ -323,6 +324,7 @@ yard__expire(yard_broker_t *b)
                              YARD_E_TIMEOUT, "the deadline passed while a replica held it");
             r->svc->errors++;
         }
+        yard__stats_answered(b, r, false);
         r->state = YARD__REQ_EXPIRED;
         zmq_msg_close(&r->rid);
         zmq_msg_init(&r->rid);

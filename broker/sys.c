@@ -1,10 +1,12 @@
-/* The broker's own service `$sys` (ops `stats`, `ping`) and its events on `$sys.events`.
- * Both build small msgpack bodies with a heap buffer: they are operator traffic, not the
- * request path, so they may allocate. */
+/* The broker's own service `$sys` (ops `stats`, `services`, `replicas`, `ping`) and its
+ * events on `$sys.events`. Both build small msgpack bodies with a heap buffer: they are
+ * operator traffic, not the request path, so they may allocate. The rates and percentiles
+ * of `services` come from stats.c; the per-replica facts of `replicas` from the peers. */
 #include "broker_priv.h"
 #include "yard/error.h"
 
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,14 +28,22 @@ s_pack_kv_u64(msgpack_packer *pk, const char *k, uint64_t v)
 }
 
 static void
-s_pack_service(msgpack_packer *pk, const yard__service_t *s)
+s_pack_kv_double(msgpack_packer *pk, const char *k, double v)
+{
+    s_pack_cstr(pk, k, strlen(k));
+    msgpack_pack_double(pk, v);
+}
+
+/* One service's map: the 8 keys of `stats`, plus the 4 of `services` when rates is given. */
+static void
+s_pack_service(msgpack_packer *pk, const yard__service_t *s, const yard__svc_rates_t *rates)
 {
     uint64_t credit = 0, held = 0;
     for (uint32_t i = 0; i < s->nreps; i++) {
         credit += s->reps[i]->credit;
         held += s->reps[i]->held.count;
     }
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, rates ? 12 : 8);
     S_KEY(pk, "name");
     s_pack_cstr(pk, s->name, s->name_len);
     s_pack_kv_u64(pk, "replicas", s->nreps);
@@ -43,6 +53,173 @@ s_pack_service(msgpack_packer *pk, const yard__service_t *s)
     s_pack_kv_u64(pk, "requests", s->requests);
     s_pack_kv_u64(pk, "replies", s->replies);
     s_pack_kv_u64(pk, "errors", s->errors);
+    if (rates) {
+        s_pack_kv_double(pk, "rps", rates->rps);
+        s_pack_kv_double(pk, "eps", rates->eps);
+        s_pack_kv_u64(pk, "p50_us", rates->p50_us);
+        s_pack_kv_u64(pk, "p99_us", rates->p99_us);
+    }
+}
+
+static uint64_t
+s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* `services`: {ts_ms, services: [{name, replicas, credit, in_flight, queued, requests,
+ * replies, errors, rps, eps, p50_us, p99_us}]}. */
+static void
+s_pack_services(msgpack_packer *pk, yard_broker_t *b)
+{
+    uint64_t now_us = yard__stats_now_us();
+    msgpack_pack_map(pk, 2);
+    s_pack_kv_u64(pk, "ts_ms", s_wall_ms());
+    S_KEY(pk, "services");
+    msgpack_pack_array(pk, b->nsvcs);
+    for (uint32_t i = 0; i < b->nsvcs; i++) {
+        yard__svc_rates_t rates;
+        yard__stats_rates(b->svcs[i], now_us, &rates);
+        s_pack_service(pk, b->svcs[i], &rates);
+    }
+}
+
+/* A runtime replica names itself "host/pid/index" (proto/actor.c). Returns false for any
+ * other name: then host, pid and index are reported as nil. */
+static bool
+s_parse_replica(const char *name, size_t *host_len, uint64_t *pid, uint64_t *index)
+{
+    const char *last = strrchr(name, '/');
+    if (!last || last == name) {
+        return false;
+    }
+    const char *mid = last - 1;
+    while (mid > name && *mid != '/') {
+        mid--;
+    }
+    if (*mid != '/' || mid == name) {
+        return false;
+    }
+    uint64_t v[2] = {0, 0};
+    const char *from[2] = {mid + 1, last + 1};
+    const char *to[2] = {last, name + strlen(name)};
+    for (int k = 0; k < 2; k++) {
+        if (from[k] == to[k] || to[k] - from[k] > 19) {
+            return false;
+        }
+        for (const char *c = from[k]; c < to[k]; c++) {
+            if (*c < '0' || *c > '9') {
+                return false;
+            }
+            v[k] = v[k] * 10 + (uint64_t)(*c - '0');
+        }
+    }
+    *host_len = (size_t)(mid - name);
+    *pid = v[0];
+    *index = v[1];
+    return true;
+}
+
+static void
+s_pack_kv_opt_u64(msgpack_packer *pk, const char *k, bool has, uint64_t v)
+{
+    s_pack_cstr(pk, k, strlen(k));
+    if (has) {
+        msgpack_pack_uint64(pk, v);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+}
+
+static void
+s_pack_replica(msgpack_packer *pk, const yard_broker_t *b, const yard__peer_t *p)
+{
+    size_t host_len = 0;
+    uint64_t pid = 0, index = 0;
+    bool parsed = s_parse_replica(p->replica, &host_len, &pid, &index);
+    msgpack_pack_map(pk, 11);
+    S_KEY(pk, "name");
+    s_pack_cstr(pk, p->replica, strlen(p->replica));
+    S_KEY(pk, "host");
+    if (parsed) {
+        s_pack_cstr(pk, p->replica, host_len);
+    } else {
+        msgpack_pack_nil(pk);
+    }
+    s_pack_kv_opt_u64(pk, "pid", parsed, pid);
+    s_pack_kv_opt_u64(pk, "index", parsed, index);
+    s_pack_kv_u64(pk, "uptime_ms", b->now > p->ready_ms ? b->now - p->ready_ms : 0);
+    s_pack_kv_u64(pk, "served", p->served);
+    s_pack_kv_u64(pk, "in_flight", p->held.count);
+    s_pack_kv_u64(pk, "credit", p->credit);
+    s_pack_kv_u64(pk, "last_heartbeat_ms_ago", b->now > p->last_seen ? b->now - p->last_seen : 0);
+    s_pack_kv_u64(pk, "heartbeat_ms", p->heartbeat_ms);
+    S_KEY(pk, "draining");
+    if (p->draining) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}
+
+/* The `service` string of a `replicas` request body ({service: NAME}). Returns 0, or a
+ * negative error with *why set. */
+static int
+s_body_service(const zmq_msg_t *body, msgpack_unpacked *u, yard_str_t *name, const char **why)
+{
+    *why = "op replicas needs a body {service: NAME}";
+    size_t size = zmq_msg_size((zmq_msg_t *)body);
+    if (size == 0 || msgpack_unpack_next(u, zmq_msg_data((zmq_msg_t *)body), size, NULL) !=
+                         MSGPACK_UNPACK_SUCCESS) {
+        return YARD_E_BAD_REQUEST;
+    }
+    if (u->data.type != MSGPACK_OBJECT_MAP) {
+        return YARD_E_BAD_REQUEST;
+    }
+    const msgpack_object_map *m = &u->data.via.map;
+    for (uint32_t i = 0; i < m->size; i++) {
+        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 7 &&
+            memcmp(k->via.str.ptr, "service", 7) == 0 && v->type == MSGPACK_OBJECT_STR) {
+            *name = (yard_str_t){v->via.str.ptr, v->via.str.size};
+            return 0;
+        }
+    }
+    return YARD_E_BAD_REQUEST;
+}
+
+/* `replicas` {service}: {service, replicas: [...]}; NOT_FOUND when nobody offers it. */
+static int
+s_pack_replicas(msgpack_packer *pk, yard_broker_t *b, const zmq_msg_t *body, char *why,
+                size_t why_len)
+{
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    yard_str_t name = {NULL, 0};
+    const char *bad = NULL;
+    int rc = s_body_service(body, &u, &name, &bad);
+    yard__service_t *s = NULL;
+    if (rc) {
+        snprintf(why, why_len, "%s", bad);
+    } else if (!(s = yard__service_find(b, name))) {
+        rc = YARD_E_NOT_FOUND;
+        int n = name.len > YARD_WIRE_NAME_MAX ? YARD_WIRE_NAME_MAX : (int)name.len;
+        snprintf(why, why_len, "no service '%.*s'", n, name.ptr);
+    }
+    if (s) {
+        msgpack_pack_map(pk, 2);
+        S_KEY(pk, "service");
+        s_pack_cstr(pk, s->name, s->name_len);
+        S_KEY(pk, "replicas");
+        msgpack_pack_array(pk, s->nreps);
+        for (uint32_t i = 0; i < s->nreps; i++) {
+            s_pack_replica(pk, b, s->reps[i]);
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    return rc;
 }
 
 static void
@@ -72,7 +249,7 @@ s_pack_stats(msgpack_packer *pk, const yard_broker_t *b)
     S_KEY(pk, "services");
     msgpack_pack_array(pk, b->nsvcs);
     for (uint32_t i = 0; i < b->nsvcs; i++) {
-        s_pack_service(pk, b->svcs[i]);
+        s_pack_service(pk, b->svcs[i], NULL);
     }
     S_KEY(pk, "counters");
     s_pack_counters(pk, b);
@@ -87,29 +264,55 @@ s_body_from(zmq_msg_t *body, const msgpack_sbuffer *sb)
 }
 
 void
-yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h)
+yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t *h,
+             const zmq_msg_t *body)
 {
-    bool stats = yard_str_eq_cstr(h->op, "stats");
-    if (!stats && !yard_str_eq_cstr(h->op, "ping")) {
-        yard__send_error(b, rid, len, h->id, YARD_E_BAD_REQUEST, "$sys knows ops stats and ping");
+    enum { S_PING, S_STATS, S_SERVICES, S_REPLICAS } op;
+    if (yard_str_eq_cstr(h->op, "stats")) {
+        op = S_STATS;
+    } else if (yard_str_eq_cstr(h->op, "services")) {
+        op = S_SERVICES;
+    } else if (yard_str_eq_cstr(h->op, "replicas")) {
+        op = S_REPLICAS;
+    } else if (yard_str_eq_cstr(h->op, "ping")) {
+        op = S_PING;
+    } else {
+        yard__send_error(b, rid, len, h->id, YARD_E_BAD_REQUEST,
+                         "$sys knows ops stats, services, replicas and ping");
         return;
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    if (stats) {
+    int rc = 0;
+    char why[YARD_WIRE_NAME_MAX + 64];
+    switch (op) {
+    case S_STATS:
         s_pack_stats(&pk, b);
-    } else {
+        break;
+    case S_SERVICES:
+        s_pack_services(&pk, b);
+        break;
+    case S_REPLICAS:
+        rc = s_pack_replicas(&pk, b, body, why, sizeof why);
+        break;
+    case S_PING:
         msgpack_pack_map(&pk, 0);
+        break;
     }
-    zmq_msg_t body;
-    s_body_from(&body, &sb);
+    if (rc) {
+        msgpack_sbuffer_destroy(&sb);
+        yard__send_error(b, rid, len, h->id, rc, why);
+        return;
+    }
+    zmq_msg_t out_body;
+    s_body_from(&out_body, &sb);
     msgpack_sbuffer_destroy(&sb);
     yard_header_t out = {.id = h->id};
     b->counters[YARD__C_REPLIES]++;
-    yard__send(b, rid, len, YARD_CMD_REPLY, &out, &body);
-    zmq_msg_close(&body);
+    yard__send(b, rid, len, YARD_CMD_REPLY, &out, &out_body);
+    zmq_msg_close(&out_body);
 }
 
 /* One `$sys.events` message: {event, ts_ms[, endpoint][, peer][, service][, replica]}. */
