@@ -31,6 +31,7 @@ typedef struct {
     char id[SCHED_ID_MAX + 1];
     int64_t scheduled, started_ms;
     int attempt, retries;
+    int slot; /* the instance slot held (-1: none) */
     int64_t backoff_s, history;
 } s_call_t;
 
@@ -103,31 +104,75 @@ s_history(sched_state_t *st, const char *id, int64_t scheduled, int64_t started_
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* --- instances --------------------------------------------------------------------------- */
+/* --- instances ---------------------------------------------------------------------------
+ * max_instances is counted across replicas with one slot key per allowed instance,
+ * sched:inst:<id>:<k> (k < max_instances): SET NX to take one (its value names the owner),
+ * compare-and-delete to give it back. A replica that dies with a run in flight (SIGKILL)
+ * never gives its slot back, so each replica keeps sched:alive:<owner> fresh (PX lease) while
+ * its runner runs, and a slot whose owner's key has expired is taken over: within a lease,
+ * not never (a plain INCR count stayed high for good and silenced the job on every replica).
+ * A slot also expires by itself a lease after the run's deadline. */
 
-static bool
-s_instance_take(sched_state_t *st, const sched_job_t *j)
+static void
+s_alive(sched_state_t *st)
 {
-    char key[128];
-    int64_t n = 0;
-    snprintf(key, sizeof key, "sched:inst:%s", j->id);
-    if (yard_store_incr(st->store, key, 1, &n) != 0) {
-        return true; /* the store is down: firing matters more than the count */
+    char key[160];
+    snprintf(key, sizeof key, "sched:alive:%s", st->owner);
+    yard_store_set(st->store, key, "1", 1, st->o->lease);
+}
+
+/* True when the slot at key is held by a replica that is no longer alive and was freed. */
+static bool
+s_slot_reclaim(sched_state_t *st, const char *key)
+{
+    char *owner = NULL, *alive = NULL, akey[160];
+    size_t len = 0, alen = 0;
+    bool freed = false;
+    if (yard_store_get(st->store, key, &owner, &len) == 0) {
+        snprintf(akey, sizeof akey, "sched:alive:%s", owner);
+        freed = yard_store_get(st->store, akey, &alive, &alen) == YARD_E_NOT_FOUND &&
+                yard_store_del_if(st->store, key, owner, len) == 1;
     }
-    if (n > j->max_instances) {
-        yard_store_incr(st->store, key, -1, &n);
-        return false;
+    free(owner);
+    free(alive);
+    return freed;
+}
+
+/* Takes an instance slot of j into *slot (-1: none, the store is down); false when
+ * max_instances runs are in flight. */
+static bool
+s_instance_take(sched_state_t *st, const sched_job_t *j, int *slot)
+{
+    char key[160];
+    size_t ol = strlen(st->owner);
+    uint32_t ttl = (uint32_t)j->deadline_ms + st->o->lease;
+    *slot = -1;
+    for (int64_t k = 0; k < j->max_instances; k++) {
+        snprintf(key, sizeof key, "sched:inst:%s:%lld", j->id, (long long)k);
+        int rc = yard_store_set_nx(st->store, key, st->owner, ol, ttl);
+        if (rc == 0 && s_slot_reclaim(st, key)) {
+            rc = yard_store_set_nx(st->store, key, st->owner, ol, ttl);
+        }
+        if (rc < 0) {
+            return true; /* the store is down: firing matters more than the count */
+        }
+        if (rc == 1) {
+            *slot = (int)k;
+            return true;
+        }
     }
-    return true;
+    return false;
 }
 
 static void
-s_instance_give(sched_state_t *st, const char *id)
+s_instance_give(sched_state_t *st, const char *id, int slot)
 {
-    char key[128];
-    int64_t n = 0;
-    snprintf(key, sizeof key, "sched:inst:%s", id);
-    yard_store_incr(st->store, key, -1, &n);
+    if (slot < 0) {
+        return;
+    }
+    char key[160];
+    snprintf(key, sizeof key, "sched:inst:%s:%d", id, slot);
+    yard_store_del_if(st->store, key, st->owner, strlen(st->owner));
 }
 
 /* --- firing ------------------------------------------------------------------------------ */
@@ -156,7 +201,7 @@ s_ended(s_call_t *c, int status, const char *error, const void *reply, size_t re
 {
     sched_state_t *st = c->st;
     int64_t took = sched_now_ms() - c->started_ms;
-    s_instance_give(st, c->id);
+    s_instance_give(st, c->id, c->slot);
     s_history(st, c->id, c->scheduled, c->started_ms, took, status == 0 ? "ok" : "error",
               c->attempt, error, reply, reply_len);
     if (st->closing) {
@@ -204,7 +249,8 @@ s_find(const sched_state_t *st, const char *id)
 static void
 s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
 {
-    if (!s_instance_take(st, j)) {
+    int slot = -1;
+    if (!s_instance_take(st, j, &slot)) {
         s_history(st, j->id, scheduled, sched_now_ms(), 0, "skipped", attempt,
                   "max_instances reached", NULL, 0);
         s_event(st, "missed", j->id, scheduled, attempt, "reason", "max_instances");
@@ -230,6 +276,7 @@ s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
                     .started_ms = sched_now_ms(),
                     .attempt = attempt,
                     .retries = (int)j->retries,
+                    .slot = slot,
                     .backoff_s = j->backoff_s};
     snprintf(c->id, sizeof c->id, "%s", j->id);
     int rc = 0;
@@ -383,8 +430,13 @@ s_main(void *arg)
 {
     sched_state_t *st = arg;
     yard_log_set_context("scheduler", st->replica);
+    int64_t alive_ms = 0;
     while (!atomic_load(&st->stop)) {
         int64_t now_ms = sched_now_ms();
+        if (now_ms - alive_ms >= (int64_t)st->o->lease / 3) { /* wakes at least each S_TICK_MS */
+            s_alive(st);
+            alive_ms = now_ms;
+        }
         if (now_ms - st->jobs_loaded_ms >= (int64_t)st->o->reload) {
             s_reload(st);
         }

@@ -8,7 +8,10 @@
  *   sched:next:<id>            its next run time, decimal unix seconds; "-1": no more runs
  *   sched:claim:<id>:<t>       a replica is handling run t (SET NX PX lease; compare-and-delete)
  *   sched:done:<id>:<t>        run t was handled (SET NX: at most once, kept 2 days)
- *   sched:inst:<id>            runs of the job in flight, across replicas (INCR)
+ *   sched:inst:<id>:<k>        instance slot k < max_instances: a run in flight, its owner
+ *                              (SET NX PX deadline + lease; compare-and-delete)
+ *   sched:alive:<owner>        the replica is running (PX lease, refreshed): a dead owner's
+ *                              slots are taken over
  *   sched:hist:<id>            the last `history` runs: [{scheduled, started, duration_ms,
  *                              status, attempt, error?, reply?}] */
 #ifndef SCHED_INTERNAL_H
