@@ -9,6 +9,7 @@ packages=(
     libsodium-dev tzdata
     redis-server
     libmicrohttpd-dev libcurl4-openssl-dev wrk
+    nats-server libnats-dev
 )
 
 sudo_cmd=()
