@@ -424,6 +424,9 @@ s_timers(yard_broker_t *b)
     if (b->now >= b->next_tick) {
         yard__peers_sweep(b);
         yard__services_sweep(b);
+        if (b->ntaps) {
+            yard__tap_on_tick(b);
+        }
         b->next_tick = b->now + b->tick_ms;
     }
 }

@@ -155,15 +155,20 @@ void yard__stats_rates(yard__service_t *s, uint64_t now_us, yard__svc_rates_t *o
 uint64_t yard__stats_now_us(void); /* the monotonic clock stats.c stamps with */
 
 /* --- tap.c: copies of the traffic for `yard tap`, rate-limited --------------------------- */
-/* A REQUEST or SEND for service s as received (frames: rid, header, body). */
-void yard__tap_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd,
-                       const zmq_msg_t *frames, const yard_header_t *h);
-/* The answer a replica gave for r (REPLY with its body frame, or ERROR). */
-void yard__tap_answer(yard_broker_t *b, const yard__req_t *r, yard_cmd_t cmd, const zmq_msg_t *body,
-                      const yard_header_t *h);
-/* A PUBLISH on subject. */
-void yard__tap_publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h,
-                       const zmq_msg_t *body);
+/* A tap is a subscription to `$tap.[@RATE.]PATTERN`; b->ntaps counts them, so that with no
+ * tapper each hook below (the inline wrappers after struct yard_broker) is one branch. */
+typedef struct yard__tap yard__tap_t;
+void yard__tap_on_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd,
+                          const zmq_msg_t *frames, const yard_header_t *h);
+void yard__tap_on_answer(yard_broker_t *b, const yard__req_t *r, yard_cmd_t cmd,
+                         const zmq_msg_t *body, const yard_header_t *h);
+void yard__tap_on_publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h,
+                          const zmq_msg_t *body);
+/* pubsub.c: p added / is about to drop pattern (any pattern; tap.c keeps the `$tap.` ones). */
+void yard__tap_subscribed(yard_broker_t *b, yard__peer_t *p, yard_str_t pattern);
+void yard__tap_unsubscribed(yard_broker_t *b, yard__peer_t *p, yard_str_t pattern);
+/* Every tick: tells a tapper how many copies were dropped when nothing else carried it. */
+void yard__tap_on_tick(yard_broker_t *b);
 
 /* --- counters --------------------------------------------------------------------------- */
 #define YARD__FAULTS(X)                                                                            \
@@ -234,9 +239,40 @@ struct yard_broker {
     uint64_t faults[YARD__F_MAX_];
     uint64_t errors_sent[YARD__ERR_CODES];
     uint8_t logged_anon[8192]; /* bitset: (rid hash, fault) already logged */
+    yard__tap_t **taps;        /* tap.c; NULL when ntaps is 0 */
+    uint32_t ntaps, taps_cap;
     char (*mon_peer)[64]; /* monitor.c: the remote address of each accepted fd */
     uint32_t mon_peer_cap;
 };
+
+/* The tap hooks as the request path calls them: one branch when nobody taps. */
+/* A REQUEST or SEND for service s as received (frames: rid, header, body). */
+static inline void
+yard__tap_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd, const zmq_msg_t *frames,
+                  const yard_header_t *h)
+{
+    if (b->ntaps) {
+        yard__tap_on_request(b, service, cmd, frames, h);
+    }
+}
+/* The answer a replica gave for r (REPLY with its body frame, or ERROR). */
+static inline void
+yard__tap_answer(yard_broker_t *b, const yard__req_t *r, yard_cmd_t cmd, const zmq_msg_t *body,
+                 const yard_header_t *h)
+{
+    if (b->ntaps) {
+        yard__tap_on_answer(b, r, cmd, body, h);
+    }
+}
+/* A PUBLISH on subject. */
+static inline void
+yard__tap_publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h,
+                  const zmq_msg_t *body)
+{
+    if (b->ntaps) {
+        yard__tap_on_publish(b, subject, h, body);
+    }
+}
 
 /* broker.c */
 uint64_t yard__now_ms(void);

@@ -41,6 +41,8 @@ const yard_option_t yard_broker_options[] = {
     S_OPT("max_in_flight", YARD_OPT_INT, "100000", max_in_flight,
           "requests open at once (queued or held), all services", 1, 100000000),
     S_OPT("log_level", YARD_OPT_STRING, "info", log_level, "debug, info, warn, error or off", 0, 0),
+    S_OPT("tap", YARD_OPT_BOOL, "true", tap,
+          "let `yard tap` see copies of the traffic (rate-limited)", 0, 0),
     {0},
 };
 
@@ -50,6 +52,7 @@ s_usage(FILE *out)
     fprintf(out, "usage: yard-broker [--config FILE] [--<option> VALUE]...\n"
                  "Routes YD/1 requests, sends and publications between Switchyard peers.\n\n"
                  "  --config FILE   YAML config file (or YARD_CONFIG)\n"
+                 "  --no-tap        the same as --tap false\n"
                  "  --help          this text\n\n");
     yard_options_help(yard_broker_options, NULL, out);
 }
@@ -67,6 +70,8 @@ s_split_args(int argc, char **argv, char **flags, int *nflags, const char **conf
             *config = argv[++i];
         } else if (strncmp(argv[i], "--config=", 9) == 0) {
             *config = argv[i] + 9;
+        } else if (strcmp(argv[i], "--no-tap") == 0) {
+            flags[(*nflags)++] = "--tap=false";
         } else {
             flags[(*nflags)++] = argv[i];
         }

@@ -90,11 +90,13 @@ s_add(yard_broker_t *b, yard__peer_t *p, yard_str_t pattern)
     memcpy(copy, pattern.ptr, pattern.len);
     copy[pattern.len] = '\0';
     p->subs[p->nsubs++] = (yard_str_t){copy, pattern.len};
+    yard__tap_subscribed(b, p, p->subs[p->nsubs - 1]);
 }
 
 static void
 s_remove_at(yard_broker_t *b, yard__peer_t *p, uint32_t i)
 {
+    yard__tap_unsubscribed(b, p, p->subs[i]);
     free((char *)p->subs[i].ptr);
     p->subs[i] = p->subs[--p->nsubs];
     if (p->nsubs == 0) {

@@ -37,6 +37,7 @@ static const char *const s_known_keys[] = {
     "max_peers",
     "max_services",
     "max_in_flight",
+    "tap",
     NULL,
 };
 

@@ -1,13 +1,314 @@
-/* yard monitor: not written yet (issue 6). */
+/* yard monitor: the broker's events (`$sys.events`) as a live stream, one line each: the
+ * connections it accepted and lost, failed handshakes, and its replicas registering,
+ * draining, falling silent and being declared dead.
+ *
+ * It is a plain subscriber, so it follows the broker as every client does: through a restart
+ * (the client renews its subscriptions when it reconnects) and through failover to the next
+ * endpoint of --broker. Nothing is buffered: each line is flushed as it is printed. */
 #include "cli.h"
 
+#include "yard/client.h"
+#include "yard/error.h"
+#include "yard/json.h"
+#include "yard/log.h"
+#include "yard/signal.h"
+
+#include <msgpack.h>
+
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_WHO "yard monitor"
+
+static const char s_usage[] =
+    "usage: yard monitor [--kind K,...] [--json] [--count N] [--timeout MS] [--broker URL]\n"
+    "                    [--config FILE]\n"
+    "Streams the broker's events ($sys.events), one line each with its time and peer.\n"
+    "  --kind K,...   only these kinds (default: all): accepted, connected, disconnected,\n"
+    "                 handshake_failed, heartbeat_lost, replica_ready (or registered),\n"
+    "                 replica_drained (or drained), replica_dead (or dead)\n"
+    "  --json         one JSON object per line, as the broker sent it\n"
+    "  --count N      exit 0 after N events\n"
+    "  --timeout MS   how long to wait for the broker at the start (default: 5000)\n"
+    "  --broker URL   broker endpoints, comma-separated (default: $YARD_BROKER, else the\n"
+    "                 config file's broker key, else " YARD_CLI_DEFAULT_BROKER ")\n"
+    "  --config FILE  the config file to read broker from (default: $YARD_CONFIG)\n"
+    "Runs until SIGINT/SIGTERM, following the broker through restarts and failover.\n"
+    "Exit status: 0, 2 usage, 3 no broker.\n";
+
+/* The kinds the broker publishes, with what a line says about each. */
+static const struct {
+    const char *kind, *alias, *what;
+} s_kinds[] = {
+    {"accepted", NULL, "connection accepted"},
+    {"connected", NULL, "connected"},
+    {"disconnected", NULL, "connection closed"},
+    {"handshake_failed", NULL, "handshake failed"},
+    {"heartbeat_lost", NULL, "no heartbeat for 3 intervals"},
+    {"replica_ready", "registered", "replica registered"},
+    {"replica_drained", "drained", "replica drained and left"},
+    {"replica_dead", "dead", "replica declared dead"},
+};
+#define S_NKINDS (sizeof s_kinds / sizeof s_kinds[0])
+
+typedef struct {
+    const char *broker, *config;
+    uint32_t kinds; /* bit i: s_kinds[i]; 0: all */
+    bool json;
+    uint64_t count;
+    uint32_t timeout_ms;
+} s_args_t;
+
+typedef struct {
+    const s_args_t *a;
+    uint64_t got;
+} s_state_t;
+
+static int
+s_kind_index(const char *k, size_t n)
+{
+    for (size_t i = 0; i < S_NKINDS; i++) {
+        if ((strlen(s_kinds[i].kind) == n && strncmp(s_kinds[i].kind, k, n) == 0) ||
+            (s_kinds[i].alias && strlen(s_kinds[i].alias) == n &&
+             strncmp(s_kinds[i].alias, k, n) == 0)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int
+s_parse_kinds(const char *list, uint32_t *out)
+{
+    *out = 0;
+    for (const char *p = list;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        int i = s_kind_index(p, n);
+        if (i < 0) {
+            fprintf(stderr, S_WHO ": --kind: unknown kind '%.*s' (see --help)\n", (int)n, p);
+            return -1;
+        }
+        *out |= 1u << i;
+        if (!comma) {
+            return 0;
+        }
+        p = comma + 1;
+    }
+}
+
+/* Returns 0, 1 after --help, or -1 after a usage error. */
+static int
+s_parse(int argc, char **argv, s_args_t *a)
+{
+    static const struct option longopts[] = {
+        {"kind", required_argument, NULL, 'k'},   {"json", no_argument, NULL, 'j'},
+        {"count", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 't'},
+        {"broker", required_argument, NULL, 'b'}, {"config", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->timeout_ms = 5000;
+    optind = 1;
+    opterr = 0;
+    uint64_t v;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(s_usage, stdout);
+            return 1;
+        case 'k':
+            if (s_parse_kinds(optarg, &a->kinds)) {
+                return -1;
+            }
+            break;
+        case 'j':
+            a->json = true;
+            break;
+        case 'n':
+            if (yard__parse_u64(optarg, 1, UINT64_MAX, &a->count)) {
+                return yard__opt_bad_value(S_WHO, optarg, "--count: a positive number");
+            }
+            break;
+        case 't':
+            if (yard__parse_u64(optarg, 1, 3600000, &v)) {
+                return yard__opt_bad_value(S_WHO, optarg, "--timeout: 1..3600000 ms");
+            }
+            a->timeout_ms = (uint32_t)v;
+            break;
+        case 'b':
+            a->broker = optarg;
+            break;
+        case 'C':
+            a->config = optarg;
+            break;
+        default:
+            return yard__opt_reject(S_WHO, c, argv[optind - 1], s_usage);
+        }
+    }
+    if (optind < argc) {
+        return yard__opt_operand(S_WHO, argv[optind], s_usage);
+    }
+    return 0;
+}
+
+/* The value of key in a msgpack map (a string or an unsigned integer) written into buf, or
+ * "" when absent. Returns buf. */
+static const char *
+s_field(const msgpack_object *obj, const char *key, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (obj->type != MSGPACK_OBJECT_MAP) {
+        return buf;
+    }
+    size_t klen = strlen(key);
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object_kv *kv = &obj->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size != klen ||
+            memcmp(kv->key.via.str.ptr, key, klen) != 0) {
+            continue;
+        }
+        if (kv->val.type == MSGPACK_OBJECT_STR) {
+            snprintf(buf, cap, "%.*s", (int)kv->val.via.str.size, kv->val.via.str.ptr);
+        } else if (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            snprintf(buf, cap, "%llu", (unsigned long long)kv->val.via.u64);
+        }
+    }
+    return buf;
+}
+
+/* "YYYY-MM-DD HH:MM:SS.mmm" local time for ts_ms (0: now). */
+static void
+s_time(uint64_t ts_ms, char *out, size_t cap)
+{
+    if (ts_ms == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    }
+    time_t sec = (time_t)(ts_ms / 1000u);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    char day[32];
+    strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03u", day, (unsigned)(ts_ms % 1000u));
+}
+
+/* One aligned line: time, kind, peer, what happened. */
+static void
+s_print_human(const msgpack_object *ev, const char *kind, int k)
+{
+    char buf[5][288];
+    const char *ts = s_field(ev, "ts_ms", buf[0], sizeof buf[0]);
+    const char *peer = s_field(ev, "peer", buf[1], sizeof buf[1]);
+    const char *endpoint = s_field(ev, "endpoint", buf[2], sizeof buf[2]);
+    const char *service = s_field(ev, "service", buf[3], sizeof buf[3]);
+    const char *replica = s_field(ev, "replica", buf[4], sizeof buf[4]);
+    char when[40], who[600];
+    s_time(strtoull(ts, NULL, 10), when, sizeof when);
+    if (*service) {
+        snprintf(who, sizeof who, "%s %s", service, *replica ? replica : "-");
+    } else {
+        snprintf(who, sizeof who, "%s", *peer ? peer : *endpoint ? endpoint : "-");
+    }
+    const char *what = k >= 0 ? s_kinds[k].what : "";
+    printf("%s  %-16s  %-32s  %s\n", when, kind, who, what);
+}
+
+static void
+s_on_event(const yard_msg_t *msg, void *arg)
+{
+    s_state_t *s = arg;
+    if (s->a->count && s->got >= s->a->count) {
+        return;
+    }
+    size_t n = 0;
+    const void *body = yard_msg_body(msg, &n);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    if (yard_msg_status(msg) != 0 || msgpack_unpack_next(&up, body, n, NULL) < 0) {
+        msgpack_unpacked_destroy(&up);
+        return; /* not an event: nothing to show */
+    }
+    char kbuf[64];
+    const char *kind = s_field(&up.data, "event", kbuf, sizeof kbuf);
+    int k = s_kind_index(kind, strlen(kind));
+    if (s->a->kinds && (k < 0 || !(s->a->kinds & (1u << k)))) {
+        msgpack_unpacked_destroy(&up);
+        return;
+    }
+    if (s->a->json) {
+        char *text = NULL;
+        if (yard_json_from_msgpack(body, n, &text, NULL, NULL, 0) == 0) {
+            puts(text);
+            free(text);
+        }
+    } else {
+        s_print_human(&up.data, kind, k);
+    }
+    fflush(stdout);
+    msgpack_unpacked_destroy(&up);
+    s->got++;
+}
 
 int
 yard__cmd_monitor(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "yard: this command is not available yet\n");
-    return YARD_EXIT_USAGE;
+    s_args_t a;
+    int p = s_parse(argc, argv, &a);
+    if (p) {
+        return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
+    }
+    yard_signal_block(); /* before the client starts ZeroMQ's threads */
+    char err[512];
+    char *endpoint = NULL;
+    int rc = yard__broker_resolve(a.broker, a.config, &endpoint, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, S_WHO ": %s\n", err);
+        return YARD_EXIT_USAGE;
+    }
+    yard_client_opts_t copts = {.default_timeout_ms = a.timeout_ms};
+    yard_client_t *client = NULL;
+    rc = yard_client_new(endpoint, &copts, &client);
+    if (rc) {
+        fprintf(stderr, S_WHO ": broker '%s': %s\n", endpoint, yard_strerror(rc));
+        free(endpoint);
+        return yard__exit_for(rc);
+    }
+    s_state_t s = {.a = &a};
+    rc = yard_client_subscribe(client, "$sys.events", s_on_event, &s);
+    if (rc == 0) {
+        /* The broker has the subscription once it answers a ping on the same connection. */
+        yard_call_opts_t po = {.op = "ping", .timeout_ms = a.timeout_ms};
+        yard_msg_t *reply = NULL;
+        rc = yard_client_call(client, "$sys", NULL, 0, &po, &reply);
+        yard_msg_destroy(&reply);
+    }
+    int code = YARD_EXIT_OK;
+    if (rc) {
+        yard__print_error(rc, NULL);
+        code = yard__exit_for(rc);
+        goto cleanup;
+    }
+    yard_log(YARD_LOG_INFO, "monitoring", YF_STR("broker", endpoint));
+    while (a.count == 0 || s.got < a.count) {
+        rc = yard_client_dispatch(client, 200);
+        if (rc < 0) {
+            yard__print_error(rc, NULL);
+            code = yard__exit_for(rc);
+            break;
+        }
+        if (yard_signal_wait(0) != 0) {
+            break;
+        }
+    }
+cleanup:
+    yard_client_destroy(&client);
+    free(endpoint);
+    return code;
 }

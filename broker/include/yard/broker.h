@@ -12,6 +12,7 @@
 
 #include "yard/options.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct yard_broker yard_broker_t;
@@ -27,6 +28,10 @@ typedef struct {
     uint64_t max_body; /* bytes, default 1 MiB */
     int64_t queue_max, max_peers, max_services, max_in_flight;
     char *log_level;
+    /* Lets `yard tap` see copies of the traffic (rate-limited; docs/protocol.md). The one
+     * field whose zero is not its default: the options table's default, and so every
+     * program's, is true; a zeroed struct has it off. */
+    bool tap;
 } yard_broker_opts_t;
 
 /* The options table (see yard/options.h) for yard_broker_opts_t; top-level keys. */

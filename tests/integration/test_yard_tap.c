@@ -1,0 +1,560 @@
+/* `yard monitor` and `yard tap` from outside, as an operator runs them: a real yard-broker, the
+ * echo actor as a yard-actor process, and the two commands as children whose stdout and
+ * stderr are read while they run. Checks: the monitor shows a replica registering and, once
+ * its process is SIGKILLed, its connection closing, its heartbeat lost and the replica
+ * declared dead; a tap on a service sees a call's request and reply bodies, a tap on a
+ * subject sees publishes, a tap asking for 50/s sees far fewer than a flood of 2000 and is
+ * told how many it missed; a broker with tapping off makes `yard tap` exit 1; usage is exit 2
+ * and no broker exit 3; every --json line parses. Every wait has a deadline. */
+#include "harness.h"
+
+#include "yard/client.h"
+#include "yard/json.h"
+
+#include <jansson.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define S_OUT_MAX (1 << 20)
+
+typedef struct {
+    pid_t pid;
+    int out_fd, err_fd;
+    char *out, *err; /* S_OUT_MAX each, NUL-terminated */
+    size_t olen, elen;
+    int status; /* after s_end: exit code, 128 + signal, or -1 */
+} s_child_t;
+
+/* Starts yard with args (NULL ended, without argv[0]); stdout and stderr are pipes. */
+static s_child_t *
+s_startv(const char *const *args)
+{
+    const char *dir = getenv("YARD_BIN_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/yard", dir ? dir : ".");
+    char *argv[32] = {"yard"};
+    int n = 1;
+    for (; args[n - 1] && n < 31; n++) {
+        argv[n] = (char *)args[n - 1];
+    }
+    argv[n] = NULL;
+    int out[2], err[2];
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        unsetenv("YARD_BROKER");
+        execv(path, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    s_child_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->out = calloc(1, S_OUT_MAX);
+    c->err = calloc(1, S_OUT_MAX);
+    assert_true(c->out && c->err);
+    c->pid = pid;
+    c->out_fd = out[0];
+    c->err_fd = err[0];
+    return c;
+}
+
+/* Reads whatever the child wrote within timeout_ms. Returns false once both pipes closed. */
+static bool
+s_pump(s_child_t *c, int timeout_ms)
+{
+    struct pollfd p[2] = {{.fd = c->out_fd, .events = POLLIN}, {.fd = c->err_fd, .events = POLLIN}};
+    if (c->out_fd < 0 && c->err_fd < 0) {
+        return false;
+    }
+    if (poll(p, 2, timeout_ms) <= 0) {
+        return true;
+    }
+    for (int i = 0; i < 2; i++) {
+        int *fd = i == 0 ? &c->out_fd : &c->err_fd;
+        char *buf = i == 0 ? c->out : c->err;
+        size_t *len = i == 0 ? &c->olen : &c->elen;
+        if (*fd >= 0 && (p[i].revents & (POLLIN | POLLHUP))) {
+            ssize_t got = read(*fd, buf + *len, S_OUT_MAX - 1 - *len);
+            if (got <= 0) {
+                close(*fd);
+                *fd = -1;
+            } else {
+                *len += (size_t)got;
+                buf[*len] = '\0';
+            }
+        }
+    }
+    return true;
+}
+
+/* Waits until stdout (or stderr) past offset from holds needle. */
+static bool
+s_wait_for(s_child_t *c, bool in_err, size_t from, const char *needle, int timeout_ms)
+{
+    long long deadline = yh_now_ms() + timeout_ms;
+    for (;;) {
+        const char *buf = in_err ? c->err : c->out;
+        size_t len = in_err ? c->elen : c->olen;
+        if (from <= len && strstr(buf + from, needle)) {
+            return true;
+        }
+        if (yh_now_ms() >= deadline || !s_pump(c, 50)) {
+            return strstr(buf + (from <= len ? from : len), needle) != NULL;
+        }
+    }
+}
+
+/* Sends sig (0: none, just wait) and collects the rest of the output and the exit status. */
+static void
+s_end(s_child_t *c, int sig, int timeout_ms)
+{
+    if (sig) {
+        kill(c->pid, sig);
+    }
+    long long deadline = yh_now_ms() + timeout_ms;
+    while (yh_now_ms() < deadline && s_pump(c, 50)) {
+    }
+    int ws = yh_stop(c->pid, 0, 2000);
+    c->status = ws < 0 ? -1 : WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    if (c->out_fd >= 0) {
+        close(c->out_fd);
+    }
+    if (c->err_fd >= 0) {
+        close(c->err_fd);
+    }
+}
+
+static void
+s_free(s_child_t *c)
+{
+    free(c->out);
+    free(c->err);
+    free(c);
+}
+
+static void
+s_collect(const char *first, va_list ap, const char **args)
+{
+    int n = 0;
+    for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) {
+        args[n++] = a;
+    }
+    args[n] = NULL;
+}
+
+/* Starts yard with the arguments (NULL ended). Caller frees with s_free after s_end. */
+static s_child_t *
+s_start(const char *first, ...)
+{
+    const char *args[32];
+    va_list ap;
+    va_start(ap, first);
+    s_collect(first, ap, args);
+    va_end(ap);
+    return s_startv(args);
+}
+
+/* Runs yard to completion (arguments NULL ended). Caller frees with s_free. */
+static s_child_t *
+s_run(int timeout_ms, const char *first, ...)
+{
+    const char *args[32];
+    va_list ap;
+    va_start(ap, first);
+    s_collect(first, ap, args);
+    va_end(ap);
+    s_child_t *c = s_startv(args);
+    s_end(c, 0, timeout_ms);
+    return c;
+}
+
+/* --- the bus ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char *dir;
+    char endpoint[64], flag[96];
+    int port;
+    pid_t broker;
+} s_bus_t;
+
+static void
+s_bus_start(s_bus_t *bus, const char *extra1, const char *extra2)
+{
+    bus->port = yh_free_port();
+    snprintf(bus->endpoint, sizeof bus->endpoint, "tcp://127.0.0.1:%d", bus->port);
+    snprintf(bus->flag, sizeof bus->flag, "--broker=%s", bus->endpoint);
+    char *argv[] = {"yard-broker", "--bind",       bus->endpoint,  "--heartbeat-ms",
+                    "200",         (char *)extra1, (char *)extra2, NULL};
+    bus->broker = yh_spawn("yard-broker", argv, NULL, bus->dir);
+    assert_true(bus->broker > 0);
+    assert_true(yh_wait_port(bus->port, 5000));
+}
+
+static int
+s_setup(void **state)
+{
+    s_bus_t *bus = calloc(1, sizeof *bus);
+    assert_non_null(bus);
+    bus->dir = yh_tmpdir();
+    s_bus_start(bus, NULL, NULL);
+    *state = bus;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    s_bus_t *bus = *state;
+    yh_stop(bus->broker, SIGTERM, 5000);
+    yh_rmtree(bus->dir);
+    free(bus->dir);
+    free(bus);
+    return 0;
+}
+
+static pid_t
+s_spawn_echo(const s_bus_t *bus)
+{
+    char *argv[] = {"yard-actor",     "echo", "--broker", (char *)bus->endpoint,
+                    "--heartbeat-ms", "100",  NULL};
+    pid_t pid = yh_spawn("yard-actor", argv, NULL, bus->dir);
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* Each line of text parses as a JSON object; returns them as an array (caller decrefs). */
+static json_t *
+s_json_lines(const char *text)
+{
+    json_t *all = json_array();
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        json_error_t e;
+        json_t *obj = json_loadb(p, n, 0, &e);
+        if (!json_is_object(obj)) {
+            fail_msg("not a JSON object line: %.*s (%s)", (int)n, p, e.text);
+        }
+        json_array_append_new(all, obj);
+        p += n + (nl ? 1 : 0);
+    }
+    return all;
+}
+
+/* --- usage and no broker ------------------------------------------------------------------ */
+
+static void
+test_usage_and_no_broker(void **state)
+{
+    (void)state;
+    const char *usage[][4] = {
+        {"tap", NULL},
+        {"tap", "echo", "--rate", "0"},
+        {"tap", "echo", "extra", NULL},
+        {"tap", "bad..pattern", NULL},
+        {"monitor", "--kind", "bogus", NULL},
+        {"monitor", "extra", NULL},
+        {"monitor", "--nope", NULL},
+    };
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        s_child_t *c = s_run(10000, usage[i][0], usage[i][1], usage[i][2], usage[i][3], NULL);
+        if (c->status != 2) {
+            fail_msg("yard %s %s: exit %d, stderr: %s", usage[i][0], usage[i][1] ? usage[i][1] : "",
+                     c->status, c->err);
+        }
+        assert_true(c->elen > 0);
+        s_free(c);
+    }
+    s_child_t *c = s_run(10000, "tap", "--help", NULL);
+    assert_int_equal(c->status, 0);
+    assert_non_null(strstr(c->out, "usage: yard tap"));
+    s_free(c);
+
+    char flag[64];
+    snprintf(flag, sizeof flag, "--broker=tcp://127.0.0.1:%d", yh_free_port());
+    c = s_run(10000, "tap", "echo", "--timeout", "500", flag, NULL);
+    assert_int_equal(c->status, 3);
+    s_free(c);
+    c = s_run(10000, "monitor", "--timeout", "500", flag, NULL);
+    assert_int_equal(c->status, 3);
+    s_free(c);
+}
+
+/* --- monitor ------------------------------------------------------------------------------ */
+
+/* The replica's events name it "host/pid/index": its lines hold "/pid/". */
+static void
+test_monitor_replica_lifecycle(void **state)
+{
+    s_bus_t *bus = *state;
+    s_child_t *mon = s_start("monitor", bus->flag, NULL);
+    s_child_t *js = s_start("monitor", "--json", bus->flag, NULL);
+    assert_true(s_wait_for(mon, true, 0, "monitoring", 10000));
+    assert_true(s_wait_for(js, true, 0, "monitoring", 10000));
+
+    pid_t actor = s_spawn_echo(bus);
+    char tag[32];
+    snprintf(tag, sizeof tag, "/%d/", (int)actor);
+    if (!s_wait_for(mon, false, 0, "replica registered", 10000)) {
+        fail_msg("no registration in: %s", mon->out);
+    }
+    assert_non_null(strstr(mon->out, tag));
+    assert_non_null(strstr(mon->out, "replica_ready"));
+    assert_non_null(strstr(mon->out, "accepted"));
+
+    size_t mark = mon->olen;
+    assert_true(WIFSIGNALED(yh_stop(actor, SIGKILL, 5000)));
+    if (!s_wait_for(mon, false, mark, "replica declared dead", 10000)) {
+        fail_msg("no death after the kill in: %s", mon->out + mark);
+    }
+    const char *after = mon->out + mark;
+    assert_non_null(strstr(after, "disconnected"));
+    assert_non_null(strstr(after, "heartbeat_lost"));
+    const char *dead = strstr(after, "replica_dead");
+    assert_non_null(dead);
+    const char *eol = strchr(dead, '\n');
+    assert_non_null(eol);
+    assert_true(memmem(dead, (size_t)(eol - dead), tag, strlen(tag)) != NULL);
+
+    assert_true(s_wait_for(js, false, 0, "replica_dead", 5000));
+    s_end(mon, SIGTERM, 5000);
+    s_end(js, SIGTERM, 5000);
+    assert_int_equal(mon->status, 0);
+    assert_int_equal(js->status, 0);
+    json_t *lines = s_json_lines(js->out);
+    bool ready = false, died = false;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(lines, i, ev)
+    {
+        const char *kind = json_string_value(json_object_get(ev, "event"));
+        assert_non_null(kind);
+        assert_true(json_is_integer(json_object_get(ev, "ts_ms")));
+        const char *replica = json_string_value(json_object_get(ev, "replica"));
+        bool ours = replica && strstr(replica, tag);
+        ready |= ours && strcmp(kind, "replica_ready") == 0;
+        died |= ours && strcmp(kind, "replica_dead") == 0;
+    }
+    assert_true(ready && died);
+    json_decref(lines);
+    s_free(mon);
+    s_free(js);
+}
+
+/* --kind keeps only the kinds asked for. */
+static void
+test_monitor_kind_filter(void **state)
+{
+    s_bus_t *bus = *state;
+    s_child_t *mon = s_start("monitor", "--kind", "registered", "--count", "1", bus->flag, NULL);
+    assert_true(s_wait_for(mon, true, 0, "monitoring", 10000));
+    pid_t actor = s_spawn_echo(bus);
+    s_end(mon, 0, 10000);
+    yh_stop(actor, SIGTERM, 5000);
+    assert_int_equal(mon->status, 0);
+    assert_non_null(strstr(mon->out, "replica registered"));
+    assert_null(strstr(mon->out, "accepted"));
+    s_free(mon);
+}
+
+/* --- tap ---------------------------------------------------------------------------------- */
+
+static void
+test_tap_service(void **state)
+{
+    s_bus_t *bus = *state;
+    pid_t actor = s_spawn_echo(bus);
+    long long deadline = yh_now_ms() + 10000;
+    for (;;) { /* the replica registers asynchronously */
+        s_child_t *c = s_run(10000, "call", "echo", "{}", "--timeout", "1000", bus->flag, NULL);
+        int status = c->status;
+        s_free(c);
+        if (status == 0) {
+            break;
+        }
+        assert_true(yh_now_ms() < deadline);
+    }
+    s_child_t *tap = s_start("tap", "echo", "--count", "2", bus->flag, NULL);
+    s_child_t *js = s_start("tap", "echo", "--json", "--count", "2", bus->flag, NULL);
+    assert_true(s_wait_for(tap, true, 0, "tapping 'echo'", 10000));
+    assert_true(s_wait_for(js, true, 0, "tapping 'echo'", 10000));
+    s_child_t *call =
+        s_run(10000, "call", "echo", "{\"hello\":\"tap\"}", "--op", "greet", bus->flag, NULL);
+    assert_int_equal(call->status, 0);
+    s_free(call);
+    s_end(tap, 0, 10000);
+    s_end(js, 0, 10000);
+    assert_int_equal(tap->status, 0);
+    assert_int_equal(js->status, 0);
+    const char *req = strstr(tap->out, "request");
+    assert_non_null(req);
+    const char *rep = strstr(req, "reply");
+    assert_non_null(rep);
+    assert_non_null(strstr(req, "op=greet"));
+    assert_true(strstr(req, "{\"hello\":\"tap\"}") < rep);
+    assert_non_null(strstr(rep, "{\"hello\":\"tap\"}"));
+
+    json_t *lines = s_json_lines(js->out);
+    assert_int_equal(json_array_size(lines), 2);
+    json_t *a = json_array_get(lines, 0), *b = json_array_get(lines, 1);
+    assert_string_equal(json_string_value(json_object_get(a, "kind")), "request");
+    assert_string_equal(json_string_value(json_object_get(a, "service")), "echo");
+    assert_string_equal(json_string_value(json_object_get(a, "op")), "greet");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "body"), "hello")),
+                        "tap");
+    assert_string_equal(json_string_value(json_object_get(b, "kind")), "reply");
+    assert_true(json_equal(json_object_get(a, "id"), json_object_get(b, "id")));
+    assert_true(json_equal(json_object_get(a, "client"), json_object_get(b, "client")));
+    assert_true(json_equal(json_object_get(a, "body"), json_object_get(b, "body")));
+    json_decref(lines);
+    s_free(tap);
+    s_free(js);
+    yh_stop(actor, SIGTERM, 5000);
+}
+
+static void
+test_tap_subject(void **state)
+{
+    s_bus_t *bus = *state;
+    s_child_t *tap = s_start("tap", "jobs.>", "--count", "1", bus->flag, NULL);
+    assert_true(s_wait_for(tap, true, 0, "tapping 'jobs.>'", 10000));
+    s_child_t *c = s_run(10000, "pub", "other.thing", "{\"n\":0}", bus->flag, NULL);
+    assert_int_equal(c->status, 0);
+    s_free(c);
+    c = s_run(10000, "pub", "jobs.mail.sent", "{\"n\":1}", bus->flag, NULL);
+    assert_int_equal(c->status, 0);
+    s_free(c);
+    s_end(tap, 0, 10000);
+    assert_int_equal(tap->status, 0);
+    assert_non_null(strstr(tap->out, "publish  jobs.mail.sent"));
+    assert_non_null(strstr(tap->out, "{\"n\":1}"));
+    assert_null(strstr(tap->out, "other.thing"));
+    s_free(tap);
+}
+
+/* Sums the publish lines and the dropped counts of a --json tap's output. */
+static void
+s_count(const char *out, uint64_t *seen, uint64_t *dropped)
+{
+    json_t *lines = s_json_lines(out);
+    size_t i;
+    json_t *l;
+    *seen = *dropped = 0;
+    json_array_foreach(lines, i, l)
+    {
+        const char *kind = json_string_value(json_object_get(l, "kind"));
+        *seen += kind && strcmp(kind, "publish") == 0;
+        *dropped += (uint64_t)json_integer_value(json_object_get(l, "dropped"));
+    }
+    json_decref(lines);
+}
+
+static void
+test_tap_rate_limit(void **state)
+{
+    s_bus_t *bus = *state;
+    s_child_t *tap = s_start("tap", "flood.>", "--rate", "50", "--json", bus->flag, NULL);
+    s_child_t *human = s_start("tap", "flood.>", "--rate", "50", bus->flag, NULL);
+    assert_true(s_wait_for(tap, true, 0, "at up to 50 messages/s", 10000));
+    assert_true(s_wait_for(human, true, 0, "at up to 50 messages/s", 10000));
+    yard_client_t *client = NULL;
+    assert_int_equal(yard_client_new(bus->endpoint, NULL, &client), 0);
+    const char body[] = "\x81\xa1n\x01"; /* {"n":1} */
+    for (int i = 0; i < 2000; i++) {
+        assert_int_equal(yard_client_publish(client, "flood.x", body, sizeof body - 1), 0);
+    }
+    yard_call_opts_t po = {.op = "ping", .timeout_ms = 5000};
+    yard_msg_t *reply = NULL;
+    assert_int_equal(yard_client_call(client, "$sys", NULL, 0, &po, &reply), 0);
+    yard_msg_destroy(&reply);
+    yard_client_destroy(&client);
+
+    /* Every copy is either seen or counted as dropped: the last count comes in a notice
+     * within about a second of the flood. */
+    uint64_t seen = 0, dropped = 0;
+    long long deadline = yh_now_ms() + 10000;
+    while (seen + dropped < 2000 && yh_now_ms() < deadline) {
+        s_pump(tap, 100);
+        char *copy = strdup(tap->out);
+        char *last_nl = strrchr(copy, '\n');
+        if (last_nl) {
+            last_nl[1] = '\0';
+            s_count(copy, &seen, &dropped);
+        }
+        free(copy);
+    }
+    assert_true(s_wait_for(human, false, 0, " dropped)", 5000));
+    s_end(tap, SIGTERM, 5000);
+    s_end(human, SIGTERM, 5000);
+    assert_int_equal(tap->status, 0);
+    assert_int_equal(human->status, 0);
+    s_count(tap->out, &seen, &dropped);
+    print_message("tap at 50/s: saw %llu of 2000, %llu dropped\n", (unsigned long long)seen,
+                  (unsigned long long)dropped);
+    assert_true(seen > 0 && seen < 500);
+    assert_true(dropped > 0);
+    assert_int_equal(seen + dropped, 2000);
+    s_free(tap);
+    s_free(human);
+}
+
+/* Tapping switched off, by flag or by the config file: `yard tap` says so and exits 1. */
+static void
+test_tap_off(void **state)
+{
+    s_bus_t *shared = *state;
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/tapoff.yaml", shared->dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("tap: false\n", f);
+    fclose(f);
+    char cfg_flag[600];
+    snprintf(cfg_flag, sizeof cfg_flag, "--config=%s", cfg);
+    const char *how[] = {"--no-tap", cfg_flag};
+    for (size_t i = 0; i < 2; i++) {
+        s_bus_t bus = {.dir = shared->dir};
+        s_bus_start(&bus, how[i], NULL);
+        s_child_t *c = s_run(10000, "tap", "echo", bus.flag, NULL);
+        if (c->status != 1 || !strstr(c->err, "tapping is switched off")) {
+            fail_msg("%s: exit %d, stderr: %s", how[i], c->status, c->err);
+        }
+        s_free(c);
+        yh_stop(bus.broker, SIGTERM, 5000);
+    }
+}
+
+int
+main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_usage_and_no_broker),
+        cmocka_unit_test(test_monitor_replica_lifecycle),
+        cmocka_unit_test(test_monitor_kind_filter),
+        cmocka_unit_test(test_tap_service),
+        cmocka_unit_test(test_tap_subject),
+        cmocka_unit_test(test_tap_rate_limit),
+        cmocka_unit_test(test_tap_off),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
