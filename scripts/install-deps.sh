@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config clang-format
     libzmq3-dev libmsgpack-dev libhiredis-dev libjansson-dev libyajl-dev libyaml-dev libcmocka-dev
     libsodium-dev tzdata
-    redis-server
+    redis-server tmux
     libmicrohttpd-dev libcurl4-openssl-dev wrk
     nats-server libnats-dev
 )
