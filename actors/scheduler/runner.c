@@ -347,10 +347,12 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
     int64_t new_next = next;
     size_t n = sched_plan(j, next, now, due, &new_next);
     int claimed = 0;
+    int64_t held = 0; /* the first run another replica's claim holds */
     for (size_t i = 0; i < n; i++) {
         int c = s_claim(st, j->id, due[i].t);
         if (c == 0) {
-            continue; /* another replica is on it; it advances next */
+            held = held ? held : due[i].t; /* its holder advances next, unless it died */
+            continue;
         }
         claimed++;
         if (c == 1 && due[i].fire) {
@@ -363,6 +365,10 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
         }
     }
     if (claimed) {
+        /* Never past a run another replica holds: if that replica died before marking it
+         * done, its claim expires and the run is still due here (the later ones we handled
+         * are marked done, so coming back over them fires nothing twice). */
+        new_next = held ? held : new_next;
         sched_store_next_set(st->store, j->id, new_next);
         for (size_t i = 0; i < n; i++) {
             s_release(st, j->id, due[i].t);
