@@ -101,6 +101,25 @@ yard__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t
+yard__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+yard__local_time(uint64_t ms, bool date, char *out, size_t cap)
+{
+    time_t sec = (time_t)(ms / 1000u);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    char text[32];
+    strftime(text, sizeof text, date ? "%Y-%m-%d %H:%M:%S" : "%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%03u", text, (unsigned)(ms % 1000u));
+}
+
 void
 yard__sleep_ms(int ms)
 {

@@ -11,6 +11,7 @@
 
 #include "yard/msg.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,13 @@ int yard__broker_resolve(const char *flag, const char *config, char **out, char 
 
 /* Nanoseconds on the monotonic clock. */
 uint64_t yard__now_ns(void);
+
+/* Milliseconds since the epoch on the real-time clock (for what a person reads). */
+uint64_t yard__wall_ms(void);
+
+/* ms (milliseconds since the epoch) as local time, "YYYY-MM-DD HH:MM:SS.mmm" when date, else
+ * "HH:MM:SS.mmm", written into out (cap bytes, truncated to fit). */
+void yard__local_time(uint64_t ms, bool date, char *out, size_t cap);
 
 /* Sleeps for ms milliseconds (a tool's polling back-off, never synchronisation in a test). */
 void yard__sleep_ms(int ms);

@@ -6,21 +6,18 @@
  * (the client renews its subscriptions when it reconnects) and through failover to the next
  * endpoint of --broker. Nothing is buffered: each line is flushed as it is printed. */
 #include "cli.h"
+#include "stream.h"
 
 #include "yard/client.h"
-#include "yard/error.h"
 #include "yard/json.h"
 #include "yard/log.h"
-#include "yard/signal.h"
 
 #include <msgpack.h>
 
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define S_WHO "yard monitor"
 
@@ -56,16 +53,8 @@ static const struct {
 #define S_NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
 typedef struct {
-    const char *broker, *config;
+    yard_stream_t st;
     uint32_t kinds; /* bit i: s_kinds[i]; 0: all */
-    bool json;
-    uint64_t count;
-    uint32_t timeout_ms;
-} s_args_t;
-
-typedef struct {
-    const s_args_t *a;
-    uint64_t got;
 } s_state_t;
 
 static int
@@ -101,60 +90,13 @@ s_parse_kinds(const char *list, uint32_t *out)
     }
 }
 
-/* Returns 0, 1 after --help, or -1 after a usage error. */
+/* --kind, the one option of monitor's own (yard_stream_opt_fn). */
 static int
-s_parse(int argc, char **argv, s_args_t *a)
+s_on_opt(int c, const char *arg, void *ctx)
 {
-    static const struct option longopts[] = {
-        {"kind", required_argument, NULL, 'k'},   {"json", no_argument, NULL, 'j'},
-        {"count", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 't'},
-        {"broker", required_argument, NULL, 'b'}, {"config", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
-    memset(a, 0, sizeof *a);
-    a->timeout_ms = 5000;
-    optind = 1;
-    opterr = 0;
-    uint64_t v;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            fputs(s_usage, stdout);
-            return 1;
-        case 'k':
-            if (s_parse_kinds(optarg, &a->kinds)) {
-                return -1;
-            }
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case 'n':
-            if (yard__parse_u64(optarg, 1, UINT64_MAX, &a->count)) {
-                return yard__opt_bad_value(S_WHO, optarg, "--count: a positive number");
-            }
-            break;
-        case 't':
-            if (yard__parse_u64(optarg, 1, 3600000, &v)) {
-                return yard__opt_bad_value(S_WHO, optarg, "--timeout: 1..3600000 ms");
-            }
-            a->timeout_ms = (uint32_t)v;
-            break;
-        case 'b':
-            a->broker = optarg;
-            break;
-        case 'C':
-            a->config = optarg;
-            break;
-        default:
-            return yard__opt_reject(S_WHO, c, argv[optind - 1], s_usage);
-        }
-    }
-    if (optind < argc) {
-        return yard__opt_operand(S_WHO, argv[optind], s_usage);
-    }
-    return 0;
+    s_state_t *s = ctx;
+    (void)c;
+    return s_parse_kinds(arg, &s->kinds);
 }
 
 /* The value of key in a msgpack map (a string or an unsigned integer) written into buf, or
@@ -182,23 +124,6 @@ s_field(const msgpack_object *obj, const char *key, char *buf, size_t cap)
     return buf;
 }
 
-/* "YYYY-MM-DD HH:MM:SS.mmm" local time for ts_ms (0: now). */
-static void
-s_time(uint64_t ts_ms, char *out, size_t cap)
-{
-    if (ts_ms == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    }
-    time_t sec = (time_t)(ts_ms / 1000u);
-    struct tm tm;
-    localtime_r(&sec, &tm);
-    char day[32];
-    strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03u", day, (unsigned)(ts_ms % 1000u));
-}
-
 /* One aligned line: time, kind, peer, what happened. */
 static void
 s_print_human(const msgpack_object *ev, const char *kind, int k)
@@ -210,7 +135,8 @@ s_print_human(const msgpack_object *ev, const char *kind, int k)
     const char *service = s_field(ev, "service", buf[3], sizeof buf[3]);
     const char *replica = s_field(ev, "replica", buf[4], sizeof buf[4]);
     char when[40], who[600];
-    s_time(strtoull(ts, NULL, 10), when, sizeof when);
+    uint64_t ts_ms = strtoull(ts, NULL, 10);
+    yard__local_time(ts_ms ? ts_ms : yard__wall_ms(), true, when, sizeof when);
     if (*service) {
         snprintf(who, sizeof who, "%s %s", service, *replica ? replica : "-");
     } else {
@@ -224,7 +150,7 @@ static void
 s_on_event(const yard_msg_t *msg, void *arg)
 {
     s_state_t *s = arg;
-    if (s->a->count && s->got >= s->a->count) {
+    if (s->st.count && s->st.got >= s->st.count) {
         return;
     }
     size_t n = 0;
@@ -238,11 +164,11 @@ s_on_event(const yard_msg_t *msg, void *arg)
     char kbuf[64];
     const char *kind = s_field(&up.data, "event", kbuf, sizeof kbuf);
     int k = s_kind_index(kind, strlen(kind));
-    if (s->a->kinds && (k < 0 || !(s->a->kinds & (1u << k)))) {
+    if (s->kinds && (k < 0 || !(s->kinds & (1u << k)))) {
         msgpack_unpacked_destroy(&up);
         return;
     }
-    if (s->a->json) {
+    if (s->st.json) {
         char *text = NULL;
         if (yard_json_from_msgpack(body, n, &text, NULL, NULL, 0) == 0) {
             puts(text);
@@ -253,62 +179,30 @@ s_on_event(const yard_msg_t *msg, void *arg)
     }
     fflush(stdout);
     msgpack_unpacked_destroy(&up);
-    s->got++;
+    s->st.got++;
+}
+
+/* Logs that the stream started (yard_stream_ready_fn). */
+static int
+s_ready(yard_client_t *client, const char *endpoint, void *ctx)
+{
+    (void)client;
+    (void)ctx;
+    yard_log(YARD_LOG_INFO, "monitoring", YF_STR("broker", endpoint));
+    return 0;
 }
 
 int
 yard__cmd_monitor(int argc, char **argv)
 {
-    s_args_t a;
-    int p = s_parse(argc, argv, &a);
+    static const struct option own[] = {
+        {"kind", required_argument, NULL, 'k'},
+        {NULL, 0, NULL, 0},
+    };
+    s_state_t s = {.st = {.who = S_WHO, .usage = s_usage}};
+    int p = yard__stream_parse(&s.st, argc, argv, own, s_on_opt, &s, NULL, NULL);
     if (p) {
         return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
     }
-    yard_signal_block(); /* before the client starts ZeroMQ's threads */
-    char err[512];
-    char *endpoint = NULL;
-    int rc = yard__broker_resolve(a.broker, a.config, &endpoint, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, S_WHO ": %s\n", err);
-        return YARD_EXIT_USAGE;
-    }
-    yard_client_opts_t copts = {.default_timeout_ms = a.timeout_ms};
-    yard_client_t *client = NULL;
-    rc = yard_client_new(endpoint, &copts, &client);
-    if (rc) {
-        fprintf(stderr, S_WHO ": broker '%s': %s\n", endpoint, yard_strerror(rc));
-        free(endpoint);
-        return yard__exit_for(rc);
-    }
-    s_state_t s = {.a = &a};
-    rc = yard_client_subscribe(client, "$sys.events", s_on_event, &s);
-    if (rc == 0) {
-        /* The broker has the subscription once it answers a ping on the same connection. */
-        yard_call_opts_t po = {.op = "ping", .timeout_ms = a.timeout_ms};
-        yard_msg_t *reply = NULL;
-        rc = yard_client_call(client, "$sys", NULL, 0, &po, &reply);
-        yard_msg_destroy(&reply);
-    }
-    int code = YARD_EXIT_OK;
-    if (rc) {
-        yard__print_error(rc, NULL);
-        code = yard__exit_for(rc);
-        goto cleanup;
-    }
-    yard_log(YARD_LOG_INFO, "monitoring", YF_STR("broker", endpoint));
-    while (a.count == 0 || s.got < a.count) {
-        rc = yard_client_dispatch(client, 200);
-        if (rc < 0) {
-            yard__print_error(rc, NULL);
-            code = yard__exit_for(rc);
-            break;
-        }
-        if (yard_signal_wait(0) != 0) {
-            break;
-        }
-    }
-cleanup:
-    yard_client_destroy(&client);
-    free(endpoint);
-    return code;
+    return yard__stream_run(&s.st, "$sys.events", s_on_event, s_ready, &s);
 }

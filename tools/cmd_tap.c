@@ -8,9 +8,9 @@
  * beyond the rate are dropped by the broker, which says how many on the next copy or in a
  * `dropped` notice; they are shown as "(N dropped)". */
 #include "cli.h"
+#include "stream.h"
 
 #include "yard/client.h"
-#include "yard/error.h"
 #include "yard/json.h"
 #include "yard/log.h"
 #include "yard/signal.h"
@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define S_WHO      "yard tap"
 #define S_RATE_MAX 10000
@@ -47,85 +46,45 @@ static const char s_usage[] =
     "Exit status: 0, 1 tapping is off in the broker, 2 usage, 3 no broker.\n";
 
 typedef struct {
-    const char *broker, *config, *pattern;
-    uint64_t rate; /* 0: the broker's default */
-    bool json;
-    uint64_t count;
-    uint32_t timeout_ms;
-} s_args_t;
-
-typedef struct {
-    const s_args_t *a;
+    yard_stream_t st;
+    const char *pattern;
+    uint64_t rate;     /* 0: the broker's default */
     size_t prefix_len; /* of "$tap." or "$tap.@RATE.": the subject past it is the name */
     int hellos;        /* hello notices seen (more than one: re-attached after a restart) */
     bool off;
-    uint64_t got;
 } s_state_t;
+
+/* --rate, the one option of tap's own (yard_stream_opt_fn). */
+static int
+s_on_opt(int c, const char *arg, void *ctx)
+{
+    s_state_t *s = ctx;
+    (void)c;
+    if (yard__parse_u64(arg, 1, S_RATE_MAX, &s->rate)) {
+        return yard__opt_bad_value(S_WHO, arg, "--rate: 1..10000 messages/s");
+    }
+    return 0;
+}
 
 /* Returns 0, 1 after --help, or -1 after a usage error. */
 static int
-s_parse(int argc, char **argv, s_args_t *a)
+s_parse(int argc, char **argv, s_state_t *s)
 {
-    static const struct option longopts[] = {
-        {"rate", required_argument, NULL, 'r'},   {"json", no_argument, NULL, 'j'},
-        {"count", required_argument, NULL, 'n'},  {"timeout", required_argument, NULL, 't'},
-        {"broker", required_argument, NULL, 'b'}, {"config", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    static const struct option own[] = {
+        {"rate", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
     };
-    memset(a, 0, sizeof *a);
-    a->timeout_ms = 5000;
-    optind = 1;
-    opterr = 0;
-    uint64_t v;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            fputs(s_usage, stdout);
-            return 1;
-        case 'r':
-            if (yard__parse_u64(optarg, 1, S_RATE_MAX, &a->rate)) {
-                return yard__opt_bad_value(S_WHO, optarg, "--rate: 1..10000 messages/s");
-            }
-            break;
-        case 'j':
-            a->json = true;
-            break;
-        case 'n':
-            if (yard__parse_u64(optarg, 1, UINT64_MAX, &a->count)) {
-                return yard__opt_bad_value(S_WHO, optarg, "--count: a positive number");
-            }
-            break;
-        case 't':
-            if (yard__parse_u64(optarg, 1, 3600000, &v)) {
-                return yard__opt_bad_value(S_WHO, optarg, "--timeout: 1..3600000 ms");
-            }
-            a->timeout_ms = (uint32_t)v;
-            break;
-        case 'b':
-            a->broker = optarg;
-            break;
-        case 'C':
-            a->config = optarg;
-            break;
-        default:
-            return yard__opt_reject(S_WHO, c, argv[optind - 1], s_usage);
-        }
+    int p =
+        yard__stream_parse(&s->st, argc, argv, own, s_on_opt, s, "SERVICE-OR-SUBJECT", &s->pattern);
+    if (p) {
+        return p;
     }
-    if (optind >= argc) {
-        fprintf(stderr, S_WHO ": missing SERVICE-OR-SUBJECT\n%s", s_usage);
-        return -1;
-    }
-    if (optind + 1 < argc) {
-        return yard__opt_operand(S_WHO, argv[optind + 1], s_usage);
-    }
-    a->pattern = argv[optind];
-    if (!yard_subject_pattern_valid(yard_str(a->pattern)) ||
-        strlen(a->pattern) > YARD_WIRE_NAME_MAX - 16) {
+    if (!yard_subject_pattern_valid(yard_str(s->pattern)) ||
+        strlen(s->pattern) > YARD_WIRE_NAME_MAX - 16) {
         fprintf(stderr,
                 S_WHO ": '%s' is not a service name or subject pattern (tokens separated by "
                       "'.', '*' for one token, '>' for the rest)\n",
-                a->pattern);
+                s->pattern);
         return -1;
     }
     return 0;
@@ -146,26 +105,6 @@ s_str(const yard_msg_t *msg, const char *key)
 {
     const char *v = yard_msg_header(msg, key);
     return v ? v : "";
-}
-
-static uint64_t
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* "HH:MM:SS.mmm" local time. */
-static void
-s_clock(uint64_t ms, char *out, size_t cap)
-{
-    time_t sec = (time_t)(ms / 1000u);
-    struct tm tm;
-    localtime_r(&sec, &tm);
-    char hms[16];
-    strftime(hms, sizeof hms, "%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03u", hms, (unsigned)(ms % 1000u));
 }
 
 /* The body as JSON text: "null" when empty, a note when it is not msgpack with a JSON form.
@@ -279,7 +218,7 @@ static void
 s_print_human(const yard_msg_t *msg, const char *kind, const char *name, uint64_t ts)
 {
     char when[32], detail[320] = "", drop[48] = "";
-    s_clock(ts, when, sizeof when);
+    yard__local_time(ts, false, when, sizeof when);
     bool has_id, has_lat, has_drop;
     uint64_t id = s_num(msg, "tap.id", &has_id);
     uint64_t lat = s_num(msg, "tap.latency_us", &has_lat);
@@ -326,10 +265,10 @@ s_on_tap(const yard_msg_t *msg, void *arg)
     const char *kind = s_str(msg, "tap.kind");
     if (strcmp(kind, "hello") == 0) {
         if (++s->hellos > 1) {
-            yard_log(YARD_LOG_INFO, "tap re-attached", YF_STR("pattern", s->a->pattern));
+            yard_log(YARD_LOG_INFO, "tap re-attached", YF_STR("pattern", s->pattern));
         }
-        if (!s->a->json || s->hellos == 1) {
-            fprintf(stderr, S_WHO ": tapping '%s' at up to %s messages/s\n", s->a->pattern,
+        if (!s->st.json || s->hellos == 1) {
+            fprintf(stderr, S_WHO ": tapping '%s' at up to %s messages/s\n", s->pattern,
                     s_str(msg, "tap.rate"));
         }
         return;
@@ -338,13 +277,13 @@ s_on_tap(const yard_msg_t *msg, void *arg)
         s->off = true;
         return;
     }
-    if (s->a->count && s->got >= s->a->count) {
+    if (s->st.count && s->st.got >= s->st.count) {
         return;
     }
     const char *subject = yard_msg_subject(msg);
     const char *name = strlen(subject) > s->prefix_len ? subject + s->prefix_len : subject;
-    uint64_t ts = s_now_ms();
-    if (s->a->json) {
+    uint64_t ts = yard__wall_ms();
+    if (s->st.json) {
         char *line = s_json_line(msg, kind, name, ts, true);
         if (line) {
             puts(line);
@@ -355,16 +294,19 @@ s_on_tap(const yard_msg_t *msg, void *arg)
     }
     fflush(stdout);
     if (strcmp(kind, "dropped") != 0) {
-        s->got++;
+        s->st.got++;
     }
 }
 
-/* Dispatches until the broker's first notice arrives or timeout_ms passes. */
+/* Dispatches until the broker's first notice arrives or --timeout passes, then streams only
+ * when it was a hello (yard_stream_ready_fn). */
 static int
-s_wait_hello(yard_client_t *client, s_state_t *s, uint32_t timeout_ms)
+s_ready(yard_client_t *client, const char *endpoint, void *ctx)
 {
-    uint64_t until = s_now_ms() + timeout_ms;
-    while (s->hellos == 0 && !s->off && s_now_ms() < until) {
+    s_state_t *s = ctx;
+    (void)endpoint;
+    uint64_t until = yard__wall_ms() + s->st.timeout_ms;
+    while (s->hellos == 0 && !s->off && yard__wall_ms() < until) {
         int rc = yard_client_dispatch(client, 50);
         if (rc < 0) {
             return rc;
@@ -373,80 +315,31 @@ s_wait_hello(yard_client_t *client, s_state_t *s, uint32_t timeout_ms)
             break;
         }
     }
+    if (s->off || s->hellos == 0) {
+        fprintf(stderr, s->off ? S_WHO ": tapping is switched off in this broker (tap: false in "
+                                       "its config, YARD_TAP=false or --no-tap)\n"
+                               : S_WHO
+                            ": the broker did not answer the tap: it does not offer taps\n");
+        return YARD_EXIT_ERROR;
+    }
     return 0;
 }
 
 int
 yard__cmd_tap(int argc, char **argv)
 {
-    s_args_t a;
-    int p = s_parse(argc, argv, &a);
+    s_state_t s = {.st = {.who = S_WHO, .usage = s_usage}};
+    int p = s_parse(argc, argv, &s);
     if (p) {
         return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
     }
-    yard_signal_block(); /* before the client starts ZeroMQ's threads */
-    char err[512];
-    char *endpoint = NULL;
-    int rc = yard__broker_resolve(a.broker, a.config, &endpoint, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, S_WHO ": %s\n", err);
-        return YARD_EXIT_USAGE;
-    }
-    yard_client_opts_t copts = {.default_timeout_ms = a.timeout_ms};
-    yard_client_t *client = NULL;
-    rc = yard_client_new(endpoint, &copts, &client);
-    if (rc) {
-        fprintf(stderr, S_WHO ": broker '%s': %s\n", endpoint, yard_strerror(rc));
-        free(endpoint);
-        return yard__exit_for(rc);
-    }
     char prefix[32], pattern[YARD_WIRE_NAME_MAX + 1];
-    if (a.rate) {
-        snprintf(prefix, sizeof prefix, "$tap.@%llu.", (unsigned long long)a.rate);
+    if (s.rate) {
+        snprintf(prefix, sizeof prefix, "$tap.@%llu.", (unsigned long long)s.rate);
     } else {
         snprintf(prefix, sizeof prefix, "$tap.");
     }
-    snprintf(pattern, sizeof pattern, "%s%s", prefix, a.pattern);
-    s_state_t s = {.a = &a, .prefix_len = strlen(prefix)};
-    int code = YARD_EXIT_OK;
-    rc = yard_client_subscribe(client, pattern, s_on_tap, &s);
-    if (rc == 0) {
-        /* The broker has the subscription (and sent its notice) once it answers a ping on
-         * the same connection. */
-        yard_call_opts_t po = {.op = "ping", .timeout_ms = a.timeout_ms};
-        yard_msg_t *reply = NULL;
-        rc = yard_client_call(client, "$sys", NULL, 0, &po, &reply);
-        yard_msg_destroy(&reply);
-    }
-    if (rc == 0) {
-        rc = s_wait_hello(client, &s, a.timeout_ms);
-    }
-    if (rc) {
-        yard__print_error(rc, NULL);
-        code = yard__exit_for(rc);
-        goto cleanup;
-    }
-    if (s.off || s.hellos == 0) {
-        fprintf(stderr, s.off ? S_WHO ": tapping is switched off in this broker (tap: false in its "
-                                      "config, YARD_TAP=false or --no-tap)\n"
-                              : S_WHO
-                            ": the broker did not answer the tap: it does not offer taps\n");
-        code = YARD_EXIT_ERROR;
-        goto cleanup;
-    }
-    while (a.count == 0 || s.got < a.count) {
-        rc = yard_client_dispatch(client, 200);
-        if (rc < 0) {
-            yard__print_error(rc, NULL);
-            code = yard__exit_for(rc);
-            break;
-        }
-        if (yard_signal_wait(0) != 0) {
-            break;
-        }
-    }
-cleanup:
-    yard_client_destroy(&client);
-    free(endpoint);
-    return code;
+    snprintf(pattern, sizeof pattern, "%s%s", prefix, s.pattern);
+    s.prefix_len = strlen(prefix);
+    return yard__stream_run(&s.st, pattern, s_on_tap, s_ready, &s);
 }
