@@ -132,8 +132,11 @@ s_resolve(const char *prog)
     return strdup(prog);
 }
 
-pid_t
-yh_spawn(const char *prog, char *const argv[], char *const env[], const char *logdir)
+/* yh_spawn() and yh_spawn_io(): fds[i] >= 0 becomes the child's fd i; logdir (when not NULL
+ * and fds[2] is -1) takes its stderr. */
+static pid_t
+s_spawn(const char *prog, char *const argv[], char *const env[], const char *logdir,
+        const int fds[3])
 {
     char *path = s_resolve(prog);
     if (path == NULL) {
@@ -187,7 +190,12 @@ yh_spawn(const char *prog, char *const argv[], char *const env[], const char *lo
             key[klen] = '\0';
             setenv(key, eq + 1, 1);
         }
-        if (logdir != NULL) {
+        for (int i = 0; i < 3; i++) {
+            if (fds[i] >= 0) {
+                dup2(fds[i], i);
+            }
+        }
+        if (logdir != NULL && fds[2] < 0) {
             char log[4096];
             snprintf(log, sizeof log, "%s/%s.%ld.log", logdir, base, (long)getpid());
             int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
@@ -217,6 +225,21 @@ yh_spawn(const char *prog, char *const argv[], char *const env[], const char *lo
         return -1;
     }
     return pid;
+}
+
+pid_t
+yh_spawn(const char *prog, char *const argv[], char *const env[], const char *logdir)
+{
+    const int inherit[3] = {-1, -1, -1};
+    return s_spawn(prog, argv, env, logdir, inherit);
+}
+
+pid_t
+yh_spawn_io(const char *prog, char *const argv[], char *const env[], int in_fd, int out_fd,
+            int err_fd)
+{
+    const int fds[3] = {in_fd, out_fd, err_fd};
+    return s_spawn(prog, argv, env, NULL, fds);
 }
 
 int

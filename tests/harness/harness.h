@@ -22,11 +22,17 @@ char *yh_tmpdir(void);
 void yh_rmtree(const char *path);
 
 /* Starts $YARD_BIN_DIR/<prog> (or an absolute path) with argv (argv[0] included, NULL ended)
- * and extra environment entries "K=V" (NULL ended, may be NULL). Its stderr goes to
- * <logdir>/<prog>.<pid>.log when logdir is not NULL. The child is killed if the thread that
- * spawned it exits (PR_SET_PDEATHSIG), so a test that aborts leaves nothing running: spawn
- * from a thread that outlives the child. Returns the pid, or -1. */
+ * and extra environment entries, "K=V" to set or "K" to unset (NULL ended, may be NULL). Its
+ * stderr goes to <logdir>/<prog>.<pid>.log when logdir is not NULL. The child is killed if the
+ * thread that spawned it exits (PR_SET_PDEATHSIG), so a test that aborts leaves nothing
+ * running: spawn from a thread that outlives the child. Returns the pid, or -1. */
 pid_t yh_spawn(const char *prog, char *const argv[], char *const env[], const char *logdir);
+
+/* yh_spawn() with the child's stdin, stdout and stderr set to in_fd, out_fd and err_fd (-1:
+ * inherited from the test). The fds stay the caller's: close them after the call. For running
+ * a program to completion with its output captured, see run.h. */
+pid_t yh_spawn_io(const char *prog, char *const argv[], char *const env[], int in_fd, int out_fd,
+                  int err_fd);
 
 /* Sends sig to pid and waits up to timeout_ms for it to exit. Returns the wait status, or -1
  * when it did not exit in time (then it is SIGKILLed and reaped). */

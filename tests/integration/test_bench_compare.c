@@ -5,6 +5,7 @@
  * checked everywhere (YARD_NATS_SERVER names a program that is not there), while the measured
  * run is skipped, as a pass, on a machine without nats-server. */
 #include "harness.h"
+#include "run.h"
 
 #include <jansson.h>
 
@@ -21,88 +22,9 @@
 
 #include <cmocka.h>
 
-#define S_OUT_MAX 65536
-
-typedef struct {
-    int status; /* exit code, or 128 + signal, or -1 when it ran past the deadline */
-    char out[S_OUT_MAX];
-    char err[S_OUT_MAX];
-} s_run_t;
-
-static void
-s_read_some(int fd, char *buf, size_t *len, bool *open)
-{
-    ssize_t n = read(fd, buf + *len, S_OUT_MAX - 1 - *len);
-    if (n <= 0) {
-        *open = false;
-        return;
-    }
-    *len += (size_t)n;
-    buf[*len] = '\0';
-}
-
-/* Runs `yard args...` (NULL ended) to completion: output is collected until both pipes close,
- * then the exit status, within timeout_ms (past it the child is killed and status is -1).
- * Caller frees the result. */
-static s_run_t *
-s_run(int timeout_ms, ...)
-{
-    char *argv[32] = {"yard"};
-    int n = 1;
-    va_list ap;
-    va_start(ap, timeout_ms);
-    while (n < 31 && (argv[n] = va_arg(ap, char *)) != NULL) {
-        n++;
-    }
-    argv[n] = NULL;
-    va_end(ap);
-    const char *dir = getenv("YARD_BIN_DIR");
-    char *prog = NULL;
-    assert_true(asprintf(&prog, "%s/yard", dir ? dir : ".") > 0);
-    s_run_t *r = calloc(1, sizeof *r);
-    assert_non_null(r);
-    int out[2], err[2];
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        execv(prog, argv);
-        _exit(127);
-    }
-    free(prog);
-    close(out[1]);
-    close(err[1]);
-    size_t olen = 0, elen = 0;
-    bool out_open = true, err_open = true;
-    long long deadline = yh_now_ms() + timeout_ms;
-    while ((out_open || err_open) && yh_now_ms() < deadline) {
-        struct pollfd p[2] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
-                              {.fd = err_open ? err[0] : -1, .events = POLLIN}};
-        int left = (int)(deadline - yh_now_ms());
-        if (poll(p, 2, left > 0 ? left : 0) <= 0) {
-            continue;
-        }
-        if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
-            s_read_some(out[0], r->out, &olen, &out_open);
-        }
-        if (err_open && (p[1].revents & (POLLIN | POLLHUP))) {
-            s_read_some(err[0], r->err, &elen, &err_open);
-        }
-    }
-    close(out[0]);
-    close(err[0]);
-    int ws = yh_stop(pid, 0, (out_open || err_open) ? 1 : 5000);
-    if (out_open || err_open || ws < 0) {
-        r->status = -1;
-    } else {
-        r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    }
-    return r;
-}
+/* Runs `yard args...` (NULL ended) to completion within timeout_ms. Caller owns the result;
+ * free with yh_run_destroy(). */
+#define s_run(timeout_ms, ...) yh_runl("yard", NULL, (timeout_ms), __VA_ARGS__)
 
 /* Whether nats-server is where `yard bench compare` looks for it. */
 static bool
@@ -144,7 +66,7 @@ test_bench_compare_json(void **state)
         print_message("skipped: nats-server is not installed (Debian package nats-server)\n");
         skip();
     }
-    s_run_t *r = s_run(180000, "bench", "compare", "--duration", "1", "--json", NULL);
+    yh_run_t *r = s_run(180000, "bench", "compare", "--duration", "1", "--json", NULL);
     if (r->status != 0) {
         fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
     }
@@ -187,7 +109,7 @@ test_bench_compare_json(void **state)
         assert_true(s_num(row, "ratio_yard_nats", "row") > 0);
     }
     json_decref(doc);
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -196,7 +118,7 @@ test_bench_compare_no_nats_server(void **state)
     (void)state;
     char *saved = getenv("YARD_NATS_SERVER") ? strdup(getenv("YARD_NATS_SERVER")) : NULL;
     setenv("YARD_NATS_SERVER", "/nonexistent/nats-server", 1);
-    s_run_t *r = s_run(10000, "bench", "compare", "--duration", "1", NULL);
+    yh_run_t *r = s_run(10000, "bench", "compare", "--duration", "1", NULL);
     if (saved) {
         setenv("YARD_NATS_SERVER", saved, 1);
         free(saved);
@@ -208,7 +130,7 @@ test_bench_compare_no_nats_server(void **state)
     }
     assert_non_null(strstr(r->err, "install the Debian package nats-server"));
     assert_string_equal(r->out, "");
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -219,17 +141,17 @@ test_bench_compare_usage(void **state)
         {"--duration", "0"}, {"--duration", "soon"}, {"--clients", "4"}, /* the rows are fixed */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        s_run_t *r = s_run(10000, "bench", "compare", bad[i][0], bad[i][1], NULL);
+        yh_run_t *r = s_run(10000, "bench", "compare", bad[i][0], bad[i][1], NULL);
         if (r->status != 2) {
             fail_msg("%s %s: exit %d, want 2 (stderr: %s)", bad[i][0], bad[i][1], r->status,
                      r->err);
         }
-        free(r);
+        yh_run_destroy(&r);
     }
-    s_run_t *r = s_run(10000, "bench", "compare", "--help", NULL);
+    yh_run_t *r = s_run(10000, "bench", "compare", "--help", NULL);
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "ratio_yard_nats"));
-    free(r);
+    yh_run_destroy(&r);
 }
 
 int

@@ -4,6 +4,7 @@
  * real on both sides, with no non-2xx answers and no timeouts; without wrk on PATH the command
  * says to install it; bad flags are usage errors. The wrk tests skip when wrk is missing. */
 #include "harness.h"
+#include "run.h"
 
 #include <jansson.h>
 
@@ -20,13 +21,24 @@
 
 #include <cmocka.h>
 
-#define S_OUT_MAX 65536
+/* The child's extra environment: {"PATH=<path>", NULL} when path is not NULL, else none.
+ * Borrowed; valid until the next call. */
+static char *const *
+s_path_env(const char *path)
+{
+    static char kv[4096];
+    static char *env[] = {kv, NULL};
+    if (!path) {
+        return NULL;
+    }
+    snprintf(kv, sizeof kv, "PATH=%s", path);
+    return env;
+}
 
-typedef struct {
-    int status; /* exit code, or 128 + signal, or -1 when it ran past the deadline */
-    char out[S_OUT_MAX];
-    char err[S_OUT_MAX];
-} s_run_t;
+/* Runs `yard args...` (NULL ended) to completion within timeout_ms, with env_path as $PATH
+ * when not NULL. Caller owns the result; free with yh_run_destroy(). */
+#define s_run(env_path, timeout_ms, ...)                                                           \
+    yh_runl("yard", s_path_env(env_path), (timeout_ms), __VA_ARGS__)
 
 /* True when wrk is on PATH, as the command looks for it. */
 static bool
@@ -44,84 +56,6 @@ s_have_wrk(void)
     }
     free(copy);
     return found;
-}
-
-static void
-s_read_some(int fd, char *buf, size_t *len, bool *open)
-{
-    ssize_t n = read(fd, buf + *len, S_OUT_MAX - 1 - *len);
-    if (n <= 0) {
-        *open = false;
-        return;
-    }
-    *len += (size_t)n;
-    buf[*len] = '\0';
-}
-
-/* Runs `yard args...` (NULL ended) to completion with env_path as $PATH when not NULL; output
- * is collected until both pipes close, then the exit status, within timeout_ms (past it the
- * child is killed and status is -1). Caller frees the result. */
-static s_run_t *
-s_run(const char *env_path, int timeout_ms, ...)
-{
-    char *argv[32] = {"yard"};
-    int n = 1;
-    va_list ap;
-    va_start(ap, timeout_ms);
-    while (n < 31 && (argv[n] = va_arg(ap, char *)) != NULL) {
-        n++;
-    }
-    argv[n] = NULL;
-    va_end(ap);
-    const char *dir = getenv("YARD_BIN_DIR");
-    char *prog = NULL;
-    assert_true(asprintf(&prog, "%s/yard", dir ? dir : ".") > 0);
-    s_run_t *r = calloc(1, sizeof *r);
-    assert_non_null(r);
-    int out[2], err[2];
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        if (env_path) {
-            setenv("PATH", env_path, 1);
-        }
-        execv(prog, argv);
-        _exit(127);
-    }
-    free(prog);
-    close(out[1]);
-    close(err[1]);
-    size_t olen = 0, elen = 0;
-    bool out_open = true, err_open = true;
-    long long deadline = yh_now_ms() + timeout_ms;
-    while ((out_open || err_open) && yh_now_ms() < deadline) {
-        struct pollfd p[2] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
-                              {.fd = err_open ? err[0] : -1, .events = POLLIN}};
-        int left = (int)(deadline - yh_now_ms());
-        if (poll(p, 2, left > 0 ? left : 0) <= 0) {
-            continue;
-        }
-        if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
-            s_read_some(out[0], r->out, &olen, &out_open);
-        }
-        if (err_open && (p[1].revents & (POLLIN | POLLHUP))) {
-            s_read_some(err[0], r->err, &elen, &err_open);
-        }
-    }
-    close(out[0]);
-    close(err[0]);
-    int ws = yh_stop(pid, 0, (out_open || err_open) ? 1 : 5000);
-    if (out_open || err_open || ws < 0) {
-        r->status = -1;
-    } else {
-        r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    }
-    return r;
 }
 
 static double
@@ -162,8 +96,8 @@ test_bench_http_json(void **state)
     print_message("this tree has no gateway library yet: skipped\n");
     skip();
 #endif
-    s_run_t *r = s_run(NULL, 120000, "bench", "http", "--duration", "1", "--connections", "8",
-                       "--json", NULL);
+    yh_run_t *r = s_run(NULL, 120000, "bench", "http", "--duration", "1", "--connections", "8",
+                        "--json", NULL);
     if (r->status != 0) {
         fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
     }
@@ -186,7 +120,7 @@ test_bench_http_json(void **state)
     s_check_errors(doc, "baseline_errors");
     assert_int_equal(s_num(doc, "connections"), 8);
     json_decref(doc);
-    free(r);
+    yh_run_destroy(&r);
 }
 
 /* Without wrk the command fails before starting anything and says what to install. */
@@ -195,13 +129,13 @@ test_bench_http_without_wrk(void **state)
 {
     (void)state;
     char *dir = yh_tmpdir();
-    s_run_t *r = s_run(dir, 20000, "bench", "http", "--duration", "1", NULL);
+    yh_run_t *r = s_run(dir, 20000, "bench", "http", "--duration", "1", NULL);
     assert_int_equal(r->status, 1);
     if (!strstr(r->err, "install wrk")) {
         fail_msg("stderr does not say 'install wrk': %s", r->err);
     }
     assert_string_equal(r->out, "");
-    free(r);
+    yh_run_destroy(&r);
     yh_rmtree(dir);
     free(dir);
 }
@@ -217,14 +151,14 @@ test_bench_http_url_unreachable(void **state)
     }
     char url[96];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/echo", yh_free_port());
-    s_run_t *r = s_run(NULL, 30000, "bench", "http", "--duration", "1", "--connections", "2",
-                       "--json", "--url", url, NULL);
+    yh_run_t *r = s_run(NULL, 30000, "bench", "http", "--duration", "1", "--connections", "2",
+                        "--json", "--url", url, NULL);
     assert_int_equal(r->status, 1);
     assert_string_equal(r->out, "");
     if (!strstr(r->err, "wrk against")) {
         fail_msg("stderr does not report wrk's failure: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -236,18 +170,18 @@ test_bench_http_usage(void **state)
         {"--url", "ftp://x"}, {"--threads", "9"}, /* more threads than the 8 connections */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        s_run_t *r =
+        yh_run_t *r =
             s_run(NULL, 10000, "bench", "http", "--connections", "8", bad[i][0], bad[i][1], NULL);
         if (r->status != 2) {
             fail_msg("%s %s: exit %d, want 2 (stderr: %s)", bad[i][0], bad[i][1], r->status,
                      r->err);
         }
-        free(r);
+        yh_run_destroy(&r);
     }
-    s_run_t *r = s_run(NULL, 10000, "bench", "http", "--help", NULL);
+    yh_run_t *r = s_run(NULL, 10000, "bench", "http", "--help", NULL);
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "--connections"));
-    free(r);
+    yh_run_destroy(&r);
 }
 
 int

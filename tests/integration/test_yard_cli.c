@@ -4,6 +4,7 @@
  * (its JSON must parse and lose nothing) and `yard up` (it answers calls and exits 0 on
  * SIGTERM). Every wait has a deadline; retries wait on a reply, not on a clock. */
 #include "harness.h"
+#include "run.h"
 
 #include <jansson.h>
 
@@ -23,126 +24,12 @@
 
 #include <cmocka.h>
 
-#define S_OUT_MAX 65536
+/* A broker in the environment must not reach yard: each run names its own. */
+static char *const s_env[] = {"YARD_BROKER", NULL};
 
-typedef struct {
-    int status; /* exit code, or 128 + signal, or -1 when it ran past the deadline */
-    char out[S_OUT_MAX];
-    char err[S_OUT_MAX];
-} s_run_t;
-
-typedef struct {
-    pid_t pid;
-    int out_fd, err_fd;
-} s_child_t;
-
-static char *
-s_yard_path(void)
-{
-    const char *dir = getenv("YARD_BIN_DIR");
-    char *path = NULL;
-    if (asprintf(&path, "%s/yard", dir ? dir : ".") < 0) {
-        abort();
-    }
-    return path;
-}
-
-/* Starts yard with args (NULL ended, without argv[0]); stdout and stderr are pipes. */
-static s_child_t
-s_start(const char *const *args)
-{
-    char *path = s_yard_path();
-    char *argv[32] = {"yard"};
-    int n = 1;
-    for (; args[n - 1] && n < 31; n++) {
-        argv[n] = (char *)args[n - 1];
-    }
-    argv[n] = NULL;
-    int out[2], err[2];
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        unsetenv("YARD_BROKER");
-        execv(path, argv);
-        _exit(127);
-    }
-    free(path);
-    close(out[1]);
-    close(err[1]);
-    return (s_child_t){.pid = pid, .out_fd = out[0], .err_fd = err[0]};
-}
-
-/* Reads what is available from fd into buf (NUL-terminated). Returns false at EOF. */
-static bool
-s_drain_fd(int fd, char *buf, size_t *len)
-{
-    ssize_t n = read(fd, buf + *len, S_OUT_MAX - 1 - *len);
-    if (n <= 0) {
-        return false;
-    }
-    *len += (size_t)n;
-    buf[*len] = '\0';
-    return true;
-}
-
-/* Collects the child's output until both pipes close and it exits, or timeout_ms passes
- * (then it is killed and status is -1). */
-static void
-s_finish(s_child_t *c, s_run_t *r, int timeout_ms)
-{
-    size_t olen = strlen(r->out), elen = strlen(r->err);
-    long long deadline = yh_now_ms() + timeout_ms;
-    bool out_open = true, err_open = true;
-    while ((out_open || err_open) && yh_now_ms() < deadline) {
-        struct pollfd p[2] = {{.fd = out_open ? c->out_fd : -1, .events = POLLIN},
-                              {.fd = err_open ? c->err_fd : -1, .events = POLLIN}};
-        int left = (int)(deadline - yh_now_ms());
-        if (poll(p, 2, left > 0 ? left : 0) <= 0) {
-            continue;
-        }
-        if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
-            out_open = s_drain_fd(c->out_fd, r->out, &olen);
-        }
-        if (err_open && (p[1].revents & (POLLIN | POLLHUP))) {
-            err_open = s_drain_fd(c->err_fd, r->err, &elen);
-        }
-    }
-    close(c->out_fd);
-    close(c->err_fd);
-    int ws = yh_stop(c->pid, 0, (int)(deadline - yh_now_ms()) > 0 ? 2000 : 1);
-    if (out_open || err_open || ws < 0) {
-        r->status = -1;
-    } else if (WIFEXITED(ws)) {
-        r->status = WEXITSTATUS(ws);
-    } else {
-        r->status = 128 + WTERMSIG(ws);
-    }
-}
-
-/* Runs yard to completion. Caller frees the result. */
-static s_run_t *
-s_run(int timeout_ms, ...)
-{
-    const char *args[32];
-    va_list ap;
-    va_start(ap, timeout_ms);
-    int n = 0;
-    while (n < 31 && (args[n] = va_arg(ap, const char *)) != NULL) {
-        n++;
-    }
-    args[n] = NULL;
-    va_end(ap);
-    s_run_t *r = calloc(1, sizeof *r);
-    assert_non_null(r);
-    s_child_t c = s_start(args);
-    s_finish(&c, r, timeout_ms);
-    return r;
-}
+/* Runs yard with the arguments (NULL ended) to completion within timeout_ms. Caller owns the
+ * result; free with yh_run_destroy(). */
+#define s_run(timeout_ms, ...) yh_runl("yard", s_env, (timeout_ms), __VA_ARGS__)
 
 /* The shared bus: a yard-broker and an echo actor on a free port. */
 typedef struct {
@@ -159,9 +46,9 @@ s_wait_echo(const char *broker_flag)
 {
     long long deadline = yh_now_ms() + 10000;
     for (;;) {
-        s_run_t *r = s_run(5000, "call", "echo", "{}", "--timeout", "1000", broker_flag, NULL);
+        yh_run_t *r = s_run(5000, "call", "echo", "{}", "--timeout", "1000", broker_flag, NULL);
         int status = r->status;
-        free(r);
+        yh_run_destroy(&r);
         if (status == 0) {
             return;
         }
@@ -208,10 +95,10 @@ static void
 test_call_prints_reply(void **state)
 {
     s_bus_t *bus = *state;
-    s_run_t *r = s_run(10000, "call", "echo", "{\"hello\":\"world\"}", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "call", "echo", "{\"hello\":\"world\"}", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
     assert_string_equal(r->out, "{\"hello\":\"world\"}\n");
-    free(r);
+    yh_run_destroy(&r);
 
     /* Every JSON type survives the trip through msgpack and the echo replica. */
     const char *doc = "{\"i\":-9223372036854775808,\"f\":0.1,\"s\":\"h\xc3\xa9\",\"a\":[true,null,"
@@ -222,18 +109,18 @@ test_call_prints_reply(void **state)
     char want[512];
     snprintf(want, sizeof want, "%s\n", doc);
     assert_string_equal(r->out, want);
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
 test_call_no_service(void **state)
 {
     s_bus_t *bus = *state;
-    s_run_t *r = s_run(10000, "call", "nosuch", "{}", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "call", "nosuch", "{}", bus->broker_flag, NULL);
     assert_int_equal(r->status, 1);
     assert_string_equal(r->out, "");
     assert_non_null(strstr(r->err, "error: NO_SERVICE: no replica offers this service"));
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -242,12 +129,12 @@ test_no_broker(void **state)
     (void)state;
     char flag[64];
     snprintf(flag, sizeof flag, "--broker=tcp://127.0.0.1:%d", yh_free_port());
-    s_run_t *r = s_run(10000, "call", "echo", "{}", "--timeout", "500", flag, NULL);
+    yh_run_t *r = s_run(10000, "call", "echo", "{}", "--timeout", "500", flag, NULL);
     assert_int_equal(r->status, 3);
     if (!strstr(r->err, "error: UNREACHABLE") && !strstr(r->err, "error: TIMEOUT")) {
         fail_msg("stderr: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
 }
 
 /* The broker comes from the same places as in every program: flag, YARD_BROKER, then the
@@ -262,16 +149,16 @@ test_broker_from_config(void **state)
     assert_non_null(f);
     fprintf(f, "# shared config\nbroker: %s\n", bus->endpoint);
     fclose(f);
-    s_run_t *r = s_run(10000, "call", "echo", "[1]", "--config", path, NULL);
+    yh_run_t *r = s_run(10000, "call", "echo", "[1]", "--config", path, NULL);
     assert_int_equal(r->status, 0);
     assert_string_equal(r->out, "[1]\n");
-    free(r);
+    yh_run_destroy(&r);
 
     setenv("YARD_CONFIG", path, 1);
     r = s_run(10000, "call", "echo", "[2]", NULL);
     assert_int_equal(r->status, 0);
     assert_string_equal(r->out, "[2]\n");
-    free(r);
+    yh_run_destroy(&r);
     unsetenv("YARD_CONFIG");
 
     f = fopen(path, "w");
@@ -285,103 +172,99 @@ test_broker_from_config(void **state)
     if (!strstr(r->err, want)) {
         fail_msg("stderr: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
 test_usage_errors(void **state)
 {
     s_bus_t *bus = *state;
-    s_run_t *r = s_run(5000, "call", "echo", "{\"a\":}", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(5000, "call", "echo", "{\"a\":}", bus->broker_flag, NULL);
     assert_int_equal(r->status, 2);
     if (!strstr(r->err, "bad JSON: line 1, column 6")) {
         fail_msg("stderr: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
 
     r = s_run(5000, "call", "echo", "{\n \"a\": 1,\n \"b\": tru }", bus->broker_flag, NULL);
     assert_int_equal(r->status, 2);
     assert_non_null(strstr(r->err, "line 3"));
-    free(r);
+    yh_run_destroy(&r);
 
     r = s_run(5000, "call", NULL);
     assert_int_equal(r->status, 2);
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(5000, "call", "echo", "--timeout", "soon", NULL);
     assert_int_equal(r->status, 2);
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(5000, "frobnicate", NULL);
     assert_int_equal(r->status, 2);
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(5000, "pub", "a.b", "{}", "--count", "3", NULL);
     assert_int_equal(r->status, 2);
-    free(r);
+    yh_run_destroy(&r);
 
     static const char *const cmds[] = {"call", "send", "pub", "sub", "bench", "up"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         r = s_run(5000, cmds[i], "--help", NULL);
         assert_int_equal(r->status, 0);
         assert_non_null(strstr(r->out, "usage: yard"));
-        free(r);
+        yh_run_destroy(&r);
     }
     r = s_run(5000, "--help", NULL);
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "bench"));
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
 test_send(void **state)
 {
     s_bus_t *bus = *state;
-    s_run_t *r = s_run(10000, "send", "echo", "{\"x\":1}", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "send", "echo", "{\"x\":1}", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
     assert_string_equal(r->out, "");
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
 test_pub_sub(void **state)
 {
     s_bus_t *bus = *state;
-    const char *args[] = {"sub", "news.*", "--count", "2", bus->broker_flag, NULL};
-    s_child_t sub = s_start(args);
-    s_run_t *sr = calloc(1, sizeof *sr);
-    assert_non_null(sr);
+    yh_run_t *sr =
+        yh_run_startl("yard", s_env, "sub", "news.*", "--count", "2", bus->broker_flag, NULL);
 
     /* sub reports on stderr once the broker has the subscription. */
-    size_t elen = 0;
     long long deadline = yh_now_ms() + 10000;
     while (!strstr(sr->err, "\"subscribed\"") && yh_now_ms() < deadline) {
-        struct pollfd p = {.fd = sub.err_fd, .events = POLLIN};
-        if (poll(&p, 1, 100) > 0 && !s_drain_fd(sub.err_fd, sr->err, &elen)) {
+        if (!yh_run_pump(sr, 100)) {
             break;
         }
     }
     if (!strstr(sr->err, "\"subscribed\"")) {
         fail_msg("sub never subscribed: %s", sr->err);
     }
-    s_run_t *r = s_run(10000, "pub", "news.today", "{\"n\":1}", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "pub", "news.today", "{\"n\":1}", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(10000, "pub", "other.today", "{\"n\":2}", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(10000, "pub", "news.later", "[1.5,\"x\"]", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
-    free(r);
-    s_finish(&sub, sr, 10000);
+    yh_run_destroy(&r);
+    yh_run_wait(sr, 10000);
     assert_int_equal(sr->status, 0);
     assert_string_equal(sr->out, "{\"subject\":\"news.today\",\"body\":{\"n\":1}}\n"
                                  "{\"subject\":\"news.later\",\"body\":[1.5,\"x\"]}\n");
-    free(sr);
+    yh_run_destroy(&sr);
 }
 
 static void
 test_bench_json(void **state)
 {
     (void)state;
-    s_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", NULL);
+    yh_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", NULL);
     assert_int_equal(r->status, 0);
     json_error_t err;
     json_t *doc = json_loads(r->out, 0, &err);
@@ -406,7 +289,7 @@ test_bench_json(void **state)
     double p999 = json_number_value(json_object_get(doc, "p999_us"));
     assert_true(p50 > 0 && p50 <= p99 && p99 <= p999);
     json_decref(doc);
-    free(r);
+    yh_run_destroy(&r);
 }
 
 /* Driving an existing bus: the shared broker and echo process, no in-process bus, no
@@ -415,8 +298,8 @@ static void
 test_bench_existing_bus(void **state)
 {
     s_bus_t *bus = *state;
-    s_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", "--clients", "2", "--window",
-                       "8", "--service", "echo", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", "--clients", "2", "--window",
+                        "8", "--service", "echo", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
     json_error_t err;
     json_t *doc = json_loads(r->out, 0, &err);
@@ -428,7 +311,7 @@ test_bench_existing_bus(void **state)
     assert_int_equal(json_integer_value(json_object_get(doc, "lost")), 0);
     assert_true(json_integer_value(json_object_get(doc, "replies")) > 0);
     json_decref(doc);
-    free(r);
+    yh_run_destroy(&r);
 
     /* A service nobody offers: the bench says so and fails instead of reporting zeros. */
     r = s_run(60000, "bench", "--duration", "1", "--service", "nosuch", bus->broker_flag, NULL);
@@ -436,7 +319,7 @@ test_bench_existing_bus(void **state)
     if (!strstr(r->err, "nosuch")) {
         fail_msg("stderr: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -449,16 +332,14 @@ test_up_answers_and_stops(void **state)
     snprintf(bind, sizeof bind, "tcp://127.0.0.1:%d", port);
     snprintf(flag, sizeof flag, "--broker=%s", bind);
     char *argv[] = {"yard", "up", "--bind", bind, NULL};
-    char *path = s_yard_path();
-    pid_t up = yh_spawn(path, argv, NULL, dir);
-    free(path);
+    pid_t up = yh_spawn("yard", argv, NULL, dir);
     assert_true(up > 0);
     assert_true(yh_wait_port(port, 5000));
     s_wait_echo(flag);
-    s_run_t *r = s_run(10000, "call", "echo", "{\"via\":\"up\"}", flag, NULL);
+    yh_run_t *r = s_run(10000, "call", "echo", "{\"via\":\"up\"}", flag, NULL);
     assert_int_equal(r->status, 0);
     assert_string_equal(r->out, "{\"via\":\"up\"}\n");
-    free(r);
+    yh_run_destroy(&r);
     int ws = yh_stop(up, SIGTERM, 10000);
     assert_true(ws >= 0);
     assert_true(WIFEXITED(ws));

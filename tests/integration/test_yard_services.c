@@ -5,6 +5,7 @@
  * calls, rates and latency after a complete window, the documented --json keys (parsed with
  * jansson), NOT_FOUND -> 1, usage -> 2, no broker -> 3. Every wait has a deadline. */
 #include "harness.h"
+#include "run.h"
 
 #include "yard/client.h"
 #include "yard/error.h"
@@ -26,16 +27,9 @@
 
 #include <cmocka.h>
 
-#define S_OUT_MAX      65536
 #define S_REPLICAS     3
 #define S_WINDOW_MS    5000 /* the broker's stats window (docs/protocol.md, $sys services) */
 #define S_ECHO_TIMEOUT 5000
-
-typedef struct {
-    int status; /* exit code, or 128 + signal, or -1 when it ran past the deadline */
-    char out[S_OUT_MAX];
-    char err[S_OUT_MAX];
-} s_run_t;
 
 typedef struct {
     char *dir;
@@ -48,91 +42,20 @@ typedef struct {
 
 /* --- running yard ------------------------------------------------------------------------- */
 
-static bool
-s_drain_fd(int fd, char *buf, size_t *len)
-{
-    ssize_t n = read(fd, buf + *len, S_OUT_MAX - 1 - *len);
-    if (n <= 0) {
-        return false;
-    }
-    *len += (size_t)n;
-    buf[*len] = '\0';
-    return true;
-}
+/* The environment must not pick a broker or a config file for yard: each run names its own. */
+static char *const s_env[] = {"YARD_BROKER", "YARD_CONFIG", NULL};
 
 /* Runs $YARD_BIN_DIR/yard with the NULL-ended arguments to completion or timeout_ms. Caller
- * frees the result. */
-static s_run_t *
-s_run(int timeout_ms, ...)
-{
-    char *argv[32] = {"yard"};
-    va_list ap;
-    va_start(ap, timeout_ms);
-    int n = 1;
-    while (n < 31 && (argv[n] = va_arg(ap, char *)) != NULL) {
-        n++;
-    }
-    argv[n] = NULL;
-    va_end(ap);
-    const char *dir = getenv("YARD_BIN_DIR");
-    char *path = NULL;
-    assert_true(asprintf(&path, "%s/yard", dir ? dir : ".") > 0);
-    int out[2], err[2];
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        unsetenv("YARD_BROKER");
-        unsetenv("YARD_CONFIG");
-        execv(path, argv);
-        _exit(127);
-    }
-    free(path);
-    close(out[1]);
-    close(err[1]);
-    s_run_t *r = calloc(1, sizeof *r);
-    assert_non_null(r);
-    size_t olen = 0, elen = 0;
-    bool out_open = true, err_open = true;
-    long long deadline = yh_now_ms() + timeout_ms;
-    while ((out_open || err_open) && yh_now_ms() < deadline) {
-        struct pollfd p[2] = {{.fd = out_open ? out[0] : -1, .events = POLLIN},
-                              {.fd = err_open ? err[0] : -1, .events = POLLIN}};
-        int left = (int)(deadline - yh_now_ms());
-        if (poll(p, 2, left > 0 ? left : 0) <= 0) {
-            continue;
-        }
-        if (out_open && (p[0].revents & (POLLIN | POLLHUP))) {
-            out_open = s_drain_fd(out[0], r->out, &olen);
-        }
-        if (err_open && (p[1].revents & (POLLIN | POLLHUP))) {
-            err_open = s_drain_fd(err[0], r->err, &elen);
-        }
-    }
-    close(out[0]);
-    close(err[0]);
-    int ws = yh_stop(pid, 0, (out_open || err_open) ? 1 : 2000);
-    if (out_open || err_open || ws < 0) {
-        r->status = -1;
-    } else if (WIFEXITED(ws)) {
-        r->status = WEXITSTATUS(ws);
-    } else {
-        r->status = 128 + WTERMSIG(ws);
-    }
-    return r;
-}
+ * owns the result; free with yh_run_destroy(). */
+#define s_run(timeout_ms, ...) yh_runl("yard", s_env, (timeout_ms), __VA_ARGS__)
 
 /* Runs yard with args (up to 3, NULL-ended) plus --json and the bus's --broker, expects exit 0
  * and returns the parsed document (caller decrefs). */
 static json_t *
 s_json(const s_bus_t *bus, const char *a0, const char *a1)
 {
-    s_run_t *r = a1 ? s_run(10000, a0, a1, "--json", bus->broker_flag, NULL)
-                    : s_run(10000, a0, "--json", bus->broker_flag, NULL);
+    yh_run_t *r = a1 ? s_run(10000, a0, a1, "--json", bus->broker_flag, NULL)
+                     : s_run(10000, a0, "--json", bus->broker_flag, NULL);
     if (r->status != 0) {
         fail_msg("yard %s exited %d: %s", a0, r->status, r->err);
     }
@@ -146,7 +69,7 @@ s_json(const s_bus_t *bus, const char *a0, const char *a1)
         nl += *c == '\n';
     }
     assert_int_equal(nl, 1); /* one document on one line */
-    free(r);
+    yh_run_destroy(&r);
     return doc;
 }
 
@@ -318,7 +241,7 @@ test_services_table(void **state)
 {
     s_bus_t *bus = *state;
     s_calls(bus, 5);
-    s_run_t *r = s_run(10000, "services", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "services", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
     const char *head = strstr(r->out, "SERVICE");
     if (head != r->out || !strstr(r->out, "REPLICAS") || !strstr(r->out, "P99")) {
@@ -336,7 +259,7 @@ test_services_table(void **state)
         row_len += ((unsigned char)line[1 + k] & 0xC0) != 0x80;
     }
     assert_int_equal(head_len, row_len);
-    free(r);
+    yh_run_destroy(&r);
 
     r = s_run(10000, "replicas", "echo", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
@@ -354,7 +277,7 @@ test_services_table(void **state)
             fail_msg("no row for %s: %s", name, r->out);
         }
     }
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -493,13 +416,13 @@ test_errors_counted(void **state)
     assert_true(s_int(svc, "p99_us") >= 90000); /* the timeouts took about 100 ms */
     json_decref(doc);
 
-    s_run_t *r = s_run(10000, "services", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "services", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
     const char *line = strstr(r->out, "\nslow ");
     if (!line || strstr(line, " 0 err/s")) {
         fail_msg("no slow row with errors: %s", r->out);
     }
-    free(r);
+    yh_run_destroy(&r);
     yh_stop(slow, SIGTERM, 5000);
 }
 
@@ -507,17 +430,17 @@ static void
 test_unknown_service(void **state)
 {
     s_bus_t *bus = *state;
-    s_run_t *r = s_run(10000, "replicas", "nosuch", bus->broker_flag, NULL);
+    yh_run_t *r = s_run(10000, "replicas", "nosuch", bus->broker_flag, NULL);
     assert_int_equal(r->status, 1);
     assert_string_equal(r->out, "");
     if (!strstr(r->err, "error: NOT_FOUND") || !strstr(r->err, "nosuch")) {
         fail_msg("stderr: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(10000, "replicas", "nosuch", "--json", bus->broker_flag, NULL);
     assert_int_equal(r->status, 1);
     assert_string_equal(r->out, "");
-    free(r);
+    yh_run_destroy(&r);
 }
 
 static void
@@ -531,23 +454,23 @@ test_usage(void **state)
         {"services", "--timeout", "0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        s_run_t *r = s_run(5000, bad[i][0], bad[i][1], bad[i][2], NULL);
+        yh_run_t *r = s_run(5000, bad[i][0], bad[i][1], bad[i][2], NULL);
         if (r->status != 2 || !strstr(r->err, "yard ")) {
             fail_msg("yard %s %s %s: exit %d, stderr: %s", bad[i][0], bad[i][1] ? bad[i][1] : "",
                      bad[i][2] ? bad[i][2] : "", r->status, r->err);
         }
-        free(r);
+        yh_run_destroy(&r);
     }
-    s_run_t *r = s_run(5000, "services", "--help", NULL);
+    yh_run_t *r = s_run(5000, "services", "--help", NULL);
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "usage: yard services"));
     assert_non_null(strstr(r->out, "\"p99_us\""));
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(5000, "replicas", "--help", NULL);
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "usage: yard replicas SERVICE"));
     assert_non_null(strstr(r->out, "\"last_heartbeat_ms_ago\""));
-    free(r);
+    yh_run_destroy(&r);
     (void)bus;
 }
 
@@ -557,16 +480,16 @@ test_no_broker(void **state)
     (void)state;
     char flag[64];
     snprintf(flag, sizeof flag, "--broker=tcp://127.0.0.1:%d", yh_free_port());
-    s_run_t *r = s_run(10000, "services", "--timeout", "500", flag, NULL);
+    yh_run_t *r = s_run(10000, "services", "--timeout", "500", flag, NULL);
     assert_int_equal(r->status, 3);
     if (!strstr(r->err, "error: UNREACHABLE") && !strstr(r->err, "error: TIMEOUT")) {
         fail_msg("stderr: %s", r->err);
     }
-    free(r);
+    yh_run_destroy(&r);
     r = s_run(10000, "replicas", "echo", "--json", "--timeout", "500", flag, NULL);
     assert_int_equal(r->status, 3);
     assert_string_equal(r->out, "");
-    free(r);
+    yh_run_destroy(&r);
 }
 
 int

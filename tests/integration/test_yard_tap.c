@@ -7,6 +7,7 @@
  * told how many it missed; a broker with tapping off makes `yard tap` exit 1; usage is exit 2
  * and no broker exit 3; every --json line parses. Every wait has a deadline. */
 #include "harness.h"
+#include "run.h"
 
 #include "yard/client.h"
 #include "yard/json.h"
@@ -27,96 +28,28 @@
 
 #include <cmocka.h>
 
-#define S_OUT_MAX (1 << 20)
+/* A broker in the environment must not reach yard: each run names its own. */
+static char *const s_env[] = {"YARD_BROKER", NULL};
 
-typedef struct {
-    pid_t pid;
-    int out_fd, err_fd;
-    char *out, *err; /* S_OUT_MAX each, NUL-terminated */
-    size_t olen, elen;
-    int status; /* after s_end: exit code, 128 + signal, or -1 */
-} s_child_t;
+/* Starts yard with the arguments (NULL ended). Caller frees with yh_run_destroy() after
+ * s_end. */
+#define s_start(...) yh_run_startl("yard", s_env, __VA_ARGS__)
 
-/* Starts yard with args (NULL ended, without argv[0]); stdout and stderr are pipes. */
-static s_child_t *
-s_startv(const char *const *args)
-{
-    const char *dir = getenv("YARD_BIN_DIR");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/yard", dir ? dir : ".");
-    char *argv[32] = {"yard"};
-    int n = 1;
-    for (; args[n - 1] && n < 31; n++) {
-        argv[n] = (char *)args[n - 1];
-    }
-    argv[n] = NULL;
-    int out[2], err[2];
-    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-    assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        unsetenv("YARD_BROKER");
-        execv(path, argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    s_child_t *c = calloc(1, sizeof *c);
-    assert_non_null(c);
-    c->out = calloc(1, S_OUT_MAX);
-    c->err = calloc(1, S_OUT_MAX);
-    assert_true(c->out && c->err);
-    c->pid = pid;
-    c->out_fd = out[0];
-    c->err_fd = err[0];
-    return c;
-}
-
-/* Reads whatever the child wrote within timeout_ms. Returns false once both pipes closed. */
-static bool
-s_pump(s_child_t *c, int timeout_ms)
-{
-    struct pollfd p[2] = {{.fd = c->out_fd, .events = POLLIN}, {.fd = c->err_fd, .events = POLLIN}};
-    if (c->out_fd < 0 && c->err_fd < 0) {
-        return false;
-    }
-    if (poll(p, 2, timeout_ms) <= 0) {
-        return true;
-    }
-    for (int i = 0; i < 2; i++) {
-        int *fd = i == 0 ? &c->out_fd : &c->err_fd;
-        char *buf = i == 0 ? c->out : c->err;
-        size_t *len = i == 0 ? &c->olen : &c->elen;
-        if (*fd >= 0 && (p[i].revents & (POLLIN | POLLHUP))) {
-            ssize_t got = read(*fd, buf + *len, S_OUT_MAX - 1 - *len);
-            if (got <= 0) {
-                close(*fd);
-                *fd = -1;
-            } else {
-                *len += (size_t)got;
-                buf[*len] = '\0';
-            }
-        }
-    }
-    return true;
-}
+/* Runs yard to completion (arguments NULL ended). Caller frees with yh_run_destroy(). */
+#define s_run(timeout_ms, ...) yh_runl("yard", s_env, (timeout_ms), __VA_ARGS__)
 
 /* Waits until stdout (or stderr) past offset from holds needle. */
 static bool
-s_wait_for(s_child_t *c, bool in_err, size_t from, const char *needle, int timeout_ms)
+s_wait_for(yh_run_t *c, bool in_err, size_t from, const char *needle, int timeout_ms)
 {
     long long deadline = yh_now_ms() + timeout_ms;
     for (;;) {
         const char *buf = in_err ? c->err : c->out;
-        size_t len = in_err ? c->elen : c->olen;
+        size_t len = in_err ? c->err_len : c->out_len;
         if (from <= len && strstr(buf + from, needle)) {
             return true;
         }
-        if (yh_now_ms() >= deadline || !s_pump(c, 50)) {
+        if (yh_now_ms() >= deadline || !yh_run_pump(c, 50)) {
             return strstr(buf + (from <= len ? from : len), needle) != NULL;
         }
     }
@@ -124,66 +57,12 @@ s_wait_for(s_child_t *c, bool in_err, size_t from, const char *needle, int timeo
 
 /* Sends sig (0: none, just wait) and collects the rest of the output and the exit status. */
 static void
-s_end(s_child_t *c, int sig, int timeout_ms)
+s_end(yh_run_t *c, int sig, int timeout_ms)
 {
-    if (sig) {
+    if (sig && c->pid > 0) {
         kill(c->pid, sig);
     }
-    long long deadline = yh_now_ms() + timeout_ms;
-    while (yh_now_ms() < deadline && s_pump(c, 50)) {
-    }
-    int ws = yh_stop(c->pid, 0, 2000);
-    c->status = ws < 0 ? -1 : WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-    if (c->out_fd >= 0) {
-        close(c->out_fd);
-    }
-    if (c->err_fd >= 0) {
-        close(c->err_fd);
-    }
-}
-
-static void
-s_free(s_child_t *c)
-{
-    free(c->out);
-    free(c->err);
-    free(c);
-}
-
-static void
-s_collect(const char *first, va_list ap, const char **args)
-{
-    int n = 0;
-    for (const char *a = first; a && n < 31; a = va_arg(ap, const char *)) {
-        args[n++] = a;
-    }
-    args[n] = NULL;
-}
-
-/* Starts yard with the arguments (NULL ended). Caller frees with s_free after s_end. */
-static s_child_t *
-s_start(const char *first, ...)
-{
-    const char *args[32];
-    va_list ap;
-    va_start(ap, first);
-    s_collect(first, ap, args);
-    va_end(ap);
-    return s_startv(args);
-}
-
-/* Runs yard to completion (arguments NULL ended). Caller frees with s_free. */
-static s_child_t *
-s_run(int timeout_ms, const char *first, ...)
-{
-    const char *args[32];
-    va_list ap;
-    va_start(ap, first);
-    s_collect(first, ap, args);
-    va_end(ap);
-    s_child_t *c = s_startv(args);
-    s_end(c, 0, timeout_ms);
-    return c;
+    yh_run_wait(c, timeout_ms);
 }
 
 /* --- the bus ----------------------------------------------------------------------------- */
@@ -276,27 +155,27 @@ test_usage_and_no_broker(void **state)
         {"monitor", "--nope", NULL},
     };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
-        s_child_t *c = s_run(10000, usage[i][0], usage[i][1], usage[i][2], usage[i][3], NULL);
+        yh_run_t *c = s_run(10000, usage[i][0], usage[i][1], usage[i][2], usage[i][3], NULL);
         if (c->status != 2) {
             fail_msg("yard %s %s: exit %d, stderr: %s", usage[i][0], usage[i][1] ? usage[i][1] : "",
                      c->status, c->err);
         }
-        assert_true(c->elen > 0);
-        s_free(c);
+        assert_true(c->err_len > 0);
+        yh_run_destroy(&c);
     }
-    s_child_t *c = s_run(10000, "tap", "--help", NULL);
+    yh_run_t *c = s_run(10000, "tap", "--help", NULL);
     assert_int_equal(c->status, 0);
     assert_non_null(strstr(c->out, "usage: yard tap"));
-    s_free(c);
+    yh_run_destroy(&c);
 
     char flag[64];
     snprintf(flag, sizeof flag, "--broker=tcp://127.0.0.1:%d", yh_free_port());
     c = s_run(10000, "tap", "echo", "--timeout", "500", flag, NULL);
     assert_int_equal(c->status, 3);
-    s_free(c);
+    yh_run_destroy(&c);
     c = s_run(10000, "monitor", "--timeout", "500", flag, NULL);
     assert_int_equal(c->status, 3);
-    s_free(c);
+    yh_run_destroy(&c);
 }
 
 /* --- monitor ------------------------------------------------------------------------------ */
@@ -306,8 +185,8 @@ static void
 test_monitor_replica_lifecycle(void **state)
 {
     s_bus_t *bus = *state;
-    s_child_t *mon = s_start("monitor", bus->flag, NULL);
-    s_child_t *js = s_start("monitor", "--json", bus->flag, NULL);
+    yh_run_t *mon = s_start("monitor", bus->flag, NULL);
+    yh_run_t *js = s_start("monitor", "--json", bus->flag, NULL);
     assert_true(s_wait_for(mon, true, 0, "monitoring", 10000));
     assert_true(s_wait_for(js, true, 0, "monitoring", 10000));
 
@@ -321,7 +200,7 @@ test_monitor_replica_lifecycle(void **state)
     assert_non_null(strstr(mon->out, "replica_ready"));
     assert_non_null(strstr(mon->out, "accepted"));
 
-    size_t mark = mon->olen;
+    size_t mark = mon->out_len;
     assert_true(WIFSIGNALED(yh_stop(actor, SIGKILL, 5000)));
     if (!s_wait_for(mon, false, mark, "replica declared dead", 10000)) {
         fail_msg("no death after the kill in: %s", mon->out + mark);
@@ -356,8 +235,8 @@ test_monitor_replica_lifecycle(void **state)
     }
     assert_true(ready && died);
     json_decref(lines);
-    s_free(mon);
-    s_free(js);
+    yh_run_destroy(&mon);
+    yh_run_destroy(&js);
 }
 
 /* --kind keeps only the kinds asked for. */
@@ -365,7 +244,7 @@ static void
 test_monitor_kind_filter(void **state)
 {
     s_bus_t *bus = *state;
-    s_child_t *mon = s_start("monitor", "--kind", "registered", "--count", "1", bus->flag, NULL);
+    yh_run_t *mon = s_start("monitor", "--kind", "registered", "--count", "1", bus->flag, NULL);
     assert_true(s_wait_for(mon, true, 0, "monitoring", 10000));
     pid_t actor = s_spawn_echo(bus);
     s_end(mon, 0, 10000);
@@ -373,7 +252,7 @@ test_monitor_kind_filter(void **state)
     assert_int_equal(mon->status, 0);
     assert_non_null(strstr(mon->out, "replica registered"));
     assert_null(strstr(mon->out, "accepted"));
-    s_free(mon);
+    yh_run_destroy(&mon);
 }
 
 /* --- tap ---------------------------------------------------------------------------------- */
@@ -385,22 +264,22 @@ test_tap_service(void **state)
     pid_t actor = s_spawn_echo(bus);
     long long deadline = yh_now_ms() + 10000;
     for (;;) { /* the replica registers asynchronously */
-        s_child_t *c = s_run(10000, "call", "echo", "{}", "--timeout", "1000", bus->flag, NULL);
+        yh_run_t *c = s_run(10000, "call", "echo", "{}", "--timeout", "1000", bus->flag, NULL);
         int status = c->status;
-        s_free(c);
+        yh_run_destroy(&c);
         if (status == 0) {
             break;
         }
         assert_true(yh_now_ms() < deadline);
     }
-    s_child_t *tap = s_start("tap", "echo", "--count", "2", bus->flag, NULL);
-    s_child_t *js = s_start("tap", "echo", "--json", "--count", "2", bus->flag, NULL);
+    yh_run_t *tap = s_start("tap", "echo", "--count", "2", bus->flag, NULL);
+    yh_run_t *js = s_start("tap", "echo", "--json", "--count", "2", bus->flag, NULL);
     assert_true(s_wait_for(tap, true, 0, "tapping 'echo'", 10000));
     assert_true(s_wait_for(js, true, 0, "tapping 'echo'", 10000));
-    s_child_t *call =
+    yh_run_t *call =
         s_run(10000, "call", "echo", "{\"hello\":\"tap\"}", "--op", "greet", bus->flag, NULL);
     assert_int_equal(call->status, 0);
-    s_free(call);
+    yh_run_destroy(&call);
     s_end(tap, 0, 10000);
     s_end(js, 0, 10000);
     assert_int_equal(tap->status, 0);
@@ -426,8 +305,8 @@ test_tap_service(void **state)
     assert_true(json_equal(json_object_get(a, "client"), json_object_get(b, "client")));
     assert_true(json_equal(json_object_get(a, "body"), json_object_get(b, "body")));
     json_decref(lines);
-    s_free(tap);
-    s_free(js);
+    yh_run_destroy(&tap);
+    yh_run_destroy(&js);
     yh_stop(actor, SIGTERM, 5000);
 }
 
@@ -435,20 +314,20 @@ static void
 test_tap_subject(void **state)
 {
     s_bus_t *bus = *state;
-    s_child_t *tap = s_start("tap", "jobs.>", "--count", "1", bus->flag, NULL);
+    yh_run_t *tap = s_start("tap", "jobs.>", "--count", "1", bus->flag, NULL);
     assert_true(s_wait_for(tap, true, 0, "tapping 'jobs.>'", 10000));
-    s_child_t *c = s_run(10000, "pub", "other.thing", "{\"n\":0}", bus->flag, NULL);
+    yh_run_t *c = s_run(10000, "pub", "other.thing", "{\"n\":0}", bus->flag, NULL);
     assert_int_equal(c->status, 0);
-    s_free(c);
+    yh_run_destroy(&c);
     c = s_run(10000, "pub", "jobs.mail.sent", "{\"n\":1}", bus->flag, NULL);
     assert_int_equal(c->status, 0);
-    s_free(c);
+    yh_run_destroy(&c);
     s_end(tap, 0, 10000);
     assert_int_equal(tap->status, 0);
     assert_non_null(strstr(tap->out, "publish  jobs.mail.sent"));
     assert_non_null(strstr(tap->out, "{\"n\":1}"));
     assert_null(strstr(tap->out, "other.thing"));
-    s_free(tap);
+    yh_run_destroy(&tap);
 }
 
 /* Sums the publish lines and the dropped counts of a --json tap's output. */
@@ -472,8 +351,8 @@ static void
 test_tap_rate_limit(void **state)
 {
     s_bus_t *bus = *state;
-    s_child_t *tap = s_start("tap", "flood.>", "--rate", "50", "--json", bus->flag, NULL);
-    s_child_t *human = s_start("tap", "flood.>", "--rate", "50", bus->flag, NULL);
+    yh_run_t *tap = s_start("tap", "flood.>", "--rate", "50", "--json", bus->flag, NULL);
+    yh_run_t *human = s_start("tap", "flood.>", "--rate", "50", bus->flag, NULL);
     assert_true(s_wait_for(tap, true, 0, "at up to 50 messages/s", 10000));
     assert_true(s_wait_for(human, true, 0, "at up to 50 messages/s", 10000));
     yard_client_t *client = NULL;
@@ -493,7 +372,7 @@ test_tap_rate_limit(void **state)
     uint64_t seen = 0, dropped = 0;
     long long deadline = yh_now_ms() + 10000;
     while (seen + dropped < 2000 && yh_now_ms() < deadline) {
-        s_pump(tap, 100);
+        yh_run_pump(tap, 100);
         char *copy = strdup(tap->out);
         char *last_nl = strrchr(copy, '\n');
         if (last_nl) {
@@ -513,8 +392,8 @@ test_tap_rate_limit(void **state)
     assert_true(seen > 0 && seen < 500);
     assert_true(dropped > 0);
     assert_int_equal(seen + dropped, 2000);
-    s_free(tap);
-    s_free(human);
+    yh_run_destroy(&tap);
+    yh_run_destroy(&human);
 }
 
 /* Tapping switched off, by flag or by the config file: `yard tap` says so and exits 1. */
@@ -534,11 +413,11 @@ test_tap_off(void **state)
     for (size_t i = 0; i < 2; i++) {
         s_bus_t bus = {.dir = shared->dir};
         s_bus_start(&bus, how[i], NULL);
-        s_child_t *c = s_run(10000, "tap", "echo", bus.flag, NULL);
+        yh_run_t *c = s_run(10000, "tap", "echo", bus.flag, NULL);
         if (c->status != 1 || !strstr(c->err, "tapping is switched off")) {
             fail_msg("%s: exit %d, stderr: %s", how[i], c->status, c->err);
         }
-        s_free(c);
+        yh_run_destroy(&c);
         yh_stop(bus.broker, SIGTERM, 5000);
     }
 }

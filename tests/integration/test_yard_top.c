@@ -9,6 +9,7 @@
  * Every wait polls the screen (or a reply) against a deadline; nothing sleeps to
  * synchronise. The tmux server is killed in the teardown, whatever the test did. */
 #include "harness.h"
+#include "run.h"
 
 #include "yard/client.h"
 #include "yard/error.h"
@@ -49,54 +50,22 @@ s_bin_dir(void)
     return dir ? dir : ".";
 }
 
-/* Runs argv (argv[0] a path) with stdout captured into out (NUL-terminated; may be NULL) and
- * stdin from /dev/null; kills it past timeout_ms. Returns the exit status, or -1. */
+/* Runs argv (argv[0] a path) with stdout captured into out (NUL-terminated; may be NULL);
+ * its stderr goes on to the test's. Returns the exit status (128 + signal when one ended it),
+ * or -1 when it ran past timeout_ms and was killed. */
 static int
 s_run(char *const argv[], char *out, size_t cap, int timeout_ms)
 {
-    int p[2];
-    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(p[1], 1);
-        execv(argv[0], argv);
-        _exit(127);
+    yh_run_t *r = yh_run(argv[0], argv, NULL, timeout_ms);
+    if (out && cap > 0) {
+        size_t n = r->out_len < cap - 1 ? r->out_len : cap - 1;
+        memcpy(out, r->out, n);
+        out[n] = '\0';
     }
-    close(p[1]);
-    size_t len = 0;
-    if (out) {
-        out[0] = '\0';
-    }
-    long long deadline = yh_now_ms() + timeout_ms;
-    for (;;) {
-        int left = (int)(deadline - yh_now_ms());
-        struct pollfd pfd = {.fd = p[0], .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, left) <= 0) {
-            break;
-        }
-        char buf[4096];
-        ssize_t n = read(p[0], buf, sizeof buf);
-        if (n <= 0) {
-            break;
-        }
-        if (out && len + 1 < cap) {
-            size_t take = (size_t)n < cap - 1 - len ? (size_t)n : cap - 1 - len;
-            memcpy(out + len, buf, take);
-            len += take;
-            out[len] = '\0';
-        }
-    }
-    close(p[0]);
-    int left = (int)(deadline - yh_now_ms());
-    int ws = yh_stop(pid, 0, left > 0 ? left : 1);
-    if (ws < 0 || !WIFEXITED(ws)) {
-        return -1;
-    }
-    return WEXITSTATUS(ws);
+    fputs(r->err, stderr);
+    int status = r->status;
+    yh_run_destroy(&r);
+    return status;
 }
 
 /* Runs `tmux -L <sock> args...` (NULL ended). Returns its exit status. */
