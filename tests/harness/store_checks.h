@@ -6,6 +6,7 @@
 #include "yard/store.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* strcmp for qsort/bsearch over an array of char *. */
 int yt_cmp_str(const void *a, const void *b);
@@ -13,6 +14,12 @@ int yt_cmp_str(const void *a, const void *b);
 void yt_members_are(yard_store_t *store, const char *key, const char *const *want, size_t n);
 /* The set operations' contract (uses keys "users", "other", "absent", "plain"). */
 void yt_set_checks(yard_store_t *store);
+/* Takes one token from key on the caller's clock now and asserts the outcome (allowed, and
+ * retry_after_ms within [want_retry_min, want_retry_max]). */
+void yt_take(yard_store_t *store, const char *key, double rate, uint32_t burst, uint64_t now,
+             int want_allowed, uint32_t want_retry_min, uint32_t want_retry_max);
+/* yard_store_take_token's contract on a caller's clock (uses keys under "tb:"). */
+void yt_token_bucket_checks(yard_store_t *store);
 /* yard_store_mget's contract (uses keys under "mget:"). */
 void yt_mget_checks(yard_store_t *store);
 

@@ -419,68 +419,14 @@ test_threads(void **state)
     }
 }
 
-/* A token bucket on a caller's clock: deterministic whatever the machine's speed. */
-static void
-s_take(yard_store_t *store, const char *key, double rate, uint32_t burst, uint64_t now,
-       int want_allowed, uint32_t want_retry_min, uint32_t want_retry_max)
-{
-    int allowed = -1;
-    uint32_t retry = 12345;
-    assert_int_equal(yard_store_take_token(store, key, rate, burst, now, &allowed, &retry), 0);
-    assert_int_equal(allowed, want_allowed);
-    if (retry < want_retry_min || retry > want_retry_max) {
-        fail_msg("retry_after_ms %u not in [%u, %u]", retry, want_retry_min, want_retry_max);
-    }
-}
-
-static void
-s_token_bucket_checks(yard_store_t *store)
-{
-    const uint64_t t = 1000000;
-    /* 2 per second, burst 3: a new bucket is full */
-    s_take(store, "tb:a", 2, 3, t, 1, 0, 0);
-    s_take(store, "tb:a", 2, 3, t, 1, 0, 0);
-    s_take(store, "tb:a", 2, 3, t, 1, 0, 0);
-    s_take(store, "tb:a", 2, 3, t, 0, 500, 500);
-    s_take(store, "tb:a", 2, 3, t + 250, 0, 250, 250);
-    s_take(store, "tb:a", 2, 3, t + 1000, 1, 0, 0); /* refilled about 2 tokens */
-    /* a long idle time refills only up to the burst */
-    s_take(store, "tb:a", 2, 3, t + 100000, 1, 0, 0);
-    s_take(store, "tb:a", 2, 3, t + 100000, 1, 0, 0);
-    s_take(store, "tb:a", 2, 3, t + 100000, 1, 0, 0);
-    s_take(store, "tb:a", 2, 3, t + 100000, 0, 500, 500);
-    /* a clock that goes back neither refills nor drains */
-    s_take(store, "tb:a", 2, 3, t + 50000, 0, 1, 500);
-    /* keys are independent */
-    s_take(store, "tb:b", 2, 1, t, 1, 0, 0);
-    s_take(store, "tb:b", 2, 1, t, 0, 500, 500);
-    /* fractional rates: one per 1000 s on the store's own clock */
-    s_take(store, "tb:c", 0.001, 2, 0, 1, 0, 0);
-    s_take(store, "tb:c", 0.001, 2, 0, 1, 0, 0);
-    s_take(store, "tb:c", 0.001, 2, 0, 0, 990000, 1000000);
-
-    int allowed;
-    uint32_t retry;
-    assert_int_equal(yard_store_take_token(store, "tb:x", 0, 1, 0, &allowed, &retry),
-                     YARD_E_INVALID);
-    assert_int_equal(yard_store_take_token(store, "tb:x", -1, 1, 0, &allowed, &retry),
-                     YARD_E_INVALID);
-    assert_int_equal(yard_store_take_token(store, "tb:x", 1, 0, 0, &allowed, &retry),
-                     YARD_E_INVALID);
-    /* a key holding something else is not a bucket */
-    assert_int_equal(yard_store_set(store, "tb:str", "hello", 5, 0), 0);
-    assert_int_equal(yard_store_take_token(store, "tb:str", 1, 1, 0, &allowed, &retry),
-                     YARD_E_INVALID);
-}
-
 static void
 test_take_token(void **state)
 {
     yard_store_t *store = *state;
-    s_token_bucket_checks(store);
+    yt_token_bucket_checks(store);
     /* the bucket is an ordinary key with a TTL: it can be deleted like any other */
     assert_int_equal(yard_store_del(store, "tb:a"), 1);
-    s_take(store, "tb:a", 2, 3, 1000000, 1, 0, 0);
+    yt_take(store, "tb:a", 2, 3, 1000000, 1, 0, 0);
 }
 
 int
