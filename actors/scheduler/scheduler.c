@@ -90,20 +90,54 @@ s_knext(msgpack_packer *pk, int64_t next)
     }
 }
 
+/* A reply being packed. */
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+} s_out_t;
+
+static void
+s_out_init(s_out_t *o)
+{
+    msgpack_sbuffer_init(&o->sb);
+    msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
+}
+
+/* Replies with what o holds and frees it. */
+static int
+s_out_reply(s_out_t *o, yard_request_t *req)
+{
+    int rc = yard_request_reply(req, o->sb.data, o->sb.size);
+    msgpack_sbuffer_destroy(&o->sb);
+    return rc;
+}
+
 /* Replies {id, next_run} after storing next. */
 static int
 s_reply_next(yard_request_t *req, const char *id, int64_t next)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    s_kstr(&pk, "id", id);
-    s_knext(&pk, next);
-    int rc = yard_request_reply(req, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    s_out_t o;
+    s_out_init(&o);
+    msgpack_pack_map(&o.pk, 2);
+    s_kstr(&o.pk, "id", id);
+    s_knext(&o.pk, next);
+    return s_out_reply(&o, req);
+}
+
+/* The request's "id" and that job, loaded (caller destroys it); false after failing req. */
+static bool
+s_job_of(yard_request_t *req, sched_state_t *st, char id[SCHED_ID_MAX + 1], sched_job_t **j)
+{
+    *j = NULL;
+    if (!s_id(req, id)) {
+        return false;
+    }
+    int rc = sched_store_load(st->store, id, j);
+    if (rc != 0) {
+        s_store_error(req, rc);
+        return false;
+    }
+    return true;
 }
 
 /* --- operations -------------------------------------------------------------------------- */
@@ -182,15 +216,11 @@ s_set_paused(yard_request_t *req, sched_state_t *st, bool paused)
 {
     char id[SCHED_ID_MAX + 1];
     sched_job_t *j = NULL;
-    if (!s_id(req, id)) {
+    if (!s_job_of(req, st, id, &j)) {
         return 0;
     }
-    int rc = sched_store_load(st->store, id, &j);
-    if (rc != 0) {
-        return s_store_error(req, rc);
-    }
     j->paused = paused;
-    rc = sched_store_save(st->store, j, false);
+    int rc = sched_store_save(st->store, j, false);
     /* The stored next run is what every runner reads on every tick, so a pause takes hold at
      * once (-1: none), not at the runners' next reload of the job list. Resuming starts from
      * now: runs that fell in the pause are neither fired nor missed. */
@@ -220,27 +250,19 @@ s_run_now(yard_request_t *req, void *state)
     sched_state_t *st = state;
     char id[SCHED_ID_MAX + 1];
     sched_job_t *j = NULL;
-    if (!s_id(req, id)) {
+    if (!s_job_of(req, st, id, &j)) {
         return 0;
-    }
-    int rc = sched_store_load(st->store, id, &j);
-    if (rc != 0) {
-        return s_store_error(req, rc);
     }
     sched_job_destroy(&j);
     int64_t now = sched_now();
     sched_runner_run_now(st, id, now);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    s_kstr(&pk, "id", id);
-    msgpack_pack_str_with_body(&pk, "scheduled", 9);
-    msgpack_pack_int64(&pk, now);
-    rc = yard_request_reply(req, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    s_out_t o;
+    s_out_init(&o);
+    msgpack_pack_map(&o.pk, 2);
+    s_kstr(&o.pk, "id", id);
+    msgpack_pack_str_with_body(&o.pk, "scheduled", 9);
+    msgpack_pack_int64(&o.pk, now);
+    return s_out_reply(&o, req);
 }
 
 /* {job: {...definition}, trigger: "...", next_run} */
@@ -265,22 +287,14 @@ s_get(yard_request_t *req, void *state)
     sched_state_t *st = state;
     char id[SCHED_ID_MAX + 1];
     sched_job_t *j = NULL;
-    if (!s_id(req, id)) {
+    if (!s_job_of(req, st, id, &j)) {
         return 0;
     }
-    int rc = sched_store_load(st->store, id, &j);
-    if (rc != 0) {
-        return s_store_error(req, rc);
-    }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    s_pack_job(st, j, &pk);
+    s_out_t o;
+    s_out_init(&o);
+    s_pack_job(st, j, &o.pk);
     sched_job_destroy(&j);
-    rc = yard_request_reply(req, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    return s_out_reply(&o, req);
 }
 
 static int
@@ -293,20 +307,16 @@ s_list(yard_request_t *req, void *state)
     if (rc != 0) {
         return s_store_error(req, rc);
     }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 1);
-    msgpack_pack_str_with_body(&pk, "jobs", 4);
-    msgpack_pack_array(&pk, n);
+    s_out_t o;
+    s_out_init(&o);
+    msgpack_pack_map(&o.pk, 1);
+    msgpack_pack_str_with_body(&o.pk, "jobs", 4);
+    msgpack_pack_array(&o.pk, n);
     for (size_t i = 0; i < n; i++) {
-        s_pack_job(st, jobs[i], &pk);
+        s_pack_job(st, jobs[i], &o.pk);
     }
     sched_store_jobs_free(&jobs, n);
-    rc = yard_request_reply(req, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    return s_out_reply(&o, req);
 }
 
 static int
@@ -315,30 +325,23 @@ s_history(yard_request_t *req, void *state)
     sched_state_t *st = state;
     char id[SCHED_ID_MAX + 1], *hist = NULL;
     size_t len = 0;
-    if (!s_id(req, id)) {
+    sched_job_t *j = NULL;
+    if (!s_job_of(req, st, id, &j)) {
         return 0;
     }
-    sched_job_t *j = NULL;
-    int rc = sched_store_load(st->store, id, &j);
     sched_job_destroy(&j);
-    if (rc == 0) {
-        rc = sched_store_history(st->store, id, &hist, &len);
-    }
+    int rc = sched_store_history(st->store, id, &hist, &len);
     if (rc != 0) {
         return s_store_error(req, rc);
     }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    s_kstr(&pk, "id", id);
-    msgpack_pack_str_with_body(&pk, "runs", 4);
-    msgpack_sbuffer_write(&sb, hist, len); /* the stored array, newest first */
+    s_out_t o;
+    s_out_init(&o);
+    msgpack_pack_map(&o.pk, 2);
+    s_kstr(&o.pk, "id", id);
+    msgpack_pack_str_with_body(&o.pk, "runs", 4);
+    msgpack_sbuffer_write(&o.sb, hist, len); /* the stored array, newest first */
     free(hist);
-    rc = yard_request_reply(req, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
+    return s_out_reply(&o, req);
 }
 
 /* --- life cycle -------------------------------------------------------------------------- */
