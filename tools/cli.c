@@ -302,3 +302,27 @@ yard__hist_quantile(const yard_hist_t *h, double q)
     }
     return h->max;
 }
+
+bool
+yard__bench_shape_opt(int ch, const char *arg, int *clients, int *window, double *duration_s,
+                      const char **what)
+{
+    uint64_t v = 0;
+    *what = NULL;
+    if (ch == 'c' && clients) {
+        *what = yard__parse_u64(arg, 1, 1024, &v) ? "--clients: 1..1024" : NULL;
+        *clients = (int)v;
+        return true;
+    }
+    if (ch == 'w' && window) {
+        *what = yard__parse_u64(arg, 1, 100000, &v) ? "--window: 1..100000" : NULL;
+        *window = (int)v;
+        return true;
+    }
+    if (ch == 'd' && duration_s) {
+        *what = yard__parse_double(arg, 0.1, 3600, duration_s) ? "--duration: seconds, 0.1..3600"
+                                                               : NULL;
+        return true;
+    }
+    return false;
+}

@@ -77,6 +77,13 @@ int yard__parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 /* Parses a number (strtod(), whole text) in [min, max] into *out. Returns 0 or -1. */
 int yard__parse_double(const char *text, double min, double max, double *out);
 
+/* The load-shape flags the benches share, as getopt_long() values: 'c' --clients (1..1024),
+ * 'w' --window (1..100000), 'd' --duration (seconds, 0.1..3600). Returns true when ch is one
+ * of them for a command that has it (clients or window NULL: it has not), with *what the
+ * reason arg is bad or NULL; false otherwise. */
+bool yard__bench_shape_opt(int ch, const char *arg, int *clients, int *window, double *duration_s,
+                           const char **what);
+
 /* The messages of a command's getopt_long() loop (optstring starting with ':'), each on stderr
  * prefixed with who ("yard bench"), so every command words them alike. Each returns -1.
  * yard__opt_reject: getopt_long() returned ch for arg: ':' an option without its value, else

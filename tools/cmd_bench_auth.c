@@ -457,19 +457,6 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'h':
             fputs(s_usage, stdout);
             return 1;
-        case 'c':
-            what = yard__parse_u64(optarg, 1, 1024, &v) ? "--clients: 1..1024" : NULL;
-            o->clients = (int)v;
-            break;
-        case 'w':
-            what = yard__parse_u64(optarg, 1, 100000, &v) ? "--window: 1..100000" : NULL;
-            o->window = (int)v;
-            break;
-        case 'd':
-            what = yard__parse_double(optarg, 0.1, 3600, &o->duration_s)
-                       ? "--duration: seconds, 0.1..3600"
-                       : NULL;
-            break;
         case 'r':
             what = yard__parse_u64(optarg, 1, 64, &v) ? "--replicas: 1..64" : NULL;
             o->replicas = (int)v;
@@ -485,6 +472,9 @@ s_parse(int argc, char **argv, s_opts_t *o)
             o->json = true;
             break;
         default:
+            if (yard__bench_shape_opt(ch, optarg, &o->clients, &o->window, &o->duration_s, &what)) {
+                break;
+            }
             return yard__opt_reject(S_WHO, ch, argv[optind - 1], s_usage);
         }
         if (what) {

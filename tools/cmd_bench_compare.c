@@ -252,15 +252,13 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'h':
             fputs(s_usage, stdout);
             return 1;
-        case 'd':
-            what = yard__parse_double(optarg, 0.1, 3600, &o->duration_s)
-                       ? "--duration: seconds, 0.1..3600"
-                       : NULL;
-            break;
         case 'j':
             o->json = true;
             break;
         default:
+            if (yard__bench_shape_opt(ch, optarg, NULL, NULL, &o->duration_s, &what)) {
+                break;
+            }
             return yard__opt_reject(S_WHO, ch, argv[optind - 1], s_usage);
         }
         if (what) {
