@@ -1,10 +1,13 @@
 /* yard_wait(): see yard/wait.h for the rule that makes polling ZMQ_FD correct. */
 #include "yard/wait.h"
 #include "yard/error.h"
+#include "yard/loop.h"
+#include "msg_internal.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <zmq.h>
 
@@ -29,7 +32,7 @@ yard_wait(yard_wait_item_t *items, int n, long timeout_ms)
     int npfd = 0, ready = 0;
     for (int i = 0; i < n; i++) {
         yard_wait_item_t *it = &items[i];
-        it->readable = false;
+        it->readable = it->writable = false;
         int fd = it->fd;
         if (it->socket) {
             if (it->dirty) {
@@ -49,7 +52,11 @@ yard_wait(yard_wait_item_t *items, int n, long timeout_ms)
         if (fd < 0) {
             continue;
         }
-        pfd[npfd] = (struct pollfd){.fd = fd, .events = POLLIN};
+        short events = it->socket || !it->no_read ? POLLIN : 0;
+        if (!it->socket && it->want_write) {
+            events |= POLLOUT;
+        }
+        pfd[npfd] = (struct pollfd){.fd = fd, .events = events};
         index[npfd++] = i;
     }
     if (ready > 0) {
@@ -60,10 +67,24 @@ yard_wait(yard_wait_item_t *items, int n, long timeout_ms)
         return errno == EINTR ? ready : YARD_E_INTERNAL;
     }
     for (int k = 0; k < npfd && rc > 0; k++) {
-        if (pfd[k].revents && !items[index[k]].readable) {
-            items[index[k]].readable = true;
+        yard_wait_item_t *it = &items[index[k]];
+        short rev = pfd[k].revents;
+        if (!rev) {
+            continue;
+        }
+        bool fail = (rev & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+        bool was = it->readable;
+        it->readable = was || (rev & POLLIN) || (fail && (pfd[k].events & POLLIN));
+        it->writable = (pfd[k].events & POLLOUT) && ((rev & POLLOUT) || fail);
+        if (!was && (it->readable || it->writable)) {
             ready++;
         }
     }
     return ready;
+}
+
+int64_t
+yard_loop_now_ms(void)
+{
+    return yard__clock_ms();
 }

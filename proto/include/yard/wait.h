@@ -18,13 +18,19 @@
 
 #include <stdbool.h>
 
-#define YARD_WAIT_MAX 64
+#define YARD_WAIT_MAX 128
 
 typedef struct {
-    void *socket;  /* a ZeroMQ socket, or NULL for fd */
-    int fd;        /* a plain descriptor when socket is NULL */
-    bool dirty;    /* in: sent on since the last EAGAIN (or never drained); cleared here */
-    bool readable; /* out: worth a ZMQ_DONTWAIT receive (or a read of fd) */
+    void *socket;    /* a ZeroMQ socket, or NULL for fd */
+    int fd;          /* a plain descriptor when socket is NULL */
+    bool dirty;      /* in: sent on since the last EAGAIN (or never drained); cleared here */
+    bool no_read;    /* in, fd only: do not wait for readability (e.g. a socket that only
+                        waits to finish connecting) */
+    bool want_write; /* in, fd only: also wake when fd is writable */
+    bool readable;   /* out: worth a ZMQ_DONTWAIT receive (or a read of fd); also set on an
+                        error or hang-up, so that the read finds out */
+    bool writable;   /* out, fd with want_write only: a write will not block (or the fd has an
+                        error or hung up) */
 } yard_wait_item_t;
 
 /* Waits up to timeout_ms (-1: forever, 0: just look) until an item is readable. Items with
