@@ -9,6 +9,10 @@
  * surrogate escape becomes '?' or a wrong pair; overlong UTF-8 passes), so each string's raw
  * text also passes yard__json_check_string() (json_scan.c).
  *
+ * Strict parsing (yard_json_to_msgpack_strict) refuses an object that repeats a key: when a map
+ * closes its keys are sorted, as the lenient parse's de-duplication sorts them, and the first
+ * repeat in text order is the error.
+ *
  * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
  * every tree is at most YARD_JSON_MAX_DEPTH containers deep. */
 #include "json_internal.h"
@@ -49,6 +53,7 @@ typedef struct {
         struct {
             bool in_text; /* bytes are json[off..], else strs[off..] (the decoded copy) */
             size_t off, len;
+            size_t at;  /* offset of the opening quote in json, for errors */
             size_t val; /* S_KEY: its value */
         } s;
         struct {
@@ -62,6 +67,7 @@ typedef struct {
     size_t len;
     yajl_handle h;
     bool final;  /* inside yajl_complete_parse(): yajl's offsets are no longer into json */
+    bool strict; /* a key repeated in one object is an error */
     size_t mark; /* offset just past the last token a callback saw */
     char sep;    /* the separator that may follow it: ',' after an element, ':' after a key */
     s_node_t *nodes;
@@ -250,6 +256,7 @@ s_on_text(s_parse_t *ps, int type, const unsigned char *s, size_t n)
     size_t idx = s_add(ps, type);
     s_node_t *v = &ps->nodes[idx];
     v->v.s.len = n;
+    v->v.s.at = open;
     if (n == end - open - 2) { /* no escape, since every escape is longer than its value */
         v->v.s.in_text = true;
         v->v.s.off = open + 1;
@@ -292,10 +299,111 @@ s_on_open(s_parse_t *ps, int type)
     return 1;
 }
 
+static const char *
+s_bytes(const s_parse_t *ps, const s_node_t *v)
+{
+    return (v->v.s.in_text ? ps->json : ps->strs) + v->v.s.off;
+}
+
+typedef struct {
+    const char *key;
+    size_t len;
+    size_t idx;
+} s_entry_t;
+
+static int
+s_entry_cmp(const void *a, const void *b)
+{
+    const s_entry_t *x = a, *y = b;
+    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    if (c == 0 && x->len != y->len) {
+        c = x->len < y->len ? -1 : 1;
+    }
+    if (c == 0) {
+        c = x->idx < y->idx ? -1 : 1; /* text order; a key never compares with itself */
+    }
+    return c;
+}
+
+/* The keys of map (at least two), sorted by bytes and then text order, so that repeats sit
+ * next to each other: hostile maps with many keys stay O(n log n). Caller frees. */
+static s_entry_t *
+s_sorted_keys(const s_parse_t *ps, const s_node_t *map)
+{
+    size_t n = map->v.c.count;
+    s_entry_t *e = malloc(n * sizeof *e);
+    if (!e) {
+        abort();
+    }
+    size_t k = 0;
+    for (size_t i = map->v.c.first; i; i = ps->nodes[i].next) {
+        e[k++] = (s_entry_t){s_bytes(ps, &ps->nodes[i]), ps->nodes[i].v.s.len, i};
+    }
+    qsort(e, n, sizeof *e, s_entry_cmp);
+    return e;
+}
+
+static bool
+s_same_key(const s_entry_t *a, const s_entry_t *b)
+{
+    return a->len == b->len && memcmp(a->key, b->key, a->len) == 0;
+}
+
+/* Strict parsing: the node of the first key in text order that repeats an earlier key of
+ * map, or 0 when every key is distinct. */
+static size_t
+s_repeated_key(const s_parse_t *ps, const s_node_t *map)
+{
+    size_t n = map->v.c.count, first = 0;
+    if (n < 2) {
+        return 0;
+    }
+    s_entry_t *e = s_sorted_keys(ps, map);
+    for (size_t k = 1; k < n; k++) {
+        if (s_same_key(&e[k - 1], &e[k]) && (first == 0 || e[k].idx < first)) {
+            first = e[k].idx;
+        }
+    }
+    free(e);
+    return first;
+}
+
+/* A key repeated in one map: the first keeps its place and takes the last one's value; the
+ * others are dropped. Returns the number of distinct keys. */
+static size_t
+s_dedupe(s_parse_t *ps, s_node_t *map)
+{
+    size_t n = map->v.c.count;
+    if (n < 2) {
+        return n;
+    }
+    s_entry_t *e = s_sorted_keys(ps, map);
+    size_t distinct = 0;
+    for (size_t g = 0; g < n;) {
+        size_t end = g + 1;
+        while (end < n && s_same_key(&e[end], &e[g])) {
+            ps->nodes[e[end].idx].type = S_DROPPED;
+            end++;
+        }
+        ps->nodes[e[g].idx].v.s.val = ps->nodes[e[end - 1].idx].v.s.val;
+        distinct++;
+        g = end;
+    }
+    free(e);
+    return distinct;
+}
+
 static int
 s_on_close(void *ctx)
 {
     s_parse_t *ps = ctx;
+    const s_node_t *top = &ps->nodes[ps->open[ps->depth - 1]];
+    if (ps->strict && top->type == S_MAP) {
+        size_t rep = s_repeated_key(ps, top);
+        if (rep) {
+            return s_fail(ps, ps->nodes[rep].v.s.at, "key repeated in the same object");
+        }
+    }
     ps->depth--;
     ps->mark = s_token_end(ps);
     ps->sep = ps->depth > 0 ? ',' : 0;
@@ -325,66 +433,6 @@ static const yajl_callbacks s_callbacks = {
     .yajl_start_array = s_on_start_array,
     .yajl_end_array = s_on_close,
 };
-
-static const char *
-s_bytes(const s_parse_t *ps, const s_node_t *v)
-{
-    return (v->v.s.in_text ? ps->json : ps->strs) + v->v.s.off;
-}
-
-typedef struct {
-    const char *key;
-    size_t len;
-    size_t idx;
-} s_entry_t;
-
-static int
-s_entry_cmp(const void *a, const void *b)
-{
-    const s_entry_t *x = a, *y = b;
-    int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
-    if (c == 0 && x->len != y->len) {
-        c = x->len < y->len ? -1 : 1;
-    }
-    if (c == 0) {
-        c = x->idx < y->idx ? -1 : 1; /* text order; a key never compares with itself */
-    }
-    return c;
-}
-
-/* A key repeated in one map: the first keeps its place and takes the last one's value; the
- * others are dropped. Sorting keeps hostile maps with many keys at O(n log n). Returns the
- * number of distinct keys. */
-static size_t
-s_dedupe(s_parse_t *ps, s_node_t *map)
-{
-    size_t n = map->v.c.count;
-    if (n < 2) {
-        return n;
-    }
-    s_entry_t *e = malloc(n * sizeof *e);
-    if (!e) {
-        abort();
-    }
-    size_t k = 0;
-    for (size_t i = map->v.c.first; i; i = ps->nodes[i].next) {
-        e[k++] = (s_entry_t){s_bytes(ps, &ps->nodes[i]), ps->nodes[i].v.s.len, i};
-    }
-    qsort(e, n, sizeof *e, s_entry_cmp);
-    size_t distinct = 0;
-    for (size_t g = 0; g < n;) {
-        size_t end = g + 1;
-        while (end < n && e[end].len == e[g].len && !memcmp(e[end].key, e[g].key, e[g].len)) {
-            ps->nodes[e[end].idx].type = S_DROPPED;
-            end++;
-        }
-        ps->nodes[e[g].idx].v.s.val = ps->nodes[e[end - 1].idx].v.s.val;
-        distinct++;
-        g = end;
-    }
-    free(e);
-    return distinct;
-}
 
 /* Packs node idx; the tree is at most YARD_JSON_MAX_DEPTH containers deep. */
 static void
@@ -422,7 +470,8 @@ s_pack(msgpack_packer *pk, s_parse_t *ps, size_t idx)
         }
         return;
     case S_MAP:
-        msgpack_pack_map(pk, s_dedupe(ps, v));
+        /* strict: s_on_close() has refused every repeat */
+        msgpack_pack_map(pk, ps->strict ? v->v.c.count : s_dedupe(ps, v));
         for (size_t i = v->v.c.first; i; i = ps->nodes[i].next) {
             if (ps->nodes[i].type == S_KEY) {
                 s_pack(pk, ps, i);
@@ -477,9 +526,9 @@ s_yajl_error(s_parse_t *ps, char *err, size_t errlen)
     }
 }
 
-int
-yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size, char *err,
-                     size_t errlen)
+static int
+s_to_msgpack(const char *json, size_t len, bool strict, void **out, size_t *out_size, char *err,
+             size_t errlen)
 {
     *out = NULL;
     *out_size = 0;
@@ -488,7 +537,7 @@ yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size,
         return YARD_E_BAD_REQUEST;
     }
     int rc = YARD_E_BAD_REQUEST;
-    s_parse_t ps = {.json = json, .len = len};
+    s_parse_t ps = {.json = json, .len = len, .strict = strict};
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init(&sbuf);
     /* yajl's defaults are the strict ones: no comments, UTF-8 checked, one value, nothing
@@ -525,4 +574,18 @@ cleanup:
     free(ps.nodes);
     free(ps.strs);
     return rc;
+}
+
+int
+yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size, char *err,
+                     size_t errlen)
+{
+    return s_to_msgpack(json, len, false, out, out_size, err, errlen);
+}
+
+int
+yard_json_to_msgpack_strict(const char *json, size_t len, void **out, size_t *out_size, char *err,
+                            size_t errlen)
+{
+    return s_to_msgpack(json, len, true, out, out_size, err, errlen);
 }

@@ -180,6 +180,49 @@ test_duplicate_keys(void **state)
     free(out);
 }
 
+/* yard_json_to_msgpack_strict: a repeated key is an error naming the repeat's position, at any
+ * depth and however the key is escaped; distinct keys parse as the lenient parse does. */
+static void
+test_duplicate_keys_strict(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *err;
+    } bad[] = {
+        {"{\"a\":1,\"a\":2}", "line 1, column 8: key repeated in the same object"},
+        {"{\"a\":1,\"b\":2,\"b\":3,\"a\":4}", "line 1, column 14: key repeated in the same object"},
+        {"[{\"x\":{\"k\":1,\n\"k\":2}}]", "line 2, column 1: key repeated in the same object"},
+        {"{\"k\":1,\"\\u006b\":2}", "line 1, column 8: key repeated in the same object"},
+        {"{\"sub\":\"u1\",\"n\":{},\"sub\":\"admin\"}",
+         "line 1, column 20: key repeated in the same object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        void *mp = (void *)"untouched";
+        size_t n = 1;
+        char err[256] = "";
+        int rc =
+            yard_json_to_msgpack_strict(bad[i].json, strlen(bad[i].json), &mp, &n, err, sizeof err);
+        if (rc != YARD_E_BAD_REQUEST || mp || n || strcmp(err, bad[i].err) != 0) {
+            fail_msg("strict %s: rc %d, err \"%s\", want \"%s\"", bad[i].json, rc, err, bad[i].err);
+        }
+        /* the lenient parse takes the same text */
+        assert_int_equal(yard_json_to_msgpack(bad[i].json, strlen(bad[i].json), &mp, &n, NULL, 0),
+                         0);
+        free(mp);
+    }
+    /* the same key in different objects, and keys that differ only in length, are fine */
+    static const char good[] = "{\"a\":{\"a\":1},\"ab\":[{\"a\":2},{\"a\":3}],\"b\":{}}";
+    void *strict = NULL, *lenient = NULL;
+    size_t ns = 0, nl = 0;
+    assert_int_equal(yard_json_to_msgpack_strict(good, strlen(good), &strict, &ns, NULL, 0), 0);
+    assert_int_equal(yard_json_to_msgpack(good, strlen(good), &lenient, &nl, NULL, 0), 0);
+    assert_int_equal(ns, nl);
+    assert_memory_equal(strict, lenient, ns);
+    free(strict);
+    free(lenient);
+}
+
 /* Input need not be NUL-terminated: only len bytes are read. */
 static void
 test_length_counted_input(void **state)
@@ -467,6 +510,7 @@ main(void)
         cmocka_unit_test(test_packed_bytes),
         cmocka_unit_test(test_integer_range),
         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_duplicate_keys_strict),
         cmocka_unit_test(test_length_counted_input),
         cmocka_unit_test(test_msgpack_only_values),
         cmocka_unit_test(test_doubles_round_trip_exactly),

@@ -11,7 +11,8 @@
  *                                    with a '.' or an exponent, so it parses back as a real)
  *   true / false / null          <-> bool / nil
  *   array / object               <-> array / map (object member order is kept; a key repeated
- *                                    in one object keeps its first position and its last value)
+ *                                    in one object keeps its first position and its last value;
+ *                                    yard_json_to_msgpack_strict refuses it)
  * Only from msgpack to JSON:
  *   float 32                     ->  the shortest text that parses back to the same float
  *   bin                          ->  a string of standard base64 with padding (RFC 4648 §4);
@@ -42,6 +43,13 @@
  * writes "line L, column C: reason" into err (errlen bytes, NUL-terminated, truncated). */
 int yard_json_to_msgpack(const char *json, size_t len, void **out, size_t *out_size, char *err,
                          size_t errlen);
+
+/* Like yard_json_to_msgpack, but an object that repeats a key is an error too ("key repeated
+ * in the same object", at the repeat), where yard_json_to_msgpack keeps the last value. For
+ * documents whose readers must all see the same value, such as a signed token's header and
+ * claims: two JSON libraries disagree on which of {"sub":"a","sub":"b"} counts. */
+int yard_json_to_msgpack_strict(const char *json, size_t len, void **out, size_t *out_size,
+                                char *err, size_t errlen);
 
 /* Decodes size bytes holding exactly one msgpack object and writes it as compact JSON text
  * (no spaces, no newline). Returns 0 and sets *out to a NUL-terminated string (caller owns it;
