@@ -1,15 +1,13 @@
-/* The list of built-in actors, in name order. */
+/* The list of built-in actors, in name order, from the yard_actor() lines of
+ * actors/CMakeLists.txt (generated yard/registry_list.h). */
 #include "yard/registry.h"
 
 #include <stddef.h>
 #include <string.h>
 
-static const yard_actor_def_t *const s_actors[] = {
-    &yard_actor_auth,
-    &yard_actor_echo,
-    &yard_actor_scheduler,
-    NULL,
-};
+#define S_ENTRY(name) &yard_actor_##name,
+static const yard_actor_def_t *const s_actors[] = {YARD_REGISTRY_ACTORS(S_ENTRY) NULL};
+#undef S_ENTRY
 
 const yard_actor_def_t *
 yard_registry_find(const char *name)

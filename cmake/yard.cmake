@@ -25,3 +25,32 @@ function(yard_add_program)
     set_target_properties(${P_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
     install(TARGETS ${P_NAME} RUNTIME DESTINATION bin)
 endfunction()
+
+# yard_actor(<name>)
+# Builds in the actor in actors/<name>/: its CMakeLists.txt adds its sources to yard_actors
+# (target_sources) and registers its tests; its descriptor is `yard_actor_<name>`, defined in
+# one of those sources, and <name> is its service name. yard_actors_registry() then lists
+# every actor named so far in the generated registry, so a folder plus this one line is all a
+# new in-tree actor needs.
+macro(yard_actor name)
+    if(NOT "${name}" MATCHES "^[a-z][a-z0-9_]*$")
+        message(FATAL_ERROR "yard_actor(${name}): an actor's name is lower-case letters, "
+                            "digits and '_' (it names the descriptor yard_actor_${name})")
+    endif()
+    add_subdirectory(${name})
+    list(APPEND YARD_ACTOR_NAMES ${name})
+endmacro()
+
+# yard_actors_registry(<header>)
+# Writes <header>: YARD_REGISTRY_ACTORS(X), an X-macro over the actors named with yard_actor(),
+# in name order, which actors/include/yard/registry.h and actors/registry.c expand.
+function(yard_actors_registry header)
+    set(names ${YARD_ACTOR_NAMES})
+    list(SORT names)
+    list(REMOVE_DUPLICATES names)
+    set(YARD_ACTOR_LIST "")
+    foreach(n ${names})
+        string(APPEND YARD_ACTOR_LIST " X(${n})")
+    endforeach()
+    configure_file(${CMAKE_SOURCE_DIR}/actors/registry_list.h.in ${header} @ONLY)
+endfunction()
