@@ -4,8 +4,11 @@
  *
  * Invariant: start returns only after every replica ran its init; the replicas run their loop
  * (actor_replica.c) only if all of them succeeded, else start fails and every replica that did
- * init runs fini. Stop is idempotent and serialised by stop_lock, which replicas never take. */
+ * init runs fini. Stop is idempotent and serialised by stop_lock, which replicas never take.
+ * Each replica's context (ctx.c) lives from before init to after fini on the replica's own
+ * thread; its loop sources and timers end before fini. */
 #include "actor_internal.h"
+#include "ctx_internal.h"
 #include "msg_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -41,17 +44,9 @@ s_replica_main(void *arg)
     char tname[16]; /* the kernel keeps 15 characters: visible in top -H, perf */
     snprintf(tname, sizeof tname, "%.10s/%d", def->name, rep->index);
     pthread_setname_np(pthread_self(), tname);
-    rep->state = s_alloc(def->state_size);
-    yard_actor_env_t env = {.replica = rep->index,
-                            .store = a->store,
-                            .options = a->options,
-                            .broker = a->broker,
-                            .zmq_context = a->ctx,
-                            .config = a->config};
-    int rc = def->init ? def->init(rep->state, &env) : 0;
-    if (rc != 0) {
-        yard_log(YARD_LOG_ERROR, "init failed", YF_STR("error", yard_err_name(rc)));
-    }
+    rep->ctx = yard__ctx_new(def, rep->index, a->options, a->store, rep);
+    yard_actor_env_t env = {.broker = a->broker, .zmq_context = a->ctx, .config = a->config};
+    int rc = yard__ctx_init(rep->ctx, &env);
     pthread_mutex_lock(&a->lock);
     a->n_inited++;
     if (rc != 0 && a->init_rc == 0) {
@@ -66,11 +61,10 @@ s_replica_main(void *arg)
     if (rc == 0 && go > 0) {
         yard__rt_run(rep);
     }
-    if (rc == 0 && def->fini) {
-        def->fini(rep->state);
-    }
-    free(rep->state);
-    rep->state = NULL;
+    /* Sources and timers end before fini, so their callbacks never see freed state. */
+    yard__ctx_shutdown(rep->ctx);
+    yard__ctx_fini(rep->ctx);
+    yard__ctx_destroy(&rep->ctx);
     return NULL;
 }
 
@@ -90,14 +84,46 @@ s_replica_free(yard__rt_replica_t *rep)
     free(rep->hdrs);
 }
 
-static int
-s_check_def(const yard_actor_def_t *def)
+int
+yard__actor_check_def(const yard_actor_def_t *def)
 {
     if (!def || !def->name || !*def->name || strlen(def->name) > YARD_WIRE_NAME_MAX ||
         !def->handlers || !def->handlers[0].fn) {
         return YARD_E_INVALID;
     }
     return 0;
+}
+
+const yard_handler_def_t *
+yard__actor_find_handler(const yard_actor_def_t *def, const char *op)
+{
+    const yard_handler_def_t *fallback = NULL;
+    for (const yard_handler_def_t *hd = def->handlers; hd && hd->fn; hd++) {
+        if (!hd->op) {
+            fallback = fallback ? fallback : hd;
+        } else if (op && strcmp(op, hd->op) == 0) {
+            return hd;
+        }
+    }
+    return fallback;
+}
+
+void
+yard__actor_call(const yard_actor_def_t *def, yard_request_t *req, void *state)
+{
+    const yard_handler_def_t *hd = yard__actor_find_handler(def, req->op);
+    if (!hd) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "no handler for this op");
+        return;
+    }
+    int rc = hd->fn(req, state);
+    if (req->state == YARD__R_OPEN) {
+        if (rc == 0) {
+            yard_log(YARD_LOG_WARN, "handler returned without answering", YF_STR("op", req->op));
+        }
+        yard_request_fail(req, rc < 0 ? rc : YARD_E_INTERNAL, NULL,
+                          rc < 0 ? NULL : "the handler returned without answering");
+    }
 }
 
 /* A deep copy: the caller may free its struct (and the strings in it) once start returns. */
@@ -123,7 +149,7 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     *out = NULL;
     yard_actor_opts_t none = {0};
     opts = opts ? opts : &none;
-    int rc = s_check_def(def);
+    int rc = yard__actor_check_def(def);
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "invalid actor descriptor");
         return rc;
@@ -161,9 +187,9 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                  YF_STR("broker", brokers));
         goto fail;
     }
-    if (2 * a->n_endpoints + 1 > YARD_WAIT_MAX) {
+    if (2 * a->n_endpoints + 1 + YARD__RT_SOURCE_ITEMS > YARD_WAIT_MAX) {
         yard_log(YARD_LOG_ERROR, "too many broker endpoints", YF_STR("broker", brokers),
-                 YF_INT("max", (YARD_WAIT_MAX - 1) / 2));
+                 YF_INT("max", (YARD_WAIT_MAX - 1 - YARD__RT_SOURCE_ITEMS) / 2));
         rc = YARD_E_CONFIG;
         goto fail;
     }

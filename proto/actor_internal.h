@@ -69,6 +69,7 @@ enum { YARD__R_OPEN = 0, YARD__R_ANSWERED, YARD__R_DEFERRED };
 
 struct yard_request {
     yard__rt_replica_t *rep; /* NULL in test mode */
+    yard_ctx_t *ctx;         /* the replica's services; NULL for yard_request_new_test() */
     int link;
     uint64_t id;
     bool one_way;
@@ -96,6 +97,8 @@ struct yard_request {
 };
 
 #define YARD__RT_NEVER INT64_MAX
+/* Wait items kept for loop sources, after each link's two and the mailbox's one. */
+#define YARD__RT_SOURCE_ITEMS 64
 
 typedef struct {
     const char *endpoint;
@@ -120,7 +123,6 @@ struct yard__rt_replica {
     bool started;
     yard__rt_link_t *links;
     yard__mailbox_t *mbox;
-    void *state;
     yard_codec_t *codec;
     msgpack_zone zone;
     char name[YARD_WIRE_NAME_MAX + 1];
@@ -128,6 +130,7 @@ struct yard__rt_replica {
     char *arena;
     size_t arena_cap;
     const char **hdrs;
+    yard_ctx_t *ctx;       /* from before init until after fini (replica thread) */
     yard_deferred_t *held; /* deferred tokens not answered yet */
     size_t n_held;
     int64_t next_expiry;
@@ -180,6 +183,21 @@ void yard__rt_expire(yard__rt_replica_t *rep, int64_t now, bool everything);
 
 /* Runs a replica's links until it has drained after a stop request (replica thread). */
 void yard__rt_run(yard__rt_replica_t *rep);
+
+/* Publishes an event on one of the replica's links (replica thread only; see
+ * yard_ctx_publish(), which checks the subject first). */
+int yard__rt_publish(yard__rt_replica_t *rep, const char *subject, const void *body, size_t size);
+
+/* Checks a descriptor before anything runs it: YARD_E_INVALID when malformed. */
+int yard__actor_check_def(const yard_actor_def_t *def);
+
+/* The handler for op: its own entry, else the first with op == NULL, else NULL. The one
+ * lookup the runtime and the test harness share. */
+const yard_handler_def_t *yard__actor_find_handler(const yard_actor_def_t *def, const char *op);
+
+/* Runs the request's handler on state exactly as a replica does: BAD_REQUEST when no handler
+ * takes the op, and a failure for a handler that returned without answering. */
+void yard__actor_call(const yard_actor_def_t *def, yard_request_t *req, void *state);
 
 /* Drops one reference on d; frees it at zero. */
 void yard__deferred_unref(yard_deferred_t *d);

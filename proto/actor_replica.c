@@ -9,8 +9,13 @@
  * socket monitor reports a reconnection, or after 3 intervals of silence (then it also
  * reopens the socket). Stop drains: DRAIN, then a HEARTBEAT whose answer proves that nothing
  * the broker sent before the DRAIN is still on the wire, then the held deferred requests up to
- * drain_ms, then DISCONNECT. */
+ * drain_ms, then DISCONNECT.
+ *
+ * The replica's context (ctx.c) adds timers and loop sources to the loop: due timers run after
+ * the received requests, sources' wait items follow the links' and the mailbox's, and both
+ * bound the wait. An actor with neither pays two tests of a counter per turn. */
 #include "actor_internal.h"
+#include "ctx_internal.h"
 #include "msg_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -106,21 +111,29 @@ yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const c
     s_link_send(l, YARD_CMD_ERROR, &h, NULL);
 }
 
-/* --- requests ---------------------------------------------------------------------------- */
-
-static const yard_handler_def_t *
-s_find_handler(const yard_actor_def_t *def, yard_str_t op)
+int
+yard__rt_publish(yard__rt_replica_t *rep, const char *subject, const void *body, size_t size)
 {
-    const yard_handler_def_t *fallback = NULL;
-    for (const yard_handler_def_t *hd = def->handlers; hd && hd->fn; hd++) {
-        if (!hd->op) {
-            fallback = fallback ? fallback : hd;
-        } else if (yard_str_eq_cstr(op, hd->op)) {
-            return hd;
+    yard__rt_link_t *l = NULL;
+    for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
+        yard__rt_link_t *li = &rep->links[i];
+        if (li->sock && (!l || (li->connected && !l->connected))) {
+            l = li;
         }
     }
-    return fallback;
+    if (!l) {
+        return YARD_E_UNREACHABLE;
+    }
+    yard_header_t h = {.service = yard_str(subject)};
+    l->sends++;
+    int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
+    if (rc == 0) {
+        l->last_send = yard__clock_ms();
+    }
+    return rc;
 }
+
+/* --- requests ---------------------------------------------------------------------------- */
 
 /* Copies the request's strings, NUL-terminated, into the replica's reusable arena. */
 static void
@@ -177,19 +190,7 @@ s_handle_request(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_h
     msgpack_zone_clear(&rep->zone);
     req->zone = &rep->zone;
     s_fill_strings(rep, h);
-    const yard_handler_def_t *hd = s_find_handler(rep->actor->def, h->op);
-    if (!hd) {
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "no handler for this op");
-        return;
-    }
-    int rc = hd->fn(req, rep->state);
-    if (req->state == YARD__R_OPEN) {
-        if (rc == 0) {
-            yard_log(YARD_LOG_WARN, "handler returned without answering", YF_STR("op", req->op));
-        }
-        yard_request_fail(req, rc < 0 ? rc : YARD_E_INTERNAL, NULL,
-                          rc < 0 ? NULL : "the handler returned without answering");
-    }
+    yard__actor_call(rep->actor->def, req, rep->ctx->state);
 }
 
 static void
@@ -320,6 +321,7 @@ s_start_drain(yard__rt_replica_t *rep, int64_t now)
     yard_actor_t *a = rep->actor;
     rep->draining = true;
     rep->drain_until = now + a->drain_ms;
+    yard__ctx_drain(rep->ctx); /* timers stop; sources take no new work */
     for (size_t i = 0; i < a->n_endpoints; i++) {
         yard__rt_link_t *l = &rep->links[i];
         yard_header_t none = {0};
@@ -342,7 +344,8 @@ s_drained(const yard__rt_replica_t *rep, int64_t now)
             return false;
         }
     }
-    return rep->n_held == 0;
+    /* Loop sources get drain_ms too: a transfer in flight may still answer a request. */
+    return rep->n_held == 0 && !(rep->ctx->n_sources && yard__ctx_busy(rep->ctx));
 }
 
 static int64_t
@@ -359,6 +362,10 @@ s_next_wake(const yard__rt_replica_t *rep)
     if (rep->draining && rep->drain_until < wake) {
         wake = rep->drain_until;
     }
+    if (rep->ctx->n_heap) {
+        int64_t t = yard__timers_next(rep->ctx);
+        wake = t < wake ? t : wake;
+    }
     return wake;
 }
 
@@ -369,8 +376,10 @@ yard__rt_run(yard__rt_replica_t *rep)
     size_t n = a->n_endpoints;
     /* Each link is a socket and its monitor; the mailbox's eventfd wakes us for deferred
      * answers and stop. yard_wait() needs every socket drained first (see yard/wait.h). */
-    assert(2 * n + 1 <= YARD_WAIT_MAX);
+    assert(2 * n + 1 + YARD__RT_SOURCE_ITEMS <= YARD_WAIT_MAX);
     yard_wait_item_t items[YARD_WAIT_MAX] = {{0}};
+    yard_ctx_t *ctx = rep->ctx;
+    rep->req.ctx = ctx;
     bool mbox_ready = true; /* anything posted before we started */
     for (size_t i = 0; i < n; i++) {
         rep->links[i].endpoint = a->endpoints[i];
@@ -391,6 +400,9 @@ yard__rt_run(yard__rt_replica_t *rep)
         }
         int64_t now = yard__clock_ms();
         yard__rt_expire(rep, now, false);
+        if (ctx->n_heap) {
+            yard__timers_run(ctx, now);
+        }
         if (!rep->draining && atomic_load(&rep->mbox->stop)) {
             s_start_drain(rep, now);
         }
@@ -406,12 +418,21 @@ yard__rt_run(yard__rt_replica_t *rep)
                 (yard_wait_item_t){.socket = l->mon, .fd = -1, .dirty = l->mon_dirty};
         }
         items[2 * n] = (yard_wait_item_t){.fd = rep->mbox->efd};
+        int used = (int)(2 * n + 1);
         int64_t wake = s_next_wake(rep);
+        if (ctx->n_sources) {
+            used += yard__ctx_prepare(ctx, items + used, YARD_WAIT_MAX - used, &wake);
+        }
         long wait = wake <= now ? 0 : wake - now > 1000 ? 1000 : (long)(wake - now);
-        yard_wait(items, (int)(2 * n + 1), wait);
+        yard_wait(items, used, wait);
         mbox_ready = items[2 * n].readable;
+        if (ctx->n_prepared) {
+            yard__ctx_dispatch(ctx, items + 2 * n + 1, yard__clock_ms());
+        }
     }
-    /* Answer what completed, refuse what comes later, time out what is still held. */
+    /* Sources end first: their last callbacks may still answer deferred requests or publish.
+     * Then answer what completed, refuse what comes later, time out what is still held. */
+    yard__ctx_shutdown(ctx);
     yard__rt_drain_mailbox(rep, true);
     yard__rt_expire(rep, 0, true);
     for (size_t i = 0; i < n; i++) {
@@ -419,5 +440,6 @@ yard__rt_run(yard__rt_replica_t *rep)
         s_link_send(&rep->links[i], YARD_CMD_DISCONNECT, &none, NULL);
         s_link_close(&rep->links[i]);
     }
+    ctx->links_closed = true;
     yard_log(YARD_LOG_INFO, "replica stopped", YF_STR("name", rep->name));
 }

@@ -10,11 +10,16 @@
  * having done none of the three gets an INTERNAL error sent for it. One-way SENDs go to the
  * same handlers; what they reply is dropped.
  *
+ * Each replica has a context (yard_ctx_t) of services on its own thread: the options, the
+ * clocks, events published on the bus, timers (yard/timer.h) and loop sources (yard/loop.h).
+ *
  * Handlers are testable without sockets: yard_request_new_test() builds a request whose
- * outcome the test reads back. */
+ * outcome the test reads back; yard/actor_test.h runs a whole actor (options, state, init,
+ * handler lookup, timers on a fake clock) through the runtime's own code. */
 #ifndef YARD_ACTOR_H
 #define YARD_ACTOR_H
 
+#include "yard/loop.h"
 #include "yard/options.h"
 #include "yard/store.h"
 #include "yard/wire.h"
@@ -27,10 +32,14 @@
 typedef struct yard_request yard_request_t;
 typedef struct yard_deferred yard_deferred_t;
 typedef struct yard_actor yard_actor_t;
+/* A replica's services (clock, events, timers, loop sources), one per replica. Borrowed from
+ * the runtime: valid from init until fini returns; use it on the replica's thread only. */
+typedef struct yard_ctx yard_ctx_t;
 
 /* What init gets: read-only facts about the replica. Borrowed; valid during the call. */
 typedef struct {
     int replica;         /* 0-based index within this process */
+    yard_ctx_t *ctx;     /* the replica's services (timers may be started from init) */
     yard_store_t *store; /* shared by the process's replicas; borrowed for the actor's life */
     const void *options; /* the filled options struct (def->options_size bytes) */
     /* For an actor that also talks to the bus on its own (a client of its own, e.g. a
@@ -168,6 +177,53 @@ int yard_deferred_reply(yard_deferred_t **d_p, const void *body, size_t size);
 /* Like yard_request_set_header, on a token not yet completed; from the token's holder only. */
 int yard_deferred_set_header(yard_deferred_t *d, const char *key, const char *value);
 int yard_deferred_fail(yard_deferred_t **d_p, int err, const char *app_error, const char *text);
+
+/* The actor's filled options (def->options_size bytes; NULL when it has none, or for a request
+ * made with yard_request_new_test()), so that a handler needs no state or init to read them.
+ * Borrowed; valid until the actor stops. */
+const void *yard_request_options(const yard_request_t *req);
+
+/* The replica's services for the request (NULL for a request made with
+ * yard_request_new_test()). Borrowed; valid until the actor stops. */
+yard_ctx_t *yard_request_ctx(yard_request_t *req);
+
+/* --- the replica's services (replica thread only) ----------------------------------------- */
+
+/* The actor's filled options, as yard_request_options(). Borrowed; valid until fini returns. */
+const void *yard_ctx_options(const yard_ctx_t *ctx);
+/* The replica's state (def->state_size bytes, zeroed at start). Borrowed; valid until fini
+ * returns. */
+void *yard_ctx_state(yard_ctx_t *ctx);
+/* The state store. Borrowed; valid until fini returns. */
+yard_store_t *yard_ctx_store(yard_ctx_t *ctx);
+/* The 0-based replica index within this process. */
+int yard_ctx_replica(const yard_ctx_t *ctx);
+/* The actor's name. Borrowed; valid until fini returns. */
+const char *yard_ctx_actor_name(const yard_ctx_t *ctx);
+
+/* Milliseconds on the monotonic clock, the one timers run on (yard_loop_now_ms() in a real
+ * replica); the fake clock under yard/actor_test.h. */
+int64_t yard_ctx_now_ms(const yard_ctx_t *ctx);
+/* Milliseconds since the Unix epoch (realtime clock); the fake one under yard/actor_test.h. */
+int64_t yard_ctx_wall_ms(const yard_ctx_t *ctx);
+
+/* Publishes an event on the bus from a handler, a timer or a completion, without a client of
+ * the actor's own: a PUBLISH on one of the replica's broker links (a connected one when there
+ * is one; ZeroMQ queues it until the link connects). body (may be NULL when size is 0) is
+ * copied. Under yard/actor_test.h the event is captured instead. Returns 0, YARD_E_INVALID for
+ * a subject that is not a valid one to publish on (wildcards, "$" subjects, over 255 bytes),
+ * YARD_E_SHUTDOWN once the replica's links are closed (in fini), YARD_E_UNREACHABLE when no
+ * link has a socket, or YARD_E_OVERLOADED when the link's queue is full. */
+int yard_ctx_publish(yard_ctx_t *ctx, const char *subject, const void *body, size_t size);
+
+/* Adds a loop source (yard/loop.h): the runtime copies *src, turns it every loop of the
+ * replica (after the broker links), and at stop drains it, turns it while busy (up to
+ * drain_ms) and destroys it, before fini. A source added while the replica drains is drained
+ * at once. Returns 0, YARD_E_INVALID for NULL, YARD_E_TOO_LARGE past YARD_CTX_SOURCES_MAX
+ * sources, or YARD_E_SHUTDOWN once the sources were destroyed (in fini); on error the
+ * runtime never calls src's functions (its destroy included: the caller frees src->ctx). */
+#define YARD_CTX_SOURCES_MAX 16
+int yard_ctx_add_source(yard_ctx_t *ctx, const yard_loop_source_t *src);
 
 /* --- testing handlers without sockets ----------------------------------------------------- */
 
