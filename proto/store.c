@@ -9,12 +9,22 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* The longest identity: "redis://" + a bracketed host of at most 255 bytes (the URL parser
+ * takes any length; longer names are cut, which only makes two long names compare equal
+ * when their first 255 bytes do) + ":65535/1000000". */
+#define S_IDENTITY_MAX 300
+#define S_HOST_MAX     255
 
 struct yard_store {
     const yard__store_ops_t *ops;
     void *impl;
+    char identity[S_IDENTITY_MAX];
 };
 
 char *
@@ -39,6 +49,58 @@ yard__store_members_new(size_t count)
         abort();
     }
     return members;
+}
+
+void
+yard__store_random_hex(char *out, size_t bytes)
+{
+    unsigned char raw[64];
+    assert(bytes <= sizeof raw);
+    size_t got = 0;
+    while (got < bytes) {
+        ssize_t n = getrandom(raw + got, bytes - got, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            abort(); /* no kernel randomness: nothing safe to hand out */
+        }
+        got += (size_t)n;
+    }
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < bytes; i++) {
+        out[2 * i] = digits[raw[i] >> 4];
+        out[2 * i + 1] = digits[raw[i] & 15];
+    }
+    out[2 * bytes] = '\0';
+}
+
+/* "memory:<hostname>:<pid>:<random>": the random part tells apart two stores of one process
+ * and two processes that got the same pid (containers all start at pid 1). */
+static void
+s_memory_identity(char *out, size_t cap)
+{
+    char host[S_HOST_MAX + 1] = "localhost";
+    if (gethostname(host, sizeof host - 1) != 0) {
+        snprintf(host, sizeof host, "localhost");
+    }
+    char rnd[2 * 8 + 1];
+    yard__store_random_hex(rnd, 8);
+    snprintf(out, cap, "memory:%s:%ld:%s", host, (long)getpid(), rnd);
+}
+
+/* "redis://host:port/db": lower-cased host, IPv6 bracketed, port and db always written. */
+static void
+s_redis_identity(char *out, size_t cap, const char *host, int port, int db)
+{
+    char lower[S_HOST_MAX + 1];
+    size_t n = 0;
+    for (; host[n] != '\0' && n < S_HOST_MAX; n++) {
+        lower[n] = (char)tolower((unsigned char)host[n]);
+    }
+    lower[n] = '\0';
+    bool v6 = strchr(lower, ':') != NULL;
+    snprintf(out, cap, "redis://%s%s%s:%d/%d", v6 ? "[" : "", lower, v6 ? "]" : "", port, db);
 }
 
 /* Parses a decimal number of at most max from [s, end). */
@@ -109,15 +171,18 @@ yard_store_open(const char *url, yard_store_t **out)
     }
     const yard__store_ops_t *ops = NULL;
     void *impl = NULL;
+    char identity[S_IDENTITY_MAX];
     int rc;
     static const char redis[] = "redis://";
     if (strcmp(url, "memory") == 0 || strcmp(url, "memory://") == 0) {
         rc = yard__store_memory_open(&ops, &impl);
+        s_memory_identity(identity, sizeof identity);
     } else if (strncmp(url, redis, sizeof redis - 1) == 0) {
         char *host = NULL;
         int port = 0, db = 0;
         rc = s_parse_redis(url + sizeof redis - 1, &host, &port, &db);
         if (rc == 0) {
+            s_redis_identity(identity, sizeof identity, host, port, db);
             rc = yard__store_redis_open(host, port, db, &ops, &impl);
         }
         free(host);
@@ -133,6 +198,7 @@ yard_store_open(const char *url, yard_store_t **out)
     }
     self->ops = ops;
     self->impl = impl;
+    memcpy(self->identity, identity, sizeof identity);
     *out = self;
     return 0;
 }
@@ -153,6 +219,12 @@ bool
 yard_store_shared(const yard_store_t *self)
 {
     return self->ops->shared;
+}
+
+const char *
+yard_store_identity(const yard_store_t *self)
+{
+    return self->identity;
 }
 
 int
@@ -216,6 +288,17 @@ yard_store_del_if(yard_store_t *self, const char *key, const void *val, size_t l
 {
     assert(self != NULL && key != NULL && (val != NULL || len == 0));
     return self->ops->del_if(self->impl, key, val != NULL ? val : "", len);
+}
+
+int
+yard_store_pexpire_if(yard_store_t *self, const char *key, const void *val, size_t len,
+                      uint32_t ttl_ms)
+{
+    assert(self != NULL && key != NULL && (val != NULL || len == 0));
+    if (ttl_ms == 0) {
+        return YARD_E_INVALID; /* a renewal that removed the expiry would hold a key for good */
+    }
+    return self->ops->pexpire_if(self->impl, key, val != NULL ? val : "", len, ttl_ms);
 }
 
 int

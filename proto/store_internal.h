@@ -17,6 +17,8 @@ typedef struct {
     int (*set_nx)(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms);
     int (*del)(void *impl, const char *key);
     int (*del_if)(void *impl, const char *key, const void *val, size_t len);
+    /* The front has checked ttl_ms > 0. */
+    int (*pexpire_if)(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms);
     int (*incr)(void *impl, const char *key, int64_t by, int64_t *out);
     int (*take_token)(void *impl, const char *key, double rate_per_s, uint32_t burst,
                       uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
@@ -47,6 +49,11 @@ int yard__store_redis_open(const char *host, int port, int db, const yard__store
 
 /* Copies len bytes of val into a new NUL-terminated buffer. Caller owns the result; free(). */
 char *yard__store_dup(const void *val, size_t len);
+
+/* Fills out with 2 * bytes lower-case hex digits of kernel randomness and a NUL (out holds
+ * 2 * bytes + 1). Aborts when the kernel has none to give: an identity or a lease token that
+ * is not random is not safe to hand out. */
+void yard__store_random_hex(char *out, size_t bytes);
 
 /* A zeroed members array with room for count members and the terminating NULL, for
  * smembers. Caller owns the result; free with yard_store_members_free(). */

@@ -6,7 +6,8 @@
  * same mutex), never both; a set has no TTL and its entry is removed with its last member, so
  * no empty set is ever stored. The plain-value operations treat a set as Redis treats a key
  * of the wrong type, so code behaves the same on both backends:
- *   get, del_if, incr, take_token   YARD_E_INVALID (Redis answers WRONGTYPE), key unchanged
+ *   get, del_if, pexpire_if, incr,  YARD_E_INVALID (Redis answers WRONGTYPE), key unchanged
+ *   take_token
  *   set                             replaces the set with the value (as SET does)
  *   set_nx                          0: the key exists
  *   del                             deletes the set, 1
@@ -327,6 +328,25 @@ s_del_if(void *impl, const char *key, const void *val, size_t len)
     return s_remove(impl, key, val, len, true);
 }
 
+/* Moves key's expiry to now + ttl_ms when its value equals val (the lease renewal). */
+static int
+s_pexpire_if(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
+{
+    s_memory_t *self = impl;
+    pthread_mutex_lock(&self->mu);
+    int64_t now = s_now_ms();
+    s_entry_t *e = s_find(self, key, now, NULL);
+    int rc = 0;
+    if (e != NULL && e->set != NULL) {
+        rc = YARD_E_INVALID;
+    } else if (e != NULL && e->len == len && memcmp(e->val, val, len) == 0) {
+        e->expires_ms = s_deadline(ttl_ms, now);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&self->mu);
+    return rc;
+}
+
 /* Parses a value as Redis does for INCRBY: an optional '-' and decimal digits, nothing else,
  * within int64_t. */
 static bool
@@ -571,6 +591,7 @@ static const yard__store_ops_t s_ops = {
     .set_nx = s_set_nx,
     .del = s_del,
     .del_if = s_del_if,
+    .pexpire_if = s_pexpire_if,
     .incr = s_incr,
     .take_token = s_take_token,
     .mget = s_mget,

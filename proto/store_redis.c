@@ -26,6 +26,11 @@ static const char s_del_if_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
     "else return 0 end";
 
+/* Compare-and-pexpire (the lease renewal), atomic on the server. */
+static const char s_pexpire_if_script[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+    "else return 0 end";
+
 /* Token bucket take, atomic on the server; the same steps as yard__store_bucket_take(). The
  * bucket is a hash {tokens, ts}; ARGV: rate per second, burst, TTL ms, now ms (0: the
  * server's TIME, one clock for every replica whatever their hosts' clocks say). Scripts that
@@ -332,6 +337,14 @@ s_del_if(void *impl, const char *key, const void *val, size_t len)
 }
 
 static int
+s_pexpire_if(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms)
+{
+    unsigned ttl = ttl_ms;
+    return s_count_reply(
+        s_run(impl, "EVAL %s 1 %s %b %u", s_pexpire_if_script, key, val, len, ttl));
+}
+
+static int
 s_incr(void *impl, const char *key, int64_t by, int64_t *out)
 {
     long long n = by;
@@ -457,6 +470,7 @@ static const yard__store_ops_t s_ops = {
     .set_nx = s_set_nx,
     .del = s_del,
     .del_if = s_del_if,
+    .pexpire_if = s_pexpire_if,
     .incr = s_incr,
     .take_token = s_take_token,
     .mget = s_mget,

@@ -1,12 +1,14 @@
 /* Store checks shared by the backends' tests: see store_checks.h. */
 #include "store_checks.h"
 
+#include "harness.h"
 #include "yard/error.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,4 +211,65 @@ yt_token_bucket_checks(yard_store_t *store)
     assert_int_equal(yard_store_set(store, "tb:str", "hello", 5, 0), 0);
     assert_int_equal(yard_store_take_token(store, "tb:str", 1, 1, 0, &allowed, &retry),
                      YARD_E_INVALID);
+}
+
+/* Polls until key is gone, up to timeout_ms; returns whether it went. */
+static bool
+s_wait_gone(yard_store_t *store, const char *key, int timeout_ms)
+{
+    long long deadline = yh_now_ms() + timeout_ms;
+    while (yh_now_ms() < deadline) {
+        char *val = NULL;
+        size_t len;
+        int rc = yard_store_get(store, key, &val, &len);
+        free(val);
+        if (rc == YARD_E_NOT_FOUND) {
+            return true;
+        }
+        assert_int_equal(rc, 0);
+    }
+    return false;
+}
+
+void
+yt_pexpire_if_checks(yard_store_t *store)
+{
+    static const char tok[] = {'t', 'o', 'k', '\0', 'x'};
+    /* absent: nothing to renew */
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 1000), 0);
+
+    /* a different value, a prefix of it, or a value with one more byte renews nothing */
+    assert_int_equal(yard_store_set(store, "px:lease", tok, sizeof tok, 100), 0);
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", "other", 5, 60000), 0);
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, 3, 60000), 0);
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", "tok\0xy", 6, 60000), 0);
+
+    /* the holder's value renews: the key outlives a probe set with the old TTL */
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 60000), 1);
+    assert_int_equal(yard_store_set(store, "px:probe", "p", 1, 100), 0);
+    assert_true(s_wait_gone(store, "px:probe", 5000));
+    char *val = NULL;
+    size_t len = 0;
+    assert_int_equal(yard_store_get(store, "px:lease", &val, &len), 0);
+    assert_int_equal(len, sizeof tok);
+    assert_memory_equal(val, tok, sizeof tok); /* the value is untouched */
+    free(val);
+
+    /* a renewal may shorten the TTL too, and the key then lapses */
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 50), 1);
+    assert_true(s_wait_gone(store, "px:lease", 5000));
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 1000), 0);
+
+    /* a key without a TTL gets one */
+    assert_int_equal(yard_store_set(store, "px:forever", "v", 1, 0), 0);
+    assert_int_equal(yard_store_pexpire_if(store, "px:forever", "v", 1, 50), 1);
+    assert_true(s_wait_gone(store, "px:forever", 5000));
+
+    /* TTL 0 would make a lease permanent; a set is the wrong kind of key */
+    assert_int_equal(yard_store_set(store, "px:lease", "v", 1, 0), 0);
+    assert_int_equal(yard_store_pexpire_if(store, "px:lease", "v", 1, 0), YARD_E_INVALID);
+    assert_int_equal(yard_store_sadd(store, "px:set", "v"), 1);
+    assert_int_equal(yard_store_pexpire_if(store, "px:set", "v", 1, 1000), YARD_E_INVALID);
+    assert_int_equal(yard_store_del(store, "px:set"), 1);
+    assert_int_equal(yard_store_del(store, "px:lease"), 1);
 }

@@ -22,5 +22,7 @@ void yt_take(yard_store_t *store, const char *key, double rate, uint32_t burst, 
 void yt_token_bucket_checks(yard_store_t *store);
 /* yard_store_mget's contract (uses keys under "mget:"). */
 void yt_mget_checks(yard_store_t *store);
+/* yard_store_pexpire_if's contract, the lease renewal (uses keys under "px:"). */
+void yt_pexpire_if_checks(yard_store_t *store);
 
 #endif

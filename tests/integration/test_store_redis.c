@@ -293,6 +293,44 @@ test_reconnect(void **state)
 }
 
 static void
+test_pexpire_if(void **state)
+{
+    redis_t *r = s_redis(state);
+    yard_store_t *store = s_open(r->url);
+    yt_pexpire_if_checks(store);
+    /* renewed by one handle, seen by another: the TTL lives on the server */
+    yard_store_t *other = s_open(r->url);
+    assert_int_equal(yard_store_set(store, "px:shared", "me", 2, 60000), 0);
+    assert_int_equal(yard_store_pexpire_if(other, "px:shared", "you", 3, 50), 0);
+    assert_int_equal(yard_store_pexpire_if(other, "px:shared", "me", 2, 50), 1);
+    assert_true(s_wait_gone(store, "px:shared", 3000));
+    yard_store_destroy(&other);
+    yard_store_destroy(&store);
+}
+
+/* The identity names the server and db the URL reaches, spelled one way, and no password. */
+static void
+test_identity(void **state)
+{
+    redis_t *r = s_redis(state);
+    char url[96], want[96];
+    yard_store_t *store = s_open(r->url);
+    snprintf(want, sizeof want, "redis://127.0.0.1:%d/0", r->port);
+    assert_string_equal(yard_store_identity(store), want);
+    yard_store_destroy(&store);
+    snprintf(url, sizeof url, "redis://LocalHost:%d/3", r->port);
+    store = s_open(url);
+    snprintf(want, sizeof want, "redis://localhost:%d/3", r->port);
+    assert_string_equal(yard_store_identity(store), want);
+    yard_store_destroy(&store);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/", r->port);
+    store = s_open(url);
+    snprintf(want, sizeof want, "redis://127.0.0.1:%d/0", r->port);
+    assert_string_equal(yard_store_identity(store), want);
+    yard_store_destroy(&store);
+}
+
+static void
 test_unreachable_at_open(void **state)
 {
     (void)state;
@@ -333,6 +371,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pexpire_if, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test(test_unreachable_at_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

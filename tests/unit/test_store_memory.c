@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "yard/error.h"
@@ -59,6 +60,27 @@ test_open_urls(void **state)
     assert_false(yard_store_shared(store));
     yard_store_destroy(&store);
     yard_store_destroy(&store); /* a NULL handle is a no-op */
+}
+
+/* Every memory store is its own data, so each names itself apart from every other, with the
+ * host and pid for the reader of an error message. */
+static void
+test_identity(void **state)
+{
+    (void)state;
+    yard_store_t *a = NULL, *b = NULL;
+    assert_int_equal(yard_store_open("memory", &a), 0);
+    assert_int_equal(yard_store_open("memory://", &b), 0);
+    const char *ia = yard_store_identity(a), *ib = yard_store_identity(b);
+    assert_string_not_equal(ia, ib);
+    char prefix[300], host[256] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(prefix, sizeof prefix, "memory:%s:%ld:", host, (long)getpid());
+    assert_int_equal(strncmp(ia, prefix, strlen(prefix)), 0);
+    assert_int_equal(strlen(ia), strlen(prefix) + 16); /* 64 random bits in hex */
+    assert_string_equal(yard_store_identity(a), ia);   /* stable for the store's life */
+    yard_store_destroy(&a);
+    yard_store_destroy(&b);
 }
 
 static void
@@ -194,6 +216,12 @@ test_del_if(void **state)
     free(val);
     assert_int_equal(yard_store_del_if(store, "lease", "me", 2), 1);
     assert_int_equal(yard_store_get(store, "lease", &val, &len), YARD_E_NOT_FOUND);
+}
+
+static void
+test_pexpire_if(void **state)
+{
+    yt_pexpire_if_checks(*state);
 }
 
 static void
@@ -434,6 +462,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_urls),
+        cmocka_unit_test(test_identity),
+        cmocka_unit_test_setup_teardown(test_pexpire_if, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_set_del, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),

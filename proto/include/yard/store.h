@@ -26,6 +26,17 @@ void yard_store_destroy(yard_store_t **self_p);
 /* True when other processes see the same data (Redis). */
 bool yard_store_shared(const yard_store_t *self);
 
+/* Names the data this store reaches, so that replicas can tell whether they share it (the
+ * runtime sends it in READY for stateful actors; the broker refuses a replica whose store
+ * differs from its service's other replicas'):
+ *   memory   "memory:<hostname>:<pid>:<16 hex digits drawn at open>": every memory store is its
+ *            own data, so no two opens anywhere share an identity
+ *   Redis    "redis://<host>:<port>/<db>", the host lower-cased and IPv6 in brackets, port and
+ *            db always written; never a password. Two URLs that reach one server by different
+ *            names (localhost, 127.0.0.1) read as different stores: write the same URL everywhere.
+ * Borrowed; valid until the store is destroyed. */
+const char *yard_store_identity(const yard_store_t *self);
+
 /* Gets key. Returns 0 and sets *val (caller frees with free(); NUL-terminated for
  * convenience, *len excludes it), YARD_E_NOT_FOUND, or YARD_E_UNREACHABLE. */
 int yard_store_get(yard_store_t *self, const char *key, char **val, size_t *len);
@@ -51,6 +62,13 @@ int yard_store_del(yard_store_t *self, const char *key);
 /* Deletes key only if its value equals val (compare-and-delete, atomic: a Lua script on
  * Redis). Returns 1 when deleted, 0 when absent or different, or YARD_E_UNREACHABLE. */
 int yard_store_del_if(yard_store_t *self, const char *key, const void *val, size_t len);
+
+/* Sets key's time to live to ttl_ms only if its value equals val (compare-and-pexpire,
+ * atomic: a Lua script on Redis). This is the renew primitive for leases: only the holder
+ * whose token is stored extends it. Returns 1 when renewed, 0 when absent or different,
+ * YARD_E_INVALID for ttl_ms 0 or a key that holds a set, or YARD_E_UNREACHABLE. */
+int yard_store_pexpire_if(yard_store_t *self, const char *key, const void *val, size_t len,
+                          uint32_t ttl_ms);
 
 /* Adds by to the integer at key (absent counts as 0) and sets *out to the new value.
  * Returns 0, YARD_E_INVALID when the value is not an integer, or YARD_E_UNREACHABLE. */
