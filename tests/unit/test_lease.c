@@ -1,0 +1,251 @@
+/* Leases on the memory store: one holder at a time, renewal, release, lapse and takeover,
+ * held-ness as local knowledge, and the argument checks. Read as the usage example of
+ * yard/lease.h (two lease objects on one store stand for two replicas). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "yard/error.h"
+#include "yard/lease.h"
+#include "yard/store.h"
+
+static int64_t
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+setup(void **state)
+{
+    yard_store_t *store = NULL;
+    assert_int_equal(yard_store_open("memory", &store), 0);
+    *state = store;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    yard_store_t *store = *state;
+    yard_store_destroy(&store);
+    return 0;
+}
+
+static yard_lease_t *
+s_lease(yard_store_t *store, const char *name, uint32_t ttl_ms)
+{
+    yard_lease_t *l = NULL;
+    assert_int_equal(yard_lease_new(store, name, ttl_ms, &l), 0);
+    assert_non_null(l);
+    return l;
+}
+
+static void
+test_new_checks(void **state)
+{
+    yard_store_t *store = *state;
+    yard_lease_t *l = (yard_lease_t *)1;
+    assert_int_equal(yard_lease_new(NULL, "x", 1000, &l), YARD_E_INVALID);
+    assert_null(l);
+    assert_int_equal(yard_lease_new(store, NULL, 1000, &l), YARD_E_INVALID);
+    assert_int_equal(yard_lease_new(store, "", 1000, &l), YARD_E_INVALID);
+    assert_int_equal(yard_lease_new(store, "x", YARD_LEASE_TTL_MIN - 1, &l), YARD_E_INVALID);
+    assert_int_equal(yard_lease_new(store, "x", YARD_LEASE_TTL_MAX + 1, &l), YARD_E_INVALID);
+    char long_name[YARD_LEASE_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    assert_int_equal(yard_lease_new(store, long_name, 1000, &l), YARD_E_INVALID);
+    assert_null(l);
+    long_name[YARD_LEASE_NAME_MAX] = '\0'; /* exactly the maximum is fine */
+    l = s_lease(store, long_name, YARD_LEASE_TTL_MIN);
+    assert_int_equal(yard_lease_acquire(l), 1);
+    yard_lease_destroy(&l);
+    assert_null(l);
+    yard_lease_destroy(&l); /* NULL is fine */
+}
+
+/* The token is random per lease, readable, and what the store holds while the lease is held. */
+static void
+test_token(void **state)
+{
+    yard_store_t *store = *state;
+    yard_lease_t *a = s_lease(store, "job:poller", 1000);
+    yard_lease_t *b = s_lease(store, "job:poller", 1000);
+    assert_string_not_equal(yard_lease_token(a), yard_lease_token(b));
+    char suffix[64];
+    snprintf(suffix, sizeof suffix, "/%ld", (long)getpid());
+    const char *ta = yard_lease_token(a);
+    assert_true(strlen(ta) > 33 && ta[32] == '/');
+    assert_string_equal(ta + strlen(ta) - strlen(suffix), suffix);
+    assert_string_equal(yard_lease_name(a), "job:poller");
+    assert_int_equal(yard_lease_ttl_ms(a), 1000);
+
+    assert_int_equal(yard_lease_acquire(a), 1);
+    char *val = NULL;
+    size_t len = 0;
+    assert_int_equal(yard_store_get(store, "job:poller", &val, &len), 0);
+    assert_string_equal(val, ta);
+    free(val);
+    yard_lease_destroy(&a);
+    yard_lease_destroy(&b);
+}
+
+static void
+test_one_holder(void **state)
+{
+    yard_store_t *store = *state;
+    yard_lease_t *a = s_lease(store, "lease", 60000);
+    yard_lease_t *b = s_lease(store, "lease", 60000);
+    int64_t now = s_now();
+    assert_false(yard_lease_held(a, now));
+    assert_int_equal(yard_lease_valid_until(a), 0);
+
+    assert_int_equal(yard_lease_acquire(a), 1);
+    assert_int_equal(yard_lease_acquire(b), 0); /* someone else holds it */
+    now = s_now();
+    assert_true(yard_lease_held(a, now));
+    assert_false(yard_lease_held(b, now));
+    /* valid for the TTL less the margin, counted from before the command */
+    int64_t until = yard_lease_valid_until(a);
+    assert_true(until <= s_now() + 60000 - 600 - 2);
+    assert_true(until >= now + 60000 - 600 - 2 - 1000);
+
+    /* acquiring again while held renews; the other cannot renew what it does not hold */
+    assert_int_equal(yard_lease_acquire(a), 1);
+    assert_int_equal(yard_lease_renew(a), 1);
+    assert_int_equal(yard_lease_renew(b), 0);
+    assert_true(yard_lease_held(a, s_now()));
+
+    /* the other's release deletes nothing; the holder's hands it over at once */
+    assert_int_equal(yard_lease_release(b), 0);
+    assert_int_equal(yard_lease_acquire(b), 0);
+    assert_int_equal(yard_lease_release(a), 1);
+    assert_false(yard_lease_held(a, s_now()));
+    assert_int_equal(yard_lease_renew(a), 0);
+    assert_int_equal(yard_lease_acquire(b), 1);
+    assert_int_equal(yard_lease_acquire(a), 0);
+    assert_int_equal(yard_lease_release(a), 0); /* b's lease survives a's release */
+    assert_true(yard_lease_held(b, s_now()));
+    assert_int_equal(yard_lease_renew(b), 1);
+
+    /* other names are other leases */
+    yard_lease_t *c = s_lease(store, "lease:other", 60000);
+    assert_int_equal(yard_lease_acquire(c), 1);
+    yard_lease_destroy(&a);
+    yard_lease_destroy(&b);
+    yard_lease_destroy(&c);
+}
+
+/* A holder that stops renewing loses the lease at its TTL: locally first (held turns false
+ * before the key lapses), then another takes it over, and the old holder's renewal says lost. */
+static void
+test_lapse_and_takeover(void **state)
+{
+    yard_store_t *store = *state;
+    yard_lease_t *a = s_lease(store, "lapse", 100);
+    yard_lease_t *b = s_lease(store, "lapse", 100);
+    int64_t t0 = s_now();
+    assert_int_equal(yard_lease_acquire(a), 1);
+    int64_t until = yard_lease_valid_until(a);
+    assert_true(until >= t0 + 100 - 1 - 2 && until <= s_now() + 100 - 1 - 2);
+
+    int64_t deadline = t0 + 5000;
+    int got = 0;
+    int64_t held_false_at = 0, taken_at = 0;
+    while (s_now() < deadline && got != 1) {
+        int64_t now = s_now();
+        if (!held_false_at && !yard_lease_held(a, now)) {
+            held_false_at = now;
+        }
+        got = yard_lease_acquire(b);
+        assert_true(got == 0 || got == 1);
+        if (got == 1) {
+            taken_at = s_now();
+        }
+    }
+    assert_int_equal(got, 1);
+    assert_true(held_false_at != 0);
+    assert_true(held_false_at <= taken_at); /* a knew before b could take it */
+    assert_true(taken_at - t0 >= 100 - 1);  /* not before the TTL */
+    assert_false(yard_lease_held(a, s_now()));
+    assert_int_equal(yard_lease_renew(a), 0); /* lost */
+    assert_int_equal(yard_lease_valid_until(a), 0);
+    assert_true(yard_lease_held(b, s_now()));
+    yard_lease_destroy(&a);
+    yard_lease_destroy(&b);
+}
+
+/* Renewing at a third of the TTL keeps the lease past many TTLs; the other never gets it. */
+static void
+test_renew_keeps_it(void **state)
+{
+    yard_store_t *store = *state;
+    yard_lease_t *a = s_lease(store, "kept", 300);
+    yard_lease_t *b = s_lease(store, "kept", 300);
+    assert_int_equal(yard_lease_acquire(a), 1);
+    int64_t t0 = s_now(), next_renew = t0 + 100;
+    int renewals = 0;
+    while (s_now() - t0 < 1300) { /* more than 4 TTLs */
+        int64_t now = s_now();
+        if (now >= next_renew) {
+            assert_int_equal(yard_lease_renew(a), 1);
+            renewals++;
+            next_renew = now + 100;
+        }
+        assert_true(yard_lease_held(a, s_now()));
+        assert_int_equal(yard_lease_acquire(b), 0);
+        struct timespec pace = {0, 5 * 1000 * 1000}; /* pacing the checks, not a wait */
+        nanosleep(&pace, NULL);
+    }
+    assert_true(renewals >= 10);
+    yard_lease_destroy(&a);
+    yard_lease_destroy(&b);
+}
+
+/* A key overwritten by someone who ignores leases (or of the wrong kind) is lost, not held. */
+static void
+test_overwritten(void **state)
+{
+    yard_store_t *store = *state;
+    yard_lease_t *a = s_lease(store, "over", 60000);
+    assert_int_equal(yard_lease_acquire(a), 1);
+    assert_int_equal(yard_store_set(store, "over", "intruder", 8, 0), 0);
+    assert_int_equal(yard_lease_renew(a), 0);
+    assert_false(yard_lease_held(a, s_now()));
+    assert_int_equal(yard_lease_release(a), 0);
+    char *val = NULL;
+    assert_int_equal(yard_store_get(store, "over", &val, NULL), 0);
+    assert_string_equal(val, "intruder"); /* not deleted by the lease */
+    free(val);
+    assert_int_equal(yard_store_del(store, "over"), 1);
+    assert_int_equal(yard_store_sadd(store, "over", "m"), 1);
+    assert_int_equal(yard_lease_acquire(a), 0); /* a set sits on the key */
+    assert_int_equal(yard_lease_release(a), 0);
+    yard_lease_destroy(&a);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_new_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_holder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lapse_and_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renew_keeps_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overwritten, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
