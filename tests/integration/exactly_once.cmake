@@ -8,9 +8,6 @@ set_target_properties(slow_actor PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BIN
 
 yard_add_test(NAME test_exactly_once SOURCES test_exactly_once.c LIBS PkgConfig::ZMQ
               LABELS integration TIMEOUT 120)
-add_dependencies(test_exactly_once slow_actor)
-if(TARGET yard-broker)
-    add_dependencies(test_exactly_once yard-broker)
-endif()
+add_dependencies(test_exactly_once slow_actor yard-broker)
 # Its bounds are real time (deadline + one heartbeat): run it alone, not beside another test.
 set_tests_properties(test_exactly_once PROPERTIES RUN_SERIAL TRUE)
