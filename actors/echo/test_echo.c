@@ -1,6 +1,7 @@
-/* echo's handler, called through the runtime's test API without sockets: whatever body goes
- * in comes back, whatever the op. */
+/* echo's handler, called through the actor test harness (the runtime's own option, state and
+ * handler-lookup code, without sockets): whatever body goes in comes back, whatever the op. */
 #include "yard/actor.h"
+#include "yard/actor_test.h"
 #include "yard/registry.h"
 
 #include <setjmp.h>
@@ -10,33 +11,32 @@
 #include <string.h>
 
 static int
-s_call(const char *op, const void *body, size_t size, const void **out, size_t *out_size,
-       yard_request_t **req_p)
+s_setup(void **state)
 {
-    const yard_actor_def_t *def = yard_registry_find("echo");
-    assert_non_null(def);
-    yard_request_t *req = yard_request_new_test("echo", op, body, size);
-    const yard_handler_def_t *h = def->handlers;
-    while (h->fn && h->op && (!op || strcmp(h->op, op) != 0)) {
-        h++;
-    }
-    assert_non_null(h->fn);
-    assert_int_equal(h->fn(req, NULL), 0);
-    *req_p = req;
-    return yard_request_outcome_test(req, out, out_size, NULL);
+    yard_actor_test_t *t = NULL;
+    int rc = yard_actor_test_new(yard_registry_find("echo"), NULL, &t);
+    *state = t;
+    return rc;
+}
+
+static int
+s_teardown(void **state)
+{
+    yard_actor_test_t *t = *state;
+    yard_actor_test_destroy(&t);
+    return 0;
 }
 
 static void
 test_echo_returns_body(void **state)
 {
-    (void)state;
     const char body[] = "\x82\xa1"
                         "a\x01\xa1"
                         "b\xc3"; /* {"a": 1, "b": true} */
+    yard_request_t *req = yard_actor_test_call(*state, NULL, body, sizeof body - 1);
     const void *out = NULL;
     size_t size = 0;
-    yard_request_t *req = NULL;
-    assert_int_equal(s_call(NULL, body, sizeof body - 1, &out, &size, &req), 0);
+    assert_int_equal(yard_request_outcome_test(req, &out, &size, NULL), 0);
     assert_int_equal(size, sizeof body - 1);
     assert_memory_equal(out, body, size);
     yard_request_destroy_test(&req);
@@ -46,11 +46,10 @@ test_echo_returns_body(void **state)
 static void
 test_echo_empty_body_and_any_op(void **state)
 {
-    (void)state;
+    yard_request_t *req = yard_actor_test_call(*state, "whatever", NULL, 0);
     const void *out = NULL;
     size_t size = 1;
-    yard_request_t *req = NULL;
-    assert_int_equal(s_call("whatever", NULL, 0, &out, &size, &req), 0);
+    assert_int_equal(yard_request_outcome_test(req, &out, &size, NULL), 0);
     assert_int_equal(size, 0);
     yard_request_destroy_test(&req);
 }
@@ -71,8 +70,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo_returns_body),
-        cmocka_unit_test(test_echo_empty_body_and_any_op),
+        cmocka_unit_test_setup_teardown(test_echo_returns_body, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_echo_empty_body_and_any_op, s_setup, s_teardown),
         cmocka_unit_test(test_echo_is_registered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
