@@ -1,0 +1,543 @@
+/* The scripted HTTP server (see http_fake.h), on libmicrohttpd with a thread per connection,
+ * so that a reply held for a long poll blocks only its own connection. One mutex guards the
+ * scripts, the records and the counters; one condition variable wakes held replies on release
+ * and on stop. */
+#include "http_fake.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define S_MAX_SCRIPTS 64
+#define S_MAX_BODY    (4u * 1024 * 1024) /* request bytes kept; more is an error reply */
+
+typedef struct {
+    char *path;
+    yh_http_reply_t *replies;
+    size_t n, next;
+} s_script_t;
+
+struct yh_http_fake {
+    struct MHD_Daemon *mhd;
+    int port;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    s_script_t scripts[S_MAX_SCRIPTS];
+    size_t n_scripts;
+    yh_http_fake_req_t **reqs;
+    size_t n_reqs, cap_reqs;
+    unsigned connections;
+    size_t waiting;
+    unsigned long release_gen;
+    bool stopping;
+    yh_http_fake_fn *fn;
+    void *fn_arg;
+};
+
+/* What one request accumulates while its body arrives. */
+typedef struct {
+    char *body;
+    size_t len, cap;
+    bool too_big;
+} s_upload_t;
+
+static void *
+s_xalloc(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
+        abort();
+    }
+    return p;
+}
+
+static char *
+s_xstrdup(const char *s)
+{
+    size_t n = strlen(s ? s : "");
+    char *p = s_xalloc(n + 1);
+    memcpy(p, s ? s : "", n);
+    return p;
+}
+
+/* --- replies ----------------------------------------------------------------------------- */
+
+static void
+s_reply_copy(yh_http_reply_t *dst, const yh_http_reply_t *src)
+{
+    *dst = *src;
+    dst->body_len = src->body ? (src->body_len ? src->body_len : strlen(src->body)) : 0;
+    char *body = s_xalloc(dst->body_len + 1);
+    if (dst->body_len) {
+        memcpy(body, src->body, dst->body_len);
+    }
+    dst->body = body;
+    dst->headers = src->headers ? s_xstrdup(src->headers) : NULL;
+}
+
+static void
+s_reply_free(yh_http_reply_t *r)
+{
+    free((char *)r->body);
+    free((char *)r->headers);
+}
+
+static void
+s_script_free(s_script_t *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        s_reply_free(&s->replies[i]);
+    }
+    free(s->replies);
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}
+
+void
+yh_http_fake_script(yh_http_fake_t *f, const char *path, const yh_http_reply_t *replies, size_t n)
+{
+    pthread_mutex_lock(&f->lock);
+    s_script_t *s = NULL;
+    for (size_t i = 0; i < f->n_scripts && !s; i++) {
+        s = strcmp(f->scripts[i].path, path) == 0 ? &f->scripts[i] : NULL;
+    }
+    if (!s) {
+        if (f->n_scripts == S_MAX_SCRIPTS) {
+            fprintf(stderr, "http_fake: more than %d scripted paths\n", S_MAX_SCRIPTS);
+            abort();
+        }
+        s = &f->scripts[f->n_scripts++];
+    } else {
+        s_script_free(s);
+    }
+    s->path = s_xstrdup(path);
+    s->replies = s_xalloc(n * sizeof *s->replies);
+    for (size_t i = 0; i < n; i++) {
+        s_reply_copy(&s->replies[i], &replies[i]);
+    }
+    s->n = n;
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* The scripted reply for path, copied into *out; false when path has none. Under the lock. */
+static bool
+s_script_next(yh_http_fake_t *f, const char *path, yh_http_reply_t *out)
+{
+    for (size_t i = 0; i < f->n_scripts; i++) {
+        s_script_t *s = &f->scripts[i];
+        if (strcmp(s->path, path) == 0 && s->n > 0) {
+            s_reply_copy(out, &s->replies[s->next]);
+            if (s->next + 1 < s->n) {
+                s->next++;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+/* --- recording ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} s_text_t;
+
+static void
+s_text_add(s_text_t *t, const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c);
+    if (t->len + n + 1 > t->cap) {
+        t->cap = (t->len + n + 1) * 2;
+        t->buf = realloc(t->buf, t->cap);
+        if (!t->buf) {
+            abort();
+        }
+    }
+    t->len += (size_t)sprintf(t->buf + t->len, "%s%s%s", a, b, c);
+}
+
+static enum MHD_Result
+s_header_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    s_text_add(cls, key, ": ", value ? value : "");
+    s_text_add(cls, "\n", "", "");
+    return MHD_YES;
+}
+
+static enum MHD_Result
+s_arg_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    s_text_t *t = cls;
+    s_text_add(t, t->len ? "&" : "", key, value ? "=" : "");
+    s_text_add(t, value ? value : "", "", "");
+    return MHD_YES;
+}
+
+static yh_http_fake_req_t *
+s_record(yh_http_fake_t *f, struct MHD_Connection *c, const char *method, const char *url,
+         s_upload_t *up)
+{
+    yh_http_fake_req_t *r = s_xalloc(sizeof *r);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    r->path = s_xstrdup(url);
+    s_text_t h = {0}, q = {0};
+    s_text_add(&h, "", "", "");
+    s_text_add(&q, "", "", "");
+    MHD_get_connection_values(c, MHD_HEADER_KIND, s_header_iter, &h);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, s_arg_iter, &q);
+    r->headers = h.buf;
+    r->query = q.buf;
+    r->body = up->body ? up->body : s_xstrdup("");
+    r->body_len = up->len;
+    up->body = NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->connection = ci ? (unsigned)(uintptr_t)ci->socket_context : 0;
+    pthread_mutex_lock(&f->lock);
+    if (f->n_reqs == f->cap_reqs) {
+        f->cap_reqs = f->cap_reqs ? f->cap_reqs * 2 : 64;
+        f->reqs = realloc(f->reqs, f->cap_reqs * sizeof *f->reqs);
+        if (!f->reqs) {
+            abort();
+        }
+    }
+    f->reqs[f->n_reqs++] = r;
+    pthread_mutex_unlock(&f->lock);
+    return r;
+}
+
+static void
+s_record_free(yh_http_fake_req_t *r)
+{
+    free(r->path);
+    free(r->query);
+    free(r->headers);
+    free(r->body);
+    free(r);
+}
+
+/* --- answering ----------------------------------------------------------------------------- */
+
+/* Blocks this connection's thread for the reply's delay or hold; returns early on stop. */
+static void
+s_wait(yh_http_fake_t *f, const yh_http_reply_t *r)
+{
+    if (r->delay_ms <= 0 && !r->hold) {
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = until.tv_nsec + (long long)(r->delay_ms > 0 ? r->delay_ms : 0) * 1000000;
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&f->lock);
+    f->waiting++;
+    unsigned long gen = f->release_gen;
+    while (!f->stopping && !(r->hold && f->release_gen != gen)) {
+        int rc = r->delay_ms > 0 ? pthread_cond_timedwait(&f->cond, &f->lock, &until)
+                                 : pthread_cond_wait(&f->cond, &f->lock);
+        if (rc == ETIMEDOUT) {
+            break;
+        }
+    }
+    f->waiting--;
+    pthread_mutex_unlock(&f->lock);
+}
+
+typedef struct {
+    char *body;
+    size_t len, pos;
+} s_chunks_t;
+
+/* Sends the body in pieces of at most 1000 bytes, chunked. */
+static ssize_t
+s_chunk_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    s_chunks_t *ch = cls;
+    (void)pos;
+    if (ch->pos == ch->len) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = ch->len - ch->pos < max ? ch->len - ch->pos : max;
+    n = n < 1000 ? n : 1000;
+    memcpy(buf, ch->body + ch->pos, n);
+    ch->pos += n;
+    return (ssize_t)n;
+}
+
+static void
+s_chunks_free(void *cls)
+{
+    s_chunks_t *ch = cls;
+    free(ch->body);
+    free(ch);
+}
+
+static void
+s_add_headers(struct MHD_Response *resp, const char *lines)
+{
+    for (const char *p = lines; p && *p;) {
+        size_t n = strcspn(p, "\n");
+        char line[1024];
+        snprintf(line, sizeof line, "%.*s", (int)n, p);
+        char *colon = strchr(line, ':');
+        if (colon) {
+            *colon = '\0';
+            MHD_add_response_header(resp, line, colon + 1 + strspn(colon + 1, " "));
+        }
+        p += n + (p[n] == '\n');
+    }
+}
+
+static enum MHD_Result
+s_send(struct MHD_Connection *c, const yh_http_reply_t *r)
+{
+    struct MHD_Response *resp;
+    if (r->chunked) {
+        s_chunks_t *ch = s_xalloc(sizeof *ch);
+        ch->body = s_xalloc(r->body_len + 1);
+        memcpy(ch->body, r->body, r->body_len);
+        ch->len = r->body_len;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, s_chunk_reader, ch,
+                                                 s_chunks_free);
+    } else {
+        resp = MHD_create_response_from_buffer(r->body_len, (void *)r->body, MHD_RESPMEM_MUST_COPY);
+    }
+    if (!resp) {
+        return MHD_NO;
+    }
+    s_add_headers(resp, r->headers);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned)(r->status ? r->status : 200), resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result
+s_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+         const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    yh_http_fake_t *f = cls;
+    s_upload_t *up = *con_cls;
+    if (!up) {
+        *con_cls = s_xalloc(sizeof(s_upload_t));
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (up->len + *upload_size > S_MAX_BODY) {
+            up->too_big = true;
+        } else {
+            if (up->len + *upload_size + 1 > up->cap) {
+                up->cap = (up->len + *upload_size + 1) * 2;
+                up->body = realloc(up->body, up->cap);
+                if (!up->body) {
+                    abort();
+                }
+            }
+            memcpy(up->body + up->len, upload_data, *upload_size);
+            up->len += *upload_size;
+            up->body[up->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    yh_http_fake_req_t *req = s_record(f, c, method, url, up);
+    yh_http_reply_t reply = {.status = 404, .body = "no script for this path\n"}, copy;
+    pthread_mutex_lock(&f->lock);
+    yh_http_fake_fn *fn = f->fn;
+    void *arg = f->fn_arg;
+    pthread_mutex_unlock(&f->lock);
+    if (up->too_big) {
+        reply = (yh_http_reply_t){.status = 413, .body = "request body too large\n"};
+        s_reply_copy(&copy, &reply);
+    } else if (fn && fn(req, &reply, arg)) {
+        s_reply_copy(&copy, &reply);
+    } else {
+        pthread_mutex_lock(&f->lock);
+        bool scripted = s_script_next(f, req->path, &copy);
+        pthread_mutex_unlock(&f->lock);
+        if (!scripted) {
+            s_reply_copy(&copy, &reply);
+        }
+    }
+    s_wait(f, &copy);
+    enum MHD_Result rc = s_send(c, &copy);
+    s_reply_free(&copy);
+    return rc;
+}
+
+static void
+s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+            enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    s_upload_t *up = *con_cls;
+    if (up) {
+        free(up->body);
+        free(up);
+        *con_cls = NULL;
+    }
+}
+
+static void
+s_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                    enum MHD_ConnectionNotificationCode toe)
+{
+    (void)c;
+    yh_http_fake_t *f = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        pthread_mutex_lock(&f->lock);
+        *socket_context = (void *)(uintptr_t)++f->connections;
+        pthread_mutex_unlock(&f->lock);
+    }
+}
+
+/* --- the server ---------------------------------------------------------------------------- */
+
+yh_http_fake_t *
+yh_http_fake_start(void)
+{
+    yh_http_fake_t *f = s_xalloc(sizeof *f);
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->cond, NULL);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    f->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+                              NULL, NULL, s_access, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                              MHD_OPTION_NOTIFY_COMPLETED, s_completed, f,
+                              MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, f,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+    const union MHD_DaemonInfo *di =
+        f->mhd ? MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    if (!di || di->port == 0) {
+        fprintf(stderr, "http_fake: could not start libmicrohttpd on 127.0.0.1\n");
+        abort();
+    }
+    f->port = di->port;
+    return f;
+}
+
+void
+yh_http_fake_stop(yh_http_fake_t **f_p)
+{
+    yh_http_fake_t *f = *f_p;
+    if (!f) {
+        return;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->stopping = true;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    MHD_stop_daemon(f->mhd);
+    for (size_t i = 0; i < f->n_scripts; i++) {
+        s_script_free(&f->scripts[i]);
+    }
+    for (size_t i = 0; i < f->n_reqs; i++) {
+        s_record_free(f->reqs[i]);
+    }
+    free(f->reqs);
+    pthread_cond_destroy(&f->cond);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+    *f_p = NULL;
+}
+
+int
+yh_http_fake_port(const yh_http_fake_t *f)
+{
+    return f->port;
+}
+
+const char *
+yh_http_fake_url(const yh_http_fake_t *f, const char *path)
+{
+    static _Thread_local char buf[2048];
+    snprintf(buf, sizeof buf, "http://127.0.0.1:%d%s", f->port, path);
+    return buf;
+}
+
+void
+yh_http_fake_handler(yh_http_fake_t *f, yh_http_fake_fn *fn, void *arg)
+{
+    pthread_mutex_lock(&f->lock);
+    f->fn = fn;
+    f->fn_arg = arg;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void
+yh_http_fake_release(yh_http_fake_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->release_gen++;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+size_t
+yh_http_fake_count(yh_http_fake_t *f, const char *path)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->n_reqs; i++) {
+        n += !path || strcmp(f->reqs[i]->path, path) == 0;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+size_t
+yh_http_fake_waiting(yh_http_fake_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    size_t n = f->waiting;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+const yh_http_fake_req_t *
+yh_http_fake_request(yh_http_fake_t *f, size_t i)
+{
+    pthread_mutex_lock(&f->lock);
+    const yh_http_fake_req_t *r = i < f->n_reqs ? f->reqs[i] : NULL;
+    pthread_mutex_unlock(&f->lock);
+    return r;
+}
+
+const char *
+yh_http_fake_header(const yh_http_fake_req_t *req, const char *name, char *buf, size_t len)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = req->headers; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n > nlen + 1 && strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            const char *v = p + nlen + 1 + strspn(p + nlen + 1, " ");
+            snprintf(buf, len, "%.*s", (int)(n - (size_t)(v - p)), v);
+            return buf;
+        }
+        p += n + (p[n] == '\n');
+    }
+    return NULL;
+}
+
+unsigned
+yh_http_fake_connections(yh_http_fake_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    unsigned n = f->connections;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
