@@ -4,6 +4,7 @@
  * of `services` come from stats.c; the per-replica facts of `replicas` from the peers. */
 #include "broker_priv.h"
 #include "yard/error.h"
+#include "yard/mp.h"
 
 #include <msgpack.h>
 #include <stdio.h>
@@ -164,30 +165,26 @@ s_pack_replica(msgpack_packer *pk, const yard_broker_t *b, const yard__peer_t *p
     }
 }
 
-/* The `service` string of a `replicas` request body ({service: NAME}). Returns 0, or a
- * negative error with *why set. */
+/* The `service` string of a `replicas` request body ({service: NAME}), decoded into zone by
+ * the bounded decoder. Returns 0, or a negative error with why set. */
 static int
-s_body_service(const zmq_msg_t *body, msgpack_unpacked *u, yard_str_t *name, const char **why)
+s_body_service(const zmq_msg_t *body, msgpack_zone *zone, yard_str_t *name, char *why,
+               size_t why_len)
 {
-    *why = "op replicas needs a body {service: NAME}";
     size_t size = zmq_msg_size((zmq_msg_t *)body);
-    if (size == 0 || msgpack_unpack_next(u, zmq_msg_data((zmq_msg_t *)body), size, NULL) !=
-                         MSGPACK_UNPACK_SUCCESS) {
+    msgpack_object o;
+    char bad[160] = "";
+    int rc = size ? yard_mp_decode(zmq_msg_data((zmq_msg_t *)body), size, zone, &o, bad, sizeof bad)
+                  : YARD_E_BAD_REQUEST;
+    if (rc == 0) {
+        rc = yard_mp_get_str(&o, "service", name, bad, sizeof bad);
+    }
+    if (rc) {
+        snprintf(why, why_len, "op replicas needs a body {service: NAME}%s%s", bad[0] ? ": " : "",
+                 bad);
         return YARD_E_BAD_REQUEST;
     }
-    if (u->data.type != MSGPACK_OBJECT_MAP) {
-        return YARD_E_BAD_REQUEST;
-    }
-    const msgpack_object_map *m = &u->data.via.map;
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 7 &&
-            memcmp(k->via.str.ptr, "service", 7) == 0 && v->type == MSGPACK_OBJECT_STR) {
-            *name = (yard_str_t){v->via.str.ptr, v->via.str.size};
-            return 0;
-        }
-    }
-    return YARD_E_BAD_REQUEST;
+    return 0;
 }
 
 /* `replicas` {service}: {service, replicas: [...]}; NOT_FOUND when nobody offers it. */
@@ -195,15 +192,14 @@ static int
 s_pack_replicas(msgpack_packer *pk, yard_broker_t *b, const zmq_msg_t *body, char *why,
                 size_t why_len)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 512)) {
+        abort();
+    }
     yard_str_t name = {NULL, 0};
-    const char *bad = NULL;
-    int rc = s_body_service(body, &u, &name, &bad);
+    int rc = s_body_service(body, &zone, &name, why, why_len);
     yard__service_t *s = NULL;
-    if (rc) {
-        snprintf(why, why_len, "%s", bad);
-    } else if (!(s = yard__service_find(b, name))) {
+    if (rc == 0 && !(s = yard__service_find(b, name))) {
         rc = YARD_E_NOT_FOUND;
         int n = name.len > YARD_WIRE_NAME_MAX ? YARD_WIRE_NAME_MAX : (int)name.len;
         snprintf(why, why_len, "no service '%.*s'", n, name.ptr);
@@ -218,7 +214,7 @@ s_pack_replicas(msgpack_packer *pk, yard_broker_t *b, const zmq_msg_t *body, cha
             s_pack_replica(pk, b, s->reps[i]);
         }
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return rc;
 }
 

@@ -24,6 +24,7 @@
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 #include "yard/msg.h"
 
 #include <msgpack.h>
@@ -191,48 +192,47 @@ s_start_auth(gw_loop_t *lp, s_call_t *c)
     msgpack_sbuffer_destroy(&sb);
 }
 
-/* Reads {sub, scopes} from the verify reply into the request's bus headers. */
+/* The verify reply's scopes joined with ',' (those that fit in cap) into out. */
+static void
+s_join_scopes(const msgpack_object *m, char *out, size_t cap)
+{
+    const msgpack_object *a = NULL;
+    size_t used = 0;
+    out[0] = '\0';
+    if (yard_mp_get_array(m, "scopes", &a, NULL, 0) != 0) {
+        return;
+    }
+    for (uint32_t j = 0; j < a->via.array.size; j++) {
+        const msgpack_object *s = &a->via.array.ptr[j];
+        if (s->type == MSGPACK_OBJECT_STR && used + s->via.str.size + 2 < cap) {
+            used += (size_t)snprintf(out + used, cap - used, "%s%.*s", used ? "," : "",
+                                     (int)s->via.str.size, s->via.str.ptr);
+        }
+    }
+}
+
+/* Reads {sub, scopes} from the verify reply (peer bytes: the bounded decoder) into the
+ * request's bus headers. */
 static bool
 s_take_identity(gw_req_t *req, const yard_msg_t *reply)
 {
     size_t size = 0;
     const void *body = yard_msg_body(reply, &size);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    bool ok = false;
-    if (size && msgpack_unpack_next(&up, body, size, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        up.data.type == MSGPACK_OBJECT_MAP) {
-        char scopes[1024] = "";
-        size_t used = 0;
-        const msgpack_object_map *m = &up.data.via.map;
-        for (uint32_t i = 0; i < m->size; i++) {
-            const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-            if (k->type != MSGPACK_OBJECT_STR) {
-                continue;
-            }
-            if (k->via.str.size == 3 && memcmp(k->via.str.ptr, "sub", 3) == 0 &&
-                v->type == MSGPACK_OBJECT_STR && v->via.str.size < 1024) {
-                char sub[1024];
-                memcpy(sub, v->via.str.ptr, v->via.str.size);
-                sub[v->via.str.size] = '\0';
-                s_add_header(req, "auth.sub", sub);
-                ok = true;
-            } else if (k->via.str.size == 6 && memcmp(k->via.str.ptr, "scopes", 6) == 0 &&
-                       v->type == MSGPACK_OBJECT_ARRAY) {
-                for (uint32_t j = 0; j < v->via.array.size; j++) {
-                    const msgpack_object *s = &v->via.array.ptr[j];
-                    if (s->type == MSGPACK_OBJECT_STR &&
-                        used + s->via.str.size + 2 < sizeof scopes) {
-                        used +=
-                            (size_t)snprintf(scopes + used, sizeof scopes - used, "%s%.*s",
-                                             used ? "," : "", (int)s->via.str.size, s->via.str.ptr);
-                    }
-                }
-            }
-        }
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
+    }
+    msgpack_object o;
+    char sub[1024];
+    bool ok = yard_mp_decode(body, size, &zone, &o, NULL, 0) == 0 &&
+              yard_mp_get_strbuf(&o, "sub", sub, sizeof sub, NULL, 0) == 0;
+    if (ok) {
+        char scopes[1024];
+        s_add_header(req, "auth.sub", sub);
+        s_join_scopes(&o, scopes, sizeof scopes);
         s_add_header(req, "auth.scopes", scopes);
     }
-    msgpack_unpacked_destroy(&up);
+    msgpack_zone_destroy(&zone);
     return ok;
 }
 

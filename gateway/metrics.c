@@ -8,6 +8,7 @@
  * should even those fill the table, into one catch-all series). Every label value is escaped
  * (\\, \", \n) when rendered. */
 #include "metrics.h"
+#include "yard/mp.h"
 
 #include <msgpack.h>
 #include <pthread.h>
@@ -293,29 +294,11 @@ static const struct {
     {"yard_service_errors_total", "counter", "Errors answered for the service.", "errors"},
 };
 
-/* The value of key in msgpack map o, or NULL. */
-static const msgpack_object *
-s_get(const msgpack_object *o, const char *key)
-{
-    if (o->type != MSGPACK_OBJECT_MAP) {
-        return NULL;
-    }
-    size_t len = strlen(key);
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
-            memcmp(k->via.str.ptr, key, len) == 0) {
-            return &o->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
-}
-
 static void
 s_render_service(const msgpack_object *svc, size_t metric, FILE *out)
 {
-    const msgpack_object *name = s_get(svc, "name");
-    const msgpack_object *v = s_get(svc, s_svc_metrics[metric].key);
+    const msgpack_object *name = yard_mp_find(svc, "name");
+    const msgpack_object *v = yard_mp_find(svc, s_svc_metrics[metric].key);
     if (name == NULL || name->type != MSGPACK_OBJECT_STR || v == NULL ||
         v->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         return; /* a field this broker does not send: skip it rather than invent a value */
@@ -332,13 +315,15 @@ s_render_sys(const yard_gw_metrics_t *self, FILE *out)
     if (self->stats == NULL) {
         return false;
     }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    bool ok =
-        msgpack_unpack_next(&u, self->stats, self->stats_size, &off) == MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_MAP;
-    const msgpack_object *svcs = ok ? s_get(&u.data, "services") : NULL;
+    /* The stats are a peer's bytes: the bounded decoder. */
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 4096)) {
+        abort();
+    }
+    msgpack_object root;
+    bool ok = yard_mp_decode(self->stats, self->stats_size, &zone, &root, NULL, 0) == 0 &&
+              root.type == MSGPACK_OBJECT_MAP;
+    const msgpack_object *svcs = ok ? yard_mp_find(&root, "services") : NULL;
     ok = ok && svcs != NULL && svcs->type == MSGPACK_OBJECT_ARRAY;
     for (size_t m = 0; ok && m < sizeof s_svc_metrics / sizeof s_svc_metrics[0]; m++) {
         s_family(out, s_svc_metrics[m].name, s_svc_metrics[m].type, s_svc_metrics[m].help);
@@ -346,12 +331,12 @@ s_render_sys(const yard_gw_metrics_t *self, FILE *out)
             s_render_service(&svcs->via.array.ptr[i], m, out);
         }
     }
-    const msgpack_object *up = ok ? s_get(&u.data, "uptime_ms") : NULL;
+    const msgpack_object *up = ok ? yard_mp_find(&root, "uptime_ms") : NULL;
     if (up != NULL && up->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         s_family(out, "yard_broker_uptime_seconds", "gauge", "Time since the broker started.");
         fprintf(out, "yard_broker_uptime_seconds %.3f\n", (double)up->via.u64 / 1000.0);
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return ok;
 }
 

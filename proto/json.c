@@ -1,14 +1,15 @@
 /* msgpack bytes -> JSON text (contract and mapping: yard/json.h; the other direction is
- * json_parse.c). msgpack-c unpacks into a zone (after yard__json_scan() bounded what the bytes
- * may claim), then a recursive walk writes the text into a growable buffer. We emit ourselves
- * rather than through a library because none prints every msgpack value exactly (shortest
- * round-trip reals, bin, non-string map keys).
+ * json_parse.c). The bounded decoder (yard_mp_decode(), yard/mp.h) unpacks into a zone, then a
+ * recursive walk writes the text into a growable buffer. We emit ourselves rather than through a
+ * library because none prints every msgpack value exactly (shortest round-trip reals, bin,
+ * non-string map keys).
  *
  * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
  * the walk stops at YARD_JSON_MAX_DEPTH, so hostile input cannot exhaust the stack. */
 #include "json_internal.h"
 #include "yard/json.h"
 #include "yard/error.h"
+#include "yard/mp.h"
 
 #include <msgpack.h>
 
@@ -316,18 +317,6 @@ yard_json_from_msgpack(const void *data, size_t size, char **out, size_t *out_le
     if (out_len) {
         *out_len = 0;
     }
-    if (!data || size == 0) {
-        yard__json_errf(err, errlen, "empty msgpack input");
-        return YARD_E_BAD_REQUEST;
-    }
-    size_t end = 0;
-    if (yard__json_scan(data, size, &end, err, errlen)) {
-        return YARD_E_BAD_REQUEST;
-    }
-    if (end != size) {
-        yard__json_errf(err, errlen, "trailing bytes after the msgpack value at byte %zu", end);
-        return YARD_E_BAD_REQUEST;
-    }
     /* The zone grows by chunks as it needs; a first chunk sized to the input keeps small
      * replies (most of them) off malloc's large-chunk path. */
     msgpack_zone zone;
@@ -335,13 +324,12 @@ yard_json_from_msgpack(const void *data, size_t size, char **out, size_t *out_le
         abort();
     }
     msgpack_object obj;
-    size_t off = 0;
-    int rc = YARD_E_BAD_REQUEST;
     s_out_t o = {0};
-    /* After the scan, only an allocation failure can make this fail: allocation is O(size). */
-    if (msgpack_unpack(data, size, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS) {
-        abort();
+    int rc = yard_mp_decode(data, size, &zone, &obj, err, errlen);
+    if (rc) {
+        goto cleanup;
     }
+    rc = YARD_E_BAD_REQUEST;
     s_reserve(&o, 64);
     if (s_emit(&o, &obj, 0, err, errlen)) {
         goto cleanup;

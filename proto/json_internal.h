@@ -1,9 +1,9 @@
-/* Private to libyard: what the JSON <-> msgpack files share. json.c converts in both
- * directions; json_scan.c checks untrusted msgpack bytes before msgpack-c unpacks them, and the
- * raw text of JSON strings for what yajl lets through.
+/* Private to libyard: what the JSON <-> msgpack files share. json.c converts msgpack to JSON
+ * (decoding it with the bounded yard_mp_decode()), json_parse.c the other way; json_scan.c
+ * checks UTF-8 and the raw text of JSON strings for what yajl lets through.
  *
- * Invariants: msgpack from outside reaches msgpack_unpack() only after yard__json_scan()
- * accepted it, so unpacking allocates O(size); a JSON string is kept only after
+ * Invariants: msgpack from outside is decoded only by yard_mp_decode(), so unpacking
+ * allocates O(size); a JSON string is kept only after
  * yard__json_check_string() accepted its raw text, so its decoded bytes are its exact value. */
 #ifndef YARD_JSON_INTERNAL_H
 #define YARD_JSON_INTERNAL_H
@@ -13,10 +13,6 @@
 /* snprintf into err, if there is one. */
 void yard__json_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* Checks that p holds one well-formed, bounded msgpack object (json_scan.c). Sets *end to the
- * offset just past it. Returns 0, or -1 with err set. */
-int yard__json_scan(const unsigned char *p, size_t size, size_t *end, char *err, size_t errlen);
 
 /* Length of the valid UTF-8 sequence at p (1..4, avail > 0), or 0 when it is not one: no
  * overlong forms, no surrogates, nothing above U+10FFFF. */

@@ -5,6 +5,7 @@
 #include "actor_internal.h"
 #include "msg_internal.h"
 #include "yard/error.h"
+#include "yard/mp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -187,10 +188,10 @@ const msgpack_object *
 yard_request_object(yard_request_t *req)
 {
     if (req->obj_state == 0) {
+        /* The bounded decoder: a peer's body cannot make msgpack-c allocate more than O(size). */
         req->obj_state = -1;
-        size_t off = 0;
-        if (req->body_size && msgpack_unpack(req->body, req->body_size, &off, req->zone,
-                                             &req->obj) == MSGPACK_UNPACK_SUCCESS) {
+        if (req->body_size &&
+            yard_mp_decode(req->body, req->body_size, req->zone, &req->obj, NULL, 0) == 0) {
             req->obj_state = 1;
         }
     }

@@ -25,6 +25,7 @@
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 #include "yard/options.h"
 #include "yard/registry.h"
 #include "yard/store.h"
@@ -186,26 +187,23 @@ s_auth_start(s_bench_t *b, const s_opts_t *o)
     return 0;
 }
 
-/* The string value of key in a msgpack map, copied (caller frees), or NULL. */
+/* The string value of key in a msgpack map (a peer's bytes: the bounded decoder), copied
+ * (caller frees), or NULL. */
 static char *
 s_map_str(const void *data, size_t size, const char *key)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    char *out = NULL;
-    size_t kl = strlen(key);
-    if (msgpack_unpack_next(&u, data, size, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_MAP) {
-        const msgpack_object_map *m = &u.data.via.map;
-        for (uint32_t i = 0; i < m->size && !out; i++) {
-            const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-            if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-                memcmp(k->via.str.ptr, key, kl) == 0 && v->type == MSGPACK_OBJECT_STR) {
-                out = strndup(v->via.str.ptr, v->via.str.size);
-            }
-        }
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_object root;
+    yard_str_t v;
+    char *out = NULL;
+    if (yard_mp_decode(data, size, &zone, &root, NULL, 0) == 0 &&
+        yard_mp_get_str(&root, key, &v, NULL, 0) == 0) {
+        out = strndup(v.ptr, v.len);
+    }
+    msgpack_zone_destroy(&zone);
     return out;
 }
 

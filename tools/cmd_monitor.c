@@ -11,6 +11,7 @@
 #include "yard/client.h"
 #include "yard/json.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 
 #include <msgpack.h>
 
@@ -155,18 +156,22 @@ s_on_event(const yard_msg_t *msg, void *arg)
     }
     size_t n = 0;
     const void *body = yard_msg_body(msg, &n);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    if (yard_msg_status(msg) != 0 || msgpack_unpack_next(&up, body, n, NULL) < 0) {
-        msgpack_unpacked_destroy(&up);
+    if (yard_msg_status(msg) != 0) {
         return; /* not an event: nothing to show */
     }
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
+    }
+    msgpack_object ev;
     char kbuf[64];
-    const char *kind = s_field(&up.data, "event", kbuf, sizeof kbuf);
-    int k = s_kind_index(kind, strlen(kind));
-    if (s->kinds && (k < 0 || !(s->kinds & (1u << k)))) {
-        msgpack_unpacked_destroy(&up);
-        return;
+    const char *kind = yard_mp_decode(body, n, &zone, &ev, NULL, 0) == 0
+                           ? s_field(&ev, "event", kbuf, sizeof kbuf)
+                           : NULL;
+    int k = kind ? s_kind_index(kind, strlen(kind)) : -1;
+    if (!kind || (s->kinds && (k < 0 || !(s->kinds & (1u << k))))) {
+        msgpack_zone_destroy(&zone);
+        return; /* not an event (or not a kind asked for): nothing to show */
     }
     if (s->st.json) {
         char *text = NULL;
@@ -175,10 +180,10 @@ s_on_event(const yard_msg_t *msg, void *arg)
             free(text);
         }
     } else {
-        s_print_human(&up.data, kind, k);
+        s_print_human(&ev, kind, k);
     }
     fflush(stdout);
-    msgpack_unpacked_destroy(&up);
+    msgpack_zone_destroy(&zone);
     s->st.got++;
 }
 

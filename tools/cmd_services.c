@@ -10,6 +10,7 @@
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/json.h"
+#include "yard/mp.h"
 
 #include <msgpack.h>
 
@@ -170,47 +171,17 @@ s_print_json(const yard_msg_t *reply)
 
 /* --- reading the reply -------------------------------------------------------------------- */
 
-static const msgpack_object *
-s_get(const msgpack_object *map, const char *key)
-{
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        return NULL;
-    }
-    size_t n = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-            memcmp(k->via.str.ptr, key, n) == 0) {
-            return &map->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
-}
-
 static double
 s_num(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *o = s_get(map, key);
-    if (!o) {
-        return 0;
-    }
-    switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return (double)o->via.i64;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return o->via.f64;
-    default:
-        return 0;
-    }
+    double v;
+    return yard_mp_get_double(map, key, &v, NULL, 0) == 0 ? v : 0;
 }
 
 static bool
 s_is_nil(const msgpack_object *map, const char *key)
 {
-    const msgpack_object *o = s_get(map, key);
+    const msgpack_object *o = yard_mp_find(map, key);
     return !o || o->type == MSGPACK_OBJECT_NIL;
 }
 
@@ -218,7 +189,7 @@ s_is_nil(const msgpack_object *map, const char *key)
 static void
 s_str(const msgpack_object *map, const char *key, char *out, size_t cap)
 {
-    const msgpack_object *o = s_get(map, key);
+    const msgpack_object *o = yard_mp_find(map, key);
     if (!o || o->type != MSGPACK_OBJECT_STR) {
         snprintf(out, cap, "-");
         return;
@@ -375,25 +346,30 @@ s_header(s_table_t *t, const char *const *names)
     }
 }
 
-/* Unpacks the reply's body into u. Returns its root object, or NULL after printing why. */
+/* Decodes the reply's body (a peer's bytes: the bounded decoder) into root, allocating from
+ * zone. Returns root, or NULL after printing why. */
 static const msgpack_object *
-s_root(const yard_msg_t *reply, msgpack_unpacked *u)
+s_root(const yard_msg_t *reply, msgpack_zone *zone, msgpack_object *root)
 {
     size_t n = 0;
     const void *body = yard_msg_body(reply, &n);
-    if (n == 0 || msgpack_unpack_next(u, body, n, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        u->data.type != MSGPACK_OBJECT_MAP) {
+    char why[160];
+    if (yard_mp_decode(body, n, zone, root, why, sizeof why) != 0) {
+        fprintf(stderr, "error: BAD_REQUEST: the broker's reply is not msgpack: %s\n", why);
+        return NULL;
+    }
+    if (root->type != MSGPACK_OBJECT_MAP) {
         fprintf(stderr, "error: BAD_REQUEST: the broker's reply is not a msgpack map\n");
         return NULL;
     }
-    return &u->data;
+    return root;
 }
 
 /* The array at key (NULL when absent), with *n its length (capped). */
 static const msgpack_object *
 s_array(const msgpack_object *root, const char *key, uint32_t *n)
 {
-    const msgpack_object *o = s_get(root, key);
+    const msgpack_object *o = yard_mp_find(root, key);
     *n = 0;
     if (!o || o->type != MSGPACK_OBJECT_ARRAY) {
         return NULL;
@@ -405,11 +381,14 @@ s_array(const msgpack_object *root, const char *key, uint32_t *n)
 static int
 s_print_services(const yard_msg_t *reply)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    const msgpack_object *root = s_root(reply, &u);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 4096)) {
+        abort();
+    }
+    msgpack_object obj;
+    const msgpack_object *root = s_root(reply, &zone, &obj);
     if (!root) {
-        msgpack_unpacked_destroy(&u);
+        msgpack_zone_destroy(&zone);
         return YARD_EXIT_ERROR;
     }
     static const char *const names[] = {"SERVICE",  "REPLICAS", "CREDIT", "IN FLIGHT",
@@ -444,18 +423,21 @@ s_print_services(const yard_msg_t *reply)
     if (n == 0) {
         puts("(no services)");
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return YARD_EXIT_OK;
 }
 
 static int
 s_print_replicas(const yard_msg_t *reply)
 {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    const msgpack_object *root = s_root(reply, &u);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 4096)) {
+        abort();
+    }
+    msgpack_object obj;
+    const msgpack_object *root = s_root(reply, &zone, &obj);
     if (!root) {
-        msgpack_unpacked_destroy(&u);
+        msgpack_zone_destroy(&zone);
         return YARD_EXIT_ERROR;
     }
     char service[S_CELL];
@@ -498,12 +480,12 @@ s_print_replicas(const yard_msg_t *reply)
         s_set(&t, 8, cell);
         s_fmt_duration(cell, sizeof cell, s_num(r, "heartbeat_ms"));
         s_set(&t, 9, cell);
-        const msgpack_object *dr = s_get(r, "draining");
+        const msgpack_object *dr = yard_mp_find(r, "draining");
         bool draining = dr && dr->type == MSGPACK_OBJECT_BOOLEAN && dr->via.boolean;
         s_set(&t, 10, draining ? "draining" : "ready");
     }
     s_table_print(&t);
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return YARD_EXIT_OK;
 }
 

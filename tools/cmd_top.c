@@ -28,6 +28,7 @@
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 #include "yard/signal.h"
 #include "yard/wire.h"
 
@@ -161,42 +162,12 @@ s_rows_push(s_rows_t *r)
 
 /* --- the reply ------------------------------------------------------------------------- */
 
-static const msgpack_object *
-s_get(const msgpack_object *map, const char *key)
-{
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        return NULL;
-    }
-    size_t klen = strlen(key);
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        const msgpack_object *k = &map->via.map.ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
-            memcmp(k->via.str.ptr, key, klen) == 0) {
-            return &map->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
-}
-
 /* The number under key, or dflt when it is absent or not a number. */
 static double
 s_num(const msgpack_object *map, const char *key, double dflt)
 {
-    const msgpack_object *o = s_get(map, key);
-    if (!o) {
-        return dflt;
-    }
-    switch (o->type) {
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return (double)o->via.u64;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        return (double)o->via.i64;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return o->via.f64;
-    default:
-        return dflt;
-    }
+    double v;
+    return yard_mp_get_double(map, key, &v, NULL, 0) == 0 ? v : dflt;
 }
 
 static uint64_t
@@ -227,20 +198,23 @@ s_parse(const void *body, size_t size, bool stats, const s_rows_t *prev, int64_t
 {
     out->n = 0;
     *uptime_ms = -1;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 4096)) {
+        abort();
+    }
+    msgpack_object root;
     int rc = -1;
-    if (msgpack_unpack_next(&u, body, size, NULL) != MSGPACK_UNPACK_SUCCESS) {
+    if (yard_mp_decode(body, size, &zone, &root, NULL, 0) != 0) {
         goto cleanup;
     }
-    const msgpack_object *svcs = s_get(&u.data, "services");
+    const msgpack_object *svcs = yard_mp_find(&root, "services");
     if (!svcs || svcs->type != MSGPACK_OBJECT_ARRAY) {
         goto cleanup;
     }
-    *uptime_ms = (int64_t)s_num(&u.data, "uptime_ms", -1);
+    *uptime_ms = (int64_t)s_num(&root, "uptime_ms", -1);
     for (uint32_t i = 0; i < svcs->via.array.size && i < S_MAX_SERVICES; i++) {
         const msgpack_object *s = &svcs->via.array.ptr[i];
-        const msgpack_object *name = s_get(s, "name");
+        const msgpack_object *name = yard_mp_find(s, "name");
         if (!name || name->type != MSGPACK_OBJECT_STR) {
             continue;
         }
@@ -271,7 +245,7 @@ s_parse(const void *body, size_t size, bool stats, const s_rows_t *prev, int64_t
     }
     rc = 0;
 cleanup:
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return rc;
 }
 
@@ -778,17 +752,19 @@ s_on_uptime(const yard_msg_t *reply, void *arg)
     }
     size_t size = 0;
     const void *body = yard_msg_body(reply, &size);
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (msgpack_unpack_next(&u, body, size, NULL) == MSGPACK_UNPACK_SUCCESS) {
-        double ms = s_num(&u.data, "uptime_ms", -1);
-        if (ms >= 0) {
-            t->uptime_ms = (int64_t)ms;
-            t->uptime_at = s_now_ms();
-            t->dirty = true;
-        }
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_object root;
+    double ms =
+        yard_mp_decode(body, size, &zone, &root, NULL, 0) == 0 ? s_num(&root, "uptime_ms", -1) : -1;
+    if (ms >= 0) {
+        t->uptime_ms = (int64_t)ms;
+        t->uptime_at = s_now_ms();
+        t->dirty = true;
+    }
+    msgpack_zone_destroy(&zone);
 }
 
 /* With `services`, asks `stats` for the uptime when the broker comes up and every 10 s (a
