@@ -17,9 +17,9 @@
  * Two ways to use one:
  *   - plain: yard_lease_new() then acquire / renew / release from any one thread (the caller
  *     renews, at a third of the TTL is the usual pace);
- *   - runtime-managed, inside an actor: yard_ctx_lease() (yard/actor.h context) makes the
- *     replica try to acquire it, renew it at a third of the TTL and call back when it is
- *     acquired or lost, on the replica's own thread (see there).
+ *   - runtime-managed, inside an actor: yard_ctx_lease() makes the replica try to acquire
+ *     it, renew it at a third of the TTL and call back when it is acquired or lost, on the
+ *     replica's own thread, and release it on drain (see there).
  *
  * A lease object is not thread-safe: one thread uses it at a time (the store is). */
 #ifndef YARD_LEASE_H
@@ -70,6 +70,38 @@ bool yard_lease_held(const yard_lease_t *self, int64_t now_ms);
 
 /* When the current holding ends if it is not renewed (CLOCK_MONOTONIC ms); 0 when not held. */
 int64_t yard_lease_valid_until(const yard_lease_t *self);
+
+/* --- runtime-managed leases (inside an actor) ---------------------------------------------- */
+
+/* A replica's context (yard/actor.h). */
+typedef struct yard_ctx yard_ctx_t;
+
+/* Called on the replica's thread when the lease is acquired (held true) or lost (held false:
+ * a renewal found it taken or lapsed, the store stayed unreachable until the holding's
+ * validity ran out, or the replica drains and released it). Work guarded by the lease stops
+ * in the call with held false, before anything else runs on the replica. */
+typedef void(yard_lease_fn)(yard_ctx_t *ctx, yard_lease_t *lease, bool held, void *arg);
+
+/* Leases one replica may have the runtime keep. */
+#define YARD_CTX_LEASES_MAX 32
+
+/* Has the replica keep the lease `name` (see yard_lease_new() for name and ttl_ms): from its
+ * next loop turn it tries to acquire it, and again every ttl_ms / 3 while someone else holds
+ * it; once held, renews it every ttl_ms / 3 (retrying at ttl_ms / 6 while the store does not
+ * answer). on_change (may be NULL: poll yard_lease_held()) is called with held true on each
+ * acquisition and with held false the moment the lease is lost; the replica then tries to
+ * acquire it again. On drain every held lease is released (compare-and-delete) and reported
+ * lost. Store calls are synchronous on the replica's thread, as every store call is, and
+ * bounded by the store's own timeouts; holdings are counted on the real monotonic clock, also
+ * under yard/actor_test.h's fake one.
+ *
+ * Sets *out (may be NULL) to the lease: borrowed, valid until fini is called; the caller
+ * reads it (yard_lease_held() with yard_loop_now_ms(), the getters) but never acquires,
+ * renews, releases or destroys it. Returns 0, YARD_E_INVALID for a NULL ctx, a context
+ * without a store, or a bad name or TTL, YARD_E_TOO_LARGE past YARD_CTX_LEASES_MAX, or
+ * YARD_E_SHUTDOWN once the replica drains. On error on_change is never called. */
+int yard_ctx_lease(yard_ctx_t *ctx, const char *name, uint32_t ttl_ms, yard_lease_fn *on_change,
+                   void *arg, yard_lease_t **out);
 
 /* The lease's name (its key), TTL and token (the value stored while held). Borrowed; valid
  * for the lease's life. */
