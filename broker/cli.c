@@ -1,19 +1,16 @@
-/* The yard-broker program around the library: options from the table below (defaults, the
- * config file, the environment, flags, in increasing priority), then run until SIGINT or
- * SIGTERM. Signals are blocked before any thread exists, so only yard_signal_wait sees them. */
+/* The yard-broker program around the library: the options table below (the one place its
+ * defaults live) and the shared program skeleton (yard/program.h): --help, --config, the
+ * environment and flags, log_level, then run until SIGINT or SIGTERM. */
 #include "yard/broker.h"
 #include "yard/error.h"
 #include "yard/log.h"
-#include "yard/signal.h"
+#include "yard/program.h"
 
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define S_OPT(key, type, def, field, help, lo, hi)                                                 \
     {                                                                                              \
-        key, type, def, offsetof(yard_broker_opts_t, field), help, lo, hi                          \
+        key, type, def, offsetof(yard_broker_opts_t, field), help, lo, hi, 0                       \
     }
 
 const yard_option_t yard_broker_options[] = {
@@ -46,91 +43,28 @@ const yard_option_t yard_broker_options[] = {
     {0},
 };
 
-static void
-s_usage(FILE *out)
-{
-    fprintf(out, "usage: yard-broker [--config FILE] [--<option> VALUE]...\n"
-                 "Routes YD/1 requests, sends and publications between Switchyard peers.\n\n"
-                 "  --config FILE   YAML config file (or YARD_CONFIG)\n"
-                 "  --no-tap        the same as --tap false\n"
-                 "  --help          this text\n\n");
-    yard_options_help(yard_broker_options, NULL, out);
-}
+static const char *const s_aliases[] = {"--no-tap", "--tap=false", NULL};
 
-/* Takes --help and --config out of argv (the rest are table options). Returns 1 for help. */
-static int
-s_split_args(int argc, char **argv, char **flags, int *nflags, const char **config)
-{
-    *nflags = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            return 1;
-        }
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            *config = argv[++i];
-        } else if (strncmp(argv[i], "--config=", 9) == 0) {
-            *config = argv[i] + 9;
-        } else if (strcmp(argv[i], "--no-tap") == 0) {
-            flags[(*nflags)++] = "--tap=false";
-        } else {
-            flags[(*nflags)++] = argv[i];
-        }
-    }
-    return 0;
-}
-
-static int
-s_load(int nflags, char **flags, const char *config, yard_broker_opts_t *opts)
-{
-    char err[512] = "";
-    yard_config_t *cfg = NULL;
-    int rc = 0;
-    if (config && *config) {
-        rc = yard_config_load(config, &cfg, err, sizeof err);
-        if (rc == 0) {
-            rc = yard_config_check_section(cfg, yard_broker_options, NULL, err, sizeof err);
-        }
-        if (rc) {
-            goto cleanup;
-        }
-    }
-    rc = yard_options_apply(yard_broker_options, opts, cfg, NULL, nflags, flags, err, sizeof err);
-    yard_log_level_t level;
-    if (rc == 0 && opts->log_level) {
-        if (yard_log_level_parse(opts->log_level, &level) != 0) {
-            snprintf(err, sizeof err, "--log-level: unknown level '%s'", opts->log_level);
-            rc = YARD_E_CONFIG;
-            goto cleanup;
-        }
-        yard_log_set_level(level);
-    }
-cleanup:
-    if (rc) {
-        fprintf(stderr, "yard-broker: %s\n", err[0] ? err : yard_strerror(rc));
-    }
-    yard_config_destroy(&cfg);
-    return rc;
-}
+static const yard_program_def_t s_program = {
+    .name = "yard-broker",
+    .component = "broker",
+    .usage = "usage: yard-broker [--config FILE] [--<option> VALUE]...\n"
+             "Routes YD/1 requests, sends and publications between Switchyard peers.\n\n"
+             "  --config FILE   YAML config file (or YARD_CONFIG)\n"
+             "  --no-tap        the same as --tap false\n"
+             "  --help          this text\n",
+    .aliases = s_aliases,
+};
 
 int
 yard_broker_main(int argc, char **argv)
 {
-    yard_signal_block();
-    yard_log_set_context("broker", -1);
-    char **flags = calloc((size_t)argc + 1, sizeof *flags);
-    const char *config = getenv("YARD_CONFIG");
+    yard_program_t *prog = yard_program_new(&s_program, argc, argv);
     yard_broker_opts_t opts = {0};
     yard_broker_t *broker = NULL;
-    int nflags = 0, status = 0;
-    if (!flags) {
-        abort();
-    }
-    if (s_split_args(argc, argv, flags, &nflags, &config)) {
-        s_usage(stdout);
-        goto cleanup;
-    }
-    if (s_load(nflags, flags, config, &opts) != 0) {
-        status = 2;
+    yard_program_options(prog, "options (top level of the config file):", yard_broker_options, NULL,
+                         &opts);
+    if (yard_program_configure(prog) != 0) {
         goto cleanup;
     }
     int rc = yard_broker_new(&opts, NULL, &broker);
@@ -138,15 +72,14 @@ yard_broker_main(int argc, char **argv)
         rc = yard_broker_start(broker);
     }
     if (rc != 0) {
-        status = rc == YARD_E_CONFIG ? 2 : 1; /* the log line above names the endpoint */
+        /* the log line before names the endpoint */
+        yard_program_fail(prog, rc, "cannot start: %s (%s)", yard_strerror(rc), yard_err_name(rc));
         goto cleanup;
     }
     yard_log(YARD_LOG_INFO, "broker running", YF_STR("bind", opts.bind));
-    int sig = yard_signal_wait(-1);
-    yard_log(YARD_LOG_INFO, "broker stopping", YF_INT("signal", sig));
+    yard_program_wait(prog);
 cleanup:
     yard_broker_destroy(&broker);
     yard_options_free(yard_broker_options, &opts);
-    free(flags);
-    return status;
+    return yard_program_end(&prog);
 }

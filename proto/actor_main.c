@@ -1,11 +1,13 @@
 /* The common options every actor takes, and yard_actor_main(): the whole life of an actor
- * program (options, start, wait for a signal, drain, exit). Flags are split between the
- * common table and the actor's own: a flag the common table knows is a runtime setting, any
- * other goes to the actor's table, which rejects what it does not know either. */
+ * program on the shared skeleton (yard/program.h: options, start, wait for a signal, drain,
+ * exit). Flags are split between the common table and the actor's own: a flag the common
+ * table knows is a runtime setting, any other goes to the actor's table, which rejects what
+ * it does not know either. A setting the actor's table marks YARD_OPT_REQUIRED and nobody
+ * gave stops the configuration with YARD_E_CONFIG naming it. */
 #include "yard/actor.h"
 #include "yard/error.h"
 #include "yard/log.h"
-#include "yard/signal.h"
+#include "yard/program.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -15,26 +17,27 @@
 /* Connection settings every program shares: the top level of the config file. */
 const yard_option_t yard_actor_common_options[] = {
     {"broker", YARD_OPT_STRING, "tcp://127.0.0.1:5555", offsetof(yard_actor_opts_t, broker),
-     "broker endpoints, comma-separated; the actor registers with every one", 0, 0},
+     "broker endpoints, comma-separated; the actor registers with every one", 0, 0, 0},
     {"heartbeat_ms", YARD_OPT_MS, "1000", offsetof(yard_actor_opts_t, heartbeat_ms),
-     "heartbeat interval proposed to the broker", 10, 60000},
+     "heartbeat interval proposed to the broker", 10, 60000, 0},
     {"store", YARD_OPT_STRING, "memory", offsetof(yard_actor_opts_t, store),
-     "state store: memory, or redis://host:port[/db] to share state between processes", 0, 0},
+     "state store: memory, or redis://host:port[/db] to share state between processes", 0, 0,
+     YARD_OPT_SECRET_URL},
     {"log_level", YARD_OPT_STRING, "info", offsetof(yard_actor_opts_t, log_level),
-     "debug, info, warn, error or off", 0, 0},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+     "debug, info, warn, error or off", 0, 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 /* Settings of one actor: its own section of the config file, so that one file can give each
  * actor its own scale. */
 const yard_option_t yard_actor_section_options[] = {
     {"replicas", YARD_OPT_INT, "1", offsetof(yard_actor_opts_t, replicas),
-     "replica threads in this process", 1, 1024},
+     "replica threads in this process", 1, 1024, 0},
     {"credit", YARD_OPT_INT, "0", offsetof(yard_actor_opts_t, credit),
-     "requests each replica holds at once (0: the actor's default)", 0, 1000000},
+     "requests each replica holds at once (0: the actor's default)", 0, 1000000, 0},
     {"drain_ms", YARD_OPT_MS, "5000", offsetof(yard_actor_opts_t, drain_ms),
-     "how long stopping waits for requests in flight", 1, 600000},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+     "how long stopping waits for requests in flight", 1, 600000, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 /* The section's settings and the actor's own options are applied as one table, so that an
@@ -72,56 +75,18 @@ s_section_table(const yard_actor_def_t *def)
     return t;
 }
 
-/* The option of table that the flag (after "--", up to '=' or its end) names, or NULL. */
-static const yard_option_t *
-s_find_flag(const yard_option_t *table, const char *flag)
-{
-    size_t len = strcspn(flag, "=");
-    for (const yard_option_t *o = table; o && o->key; o++) {
-        if (strlen(o->key) != len) {
-            continue;
-        }
-        bool same = true;
-        for (size_t i = 0; i < len && same; i++) {
-            char c = flag[i] == '-' ? '_' : flag[i];
-            same = c == o->key[i];
-        }
-        if (same) {
-            return o;
-        }
-    }
-    return NULL;
-}
-
-/* True when the flag is followed by its value as the next argument. */
-static bool
-s_takes_value(const yard_option_t *table, const char *flag)
-{
-    if (flag[strcspn(flag, "=")] == '=') {
-        return false;
-    }
-    const yard_option_t *o = s_find_flag(table, flag);
-    return !o || o->type != YARD_OPT_BOOL;
-}
-
 static void
-s_help(const yard_actor_def_t *def, FILE *out)
+s_usage(FILE *out, const void *arg)
 {
-    fprintf(out, "usage: %s [--config FILE] [options]\n\n%s\n\n", def->name,
+    const yard_actor_def_t *def = arg;
+    fprintf(out, "usage: %s [--config FILE] [options]\n\n%s\n", def->name,
             def->description ? def->description : "");
     if (def->handlers) {
-        fprintf(out, "operations:\n");
+        fprintf(out, "\noperations:\n");
         for (const yard_handler_def_t *h = def->handlers; h->fn; h++) {
             fprintf(out, "  %-20s %s\n", h->op ? h->op : "(default)", h->help ? h->help : "");
         }
-        fprintf(out, "\n");
     }
-    fprintf(out, "shared options (top level of the config file):\n");
-    yard_options_help(yard_actor_common_options, NULL, out);
-    yard_option_t *section = s_section_table(def);
-    fprintf(out, "\n%s options (section '%s:' of the config file):\n", def->name, def->name);
-    yard_options_help(section, def->name, out);
-    free(section);
 }
 
 int
@@ -130,32 +95,16 @@ yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int 
 {
     memset(opts, 0, sizeof *opts);
     *actor_options = NULL;
-    char **common = calloc((size_t)argc + 1, sizeof *common);
-    char **own = calloc((size_t)argc + 1, sizeof *own);
     yard_option_t *table = s_section_table(def);
     s_section_target_t *target = calloc(1, sizeof *target + def->options_size);
-    if (!common || !own || !target) {
+    if (!target) {
         abort();
     }
-    int nc = 0, no = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i];
-        bool is_common =
-            strncmp(arg, "--", 2) == 0 && s_find_flag(yard_actor_common_options, arg + 2) != NULL;
-        const yard_option_t *t = is_common ? yard_actor_common_options : table;
-        char **dst = is_common ? common : own;
-        int *nd = is_common ? &nc : &no;
-        dst[(*nd)++] = argv[i];
-        if (strncmp(arg, "--", 2) == 0 && s_takes_value(t, arg + 2) && i + 1 < argc &&
-            strncmp(argv[i + 1], "--", 2) != 0) {
-            dst[(*nd)++] = argv[++i];
-        }
-    }
-    int rc = yard_options_apply(yard_actor_common_options, &target->rt, cfg, NULL, nc, common,
-                                errbuf, errlen);
-    if (rc == 0) {
-        rc = yard_options_apply(table, target, cfg, def->name, no, own, errbuf, errlen);
-    }
+    const yard_option_set_t sets[] = {
+        {yard_actor_common_options, NULL, &target->rt},
+        {table, def->name, target},
+    };
+    int rc = yard_options_apply_sets(sets, 2, cfg, argc, argv, errbuf, errlen);
     yard_log_level_t level;
     if (rc == 0 && target->rt.log_level && yard_log_level_parse(target->rt.log_level, &level)) {
         snprintf(errbuf, errlen, "log_level: '%s' is not debug, info, warn, error or off",
@@ -171,10 +120,12 @@ yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int 
         }
         memcpy(*actor_options, target->own, def->options_size);
     }
+    if (rc == 0) {
+        yard_options_log(yard_actor_common_options, opts, NULL);
+        yard_options_log(table, target, def->name);
+    }
     free(table);
     free(target);
-    free(common);
-    free(own);
     if (rc != 0) {
         yard_actor_config_free(def, opts, actor_options);
     }
@@ -196,63 +147,51 @@ yard_actor_config_free(const yard_actor_def_t *def, yard_actor_opts_t *opts, voi
 int
 yard_actor_main(const yard_actor_def_t *def, int argc, char **argv)
 {
-    yard_signal_block();
-    yard_log_set_context(def->name, -1);
-    const char *config_path = getenv("YARD_CONFIG");
-    char **flags = calloc((size_t)argc + 1, sizeof *flags);
-    if (!flags) {
-        abort();
-    }
-    int nflags = 0;
-    int code = 2;
-    char err[512] = "";
-    yard_config_t *cfg = NULL;
+    const yard_program_def_t program = {
+        .name = def->name,
+        .component = def->name,
+        .usage_fn = s_usage,
+        .usage_arg = def,
+    };
+    yard_program_t *prog = yard_program_new(&program, argc, argv);
     yard_actor_opts_t opts = {0};
     void *actor_opts = NULL;
     yard_actor_t *actor = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            s_help(def, stdout);
-            code = 0;
-            goto done;
-        }
-        if (strcmp(arg, "--config") == 0 || strncmp(arg, "--config=", 9) == 0) {
-            if (arg[8] == '=') {
-                config_path = arg + 9;
-            } else if (i + 1 < argc) {
-                config_path = argv[++i];
-            } else {
-                snprintf(err, sizeof err, "--config: missing file name");
-                goto done;
-            }
-            continue;
-        }
-        flags[nflags++] = argv[i];
+    yard_option_t *section = s_section_table(def);
+    char *heading = NULL;
+    if (asprintf(&heading, "%s options (section '%s:' of the config file):", def->name, def->name) <
+        0) {
+        abort();
     }
-    if (config_path && *config_path && yard_config_load(config_path, &cfg, err, sizeof err) != 0) {
+    yard_program_options(prog, "shared options (top level of the config file):",
+                         yard_actor_common_options, NULL, NULL);
+    yard_program_options(prog, heading, section, def->name, NULL);
+    if (yard_program_configure(prog) != 0) {
         goto done;
     }
-    if (yard_actor_configure(def, cfg, nflags, flags, &opts, &actor_opts, err, sizeof err) != 0) {
-        goto done;
-    }
-    int rc = yard_actor_start(def, &opts, actor_opts, &actor);
+    int nflags = 0;
+    char **flags = yard_program_flags(prog, &nflags);
+    char err[512] = "";
+    int rc = yard_actor_configure(def, yard_program_config(prog), nflags, flags, &opts, &actor_opts,
+                                  err, sizeof err);
     if (rc != 0) {
-        snprintf(err, sizeof err, "cannot start: %s (%s)", yard_strerror(rc), yard_err_name(rc));
-        code = rc == YARD_E_CONFIG ? 2 : 1;
+        yard_program_fail(prog, rc, "%s", err);
         goto done;
     }
-    int sig = yard_signal_wait(-1);
-    yard_log(YARD_LOG_INFO, "stopping", YF_INT("signal", sig));
-    yard_actor_stop(actor);
-    code = 0;
-done:
-    if (err[0]) {
-        fprintf(stderr, "%s: %s\n", def->name, err);
+    if (yard_program_log_level(prog, opts.log_level) != 0) {
+        goto done;
     }
+    rc = yard_actor_start(def, &opts, actor_opts, &actor);
+    if (rc != 0) {
+        yard_program_fail(prog, rc, "cannot start: %s (%s)", yard_strerror(rc), yard_err_name(rc));
+        goto done;
+    }
+    yard_program_wait(prog);
+    yard_actor_stop(actor);
+done:
     yard_actor_destroy(&actor);
-    yard_config_destroy(&cfg);
     yard_actor_config_free(def, &opts, &actor_opts);
-    free(flags);
-    return code;
+    free(section);
+    free(heading);
+    return yard_program_end(&prog);
 }

@@ -1,15 +1,21 @@
 /* The JSON-lines logger. Each line is formatted into a per-call stack buffer and written with
  * one write(2), so lines from different threads never interleave. Rate limiting keeps a small
  * table of recent (level, message) pairs: more than S_BURST lines of one pair in a second are
- * dropped and counted, and the next line of that pair that gets through reports the count. */
+ * dropped and counted, and the next line of that pair that gets through reports the count.
+ *
+ * Secrets registered with yard_log_add_secret() are replaced by <secret> in every string the
+ * line carries, before escaping. The list only grows: an entry is written in full before the
+ * count that publishes it (release/acquire), so readers need no lock. */
 #include "yard/log.h"
 #include "yard/error.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +23,10 @@
 #define S_LINE_MAX 4096
 #define S_SLOTS    64
 #define S_BURST    5
+
+#define S_SECRETS_MAX    64
+#define S_SECRET_MIN     4
+#define S_SECRET_LEN_MAX (64 * 1024)
 
 static atomic_int s_level = YARD_LOG_INFO;
 static _Thread_local const char *s_component = NULL;
@@ -32,6 +42,14 @@ typedef struct {
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static s_slot_t s_slots[S_SLOTS];
+
+typedef struct {
+    char *value;
+    size_t len;
+} s_secret_t;
+
+static s_secret_t s_secrets[S_SECRETS_MAX];
+static atomic_size_t s_nsecrets = 0;
 
 static const char *const s_level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -57,6 +75,64 @@ yard_log_level_parse(const char *text, yard_log_level_t *out)
         }
     }
     return YARD_E_INVALID;
+}
+
+void
+yard_log_add_secret(const char *value)
+{
+    size_t len = value != NULL ? strlen(value) : 0;
+    if (len < S_SECRET_MIN || len > S_SECRET_LEN_MAX) {
+        return;
+    }
+    pthread_mutex_lock(&s_lock);
+    size_t n = atomic_load_explicit(&s_nsecrets, memory_order_relaxed);
+    bool known = false;
+    for (size_t i = 0; i < n && !known; i++) {
+        known = s_secrets[i].len == len && memcmp(s_secrets[i].value, value, len) == 0;
+    }
+    if (!known && n < S_SECRETS_MAX) {
+        s_secrets[n].value = strdup(value);
+        if (s_secrets[n].value == NULL) {
+            abort();
+        }
+        s_secrets[n].len = len;
+        atomic_store_explicit(&s_nsecrets, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&s_lock);
+}
+
+/* The length of the registered secret that starts at s (avail bytes left), or 0. */
+static size_t
+s_secret_at(const char *s, size_t avail, size_t nsecrets)
+{
+    for (size_t k = 0; k < nsecrets; k++) {
+        const s_secret_t *sec = &s_secrets[k];
+        if (sec->len <= avail && sec->value[0] == s[0] && memcmp(sec->value, s, sec->len) == 0) {
+            return sec->len;
+        }
+    }
+    return 0;
+}
+
+void
+yard_log_redact(const char *text, char *out, size_t cap)
+{
+    if (cap == 0) {
+        return;
+    }
+    size_t nsecrets = atomic_load_explicit(&s_nsecrets, memory_order_acquire);
+    size_t len = text != NULL ? strlen(text) : 0, o = 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        size_t secret = nsecrets > 0 ? s_secret_at(text + i, len - i, nsecrets) : 0;
+        if (secret == 0) {
+            out[o++] = text[i];
+            continue;
+        }
+        int n = snprintf(out + o, cap - o, "<secret>");
+        o += n > 0 && (size_t)n < cap - o ? (size_t)n : cap - o - 1;
+        i += secret - 1;
+    }
+    out[o] = '\0';
 }
 
 void
@@ -141,10 +217,15 @@ s_put_json_str(s_out_t *o, const char *s, int n)
         return;
     }
     size_t len = n < 0 ? strlen(s) : (size_t)n;
+    size_t nsecrets = atomic_load_explicit(&s_nsecrets, memory_order_acquire);
     s_put(o, "\"");
     for (size_t i = 0; i < len && o->len + 8 < o->cap; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x80) {
+        size_t secret = nsecrets > 0 ? s_secret_at(s + i, len - i, nsecrets) : 0;
+        if (secret > 0) {
+            s_put(o, "<secret>");
+            i += secret - 1;
+        } else if (c >= 0x80) {
             /* Client-controlled bytes must not break the line's JSON: copy a well-formed
              * UTF-8 sequence whole, replace anything else with U+FFFD. */
             size_t k = s_utf8_len((const unsigned char *)s + i, len - i);

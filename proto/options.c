@@ -10,6 +10,7 @@
  * YARD_ECHO_CREDIT and --credit. */
 #include "options_internal.h"
 #include "yard/error.h"
+#include "yard/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -73,7 +74,7 @@ s_flag_name(const char *key, char *buf, size_t len)
 
 /* The option a flag names ("heartbeat-ms" or "heartbeat_ms"), or NULL. */
 static const yard_option_t *
-s_find_flag(const yard_option_t *table, const char *name, size_t len)
+s_find_flag_exact(const yard_option_t *table, const char *name, size_t len)
 {
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
         if (o->type == YARD_OPT_NODE || strlen(o->key) != len) {
@@ -93,84 +94,220 @@ s_find_flag(const yard_option_t *table, const char *name, size_t len)
     return NULL;
 }
 
+const yard_option_t *
+yard__opt_find_flag(const yard_option_t *table, const char *name, size_t len, bool *is_file)
+{
+    *is_file = false;
+    const yard_option_t *o = s_find_flag_exact(table, name, len);
+    if (o != NULL || len <= 5) {
+        return o;
+    }
+    const char *suffix = name + len - 5;
+    if (strncmp(suffix, "-file", 5) != 0 && strncmp(suffix, "_file", 5) != 0) {
+        return NULL;
+    }
+    o = s_find_flag_exact(table, name, len - 5);
+    *is_file = o != NULL;
+    return o;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Values read from files (KEY_file) */
+
+/* Reads the file that a KEY_file option names: at most YARD_OPT_FILE_MAX bytes, not empty,
+ * one trailing newline ("\n" or "\r\n") dropped. Returns the text (caller owns it; free with
+ * s_wipe_free()), or NULL with the reason in why. The reason names the file, never its
+ * content. */
+static char *
+s_read_value_file(const char *path, char *why, size_t whylen)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(YARD_OPT_FILE_MAX + 2);
+    if (buf == NULL) {
+        abort();
+    }
+    size_t n = fread(buf, 1, YARD_OPT_FILE_MAX + 1, fp);
+    int read_errno = ferror(fp) ? errno : 0;
+    fclose(fp);
+    const char *problem = NULL;
+    if (read_errno != 0) {
+        snprintf(why, whylen, "cannot read '%s': %s", path, strerror(read_errno));
+        problem = why;
+    } else if (n > YARD_OPT_FILE_MAX) {
+        snprintf(why, whylen, "'%s' is larger than %u bytes", path, YARD_OPT_FILE_MAX);
+        problem = why;
+    } else if (memchr(buf, '\0', n) != NULL) {
+        snprintf(why, whylen, "'%s' holds a NUL byte (expected text)", path);
+        problem = why;
+    }
+    if (problem == NULL) {
+        if (n > 0 && buf[n - 1] == '\n') {
+            n--;
+            if (n > 0 && buf[n - 1] == '\r') {
+                n--;
+            }
+        }
+        buf[n] = '\0';
+        if (n == 0) {
+            snprintf(why, whylen, "'%s' is empty", path);
+            problem = why;
+        }
+    }
+    if (problem != NULL) {
+        memset(buf, 0, YARD_OPT_FILE_MAX + 2);
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* Frees a value read from a file after overwriting it, so a secret does not linger in freed
+ * memory. */
+static void
+s_wipe_free(char *text)
+{
+    if (text != NULL) {
+        volatile char *p = text;
+        while (*p != '\0') {
+            *p++ = '\0';
+        }
+        free(text);
+    }
+}
+
+/* Stores text, or the content of the file text names when from_file, for option o. On
+ * failure writes the reason (without the source) to why. */
+static bool
+s_store(const yard_option_t *o, void *target, const char *text, bool from_file, char *why,
+        size_t whylen)
+{
+    if (!from_file) {
+        return yard__opt_store(o, target, text, why, whylen);
+    }
+    char *content = s_read_value_file(text, why, whylen);
+    if (content == NULL) {
+        return false;
+    }
+    bool ok = yard__opt_store(o, target, content, why, whylen);
+    s_wipe_free(content);
+    return ok;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Applying */
 
-int
-yard_options_apply(const yard_option_t *table, void *target, const yard_config_t *cfg,
-                   const char *section, int argc, char **argv, char *errbuf, size_t errlen)
+/* "section." or "" for messages. */
+static const char *
+s_dot(const char *section)
 {
-    char why[256];
-    char name[160];
+    return section != NULL ? "." : "";
+}
 
-    /* 1. Defaults. */
-    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        if (o->type != YARD_OPT_NODE && o->default_value != NULL &&
-            !yard__opt_store(o, target, o->default_value, why, sizeof why)) {
-            yard__opt_err(errbuf, errlen, "default for '%s': %s", o->key, why);
+/* 2. The file: KEY or KEY_file of each option in the section's map. */
+static int
+s_apply_file(const yard_option_t *table, void *target, const yard_config_t *cfg,
+             const char *section, char *errbuf, size_t errlen)
+{
+    char why[512];
+    char file_key[160];
+    const char *sec = section != NULL ? section : "";
+    int rc = yard_config_check_section(cfg, table, section, errbuf, errlen);
+    if (rc != 0) {
+        return rc;
+    }
+    yaml_node_t *map = yard__config_section(cfg, section);
+    if (section != NULL && map == NULL) {
+        yaml_node_t *key = NULL;
+        yaml_node_t *node = yard__config_lookup(cfg, yard__config_root(cfg), section, &key);
+        if (node != NULL && !yard__config_is_null(node)) {
+            yard__opt_err(errbuf, errlen, "%s:%d: section '%s' must be a map of key: value",
+                          cfg->path, yard__config_line(key), section);
             return YARD_E_CONFIG;
         }
     }
-
-    /* 2. The file. */
-    if (cfg != NULL) {
-        int rc = yard_config_check_section(cfg, table, section, errbuf, errlen);
-        if (rc != 0) {
-            return rc;
+    for (const yard_option_t *o = table; map != NULL && o != NULL && o->key != NULL; o++) {
+        if (o->type == YARD_OPT_NODE) {
+            continue; /* the module reads it through yard_config_node() */
         }
-        yaml_node_t *map = yard__config_section(cfg, section);
-        if (section != NULL && map == NULL) {
-            yaml_node_t *key = NULL;
-            yaml_node_t *sec = yard__config_lookup(cfg, yard__config_root(cfg), section, &key);
-            if (sec != NULL && !yard__config_is_null(sec)) {
-                yard__opt_err(errbuf, errlen, "%s:%d: section '%s' must be a map of key: value",
-                              cfg->path, yard__config_line(key), section);
-                return YARD_E_CONFIG;
-            }
+        yaml_node_t *key = NULL, *fkey = NULL;
+        yaml_node_t *value = yard__config_lookup(cfg, map, o->key, &key);
+        snprintf(file_key, sizeof file_key, "%s_file", o->key);
+        yaml_node_t *fvalue = yard__config_lookup(cfg, map, file_key, &fkey);
+        bool has_value = value != NULL && !yard__config_is_null(value);
+        bool has_file = fvalue != NULL && !yard__config_is_null(fvalue);
+        if (has_value && has_file) {
+            yard__opt_err(errbuf, errlen, "%s:%d: %s%s%s and %s are both given (use one)",
+                          cfg->path, yard__config_line(fkey), sec, s_dot(section), o->key,
+                          file_key);
+            return YARD_E_CONFIG;
         }
-        for (const yard_option_t *o = table; map != NULL && o != NULL && o->key != NULL; o++) {
-            if (o->type == YARD_OPT_NODE) {
-                continue; /* the module reads it through yard_config_node() */
-            }
-            yaml_node_t *key = NULL;
-            yaml_node_t *value = yard__config_lookup(cfg, map, o->key, &key);
-            if (value == NULL || yard__config_is_null(value)) {
-                continue;
-            }
-            const char *text = yard__config_scalar(value);
-            if (text == NULL) {
-                yard__opt_err(errbuf, errlen, "%s:%d: %s%s%s: expected a single value, not a %s",
-                              cfg->path, yard__config_line(key), section != NULL ? section : "",
-                              section != NULL ? "." : "", o->key,
-                              value->type == YAML_MAPPING_NODE ? "map" : "list");
-                return YARD_E_CONFIG;
-            }
-            if (!yard__opt_store(o, target, text, why, sizeof why)) {
-                yard__opt_err(errbuf, errlen, "%s:%d: %s%s%s: %s", cfg->path,
-                              yard__config_line(value), section != NULL ? section : "",
-                              section != NULL ? "." : "", o->key, why);
-                return YARD_E_CONFIG;
-            }
+        if (!has_value && !has_file) {
+            continue;
+        }
+        yaml_node_t *k = has_file ? fkey : key, *v = has_file ? fvalue : value;
+        const char *name = has_file ? file_key : o->key;
+        const char *text = yard__config_scalar(v);
+        if (text == NULL) {
+            yard__opt_err(errbuf, errlen, "%s:%d: %s%s%s: expected a single value, not a %s",
+                          cfg->path, yard__config_line(k), sec, s_dot(section), name,
+                          v->type == YAML_MAPPING_NODE ? "map" : "list");
+            return YARD_E_CONFIG;
+        }
+        if (!s_store(o, target, text, has_file, why, sizeof why)) {
+            yard__opt_err(errbuf, errlen, "%s:%d: %s%s%s: %s", cfg->path, yard__config_line(v), sec,
+                          s_dot(section), name, why);
+            return YARD_E_CONFIG;
         }
     }
+    return 0;
+}
 
-    /* 3. The environment. */
+/* 3. The environment: YARD_<SECTION>_<KEY> or YARD_<SECTION>_<KEY>_FILE. */
+static int
+s_apply_env(const yard_option_t *table, void *target, const char *section, char *errbuf,
+            size_t errlen)
+{
+    char why[512];
+    char name[160], fname[170];
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
         if (o->type == YARD_OPT_NODE) {
             continue; /* a list or map has no single-text form to override with */
         }
         s_env_name(section, o->key, name, sizeof name);
+        snprintf(fname, sizeof fname, "%s_FILE", name);
         const char *text = getenv(name);
-        if (text == NULL) {
+        const char *path = getenv(fname);
+        if (text != NULL && path != NULL) {
+            yard__opt_err(errbuf, errlen, "environment variables %s and %s are both set (use one)",
+                          name, fname);
+            return YARD_E_CONFIG;
+        }
+        if (text == NULL && path == NULL) {
             continue;
         }
-        if (!yard__opt_store(o, target, text, why, sizeof why)) {
-            yard__opt_err(errbuf, errlen, "environment variable %s: %s", name, why);
+        if (!s_store(o, target, path != NULL ? path : text, path != NULL, why, sizeof why)) {
+            yard__opt_err(errbuf, errlen, "environment variable %s: %s",
+                          path != NULL ? fname : name, why);
             return YARD_E_CONFIG;
         }
     }
+    return 0;
+}
 
-    /* 4. Flags, in order: a repeated flag's last value wins. */
+/* 4. Flags, in order: a repeated flag's last value wins; --key and --key-file both given is
+ * an error. */
+static int
+s_apply_flags(const yard_option_t *table, void *target, int argc, char **argv, char *errbuf,
+              size_t errlen)
+{
+    char why[512];
+    char name[170];
+    const yard_option_t *seen_value[64] = {NULL}, *seen_file[64] = {NULL};
+    size_t nvalue = 0, nfile = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         if (arg == NULL || strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
@@ -182,16 +319,34 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
         const char *flag = arg + 2;
         const char *eq = strchr(flag, '=');
         size_t flen = eq != NULL ? (size_t)(eq - flag) : strlen(flag);
-        const yard_option_t *o = s_find_flag(table, flag, flen);
+        bool is_file = false;
+        const yard_option_t *o = yard__opt_find_flag(table, flag, flen, &is_file);
         if (o == NULL) {
             yard__opt_err(errbuf, errlen, "--%.*s: unknown flag (see --help)", (int)flen, flag);
             return YARD_E_CONFIG;
         }
         s_flag_name(o->key, name, sizeof name);
+        if (is_file) {
+            strncat(name, "-file", sizeof name - strlen(name) - 1);
+        }
+        const yard_option_t **other = is_file ? seen_value : seen_file;
+        size_t nother = is_file ? nvalue : nfile;
+        for (size_t k = 0; k < nother; k++) {
+            if (other[k] == o) {
+                s_flag_name(o->key, why, sizeof why);
+                yard__opt_err(errbuf, errlen, "%s and %s-file are both given (use one)", why, why);
+                return YARD_E_CONFIG;
+            }
+        }
+        if (is_file && nfile < 64) {
+            seen_file[nfile++] = o;
+        } else if (!is_file && nvalue < 64) {
+            seen_value[nvalue++] = o;
+        }
         const char *text;
         if (eq != NULL) {
             text = eq + 1;
-        } else if (o->type == YARD_OPT_BOOL &&
+        } else if (!is_file && o->type == YARD_OPT_BOOL &&
                    (i + 1 >= argc || argv[i + 1] == NULL || strncmp(argv[i + 1], "--", 2) == 0)) {
             text = "true"; /* a bare boolean flag switches it on */
         } else if (i + 1 < argc && argv[i + 1] != NULL) {
@@ -200,7 +355,7 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
             yard__opt_err(errbuf, errlen, "%s: missing value", name);
             return YARD_E_CONFIG;
         }
-        if (!yard__opt_store(o, target, text, why, sizeof why)) {
+        if (!s_store(o, target, text, is_file, why, sizeof why)) {
             yard__opt_err(errbuf, errlen, "flag %s: %s", name, why);
             return YARD_E_CONFIG;
         }
@@ -208,12 +363,148 @@ yard_options_apply(const yard_option_t *table, void *target, const yard_config_t
     return 0;
 }
 
+/* A required option left unset or empty, by any source: the error names the setting and
+ * where to give it. */
+static int
+s_check_required(const yard_option_t *table, const void *target, const char *section, char *errbuf,
+                 size_t errlen)
+{
+    char env[160], flag[160];
+    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
+        if (!(o->flags & YARD_OPT_REQUIRED) || o->type != YARD_OPT_STRING) {
+            continue;
+        }
+        const char *v = *(char *const *)(const void *)((const char *)target + o->offset);
+        if (v != NULL && v[0] != '\0') {
+            continue;
+        }
+        s_env_name(section, o->key, env, sizeof env);
+        s_flag_name(o->key, flag, sizeof flag);
+        yard__opt_err(errbuf, errlen,
+                      "required setting %s%s%s is missing: give %s (or %s_file) in the config "
+                      "file%s%s, %s (or %s_FILE) or %s (or %s-file)",
+                      section != NULL ? section : "", s_dot(section), o->key, o->key, o->key,
+                      section != NULL ? "'s section " : "", section != NULL ? section : "", env,
+                      env, flag, flag);
+        return YARD_E_CONFIG;
+    }
+    return 0;
+}
+
+int
+yard_options_apply(const yard_option_t *table, void *target, const yard_config_t *cfg,
+                   const char *section, int argc, char **argv, char *errbuf, size_t errlen)
+{
+    char why[256];
+
+    /* 1. Defaults. */
+    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
+        if (o->type != YARD_OPT_NODE && o->default_value != NULL &&
+            !yard__opt_store(o, target, o->default_value, why, sizeof why)) {
+            yard__opt_err(errbuf, errlen, "default for '%s': %s", o->key, why);
+            return YARD_E_CONFIG;
+        }
+    }
+    int rc = cfg != NULL ? s_apply_file(table, target, cfg, section, errbuf, errlen) : 0;
+    if (rc == 0) {
+        rc = s_apply_env(table, target, section, errbuf, errlen);
+    }
+    if (rc == 0) {
+        rc = s_apply_flags(table, target, argc, argv, errbuf, errlen);
+    }
+    if (rc == 0) {
+        rc = s_check_required(table, target, section, errbuf, errlen);
+    }
+    return rc;
+}
+
+/* True when the flag at argv[i] takes the next argument as its value. */
+static bool
+s_takes_next(const yard_option_t *o, bool is_file, const char *arg, int i, int argc, char **argv)
+{
+    if (strchr(arg, '=') != NULL || i + 1 >= argc || argv[i + 1] == NULL) {
+        return false;
+    }
+    if (o != NULL && !is_file && o->type == YARD_OPT_BOOL) {
+        return strncmp(argv[i + 1], "--", 2) != 0;
+    }
+    return true;
+}
+
+int
+yard_options_apply_sets(const yard_option_set_t *sets, size_t n, const yard_config_t *cfg, int argc,
+                        char **argv, char *errbuf, size_t errlen)
+{
+    /* Each set's share of argv, in order. */
+    char **split = calloc((size_t)(argc + 1) * (n + 1), sizeof *split);
+    int *counts = calloc(n + 1, sizeof *counts);
+    if (split == NULL || counts == NULL) {
+        abort();
+    }
+    int rc = 0;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *arg = argv[i] != NULL ? argv[i] : "";
+        const char *flag = strncmp(arg, "--", 2) == 0 ? arg + 2 : "";
+        size_t flen = strcspn(flag, "=");
+        size_t owner = n; /* n: no table knows it; the error comes from the first set */
+        const yard_option_t *o = NULL;
+        bool is_file = false;
+        for (size_t s = 0; s < n && o == NULL && flen > 0; s++) {
+            o = yard__opt_find_flag(sets[s].table, flag, flen, &is_file);
+            owner = o != NULL ? s : n;
+        }
+        size_t dst = owner < n ? owner : 0;
+        char **row = split + dst * (size_t)(argc + 1);
+        row[counts[dst]++] = argv[i];
+        if (s_takes_next(o, is_file, arg, i, argc, argv)) {
+            row[counts[dst]++] = argv[++i];
+        }
+    }
+    for (size_t s = 0; s < n && rc == 0; s++) {
+        rc = yard_options_apply(sets[s].table, sets[s].target, cfg, sets[s].section, counts[s],
+                                split + s * (size_t)(argc + 1), errbuf, errlen);
+    }
+    free(split);
+    free(counts);
+    return rc;
+}
+
+const yard_option_t *
+yard_options_missing(const yard_option_t *table, const yard_config_t *cfg, const char *section)
+{
+    char name[160], fname[170], file_key[160];
+    yaml_node_t *map = yard__config_section(cfg, section);
+    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
+        if (!(o->flags & YARD_OPT_REQUIRED) || o->type == YARD_OPT_NODE) {
+            continue;
+        }
+        if (o->default_value != NULL && o->default_value[0] != '\0') {
+            continue;
+        }
+        s_env_name(section, o->key, name, sizeof name);
+        snprintf(fname, sizeof fname, "%s_FILE", name);
+        const char *env = getenv(name), *fenv = getenv(fname);
+        if ((env != NULL && env[0] != '\0') || (fenv != NULL && fenv[0] != '\0')) {
+            continue;
+        }
+        snprintf(file_key, sizeof file_key, "%s_file", o->key);
+        yaml_node_t *v = yard__config_lookup(cfg, map, o->key, NULL);
+        yaml_node_t *fv = yard__config_lookup(cfg, map, file_key, NULL);
+        bool given =
+            (v != NULL && !yard__config_is_null(v)) || (fv != NULL && !yard__config_is_null(fv));
+        if (!given) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
 int
 yard_option_parse(yard_opt_type_t type, const char *text, void *out, char *err, size_t errlen)
 {
     /* The same parser every source uses, through a one-entry option at offset 0 of out,
      * without a range (min == max). */
-    yard_option_t o = {"value", type, NULL, 0, NULL, 0, 0};
+    yard_option_t o = {"value", type, NULL, 0, NULL, 0, 0, 0};
     char why[256] = "";
     if (text == NULL || out == NULL) {
         yard__opt_err(err, errlen, "no value");
@@ -268,28 +559,34 @@ s_placeholder(yard_opt_type_t type)
  * or variable: its key is shown as written in the file. */
 static void
 s_help_columns(const yard_option_t *o, const char *section, char *flag, size_t flen, char *env,
-               size_t elen, const char **def)
+               size_t elen, char *def, size_t dlen)
 {
     if (o->type == YARD_OPT_NODE) {
         snprintf(flag, flen, "%s:", o->key);
         snprintf(env, elen, "-");
-        *def = "(structured, see docs)";
+        snprintf(def, dlen, "(structured, see docs)");
         return;
     }
     s_flag_name(o->key, flag, flen);
-    strncat(flag, s_placeholder(o->type), flen - strlen(flag) - 1);
+    strncat(flag, (o->flags & YARD_OPT_SECRET) ? " <secret>" : s_placeholder(o->type),
+            flen - strlen(flag) - 1);
     s_env_name(section, o->key, env, elen);
-    *def = o->default_value != NULL ? o->default_value : "-";
+    if (o->flags & YARD_OPT_SECRET) {
+        snprintf(def, dlen, "<secret>");
+    } else if ((o->flags & YARD_OPT_REQUIRED) && o->default_value == NULL) {
+        snprintf(def, dlen, "(required)");
+    } else {
+        yard_option_display(o, o->default_value, def, dlen);
+    }
 }
 
 void
 yard_options_help(const yard_option_t *table, const char *section, FILE *out)
 {
     size_t wflag = strlen("FLAG"), wenv = strlen("ENVIRONMENT"), wdef = strlen("DEFAULT");
-    char flag[192], env[160];
+    char flag[192], env[160], def[256];
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        const char *def;
-        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, &def);
+        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, def, sizeof def);
         if (strlen(flag) > wflag) {
             wflag = strlen(flag);
         }
@@ -303,8 +600,7 @@ yard_options_help(const yard_option_t *table, const char *section, FILE *out)
     fprintf(out, "  %-*s  %-*s  %-*s  %s\n", (int)wflag, "FLAG", (int)wenv, "ENVIRONMENT",
             (int)wdef, "DEFAULT", "DESCRIPTION");
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        const char *def;
-        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, &def);
+        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, def, sizeof def);
         fprintf(out, "  %-*s  %-*s  %-*s  %s", (int)wflag, flag, (int)wenv, env, (int)wdef, def,
                 o->help != NULL ? o->help : "");
         if (o->min < o->max && o->type != YARD_OPT_STRING && o->type != YARD_OPT_BOOL &&
@@ -314,5 +610,88 @@ yard_options_help(const yard_option_t *table, const char *section, FILE *out)
             fprintf(out, " %s", range);
         }
         fputc('\n', out);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Showing values */
+
+const char *
+yard_option_display(const yard_option_t *o, const char *value, char *buf, size_t len)
+{
+    if (len == 0) {
+        return buf;
+    }
+    if (value == NULL) {
+        snprintf(buf, len, "-");
+    } else if (o->flags & YARD_OPT_SECRET) {
+        snprintf(buf, len, "<secret>");
+    } else if (o->flags & YARD_OPT_SECRET_URL) {
+        yard__opt_url_redact(value, buf, len);
+    } else {
+        snprintf(buf, len, "%s", value);
+    }
+    return buf;
+}
+
+/* The value of o in target as text, shown as yard_option_display() shows it. */
+static void
+s_value_text(const yard_option_t *o, const void *target, char *buf, size_t len)
+{
+    const char *field = (const char *)target + o->offset;
+    switch (o->type) {
+    case YARD_OPT_STRING: {
+        const char *v;
+        memcpy(&v, field, sizeof v);
+        yard_option_display(o, v, buf, len);
+        return;
+    }
+    case YARD_OPT_INT: {
+        int64_t v;
+        memcpy(&v, field, sizeof v);
+        snprintf(buf, len, "%" PRId64, v);
+        break;
+    }
+    case YARD_OPT_BOOL: {
+        bool v;
+        memcpy(&v, field, sizeof v);
+        snprintf(buf, len, "%s", v ? "true" : "false");
+        break;
+    }
+    case YARD_OPT_MS: {
+        uint32_t v;
+        memcpy(&v, field, sizeof v);
+        snprintf(buf, len, "%" PRIu32 "ms", v);
+        break;
+    }
+    case YARD_OPT_SIZE: {
+        uint64_t v;
+        memcpy(&v, field, sizeof v);
+        snprintf(buf, len, "%" PRIu64, v);
+        break;
+    }
+    case YARD_OPT_NODE:
+        snprintf(buf, len, "(structured)");
+        return;
+    }
+    if (o->flags & YARD_OPT_SECRET) {
+        snprintf(buf, len, "<secret>");
+    }
+}
+
+void
+yard_options_log(const yard_option_t *table, const void *target, const char *section)
+{
+    if (!yard_log_enabled(YARD_LOG_DEBUG)) {
+        return;
+    }
+    char value[512];
+    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
+        if (o->type == YARD_OPT_NODE) {
+            continue;
+        }
+        s_value_text(o, target, value, sizeof value);
+        yard_log_record(YARD_LOG_DEBUG, "option", YF_STR("section", section), YF_STR("key", o->key),
+                        YF_STR("value", value));
     }
 }

@@ -41,6 +41,14 @@ static const char *const s_known_keys[] = {
     NULL,
 };
 
+/* True when key is name or name + "_file" (a value read from a file). */
+static bool
+s_names(const char *key, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(key, name, n) == 0 && (key[n] == '\0' || strcmp(key + n, "_file") == 0);
+}
+
 bool
 yard_config_known_key(const char *key)
 {
@@ -48,7 +56,7 @@ yard_config_known_key(const char *key)
         return false;
     }
     for (size_t i = 0; s_known_keys[i] != NULL; i++) {
-        if (strcmp(s_known_keys[i], key) == 0) {
+        if (s_names(key, s_known_keys[i])) {
             return true;
         }
     }
@@ -279,11 +287,12 @@ yard_config_has_section(const yard_config_t *cfg, const char *section)
     return section != NULL && yard__config_section(cfg, section) != NULL;
 }
 
+/* The option key names, as KEY or (for a single-valued option) KEY_file, or NULL. */
 static const yard_option_t *
 s_find(const yard_option_t *table, const char *key)
 {
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        if (strcmp(o->key, key) == 0) {
+        if (strcmp(o->key, key) == 0 || (o->type != YARD_OPT_NODE && s_names(key, o->key))) {
             return o;
         }
     }

@@ -39,4 +39,12 @@ void yard__opt_range(const yard_option_t *o, char *buf, size_t len);
 bool yard__opt_store(const yard_option_t *o, void *target, const char *text, char *why,
                      size_t whylen);
 
+/* url with the password of its userinfo (or a lone userinfo) as <secret>, into buf. */
+void yard__opt_url_redact(const char *url, char *buf, size_t len);
+
+/* Names (options.c). The option that a flag names (after "--", len bytes), directly or as
+ * its KEY-file form (then *is_file is true), or NULL. Borrowed from table. */
+const yard_option_t *yard__opt_find_flag(const yard_option_t *table, const char *name, size_t len,
+                                         bool *is_file);
+
 #endif

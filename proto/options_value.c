@@ -5,6 +5,7 @@
  * option's range check; on failure the reason is written without its source, which the
  * caller adds. */
 #include "options_internal.h"
+#include "yard/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -167,10 +168,86 @@ yard__opt_range(const yard_option_t *o, char *buf, size_t len)
     snprintf(buf, len, "[%" PRId64 ", %" PRId64 "]%s", o->min, o->max, unit);
 }
 
+void
+yard__opt_url_redact(const char *url, char *buf, size_t len)
+{
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme != NULL ? scheme + 3 : url;
+    size_t auth_len = strcspn(host, "/?#");
+    const char *at = NULL;
+    for (const char *p = host; p < host + auth_len; p++) {
+        if (*p == '@') {
+            at = p; /* the last '@' ends the userinfo */
+        }
+    }
+    if (at == NULL) {
+        snprintf(buf, len, "%s", url);
+        return;
+    }
+    const char *colon = memchr(host, ':', (size_t)(at - host));
+    if (colon != NULL) {
+        /* scheme://user:<secret>@rest */
+        snprintf(buf, len, "%.*s<secret>%s", (int)(colon + 1 - url), url, at);
+    } else {
+        /* scheme://<secret>@rest: a lone userinfo is often a token or password itself */
+        snprintf(buf, len, "%.*s<secret>%s", (int)(host - url), url, at);
+    }
+}
+
+/* Registers the secret part of a value with the logger, so no line ever shows it. */
+static void
+s_register_secret(const yard_option_t *o, const char *text)
+{
+    if (o->flags & YARD_OPT_SECRET) {
+        yard_log_add_secret(text);
+        return;
+    }
+    if (!(o->flags & YARD_OPT_SECRET_URL)) {
+        return;
+    }
+    const char *scheme = strstr(text, "://");
+    const char *host = scheme != NULL ? scheme + 3 : text;
+    size_t auth_len = strcspn(host, "/?#");
+    const char *at = NULL;
+    for (const char *p = host; p < host + auth_len; p++) {
+        if (*p == '@') {
+            at = p;
+        }
+    }
+    if (at == NULL) {
+        return;
+    }
+    const char *colon = memchr(host, ':', (size_t)(at - host));
+    const char *start = colon != NULL ? colon + 1 : host;
+    char secret[1024];
+    if ((size_t)(at - start) < sizeof secret) {
+        memcpy(secret, start, (size_t)(at - start));
+        secret[at - start] = '\0';
+        yard_log_add_secret(secret);
+        memset(secret, 0, sizeof secret);
+    }
+}
+
+static bool s_store(const yard_option_t *o, void *target, const char *text, char *why,
+                    size_t whylen);
+
 /* Parses text for option o and stores it in target. On failure writes the reason (without
- * the source) to why and returns false. */
+ * the source, and without the value when o is a secret) to why and returns false. */
 bool
 yard__opt_store(const yard_option_t *o, void *target, const char *text, char *why, size_t whylen)
+{
+    s_register_secret(o, text);
+    if (s_store(o, target, text, why, whylen)) {
+        return true;
+    }
+    if (o->flags & (YARD_OPT_SECRET | YARD_OPT_SECRET_URL)) {
+        snprintf(why, whylen, "invalid value (not shown: the option is a secret)");
+    }
+    return false;
+}
+
+static bool
+s_store(const yard_option_t *o, void *target, const char *text, char *why, size_t whylen)
 {
     char *field = (char *)target + o->offset;
     bool ranged = o->min < o->max;

@@ -58,8 +58,8 @@ typedef struct {
 
 static const yard_option_t s_broker_table[] = {
     {"broker", YARD_OPT_STRING, YARD_CLI_DEFAULT_BROKER, offsetof(s_broker_opts_t, broker),
-     "broker endpoints, comma-separated", 0, 0},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+     "broker endpoints, comma-separated", 0, 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 int

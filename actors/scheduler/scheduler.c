@@ -17,14 +17,16 @@
 #define S_OFF(f) offsetof(sched_opts_t, f)
 
 static const yard_option_t s_options[] = {
-    {"history", YARD_OPT_INT, "20", S_OFF(history), "runs kept per job for job.history", 1, 1000},
+    {"history", YARD_OPT_INT, "20", S_OFF(history), "runs kept per job for job.history", 1, 1000,
+     0},
     {"lease", YARD_OPT_MS, "3s", S_OFF(lease),
      "how long a replica's claim on a run holds; a dead replica's runs move on after it", 500,
-     60000},
+     60000, 0},
     {"reload", YARD_OPT_MS, "1s", S_OFF(reload),
-     "how often a replica re-reads the job list (jobs added elsewhere start by then)", 100, 60000},
-    {"jobs", YARD_OPT_NODE, NULL, 0, "jobs defined in the file (see the README)", 0, 0},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+     "how often a replica re-reads the job list (jobs added elsewhere start by then)", 100, 60000,
+     0},
+    {"jobs", YARD_OPT_NODE, NULL, 0, "jobs defined in the file (see the README)", 0, 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 /* --- request helpers --------------------------------------------------------------------- */

@@ -20,9 +20,9 @@ typedef struct {
 } s_opts_t;
 
 static const yard_option_t s_options[] = {
-    {"greeting", YARD_OPT_STRING, "hello", offsetof(s_opts_t, greeting), "what to say", 0, 0},
-    {"limit", YARD_OPT_INT, "10", offsetof(s_opts_t, limit), "how many", 1, 100},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+    {"greeting", YARD_OPT_STRING, "hello", offsetof(s_opts_t, greeting), "what to say", 0, 0, 0},
+    {"limit", YARD_OPT_INT, "10", offsetof(s_opts_t, limit), "how many", 1, 100, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 static int

@@ -25,13 +25,14 @@ typedef struct {
 } echo_opts_t;
 
 static const yard_option_t s_table[] = {
-    {"name", YARD_OPT_STRING, "echo", offsetof(echo_opts_t, name), "service name", 0, 0},
-    {"replicas", YARD_OPT_INT, "1", offsetof(echo_opts_t, replicas), "replica threads", 1, 64},
-    {"verbose", YARD_OPT_BOOL, "false", offsetof(echo_opts_t, verbose), "log every request", 0, 0},
+    {"name", YARD_OPT_STRING, "echo", offsetof(echo_opts_t, name), "service name", 0, 0, 0},
+    {"replicas", YARD_OPT_INT, "1", offsetof(echo_opts_t, replicas), "replica threads", 1, 64, 0},
+    {"verbose", YARD_OPT_BOOL, "false", offsetof(echo_opts_t, verbose), "log every request", 0, 0,
+     0},
     {"heartbeat_ms", YARD_OPT_MS, "2500", offsetof(echo_opts_t, heartbeat_ms), "heartbeat interval",
-     10, 600000},
-    {"max_body", YARD_OPT_SIZE, "1MiB", offsetof(echo_opts_t, max_body), "largest body", 0, 0},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+     10, 600000, 0},
+    {"max_body", YARD_OPT_SIZE, "1MiB", offsetof(echo_opts_t, max_body), "largest body", 0, 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 typedef struct {
@@ -471,9 +472,9 @@ typedef struct {
 } gw_opts_t;
 
 static const yard_option_t s_gw_table[] = {
-    {"threads", YARD_OPT_INT, "4", offsetof(gw_opts_t, threads), "HTTP threads", 1, 64},
-    {"routes", YARD_OPT_NODE, NULL, 0, "route table", 0, 0},
-    {NULL, 0, NULL, 0, NULL, 0, 0},
+    {"threads", YARD_OPT_INT, "4", offsetof(gw_opts_t, threads), "HTTP threads", 1, 64, 0},
+    {"routes", YARD_OPT_NODE, NULL, 0, "route table", 0, 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
 static void

@@ -16,6 +16,7 @@
 #define YARD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum {
     YARD_LOG_DEBUG = 0,
@@ -67,6 +68,19 @@ int yard_log_level_parse(const char *text, yard_log_level_t *out);
 /* Sets the calling thread's component name and replica index (-1: none). component is
  * borrowed and must outlive the thread's logging (use a string literal or the actor's def). */
 void yard_log_set_context(const char *component, int replica);
+
+/* Registers a secret value (a password, a token, a URL's password): from then on every line
+ * shows it as <secret> wherever it appears in the message or a string field. The value is
+ * copied. Values shorter than 4 bytes are not registered (redacting them would mangle
+ * ordinary text; the options code never prints a secret itself anyway), nor more than 64
+ * secrets or one longer than 64 KiB: the callers are the options code at start-up, not
+ * requests. Thread-safe. */
+void yard_log_add_secret(const char *value);
+
+/* Copies text into out (cap bytes, truncated, NUL-terminated) with every registered secret
+ * replaced by <secret>: for the few lines a program prints without the logger (an error on
+ * stderr before it exits). */
+void yard_log_redact(const char *text, char *out, size_t cap);
 
 /* Writes one line. The variadic part is YF_* triples ended by a NULL key; use yard_log() and
  * yard_log_record(). */

@@ -10,7 +10,16 @@
  *
  * The config file is YAML: common and program keys at the top level, and one map per actor
  * named after it. Top-level keys are checked against yard_config_known_key(), the project's
- * single list of top-level names, so a typo in a shared file is caught by every program. */
+ * single list of top-level names, so a typo in a shared file is caught by every program.
+ *
+ * Secrets: any option can instead be read from a file, for values that should not sit in
+ * the config file or the environment (a password, a token): `admin_password_file: PATH` in
+ * the file, YARD_AUTH_ADMIN_PASSWORD_FILE=PATH in the environment, or --admin-password-file
+ * PATH. The file is read once, at start; one trailing newline is dropped; it must not be
+ * empty or larger than YARD_OPT_FILE_MAX; giving both KEY and KEY_file in one source is an
+ * error. An option flagged YARD_OPT_SECRET never shows its value: --help, errors and every
+ * log line (the logger redacts any value registered with yard_log_add_secret(), and the
+ * options code registers each secret it stores) show `<secret>` instead. */
 #ifndef YARD_OPTIONS_H
 #define YARD_OPTIONS_H
 
@@ -31,6 +40,22 @@ typedef enum {
                             and --help lists it as "(structured, see docs)" */
 } yard_opt_type_t;
 
+/* Flags of an option, or-ed into yard_option_t.flags. */
+enum {
+    /* The whole value is a secret: shown as <secret> in --help, errors and logs. */
+    YARD_OPT_SECRET = 1u << 0,
+    /* A URL whose password (scheme://user:PASSWORD@host) is a secret: shown with the
+     * password as <secret> (a Redis URL). */
+    YARD_OPT_SECRET_URL = 1u << 1,
+    /* The program or actor cannot start without it (an API token): an unset or empty value
+     * is YARD_E_CONFIG naming the setting, and `yard up` skips an actor that lacks one.
+     * Meaningful for STRING options without a default. */
+    YARD_OPT_REQUIRED = 1u << 2,
+};
+
+/* The largest file a KEY_file option reads (bytes). */
+#define YARD_OPT_FILE_MAX (64u * 1024u)
+
 typedef struct {
     const char *key; /* NULL ends the table */
     yard_opt_type_t type;
@@ -39,6 +64,7 @@ typedef struct {
     const char *help;
     int64_t min; /* for INT, MS and SIZE when min < max: the inclusive allowed range */
     int64_t max;
+    unsigned flags; /* YARD_OPT_SECRET, YARD_OPT_SECRET_URL, YARD_OPT_REQUIRED; 0: none */
 } yard_option_t;
 
 /* A parsed config file. Caller owns the result; free with yard_config_destroy(). */
@@ -59,19 +85,50 @@ bool yard_config_has_section(const yard_config_t *cfg, const char *section);
 bool yard_config_known_key(const char *key);
 
 /* Fills target from the table. section is NULL for top-level keys, or an actor's name.
- * cfg may be NULL (no file). argv holds only option flags ("--key value" or "--key=value");
- * a flag not in the table is an error. Returns 0, or YARD_E_CONFIG with errbuf naming the
- * file and line, the environment variable, or the flag, and what was wrong. On error target
- * may be partly filled: call yard_options_free() either way. */
+ * cfg may be NULL (no file). argv holds only option flags ("--key value", "--key=value" or
+ * "--key-file PATH"); a flag not in the table is an error. Returns 0, or YARD_E_CONFIG (also
+ * for a YARD_OPT_REQUIRED option left unset) with errbuf naming the file and line, the
+ * environment variable, or the flag, and what was wrong; a secret's value is never in it.
+ * On error target may be partly filled: call yard_options_free() either way. */
 int yard_options_apply(const yard_option_t *table, void *target, const yard_config_t *cfg,
                        const char *section, int argc, char **argv, char *errbuf, size_t errlen);
+
+/* One table with its section and target, for yard_options_apply_sets(). Borrowed. */
+typedef struct {
+    const yard_option_t *table;
+    const char *section; /* NULL: top level */
+    void *target;
+} yard_option_set_t;
+
+/* Applies several tables from one argv, as a program with shared and own settings does:
+ * each flag goes to the first set whose table names it, and a flag that no table names is
+ * an error. Returns 0 or the first set's error, as yard_options_apply(). Call
+ * yard_options_free() on each target either way. */
+int yard_options_apply_sets(const yard_option_set_t *sets, size_t n, const yard_config_t *cfg,
+                            int argc, char **argv, char *errbuf, size_t errlen);
+
+/* The first YARD_OPT_REQUIRED option of table that neither its default, the file (KEY or
+ * KEY_file in section) nor the environment gives, or NULL when none is missing. Flags are
+ * not consulted. Borrowed from table. */
+const yard_option_t *yard_options_missing(const yard_option_t *table, const yard_config_t *cfg,
+                                          const char *section);
+
+/* Writes value as it may be shown (in a log line, --help or an error): "<secret>" for a
+ * YARD_OPT_SECRET option, the URL with its password as <secret> for YARD_OPT_SECRET_URL, the
+ * value itself otherwise ("-" for NULL). Truncated to len. Returns buf. */
+const char *yard_option_display(const yard_option_t *o, const char *value, char *buf, size_t len);
+
+/* Logs every option of a filled target at debug level, one line each ("option", key,
+ * section, value as yard_option_display() shows it): the settings a program runs with. */
+void yard_options_log(const yard_option_t *table, const void *target, const char *section);
 
 /* Checks the file's keys in section (NULL: top level, against yard_config_known_key())
  * without applying anything: unknown keys give YARD_E_CONFIG with "path:line: ...". */
 int yard_config_check_section(const yard_config_t *cfg, const yard_option_t *table,
                               const char *section, char *errbuf, size_t errlen);
 
-/* Prints one line per option: flag, environment variable, default and help. */
+/* Prints one line per option: flag, environment variable, default and help. A secret's
+ * default shows as <secret>, a required option's as (required). */
 void yard_options_help(const yard_option_t *table, const char *section, FILE *out);
 
 /* Frees the STRING fields of target that the table names, and sets them to NULL. */
