@@ -1,3 +1,6 @@
 # The client and actor runtime against a real in-process broker (needs the broker library).
 yard_add_test(NAME test_runtime SOURCES test_runtime.c LIBS yard_broker
               LABELS integration TIMEOUT 120)
+# The replica context (timers, events, loop sources, drain) against a real in-process broker.
+yard_add_test(NAME test_runtime_ctx SOURCES test_runtime_ctx.c LIBS yard_broker
+              LABELS integration TIMEOUT 60)
