@@ -1,6 +1,7 @@
 /* Leases on the memory store: one holder at a time, renewal, release, lapse and takeover,
  * held-ness as local knowledge, and the argument checks. Read as the usage example of
- * yard/lease.h (two lease objects on one store stand for two replicas). */
+ * yard/lease.h (two lease objects on one store stand for two replicas); and the leases the
+ * runtime keeps (yard_ctx_lease()) through the actor test harness. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,8 +15,11 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "yard/actor.h"
+#include "yard/actor_test.h"
 #include "yard/error.h"
 #include "yard/lease.h"
+#include "yard/loop.h"
 #include "yard/store.h"
 
 static int64_t
@@ -236,6 +240,131 @@ test_overwritten(void **state)
     yard_lease_destroy(&a);
 }
 
+/* --- runtime-managed: yard_ctx_lease() through the actor test harness ------------------- */
+
+typedef struct {
+    int acquired, lost;
+    yard_ctx_t *ctx; /* as the callback saw it */
+    yard_lease_t *lease;
+} s_seen_t;
+
+static s_seen_t s_seen;
+
+static void
+s_on_change(yard_ctx_t *ctx, yard_lease_t *lease, bool held, void *arg)
+{
+    s_seen_t *seen = arg;
+    assert_ptr_equal(lease, seen->lease);
+    /* told held only while it is */
+    assert_int_equal(held, yard_lease_held(lease, yard_loop_now_ms()));
+    seen->ctx = ctx;
+    if (held) {
+        seen->acquired++;
+    } else {
+        seen->lost++;
+    }
+}
+
+static int
+s_init(void *state, const yard_actor_env_t *env)
+{
+    (void)state;
+    return yard_ctx_lease(env->ctx, "t:lease", 300, s_on_change, &s_seen, &s_seen.lease);
+}
+
+static int
+s_noop(yard_request_t *req, void *state)
+{
+    (void)state;
+    return yard_request_reply(req, NULL, 0);
+}
+
+static const yard_handler_def_t s_handlers[] = {{.op = "noop", .fn = s_noop}, {0}};
+static const yard_actor_def_t s_def = {
+    .name = "lease_test", .handlers = s_handlers, .init = s_init};
+
+static bool
+s_acquired(void *arg)
+{
+    return s_seen.acquired >= *(int *)arg;
+}
+
+static bool
+s_lost(void *arg)
+{
+    return s_seen.lost >= *(int *)arg;
+}
+
+/* Acquired on the first turns; lost the moment a renewal finds the key taken; taken back once
+ * the key is free; released and reported lost on drain. */
+static void
+test_ctx_lease_cycle(void **state)
+{
+    (void)state;
+    memset(&s_seen, 0, sizeof s_seen);
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(&s_def, NULL, &t), 0);
+    assert_non_null(s_seen.lease);
+    assert_int_equal(s_seen.acquired, 0); /* nothing happens before the loop turns */
+    int want = 1;
+    assert_int_equal(yard_actor_test_run(t, 3000, s_acquired, &want), 0);
+    assert_ptr_equal(s_seen.ctx, yard_actor_test_ctx(t));
+    assert_true(yard_lease_held(s_seen.lease, yard_loop_now_ms()));
+    yard_store_t *store = yard_ctx_store(yard_actor_test_ctx(t));
+    char *val = NULL;
+    assert_int_equal(yard_store_get(store, "t:lease", &val, NULL), 0);
+    assert_string_equal(val, yard_lease_token(s_seen.lease));
+    free(val);
+
+    /* someone overwrites the key: the next renewal (within a third of the TTL) says lost */
+    int64_t t0 = yard_loop_now_ms();
+    assert_int_equal(yard_store_set(store, "t:lease", "intruder", 8, 0), 0);
+    assert_int_equal(yard_actor_test_run(t, 3000, s_lost, &want), 0);
+    assert_true(yard_loop_now_ms() - t0 <= 100 + 100);
+    assert_false(yard_lease_held(s_seen.lease, yard_loop_now_ms()));
+    /* while it is taken the replica keeps trying, and gets nothing */
+    want = 2;
+    assert_int_equal(yard_actor_test_run(t, 400, s_acquired, &want), YARD_E_TIMEOUT);
+    assert_int_equal(s_seen.acquired, 1);
+    /* freed: taken back */
+    assert_int_equal(yard_store_del(store, "t:lease"), 1);
+    assert_int_equal(yard_actor_test_run(t, 3000, s_acquired, &want), 0);
+    assert_int_equal(s_seen.lost, 1);
+    /* renewed while the loop turns: still held after several TTLs */
+    want = 3;
+    assert_int_equal(yard_actor_test_run(t, 1000, s_acquired, &want), YARD_E_TIMEOUT);
+    assert_int_equal(s_seen.lost, 1);
+    assert_true(yard_lease_held(s_seen.lease, yard_loop_now_ms()));
+
+    yard_actor_test_destroy(&t); /* drain releases it and says so */
+    assert_int_equal(s_seen.lost, 2);
+    assert_int_equal(s_seen.acquired, 2);
+}
+
+static void
+test_ctx_lease_checks(void **state)
+{
+    (void)state;
+    memset(&s_seen, 0, sizeof s_seen);
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(&s_def, NULL, &t), 0);
+    yard_ctx_t *ctx = yard_actor_test_ctx(t);
+    yard_lease_t *l = (yard_lease_t *)1;
+    assert_int_equal(yard_ctx_lease(NULL, "x", 300, NULL, NULL, &l), YARD_E_INVALID);
+    assert_null(l);
+    assert_int_equal(yard_ctx_lease(ctx, "", 300, NULL, NULL, &l), YARD_E_INVALID);
+    assert_int_equal(yard_ctx_lease(ctx, "x", 1, NULL, NULL, &l), YARD_E_INVALID);
+    /* init took one; fill up to the maximum, then one more is refused */
+    for (int i = 1; i < YARD_CTX_LEASES_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "t:many:%d", i);
+        assert_int_equal(yard_ctx_lease(ctx, name, 300, NULL, NULL, i % 2 ? &l : NULL), 0);
+    }
+    assert_int_equal(yard_ctx_lease(ctx, "t:one-too-many", 300, NULL, NULL, &l), YARD_E_TOO_LARGE);
+    assert_null(l);
+    yard_actor_test_destroy(&t);
+}
+
 int
 main(void)
 {
@@ -246,6 +375,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_lapse_and_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_keeps_it, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwritten, setup, teardown),
+        cmocka_unit_test(test_ctx_lease_cycle),
+        cmocka_unit_test(test_ctx_lease_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
