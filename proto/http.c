@@ -64,6 +64,7 @@ struct yard_http {
     int n_socks, cap_socks;
     int64_t curl_deadline; /* when curl wants CURL_SOCKET_TIMEOUT; -1: never */
     bool draining;
+    void **slot; /* a replica's slot that names this engine (http_ctx.c), cleared on destroy */
     uint64_t rng;
     char last_error[YARD__HTTP_ERR_MAX];
 };
@@ -193,6 +194,12 @@ yard_http_new(const yard_http_opts_t *opts, yard_http_t **out)
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
     *out = h;
     return 0;
+}
+
+void
+yard__http_set_slot(yard_http_t *h, void **slot)
+{
+    h->slot = slot;
 }
 
 uint32_t
@@ -546,6 +553,9 @@ yard_http_destroy(yard_http_t **h_p)
         return;
     }
     h->draining = true;
+    if (h->slot) {
+        *h->slot = NULL; /* callbacks below must not find the engine that is going away */
+    }
     s_abort_all(h, YARD_E_SHUTDOWN, "the HTTP engine shut down before the transfer finished");
     s_deliver(h);
     curl_multi_cleanup(h->multi);

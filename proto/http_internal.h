@@ -77,4 +77,7 @@ void yard__http_slist_wipe(struct curl_slist *list);
  * status (0: no response; then err says why). */
 bool yard__http_should_retry(const yard_http_req_t *req, uint32_t attempts, int status, int err);
 
+/* Names the slot that points at h (a replica's YARD__SLOT_HTTP): destroy sets it to NULL. */
+void yard__http_set_slot(yard_http_t *h, void **slot);
+
 #endif

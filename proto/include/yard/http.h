@@ -70,6 +70,19 @@ uint32_t yard_http_in_flight(const yard_http_t *h);
  * Borrowed; valid until the next call on h. */
 const char *yard_http_last_error(const yard_http_t *h);
 
+/* --- a replica's engine ------------------------------------------------------------------ */
+
+typedef struct yard_ctx yard_ctx_t; /* yard/actor.h */
+
+/* The replica's engine, made on first use and turned by the replica's own loop together with
+ * its broker links and timers; at stop the runtime drains it (within drain_ms) and destroys
+ * it before fini. yard_ctx_http_with() gives the options for the first use (NULL: defaults);
+ * once the engine exists they are ignored. Returns NULL (with the reason logged) when the
+ * replica's sources are already closed (in fini) or the engine cannot be made. Borrowed;
+ * valid until the replica's sources are destroyed (before fini); replica thread only. */
+yard_http_t *yard_ctx_http(yard_ctx_t *ctx);
+yard_http_t *yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts);
+
 /* --- building a request ------------------------------------------------------------------ */
 
 /* Which failed attempts are tried again. A response whose status is listed is retried, and so
