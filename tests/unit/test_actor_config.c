@@ -150,6 +150,47 @@ test_errors_name_the_source(void **state)
     unsetenv("YARD_LOG_LEVEL");
 }
 
+/* An actor that cannot start without a credential: run directly, it stops at configuration
+ * with the setting named; given the setting (here from a file), it configures. */
+typedef struct {
+    char *token;
+} s_needy_opts_t;
+
+static const yard_option_t s_needy_options[] = {
+    {"token", YARD_OPT_STRING, NULL, offsetof(s_needy_opts_t, token), "API token", 0, 0,
+     YARD_OPT_SECRET | YARD_OPT_REQUIRED},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
+};
+
+static void
+test_required_setting(void **state)
+{
+    (void)state;
+    yard_actor_def_t def = s_def;
+    def.name = "needy";
+    def.options = s_needy_options;
+    def.options_size = sizeof(s_needy_opts_t);
+    yard_actor_opts_t opts;
+    void *own = NULL;
+    char err[512] = "";
+    assert_int_equal(yard_actor_configure(&def, NULL, 0, NULL, &opts, &own, err, sizeof err),
+                     YARD_E_CONFIG);
+    assert_non_null(strstr(err, "required setting needy.token is missing"));
+    assert_non_null(strstr(err, "YARD_NEEDY_TOKEN"));
+    assert_null(own);
+
+    char path[] = "/tmp/yard-actor-token-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret-value-1\n", 15), 15);
+    close(fd);
+    char *argv[] = {"--token-file", path, NULL};
+    assert_int_equal(yard_actor_configure(&def, NULL, 2, argv, &opts, &own, err, sizeof err), 0);
+    assert_string_equal(((s_needy_opts_t *)own)->token, "s3cret-value-1");
+    yard_actor_config_free(&def, &opts, &own);
+    unlink(path);
+}
+
 static void
 test_stateful_needs_shared_store(void **state)
 {
@@ -176,6 +217,7 @@ main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_section_env_and_flags),
         cmocka_unit_test(test_errors_name_the_source),
+        cmocka_unit_test(test_required_setting),
         cmocka_unit_test(test_stateful_needs_shared_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

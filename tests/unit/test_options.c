@@ -11,9 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "harness.h"
 #include "yard/error.h"
 #include "yard/actor.h"
+#include "yard/log.h"
 #include "yard/options.h"
 
 typedef struct {
@@ -41,8 +45,22 @@ typedef struct {
 } fixture_t;
 
 static const char *const s_env_vars[] = {
-    "YARD_ECHO_NAME",     "YARD_ECHO_REPLICAS", "YARD_ECHO_VERBOSE", "YARD_ECHO_HEARTBEAT_MS",
-    "YARD_ECHO_MAX_BODY", "YARD_HEARTBEAT_MS",  "YARD_REPLICAS",     NULL,
+    "YARD_ECHO_NAME",
+    "YARD_ECHO_REPLICAS",
+    "YARD_ECHO_VERBOSE",
+    "YARD_ECHO_HEARTBEAT_MS",
+    "YARD_ECHO_MAX_BODY",
+    "YARD_HEARTBEAT_MS",
+    "YARD_REPLICAS",
+    "YARD_ECHO_NAME_FILE",
+    "YARD_TG_TOKEN",
+    "YARD_TG_TOKEN_FILE",
+    "YARD_TG_STORE",
+    "YARD_TG_STORE_FILE",
+    "YARD_TG_USER",
+    "YARD_TG_USER_FILE",
+    "YARD_ECHO_HEARTBEAT_MS_FILE",
+    NULL,
 };
 
 static int
@@ -634,6 +652,338 @@ test_option_parse(void **state)
     assert_int_equal(yard_option_parse(YARD_OPT_INT, NULL, &n, err, sizeof err), YARD_E_CONFIG);
 }
 
+/* Secrets and files: an actor with an API token (secret, required), a store URL whose
+ * password is secret, and a plain setting. */
+typedef struct {
+    char *token;
+    char *store;
+    char *user;
+} tg_opts_t;
+
+static const yard_option_t s_tg_table[] = {
+    {"token", YARD_OPT_STRING, NULL, offsetof(tg_opts_t, token), "bot token", 0, 0,
+     YARD_OPT_SECRET | YARD_OPT_REQUIRED},
+    {"store", YARD_OPT_STRING, "memory", offsetof(tg_opts_t, store), "state store", 0, 0,
+     YARD_OPT_SECRET_URL},
+    {"user", YARD_OPT_STRING, "bot", offsetof(tg_opts_t, user), "bot name", 0, 0, 0},
+    {NULL, 0, NULL, 0, NULL, 0, 0, 0},
+};
+
+/* Writes text (len bytes) to <dir>/<name> and returns the path (caller frees). */
+static char *
+s_file(fixture_t *f, const char *name, const char *text, size_t len)
+{
+    size_t n = strlen(f->dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(text, 1, len, fp), len);
+    fclose(fp);
+    return path;
+}
+
+static int
+s_apply_tg(yard_config_t *cfg, tg_opts_t *o, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    return yard_options_apply(s_tg_table, o, cfg, "tg", argc, argv, err, errlen);
+}
+
+static void
+test_value_files(void **state)
+{
+    fixture_t *f = *state;
+    char err[512] = "";
+    char yaml[1024];
+    tg_opts_t o;
+    char *from_file = s_file(f, "token", "file-token-1\n", 13);
+    char *from_env = s_file(f, "token.env", "env-token-2\r\n", 13);
+    char *from_flag = s_file(f, "token.flag", "flag-token-3", 12);
+    char *two_lines = s_file(f, "two", "line\n\n", 6);
+
+    /* KEY_file in the file's section: read at start, the trailing newline dropped. */
+    snprintf(yaml, sizeof yaml, "tg:\n  token_file: %s\n", from_file);
+    yard_config_t *cfg = s_load(f, yaml);
+    assert_int_equal(s_apply_tg(cfg, &o, 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.token, "file-token-1");
+    yard_options_free(s_tg_table, &o);
+
+    /* The environment's _FILE beats the file ("\r\n" dropped too); the flag beats both. */
+    setenv("YARD_TG_TOKEN_FILE", from_env, 1);
+    assert_int_equal(s_apply_tg(cfg, &o, 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.token, "env-token-2");
+    yard_options_free(s_tg_table, &o);
+    char *flags[] = {"--token-file", from_flag};
+    assert_int_equal(s_apply_tg(cfg, &o, 2, flags, err, sizeof err), 0);
+    assert_string_equal(o.token, "flag-token-3");
+    yard_options_free(s_tg_table, &o);
+    char *plain[] = {"--token=inline-4"};
+    assert_int_equal(s_apply_tg(cfg, &o, 1, plain, err, sizeof err), 0);
+    assert_string_equal(o.token, "inline-4");
+    yard_options_free(s_tg_table, &o);
+    unsetenv("YARD_TG_TOKEN_FILE");
+
+    /* A plain value in the environment beats the file's KEY_file. */
+    setenv("YARD_TG_TOKEN", "env-plain-5", 1);
+    assert_int_equal(s_apply_tg(cfg, &o, 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.token, "env-plain-5");
+    yard_options_free(s_tg_table, &o);
+    unsetenv("YARD_TG_TOKEN");
+    yard_config_destroy(&cfg);
+
+    /* Only one newline goes; any option type can come from a file. */
+    char *two[] = {"--user-file", two_lines, "--token", "x-token"};
+    assert_int_equal(s_apply_tg(NULL, &o, 4, two, err, sizeof err), 0);
+    assert_string_equal(o.user, "line\n");
+    yard_options_free(s_tg_table, &o);
+    char *hb = s_file(f, "hb", "2s\n", 3);
+    setenv("YARD_ECHO_HEARTBEAT_MS_FILE", hb, 1);
+    echo_opts_t e = {0};
+    assert_int_equal(yard_options_apply(s_table, &e, NULL, "echo", 0, NULL, err, sizeof err), 0);
+    assert_int_equal(e.heartbeat_ms, 2000);
+    yard_options_free(s_table, &e);
+    unsetenv("YARD_ECHO_HEARTBEAT_MS_FILE");
+
+    free(from_file);
+    free(from_env);
+    free(from_flag);
+    free(two_lines);
+    free(hb);
+}
+
+static void
+test_value_file_errors(void **state)
+{
+    fixture_t *f = *state;
+    char err[512] = "";
+    char yaml[1024];
+    char want[1024];
+    tg_opts_t o;
+    char *empty = s_file(f, "empty", "", 0);
+    char *newline = s_file(f, "newline", "\n", 1);
+    char *big_text = malloc(YARD_OPT_FILE_MAX + 1);
+    memset(big_text, 'a', YARD_OPT_FILE_MAX + 1);
+    char *big = s_file(f, "big", big_text, YARD_OPT_FILE_MAX + 1);
+    char *max = s_file(f, "max", big_text, YARD_OPT_FILE_MAX);
+    free(big_text);
+    char *nul = s_file(f, "nul", "ab\0cd", 5);
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/no-such-file", f->dir);
+
+    /* A missing file: the file's line, the option and the path, and why. */
+    snprintf(yaml, sizeof yaml, "tg:\n  user: x\n  token_file: %s\n", missing);
+    yard_config_t *cfg = s_load(f, yaml);
+    assert_int_equal(s_apply_tg(cfg, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:3: tg.token_file: cannot read '%s': No such file", f->path,
+             missing);
+    s_assert_has(err, want);
+    yard_options_free(s_tg_table, &o);
+    yard_config_destroy(&cfg);
+
+    /* Empty (or only a newline), too large, a NUL byte. */
+    const char *const bad[][2] = {
+        {empty, "is empty"},
+        {newline, "is empty"},
+        {big, "is larger than 65536 bytes"},
+        {nul, "holds a NUL byte"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("YARD_TG_TOKEN_FILE", bad[i][0], 1);
+        assert_int_equal(s_apply_tg(NULL, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+        snprintf(want, sizeof want, "environment variable YARD_TG_TOKEN_FILE: '%s' %s", bad[i][0],
+                 bad[i][1]);
+        s_assert_has(err, want);
+        yard_options_free(s_tg_table, &o);
+    }
+    /* Exactly the limit is fine. */
+    setenv("YARD_TG_TOKEN_FILE", max, 1);
+    assert_int_equal(s_apply_tg(NULL, &o, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(strlen(o.token), YARD_OPT_FILE_MAX);
+    yard_options_free(s_tg_table, &o);
+
+    /* KEY and KEY_file in one source. */
+    setenv("YARD_TG_TOKEN", "also", 1);
+    assert_int_equal(s_apply_tg(NULL, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "YARD_TG_TOKEN and YARD_TG_TOKEN_FILE are both set (use one)");
+    yard_options_free(s_tg_table, &o);
+    unsetenv("YARD_TG_TOKEN");
+    unsetenv("YARD_TG_TOKEN_FILE");
+    snprintf(yaml, sizeof yaml, "tg:\n  token: inline\n  token_file: %s\n", max);
+    cfg = s_load(f, yaml);
+    assert_int_equal(s_apply_tg(cfg, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+    snprintf(want, sizeof want, "%s:3: tg.token and token_file are both given (use one)", f->path);
+    s_assert_has(err, want);
+    assert_null(strstr(err, "inline")); /* the secret's value is not in the error */
+    yard_options_free(s_tg_table, &o);
+    yard_config_destroy(&cfg);
+    char *both[] = {"--token-file", max, "--token", "inline"};
+    assert_int_equal(s_apply_tg(NULL, &o, 4, both, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "--token and --token-file are both given (use one)");
+    yard_options_free(s_tg_table, &o);
+
+    /* KEY_file is only known for keys the table has. */
+    cfg = s_load(f, "tg:\n  tokens_file: /x\n");
+    assert_int_equal(s_apply_tg(cfg, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, ":2: unknown key 'tokens_file' in section 'tg'");
+    yard_options_free(s_tg_table, &o);
+    yard_config_destroy(&cfg);
+
+    free(empty);
+    free(newline);
+    free(big);
+    free(max);
+    free(nul);
+}
+
+static void
+test_required(void **state)
+{
+    fixture_t *f = *state;
+    char err[512] = "";
+    tg_opts_t o;
+
+    /* Nobody gave the token: the error names the setting and where to give it. */
+    assert_int_equal(s_apply_tg(NULL, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "required setting tg.token is missing");
+    s_assert_has(err, "YARD_TG_TOKEN");
+    s_assert_has(err, "--token");
+    yard_options_free(s_tg_table, &o);
+    const yard_option_t *m = yard_options_missing(s_tg_table, NULL, "tg");
+    assert_non_null(m);
+    assert_string_equal(m->key, "token");
+
+    /* An empty value is as good as none. */
+    setenv("YARD_TG_TOKEN", "", 1);
+    assert_int_equal(s_apply_tg(NULL, &o, 0, NULL, err, sizeof err), YARD_E_CONFIG);
+    assert_non_null(yard_options_missing(s_tg_table, NULL, "tg"));
+    yard_options_free(s_tg_table, &o);
+    unsetenv("YARD_TG_TOKEN");
+
+    /* Given by the file's KEY_file, or the environment: nothing missing. */
+    yard_config_t *cfg = s_load(f, "tg:\n  token_file: /somewhere\n");
+    assert_null(yard_options_missing(s_tg_table, cfg, "tg"));
+    yard_config_destroy(&cfg);
+    cfg = s_load(f, "tg:\n  token:\n");
+    assert_non_null(yard_options_missing(s_tg_table, cfg, "tg")); /* present, no value */
+    yard_config_destroy(&cfg);
+    setenv("YARD_TG_TOKEN_FILE", "/somewhere", 1);
+    assert_null(yard_options_missing(s_tg_table, NULL, "tg"));
+    unsetenv("YARD_TG_TOKEN_FILE");
+    assert_null(yard_options_missing(s_table, NULL, "echo")); /* nothing required */
+}
+
+static void
+test_secret_display(void **state)
+{
+    (void)state;
+    char buf[256];
+    const yard_option_t *token = &s_tg_table[0], *store = &s_tg_table[1], *user = &s_tg_table[2];
+    assert_string_equal(yard_option_display(token, "abc123", buf, sizeof buf), "<secret>");
+    assert_string_equal(yard_option_display(token, NULL, buf, sizeof buf), "-");
+    assert_string_equal(yard_option_display(user, "bot", buf, sizeof buf), "bot");
+    assert_string_equal(yard_option_display(store, "memory", buf, sizeof buf), "memory");
+    assert_string_equal(yard_option_display(store, "redis://127.0.0.1:6379/0", buf, sizeof buf),
+                        "redis://127.0.0.1:6379/0");
+    assert_string_equal(
+        yard_option_display(store, "redis://app:pw-9@redis.local:6379/2", buf, sizeof buf),
+        "redis://app:<secret>@redis.local:6379/2");
+    assert_string_equal(yard_option_display(store, "redis://pw-9@h:1", buf, sizeof buf),
+                        "redis://<secret>@h:1");
+    assert_string_equal(yard_option_display(store, "redis://h:1/0?x=a@b", buf, sizeof buf),
+                        "redis://h:1/0?x=a@b"); /* an '@' after the host is not userinfo */
+
+    /* --help: the secret's default column and placeholder say <secret>. */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    yard_options_help(s_tg_table, "tg", out);
+    fclose(out);
+    s_assert_has(text, "--token <secret>");
+    s_assert_has(text, "YARD_TG_TOKEN");
+    char *line = strstr(text, "--token <secret>");
+    char *end = strchr(line, '\n');
+    *end = '\0';
+    s_assert_has(line, "  <secret>  bot token");
+    free(text);
+}
+
+/* Runs fn with the process's stderr (where the logger writes) going to a file, and returns
+ * what was written (caller frees). */
+static char *
+s_capture_stderr(fixture_t *f, void (*fn)(fixture_t *f, void *arg), void *arg)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/stderr.log", f->dir);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    fn(f, arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    char *text = calloc(1, 1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, fp);
+    text[n] = '\0';
+    fclose(fp);
+    return text;
+}
+
+/* Everything that might show the secrets: the settings logged at debug, a log line whose
+ * message and fields carry them, an error from a bad flag, and a redacted error line. */
+static void
+s_log_secrets(fixture_t *f, void *arg)
+{
+    (void)arg;
+    char err[512] = "";
+    char *token = s_file(f, "token", "tok-XYZ-123456\n", 15);
+    setenv("YARD_TG_TOKEN_FILE", token, 1);
+    setenv("YARD_TG_STORE", "redis://app:pw-ABC-987@127.0.0.1:6379/0", 1);
+    yard_log_set_level(YARD_LOG_DEBUG);
+    tg_opts_t o;
+    assert_int_equal(s_apply_tg(NULL, &o, 0, NULL, err, sizeof err), 0);
+    assert_string_equal(o.token, "tok-XYZ-123456"); /* the value itself is intact */
+    yard_options_log(s_tg_table, &o, "tg");
+    yard_log(YARD_LOG_WARN, "calling with tok-XYZ-123456 failed", YF_STR("token", o.token),
+             YF_STR("store", o.store), YF_STRN("part", o.token, 9));
+    char line[256];
+    yard_log_redact("error: bad token tok-XYZ-123456 here", line, sizeof line);
+    fprintf(stderr, "%s\n", line);
+    yard_options_free(s_tg_table, &o);
+    char *bad[] = {"--store"};
+    assert_int_equal(s_apply_tg(NULL, &o, 1, bad, err, sizeof err), YARD_E_CONFIG);
+    fprintf(stderr, "%s\n", err);
+    yard_options_free(s_tg_table, &o);
+    yard_log_set_level(YARD_LOG_INFO);
+    unsetenv("YARD_TG_TOKEN_FILE");
+    unsetenv("YARD_TG_STORE");
+    free(token);
+}
+
+static void
+test_secret_log(void **state)
+{
+    fixture_t *f = *state;
+    char *text = s_capture_stderr(f, s_log_secrets, NULL);
+    /* The grep: neither secret anywhere, and their places say <secret>. */
+    if (strstr(text, "XYZ-123456") || strstr(text, "pw-ABC-987")) {
+        fail_msg("a secret reached the log:\n%s", text);
+    }
+    s_assert_has(text, "\"key\":\"token\",\"value\":\"<secret>\"");
+    s_assert_has(text, "\"value\":\"redis://app:<secret>@127.0.0.1:6379/0\"");
+    s_assert_has(text, "\"msg\":\"calling with <secret> failed\",\"token\":\"<secret>\"");
+    s_assert_has(text, "\"store\":\"redis://app:<secret>@127.0.0.1:6379/0\"");
+    s_assert_has(text, "\"part\":\"tok-XYZ-1\""); /* only a whole secret is one */
+    s_assert_has(text, "error: bad token <secret> here");
+    s_assert_has(text, "\"key\":\"user\",\"value\":\"bot\"");
+    free(text);
+}
+
 int
 main(void)
 {
@@ -651,6 +1001,11 @@ main(void)
         cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_option, setup, teardown),
         cmocka_unit_test_setup_teardown(test_option_parse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_file_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_required, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_display, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
