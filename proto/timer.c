@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #define S_NOWHERE SIZE_MAX
+#define S_FAR_MS  (INT64_MAX / 4) /* "never" for an instant too far to add to a clock */
 
 struct yard_timer {
     yard_ctx_t *ctx;
@@ -184,10 +185,11 @@ yard_timer_at(yard_ctx_t *ctx, int64_t wall_ms, yard_timer_fn *fn, void *arg)
     if (!t) {
         return NULL;
     }
-    int64_t left = wall_ms - yard_ctx_wall_ms(ctx);
+    int64_t wall_now = yard_ctx_wall_ms(ctx);
+    int64_t left = wall_ms > wall_now ? wall_ms - wall_now : 0;
     t->wall_ms = wall_ms;
     t->arg = arg;
-    t->due = yard_ctx_now_ms(ctx) + (left > 0 ? left : 0);
+    t->due = yard_ctx_now_ms(ctx) + (left < S_FAR_MS ? left : S_FAR_MS);
     s_push(ctx, t);
     return t;
 }
@@ -223,9 +225,10 @@ static void
 s_fire(yard_ctx_t *ctx, yard_timer_t *t, int64_t now)
 {
     if (!t->period_ms) {
-        int64_t early = t->wall_ms - yard_ctx_wall_ms(ctx);
+        int64_t wall_now = yard_ctx_wall_ms(ctx);
+        int64_t early = t->wall_ms > wall_now ? t->wall_ms - wall_now : 0;
         if (early > 0) { /* the realtime clock was stepped back since: wait the rest */
-            t->due = now + early;
+            t->due = now + (early < S_FAR_MS ? early : S_FAR_MS);
             s_push(ctx, t);
             return;
         }
@@ -262,7 +265,7 @@ yard__timers_run(yard_ctx_t *ctx, int64_t now)
 void
 yard__timers_advance(yard_ctx_t *ctx, int64_t ms)
 {
-    int64_t until = ctx->fake_now + (ms > 0 ? ms : 0);
+    int64_t until = ctx->fake_now + (ms <= 0 ? 0 : ms < S_FAR_MS ? ms : S_FAR_MS);
     for (;;) {
         int64_t due = yard__timers_next(ctx);
         if (due > until) {

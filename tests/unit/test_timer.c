@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,15 @@ test_at(void **state)
     assert_int_equal(yard_ctx_wall_ms(st->ctx), wall0 + 500);
     yard_actor_test_advance(t, 100000); /* once only */
     assert_int_equal(st->n, 2);
+    /* The ends of the range neither overflow nor misfire. */
+    s_arg_t never = {st, 3}, ancient = {st, 4};
+    yard_timer_t *far = yard_timer_at(st->ctx, INT64_MAX, s_record, &never);
+    assert_non_null(far);
+    assert_non_null(yard_timer_at(st->ctx, INT64_MIN, s_record, &ancient));
+    yard_actor_test_advance(t, INT64_MAX);
+    assert_int_equal(st->n, 3);
+    assert_int_equal(st->tag[2], 4);
+    yard_timer_cancel(&far);
     yard_actor_test_destroy(&t);
 }
 
