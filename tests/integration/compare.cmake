@@ -3,7 +3,7 @@
 # nats-server is not installed. Without NATS: the command says it was built without NATS.
 # Either way one test covers the command, so it is never left untested.
 if(YARD_HAVE_NATS)
-    yard_add_test(NAME test_bench_compare SOURCES test_bench_compare.c LIBS PkgConfig::JANSSON
+    yard_add_test(NAME test_bench_compare SOURCES test_bench_compare.c
                   LABELS integration TIMEOUT 240)
     add_dependencies(test_bench_compare yard_cli) # the test runs yard
 else()

@@ -3,11 +3,11 @@
  * every side (verify through the bus, echo, the local signature check) and no errors or lost
  * calls; more than one replica on the memory store, and bad flags, are usage errors. */
 #include "harness.h"
+#include "json_doc.h"
 #include "run.h"
 
-#include <jansson.h>
-
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,13 +25,13 @@
 #define s_run(timeout_ms, ...) yh_runl("yard", NULL, (timeout_ms), __VA_ARGS__)
 
 static double
-s_num(json_t *doc, const char *key)
+s_num(const msgpack_object *doc, const char *key)
 {
-    json_t *v = json_object_get(doc, key);
-    if (!json_is_number(v)) {
+    double v = yh_json_num(doc, key);
+    if (isnan(v)) {
         fail_msg("bench auth JSON: %s is not a number", key);
     }
-    return json_number_value(v);
+    return v;
 }
 
 static void
@@ -42,11 +42,9 @@ test_bench_auth_json(void **state)
     if (r->status != 0) {
         fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
     }
-    json_error_t err;
-    json_t *doc = json_loads(r->out, 0, &err);
-    if (!doc) {
-        fail_msg("bench auth output is not JSON (%s): %s", err.text, r->out);
-    }
+    yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+    assert_non_null(json); /* the reason is on stderr */
+    const msgpack_object *doc = yh_json_root(json);
     assert_true(s_num(doc, "verify_rps") > 0);
     assert_true(s_num(doc, "verify_p50_us") > 0);
     assert_true(s_num(doc, "verify_p50_us") <= s_num(doc, "verify_p99_us"));
@@ -56,8 +54,8 @@ test_bench_auth_json(void **state)
     assert_int_equal(s_num(doc, "errors"), 0);
     assert_int_equal(s_num(doc, "lost"), 0);
     assert_int_equal(s_num(doc, "replicas"), 1);
-    assert_string_equal(json_string_value(json_object_get(doc, "store")), "memory");
-    json_decref(doc);
+    assert_string_equal(yh_json_str(doc, "store"), "memory");
+    yh_json_destroy(&json);
     yh_run_destroy(&r);
 }
 

@@ -5,11 +5,11 @@
  * checked everywhere (YARD_NATS_SERVER names a program that is not there), while the measured
  * run is skipped, as a pass, on a machine without nats-server. */
 #include "harness.h"
+#include "json_doc.h"
 #include "run.h"
 
-#include <jansson.h>
-
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -49,13 +49,13 @@ s_have_nats_server(void)
 }
 
 static double
-s_num(json_t *obj, const char *key, const char *where)
+s_num(const msgpack_object *obj, const char *key, const char *where)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_number(v)) {
+    double v = yh_json_num(obj, key);
+    if (isnan(v)) {
         fail_msg("bench compare JSON: %s.%s is not a number", where, key);
     }
-    return json_number_value(v);
+    return v;
 }
 
 static void
@@ -70,29 +70,27 @@ test_bench_compare_json(void **state)
     if (r->status != 0) {
         fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
     }
-    json_error_t err;
-    json_t *doc = json_loads(r->out, 0, &err);
-    if (!doc) {
-        fail_msg("bench compare output is not JSON (%s): %s", err.text, r->out);
-    }
+    yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+    assert_non_null(json); /* the reason is on stderr */
+    const msgpack_object *doc = yh_json_root(json);
     assert_int_equal(s_num(doc, "size", "top"), 64);
-    json_t *rows = json_object_get(doc, "rows");
-    assert_true(json_is_array(rows));
-    assert_int_equal(json_array_size(rows), 4);
+    const msgpack_object *rows = yh_json_at(doc, "rows");
+    assert_int_equal(yh_json_type(rows, ""), MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(yh_json_count(rows, ""), 4);
     static const char *const systems[] = {"yard", "nats", "nats_default", "nats_send_asap",
                                           "zmq_proxy"};
-    for (size_t i = 0; i < json_array_size(rows); i++) {
-        json_t *row = json_array_get(rows, i);
+    for (size_t i = 0; i < rows->via.array.size; i++) {
+        const msgpack_object *row = &rows->via.array.ptr[i];
         int responders = (int)s_num(row, "responders", "row");
-        const char *mode = json_string_value(json_object_get(row, "mode"));
+        const char *mode = yh_json_str(row, "mode");
         assert_non_null(mode);
         /* Rows in order: 1 responder pipelined, one; 4 responders pipelined, one. */
         assert_int_equal(responders, i < 2 ? 1 : 4);
         assert_string_equal(mode, i % 2 == 0 ? "pipelined" : "one");
         assert_int_equal(s_num(row, "window", "row"), i % 2 == 0 ? 64 : 1);
         for (size_t s = 0; s < sizeof systems / sizeof systems[0]; s++) {
-            json_t *sys = json_object_get(row, systems[s]);
-            if (!json_is_object(sys)) {
+            const msgpack_object *sys = yh_json_at(row, systems[s]);
+            if (yh_json_type(sys, "") != MSGPACK_OBJECT_MAP) {
                 fail_msg("row %zu has no %s", i, systems[s]);
             }
             if (!(s_num(sys, "rt_per_s", systems[s]) > 0)) {
@@ -108,7 +106,7 @@ test_bench_compare_json(void **state)
         }
         assert_true(s_num(row, "ratio_yard_nats", "row") > 0);
     }
-    json_decref(doc);
+    yh_json_destroy(&json);
     yh_run_destroy(&r);
 }
 

@@ -4,11 +4,11 @@
  * real on both sides, with no non-2xx answers and no timeouts; without wrk on PATH the command
  * says to install it; bad flags are usage errors. The wrk tests skip when wrk is missing. */
 #include "harness.h"
+#include "json_doc.h"
 #include "run.h"
 
-#include <jansson.h>
-
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,29 +59,29 @@ s_have_wrk(void)
 }
 
 static double
-s_num(json_t *doc, const char *key)
+s_num(const msgpack_object *doc, const char *key)
 {
-    json_t *v = json_object_get(doc, key);
-    if (!json_is_number(v)) {
+    double v = yh_json_num(doc, key);
+    if (isnan(v)) {
         fail_msg("bench http JSON: %s is not a number", key);
     }
-    return json_number_value(v);
+    return v;
 }
 
 /* One side's errors object: every wrk error kind is there; no non-2xx, no timeouts. */
 static void
-s_check_errors(json_t *doc, const char *key)
+s_check_errors(const msgpack_object *doc, const char *key)
 {
-    json_t *e = json_object_get(doc, key);
-    assert_true(json_is_object(e));
+    const msgpack_object *e = yh_json_at(doc, key);
+    assert_int_equal(yh_json_type(e, ""), MSGPACK_OBJECT_MAP);
     static const char *const kinds[] = {"connect", "read", "write", "status", "timeout"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (!json_is_number(json_object_get(e, kinds[i]))) {
+        if (isnan(yh_json_num(e, kinds[i]))) {
             fail_msg("%s lacks %s", key, kinds[i]);
         }
     }
-    assert_int_equal(json_number_value(json_object_get(e, "status")), 0);
-    assert_int_equal(json_number_value(json_object_get(e, "timeout")), 0);
+    assert_int_equal(yh_json_num(e, "status"), 0);
+    assert_int_equal(yh_json_num(e, "timeout"), 0);
 }
 
 static void
@@ -101,11 +101,9 @@ test_bench_http_json(void **state)
     if (r->status != 0) {
         fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
     }
-    json_error_t err;
-    json_t *doc = json_loads(r->out, 0, &err);
-    if (!doc) {
-        fail_msg("bench http output is not JSON (%s): %s", err.text, r->out);
-    }
+    yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+    assert_non_null(json); /* the reason is on stderr */
+    const msgpack_object *doc = yh_json_root(json);
     double rps = s_num(doc, "rps"), base_rps = s_num(doc, "baseline_rps");
     double p50 = s_num(doc, "p50_us"), p99 = s_num(doc, "p99_us");
     double bp50 = s_num(doc, "baseline_p50_us"), bp99 = s_num(doc, "baseline_p99_us");
@@ -119,7 +117,7 @@ test_bench_http_json(void **state)
     s_check_errors(doc, "errors");
     s_check_errors(doc, "baseline_errors");
     assert_int_equal(s_num(doc, "connections"), 8);
-    json_decref(doc);
+    yh_json_destroy(&json);
     yh_run_destroy(&r);
 }
 

@@ -4,9 +4,8 @@
  * (its JSON must parse and lose nothing) and `yard up` (it answers calls and exits 0 on
  * SIGTERM). Every wait has a deadline; retries wait on a reply, not on a clock. */
 #include "harness.h"
+#include "json_doc.h"
 #include "run.h"
-
-#include <jansson.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -266,29 +265,27 @@ test_bench_json(void **state)
     (void)state;
     yh_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", NULL);
     assert_int_equal(r->status, 0);
-    json_error_t err;
-    json_t *doc = json_loads(r->out, 0, &err);
-    if (!doc) {
-        fail_msg("bench output is not JSON (%s): %s", err.text, r->out);
-    }
+    yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+    assert_non_null(json); /* the reason is on stderr */
+    const msgpack_object *doc = yh_json_root(json);
     static const char *const keys[] = {
         "sent",    "replies",           "errors",          "lost", "rt_per_s", "p50_us", "p99_us",
         "p999_us", "baseline_rt_per_s", "baseline_p99_us", "ratio"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (!json_object_get(doc, keys[i])) {
+        if (!yh_json_at(doc, keys[i])) {
             fail_msg("bench JSON lacks %s: %s", keys[i], r->out);
         }
     }
-    assert_true(json_is_object(json_object_get(doc, "errors")));
-    assert_int_equal(json_integer_value(json_object_get(doc, "lost")), 0);
-    assert_true(json_integer_value(json_object_get(doc, "replies")) > 0);
-    assert_true(json_number_value(json_object_get(doc, "rt_per_s")) > 0);
-    assert_true(json_number_value(json_object_get(doc, "baseline_rt_per_s")) > 0);
-    double p50 = json_number_value(json_object_get(doc, "p50_us"));
-    double p99 = json_number_value(json_object_get(doc, "p99_us"));
-    double p999 = json_number_value(json_object_get(doc, "p999_us"));
+    assert_int_equal(yh_json_type(doc, "errors"), MSGPACK_OBJECT_MAP);
+    assert_int_equal(yh_json_int(doc, "lost"), 0);
+    assert_true(yh_json_int(doc, "replies") > 0);
+    assert_true(yh_json_num(doc, "rt_per_s") > 0);
+    assert_true(yh_json_num(doc, "baseline_rt_per_s") > 0);
+    double p50 = yh_json_num(doc, "p50_us");
+    double p99 = yh_json_num(doc, "p99_us");
+    double p999 = yh_json_num(doc, "p999_us");
     assert_true(p50 > 0 && p50 <= p99 && p99 <= p999);
-    json_decref(doc);
+    yh_json_destroy(&json);
     yh_run_destroy(&r);
 }
 
@@ -301,16 +298,14 @@ test_bench_existing_bus(void **state)
     yh_run_t *r = s_run(60000, "bench", "--duration", "1", "--json", "--clients", "2", "--window",
                         "8", "--service", "echo", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);
-    json_error_t err;
-    json_t *doc = json_loads(r->out, 0, &err);
-    if (!doc) {
-        fail_msg("bench output is not JSON (%s): %s", err.text, r->out);
-    }
-    assert_true(json_is_false(json_object_get(doc, "in_process")));
-    assert_true(json_is_null(json_object_get(doc, "baseline_rt_per_s")));
-    assert_int_equal(json_integer_value(json_object_get(doc, "lost")), 0);
-    assert_true(json_integer_value(json_object_get(doc, "replies")) > 0);
-    json_decref(doc);
+    yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+    assert_non_null(json); /* the reason is on stderr */
+    const msgpack_object *doc = yh_json_root(json);
+    assert_int_equal(yh_json_bool(doc, "in_process"), 0);
+    assert_int_equal(yh_json_type(doc, "baseline_rt_per_s"), MSGPACK_OBJECT_NIL);
+    assert_int_equal(yh_json_int(doc, "lost"), 0);
+    assert_true(yh_json_int(doc, "replies") > 0);
+    yh_json_destroy(&json);
     yh_run_destroy(&r);
 
     /* A service nobody offers: the bench says so and fails instead of reporting zeros. */

@@ -3,15 +3,15 @@
  * knows exactly how many the broker accepted), and `yard` run as a child whose stdout, stderr
  * and exit status are checked: exact totals, per-replica served counts that add up to the
  * calls, rates and latency after a complete window, the documented --json keys (parsed with
- * jansson), NOT_FOUND -> 1, usage -> 2, no broker -> 3. Every wait has a deadline. */
+ * the harness's JSON reader), NOT_FOUND -> 1, usage -> 2, no broker -> 3. Every wait has a
+ * deadline. */
 #include "harness.h"
+#include "json_doc.h"
 #include "run.h"
 
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/json.h"
-
-#include <jansson.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -50,8 +50,8 @@ static char *const s_env[] = {"YARD_BROKER", "YARD_CONFIG", NULL};
 #define s_run(timeout_ms, ...) yh_runl("yard", s_env, (timeout_ms), __VA_ARGS__)
 
 /* Runs yard with args (up to 3, NULL-ended) plus --json and the bus's --broker, expects exit 0
- * and returns the parsed document (caller decrefs). */
-static json_t *
+ * and returns the parsed document (caller destroys it with yh_json_destroy()). */
+static yh_json_t *
 s_json(const s_bus_t *bus, const char *a0, const char *a1)
 {
     yh_run_t *r = a1 ? s_run(10000, a0, a1, "--json", bus->broker_flag, NULL)
@@ -59,10 +59,9 @@ s_json(const s_bus_t *bus, const char *a0, const char *a1)
     if (r->status != 0) {
         fail_msg("yard %s exited %d: %s", a0, r->status, r->err);
     }
-    json_error_t err;
-    json_t *doc = json_loads(r->out, 0, &err);
+    yh_json_t *doc = yh_json_parse(r->out, strlen(r->out));
     if (!doc) {
-        fail_msg("yard %s --json is not JSON (%s): %s", a0, err.text, r->out);
+        fail_msg("yard %s --json is not JSON (the reason is above): %s", a0, r->out);
     }
     size_t nl = 0;
     for (const char *c = r->out; *c; c++) {
@@ -74,14 +73,14 @@ s_json(const s_bus_t *bus, const char *a0, const char *a1)
 }
 
 /* The services entry named name in a `yard services --json` document (borrowed), or NULL. */
-static json_t *
-s_service(json_t *doc, const char *name)
+static const msgpack_object *
+s_service(const yh_json_t *doc, const char *name)
 {
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(doc, "services"), i, s)
-    {
-        if (strcmp(json_string_value(json_object_get(s, "name")), name) == 0) {
+    const msgpack_object *all = yh_json_at(yh_json_root(doc), "services");
+    for (long i = 0; i < yh_json_count(all, ""); i++) {
+        const msgpack_object *s = &all->via.array.ptr[i];
+        const char *s_name = yh_json_str(s, "name");
+        if (s_name && strcmp(s_name, name) == 0) {
             return s;
         }
     }
@@ -89,13 +88,13 @@ s_service(json_t *doc, const char *name)
 }
 
 static long long
-s_int(json_t *obj, const char *key)
+s_int(const msgpack_object *obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!json_is_integer(v)) {
+    int64_t v = yh_json_int(obj, key);
+    if (v == INT64_MIN) {
         fail_msg("%s is not an integer", key);
     }
-    return json_integer_value(v);
+    return v;
 }
 
 /* --- the bus ------------------------------------------------------------------------------ */
@@ -112,10 +111,10 @@ s_echo_ready(s_bus_t *bus)
         const void *body = yard_msg_body(reply, &n);
         char *text = NULL;
         if (yard_json_from_msgpack(body, n, &text, NULL, NULL, 0) == 0) {
-            json_t *doc = json_loads(text, 0, NULL);
-            json_t *echo = doc ? s_service(doc, "echo") : NULL;
-            ready = echo && json_integer_value(json_object_get(echo, "replicas")) == S_REPLICAS;
-            json_decref(doc);
+            yh_json_t *doc = yh_json_parse(text, strlen(text));
+            const msgpack_object *echo = doc ? s_service(doc, "echo") : NULL;
+            ready = echo && yh_json_int(echo, "replicas") == S_REPLICAS;
+            yh_json_destroy(&doc);
             free(text);
         }
     }
@@ -185,29 +184,30 @@ static void
 test_services_json_shape_and_totals(void **state)
 {
     s_bus_t *bus = *state;
-    json_t *before = s_json(bus, "services", NULL);
-    json_t *echo = s_service(before, "echo");
+    yh_json_t *before = s_json(bus, "services", NULL);
+    const msgpack_object *echo = s_service(before, "echo");
     assert_non_null(echo);
     long long req0 = s_int(echo, "requests"), rep0 = s_int(echo, "replies");
     long long err0 = s_int(echo, "errors");
     assert_int_equal(req0, (long long)bus->calls);
-    json_decref(before);
+    yh_json_destroy(&before);
 
     s_calls(bus, 40);
 
-    json_t *doc = s_json(bus, "services", NULL);
-    assert_true(s_int(doc, "ts_ms") > 1600000000000LL); /* wall clock, ms since 1970 */
+    yh_json_t *doc = s_json(bus, "services", NULL);
+    assert_true(s_int(yh_json_root(doc), "ts_ms") >
+                1600000000000LL); /* wall clock, ms since 1970 */
     echo = s_service(doc, "echo");
     assert_non_null(echo);
     static const char *const keys[] = {"name",   "replicas", "credit",  "in_flight",
                                        "queued", "requests", "replies", "errors",
                                        "rps",    "eps",      "p50_us",  "p99_us"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (!json_object_get(echo, keys[i])) {
+        if (!yh_json_at(echo, keys[i])) {
             fail_msg("services entry lacks %s", keys[i]);
         }
     }
-    assert_int_equal(json_object_size(echo), sizeof keys / sizeof keys[0]);
+    assert_int_equal(yh_json_count(echo, ""), sizeof keys / sizeof keys[0]);
     assert_int_equal(s_int(echo, "replicas"), S_REPLICAS);
     assert_true(s_int(echo, "credit") >= S_REPLICAS);
     assert_int_equal(s_int(echo, "in_flight"), 0);
@@ -215,25 +215,21 @@ test_services_json_shape_and_totals(void **state)
     assert_int_equal(s_int(echo, "requests"), req0 + 40);
     assert_int_equal(s_int(echo, "replies"), rep0 + 40);
     assert_int_equal(s_int(echo, "errors"), err0);
-    assert_true(json_is_number(json_object_get(echo, "rps")));
-    assert_true(json_is_number(json_object_get(echo, "eps")));
-    assert_true(json_number_value(json_object_get(echo, "rps")) > 0);
-    assert_true(json_number_value(json_object_get(echo, "eps")) == 0);
+    assert_true(yh_json_num(echo, "rps") > 0); /* NAN (not a number) is not */
+    assert_true(yh_json_num(echo, "eps") == 0);
     long long p50 = s_int(echo, "p50_us"), p99 = s_int(echo, "p99_us");
     assert_true(p50 > 0 && p50 <= p99);
 
     /* credit is the sum of the replicas' credit */
-    json_t *reps = s_json(bus, "replicas", "echo");
+    yh_json_t *reps = s_json(bus, "replicas", "echo");
+    const msgpack_object *list = yh_json_at(yh_json_root(reps), "replicas");
     long long credit = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(reps, "replicas"), i, r)
-    {
-        credit += s_int(r, "credit");
+    for (long i = 0; i < yh_json_count(list, ""); i++) {
+        credit += s_int(&list->via.array.ptr[i], "credit");
     }
     assert_int_equal(credit, s_int(echo, "credit"));
-    json_decref(reps);
-    json_decref(doc);
+    yh_json_destroy(&reps);
+    yh_json_destroy(&doc);
 }
 
 static void
@@ -285,10 +281,11 @@ test_replicas_served_adds_up(void **state)
 {
     s_bus_t *bus = *state;
     s_calls(bus, 30);
-    json_t *doc = s_json(bus, "replicas", "echo");
-    assert_string_equal(json_string_value(json_object_get(doc, "service")), "echo");
-    json_t *reps = json_object_get(doc, "replicas");
-    assert_int_equal(json_array_size(reps), S_REPLICAS);
+    yh_json_t *doc = s_json(bus, "replicas", "echo");
+    assert_string_equal(yh_json_str(yh_json_root(doc), "service"), "echo");
+    const msgpack_object *reps = yh_json_at(yh_json_root(doc), "replicas");
+    assert_int_equal(yh_json_count(reps, ""), S_REPLICAS);
+    assert_int_equal(yh_json_type(reps, ""), MSGPACK_OBJECT_ARRAY);
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
     static const char *const keys[] = {"name",         "host",      "pid",
@@ -297,17 +294,15 @@ test_replicas_served_adds_up(void **state)
                                        "heartbeat_ms", "draining"};
     long long served = 0;
     bool seen[S_REPLICAS] = {false};
-    size_t i;
-    json_t *r;
-    json_array_foreach(reps, i, r)
-    {
+    for (uint32_t i = 0; i < reps->via.array.size; i++) {
+        const msgpack_object *r = &reps->via.array.ptr[i];
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-            if (!json_object_get(r, keys[k])) {
+            if (!yh_json_at(r, keys[k])) {
                 fail_msg("replica entry lacks %s", keys[k]);
             }
         }
-        assert_int_equal(json_object_size(r), sizeof keys / sizeof keys[0]);
-        assert_string_equal(json_string_value(json_object_get(r, "host")), host);
+        assert_int_equal(yh_json_count(r, ""), sizeof keys / sizeof keys[0]);
+        assert_string_equal(yh_json_str(r, "host"), host);
         assert_int_equal(s_int(r, "pid"), bus->actor);
         long long index = s_int(r, "index");
         assert_true(index >= 0 && index < S_REPLICAS);
@@ -315,20 +310,20 @@ test_replicas_served_adds_up(void **state)
         seen[index] = true;
         char name[320];
         snprintf(name, sizeof name, "%s/%d/%lld", host, (int)bus->actor, index);
-        assert_string_equal(json_string_value(json_object_get(r, "name")), name);
+        assert_string_equal(yh_json_str(r, "name"), name);
         assert_true(s_int(r, "uptime_ms") >= 0);
         assert_int_equal(s_int(r, "in_flight"), 0);
         assert_true(s_int(r, "credit") >= 1);
         long long hb = s_int(r, "heartbeat_ms");
         assert_true(hb > 0);
         assert_true(s_int(r, "last_heartbeat_ms_ago") <= 3 * hb);
-        assert_true(json_is_false(json_object_get(r, "draining")));
+        assert_int_equal(yh_json_bool(r, "draining"), 0);
         /* round-robin over three replicas: each served some of the calls */
         assert_true(s_int(r, "served") > 0);
         served += s_int(r, "served");
     }
     assert_int_equal(served, (long long)bus->calls);
-    json_decref(doc);
+    yh_json_destroy(&doc);
 }
 
 /* Rates and percentiles come from the last complete window: keep calls going for more than
@@ -342,23 +337,23 @@ test_rates_after_a_window(void **state)
     long long p99 = 0;
     while (yh_now_ms() - start < S_WINDOW_MS + 500) {
         s_calls(bus, 20);
-        json_t *probe = s_json(bus, "services", NULL);
-        json_decref(probe);
+        yh_json_t *probe = s_json(bus, "services", NULL);
+        yh_json_destroy(&probe);
     }
-    json_t *doc = s_json(bus, "services", NULL);
-    json_t *echo = s_service(doc, "echo");
+    yh_json_t *doc = s_json(bus, "services", NULL);
+    const msgpack_object *echo = s_service(doc, "echo");
     assert_non_null(echo);
-    rps = json_number_value(json_object_get(echo, "rps"));
+    rps = yh_json_num(echo, "rps");
     p99 = s_int(echo, "p99_us");
     if (!(rps > 0) || p99 <= 0) {
         fail_msg("after a window: rps %f p99_us %lld", rps, p99);
     }
-    assert_true(json_number_value(json_object_get(echo, "eps")) == 0);
+    assert_true(yh_json_num(echo, "eps") == 0);
     assert_true(s_int(echo, "p50_us") <= p99);
     /* no more calls than were made can have been counted in one window */
     assert_true(rps * S_WINDOW_MS / 1000.0 <= (double)bus->calls + 0.5);
     assert_int_equal(s_int(echo, "requests"), (long long)bus->calls);
-    json_decref(doc);
+    yh_json_destroy(&doc);
 }
 
 /* Errors count in the totals and in eps, and their latency too: BAD_REQUEST from a replica
@@ -398,10 +393,11 @@ test_errors_counted(void **state)
         assert_int_equal(rc, YARD_E_TIMEOUT);
     }
     /* The client may give up a moment before the broker answers TIMEOUT: ask until it has. */
-    json_t *doc = NULL, *svc = NULL;
+    yh_json_t *doc = NULL;
+    const msgpack_object *svc = NULL;
     deadline = yh_now_ms() + 10000;
     for (;;) {
-        json_decref(doc);
+        yh_json_destroy(&doc);
         doc = s_json(bus, "services", NULL);
         svc = s_service(doc, "slow");
         assert_non_null(svc);
@@ -412,9 +408,9 @@ test_errors_counted(void **state)
     assert_int_equal(s_int(svc, "requests"), 5);
     assert_int_equal(s_int(svc, "replies"), 0);
     assert_int_equal(s_int(svc, "errors"), 5);
-    assert_true(json_number_value(json_object_get(svc, "eps")) > 0);
+    assert_true(yh_json_num(svc, "eps") > 0);
     assert_true(s_int(svc, "p99_us") >= 90000); /* the timeouts took about 100 ms */
-    json_decref(doc);
+    yh_json_destroy(&doc);
 
     yh_run_t *r = s_run(10000, "services", bus->broker_flag, NULL);
     assert_int_equal(r->status, 0);

@@ -7,12 +7,11 @@
  * told how many it missed; a broker with tapping off makes `yard tap` exit 1; usage is exit 2
  * and no broker exit 3; every --json line parses. Every wait has a deadline. */
 #include "harness.h"
+#include "json_doc.h"
 #include "run.h"
 
 #include "yard/client.h"
 #include "yard/json.h"
-
-#include <jansson.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -119,24 +118,21 @@ s_spawn_echo(const s_bus_t *bus)
     return pid;
 }
 
-/* Each line of text parses as a JSON object; returns them as an array (caller decrefs). */
-static json_t *
+/* Each line of text parses as a JSON object; returns them as the root array (caller destroys
+ * it with yh_json_destroy()). */
+static yh_json_t *
 s_json_lines(const char *text)
 {
-    json_t *all = json_array();
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        json_error_t e;
-        json_t *obj = json_loadb(p, n, 0, &e);
-        if (!json_is_object(obj)) {
-            fail_msg("not a JSON object line: %.*s (%s)", (int)n, p, e.text);
+    assert_null(strstr(text, "\n\n")); /* no empty line */
+    yh_json_t *doc = yh_json_parse_lines(text);
+    assert_non_null(doc); /* the line that is not JSON is on stderr */
+    const msgpack_object *all = yh_json_root(doc);
+    for (uint32_t i = 0; i < all->via.array.size; i++) {
+        if (all->via.array.ptr[i].type != MSGPACK_OBJECT_MAP) {
+            fail_msg("line %u is not a JSON object: %s", i + 1, text);
         }
-        json_array_append_new(all, obj);
-        p += n + (nl ? 1 : 0);
     }
-    return all;
+    return doc;
 }
 
 /* --- usage and no broker ------------------------------------------------------------------ */
@@ -219,22 +215,21 @@ test_monitor_replica_lifecycle(void **state)
     s_end(js, SIGTERM, 5000);
     assert_int_equal(mon->status, 0);
     assert_int_equal(js->status, 0);
-    json_t *lines = s_json_lines(js->out);
+    yh_json_t *lines = s_json_lines(js->out);
+    const msgpack_object *all = yh_json_root(lines);
     bool ready = false, died = false;
-    size_t i;
-    json_t *ev;
-    json_array_foreach(lines, i, ev)
-    {
-        const char *kind = json_string_value(json_object_get(ev, "event"));
+    for (uint32_t i = 0; i < all->via.array.size; i++) {
+        const msgpack_object *ev = &all->via.array.ptr[i];
+        const char *kind = yh_json_str(ev, "event");
         assert_non_null(kind);
-        assert_true(json_is_integer(json_object_get(ev, "ts_ms")));
-        const char *replica = json_string_value(json_object_get(ev, "replica"));
+        assert_true(yh_json_int(ev, "ts_ms") != INT64_MIN);
+        const char *replica = yh_json_str(ev, "replica");
         bool ours = replica && strstr(replica, tag);
         ready |= ours && strcmp(kind, "replica_ready") == 0;
         died |= ours && strcmp(kind, "replica_dead") == 0;
     }
     assert_true(ready && died);
-    json_decref(lines);
+    yh_json_destroy(&lines);
     yh_run_destroy(&mon);
     yh_run_destroy(&js);
 }
@@ -292,19 +287,19 @@ test_tap_service(void **state)
     assert_true(strstr(req, "{\"hello\":\"tap\"}") < rep);
     assert_non_null(strstr(rep, "{\"hello\":\"tap\"}"));
 
-    json_t *lines = s_json_lines(js->out);
-    assert_int_equal(json_array_size(lines), 2);
-    json_t *a = json_array_get(lines, 0), *b = json_array_get(lines, 1);
-    assert_string_equal(json_string_value(json_object_get(a, "kind")), "request");
-    assert_string_equal(json_string_value(json_object_get(a, "service")), "echo");
-    assert_string_equal(json_string_value(json_object_get(a, "op")), "greet");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(a, "body"), "hello")),
-                        "tap");
-    assert_string_equal(json_string_value(json_object_get(b, "kind")), "reply");
-    assert_true(json_equal(json_object_get(a, "id"), json_object_get(b, "id")));
-    assert_true(json_equal(json_object_get(a, "client"), json_object_get(b, "client")));
-    assert_true(json_equal(json_object_get(a, "body"), json_object_get(b, "body")));
-    json_decref(lines);
+    yh_json_t *lines = s_json_lines(js->out);
+    assert_int_equal(yh_json_count(yh_json_root(lines), ""), 2);
+    const msgpack_object *a = yh_json_at(yh_json_root(lines), "0");
+    const msgpack_object *b = yh_json_at(yh_json_root(lines), "1");
+    assert_string_equal(yh_json_str(a, "kind"), "request");
+    assert_string_equal(yh_json_str(a, "service"), "echo");
+    assert_string_equal(yh_json_str(a, "op"), "greet");
+    assert_string_equal(yh_json_str(a, "body.hello"), "tap");
+    assert_string_equal(yh_json_str(b, "kind"), "reply");
+    assert_true(yh_json_equal(yh_json_at(a, "id"), yh_json_at(b, "id")));
+    assert_true(yh_json_equal(yh_json_at(a, "client"), yh_json_at(b, "client")));
+    assert_true(yh_json_equal(yh_json_at(a, "body"), yh_json_at(b, "body")));
+    yh_json_destroy(&lines);
     yh_run_destroy(&tap);
     yh_run_destroy(&js);
     yh_stop(actor, SIGTERM, 5000);
@@ -334,17 +329,20 @@ test_tap_subject(void **state)
 static void
 s_count(const char *out, uint64_t *seen, uint64_t *dropped)
 {
-    json_t *lines = s_json_lines(out);
-    size_t i;
-    json_t *l;
+    yh_json_t *lines = s_json_lines(out);
+    const msgpack_object *all = yh_json_root(lines);
     *seen = *dropped = 0;
-    json_array_foreach(lines, i, l)
-    {
-        const char *kind = json_string_value(json_object_get(l, "kind"));
+    for (uint32_t i = 0; i < all->via.array.size; i++) {
+        const msgpack_object *l = &all->via.array.ptr[i];
+        const char *kind = yh_json_str(l, "kind");
         *seen += kind && strcmp(kind, "publish") == 0;
-        *dropped += (uint64_t)json_integer_value(json_object_get(l, "dropped"));
+        if (yh_json_type(l, "dropped") >= 0) {
+            int64_t d = yh_json_int(l, "dropped");
+            assert_true(d >= 0);
+            *dropped += (uint64_t)d;
+        }
     }
-    json_decref(lines);
+    yh_json_destroy(&lines);
 }
 
 static void

@@ -1,13 +1,14 @@
 /* The logger: every line is one valid JSON object, whatever bytes it was given; repeated
  * error lines are rate-limited and say how many were dropped; records (access logs) never
- * are; the level filters. stderr is captured into a temp file and parsed with jansson. */
+ * are; the level filters. stderr is captured into a temp file and parsed with the harness's JSON
+ * reader. */
+#include "json_doc.h"
 #include "yard/log.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +29,24 @@ s_capture_start(s_capture_t *c)
     assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
 }
 
-/* Ends the capture and returns the lines as parsed JSON objects (a JSON array). */
-static json_t *
+/* Ends the capture and returns the lines parsed as JSON (the root: an array of them). */
+static yh_json_t *
 s_capture_end(s_capture_t *c)
 {
     dup2(c->saved, STDERR_FILENO);
     close(c->saved);
+    long size = ftell(c->file);
+    assert_true(size >= 0);
+    char *text = calloc(1, (size_t)size + 1);
+    assert_non_null(text);
     rewind(c->file);
-    json_t *lines = json_array();
-    char buf[8192];
-    while (fgets(buf, sizeof buf, c->file)) {
-        json_error_t err;
-        json_t *o = json_loads(buf, 0, &err);
-        if (!o) {
-            fail_msg("not JSON (%s): %s", err.text, buf);
-        }
-        json_array_append_new(lines, o);
-    }
+    assert_int_equal(fread(text, 1, (size_t)size, c->file), (size_t)size);
     fclose(c->file);
+    assert_int_equal(strlen(text), (size_t)size); /* no NUL byte in a log line */
+    yh_json_t *lines = yh_json_parse_lines(text);
+    free(text);
+    assert_non_null(lines); /* every line is JSON */
     return lines;
-}
-
-static const char *
-s_str(json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
 }
 
 static void
@@ -69,23 +63,24 @@ test_line_shape_and_escaping(void **state)
     yard_log(YARD_LOG_INFO, "shape", YF_STR("evil", evil), YF_INT("n", -5), YF_UINT("u", 7),
              YF_BOOL("b", 1), YF_STRN("part", "abcdef", 3), YF_STR("none", NULL));
     yard_log(YARD_LOG_DEBUG, "filtered out");
-    json_t *lines = s_capture_end(&c);
-    assert_int_equal(json_array_size(lines), 1);
-    json_t *o = json_array_get(lines, 0);
-    assert_string_equal(s_str(o, "level"), "info");
-    assert_string_equal(s_str(o, "component"), "unit");
-    assert_int_equal(json_integer_value(json_object_get(o, "replica")), 3);
-    assert_string_equal(s_str(o, "msg"), "shape");
-    assert_string_equal(s_str(o, "evil"), "q\"b\\n\nc\x01 h\xc3\xa9 \xef\xbf\xbd \xef\xbf\xbd"
-                                          "\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd"
-                                          "\xef\xbf\xbd\xef\xbf\xbd");
-    assert_int_equal(json_integer_value(json_object_get(o, "n")), -5);
-    assert_int_equal(json_integer_value(json_object_get(o, "u")), 7);
-    assert_true(json_is_true(json_object_get(o, "b")));
-    assert_string_equal(s_str(o, "part"), "abc");
-    assert_true(json_is_null(json_object_get(o, "none")));
-    assert_non_null(s_str(o, "ts"));
-    json_decref(lines);
+    yh_json_t *lines = s_capture_end(&c);
+    assert_int_equal(yh_json_count(yh_json_root(lines), ""), 1);
+    const msgpack_object *o = yh_json_at(yh_json_root(lines), "0");
+    assert_int_equal(yh_json_type(o, ""), MSGPACK_OBJECT_MAP);
+    assert_string_equal(yh_json_str(o, "level"), "info");
+    assert_string_equal(yh_json_str(o, "component"), "unit");
+    assert_int_equal(yh_json_int(o, "replica"), 3);
+    assert_string_equal(yh_json_str(o, "msg"), "shape");
+    assert_string_equal(yh_json_str(o, "evil"), "q\"b\\n\nc\x01 h\xc3\xa9 \xef\xbf\xbd \xef\xbf\xbd"
+                                                "\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd"
+                                                "\xef\xbf\xbd\xef\xbf\xbd");
+    assert_int_equal(yh_json_int(o, "n"), -5);
+    assert_int_equal(yh_json_int(o, "u"), 7);
+    assert_int_equal(yh_json_bool(o, "b"), 1);
+    assert_string_equal(yh_json_str(o, "part"), "abc");
+    assert_int_equal(yh_json_type(o, "none"), MSGPACK_OBJECT_NIL);
+    assert_non_null(yh_json_str(o, "ts"));
+    yh_json_destroy(&lines);
     yard_log_set_context(NULL, -1);
 }
 
@@ -102,16 +97,18 @@ test_rate_limit_and_records(void **state)
         yard_log(YARD_LOG_WARN, "flood", YF_INT("i", i));
         yard_log_record(YARD_LOG_INFO, "access", YF_INT("i", i));
     }
-    json_t *lines = s_capture_end(&c);
+    yh_json_t *lines = s_capture_end(&c);
+    const msgpack_object *all = yh_json_root(lines);
     int floods = 0, records = 0;
-    for (size_t i = 0; i < json_array_size(lines); i++) {
-        const char *msg = s_str(json_array_get(lines, i), "msg");
+    for (uint32_t i = 0; i < all->via.array.size; i++) {
+        const char *msg = yh_json_str(&all->via.array.ptr[i], "msg");
+        assert_non_null(msg);
         floods += strcmp(msg, "flood") == 0;
         records += strcmp(msg, "access") == 0;
     }
     assert_int_equal(records, 50);
     assert_true(floods >= 1 && floods <= 10); /* at most two one-second windows' bursts */
-    json_decref(lines);
+    yh_json_destroy(&lines);
 }
 
 static void
