@@ -1,6 +1,7 @@
 /* JSON Web Tokens for the auth actor: compact JWS (RFC 7515) with EdDSA over Ed25519
- * (RFC 8037) or HS256 (RFC 7518), signed and checked with libsodium, headers and claims read
- * with jansson.
+ * (RFC 8037) or HS256 (RFC 7518), signed and checked with libsodium; header and claims are
+ * JSON written and read through msgpack (yard/json.h, yard/mp.h), and a header or payload
+ * that repeats a member is refused.
  *
  * Verification never trusts the token's header to choose how to check it: the header's kid
  * picks a key from the key set, and the header's alg must equal that key's algorithm ("none",
