@@ -148,8 +148,9 @@ s_setup(void **state)
     F.dir = yh_tmpdir();
     F.cfg = yh_config_in(F.dir, s_config);
     F.broker = yh_broker_start(&F.bport);
-    yard_actor_opts_t so = {.broker = (char *)yh_endpoint(F.bport), .heartbeat_ms = 200};
-    assert_int_equal(yard_actor_start(&s_sink_def, &so, NULL, &F.sink), 0);
+    char *sink_flags[] = {"--heartbeat-ms=200", NULL};
+    F.sink = yh_actor_start(&s_sink_def, NULL, F.bport, sink_flags);
+    assert_non_null(F.sink);
     F.sched = yh_actor_start(yard_registry_find("scheduler"), F.cfg, F.bport, NULL);
     yard_client_opts_t co = {.default_timeout_ms = 5000};
     assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &F.client), 0);

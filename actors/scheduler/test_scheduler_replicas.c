@@ -20,6 +20,7 @@
  * survivors claim the next run and move the job's next time past the claimed one. Neither
  * window (a Redis round trip) can be aimed at from outside; a gap seen here is printed with
  * the runs around it, not retried away, and fails the test. A duplicate is always a bug. */
+#include "fixture.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -492,13 +493,12 @@ s_group_setup(void **state)
     (void)state;
     yard_log_set_level(YARD_LOG_ERROR);
     F.dir = yh_tmpdir();
-    F.bport = yh_free_port();
+    F.broker = yh_broker_start(&F.bport); /* heartbeat 200 ms, minimum 50 ms */
+    assert_non_null(F.broker);
     snprintf(F.endpoint, sizeof F.endpoint, "%s", yh_endpoint(F.bport));
-    yard_broker_opts_t bo = {.bind = F.endpoint, .heartbeat_ms = 200, .heartbeat_min_ms = 50};
-    assert_int_equal(yard_broker_new(&bo, NULL, &F.broker), 0);
-    assert_int_equal(yard_broker_start(F.broker), 0);
-    yard_actor_opts_t so = {.broker = F.endpoint, .heartbeat_ms = 200};
-    assert_int_equal(yard_actor_start(&s_sink_def, &so, NULL, &F.sink), 0);
+    char *sink_flags[] = {"--heartbeat-ms=200", NULL};
+    F.sink = yh_actor_start(&s_sink_def, NULL, F.bport, sink_flags);
+    assert_non_null(F.sink);
     yard_client_opts_t co = {.default_timeout_ms = S_CALL_MS};
     assert_int_equal(yard_client_new(F.endpoint, &co, &F.client), 0);
     return 0;

@@ -4,10 +4,12 @@
 #include "harness.h"
 #include "yard/error.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#define S_ARGS_MAX 16
+#define S_ARGS_MAX   16
+#define S_BIND_TRIES 10
 
 static void
 s_die(const char *what, const char *why)
@@ -31,13 +33,33 @@ yh_config_in(const char *dir, const char *text)
 yard_broker_t *
 yh_broker_start(int *port)
 {
-    *port = yh_free_port();
+    return yh_broker_start_opts(NULL, NULL, port);
+}
+
+yard_broker_t *
+yh_broker_start_opts(const yard_broker_opts_t *opts, void *zmq_ctx, int *port)
+{
+    yard_broker_opts_t bo =
+        opts ? *opts : (yard_broker_opts_t){.heartbeat_ms = 200, .heartbeat_min_ms = 50};
     char bind[64];
-    snprintf(bind, sizeof bind, "%s", yh_endpoint(*port));
-    yard_broker_opts_t bo = {.bind = bind, .heartbeat_ms = 200, .heartbeat_min_ms = 50};
     yard_broker_t *b = NULL;
-    if (yard_broker_new(&bo, NULL, &b) != 0 || yard_broker_start(b) != 0) {
-        s_die("broker", bind);
+    bool pick = !opts || !opts->bind;
+    int rc = YARD_E_IO;
+    *port = 0;
+    /* A free port can be taken between yh_free_port() and the bind: try another. */
+    for (int attempt = 0; attempt < (pick ? S_BIND_TRIES : 1) && rc == YARD_E_IO; attempt++) {
+        if (pick) {
+            *port = yh_free_port();
+            snprintf(bind, sizeof bind, "%s", yh_endpoint(*port));
+            bo.bind = bind;
+        }
+        rc = yard_broker_new(&bo, zmq_ctx, &b);
+    }
+    if (rc != 0) {
+        s_die("broker", yard_strerror(rc));
+    }
+    if ((rc = yard_broker_start(b)) != 0) {
+        s_die("broker start", yard_strerror(rc));
     }
     return b;
 }

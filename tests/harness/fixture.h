@@ -16,9 +16,16 @@ yard_config_t *yh_config_in(const char *dir, const char *text);
  * Caller owns it (yard_broker_destroy). */
 yard_broker_t *yh_broker_start(int *port);
 
+/* yh_broker_start() with the broker's options as given in opts (NULL: heartbeat 200 ms,
+ * minimum 50 ms) on zmq_ctx (NULL: the broker's own context). A NULL opts->bind binds
+ * tcp://127.0.0.1:<free port>, retried on another port while one is taken meanwhile; *port
+ * is that port (0 for a bind given in opts). Caller owns the broker (yard_broker_destroy). */
+yard_broker_t *yh_broker_start_opts(const yard_broker_opts_t *opts, void *zmq_ctx, int *port);
+
 /* Starts def configured from cfg (may be NULL), its section and the top level, plus
- * --broker=tcp://127.0.0.1:<port> and the extra flags in argv (NULL-ended; may be NULL).
- * cfg must outlive the actor. Caller owns the actor (yard_actor_destroy). */
+ * --broker=tcp://127.0.0.1:<port> and the extra flags in argv (NULL-ended; may be NULL; e.g.
+ * "--replicas=2", "--heartbeat-ms=100"), as `yard-actor` configures it. cfg must outlive the
+ * actor. Caller owns the actor (yard_actor_destroy). */
 yard_actor_t *yh_actor_start(const yard_actor_def_t *def, const yard_config_t *cfg, int port,
                              char *const *argv);
 

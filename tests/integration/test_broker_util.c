@@ -1,5 +1,6 @@
 /* See test_broker_util.h. */
 #include "test_broker_util.h"
+#include "fixture.h"
 #include "harness.h"
 
 #include <msgpack.h>
@@ -18,13 +19,11 @@ tb_start(tb_env_t *env, yard_broker_opts_t *opts)
     memset(env, 0, sizeof *env);
     env->ctx = zmq_ctx_new();
     env->codec = yard_codec_new();
-    for (int attempt = 0; attempt < 10 && !env->broker; attempt++) {
-        snprintf(env->endpoint, sizeof env->endpoint, "tcp://127.0.0.1:%d", yh_free_port());
-        o.bind = env->endpoint;
-        yard_broker_new(&o, env->ctx, &env->broker);
-    }
+    o.bind = NULL; /* the fixture's free port, retried while taken */
+    int port = 0;
+    env->broker = yh_broker_start_opts(&o, env->ctx, &port); /* started, or the test aborts */
     assert_non_null(env->broker);
-    assert_int_equal(yard_broker_start(env->broker), 0);
+    snprintf(env->endpoint, sizeof env->endpoint, "%s", yh_endpoint(port));
 }
 
 void

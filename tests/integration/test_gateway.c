@@ -4,6 +4,7 @@
  * of docs/gateway.md, path params and query, bodies near and over the limit (chunked too),
  * slow actors, a killed actor, 1,000 held requests on a few threads, pipelining, keep-alive,
  * the auth hook, metrics and drain on stop. Every wait is a poll with a deadline. */
+#include "fixture.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -33,6 +34,9 @@
 #include <unistd.h>
 
 #define S_HB 100
+/* A number macro as a string literal, for flags. */
+#define S_STR(x)  S_STR_(x)
+#define S_STR_(x) #x
 
 /* --- test actors ---------------------------------------------------------------------------- */
 
@@ -333,24 +337,14 @@ s_setup(void **state)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     pthread_create(&s_worker, NULL, s_worker_main, NULL);
     F.dir = yh_tmpdir();
-    char path[512];
-    snprintf(path, sizeof path, "%s/yard.yaml", F.dir);
-    char err[512] = "";
-    F.cfg = yh_config_write(path, s_config, err, sizeof err);
-    if (F.cfg == NULL) {
-        fail_msg("config: %s", err);
-    }
-    F.bport = yh_free_port();
-    char bind[64];
-    snprintf(bind, sizeof bind, "%s", yh_endpoint(F.bport));
-    yard_broker_opts_t bo = {.bind = bind, .heartbeat_ms = S_HB, .heartbeat_min_ms = 50};
-    assert_int_equal(yard_broker_new(&bo, NULL, &F.broker), 0);
-    assert_int_equal(yard_broker_start(F.broker), 0);
-    yard_actor_opts_t ao = {.broker = (char *)yh_endpoint(F.bport),
-                            .replicas = 2,
-                            .heartbeat_ms = S_HB,
-                            .drain_ms = 2000};
-    assert_int_equal(yard_actor_start(&s_gwt_def, &ao, NULL, &F.gwt), 0);
+    F.cfg = yh_config_in(F.dir, s_config); /* loaded, or the test aborts naming the error */
+    assert_non_null(F.cfg);
+    yard_broker_opts_t bo = {.heartbeat_ms = S_HB, .heartbeat_min_ms = 50};
+    F.broker = yh_broker_start_opts(&bo, NULL, &F.bport);
+    assert_non_null(F.broker);
+    char *flags[] = {"--replicas=2", "--heartbeat-ms=" S_STR(S_HB), "--drain-ms=2000", NULL};
+    F.gwt = yh_actor_start(&s_gwt_def, NULL, F.bport, flags);
+    assert_non_null(F.gwt);
     F.gw = s_gateway_new(2);
     snprintf(F.base, sizeof F.base, "http://127.0.0.1:%u", yard_gateway_port(F.gw));
     return 0;
@@ -607,12 +601,9 @@ test_auth(void **state)
     curl_slist_free_all(h);
     h = curl_slist_append(NULL, "Authorization: Bearer good");
     assert_int_equal(s_do("GET", "/v1/me", NULL, h, &r), 503); /* no auth service yet */
-    yard_actor_opts_t ao = {.broker = (char *)yh_endpoint(F.bport),
-                            .replicas = 1,
-                            .heartbeat_ms = S_HB,
-                            .drain_ms = 1000};
-    yard_actor_t *auth = NULL;
-    assert_int_equal(yard_actor_start(&s_auth_def, &ao, NULL, &auth), 0);
+    char *flags[] = {"--replicas=1", "--heartbeat-ms=" S_STR(S_HB), "--drain-ms=1000", NULL};
+    yard_actor_t *auth = yh_actor_start(&s_auth_def, NULL, F.bport, flags);
+    assert_non_null(auth);
     long long until = yh_now_ms() + 10000;
     while (s_do("GET", "/v1/me", NULL, h, &r) == 503 && yh_now_ms() < until) {
     }

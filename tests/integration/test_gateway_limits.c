@@ -8,6 +8,7 @@
  * it needs from a config file written into a temp dir. Rate-limit assertions allow exactly
  * the refill that the measured elapsed time permits, so a slow machine cannot fail them and
  * a limiter that does not limit cannot pass them. Every wait is a poll with a deadline. */
+#include "fixture.h"
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -31,6 +32,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A number macro as a string literal, for flags. */
+#define S_STR(x)     S_STR_(x)
+#define S_STR_(x)    #x
 #define S_HB         100
 #define S_WAIT_MS    10000
 #define S_MAX_HOLD   16
@@ -135,28 +139,26 @@ typedef struct {
 
 static s_fx_t F;
 
+/* The fixture's actor (yh_actor_start) with replicas, heartbeat S_HB and a 2 s drain. */
 static yard_actor_t *
 s_actor(const yard_actor_def_t *def, int bport, int replicas)
 {
-    yard_actor_opts_t ao = {.broker = (char *)yh_endpoint(bport),
-                            .replicas = replicas,
-                            .heartbeat_ms = S_HB,
-                            .drain_ms = 2000};
-    yard_actor_t *a = NULL;
-    assert_int_equal(yard_actor_start(def, &ao, NULL, &a), 0);
+    char rflag[32];
+    snprintf(rflag, sizeof rflag, "--replicas=%d", replicas);
+    char *flags[] = {rflag, "--heartbeat-ms=" S_STR(S_HB), "--drain-ms=2000", NULL};
+    yard_actor_t *a = yh_actor_start(def, NULL, bport, flags);
+    assert_non_null(a);
     return a;
 }
 
+/* The fixture's broker (yh_broker_start_opts) on a free port, heartbeat S_HB, and a queue of
+ * queue_max per service (0: the default). */
 static yard_broker_t *
-s_broker(int port, int64_t queue_max)
+s_broker(int *port, int64_t queue_max)
 {
-    char bind[64];
-    snprintf(bind, sizeof bind, "%s", yh_endpoint(port));
-    yard_broker_opts_t bo = {
-        .bind = bind, .heartbeat_ms = S_HB, .heartbeat_min_ms = 50, .queue_max = queue_max};
-    yard_broker_t *b = NULL;
-    assert_int_equal(yard_broker_new(&bo, NULL, &b), 0);
-    assert_int_equal(yard_broker_start(b), 0);
+    yard_broker_opts_t bo = {.heartbeat_ms = S_HB, .heartbeat_min_ms = 50, .queue_max = queue_max};
+    yard_broker_t *b = yh_broker_start_opts(&bo, NULL, port);
+    assert_non_null(b);
     return b;
 }
 
@@ -187,8 +189,7 @@ s_setup(void **state)
     yard_log_set_level(YARD_LOG_WARN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     F.dir = yh_tmpdir();
-    F.bport = yh_free_port();
-    F.broker = s_broker(F.bport, 0);
+    F.broker = s_broker(&F.bport, 0);
     F.gwl = s_actor(&s_gwl_def, F.bport, 2);
     F.auth = s_actor(&s_auth_def, F.bport, 1);
     s_wait_bus(F.bport, "gwl", "ping", NULL, 0);
@@ -582,8 +583,8 @@ test_overloaded(void **state)
     (void)state;
     /* Its own broker: a queue of 1 per service; "held" takes one request at a time (credit 1)
      * and holds it. Of S_OVERLOAD_N at once: 1 held, 1 queued, the rest refused. */
-    int bport = yh_free_port();
-    yard_broker_t *broker = s_broker(bport, 1);
+    int bport = 0;
+    yard_broker_t *broker = s_broker(&bport, 1);
     yard_actor_t *held = s_actor(&s_held_def, bport, 1);
     s_wait_bus(bport, "held", "ping", NULL, 0);
     yard_gateway_t *gw = s_gateway(NULL, bport, NULL);
