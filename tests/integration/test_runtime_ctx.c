@@ -32,6 +32,8 @@ static atomic_int s_ticks;
 static atomic_int s_late_ticks; /* ticks that ran after the drain began: must stay 0 */
 static atomic_bool s_draining;
 static atomic_int s_held;
+static atomic_int s_init_publish; /* what publishing returned in init and in fini */
+static atomic_int s_fini_publish;
 static pthread_mutex_t s_trail_lock = PTHREAD_MUTEX_INITIALIZER;
 static char s_trail[S_TRAIL_SZ];
 
@@ -51,6 +53,7 @@ typedef struct {
 } s_src_t;
 
 typedef struct {
+    yard_ctx_t *ctx;
     yard_timer_t *tick;
     s_src_t *src;
     uint32_t n;
@@ -113,6 +116,8 @@ static int
 s_init(void *state, const yard_actor_env_t *env)
 {
     s_state_t *st = state;
+    st->ctx = env->ctx;
+    atomic_store(&s_init_publish, yard_ctx_publish(env->ctx, "ticker.init", NULL, 0));
     st->src = calloc(1, sizeof *st->src);
     if (!st->src) {
         return YARD_E_INTERNAL;
@@ -137,6 +142,7 @@ s_fini(void *state)
 {
     s_state_t *st = state;
     yard_timer_cancel(&st->tick); /* still valid here: the runtime only stopped it */
+    atomic_store(&s_fini_publish, yard_ctx_publish(st->ctx, "ticker.fini", NULL, 0));
     s_note("fini,");
 }
 
@@ -314,6 +320,9 @@ test_drain_stops_timers_and_ends_sources_before_fini(void **state)
     /* The source stayed busy for S_LINGER ms (several tick periods) and no tick ran. */
     assert_int_equal(atomic_load(&s_late_ticks), 0);
     assert_string_equal(s_trail, "drain,destroy,fini,");
+    /* No links in init yet, none left in fini. */
+    assert_int_equal(atomic_load(&s_init_publish), YARD_E_UNREACHABLE);
+    assert_int_equal(atomic_load(&s_fini_publish), YARD_E_SHUTDOWN);
     s_bus_down(&bus);
     assert_int_equal(atomic_load(&s_ticks), ticks);
 }

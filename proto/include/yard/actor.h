@@ -213,7 +213,8 @@ int64_t yard_ctx_wall_ms(const yard_ctx_t *ctx);
  * copied. Under yard/actor_test.h the event is captured instead. Returns 0, YARD_E_INVALID for
  * a subject that is not a valid one to publish on (wildcards, "$" subjects, over 255 bytes),
  * YARD_E_SHUTDOWN once the replica's links are closed (in fini), YARD_E_UNREACHABLE when no
- * link has a socket, or YARD_E_OVERLOADED when the link's queue is full. */
+ * link has a socket (in init the links are not open yet: publish from a timer started there
+ * with yard_timer_at() for now), or YARD_E_OVERLOADED when the link's queue is full. */
 int yard_ctx_publish(yard_ctx_t *ctx, const char *subject, const void *body, size_t size);
 
 /* Adds a loop source (yard/loop.h): the runtime copies *src, turns it every loop of the
