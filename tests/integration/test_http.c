@@ -654,6 +654,8 @@ test_drain_with_transfers_in_flight(void **state)
 int
 main(void)
 {
+    /* the fake is local: a proxy from the environment (curl honours them) must not get it */
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive_reuse),
         cmocka_unit_test(test_json_both_ways),
