@@ -8,9 +8,9 @@
 #include "yard/error.h"
 #include "yard/json.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 #include "yard/msg.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,24 +51,40 @@ gw_status_for_error(int err, const char **code, bool *retry_after)
     }
 }
 
+/* {"error":{"code":code,"message":message}} as compact JSON, or NULL when a string is not
+ * UTF-8. Caller frees. */
+static char *
+s_error_text(const char *code, const char *message, size_t *len)
+{
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_key(w, "error");
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "code", code);
+    yard_mpw_kstr(w, "message", message);
+    yard_mpw_end(w);
+    yard_mpw_end(w);
+    const void *mp = NULL;
+    size_t size = 0;
+    char *text = NULL;
+    if (yard_mpw_finish(w, &mp, &size) == 0) {
+        yard_json_from_msgpack(mp, size, &text, len, NULL, 0);
+    }
+    yard_mpw_destroy(&w);
+    return text;
+}
+
 char *
 gw_error_json(const char *code, const char *message, size_t *len)
 {
-    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "INTERNAL", "message",
-                          message ? message : "");
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
+    char *text = s_error_text(code ? code : "INTERNAL", message ? message : "", len);
     if (!text) {
         /* Only when message is not UTF-8 (a service's error text): say less. */
-        json_t *p = json_pack("{s:{s:s,s:s}}", "error", "code", "INTERNAL", "message",
-                              "error text is not valid UTF-8");
-        text = p ? json_dumps(p, JSON_COMPACT) : NULL;
-        json_decref(p);
+        text = s_error_text("INTERNAL", "error text is not valid UTF-8", len);
         if (!text) {
             abort();
         }
     }
-    *len = strlen(text);
     return text;
 }
 
