@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential cmake pkg-config clang-format
-    libzmq3-dev libmsgpack-dev libhiredis-dev libjansson-dev libyajl-dev libyaml-dev libcmocka-dev
+    libzmq3-dev libmsgpack-dev libhiredis-dev libyajl-dev libyaml-dev libcmocka-dev
     libsodium-dev tzdata
     redis-server tmux
     libmicrohttpd-dev libcurl4-openssl-dev wrk
