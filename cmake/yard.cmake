@@ -10,6 +10,10 @@ function(yard_add_test)
         set(T_TIMEOUT 60)
     endif()
     add_executable(${T_NAME} ${T_SOURCES})
+    foreach(src ${T_SOURCES})
+        get_filename_component(src ${src} ABSOLUTE)
+        set_property(GLOBAL APPEND PROPERTY YARD_TEST_SOURCES ${src})
+    endforeach()
     target_link_libraries(${T_NAME} PRIVATE yard yard_testlib PkgConfig::CMOCKA ${T_LIBS})
     add_test(NAME ${T_NAME} COMMAND ${T_NAME})
     set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
@@ -53,4 +57,32 @@ function(yard_actors_registry header)
         string(APPEND YARD_ACTOR_LIST " X(${n})")
     endforeach()
     configure_file(${CMAKE_SOURCE_DIR}/actors/registry_list.h.in ${header} @ONLY)
+endfunction()
+
+# yard_test_not_built(<file> <reason>)
+# Says that a test file is deliberately not built in this configuration (e.g. it needs an
+# optional library), so that yard_check_tests_registered() does not count it as forgotten.
+function(yard_test_not_built file reason)
+    get_filename_component(file ${file} ABSOLUTE)
+    set_property(GLOBAL APPEND PROPERTY YARD_TEST_SOURCES ${file})
+    message(STATUS "not built: ${file} (${reason})")
+endfunction()
+
+# yard_check_tests_registered()
+# Every test_*.c under tests/ and actors/ must be a source of a yard_add_test() (or named by
+# yard_test_not_built()): a test file that no registration names would otherwise never run,
+# and nobody would notice. Called once, after every directory was added.
+function(yard_check_tests_registered)
+    file(GLOB_RECURSE files ${CMAKE_SOURCE_DIR}/tests/test_*.c ${CMAKE_SOURCE_DIR}/actors/test_*.c)
+    get_property(registered GLOBAL PROPERTY YARD_TEST_SOURCES)
+    set(orphans "")
+    foreach(f ${files})
+        if(NOT f IN_LIST registered)
+            string(APPEND orphans "\n  ${f}")
+        endif()
+    endforeach()
+    if(orphans)
+        message(FATAL_ERROR "test files that no yard_add_test() builds (register them in their "
+                            "folder's CMakeLists.txt or .cmake fragment):${orphans}")
+    endif()
 endfunction()
