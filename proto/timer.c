@@ -140,8 +140,10 @@ s_start(yard_ctx_t *ctx, yard_timer_fn *fn, const char *what)
                       : ctx->n_timers >= YARD_TIMERS_MAX ? "too many timers on this replica"
                                                          : NULL;
     if (why) {
-        yard_log(YARD_LOG_ERROR, "cannot start a timer", YF_STR("timer", what),
-                 YF_STR("reason", why), YF_INT("max", YARD_TIMERS_MAX));
+        /* Stopping is expected (a handler during the drain); the others are bugs. */
+        yard_log(ctx && fn && ctx->timers_stopped ? YARD_LOG_INFO : YARD_LOG_ERROR,
+                 "cannot start a timer", YF_STR("timer", what), YF_STR("reason", why),
+                 YF_INT("max", YARD_TIMERS_MAX));
         return NULL;
     }
     yard_timer_t *t = calloc(1, sizeof *t);
