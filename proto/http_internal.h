@@ -1,6 +1,7 @@
 /* Private to libyard: what the outbound HTTP files share. http_req.c builds requests and
  * redacts their secrets, http_retry.c decides on retries and their waits, http.c runs the
- * engine (curl multi + loop source), http_resp.c reads responses.
+ * engine's transfers on curl's multi handle, http_loop.c turns it as a loop source,
+ * http_resp.c reads responses, http_ctx.c gives each replica its engine.
  *
  * Invariant: no text that leaves these files (a log line, an error text, a redacted URL) is
  * written without going through yard__http_redact() with the request it is about. */
@@ -14,8 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define YARD__HTTP_MAX_ATTEMPTS 20
-#define YARD__HTTP_ERR_MAX      512 /* bytes of an error text */
+#define YARD__HTTP_MAX_ATTEMPTS  20
+#define YARD__HTTP_ERR_MAX       512 /* bytes of an error text */
+#define YARD__HTTP_URL_SHOWN_MAX 256 /* bytes of a redacted URL kept for texts */
 
 typedef struct {
     char *line; /* "Name: value", as curl takes it */
@@ -53,6 +55,52 @@ struct yard_http_resp {
     CURL *easy; /* for curl_easy_header(); NULL when no response arrived */
 };
 
+/* One transfer: on h->xfers from yard_http_send() until its callback has run, in one of
+ * three states: running inside curl's multi, waiting to retry, or done and queued for
+ * delivery. h->n_xfers counts them all, and max_transfers bounds that count. */
+typedef enum { YARD__HTTP_RUNNING, YARD__HTTP_WAITING, YARD__HTTP_DONE } yard__http_state_t;
+
+typedef struct yard__http_xfer {
+    struct yard__http_xfer *prev, *next; /* h->xfers */
+    struct yard__http_xfer *done_next;   /* the delivery queue, while YARD__HTTP_DONE */
+    yard_http_t *h;
+    yard_http_req_t *req;
+    CURL *easy;
+    struct curl_slist *slist;
+    char *url; /* filled: holds secrets */
+    char url_shown[YARD__HTTP_URL_SHOWN_MAX];
+    yard_http_done_fn *cb;
+    void *arg;
+    yard__http_state_t state;
+    int64_t retry_at;
+    size_t body_cap;
+    bool too_large;
+    char errbuf[CURL_ERROR_SIZE];
+    yard_http_resp_t resp;
+} yard__http_xfer_t;
+
+typedef struct {
+    curl_socket_t fd;
+    int what; /* CURL_POLL_IN / OUT / INOUT */
+} yard__http_sock_t;
+
+struct yard_http {
+    CURLM *multi;
+    char *ca_file;
+    size_t max_body;
+    uint32_t max_transfers, connect_timeout_ms;
+    yard__http_xfer_t *xfers;
+    uint32_t n_xfers;
+    yard__http_xfer_t *done_head, **done_tail;
+    yard__http_sock_t *socks;
+    int n_socks, cap_socks;
+    int64_t curl_deadline; /* when curl wants CURL_SOCKET_TIMEOUT; -1: never */
+    bool draining;
+    void **slot; /* a replica's slot that names this engine (http_ctx.c), cleared on destroy */
+    uint64_t rng;
+    char last_error[YARD__HTTP_ERR_MAX];
+};
+
 /* Allocation that aborts on failure (never returns NULL). */
 void *yard__http_alloc(size_t n);
 char *yard__http_strdup(const char *s);
@@ -76,6 +124,19 @@ void yard__http_slist_wipe(struct curl_slist *list);
 /* True when req's policy allows another attempt after attempt number `attempts` ended with
  * status (0: no response; then err says why). */
 bool yard__http_should_retry(const yard_http_req_t *req, uint32_t attempts, int status, int err);
+
+/* The engine's steps that the loop source (http_loop.c) runs, in this order, in dispatch:
+ * collect the attempts curl finished (retry them later or queue them done), start the retries
+ * due at now, run the queued callbacks. */
+void yard__http_collect(yard_http_t *h, int64_t now);
+void yard__http_start_retries(yard_http_t *h, int64_t now);
+void yard__http_deliver(yard_http_t *h);
+/* Queues x for delivery by the next yard__http_deliver(). */
+void yard__http_queue_done(yard_http_t *h, yard__http_xfer_t *x);
+
+/* curl's CURLMOPT_SOCKETFUNCTION and CURLMOPT_TIMERFUNCTION (http_loop.c), with h as data. */
+int yard__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+int yard__http_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 
 /* Names the slot that points at h (a replica's YARD__SLOT_HTTP): destroy sets it to NULL. */
 void yard__http_set_slot(yard_http_t *h, void **slot);

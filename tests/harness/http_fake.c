@@ -40,6 +40,7 @@ struct yh_http_fake {
     bool stopping;
     yh_http_fake_fn *fn;
     void *fn_arg;
+    char *cert, *key; /* PEM, for TLS; NULL: plain HTTP */
 };
 
 /* What one request accumulates while its body arrives. */
@@ -407,27 +408,53 @@ s_notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 
 /* --- the server ---------------------------------------------------------------------------- */
 
-yh_http_fake_t *
-yh_http_fake_start(void)
+/* Starts the daemon on 127.0.0.1:<free port>, with TLS when cert is not NULL. */
+static yh_http_fake_t *
+s_start(const char *cert, const char *key)
 {
     yh_http_fake_t *f = s_xalloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    f->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-                              NULL, NULL, s_access, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_NOTIFY_COMPLETED, s_completed, f,
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+    if (cert) {
+        f->cert = s_xstrdup(cert); /* libmicrohttpd keeps pointers to both */
+        f->key = s_xstrdup(key);
+        flags |= MHD_USE_TLS;
+    }
+    /* MHD_OPTION_ARRAY lets the TLS options be there or not with one call */
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, f->cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, f->key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    f->mhd = MHD_start_daemon(flags, 0, NULL, NULL, s_access, f, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, s_completed, f,
                               MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, f,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_ARRAY,
+                              cert ? tls : &tls[2], MHD_OPTION_END);
     const union MHD_DaemonInfo *di =
         f->mhd ? MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     if (!di || di->port == 0) {
-        fprintf(stderr, "http_fake: could not start libmicrohttpd on 127.0.0.1\n");
+        fprintf(stderr, "http_fake: could not start libmicrohttpd on 127.0.0.1%s\n",
+                cert ? " with TLS" : "");
         abort();
     }
     f->port = di->port;
     return f;
+}
+
+yh_http_fake_t *
+yh_http_fake_start(void)
+{
+    return s_start(NULL, NULL);
+}
+
+yh_http_fake_t *
+yh_http_fake_start_tls(const char *cert_pem, const char *key_pem)
+{
+    return s_start(cert_pem, key_pem);
 }
 
 void
@@ -451,6 +478,8 @@ yh_http_fake_stop(yh_http_fake_t **f_p)
     free(f->reqs);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);
+    free(f->cert);
+    free(f->key);
     free(f);
     *f_p = NULL;
 }
@@ -465,7 +494,7 @@ const char *
 yh_http_fake_url(const yh_http_fake_t *f, const char *path)
 {
     static _Thread_local char buf[2048];
-    snprintf(buf, sizeof buf, "http://127.0.0.1:%d%s", f->port, path);
+    snprintf(buf, sizeof buf, "%s://127.0.0.1:%d%s", f->cert ? "https" : "http", f->port, path);
     return buf;
 }
 

@@ -52,10 +52,14 @@ yh_http_fake_t *yh_http_fake_start(void);
 /* Releases held replies, stops the server (its threads joined), frees *f_p, sets it NULL. */
 void yh_http_fake_stop(yh_http_fake_t **f_p);
 
+/* Like yh_http_fake_start(), serving HTTPS with the given PEM certificate and private key
+ * (copied); yh_http_fake_url() then gives https:// URLs. */
+yh_http_fake_t *yh_http_fake_start_tls(const char *cert_pem, const char *key_pem);
+
 int yh_http_fake_port(const yh_http_fake_t *f);
 
-/* "http://127.0.0.1:<port><path>" in a per-thread buffer. Borrowed; valid until the next call
- * on this thread. */
+/* "http://127.0.0.1:<port><path>" (https:// for a TLS server) in a per-thread buffer. Borrowed;
+ * valid until the next call on this thread. */
 const char *yh_http_fake_url(const yh_http_fake_t *f, const char *path);
 
 /* Replaces path's script with n replies (copied). */

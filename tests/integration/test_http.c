@@ -2,6 +2,7 @@
  * a loop of the test's own that does what a replica's loop does with a source: prepare,
  * yard_wait(), dispatch. Reads as the engine's usage example: build a request, send it, read
  * the response in the callback. */
+#include "harness.h"
 #include "http_fake.h"
 #include "yard/error.h"
 #include "yard/http.h"
@@ -651,6 +652,99 @@ test_drain_with_transfers_in_flight(void **state)
     yh_http_fake_stop(&f);
 }
 
+/* --- TLS and proxies ----------------------------------------------------------------------- */
+
+/* A self-signed certificate for 127.0.0.1 (valid 2000..2099) and its key: made for this test
+ * only, with openssl ca -selfsign. */
+static const char s_cert[] = "-----BEGIN CERTIFICATE-----\n"
+                             "MIIBaTCCAQ+gAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAkxMjcuMC4w\n"
+                             "LjEwIBcNMDAwMTAxMDAwMDAwWhgPMjA5OTEyMzEyMzU5NTlaMBQxEjAQBgNVBAMM\n"
+                             "CTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABElTfX2YYMqOPKnE\n"
+                             "/jyGAS4gx5gDz74PTk+F3lsosi9SlVUN5IBPhWXOtJP9dNLw/NNre7I4EqZUnzkF\n"
+                             "dazCKK+jUDBOMA8GA1UdEQQIMAaHBH8AAAEwDwYDVR0TAQH/BAUwAwEB/zALBgNV\n"
+                             "HQ8EBAMCAoQwHQYDVR0OBBYEFISQjJ/ydvv8XlZz4pb+uMgZY74kMAoGCCqGSM49\n"
+                             "BAMCA0gAMEUCIHxcLolWohZ/UdmdIVSUq2RFz6446zwvqECOabI6hKB/AiEA0vcp\n"
+                             "YrF3uFQRGI3uR2zc153yws4Lj+wyBIxw+U2ESXg=\n"
+                             "-----END CERTIFICATE-----\n";
+static const char s_key[] = "-----BEGIN PRIVATE KEY-----\n"
+                            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUyahoz0MeoCaUXtU\n"
+                            "lwBO3Kl9LRRRBToiaLVPKagcVIqhRANCAARJU319mGDKjjypxP48hgEuIMeYA8++\n"
+                            "D05Phd5bKLIvUpVVDeSAT4VlzrST/XTS8PzTa3uyOBKmVJ85BXWswiiv\n"
+                            "-----END PRIVATE KEY-----\n";
+
+/* TLS peers are verified by default: a self-signed server is refused with a clear error, and
+ * accepted once its certificate is the engine's CA bundle. */
+static void
+test_tls_verified_by_default(void **state)
+{
+    (void)state;
+    yh_http_fake_t *f = yh_http_fake_start_tls(s_cert, s_key);
+    yh_http_reply_t ok = {.status = 200, .body = "secure"};
+    yh_http_fake_script(f, "/tls", &ok, 1);
+    yard_http_t *h = s_engine(0, 0);
+    s_seen_t seen = {0};
+    s_get(h, yh_http_fake_url(f, "/tls"), 5000, NULL, &seen);
+    s_run(h, 5000);
+    assert_int_equal(seen.err, YARD_E_IO);
+    assert_non_null(strstr(seen.err_text, "certificate"));
+    yard_http_destroy(&h);
+    /* the certificate as the CA bundle */
+    char *dir = yh_tmpdir();
+    char ca_path[512];
+    snprintf(ca_path, sizeof ca_path, "%s/ca.pem", dir);
+    FILE *ca = fopen(ca_path, "w");
+    assert_non_null(ca);
+    assert_int_equal(fputs(s_cert, ca) >= 0, 1);
+    assert_int_equal(fclose(ca), 0);
+    yard_http_opts_t opts = {.ca_file = ca_path};
+    assert_int_equal(yard_http_new(&opts, &h), 0);
+    memset(&seen, 0, sizeof seen);
+    s_get(h, yh_http_fake_url(f, "/tls"), 5000, NULL, &seen);
+    s_run(h, 5000);
+    assert_int_equal(seen.err, 0);
+    assert_int_equal(seen.status, 200);
+    assert_string_equal(seen.body, "secure");
+    yh_rmtree(dir);
+    free(dir);
+    yard_http_destroy(&h);
+    yh_http_fake_stop(&f);
+}
+
+static bool
+s_proxy_answer(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
+{
+    (void)req;
+    (void)arg;
+    *reply = (yh_http_reply_t){.status = 200, .body = "via proxy"};
+    return true;
+}
+
+/* http_proxy from the environment is used (curl reads it; the engine keeps that). */
+static void
+test_proxy_from_environment(void **state)
+{
+    (void)state;
+    yh_http_fake_t *proxy = yh_http_fake_start();
+    yh_http_fake_handler(proxy, s_proxy_answer, NULL);
+    char url[64];
+    snprintf(url, sizeof url, "%s", yh_http_fake_url(proxy, ""));
+    assert_int_equal(setenv("http_proxy", url, 1), 0);
+    yard_http_t *h = s_engine(0, 0);
+    s_seen_t seen = {0};
+    s_get(h, "http://upstream.invalid/hello", 5000, NULL, &seen);
+    s_run(h, 5000);
+    unsetenv("http_proxy");
+    assert_int_equal(seen.err, 0);
+    assert_string_equal(seen.body, "via proxy");
+    assert_int_equal(yh_http_fake_count(proxy, NULL), 1);
+    char host[64];
+    assert_string_equal(
+        yh_http_fake_header(yh_http_fake_request(proxy, 0), "Host", host, sizeof host),
+        "upstream.invalid");
+    yard_http_destroy(&h);
+    yh_http_fake_stop(&proxy);
+}
+
 int
 main(void)
 {
@@ -669,6 +763,8 @@ main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_drain_with_transfers_in_flight),
+        cmocka_unit_test(test_tls_verified_by_default),
+        cmocka_unit_test(test_proxy_from_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
