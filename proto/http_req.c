@@ -153,6 +153,13 @@ yard_http_req_secret(yard_http_req_t *req, const char *secret)
                  YF_INT("max", YARD_HTTP_MAX_SECRETS));
         return YARD_E_INVALID;
     }
+    for (const unsigned char *c = (const unsigned char *)secret; *c; c++) {
+        if (*c <= ' ' || *c == 0x7f) {
+            yard_log(YARD_LOG_WARN, "http: secret holds a space or control character (it would "
+                                    "break the URL)");
+            return YARD_E_INVALID;
+        }
+    }
     bool fills = req->n_fills < req->placeholders;
     if (!fills && !strstr(req->url, secret)) {
         yard_log(YARD_LOG_WARN, "http: secret marked is neither a {secret} placeholder's value "
@@ -230,6 +237,11 @@ s_content_type(yard_http_req_t *req, const char *type)
 int
 yard_http_req_body(yard_http_req_t *req, const void *data, size_t len, const char *content_type)
 {
+    if (len > YARD_HTTP_MAX_REQUEST_BODY) {
+        yard_log(YARD_LOG_WARN, "http: request body over the limit", YF_UINT("size", len),
+                 YF_UINT("limit", YARD_HTTP_MAX_REQUEST_BODY));
+        return YARD_E_TOO_LARGE;
+    }
     int rc = s_content_type(req, content_type ? content_type : "application/octet-stream");
     if (rc != 0) {
         return rc;

@@ -65,7 +65,9 @@ yard__http_should_retry(const yard_http_req_t *req, uint32_t attempts, int statu
         return false;
     }
     if (status == 0) {
-        return p->retry_transport && err != 0;
+        /* no response: only failures that another attempt can cure (not a malformed URL) */
+        return p->retry_transport &&
+               (err == YARD_E_TIMEOUT || err == YARD_E_UNREACHABLE || err == YARD_E_IO);
     }
     for (int i = 0; i < YARD_HTTP_MAX_STATUSES && p->statuses[i]; i++) {
         if (p->statuses[i] == status) {

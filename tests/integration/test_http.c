@@ -230,6 +230,14 @@ test_timeout(void **state)
     assert_int_equal(yard_http_send(h, &req, s_done, &seen), 0);
     s_run(h, 4000);
     assert_int_equal(seen.err, YARD_E_UNREACHABLE);
+    assert_int_equal(seen.attempts, 1);
+    /* retried when the caller says transport failures are worth another attempt */
+    yard_http_retry_t p = {.max_attempts = 3, .base_ms = 1, .retry_transport = true};
+    memset(&seen, 0, sizeof seen);
+    s_get(h, url, 1000, &p, &seen);
+    s_run(h, 4000);
+    assert_int_equal(seen.err, YARD_E_UNREACHABLE);
+    assert_int_equal(seen.attempts, 3);
     yard_http_destroy(&h);
 }
 
@@ -486,6 +494,11 @@ test_bad_input(void **state)
     /* a secret that is neither a placeholder's value nor in the URL */
     assert_int_equal(yard_http_req_new("GET", "http://127.0.0.1:1/x", &req), 0);
     assert_int_equal(yard_http_req_secret(req, "nothere"), YARD_E_INVALID);
+    assert_int_equal(yard_http_req_secret(req, "x"), 0);
+    yard_http_req_destroy(&req);
+    assert_int_equal(yard_http_req_new("GET", "http://127.0.0.1:1/{secret}", &req), 0);
+    assert_int_equal(yard_http_req_secret(req, "two words"), YARD_E_INVALID);
+    assert_int_equal(yard_http_req_secret(req, "line\nbreak"), YARD_E_INVALID);
     yard_http_req_destroy(&req);
     yard_http_opts_t opts = {.max_transfers = YARD_HTTP_MAX_TRANSFERS_UP + 1};
     yard_http_t *bad = NULL;

@@ -32,13 +32,14 @@ typedef struct yard_http yard_http_t;
 typedef struct yard_http_req yard_http_req_t;
 typedef struct yard_http_resp yard_http_resp_t;
 
-#define YARD_HTTP_MAX_TRANSFERS    64                 /* default max_transfers */
-#define YARD_HTTP_MAX_BODY         (8u * 1024 * 1024) /* default max_body, bytes */
-#define YARD_HTTP_TIMEOUT_MS       30000              /* default per-attempt timeout */
-#define YARD_HTTP_MAX_HEADERS      64                 /* request headers per request */
-#define YARD_HTTP_MAX_SECRETS      8                  /* secrets marked per request */
-#define YARD_HTTP_MAX_STATUSES     8                  /* retry_statuses entries */
-#define YARD_HTTP_MAX_TRANSFERS_UP 4096               /* the largest max_transfers accepted */
+#define YARD_HTTP_MAX_TRANSFERS    64                  /* default max_transfers */
+#define YARD_HTTP_MAX_BODY         (8u * 1024 * 1024)  /* default max_body, bytes */
+#define YARD_HTTP_TIMEOUT_MS       30000               /* default per-attempt timeout */
+#define YARD_HTTP_MAX_HEADERS      64                  /* request headers per request */
+#define YARD_HTTP_MAX_REQUEST_BODY (64u * 1024 * 1024) /* request body bytes */
+#define YARD_HTTP_MAX_SECRETS      8                   /* secrets marked per request */
+#define YARD_HTTP_MAX_STATUSES     8                   /* retry_statuses entries */
+#define YARD_HTTP_MAX_TRANSFERS_UP 4096                /* the largest max_transfers accepted */
 
 typedef struct {
     uint32_t max_transfers;      /* in flight or waiting to retry; 0: YARD_HTTP_MAX_TRANSFERS */
@@ -87,7 +88,8 @@ yard_http_t *yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts);
 
 /* Which failed attempts are tried again. A response whose status is listed is retried, and so
  * is a transfer that failed without a response (connection refused, reset, timed out) when
- * retry_transport is set, but only for the listed methods. Waits grow exponentially with full
+ * retry_transport is set (timed out, unreachable, reset: not a too-large body or a bad URL),
+ * but only for the listed methods. Waits grow exponentially with full
  * jitter: before retry k (from 1) the engine waits a uniformly random time in
  * [0, min(cap_ms, base_ms * 2^(k-1))], or the response's Retry-After when that is longer
  * (capped at cap_ms too). The last attempt's outcome is what the callback gets. */
@@ -110,8 +112,8 @@ void yard_http_req_destroy(yard_http_req_t **req_p);
 
 /* Marks secret as a secret: it fills the URL's next unfilled "{secret}" placeholder, or, when
  * none is left, must already occur in the URL. Either way it is shown as "<secret>" in every
- * text. Copied (and wiped when freed). Returns 0, or YARD_E_INVALID (empty, not in the URL, or
- * past YARD_HTTP_MAX_SECRETS). */
+ * text. Copied (and wiped when freed). Returns 0, or YARD_E_INVALID (empty, holding a space or
+ * control character, not in the URL, or past YARD_HTTP_MAX_SECRETS). */
 int yard_http_req_secret(yard_http_req_t *req, const char *secret);
 
 /* Adds a header (copied). Returns 0, or YARD_E_INVALID for a name that is not an HTTP token,
@@ -121,8 +123,9 @@ int yard_http_req_header(yard_http_req_t *req, const char *name, const char *val
 /* Like yard_http_req_header, with the value treated as a secret. */
 int yard_http_req_header_secret(yard_http_req_t *req, const char *name, const char *value);
 
-/* Sets the body (copied) and its Content-Type (NULL: application/octet-stream). Returns 0 or
- * YARD_E_INVALID (content type with CR/LF). */
+/* Sets the body (copied) and its Content-Type (NULL: application/octet-stream). Returns 0,
+ * YARD_E_TOO_LARGE past YARD_HTTP_MAX_REQUEST_BODY, or YARD_E_INVALID (content type with CR or
+ * LF). */
 int yard_http_req_body(yard_http_req_t *req, const void *data, size_t len,
                        const char *content_type);
 /* Sets a JSON body from JSON text (checked: YARD_E_BAD_REQUEST naming line and column when
