@@ -116,6 +116,7 @@ struct yard__peer {
     bool draining;
     yard__list_t held; /* HELD and EXPIRED requests */
     char replica[YARD_WIRE_NAME_MAX + 1];
+    char *store;       /* its state store's identity (stateful replicas); owned; NULL: none */
     uint64_t ready_ms; /* b->now at its first READY (stats.c: uptime) */
     uint64_t served;   /* answers (REPLY or ERROR) it gave, late ones included */
     /* subscriber role: nsubs > 0 */
@@ -202,6 +203,7 @@ typedef enum {
     X(HEARTBEATS, "heartbeats")                                                                    \
     X(DISCONNECTS_SENT, "disconnects_sent")                                                        \
     X(REPLICAS_DEAD, "replicas_dead")                                                              \
+    X(REPLICAS_REFUSED, "replicas_refused")                                                        \
     X(PEERS_GONE, "peers_unreachable")
 typedef enum {
 #define YARD__X(n, s) YARD__C_##n,
@@ -303,6 +305,15 @@ void yard__on_ready(yard_broker_t *b, const void *rid, size_t len, yard__peer_t 
                     const yard_header_t *h);
 void yard__on_drain(yard_broker_t *b, yard__peer_t *p);
 
+/* refuse.c: a stateful replica whose store is not its service's */
+/* True when the READY h from rid (p: its peer, NULL when untracked) is refused because its
+ * store differs from that of a live replica of s: then it was counted, logged, answered
+ * ERROR FORBIDDEN and published as a `replica_refused` event. */
+bool yard__ready_refused(yard_broker_t *b, const void *rid, size_t len, const yard__peer_t *p,
+                         const yard__service_t *s, const yard_header_t *h);
+/* Keeps a copy of store (empty: none) as p's store identity. */
+void yard__peer_set_store(yard__peer_t *p, yard_str_t store);
+
 /* service.c */
 yard__service_t *yard__service_find(yard_broker_t *b, yard_str_t name);
 yard__service_t *yard__service_get(yard_broker_t *b, yard_str_t name); /* NULL: limit */
@@ -339,6 +350,9 @@ void yard__event(yard_broker_t *b, const char *event, const char *endpoint, cons
                  const char *replica);
 /* The same with the remote address of a connection (peer may be NULL). */
 void yard__event_peer(yard_broker_t *b, const char *event, const char *endpoint, const char *peer);
+/* The same with a replica's store identity and the one its service expected (refuse.c). */
+void yard__event_store(yard_broker_t *b, const char *event, const char *service,
+                       const char *replica, const char *store, const char *expected);
 
 /* monitor.c */
 int yard__monitor_open(yard_broker_t *b);

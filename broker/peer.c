@@ -64,6 +64,7 @@ s_peer_free(yard_broker_t *b, yard__peer_t *p)
     b->peers[p->pos] = last;
     last->pos = p->pos;
     free(p->subs);
+    free(p->store);
     free(p);
 }
 
@@ -153,6 +154,7 @@ s_register(yard_broker_t *b, yard__peer_t *p, yard__service_t *s, const yard_hea
     uint32_t n = h->replica.len;
     memcpy(p->replica, h->replica.ptr ? h->replica.ptr : "", n);
     p->replica[n] = '\0';
+    yard__peer_set_store(p, h->store);
     p->ready_ms = b->now;
     yard__service_add_replica(b, s, p);
     yard_log(YARD_LOG_INFO, "replica ready", YF_STRN("service", s->name, s->name_len),
@@ -175,6 +177,10 @@ yard__on_ready(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p,
         return;
     }
     yard__service_t *s = yard__service_get(b, h->service);
+    /* A replica already registered keeps the store it registered with. */
+    if (s && !(p && p->svc) && yard__ready_refused(b, rid, len, p, s, h)) {
+        return;
+    }
     p = s ? yard__peer_get(b, rid, len) : NULL;
     if (!p) {
         yard__fault(b, rid, len, NULL, YARD__F_LIMIT, "too many services or peers",

@@ -311,10 +311,11 @@ yard__on_sys(yard_broker_t *b, const void *rid, size_t len, const yard_header_t 
     zmq_msg_close(&out_body);
 }
 
-/* One `$sys.events` message: {event, ts_ms[, endpoint][, peer][, service][, replica]}. */
+/* One `$sys.events` message: {event, ts_ms[, endpoint][, peer][, service][, replica][, store]
+ * [, expected]}. */
 static void
 s_event(yard_broker_t *b, const char *event, const char *endpoint, const char *peer,
-        const char *service, const char *replica)
+        const char *service, const char *replica, const char *store, const char *expected)
 {
     if (b->nsubscribers == 0) {
         return; /* nobody can be listening */
@@ -324,7 +325,7 @@ s_event(yard_broker_t *b, const char *event, const char *endpoint, const char *p
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2 + (endpoint != NULL) + (peer && *peer) + (service != NULL) +
-                              (replica && *replica));
+                              (replica && *replica) + (store != NULL) + (expected != NULL));
     S_KEY(&pk, "event");
     s_pack_cstr(&pk, event, strlen(event));
     S_KEY(&pk, "ts_ms");
@@ -347,6 +348,14 @@ s_event(yard_broker_t *b, const char *event, const char *endpoint, const char *p
         S_KEY(&pk, "replica");
         s_pack_cstr(&pk, replica, strlen(replica));
     }
+    if (store) {
+        S_KEY(&pk, "store");
+        s_pack_cstr(&pk, store, strlen(store));
+    }
+    if (expected) {
+        S_KEY(&pk, "expected");
+        s_pack_cstr(&pk, expected, strlen(expected));
+    }
     zmq_msg_t body;
     s_body_from(&body, &sb);
     msgpack_sbuffer_destroy(&sb);
@@ -358,11 +367,18 @@ void
 yard__event(yard_broker_t *b, const char *event, const char *endpoint, const char *service,
             const char *replica)
 {
-    s_event(b, event, endpoint, NULL, service, replica);
+    s_event(b, event, endpoint, NULL, service, replica, NULL, NULL);
 }
 
 void
 yard__event_peer(yard_broker_t *b, const char *event, const char *endpoint, const char *peer)
 {
-    s_event(b, event, endpoint, peer, NULL, NULL);
+    s_event(b, event, endpoint, peer, NULL, NULL, NULL, NULL);
+}
+
+void
+yard__event_store(yard_broker_t *b, const char *event, const char *service, const char *replica,
+                  const char *store, const char *expected)
+{
+    s_event(b, event, NULL, NULL, service, replica, store, expected);
 }

@@ -185,6 +185,9 @@ s_decode_field(yard_codec_t *codec, uint64_t key, const msgpack_object *v, yard_
     case YARD_KEY_REPLICA:
         rc = s_get_str(v, YARD_WIRE_NAME_MAX, &h->replica);
         break;
+    case YARD_KEY_STORE:
+        rc = s_get_str(v, YARD_WIRE_STORE_MAX, &h->store);
+        break;
     default:
         return 0; /* a newer peer's field: skip it */
     }
@@ -286,7 +289,7 @@ s_field_count(const yard_header_t *h)
     return (h->id != 0) + (h->service.len != 0) + (h->op.len != 0) + (h->timeout_ms != 0) +
            (h->flags != 0) + (h->header_count != 0) + (h->error != 0) + (h->error_text.len != 0) +
            (h->app_error.len != 0) + (h->credit != 0) + (h->heartbeat_ms != 0) +
-           (h->replica.len != 0);
+           (h->replica.len != 0) + (h->store.len != 0);
 }
 
 static bool
@@ -295,7 +298,7 @@ s_header_fits_caps(const yard_header_t *h)
     if (!s_str_ok(h->service, YARD_WIRE_NAME_MAX) || !s_str_ok(h->op, YARD_WIRE_NAME_MAX) ||
         !s_str_ok(h->error_text, YARD_WIRE_TEXT_MAX) ||
         !s_str_ok(h->app_error, YARD_WIRE_NAME_MAX) || !s_str_ok(h->replica, YARD_WIRE_NAME_MAX) ||
-        h->header_count > YARD_WIRE_HEADERS_MAX) {
+        !s_str_ok(h->store, YARD_WIRE_STORE_MAX) || h->header_count > YARD_WIRE_HEADERS_MAX) {
         return false;
     }
     for (uint32_t i = 0; i < h->header_count; i++) {
@@ -359,6 +362,7 @@ yard_wire_encode(yard_cmd_t cmd, const yard_header_t *h, void *buf, size_t cap)
     s_pack_uint_field(&pk, YARD_KEY_CREDIT, h->credit);
     s_pack_uint_field(&pk, YARD_KEY_HEARTBEAT_MS, h->heartbeat_ms);
     s_pack_str_field(&pk, YARD_KEY_REPLICA, h->replica);
+    s_pack_str_field(&pk, YARD_KEY_STORE, h->store);
     if (fb.overflow) {
         return YARD_E_TOO_LARGE;
     }

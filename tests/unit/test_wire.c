@@ -100,6 +100,7 @@ test_header_round_trip(void **state)
         .credit = 16,
         .heartbeat_ms = 1000,
         .replica = yard_str("host/42/0"),
+        .store = yard_str("redis://cache:6379/0"),
     };
     uint8_t buf[YARD_WIRE_HEADER_MAX];
     int n = yard_wire_encode(YARD_CMD_ERROR, &in, buf, sizeof buf);
@@ -126,6 +127,7 @@ test_header_round_trip(void **state)
     assert_int_equal(out.credit, 16);
     assert_int_equal(out.heartbeat_ms, 1000);
     assert_true(yard_str_eq_cstr(out.replica, "host/42/0"));
+    assert_true(yard_str_eq_cstr(out.store, "redis://cache:6379/0"));
     /* Zero-copy: decoded strings point into the frame. */
     assert_true((const uint8_t *)out.service.ptr >= buf &&
                 (const uint8_t *)out.service.ptr < buf + n);
@@ -270,6 +272,38 @@ test_decode_caps(void **state)
     s_pack_str(&p.pk, name);
     assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), YARD_E_BAD_REQUEST);
     msgpack_sbuffer_destroy(&p.sb);
+
+    /* A store identity: up to its cap, not one byte over, and only a string. */
+    char store[YARD_WIRE_STORE_MAX + 2];
+    memset(store, 'm', sizeof store - 1);
+    store[sizeof store - 1] = '\0';
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_STORE);
+    s_pack_str(&p.pk, store);
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), YARD_E_BAD_REQUEST);
+    msgpack_sbuffer_destroy(&p.sb);
+    store[YARD_WIRE_STORE_MAX] = '\0';
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_STORE);
+    s_pack_str(&p.pk, store);
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), 0);
+    assert_int_equal(h.store.len, YARD_WIRE_STORE_MAX);
+    msgpack_sbuffer_destroy(&p.sb);
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_STORE);
+    msgpack_pack_uint8(&p.pk, 7);
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), YARD_E_BAD_REQUEST);
+    msgpack_sbuffer_destroy(&p.sb);
+    yard_header_t over_store = {.service = yard_str("auth"), .store = yard_str(store)};
+    uint8_t out[YARD_WIRE_HEADER_MAX];
+    assert_true(yard_wire_encode(YARD_CMD_READY, &over_store, out, sizeof out) > 0);
+    store[YARD_WIRE_STORE_MAX] = 'm';
+    over_store.store = yard_str(store);
+    assert_int_equal(yard_wire_encode(YARD_CMD_READY, &over_store, out, sizeof out),
+                     YARD_E_TOO_LARGE);
 
     /* Unknown keys are skipped, known ones still read. */
     s_pack_init(&p);

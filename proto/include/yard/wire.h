@@ -29,6 +29,7 @@
 #define YARD_WIRE_TEXT_MAX    1024  /* error text */
 #define YARD_WIRE_HEADERS_MAX 64    /* entries in the headers map */
 #define YARD_WIRE_HEADER_MAX  16384 /* the whole header frame */
+#define YARD_WIRE_STORE_MAX   512   /* a replica's store identity (READY) */
 
 typedef enum {
     YARD_CMD_READY = 1, /* replica -> broker: offer a service with credit; broker -> replica: ack */
@@ -63,6 +64,7 @@ enum {
     YARD_KEY_CREDIT = 10,
     YARD_KEY_HEARTBEAT_MS = 11,
     YARD_KEY_REPLICA = 12,
+    YARD_KEY_STORE = 13, /* READY: the identity of a stateful replica's state store */
 };
 
 /* A length-counted string; not NUL-terminated when it points into a frame. */
@@ -91,6 +93,7 @@ typedef struct {
     uint32_t credit;
     uint32_t heartbeat_ms;
     yard_str_t replica;
+    yard_str_t store; /* READY of a stateful replica: yard_store_identity() of its store */
 } yard_header_t;
 
 /* Reusable decoding scratch. Caller owns the result; free with yard_codec_destroy(). */
