@@ -15,6 +15,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# docs/actors.md shows greet.c as it is (its first ```c block), and it stays under 35 lines.
+lines="$(wc -l <docs/examples/greet/greet.c)"
+if [ "$lines" -ge 35 ]; then
+    echo "check-example: docs/examples/greet/greet.c has $lines lines, want under 35" >&2
+    exit 1
+fi
+if ! awk '/^```c$/ && !n++ {p=1; next} p && /^```$/ {exit} p' docs/actors.md |
+    cmp -s - docs/examples/greet/greet.c; then
+    echo "check-example: docs/actors.md's first code block differs from docs/examples/greet/greet.c" >&2
+    exit 1
+fi
+
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 cp -r docs/examples/greet "$tmp/greet"
 PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" make -s -C "$tmp/greet"
