@@ -271,6 +271,34 @@ fail:
 }
 
 void
+yard__actor_set_refused(yard_actor_t *a, yard_str_t text)
+{
+    pthread_mutex_lock(&a->lock);
+    if (!a->refused) {
+        size_t n = text.len < sizeof a->refused_text ? text.len : sizeof a->refused_text - 1;
+        memcpy(a->refused_text, text.ptr ? text.ptr : "", n);
+        a->refused_text[n] = '\0';
+        a->refused = true;
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+bool
+yard_actor_refused(yard_actor_t *self, char *text, size_t cap)
+{
+    if (!self) {
+        return false;
+    }
+    pthread_mutex_lock(&self->lock);
+    bool refused = self->refused;
+    if (refused && text && cap > 0) {
+        snprintf(text, cap, "%s", self->refused_text);
+    }
+    pthread_mutex_unlock(&self->lock);
+    return refused;
+}
+
+void
 yard_actor_stop(yard_actor_t *self)
 {
     if (!self) {

@@ -161,6 +161,10 @@ struct yard_actor {
     int init_rc;
     int go; /* 0: wait, 1: run, -1: abort */
     bool stopped;
+    /* A broker refused the replicas for good (yard_actor_refused()): the first refusal's
+     * text, written once under lock. */
+    bool refused;
+    char refused_text[YARD_WIRE_TEXT_MAX + 1];
 };
 
 yard__mailbox_t *yard__mailbox_new(bool with_fd);
@@ -198,6 +202,10 @@ const yard_handler_def_t *yard__actor_find_handler(const yard_actor_def_t *def, 
 /* Runs the request's handler on state exactly as a replica does: BAD_REQUEST when no handler
  * takes the op, and a failure for a handler that returned without answering. */
 void yard__actor_call(const yard_actor_def_t *def, yard_request_t *req, void *state);
+
+/* Records that a broker refused a replica for good, with its reason (the first one wins).
+ * Thread-safe. */
+void yard__actor_set_refused(yard_actor_t *a, yard_str_t text);
 
 /* Drops one reference on d; frees it at zero. */
 void yard__deferred_unref(yard_deferred_t *d);

@@ -8,6 +8,7 @@
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/program.h"
+#include "yard/signal.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -16,15 +17,15 @@
 
 /* Connection settings every program shares: the top level of the config file. */
 const yard_option_t yard_actor_common_options[] = {
-    {"broker", YARD_OPT_STRING, "tcp://127.0.0.1:5555", offsetof(yard_actor_opts_t, broker),
+    {"broker", YARD_OPT_STRING, YARD_OPT_DEFAULT_BROKER, offsetof(yard_actor_opts_t, broker),
      "broker endpoints, comma-separated; the actor registers with every one", 0, 0, 0},
     {"heartbeat_ms", YARD_OPT_MS, "1000", offsetof(yard_actor_opts_t, heartbeat_ms),
      "heartbeat interval proposed to the broker", 10, 60000, 0},
-    {"store", YARD_OPT_STRING, "memory", offsetof(yard_actor_opts_t, store),
+    {"store", YARD_OPT_STRING, YARD_OPT_DEFAULT_STORE, offsetof(yard_actor_opts_t, store),
      "state store: memory, or redis://host:port[/db] to share state between processes", 0, 0,
      YARD_OPT_SECRET_URL},
-    {"log_level", YARD_OPT_STRING, "info", offsetof(yard_actor_opts_t, log_level),
-     "debug, info, warn, error or off", 0, 0, 0},
+    {"log_level", YARD_OPT_STRING, YARD_OPT_DEFAULT_LOG_LEVEL,
+     offsetof(yard_actor_opts_t, log_level), "debug, info, warn, error or off", 0, 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
@@ -144,6 +145,29 @@ yard_actor_config_free(const yard_actor_def_t *def, yard_actor_opts_t *opts, voi
     *actor_options = NULL;
 }
 
+/* How often the main thread looks whether a broker refused the actor while it waits. */
+#define S_REFUSED_POLL_MS 200
+
+/* Waits for SIGINT or SIGTERM, or until a broker refuses the actor for good: a refused
+ * replica has stopped, and restarting it would only be refused again, so the program exits 1
+ * with the broker's reason. */
+static void
+s_wait(yard_program_t *prog, yard_actor_t *actor)
+{
+    char why[YARD_WIRE_TEXT_MAX + 1];
+    for (;;) {
+        int sig = yard_signal_wait(S_REFUSED_POLL_MS);
+        if (sig != 0) {
+            yard_log(YARD_LOG_INFO, "stopping", YF_INT("signal", sig));
+            return;
+        }
+        if (yard_actor_refused(actor, why, sizeof why)) {
+            yard_program_fail(prog, YARD_E_FORBIDDEN, "refused by the broker: %s", why);
+            return;
+        }
+    }
+}
+
 int
 yard_actor_main(const yard_actor_def_t *def, int argc, char **argv)
 {
@@ -186,7 +210,7 @@ yard_actor_main(const yard_actor_def_t *def, int argc, char **argv)
         yard_program_fail(prog, rc, "cannot start: %s (%s)", yard_strerror(rc), yard_err_name(rc));
         goto done;
     }
-    yard_program_wait(prog);
+    s_wait(prog, actor);
     yard_actor_stop(actor);
 done:
     yard_actor_destroy(&actor);

@@ -63,6 +63,9 @@ s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
                        .credit = a->credit,
                        .heartbeat_ms = a->heartbeat_ms,
                        .replica = yard_str(rep->name)};
+    if (a->def->stateful) { /* the broker refuses replicas of one service on different stores */
+        h.store = yard_str(yard_store_identity(a->store));
+    }
     s_link_send(l, YARD_CMD_READY, &h, NULL);
 }
 
@@ -193,6 +196,24 @@ s_handle_request(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_h
     yard__actor_call(rep->actor->def, req, rep->ctx->state);
 }
 
+static void s_start_drain(yard__rt_replica_t *rep, int64_t now);
+
+/* ERROR FORBIDDEN without id answers our READY: the broker will never take this replica as it
+ * is configured (its store is not its service's). Re-sending READY would only repeat the
+ * refusal, so say why once and stop; the program sees yard_actor_refused() and exits. */
+static void
+s_refused(yard__rt_replica_t *rep, yard__rt_link_t *l, const yard_header_t *h)
+{
+    if (rep->draining) {
+        return;
+    }
+    yard_log(YARD_LOG_ERROR, "the broker refused this replica; stopping it",
+             YF_STR("endpoint", l->endpoint),
+             YF_STRN("reason", h->error_text.ptr, h->error_text.len));
+    yard__actor_set_refused(rep->actor, h->error_text);
+    s_start_drain(rep, yard__clock_ms());
+}
+
 static void
 s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *hp, int nframes)
 {
@@ -231,6 +252,10 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
         }
         return;
     case YARD_CMD_ERROR:
+        if (h.id == 0 && yard_err_from_wire(h.error) == YARD_E_FORBIDDEN) {
+            s_refused(rep, l, &h);
+            return;
+        }
         yard_log(YARD_LOG_WARN, "broker refused a message", YF_STR("endpoint", l->endpoint),
                  YF_STR("error", yard_err_name(yard_err_from_wire(h.error))),
                  YF_STRN("text", h.error_text.ptr, h.error_text.len));

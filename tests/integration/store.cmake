@@ -8,3 +8,7 @@ target_link_libraries(lease_holder PRIVATE yard)
 set_target_properties(lease_holder PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 yard_add_test(NAME test_lease_redis SOURCES test_lease_redis.c LABELS integration TIMEOUT 120)
 add_dependencies(test_lease_redis lease_holder)
+# Split brain refused: `yard-actor auth` twice on memory stores against one broker (the second
+# is refused and exits 1), and on one Redis (both accepted; skipped without redis-server).
+yard_add_test(NAME test_refuse_store SOURCES test_refuse_store.c LABELS integration TIMEOUT 120)
+add_dependencies(test_refuse_store yard-actor)

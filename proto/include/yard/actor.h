@@ -119,6 +119,14 @@ void yard_actor_config_free(const yard_actor_def_t *def, yard_actor_opts_t *opts
 int yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                      const void *actor_options, yard_actor_t **out);
 
+/* True once a broker refused this actor's replicas for good: ERROR FORBIDDEN in answer to
+ * READY, e.g. a stateful actor whose store is not the one the service's other replicas use
+ * (docs/protocol.md). A refused replica logs the reason once and stops (drains, no new READY);
+ * the program should stop the actor and exit non-zero, as yard_actor_main() does (exit 1).
+ * When text is not NULL, the broker's reason is copied into it (cap bytes, NUL-terminated).
+ * Thread-safe. */
+bool yard_actor_refused(yard_actor_t *self, char *text, size_t cap);
+
 /* Drains and stops: each replica sends DRAIN, finishes what it holds (up to drain_ms), sends
  * DISCONNECT, runs fini and exits. Blocks until all replicas have stopped. Thread-safe. */
 void yard_actor_stop(yard_actor_t *self);
