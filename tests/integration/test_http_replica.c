@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "http_fake.h"
 #include "yard/actor.h"
+#include "yard/actor_test.h"
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/http.h"
@@ -145,6 +146,26 @@ s_wait_held(yard_client_t *c, yh_http_fake_t *f, size_t n)
     }
 }
 
+/* S_CALLS echo requests one after another, each checked; returns the milliseconds taken. */
+static long long
+s_echo_calls(yard_client_t *c)
+{
+    long long t0 = yh_now_ms();
+    yard_call_opts_t eo = {.timeout_ms = 2000};
+    for (int i = 0; i < S_CALLS; i++) {
+        char body[16];
+        int len = snprintf(body, sizeof body, "\xa8%08d", i); /* a str8 of fixed length */
+        yard_msg_t *reply = NULL;
+        assert_int_equal(yard_client_call(c, "httpy", body, (size_t)len, &eo, &reply), 0);
+        size_t size = 0;
+        const void *got = yard_msg_body(reply, &size);
+        assert_int_equal(size, (size_t)len);
+        assert_memory_equal(got, body, size);
+        yard_msg_destroy(&reply);
+    }
+    return yh_now_ms() - t0;
+}
+
 static void
 test_long_poll_while_answering_the_bus(void **state)
 {
@@ -164,26 +185,16 @@ test_long_poll_while_answering_the_bus(void **state)
     yard_actor_t *a = yh_actor_start(&s_def, NULL, port, argv);
     yard_client_t *c = s_client(port);
 
+    long long base_ms = s_echo_calls(c);
+    printf("%d bus requests answered in %lld ms with no poll in flight\n", S_CALLS, base_ms);
+
     s_poll_result_t pr = {0};
     yard_call_opts_t co = {.op = "poll", .timeout_ms = 60000};
     assert_int_equal(yard_client_call_async(c, "httpy", "\xc0", 1, &co, s_poll_reply, &pr), 0);
     s_wait_held(c, f, 1);
 
     /* the poll is in flight; the one replica answers the bus meanwhile */
-    long long t0 = yh_now_ms();
-    yard_call_opts_t eo = {.timeout_ms = 2000};
-    for (int i = 0; i < S_CALLS; i++) {
-        char body[16];
-        int len = snprintf(body, sizeof body, "\xa8%08d", i); /* a str8 of fixed length */
-        yard_msg_t *reply = NULL;
-        assert_int_equal(yard_client_call(c, "httpy", body, (size_t)len, &eo, &reply), 0);
-        size_t size = 0;
-        const void *got = yard_msg_body(reply, &size);
-        assert_int_equal(size, (size_t)len);
-        assert_memory_equal(got, body, size);
-        yard_msg_destroy(&reply);
-    }
-    long long dt = yh_now_ms() - t0;
+    long long dt = s_echo_calls(c);
     assert_int_equal(pr.done, 0);                 /* not answered yet ... */
     assert_int_equal(yh_http_fake_waiting(f), 1); /* ... because the server still holds it */
     printf("%d bus requests answered in %lld ms (%.1f us each) while the long poll was held\n",
@@ -217,6 +228,40 @@ test_long_poll_while_answering_the_bus(void **state)
     yh_http_fake_stop(&f);
 }
 
+/* The same actor without sockets, under the actor test harness: the handler's HTTP goes to
+ * the local server, the harness turns the replica's engine in real time, and the deferred
+ * request is answered from the completion. */
+static bool
+s_answered(void *arg)
+{
+    return yard_request_outcome_test(arg, NULL, NULL, NULL) != 1;
+}
+
+static void
+test_under_the_actor_test_harness(void **state)
+{
+    (void)state;
+    yh_http_fake_t *f = yh_http_fake_start();
+    yh_http_reply_t r = {.status = 200, .body = "{\"update_id\":2}"};
+    yh_http_fake_script(f, "/getUpdates", &r, 1);
+    snprintf(s_poll_url, sizeof s_poll_url, "%s", yh_http_fake_url(f, "/getUpdates"));
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(&s_def, NULL, &t), 0);
+    yard_request_t *req = yard_actor_test_call(t, "poll", "\xc0", 1);
+    assert_int_equal(yard_request_outcome_test(req, NULL, NULL, NULL), 1); /* deferred */
+    assert_int_equal(yard_actor_test_run(t, 5000, s_answered, req), 0);
+    const void *body = NULL;
+    size_t size = 0;
+    assert_int_equal(yard_request_outcome_test(req, &body, &size, NULL), 0);
+    char *json = NULL;
+    assert_int_equal(yard_json_from_msgpack(body, size, &json, NULL, NULL, 0), 0);
+    assert_string_equal(json, "{\"update_id\":2}");
+    free(json);
+    yard_request_destroy_test(&req);
+    yard_actor_test_destroy(&t);
+    yh_http_fake_stop(&f);
+}
+
 int
 main(void)
 {
@@ -224,6 +269,7 @@ main(void)
     setenv("no_proxy", "127.0.0.1,localhost", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_poll_while_answering_the_bus),
+        cmocka_unit_test(test_under_the_actor_test_harness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
