@@ -94,6 +94,7 @@ struct yard_http {
     yard__http_xfer_t *done_head, **done_tail;
     yard__http_sock_t *socks;
     int n_socks, cap_socks;
+    bool overflow;         /* prepare had fewer wait items than sockets */
     int64_t curl_deadline; /* when curl wants CURL_SOCKET_TIMEOUT; -1: never */
     bool draining;
     void **slot; /* a replica's slot that names this engine (http_ctx.c), cleared on destroy */

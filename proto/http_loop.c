@@ -55,8 +55,10 @@ s_prepare(void *ctx, yard_wait_item_t *items, int max, int64_t *wake_ms)
 {
     yard_http_t *h = ctx;
     int n = 0;
+    h->overflow = false;
     for (int i = 0; i < h->n_socks; i++) {
         if (n == max) {
+            h->overflow = true;
             /* more sockets than wait items: look at the rest on a short timer */
             int64_t soon = yard_loop_now_ms() + 5;
             *wake_ms = soon < *wake_ms ? soon : *wake_ms;
@@ -93,7 +95,9 @@ s_dispatch(void *ctx, yard_wait_item_t *items, int n, int64_t now_ms)
             curl_multi_socket_action(h->multi, items[i].fd, mask, &running);
         }
     }
-    for (int i = n; i < h->n_socks; i++) {
+    /* the sockets that got no wait item: mask 0 has curl look at each itself (the table may
+     * have changed meanwhile; an fd curl no longer knows is ignored) */
+    for (int i = n; h->overflow && i < h->n_socks; i++) {
         curl_multi_socket_action(h->multi, h->socks[i].fd, 0, &running);
     }
     if (h->curl_deadline >= 0 && h->curl_deadline <= now_ms) {
