@@ -48,27 +48,12 @@ yard__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
 
 /* --- options ---------------------------------------------------------------------------- */
 
-#define S_DEFAULT(field, value)                                                                    \
-    do {                                                                                           \
-        if (!o->field) {                                                                           \
-            o->field = (value);                                                                    \
-        }                                                                                          \
-    } while (0)
-
+/* Fields left zero take the defaults of the options table (broker/cli.c), the one place
+ * they are written; then the cross-field rules the table cannot say. */
 static void
 s_defaults(yard_broker_opts_t *o)
 {
-    S_DEFAULT(heartbeat_ms, 1000);
-    S_DEFAULT(heartbeat_min_ms, 100);
-    S_DEFAULT(heartbeat_max_ms, 60000);
-    S_DEFAULT(grace_ms, 2000);
-    S_DEFAULT(default_timeout_ms, 5000);
-    S_DEFAULT(max_timeout_ms, 300000);
-    S_DEFAULT(max_body, 1u << 20);
-    S_DEFAULT(queue_max, 10000);
-    S_DEFAULT(max_peers, 10000);
-    S_DEFAULT(max_services, 1000);
-    S_DEFAULT(max_in_flight, 100000);
+    yard_options_fill_unset(yard_broker_options, o);
     if (o->heartbeat_max_ms < o->heartbeat_min_ms) {
         o->heartbeat_max_ms = o->heartbeat_min_ms;
     }
@@ -83,7 +68,9 @@ s_copy_opts(yard_broker_t *b, const yard_broker_opts_t *opts)
     if (opts) {
         b->o = *opts;
     }
-    b->o.bind = strdup(opts && opts->bind && *opts->bind ? opts->bind : "tcp://127.0.0.1:5555");
+    b->o.bind = strdup(opts && opts->bind && *opts->bind
+                           ? opts->bind
+                           : yard_options_default(yard_broker_options, "bind"));
     b->o.log_level = NULL; /* applied by the program, not kept */
     if (!b->o.bind) {
         abort();

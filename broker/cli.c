@@ -14,7 +14,7 @@
     }
 
 const yard_option_t yard_broker_options[] = {
-    S_OPT("bind", YARD_OPT_STRING, "tcp://127.0.0.1:5555", bind,
+    S_OPT("bind", YARD_OPT_STRING, YARD_OPT_DEFAULT_BROKER, bind,
           "comma-separated endpoints to bind (tcp://, ipc://, inproc://)", 0, 0),
     S_OPT("heartbeat_ms", YARD_OPT_MS, "1000", heartbeat_ms,
           "heartbeat interval for subscribers and clients; replicas negotiate theirs", 1, 3600000),
@@ -37,7 +37,8 @@ const yard_option_t yard_broker_options[] = {
     S_OPT("max_services", YARD_OPT_INT, "1000", max_services, "services at once", 1, 1000000),
     S_OPT("max_in_flight", YARD_OPT_INT, "100000", max_in_flight,
           "requests open at once (queued or held), all services", 1, 100000000),
-    S_OPT("log_level", YARD_OPT_STRING, "info", log_level, "debug, info, warn, error or off", 0, 0),
+    S_OPT("log_level", YARD_OPT_STRING, YARD_OPT_DEFAULT_LOG_LEVEL, log_level,
+          "debug, info, warn, error or off", 0, 0),
     S_OPT("tap", YARD_OPT_BOOL, "true", tap,
           "let `yard tap` see copies of the traffic (rate-limited)", 0, 0),
     {0},

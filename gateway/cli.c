@@ -37,13 +37,13 @@ const yard_option_t yard_gateway_options[] = {
 };
 
 const yard_option_t yard_gateway_shared_options[] = {
-    {"broker", YARD_OPT_STRING, "tcp://127.0.0.1:5555", S_OFF(broker),
+    {"broker", YARD_OPT_STRING, YARD_OPT_DEFAULT_BROKER, S_OFF(broker),
      "broker endpoints, comma-separated", 0, 0, 0},
-    {"store", YARD_OPT_STRING, "memory", S_OFF(store),
+    {"store", YARD_OPT_STRING, YARD_OPT_DEFAULT_STORE, S_OFF(store),
      "memory, or redis://host:port/db to share rate limits between gateways", 0, 0,
      YARD_OPT_SECRET_URL},
-    {"log_level", YARD_OPT_STRING, "info", S_OFF(log_level), "debug, info, warn, error or off", 0,
-     0, 0},
+    {"log_level", YARD_OPT_STRING, YARD_OPT_DEFAULT_LOG_LEVEL, S_OFF(log_level),
+     "debug, info, warn, error or off", 0, 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 

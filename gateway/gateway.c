@@ -546,22 +546,20 @@ yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void
     gw->listen_fd = -1;
     pthread_mutex_init(&gw->stop_lock, NULL);
     gw->opts = *opts;
-    gw->opts.listen = s_dup(opts->listen ? opts->listen : "127.0.0.1:8080");
+    gw->opts.listen =
+        s_dup(opts->listen ? opts->listen : yard_options_default(yard_gateway_options, "listen"));
     gw->opts.broker = s_dup(opts->broker);
     gw->opts.store = s_dup(opts->store);
     gw->opts.log_level = s_dup(opts->log_level);
-    if (gw->opts.threads < 1) {
-        gw->opts.threads = 1;
+    /* A field left zero takes the options table's default (gateway/cli.c), the one place the
+     * defaults are written; a negative count is out of range, so it gets one too. */
+    if (gw->opts.threads < 0) {
+        gw->opts.threads = 0;
     }
-    if (gw->opts.connection_limit < 1) {
-        gw->opts.connection_limit = 10000;
+    if (gw->opts.connection_limit < 0) {
+        gw->opts.connection_limit = 0;
     }
-    if (!gw->opts.timeout_ms) {
-        gw->opts.timeout_ms = 15000;
-    }
-    if (!gw->opts.body_limit) {
-        gw->opts.body_limit = 1024 * 1024;
-    }
+    yard_options_fill_unset(yard_gateway_options, &gw->opts);
     int rc = yard_gw_routes_new(cfg, gw->opts.default_route, gw->opts.timeout_ms,
                                 gw->opts.body_limit, &gw->routes, errbuf, errlen);
     if (rc == 0) {

@@ -20,8 +20,6 @@
 #include <unistd.h>
 
 #define S_DEFAULT_CREDIT       16
-#define S_DEFAULT_HEARTBEAT_MS 1000
-#define S_DEFAULT_DRAIN_MS     5000
 #define S_MAX_REPLICAS         1024
 
 static void *
@@ -175,9 +173,14 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     a->credit = opts->credit > 0 ? (uint32_t)opts->credit
                 : def->credit    ? def->credit
                                  : S_DEFAULT_CREDIT;
-    a->heartbeat_ms = opts->heartbeat_ms ? opts->heartbeat_ms : S_DEFAULT_HEARTBEAT_MS;
-    a->drain_ms = opts->drain_ms ? opts->drain_ms : S_DEFAULT_DRAIN_MS;
-    a->n_replicas = opts->replicas > 0 ? (size_t)opts->replicas : 1;
+    /* Fields left zero take the options tables' defaults (actor_main.c), the one place they
+     * are written. */
+    yard_actor_opts_t filled = *opts;
+    yard_options_fill_unset(yard_actor_common_options, &filled);
+    yard_options_fill_unset(yard_actor_section_options, &filled);
+    a->heartbeat_ms = filled.heartbeat_ms;
+    a->drain_ms = filled.drain_ms;
+    a->n_replicas = (size_t)filled.replicas;
     const char *brokers = opts->broker && *opts->broker ? opts->broker : getenv("YARD_BROKER");
     rc = yard__endpoints_parse(brokers, &a->endpoints, &a->n_endpoints);
     a->broker = brokers ? strdup(brokers) : NULL;
@@ -193,7 +196,9 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
         rc = YARD_E_CONFIG;
         goto fail;
     }
-    const char *store = opts->store && *opts->store ? opts->store : "memory";
+    const char *store = opts->store && *opts->store
+                            ? opts->store
+                            : yard_options_default(yard_actor_common_options, "store");
     rc = yard_store_open(store, &a->store);
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "cannot open the store", YF_STR("store", store),

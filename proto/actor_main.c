@@ -17,15 +17,15 @@
 
 /* Connection settings every program shares: the top level of the config file. */
 const yard_option_t yard_actor_common_options[] = {
-    {"broker", YARD_OPT_STRING, "tcp://127.0.0.1:5555", offsetof(yard_actor_opts_t, broker),
+    {"broker", YARD_OPT_STRING, YARD_OPT_DEFAULT_BROKER, offsetof(yard_actor_opts_t, broker),
      "broker endpoints, comma-separated; the actor registers with every one", 0, 0, 0},
     {"heartbeat_ms", YARD_OPT_MS, "1000", offsetof(yard_actor_opts_t, heartbeat_ms),
      "heartbeat interval proposed to the broker", 10, 60000, 0},
-    {"store", YARD_OPT_STRING, "memory", offsetof(yard_actor_opts_t, store),
+    {"store", YARD_OPT_STRING, YARD_OPT_DEFAULT_STORE, offsetof(yard_actor_opts_t, store),
      "state store: memory, or redis://host:port[/db] to share state between processes", 0, 0,
      YARD_OPT_SECRET_URL},
-    {"log_level", YARD_OPT_STRING, "info", offsetof(yard_actor_opts_t, log_level),
-     "debug, info, warn, error or off", 0, 0, 0},
+    {"log_level", YARD_OPT_STRING, YARD_OPT_DEFAULT_LOG_LEVEL,
+     offsetof(yard_actor_opts_t, log_level), "debug, info, warn, error or off", 0, 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 

@@ -521,6 +521,44 @@ yard_option_parse(yard_opt_type_t type, const char *text, void *out, char *err, 
 }
 
 void
+yard_options_fill_unset(const yard_option_t *table, void *target)
+{
+    char why[256];
+    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
+        if (o->default_value == NULL || (o->min < o->max && o->min <= 0 && o->max >= 0)) {
+            continue; /* no default, or 0 is a value the option allows */
+        }
+        const char *field = (const char *)target + o->offset;
+        bool zero;
+        if (o->type == YARD_OPT_INT || o->type == YARD_OPT_SIZE) {
+            uint64_t v;
+            memcpy(&v, field, sizeof v);
+            zero = v == 0;
+        } else if (o->type == YARD_OPT_MS) {
+            uint32_t v;
+            memcpy(&v, field, sizeof v);
+            zero = v == 0;
+        } else {
+            continue;
+        }
+        if (zero && !yard__opt_store(o, target, o->default_value, why, sizeof why)) {
+            abort(); /* the table's own default does not parse: a programmer error */
+        }
+    }
+}
+
+const char *
+yard_options_default(const yard_option_t *table, const char *key)
+{
+    for (const yard_option_t *o = table; o != NULL && o->key != NULL && key != NULL; o++) {
+        if (strcmp(o->key, key) == 0) {
+            return o->default_value;
+        }
+    }
+    return NULL;
+}
+
+void
 yard_options_free(const yard_option_t *table, void *target)
 {
     for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {

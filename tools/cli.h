@@ -10,6 +10,7 @@
 #define YARD_TOOLS_CLI_H
 
 #include "yard/msg.h"
+#include "yard/options.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,7 +23,8 @@ enum {
     YARD_EXIT_UNREACHABLE = 3,
 };
 
-#define YARD_CLI_DEFAULT_BROKER "tcp://127.0.0.1:5555"
+/* The broker endpoint when nothing names one: the options tables' default. */
+#define YARD_CLI_DEFAULT_BROKER YARD_OPT_DEFAULT_BROKER
 
 /* The commands; each gets argv from its own name on (argv[0] is "call", ...) and returns the
  * process's exit code. */

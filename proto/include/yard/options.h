@@ -67,6 +67,12 @@ typedef struct {
     unsigned flags; /* YARD_OPT_SECRET, YARD_OPT_SECRET_URL, YARD_OPT_REQUIRED; 0: none */
 } yard_option_t;
 
+/* The defaults of the top-level keys that several programs' tables name (each with its own
+ * field): spelled once, here, for every table. */
+#define YARD_OPT_DEFAULT_BROKER    "tcp://127.0.0.1:5555"
+#define YARD_OPT_DEFAULT_STORE     "memory"
+#define YARD_OPT_DEFAULT_LOG_LEVEL "info"
+
 /* A parsed config file. Caller owns the result; free with yard_config_destroy(). */
 typedef struct yard_config yard_config_t;
 
@@ -130,6 +136,17 @@ int yard_config_check_section(const yard_config_t *cfg, const yard_option_t *tab
 /* Prints one line per option: flag, environment variable, default and help. A secret's
  * default shows as <secret>, a required option's as (required). */
 void yard_options_help(const yard_option_t *table, const char *section, FILE *out);
+
+/* For a settings struct filled by hand (a library caller, a test) instead of by
+ * yard_options_apply(), so that its defaults still come from the table alone: every INT, MS
+ * or SIZE field that is 0 where the option does not allow 0 (0 is outside its min..max, or
+ * it has no range) gets the table's default. STRING fields are left alone (their ownership
+ * is the caller's: see yard_options_default()), and so are BOOL fields (false is a value). */
+void yard_options_fill_unset(const yard_option_t *table, void *target);
+
+/* The default text of the option named key, or NULL when it has none or no such option.
+ * Borrowed from table (static storage). */
+const char *yard_options_default(const yard_option_t *table, const char *key);
 
 /* Frees the STRING fields of target that the table names, and sets them to NULL. */
 void yard_options_free(const yard_option_t *table, void *target);
