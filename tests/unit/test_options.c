@@ -984,6 +984,46 @@ test_secret_log(void **state)
     free(text);
 }
 
+/* A struct filled by hand gets the table's defaults for the numbers it left zero, where zero
+ * is not a value the option allows; the table is the only place the defaults are written. */
+static void
+test_fill_unset(void **state)
+{
+    (void)state;
+    typedef struct {
+        int64_t replicas; /* [1, 64]: 0 is unset */
+        int64_t credit;   /* [0, 100]: 0 is a value */
+        uint32_t drain_ms;
+        uint64_t max_body; /* no range: 0 is unset */
+        bool tap;
+        char *name;
+    } hand_t;
+    static const yard_option_t table[] = {
+        {"replicas", YARD_OPT_INT, "3", offsetof(hand_t, replicas), "", 1, 64, 0},
+        {"credit", YARD_OPT_INT, "16", offsetof(hand_t, credit), "", 0, 100, 0},
+        {"drain_ms", YARD_OPT_MS, "5s", offsetof(hand_t, drain_ms), "", 1, 60000, 0},
+        {"max_body", YARD_OPT_SIZE, "1KiB", offsetof(hand_t, max_body), "", 0, 0, 0},
+        {"tap", YARD_OPT_BOOL, "true", offsetof(hand_t, tap), "", 0, 0, 0},
+        {"name", YARD_OPT_STRING, "echo", offsetof(hand_t, name), "", 0, 0, 0},
+        {NULL, 0, NULL, 0, NULL, 0, 0, 0},
+    };
+    hand_t h = {0};
+    yard_options_fill_unset(table, &h);
+    assert_int_equal(h.replicas, 3);
+    assert_int_equal(h.credit, 0);
+    assert_int_equal(h.drain_ms, 5000);
+    assert_int_equal(h.max_body, 1024);
+    assert_false(h.tap); /* false is a value */
+    assert_null(h.name); /* strings are the caller's */
+    h.replicas = 7;
+    yard_options_fill_unset(table, &h);
+    assert_int_equal(h.replicas, 7); /* a set field is kept */
+    assert_string_equal(yard_options_default(table, "name"), "echo");
+    assert_null(yard_options_default(table, "nope"));
+    assert_string_equal(yard_options_default(yard_actor_common_options, "broker"),
+                        YARD_OPT_DEFAULT_BROKER);
+}
+
 int
 main(void)
 {
@@ -1006,6 +1046,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_required, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_display, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fill_unset, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
