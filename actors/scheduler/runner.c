@@ -3,10 +3,13 @@
  *
  * Several replicas run the same jobs from the same store. A run (job, scheduled time) is
  * handled by exactly one of them:
- *   1. claim  sched:claim:<id>:<t>  SET NX PX lease   (losers leave it alone)
+ *   1. claim  sched:claim:<id>:<t>  a lease (yard/lease.h) of `lease` ms (losers leave it
+ *                                   alone; a claim no longer held by the time it was taken,
+ *                                   the store being that slow, counts as lost)
  *   2. mark   sched:done:<id>:<t>   SET NX            (already there: handled; skip)
- *   3. fire (or record the miss), advance sched:next:<id>, release the claim (compare and
- *      delete, so a claim that expired and was taken over is not released by its old owner).
+ *   3. fire (or record the miss), advance sched:next:<id>, release the claim (the lease's
+ *      compare-and-delete, so a claim that expired and was taken over is not released by its
+ *      old owner).
  * A replica that dies between 1 and 2 leaves a claim that expires after `lease`; another
  * replica then takes the run over. One that dies between 2 and 3 (microseconds) loses that run
  * rather than risk firing it twice. This is the lease pattern APScheduler 4 adopted; there is
@@ -14,7 +17,9 @@
 #include "sched_internal.h"
 
 #include "yard/error.h"
+#include "yard/lease.h"
 #include "yard/log.h"
+#include "yard/loop.h"
 #include "yard/msg.h"
 
 #include <sodium.h>
@@ -297,26 +302,30 @@ s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
 
 /* --- claims ------------------------------------------------------------------------------ */
 
-/* 1: this replica handles run t; 0: another one holds it; -1: it was handled already. */
+/* 1: this replica handles run t; 0: another one holds it; -1: it was handled already. On 1
+ * and -1, *claim holds the claim's lease (give it back with s_release), else it is NULL. */
 static int
-s_claim(sched_state_t *st, const char *id, int64_t t)
+s_claim(sched_state_t *st, const char *id, int64_t t, yard_lease_t **claim)
 {
     char key[160];
     snprintf(key, sizeof key, "sched:claim:%s:%lld", id, (long long)t);
-    size_t ol = strlen(st->owner);
-    if (yard_store_set_nx(st->store, key, st->owner, ol, st->o->lease) != 1) {
+    if (yard_lease_new(st->store, key, st->o->lease, claim) != 0 ||
+        yard_lease_acquire(*claim) != 1 || !yard_lease_held(*claim, yard_loop_now_ms())) {
+        yard_lease_destroy(claim);
         return 0;
     }
     snprintf(key, sizeof key, "sched:done:%s:%lld", id, (long long)t);
+    size_t ol = strlen(st->owner);
     return yard_store_set_nx(st->store, key, st->owner, ol, S_DONE_TTL_MS) == 1 ? 1 : -1;
 }
 
 static void
-s_release(sched_state_t *st, const char *id, int64_t t)
+s_release(yard_lease_t **claim)
 {
-    char key[160];
-    snprintf(key, sizeof key, "sched:claim:%s:%lld", id, (long long)t);
-    yard_store_del_if(st->store, key, st->owner, strlen(st->owner));
+    if (*claim) {
+        yard_lease_release(*claim);
+        yard_lease_destroy(claim);
+    }
 }
 
 static int64_t
@@ -348,8 +357,9 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
     size_t n = sched_plan(j, next, now, due, &new_next);
     int claimed = 0;
     int64_t held = 0; /* the first run another replica's claim holds */
+    yard_lease_t *claims[SCHED_PLAN_MAX + 1] = {NULL};
     for (size_t i = 0; i < n; i++) {
-        int c = s_claim(st, j->id, due[i].t);
+        int c = s_claim(st, j->id, due[i].t, &claims[i]);
         if (c == 0) {
             held = held ? held : due[i].t; /* its holder advances next, unless it died */
             continue;
@@ -370,9 +380,9 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
          * are marked done, so coming back over them fires nothing twice). */
         new_next = held ? held : new_next;
         sched_store_next_set(st->store, j->id, new_next);
-        for (size_t i = 0; i < n; i++) {
-            s_release(st, j->id, due[i].t);
-        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_release(&claims[i]);
     }
     return claimed ? (new_next < 0 ? INT64_MAX : new_next) : now + 1;
 }
