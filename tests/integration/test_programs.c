@@ -283,6 +283,46 @@ test_up_skips_an_actor_missing_a_setting(void **state)
     free(dir);
 }
 
+/* The README's way to give `yard up` an admin user: the name in the environment, the
+ * password from a file. A login then works, and the password is in no log line. */
+static void
+test_up_admin_from_file(void **state)
+{
+    (void)state;
+    char *dir = yh_tmpdir();
+    char pw_path[512], env_pw[600];
+    snprintf(pw_path, sizeof pw_path, "%s/admin-password", dir);
+    FILE *fp = fopen(pw_path, "w");
+    assert_non_null(fp);
+    fputs("correct-horse-hunter2\n", fp);
+    fclose(fp);
+    snprintf(env_pw, sizeof env_pw, "YARD_AUTH_ADMIN_PASSWORD_FILE=%s", pw_path);
+    char *const env[] = {"YARD_BROKER",
+                         "YARD_CONFIG",
+                         "YARD_UP_ACTORS",
+                         "YARD_STORE",
+                         "YARD_AUTH_ADMIN_USER=root",
+                         env_pw,
+                         "YARD_LOG_LEVEL=debug",
+                         NULL};
+    s_up_t up;
+    s_up_start(&up, dir, "yard", "gateway:\n  listen: 127.0.0.1:0\n", env);
+    s_assert_has(up.run->err, "\"msg\":\"auth: created the first admin\",\"user\":\"root\"");
+    yh_run_t *r = yh_runl("yard", s_up_env, 10000, "call", "auth", "--op", "login",
+                          "{\"username\":\"root\",\"password\":\"correct-horse-hunter2\"}",
+                          up.broker_flag, NULL);
+    if (r->status != 0 || strstr(r->out, "access_token") == NULL) {
+        fail_msg("login: exit %d\n%s%s", r->status, r->out, r->err);
+    }
+    yh_run_destroy(&r);
+    s_up_stop(&up);
+    s_assert_has(up.run->err, "\"key\":\"admin_password\",\"value\":\"<secret>\"");
+    assert_null(strstr(up.run->err, "hunter2"));
+    yh_run_destroy(&up.run);
+    yh_rmtree(dir);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -292,6 +332,7 @@ main(void)
         cmocka_unit_test(test_bad_key_names_file_and_line),
         cmocka_unit_test(test_up_runs_the_chosen_actors),
         cmocka_unit_test(test_up_skips_an_actor_missing_a_setting),
+        cmocka_unit_test(test_up_admin_from_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
