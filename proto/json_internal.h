@@ -8,11 +8,12 @@
 #ifndef YARD_JSON_INTERNAL_H
 #define YARD_JSON_INTERNAL_H
 
+#include "mp_internal.h"
+
 #include <stddef.h>
 
-/* snprintf into err, if there is one. */
-void yard__json_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* snprintf into err, if there is one: the msgpack code's (mp.c), shared. */
+#define yard__json_errf yard__mp_errf
 
 /* Length of the valid UTF-8 sequence at p (1..4, avail > 0), or 0 when it is not one: no
  * overlong forms, no surrogates, nothing above U+10FFFF. */

@@ -1,6 +1,6 @@
 /* auth: users, scopes, bearer tokens and invitation codes (README.md lists the operations).
  * This file holds the descriptor, the options, start-up (key set, first admin) and what the
- * handler files share: reading request fields, building replies, checking tokens. */
+ * handler files share: reading scopes and names (on yard/mp.h), checking tokens. */
 #include "auth_internal.h"
 
 #include "yard/error.h"
@@ -84,95 +84,12 @@ auth_fail_store(yard_request_t *req, int rc)
     return YARD_E_UNREACHABLE;
 }
 
-/* --- request fields ---------------------------------------------------------------------- */
-
-const msgpack_object_map *
-auth_body(yard_request_t *req)
-{
-    const msgpack_object *o = yard_request_object(req);
-    if (!o || o->type != MSGPACK_OBJECT_MAP) {
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "the body must be a map");
-        return NULL;
-    }
-    return &o->via.map;
-}
-
-const msgpack_object *
-auth_field(const msgpack_object_map *m, const char *key)
-{
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; m && i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0) {
-            return &m->ptr[i].val;
-        }
-    }
-    return NULL;
-}
-
-static int
-s_bad_field(yard_request_t *req, const char *key, const char *what)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "'%s' %s", key, what);
-    yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, msg);
-    return -1;
-}
-
-int
-auth_str(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
-         char *buf, size_t cap)
-{
-    const msgpack_object *v = auth_field(m, key);
-    if (!v || v->type == MSGPACK_OBJECT_NIL) {
-        return required ? s_bad_field(req, key, "is required") : 0;
-    }
-    if (v->type != MSGPACK_OBJECT_STR) {
-        return s_bad_field(req, key, "must be a string");
-    }
-    if (v->via.str.size >= cap) {
-        char what[64];
-        snprintf(what, sizeof what, "is too long (at most %zu bytes)", cap - 1);
-        return s_bad_field(req, key, what);
-    }
-    if (memchr(v->via.str.ptr, '\0', v->via.str.size)) {
-        return s_bad_field(req, key, "must not contain NUL");
-    }
-    memcpy(buf, v->via.str.ptr, v->via.str.size);
-    buf[v->via.str.size] = '\0';
-    return 1;
-}
-
-int
-auth_int(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
-         int64_t min, int64_t max, int64_t *out)
-{
-    const msgpack_object *v = auth_field(m, key);
-    if (!v || v->type == MSGPACK_OBJECT_NIL) {
-        return required ? s_bad_field(req, key, "is required") : 0;
-    }
-    int64_t n = 0;
-    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
-        n = (int64_t)v->via.u64;
-    } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        n = v->via.i64;
-    } else {
-        return s_bad_field(req, key, "must be an integer");
-    }
-    if (n < min || n > max) {
-        char what[96];
-        snprintf(what, sizeof what, "must be between %lld and %lld", (long long)min,
-                 (long long)max);
-        return s_bad_field(req, key, what);
-    }
-    *out = n;
-    return 1;
-}
+/* --- fields and replies ------------------------------------------------------------------ */
 
 static bool
-s_scope_ok(const char *s, size_t n)
+s_scope_ok(const char *s)
 {
+    size_t n = strlen(s);
     if (n == 0 || n > AUTH_SCOPE_MAX) {
         return false;
     }
@@ -186,35 +103,74 @@ s_scope_ok(const char *s, size_t n)
 }
 
 int
-auth_scopes(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
-            char scopes[][AUTH_SCOPE_MAX + 1], size_t *n)
+auth_scopes_read(const msgpack_object *map, const char *key, msgpack_zone *zone,
+                 char scopes[][AUTH_SCOPE_MAX + 1], size_t *n, char *err, size_t errlen)
 {
-    *n = 0;
-    const msgpack_object *v = auth_field(m, key);
-    if (!v || v->type == MSGPACK_OBJECT_NIL) {
-        return required ? s_bad_field(req, key, "is required") : 0;
+    const char *const *v = NULL;
+    size_t count = 0;
+    int rc = yard_mp_get_strs(map, key, zone, AUTH_SCOPES_MAX, &v, &count, err, errlen);
+    if (rc) {
+        return rc;
     }
-    if (v->type != MSGPACK_OBJECT_ARRAY) {
-        return s_bad_field(req, key, "must be an array of strings");
-    }
-    if (v->via.array.size > AUTH_SCOPES_MAX) {
-        return s_bad_field(req, key, "has too many scopes (at most 32)");
-    }
-    for (uint32_t i = 0; i < v->via.array.size; i++) {
-        const msgpack_object *s = &v->via.array.ptr[i];
-        if (s->type != MSGPACK_OBJECT_STR || !s_scope_ok(s->via.str.ptr, s->via.str.size)) {
-            return s_bad_field(req, key,
-                               "must hold scopes of 1..64 printable characters, no spaces or ','");
+    for (size_t i = 0; i < count; i++) {
+        if (!s_scope_ok(v[i])) {
+            yard_mp_field_err(err, errlen, key,
+                              "must hold scopes of 1..64 printable characters, no spaces or ','");
+            return YARD_E_BAD_REQUEST;
         }
-        memcpy(scopes[*n], s->via.str.ptr, s->via.str.size);
-        scopes[*n][s->via.str.size] = '\0';
-        (*n)++;
     }
-    return 1;
+    for (size_t i = 0; i < count; i++) {
+        snprintf(scopes[i], AUTH_SCOPE_MAX + 1, "%s", v[i]);
+    }
+    *n = count;
+    return 0;
 }
 
-bool
-auth_name_ok(yard_request_t *req, const char *name)
+int
+auth_req_scopes(yard_request_t *req, const char *key, bool required,
+                char scopes[][AUTH_SCOPE_MAX + 1], size_t *n)
+{
+    *n = 0;
+    const msgpack_object *map;
+    int rc = yard_req_body_map(req, &map);
+    if (rc) {
+        return rc;
+    }
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
+    }
+    char why[200];
+    rc = auth_scopes_read(map, key, &zone, scopes, n, why, sizeof why);
+    msgpack_zone_destroy(&zone);
+    if (rc == YARD_E_NOT_FOUND && !required) {
+        return 0;
+    }
+    if (rc) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, why);
+        return YARD_E_BAD_REQUEST;
+    }
+    return 0;
+}
+
+int
+auth_req_secret(yard_request_t *req, const char *key, char *buf, size_t cap)
+{
+    const msgpack_object *map;
+    int rc = yard_req_body_map(req, &map);
+    if (rc) {
+        return rc;
+    }
+    char why[200];
+    if (yard_mp_get_strbuf(map, key, buf, cap, why, sizeof why) != 0) {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, why);
+        return YARD_E_BAD_REQUEST;
+    }
+    return 0;
+}
+
+int
+auth_name_check(yard_request_t *req, const char *name)
 {
     size_t n = strlen(name);
     bool ok = n >= 1 && n <= AUTH_NAME_MAX;
@@ -224,56 +180,50 @@ auth_name_ok(yard_request_t *req, const char *name)
              c == '.' || c == '_' || c == '@' || c == '-' || c == ':';
     }
     if (!ok) {
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
-                          "'username' must be 1..64 characters of letters, digits and ._@:-");
+        return yard_req_fail_field(req, "username",
+                                   "must be 1..64 characters of letters, digits and ._@:-");
     }
-    return ok;
-}
-
-/* --- replies ----------------------------------------------------------------------------- */
-
-void
-auth_out_init(auth_out_t *o)
-{
-    msgpack_sbuffer_init(&o->sb);
-    msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
-}
-
-void
-auth_out_str(auth_out_t *o, const char *s)
-{
-    msgpack_pack_str_with_body(&o->pk, s, strlen(s));
-}
-
-void
-auth_out_kstr(auth_out_t *o, const char *key, const char *value)
-{
-    auth_out_str(o, key);
-    auth_out_str(o, value);
-}
-
-void
-auth_out_kint(auth_out_t *o, const char *key, int64_t value)
-{
-    auth_out_str(o, key);
-    msgpack_pack_int64(&o->pk, value);
-}
-
-void
-auth_out_scopes(auth_out_t *o, char scopes[][AUTH_SCOPE_MAX + 1], size_t n)
-{
-    msgpack_pack_array(&o->pk, n);
-    for (size_t i = 0; i < n; i++) {
-        auth_out_str(o, scopes[i]);
-    }
+    return 0;
 }
 
 int
-auth_out_reply(auth_out_t *o, yard_request_t *req)
+auth_req_name(yard_request_t *req, char name[AUTH_NAME_MAX + 1])
 {
-    int rc = yard_request_reply(req, o->sb.data, o->sb.size);
-    msgpack_sbuffer_destroy(&o->sb);
+    const char *v;
+    int rc;
+    if ((rc = yard_req_str(req, "username", &v)) || (rc = auth_name_check(req, v))) {
+        return rc;
+    }
+    snprintf(name, AUTH_NAME_MAX + 1, "%s", v);
+    return 0;
+}
+
+int
+auth_req_new_password(yard_request_t *req, char hash[AUTH_HASH_MAX])
+{
+    char pw[AUTH_PASSWORD_MAX + 1];
+    int rc = auth_req_secret(req, "password", pw, sizeof pw);
+    const char *why = rc ? NULL : auth_password_check(pw, strlen(pw));
+    if (why) {
+        rc = yard_req_fail_field(req, "password", "is not acceptable: %s", why);
+    }
+    if (rc == 0 && auth_password_hash(pw, hash) != 0) {
+        yard_request_fail(req, YARD_E_INTERNAL, NULL, "password hashing failed");
+        rc = YARD_E_INTERNAL;
+    }
+    sodium_memzero(pw, sizeof pw);
     return rc;
+}
+
+void
+auth_put_scopes(yard_mpw_t *w, const char *key, char scopes[][AUTH_SCOPE_MAX + 1], size_t n)
+{
+    yard_mpw_key(w, key);
+    yard_mpw_array(w);
+    for (size_t i = 0; i < n; i++) {
+        yard_mpw_str(w, scopes[i]);
+    }
+    yard_mpw_end(w);
 }
 
 /* --- keys -------------------------------------------------------------------------------- */

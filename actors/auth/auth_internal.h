@@ -24,6 +24,7 @@
 #include "password.h"
 #include "vcache.h"
 #include "yard/actor.h"
+#include "yard/mp.h"
 
 #include <msgpack.h>
 #include <stdbool.h>
@@ -81,39 +82,32 @@ int auth_fail(yard_request_t *req, int status, const char *code, const char *msg
 /* Fails req for a store error (UNREACHABLE). */
 int auth_fail_store(yard_request_t *req, int rc);
 
-/* --- body fields ----------------------------------------------------------------------- */
+/* --- fields and replies (on yard/mp.h) -------------------------------------------------- */
 
-/* The request body as a map, or NULL after failing req with BAD_REQUEST. */
-const msgpack_object_map *auth_body(yard_request_t *req);
-/* A field of m, or NULL. */
-const msgpack_object *auth_field(const msgpack_object_map *m, const char *key);
-/* String field into buf (NUL-terminated). Returns 1 when present and valid, 0 when absent
- * (and !required), or -1 after failing req with a message naming the field. */
-int auth_str(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
-             char *buf, size_t cap);
-/* Integer field. Same returns as auth_str; the value must be within [min, max]. */
-int auth_int(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
-             int64_t min, int64_t max, int64_t *out);
-/* Array of scope strings. Same returns; *n set to the count. */
-int auth_scopes(yard_request_t *req, const msgpack_object_map *m, const char *key, bool required,
-                char scopes[][AUTH_SCOPE_MAX + 1], size_t *n);
-/* True when name is a valid user name (1..64 of [A-Za-z0-9._@:-]); else fails req. */
-bool auth_name_ok(yard_request_t *req, const char *name);
+/* Reads key, an array of scopes (each 1..64 printable characters, no spaces or ','; at most
+ * AUTH_SCOPES_MAX), from map into scopes. Returns 0, YARD_E_NOT_FOUND when absent or nil, or
+ * YARD_E_BAD_REQUEST with err naming the field. zone holds the reader's copies. */
+int auth_scopes_read(const msgpack_object *map, const char *key, msgpack_zone *zone,
+                     char scopes[][AUTH_SCOPE_MAX + 1], size_t *n, char *err, size_t errlen);
+/* The request's scopes field, as auth_scopes_read; absent gives *n = 0 unless required.
+ * Returns 0, or fails req (BAD_REQUEST naming the field) and returns the error. */
+int auth_req_scopes(yard_request_t *req, const char *key, bool required,
+                    char scopes[][AUTH_SCOPE_MAX + 1], size_t *n);
+/* A secret string field (a password) copied into buf (cap bytes) rather than into the
+ * request's memory, so that the caller can wipe it. Returns 0, or fails req (BAD_REQUEST
+ * naming the field: absent, not a string, longer than cap - 1) and returns the error. */
+int auth_req_secret(yard_request_t *req, const char *key, char *buf, size_t cap);
+/* The "password" field of a new password: checked (auth_password_check) and hashed into hash;
+ * the plain text is wiped. Returns 0, or fails req and returns the error. */
+int auth_req_new_password(yard_request_t *req, char hash[AUTH_HASH_MAX]);
+/* The "username" field, checked (1..64 characters of letters, digits and ._@:-) and copied
+ * into name. Returns 0, or fails req and returns the error. */
+int auth_req_name(yard_request_t *req, char name[AUTH_NAME_MAX + 1]);
+/* 0 when name is a valid user name; else fails req and returns YARD_E_BAD_REQUEST. */
+int auth_name_check(yard_request_t *req, const char *name);
 
-/* --- replies ----------------------------------------------------------------------------- */
-
-typedef struct {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-} auth_out_t;
-
-void auth_out_init(auth_out_t *o);
-void auth_out_str(auth_out_t *o, const char *s);
-void auth_out_kstr(auth_out_t *o, const char *key, const char *value);
-void auth_out_kint(auth_out_t *o, const char *key, int64_t value);
-void auth_out_scopes(auth_out_t *o, char scopes[][AUTH_SCOPE_MAX + 1], size_t n);
-/* Replies with what o holds and frees it. */
-int auth_out_reply(auth_out_t *o, yard_request_t *req);
+/* Writes key and the scopes as an array of strings. */
+void auth_put_scopes(yard_mpw_t *w, const char *key, char scopes[][AUTH_SCOPE_MAX + 1], size_t n);
 
 /* --- users.c ---------------------------------------------------------------------------- */
 

@@ -42,47 +42,61 @@ s_key(char *key, size_t cap, const char *id, const char *suffix)
     snprintf(key, cap, "auth:inv:%s%s", id, suffix);
 }
 
+/* {id, scopes, uses, expires_at, note, by}, plus used when not negative: the stored record and
+ * what invite.list shows. */
+static void
+s_put(yard_mpw_t *w, const s_invite_t *inv, int64_t used)
+{
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "id", inv->id);
+    auth_put_scopes(w, "scopes", (char(*)[AUTH_SCOPE_MAX + 1]) inv->scopes, inv->nscopes);
+    yard_mpw_kint(w, "uses", inv->uses);
+    if (used >= 0) {
+        yard_mpw_kint(w, "used", used);
+    }
+    yard_mpw_kint(w, "expires_at", inv->expires_at);
+    if (used < 0) {
+        yard_mpw_kint(w, "created", inv->created);
+    }
+    yard_mpw_kstr(w, "note", inv->note);
+    yard_mpw_kstr(w, "by", inv->by);
+    yard_mpw_end(w);
+}
+
 static int
 s_save(auth_state_t *st, const s_invite_t *inv, uint32_t ttl_ms)
 {
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 7);
-    auth_out_kstr(&o, "id", inv->id);
-    auth_out_str(&o, "scopes");
-    auth_out_scopes(&o, (char(*)[AUTH_SCOPE_MAX + 1]) inv->scopes, inv->nscopes);
-    auth_out_kint(&o, "uses", inv->uses);
-    auth_out_kint(&o, "expires_at", inv->expires_at);
-    auth_out_kint(&o, "created", inv->created);
-    auth_out_kstr(&o, "note", inv->note);
-    auth_out_kstr(&o, "by", inv->by);
+    yard_mpw_t *w = yard_mpw_new();
+    s_put(w, inv, -1);
     char key[96];
     s_key(key, sizeof key, inv->id, "");
-    int rc = yard_store_set(st->store, key, o.sb.data, o.sb.size, ttl_ms);
-    msgpack_sbuffer_destroy(&o.sb);
+    const void *rec = NULL;
+    size_t size = 0;
+    int rc = yard_mpw_finish(w, &rec, &size);
+    if (rc == 0) {
+        rc = yard_store_set(st->store, key, rec, size, ttl_ms);
+    }
+    yard_mpw_destroy(&w);
     if (rc == 0) {
         rc = yard_store_sadd(st->store, "auth:invites", inv->id);
     }
     return rc < 0 ? rc : 0;
 }
 
-static bool
-s_copy(const msgpack_object *v, char *buf, size_t cap)
+/* Reads a stored invitation (map) into inv. Returns 0, or -1 when a field is missing or bad. */
+static int
+s_decode(const msgpack_object *o, msgpack_zone *zone, s_invite_t *inv)
 {
-    if (!v || v->type != MSGPACK_OBJECT_STR || v->via.str.size >= cap) {
-        return false;
+    if (yard_mp_get_strbuf(o, "id", inv->id, sizeof inv->id, NULL, 0) ||
+        yard_mp_get_strbuf(o, "note", inv->note, sizeof inv->note, NULL, 0) ||
+        yard_mp_get_strbuf(o, "by", inv->by, sizeof inv->by, NULL, 0) ||
+        auth_scopes_read(o, "scopes", zone, inv->scopes, &inv->nscopes, NULL, 0) ||
+        yard_mp_get_int_range(o, "uses", 1, INT64_MAX, &inv->uses, NULL, 0) ||
+        yard_mp_get_int_range(o, "expires_at", 0, INT64_MAX, &inv->expires_at, NULL, 0)) {
+        return -1;
     }
-    memcpy(buf, v->via.str.ptr, v->via.str.size);
-    buf[v->via.str.size] = '\0';
-    return true;
-}
-
-static int64_t
-s_uint(const msgpack_object *v)
-{
-    return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX
-               ? (int64_t)v->via.u64
-               : -1;
+    yard_mp_get_int(o, "created", &inv->created, NULL, 0);
+    return 0;
 }
 
 /* Returns 0, YARD_E_NOT_FOUND (absent or undecodable), or a store error. */
@@ -97,26 +111,13 @@ s_load(auth_state_t *st, const char *id, s_invite_t *inv)
         return rc;
     }
     memset(inv, 0, sizeof *inv);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    bool ok = msgpack_unpack_next(&up, val, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-              up.data.type == MSGPACK_OBJECT_MAP;
-    const msgpack_object_map *m = ok ? &up.data.via.map : NULL;
-    const msgpack_object *sc = m ? auth_field(m, "scopes") : NULL;
-    ok = ok && s_copy(auth_field(m, "id"), inv->id, sizeof inv->id) &&
-         s_copy(auth_field(m, "note"), inv->note, sizeof inv->note) &&
-         s_copy(auth_field(m, "by"), inv->by, sizeof inv->by) && sc &&
-         sc->type == MSGPACK_OBJECT_ARRAY && sc->via.array.size <= AUTH_SCOPES_MAX;
-    for (uint32_t i = 0; ok && i < sc->via.array.size; i++) {
-        ok = s_copy(&sc->via.array.ptr[i], inv->scopes[inv->nscopes++], AUTH_SCOPE_MAX + 1);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
     }
-    if (ok) {
-        inv->uses = s_uint(auth_field(m, "uses"));
-        inv->expires_at = s_uint(auth_field(m, "expires_at"));
-        inv->created = s_uint(auth_field(m, "created"));
-        ok = inv->uses > 0 && inv->expires_at >= 0;
-    }
-    msgpack_unpacked_destroy(&up);
+    msgpack_object o;
+    bool ok = yard_mp_decode(val, len, &zone, &o, NULL, 0) == 0 && s_decode(&o, &zone, inv) == 0;
+    msgpack_zone_destroy(&zone);
     free(val);
     if (!ok) {
         yard_log(YARD_LOG_ERROR, "a stored invitation does not decode", YF_STR("id", id));
@@ -147,37 +148,38 @@ auth_invite_create(yard_request_t *req, void *state)
     if (auth_require_admin(st, req, &caller) != 0) {
         return 0;
     }
-    const msgpack_object_map *m = auth_body(req);
     s_invite_t inv = {0};
-    int64_t expires_in = 86400;
-    inv.uses = 1;
-    if (!m || auth_scopes(req, m, "scopes", false, inv.scopes, &inv.nscopes) < 0 ||
-        auth_int(req, m, "uses", false, 1, 1000000, &inv.uses) < 0 ||
-        auth_int(req, m, "expires_in", false, 60, 90 * 86400, &expires_in) < 0 ||
-        auth_str(req, m, "note", false, inv.note, sizeof inv.note) < 0) {
-        return 0;
+    int64_t expires_in = 0;
+    const char *note = NULL;
+    int rc;
+    if ((rc = auth_req_scopes(req, "scopes", false, inv.scopes, &inv.nscopes)) ||
+        (rc = yard_req_int_range_or(req, "uses", 1, 1000000, 1, &inv.uses)) ||
+        (rc = yard_req_int_range_or(req, "expires_in", 60, 90 * 86400, 86400, &expires_in)) ||
+        (rc = yard_req_str_max_or(req, "note", S_NOTE_MAX, "", &note))) {
+        return rc;
     }
+    snprintf(inv.note, sizeof inv.note, "%s", note);
     char code[S_CODE_MAX];
     auth_random_id(code, sizeof code, S_CODE_BYTES);
     s_code_id(code, inv.id);
     inv.created = auth_now();
     inv.expires_at = inv.created + expires_in;
     snprintf(inv.by, sizeof inv.by, "%.64s", caller.sub);
-    int rc = s_save(st, &inv, (uint32_t)(expires_in * 1000));
+    rc = s_save(st, &inv, (uint32_t)(expires_in * 1000));
     if (rc != 0) {
         return auth_fail_store(req, rc);
     }
     yard_log(YARD_LOG_INFO, "auth: invitation created", YF_STR("id", inv.id),
              YF_INT("uses", inv.uses));
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 4);
-    auth_out_kstr(&o, "code", code);
-    auth_out_kstr(&o, "id", inv.id);
-    auth_out_kint(&o, "uses", inv.uses);
-    auth_out_kint(&o, "expires_at", inv.expires_at);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "code", code);
+    yard_mpw_kstr(w, "id", inv.id);
+    yard_mpw_kint(w, "uses", inv.uses);
+    yard_mpw_kint(w, "expires_at", inv.expires_at);
+    yard_mpw_end(w);
     sodium_memzero(code, sizeof code);
-    return auth_out_reply(&o, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* Claims one use of inv. 1 when claimed, 0 when used up (nothing taken), or a store error. */
@@ -211,58 +213,39 @@ int
 auth_invite_redeem(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
-    const msgpack_object_map *m = auth_body(req);
     char code[S_CODE_MAX + 1];
     auth_user_t u = {0};
-    if (!m || auth_str(req, m, "code", true, code, sizeof code) < 0) {
-        return 0;
+    int rc;
+    if ((rc = auth_req_secret(req, "code", code, sizeof code))) {
+        return rc;
     }
-    int has_name = auth_str(req, m, "username", false, u.name, sizeof u.name);
-    int has_tg =
-        has_name == 0 ? auth_int(req, m, "telegram_id", false, 1, INT64_MAX, &u.telegram_id) : 0;
-    if (has_name < 0 || has_tg < 0) {
-        return 0;
-    }
-    if (has_name == 0 && has_tg == 0) {
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
-                          "'username' and 'password', or 'telegram_id', are required");
-        return 0;
-    }
-    if (has_name) {
-        if (!auth_name_ok(req, u.name)) {
-            return 0;
+    bool by_name = yard_req_has(req, "username");
+    if (by_name) {
+        if ((rc = auth_req_name(req, u.name))) {
+            return rc;
         }
         if (strncmp(u.name, "tg:", 3) == 0) {
-            yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
-                              "'username' must not start with 'tg:' (Telegram users' names)");
-            return 0;
+            return yard_req_fail_field(req, "username",
+                                       "must not start with 'tg:' (Telegram users' names)");
         }
-        char pw[AUTH_PASSWORD_MAX + 1];
-        int hp = auth_str(req, m, "password", true, pw, sizeof pw);
-        const char *why = hp == 1 ? auth_password_check(pw, strlen(pw)) : NULL;
-        if (hp < 0 || why) {
-            if (why) {
-                char msg[160];
-                snprintf(msg, sizeof msg, "'password': %s", why);
-                yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, msg);
-            }
-            sodium_memzero(pw, sizeof pw);
-            return 0;
+        if ((rc = auth_req_new_password(req, u.hash))) {
+            return rc;
         }
-        int rc = auth_password_hash(pw, u.hash);
-        sodium_memzero(pw, sizeof pw);
-        if (rc != 0) {
-            yard_request_fail(req, YARD_E_INTERNAL, NULL, "password hashing failed");
-            return 0;
+    } else if (yard_req_has(req, "telegram_id")) {
+        if ((rc = yard_req_int_range(req, "telegram_id", 1, INT64_MAX, &u.telegram_id))) {
+            return rc;
         }
-    } else {
         snprintf(u.name, sizeof u.name, "tg:%lld", (long long)u.telegram_id);
+    } else {
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
+                          "'username' and 'password', or 'telegram_id', are required");
+        return YARD_E_BAD_REQUEST;
     }
     s_invite_t inv;
     char id[S_ID_MAX + 1];
     s_code_id(code, id);
     sodium_memzero(code, sizeof code);
-    int rc = s_load(st, id, &inv);
+    rc = s_load(st, id, &inv);
     if (rc == YARD_E_NOT_FOUND || (rc == 0 && auth_now() >= inv.expires_at)) {
         return auth_fail(req, 403, "INVALID_CODE", S_INVALID);
     }
@@ -291,14 +274,13 @@ auth_invite_redeem(yard_request_t *req, void *state)
     }
     yard_log(YARD_LOG_INFO, "auth: invitation redeemed", YF_STR("id", inv.id),
              YF_STR("user", u.name));
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 3);
-    auth_out_kstr(&o, "username", u.name);
-    auth_out_str(&o, "scopes");
-    auth_out_scopes(&o, u.scopes, u.nscopes);
-    auth_out_kint(&o, "created", u.created);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "username", u.name);
+    auth_put_scopes(w, "scopes", u.scopes, u.nscopes);
+    yard_mpw_kint(w, "created", u.created);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }
 
 int
@@ -328,25 +310,17 @@ auth_invite_list(yard_request_t *req, void *state)
         }
     }
     yard_store_members_free(&ids);
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 1);
-    auth_out_str(&o, "invites");
-    msgpack_pack_array(&o.pk, live);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_key(w, "invites");
+    yard_mpw_array(w);
     for (size_t i = 0; i < live; i++) {
-        const s_invite_t *v = &all[i];
-        msgpack_pack_map(&o.pk, 7);
-        auth_out_kstr(&o, "id", v->id);
-        auth_out_str(&o, "scopes");
-        auth_out_scopes(&o, (char(*)[AUTH_SCOPE_MAX + 1]) v->scopes, v->nscopes);
-        auth_out_kint(&o, "uses", v->uses);
-        auth_out_kint(&o, "used", s_used(st, v->id));
-        auth_out_kint(&o, "expires_at", v->expires_at);
-        auth_out_kstr(&o, "note", v->note);
-        auth_out_kstr(&o, "by", v->by);
+        s_put(w, &all[i], s_used(st, all[i].id));
     }
+    yard_mpw_end(w);
+    yard_mpw_end(w);
     free(all);
-    return auth_out_reply(&o, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 int
@@ -356,13 +330,14 @@ auth_invite_revoke(yard_request_t *req, void *state)
     if (auth_require_admin(st, req, NULL) != 0) {
         return 0;
     }
-    const msgpack_object_map *m = auth_body(req);
-    char id[S_ID_MAX + 1], key[96];
-    if (!m || auth_str(req, m, "id", true, id, sizeof id) < 0) {
-        return 0;
+    const char *id;
+    char key[96];
+    int rc = yard_req_str_max(req, "id", S_ID_MAX, &id);
+    if (rc) {
+        return rc;
     }
     s_key(key, sizeof key, id, "");
-    int rc = yard_store_del(st->store, key);
+    rc = yard_store_del(st->store, key);
     if (rc < 0) {
         return auth_fail_store(req, rc);
     }
@@ -371,9 +346,9 @@ auth_invite_revoke(yard_request_t *req, void *state)
         yard_request_fail(req, YARD_E_NOT_FOUND, "NOT_FOUND", "no such invitation");
         return 0;
     }
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 1);
-    auth_out_kstr(&o, "revoked", id);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "revoked", id);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }

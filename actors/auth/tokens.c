@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_TOKEN_FIELD_MAX (AUTH_JWT_MAX + 1)
-
 /* --- issuing ----------------------------------------------------------------------------- */
 
 int
@@ -61,21 +59,20 @@ auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const ch
         yard_request_fail(req, YARD_E_INTERNAL, NULL, "could not sign the tokens");
         return YARD_E_INTERNAL;
     }
-    auth_out_t out;
-    auth_out_init(&out);
-    msgpack_pack_map(&out.pk, 6);
-    auth_out_kstr(&out, "access_token", access);
-    auth_out_kstr(&out, "refresh_token", refresh);
-    auth_out_kstr(&out, "token_type", "Bearer");
-    auth_out_kint(&out, "expires_in", access_s);
-    auth_out_kstr(&out, "sub", u->name);
-    auth_out_str(&out, "scopes");
-    auth_out_scopes(&out, (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "access_token", access);
+    yard_mpw_kstr(w, "refresh_token", refresh);
+    yard_mpw_kstr(w, "token_type", "Bearer");
+    yard_mpw_kint(w, "expires_in", access_s);
+    yard_mpw_kstr(w, "sub", u->name);
+    auth_put_scopes(w, "scopes", (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
+    yard_mpw_end(w);
     sodium_memzero(access, strlen(access));
     sodium_memzero(refresh, strlen(refresh));
     free(access);
     free(refresh);
-    return auth_out_reply(&out, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* --- login ------------------------------------------------------------------------------- */
@@ -134,18 +131,17 @@ int
 auth_login(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
-    const msgpack_object_map *m = auth_body(req);
     char name[AUTH_NAME_MAX + 1], pw[AUTH_PASSWORD_MAX + 1];
-    if (!m || auth_str(req, m, "username", true, name, sizeof name) < 0 ||
-        auth_str(req, m, "password", true, pw, sizeof pw) < 0 || !auth_name_ok(req, name)) {
-        return 0;
+    int rc;
+    if ((rc = auth_req_name(req, name)) || (rc = auth_req_secret(req, "password", pw, sizeof pw))) {
+        return rc;
     }
-    if (s_login_limit(st, req, name) != 0) {
+    if ((rc = s_login_limit(st, req, name)) != 0) {
         sodium_memzero(pw, sizeof pw);
-        return 0;
+        return rc;
     }
     auth_user_t u;
-    int rc = auth_user_load(st, name, &u);
+    rc = auth_user_load(st, name, &u);
     if (rc != 0 && rc != YARD_E_NOT_FOUND) {
         sodium_memzero(pw, sizeof pw);
         return auth_fail_store(req, rc);
@@ -171,17 +167,17 @@ int
 auth_verify(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
-    const msgpack_object_map *m = auth_body(req);
-    char token[S_TOKEN_FIELD_MAX];
+    const char *token;
     char want[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1];
     size_t nwant = 0;
-    if (!m || auth_str(req, m, "token", true, token, sizeof token) < 0 ||
-        auth_scopes(req, m, "scopes", false, want, &nwant) < 0) {
-        return 0;
+    int rc;
+    if ((rc = yard_req_str_max(req, "token", AUTH_JWT_MAX, &token)) ||
+        (rc = auth_req_scopes(req, "scopes", false, want, &nwant))) {
+        return rc;
     }
     auth_claims_t c;
-    if (auth_check_token(st, req, token, "access", &c) != 0) {
-        return 0;
+    if ((rc = auth_check_token(st, req, token, "access", &c)) != 0) {
+        return rc;
     }
     for (size_t i = 0; i < nwant; i++) {
         bool has = false;
@@ -195,15 +191,14 @@ auth_verify(yard_request_t *req, void *state)
             return 0;
         }
     }
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 4);
-    auth_out_kstr(&o, "sub", c.sub);
-    auth_out_str(&o, "scopes");
-    auth_out_scopes(&o, c.scopes, c.nscopes);
-    auth_out_kint(&o, "exp", c.exp);
-    auth_out_kstr(&o, "jti", c.jti);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "sub", c.sub);
+    auth_put_scopes(w, "scopes", c.scopes, c.nscopes);
+    yard_mpw_kint(w, "exp", c.exp);
+    yard_mpw_kstr(w, "jti", c.jti);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* --- refresh ----------------------------------------------------------------------------- */
@@ -221,14 +216,12 @@ int
 auth_refresh(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
-    const msgpack_object_map *m = auth_body(req);
-    char token[S_TOKEN_FIELD_MAX];
-    if (!m || auth_str(req, m, "refresh_token", true, token, sizeof token) < 0) {
-        return 0;
-    }
+    const char *token;
     auth_claims_t c;
-    if (auth_check_token(st, req, token, "refresh", &c) != 0) {
-        return 0;
+    int rc;
+    if ((rc = yard_req_str_max(req, "refresh_token", AUTH_JWT_MAX, &token)) ||
+        (rc = auth_check_token(st, req, token, "refresh", &c)) != 0) {
+        return rc;
     }
     if (!c.fam[0]) {
         yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED",
@@ -238,7 +231,7 @@ auth_refresh(yard_request_t *req, void *state)
     char key[128];
     snprintf(key, sizeof key, "auth:rt:%s", c.jti);
     int64_t left_ms = (c.exp - auth_now()) * 1000 + st->o->leeway;
-    int rc = yard_store_set_nx(st->store, key, "1", 1, left_ms > 1000 ? (uint32_t)left_ms : 1000);
+    rc = yard_store_set_nx(st->store, key, "1", 1, left_ms > 1000 ? (uint32_t)left_ms : 1000);
     if (rc < 0) {
         return auth_fail_store(req, rc);
     }
@@ -278,42 +271,35 @@ s_revoke_jti(auth_state_t *st, const char *jti, uint32_t ttl_ms)
 static int
 s_ok(yard_request_t *req, const char *what, const char *value)
 {
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 1);
-    auth_out_kstr(&o, what, value);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, what, value);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* The token in field (an access or a refresh token), verified. 1 when present, 0 absent,
- * -1 after failing req. */
+ * or a negative error after failing req. */
 static int
-s_token_field(auth_state_t *st, yard_request_t *req, const msgpack_object_map *m, const char *field,
-              auth_claims_t *c)
+s_token_field(auth_state_t *st, yard_request_t *req, const char *field, auth_claims_t *c)
 {
-    char token[S_TOKEN_FIELD_MAX];
-    int rc = auth_str(req, m, field, false, token, sizeof token);
-    if (rc <= 0) {
+    const char *token;
+    int rc = yard_req_str_max_or(req, field, AUTH_JWT_MAX, NULL, &token);
+    if (rc || !token) {
         return rc;
     }
-    if (auth_check_token(st, req, token, NULL, c) != 0) {
-        return -1;
-    }
-    return 1;
+    rc = auth_check_token(st, req, token, NULL, c);
+    return rc ? rc : 1;
 }
 
 int
 auth_revoke(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
-    const msgpack_object_map *m = auth_body(req);
-    if (!m) {
-        return 0;
-    }
     auth_claims_t c;
-    int has = s_token_field(st, req, m, "token", &c);
+    int has = s_token_field(st, req, "token", &c);
     if (has < 0) {
-        return 0;
+        return has;
     }
     if (has == 1) { /* holding a token is the right to revoke it */
         int64_t left_ms = (c.exp - auth_now()) * 1000 + st->o->leeway;
@@ -323,49 +309,44 @@ auth_revoke(yard_request_t *req, void *state)
         }
         return rc ? auth_fail_store(req, rc) : s_ok(req, "revoked", c.jti);
     }
-    char jti[AUTH_ID_MAX + 1], user[AUTH_NAME_MAX + 1];
-    int hj = auth_str(req, m, "jti", false, jti, sizeof jti);
-    int hu = hj == 0 ? auth_str(req, m, "user", false, user, sizeof user) : 0;
-    if (hj < 0 || hu < 0) {
-        return 0;
+    const char *jti = NULL, *user = NULL;
+    int rc = yard_req_str_max_or(req, "jti", AUTH_ID_MAX, NULL, &jti);
+    if (rc || (!jti && (rc = yard_req_str_max_or(req, "user", AUTH_NAME_MAX, NULL, &user)))) {
+        return rc;
     }
-    if (hj == 0 && hu == 0) {
+    if (!jti && !user) {
         yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
                           "one of 'token', 'jti' or 'user' is required");
-        return 0;
+        return YARD_E_BAD_REQUEST;
     }
-    if (auth_require_admin(st, req, NULL) != 0) {
-        return 0;
+    if ((rc = auth_require_admin(st, req, NULL)) != 0) {
+        return rc;
     }
-    int rc = hj ? s_revoke_jti(st, jti, st->o->refresh_ttl + st->o->leeway)
-                : auth_user_revoke_all(st, user);
+    rc = jti ? s_revoke_jti(st, jti, st->o->refresh_ttl + st->o->leeway)
+             : auth_user_revoke_all(st, user);
     if (rc != 0) {
         return auth_fail_store(req, rc);
     }
-    yard_log(YARD_LOG_INFO, "auth: revoked", YF_STR(hj ? "jti" : "user", hj ? jti : user));
-    return s_ok(req, "revoked", hj ? jti : user);
+    yard_log(YARD_LOG_INFO, "auth: revoked", YF_STR(jti ? "jti" : "user", jti ? jti : user));
+    return s_ok(req, "revoked", jti ? jti : user);
 }
 
 int
 auth_logout(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
-    const msgpack_object_map *m = auth_body(req);
-    if (!m) {
-        return 0;
-    }
     auth_claims_t c;
-    int has = s_token_field(st, req, m, "refresh_token", &c);
+    int has = s_token_field(st, req, "refresh_token", &c);
     if (has == 0) {
-        has = s_token_field(st, req, m, "token", &c);
+        has = s_token_field(st, req, "token", &c);
     }
     if (has < 0) {
-        return 0;
+        return has;
     }
     if (has == 0 || !c.fam[0]) {
         yard_request_fail(req, YARD_E_BAD_REQUEST, NULL,
                           "'refresh_token' or 'token' (of a login session) is required");
-        return 0;
+        return YARD_E_BAD_REQUEST;
     }
     int rc = s_revoke_family(st, c.fam);
     return rc ? auth_fail_store(req, rc) : s_ok(req, "logged_out", c.sub);
@@ -400,10 +381,10 @@ auth_key_rotate(yard_request_t *req, void *state)
         return auth_fail_store(req, rc);
     }
     yard_log(YARD_LOG_INFO, "auth: signing key rotated", YF_STR("kid", kid));
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 2);
-    auth_out_kstr(&o, "kid", kid);
-    auth_out_kstr(&o, "alg", st->o->alg);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "kid", kid);
+    yard_mpw_kstr(w, "alg", st->o->alg);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }

@@ -16,42 +16,21 @@ s_key(char *key, size_t cap, const char *name)
     snprintf(key, cap, "auth:user:%s", name);
 }
 
-static bool
-s_str_into(const msgpack_object *v, char *buf, size_t cap)
+/* Reads a stored user record (map) into u. Returns 0, or -1 when a field is missing or bad. */
+static int
+s_decode(const msgpack_object *o, msgpack_zone *zone, auth_user_t *u)
 {
-    if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= cap) {
-        return false;
+    int64_t created = 0, tg = 0;
+    if (yard_mp_get_strbuf(o, "name", u->name, sizeof u->name, NULL, 0) ||
+        yard_mp_get_strbuf(o, "hash", u->hash, sizeof u->hash, NULL, 0) ||
+        auth_scopes_read(o, "scopes", zone, u->scopes, &u->nscopes, NULL, 0)) {
+        return -1;
     }
-    memcpy(buf, v->via.str.ptr, v->via.str.size);
-    buf[v->via.str.size] = '\0';
-    return true;
-}
-
-static bool
-s_decode(const msgpack_object *o, auth_user_t *u)
-{
-    if (o->type != MSGPACK_OBJECT_MAP) {
-        return false;
-    }
-    const msgpack_object_map *m = &o->via.map;
-    const msgpack_object *name = auth_field(m, "name"), *hash = auth_field(m, "hash");
-    const msgpack_object *scopes = auth_field(m, "scopes"), *created = auth_field(m, "created");
-    const msgpack_object *tg = auth_field(m, "telegram_id");
-    if (!name || !s_str_into(name, u->name, sizeof u->name) || !hash ||
-        !s_str_into(hash, u->hash, sizeof u->hash) || !scopes ||
-        scopes->type != MSGPACK_OBJECT_ARRAY || scopes->via.array.size > AUTH_SCOPES_MAX) {
-        return false;
-    }
-    u->nscopes = 0;
-    for (uint32_t i = 0; i < scopes->via.array.size; i++) {
-        if (!s_str_into(&scopes->via.array.ptr[i], u->scopes[u->nscopes++], AUTH_SCOPE_MAX + 1)) {
-            return false;
-        }
-    }
-    u->created =
-        created && created->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)created->via.u64 : 0;
-    u->telegram_id = tg && tg->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)tg->via.u64 : 0;
-    return true;
+    yard_mp_get_int(o, "created", &created, NULL, 0); /* older records may lack these */
+    yard_mp_get_int(o, "telegram_id", &tg, NULL, 0);
+    u->created = created;
+    u->telegram_id = tg;
+    return 0;
 }
 
 int
@@ -64,12 +43,14 @@ auth_user_load(auth_state_t *st, const char *name, auth_user_t *u)
     if (rc != 0) {
         return rc;
     }
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 1024)) {
+        abort();
+    }
+    msgpack_object o;
     memset(u, 0, sizeof *u);
-    bool ok =
-        msgpack_unpack_next(&up, val, len, NULL) == MSGPACK_UNPACK_SUCCESS && s_decode(&up.data, u);
-    msgpack_unpacked_destroy(&up);
+    bool ok = yard_mp_decode(val, len, &zone, &o, NULL, 0) == 0 && s_decode(&o, &zone, u) == 0;
+    msgpack_zone_destroy(&zone);
     free(val);
     if (!ok) {
         yard_log(YARD_LOG_ERROR, "a stored user does not decode", YF_STR("user", name));
@@ -81,20 +62,24 @@ auth_user_load(auth_state_t *st, const char *name, auth_user_t *u)
 int
 auth_user_save(auth_state_t *st, const auth_user_t *u, bool create)
 {
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 5);
-    auth_out_kstr(&o, "name", u->name);
-    auth_out_kstr(&o, "hash", u->hash);
-    auth_out_str(&o, "scopes");
-    auth_out_scopes(&o, (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
-    auth_out_kint(&o, "created", u->created);
-    auth_out_kint(&o, "telegram_id", u->telegram_id);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "name", u->name);
+    yard_mpw_kstr(w, "hash", u->hash);
+    auth_put_scopes(w, "scopes", (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
+    yard_mpw_kint(w, "created", u->created);
+    yard_mpw_kint(w, "telegram_id", u->telegram_id);
+    yard_mpw_end(w);
     char key[128];
     s_key(key, sizeof key, u->name);
-    int rc = create ? yard_store_set_nx(st->store, key, o.sb.data, o.sb.size, 0)
-                    : yard_store_set(st->store, key, o.sb.data, o.sb.size, 0);
-    msgpack_sbuffer_destroy(&o.sb);
+    const void *rec = NULL;
+    size_t size = 0;
+    int rc = yard_mpw_finish(w, &rec, &size);
+    if (rc == 0) {
+        rc = create ? yard_store_set_nx(st->store, key, rec, size, 0)
+                    : yard_store_set(st->store, key, rec, size, 0);
+    }
+    yard_mpw_destroy(&w);
     if (rc < 0) {
         return rc;
     }
@@ -179,46 +164,34 @@ auth_users_bootstrap(auth_state_t *st)
 /* --- operations -------------------------------------------------------------------------- */
 
 static void
-s_out_user(auth_out_t *o, const auth_user_t *u)
+s_out_user(yard_mpw_t *w, const auth_user_t *u)
 {
-    msgpack_pack_map(&o->pk, u->telegram_id ? 5 : 4);
-    auth_out_kstr(o, "username", u->name);
-    auth_out_str(o, "scopes");
-    auth_out_scopes(o, (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
-    auth_out_kint(o, "created", u->created);
-    auth_out_str(o, "has_password");
-    if (u->hash[0]) {
-        msgpack_pack_true(&o->pk);
-    } else {
-        msgpack_pack_false(&o->pk);
-    }
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "username", u->name);
+    auth_put_scopes(w, "scopes", (char(*)[AUTH_SCOPE_MAX + 1]) u->scopes, u->nscopes);
+    yard_mpw_kint(w, "created", u->created);
+    yard_mpw_kbool(w, "has_password", u->hash[0] != '\0');
     if (u->telegram_id) {
-        auth_out_kint(o, "telegram_id", u->telegram_id);
+        yard_mpw_kint(w, "telegram_id", u->telegram_id);
     }
+    yard_mpw_end(w);
 }
 
 static int
 s_reply_user(yard_request_t *req, const auth_user_t *u)
 {
-    auth_out_t o;
-    auth_out_init(&o);
-    s_out_user(&o, u);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    s_out_user(w, u);
+    return yard_request_reply_mpw(req, &w);
 }
 
-/* The admin check and the body, with "username" read and checked. NULL after failing req. */
-static const msgpack_object_map *
+/* The admin check, then "username" read and checked. Returns 0, or fails req and returns the
+ * error. */
+static int
 s_admin_user(auth_state_t *st, yard_request_t *req, char name[AUTH_NAME_MAX + 1])
 {
-    if (auth_require_admin(st, req, NULL) != 0) {
-        return NULL;
-    }
-    const msgpack_object_map *m = auth_body(req);
-    if (!m || auth_str(req, m, "username", true, name, AUTH_NAME_MAX + 1) < 0 ||
-        !auth_name_ok(req, name)) {
-        return NULL;
-    }
-    return m;
+    int rc = auth_require_admin(st, req, NULL);
+    return rc ? rc : auth_req_name(req, name);
 }
 
 static int
@@ -232,49 +205,19 @@ s_load_or_fail(auth_state_t *st, yard_request_t *req, const char *name, auth_use
     return rc ? auth_fail_store(req, rc) : 0;
 }
 
-/* Reads "password", checks it and hashes it into hash. 0 or -1 after failing req. */
-static int
-s_new_password(yard_request_t *req, const msgpack_object_map *m, char hash[AUTH_HASH_MAX])
-{
-    char pw[AUTH_PASSWORD_MAX + 2];
-    const msgpack_object *v = auth_field(m, "password");
-    if (!v || v->type != MSGPACK_OBJECT_STR) {
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "'password' is required (a string)");
-        return -1;
-    }
-    const char *why = auth_password_check(v->via.str.ptr, v->via.str.size);
-    if (v->via.str.size > AUTH_PASSWORD_MAX) {
-        why = "the password is too long (at most 256 bytes)";
-    }
-    if (why) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "'password': %s", why);
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, msg);
-        return -1;
-    }
-    memcpy(pw, v->via.str.ptr, v->via.str.size);
-    pw[v->via.str.size] = '\0';
-    int rc = auth_password_hash(pw, hash);
-    sodium_memzero(pw, sizeof pw);
-    if (rc != 0) {
-        yard_request_fail(req, YARD_E_INTERNAL, NULL, "password hashing failed");
-        return -1;
-    }
-    return 0;
-}
-
 int
 auth_user_create(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
     auth_user_t u = {0};
-    const msgpack_object_map *m = s_admin_user(st, req, u.name);
-    if (!m || auth_scopes(req, m, "scopes", false, u.scopes, &u.nscopes) < 0 ||
-        s_new_password(req, m, u.hash) != 0) {
-        return 0;
+    int rc;
+    if ((rc = s_admin_user(st, req, u.name)) ||
+        (rc = auth_req_scopes(req, "scopes", false, u.scopes, &u.nscopes)) ||
+        (rc = auth_req_new_password(req, u.hash))) {
+        return rc;
     }
     u.created = auth_now();
-    int rc = auth_user_save(st, &u, true);
+    rc = auth_user_save(st, &u, true);
     if (rc == 1) {
         yard_request_fail(req, YARD_E_SERVICE, "CONFLICT", "a user with that name exists");
         return 0;
@@ -288,8 +231,9 @@ auth_user_get(yard_request_t *req, void *state)
     auth_state_t *st = state;
     char name[AUTH_NAME_MAX + 1];
     auth_user_t u;
-    if (!s_admin_user(st, req, name) || s_load_or_fail(st, req, name, &u) != 0) {
-        return 0;
+    int rc;
+    if ((rc = s_admin_user(st, req, name)) || (rc = s_load_or_fail(st, req, name, &u))) {
+        return rc;
     }
     return s_reply_user(req, &u);
 }
@@ -325,16 +269,17 @@ auth_user_list(yard_request_t *req, void *state)
     if (!users) {
         abort();
     }
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 1);
-    auth_out_str(&o, "users");
-    msgpack_pack_array(&o.pk, found);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_key(w, "users");
+    yard_mpw_array(w);
     for (size_t i = 0; i < found; i++) {
-        s_out_user(&o, &users[i]);
+        s_out_user(w, &users[i]);
     }
+    yard_mpw_end(w);
+    yard_mpw_end(w);
     free(users);
-    return auth_out_reply(&o, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 int
@@ -342,11 +287,12 @@ auth_user_delete(yard_request_t *req, void *state)
 {
     auth_state_t *st = state;
     char name[AUTH_NAME_MAX + 1], key[128];
-    if (!s_admin_user(st, req, name)) {
-        return 0;
+    int rc = s_admin_user(st, req, name);
+    if (rc) {
+        return rc;
     }
     s_key(key, sizeof key, name);
-    int rc = yard_store_del(st->store, key);
+    rc = yard_store_del(st->store, key);
     if (rc == 0) {
         yard_request_fail(req, YARD_E_NOT_FOUND, "NOT_FOUND", "no such user");
         return 0;
@@ -356,11 +302,11 @@ auth_user_delete(yard_request_t *req, void *state)
         return auth_fail_store(req, rc);
     }
     yard_log(YARD_LOG_INFO, "auth: user deleted", YF_STR("user", name));
-    auth_out_t o;
-    auth_out_init(&o);
-    msgpack_pack_map(&o.pk, 1);
-    auth_out_kstr(&o, "deleted", name);
-    return auth_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "deleted", name);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* After a change of scopes or password, tokens issued before it stop working. */
@@ -380,12 +326,13 @@ auth_user_set_scopes(yard_request_t *req, void *state)
     auth_state_t *st = state;
     char name[AUTH_NAME_MAX + 1];
     auth_user_t u;
-    const msgpack_object_map *m = s_admin_user(st, req, name);
     char scopes[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1];
     size_t n = 0;
-    if (!m || auth_scopes(req, m, "scopes", true, scopes, &n) < 0 ||
-        s_load_or_fail(st, req, name, &u) != 0) {
-        return 0;
+    int rc;
+    if ((rc = s_admin_user(st, req, name)) ||
+        (rc = auth_req_scopes(req, "scopes", true, scopes, &n)) ||
+        (rc = s_load_or_fail(st, req, name, &u))) {
+        return rc;
     }
     memcpy(u.scopes, scopes, sizeof scopes);
     u.nscopes = n;
@@ -398,9 +345,10 @@ auth_user_set_password(yard_request_t *req, void *state)
     auth_state_t *st = state;
     char name[AUTH_NAME_MAX + 1], hash[AUTH_HASH_MAX];
     auth_user_t u;
-    const msgpack_object_map *m = s_admin_user(st, req, name);
-    if (!m || s_new_password(req, m, hash) != 0 || s_load_or_fail(st, req, name, &u) != 0) {
-        return 0;
+    int rc;
+    if ((rc = s_admin_user(st, req, name)) || (rc = auth_req_new_password(req, hash)) ||
+        (rc = s_load_or_fail(st, req, name, &u))) {
+        return rc;
     }
     memcpy(u.hash, hash, sizeof hash);
     return s_update(st, req, &u);

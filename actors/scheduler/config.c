@@ -13,50 +13,67 @@
 
 /* A YAML scalar as the msgpack value it reads as: integers, true/false, null, else text. */
 static void
-s_scalar(msgpack_packer *pk, const char *text)
+s_scalar(yard_mpw_t *w, const char *text)
 {
     char *end = NULL;
     long long n = strtoll(text, &end, 10);
     if (text[0] && *end == '\0' && (text[0] == '-' || (text[0] >= '0' && text[0] <= '9'))) {
-        msgpack_pack_int64(pk, n);
+        yard_mpw_int(w, n);
     } else if (strcasecmp(text, "true") == 0) {
-        msgpack_pack_true(pk);
+        yard_mpw_bool(w, true);
     } else if (strcasecmp(text, "false") == 0) {
-        msgpack_pack_false(pk);
+        yard_mpw_bool(w, false);
     } else {
-        msgpack_pack_str_with_body(pk, text, strlen(text));
+        yard_mpw_str(w, text);
     }
 }
 
 static void
-s_node(msgpack_packer *pk, yard_config_node_t node, int depth)
+s_node(yard_mpw_t *w, yard_config_node_t node, int depth)
 {
     switch (yard_config_node_kind(node)) {
     case YARD_CONFIG_SCALAR:
-        s_scalar(pk, yard_config_node_text(node));
+        s_scalar(w, yard_config_node_text(node));
         return;
     case YARD_CONFIG_LIST: {
         size_t n = depth > 16 ? 0 : yard_config_node_len(node);
-        msgpack_pack_array(pk, n);
+        yard_mpw_array(w);
         for (size_t i = 0; i < n; i++) {
-            s_node(pk, yard_config_node_item(node, i), depth + 1);
+            s_node(w, yard_config_node_item(node, i), depth + 1);
         }
+        yard_mpw_end(w);
         return;
     }
     case YARD_CONFIG_MAP: {
         size_t n = depth > 16 ? 0 : yard_config_node_len(node);
-        msgpack_pack_map(pk, n);
+        yard_mpw_map(w);
         for (size_t i = 0; i < n; i++) {
             yard_config_node_t v;
-            const char *k = yard_config_node_key(node, i, &v, NULL);
-            msgpack_pack_str_with_body(pk, k, strlen(k));
-            s_node(pk, v, depth + 1);
+            yard_mpw_key(w, yard_config_node_key(node, i, &v, NULL));
+            s_node(w, v, depth + 1);
         }
+        yard_mpw_end(w);
         return;
     }
     default:
-        msgpack_pack_nil(pk);
+        yard_mpw_nil(w);
     }
+}
+
+/* The job's definition as written by sched_job_write(), compared. */
+static bool
+s_same(const sched_job_t *a, const sched_job_t *b)
+{
+    yard_mpw_t *wa = yard_mpw_new(), *wb = yard_mpw_new();
+    sched_job_write(a, wa);
+    sched_job_write(b, wb);
+    const void *da = NULL, *db = NULL;
+    size_t na = 0, nb = 0;
+    bool same = yard_mpw_finish(wa, &da, &na) == 0 && yard_mpw_finish(wb, &db, &nb) == 0 &&
+                na == nb && memcmp(da, db, na) == 0;
+    yard_mpw_destroy(&wa);
+    yard_mpw_destroy(&wb);
+    return same;
 }
 
 /* Writes the job, keeping the stored next run when the definition did not change (so a
@@ -68,22 +85,12 @@ s_upsert(sched_state_t *st, sched_job_t *j)
     int rc = sched_store_load(st->store, j->id, &old);
     bool same = false;
     if (rc == 0) {
-        msgpack_sbuffer a, b;
-        msgpack_sbuffer_init(&a);
-        msgpack_sbuffer_init(&b);
-        msgpack_packer pa, pb;
-        msgpack_packer_init(&pa, &a, msgpack_sbuffer_write);
-        msgpack_packer_init(&pb, &b, msgpack_sbuffer_write);
         j->created = old->created;
         j->paused = old->paused; /* pausing at run time survives a restart */
         if (j->kind == SCHED_INTERVAL && old->kind == SCHED_INTERVAL) {
             j->start = old->start;
         }
-        sched_job_pack(j, &pa);
-        sched_job_pack(old, &pb);
-        same = a.size == b.size && memcmp(a.data, b.data, a.size) == 0;
-        msgpack_sbuffer_destroy(&a);
-        msgpack_sbuffer_destroy(&b);
+        same = s_same(j, old);
         sched_job_destroy(&old);
     }
     if (same) {
@@ -114,17 +121,21 @@ sched_config_load(sched_state_t *st, const yard_config_t *cfg)
     int loaded = 0;
     for (size_t i = 0; i < yard_config_node_len(list); i++) {
         yard_config_node_t item = yard_config_node_item(list, i);
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        s_node(&pk, item, 0);
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
+        yard_mpw_t *w = yard_mpw_new();
+        s_node(w, item, 0);
+        msgpack_zone zone;
+        if (!msgpack_zone_init(&zone, 2048)) {
+            abort();
+        }
+        msgpack_object o;
+        const void *data = NULL;
+        size_t size = 0;
         char why[200] = "";
         sched_job_t *j = NULL;
-        if (msgpack_unpack_next(&up, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS) {
-            sched_job_from_map(&up.data, sched_now(), &j, why, sizeof why);
+        if (yard_mpw_finish(w, &data, &size) != 0) {
+            snprintf(why, sizeof why, "it does not convert: %s", yard_mpw_error(w));
+        } else if (yard_mp_decode(data, size, &zone, &o, why, sizeof why) == 0) {
+            sched_job_from_map(&o, sched_now(), &j, why, sizeof why);
         }
         if (!j) {
             char where[600];
@@ -136,8 +147,8 @@ sched_config_load(sched_state_t *st, const yard_config_t *cfg)
             loaded++;
         }
         sched_job_destroy(&j);
-        msgpack_unpacked_destroy(&up);
-        msgpack_sbuffer_destroy(&sb);
+        msgpack_zone_destroy(&zone);
+        yard_mpw_destroy(&w);
     }
     return loaded;
 }

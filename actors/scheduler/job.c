@@ -2,102 +2,54 @@
  * its next fire time. */
 #include "job.h"
 
+#include "yard/error.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-/* --- reading fields ---------------------------------------------------------------------- */
-
-static const msgpack_object *
-s_get(const msgpack_object_map *m, const char *key)
-{
-    size_t kl = strlen(key);
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0) {
-            const msgpack_object *v = &m->ptr[i].val;
-            return v->type == MSGPACK_OBJECT_NIL ? NULL : v;
-        }
-    }
-    return NULL;
-}
+/* --- reading fields (yard/mp.h readers; nil reads as absent) ---------------------------- */
 
 static int
 s_fail(char *why, size_t whylen, const char *field, const char *what)
 {
-    snprintf(why, whylen, "'%s' %s", field, what);
+    yard_mp_field_err(why, whylen, field, "%s", what);
     return -1;
 }
 
-/* 1 present (copied), 0 absent, -1 bad. */
+/* A reader's result as a count: 1 present (read), 0 absent, -1 bad (why says why). */
 static int
-s_str(const msgpack_object_map *m, const char *key, char *buf, size_t cap, char *why, size_t whylen)
+s_had(int rc)
 {
-    const msgpack_object *v = s_get(m, key);
-    if (!v) {
-        return 0;
-    }
-    if (v->type != MSGPACK_OBJECT_STR) {
-        return s_fail(why, whylen, key, "must be a string");
-    }
-    if (v->via.str.size >= cap || memchr(v->via.str.ptr, '\0', v->via.str.size)) {
-        char what[64];
-        snprintf(what, sizeof what, "must be a string of at most %zu bytes", cap - 1);
-        return s_fail(why, whylen, key, what);
-    }
-    memcpy(buf, v->via.str.ptr, v->via.str.size);
-    buf[v->via.str.size] = '\0';
-    return 1;
+    return rc == 0 ? 1 : rc == YARD_E_NOT_FOUND ? 0 : -1;
 }
 
 static int
-s_int(const msgpack_object_map *m, const char *key, int64_t min, int64_t max, int64_t *out,
-      char *why, size_t whylen)
+s_str(const msgpack_object *m, const char *key, char *buf, size_t cap, char *why, size_t whylen)
 {
-    const msgpack_object *v = s_get(m, key);
-    if (!v) {
-        return 0;
-    }
-    int64_t n;
-    if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT64_MAX) {
-        n = (int64_t)v->via.u64;
-    } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        n = v->via.i64;
-    } else {
-        return s_fail(why, whylen, key, "must be an integer");
-    }
-    if (n < min || n > max) {
-        char what[96];
-        snprintf(what, sizeof what, "must be between %lld and %lld", (long long)min,
-                 (long long)max);
-        return s_fail(why, whylen, key, what);
-    }
-    *out = n;
-    return 1;
+    return s_had(yard_mp_get_strbuf(m, key, buf, cap, why, whylen));
 }
 
 static int
-s_bool(const msgpack_object_map *m, const char *key, bool *out, char *why, size_t whylen)
+s_int(const msgpack_object *m, const char *key, int64_t min, int64_t max, int64_t *out, char *why,
+      size_t whylen)
 {
-    const msgpack_object *v = s_get(m, key);
-    if (!v) {
-        return 0;
-    }
-    if (v->type != MSGPACK_OBJECT_BOOLEAN) {
-        return s_fail(why, whylen, key, "must be true or false");
-    }
-    *out = v->via.boolean;
-    return 1;
+    return s_had(yard_mp_get_int_range(m, key, min, max, out, why, whylen));
+}
+
+static int
+s_bool(const msgpack_object *m, const char *key, bool *out, char *why, size_t whylen)
+{
+    return s_had(yard_mp_get_bool(m, key, out, why, whylen));
 }
 
 /* A duration in seconds: an integer, or "90", "90s", "5m", "2h", "1d". */
 static int
-s_duration(const msgpack_object_map *m, const char *key, int64_t *out, char *why, size_t whylen)
+s_duration(const msgpack_object *m, const char *key, int64_t *out, char *why, size_t whylen)
 {
-    const msgpack_object *v = s_get(m, key);
+    const msgpack_object *v = yard_mp_find(m, key);
     if (v && v->type == MSGPACK_OBJECT_STR) {
         char text[32];
         if (v->via.str.size == 0 || v->via.str.size >= sizeof text) {
@@ -124,11 +76,11 @@ s_duration(const msgpack_object_map *m, const char *key, int64_t *out, char *why
 /* An instant: unix seconds, or ISO 8601 "YYYY-MM-DDTHH:MM:SS" with "Z" (UTC) or without (the
  * job's zone). */
 static int
-s_instant(const msgpack_object_map *m, const char *key, const sched_zone_t *z, int64_t *out,
-          char *why, size_t whylen)
+s_instant(const msgpack_object *m, const char *key, const sched_zone_t *z, int64_t *out, char *why,
+          size_t whylen)
 {
-    const msgpack_object *v = s_get(m, key);
-    if (!v) {
+    const msgpack_object *v = yard_mp_find(m, key);
+    if (!v || v->type == MSGPACK_OBJECT_NIL) {
         return 0;
     }
     if (v->type != MSGPACK_OBJECT_STR) {
@@ -174,7 +126,7 @@ s_id_ok(const char *id)
 /* --- the job ----------------------------------------------------------------------------- */
 
 static int
-s_trigger(sched_job_t *j, const msgpack_object_map *m, int64_t now, char *why, size_t whylen)
+s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_t whylen)
 {
     int64_t every = 0;
     int hc = s_str(m, "cron", j->cron, sizeof j->cron, why, whylen);
@@ -224,7 +176,7 @@ s_trigger(sched_job_t *j, const msgpack_object_map *m, int64_t now, char *why, s
 }
 
 static int
-s_target(sched_job_t *j, const msgpack_object_map *m, char *why, size_t whylen)
+s_target(sched_job_t *j, const msgpack_object *m, char *why, size_t whylen)
 {
     int hs = s_str(m, "service", j->service, sizeof j->service, why, whylen);
     int hp = hs < 0 ? -1 : s_str(m, "subject", j->subject, sizeof j->subject, why, whylen);
@@ -249,25 +201,31 @@ s_target(sched_job_t *j, const msgpack_object_map *m, char *why, size_t whylen)
     } else {
         return s_fail(why, whylen, "mode", "must be 'call' or 'send' with 'service'");
     }
-    const msgpack_object *body = s_get(m, "body");
-    if (body) {
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_object(&pk, *body);
-        if (sb.size > SCHED_BODY_MAX) {
-            msgpack_sbuffer_destroy(&sb);
-            return s_fail(why, whylen, "body", "is over 64 KiB");
-        }
-        j->body_len = sb.size;
-        j->body = msgpack_sbuffer_release(&sb);
+    const msgpack_object *body = yard_mp_find(m, "body");
+    if (!body || body->type == MSGPACK_OBJECT_NIL) {
+        return 0;
     }
-    return 0;
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_object(w, body);
+    const void *data = NULL;
+    size_t size = 0;
+    int rc = yard_mpw_finish(w, &data, &size) ? s_fail(why, whylen, "body", yard_mpw_error(w))
+             : size > SCHED_BODY_MAX          ? s_fail(why, whylen, "body", "is over 64 KiB")
+                                              : 0;
+    if (rc == 0) {
+        j->body = malloc(size);
+        if (!j->body) {
+            abort();
+        }
+        memcpy(j->body, data, size);
+        j->body_len = size;
+    }
+    yard_mpw_destroy(&w);
+    return rc;
 }
 
 static int
-s_options(sched_job_t *j, const msgpack_object_map *m, char *why, size_t whylen)
+s_options(sched_job_t *j, const msgpack_object *m, char *why, size_t whylen)
 {
     j->misfire_grace_s = 60;
     j->coalesce = true;
@@ -296,8 +254,9 @@ static const char *const s_keys[] = {
     "created",     NULL};
 
 static int
-s_unknown_key(const msgpack_object_map *m, char *why, size_t whylen)
+s_unknown_key(const msgpack_object *map, char *why, size_t whylen)
 {
+    const msgpack_object_map *m = &map->via.map;
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
         if (k->type != MSGPACK_OBJECT_STR) {
@@ -327,7 +286,7 @@ sched_job_from_map(const msgpack_object *map, int64_t now, sched_job_t **out, ch
         snprintf(why, whylen, "a job must be a map");
         return -1;
     }
-    const msgpack_object_map *m = &map->via.map;
+    const msgpack_object *m = map;
     sched_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         abort();
@@ -375,80 +334,66 @@ sched_job_destroy(sched_job_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_kstr(msgpack_packer *pk, const char *k, const char *v)
+void
+sched_job_write(const sched_job_t *j, yard_mpw_t *w)
 {
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    msgpack_pack_str_with_body(pk, v, strlen(v));
-}
-
-static void
-s_kint(msgpack_packer *pk, const char *k, int64_t v)
-{
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    msgpack_pack_int64(pk, v);
-}
-
-static void
-s_kbool(msgpack_packer *pk, const char *k, bool v)
-{
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    if (v) {
-        msgpack_pack_true(pk);
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "id", j->id);
+    if (j->kind == SCHED_CRON) {
+        yard_mpw_kstr(w, "cron", j->cron);
+    } else if (j->kind == SCHED_INTERVAL) {
+        yard_mpw_kint(w, "every", j->every_s);
     } else {
-        msgpack_pack_false(pk);
+        yard_mpw_kint(w, "at", j->at);
     }
+    yard_mpw_kstr(w, "tz", j->tz);
+    if (j->start) {
+        yard_mpw_kint(w, "start", j->start);
+    }
+    if (j->end) {
+        yard_mpw_kint(w, "end", j->end);
+    }
+    if (j->mode == SCHED_PUBLISH) {
+        yard_mpw_kstr(w, "subject", j->subject);
+    } else {
+        yard_mpw_kstr(w, "service", j->service);
+    }
+    if (j->op[0]) {
+        yard_mpw_kstr(w, "op", j->op);
+    }
+    yard_mpw_kstr(w, "mode",
+                  j->mode == SCHED_CALL   ? "call"
+                  : j->mode == SCHED_SEND ? "send"
+                                          : "publish");
+    if (j->body) {
+        yard_mpw_key(w, "body");
+        yard_mpw_raw(w, j->body, j->body_len); /* our own packing: it decodes */
+    }
+    yard_mpw_kint(w, "misfire_grace", j->misfire_grace_s);
+    yard_mpw_kbool(w, "coalesce", j->coalesce);
+    yard_mpw_kint(w, "max_instances", j->max_instances);
+    yard_mpw_kint(w, "deadline_ms", j->deadline_ms);
+    yard_mpw_kint(w, "retries", j->retries);
+    yard_mpw_kint(w, "backoff", j->backoff_s);
+    yard_mpw_kint(w, "jitter", j->jitter_s);
+    yard_mpw_kbool(w, "paused", j->paused);
+    yard_mpw_kint(w, "created", j->created);
+    yard_mpw_end(w);
 }
 
 void
 sched_job_pack(const sched_job_t *j, msgpack_packer *pk)
 {
-    size_t n = 14 + (j->start != 0) + (j->end != 0) + (j->op[0] != 0) + (j->body != NULL);
-    msgpack_pack_map(pk, n);
-    s_kstr(pk, "id", j->id);
-    if (j->kind == SCHED_CRON) {
-        s_kstr(pk, "cron", j->cron);
-    } else if (j->kind == SCHED_INTERVAL) {
-        s_kint(pk, "every", j->every_s);
+    yard_mpw_t *w = yard_mpw_new();
+    sched_job_write(j, w);
+    const void *data = NULL;
+    size_t size = 0;
+    if (yard_mpw_finish(w, &data, &size) == 0) {
+        pk->callback(pk->data, data, size);
     } else {
-        s_kint(pk, "at", j->at);
+        msgpack_pack_nil(pk); /* unreachable: a job's fields are checked when it is built */
     }
-    s_kstr(pk, "tz", j->tz);
-    if (j->start) {
-        s_kint(pk, "start", j->start);
-    }
-    if (j->end) {
-        s_kint(pk, "end", j->end);
-    }
-    if (j->mode == SCHED_PUBLISH) {
-        s_kstr(pk, "subject", j->subject);
-    } else {
-        s_kstr(pk, "service", j->service);
-    }
-    if (j->op[0]) {
-        s_kstr(pk, "op", j->op);
-    }
-    s_kstr(pk, "mode", j->mode == SCHED_CALL ? "call" : j->mode == SCHED_SEND ? "send" : "publish");
-    if (j->body) {
-        msgpack_pack_str_with_body(pk, "body", 4);
-        msgpack_unpacked up;
-        msgpack_unpacked_init(&up);
-        if (msgpack_unpack_next(&up, j->body, j->body_len, NULL) == MSGPACK_UNPACK_SUCCESS) {
-            msgpack_pack_object(pk, up.data); /* our own packing: it decodes */
-        } else {
-            msgpack_pack_nil(pk);
-        }
-        msgpack_unpacked_destroy(&up);
-    }
-    s_kint(pk, "misfire_grace", j->misfire_grace_s);
-    s_kbool(pk, "coalesce", j->coalesce);
-    s_kint(pk, "max_instances", j->max_instances);
-    s_kint(pk, "deadline_ms", j->deadline_ms);
-    s_kint(pk, "retries", j->retries);
-    s_kint(pk, "backoff", j->backoff_s);
-    s_kint(pk, "jitter", j->jitter_s);
-    s_kbool(pk, "paused", j->paused);
-    s_kint(pk, "created", j->created);
+    yard_mpw_destroy(&w);
 }
 
 int64_t

@@ -9,6 +9,8 @@
 #include "cron.h"
 #include "zone.h"
 
+#include "yard/mp.h"
+
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -62,7 +64,9 @@ int sched_job_from_map(const msgpack_object *map, int64_t now, sched_job_t **out
                        size_t whylen);
 void sched_job_destroy(sched_job_t **self_p);
 
-/* Packs the job's definition as a map that sched_job_from_map() reads back. */
+/* Writes the job's definition as a map that sched_job_from_map() reads back. */
+void sched_job_write(const sched_job_t *j, yard_mpw_t *w);
+/* The same, into a msgpack-c packer. */
 void sched_job_pack(const sched_job_t *j, msgpack_packer *pk);
 
 /* The first fire time strictly after `after` (unix seconds), or -1 when there is none. */

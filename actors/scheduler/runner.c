@@ -42,40 +42,31 @@ typedef struct {
 
 /* --- events and history ------------------------------------------------------------------ */
 
-static void
-s_kstr(msgpack_packer *pk, const char *k, const char *v)
-{
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    msgpack_pack_str_with_body(pk, v, strlen(v));
-}
-
-static void
-s_kint(msgpack_packer *pk, const char *k, int64_t v)
-{
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    msgpack_pack_int64(pk, v);
-}
-
 /* Publishes scheduler.job.<what> {job, scheduled, attempt, [error|reason]}. */
 static void
 s_event(sched_state_t *st, const char *what, const char *id, int64_t scheduled, int attempt,
         const char *detail_key, const char *detail)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, detail ? 4 : 3);
-    s_kstr(&pk, "job", id);
-    s_kint(&pk, "scheduled", scheduled);
-    s_kint(&pk, "attempt", attempt);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "job", id);
+    yard_mpw_kint(w, "scheduled", scheduled);
+    yard_mpw_kint(w, "attempt", attempt);
     if (detail) {
-        s_kstr(&pk, detail_key, detail);
+        yard_mpw_kstr(w, detail_key, detail);
     }
+    yard_mpw_end(w);
     char subject[64];
     snprintf(subject, sizeof subject, "scheduler.job.%s", what);
-    yard_client_publish(st->client, subject, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    const void *data = NULL;
+    size_t size = 0;
+    if (yard_mpw_finish(w, &data, &size) == 0) {
+        yard_client_publish(st->client, subject, data, size);
+    } else { /* an error text from the peer that is not UTF-8 */
+        yard_log(YARD_LOG_WARN, "scheduler: an event was not published", YF_STR("job", id),
+                 YF_STR("error", yard_mpw_error(w)));
+    }
+    yard_mpw_destroy(&w);
 }
 
 /* Appends {scheduled, started, duration_ms, status, attempt, error?, reply?} to the history. */
@@ -84,29 +75,36 @@ s_history(sched_state_t *st, const char *id, int64_t scheduled, int64_t started_
           int64_t duration_ms, const char *status, int attempt, const char *error,
           const void *reply, size_t reply_len)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    bool keep_reply = reply && reply_len > 0 && reply_len <= S_REPLY_KEEP;
-    msgpack_pack_map(&pk, 6 + (error != NULL) + (reply_len > 0));
-    s_kint(&pk, "scheduled", scheduled);
-    s_kint(&pk, "started", started_ms);
-    s_kint(&pk, "duration_ms", duration_ms);
-    s_kstr(&pk, "status", status);
-    s_kint(&pk, "attempt", attempt);
-    s_kstr(&pk, "replica", st->owner);
+    /* The reply is a peer's bytes: kept only when it is one valid msgpack value. */
+    bool keep_reply = reply && reply_len > 0 && reply_len <= S_REPLY_KEEP &&
+                      yard_mp_check(reply, reply_len, NULL, 0) == 0;
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kint(w, "scheduled", scheduled);
+    yard_mpw_kint(w, "started", started_ms);
+    yard_mpw_kint(w, "duration_ms", duration_ms);
+    yard_mpw_kstr(w, "status", status);
+    yard_mpw_kint(w, "attempt", attempt);
+    yard_mpw_kstr(w, "replica", st->owner);
     if (error) {
-        s_kstr(&pk, "error", error);
+        yard_mpw_kstr(w, "error", error);
     }
     if (keep_reply) {
-        msgpack_pack_str_with_body(&pk, "reply", 5);
-        msgpack_sbuffer_write(&sb, reply, reply_len); /* one msgpack value, as received */
+        yard_mpw_key(w, "reply");
+        yard_mpw_raw(w, reply, reply_len);
     } else if (reply_len > 0) {
-        s_kint(&pk, "reply_bytes", (int64_t)reply_len);
+        yard_mpw_kint(w, "reply_bytes", (int64_t)reply_len);
     }
-    sched_store_history_add(st->store, id, sb.data, sb.size, st->o->history);
-    msgpack_sbuffer_destroy(&sb);
+    yard_mpw_end(w);
+    const void *rec = NULL;
+    size_t size = 0;
+    if (yard_mpw_finish(w, &rec, &size) == 0) {
+        sched_store_history_add(st->store, id, rec, size, st->o->history);
+    } else { /* an error text from the peer that is not UTF-8 */
+        yard_log(YARD_LOG_WARN, "scheduler: a run's history record was not written",
+                 YF_STR("job", id), YF_STR("error", yard_mpw_error(w)));
+    }
+    yard_mpw_destroy(&w);
 }
 
 /* --- instances ---------------------------------------------------------------------------

@@ -29,117 +29,66 @@ static const yard_option_t s_options[] = {
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
-/* --- request helpers --------------------------------------------------------------------- */
+/* --- request helpers ------------------------------------------------------------------- */
 
-static const msgpack_object_map *
-s_body(yard_request_t *req)
+/* The "id" field (1..64 bytes). Returns 0, or fails req and returns the error. */
+static int
+s_id(yard_request_t *req, const char **id)
 {
-    const msgpack_object *o = yard_request_object(req);
-    if (!o || o->type != MSGPACK_OBJECT_MAP) {
-        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "the body must be a map");
-        return NULL;
+    int rc = yard_req_str_max(req, "id", SCHED_ID_MAX, id);
+    if (rc == 0 && !**id) {
+        rc = yard_req_fail_field(req, "id", "must not be empty");
     }
-    return &o->via.map;
-}
-
-/* The "id" field into id; false after failing req. */
-static bool
-s_id(yard_request_t *req, char id[SCHED_ID_MAX + 1])
-{
-    const msgpack_object_map *m = s_body(req);
-    if (!m) {
-        return false;
-    }
-    for (uint32_t i = 0; i < m->size; i++) {
-        const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 2 &&
-            memcmp(k->via.str.ptr, "id", 2) == 0 && v->type == MSGPACK_OBJECT_STR &&
-            v->via.str.size >= 1 && v->via.str.size <= SCHED_ID_MAX) {
-            memcpy(id, v->via.str.ptr, v->via.str.size);
-            id[v->via.str.size] = '\0';
-            return true;
-        }
-    }
-    yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, "'id' is required (a string of 1..64)");
-    return false;
+    return rc;
 }
 
 static int
 s_store_error(yard_request_t *req, int rc)
 {
     if (rc == YARD_E_NOT_FOUND) {
-        return yard_request_fail(req, YARD_E_NOT_FOUND, "NOT_FOUND", "no such job");
+        yard_request_fail(req, YARD_E_NOT_FOUND, "NOT_FOUND", "no such job");
+        return rc;
     }
     yard_log(YARD_LOG_ERROR, "scheduler: store failed", YF_STR("error", yard_err_name(rc)));
-    return yard_request_fail(req, YARD_E_UNREACHABLE, NULL, "the state store is not reachable");
+    yard_request_fail(req, YARD_E_UNREACHABLE, NULL, "the state store is not reachable");
+    return YARD_E_UNREACHABLE;
 }
 
+/* next_run: the time, or nil when there is none. */
 static void
-s_kstr(msgpack_packer *pk, const char *k, const char *v)
+s_knext(yard_mpw_t *w, int64_t next)
 {
-    msgpack_pack_str_with_body(pk, k, strlen(k));
-    msgpack_pack_str_with_body(pk, v, strlen(v));
-}
-
-static void
-s_knext(msgpack_packer *pk, int64_t next)
-{
-    msgpack_pack_str_with_body(pk, "next_run", 8);
+    yard_mpw_key(w, "next_run");
     if (next > 0) {
-        msgpack_pack_int64(pk, next);
+        yard_mpw_int(w, next);
     } else {
-        msgpack_pack_nil(pk);
+        yard_mpw_nil(w);
     }
-}
-
-/* A reply being packed. */
-typedef struct {
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-} s_out_t;
-
-static void
-s_out_init(s_out_t *o)
-{
-    msgpack_sbuffer_init(&o->sb);
-    msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
-}
-
-/* Replies with what o holds and frees it. */
-static int
-s_out_reply(s_out_t *o, yard_request_t *req)
-{
-    int rc = yard_request_reply(req, o->sb.data, o->sb.size);
-    msgpack_sbuffer_destroy(&o->sb);
-    return rc;
 }
 
 /* Replies {id, next_run} after storing next. */
 static int
 s_reply_next(yard_request_t *req, const char *id, int64_t next)
 {
-    s_out_t o;
-    s_out_init(&o);
-    msgpack_pack_map(&o.pk, 2);
-    s_kstr(&o.pk, "id", id);
-    s_knext(&o.pk, next);
-    return s_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "id", id);
+    s_knext(w, next);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }
 
-/* The request's "id" and that job, loaded (caller destroys it); false after failing req. */
-static bool
-s_job_of(yard_request_t *req, sched_state_t *st, char id[SCHED_ID_MAX + 1], sched_job_t **j)
+/* The request's "id" and that job, loaded (caller destroys it). Returns 0, or fails req and
+ * returns the error. */
+static int
+s_job_of(yard_request_t *req, sched_state_t *st, const char **id, sched_job_t **j)
 {
     *j = NULL;
-    if (!s_id(req, id)) {
-        return false;
+    int rc = s_id(req, id);
+    if (rc == 0 && (rc = sched_store_load(st->store, *id, j)) != 0) {
+        rc = s_store_error(req, rc);
     }
-    int rc = sched_store_load(st->store, id, j);
-    if (rc != 0) {
-        s_store_error(req, rc);
-        return false;
-    }
-    return true;
+    return rc;
 }
 
 /* --- operations -------------------------------------------------------------------------- */
@@ -148,15 +97,20 @@ s_job_of(yard_request_t *req, sched_state_t *st, char id[SCHED_ID_MAX + 1], sche
 static int
 s_put(yard_request_t *req, sched_state_t *st, bool create)
 {
-    const msgpack_object *o = yard_request_object(req);
+    const msgpack_object *o = NULL;
     char why[200];
     sched_job_t *j = NULL;
     int64_t now = sched_now();
+    int rc = yard_req_body_map(req, &o);
+    if (rc) {
+        return rc;
+    }
     if (sched_job_from_map(o, now, &j, why, sizeof why) != 0) {
-        return yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, why);
+        yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, why);
+        return YARD_E_BAD_REQUEST;
     }
     sched_job_t *old = NULL;
-    int rc = create ? 0 : sched_store_load(st->store, j->id, &old);
+    rc = create ? 0 : sched_store_load(st->store, j->id, &old);
     if (old) {
         j->created = old->created;
         sched_job_destroy(&old);
@@ -166,8 +120,9 @@ s_put(yard_request_t *req, sched_state_t *st, bool create)
     }
     if (rc == 1) {
         sched_job_destroy(&j);
-        return yard_request_fail(req, YARD_E_SERVICE, "CONFLICT",
-                                 "a job with that id exists (job.update changes it)");
+        yard_request_fail(req, YARD_E_SERVICE, "CONFLICT",
+                          "a job with that id exists (job.update changes it)");
+        return YARD_E_SERVICE;
     }
     int64_t next = sched_job_next(j, now);
     if (rc == 0) {
@@ -201,11 +156,12 @@ static int
 s_remove(yard_request_t *req, void *state)
 {
     sched_state_t *st = state;
-    char id[SCHED_ID_MAX + 1];
-    if (!s_id(req, id)) {
-        return 0;
+    const char *id;
+    int rc = s_id(req, &id);
+    if (rc) {
+        return rc;
     }
-    int rc = sched_store_remove(st->store, id);
+    rc = sched_store_remove(st->store, id);
     if (rc != 0) {
         return s_store_error(req, rc);
     }
@@ -216,13 +172,14 @@ s_remove(yard_request_t *req, void *state)
 static int
 s_set_paused(yard_request_t *req, sched_state_t *st, bool paused)
 {
-    char id[SCHED_ID_MAX + 1];
+    const char *id;
     sched_job_t *j = NULL;
-    if (!s_job_of(req, st, id, &j)) {
-        return 0;
+    int rc = s_job_of(req, st, &id, &j);
+    if (rc) {
+        return rc;
     }
     j->paused = paused;
-    int rc = sched_store_save(st->store, j, false);
+    rc = sched_store_save(st->store, j, false);
     /* The stored next run is what every runner reads on every tick, so a pause takes hold at
      * once (-1: none), not at the runners' next reload of the job list. Resuming starts from
      * now: runs that fell in the pause are neither fired nor missed. */
@@ -250,53 +207,54 @@ static int
 s_run_now(yard_request_t *req, void *state)
 {
     sched_state_t *st = state;
-    char id[SCHED_ID_MAX + 1];
+    const char *id;
     sched_job_t *j = NULL;
-    if (!s_job_of(req, st, id, &j)) {
-        return 0;
+    int rc = s_job_of(req, st, &id, &j);
+    if (rc) {
+        return rc;
     }
     sched_job_destroy(&j);
     int64_t now = sched_now();
     sched_runner_run_now(st, id, now);
-    s_out_t o;
-    s_out_init(&o);
-    msgpack_pack_map(&o.pk, 2);
-    s_kstr(&o.pk, "id", id);
-    msgpack_pack_str_with_body(&o.pk, "scheduled", 9);
-    msgpack_pack_int64(&o.pk, now);
-    return s_out_reply(&o, req);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "id", id);
+    yard_mpw_kint(w, "scheduled", now);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* {job: {...definition}, trigger: "...", next_run} */
 static void
-s_pack_job(sched_state_t *st, const sched_job_t *j, msgpack_packer *pk)
+s_pack_job(sched_state_t *st, const sched_job_t *j, yard_mpw_t *w)
 {
     int64_t next = 0;
     sched_store_next_get(st->store, j->id, &next);
     char what[300];
     sched_job_describe(j, what, sizeof what);
-    msgpack_pack_map(pk, 4);
-    s_kstr(pk, "id", j->id);
-    s_kstr(pk, "trigger", what);
-    s_knext(pk, j->paused ? -1 : next);
-    msgpack_pack_str_with_body(pk, "job", 3);
-    sched_job_pack(j, pk);
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "id", j->id);
+    yard_mpw_kstr(w, "trigger", what);
+    s_knext(w, j->paused ? -1 : next);
+    yard_mpw_key(w, "job");
+    sched_job_write(j, w);
+    yard_mpw_end(w);
 }
 
 static int
 s_get(yard_request_t *req, void *state)
 {
     sched_state_t *st = state;
-    char id[SCHED_ID_MAX + 1];
+    const char *id;
     sched_job_t *j = NULL;
-    if (!s_job_of(req, st, id, &j)) {
-        return 0;
+    int rc = s_job_of(req, st, &id, &j);
+    if (rc) {
+        return rc;
     }
-    s_out_t o;
-    s_out_init(&o);
-    s_pack_job(st, j, &o.pk);
+    yard_mpw_t *w = yard_mpw_new();
+    s_pack_job(st, j, w);
     sched_job_destroy(&j);
-    return s_out_reply(&o, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 static int
@@ -309,41 +267,44 @@ s_list(yard_request_t *req, void *state)
     if (rc != 0) {
         return s_store_error(req, rc);
     }
-    s_out_t o;
-    s_out_init(&o);
-    msgpack_pack_map(&o.pk, 1);
-    msgpack_pack_str_with_body(&o.pk, "jobs", 4);
-    msgpack_pack_array(&o.pk, n);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_key(w, "jobs");
+    yard_mpw_array(w);
     for (size_t i = 0; i < n; i++) {
-        s_pack_job(st, jobs[i], &o.pk);
+        s_pack_job(st, jobs[i], w);
     }
+    yard_mpw_end(w);
+    yard_mpw_end(w);
     sched_store_jobs_free(&jobs, n);
-    return s_out_reply(&o, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 static int
 s_history(yard_request_t *req, void *state)
 {
     sched_state_t *st = state;
-    char id[SCHED_ID_MAX + 1], *hist = NULL;
+    const char *id;
+    char *hist = NULL;
     size_t len = 0;
     sched_job_t *j = NULL;
-    if (!s_job_of(req, st, id, &j)) {
-        return 0;
+    int rc = s_job_of(req, st, &id, &j);
+    if (rc) {
+        return rc;
     }
     sched_job_destroy(&j);
-    int rc = sched_store_history(st->store, id, &hist, &len);
+    rc = sched_store_history(st->store, id, &hist, &len);
     if (rc != 0) {
         return s_store_error(req, rc);
     }
-    s_out_t o;
-    s_out_init(&o);
-    msgpack_pack_map(&o.pk, 2);
-    s_kstr(&o.pk, "id", id);
-    msgpack_pack_str_with_body(&o.pk, "runs", 4);
-    msgpack_sbuffer_write(&o.sb, hist, len); /* the stored array, newest first */
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "id", id);
+    yard_mpw_key(w, "runs");
+    yard_mpw_raw(w, hist, len); /* the stored array, newest first (checked: store bytes) */
+    yard_mpw_end(w);
     free(hist);
-    return s_out_reply(&o, req);
+    return yard_request_reply_mpw(req, &w);
 }
 
 /* --- life cycle -------------------------------------------------------------------------- */

@@ -39,16 +39,20 @@ sched_store_load(yard_store_t *st, const char *id, sched_job_t **out)
     if (rc != 0) {
         return rc;
     }
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
-    rc = msgpack_unpack_next(&up, val, len, NULL) == MSGPACK_UNPACK_SUCCESS &&
-                 sched_job_from_map(&up.data, sched_now(), out, why, sizeof why) == 0
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 2048)) {
+        abort();
+    }
+    msgpack_object o;
+    rc = yard_mp_decode(val, len, &zone, &o, why, sizeof why) == 0 &&
+                 sched_job_from_map(&o, sched_now(), out, why, sizeof why) == 0
              ? 0
              : YARD_E_INTERNAL;
     if (rc) {
-        yard_log(YARD_LOG_ERROR, "scheduler: a stored job does not load", YF_STR("job", id));
+        yard_log(YARD_LOG_ERROR, "scheduler: a stored job does not load", YF_STR("job", id),
+                 YF_STR("error", why));
     }
-    msgpack_unpacked_destroy(&up);
+    msgpack_zone_destroy(&zone);
     free(val);
     return rc;
 }
@@ -56,16 +60,18 @@ sched_store_load(yard_store_t *st, const char *id, sched_job_t **out)
 int
 sched_store_save(yard_store_t *st, const sched_job_t *j, bool create)
 {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    sched_job_pack(j, &pk);
+    yard_mpw_t *w = yard_mpw_new();
+    sched_job_write(j, w);
     char key[128];
     s_key(key, sizeof key, "job", j->id);
-    int rc = create ? yard_store_set_nx(st, key, sb.data, sb.size, 0)
-                    : yard_store_set(st, key, sb.data, sb.size, 0);
-    msgpack_sbuffer_destroy(&sb);
+    const void *rec = NULL;
+    size_t size = 0;
+    int rc = yard_mpw_finish(w, &rec, &size);
+    if (rc == 0) {
+        rc = create ? yard_store_set_nx(st, key, rec, size, 0)
+                    : yard_store_set(st, key, rec, size, 0);
+    }
+    yard_mpw_destroy(&w);
     if (rc < 0) {
         return rc;
     }
@@ -175,30 +181,36 @@ sched_store_history_add(yard_store_t *st, const char *id, const void *rec, size_
     if (rc != 0 && rc != YARD_E_NOT_FOUND) {
         return rc;
     }
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 4096)) {
+        abort();
+    }
+    msgpack_object hist;
     const msgpack_object_array *old = NULL;
-    if (val && msgpack_unpack_next(&up, val, vlen, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        up.data.type == MSGPACK_OBJECT_ARRAY) {
-        old = &up.data.via.array;
+    if (val && yard_mp_decode(val, vlen, &zone, &hist, NULL, 0) == 0 &&
+        hist.type == MSGPACK_OBJECT_ARRAY) {
+        old = &hist.via.array;
     }
     /* Newest first: the new record, then the old ones up to max. */
     uint32_t keep = old ? old->size : 0;
     if (keep > max - 1) {
         keep = (uint32_t)(max - 1);
     }
-    msgpack_pack_array(&pk, keep + 1);
-    msgpack_sbuffer_write(&sb, rec, len);
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_array(w);
+    yard_mpw_raw(w, rec, len);
     for (uint32_t i = 0; i < keep; i++) {
-        msgpack_pack_object(&pk, old->ptr[i]);
+        yard_mpw_object(w, &old->ptr[i]);
     }
-    rc = yard_store_set(st, key, sb.data, sb.size, 0);
-    msgpack_unpacked_destroy(&up);
-    msgpack_sbuffer_destroy(&sb);
+    yard_mpw_end(w);
+    const void *data = NULL;
+    size_t size = 0;
+    rc = yard_mpw_finish(w, &data, &size);
+    if (rc == 0) {
+        rc = yard_store_set(st, key, data, size, 0);
+    }
+    yard_mpw_destroy(&w);
+    msgpack_zone_destroy(&zone);
     free(val);
     return rc;
 }
