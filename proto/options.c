@@ -7,10 +7,11 @@
  * The file is kept as a libyaml document (so every key keeps its line) for the life of the
  * yard_config_t; lookups walk it. Names are derived, never configured: key `heartbeat_ms` at
  * the top level is YARD_HEARTBEAT_MS and --heartbeat-ms; key `credit` in section `echo` is
- * YARD_ECHO_CREDIT and --credit. */
+ * YARD_ECHO_CREDIT and --credit. A KEY_file / YARD_..._FILE / --key-file form of each reads
+ * the value from a file (bounded, read once); a required option nobody gave is an error
+ * naming it. */
 #include "options_internal.h"
 #include "yard/error.h"
-#include "yard/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -46,9 +47,8 @@ yard__opt_err(char *errbuf, size_t errlen, const char *fmt, ...)
 /* ---------------------------------------------------------------------------------------- */
 /* Names */
 
-/* YARD_<KEY> or YARD_<SECTION>_<KEY>: upper case, anything not alphanumeric becomes '_'. */
-static void
-s_env_name(const char *section, const char *key, char *buf, size_t len)
+void
+yard__opt_env_name(const char *section, const char *key, char *buf, size_t len)
 {
     if (section != NULL) {
         snprintf(buf, len, "YARD_%s_%s", section, key);
@@ -60,9 +60,8 @@ s_env_name(const char *section, const char *key, char *buf, size_t len)
     }
 }
 
-/* --<key> with '_' written as '-'. */
-static void
-s_flag_name(const char *key, char *buf, size_t len)
+void
+yard__opt_flag_name(const char *key, char *buf, size_t len)
 {
     snprintf(buf, len, "--%s", key);
     for (char *c = buf + 2; *c != '\0'; c++) {
@@ -277,7 +276,7 @@ s_apply_env(const yard_option_t *table, void *target, const char *section, char 
         if (o->type == YARD_OPT_NODE) {
             continue; /* a list or map has no single-text form to override with */
         }
-        s_env_name(section, o->key, name, sizeof name);
+        yard__opt_env_name(section, o->key, name, sizeof name);
         snprintf(fname, sizeof fname, "%s_FILE", name);
         const char *text = getenv(name);
         const char *path = getenv(fname);
@@ -325,7 +324,7 @@ s_apply_flags(const yard_option_t *table, void *target, int argc, char **argv, c
             yard__opt_err(errbuf, errlen, "--%.*s: unknown flag (see --help)", (int)flen, flag);
             return YARD_E_CONFIG;
         }
-        s_flag_name(o->key, name, sizeof name);
+        yard__opt_flag_name(o->key, name, sizeof name);
         if (is_file) {
             strncat(name, "-file", sizeof name - strlen(name) - 1);
         }
@@ -333,7 +332,7 @@ s_apply_flags(const yard_option_t *table, void *target, int argc, char **argv, c
         size_t nother = is_file ? nvalue : nfile;
         for (size_t k = 0; k < nother; k++) {
             if (other[k] == o) {
-                s_flag_name(o->key, why, sizeof why);
+                yard__opt_flag_name(o->key, why, sizeof why);
                 yard__opt_err(errbuf, errlen, "%s and %s-file are both given (use one)", why, why);
                 return YARD_E_CONFIG;
             }
@@ -378,8 +377,8 @@ s_check_required(const yard_option_t *table, const void *target, const char *sec
         if (v != NULL && v[0] != '\0') {
             continue;
         }
-        s_env_name(section, o->key, env, sizeof env);
-        s_flag_name(o->key, flag, sizeof flag);
+        yard__opt_env_name(section, o->key, env, sizeof env);
+        yard__opt_flag_name(o->key, flag, sizeof flag);
         yard__opt_err(errbuf, errlen,
                       "required setting %s%s%s is missing: give %s (or %s_file) in the config "
                       "file%s%s, %s (or %s_FILE) or %s (or %s-file)",
@@ -481,7 +480,7 @@ yard_options_missing(const yard_option_t *table, const yard_config_t *cfg, const
         if (o->default_value != NULL && o->default_value[0] != '\0') {
             continue;
         }
-        s_env_name(section, o->key, name, sizeof name);
+        yard__opt_env_name(section, o->key, name, sizeof name);
         snprintf(fname, sizeof fname, "%s_FILE", name);
         const char *env = getenv(name), *fenv = getenv(fname);
         if ((env != NULL && env[0] != '\0') || (fenv != NULL && fenv[0] != '\0')) {
@@ -567,169 +566,5 @@ yard_options_free(const yard_option_t *table, void *target)
             free(*slot);
             *slot = NULL;
         }
-    }
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Help */
-
-static const char *
-s_placeholder(yard_opt_type_t type)
-{
-    switch (type) {
-    case YARD_OPT_STRING:
-        return " <text>";
-    case YARD_OPT_INT:
-        return " <int>";
-    case YARD_OPT_BOOL:
-        return " [<bool>]";
-    case YARD_OPT_MS:
-        return " <duration>";
-    case YARD_OPT_SIZE:
-        return " <size>";
-    case YARD_OPT_NODE:
-        return "";
-    }
-    return "";
-}
-
-/* The flag, environment and default columns of o's help line. A structured key has no flag
- * or variable: its key is shown as written in the file. */
-static void
-s_help_columns(const yard_option_t *o, const char *section, char *flag, size_t flen, char *env,
-               size_t elen, char *def, size_t dlen)
-{
-    if (o->type == YARD_OPT_NODE) {
-        snprintf(flag, flen, "%s:", o->key);
-        snprintf(env, elen, "-");
-        snprintf(def, dlen, "(structured, see docs)");
-        return;
-    }
-    s_flag_name(o->key, flag, flen);
-    strncat(flag, (o->flags & YARD_OPT_SECRET) ? " <secret>" : s_placeholder(o->type),
-            flen - strlen(flag) - 1);
-    s_env_name(section, o->key, env, elen);
-    if (o->flags & YARD_OPT_SECRET) {
-        snprintf(def, dlen, "<secret>");
-    } else if ((o->flags & YARD_OPT_REQUIRED) && o->default_value == NULL) {
-        snprintf(def, dlen, "(required)");
-    } else {
-        yard_option_display(o, o->default_value, def, dlen);
-    }
-}
-
-void
-yard_options_help(const yard_option_t *table, const char *section, FILE *out)
-{
-    size_t wflag = strlen("FLAG"), wenv = strlen("ENVIRONMENT"), wdef = strlen("DEFAULT");
-    char flag[192], env[160], def[256];
-    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, def, sizeof def);
-        if (strlen(flag) > wflag) {
-            wflag = strlen(flag);
-        }
-        if (strlen(env) > wenv) {
-            wenv = strlen(env);
-        }
-        if (strlen(def) > wdef) {
-            wdef = strlen(def);
-        }
-    }
-    fprintf(out, "  %-*s  %-*s  %-*s  %s\n", (int)wflag, "FLAG", (int)wenv, "ENVIRONMENT",
-            (int)wdef, "DEFAULT", "DESCRIPTION");
-    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        s_help_columns(o, section, flag, sizeof flag, env, sizeof env, def, sizeof def);
-        fprintf(out, "  %-*s  %-*s  %-*s  %s", (int)wflag, flag, (int)wenv, env, (int)wdef, def,
-                o->help != NULL ? o->help : "");
-        if (o->min < o->max && o->type != YARD_OPT_STRING && o->type != YARD_OPT_BOOL &&
-            o->type != YARD_OPT_NODE) {
-            char range[96];
-            yard__opt_range(o, range, sizeof range);
-            fprintf(out, " %s", range);
-        }
-        fputc('\n', out);
-    }
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* Showing values */
-
-const char *
-yard_option_display(const yard_option_t *o, const char *value, char *buf, size_t len)
-{
-    if (len == 0) {
-        return buf;
-    }
-    if (value == NULL) {
-        snprintf(buf, len, "-");
-    } else if (o->flags & YARD_OPT_SECRET) {
-        snprintf(buf, len, "<secret>");
-    } else if (o->flags & YARD_OPT_SECRET_URL) {
-        yard__opt_url_redact(value, buf, len);
-    } else {
-        snprintf(buf, len, "%s", value);
-    }
-    return buf;
-}
-
-/* The value of o in target as text, shown as yard_option_display() shows it. */
-static void
-s_value_text(const yard_option_t *o, const void *target, char *buf, size_t len)
-{
-    const char *field = (const char *)target + o->offset;
-    switch (o->type) {
-    case YARD_OPT_STRING: {
-        const char *v;
-        memcpy(&v, field, sizeof v);
-        yard_option_display(o, v, buf, len);
-        return;
-    }
-    case YARD_OPT_INT: {
-        int64_t v;
-        memcpy(&v, field, sizeof v);
-        snprintf(buf, len, "%" PRId64, v);
-        break;
-    }
-    case YARD_OPT_BOOL: {
-        bool v;
-        memcpy(&v, field, sizeof v);
-        snprintf(buf, len, "%s", v ? "true" : "false");
-        break;
-    }
-    case YARD_OPT_MS: {
-        uint32_t v;
-        memcpy(&v, field, sizeof v);
-        snprintf(buf, len, "%" PRIu32 "ms", v);
-        break;
-    }
-    case YARD_OPT_SIZE: {
-        uint64_t v;
-        memcpy(&v, field, sizeof v);
-        snprintf(buf, len, "%" PRIu64, v);
-        break;
-    }
-    case YARD_OPT_NODE:
-        snprintf(buf, len, "(structured)");
-        return;
-    }
-    if (o->flags & YARD_OPT_SECRET) {
-        snprintf(buf, len, "<secret>");
-    }
-}
-
-void
-yard_options_log(const yard_option_t *table, const void *target, const char *section)
-{
-    if (!yard_log_enabled(YARD_LOG_DEBUG)) {
-        return;
-    }
-    char value[512];
-    for (const yard_option_t *o = table; o != NULL && o->key != NULL; o++) {
-        if (o->type == YARD_OPT_NODE) {
-            continue;
-        }
-        s_value_text(o, target, value, sizeof value);
-        yard_log_record(YARD_LOG_DEBUG, "option", YF_STR("section", section), YF_STR("key", o->key),
-                        YF_STR("value", value));
     }
 }

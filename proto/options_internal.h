@@ -1,6 +1,7 @@
 /* Private to libyard: what the options files share. options_config.c holds the YAML
  * document and its lookups; options_value.c parses one value text for an option; options.c
- * applies a table from defaults, the file, the environment and flags, and prints --help.
+ * applies a table from defaults, the file, the environment and flags; options_help.c prints
+ * --help and shows values with their secrets hidden.
  *
  * Invariant: a value from any source passes yard__opt_store(), so every source gets the same
  * parser and range check. */
@@ -42,7 +43,12 @@ bool yard__opt_store(const yard_option_t *o, void *target, const char *text, cha
 /* url with the password of its userinfo (or a lone userinfo) as <secret>, into buf. */
 void yard__opt_url_redact(const char *url, char *buf, size_t len);
 
-/* Names (options.c). The option that a flag names (after "--", len bytes), directly or as
+/* Names (options.c): YARD_<KEY> or YARD_<SECTION>_<KEY> (upper case, anything not
+ * alphanumeric as '_'), and --<key> with '_' written as '-'. */
+void yard__opt_env_name(const char *section, const char *key, char *buf, size_t len);
+void yard__opt_flag_name(const char *key, char *buf, size_t len);
+
+/* The option that a flag names (after "--", len bytes), directly or as
  * its KEY-file form (then *is_file is true), or NULL. Borrowed from table. */
 const yard_option_t *yard__opt_find_flag(const yard_option_t *table, const char *name, size_t len,
                                          bool *is_file);
