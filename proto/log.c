@@ -49,6 +49,7 @@ typedef struct {
 } s_secret_t;
 
 static s_secret_t s_secrets[S_SECRETS_MAX];
+static bool s_secret_first[256]; /* the first bytes of the secrets: most bytes start none */
 static atomic_size_t s_nsecrets = 0;
 
 static const char *const s_level_names[] = {"debug", "info", "warn", "error", "off"};
@@ -96,6 +97,7 @@ yard_log_add_secret(const char *value)
             abort();
         }
         s_secrets[n].len = len;
+        s_secret_first[(unsigned char)value[0]] = true;
         atomic_store_explicit(&s_nsecrets, n + 1, memory_order_release);
     }
     pthread_mutex_unlock(&s_lock);
@@ -105,6 +107,9 @@ yard_log_add_secret(const char *value)
 static size_t
 s_secret_at(const char *s, size_t avail, size_t nsecrets)
 {
+    if (!s_secret_first[(unsigned char)s[0]]) {
+        return 0;
+    }
     for (size_t k = 0; k < nsecrets; k++) {
         const s_secret_t *sec = &s_secrets[k];
         if (sec->len <= avail && sec->value[0] == s[0] && memcmp(sec->value, s, sec->len) == 0) {
