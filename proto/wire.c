@@ -2,6 +2,7 @@
  * between messages, so a steady stream of headers costs no heap allocation after warm-up.
  * msgpack_unpack() leaves str objects pointing into the input, which is what makes the
  * decoded header zero-copy. Encoding packs into the caller's fixed buffer. */
+#include "mp_internal.h"
 #include "yard/wire.h"
 #include "yard/error.h"
 
@@ -202,6 +203,19 @@ s_decode_header(yard_codec_t *codec, const void *data, size_t size, yard_header_
                 const char **why)
 {
     msgpack_zone_clear(&codec->zone);
+    /* The bounded scan first (mp.c): msgpack-c allocates a container's elements from its
+     * claimed count, and the 16 KiB cap on the frame does not bound what a count claims. */
+    char reason[96] = "";
+    size_t end = 0;
+    if (yard__mp_scan(data, size, &end, NULL, reason, sizeof reason) != 0) {
+        *why = strstr(reason, "truncated") ? "header is truncated msgpack"
+                                           : "header is not valid msgpack";
+        return YARD_E_BAD_REQUEST;
+    }
+    if (end != size) {
+        *why = "trailing bytes after header";
+        return YARD_E_BAD_REQUEST;
+    }
     msgpack_object root;
     size_t off = 0;
     msgpack_unpack_return ur = msgpack_unpack(data, size, &off, &codec->zone, &root);

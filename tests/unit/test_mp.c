@@ -1,6 +1,7 @@
 /* yard/mp.h: the bounded decoder, the field readers, the request readers and the writer; and a
  * table of malformed msgpack run through every place that unpacks a peer's bytes: the decoder
- * itself, yard_request_object() and the request readers, JSON conversion, the broker's $sys
+ * itself, yard_request_object() and the request readers, JSON conversion, the wire's head
+ * frame decoder (every message the broker and the clients receive), the broker's $sys
  * service, and the gateway (an actor's reply, the auth service's verify reply, the broker's
  * stats for /metrics). Each must answer with a clean error, never abort (CI runs this under
  * ASan, where msgpack-c's ~137 GB allocation for "dd ff ff ff ff" would abort). */
@@ -16,6 +17,7 @@
 #include "yard/json.h"
 #include "yard/mp.h"
 #include "yard/msg.h"
+#include "yard/wire.h"
 
 #include <curl/curl.h>
 #include <math.h>
@@ -153,6 +155,26 @@ test_json_conversion_rejects_each_malformed_row(void **state)
             fail_msg("row '%s': rc %d, '%s'", s_bad[i].name, rc, err);
         }
     }
+}
+
+static void
+test_wire_header_rejects_each_malformed_row(void **state)
+{
+    (void)state;
+    yard_codec_t *codec = yard_codec_new();
+    for (size_t i = 0; i < S_NBAD; i++) {
+        char frame[64];
+        memcpy(frame, "YD\x01\x02", YARD_WIRE_CMD_SIZE); /* a REQUEST's command bytes */
+        memcpy(frame + YARD_WIRE_CMD_SIZE, s_bad[i].bytes, s_bad[i].len);
+        yard_cmd_t cmd;
+        yard_header_t h;
+        const char *why = NULL;
+        int rc = yard_wire_decode(codec, frame, YARD_WIRE_CMD_SIZE + s_bad[i].len, &cmd, &h, &why);
+        if (rc != YARD_E_BAD_REQUEST || !why) {
+            fail_msg("row '%s': rc %d", s_bad[i].name, rc);
+        }
+    }
+    yard_codec_destroy(&codec);
 }
 
 /* --- field readers ----------------------------------------------------------------------- */
@@ -1075,6 +1097,7 @@ main(void)
         cmocka_unit_test(test_decode_reasons_give_the_byte_offset),
         cmocka_unit_test(test_decode_accepts_32_levels_and_every_type),
         cmocka_unit_test(test_json_conversion_rejects_each_malformed_row),
+        cmocka_unit_test(test_wire_header_rejects_each_malformed_row),
         cmocka_unit_test_setup_teardown(test_read_strings, s_rd_setup, s_rd_teardown),
         cmocka_unit_test_setup_teardown(test_read_absent_and_nil_are_not_found, s_rd_setup,
                                         s_rd_teardown),
