@@ -17,10 +17,9 @@
 
 typedef struct yard_broker yard_broker_t;
 
-/* Settings. A field left zero (or NULL) takes its default: bind "tcp://127.0.0.1:5555",
- * heartbeat 1000 ms (clamped per replica to [100, 60000]), grace 2000 ms, default timeout
- * 5000 ms, max timeout 300000 ms, max_body 1 MiB, queue_max 10000 per service,
- * max_peers 10000, max_services 1000, max_in_flight 100000, log_level NULL (unchanged). */
+/* Settings. A field left zero (or NULL) takes its default from yard_broker_options (the
+ * table in broker/cli.c, the one place the defaults are written; `yard-broker --help` lists
+ * them); log_level is applied by the program, not the library. */
 typedef struct {
     char *bind; /* comma-separated endpoints, e.g. "tcp://127.0.0.1:5555,inproc://yard" */
     uint32_t heartbeat_ms, heartbeat_min_ms, heartbeat_max_ms, grace_ms, default_timeout_ms,

@@ -16,9 +16,10 @@
 typedef struct yard_gateway yard_gateway_t;
 
 /* Settings: the `gateway:` section of the config file (YARD_GATEWAY_<KEY>, --<key>), plus the
- * shared top-level broker and store. */
+ * shared top-level broker and store. A field left zero (or NULL) takes its default from the
+ * tables below (gateway/cli.c), the one place the defaults are written. */
 typedef struct {
-    char *listen;                   /* "127.0.0.1:8080"; port 0 picks a free one */
+    char *listen;                   /* host:port; port 0 picks a free one */
     char *broker;                   /* endpoints (top level: broker / YARD_BROKER) */
     char *store;                    /* top level: memory or redis:// (shared rate limits) */
     int64_t threads;                /* serving threads: an HTTP daemon and a bus client each */

@@ -77,14 +77,16 @@ typedef struct {
     void (*fini)(void *state);
 } yard_actor_def_t;
 
-/* Runtime settings (the common options every actor takes). */
+/* Runtime settings (the common options every actor takes). A field left zero (or NULL)
+ * takes its default from yard_actor_common_options / yard_actor_section_options, the one
+ * place the defaults are written (`yard-actor NAME --help` lists them). */
 typedef struct {
     char *broker;          /* comma-separated endpoints; YARD_BROKER */
-    int64_t replicas;      /* threads in this process; default 1 */
+    int64_t replicas;      /* threads in this process */
     int64_t credit;        /* 0: def->credit */
-    uint32_t heartbeat_ms; /* default 1000 */
-    uint32_t drain_ms;     /* how long stop waits for in-flight requests; default 5000 */
-    char *store;           /* "memory" or a redis:// URL; default memory */
+    uint32_t heartbeat_ms; /* proposed to the broker */
+    uint32_t drain_ms;     /* how long stop waits for in-flight requests */
+    char *store;           /* "memory" or a redis:// URL */
     char *log_level;
     void *zmq_context;           /* share a context (inproc endpoints need it); NULL: own */
     const yard_config_t *config; /* set by yard_actor_configure; borrowed, must outlive the
@@ -102,8 +104,9 @@ extern const yard_option_t yard_actor_section_options[];
  * top level, the actor's (yard_actor_section_options and def->options together) from the
  * section named after it, e.g. `echo: {replicas: 3}`, YARD_ECHO_REPLICAS or --replicas.
  * Returns 0, with both results owned by the caller (free with yard_actor_config_free()), or
- * YARD_E_CONFIG with errbuf naming the file and line, the variable or the flag; on error
- * nothing is left to free. *actor_options is NULL when def has no options. */
+ * YARD_E_CONFIG with errbuf naming the file and line, the variable or the flag, or a
+ * YARD_OPT_REQUIRED setting of def->options that nobody gave; on error nothing is left to
+ * free. *actor_options is NULL when def has no options. */
 int yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int argc,
                          char **argv, yard_actor_opts_t *opts, void **actor_options, char *errbuf,
                          size_t errlen);
