@@ -11,6 +11,8 @@
  * count, type and length before it copies a byte, and refuses anything else. */
 #include "keyset.h"
 
+#include "yard/mp.h"
+
 #include <msgpack.h>
 #include <sodium.h>
 
@@ -251,138 +253,6 @@ auth_keyset_pack(const auth_keyset_t *self, char **out, size_t *len)
     return 0;
 }
 
-/* Reads an n-byte big-endian number at p[*pos], or false when the bytes run out. */
-static bool
-s_be(const unsigned char *p, size_t len, size_t *pos, size_t n, uint64_t *v)
-{
-    if (n > len - *pos) {
-        return false;
-    }
-    *v = 0;
-    for (size_t i = 0; i < n; i++) {
-        *v = *v << 8 | p[(*pos)++];
-    }
-    return true;
-}
-
-/* msgpack-c allocates an array's or map's elements from the declared count before it reads
- * them, so five hostile bytes could ask it for tens of GiB. Every element takes at least one
- * byte, so walk the bytes first and refuse any count larger than the bytes left (and any
- * length that runs past the end, and trailing bytes). */
-static bool
-s_plausible(const unsigned char *p, size_t len)
-{
-    size_t pos = 0;
-    uint64_t pending = 1;
-    while (pending > 0) {
-        if (pos >= len) {
-            return false;
-        }
-        unsigned char b = p[pos++];
-        pending--;
-        uint64_t items = 0, skip = 0, v = 0;
-        bool ok = true;
-        if (b <= 0x7f || b >= 0xe0) {
-            /* fixint */
-        } else if (b <= 0x8f) {
-            items = 2u * (b & 0x0fu);
-        } else if (b <= 0x9f) {
-            items = b & 0x0fu;
-        } else if (b <= 0xbf) {
-            skip = b & 0x1fu;
-        } else {
-            switch (b) {
-            case 0xc0: /* nil, false, true */
-            case 0xc2:
-            case 0xc3:
-                break;
-            case 0xc4: /* bin, str 8/16/32 */
-            case 0xd9:
-                ok = s_be(p, len, &pos, 1, &skip);
-                break;
-            case 0xc5:
-            case 0xda:
-                ok = s_be(p, len, &pos, 2, &skip);
-                break;
-            case 0xc6:
-            case 0xdb:
-                ok = s_be(p, len, &pos, 4, &skip);
-                break;
-            case 0xc7: /* ext 8/16/32: length, then a type byte */
-                ok = s_be(p, len, &pos, 1, &v);
-                skip = v + 1;
-                break;
-            case 0xc8:
-                ok = s_be(p, len, &pos, 2, &v);
-                skip = v + 1;
-                break;
-            case 0xc9:
-                ok = s_be(p, len, &pos, 4, &v);
-                skip = v + 1;
-                break;
-            case 0xcc: /* uint, int 8 */
-            case 0xd0:
-                skip = 1;
-                break;
-            case 0xcd:
-            case 0xd1:
-                skip = 2;
-                break;
-            case 0xca: /* float 32 */
-            case 0xce:
-            case 0xd2:
-                skip = 4;
-                break;
-            case 0xcb: /* float 64 */
-            case 0xcf:
-            case 0xd3:
-                skip = 8;
-                break;
-            case 0xd4: /* fixext 1..16: type byte + data */
-                skip = 2;
-                break;
-            case 0xd5:
-                skip = 3;
-                break;
-            case 0xd6:
-                skip = 5;
-                break;
-            case 0xd7:
-                skip = 9;
-                break;
-            case 0xd8:
-                skip = 17;
-                break;
-            case 0xdc:
-                ok = s_be(p, len, &pos, 2, &items);
-                break;
-            case 0xdd:
-                ok = s_be(p, len, &pos, 4, &items);
-                break;
-            case 0xde:
-                ok = s_be(p, len, &pos, 2, &v);
-                items = 2 * v;
-                break;
-            case 0xdf:
-                ok = s_be(p, len, &pos, 4, &v);
-                items = 2 * v;
-                break;
-            default: /* 0xc1: never used */
-                return false;
-            }
-        }
-        if (!ok || skip > len - pos) {
-            return false;
-        }
-        pos += skip;
-        pending += items;
-        if (pending > len - pos) {
-            return false;
-        }
-    }
-    return pos == len;
-}
-
 static bool
 s_is_key(const msgpack_object *o, const char *name)
 {
@@ -500,18 +370,22 @@ int
 auth_keyset_unpack(const void *data, size_t len, auth_keyset_t **out)
 {
     *out = NULL;
-    if (!data || len == 0 || s_sodium_ready() != 0 || !s_plausible(data, len)) {
+    if (!data || len == 0 || s_sodium_ready() != 0) {
         return -1;
     }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
+    /* The bounded decoder (yard/mp.h): a stored blob's counts cannot make msgpack-c allocate
+     * more than O(len). */
+    msgpack_zone zone;
+    if (!msgpack_zone_init(&zone, 2048)) {
+        abort();
+    }
+    msgpack_object obj;
     auth_keyset_t *self = NULL;
     int rc = -1;
-    if (msgpack_unpack_next(&u, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len) {
+    if (yard_mp_decode(data, len, &zone, &obj, NULL, 0) != 0) {
         goto cleanup;
     }
-    const msgpack_object *root = &u.data;
+    const msgpack_object *root = &obj;
     if (root->type != MSGPACK_OBJECT_MAP || root->via.map.size != 2) {
         goto cleanup;
     }
@@ -551,6 +425,6 @@ auth_keyset_unpack(const void *data, size_t len, auth_keyset_t **out)
     rc = 0;
 cleanup:
     auth_keyset_destroy(&self);
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     return rc;
 }
