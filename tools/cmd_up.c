@@ -78,7 +78,10 @@ s_usage(FILE *out, const void *arg)
             "SIGTERM. The broker also binds " S_INPROC ", which the actors use.\n\n"
             "  --config FILE   YAML config file (or YARD_CONFIG): broker and runtime keys at the\n"
             "                  top level, one section per actor (replicas, credit, drain_ms,\n"
-            "                  store and the actor's own options), up: {actors: [...]}\n\n"
+            "                  store and the actor's own options), up: {actors: [...]}\n"
+            "Flags set the broker's options; the actors and the gateway read theirs from the\n"
+            "config file and the environment (the flags below are yard-actor's and\n"
+            "yard-gateway's).\n\n"
             "actors (default: those without a required setting):\n");
     for (const yard_actor_def_t *const *a = all; *a; a++) {
         fprintf(out, "  %-16s %s\n", (*a)->name, (*a)->description ? (*a)->description : "");
@@ -307,8 +310,7 @@ s_tables(yard_program_t *prog, const yard_actor_def_t *const *all, yard_broker_o
         prog, "broker options (top level of the config file):", yard_broker_options, NULL, bopts);
     yard_program_options(prog, "up options (section up: of the config file):", s_up_options, "up",
                          up_target);
-    yard_program_options(prog,
-                         "every actor's section (config file and environment only), e.g. echo:",
+    yard_program_options(prog, "every actor's section (config file or environment), e.g. echo:",
                          yard_actor_section_options, "echo", NULL);
     size_t i = 0;
     for (const yard_actor_def_t *const *a = all; *a && i < nheadings; a++) {
@@ -316,10 +318,13 @@ s_tables(yard_program_t *prog, const yard_actor_def_t *const *all, yard_broker_o
             continue;
         }
         snprintf(headings[i], S_SETTING_MAX,
-                 "%s options (section %s: of the config file):", (*a)->name, (*a)->name);
+                 "%s options (section %s: of the config file, or the environment):", (*a)->name,
+                 (*a)->name);
         yard_program_options(prog, headings[i++], (*a)->options, (*a)->name, NULL);
     }
-    yard_program_options(prog, "gateway options (section gateway: of the config file):",
+    yard_program_options(prog,
+                         "gateway options (section gateway: of the config file, or the "
+                         "environment):",
                          yard_gateway_options, "gateway", NULL);
 }
 
