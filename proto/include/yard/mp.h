@@ -113,7 +113,8 @@ void yard_mp_field_err(char *err, size_t errlen, const char *key, const char *fm
  * (or saying the body is not a map, or not msgpack), YARD_E_BAD_REQUEST. The plain form
  * requires the field ("'key' is required"); the _or form gives dflt when it is absent or nil.
  * Strings are NUL-terminated copies in the request's memory (one holding a NUL is refused);
- * every pointer returned is borrowed, valid until the request ends. */
+ * every pointer returned is borrowed, valid until the handler returns (a deferred answer that
+ * needs one later copies it). */
 
 /* The body as a map object (an empty body reads as an empty map). */
 int yard_req_body_map(yard_request_t *req, const msgpack_object **out);
