@@ -220,12 +220,16 @@ s_register_secret(const yard_option_t *o, const char *text)
     const char *colon = memchr(host, ':', (size_t)(at - host));
     const char *start = colon != NULL ? colon + 1 : host;
     char secret[1024];
-    if ((size_t)(at - start) < sizeof secret) {
-        memcpy(secret, start, (size_t)(at - start));
-        secret[at - start] = '\0';
-        yard_log_add_secret(secret);
-        memset(secret, 0, sizeof secret);
+    size_t len = (size_t)(at - start);
+    if (len < 4 || len >= sizeof secret) {
+        /* Too short for the logger to redact alone (or oddly long): hide the whole URL. */
+        yard_log_add_secret(text);
+        return;
     }
+    memcpy(secret, start, len);
+    secret[len] = '\0';
+    yard_log_add_secret(secret);
+    memset(secret, 0, sizeof secret);
 }
 
 static bool s_store(const yard_option_t *o, void *target, const char *text, char *why,

@@ -966,6 +966,19 @@ s_log_secrets(fixture_t *f, void *arg)
 }
 
 static void
+s_log_short_url_password(fixture_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    char err[512] = "";
+    tg_opts_t o;
+    char *flags[] = {"--store", "redis://app:pq@short.example:6379/0", "--token", "t-000-long"};
+    assert_int_equal(s_apply_tg(NULL, &o, 4, flags, err, sizeof err), 0);
+    yard_log(YARD_LOG_WARN, "cannot open the store", YF_STR("store", o.store));
+    yard_options_free(s_tg_table, &o);
+}
+
+static void
 test_secret_log(void **state)
 {
     fixture_t *f = *state;
@@ -981,6 +994,14 @@ test_secret_log(void **state)
     s_assert_has(text, "\"part\":\"tok-XYZ-1\""); /* only a whole secret is one */
     s_assert_has(text, "error: bad token <secret> here");
     s_assert_has(text, "\"key\":\"user\",\"value\":\"bot\"");
+    free(text);
+
+    /* A URL password too short to redact alone: the whole URL goes. */
+    text = s_capture_stderr(f, s_log_short_url_password, NULL);
+    if (strstr(text, "redis://app:pq@short.example")) {
+        fail_msg("a short URL password reached the log:\n%s", text);
+    }
+    s_assert_has(text, "\"store\":\"<secret>\"");
     free(text);
 }
 
