@@ -68,7 +68,9 @@ int yard_lease_release(yard_lease_t *self);
  * yard_loop_now_ms() and of yard_lease_valid_until()). */
 bool yard_lease_held(const yard_lease_t *self, int64_t now_ms);
 
-/* When the current holding ends if it is not renewed (CLOCK_MONOTONIC ms); 0 when not held. */
+/* When the current holding ends if it is not renewed (CLOCK_MONOTONIC ms): a time already
+ * past once it ran out unrenewed; 0 when never acquired, lost (a renewal said so) or
+ * released. */
 int64_t yard_lease_valid_until(const yard_lease_t *self);
 
 /* --- runtime-managed leases (inside an actor) ---------------------------------------------- */
