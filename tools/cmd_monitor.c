@@ -28,7 +28,8 @@ static const char s_usage[] =
     "Streams the broker's events ($sys.events), one line each with its time and peer.\n"
     "  --kind K,...   only these kinds (default: all): accepted, connected, disconnected,\n"
     "                 handshake_failed, heartbeat_lost, replica_ready (or registered),\n"
-    "                 replica_drained (or drained), replica_dead (or dead)\n"
+    "                 replica_drained (or drained), replica_dead (or dead),\n"
+    "                 replica_refused (or refused: a stateful replica on another store)\n"
     "  --json         one JSON object per line, as the broker sent it\n"
     "  --count N      exit 0 after N events\n"
     "  --timeout MS   how long to wait for the broker at the start (default: 5000)\n"
@@ -50,6 +51,7 @@ static const struct {
     {"replica_ready", "registered", "replica registered"},
     {"replica_drained", "drained", "replica drained and left"},
     {"replica_dead", "dead", "replica declared dead"},
+    {"replica_refused", "refused", "replica refused: its store is not the service's"},
 };
 #define S_NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
@@ -144,7 +146,14 @@ s_print_human(const msgpack_object *ev, const char *kind, int k)
         snprintf(who, sizeof who, "%s", *peer ? peer : *endpoint ? endpoint : "-");
     }
     const char *what = k >= 0 ? s_kinds[k].what : "";
-    printf("%s  %-16s  %-32s  %s\n", when, kind, who, what);
+    /* replica_refused names both stores */
+    char store[YARD_WIRE_STORE_MAX + 1], expected[YARD_WIRE_STORE_MAX + 1];
+    char extra[2 * YARD_WIRE_STORE_MAX + 64] = "";
+    if (*s_field(ev, "store", store, sizeof store)) {
+        snprintf(extra, sizeof extra, " (its store %s, the service's %s)", store,
+                 s_field(ev, "expected", expected, sizeof expected));
+    }
+    printf("%s  %-16s  %-32s  %s%s\n", when, kind, who, what, extra);
 }
 
 static void
