@@ -17,11 +17,11 @@
 #include "actor_internal.h"
 #include "ctx_internal.h"
 #include "msg_internal.h"
+#include "yard/assert.h"
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/wait.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,7 +401,7 @@ yard__rt_run(yard__rt_replica_t *rep)
     size_t n = a->n_endpoints;
     /* Each link is a socket and its monitor; the mailbox's eventfd wakes us for deferred
      * answers and stop. yard_wait() needs every socket drained first (see yard/wait.h). */
-    assert(2 * n + 1 + YARD__RT_SOURCE_ITEMS <= YARD_WAIT_MAX);
+    YARD_ASSERT(2 * n + 1 + YARD__RT_SOURCE_ITEMS <= YARD_WAIT_MAX);
     yard_wait_item_t items[YARD_WAIT_MAX] = {{0}};
     yard_ctx_t *ctx = rep->ctx;
     rep->req.ctx = ctx;

@@ -17,12 +17,12 @@
  * every tree is at most YARD_JSON_MAX_DEPTH containers deep. */
 #include "json_internal.h"
 #include "yard/json.h"
+#include "yard/assert.h"
 #include "yard/error.h"
 
 #include <msgpack.h>
 #include <yajl/yajl_parse.h>
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -245,7 +245,7 @@ s_on_text(s_parse_t *ps, int type, const unsigned char *s, size_t n)
     size_t end = s_token_end(ps); /* a string always ends inside json: at its closing quote */
     size_t open = s_token_start(ps), at = 0;
     const char *why = NULL;
-    assert(open < end && ps->json[open] == '"' && ps->json[end - 1] == '"');
+    YARD_ASSERT(open < end && ps->json[open] == '"' && ps->json[end - 1] == '"');
     if (yard__json_check_string(ps->json, ps->len, open, &at, &why)) {
         return s_fail(ps, at, why);
     }

@@ -5,9 +5,9 @@
 
 #include "msg_internal.h"
 #include "store_internal.h"
+#include "yard/assert.h"
 #include "yard/error.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +83,7 @@ s_held_from(yard_lease_t *self, int64_t sent_ms)
 int
 yard_lease_acquire(yard_lease_t *self)
 {
-    assert(self != NULL);
+    YARD_ASSERT(self != NULL);
     int64_t sent = yard__clock_ms();
     int rc = yard_store_set_nx(self->store, self->name, self->token, self->token_len, self->ttl_ms);
     if (rc == 1) {
@@ -101,7 +101,7 @@ yard_lease_acquire(yard_lease_t *self)
 int
 yard_lease_renew(yard_lease_t *self)
 {
-    assert(self != NULL);
+    YARD_ASSERT(self != NULL);
     int64_t sent = yard__clock_ms();
     int rc =
         yard_store_pexpire_if(self->store, self->name, self->token, self->token_len, self->ttl_ms);
@@ -117,7 +117,7 @@ yard_lease_renew(yard_lease_t *self)
 int
 yard_lease_release(yard_lease_t *self)
 {
-    assert(self != NULL);
+    YARD_ASSERT(self != NULL);
     self->valid_until = 0; /* the work stops now, whatever the store says */
     int rc = yard_store_del_if(self->store, self->name, self->token, self->token_len);
     return rc == YARD_E_INVALID ? 0 : rc;

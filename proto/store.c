@@ -4,9 +4,9 @@
 #include "yard/store.h"
 
 #include "store_internal.h"
+#include "yard/assert.h"
 #include "yard/error.h"
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -55,7 +55,7 @@ void
 yard__store_random_hex(char *out, size_t bytes)
 {
     unsigned char raw[64];
-    assert(bytes <= sizeof raw);
+    YARD_ASSERT(bytes <= sizeof raw);
     size_t got = 0;
     while (got < bytes) {
         ssize_t n = getrandom(raw + got, bytes - got, 0);
@@ -230,7 +230,7 @@ yard_store_identity(const yard_store_t *self)
 int
 yard_store_get(yard_store_t *self, const char *key, char **val, size_t *len)
 {
-    assert(self != NULL && key != NULL && val != NULL);
+    YARD_ASSERT(self != NULL && key != NULL && val != NULL);
     size_t ignored;
     *val = NULL;
     return self->ops->get(self->impl, key, val, len != NULL ? len : &ignored);
@@ -265,28 +265,28 @@ yard_store_mget(yard_store_t *self, const char *const *keys, size_t n, char **va
 int
 yard_store_set(yard_store_t *self, const char *key, const void *val, size_t len, uint32_t ttl_ms)
 {
-    assert(self != NULL && key != NULL && (val != NULL || len == 0));
+    YARD_ASSERT(self != NULL && key != NULL && (val != NULL || len == 0));
     return self->ops->set(self->impl, key, val != NULL ? val : "", len, ttl_ms);
 }
 
 int
 yard_store_set_nx(yard_store_t *self, const char *key, const void *val, size_t len, uint32_t ttl_ms)
 {
-    assert(self != NULL && key != NULL && (val != NULL || len == 0));
+    YARD_ASSERT(self != NULL && key != NULL && (val != NULL || len == 0));
     return self->ops->set_nx(self->impl, key, val != NULL ? val : "", len, ttl_ms);
 }
 
 int
 yard_store_del(yard_store_t *self, const char *key)
 {
-    assert(self != NULL && key != NULL);
+    YARD_ASSERT(self != NULL && key != NULL);
     return self->ops->del(self->impl, key);
 }
 
 int
 yard_store_del_if(yard_store_t *self, const char *key, const void *val, size_t len)
 {
-    assert(self != NULL && key != NULL && (val != NULL || len == 0));
+    YARD_ASSERT(self != NULL && key != NULL && (val != NULL || len == 0));
     return self->ops->del_if(self->impl, key, val != NULL ? val : "", len);
 }
 
@@ -294,7 +294,7 @@ int
 yard_store_pexpire_if(yard_store_t *self, const char *key, const void *val, size_t len,
                       uint32_t ttl_ms)
 {
-    assert(self != NULL && key != NULL && (val != NULL || len == 0));
+    YARD_ASSERT(self != NULL && key != NULL && (val != NULL || len == 0));
     if (ttl_ms == 0) {
         return YARD_E_INVALID; /* a renewal that removed the expiry would hold a key for good */
     }
@@ -304,7 +304,7 @@ yard_store_pexpire_if(yard_store_t *self, const char *key, const void *val, size
 int
 yard_store_incr(yard_store_t *self, const char *key, int64_t by, int64_t *out)
 {
-    assert(self != NULL && key != NULL);
+    YARD_ASSERT(self != NULL && key != NULL);
     int64_t ignored;
     return self->ops->incr(self->impl, key, by, out != NULL ? out : &ignored);
 }
@@ -353,7 +353,7 @@ int
 yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
                       uint64_t now_ms, int *allowed, uint32_t *retry_after_ms)
 {
-    assert(self != NULL && key != NULL && allowed != NULL && retry_after_ms != NULL);
+    YARD_ASSERT(self != NULL && key != NULL && allowed != NULL && retry_after_ms != NULL);
     *allowed = 0;
     *retry_after_ms = 0;
     if (!(rate_per_s > 0.0 && rate_per_s <= 1e9) || burst == 0 || now_ms > (uint64_t)INT64_MAX) {
@@ -374,7 +374,7 @@ s_member_ok(const char *key, const char *member)
 int
 yard_store_sadd(yard_store_t *self, const char *key, const char *member)
 {
-    assert(self != NULL);
+    YARD_ASSERT(self != NULL);
     if (!s_member_ok(key, member)) {
         return YARD_E_INVALID;
     }
@@ -384,7 +384,7 @@ yard_store_sadd(yard_store_t *self, const char *key, const char *member)
 int
 yard_store_srem(yard_store_t *self, const char *key, const char *member)
 {
-    assert(self != NULL);
+    YARD_ASSERT(self != NULL);
     if (!s_member_ok(key, member)) {
         return YARD_E_INVALID;
     }
@@ -394,7 +394,7 @@ yard_store_srem(yard_store_t *self, const char *key, const char *member)
 int
 yard_store_smembers(yard_store_t *self, const char *key, char ***members, size_t *count)
 {
-    assert(self != NULL && members != NULL);
+    YARD_ASSERT(self != NULL && members != NULL);
     size_t ignored;
     if (count == NULL) {
         count = &ignored;

@@ -1,10 +1,10 @@
 /* yard_wait(): see yard/wait.h for the rule that makes polling ZMQ_FD correct. */
 #include "yard/wait.h"
+#include "yard/assert.h"
 #include "yard/error.h"
 #include "yard/loop.h"
 #include "msg_internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -26,7 +26,7 @@ s_check_events(void *socket)
 int
 yard_wait(yard_wait_item_t *items, int n, long timeout_ms)
 {
-    assert(n >= 0 && n <= YARD_WAIT_MAX);
+    YARD_ASSERT(n >= 0 && n <= YARD_WAIT_MAX);
     struct pollfd pfd[YARD_WAIT_MAX];
     int index[YARD_WAIT_MAX];
     int npfd = 0, ready = 0;

@@ -3,10 +3,10 @@
 
 #include "cli.h"
 
+#include "yard/assert.h"
 #include "yard/error.h"
 #include "yard/signal.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +29,7 @@ yard__stream_parse(yard_stream_t *st, int argc, char **argv, const struct option
     struct option longopts[S_EXTRA_MAX + S_NSHARED + 1];
     size_t n = 0;
     for (; extra && extra[n].name; n++) {
-        assert(n < S_EXTRA_MAX);
+        YARD_ASSERT(n < S_EXTRA_MAX);
         longopts[n] = extra[n];
     }
     memcpy(longopts + n, s_shared, sizeof s_shared);

@@ -14,13 +14,13 @@
  * Every refusal names its reason in `why`, which never contains token or key bytes. */
 #include "jwt.h"
 
+#include "yard/assert.h"
 #include "yard/json.h"
 #include "yard/mp.h"
 
 #include <msgpack.h>
 #include <sodium.h>
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,7 +534,7 @@ auth_jwt_err_t
 auth_jwt_verify(const auth_keyset_t *ks, const char *token, const auth_verify_opts_t *o,
                 auth_claims_t *out, char *why, size_t whylen)
 {
-    assert(ks && o && o->iss && o->aud);
+    YARD_ASSERT(ks && o && o->iss && o->aud);
     auth_claims_t scratch;
     if (!out) {
         out = &scratch;

@@ -11,12 +11,12 @@
  * count, type and length before it copies a byte, and refuses anything else. */
 #include "keyset.h"
 
+#include "yard/assert.h"
 #include "yard/mp.h"
 
 #include <msgpack.h>
 #include <sodium.h>
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,7 +95,7 @@ s_retired(const auth_key_t *k, int64_t now)
 static void
 s_remove(auth_keyset_t *self, size_t i)
 {
-    assert(i < self->n);
+    YARD_ASSERT(i < self->n);
     memmove(&self->keys[i], &self->keys[i + 1], (self->n - i - 1) * sizeof self->keys[0]);
     self->n--;
     sodium_memzero(&self->keys[self->n], sizeof self->keys[0]);

@@ -3,8 +3,8 @@
  * verifiable). The invariant: a login for a user that does not exist does the same argon2
  * work as one with a wrong password, against a dummy hash made once per process. */
 #include "password.h"
+#include "yard/assert.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +91,8 @@ auth_password_check(const char *password, size_t len)
 void
 auth_random_id(char *out, size_t outlen, size_t n)
 {
-    assert(n > 0 && n <= S_ID_MAX);
-    assert(outlen >= sodium_base64_ENCODED_LEN(n, S_B64));
+    YARD_ASSERT(n > 0 && n <= S_ID_MAX);
+    YARD_ASSERT(outlen >= sodium_base64_ENCODED_LEN(n, S_B64));
     s_sodium_ready();
     unsigned char buf[S_ID_MAX];
     randombytes_buf(buf, n);
