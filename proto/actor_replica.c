@@ -13,7 +13,7 @@
  *
  * The replica's context (ctx.c) adds timers and loop sources to the loop: due timers run after
  * the received requests, sources' wait items follow the links' and the mailbox's, and both
- * bound the wait. An actor with neither pays two tests of a counter per turn. */
+ * bound the wait. An actor with neither pays four tests of a counter per turn. */
 #include "actor_internal.h"
 #include "ctx_internal.h"
 #include "msg_internal.h"
