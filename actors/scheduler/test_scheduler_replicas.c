@@ -540,6 +540,10 @@ s_teardown(void **state)
             F.procs[i] = 0;
         }
     }
+    /* The broker must have forgotten the killed replicas (3 heartbeats) before the next test
+     * starts its own on another redis-server: it refuses a stateful replica whose store is not
+     * that of a live replica of the service (docs/protocol.md 6.1). */
+    assert_true(s_wait_replicas(0, S_START_MS));
     pthread_mutex_lock(&S.lock);
     S.hold_job[0] = '\0';
     if (S.held) {
