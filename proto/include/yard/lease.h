@@ -12,7 +12,10 @@
  * anyone else can take it. Work guarded by a lease checks yard_lease_held() before each step.
  *
  * On the memory store a lease excludes the threads of one process; on Redis, every process
- * that points at the same server.
+ * that points at the same server. A Redis that restarts empty (no persistence) forgets every
+ * lease at once: until the holder's next renewal finds its key gone (at most a third of the TTL
+ * with the runtime's pace), another process may already hold the lease too. Work that must
+ * never overlap even then needs persistence on the server, or a check of its own at the end.
  *
  * Two ways to use one:
  *   - plain: yard_lease_new() then acquire / renew / release from any one thread (the caller
