@@ -80,8 +80,10 @@ static void
 s_usage(FILE *out, const void *arg)
 {
     const yard_actor_def_t *def = arg;
-    fprintf(out, "usage: %s [--config FILE] [options]\n\n%s\n", def->name,
-            def->description ? def->description : "");
+    fprintf(out, "usage: %s [--config FILE] [options]\n", def->name);
+    if (def->description && def->description[0]) {
+        fprintf(out, "\n%s\n", def->description);
+    }
     if (def->handlers) {
         fprintf(out, "\noperations:\n");
         for (const yard_handler_def_t *h = def->handlers; h->fn; h++) {
