@@ -7,6 +7,7 @@
  * init runs fini. Stop is idempotent and serialised by stop_lock, which replicas never take.
  * Each replica's context (ctx.c) lives from before init to after fini on the replica's own
  * thread; its loop sources and timers end before fini. */
+#include "alloc_internal.h"
 #include "actor_internal.h"
 #include "ctx_internal.h"
 #include "msg_internal.h"
@@ -19,18 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_DEFAULT_CREDIT       16
-#define S_MAX_REPLICAS         1024
-
-static void *
-s_alloc(size_t n)
-{
-    void *p = calloc(1, n ? n : 1);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
+#define S_DEFAULT_CREDIT 16
+#define S_MAX_REPLICAS   1024
 
 static void *
 s_replica_main(void *arg)
@@ -132,10 +123,7 @@ s_options_copy(const yard_actor_def_t *def, void *dst, const void *src)
     for (const yard_option_t *o = def->options; o && o->key; o++) {
         char **field = (char **)((char *)dst + o->offset);
         if (o->type == YARD_OPT_STRING && *field) {
-            *field = strdup(*field);
-            if (!*field) {
-                abort();
-            }
+            *field = yard__xstrdup(*field);
         }
     }
 }
@@ -165,7 +153,7 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
         }
         yard_log_set_level(level);
     }
-    yard_actor_t *a = s_alloc(sizeof *a);
+    yard_actor_t *a = yard__xcalloc(1, sizeof *a);
     a->def = def;
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->stop_lock, NULL);
@@ -217,7 +205,7 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
         goto fail;
     }
     if (def->options_size) {
-        a->options = s_alloc(def->options_size);
+        a->options = yard__xcalloc(1, def->options_size);
         if (actor_options) {
             s_options_copy(def, a->options, actor_options);
         }
@@ -233,16 +221,16 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     }
     char host[128] = "localhost";
     gethostname(host, sizeof host - 1);
-    a->replicas = s_alloc(a->n_replicas * sizeof *a->replicas);
+    a->replicas = yard__xcalloc(a->n_replicas, sizeof *a->replicas);
     for (size_t i = 0; i < a->n_replicas; i++) {
         yard__rt_replica_t *rep = &a->replicas[i];
         rep->actor = a;
         rep->index = (int)i;
-        rep->links = s_alloc(a->n_endpoints * sizeof *rep->links);
+        rep->links = yard__xcalloc(a->n_endpoints, sizeof *rep->links);
         rep->mbox = yard__mailbox_new(true);
         rep->codec = yard_codec_new();
         rep->next_expiry = YARD__RT_NEVER;
-        rep->hdrs = s_alloc(2 * YARD_WIRE_HEADERS_MAX * sizeof *rep->hdrs);
+        rep->hdrs = yard__xcalloc(2 * YARD_WIRE_HEADERS_MAX, sizeof *rep->hdrs);
         if (!msgpack_zone_init(&rep->zone, 4096)) {
             abort();
         }

@@ -14,6 +14,7 @@
  * The replica's context (ctx.c) adds timers and loop sources to the loop: due timers run after
  * the received requests, sources' wait items follow the links' and the mailbox's, and both
  * bound the wait. An actor with neither pays four tests of a counter per turn. */
+#include "alloc_internal.h"
 #include "actor_internal.h"
 #include "ctx_internal.h"
 #include "msg_internal.h"
@@ -148,10 +149,7 @@ s_fill_strings(yard__rt_replica_t *rep, const yard_header_t *h)
     }
     if (need > rep->arena_cap) {
         rep->arena_cap = need < 1024 ? 1024 : need;
-        rep->arena = realloc(rep->arena, rep->arena_cap);
-        if (!rep->arena) {
-            abort();
-        }
+        rep->arena = yard__xrealloc(rep->arena, rep->arena_cap);
     }
     size_t off = 0;
     const yard_str_t *src[2] = {&h->service, &h->op};

@@ -5,6 +5,7 @@
  * the test waits for something in yard_actor_test_run().
  *
  * Invariant: as in a replica, the sources are destroyed and the timers stopped before fini. */
+#include "alloc_internal.h"
 #include "actor_internal.h"
 #include "ctx_internal.h"
 #include "yard/actor_test.h"
@@ -70,10 +71,7 @@ yard_actor_test_new(const yard_actor_def_t *def, const char *yaml_config, yard_a
         yard_log(YARD_LOG_ERROR, "invalid actor descriptor");
         return YARD_E_INVALID;
     }
-    yard_actor_test_t *t = calloc(1, sizeof *t);
-    if (!t) {
-        abort();
-    }
+    yard_actor_test_t *t = yard__xcalloc(1, sizeof *t);
     t->def = def;
     char err[512] = "";
     int rc = yaml_config ? s_config_from_text(yaml_config, &t->cfg, err, sizeof err) : 0;

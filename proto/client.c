@@ -14,6 +14,7 @@
  * idempotent calls are re-sent with the time they have left, the others end UNREACHABLE, and
  * subscriptions are sent again. A CONNECTED after the first (the broker restarted and ZeroMQ
  * reconnected by itself) renews subscriptions too. */
+#include "alloc_internal.h"
 #include "client_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -27,16 +28,6 @@
 #define S_DEFAULT_TIMEOUT_MS   5000
 #define S_RECV_BATCH           256
 #define S_INITIAL_BUCKETS      64
-
-void *
-yard__client_alloc(size_t n)
-{
-    void *p = calloc(1, n ? n : 1);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
 
 static bool
 s_outstanding(const yard_client_t *self)
@@ -141,10 +132,7 @@ yard_client_call_async(yard_client_t *self, const char *service, const void *bod
     if (c->flags & YARD_FLAG_IDEMPOTENT) {
         if ((size_t)n > c->hdr_cap) {
             c->hdr_cap = (size_t)n;
-            c->hdr = realloc(c->hdr, c->hdr_cap);
-            if (!c->hdr) {
-                abort();
-            }
+            c->hdr = yard__xrealloc(c->hdr, c->hdr_cap);
         }
         memcpy(c->hdr, hbuf, (size_t)n);
         c->hdr_len = (size_t)n;
@@ -436,14 +424,14 @@ int
 yard_client_new(const char *endpoints, const yard_client_opts_t *opts, yard_client_t **out)
 {
     *out = NULL;
-    yard_client_t *self = yard__client_alloc(sizeof *self);
+    yard_client_t *self = yard__xcalloc(1, sizeof *self);
     self->heartbeat_ms = opts && opts->heartbeat_ms ? opts->heartbeat_ms : S_DEFAULT_HEARTBEAT_MS;
     self->default_timeout_ms =
         opts && opts->default_timeout_ms ? opts->default_timeout_ms : S_DEFAULT_TIMEOUT_MS;
     self->next_id = 1;
     self->next_deadline = YARD__CLIENT_NEVER;
     self->n_buckets = S_INITIAL_BUCKETS;
-    self->buckets = yard__client_alloc(self->n_buckets * sizeof *self->buckets);
+    self->buckets = yard__xcalloc(self->n_buckets, sizeof *self->buckets);
     self->codec = yard_codec_new();
     yard__msg_init(&self->scratch);
     for (int i = 0; i < 3; i++) {

@@ -6,6 +6,7 @@
  * costs no malloc. Deadlines are checked lazily: next_deadline is a lower bound on the earliest
  * local deadline (the caller's plus one heartbeat), and the table is scanned only when it
  * passes. */
+#include "alloc_internal.h"
 #include "client_internal.h"
 #include "yard/error.h"
 
@@ -18,7 +19,7 @@ yard__client_call_get(yard_client_t *self)
     if (c) {
         self->free_calls = c->next;
     } else {
-        c = yard__client_alloc(sizeof *c);
+        c = yard__xcalloc(1, sizeof *c);
     }
     zmq_msg_init(&c->body);
     c->keep = false;
@@ -38,7 +39,7 @@ static void
 s_table_grow(yard_client_t *self)
 {
     size_t n = self->n_buckets * 2;
-    yard__call_t **b = yard__client_alloc(n * sizeof *b);
+    yard__call_t **b = yard__xcalloc(n, sizeof *b);
     for (size_t i = 0; i < self->n_buckets; i++) {
         for (yard__call_t *c = self->buckets[i], *next; c; c = next) {
             next = c->next;

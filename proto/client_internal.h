@@ -69,9 +69,6 @@ struct yard_client {
     zmq_msg_t frames[3];
 };
 
-/* Allocation that aborts on failure (never returns NULL). */
-void *yard__client_alloc(size_t n);
-
 /* Sends an encoded head frame and the body. keep: a reference to the body is sent and body
  * stays (an idempotent call may be re-sent); otherwise body is moved out and left empty. */
 int yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body,

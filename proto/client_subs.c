@@ -4,22 +4,13 @@
  * Invariant: the broker is sent SUBSCRIBE once per distinct pattern and UNSUBSCRIBE when the
  * pattern is dropped, with every subscription to it; the list holds one entry per subscribe
  * call. */
+#include "alloc_internal.h"
 #include "client_internal.h"
 #include "yard/error.h"
 #include "yard/subject.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char *
-s_strdup(const char *s)
-{
-    char *d = strdup(s);
-    if (!d) {
-        abort();
-    }
-    return d;
-}
 
 static void
 s_send_pattern(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
@@ -54,8 +45,8 @@ yard_client_subscribe(yard_client_t *self, const char *pattern, yard_reply_fn *c
     for (yard__sub_t *s = self->subs; s; s = s->next) {
         known |= strcmp(s->pattern, pattern) == 0;
     }
-    yard__sub_t *s = yard__client_alloc(sizeof *s);
-    s->pattern = s_strdup(pattern);
+    yard__sub_t *s = yard__xcalloc(1, sizeof *s);
+    s->pattern = yard__xstrdup(pattern);
     s->cb = cb;
     s->arg = arg;
     s->next = self->subs;

@@ -4,6 +4,7 @@
  *
  * Invariant: a source's functions run only on the replica's thread, prepare and dispatch in
  * pairs within one turn, drain at most once, and destroy exactly once, before fini. */
+#include "alloc_internal.h"
 #include "actor_internal.h"
 #include "ctx_internal.h"
 #include "msg_internal.h"
@@ -15,29 +16,19 @@
 #include <string.h>
 #include <time.h>
 
-static void *
-s_alloc(size_t n)
-{
-    void *p = calloc(1, n ? n : 1);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 /* --- life cycle -------------------------------------------------------------------------- */
 
 yard_ctx_t *
 yard__ctx_new(const yard_actor_def_t *def, int replica, const void *options, yard_store_t *store,
               yard__rt_replica_t *rep)
 {
-    yard_ctx_t *ctx = s_alloc(sizeof *ctx);
+    yard_ctx_t *ctx = yard__xcalloc(1, sizeof *ctx);
     ctx->def = def;
     ctx->replica = replica;
     ctx->options = options;
     ctx->store = store;
     ctx->rep = rep;
-    ctx->state = s_alloc(def->state_size);
+    ctx->state = yard__xcalloc(1, def->state_size);
     ctx->fake_clock = rep == NULL;
     ctx->fake_wall = YARD__FAKE_WALL0_MS;
     /* Jitter only has to differ between replicas and runs; the test harness stays repeatable. */
@@ -276,17 +267,11 @@ s_capture(yard_ctx_t *ctx, const char *subject, const void *body, size_t size)
     }
     if (ctx->n_events == ctx->cap_events) {
         ctx->cap_events = ctx->cap_events ? 2 * ctx->cap_events : 16;
-        ctx->events = realloc(ctx->events, ctx->cap_events * sizeof *ctx->events);
-        if (!ctx->events) {
-            abort();
-        }
+        ctx->events = yard__xrealloc(ctx->events, ctx->cap_events * sizeof *ctx->events);
     }
     yard__event_t *e = &ctx->events[ctx->n_events++];
-    e->subject = strdup(subject);
-    e->body = malloc(size ? size : 1);
-    if (!e->subject || !e->body) {
-        abort();
-    }
+    e->subject = yard__xstrdup(subject);
+    e->body = yard__xcalloc(1, size);
     if (size) {
         memcpy(e->body, body, size);
     }

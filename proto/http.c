@@ -6,6 +6,7 @@
  *
  * Invariant: every transfer is on h->xfers from yard_http_send() until its callback has run
  * (see yard__http_xfer_t); h->n_xfers counts them all, and max_transfers bounds that count. */
+#include "alloc_internal.h"
 #include "http_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -55,10 +56,7 @@ s_write_cb(char *data, size_t size, size_t nmemb, void *userp)
         while (cap < have + n + 1) {
             cap *= 2;
         }
-        char *grown = realloc(x->resp.body, cap);
-        if (!grown) {
-            abort();
-        }
+        char *grown = yard__xrealloc(x->resp.body, cap);
         x->resp.body = grown;
         x->body_cap = cap;
     }
@@ -83,7 +81,7 @@ yard_http_new(const yard_http_opts_t *opts, yard_http_t **out)
         return YARD_E_INVALID;
     }
     pthread_once(&s_curl_once, s_curl_init);
-    yard_http_t *h = yard__http_alloc(sizeof *h);
+    yard_http_t *h = yard__xcalloc(1, sizeof *h);
     h->multi = curl_multi_init();
     if (!h->multi) {
         free(h);
@@ -93,7 +91,7 @@ yard_http_new(const yard_http_opts_t *opts, yard_http_t **out)
     h->max_body = opts->max_body ? opts->max_body : YARD_HTTP_MAX_BODY;
     h->connect_timeout_ms =
         opts->connect_timeout_ms ? opts->connect_timeout_ms : S_CONNECT_TIMEOUT_MS;
-    h->ca_file = opts->ca_file ? yard__http_strdup(opts->ca_file) : NULL;
+    h->ca_file = opts->ca_file ? yard__xstrdup(opts->ca_file) : NULL;
     h->curl_deadline = -1;
     h->done_tail = &h->done_head;
     if (getrandom(&h->rng, sizeof h->rng, GRND_NONBLOCK) != sizeof h->rng || h->rng == 0) {
@@ -364,7 +362,7 @@ s_easy_setup(yard_http_t *h, yard__http_xfer_t *x)
 static int
 s_xfer_new(yard_http_t *h, yard_http_req_t *req, yard__http_xfer_t **out)
 {
-    yard__http_xfer_t *x = yard__http_alloc(sizeof *x);
+    yard__http_xfer_t *x = yard__xcalloc(1, sizeof *x);
     x->h = h;
     x->req = req;
     int rc = yard__http_req_url(req, &x->url);

@@ -102,9 +102,6 @@ struct yard_http {
     char last_error[YARD__HTTP_ERR_MAX];
 };
 
-/* Allocation that aborts on failure (never returns NULL). */
-void *yard__http_alloc(size_t n);
-char *yard__http_strdup(const char *s);
 /* Zeroes s's bytes, then frees it (NULL is fine): for secrets and strings holding them. */
 void yard__http_wipe_free(char *s);
 

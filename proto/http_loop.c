@@ -3,6 +3,7 @@
  * prepare turns both, and the retries' timers, into wait items and a wake time; dispatch hands
  * back what poll saw, then collects finished attempts, starts due retries and runs the
  * completion callbacks (http.c). */
+#include "alloc_internal.h"
 #include "http_internal.h"
 
 #include <stdlib.h>
@@ -26,10 +27,7 @@ yard__http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (i == h->n_socks) {
         if (h->n_socks == h->cap_socks) {
             int cap = h->cap_socks ? h->cap_socks * 2 : 16;
-            yard__http_sock_t *grown = realloc(h->socks, (size_t)cap * sizeof *grown);
-            if (!grown) {
-                abort();
-            }
+            yard__http_sock_t *grown = yard__xrealloc(h->socks, (size_t)cap * sizeof *grown);
             h->socks = grown;
             h->cap_socks = cap;
         }

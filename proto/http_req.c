@@ -4,6 +4,7 @@
  * is handed to curl (yard__http_req_url()), so the filled URL exists only in the transfer.
  * Every secret (URL secrets and secret header values) is wiped from memory when the request is
  * freed, and yard__http_redact() replaces each with "<secret>" in any text about the request. */
+#include "alloc_internal.h"
 #include "http_internal.h"
 #include "yard/error.h"
 #include "yard/json.h"
@@ -16,25 +17,6 @@
 
 #define S_PLACEHOLDER "{secret}"
 #define S_REDACTED    "<secret>"
-
-void *
-yard__http_alloc(size_t n)
-{
-    void *p = calloc(1, n ? n : 1);
-    if (!p) {
-        abort(); /* the one place allocation failure goes: see STYLE.md */
-    }
-    return p;
-}
-
-char *
-yard__http_strdup(const char *s)
-{
-    size_t n = strlen(s);
-    char *p = yard__http_alloc(n + 1);
-    memcpy(p, s, n);
-    return p;
-}
 
 void
 yard__http_wipe_free(char *s)
@@ -114,9 +96,9 @@ yard_http_req_new(const char *method, const char *url, yard_http_req_t **out)
                                 "characters, at most 8192 bytes");
         return YARD_E_INVALID;
     }
-    yard_http_req_t *req = yard__http_alloc(sizeof *req);
+    yard_http_req_t *req = yard__xcalloc(1, sizeof *req);
     memcpy(req->method, method, strlen(method) + 1);
-    req->url = yard__http_strdup(url);
+    req->url = yard__xstrdup(url);
     req->placeholders = s_count(url, S_PLACEHOLDER);
     *out = req;
     return 0;
@@ -167,7 +149,7 @@ yard_http_req_secret(yard_http_req_t *req, const char *secret)
         return YARD_E_INVALID;
     }
     req->fills[req->n_secrets] = fills;
-    req->secrets[req->n_secrets++] = yard__http_strdup(secret);
+    req->secrets[req->n_secrets++] = yard__xstrdup(secret);
     req->n_fills += fills;
     return 0;
 }
@@ -200,7 +182,7 @@ s_add_header(yard_http_req_t *req, const char *name, const char *value, bool sec
         return YARD_E_INVALID;
     }
     size_t n = strlen(name) + 2 + strlen(value) + 1;
-    char *line = yard__http_alloc(n);
+    char *line = yard__xcalloc(1, n);
     /* "Name:" alone would make curl drop the header; "Name;" sends it empty */
     snprintf(line, n, *value ? "%s: %s" : "%s;", name, value);
     req->headers[req->n_headers].line = line;
@@ -247,7 +229,7 @@ yard_http_req_body(yard_http_req_t *req, const void *data, size_t len, const cha
         return rc;
     }
     free(req->body);
-    req->body = yard__http_alloc(len + 1);
+    req->body = yard__xcalloc(1, len + 1);
     if (len) {
         memcpy(req->body, data, len);
     }
@@ -305,7 +287,7 @@ yard__http_req_url(const yard_http_req_t *req, char **out)
     for (unsigned i = 0; i < req->n_secrets; i++) {
         n += req->fills[i] ? strlen(req->secrets[i]) : 0;
     }
-    char *url = yard__http_alloc(n);
+    char *url = yard__xcalloc(1, n);
     const char *src = req->url;
     char *dst = url;
     unsigned k = 0;

@@ -3,6 +3,7 @@
  * jitter, AWS's "Exponential Backoff And Jitter": a uniformly random wait in [0, ceiling], so
  * that many clients failing together do not retry together), and what a Retry-After says.
  * Pure functions: the engine (http.c) owns the clock, the randomness and the timers. */
+#include "alloc_internal.h"
 #include "http_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -34,7 +35,7 @@ yard_http_req_retry(yard_http_req_t *req, const yard_http_retry_t *policy)
     }
     free(req->retry_methods);
     req->retry = *policy;
-    req->retry_methods = yard__http_strdup(policy->methods ? policy->methods : S_DEFAULT_VERBS);
+    req->retry_methods = yard__xstrdup(policy->methods ? policy->methods : S_DEFAULT_VERBS);
     req->retry.methods = req->retry_methods;
     req->has_retry = true;
     return 0;

@@ -6,6 +6,7 @@
  *
  * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
  * the walk stops at YARD_JSON_MAX_DEPTH, so hostile input cannot exhaust the stack. */
+#include "alloc_internal.h"
 #include "json_internal.h"
 #include "yard/json.h"
 #include "yard/error.h"
@@ -41,10 +42,7 @@ s_reserve(s_out_t *o, size_t more)
     while (cap < o->len + more + 1) {
         cap *= 2;
     }
-    char *p = realloc(o->buf, cap);
-    if (!p) {
-        abort();
-    }
+    char *p = yard__xrealloc(o->buf, cap);
     o->buf = p;
     o->cap = cap;
 }

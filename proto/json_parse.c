@@ -15,6 +15,7 @@
  *
  * Invariant: on failure nothing is returned to the caller and everything allocated is freed;
  * every tree is at most YARD_JSON_MAX_DEPTH containers deep. */
+#include "alloc_internal.h"
 #include "json_internal.h"
 #include "yard/json.h"
 #include "yard/assert.h"
@@ -90,10 +91,7 @@ s_grow(void *p, size_t *cap, size_t need, size_t elem)
     while (cap2 < need) {
         cap2 *= 2;
     }
-    p = realloc(p, cap2 * elem);
-    if (!p) {
-        abort();
-    }
+    p = yard__xrealloc(p, cap2 * elem);
     *cap = cap2;
     return p;
 }

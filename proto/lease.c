@@ -1,6 +1,7 @@
 /* Leases on the state store (see yard/lease.h). The invariant: valid_until is never later than
  * the moment the key can expire on the server, because it counts the TTL from a time taken
  * before the command that set or renewed the key was sent, less a margin for clock rates. */
+#include "alloc_internal.h"
 #include "yard/lease.h"
 
 #include "msg_internal.h"
@@ -40,10 +41,7 @@ yard_lease_new(yard_store_t *store, const char *name, uint32_t ttl_ms, yard_leas
         ttl_ms < YARD_LEASE_TTL_MIN || ttl_ms > YARD_LEASE_TTL_MAX) {
         return YARD_E_INVALID;
     }
-    yard_lease_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        abort();
-    }
+    yard_lease_t *self = yard__xcalloc(1, sizeof *self);
     self->store = store;
     self->name = yard__store_dup(name, strlen(name));
     self->ttl_ms = ttl_ms;

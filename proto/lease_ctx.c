@@ -6,6 +6,7 @@
  *
  * Invariant: `told` is what the actor was last told (held or not), and a change is reported
  * exactly once; a lease is never told held while yard_lease_held() is false for it. */
+#include "alloc_internal.h"
 #include "ctx_internal.h"
 #include "msg_internal.h"
 #include "yard/error.h"
@@ -165,10 +166,7 @@ s_engine(yard_ctx_t *ctx, s_engine_t **out)
         *out = *slot;
         return 0;
     }
-    s_engine_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        abort();
-    }
+    s_engine_t *e = yard__xcalloc(1, sizeof *e);
     e->ctx = ctx;
     e->slot = slot;
     *slot = e;

@@ -6,6 +6,7 @@
  * Secrets registered with yard_log_add_secret() are replaced by <secret> in every string the
  * line carries, before escaping. The list only grows: an entry is written in full before the
  * count that publishes it (release/acquire), so readers need no lock. */
+#include "alloc_internal.h"
 #include "yard/log.h"
 #include "yard/error.h"
 
@@ -92,10 +93,7 @@ yard_log_add_secret(const char *value)
         known = s_secrets[i].len == len && memcmp(s_secrets[i].value, value, len) == 0;
     }
     if (!known && n < S_SECRETS_MAX) {
-        s_secrets[n].value = strdup(value);
-        if (s_secrets[n].value == NULL) {
-            abort();
-        }
+        s_secrets[n].value = yard__xstrdup(value);
         s_secrets[n].len = len;
         s_secret_first[(unsigned char)value[0]] = true;
         atomic_store_explicit(&s_nsecrets, n + 1, memory_order_release);

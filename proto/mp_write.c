@@ -5,6 +5,7 @@
  * Invariant: what the buffer holds is always a prefix of one valid msgpack value whose strings
  * are UTF-8 and whose nesting is at most YARD_MP_MAX_DEPTH; the first misuse freezes it (the
  * sticky error) so that nothing invalid can follow. */
+#include "alloc_internal.h"
 #include "json_internal.h"
 #include "mp_internal.h"
 #include "yard/error.h"
@@ -43,10 +44,7 @@ s_append(void *data, const char *p, size_t n)
         while (cap < w->len + n) {
             cap *= 2;
         }
-        char *b = realloc(w->buf, cap);
-        if (!b) {
-            abort();
-        }
+        char *b = yard__xrealloc(w->buf, cap);
         w->buf = b;
         w->cap = cap;
     }
@@ -60,10 +58,7 @@ s_append(void *data, const char *p, size_t n)
 yard_mpw_t *
 yard_mpw_new(void)
 {
-    yard_mpw_t *w = calloc(1, sizeof *w);
-    if (!w) {
-        abort();
-    }
+    yard_mpw_t *w = yard__xcalloc(1, sizeof *w);
     msgpack_packer_init(&w->pk, w, s_append);
     return w;
 }

@@ -2,6 +2,7 @@
  * and the actor runtime share. A message owns its body frame (moved in from the socket,
  * never copied) and NUL-terminated copies of its strings in one arena that is reused when the
  * message is refilled. */
+#include "alloc_internal.h"
 #include "msg_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -12,16 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static void *
-s_realloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        abort();
-    }
-    return q;
-}
 
 void
 yard__msg_init(yard_msg_t *m)
@@ -69,11 +60,11 @@ yard__msg_set(yard_msg_t *m, int status, const yard_header_t *h, bool is_deliver
     }
     if (need > m->arena_cap) {
         m->arena_cap = need < 256 ? 256 : need;
-        m->arena = s_realloc(m->arena, m->arena_cap);
+        m->arena = yard__xrealloc(m->arena, m->arena_cap);
     }
     if (h->header_count * 2 > m->header_cap) {
         m->header_cap = h->header_count * 2;
-        m->headers = s_realloc(m->headers, m->header_cap * sizeof *m->headers);
+        m->headers = yard__xrealloc(m->headers, m->header_cap * sizeof *m->headers);
     }
     size_t off = 0;
     size_t et = s_put(m, &off, h->error_text);
@@ -107,7 +98,7 @@ yard__msg_set_local(yard_msg_t *m, int status, const char *text)
 yard_msg_t *
 yard__msg_take(yard_msg_t *m)
 {
-    yard_msg_t *out = s_realloc(NULL, sizeof *out);
+    yard_msg_t *out = yard__xcalloc(1, sizeof *out);
     memcpy(out, m, sizeof *out);
     /* The body moves with zmq_msg_move; the arena and header array change hands. */
     zmq_msg_init(&out->body);
@@ -352,11 +343,8 @@ yard__endpoints_parse(const char *list, char ***out, size_t *n)
     for (const char *p = list; *p; p++) {
         cap += *p == ',';
     }
-    char **eps = calloc(cap, sizeof *eps);
-    char *copy = strdup(list);
-    if (!eps || !copy) {
-        abort();
-    }
+    char **eps = yard__xcalloc(cap, sizeof *eps);
+    char *copy = yard__xstrdup(list);
     int rc = 0;
     size_t count = 0;
     char *save = NULL;
@@ -373,10 +361,7 @@ yard__endpoints_parse(const char *list, char ***out, size_t *n)
             rc = YARD_E_CONFIG;
             break;
         }
-        eps[count] = strdup(tok);
-        if (!eps[count++]) {
-            abort();
-        }
+        eps[count++] = yard__xstrdup(tok);
     }
     free(copy);
     if (rc == 0 && count == 0) {

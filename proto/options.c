@@ -10,6 +10,7 @@
  * YARD_ECHO_CREDIT and --credit. A KEY_file / YARD_..._FILE / --key-file form of each reads
  * the value from a file (bounded, read once); a required option nobody gave is an error
  * naming it. */
+#include "alloc_internal.h"
 #include "options_internal.h"
 #include "yard/error.h"
 
@@ -21,16 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-char *
-yard__opt_strdup(const char *s)
-{
-    char *copy = strdup(s);
-    if (copy == NULL) {
-        abort();
-    }
-    return copy;
-}
 
 void
 yard__opt_err(char *errbuf, size_t errlen, const char *fmt, ...)

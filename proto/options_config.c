@@ -9,6 +9,7 @@
  * The structured-config node API (yard_config_node_*) lives here too: it is a read-only view
  * of the same document for keys that modules parse themselves (lists of maps such as the
  * gateway's routes), so they report errors with the same "path:line:" as the options. */
+#include "alloc_internal.h"
 #include "options_internal.h"
 #include "yard/error.h"
 
@@ -169,21 +170,15 @@ yard_config_load(const char *path, yard_config_t **out, char *errbuf, size_t err
         yard__opt_err(errbuf, errlen, "%s: cannot open: %s", path, strerror(errno));
         return YARD_E_IO;
     }
-    yard_config_t *cfg = calloc(1, sizeof *cfg);
-    if (cfg == NULL) {
-        abort();
-    }
-    cfg->path = yard__opt_strdup(path);
+    yard_config_t *cfg = yard__xcalloc(1, sizeof *cfg);
+    cfg->path = yard__xstrdup(path);
     int rc = 0;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
         abort();
     }
     yaml_parser_set_input_file(&parser, fp);
-    yaml_document_t *doc = calloc(1, sizeof *doc);
-    if (doc == NULL) {
-        abort();
-    }
+    yaml_document_t *doc = yard__xcalloc(1, sizeof *doc);
     if (!yaml_parser_load(&parser, doc)) {
         const char *problem = parser.problem != NULL ? parser.problem : "malformed YAML";
         size_t line = parser.problem_mark.line + 1;

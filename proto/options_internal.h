@@ -19,9 +19,6 @@ struct yard_config {
     yaml_document_t *doc; /* NULL when the file holds no document (empty file) */
 };
 
-/* strdup that aborts on failure. */
-char *yard__opt_strdup(const char *s);
-
 /* snprintf into errbuf, if there is one. */
 void yard__opt_err(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

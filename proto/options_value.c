@@ -4,6 +4,7 @@
  * Invariant: nothing is written to the target unless the whole text parsed and passed the
  * option's range check; on failure the reason is written without its source, which the
  * caller adds. */
+#include "alloc_internal.h"
 #include "options_internal.h"
 #include "yard/log.h"
 
@@ -260,7 +261,7 @@ s_store(const yard_option_t *o, void *target, const char *text, char *why, size_
     case YARD_OPT_STRING: {
         char **slot = (char **)(void *)field;
         free(*slot);
-        *slot = yard__opt_strdup(text);
+        *slot = yard__xstrdup(text);
         return true;
     }
     case YARD_OPT_BOOL: {

@@ -5,6 +5,7 @@
  *
  * Invariant: a failure is recorded once (the first wins), with the exit code it implies, and
  * printed once, by yard_program_end(). */
+#include "alloc_internal.h"
 #include "yard/program.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -79,15 +80,9 @@ yard_program_new(const yard_program_def_t *def, int argc, char **argv)
 {
     yard_signal_block(); /* before any thread: the context's and the runtime's inherit it */
     yard_log_set_context(def->component, -1);
-    yard_program_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        abort();
-    }
+    yard_program_t *self = yard__xcalloc(1, sizeof *self);
     self->def = def;
-    self->flags = calloc((size_t)argc + 1, sizeof *self->flags);
-    if (self->flags == NULL) {
-        abort();
-    }
+    self->flags = yard__xcalloc((size_t)argc + 1, sizeof *self->flags);
     self->config_path = getenv("YARD_CONFIG");
     s_split_args(self, argc, argv);
     return self;

@@ -2,6 +2,7 @@
  * tested without sockets. A request is answered exactly once: its state goes from OPEN to
  * ANSWERED (reply or fail) or DEFERRED (a token now owns the answer), and every answering
  * function refuses a request that has left OPEN. */
+#include "alloc_internal.h"
 #include "actor_internal.h"
 #include "msg_internal.h"
 #include "yard/error.h"
@@ -18,10 +19,7 @@ s_strdup_or_null(const char *s)
     if (!s || !*s) {
         return NULL;
     }
-    char *d = strdup(s);
-    if (!d) {
-        abort();
-    }
+    char *d = yard__xstrdup(s);
     return d;
 }
 
@@ -30,10 +28,7 @@ s_strdup_or_null(const char *s)
 yard__mailbox_t *
 yard__mailbox_new(bool with_fd)
 {
-    yard__mailbox_t *mb = calloc(1, sizeof *mb);
-    if (!mb) {
-        abort();
-    }
+    yard__mailbox_t *mb = yard__xcalloc(1, sizeof *mb);
     atomic_init(&mb->refs, 1);
     atomic_init(&mb->stop, false);
     pthread_mutex_init(&mb->lock, NULL);
@@ -85,10 +80,7 @@ yard__hdrs_add(yard__hdrs_t **h, const char *key, const char *value)
         return YARD_E_TOO_LARGE;
     }
     if (!*h) {
-        *h = calloc(1, sizeof **h);
-        if (!*h) {
-            abort();
-        }
+        *h = yard__xcalloc(1, sizeof **h);
     }
     yard__hdrs_t *hs = *h;
     for (uint32_t i = 0; i < hs->n; i++) {
@@ -301,10 +293,7 @@ yard_request_defer(yard_request_t *req)
         return NULL;
     }
     req->state = YARD__R_DEFERRED;
-    yard_deferred_t *d = calloc(1, sizeof *d);
-    if (!d) {
-        abort();
-    }
+    yard_deferred_t *d = yard__xcalloc(1, sizeof *d);
     atomic_init(&d->refs, 2); /* the runtime's and the holder's */
     d->link = req->link;
     d->id = req->id;

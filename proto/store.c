@@ -1,6 +1,7 @@
 /* The state store's front: parses the URL, opens the matching backend and dispatches every
  * call through the backend's table. The front holds no state of its own besides the table and
  * the backend's handle, so thread safety is entirely the backend's (each guards itself). */
+#include "alloc_internal.h"
 #include "yard/store.h"
 
 #include "store_internal.h"
@@ -44,10 +45,7 @@ yard__store_dup(const void *val, size_t len)
 char **
 yard__store_members_new(size_t count)
 {
-    char **members = calloc(count + 1, sizeof *members);
-    if (members == NULL) {
-        abort();
-    }
+    char **members = yard__xcalloc(count + 1, sizeof *members);
     return members;
 }
 
@@ -192,10 +190,7 @@ yard_store_open(const char *url, yard_store_t **out)
     if (rc != 0) {
         return rc;
     }
-    yard_store_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        abort();
-    }
+    yard_store_t *self = yard__xcalloc(1, sizeof *self);
     self->ops = ops;
     self->impl = impl;
     memcpy(self->identity, identity, sizeof identity);

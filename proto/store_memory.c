@@ -12,6 +12,7 @@
  *   set_nx                          0: the key exists
  *   del                             deletes the set, 1
  * and sadd, srem, smembers on a plain value answer YARD_E_INVALID. */
+#include "alloc_internal.h"
 #include "store_internal.h"
 #include "yard/error.h"
 
@@ -162,10 +163,7 @@ static void
 s_grow(s_memory_t *self)
 {
     size_t n = self->nbuckets * 2;
-    s_entry_t **buckets = calloc(n, sizeof *buckets);
-    if (buckets == NULL) {
-        abort();
-    }
+    s_entry_t **buckets = yard__xcalloc(n, sizeof *buckets);
     for (size_t i = 0; i < self->nbuckets; i++) {
         s_entry_t *e = self->buckets[i];
         while (e != NULL) {
@@ -191,10 +189,7 @@ s_insert(s_memory_t *self, const char *key, char *val, size_t len, int64_t expir
     if (self->count >= self->nbuckets) {
         s_grow(self);
     }
-    s_entry_t *e = calloc(1, sizeof *e);
-    if (e == NULL) {
-        abort();
-    }
+    s_entry_t *e = yard__xcalloc(1, sizeof *e);
     e->key = yard__store_dup(key, strlen(key));
     e->val = val;
     e->len = len;
@@ -456,10 +451,7 @@ static void
 s_set_grow(s_set_t *set)
 {
     size_t n = set->nbuckets * 2;
-    s_member_t **buckets = calloc(n, sizeof *buckets);
-    if (buckets == NULL) {
-        abort();
-    }
+    s_member_t **buckets = yard__xcalloc(n, sizeof *buckets);
     for (size_t i = 0; i < set->nbuckets; i++) {
         s_member_t *m = set->buckets[i];
         while (m != NULL) {
@@ -478,15 +470,9 @@ s_set_grow(s_set_t *set)
 static s_set_t *
 s_set_new(void)
 {
-    s_set_t *set = calloc(1, sizeof *set);
-    if (set == NULL) {
-        abort();
-    }
+    s_set_t *set = yard__xcalloc(1, sizeof *set);
     set->nbuckets = 8;
-    set->buckets = calloc(set->nbuckets, sizeof *set->buckets);
-    if (set->buckets == NULL) {
-        abort();
-    }
+    set->buckets = yard__xcalloc(set->nbuckets, sizeof *set->buckets);
     return set;
 }
 
@@ -509,10 +495,7 @@ s_sadd(void *impl, const char *key, const char *member)
     s_set_t *set = e->set;
     s_member_t **link = s_member_link(set, member);
     if (*link == NULL) {
-        s_member_t *m = calloc(1, sizeof *m);
-        if (m == NULL) {
-            abort();
-        }
+        s_member_t *m = yard__xcalloc(1, sizeof *m);
         m->name = yard__store_dup(member, strlen(member));
         *link = m;
         set->count++;
@@ -603,16 +586,10 @@ static const yard__store_ops_t s_ops = {
 int
 yard__store_memory_open(const yard__store_ops_t **ops, void **impl)
 {
-    s_memory_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        abort();
-    }
+    s_memory_t *self = yard__xcalloc(1, sizeof *self);
     pthread_mutex_init(&self->mu, NULL);
     self->nbuckets = 64;
-    self->buckets = calloc(self->nbuckets, sizeof *self->buckets);
-    if (self->buckets == NULL) {
-        abort();
-    }
+    self->buckets = yard__xcalloc(self->nbuckets, sizeof *self->buckets);
     *ops = &s_ops;
     *impl = self;
     return 0;

@@ -4,6 +4,7 @@
  * reconnects and sends it once more; a command that timed out is not resent (Redis may still
  * run it, and INCRBY is not idempotent), the connection is dropped and the call answers
  * UNREACHABLE. Keys and values travel as %b / %s arguments, so values are binary-safe. */
+#include "alloc_internal.h"
 #include "store_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -483,10 +484,7 @@ int
 yard__store_redis_open(const char *host, int port, int db, const yard__store_ops_t **ops,
                        void **impl)
 {
-    s_redis_t *self = calloc(1, sizeof *self);
-    if (self == NULL) {
-        abort();
-    }
+    s_redis_t *self = yard__xcalloc(1, sizeof *self);
     pthread_mutex_init(&self->mu, NULL);
     self->host = yard__store_dup(host, strlen(host));
     self->port = port;

@@ -5,6 +5,7 @@
  * Invariant: a live timer is either in the heap (idx < n_heap) or the one whose callback is
  * running (ctx->running, idx == S_NOWHERE); it is freed exactly once, by cancel outside its
  * callback, after its callback (one-shot, or cancelled from inside), or with the context. */
+#include "alloc_internal.h"
 #include "ctx_internal.h"
 #include "yard/log.h"
 #include "yard/timer.h"
@@ -79,10 +80,7 @@ s_push(yard_ctx_t *ctx, yard_timer_t *t)
 {
     if (ctx->n_heap == ctx->cap_heap) {
         ctx->cap_heap = ctx->cap_heap ? 2 * ctx->cap_heap : 8;
-        ctx->heap = realloc(ctx->heap, ctx->cap_heap * sizeof *ctx->heap);
-        if (!ctx->heap) {
-            abort();
-        }
+        ctx->heap = yard__xrealloc(ctx->heap, ctx->cap_heap * sizeof *ctx->heap);
     }
     t->seq = ++ctx->seq;
     s_set(ctx, ctx->n_heap++, t);
@@ -146,10 +144,7 @@ s_start(yard_ctx_t *ctx, yard_timer_fn *fn, const char *what)
                  YF_INT("max", YARD_TIMERS_MAX));
         return NULL;
     }
-    yard_timer_t *t = calloc(1, sizeof *t);
-    if (!t) {
-        abort();
-    }
+    yard_timer_t *t = yard__xcalloc(1, sizeof *t);
     t->ctx = ctx;
     t->fn = fn;
     t->idx = S_NOWHERE;
