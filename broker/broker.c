@@ -355,6 +355,12 @@ s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
     }
 }
 
+void
+yard__handle(yard_broker_t *b, zmq_msg_t *f, int n)
+{
+    s_handle(b, f, n);
+}
+
 /* --- the loop --------------------------------------------------------------------------- */
 
 /* Receives one whole message into f (extra frames are counted, then dropped). Returns the

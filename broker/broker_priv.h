@@ -279,6 +279,10 @@ yard__tap_publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h,
 /* broker.c */
 uint64_t yard__now_ms(void);
 void yard__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem);
+/* One received message (f[0] the routing id, n frames as the loop counts them, f holding at
+ * most 3): the loop's handler, exposed so that tests/fuzz/fuzz_broker.c can drive it without
+ * sockets. Runs on the loop's thread only. */
+void yard__handle(yard_broker_t *b, zmq_msg_t *f, int n);
 
 /* send.c: every send is non-blocking; returns 0, YARD_E_UNREACHABLE (peer gone) or
  * YARD_E_OVERLOADED (its pipe is full) or YARD_E_TOO_LARGE (header does not encode). On
