@@ -4,6 +4,7 @@
  * table knows is a runtime setting, any other goes to the actor's table, which rejects what
  * it does not know either. A setting the actor's table marks YARD_OPT_REQUIRED and nobody
  * gave stops the configuration with YARD_E_CONFIG naming it. */
+#include "alloc_internal.h"
 #include "yard/actor.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -64,10 +65,7 @@ static yard_option_t *
 s_section_table(const yard_actor_def_t *def)
 {
     size_t nr = s_table_len(yard_actor_section_options), na = s_table_len(def->options);
-    yard_option_t *t = calloc(nr + na + 1, sizeof *t);
-    if (!t) {
-        abort();
-    }
+    yard_option_t *t = yard__xcalloc(nr + na + 1, sizeof *t);
     memcpy(t, yard_actor_section_options, nr * sizeof *t);
     for (size_t i = 0; i < na; i++) {
         t[nr + i] = def->options[i];
@@ -99,10 +97,7 @@ yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int 
     memset(opts, 0, sizeof *opts);
     *actor_options = NULL;
     yard_option_t *table = s_section_table(def);
-    s_section_target_t *target = calloc(1, sizeof *target + def->options_size);
-    if (!target) {
-        abort();
-    }
+    s_section_target_t *target = yard__xcalloc(1, sizeof *target + def->options_size);
     const yard_option_set_t sets[] = {
         {yard_actor_common_options, NULL, &target->rt},
         {table, def->name, target},
@@ -117,10 +112,7 @@ yard_actor_configure(const yard_actor_def_t *def, const yard_config_t *cfg, int 
     *opts = target->rt;
     opts->config = cfg;
     if (def->options_size) {
-        *actor_options = malloc(def->options_size);
-        if (!*actor_options) {
-            abort();
-        }
+        *actor_options = yard__xcalloc(1, def->options_size);
         memcpy(*actor_options, target->own, def->options_size);
     }
     if (rc == 0) {
