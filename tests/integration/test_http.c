@@ -2,6 +2,7 @@
  * a loop of the test's own that does what a replica's loop does with a source: prepare,
  * yard_wait(), dispatch. Reads as the engine's usage example: build a request, send it, read
  * the response in the callback. */
+#include "capture.h"
 #include "harness.h"
 #include "http_fake.h"
 #include "yard/error.h"
@@ -516,38 +517,6 @@ test_bad_input(void **state)
 
 /* --- redaction: capture stderr, where the logger writes ----------------------------------- */
 
-typedef struct {
-    int saved;
-    FILE *file;
-} s_capture_t;
-
-static void
-s_capture_start(s_capture_t *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved = dup(STDERR_FILENO);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
-/* Ends the capture; returns what was written (caller frees). */
-static char *
-s_capture_end(s_capture_t *c)
-{
-    fflush(stderr);
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    long n = ftell(c->file);
-    assert_true(n >= 0);
-    rewind(c->file);
-    char *text = calloc(1, (size_t)n + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)n, c->file), (size_t)n);
-    fclose(c->file);
-    return text;
-}
-
 #define S_BOT_TOKEN "123456789:AAH-very-secret-bot-token"
 #define S_BEARER    "bearer-secret-0123456789"
 #define S_API_KEY   "api-key-secret-abcdef"
@@ -567,8 +536,8 @@ test_redaction(void **state)
     yh_http_fake_script(f, path, seq, 2);
     yard_http_t *h = s_engine(0, 0);
     yard_log_set_level(YARD_LOG_DEBUG);
-    s_capture_t cap;
-    s_capture_start(&cap);
+    yh_capture_t cap;
+    yh_capture_start(&cap, STDERR_FILENO);
     char url[512];
     snprintf(url, sizeof url, "%s?key=%s", yh_http_fake_url(f, "/bot{secret}/getUpdates"),
              S_PATH_KEY);
@@ -589,7 +558,7 @@ test_redaction(void **state)
     assert_int_equal(yard_http_req_new("GET", "http://127.0.0.1:1/{secret}/{secret}", &req), 0);
     assert_int_equal(yard_http_req_secret(req, S_BOT_TOKEN), 0);
     assert_int_equal(yard_http_send(h, &req, s_done, &seen), YARD_E_INVALID);
-    char *logs = s_capture_end(&cap);
+    char *logs = yh_capture_end(&cap, NULL);
     yard_log_set_level(YARD_LOG_INFO);
     assert_int_equal(seen.calls, 1);
     assert_int_equal(seen.err, YARD_E_TIMEOUT);

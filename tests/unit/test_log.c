@@ -2,6 +2,7 @@
  * error lines are rate-limited and say how many were dropped; records (access logs) never
  * are; the level filters. stderr is captured into a temp file and parsed with the harness's JSON
  * reader. */
+#include "capture.h"
 #include "json_doc.h"
 #include "yard/log.h"
 
@@ -14,35 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    int saved;
-    FILE *file;
-} s_capture_t;
-
-static void
-s_capture_start(s_capture_t *c)
-{
-    fflush(stderr);
-    c->file = tmpfile();
-    assert_non_null(c->file);
-    c->saved = dup(STDERR_FILENO);
-    assert_true(dup2(fileno(c->file), STDERR_FILENO) >= 0);
-}
-
 /* Ends the capture and returns the lines parsed as JSON (the root: an array of them). */
 static yh_json_t *
-s_capture_end(s_capture_t *c)
+s_logged_lines(yh_capture_t *c)
 {
-    dup2(c->saved, STDERR_FILENO);
-    close(c->saved);
-    long size = ftell(c->file);
-    assert_true(size >= 0);
-    char *text = calloc(1, (size_t)size + 1);
-    assert_non_null(text);
-    rewind(c->file);
-    assert_int_equal(fread(text, 1, (size_t)size, c->file), (size_t)size);
-    fclose(c->file);
-    assert_int_equal(strlen(text), (size_t)size); /* no NUL byte in a log line */
+    size_t size = 0;
+    char *text = yh_capture_end(c, &size);
+    assert_int_equal(strlen(text), size); /* no NUL byte in a log line */
     yh_json_t *lines = yh_json_parse_lines(text);
     free(text);
     assert_non_null(lines); /* every line is JSON */
@@ -55,15 +34,15 @@ test_line_shape_and_escaping(void **state)
     (void)state;
     yard_log_set_level(YARD_LOG_INFO);
     yard_log_set_context("unit", 3);
-    s_capture_t c;
-    s_capture_start(&c);
+    yh_capture_t c;
+    yh_capture_start(&c, STDERR_FILENO);
     /* quotes, a backslash, a newline, a control byte, valid UTF-8, and invalid bytes: a lone
      * continuation byte, an overlong encoding, a truncated sequence, a surrogate */
     const char *evil = "q\"b\\n\nc\x01 h\xc3\xa9 \x80 \xc0\xaf \xe2\x82 \xed\xa0\x80";
     yard_log(YARD_LOG_INFO, "shape", YF_STR("evil", evil), YF_INT("n", -5), YF_UINT("u", 7),
              YF_BOOL("b", 1), YF_STRN("part", "abcdef", 3), YF_STR("none", NULL));
     yard_log(YARD_LOG_DEBUG, "filtered out");
-    yh_json_t *lines = s_capture_end(&c);
+    yh_json_t *lines = s_logged_lines(&c);
     assert_int_equal(yh_json_count(yh_json_root(lines), ""), 1);
     const msgpack_object *o = yh_json_at(yh_json_root(lines), "0");
     assert_int_equal(yh_json_type(o, ""), MSGPACK_OBJECT_MAP);
@@ -89,15 +68,15 @@ test_rate_limit_and_records(void **state)
 {
     (void)state;
     yard_log_set_level(YARD_LOG_INFO);
-    s_capture_t c;
-    s_capture_start(&c);
+    yh_capture_t c;
+    yh_capture_start(&c, STDERR_FILENO);
     /* The same error line many times within a second: a few get through, the rest are
      * counted. Records are never dropped. */
     for (int i = 0; i < 50; i++) {
         yard_log(YARD_LOG_WARN, "flood", YF_INT("i", i));
         yard_log_record(YARD_LOG_INFO, "access", YF_INT("i", i));
     }
-    yh_json_t *lines = s_capture_end(&c);
+    yh_json_t *lines = s_logged_lines(&c);
     const msgpack_object *all = yh_json_root(lines);
     int floods = 0, records = 0;
     for (uint32_t i = 0; i < all->via.array.size; i++) {

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "harness.h"
 #include "yard/error.h"
 #include "yard/actor.h"
@@ -908,30 +909,15 @@ test_secret_display(void **state)
     free(text);
 }
 
-/* Runs fn with the process's stderr (where the logger writes) going to a file, and returns
- * what was written (caller frees). */
+/* Runs fn with the process's stderr (where the logger writes) captured, and returns what was
+ * written (caller frees). */
 static char *
 s_capture_stderr(fixture_t *f, void (*fn)(fixture_t *f, void *arg), void *arg)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/stderr.log", f->dir);
-    fflush(stderr);
-    int saved = dup(2);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
+    yh_capture_t c;
+    yh_capture_start(&c, STDERR_FILENO);
     fn(f, arg);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    char *text = calloc(1, 1 << 20);
-    size_t n = fread(text, 1, (1 << 20) - 1, fp);
-    text[n] = '\0';
-    fclose(fp);
-    return text;
+    return yh_capture_end(&c, NULL);
 }
 
 /* Everything that might show the secrets: the settings logged at debug, a log line whose

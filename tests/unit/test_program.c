@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "harness.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -99,41 +100,23 @@ s_write(const char *path, const char *text)
     fclose(fp);
 }
 
-/* Runs the skeleton on argv (argv[0] included) up to configure, with stdout and stderr going
- * to files; returns configure's result and sets *code to yard_program_end's. *out and *err
+/* Runs the skeleton on argv (argv[0] included) up to configure, with stdout and stderr
+ * captured; returns configure's result and sets *code to yard_program_end's. *out and *err
  * get what was printed (caller frees). */
 static int
-s_run(fixture_t *f, int argc, char **argv, s_opts_t *opts, s_section_t *sec, int *code, char **out,
-      char **err)
+s_run(int argc, char **argv, s_opts_t *opts, s_section_t *sec, int *code, char **out, char **err)
 {
-    char paths[2][512];
-    int saved[2];
-    for (int i = 0; i < 2; i++) {
-        snprintf(paths[i], sizeof paths[i], "%s/fd%d", f->dir, i + 1);
-        fflush(i == 0 ? stdout : stderr);
-        saved[i] = dup(i + 1);
-        int fd = open(paths[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        assert_true(fd >= 0);
-        dup2(fd, i + 1);
-        close(fd);
-    }
+    yh_capture_t cap[2];
+    yh_capture_start(&cap[0], STDOUT_FILENO);
+    yh_capture_start(&cap[1], STDERR_FILENO);
     yard_program_t *p = yard_program_new(&s_def, argc, argv);
     yard_program_options(p, "options:", s_table, NULL, opts);
     yard_program_options(p, "section thing:", s_section_table, "thing", sec);
     int rc = yard_program_configure(p);
     *code = yard_program_end(&p);
     assert_null(p);
-    char **texts[2] = {out, err};
-    for (int i = 0; i < 2; i++) {
-        fflush(i == 0 ? stdout : stderr);
-        dup2(saved[i], i + 1);
-        close(saved[i]);
-        FILE *fp = fopen(paths[i], "rb");
-        *texts[i] = calloc(1, 65536);
-        size_t n = fread(*texts[i], 1, 65535, fp);
-        (*texts[i])[n] = '\0';
-        fclose(fp);
-    }
+    *err = yh_capture_end(&cap[1], NULL);
+    *out = yh_capture_end(&cap[0], NULL);
     return rc;
 }
 
@@ -148,13 +131,13 @@ s_assert_has(const char *text, const char *want)
 static void
 test_help(void **state)
 {
-    fixture_t *f = *state;
+    (void)state;
     s_opts_t o = {0};
     s_section_t s = {0};
     int code = -1;
     char *out, *err;
     char *argv[] = {"yard-test", "--queue", "5", "--help", NULL};
-    assert_int_equal(s_run(f, 4, argv, &o, &s, &code, &out, &err), 1);
+    assert_int_equal(s_run(4, argv, &o, &s, &code, &out, &err), 1);
     assert_int_equal(code, 0);
     s_assert_has(out, "usage: yard-test [--config FILE]");
     s_assert_has(out, "options:\n");
@@ -180,7 +163,7 @@ test_config_flags_aliases_level(void **state)
     int code = -1;
     char *out, *err;
     char *argv[] = {"yard-test", "--no-tap", "--threads=4", "--bind", "tcp://x:1", NULL};
-    assert_int_equal(s_run(f, 5, argv, &o, &s, &code, &out, &err), 0);
+    assert_int_equal(s_run(5, argv, &o, &s, &code, &out, &err), 0);
     assert_int_equal(code, 0);
     assert_int_equal(o.queue, 7);                  /* YARD_CONFIG's file */
     assert_false(o.tap);                           /* the alias */
@@ -194,7 +177,7 @@ test_config_flags_aliases_level(void **state)
 
     /* --config beats YARD_CONFIG; an empty one means none. */
     char *argv2[] = {"yard-test", "--config=", NULL};
-    assert_int_equal(s_run(f, 2, argv2, &o, &s, &code, &out, &err), 0);
+    assert_int_equal(s_run(2, argv2, &o, &s, &code, &out, &err), 0);
     assert_int_equal(o.queue, 10);
     yard_options_free(s_table, &o);
     free(out);
@@ -213,7 +196,7 @@ test_errors_and_exit_codes(void **state)
     /* A bad key in the file: exit 2, the error names file:line, after the program's name. */
     s_write(f->config, "queue: 7\nqueeu: 8\n");
     char *argv[] = {"yard-test", "--config", f->config, NULL};
-    assert_int_equal(s_run(f, 3, argv, &o, &s, &code, &out, &err), 1);
+    assert_int_equal(s_run(3, argv, &o, &s, &code, &out, &err), 1);
     assert_int_equal(code, 2);
     char want[600];
     snprintf(want, sizeof want, "yard-test: %s:2: unknown key 'queeu' at the top level", f->config);
@@ -234,7 +217,7 @@ test_errors_and_exit_codes(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *args[] = {"yard-test", cases[i].arg, NULL};
-        assert_int_equal(s_run(f, 2, args, &o, &s, &code, &out, &err), 1);
+        assert_int_equal(s_run(2, args, &o, &s, &code, &out, &err), 1);
         assert_int_equal(code, 2);
         s_assert_has(err, cases[i].want);
         yard_options_free(s_table, &o);
