@@ -213,9 +213,8 @@ yt_token_bucket_checks(yard_store_t *store)
                      YARD_E_INVALID);
 }
 
-/* Polls until key is gone, up to timeout_ms; returns whether it went. */
-static bool
-s_wait_gone(yard_store_t *store, const char *key, int timeout_ms)
+bool
+yt_wait_gone(yard_store_t *store, const char *key, int timeout_ms)
 {
     long long deadline = yh_now_ms() + timeout_ms;
     while (yh_now_ms() < deadline) {
@@ -247,7 +246,7 @@ yt_pexpire_if_checks(yard_store_t *store)
     /* the holder's value renews: the key outlives a probe set with the old TTL */
     assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 60000), 1);
     assert_int_equal(yard_store_set(store, "px:probe", "p", 1, 100), 0);
-    assert_true(s_wait_gone(store, "px:probe", 5000));
+    assert_true(yt_wait_gone(store, "px:probe", 5000));
     char *val = NULL;
     size_t len = 0;
     assert_int_equal(yard_store_get(store, "px:lease", &val, &len), 0);
@@ -257,13 +256,13 @@ yt_pexpire_if_checks(yard_store_t *store)
 
     /* a renewal may shorten the TTL too, and the key then lapses */
     assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 50), 1);
-    assert_true(s_wait_gone(store, "px:lease", 5000));
+    assert_true(yt_wait_gone(store, "px:lease", 5000));
     assert_int_equal(yard_store_pexpire_if(store, "px:lease", tok, sizeof tok, 1000), 0);
 
     /* a key without a TTL gets one */
     assert_int_equal(yard_store_set(store, "px:forever", "v", 1, 0), 0);
     assert_int_equal(yard_store_pexpire_if(store, "px:forever", "v", 1, 50), 1);
-    assert_true(s_wait_gone(store, "px:forever", 5000));
+    assert_true(yt_wait_gone(store, "px:forever", 5000));
 
     /* TTL 0 would make a lease permanent; a set is the wrong kind of key */
     assert_int_equal(yard_store_set(store, "px:lease", "v", 1, 0), 0);

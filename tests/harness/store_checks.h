@@ -5,6 +5,7 @@
 
 #include "yard/store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,9 @@ void yt_take(yard_store_t *store, const char *key, double rate, uint32_t burst, 
 void yt_token_bucket_checks(yard_store_t *store);
 /* yard_store_mget's contract (uses keys under "mget:"). */
 void yt_mget_checks(yard_store_t *store);
+/* Polls until key is gone (get answers NOT_FOUND), up to timeout_ms; returns whether it
+ * went. Any other error from get fails the test. */
+bool yt_wait_gone(yard_store_t *store, const char *key, int timeout_ms);
 /* yard_store_pexpire_if's contract, the lease renewal (uses keys under "px:"). */
 void yt_pexpire_if_checks(yard_store_t *store);
 

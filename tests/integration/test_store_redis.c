@@ -122,24 +122,6 @@ test_ops(void **state)
     yard_store_destroy(&store);
 }
 
-/* Polls until key is gone, up to timeout_ms. */
-static bool
-s_wait_gone(yard_store_t *store, const char *key, int timeout_ms)
-{
-    long long deadline = yh_now_ms() + timeout_ms;
-    while (yh_now_ms() < deadline) {
-        char *val = NULL;
-        size_t len;
-        int rc = yard_store_get(store, key, &val, &len);
-        free(val);
-        if (rc == YARD_E_NOT_FOUND) {
-            return true;
-        }
-        assert_int_equal(rc, 0);
-    }
-    return false;
-}
-
 static void
 test_ttl(void **state)
 {
@@ -148,8 +130,8 @@ test_ttl(void **state)
     assert_int_equal(yard_store_set(store, "short", "x", 1, 50), 0);
     assert_int_equal(yard_store_set_nx(store, "lease", "a", 1, 50), 1);
     assert_int_equal(yard_store_set(store, "long", "x", 1, 60000), 0);
-    assert_true(s_wait_gone(store, "short", 3000));
-    assert_true(s_wait_gone(store, "lease", 3000));
+    assert_true(yt_wait_gone(store, "short", 3000));
+    assert_true(yt_wait_gone(store, "lease", 3000));
     assert_int_equal(yard_store_set_nx(store, "lease", "b", 1, 0), 1);
     char *val;
     size_t len;
@@ -303,7 +285,7 @@ test_pexpire_if(void **state)
     assert_int_equal(yard_store_set(store, "px:shared", "me", 2, 60000), 0);
     assert_int_equal(yard_store_pexpire_if(other, "px:shared", "you", 3, 50), 0);
     assert_int_equal(yard_store_pexpire_if(other, "px:shared", "me", 2, 50), 1);
-    assert_true(s_wait_gone(store, "px:shared", 3000));
+    assert_true(yt_wait_gone(store, "px:shared", 3000));
     yard_store_destroy(&other);
     yard_store_destroy(&store);
 }

@@ -137,24 +137,6 @@ test_many_keys(void **state)
     }
 }
 
-/* Polls until key is gone, up to timeout_ms; returns whether it went. */
-static bool
-s_wait_gone(yard_store_t *store, const char *key, int timeout_ms)
-{
-    long long deadline = yh_now_ms() + timeout_ms;
-    while (yh_now_ms() < deadline) {
-        char *val = NULL;
-        size_t len;
-        int rc = yard_store_get(store, key, &val, &len);
-        free(val);
-        if (rc == YARD_E_NOT_FOUND) {
-            return true;
-        }
-        assert_int_equal(rc, 0);
-    }
-    return false;
-}
-
 static void
 test_ttl(void **state)
 {
@@ -170,7 +152,7 @@ test_ttl(void **state)
     assert_int_equal(yard_store_get(store, "short", &val, &len), 0);
     free(val);
 
-    assert_true(s_wait_gone(store, "short", 2000));
+    assert_true(yt_wait_gone(store, "short", 2000));
     assert_true(yh_now_ms() - start >= 50);
     /* expired: del finds nothing, set_nx can claim it again */
     assert_int_equal(yard_store_del(store, "short"), 0);
@@ -193,7 +175,7 @@ test_set_nx(void **state)
     assert_string_equal(val, "owner-a"); /* the loser changed nothing */
     free(val);
     /* the lease lapses: someone else can claim it */
-    assert_true(s_wait_gone(store, "lease", 2000));
+    assert_true(yt_wait_gone(store, "lease", 2000));
     assert_int_equal(yard_store_set_nx(store, "lease", "owner-b", 7, 0), 1);
     /* no TTL: held until deleted */
     assert_int_equal(yard_store_set_nx(store, "lease", "owner-c", 7, 0), 0);
