@@ -22,14 +22,6 @@
 #include "yard/loop.h"
 #include "yard/store.h"
 
-static int64_t
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 setup(void **state)
 {
@@ -112,36 +104,36 @@ test_one_holder(void **state)
     yard_store_t *store = *state;
     yard_lease_t *a = s_lease(store, "lease", 60000);
     yard_lease_t *b = s_lease(store, "lease", 60000);
-    int64_t now = s_now();
+    int64_t now = yard_loop_now_ms();
     assert_false(yard_lease_held(a, now));
     assert_int_equal(yard_lease_valid_until(a), 0);
 
     assert_int_equal(yard_lease_acquire(a), 1);
     assert_int_equal(yard_lease_acquire(b), 0); /* someone else holds it */
-    now = s_now();
+    now = yard_loop_now_ms();
     assert_true(yard_lease_held(a, now));
     assert_false(yard_lease_held(b, now));
     /* valid for the TTL less the margin, counted from before the command */
     int64_t until = yard_lease_valid_until(a);
-    assert_true(until <= s_now() + 60000 - 600 - 2);
+    assert_true(until <= yard_loop_now_ms() + 60000 - 600 - 2);
     assert_true(until >= now + 60000 - 600 - 2 - 1000);
 
     /* acquiring again while held renews; the other cannot renew what it does not hold */
     assert_int_equal(yard_lease_acquire(a), 1);
     assert_int_equal(yard_lease_renew(a), 1);
     assert_int_equal(yard_lease_renew(b), 0);
-    assert_true(yard_lease_held(a, s_now()));
+    assert_true(yard_lease_held(a, yard_loop_now_ms()));
 
     /* the other's release deletes nothing; the holder's hands it over at once */
     assert_int_equal(yard_lease_release(b), 0);
     assert_int_equal(yard_lease_acquire(b), 0);
     assert_int_equal(yard_lease_release(a), 1);
-    assert_false(yard_lease_held(a, s_now()));
+    assert_false(yard_lease_held(a, yard_loop_now_ms()));
     assert_int_equal(yard_lease_renew(a), 0);
     assert_int_equal(yard_lease_acquire(b), 1);
     assert_int_equal(yard_lease_acquire(a), 0);
     assert_int_equal(yard_lease_release(a), 0); /* b's lease survives a's release */
-    assert_true(yard_lease_held(b, s_now()));
+    assert_true(yard_lease_held(b, yard_loop_now_ms()));
     assert_int_equal(yard_lease_renew(b), 1);
 
     /* other names are other leases */
@@ -160,33 +152,33 @@ test_lapse_and_takeover(void **state)
     yard_store_t *store = *state;
     yard_lease_t *a = s_lease(store, "lapse", 100);
     yard_lease_t *b = s_lease(store, "lapse", 100);
-    int64_t t0 = s_now();
+    int64_t t0 = yard_loop_now_ms();
     assert_int_equal(yard_lease_acquire(a), 1);
     int64_t until = yard_lease_valid_until(a);
-    assert_true(until >= t0 + 100 - 1 - 2 && until <= s_now() + 100 - 1 - 2);
+    assert_true(until >= t0 + 100 - 1 - 2 && until <= yard_loop_now_ms() + 100 - 1 - 2);
 
     int64_t deadline = t0 + 5000;
     int got = 0;
     int64_t held_false_at = 0, taken_at = 0;
-    while (s_now() < deadline && got != 1) {
-        int64_t now = s_now();
+    while (yard_loop_now_ms() < deadline && got != 1) {
+        int64_t now = yard_loop_now_ms();
         if (!held_false_at && !yard_lease_held(a, now)) {
             held_false_at = now;
         }
         got = yard_lease_acquire(b);
         assert_true(got == 0 || got == 1);
         if (got == 1) {
-            taken_at = s_now();
+            taken_at = yard_loop_now_ms();
         }
     }
     assert_int_equal(got, 1);
     assert_true(held_false_at != 0);
     assert_true(held_false_at <= taken_at); /* a knew before b could take it */
     assert_true(taken_at - t0 >= 100 - 1);  /* not before the TTL */
-    assert_false(yard_lease_held(a, s_now()));
+    assert_false(yard_lease_held(a, yard_loop_now_ms()));
     assert_int_equal(yard_lease_renew(a), 0); /* lost */
     assert_int_equal(yard_lease_valid_until(a), 0);
-    assert_true(yard_lease_held(b, s_now()));
+    assert_true(yard_lease_held(b, yard_loop_now_ms()));
     yard_lease_destroy(&a);
     yard_lease_destroy(&b);
 }
@@ -199,16 +191,16 @@ test_renew_keeps_it(void **state)
     yard_lease_t *a = s_lease(store, "kept", 300);
     yard_lease_t *b = s_lease(store, "kept", 300);
     assert_int_equal(yard_lease_acquire(a), 1);
-    int64_t t0 = s_now(), next_renew = t0 + 100;
+    int64_t t0 = yard_loop_now_ms(), next_renew = t0 + 100;
     int renewals = 0;
-    while (s_now() - t0 < 1300) { /* more than 4 TTLs */
-        int64_t now = s_now();
+    while (yard_loop_now_ms() - t0 < 1300) { /* more than 4 TTLs */
+        int64_t now = yard_loop_now_ms();
         if (now >= next_renew) {
             assert_int_equal(yard_lease_renew(a), 1);
             renewals++;
             next_renew = now + 100;
         }
-        assert_true(yard_lease_held(a, s_now()));
+        assert_true(yard_lease_held(a, yard_loop_now_ms()));
         assert_int_equal(yard_lease_acquire(b), 0);
         struct timespec pace = {0, 5 * 1000 * 1000}; /* pacing the checks, not a wait */
         nanosleep(&pace, NULL);
@@ -227,7 +219,7 @@ test_overwritten(void **state)
     assert_int_equal(yard_lease_acquire(a), 1);
     assert_int_equal(yard_store_set(store, "over", "intruder", 8, 0), 0);
     assert_int_equal(yard_lease_renew(a), 0);
-    assert_false(yard_lease_held(a, s_now()));
+    assert_false(yard_lease_held(a, yard_loop_now_ms()));
     assert_int_equal(yard_lease_release(a), 0);
     char *val = NULL;
     assert_int_equal(yard_store_get(store, "over", &val, NULL), 0);
