@@ -2,10 +2,10 @@
  * on stdout, one JSON line each, when it acquires and when it loses it:
  *   {"event":"acquired","lease":"NAME","t_ms":MONOTONIC_MS,"pid":PID}
  *   {"event":"lost","lease":"NAME","t_ms":MONOTONIC_MS,"pid":PID}
- * t_ms is CLOCK_MONOTONIC, one clock for every process on the host, so a test can compare it
- * with the moment it killed another holder. Service "lease_holder", op "held" answers a
- * msgpack bool. Options: --lease NAME (default "test:lease"), --ttl-ms (default 3000), and
- * everything an actor takes (--store redis://..., --broker, ...). */
+ * t_ms is yard_loop_now_ms(), CLOCK_MONOTONIC: one clock for every process on the host, so a test
+ * can compare it with the moment it killed another holder. Service "lease_holder", op "held"
+ * answers a msgpack bool. Options: --lease NAME (default "test:lease"), --ttl-ms (default 3000),
+ * and everything an actor takes (--store redis://..., --broker, ...). */
 #include "yard/actor.h"
 #include "yard/error.h"
 #include "yard/lease.h"
@@ -13,7 +13,6 @@
 
 #include <stddef.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -25,21 +24,14 @@ typedef struct {
     yard_lease_t *lease; /* borrowed from the runtime */
 } s_state_t;
 
-static long long
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 s_on_change(yard_ctx_t *ctx, yard_lease_t *lease, bool held, void *arg)
 {
     (void)ctx;
     (void)arg;
     printf("{\"event\":\"%s\",\"lease\":\"%s\",\"t_ms\":%lld,\"pid\":%ld}\n",
-           held ? "acquired" : "lost", yard_lease_name(lease), s_now_ms(), (long)getpid());
+           held ? "acquired" : "lost", yard_lease_name(lease), (long long)yard_loop_now_ms(),
+           (long)getpid());
     fflush(stdout);
 }
 
