@@ -14,24 +14,6 @@
 
 #define WAIT 2000
 
-/* Subscribes to each pattern, then waits for a heartbeat's answer: on one connection the
- * broker handles messages in order, so the subscriptions are in place when it comes. */
-static void *
-s_subscriber(tb_env_t *env, const char *const *patterns, int n)
-{
-    void *s = tb_peer(env);
-    for (int i = 0; i < n; i++) {
-        yard_header_t h = {.service = yard_str(patterns[i])};
-        tb_send(s, YARD_CMD_SUBSCRIBE, &h, NULL, 0);
-    }
-    yard_header_t hb = {0};
-    tb_send(s, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
-    tb_msg_t m;
-    tb_expect(env, s, YARD_CMD_HEARTBEAT, &m, WAIT);
-    tb_msg_close(&m);
-    return s;
-}
-
 static void
 s_expect_pub(tb_env_t *env, void *sub, const char *subject, const char *body)
 {
@@ -58,9 +40,9 @@ test_publish_fans_out_with_wildcards_once_per_peer(void **state)
     const char *p1[] = {"jobs.*"};
     const char *p2[] = {"jobs.>", "jobs.mail.sent"};
     const char *p3[] = {"other"};
-    void *star = s_subscriber(&env, p1, 1);
-    void *rest = s_subscriber(&env, p2, 2);
-    void *other = s_subscriber(&env, p3, 1);
+    void *star = tb_subscriber(&env, p1, 1);
+    void *rest = tb_subscriber(&env, p2, 2);
+    void *other = tb_subscriber(&env, p3, 1);
     void *pub = tb_peer(&env);
 
     s_publish(pub, "jobs.mail", "one");
@@ -191,7 +173,7 @@ test_sys_events_report_sockets_and_replicas(void **state)
     tb_env_t env;
     tb_start(&env, NULL);
     const char *pat[] = {"$sys.events"};
-    void *sub = s_subscriber(&env, pat, 1);
+    void *sub = tb_subscriber(&env, pat, 1);
     void *replica = tb_replica(&env, "watched", 1, 1000);
     s_expect_t joined[] = {{"accepted", NULL, false}, {"replica_ready", "watched", false}};
     assert_true(s_wait_events(&env, sub, joined, 2));

@@ -22,21 +22,6 @@ static const char s_mem_a[] = "memory:host-a:100:0123456789abcdef";
 static const char s_mem_b[] = "memory:host-b:200:fedcba9876543210";
 static const char s_redis[] = "redis://cache:6379/0";
 
-/* A DEALER subscribed to $sys.events (a heartbeat round trip proves the SUBSCRIBE was taken). */
-static void *
-s_events(tb_env_t *env)
-{
-    void *s = tb_peer(env);
-    yard_header_t h = {.service = yard_str("$sys.events")};
-    tb_send(s, YARD_CMD_SUBSCRIBE, &h, NULL, 0);
-    yard_header_t hb = {0};
-    tb_send(s, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
-    tb_msg_t m;
-    tb_expect(env, s, YARD_CMD_HEARTBEAT, &m, WAIT);
-    tb_msg_close(&m);
-    return s;
-}
-
 /* Sends READY for service with store (NULL: none) and replica name; returns the answer's
  * command (READY or ERROR) with *m holding it (close it). */
 static int
@@ -107,7 +92,7 @@ test_other_store_refused(void **state)
     (void)state;
     tb_env_t env;
     tb_start(&env, NULL);
-    void *sub = s_events(&env);
+    void *sub = tb_subscriber(&env, (const char *const[]){"$sys.events"}, 1);
     void *a = tb_peer(&env), *b = tb_peer(&env), *client = tb_peer(&env);
     s_accepted(&env, a, "auth", s_mem_a, "host-a/100/0");
 

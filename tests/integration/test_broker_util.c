@@ -109,6 +109,22 @@ tb_expect(tb_env_t *env, void *sock, int cmd, tb_msg_t *m, int timeout_ms)
     }
 }
 
+void *
+tb_subscriber(tb_env_t *env, const char *const *patterns, int n)
+{
+    void *s = tb_peer(env);
+    for (int i = 0; i < n; i++) {
+        yard_header_t h = {.service = yard_str(patterns[i])};
+        tb_send(s, YARD_CMD_SUBSCRIBE, &h, NULL, 0);
+    }
+    yard_header_t hb = {0};
+    tb_send(s, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
+    tb_msg_t m;
+    tb_expect(env, s, YARD_CMD_HEARTBEAT, &m, 2000);
+    tb_msg_close(&m);
+    return s;
+}
+
 bool
 tb_quiet(tb_env_t *env, void *sock, int ms)
 {
