@@ -22,8 +22,8 @@ enum { F_SEC, F_MIN, F_HOUR, F_DOM, F_MON, F_DOW, F_COUNT };
 struct sched_cron {
     uint64_t bits[F_COUNT]; /* bit v set: value v matches; day-of-week 0-6, Sunday 0 */
     bool dom_last;          /* 'L': the last day of each month matches too */
-    bool dom_star;          /* day-of-month was exactly '*' */
-    bool dow_star;          /* day-of-week was exactly '*' */
+    bool dom_star;          /* day-of-month starts with '*' (bare, stepped, a list) */
+    bool dow_star;          /* day-of-week starts with '*' */
 };
 
 /* --- parsing ----------------------------------------------------------------------------- */
@@ -296,7 +296,9 @@ s_parse_fields(sched_cron_t *c, const char *expr, char *why, size_t whylen)
         if (s_field(c, fi, s, why, whylen) != 0) {
             return -1;
         }
-        bool star = s.n == 1 && s.p[0] == '*';
+        /* Vixie cron and cronie mark a day field unrestricted by its first character alone,
+         * so a stepped '*' (and a list that opens with one) counts as '*' in the day rule. */
+        bool star = s.p[0] == '*';
         c->dom_star = fi == F_DOM ? star : c->dom_star;
         c->dow_star = fi == F_DOW ? star : c->dow_star;
     }
@@ -365,8 +367,10 @@ s_next_bit(uint64_t bits, int from)
     return above ? from + __builtin_ctzll(above) : -1;
 }
 
-/* cron(5)'s day rule: either day field matches when both are restricted, else both must
- * (the unrestricted one always does). */
+/* cron(5)'s day rule, as Vixie cron and cronie apply it: when either day field starts with
+ * '*', a day must match both fields; otherwise it must match either. A bare '*' matches every
+ * day, so with one field '*' only the other counts; a stepped one (every 2nd day) still narrows the
+ * days, but joins with AND rather than OR. */
 static bool
 s_day_matches(const sched_cron_t *c, const wall_t *w)
 {

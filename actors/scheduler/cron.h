@@ -11,10 +11,13 @@
  * @monthly,
  * @weekly, @daily (= @midnight) and @hourly stand for their usual expressions.
  *
- * Days follow cron(5): when day-of-month and day-of-week are both restricted (neither field is
- * exactly `*`), a day matches when either of them does; when one is `*`, only the other
- * counts. (Vixie cron also treats a field that merely starts with `*`, a stepped one, as
- * unrestricted; here only a bare `*` is, so every restricting field is read the same way.)
+ * Days follow Vixie cron and cronie exactly: a day field (day-of-month or day-of-week) whose
+ * text starts with `*` (a bare `*`, a stepped one such as `*` then `/7`, or a list opening
+ * with `*`) counts as unrestricted. When either day field is unrestricted, a day must match
+ * both fields (a bare `*` matches every day, so only the other counts); when both are
+ * restricted, a day matching either fires. So "0 0 13 * fri" fires on every 13th and every
+ * Friday, while "0 0 1-7 * " followed by a star stepped by 7 (Sunday) fires only on the days
+ * 1-7 that are Sundays: the first Sunday of each month.
  *
  * Time zones: the fields are matched against wall time in the job's zone. Each matching wall
  * time fires once: a wall time that the clocks skip (spring forward) fires at the instant

@@ -97,14 +97,36 @@ static const next_row_t s_next[] = {
     {"0 0 L 2 *", NULL, "2100-01-01T00:00:00Z", "2100-02-28T00:00:00Z"},
     {"0 0 1,L * *", NULL, "2026-01-01T00:00:00Z",
      "2026-01-31T00:00:00Z 2026-02-01T00:00:00Z 2026-02-28T00:00:00Z"},
-    /* both day fields restricted: either matches (2026-01-13 is a Tuesday, 02-13 a Friday) */
+    /* both day fields restricted (neither starts with '*'): either matches (2026-01-13 is a
+       Tuesday, 02-13 a Friday) */
     {"0 0 13 * fri", NULL, "2026-01-01T00:00:00Z",
      "2026-01-02T00:00:00Z 2026-01-09T00:00:00Z 2026-01-13T00:00:00Z 2026-01-16T00:00:00Z"},
     {"0 0 13 * fri", NULL, "2026-02-06T00:00:00Z", "2026-02-13T00:00:00Z 2026-02-20T00:00:00Z"},
-    {"0 0 */10 * mon", NULL, "2026-01-01T00:00:00Z",
-     "2026-01-05T00:00:00Z 2026-01-11T00:00:00Z 2026-01-12T00:00:00Z 2026-01-19T00:00:00Z "
-     "2026-01-21T00:00:00Z"},
     {"0 0 30 2 mon", NULL, "2026-01-01T00:00:00Z", "2026-02-02T00:00:00Z"},
+    {"0 0 1-7 * 0", NULL, "2026-01-01T00:00:00Z",
+     "2026-01-02T00:00:00Z 2026-01-03T00:00:00Z 2026-01-04T00:00:00Z 2026-01-05T00:00:00Z "
+     "2026-01-06T00:00:00Z 2026-01-07T00:00:00Z 2026-01-11T00:00:00Z"},
+    /* a day field that starts with '*' is unrestricted (Vixie cron, cronie: DOM_STAR and
+     * DOW_STAR come from the field's first character), so the days must match both fields: a
+     * star stepped by 7 is Sunday, and 1-7 with it is the first Sunday of each month */
+    {"0 0 1-7 * */7", NULL, "2026-01-01T00:00:00Z",
+     "2026-01-04T00:00:00Z 2026-02-01T00:00:00Z 2026-03-01T00:00:00Z 2026-04-05T00:00:00Z"},
+    {"0 0 1-7 * */7", NULL, "2026-01-31T00:00:00Z",
+     "2026-02-01T00:00:00Z 2026-03-01T00:00:00Z 2026-04-05T00:00:00Z 2026-05-03T00:00:00Z "
+     "2026-06-07T00:00:00Z 2026-07-05T00:00:00Z 2026-08-02T00:00:00Z 2026-09-06T00:00:00Z "
+     "2026-10-04T00:00:00Z"},
+    /* the 1st, 11th, 21st or 31st that is a Monday (2026-05-11 is the first) */
+    {"0 0 */10 * mon", NULL, "2026-01-01T00:00:00Z",
+     "2026-05-11T00:00:00Z 2026-06-01T00:00:00Z 2026-08-31T00:00:00Z"},
+    /* odd days that are Mondays */
+    {"0 0 */2 * 1", NULL, "2026-01-01T00:00:00Z",
+     "2026-01-05T00:00:00Z 2026-01-19T00:00:00Z 2026-02-09T00:00:00Z 2026-02-23T00:00:00Z"},
+    /* a list that opens with '*' counts too: every day AND Friday, then the 13th AND any day */
+    {"0 0 *,13 * fri", NULL, "2026-01-01T00:00:00Z",
+     "2026-01-02T00:00:00Z 2026-01-09T00:00:00Z 2026-01-16T00:00:00Z"},
+    {"0 0 13 * *,fri", NULL, "2026-01-01T00:00:00Z", "2026-01-13T00:00:00Z 2026-02-13T00:00:00Z"},
+    /* a star stepped by 1 is every day: only the other field counts */
+    {"0 0 13 * */1", NULL, "2026-01-01T00:00:00Z", "2026-01-13T00:00:00Z 2026-02-13T00:00:00Z"},
     /* one day field is '*': only the other counts */
     {"0 0 * * fri", NULL, "2026-01-01T00:00:00Z",
      "2026-01-02T00:00:00Z 2026-01-09T00:00:00Z 2026-01-16T00:00:00Z"},
@@ -150,6 +172,7 @@ static const next_row_t s_next[] = {
     {"0 0 30 2 *", NULL, "2026-01-01T00:00:00Z", "never"},
     {"0 0 31 4,6,9,11 *", NULL, "2026-01-01T00:00:00Z", "never"},
     {"0 0 30 feb *", BERLIN, "2026-01-01T00:00:00", "never"},
+    {"0 0 31 2 */7", NULL, "2026-01-01T00:00:00Z", "never"}, /* not every Sunday in February */
     {"59 59 23 31 12 *", NULL, "9999-12-31T23:59:59Z", "never"},
 };
 
