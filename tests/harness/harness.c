@@ -448,3 +448,15 @@ yh_config_write(const char *path, const char *text, char *errbuf, size_t errlen)
     yard_config_t *cfg = NULL;
     return yard_config_load(path, &cfg, errbuf, errlen) == 0 ? cfg : NULL;
 }
+
+void
+yh_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    bool ok = f != NULL && fputs(text, f) >= 0;
+    ok = (f == NULL || fclose(f) == 0) && ok;
+    if (!ok) {
+        fprintf(stderr, "test harness: cannot write %s: %s\n", path, strerror(errno));
+        abort();
+    }
+}

@@ -46,6 +46,10 @@ bool yh_wait_port(int port, int timeout_ms);
  * holding why (the file could not be written, or the loader's "path:line: reason"). */
 yard_config_t *yh_config_write(const char *path, const char *text, char *errbuf, size_t errlen);
 
+/* Writes text to path, creating or truncating it (a key file, a config for a child process).
+ * Aborts the test program with a message when it cannot: a broken fixture is not a result. */
+void yh_write_file(const char *path, const char *text);
+
 /* Milliseconds on a monotonic clock. */
 long long yh_now_ms(void);
 

@@ -702,10 +702,7 @@ test_yard_up_http(void **state)
              "  listen: 127.0.0.1:%d\n",
              bport, hport);
     snprintf(path, sizeof path, "%s/up.yaml", F.dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    yh_write_file(path, text);
     char *argv[] = {"yard", "up", "--config", path, NULL};
     pid_t up = yh_spawn("yard", argv, NULL, F.dir);
     assert_true(up > 0);

@@ -680,10 +680,7 @@ test_tls_verified_by_default(void **state)
     char *dir = yh_tmpdir();
     char ca_path[512];
     snprintf(ca_path, sizeof ca_path, "%s/ca.pem", dir);
-    FILE *ca = fopen(ca_path, "w");
-    assert_non_null(ca);
-    assert_int_equal(fputs(s_cert, ca) >= 0, 1);
-    assert_int_equal(fclose(ca), 0);
+    yh_write_file(ca_path, s_cert);
     yard_http_opts_t opts = {.ca_file = ca_path};
     assert_int_equal(yard_http_new(&opts, &h), 0);
     memset(&seen, 0, sizeof seen);

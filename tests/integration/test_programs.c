@@ -91,10 +91,7 @@ s_config(const char *dir, const char *text)
     size_t n = strlen(dir) + 16;
     char *path = malloc(n);
     snprintf(path, n, "%s/yard.yaml", dir);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
+    yh_write_file(path, text);
     return path;
 }
 
@@ -258,10 +255,7 @@ test_up_skips_an_actor_missing_a_setting(void **state)
     /* Given the token from a file, it runs; by default (no list) it is not chosen at all. */
     char token_path[512], env_token[600];
     snprintf(token_path, sizeof token_path, "%s/token", dir);
-    FILE *fp = fopen(token_path, "w");
-    assert_non_null(fp);
-    fputs("tok-hunter2\n", fp);
-    fclose(fp);
+    yh_write_file(token_path, "tok-hunter2\n");
     snprintf(env_token, sizeof env_token, "YARD_NEEDY_TOKEN_FILE=%s", token_path);
     char *const env[] = {"YARD_BROKER",    "YARD_CONFIG", "YARD_STORE",
                          "YARD_UP_ACTORS", env_token,     NULL};
@@ -292,10 +286,7 @@ test_up_admin_from_file(void **state)
     char *dir = yh_tmpdir();
     char pw_path[512], env_pw[600];
     snprintf(pw_path, sizeof pw_path, "%s/admin-password", dir);
-    FILE *fp = fopen(pw_path, "w");
-    assert_non_null(fp);
-    fputs("correct-horse-hunter2\n", fp);
-    fclose(fp);
+    yh_write_file(pw_path, "correct-horse-hunter2\n");
     snprintf(env_pw, sizeof env_pw, "YARD_AUTH_ADMIN_PASSWORD_FILE=%s", pw_path);
     char *const env[] = {"YARD_BROKER",
                          "YARD_CONFIG",

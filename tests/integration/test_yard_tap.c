@@ -401,10 +401,7 @@ test_tap_off(void **state)
     s_bus_t *shared = *state;
     char cfg[512];
     snprintf(cfg, sizeof cfg, "%s/tapoff.yaml", shared->dir);
-    FILE *f = fopen(cfg, "w");
-    assert_non_null(f);
-    fputs("tap: false\n", f);
-    fclose(f);
+    yh_write_file(cfg, "tap: false\n");
     char cfg_flag[600];
     snprintf(cfg_flag, sizeof cfg_flag, "--config=%s", cfg);
     const char *how[] = {"--no-tap", cfg_flag};

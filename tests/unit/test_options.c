@@ -94,19 +94,10 @@ teardown(void **state)
     return 0;
 }
 
-static void
-s_write(fixture_t *f, const char *text)
-{
-    FILE *fp = fopen(f->path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 static yard_config_t *
 s_load(fixture_t *f, const char *text)
 {
-    s_write(f, text);
+    yh_write_file(f->path, text);
     yard_config_t *cfg = NULL;
     char err[256] = "";
     int rc = yard_config_load(f->path, &cfg, err, sizeof err);
@@ -394,12 +385,12 @@ test_file_errors(void **state)
     yard_config_destroy(&cfg);
 
     /* YAML syntax error, duplicate key, missing file */
-    s_write(f, "echo:\n  replicas: 2\n bad: [\n");
+    yh_write_file(f->path, "echo:\n  replicas: 2\n bad: [\n");
     assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
     assert_null(cfg);
     snprintf(want, sizeof want, "%s:", f->path);
     s_assert_has(err, want);
-    s_write(f, "echo:\n  replicas: 2\n  replicas: 3\n");
+    yh_write_file(f->path, "echo:\n  replicas: 2\n  replicas: 3\n");
     assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
     snprintf(want, sizeof want, "%s:3: duplicate key 'replicas' (first at line 2)", f->path);
     s_assert_has(err, want);
@@ -597,10 +588,10 @@ test_node_option(void **state)
     yard_config_destroy(&cfg);
 
     /* duplicate keys inside a map inside a list are refused at load, with both lines */
-    s_write(f, "gateway:\n"
-               "  routes:\n"
-               "    - path: /a\n"
-               "      path: /b\n");
+    yh_write_file(f->path, "gateway:\n"
+                           "  routes:\n"
+                           "    - path: /a\n"
+                           "      path: /b\n");
     assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
     s_assert_has(err, "yard.yaml:4: duplicate key 'path' (first at line 3)");
     assert_null(cfg);

@@ -91,15 +91,6 @@ teardown(void **state)
     return 0;
 }
 
-static void
-s_write(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 /* Runs the skeleton on argv (argv[0] included) up to configure, with stdout and stderr
  * captured; returns configure's result and sets *code to yard_program_end's. *out and *err
  * get what was printed (caller frees). */
@@ -156,7 +147,7 @@ static void
 test_config_flags_aliases_level(void **state)
 {
     fixture_t *f = *state;
-    s_write(f->config, "queue: 7\nlog_level: debug\nthing:\n  threads: 3\n");
+    yh_write_file(f->config, "queue: 7\nlog_level: debug\nthing:\n  threads: 3\n");
     setenv("YARD_CONFIG", f->config, 1);
     s_opts_t o = {0};
     s_section_t s = {0};
@@ -194,7 +185,7 @@ test_errors_and_exit_codes(void **state)
     char *out, *err;
 
     /* A bad key in the file: exit 2, the error names file:line, after the program's name. */
-    s_write(f->config, "queue: 7\nqueeu: 8\n");
+    yh_write_file(f->config, "queue: 7\nqueeu: 8\n");
     char *argv[] = {"yard-test", "--config", f->config, NULL};
     assert_int_equal(s_run(3, argv, &o, &s, &code, &out, &err), 1);
     assert_int_equal(code, 2);
