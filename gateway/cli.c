@@ -25,8 +25,10 @@ const yard_option_t yard_gateway_options[] = {
      "default route request body limit: 413 above it", 0, 0, 0},
     {"drain_ms", YARD_OPT_MS, "10000", S_OFF(drain_ms),
      "SIGTERM: how long in-flight requests may finish", 0, 600000, 0},
-    {"default_route", YARD_OPT_BOOL, "true", S_OFF(default_route),
-     "serve /v1/{service} -> that service", 0, 0, 0},
+    {"default_route", YARD_OPT_NODE, NULL, 0,
+     "/v1/{service} for the services listed (a map: services, auth, scopes, ...; off unless "
+     "given; docs/gateway.md)",
+     0, 0, 0},
     {"reuse_port", YARD_OPT_BOOL, "false", S_OFF(reuse_port),
      "SO_REUSEPORT: several gateways share one port", 0, 0, 0},
     {"routes", YARD_OPT_NODE, NULL, 0, "route table (a list of maps; docs/gateway.md)", 0, 0, 0},
@@ -70,7 +72,7 @@ static const yard_program_def_t s_program = {
     .name = "yard-gateway",
     .component = "gateway",
     .usage = "usage: yard-gateway [--config FILE] [--<option> VALUE]...\n"
-             "HTTP/1.1 in front of the bus: /v1/{service} and the configured routes.\n",
+             "HTTP/1.1 in front of the bus: the configured routes (and /v1/{service} when on).\n",
 };
 
 int

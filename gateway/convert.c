@@ -17,38 +17,53 @@
 #include <strings.h>
 #include <sys/random.h>
 
+/* The one table of error name -> HTTP status (docs/gateway.md, "Errors"). The names are the
+ * bus's own (yard/error.h) and the application error names services share, so an actor that
+ * fails with CONFLICT gets 409 whichever operation it was, without setting a status itself. */
+static const struct {
+    const char *name;
+    int status;
+    bool retry_after;
+} s_statuses[] = {
+    {"BAD_REQUEST", 400, false}, {"INVALID", 400, false},     {"UNAUTHENTICATED", 401, false},
+    {"FORBIDDEN", 403, false},   {"NOT_FOUND", 404, false},   {"CONFLICT", 409, false},
+    {"GONE", 410, false},        {"TOO_LARGE", 413, false},   {"RATE_LIMITED", 429, false},
+    {"NO_SERVICE", 503, false},  {"WORKER_LOST", 503, false}, {"UNREACHABLE", 503, false},
+    {"SHUTDOWN", 503, false},    {"UNAVAILABLE", 503, false}, {"OVERLOADED", 503, true},
+    {"TIMEOUT", 504, false},
+};
+
+/* The status for an error name, or 0 when the table does not have it. */
+static int
+s_status_for_name(const char *name, bool *retry_after)
+{
+    for (size_t i = 0; name && i < sizeof s_statuses / sizeof s_statuses[0]; i++) {
+        if (strcmp(name, s_statuses[i].name) == 0) {
+            *retry_after = s_statuses[i].retry_after;
+            return s_statuses[i].status;
+        }
+    }
+    return 0;
+}
+
 int
 gw_status_for_error(int err, const char **code, bool *retry_after)
 {
     *code = yard_err_name(err);
     *retry_after = false;
-    switch (err) {
-    case YARD_E_NO_SERVICE:
-    case YARD_E_WORKER_LOST:
-    case YARD_E_UNREACHABLE:
-    case YARD_E_SHUTDOWN:
-        return 503;
-    case YARD_E_OVERLOADED:
-        *retry_after = true;
-        return 503;
-    case YARD_E_TIMEOUT:
-        return 504;
-    case YARD_E_BAD_REQUEST:
-    case YARD_E_INVALID:
-        return 400;
-    case YARD_E_TOO_LARGE:
-        return 413;
-    case YARD_E_UNAUTHENTICATED:
-        return 401;
-    case YARD_E_FORBIDDEN:
-        return 403;
-    case YARD_E_NOT_FOUND:
-        return 404;
-    case YARD_E_SERVICE:
-        return 500;
-    default:
-        return 502; /* PROTOCOL, INTERNAL, ...: the bus behind us failed */
+    if (err == YARD_E_SERVICE) {
+        return 500; /* a service's own error without a name the table knows */
     }
+    int status = s_status_for_name(*code, retry_after);
+    return status ? status : 502; /* PROTOCOL, INTERNAL, ...: the bus behind us failed */
+}
+
+int
+gw_status_for_app_error(const char *name, bool *retry_after)
+{
+    *retry_after = false;
+    int status = s_status_for_name(name, retry_after);
+    return status ? status : 500;
 }
 
 /* {"error":{"code":code,"message":message}} as compact JSON, or NULL when a string is not
@@ -186,6 +201,15 @@ gw_response_from_outcome(gw_req_t *req)
     if (req->err == 0) {
         if (!req->reply || req->reply_size == 0) {
             r = s_json_response(req, own_status ? own_status : 204, NULL, 0);
+        } else if (req->reply_msgpack) {
+            r = MHD_create_response_from_buffer(req->reply_size, req->reply, MHD_RESPMEM_MUST_FREE);
+            if (!r) {
+                abort();
+            }
+            req->reply = NULL; /* the response owns the bytes now */
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/msgpack");
+            req->status = own_status ? own_status : 200;
+            req->bytes = req->reply_size;
         } else {
             char *text = NULL;
             size_t len = 0;
@@ -210,7 +234,8 @@ gw_response_from_outcome(gw_req_t *req)
         if (req->app_error && req->app_error[0]) {
             code = req->app_error;
         }
-        status = own_status && own_status >= 400 ? own_status : 500;
+        status = gw_status_for_app_error(code, &retry);
+        status = own_status && own_status >= 400 ? own_status : status;
     }
     r = gw_response_error(req, status, code, msg);
     if (retry) {

@@ -12,10 +12,12 @@
  * Invariant: a suspended connection always gets resumed (by its bus call's outcome, by the
  * loop's own deadline, or by stop), and stop resumes everything before MHD_stop_daemon(). */
 #include "gw_internal.h"
+#include "inputs.h"
 
 #include "yard/error.h"
 #include "yard/json.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -170,8 +172,7 @@ s_bus_header(gw_req_t *req, const char *key, const char *value, size_t vlen)
         return;
     }
     req->hdr[req->nhdr].key = (yard_str_t){key, (uint32_t)strlen(key)};
-    req->hdr[req->nhdr].value =
-        (yard_str_t){value, (uint32_t)(vlen < S_HDR_VALUE_MAX ? vlen : S_HDR_VALUE_MAX)};
+    req->hdr[req->nhdr].value = (yard_str_t){value, (uint32_t)vlen};
     req->nhdr++;
 }
 
@@ -179,7 +180,9 @@ static void
 s_bus_headers(gw_req_t *req)
 {
     s_bus_header(req, "x-request-id", req->request_id, strlen(req->request_id));
-    s_bus_header(req, "http.method", req->method, strlen(req->method));
+    /* HEAD is a GET without the body: the service does the GET, the gateway drops the body */
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    s_bus_header(req, "http.method", method, strlen(method));
     s_bus_header(req, "http.path", req->path, strlen(req->path));
     s_bus_header(req, "http.query", req->query, strlen(req->query));
     if (req->peer[0]) {
@@ -198,32 +201,27 @@ s_bus_headers(gw_req_t *req)
     for (size_t i = 0; i < npass; i++) {
         const char *v =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i][0]);
-        if (v) {
-            s_bus_header(req, s_pass_headers[i][1], v, strlen(v));
+        if (v) { /* cut at a character's boundary: the bus carries UTF-8 (s_headers_valid) */
+            s_bus_header(req, s_pass_headers[i][1], v, gw_utf8_cut(v, strlen(v), S_HDR_VALUE_MAX));
         }
     }
 }
 
-/* "Bearer <token>": the token (copied), or NULL when missing or malformed. */
-static char *
-s_bearer(struct MHD_Connection *conn)
+/* The headers the service sees are UTF-8 (a bus string; a peer decoding strictly would fail
+ * on anything else): else false, naming the header in why. */
+static bool
+s_headers_valid(const gw_req_t *req, char *why, size_t whylen)
 {
-    const char *a =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!a || strncasecmp(a, "Bearer ", 7) != 0) {
-        return NULL;
-    }
-    const char *t = a + 7;
-    while (*t == ' ') {
-        t++;
-    }
-    size_t n = 0;
-    for (; t[n]; n++) {
-        if ((unsigned char)t[n] <= 0x20 || (unsigned char)t[n] > 0x7e || n >= 4096) {
-            return NULL;
+    size_t npass = sizeof s_pass_headers / sizeof s_pass_headers[0];
+    for (size_t i = 0; i < npass; i++) {
+        const char *v =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i][0]);
+        if (v && !gw_utf8_valid(v, strlen(v))) {
+            snprintf(why, whylen, "the %s header is not valid UTF-8", s_pass_headers[i][0]);
+            return false;
         }
     }
-    return n ? s_strndup(t, n) : NULL;
+    return true;
 }
 
 /* Headers seen: remember what the request is, choose its route. */
@@ -317,6 +315,110 @@ s_rate_limited(yard_gateway_t *gw, gw_req_t *req, uint32_t retry)
     return s_send(gw, req, r);
 }
 
+/* 405 (with Allow: the methods the path takes) or 404. */
+static enum MHD_Result
+s_no_route(yard_gateway_t *gw, gw_req_t *req, bool refused)
+{
+    if (!refused && !req->match.method_not_allowed) {
+        return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
+    }
+    char allow[64], msg[96];
+    yard_gw_allow_text(req->match.allow, allow, sizeof allow);
+    snprintf(msg, sizeof msg, "%s is not served here (Allow: %s)", req->method, allow);
+    struct MHD_Response *r = gw_response_error(req, 405, "METHOD_NOT_ALLOWED", msg);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    return s_send(gw, req, r);
+}
+
+/* OPTIONS: a CORS preflight when it is one, else the methods the path takes (204 + Allow). */
+static enum MHD_Result
+s_options(yard_gateway_t *gw, gw_req_t *req)
+{
+    struct MHD_Connection *conn = req->conn;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *acrm =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (origin && acrm) {
+        if (!gw->cors) {
+            MHD_destroy_response(r);
+            return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
+        }
+        const char *acrh =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        if (!yard_gw_cors_preflight(gw->cors, origin, acrm, acrh, s_cors_add, r)) {
+            MHD_destroy_response(r);
+            return s_send_error(gw, req, 403, "FORBIDDEN", "CORS preflight refused");
+        }
+    } else if (req->match.allow == 0) {
+        MHD_destroy_response(r);
+        return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
+    } else {
+        char allow[64];
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+                                yard_gw_allow_text(req->match.allow, allow, sizeof allow));
+    }
+    req->status = 204;
+    req->bytes = 0;
+    req->state = GW_SENT;
+    s_add_ids(req, r);
+    enum MHD_Result rc = MHD_queue_response(conn, 204, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* The body for the bus: JSON converted to msgpack, msgpack checked and passed as it came.
+ * Returns 0, or the HTTP status to refuse it with (code and msg set). */
+static int
+s_pack_body(gw_req_t *req, const char **code, char *msg, size_t msglen)
+{
+    if (req->body_len == 0) {
+        return 0;
+    }
+    const char *ct = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Type");
+    const char *ce = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Content-Encoding");
+    char why[200];
+    gw_body_kind_t kind = gw_body_kind(ct, ce, why, sizeof why);
+    if (kind == GW_BODY_MSGPACK) {
+        if (yard_mp_check(req->body, req->body_len, why, sizeof why) != 0) {
+            *code = "BAD_MSGPACK";
+            snprintf(msg, msglen, "the body is not one msgpack object: %s", why);
+            return 400;
+        }
+        req->packed = req->body; /* untouched: the service gets the client's bytes */
+        req->packed_size = req->body_len;
+        req->body = NULL;
+        return 0;
+    }
+    if (s_only_space(req->body, req->body_len)) {
+        return 0; /* no body to speak of, whatever its type says */
+    }
+    if (kind == GW_BODY_REFUSED) {
+        *code = "UNSUPPORTED_MEDIA_TYPE";
+        snprintf(msg, msglen, "%s", why);
+        return 415;
+    }
+    if (yard_json_to_msgpack(req->body, req->body_len, &req->packed, &req->packed_size, why,
+                             sizeof why) != 0) {
+        *code = "BAD_JSON";
+        snprintf(msg, msglen, "the body is not valid JSON: %s", why);
+        return 400;
+    }
+    return 0;
+}
+
+/* The bearer route's token, or the 401 that refuses it. */
+static enum MHD_Result
+s_refuse_bearer(yard_gateway_t *gw, gw_req_t *req, gw_bearer_t why_kind, const char *why)
+{
+    struct MHD_Response *r = gw_response_error(req, 401, "UNAUTHENTICATED", why);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                            why_kind == GW_BEARER_MISSING
+                                ? "Bearer realm=\"yard\""
+                                : "Bearer realm=\"yard\", error=\"invalid_token\"");
+    return s_send(gw, req, r);
+}
+
 /* The whole request has arrived: answer it here, or hand it to the bus. */
 static enum MHD_Result
 s_complete(yard_gateway_t *gw, gw_req_t *req)
@@ -330,34 +432,20 @@ s_complete(yard_gateway_t *gw, gw_req_t *req)
     if (atomic_load(&gw->draining)) {
         return s_send_error(gw, req, 503, "SHUTDOWN", "the gateway is shutting down");
     }
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *acrm =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Method");
-    if (strcmp(req->method, "OPTIONS") == 0 && origin && acrm) {
-        if (!gw->cors) {
-            return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
-        }
-        struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        const char *acrh =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
-        bool ok = yard_gw_cors_preflight(gw->cors, origin, acrm, acrh, s_cors_add, r);
-        if (!ok) {
-            MHD_destroy_response(r);
-            return s_send_error(gw, req, 403, "FORBIDDEN", "CORS preflight refused");
-        }
-        req->status = 204;
-        req->bytes = 0;
-        req->state = GW_SENT;
-        s_add_ids(req, r);
-        enum MHD_Result rc = MHD_queue_response(conn, 204, r);
-        MHD_destroy_response(r);
-        return rc;
+    gw_method_class_t mc = gw_method_class(req->method);
+    char why[200];
+    if (mc == GW_METHOD_UNKNOWN) {
+        return s_send_error(gw, req, 501, "NOT_IMPLEMENTED",
+                            "the gateway does not know this method");
     }
-    if (!req->route) {
-        return req->match.method_not_allowed
-                   ? s_send_error(gw, req, 405, "METHOD_NOT_ALLOWED",
-                                  "the route does not take this method")
-                   : s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
+    if (!gw_uri_valid(req->raw_uri, why, sizeof why) || !s_headers_valid(req, why, sizeof why)) {
+        return s_send_error(gw, req, 400, "BAD_REQUEST", why);
+    }
+    if (mc == GW_METHOD_OPTIONS) {
+        return s_options(gw, req);
+    }
+    if (!req->route || mc == GW_METHOD_REFUSED) {
+        return s_no_route(gw, req, mc == GW_METHOD_REFUSED);
     }
     if (req->too_large) {
         return s_send_error(gw, req, 413, "TOO_LARGE", "the request body is over the limit");
@@ -371,26 +459,24 @@ s_complete(yard_gateway_t *gw, gw_req_t *req)
         return s_rate_limited(gw, req, retry);
     }
     if (req->route->auth == YARD_GW_AUTH_BEARER) {
-        req->token = s_bearer(conn);
-        if (!req->token) {
-            struct MHD_Response *r =
-                gw_response_error(req, 401, "UNAUTHENTICATED",
-                                  "a bearer token is required (Authorization: Bearer ...)");
-            MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"yard\"");
-            return s_send(gw, req, r);
+        const char *a =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        gw_bearer_t b = gw_bearer_parse(a, &req->token, why, sizeof why);
+        if (b != GW_BEARER_OK) {
+            return s_refuse_bearer(gw, req, b, why);
         }
         if (gw->rl && yard_gw_ratelimit_take(gw->rl, YARD_GW_RL_TOKEN, req->token, &retry) != 0) {
             return s_rate_limited(gw, req, retry);
         }
     }
-    if (req->body_len > 0 && !s_only_space(req->body, req->body_len)) {
-        char why[200], msg[240];
-        if (yard_json_to_msgpack(req->body, req->body_len, &req->packed, &req->packed_size, why,
-                                 sizeof why) != 0) {
-            snprintf(msg, sizeof msg, "the body is not valid JSON: %s", why);
-            return s_send_error(gw, req, 400, "BAD_JSON", msg);
-        }
+    const char *code = NULL;
+    char msg[240];
+    int refused = s_pack_body(req, &code, msg, sizeof msg);
+    if (refused) {
+        return s_send_error(gw, req, refused, code, msg);
     }
+    req->reply_msgpack = gw_accepts_msgpack(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
     free(req->body); /* the bus gets the msgpack */
     req->body = NULL;
     req->body_len = req->body_cap = 0;
@@ -475,31 +561,19 @@ static int
 s_listen(const char *listen_on, bool reuse_port, int *fd_out, uint16_t *port_out, char *errbuf,
          size_t errlen)
 {
-    const char *colon = listen_on ? strrchr(listen_on, ':') : NULL;
-    if (!colon) {
-        snprintf(errbuf, errlen, "listen: '%s' is not host:port", listen_on ? listen_on : "");
-        return YARD_E_CONFIG;
-    }
-    char host[256];
-    size_t hl = (size_t)(colon - listen_on);
-    if (hl >= sizeof host) {
-        snprintf(errbuf, errlen, "listen: host too long");
-        return YARD_E_CONFIG;
-    }
-    memcpy(host, listen_on, hl);
-    host[hl] = '\0';
-    char *h = host;
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-        h[hl - 1] = '\0';
-        h++;
+    char h[256], port[8];
+    int rc = gw_listen_split(listen_on, h, sizeof h, port, sizeof port, errbuf, errlen);
+    if (rc != 0) {
+        return rc;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(h[0] && strcmp(h, "*") != 0 ? h : NULL, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(h[0] && strcmp(h, "*") != 0 ? h : NULL, port, &hints, &ai);
     if (gai != 0) {
-        snprintf(errbuf, errlen, "listen: '%s': %s", listen_on, gai_strerror(gai));
+        snprintf(errbuf, errlen, "--listen (gateway.listen): '%s': %s", listen_on,
+                 gai_strerror(gai));
         return YARD_E_CONFIG;
     }
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
@@ -511,7 +585,7 @@ s_listen(const char *listen_on, bool reuse_port, int *fd_out, uint16_t *port_out
         }
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        snprintf(errbuf, errlen, "listen: cannot bind %s: %m", listen_on);
+        snprintf(errbuf, errlen, "--listen (gateway.listen): cannot bind %s: %m", listen_on);
         if (fd >= 0) {
             close(fd);
         }
@@ -560,8 +634,8 @@ yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void
         gw->opts.connection_limit = 0;
     }
     yard_options_fill_unset(yard_gateway_options, &gw->opts);
-    int rc = yard_gw_routes_new(cfg, gw->opts.default_route, gw->opts.timeout_ms,
-                                gw->opts.body_limit, &gw->routes, errbuf, errlen);
+    int rc = yard_gw_routes_new(cfg, gw->opts.timeout_ms, gw->opts.body_limit, &gw->routes, errbuf,
+                                errlen);
     if (rc == 0) {
         rc = yard_gw_cors_new(cfg, &gw->cors, errbuf, errlen);
     }

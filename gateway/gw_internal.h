@@ -58,6 +58,7 @@ typedef struct gw_req {
     char *token;  /* bearer token, or NULL */
     void *packed; /* msgpack body (NULL: empty) */
     size_t packed_size;
+    bool reply_msgpack; /* the client's Accept asks for msgpack: the reply's bytes as they are */
     yard_kv_t hdr[GW_BUS_HEADERS_MAX];
     uint32_t nhdr;
     char *strs[GW_OWNED_MAX]; /* owned values some headers point at; the rest are borrowed */
@@ -127,6 +128,9 @@ void gw_loop_destroy(gw_loop_t **self_p);
 
 /* The status and error code for a yard error (Retry-After wanted for OVERLOADED). */
 int gw_status_for_error(int err, const char **code, bool *retry_after);
+/* The status for a service's own error name (CONFLICT: 409; the table in convert.c and
+ * docs/gateway.md), 500 for a name it does not know. */
+int gw_status_for_app_error(const char *name, bool *retry_after);
 /* {"error":{"code":..,"message":..}}; caller owns the result (free()). */
 char *gw_error_json(const char *code, const char *message, size_t *len);
 /* Builds the response for a finished request from its outcome (status in req->status).

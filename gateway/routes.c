@@ -5,7 +5,8 @@
  *
  * Invariant: every route in a table has a valid pattern (starts with '/', balanced braces,
  * unique parameter names, at most YARD_GW_PARAMS_MAX of them), a valid method, a literal
- * service that is a valid service name or a "{param}" its pattern defines, and a non-NULL,
+ * service that is a valid service name or a "{param}" its pattern defines (then with a
+ * non-empty allow-list of valid names, none starting with '$'), and a non-NULL,
  * NULL-terminated scopes array. */
 #include "routes.h"
 
@@ -18,7 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_SERVICE_MAX 255
+#define S_SERVICE_MAX     255
+#define S_DEFAULT         SIZE_MAX /* the route index s_err names as gateway.default_route */
+#define S_DEFAULT_PATTERN "/v1/{service}"
 
 typedef struct {
     const char *text; /* literal text or parameter name; NUL-terminated, in the route's segbuf */
@@ -34,6 +37,8 @@ typedef struct {
     size_t nsegs;
     int service_param; /* index in segs of the parameter that names the service; -1: literal */
     char **scopes;     /* owned; NULL-terminated (pub.scopes points here) */
+    char **services;   /* owned allow-list, NULL-terminated, or NULL (pub.services) */
+    bool is_default;   /* the default route: never takes a configured route's path */
 } s_route_t;
 
 struct yard_gw_routes {
@@ -41,11 +46,21 @@ struct yard_gw_routes {
     size_t count;
 };
 
-static const char *const s_methods[] = {"GET",  "POST",    "PUT", "PATCH", "DELETE",
-                                        "HEAD", "OPTIONS", "*",   NULL};
+/* The route methods and their bits; the Allow header lists them in this order. */
+static const struct {
+    const char *name;
+    unsigned bit;
+} s_methods[] = {
+    {"GET", YARD_GW_M_GET},     {"POST", YARD_GW_M_POST},     {"PUT", YARD_GW_M_PUT},
+    {"PATCH", YARD_GW_M_PATCH}, {"DELETE", YARD_GW_M_DELETE}, {"*", YARD_GW_M_ANY},
+};
+#define S_NMETHODS (sizeof s_methods / sizeof s_methods[0])
 
-static const char *const s_route_keys[] = {"method",     "path", "service", "op", "timeout",
-                                           "body_limit", "auth", "scopes",  NULL};
+static const char *const s_route_keys[] = {"method",     "path", "service", "op",       "timeout",
+                                           "body_limit", "auth", "scopes",  "services", NULL};
+/* What the default route takes: its path and service are fixed. */
+static const char *const s_default_keys[] = {"method", "timeout",  "body_limit", "auth",
+                                             "scopes", "services", NULL};
 
 static char *
 s_strdup(const char *s)
@@ -67,6 +82,17 @@ s_calloc(size_t n, size_t size)
     return p;
 }
 
+/* Where a route is in the config: "gateway.routes[i]", or "gateway.default_route". */
+static void
+s_where(size_t i, char *buf, size_t len)
+{
+    if (i == S_DEFAULT) {
+        snprintf(buf, len, "gateway.default_route");
+    } else {
+        snprintf(buf, len, "gateway.routes[%zu]", i);
+    }
+}
+
 /* "path:line: gateway.routes[i].key: reason" into errbuf. */
 static int s_err(char *errbuf, size_t errlen, yard_config_node_t at, size_t i, const char *key,
                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -83,8 +109,10 @@ s_err(char *errbuf, size_t errlen, yard_config_node_t at, size_t i, const char *
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    snprintf(errbuf, errlen, "%s:%d: gateway.routes[%zu]%s%s: %s", yard_config_path(at.cfg),
-             yard_config_node_line(at), i, key != NULL ? "." : "", key != NULL ? key : "", why);
+    char where[48];
+    s_where(i, where, sizeof where);
+    snprintf(errbuf, errlen, "%s:%d: %s%s%s: %s", yard_config_path(at.cfg),
+             yard_config_node_line(at), where, key != NULL ? "." : "", key != NULL ? key : "", why);
     return YARD_E_CONFIG;
 }
 
@@ -235,10 +263,10 @@ s_no_scopes(void)
 }
 
 static bool
-s_known_key(const char *key)
+s_known_key(const char *const *keys, const char *key)
 {
-    for (size_t i = 0; s_route_keys[i] != NULL; i++) {
-        if (strcmp(key, s_route_keys[i]) == 0) {
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        if (strcmp(key, keys[i]) == 0) {
             return true;
         }
     }
@@ -264,16 +292,21 @@ s_read_method(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, siz
     if (text == NULL) {
         return YARD_E_CONFIG;
     }
-    for (size_t m = 0; s_methods[m] != NULL; m++) {
-        if (strcasecmp(text, s_methods[m]) == 0) {
-            r->pub.method = s_methods[m];
+    for (size_t m = 0; m < S_NMETHODS; m++) {
+        if (strcasecmp(text, s_methods[m].name) == 0) {
+            r->pub.method = s_methods[m].name;
+            r->pub.methods = s_methods[m].bit;
             return 0;
         }
     }
+    if (strcasecmp(text, "HEAD") == 0 || strcasecmp(text, "OPTIONS") == 0) {
+        return s_err(errbuf, errlen, node, i, "method",
+                     "'%s' is not a route method (HEAD is served by the path's GET route, "
+                     "OPTIONS by the gateway itself)",
+                     text);
+    }
     return s_err(errbuf, errlen, node, i, "method",
-                 "invalid method '%s' (expected GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS "
-                 "or *)",
-                 text);
+                 "invalid method '%s' (expected GET, POST, PUT, PATCH, DELETE or *)", text);
 }
 
 static int
@@ -293,6 +326,33 @@ s_read_scopes(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, siz
                          "expected a list of scope names (item %zu is not one)", k);
         }
         r->scopes[k] = s_strdup(text);
+    }
+    return 0;
+}
+
+/* The allow-list of a route whose service comes from the path: service names by name (no
+ * "*", none of the broker's own '$' services). */
+static int
+s_read_services(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, size_t errlen)
+{
+    size_t n = yard_config_node_len(node);
+    if (yard_config_node_kind(node) != YARD_CONFIG_LIST || n == 0) {
+        return s_err(errbuf, errlen, node, i, "services",
+                     "expected a non-empty list of service names (the services this route "
+                     "reaches)");
+    }
+    r->services = s_calloc(n + 1, sizeof(char *));
+    for (size_t k = 0; k < n; k++) {
+        yard_config_node_t item = yard_config_node_item(node, k);
+        const char *text = yard_config_node_text(item);
+        if (yard_config_node_kind(item) != YARD_CONFIG_SCALAR || text == NULL ||
+            !s_service_valid(text, strlen(text)) || text[0] == '$' || strcmp(text, "*") == 0) {
+            return s_err(errbuf, errlen, item, i, "services",
+                         "item %zu is not a service name (name each service; no '*', no "
+                         "'$' services)",
+                         k);
+        }
+        r->services[k] = s_strdup(text);
     }
     return 0;
 }
@@ -363,6 +423,9 @@ s_read_field(s_route_t *r, const char *key, yard_config_node_t value, size_t i, 
     if (strcmp(key, "scopes") == 0) {
         return s_read_scopes(r, value, i, errbuf, errlen);
     }
+    if (strcmp(key, "services") == 0) {
+        return s_read_services(r, value, i, errbuf, errlen);
+    }
     return 0; /* path and service are read first, by s_read_route */
 }
 
@@ -396,25 +459,33 @@ s_read_target(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size
     return bad != NULL ? s_err(errbuf, errlen, service, i, "service", "%s", bad) : 0;
 }
 
+/* Every key of map is one of keys (else an error listing them). */
 static int
-s_read_route(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size_t errlen)
+s_check_keys(yard_config_node_t map, const char *const *keys, size_t i, char *errbuf, size_t errlen)
 {
-    if (yard_config_node_kind(map) != YARD_CONFIG_MAP) {
-        return s_err(errbuf, errlen, map, i, NULL,
-                     "expected a map (method, path, service, op, ...)");
-    }
     for (size_t k = 0; k < yard_config_node_len(map); k++) {
         int line;
         const char *key = yard_config_node_key(map, k, NULL, &line);
-        if (key != NULL && !s_known_key(key)) {
-            snprintf(errbuf, errlen,
-                     "%s:%d: gateway.routes[%zu]: unknown key '%s' (expected method, path, "
-                     "service, op, timeout, body_limit, auth, scopes)",
-                     yard_config_path(map.cfg), line, i, key);
+        if (key != NULL && !s_known_key(keys, key)) {
+            char where[48], list[160] = "";
+            s_where(i, where, sizeof where);
+            for (size_t j = 0; keys[j] != NULL; j++) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", keys[j]);
+            }
+            snprintf(errbuf, errlen, "%s:%d: %s: unknown key '%s' (expected %s)",
+                     yard_config_path(map.cfg), line, where, key, list);
             return YARD_E_CONFIG;
         }
     }
-    int rc = s_read_target(r, map, i, errbuf, errlen);
+    return 0;
+}
+
+/* The fields after path and service, and the checks across them. */
+static int
+s_read_rest(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size_t errlen)
+{
+    int rc = 0;
     for (size_t k = 0; rc == 0 && k < yard_config_node_len(map); k++) {
         yard_config_node_t value;
         const char *key = yard_config_node_key(map, k, &value, NULL);
@@ -424,7 +495,28 @@ s_read_route(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size_
         rc = s_err(errbuf, errlen, yard_config_node_get(map, "scopes"), i, "scopes",
                    "scopes need auth: bearer");
     }
+    if (rc == 0 && r->service_param >= 0 && r->services == NULL) {
+        rc = s_err(errbuf, errlen, map, i, NULL,
+                   "missing 'services' (a route whose service comes from the path reaches "
+                   "only the services it lists)");
+    }
+    if (rc == 0 && r->service_param < 0 && r->services != NULL) {
+        rc = s_err(errbuf, errlen, yard_config_node_get(map, "services"), i, "services",
+                   "only a route whose service is a {parameter} takes a services list");
+    }
     return rc;
+}
+
+static int
+s_read_route(s_route_t *r, yard_config_node_t map, size_t i, char *errbuf, size_t errlen)
+{
+    if (yard_config_node_kind(map) != YARD_CONFIG_MAP) {
+        return s_err(errbuf, errlen, map, i, NULL,
+                     "expected a map (method, path, service, op, ...)");
+    }
+    int rc = s_check_keys(map, s_route_keys, i, errbuf, errlen);
+    rc = rc != 0 ? rc : s_read_target(r, map, i, errbuf, errlen);
+    return rc != 0 ? rc : s_read_rest(r, map, i, errbuf, errlen);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -435,6 +527,7 @@ s_route_init(s_route_t *r, uint32_t timeout_ms, uint64_t body_limit)
 {
     memset(r, 0, sizeof *r);
     r->pub.method = "*";
+    r->pub.methods = YARD_GW_M_ANY;
     r->pub.timeout_ms = timeout_ms;
     r->pub.body_limit = body_limit;
     r->pub.auth = YARD_GW_AUTH_NONE;
@@ -452,6 +545,10 @@ s_route_free(s_route_t *r)
         free(r->scopes[k]);
     }
     free(r->scopes);
+    for (size_t k = 0; r->services != NULL && r->services[k] != NULL; k++) {
+        free(r->services[k]);
+    }
+    free(r->services);
     for (size_t i = 0; i < r->nsegs; i++) {
         free(r->segs[i].key);
     }
@@ -459,24 +556,43 @@ s_route_free(s_route_t *r)
     free(r->segs);
 }
 
-/* The default route: any method on /v1/{service} goes to that service. */
-static void
-s_add_default(yard_gw_routes_t *self, uint32_t timeout_ms, uint64_t body_limit)
+/* The default route, when gateway.default_route is a map: /v1/{service} to the services its
+ * allow-list names, with the route settings it gives. false, null or no key: off. true is an
+ * error rather than "every service": it once meant that, and a config written for it must not
+ * silently expose less (or more) than its author thinks. */
+static int
+s_read_default(yard_gw_routes_t *self, const yard_config_t *cfg, uint32_t timeout_ms,
+               uint64_t body_limit, char *errbuf, size_t errlen)
 {
+    yard_config_node_t node = yard_config_node(cfg, "gateway.default_route");
+    yard_config_kind_t kind = yard_config_node_kind(node);
+    const char *text = yard_config_node_text(node);
+    if (kind == YARD_CONFIG_ABSENT || kind == YARD_CONFIG_NULL ||
+        (kind == YARD_CONFIG_SCALAR && text != NULL &&
+         (strcasecmp(text, "false") == 0 || strcasecmp(text, "off") == 0 ||
+          strcasecmp(text, "no") == 0))) {
+        return 0;
+    }
+    if (kind != YARD_CONFIG_MAP) {
+        return s_err(errbuf, errlen, node, S_DEFAULT, NULL,
+                     "expected a map with 'services' (the services /v1/{service} reaches), or "
+                     "false; the default route no longer serves every service");
+    }
     s_route_t *r = &self->routes[self->count++];
     s_route_init(r, timeout_ms, body_limit);
-    r->pub.name = s_strdup("/v1/{service}");
+    r->is_default = true;
+    r->pub.name = s_strdup(S_DEFAULT_PATTERN);
     char why[64];
-    const char *bad = s_compile(r, why, sizeof why);
-    bad = bad != NULL ? bad : s_set_service(r, "{service}", why, sizeof why);
-    if (bad != NULL) {
+    if (s_compile(r, why, sizeof why) != NULL || s_set_service(r, "{service}", why, sizeof why)) {
         abort(); /* a constant pattern: cannot fail */
     }
+    int rc = s_check_keys(node, s_default_keys, S_DEFAULT, errbuf, errlen);
+    return rc != 0 ? rc : s_read_rest(r, node, S_DEFAULT, errbuf, errlen);
 }
 
 int
-yard_gw_routes_new(const yard_config_t *cfg, bool default_route, uint32_t timeout_ms,
-                   uint64_t body_limit, yard_gw_routes_t **out, char *errbuf, size_t errlen)
+yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_limit,
+                   yard_gw_routes_t **out, char *errbuf, size_t errlen)
 {
     *out = NULL;
     yard_config_node_t list = yard_config_node(cfg, "gateway.routes");
@@ -495,17 +611,17 @@ yard_gw_routes_new(const yard_config_t *cfg, bool default_route, uint32_t timeou
         s_route_init(r, timeout_ms, body_limit);
         rc = s_read_route(r, yard_config_node_item(list, i), i, errbuf, errlen);
     }
+    if (rc == 0) {
+        rc = s_read_default(self, cfg, timeout_ms, body_limit, errbuf, errlen);
+    }
     for (size_t i = 0; i < self->count; i++) {
-        self->routes[i].pub.scopes = (const char *const *)self->routes[i].scopes;
+        s_route_t *r = &self->routes[i];
+        r->pub.scopes = (const char *const *)r->scopes;
+        r->pub.services = (const char *const *)r->services;
     }
     if (rc != 0) {
         yard_gw_routes_destroy(&self);
         return rc;
-    }
-    if (default_route) {
-        s_add_default(self, timeout_ms, body_limit);
-        self->routes[self->count - 1].pub.scopes =
-            (const char *const *)self->routes[self->count - 1].scopes;
     }
     *out = self;
     return 0;
@@ -562,9 +678,19 @@ s_match_path(const s_route_t *r, const char *path, yard_gw_match_t *m)
     return true;
 }
 
-/* Resolves the service into m; false when a parameter does not make a valid name. A name
- * from the path may not start with '$': those are the broker's own services, which the
- * default route must not expose. */
+static bool
+s_listed(const char *const *list, const char *name, size_t len)
+{
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (strlen(list[i]) == len && memcmp(list[i], name, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Resolves the service into m; false when a parameter does not make a valid name or names a
+ * service the route's allow-list does not (a '$' name, the broker's own, is never listed). */
 static bool
 s_resolve(const s_route_t *r, yard_gw_match_t *m)
 {
@@ -578,7 +704,8 @@ s_resolve(const s_route_t *r, yard_gw_match_t *m)
                 len = m->params[i].value_len;
             }
         }
-        if (!s_service_valid(name, len) || name[0] == '$') {
+        if (!s_service_valid(name, len) || name[0] == '$' ||
+            !s_listed(r->pub.services, name, len)) {
             return false;
         }
     }
@@ -586,6 +713,38 @@ s_resolve(const s_route_t *r, yard_gw_match_t *m)
     m->service_buf[len] = '\0';
     m->service = m->service_buf;
     return true;
+}
+
+unsigned
+yard_gw_method_bit(const char *method)
+{
+    if (method == NULL) {
+        return 0;
+    }
+    if (strcmp(method, "HEAD") == 0) {
+        return YARD_GW_M_GET;
+    }
+    for (size_t i = 0; i + 1 < S_NMETHODS; i++) { /* not "*": no request has that method */
+        if (strcmp(method, s_methods[i].name) == 0) {
+            return s_methods[i].bit;
+        }
+    }
+    return 0;
+}
+
+const char *
+yard_gw_allow_text(unsigned allow, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i + 1 < S_NMETHODS; i++) {
+        if (allow & s_methods[i].bit) {
+            const char *name = s_methods[i].bit == YARD_GW_M_GET ? "GET, HEAD" : s_methods[i].name;
+            used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s, ", name);
+        }
+    }
+    snprintf(buf + (used < len ? used : len - 1), used < len ? len - used : 1, "OPTIONS");
+    return buf;
 }
 
 const yard_gw_route_t *
@@ -596,23 +755,28 @@ yard_gw_routes_match(const yard_gw_routes_t *self, const char *method, const cha
     m->service = NULL;
     m->service_buf[0] = '\0';
     m->method_not_allowed = false;
+    m->allow = 0;
     if (method == NULL || path == NULL) {
         return NULL;
     }
+    unsigned bit = yard_gw_method_bit(method);
     for (size_t i = 0; i < self->count; i++) {
         const s_route_t *r = &self->routes[i];
-        if (!s_match_path(r, path, m)) {
+        if (r->is_default && m->allow != 0) {
+            break; /* a configured route has this path: it is theirs, with any method */
+        }
+        if (!s_match_path(r, path, m) || !s_resolve(r, m)) {
             continue;
         }
-        if (strcmp(r->pub.method, "*") != 0 && strcmp(r->pub.method, method) != 0) {
-            m->method_not_allowed = true;
+        if ((r->pub.methods & bit) == 0) {
+            m->allow |= r->pub.methods;
             continue;
         }
-        if (s_resolve(r, m)) {
-            m->method_not_allowed = false;
-            return &r->pub;
-        }
+        m->allow |= r->pub.methods;
+        return &r->pub;
     }
+    m->method_not_allowed = m->allow != 0;
     m->nparams = 0;
+    m->service = NULL;
     return NULL;
 }

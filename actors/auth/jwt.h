@@ -12,11 +12,12 @@
 #define AUTH_JWT_H
 
 #include "keyset.h"
+#include "yard/wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_JWT_MAX    8192 /* longest token accepted, bytes */
+#define AUTH_JWT_MAX    YARD_BEARER_MAX /* longest token accepted: the gateway's limit too */
 #define AUTH_SCOPES_MAX 32   /* scopes per token */
 #define AUTH_SCOPE_MAX  64   /* bytes per scope */
 #define AUTH_SUB_MAX    255  /* bytes in sub */

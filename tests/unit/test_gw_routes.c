@@ -1,6 +1,6 @@
-/* Gateway routes: a route table from the config's gateway.routes, matched per request with
- * path parameters, service resolution and 405 detection. Read as the usage example of
- * gateway/routes.h. */
+/* Gateway routes: a route table from the config's gateway.routes and gateway.default_route,
+ * matched per request with path parameters, service resolution (allow-lists), 405 detection
+ * and the Allow header. Read as the usage example of gateway/routes.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,7 +50,7 @@ teardown(void **state)
 
 /* Loads text as the config file and builds routes from it; returns the rc, err the reason. */
 static int
-s_build(fixture_t *f, const char *text, bool default_route, char *err, size_t errlen)
+s_build(fixture_t *f, const char *text, char *err, size_t errlen)
 {
     yard_gw_routes_destroy(&f->routes);
     yard_config_destroy(&f->cfg);
@@ -60,7 +60,7 @@ s_build(fixture_t *f, const char *text, bool default_route, char *err, size_t er
         fail_msg("load: %s", lerr);
     }
     err[0] = '\0';
-    return yard_gw_routes_new(f->cfg, default_route, 30000, 1 << 20, &f->routes, err, errlen);
+    return yard_gw_routes_new(f->cfg, 30000, 1 << 20, &f->routes, err, errlen);
 }
 
 static void
@@ -76,7 +76,7 @@ static void
 s_assert_bad(fixture_t *f, const char *text, const char *want)
 {
     char err[512];
-    assert_int_equal(s_build(f, text, true, err, sizeof err), YARD_E_CONFIG);
+    assert_int_equal(s_build(f, text, err, sizeof err), YARD_E_CONFIG);
     assert_null(f->routes);
     s_assert_has(err, want);
 }
@@ -94,10 +94,27 @@ static void
 test_default_route_only(void **state)
 {
     fixture_t *f = *state;
-    /* no config at all: /v1/{service} serves every service, any method */
-    char err[256];
-    assert_int_equal(yard_gw_routes_new(NULL, true, 5000, 4096, &f->routes, err, sizeof err), 0);
+    /* no config at all: no routes, /v1/{service} included (default closed) */
+    char err[512];
+    assert_int_equal(yard_gw_routes_new(NULL, 5000, 4096, &f->routes, err, sizeof err), 0);
     yard_gw_match_t m;
+    assert_null(yard_gw_routes_match(f->routes, "POST", "/v1/echo", &m));
+    assert_false(m.method_not_allowed);
+    yard_gw_routes_destroy(&f->routes);
+
+    /* switched on: the listed services only, any of the five methods */
+    char text[600];
+    char a255[256];
+    memset(a255, 'a', 255);
+    a255[255] = '\0';
+    snprintf(text, sizeof text,
+             "gateway:\n  default_route:\n    services: [echo, '$sys', 'a b', %s]\n", a255);
+    assert_int_equal(s_build(f, text, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "gateway.default_route.services: item 1 is not a service name");
+    snprintf(text, sizeof text, "gateway:\n  default_route:\n    services: [echo, %s]\n", a255);
+    assert_int_equal(s_build(f, text, err, sizeof err), 0);
+    yard_gw_routes_destroy(&f->routes);
+    assert_int_equal(yard_gw_routes_new(f->cfg, 5000, 4096, &f->routes, err, sizeof err), 0);
     const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "POST", "/v1/echo", &m);
     assert_non_null(r);
     assert_string_equal(r->name, "/v1/{service}");
@@ -120,6 +137,8 @@ test_default_route_only(void **state)
     assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/$sys", &m));
     assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/a b", &m));
     assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/a\x01", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/scheduler", &m)); /* not listed */
+    assert_false(m.method_not_allowed);
     char longname[300];
     memset(longname, 'a', sizeof longname);
     memcpy(longname, "/v1/", 4);
@@ -128,6 +147,8 @@ test_default_route_only(void **state)
     longname[4 + 255] = '\0'; /* exactly 255: allowed */
     assert_non_null(yard_gw_routes_match(f->routes, "GET", longname, &m));
     assert_int_equal(strlen(m.service), 255);
+    longname[4 + 254] = '\0'; /* a valid name, but not on the list */
+    assert_null(yard_gw_routes_match(f->routes, "GET", longname, &m));
 }
 
 static void
@@ -148,8 +169,9 @@ test_routes_from_config(void **state)
                 "      auth: bearer\n"
                 "      scopes: [users.read, users.admin]\n"
                 "    - {method: DELETE, path: '/v1/users/{id}', service: users, op: user.del}\n"
-                "    - {path: '/svc/{name}/ops/{op}', service: '{name}'}\n",
-                true, err, sizeof err);
+                "    - {path: '/svc/{name}/ops/{op}', service: '{name}', services: [billing]}\n"
+                "  default_route: {services: [echo]}\n",
+                err, sizeof err);
     assert_int_equal(rc, 0);
     yard_gw_match_t m;
     const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "GET", "/v1/users/42", &m);
@@ -188,6 +210,7 @@ test_routes_from_config(void **state)
     s_assert_param(&m, 0, "name", "billing");
     s_assert_param(&m, 1, "op", "refund");
     assert_null(yard_gw_routes_match(f->routes, "GET", "/svc//ops/refund", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/svc/users/ops/refund", &m));
 
     /* the default route comes last */
     r = yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m);
@@ -195,8 +218,8 @@ test_routes_from_config(void **state)
     assert_string_equal(r->name, "/v1/{service}");
 
     /* switched off: only the configured routes */
-    assert_int_equal(
-        s_build(f, "gateway:\n  routes: [{path: /a, service: a}]\n", false, err, sizeof err), 0);
+    assert_int_equal(s_build(f, "gateway:\n  routes: [{path: /a, service: a}]\n", err, sizeof err),
+                     0);
     assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m));
     assert_non_null(yard_gw_routes_match(f->routes, "GET", "/a", &m));
     assert_string_equal(m.service, "a");
@@ -270,12 +293,104 @@ test_empty_routes_key(void **state)
 {
     fixture_t *f = *state;
     char err[256];
-    assert_int_equal(s_build(f, "gateway:\n  routes:\n", true, err, sizeof err), 0);
+    assert_int_equal(
+        s_build(f, "gateway:\n  routes:\n  default_route: {services: [echo]}\n", err, sizeof err),
+        0);
     yard_gw_match_t m;
     assert_non_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m));
-    assert_int_equal(s_build(f, "gateway:\n  routes: []\n", false, err, sizeof err), 0);
+    assert_int_equal(s_build(f, "gateway:\n  routes: []\n", err, sizeof err), 0);
     assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m));
     assert_null(yard_gw_routes_match(f->routes, NULL, "/v1/echo", &m));
+}
+
+/* The default route takes a route's settings; true alone, a missing or empty allow-list, and
+ * keys a route would not take are errors naming the key. */
+static void
+test_default_route_settings(void **state)
+{
+    fixture_t *f = *state;
+    char err[512];
+    assert_int_equal(s_build(f,
+                             "gateway:\n"
+                             "  default_route:\n"
+                             "    method: POST\n"
+                             "    services: [echo, scheduler]\n"
+                             "    auth: bearer\n"
+                             "    scopes: [bus.call]\n"
+                             "    timeout: 2s\n"
+                             "    body_limit: 1KiB\n",
+                             err, sizeof err),
+                     0);
+    yard_gw_match_t m;
+    const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "POST", "/v1/scheduler", &m);
+    assert_non_null(r);
+    assert_int_equal(r->auth, YARD_GW_AUTH_BEARER);
+    assert_string_equal(r->scopes[0], "bus.call");
+    assert_int_equal(r->timeout_ms, 2000);
+    assert_int_equal(r->body_limit, 1024);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/scheduler", &m));
+    assert_true(m.method_not_allowed);
+
+    s_assert_bad(f, "gateway:\n  default_route: true\n",
+                 "yard.yaml:2: gateway.default_route: expected a map with 'services'");
+    s_assert_bad(f, "gateway:\n  default_route: {auth: bearer}\n",
+                 "gateway.default_route: missing 'services'");
+    s_assert_bad(f, "gateway:\n  default_route: {services: []}\n",
+                 "gateway.default_route.services: expected a non-empty list");
+    s_assert_bad(f, "gateway:\n  default_route: {services: ['*']}\n",
+                 "gateway.default_route.services: item 0 is not a service name");
+    s_assert_bad(f, "gateway:\n  default_route: {services: [a], path: /x}\n",
+                 "gateway.default_route: unknown key 'path'");
+    s_assert_bad(f, "gateway:\n  default_route: {services: [a], scopes: [x]}\n",
+                 "gateway.default_route.scopes: scopes need auth: bearer");
+    s_assert_bad(f, "gateway:\n  routes: [{path: '/x/{s}', service: '{s}'}]\n",
+                 "gateway.routes[0]: missing 'services'");
+    s_assert_bad(f, "gateway:\n  routes: [{path: '/x', service: x, services: [x]}]\n",
+                 "only a route whose service is a {parameter} takes a services list");
+    s_assert_bad(f, "gateway:\n  routes: [{path: '/x', service: x, method: HEAD}]\n",
+                 "'HEAD' is not a route method");
+    s_assert_bad(f, "gateway:\n  routes: [{path: '/x', service: x, method: OPTIONS}]\n",
+                 "'OPTIONS' is not a route method");
+    assert_int_equal(s_build(f, "gateway:\n  default_route: false\n", err, sizeof err), 0);
+    assert_null(yard_gw_routes_match(f->routes, "POST", "/v1/echo", &m));
+}
+
+/* A configured route owns its path: the default route never takes it with another method, so
+ * GET on a POST-only route is 405 with Allow, not the default route's service. HEAD is GET;
+ * other methods never match but learn the path's methods. */
+static void
+test_owned_paths_and_allow(void **state)
+{
+    fixture_t *f = *state;
+    char err[512];
+    assert_int_equal(s_build(f,
+                             "gateway:\n"
+                             "  routes:\n"
+                             "    - {method: POST, path: /v1/login, service: auth, op: login}\n"
+                             "    - {method: DELETE, path: /v1/login, service: auth, op: logout}\n"
+                             "    - {method: GET, path: /v1/things, service: things}\n"
+                             "  default_route: {services: [login, echo]}\n",
+                             err, sizeof err),
+                     0);
+    yard_gw_match_t m;
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/v1/login", &m));
+    assert_true(m.method_not_allowed);
+    char allow[64];
+    assert_string_equal(yard_gw_allow_text(m.allow, allow, sizeof allow), "POST, DELETE, OPTIONS");
+    const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "HEAD", "/v1/things", &m);
+    assert_non_null(r);
+    assert_string_equal(m.service, "things");
+    assert_null(yard_gw_routes_match(f->routes, "OPTIONS", "/v1/things", &m));
+    assert_string_equal(yard_gw_allow_text(m.allow, allow, sizeof allow), "GET, HEAD, OPTIONS");
+    assert_null(yard_gw_routes_match(f->routes, "TRACE", "/v1/echo", &m));
+    assert_string_equal(yard_gw_allow_text(m.allow, allow, sizeof allow),
+                        "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    assert_null(yard_gw_routes_match(f->routes, "BREW", "/v1/echo", &m));
+    assert_non_null(yard_gw_routes_match(f->routes, "PUT", "/v1/echo", &m));
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/nowhere", &m));
+    assert_int_equal(m.allow, 0);
+    assert_int_equal(yard_gw_method_bit("HEAD"), YARD_GW_M_GET);
+    assert_int_equal(yard_gw_method_bit("OPTIONS"), 0);
 }
 
 int
@@ -286,6 +401,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_routes_from_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_routes_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_route_settings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owned_paths_and_allow, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,6 @@ typedef struct {
     uint32_t timeout_ms;            /* default per-route deadline (504 after it) */
     uint64_t body_limit;            /* default per-route request body limit (413 above it) */
     uint32_t drain_ms;              /* SIGTERM: how long in-flight requests may finish */
-    bool default_route;             /* serve /v1/{service} -> service */
     bool reuse_port;                /* SO_REUSEPORT: several gateways on one port */
     char *log_level;
 } yard_gateway_opts_t;

@@ -25,11 +25,15 @@
 
 /* Caps on what a peer can make us hold. */
 #define YARD_WIRE_NAME_MAX    255   /* service, subject, op, replica, app error, header key */
-#define YARD_WIRE_VALUE_MAX   4096  /* one header value */
+#define YARD_WIRE_VALUE_MAX   8192  /* one header value: a bearer token fits (auth.token) */
 #define YARD_WIRE_TEXT_MAX    1024  /* error text */
 #define YARD_WIRE_HEADERS_MAX 64    /* entries in the headers map */
 #define YARD_WIRE_HEADER_MAX  16384 /* the whole header frame */
 #define YARD_WIRE_STORE_MAX   512   /* a replica's store identity (READY) */
+
+/* The longest bearer token: the gateway forwards at most this (as the auth.token header) and
+ * the auth service accepts at most this, so a token is never refused by one and not the other. */
+#define YARD_BEARER_MAX YARD_WIRE_VALUE_MAX
 
 typedef enum {
     YARD_CMD_READY = 1, /* replica -> broker: offer a service with credit; broker -> replica: ack */
