@@ -417,6 +417,7 @@ s_timers(yard_broker_t *b)
     if (b->now >= b->next_tick) {
         yard__peers_sweep(b);
         yard__services_sweep(b);
+        yard__trim_tick(b);
         if (b->ntaps) {
             yard__tap_on_tick(b);
         }

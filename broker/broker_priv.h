@@ -204,7 +204,8 @@ typedef enum {
     X(DISCONNECTS_SENT, "disconnects_sent")                                                        \
     X(REPLICAS_DEAD, "replicas_dead")                                                              \
     X(REPLICAS_REFUSED, "replicas_refused")                                                        \
-    X(PEERS_GONE, "peers_unreachable")
+    X(PEERS_GONE, "peers_unreachable")                                                             \
+    X(TRIMS, "memory_trims")
 typedef enum {
 #define YARD__X(n, s) YARD__C_##n,
     YARD__COUNTERS(YARD__X)
@@ -245,6 +246,9 @@ struct yard_broker {
     uint32_t ntaps, taps_cap;
     char (*mon_peer)[64]; /* monitor.c: the remote address of each accepted fd */
     uint32_t mon_peer_cap;
+    uint32_t conns;     /* monitor.c: connections accepted and not yet disconnected */
+    uint32_t trim_peak; /* trim.c: the highest conns + npeers since the last trim */
+    uint64_t trim_ms;   /* trim.c: b->now at the last trim */
 };
 
 /* The tap hooks as the request path calls them: one branch when nobody taps. */
@@ -357,6 +361,15 @@ void yard__event_peer(yard_broker_t *b, const char *event, const char *endpoint,
 /* The same with a replica's store identity and the one its service expected (refuse.c). */
 void yard__event_store(yard_broker_t *b, const char *event, const char *service,
                        const char *replica, const char *store, const char *expected);
+
+/* trim.c: after a large drop in connections and peers, freed memory goes back to the kernel */
+/* Notes the load (conns + npeers) after it may have grown. */
+void yard__trim_note(yard_broker_t *b);
+/* Every tick: trims (malloc_trim) once the load fell to half its peak, by enough. */
+void yard__trim_tick(yard_broker_t *b);
+/* Halves *cap (an array yard__grow grew, of elem-sized items) once count is a quarter of it
+ * or less, down to 16: what a flood grew does not stay. */
+void yard__shrink(void **arr, uint32_t *cap, uint32_t count, size_t elem);
 
 /* monitor.c */
 int yard__monitor_open(yard_broker_t *b);

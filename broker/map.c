@@ -1,7 +1,9 @@
 /* Open-addressing hash map from a byte-string key to an item that holds its own key
  * (services by name, peers by routing id). Linear probing at most half full, deletion by
  * backward shift (no tombstones), so a lookup touches a few adjacent slots and the table
- * never degrades. It allocates only when it grows. */
+ * never degrades. It allocates only when it grows past half full or shrinks below an eighth
+ * (to half its size: a quarter full, so that a count moving around one size never rehashes
+ * back and forth), so that a table a flood of peers grew does not keep its size after. */
 #include "broker_priv.h"
 
 #include <stdlib.h>
@@ -71,9 +73,8 @@ s_insert(yard__slot_t *slots, uint32_t cap, void *val, uint32_t hash)
 }
 
 static void
-s_grow(yard__map_t *m)
+s_resize(yard__map_t *m, uint32_t cap)
 {
-    uint32_t cap = m->cap * 2;
     yard__slot_t *slots = calloc(cap, sizeof *slots);
     if (!slots) {
         abort();
@@ -92,7 +93,7 @@ void
 yard__map_put(yard__map_t *m, void *val, uint32_t hash)
 {
     if ((m->count + 1) * 2 > m->cap) {
-        s_grow(m);
+        s_resize(m, m->cap * 2);
     }
     s_insert(m->slots, m->cap, val, hash);
     m->count++;
@@ -122,4 +123,7 @@ yard__map_del(yard__map_t *m, const void *val, uint32_t hash)
     m->slots[hole].val = NULL;
     m->slots[hole].hash = 0;
     m->count--;
+    if (m->cap > S_MIN_CAP && m->count * 8 < m->cap) {
+        s_resize(m, m->cap / 2);
+    }
 }

@@ -106,6 +106,17 @@ s_track(yard_broker_t *b, uint16_t code, uint32_t fd, char *peer, size_t cap)
     }
 }
 
+/* Connections open (trim.c watches them fall after a flood). */
+static void
+s_count(yard_broker_t *b, uint16_t code)
+{
+    if (code == ZMQ_EVENT_ACCEPTED) {
+        b->conns++;
+    } else if (code == ZMQ_EVENT_DISCONNECTED && b->conns > 0) {
+        b->conns--;
+    }
+}
+
 /* Reads every pending monitor message (non-blocking). */
 void
 yard__monitor_read(yard_broker_t *b)
@@ -139,9 +150,11 @@ yard__monitor_read(yard_broker_t *b)
             s_track(b, code, value, peer, sizeof peer);
             yard__event_peer(b, name, endpoint, peer);
         }
+        s_count(b, code);
         zmq_msg_close(&ev);
         zmq_msg_close(&addr);
     }
+    yard__trim_note(b);
 }
 
 void

@@ -53,6 +53,7 @@ yard__peer_get(yard_broker_t *b, const void *rid, size_t len)
     p->pos = b->npeers;
     b->peers[b->npeers++] = p;
     yard__map_put(&b->peer_map, p, p->hash);
+    yard__trim_note(b);
     return p;
 }
 
@@ -63,6 +64,7 @@ s_peer_free(yard_broker_t *b, yard__peer_t *p)
     yard__peer_t *last = b->peers[--b->npeers];
     b->peers[p->pos] = last;
     last->pos = p->pos;
+    yard__shrink((void **)&b->peers, &b->peers_cap, b->npeers, sizeof *b->peers);
     free(p->subs);
     free(p->store);
     free(p);

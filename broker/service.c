@@ -81,6 +81,7 @@ yard__service_remove_replica(yard_broker_t *b, yard__peer_t *p)
     yard__peer_t *last = s->reps[--s->nreps];
     s->reps[p->svc_pos] = last;
     last->svc_pos = p->svc_pos;
+    yard__shrink((void **)&s->reps, &s->reps_cap, s->nreps, sizeof *s->reps);
     if (s->rr >= s->nreps) {
         s->rr = 0;
     }

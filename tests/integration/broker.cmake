@@ -4,3 +4,7 @@ foreach(_t test_broker_route test_broker_pubsub test_broker_badinput test_broker
     yard_add_test(NAME ${_t} SOURCES ${_tb}/${_t}.c ${_tb}/test_broker_util.c
                   LIBS yard_broker LABELS integration TIMEOUT 30)
 endforeach()
+# The broker's RSS after floods of connections: a real yard-broker process, raw DEALERs.
+yard_add_test(NAME test_broker_memory SOURCES ${_tb}/test_broker_memory.c
+              ${_tb}/test_broker_util.c LIBS yard_broker LABELS integration TIMEOUT 120)
+add_dependencies(test_broker_memory yard-broker)

@@ -51,6 +51,41 @@ test_map_put_get_delete(void **state)
     yard__map_fini(&m);
 }
 
+/* A map a flood grew shrinks back as its items leave, and stays whole on the way. */
+static void
+test_map_shrinks_after_a_flood(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    static s_item_t items[N];
+    yard__map_t m;
+    yard__map_init(&m, s_key_of);
+    uint32_t min_cap = m.cap;
+    for (int i = 0; i < N; i++) {
+        items[i].len = (uint32_t)snprintf(items[i].key, sizeof items[i].key, "p%d", i);
+        yard__map_put(&m, &items[i], yard__hash(items[i].key, items[i].len));
+    }
+    assert_true(m.cap >= 2 * N);
+    for (int i = 0; i < N - 3; i++) {
+        yard__map_del(&m, &items[i], yard__hash(items[i].key, items[i].len));
+        if (i % 500 == 0) { /* the rest are still found after each resize */
+            for (int j = i + 1; j < N; j += 97) {
+                assert_ptr_equal(yard__map_get(&m, items[j].key, items[j].len,
+                                               yard__hash(items[j].key, items[j].len)),
+                                 &items[j]);
+            }
+        }
+    }
+    assert_int_equal(m.count, 3);
+    assert_int_equal(m.cap, min_cap);
+    for (int i = N - 3; i < N; i++) {
+        assert_ptr_equal(
+            yard__map_get(&m, items[i].key, items[i].len, yard__hash(items[i].key, items[i].len)),
+            &items[i]);
+    }
+    yard__map_fini(&m);
+}
+
 static void
 test_pool_ids_and_deadline_heap(void **state)
 {
@@ -125,6 +160,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_put_get_delete),
+        cmocka_unit_test(test_map_shrinks_after_a_flood),
         cmocka_unit_test(test_pool_ids_and_deadline_heap),
         cmocka_unit_test(test_lists_keep_order),
         cmocka_unit_test(test_options_are_known_keys),
