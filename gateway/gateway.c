@@ -11,6 +11,7 @@
  *
  * Invariant: a suspended connection always gets resumed (by its bus call's outcome, by the
  * loop's own deadline, or by stop), and stop resumes everything before MHD_stop_daemon(). */
+#include "framing.h"
 #include "gw_internal.h"
 #include "inputs.h"
 
@@ -116,7 +117,7 @@ s_send(yard_gateway_t *gw, gw_req_t *req, struct MHD_Response *r)
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
         yard_gw_cors_apply(gw->cors, origin, s_cors_add, r);
     }
-    if (atomic_load(&gw->draining)) {
+    if (atomic_load(&gw->draining) && !MHD_get_response_header(r, MHD_HTTP_HEADER_CONNECTION)) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     }
     req->state = GW_SENT;
@@ -129,6 +130,16 @@ static enum MHD_Result
 s_send_error(yard_gateway_t *gw, gw_req_t *req, int status, const char *code, const char *msg)
 {
     return s_send(gw, req, gw_response_error(req, status, code, msg));
+}
+
+/* An error after which the connection cannot be trusted to find the next request (bad
+ * framing): libmicrohttpd closes it once the answer is sent, and reads nothing more. */
+static enum MHD_Result
+s_send_closing(yard_gateway_t *gw, gw_req_t *req, int status, const char *code, const char *msg)
+{
+    struct MHD_Response *r = gw_response_error(req, status, code, msg);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    return s_send(gw, req, r);
 }
 
 static enum MHD_Result
@@ -227,7 +238,7 @@ s_headers_valid(const gw_req_t *req, char *why, size_t whylen)
 /* Headers seen: remember what the request is, choose its route. */
 static enum MHD_Result
 s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const char *url,
-        const char *method)
+        const char *method, const char *version)
 {
     req->conn = conn;
     snprintf(req->method, sizeof req->method, "%s", method);
@@ -249,6 +260,10 @@ s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const ch
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->peer,
                       sizeof req->peer);
         }
+    }
+    gw_framing_t framing;
+    if (gw_framing_check_conn(&framing, conn, version, req->raw_uri) != 0) {
+        return s_send_closing(gw, req, framing.status, framing.code, framing.message);
     }
     req->route = yard_gw_routes_match(gw->routes, req->method, req->path, &req->match);
     req->state = GW_BODY;
@@ -493,7 +508,6 @@ static enum MHD_Result
 s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
          const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     yard_gateway_t *gw = gw_loop_gateway(cls);
     gw_req_t *req = *con_cls;
     if (!req) {
@@ -501,7 +515,7 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     }
     switch (req->state) {
     case GW_NEW:
-        return s_begin(gw, req, conn, url, method);
+        return s_begin(gw, req, conn, url, method, version);
     case GW_BODY:
         if (*upload_data_size > 0) {
             s_body(req, upload_data, *upload_data_size);
@@ -634,8 +648,12 @@ yard_gateway_new(const yard_gateway_opts_t *opts, const yard_config_t *cfg, void
         gw->opts.connection_limit = 0;
     }
     yard_options_fill_unset(yard_gateway_options, &gw->opts);
-    int rc = yard_gw_routes_new(cfg, gw->opts.timeout_ms, gw->opts.body_limit, &gw->routes, errbuf,
+    int rc = gw_tls_load(opts->tls_cert, opts->tls_key, &gw->tls, errbuf, errlen);
+    gw->opts.tls_cert = gw->opts.tls_key = NULL; /* loaded: the caller's strings are not kept */
+    if (rc == 0) {
+        rc = yard_gw_routes_new(cfg, gw->opts.timeout_ms, gw->opts.body_limit, &gw->routes, errbuf,
                                 errlen);
+    }
     if (rc == 0) {
         rc = yard_gw_cors_new(cfg, &gw->cors, errbuf, errlen);
     }
@@ -688,7 +706,8 @@ yard_gateway_start(yard_gateway_t *gw)
     }
     gw->started = true;
     yard_log(YARD_LOG_INFO, "gateway listening", YF_STR("listen", gw->opts.listen),
-             YF_INT("port", gw->port), YF_INT("threads", gw->opts.threads));
+             YF_INT("port", gw->port), YF_INT("threads", gw->opts.threads),
+             YF_STR("scheme", gw_tls_on(&gw->tls) ? "https" : "http"));
     return 0;
 }
 
@@ -781,6 +800,7 @@ yard_gateway_destroy(yard_gateway_t **self_p)
     yard_gw_cors_destroy(&gw->cors);
     yard_gw_routes_destroy(&gw->routes);
     yard_store_destroy(&gw->store);
+    gw_tls_clear(&gw->tls);
     free(gw->opts.listen);
     free(gw->opts.broker);
     free(gw->opts.store);

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "ratelimit.h"
 #include "routes.h"
+#include "tls.h"
 #include "yard/gateway.h"
 #include "yard/wire.h"
 
@@ -84,6 +85,7 @@ struct yard_gateway {
     yard_gw_ratelimit_t *rl;
     yard_gw_metrics_t *metrics;
     yard_store_t *store;
+    gw_tls_t tls;                /* HTTPS certificate and key; both NULL: plain HTTP */
     gw_loop_t **loops;           /* opts.threads of them */
     int listen_fd;               /* bound by us, shared by the loops' daemons, closed by us */
     atomic_llong ready_until_ms; /* the broker answered loop 0's ping until then */

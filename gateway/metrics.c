@@ -54,7 +54,9 @@ struct yard_gw_metrics {
     s_hist_t *hists; /* S_ROUTES_MAX + 1; the last is "other" */
     size_t nhists;
     int64_t in_flight;
-    void *stats; /* the latest $sys stats (msgpack), NULL: broker down */
+    int64_t connections;      /* HTTP connections open */
+    uint64_t header_timeouts; /* connections closed because their headers were late */
+    void *stats;              /* the latest $sys stats (msgpack), NULL: broker down */
     size_t stats_size;
 };
 
@@ -183,6 +185,22 @@ yard_gw_metrics_in_flight(yard_gw_metrics_t *self, int delta)
 {
     pthread_mutex_lock(&self->mu);
     self->in_flight += delta;
+    pthread_mutex_unlock(&self->mu);
+}
+
+void
+yard_gw_metrics_connections(yard_gw_metrics_t *self, int delta)
+{
+    pthread_mutex_lock(&self->mu);
+    self->connections += delta;
+    pthread_mutex_unlock(&self->mu);
+}
+
+void
+yard_gw_metrics_header_timeout(yard_gw_metrics_t *self)
+{
+    pthread_mutex_lock(&self->mu);
+    self->header_timeouts++;
     pthread_mutex_unlock(&self->mu);
 }
 
@@ -354,6 +372,11 @@ yard_gw_metrics_render(yard_gw_metrics_t *self, size_t *len)
     s_render_durations(self, out);
     s_family(out, "http_requests_in_flight", "gauge", "Requests being served now.");
     fprintf(out, "http_requests_in_flight %lld\n", (long long)self->in_flight);
+    s_family(out, "http_connections_open", "gauge", "HTTP connections open now.");
+    fprintf(out, "http_connections_open %lld\n", (long long)self->connections);
+    s_family(out, "http_header_timeouts_total", "counter",
+             "Connections closed because a request's headers did not arrive in time (408).");
+    fprintf(out, "http_header_timeouts_total %llu\n", (unsigned long long)self->header_timeouts);
     bool up = s_render_sys(self, out);
     pthread_mutex_unlock(&self->mu);
     s_family(out, "yard_broker_up", "gauge", "1 when the broker answered the last $sys stats.");

@@ -2,6 +2,8 @@
  *   http_requests_total{route,method,code}            counter
  *   http_request_duration_seconds{route}              histogram (buckets .001 .. 10 s)
  *   http_requests_in_flight                           gauge
+ *   http_connections_open                             gauge
+ *   http_header_timeouts_total                        counter (408: headers too slow)
  *   yard_service_replicas{service}, yard_service_queued{service},
  *   yard_service_in_flight{service}, yard_service_errors_total{service},
  *   yard_broker_up                                    from the broker's $sys stats
@@ -21,6 +23,10 @@ void yard_gw_metrics_destroy(yard_gw_metrics_t **self_p);
 void yard_gw_metrics_observe(yard_gw_metrics_t *self, const char *route, const char *method,
                              int status, double seconds);
 void yard_gw_metrics_in_flight(yard_gw_metrics_t *self, int delta);
+/* An HTTP connection opened (+1) or closed (-1). */
+void yard_gw_metrics_connections(yard_gw_metrics_t *self, int delta);
+/* A connection was closed because a request's headers were late. */
+void yard_gw_metrics_header_timeout(yard_gw_metrics_t *self);
 
 /* Remembers the broker's latest $sys stats reply (msgpack, copied; NULL or size 0: broker
  * down). */

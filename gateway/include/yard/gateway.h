@@ -25,10 +25,13 @@ typedef struct {
     int64_t threads;                /* serving threads: an HTTP daemon and a bus client each */
     int64_t connection_limit;       /* open connections at most */
     uint32_t connection_timeout_ms; /* idle keep-alive connections are closed after this */
+    uint32_t header_timeout_ms;     /* a request's line and headers arrive within this, or 408 */
     uint32_t timeout_ms;            /* default per-route deadline (504 after it) */
     uint64_t body_limit;            /* default per-route request body limit (413 above it) */
     uint32_t drain_ms;              /* SIGTERM: how long in-flight requests may finish */
     bool reuse_port;                /* SO_REUSEPORT: several gateways on one port */
+    char *tls_cert;                 /* PEM certificate chain file: HTTPS (with tls_key) */
+    char *tls_key;                  /* PEM private key file, or the PEM itself */
     char *log_level;
 } yard_gateway_opts_t;
 
