@@ -77,12 +77,13 @@ s_same(const sched_job_t *a, const sched_job_t *b)
 }
 
 /* Writes the job, keeping the stored next run when the definition did not change (so a
- * restart does not forget where a job stood), else starting it afresh. */
+ * restart does not forget where a job stood), else starting it afresh. Returns 0, a store
+ * error, or YARD_E_BAD_REQUEST with why when a new or changed job could never fire. */
 static int
-s_upsert(sched_state_t *st, sched_job_t *j)
+s_upsert(sched_state_t *st, sched_job_t *j, char *why, size_t whylen)
 {
     sched_job_t *old = NULL;
-    int rc = sched_store_load(st->store, j->id, &old);
+    int rc = sched_store_load(st->store, j->id, &old, NULL, 0);
     bool same = false;
     if (rc == 0) {
         j->created = old->created;
@@ -94,7 +95,11 @@ s_upsert(sched_state_t *st, sched_job_t *j)
         sched_job_destroy(&old);
     }
     if (same) {
-        return 0;
+        return 0; /* unchanged: kept as it stands, finished or not */
+    }
+    /* New or changed: refused, as job.add would, when it could never fire. */
+    if (sched_job_check_fires(j, sched_now(), why, whylen) != 0) {
+        return YARD_E_BAD_REQUEST;
     }
     rc = sched_store_save(st->store, j, false);
     if (rc == 0) {
@@ -137,14 +142,14 @@ sched_config_load(sched_state_t *st, const yard_config_t *cfg)
         } else if (yard_mp_decode(data, size, &zone, &o, why, sizeof why) == 0) {
             sched_job_from_map(&o, sched_now(), &j, why, sizeof why);
         }
-        if (!j) {
+        if (j && s_upsert(st, j, why, sizeof why) == 0) {
+            loaded++;
+        } else if (why[0]) {
             char where[600];
             snprintf(where, sizeof where, "%s:%d: job %zu: %s", path, yard_config_node_line(item),
                      i + 1, why);
             yard_log(YARD_LOG_ERROR, "scheduler: a job in the config file is invalid; skipped",
                      YF_STR("error", where));
-        } else if (s_upsert(st, j) == 0) {
-            loaded++;
         }
         sched_job_destroy(&j);
         msgpack_zone_destroy(&zone);

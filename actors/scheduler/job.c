@@ -1,14 +1,20 @@
 /* Jobs: reading one from a msgpack map with errors that name the field, packing it back, and
  * its next fire time. */
 #include "job.h"
+#include "timetext.h"
 
 #include "yard/error.h"
+#include "yard/subject.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#define S_EVERY_MAX_MS   (10LL * 365 * 86400 * 1000) /* the longest interval and grace */
+#define S_BACKOFF_MAX_MS S_EVERY_MAX_MS
+#define S_JITTER_MAX_MS  (86400LL * 1000)
 
 /* --- reading fields (yard/mp.h readers; nil reads as absent) ---------------------------- */
 
@@ -45,36 +51,61 @@ s_bool(const msgpack_object *m, const char *key, bool *out, char *why, size_t wh
     return s_had(yard_mp_get_bool(m, key, out, why, whylen));
 }
 
-/* A duration in seconds: an integer, or "90", "90s", "5m", "2h", "1d". */
+/* A duration (timetext.h) into *ms: an integer or float number of seconds, or text ("90s",
+ * "1h30m", "0.5s"). Between min_ms and max_ms; with whole_s, a whole number of seconds. */
 static int
-s_duration(const msgpack_object *m, const char *key, int64_t *out, char *why, size_t whylen)
+s_duration(const msgpack_object *m, const char *key, int64_t min_ms, int64_t max_ms, bool whole_s,
+           int64_t *out, char *why, size_t whylen)
 {
     const msgpack_object *v = yard_mp_find(m, key);
-    if (v && v->type == MSGPACK_OBJECT_STR) {
-        char text[32];
-        if (v->via.str.size == 0 || v->via.str.size >= sizeof text) {
-            return s_fail(why, whylen, key, "is not a duration (e.g. 30, \"30s\", \"5m\", \"2h\")");
+    if (!v || v->type == MSGPACK_OBJECT_NIL) {
+        return 0;
+    }
+    int64_t ms = 0;
+    char text[SCHED_DURATION_TEXT_MAX + 1], dwhy[160];
+    if (v->type == MSGPACK_OBJECT_STR) {
+        if (v->via.str.size >= sizeof text || memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+            yard_mp_field_err(
+                why, whylen, key,
+                "is longer than %d characters or holds a NUL: not a duration (e.g. 90, "
+                "\"30s\", \"1h30m\")",
+                SCHED_DURATION_TEXT_MAX);
+            return -1;
         }
         memcpy(text, v->via.str.ptr, v->via.str.size);
         text[v->via.str.size] = '\0';
-        char *end = NULL;
-        long long n = strtoll(text, &end, 10);
-        int64_t unit = !*end || strcmp(end, "s") == 0 ? 1
-                       : strcmp(end, "m") == 0        ? 60
-                       : strcmp(end, "h") == 0        ? 3600
-                       : strcmp(end, "d") == 0        ? 86400
-                                                      : 0;
-        if (end == text || unit == 0 || n < 1 || n > 10LL * 365 * 86400 / unit) {
-            return s_fail(why, whylen, key, "is not a duration (e.g. 30, \"30s\", \"5m\", \"2h\")");
+        if (sched_duration_parse(text, &ms, dwhy, sizeof dwhy) != 0) {
+            return s_fail(why, whylen, key, dwhy);
         }
-        *out = n * unit;
-        return 1;
+    } else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        ms = v->via.u64 > (uint64_t)(max_ms / 1000) ? max_ms + 1 : (int64_t)v->via.u64 * 1000;
+    } else if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        ms = -1;
+    } else if (v->type == MSGPACK_OBJECT_FLOAT32 || v->type == MSGPACK_OBJECT_FLOAT64) {
+        double d = v->via.f64; /* NaN fails both comparisons below */
+        ms = d < 0                             ? -1
+             : !(d * 1000.0 <= (double)max_ms) ? max_ms + 1
+                                               : (int64_t)(d * 1000.0 + 0.5);
+    } else {
+        return s_fail(why, whylen, key, "must be a number of seconds or a duration text");
     }
-    return s_int(m, key, 1, 10LL * 365 * 86400, out, why, whylen);
+    if (whole_s && ms > 0 && ms <= max_ms && ms % 1000 != 0) {
+        return s_fail(why, whylen, key,
+                      "must be a whole number of seconds: runs are scheduled to the second");
+    }
+    if (ms < min_ms || ms > max_ms) {
+        char lo[SCHED_DURATION_TEXT_MAX], hi[SCHED_DURATION_TEXT_MAX];
+        sched_duration_format(min_ms, lo, sizeof lo);
+        sched_duration_format(max_ms, hi, sizeof hi);
+        yard_mp_field_err(why, whylen, key, "must be between %s and %s", min_ms ? lo : "0", hi);
+        return -1;
+    }
+    *out = ms;
+    return 1;
 }
 
-/* An instant: unix seconds, or ISO 8601 "YYYY-MM-DDTHH:MM:SS" with "Z" (UTC) or without (the
- * job's zone). */
+/* An instant: unix seconds, or ISO 8601 text (timetext.h) with an offset or "Z", or without
+ * one in the job's zone. */
 static int
 s_instant(const msgpack_object *m, const char *key, const sched_zone_t *z, int64_t *out, char *why,
           size_t whylen)
@@ -84,26 +115,21 @@ s_instant(const msgpack_object *m, const char *key, const sched_zone_t *z, int64
         return 0;
     }
     if (v->type != MSGPACK_OBJECT_STR) {
-        return s_int(m, key, 1, 253402300799LL, out, why, whylen);
+        return s_int(m, key, 1, SCHED_INSTANT_LAST, out, why, whylen);
     }
-    char text[40];
-    if (v->via.str.size >= sizeof text) {
-        return s_fail(why, whylen, key, "is not an ISO 8601 time (2026-12-01T09:00:00[Z])");
+    char text[SCHED_INSTANT_TEXT_MAX + 1], iwhy[200];
+    if (v->via.str.size >= sizeof text || memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+        yard_mp_field_err(why, whylen, key,
+                          "is longer than %d characters or holds a NUL: not an ISO 8601 time "
+                          "(e.g. 2027-10-31T02:30:00+01:00)",
+                          SCHED_INSTANT_TEXT_MAX);
+        return -1;
     }
     memcpy(text, v->via.str.ptr, v->via.str.size);
     text[v->via.str.size] = '\0';
-    struct tm tm = {0};
-    const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest || (rest[0] && strcmp(rest, "Z") != 0)) {
-        return s_fail(why, whylen, key, "is not an ISO 8601 time (2026-12-01T09:00:00[Z])");
+    if (sched_instant_parse(text, z, out, iwhy, sizeof iwhy) != 0) {
+        return s_fail(why, whylen, key, iwhy);
     }
-    if (rest[0] == 'Z') {
-        *out = (int64_t)timegm(&tm);
-        return 1;
-    }
-    int64_t t[2];
-    int n = sched_zone_resolve(z, &tm, t);
-    *out = n > 0 ? t[0] : sched_zone_gap_end(z, &tm);
     return 1;
 }
 
@@ -125,14 +151,57 @@ s_id_ok(const char *id)
 
 /* --- the job ----------------------------------------------------------------------------- */
 
+/* "@every <duration>" (the cron macro form of robfig/cron and Go users): 1 with *every set,
+ * 0 when cron is not that form, -1 with why. */
+static int
+s_every_macro(const char *cron, int64_t *every_ms, char *why, size_t whylen)
+{
+    if (strncasecmp(cron, "@every", 6) != 0 || (cron[6] && cron[6] != ' ' && cron[6] != '\t')) {
+        return 0;
+    }
+    const char *d = cron + 6;
+    while (*d == ' ' || *d == '\t') {
+        d++;
+    }
+    char text[SCHED_DURATION_TEXT_MAX + 1], dwhy[160];
+    size_t n = strcspn(d, " \t");
+    if (n == 0 || n >= sizeof text || d[n + strspn(d + n, " \t")]) {
+        return s_fail(why, whylen, "cron", "'@every' takes one duration, e.g. '@every 5m'");
+    }
+    memcpy(text, d, n);
+    text[n] = '\0';
+    if (sched_duration_parse(text, every_ms, dwhy, sizeof dwhy) != 0) {
+        yard_mp_field_err(why, whylen, "cron", "'@every': %s", dwhy);
+        return -1;
+    }
+    return 1;
+}
+
+/* The trigger: exactly one of cron, every and at, its zone and bounds. Nothing here depends
+ * on the time of the call beyond an interval's default start, so a stored job always reads
+ * back; whether a job can still fire is sched_job_check_fires()'s question. */
 static int
 s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_t whylen)
 {
-    int64_t every = 0;
+    int64_t every_ms = 0;
     int hc = s_str(m, "cron", j->cron, sizeof j->cron, why, whylen);
-    int he = hc < 0 ? -1 : s_duration(m, "every", &every, why, whylen);
+    int he =
+        hc < 0 ? -1 : s_duration(m, "every", 1000, S_EVERY_MAX_MS, true, &every_ms, why, whylen);
     if (hc < 0 || he < 0) {
         return -1;
+    }
+    int macro = hc > 0 ? s_every_macro(j->cron, &every_ms, why, whylen) : 0;
+    if (macro < 0) {
+        return -1;
+    }
+    if (macro > 0) {
+        if (every_ms < 1000 || every_ms > S_EVERY_MAX_MS || every_ms % 1000 != 0) {
+            return s_fail(why, whylen, "cron",
+                          "'@every' must be a whole number of seconds from 1s to 10 years");
+        }
+        hc = 0;
+        he += 1;
+        j->cron[0] = '\0';
     }
     int tz = s_str(m, "tz", j->tz, sizeof j->tz, why, whylen);
     if (tz < 0) {
@@ -150,12 +219,9 @@ s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_
         s_instant(m, "end", j->zone, &j->end, why, whylen) < 0) {
         return -1;
     }
-    if (hc + (he > 0) + (ha > 0) != 1) {
+    if (hc + he + ha != 1) {
         snprintf(why, whylen, "exactly one of 'cron', 'every' or 'at' is required");
         return -1;
-    }
-    if (j->end && j->start && j->end < j->start) {
-        return s_fail(why, whylen, "end", "is before 'start'");
     }
     if (hc) {
         j->kind = SCHED_CRON;
@@ -165,7 +231,7 @@ s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_
         }
     } else if (he) {
         j->kind = SCHED_INTERVAL;
-        j->every_s = every;
+        j->every_s = every_ms / 1000;
         if (!j->start) {
             j->start = now; /* stored, so every replica and every restart counts from it */
         }
@@ -188,6 +254,17 @@ s_target(sched_job_t *j, const msgpack_object *m, char *why, size_t whylen)
     if (hs + hp != 1) {
         snprintf(why, whylen, "exactly one of 'service' or 'subject' (the target) is required");
         return -1;
+    }
+    /* A target the broker would refuse on every run is refused now: wildcards are for
+     * subscribing, and '$' subjects are the broker's own. */
+    const char *name = hp ? j->subject : j->service;
+    if (!yard_subject_valid((yard_str_t){name, (uint32_t)strlen(name)})) {
+        return s_fail(why, whylen, hp ? "subject" : "service",
+                      "must be dot-separated tokens of printable ASCII, without spaces or the "
+                      "wildcards '*' and '>' (those are for subscribing)");
+    }
+    if (hp && j->subject[0] == '$') {
+        return s_fail(why, whylen, "subject", "must not start with '$' (the broker's subjects)");
     }
     if (hp) {
         j->mode = SCHED_PUBLISH;
@@ -227,22 +304,23 @@ s_target(sched_job_t *j, const msgpack_object *m, char *why, size_t whylen)
 static int
 s_options(sched_job_t *j, const msgpack_object *m, char *why, size_t whylen)
 {
-    j->misfire_grace_s = 60;
+    int64_t grace_ms = 60000;
     j->coalesce = true;
     j->max_instances = 1;
     j->deadline_ms = 30000;
-    j->backoff_s = 1;
-    if (s_duration(m, "misfire_grace", &j->misfire_grace_s, why, whylen) < 0 ||
+    j->backoff_ms = 1000;
+    if (s_duration(m, "misfire_grace", 1000, S_EVERY_MAX_MS, true, &grace_ms, why, whylen) < 0 ||
         s_bool(m, "coalesce", &j->coalesce, why, whylen) < 0 ||
         s_int(m, "max_instances", 1, 1000, &j->max_instances, why, whylen) < 0 ||
         s_int(m, "deadline_ms", 1, 3600000, &j->deadline_ms, why, whylen) < 0 ||
         s_int(m, "retries", 0, 100, &j->retries, why, whylen) < 0 ||
-        s_duration(m, "backoff", &j->backoff_s, why, whylen) < 0 ||
-        s_int(m, "jitter", 0, 86400, &j->jitter_s, why, whylen) < 0 ||
+        s_duration(m, "backoff", 1, S_BACKOFF_MAX_MS, false, &j->backoff_ms, why, whylen) < 0 ||
+        s_duration(m, "jitter", 0, S_JITTER_MAX_MS, false, &j->jitter_ms, why, whylen) < 0 ||
         s_bool(m, "paused", &j->paused, why, whylen) < 0 ||
         s_int(m, "created", 0, INT64_MAX, &j->created, why, whylen) < 0) {
         return -1;
     }
+    j->misfire_grace_s = grace_ms / 1000;
     return 0;
 }
 
@@ -334,6 +412,19 @@ sched_job_destroy(sched_job_t **self_p)
     *self_p = NULL;
 }
 
+/* Whole seconds as an integer (the form older versions wrote and read), else as text. */
+static void
+s_write_duration(yard_mpw_t *w, const char *key, int64_t ms)
+{
+    if (ms % 1000 == 0) {
+        yard_mpw_kint(w, key, ms / 1000);
+        return;
+    }
+    char text[SCHED_DURATION_TEXT_MAX];
+    sched_duration_format(ms, text, sizeof text);
+    yard_mpw_kstr(w, key, text);
+}
+
 void
 sched_job_write(const sched_job_t *j, yard_mpw_t *w)
 {
@@ -374,8 +465,8 @@ sched_job_write(const sched_job_t *j, yard_mpw_t *w)
     yard_mpw_kint(w, "max_instances", j->max_instances);
     yard_mpw_kint(w, "deadline_ms", j->deadline_ms);
     yard_mpw_kint(w, "retries", j->retries);
-    yard_mpw_kint(w, "backoff", j->backoff_s);
-    yard_mpw_kint(w, "jitter", j->jitter_s);
+    s_write_duration(w, "backoff", j->backoff_ms);
+    s_write_duration(w, "jitter", j->jitter_ms);
     yard_mpw_kbool(w, "paused", j->paused);
     yard_mpw_kint(w, "created", j->created);
     yard_mpw_end(w);
@@ -423,4 +514,58 @@ sched_job_describe(const sched_job_t *j, char *buf, size_t cap)
     } else {
         snprintf(buf, cap, "at %lld", (long long)j->at);
     }
+}
+
+/* t as "2026-12-01T09:00:00Z". */
+static void
+s_iso(int64_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (!gmtime_r(&tt, &tm)) {
+        snprintf(buf, cap, "%lld", (long long)t);
+        return;
+    }
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+int
+sched_job_check_fires(const sched_job_t *j, int64_t now, char *why, size_t whylen)
+{
+    char a[80], b[80];
+    if (j->kind == SCHED_DATE && j->at <= now) {
+        s_iso(j->at, a, sizeof a);
+        s_iso(now, b, sizeof b);
+        yard_mp_field_err(why, whylen, "at", "(%s) is not after now (%s): the job would never run",
+                          a, b);
+        return -1;
+    }
+    if (j->kind == SCHED_DATE) {
+        return 0; /* start and end do not bound a date */
+    }
+    if (j->end && j->end <= now) {
+        s_iso(j->end, a, sizeof a);
+        s_iso(now, b, sizeof b);
+        yard_mp_field_err(why, whylen, "end", "(%s) is not after now (%s): the job would never run",
+                          a, b);
+        return -1;
+    }
+    if (j->end && j->start && j->end < j->start) {
+        return s_fail(why, whylen, "end", "is before 'start'");
+    }
+    if (sched_job_next(j, now) >= 0) {
+        return 0;
+    }
+    if (j->kind == SCHED_INTERVAL) {
+        return s_fail(why, whylen, "end", "comes before the first run ('start' + 'every')");
+    }
+    /* A cron with no time left: none at all within the search's horizon, or none before end. */
+    if (j->end && sched_cron_next(j->cronc, j->zone, now, j->start, 0) >= 0) {
+        return s_fail(why, whylen, "end", "comes before the first time 'cron' matches");
+    }
+    yard_mp_field_err(why, whylen, "cron",
+                      "'%s' never matches a date in the %d years searched (e.g. February 30th)",
+                      j->cron, SCHED_CRON_YEARS);
+    return -1;
 }

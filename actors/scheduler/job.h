@@ -48,8 +48,8 @@ typedef struct {
     int64_t max_instances;   /* default 1 */
     int64_t deadline_ms;     /* default 30000 */
     int64_t retries;         /* extra attempts after an error; default 0 */
-    int64_t backoff_s;       /* first retry's delay, doubling; default 1 */
-    int64_t jitter_s;        /* each run waits a uniform random [0, jitter_s] s; default 0 */
+    int64_t backoff_ms;      /* first retry's delay, doubling; default 1 s */
+    int64_t jitter_ms;       /* each run waits a uniform random [0, jitter_ms] ms; default 0 */
     bool paused;
     int64_t created;
     /* compiled */
@@ -58,11 +58,19 @@ typedef struct {
 } sched_job_t;
 
 /* Builds a job from a map (see actors/scheduler/README.md for the fields). now is used as
- * the start of an interval without one. Returns 0 and sets *out (caller owns it; free with
- * sched_job_destroy()), or -1 with why naming the field and what is wrong. */
+ * the start of an interval without one, and for nothing else: whatever this accepted, its
+ * stored form (sched_job_write()) is accepted again later. Returns 0 and sets *out (caller owns it;
+ * free with sched_job_destroy()), or -1 with why naming the field and what is wrong. */
 int sched_job_from_map(const msgpack_object *map, int64_t now, sched_job_t **out, char *why,
                        size_t whylen);
 void sched_job_destroy(sched_job_t **self_p);
+
+/* Refuses a job that can never fire after now, naming the field at fault: an 'at' or 'end'
+ * that is not after now, an 'end' before 'start' or before the first run, a 'cron' that
+ * matches no date within SCHED_CRON_YEARS ("0 0 30 2 *"). Returns 0, or -1 with why. For a
+ * job being added or changed (job.add, job.update, the config file); a job read back from
+ * the store is never put to it, so one whose runs are over loads and is simply finished. */
+int sched_job_check_fires(const sched_job_t *j, int64_t now, char *why, size_t whylen);
 
 /* Writes the job's definition as a map that sched_job_from_map() reads back. */
 void sched_job_write(const sched_job_t *j, yard_mpw_t *w);

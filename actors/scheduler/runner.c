@@ -37,7 +37,7 @@ typedef struct {
     int64_t scheduled, started_ms;
     int attempt, retries;
     int slot; /* the instance slot held (-1: none) */
-    int64_t backoff_s, history;
+    int64_t backoff_ms, history;
 } s_call_t;
 
 /* --- events and history ------------------------------------------------------------------ */
@@ -216,7 +216,7 @@ s_ended(s_call_t *c, int status, const char *error, const void *reply, size_t re
     }
     s_event(st, "failed", c->id, c->scheduled, c->attempt, "error", error ? error : "error");
     if (c->attempt <= c->retries) {
-        int64_t delay_ms = c->backoff_s * 1000 << (c->attempt - 1 < 20 ? c->attempt - 1 : 20);
+        int64_t delay_ms = c->backoff_ms << (c->attempt - 1 < 20 ? c->attempt - 1 : 20);
         s_pending_add(st, c->id, c->scheduled, sched_now_ms() + delay_ms, c->attempt + 1, true);
     }
 }
@@ -280,7 +280,7 @@ s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
                     .attempt = attempt,
                     .retries = (int)j->retries,
                     .slot = slot,
-                    .backoff_s = j->backoff_s};
+                    .backoff_ms = j->backoff_ms};
     snprintf(c->id, sizeof c->id, "%s", j->id);
     int rc = 0;
     if (j->mode == SCHED_CALL) {
@@ -329,7 +329,7 @@ s_release(yard_lease_t **claim)
 static int64_t
 s_jitter_ms(const sched_job_t *j)
 {
-    return j->jitter_s > 0 ? (int64_t)randombytes_uniform((uint32_t)(j->jitter_s * 1000 + 1)) : 0;
+    return j->jitter_ms > 0 ? (int64_t)randombytes_uniform((uint32_t)(j->jitter_ms + 1)) : 0;
 }
 
 /* Acts on what is due for j; returns the next time it needs looking at (unix s). */
@@ -378,6 +378,10 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
          * are marked done, so coming back over them fires nothing twice). */
         new_next = held ? held : new_next;
         sched_store_next_set(st->store, j->id, new_next);
+        if (new_next < 0) { /* once: the replica that moved it to -1 */
+            yard_log(YARD_LOG_INFO, "scheduler: job finished: it has no more runs",
+                     YF_STR("job", j->id));
+        }
     }
     for (size_t i = 0; i < n; i++) {
         s_release(&claims[i]);
@@ -387,14 +391,46 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
 
 /* --- the loop ---------------------------------------------------------------------------- */
 
+/* A stored job that does not load is logged the first time a reload meets it, not on every
+ * reload (each second); it is logged again only after it loaded or went away in between. */
+static void
+s_on_bad(const char *id, const char *why, void *arg)
+{
+    sched_state_t *st = arg;
+    for (size_t i = 0; i < st->nbad; i++) {
+        if (strcmp(st->bad[i], id) == 0) {
+            st->bad_seen[i] = true;
+            return;
+        }
+    }
+    if (st->nbad < SCHED_BAD_MAX) {
+        snprintf(st->bad[st->nbad], sizeof st->bad[0], "%s", id);
+        st->bad_seen[st->nbad++] = true;
+    }
+    yard_log(YARD_LOG_ERROR,
+             "scheduler: a stored job does not load; it does not run (job.remove deletes it)",
+             YF_STR("job", id), YF_STR("error", why));
+}
+
 static void
 s_reload(sched_state_t *st)
 {
     sched_job_t **jobs = NULL;
     size_t n = 0;
-    if (sched_store_jobs(st->store, &jobs, &n) != 0) {
+    for (size_t i = 0; i < st->nbad; i++) {
+        st->bad_seen[i] = false;
+    }
+    if (sched_store_jobs(st->store, &jobs, &n, s_on_bad, st) != 0) {
         return; /* keep the old list while the store is away */
     }
+    size_t k = 0; /* forget the ones this reload did not meet */
+    for (size_t i = 0; i < st->nbad; i++) {
+        if (st->bad_seen[i]) {
+            memmove(st->bad[k], st->bad[i], sizeof st->bad[0]);
+            st->bad_seen[k++] = true;
+        }
+    }
+    st->nbad = k;
     sched_store_jobs_free(&st->jobs, st->njobs);
     st->jobs = jobs;
     st->njobs = n;
@@ -427,7 +463,7 @@ s_fire_pending(sched_state_t *st, int64_t now_ms)
          * since the list was loaded. */
         sched_job_t *fresh = NULL;
         if (p->manual) {
-            sched_store_load(st->store, p->id, &fresh);
+            sched_store_load(st->store, p->id, &fresh, NULL, 0);
         }
         const sched_job_t *j = p->manual ? fresh : s_find(st, p->id);
         if (j) {

@@ -31,6 +31,8 @@ typedef struct {
     uint32_t reload; /* ms: how often the job list is re-read from the store */
 } sched_opts_t;
 
+#define SCHED_BAD_MAX 64 /* unreadable jobs remembered as logged; more are logged rate-limited */
+
 /* A run waiting for its (jittered or retry) time, or started by job.run_now. */
 typedef struct sched_pending {
     struct sched_pending *next;
@@ -59,6 +61,10 @@ typedef struct {
     sched_job_t **jobs;
     size_t njobs;
     int64_t jobs_loaded_ms;
+    /* Stored jobs that do not load, logged once each until they load or go (not each reload) */
+    char bad[SCHED_BAD_MAX][SCHED_ID_MAX + 1];
+    bool bad_seen[SCHED_BAD_MAX];
+    size_t nbad;
     sched_pending_t *pending;
 } sched_state_t;
 
@@ -67,17 +73,22 @@ typedef struct {
 int64_t sched_now(void);    /* unix seconds */
 int64_t sched_now_ms(void); /* unix ms */
 
-/* Loads job id. Returns 0 and *out, YARD_E_NOT_FOUND, YARD_E_INTERNAL (undecodable), or a
- * store error. */
-int sched_store_load(yard_store_t *st, const char *id, sched_job_t **out);
+/* Loads job id. Returns 0 and *out, YARD_E_NOT_FOUND, YARD_E_INTERNAL (a record this
+ * version cannot read: why says what; nothing is logged), or a store error. why may be NULL
+ * when whylen is 0. */
+int sched_store_load(yard_store_t *st, const char *id, sched_job_t **out, char *why, size_t whylen);
 /* Writes j's definition (create: only when absent; returns 1 when the id was taken). */
 int sched_store_save(yard_store_t *st, const sched_job_t *j, bool create);
 int sched_store_remove(yard_store_t *st, const char *id);
 /* The stored next run: 0 when unknown, -1 when the job has no more runs. */
 int sched_store_next_get(yard_store_t *st, const char *id, int64_t *next);
 int sched_store_next_set(yard_store_t *st, const char *id, int64_t next);
-/* Every job (sorted by id). Caller frees with sched_store_jobs_free(). */
-int sched_store_jobs(yard_store_t *st, sched_job_t ***jobs, size_t *n);
+/* Called for a stored job that does not load, with why. */
+typedef void (*sched_bad_job_fn)(const char *id, const char *why, void *arg);
+/* Every job that loads (sorted by id); on_bad (may be NULL) hears of each one that does not.
+ * Caller frees with sched_store_jobs_free(). */
+int sched_store_jobs(yard_store_t *st, sched_job_t ***jobs, size_t *n, sched_bad_job_fn on_bad,
+                     void *arg);
 void sched_store_jobs_free(sched_job_t ***jobs, size_t n);
 /* Appends a history record (packed map) and keeps the last max. */
 int sched_store_history_add(yard_store_t *st, const char *id, const void *rec, size_t len,

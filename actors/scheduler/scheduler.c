@@ -42,11 +42,20 @@ s_id(yard_request_t *req, const char **id)
     return rc;
 }
 
+/* Answers a failed store operation for what it was: no such job, a stored job this version
+ * cannot read (INTERNAL, naming it and why: the store answered, so UNREACHABLE would blame
+ * the wrong thing), or the store away. */
 static int
 s_store_error(yard_request_t *req, int rc)
 {
     if (rc == YARD_E_NOT_FOUND) {
         yard_request_fail(req, YARD_E_NOT_FOUND, "NOT_FOUND", "no such job");
+        return rc;
+    }
+    if (rc == YARD_E_INTERNAL) {
+        yard_request_fail(req, YARD_E_INTERNAL, NULL,
+                          "the job is stored in a form this scheduler cannot read (job.remove "
+                          "deletes it; the scheduler's log says why)");
         return rc;
     }
     yard_log(YARD_LOG_ERROR, "scheduler: store failed", YF_STR("error", yard_err_name(rc)));
@@ -85,7 +94,12 @@ s_job_of(yard_request_t *req, sched_state_t *st, const char **id, sched_job_t **
 {
     *j = NULL;
     int rc = s_id(req, id);
-    if (rc == 0 && (rc = sched_store_load(st->store, *id, j)) != 0) {
+    char why[200] = "";
+    if (rc == 0 && (rc = sched_store_load(st->store, *id, j, why, sizeof why)) != 0) {
+        if (rc == YARD_E_INTERNAL) {
+            yard_log(YARD_LOG_ERROR, "scheduler: a stored job does not load", YF_STR("job", *id),
+                     YF_STR("error", why));
+        }
         rc = s_store_error(req, rc);
     }
     return rc;
@@ -105,12 +119,15 @@ s_put(yard_request_t *req, sched_state_t *st, bool create)
     if (rc) {
         return rc;
     }
-    if (sched_job_from_map(o, now, &j, why, sizeof why) != 0) {
+    if (sched_job_from_map(o, now, &j, why, sizeof why) != 0 ||
+        sched_job_check_fires(j, now, why, sizeof why) != 0) {
+        sched_job_destroy(&j);
         yard_request_fail(req, YARD_E_BAD_REQUEST, NULL, why);
         return YARD_E_BAD_REQUEST;
     }
     sched_job_t *old = NULL;
-    rc = create ? 0 : sched_store_load(st->store, j->id, &old);
+    rc = create ? 0 : sched_store_load(st->store, j->id, &old, NULL, 0);
+    rc = rc == YARD_E_INTERNAL ? 0 : rc; /* an unreadable old version is replaced */
     if (old) {
         j->created = old->created;
         sched_job_destroy(&old);
@@ -236,6 +253,8 @@ s_pack_job(sched_state_t *st, const sched_job_t *j, yard_mpw_t *w)
     yard_mpw_kstr(w, "id", j->id);
     yard_mpw_kstr(w, "trigger", what);
     s_knext(w, j->paused ? -1 : next);
+    /* finished: no run is left (an end or an 'at' passed); it stays until job.remove */
+    yard_mpw_kstr(w, "state", j->paused ? "paused" : next < 0 ? "finished" : "scheduled");
     yard_mpw_key(w, "job");
     sched_job_write(j, w);
     yard_mpw_end(w);
@@ -263,7 +282,7 @@ s_list(yard_request_t *req, void *state)
     sched_state_t *st = state;
     sched_job_t **jobs = NULL;
     size_t n = 0;
-    int rc = sched_store_jobs(st->store, &jobs, &n);
+    int rc = sched_store_jobs(st->store, &jobs, &n, NULL, NULL);
     if (rc != 0) {
         return s_store_error(req, rc);
     }
@@ -353,7 +372,7 @@ static const yard_handler_def_t s_handlers[] = {
     {"job.pause", s_pause, "{id}"},
     {"job.resume", s_resume, "{id} -> {id, next_run}"},
     {"job.run_now", s_run_now, "{id}: one run now, outside the schedule"},
-    {"job.get", s_get, "{id} -> {id, trigger, next_run, job}"},
+    {"job.get", s_get, "{id} -> {id, trigger, next_run, state, job}"},
     {"job.list", s_list, "{} -> {jobs: [...]}"},
     {"job.history", s_history, "{id} -> {id, runs: [...] newest first}"},
     {NULL, NULL, NULL},

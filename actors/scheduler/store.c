@@ -30,10 +30,14 @@ s_key(char *buf, size_t cap, const char *kind, const char *id)
 }
 
 int
-sched_store_load(yard_store_t *st, const char *id, sched_job_t **out)
+sched_store_load(yard_store_t *st, const char *id, sched_job_t **out, char *why, size_t whylen)
 {
-    char key[128], *val = NULL, why[200];
+    char key[128], *val = NULL, local[200];
     size_t len = 0;
+    if (!why || whylen == 0) {
+        why = local;
+        whylen = sizeof local;
+    }
     s_key(key, sizeof key, "job", id);
     int rc = yard_store_get(st, key, &val, &len);
     if (rc != 0) {
@@ -44,14 +48,10 @@ sched_store_load(yard_store_t *st, const char *id, sched_job_t **out)
         abort();
     }
     msgpack_object o;
-    rc = yard_mp_decode(val, len, &zone, &o, why, sizeof why) == 0 &&
-                 sched_job_from_map(&o, sched_now(), out, why, sizeof why) == 0
+    rc = yard_mp_decode(val, len, &zone, &o, why, whylen) == 0 &&
+                 sched_job_from_map(&o, sched_now(), out, why, whylen) == 0
              ? 0
              : YARD_E_INTERNAL;
-    if (rc) {
-        yard_log(YARD_LOG_ERROR, "scheduler: a stored job does not load", YF_STR("job", id),
-                 YF_STR("error", why));
-    }
     msgpack_zone_destroy(&zone);
     free(val);
     return rc;
@@ -134,7 +134,8 @@ s_cmp_id(const void *a, const void *b)
 }
 
 int
-sched_store_jobs(yard_store_t *st, sched_job_t ***jobs, size_t *n)
+sched_store_jobs(yard_store_t *st, sched_job_t ***jobs, size_t *n, sched_bad_job_fn on_bad,
+                 void *arg)
 {
     *jobs = NULL;
     *n = 0;
@@ -150,8 +151,12 @@ sched_store_jobs(yard_store_t *st, sched_job_t ***jobs, size_t *n)
     }
     size_t k = 0;
     for (size_t i = 0; i < count; i++) {
-        if (sched_store_load(st, ids[i], &out[k]) == 0) {
-            k++; /* removed meanwhile, or undecodable (logged): skipped */
+        char why[200] = "";
+        int lrc = sched_store_load(st, ids[i], &out[k], why, sizeof why);
+        if (lrc == 0) {
+            k++;
+        } else if (lrc == YARD_E_INTERNAL && on_bad) {
+            on_bad(ids[i], why, arg); /* unreadable: skipped; removed meanwhile: skipped */
         }
     }
     yard_store_members_free(&ids);

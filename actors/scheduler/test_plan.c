@@ -2,6 +2,7 @@
  * coalescing, long downtimes, and job definitions refused with the field named. */
 #include "job.h"
 #include "plan.h"
+#include "timetext.h"
 #include "yard/json.h"
 
 #include <setjmp.h>
@@ -27,7 +28,11 @@ s_job(const char *json, char *why, size_t whylen)
     assert_int_equal(msgpack_unpack_next(&up, mp, n, NULL), MSGPACK_UNPACK_SUCCESS);
     sched_job_t *j = NULL;
     char w[200] = "";
-    sched_job_from_map(&up.data, T0, &j, why ? why : w, why ? whylen : sizeof w);
+    /* as job.add: the definition, then whether it can still fire */
+    if (sched_job_from_map(&up.data, T0, &j, why ? why : w, why ? whylen : sizeof w) == 0 &&
+        sched_job_check_fires(j, T0, why ? why : w, why ? whylen : sizeof w) != 0) {
+        sched_job_destroy(&j);
+    }
     msgpack_unpacked_destroy(&up);
     free(mp);
     return j;
@@ -87,7 +92,7 @@ test_defaults_and_round_trip(void **state)
     assert_int_equal(j->max_instances, 1);
     assert_int_equal(j->deadline_ms, 30000);
     assert_int_equal(j->retries, 0);
-    assert_int_equal(j->jitter_s, 0);
+    assert_int_equal(j->jitter_ms, 0);
     assert_int_equal(j->mode, SCHED_CALL);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -129,15 +134,18 @@ test_bad_jobs_name_the_field(void **state)
         {"{\"id\":\"a\",\"cron\":\"* * * * *\",\"tz\":\"../etc/passwd\",\"service\":\"x\"}",
          "'tz'"},
         {"{\"id\":\"a\",\"cron\":\"* * * * *\"}", "exactly one of 'service' or 'subject'"},
-        {"{\"id\":\"a\",\"every\":\"5 minutes\",\"service\":\"x\"}", "'every' is not a duration"},
+        {"{\"id\":\"a\",\"every\":\"5 minutes\",\"service\":\"x\"}",
+         "'every' '5 minutes' is not a duration"},
         {"{\"id\":\"a\",\"every\":0,\"service\":\"x\"}", "'every' must be between"},
-        {"{\"id\":\"a\",\"at\":\"tomorrow\",\"service\":\"x\"}", "'at' is not an ISO 8601"},
+        {"{\"id\":\"a\",\"at\":\"tomorrow\",\"service\":\"x\"}",
+         "'at' 'tomorrow' is not an ISO 8601"},
         {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"max_instances\":0}", "'max_instances'"},
         {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"coalesce\":\"yes\"}", "'coalesce' must be"},
         {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"mode\":\"publish\"}", "'mode'"},
         {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"retry\":3}", "unknown field 'retry'"},
         {"{\"id\":\"a\",\"every\":5,\"service\":7}", "'service' must be a string"},
-        {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"start\":20,\"end\":10}", "'end' is before"},
+        {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"start\":1795000200,\"end\":1795000100}",
+         "'end' is before 'start'"},
         {"[1,2]", "a job must be a map"},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -240,6 +248,292 @@ test_plan_long_downtime(void **state)
     sched_job_destroy(&j);
 }
 
+/* What job.add refuses because the job could never fire, or could never be sent, each with
+ * the field named (T0 is "now"). */
+static void
+test_jobs_that_can_never_fire_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *needle;
+    } rows[] = {
+        /* an end that has passed: the bug's input (it was stored, then never loaded again) */
+        {"{\"id\":\"a\",\"every\":5,\"end\":1794999990,\"service\":\"x\"}",
+         "'end' (2026-11-18T11:06:30Z) is not after now (2026-11-18T11:06:40Z)"},
+        {"{\"id\":\"a\",\"cron\":\"* * * * *\",\"end\":\"2020-01-01T00:00:00Z\",\"service\":\"x\"}",
+         "'end' (2020-01-01T00:00:00Z) is not after now"},
+        {"{\"id\":\"a\",\"at\":1795000000,\"service\":\"x\"}",
+         "'at' (2026-11-18T11:06:40Z) is not after now"},
+        {"{\"id\":\"a\",\"at\":\"2020-01-01T00:00:00+01:00\",\"service\":\"x\"}",
+         "'at' (2019-12-31T23:00:00Z) is not after now"},
+        {"{\"id\":\"a\",\"cron\":\"0 0 30 2 *\",\"service\":\"x\"}",
+         "'cron' '0 0 30 2 *' never matches a date in the 8 years searched"},
+        {"{\"id\":\"a\",\"cron\":\"0 0 31 4,6,9,11 *\",\"tz\":\"Europe/Berlin\",\"service\":\"x\"}",
+         "'cron' '0 0 31 4,6,9,11 *' never matches"},
+        {"{\"id\":\"a\",\"cron\":\"0 0 1 1 *\",\"end\":1795000100,\"service\":\"x\"}",
+         "'end' comes before the first time 'cron' matches"},
+        {"{\"id\":\"a\",\"every\":\"1h\",\"start\":1794999900,\"end\":1795000100,\"service\":"
+         "\"x\"}",
+         "'end' comes before the first run"},
+        {"{\"id\":\"a\",\"every\":5,\"start\":1795000200,\"end\":1795000100,\"service\":\"x\"}",
+         "'end' is before 'start'"},
+        /* targets the broker refuses on every run */
+        {"{\"id\":\"a\",\"every\":5,\"subject\":\"a.*\"}",
+         "'subject' must be dot-separated tokens"},
+        {"{\"id\":\"a\",\"every\":5,\"subject\":\">\"}", "'subject' must be"},
+        {"{\"id\":\"a\",\"every\":5,\"subject\":\"jobs.>\"}", "'subject' must be"},
+        {"{\"id\":\"a\",\"every\":5,\"subject\":\"a..b\"}", "'subject' must be"},
+        {"{\"id\":\"a\",\"every\":5,\"subject\":\"a b\"}", "'subject' must be"},
+        {"{\"id\":\"a\",\"every\":5,\"subject\":\"$sys.events\"}",
+         "'subject' must not start with '$'"},
+        {"{\"id\":\"a\",\"every\":5,\"service\":\"mail.*\"}", "'service' must be dot-separated"},
+        {"{\"id\":\"a\",\"every\":5,\"service\":\"\"}", "'service' must be"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char why[200] = "";
+        sched_job_t *j = s_job(rows[i].json, why, sizeof why);
+        if (j || !strstr(why, rows[i].needle)) {
+            fail_msg("row %zu %s: got '%s'", i, rows[i].json, why);
+        }
+    }
+}
+
+/* The bug behind "end in the past": the definition check compared end with start before an
+ * interval's start was defaulted to now, so job.add stored a job whose own stored form was
+ * refused on every later load (the runner logged it every second; job.get, job.history and
+ * job.pause answered UNREACHABLE). Whatever sched_job_from_map() accepts must read back from
+ * its stored form at any later time; a job with no run left reads back as finished. */
+static void
+test_stored_form_reads_back_at_any_time(void **state)
+{
+    (void)state;
+    static const char *const defs[] = {
+        "{\"id\":\"ended\",\"every\":5,\"end\":1794999990,\"service\":\"x\"}",
+        "{\"id\":\"ended2\",\"cron\":\"*/5 * * * *\",\"end\":1794999990,\"service\":\"x\"}",
+        "{\"id\":\"past\",\"at\":1794000000,\"service\":\"x\"}",
+        "{\"id\":\"never\",\"cron\":\"0 0 30 2 *\",\"service\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++) {
+        void *mp = NULL;
+        size_t n = 0;
+        char why[200] = "";
+        assert_int_equal(yard_json_to_msgpack(defs[i], strlen(defs[i]), &mp, &n, why, sizeof why),
+                         0);
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        assert_int_equal(msgpack_unpack_next(&up, mp, n, NULL), MSGPACK_UNPACK_SUCCESS);
+        sched_job_t *j = NULL;
+        if (sched_job_from_map(&up.data, T0, &j, why, sizeof why) != 0) {
+            fail_msg("%s: %s", defs[i], why);
+        }
+        assert_int_equal(sched_job_check_fires(j, T0, why, sizeof why), -1); /* job.add refuses */
+        /* ... but once stored (by an older version, say), it loads, and has no next run */
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        sched_job_pack(j, &pk);
+        msgpack_unpacked back;
+        msgpack_unpacked_init(&back);
+        assert_int_equal(msgpack_unpack_next(&back, sb.data, sb.size, NULL),
+                         MSGPACK_UNPACK_SUCCESS);
+        sched_job_t *k = NULL;
+        if (sched_job_from_map(&back.data, T0 + 999, &k, why, sizeof why) != 0) {
+            fail_msg("%s: its stored form does not load: %s", defs[i], why);
+        }
+        assert_int_equal(sched_job_next(k, T0 + 999), -1);
+        sched_job_destroy(&k);
+        msgpack_unpacked_destroy(&back);
+        msgpack_sbuffer_destroy(&sb);
+        sched_job_destroy(&j);
+        msgpack_unpacked_destroy(&up);
+        free(mp);
+    }
+}
+
+/* What APScheduler, cron and Go users write for durations and times. */
+static void
+test_durations_and_iso_times_as_people_write_them(void **state)
+{
+    (void)state;
+    sched_job_t *j =
+        s_ok("{\"id\":\"a\",\"every\":\"1h30m\",\"service\":\"x\",\"backoff\":\"0.5s\","
+             "\"jitter\":\"1.5s\",\"misfire_grace\":\"2m\"}");
+    assert_int_equal(j->every_s, 5400);
+    assert_int_equal(j->backoff_ms, 500);
+    assert_int_equal(j->jitter_ms, 1500);
+    assert_int_equal(j->misfire_grace_s, 120);
+    /* sub-second values survive the stored form */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    sched_job_pack(j, &pk);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    assert_int_equal(msgpack_unpack_next(&up, sb.data, sb.size, NULL), MSGPACK_UNPACK_SUCCESS);
+    sched_job_t *k = NULL;
+    char why[200] = "";
+    assert_int_equal(sched_job_from_map(&up.data, T0, &k, why, sizeof why), 0);
+    assert_int_equal(k->backoff_ms, 500);
+    assert_int_equal(k->jitter_ms, 1500);
+    assert_int_equal(k->every_s, 5400);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    sched_job_destroy(&k);
+    sched_job_destroy(&j);
+
+    j = s_ok("{\"id\":\"a\",\"every\":1.5e2,\"service\":\"x\"}"); /* a JSON float, seconds */
+    assert_int_equal(j->every_s, 150);
+    sched_job_destroy(&j);
+    j = s_ok("{\"id\":\"a\",\"every\":\"1.5m\",\"service\":\"x\"}");
+    assert_int_equal(j->every_s, 90);
+    sched_job_destroy(&j);
+    /* the cron macro form of an interval */
+    j = s_ok("{\"id\":\"a\",\"cron\":\"@every 5m\",\"service\":\"x\"}");
+    assert_int_equal(j->kind, SCHED_INTERVAL);
+    assert_int_equal(j->every_s, 300);
+    assert_int_equal(sched_job_next(j, T0), T0 + 300);
+    sched_job_destroy(&j);
+    j = s_ok("{\"id\":\"a\",\"cron\":\"@EVERY  1h30m \",\"service\":\"x\"}");
+    assert_int_equal(j->every_s, 5400);
+    sched_job_destroy(&j);
+
+    /* ISO 8601 with an offset: 02:30 at +01:00 on 2027-10-31 is 01:30Z, the second of the two
+     * 02:30s in Berlin that night; without an offset, Berlin's 02:30 is the first (00:30Z). */
+    static const struct {
+        const char *at, *tz;
+        int64_t want;
+    } times[] = {
+        {"2027-10-31T02:30:00+01:00", "Europe/Berlin", 1824946200},
+        {"2027-10-31T02:30:00+0100", NULL, 1824946200},
+        {"2027-10-31T02:30+01", NULL, 1824946200},
+        {"2027-10-31T01:30:00Z", NULL, 1824946200},
+        {"2027-10-31t01:30:00z", NULL, 1824946200},
+        {"2027-10-31 01:30:00Z", NULL, 1824946200},
+        {"2027-10-31T01:30:00.000Z", NULL, 1824946200},
+        {"2027-10-31T01:29:59.25Z", NULL, 1824946200}, /* a fraction rounds up: never early */
+        {"2027-10-31T02:30:00-05:30", NULL, 1824969600},
+        {"2027-10-31T02:30:00", "Europe/Berlin", 1824942600},
+        {"2027-10-31", "Europe/Berlin", 1824933600},
+        {"2027-10-31T01:30:00", NULL, 1824946200}, /* no offset, no tz: UTC */
+    };
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        char json[200];
+        snprintf(json, sizeof json, "{\"id\":\"t\",\"at\":\"%s\",\"tz\":\"%s\",\"service\":\"x\"}",
+                 times[i].at, times[i].tz ? times[i].tz : "UTC");
+        j = s_ok(json);
+        if (j->at != times[i].want) {
+            fail_msg("'%s' in %s: got %lld, want %lld", times[i].at,
+                     times[i].tz ? times[i].tz : "UTC", (long long)j->at, (long long)times[i].want);
+        }
+        sched_job_destroy(&j);
+    }
+}
+
+/* Durations and times refused, bounded, with a reason naming the field. */
+static void
+test_bad_durations_and_times(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *needle;
+    } rows[] = {
+        {"{\"id\":\"a\",\"every\":\"0.5s\",\"service\":\"x\"}",
+         "'every' must be a whole number of seconds"},
+        {"{\"id\":\"a\",\"every\":\"1500ms\",\"service\":\"x\"}", "'every' must be a whole number"},
+        {"{\"id\":\"a\",\"every\":\"0s\",\"service\":\"x\"}",
+         "'every' must be between 1s and 3650d"},
+        {"{\"id\":\"a\",\"every\":-5,\"service\":\"x\"}", "'every' must be between 1s and 3650d"},
+        {"{\"id\":\"a\",\"every\":-0.5,\"service\":\"x\"}", "'every' must be between"},
+        {"{\"id\":\"a\",\"every\":\"-5s\",\"service\":\"x\"}", "'every' '-5s' is negative"},
+        {"{\"id\":\"a\",\"every\":\"+5s\",\"service\":\"x\"}", "'every' '+5s' is not a duration"},
+        {"{\"id\":\"a\",\"every\":\"11w\",\"service\":\"x\"}", NULL}, /* 77 days: fine */
+        {"{\"id\":\"a\",\"every\":\"3651d\",\"service\":\"x\"}",
+         "'every' must be between 1s and 3650d"},
+        {"{\"id\":\"a\",\"every\":1e300,\"service\":\"x\"}", "'every' must be between"},
+        {"{\"id\":\"a\",\"every\":18446744073709551615,\"service\":\"x\"}",
+         "'every' must be between"},
+        {"{\"id\":\"a\",\"every\":\"999999999999w\",\"service\":\"x\"}",
+         "'every' '999999999999w' is far too long"},
+        {"{\"id\":\"a\",\"every\":\"9999999999999s\",\"service\":\"x\"}", "is not a duration"},
+        {"{\"id\":\"a\",\"every\":\"1h30\",\"service\":\"x\"}",
+         "the number '30' after a unit needs one too"},
+        {"{\"id\":\"a\",\"every\":\"5y\",\"service\":\"x\"}",
+         "unknown unit 'y' (use ms, s, m, h, d or w)"},
+        {"{\"id\":\"a\",\"every\":\"5.s\",\"service\":\"x\"}", NULL},
+        {"{\"id\":\"a\",\"every\":\".s\",\"service\":\"x\"}", "is not a duration"},
+        {"{\"id\":\"a\",\"every\":\"\",\"service\":\"x\"}", "'every' is empty"},
+        {"{\"id\":\"a\",\"every\":\"1h 30m\",\"service\":\"x\"}", "is not a duration"},
+        {"{\"id\":\"a\",\"every\":true,\"service\":\"x\"}", "'every' must be a number of seconds"},
+        {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"misfire_grace\":\"1.5s\"}",
+         "'misfire_grace' must be a whole number"},
+        {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"backoff\":\"0ms\"}",
+         "'backoff' must be between 1ms"},
+        {"{\"id\":\"a\",\"every\":5,\"service\":\"x\",\"jitter\":\"2d\"}",
+         "'jitter' must be between 0 and 1d"},
+        {"{\"id\":\"a\",\"cron\":\"@every\",\"service\":\"x\"}",
+         "'cron' '@every' takes one duration"},
+        {"{\"id\":\"a\",\"cron\":\"@every 5m 3s\",\"service\":\"x\"}", "'cron' '@every' takes one"},
+        {"{\"id\":\"a\",\"cron\":\"@every 0.5s\",\"service\":\"x\"}",
+         "'cron' '@every' must be a whole number"},
+        {"{\"id\":\"a\",\"cron\":\"@every 5x\",\"service\":\"x\"}",
+         "'cron' '@every': '5x': unknown unit 'x'"},
+        {"{\"id\":\"a\",\"cron\":\"@every 5m\",\"every\":5,\"service\":\"x\"}", "exactly one of"},
+        {"{\"id\":\"a\",\"cron\":\"@everyday\",\"service\":\"x\"}",
+         "'cron' unknown macro '@everyday'"},
+        {"{\"id\":\"a\",\"at\":\"2027-02-29T00:00:00Z\",\"service\":\"x\"}",
+         "'at' '2027-02-29T00:00:00Z' is not a date"},
+        {"{\"id\":\"a\",\"at\":\"2027-13-01T00:00:00Z\",\"service\":\"x\"}", "is not a date"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T24:00:00Z\",\"service\":\"x\"}",
+         "is not a time of day"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T23:59:60Z\",\"service\":\"x\"}",
+         "is not a time of day"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T02:30:00+24:00\",\"service\":\"x\"}",
+         "is not an ISO 8601 time"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T02:30:00 +01:00\",\"service\":\"x\"}",
+         "is not an ISO 8601 time"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T02:30:00+01:00x\",\"service\":\"x\"}",
+         "is not an ISO 8601 time"},
+        {"{\"id\":\"a\",\"at\":\"27-10-31T02:30:00Z\",\"service\":\"x\"}",
+         "is not an ISO 8601 time"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T2:30:00Z\",\"service\":\"x\"}",
+         "is not an ISO 8601 time"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T02:30:00.Z\",\"service\":\"x\"}",
+         "is not an ISO 8601 time"},
+        {"{\"id\":\"a\",\"at\":\"1969-12-31T23:59:59Z\",\"service\":\"x\"}",
+         "is not a date between 1970"},
+        {"{\"id\":\"a\",\"at\":\"9999-12-31T23:59:59-01:00\",\"service\":\"x\"}",
+         "is not between 1970 and 9999"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T02:30:00.1234567890Z\",\"service\":\"x\"}",
+         "is not an ISO 8601"},
+        {"{\"id\":\"a\",\"at\":\"2027-10-31T02:30:00+01:00:00:00:00:00:00:00\",\"service\":\"x\"}",
+         "'at' is longer than 40 characters"},
+        {"{\"id\":\"a\",\"at\":-5,\"service\":\"x\"}", "'at' must be"},
+        {"{\"id\":\"a\",\"every\":5,\"start\":\"2027-10-31T02:30:00+01:00\",\"end\":\"soon\","
+         "\"service\":\"x\"}",
+         "'end' 'soon' is not an ISO 8601 time"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char why[200] = "";
+        sched_job_t *j = s_job(rows[i].json, why, sizeof why);
+        if (!rows[i].needle ? !j : (j || !strstr(why, rows[i].needle))) {
+            fail_msg("row %zu %s: got '%s'", i, rows[i].json, j ? "accepted" : why);
+        }
+        sched_job_destroy(&j);
+    }
+    /* the text forms read back to their value */
+    static const int64_t values[] = {1,     500,     1000,     1500,     59000,
+                                     90000, 5400000, 86400000, 90061000, 7 * 86400000LL};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char text[SCHED_DURATION_TEXT_MAX];
+        int64_t back = -1;
+        sched_duration_format(values[i], text, sizeof text);
+        assert_int_equal(sched_duration_parse(text, &back, NULL, 0), 0);
+        assert_int_equal(back, values[i]);
+    }
+}
+
 int
 main(void)
 {
@@ -250,6 +544,10 @@ main(void)
         cmocka_unit_test(test_plan_on_time_and_late),
         cmocka_unit_test(test_plan_coalesce),
         cmocka_unit_test(test_plan_long_downtime),
+        cmocka_unit_test(test_jobs_that_can_never_fire_are_refused),
+        cmocka_unit_test(test_stored_form_reads_back_at_any_time),
+        cmocka_unit_test(test_durations_and_iso_times_as_people_write_them),
+        cmocka_unit_test(test_bad_durations_and_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

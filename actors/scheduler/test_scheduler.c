@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char s_config[] = "scheduler:\n"
                                "  jobs:\n"
@@ -340,6 +341,124 @@ test_max_instances_skips_and_records(void **state)
     s_ok("job.remove", "{\"id\":\"overlap\"}");
 }
 
+/* job.add refuses, with the field named, a job that could never fire or whose target the
+ * broker would refuse on every run; nothing is stored. */
+static void
+test_add_refuses_jobs_that_can_never_fire(void **state)
+{
+    (void)state;
+    long long now = (long long)time(NULL);
+    char json[300];
+    static const struct {
+        const char *fmt, *needle;
+    } rows[] = {
+        {"{\"id\":\"r\",\"every\":5,\"end\":%lld,\"service\":\"sink\",\"op\":\"tick\"}", "'end' ("},
+        {"{\"id\":\"r\",\"at\":%lld,\"service\":\"sink\",\"op\":\"tick\"}", "'at' ("},
+        {"{\"id\":\"r\",\"cron\":\"0 0 30 2 *\",\"service\":\"sink\",\"x\":%lld}", "unknown field"},
+        {"{\"id\":\"r\",\"cron\":\"0 0 30 2 *\",\"service\":\"sink\",\"created\":%lld}",
+         "'cron' '0 0 30 2 *' never matches"},
+        {"{\"id\":\"r\",\"every\":5,\"subject\":\"a.*\",\"created\":%lld}", "'subject'"},
+        {"{\"id\":\"r\",\"every\":5,\"subject\":\">\",\"created\":%lld}", "'subject'"},
+        {"{\"id\":\"r\",\"every\":\"0.5s\",\"service\":\"sink\",\"created\":%lld}",
+         "'every' must be a whole number of seconds"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        snprintf(json, sizeof json, rows[i].fmt, now - 10);
+        yh_result_t r = s_call("job.add", json);
+        if (r.status != YARD_E_BAD_REQUEST || !r.json || !strstr(r.json, rows[i].needle)) {
+            fail_msg("row %zu %s: %d %s", i, json, r.status, r.json ? r.json : "");
+        }
+        yh_result_free(&r);
+        r = s_call("job.get", "{\"id\":\"r\"}");
+        assert_int_equal(r.status, YARD_E_NOT_FOUND);
+        yh_result_free(&r);
+    }
+}
+
+/* Durations, the @every macro and ISO 8601 times with an offset, as people write them. */
+static void
+test_add_accepts_what_people_write(void **state)
+{
+    (void)state;
+    s_ok("job.add", "{\"id\":\"macro\",\"cron\":\"@every 5m\",\"service\":\"sink\",\"op\":\"tick\","
+                    "\"backoff\":\"0.5s\"}");
+    yh_result_t r = s_call("job.get", "{\"id\":\"macro\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"trigger\":\"every 300 s\""));
+    assert_non_null(strstr(r.json, "\"backoff\":\"500ms\""));
+    assert_non_null(strstr(r.json, "\"state\":\"scheduled\""));
+    yh_result_free(&r);
+    s_ok("job.add", "{\"id\":\"mixed\",\"every\":\"1h30m\",\"service\":\"sink\",\"op\":\"tick\","
+                    "\"start\":\"2030-10-31T02:30:00+01:00\",\"end\":\"2031-01-01T00:00:00Z\"}");
+    r = s_call("job.get", "{\"id\":\"mixed\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"every\":5400"));
+    assert_non_null(strstr(r.json, "\"start\":1919640600")); /* 2030-10-31T01:30:00Z */
+    assert_non_null(strstr(r.json, "\"next_run\":1919640600"));
+    yh_result_free(&r);
+    s_ok("job.add", "{\"id\":\"once\",\"at\":\"2030-10-31T02:30:00+01:00\",\"service\":\"sink\"}");
+    r = s_call("job.get", "{\"id\":\"once\"}");
+    assert_non_null(strstr(r.json, "\"next_run\":1919640600"));
+    yh_result_free(&r);
+    s_ok("job.remove", "{\"id\":\"macro\"}");
+    s_ok("job.remove", "{\"id\":\"mixed\"}");
+    s_ok("job.remove", "{\"id\":\"once\"}");
+}
+
+/* Waits until job id's state is want; returns the last job.get reply's JSON (caller frees). */
+static char *
+s_wait_state(const char *id, const char *want, int timeout_ms)
+{
+    char req[96], needle[64];
+    snprintf(req, sizeof req, "{\"id\":\"%s\"}", id);
+    snprintf(needle, sizeof needle, "\"state\":\"%s\"", want);
+    long long until = yh_now_ms() + timeout_ms;
+    for (;;) {
+        yh_result_t r = s_call("job.get", req);
+        if ((r.status == 0 && strstr(r.json, needle)) || yh_now_ms() >= until) {
+            char *out = r.json ? strdup(r.json) : strdup("");
+            yh_result_free(&r);
+            return out;
+        }
+        yh_result_free(&r);
+        yard_client_dispatch(F.client, 100);
+    }
+}
+
+/* A job whose runs are over is finished, quietly: no next run, and job.get, job.history,
+ * job.pause and job.resume keep answering (they answered UNREACHABLE for such a job). */
+static void
+test_a_finished_job_keeps_answering(void **state)
+{
+    (void)state;
+    long long now = (long long)time(NULL);
+    char json[200];
+    snprintf(json, sizeof json,
+             "{\"id\":\"short\",\"every\":1,\"end\":%lld,\"service\":\"sink\",\"op\":\"tick\"}",
+             now + 2);
+    int before = s_count(&s_ticks);
+    s_ok("job.add", json);
+    char *got = s_wait_state("short", "finished", 8000);
+    assert_non_null(strstr(got, "\"state\":\"finished\""));
+    assert_non_null(strstr(got, "\"next_run\":null"));
+    free(got);
+    assert_true(s_count(&s_ticks) > before);
+    yh_result_t r = s_call("job.history", "{\"id\":\"short\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"status\":\"ok\""));
+    yh_result_free(&r);
+    s_ok("job.pause", "{\"id\":\"short\"}");
+    r = s_call("job.resume", "{\"id\":\"short\"}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"next_run\":null"));
+    yh_result_free(&r);
+    r = s_call("job.list", "{}");
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"state\":\"finished\""));
+    yh_result_free(&r);
+    s_ok("job.remove", "{\"id\":\"short\"}");
+}
+
 int
 main(void)
 {
@@ -349,6 +468,9 @@ main(void)
         cmocka_unit_test(test_run_now_events_and_history),
         cmocka_unit_test(test_schedule_fires_and_pause_stops_it),
         cmocka_unit_test(test_max_instances_skips_and_records),
+        cmocka_unit_test(test_add_refuses_jobs_that_can_never_fire),
+        cmocka_unit_test(test_add_accepts_what_people_write),
+        cmocka_unit_test(test_a_finished_job_keeps_answering),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
