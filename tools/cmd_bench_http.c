@@ -4,11 +4,11 @@
  *
  * Without --url it starts, in this process, a broker on a free tcp loopback port, --replicas
  * replicas of the registry's echo actor (as `yard bench` does) and a gateway on 127.0.0.1:0
- * with its default settings; it asks the gateway once (which also waits for the replicas to
- * register) and keeps the answer. wrk (a separate process: the load generator must not share
- * our threads) then drives the gateway for --duration seconds; the bus is stopped, the bare
- * server starts with the gateway's threads, connection limit and timeout and answers the kept
- * bytes, and wrk drives it the same way. With --url wrk drives that URL only.
+ * with its default settings (and /v1/{service} on for echo); it asks the gateway once (which also
+ * waits for the replicas to register) and keeps the answer. wrk (a separate process: the load
+ * generator must not share our threads) then drives the gateway for --duration seconds; the bus is
+ * stopped, the bare server starts with the gateway's threads, connection limit and timeout and
+ * answers the kept bytes, and wrk drives it the same way. With --url wrk drives that URL only.
  *
  * wrk runs a Lua script written to a temp file: it sets the method, the JSON body and its
  * Content-Type, and its `done` hook prints one line of counts and latency percentiles that we
@@ -119,6 +119,36 @@ s_which(const char *prog)
         path += len + (path[len] == ':');
     }
     return NULL;
+}
+
+/* The gateway's config: its defaults plus the default route for echo, which is off unless a
+ * config names the services it reaches. Loaded from a temp file (removed at once); NULL when
+ * that cannot be written or read. Caller owns the result; free with yard_config_destroy(). */
+static yard_config_t *
+s_gateway_config(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char *path = NULL;
+    if (asprintf(&path, "%s/yard-bench-http-XXXXXX.yaml", dir && dir[0] ? dir : "/tmp") < 0) {
+        abort();
+    }
+    static const char text[] = "gateway:\n  default_route: {services: [echo]}\n";
+    int fd = mkstemps(path, 5);
+    yard_config_t *cfg = NULL;
+    char err[256] = "";
+    if (fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1)) {
+        yard_config_load(path, &cfg, err, sizeof err);
+    }
+    if (!cfg) {
+        fprintf(stderr, "yard bench http: cannot write the gateway's config %s: %s\n", path,
+                err[0] ? err : strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    free(path);
+    return cfg;
 }
 
 /* Writes the wrk script to a temp file; returns its path (caller unlinks and frees) or NULL. */
@@ -285,12 +315,16 @@ s_bus_start(s_bus_t *b, const s_opts_t *o)
     if (yard__bench_bus_start(&b->bus, (int)o->replicas, credit, !o->tcp, S_WHO)) {
         return -1;
     }
-    /* The gateway at its defaults (as a user's `yard-gateway` without a config file gets
-     * them, environment included), on a free port: wired into the bus's context over inproc
-     * like `yard up`, or with its own context over tcp like a separate yard-gateway. */
+    /* The gateway at its defaults (as a user's `yard-gateway` gets them, environment
+     * included) with /v1/{service} on for echo, on a free port: wired into the bus's context over
+     * inproc like `yard up`, or with its own context over tcp like a separate yard-gateway. */
     char err[256] = "";
+    yard_config_t *cfg = s_gateway_config();
+    if (!cfg) {
+        return -1;
+    }
     yard_gateway_opts_t gopts;
-    int rc = yard_gateway_opts_fill(&gopts, NULL, 0, NULL, err, sizeof err);
+    int rc = yard_gateway_opts_fill(&gopts, cfg, 0, NULL, err, sizeof err);
     if (rc == 0) {
         free(gopts.listen);
         gopts.listen = strdup("127.0.0.1:0");
@@ -304,10 +338,11 @@ s_bus_start(s_bus_t *b, const s_opts_t *o)
         b->threads = gopts.threads > 0 ? (unsigned)gopts.threads : 1;
         b->connection_limit = gopts.connection_limit > 0 ? (unsigned)gopts.connection_limit : 0;
         b->connection_timeout_ms = gopts.connection_timeout_ms;
-        rc = yard_gateway_new(&gopts, NULL, o->tcp ? NULL : b->bus.ctx, &b->gateway, err,
-                              sizeof err);
+        rc =
+            yard_gateway_new(&gopts, cfg, o->tcp ? NULL : b->bus.ctx, &b->gateway, err, sizeof err);
     }
     yard_gateway_opts_free(&gopts);
+    yard_config_destroy(&cfg);
     if (rc == 0) {
         rc = yard_gateway_start(b->gateway);
     }

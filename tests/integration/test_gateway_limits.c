@@ -244,6 +244,12 @@ s_gateway_try(const yard_config_t *cfg, int bport, const char *const *flags, int
     if (!has_listen) {
         argv[argc++] = "--listen=127.0.0.1:0";
     }
+    /* No config: the test services on the default route (it is off unless configured). */
+    yard_config_t *base = NULL;
+    if (!cfg) {
+        base = s_config("base.yaml", "gateway:\n  default_route: {services: [gwl, held]}\n");
+        cfg = base;
+    }
     yard_gateway_opts_t o;
     char err[512] = "";
     int rc = yard_gateway_opts_fill(&o, cfg, argc, argv, err, sizeof err);
@@ -254,6 +260,7 @@ s_gateway_try(const yard_config_t *cfg, int bport, const char *const *flags, int
     yard_gateway_t *gw = NULL;
     rc = yard_gateway_new(&o, cfg, NULL, &gw, err, sizeof err);
     yard_gateway_opts_free(&o);
+    yard_config_destroy(&base);
     *rc_out = rc;
     if (rc) {
         print_message("gateway not created: %s (%s)\n", yard_err_name(rc), err);
@@ -321,6 +328,21 @@ s_easy(int port, const char *method, const char *path, const char *body, struct 
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+    }
+    /* A body is JSON (curl would call it a form, which the gateway refuses with 415).
+     * Static: curl only reads the list. */
+    static char json_type[] = "Content-Type: application/json";
+    static struct curl_slist json_hdr = {json_type, NULL};
+    if (body && !hdrs) {
+        hdrs = &json_hdr;
+    } else if (body) {
+        bool typed = false;
+        for (const struct curl_slist *h = hdrs; h; h = h->next) {
+            typed = typed || strncmp(h->data, "Content-Type:", 13) == 0;
+        }
+        if (!typed) {
+            curl_slist_append(hdrs, json_type);
+        }
     }
     if (hdrs) {
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -455,6 +477,7 @@ test_rate_limit_per_ip(void **state)
 {
     (void)state;
     yard_config_t *cfg = s_config("per_ip.yaml", "gateway:\n"
+                                                 "  default_route: {services: [gwl]}\n"
                                                  "  rate_limit:\n"
                                                  "    per_ip: {rate: 5, burst: 5}\n");
     yard_gateway_t *gw = s_gateway(cfg, F.bport, NULL);
@@ -493,6 +516,7 @@ test_rate_limit_per_token(void **state)
 {
     (void)state;
     yard_config_t *cfg = s_config("per_token.yaml", "gateway:\n"
+                                                    "  default_route: {services: [gwl]}\n"
                                                     "  rate_limit:\n"
                                                     "    per_token: {rate: 0.5, burst: 3}\n"
                                                     "  routes:\n"
@@ -546,6 +570,7 @@ test_rate_limit_shared(void **state)
         skip();
     }
     yard_config_t *cfg = s_config("shared.yaml", "gateway:\n"
+                                                 "  default_route: {services: [gwl]}\n"
                                                  "  rate_limit:\n"
                                                  "    per_ip: {rate: 0.5, burst: 6}\n");
     char store[80];
@@ -699,7 +724,8 @@ test_yard_up_http(void **state)
     snprintf(text, sizeof text,
              "bind: tcp://127.0.0.1:%d\n"
              "gateway:\n"
-             "  listen: 127.0.0.1:%d\n",
+             "  listen: 127.0.0.1:%d\n"
+             "  default_route: {services: [echo]}\n",
              bport, hport);
     snprintf(path, sizeof path, "%s/up.yaml", F.dir);
     yh_write_file(path, text);
