@@ -259,8 +259,9 @@ yard_mp_find(const msgpack_object *map, const char *key)
     const msgpack_object_map *m = &map->via.map;
     for (uint32_t i = 0; i < m->size; i++) {
         const msgpack_object *k = &m->ptr[i].key;
+        /* msgpack-c leaves an empty string's ptr NULL: not for memcmp, even for 0 bytes. */
         if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-            memcmp(k->via.str.ptr, key, kl) == 0) {
+            (kl == 0 || memcmp(k->via.str.ptr, key, kl) == 0)) {
             return &m->ptr[i].val;
         }
     }
@@ -314,7 +315,9 @@ yard__mp_zone_cstr(msgpack_zone *zone, const char *p, size_t n)
     if (!s) {
         abort();
     }
-    memcpy(s, p, n);
+    if (n) { /* msgpack-c leaves an empty string's ptr NULL: not for memcpy, even for 0 */
+        memcpy(s, p, n);
+    }
     s[n] = '\0';
     return s;
 }
@@ -326,7 +329,7 @@ s_cstr_ok(const msgpack_object *v, const char *key, char *err, size_t errlen)
     if (v->type != MSGPACK_OBJECT_STR) {
         return yard__mp_wrong(v, key, "a string", err, errlen);
     }
-    if (memchr(v->via.str.ptr, '\0', v->via.str.size)) {
+    if (v->via.str.size && memchr(v->via.str.ptr, '\0', v->via.str.size)) {
         yard_mp_field_err(err, errlen, key, "must not contain a NUL byte");
         return YARD_E_BAD_REQUEST;
     }
@@ -359,7 +362,9 @@ yard_mp_get_strbuf(const msgpack_object *map, const char *key, char *buf, size_t
         yard_mp_field_err(err, errlen, key, "must be at most %zu bytes", cap ? cap - 1 : 0);
         return YARD_E_BAD_REQUEST;
     }
-    memcpy(buf, v->via.str.ptr, v->via.str.size);
+    if (v->via.str.size) {
+        memcpy(buf, v->via.str.ptr, v->via.str.size);
+    }
     buf[v->via.str.size] = '\0';
     return 0;
 }
@@ -517,7 +522,7 @@ yard_mp_get_strs(const msgpack_object *map, const char *key, msgpack_zone *zone,
                               yard_mp_type_name(s));
             return YARD_E_BAD_REQUEST;
         }
-        if (memchr(s->via.str.ptr, '\0', s->via.str.size)) {
+        if (s->via.str.size && memchr(s->via.str.ptr, '\0', s->via.str.size)) {
             yard_mp_field_err(err, errlen, key, "must not contain a NUL byte (item %" PRIu32 ")",
                               i + 1);
             return YARD_E_BAD_REQUEST;
