@@ -4,6 +4,8 @@
  * message is refilled. */
 #include "alloc_internal.h"
 #include "msg_internal.h"
+#include "curve_internal.h"
+#include "yard/curve.h"
 #include "yard/error.h"
 #include "yard/log.h"
 
@@ -271,6 +273,39 @@ yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const v
 
 static atomic_uint_fast64_t s_monitor_seq;
 
+#define S_HANDSHAKE_FAILED                                                                         \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |                  \
+     ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* A failed handshake with the broker is a setup error the user must see named (the calls
+ * themselves end UNREACHABLE or TIMEOUT): logged once per process and kind. */
+static void
+s_handshake_failed(int event, uint32_t value)
+{
+    static atomic_uint logged;
+    unsigned bit = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH       ? 1u
+                   : event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? 2u
+                                                                  : 4u;
+    if (atomic_fetch_or(&logged, bit) & bit) {
+        return;
+    }
+    const char *why;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        why = "the broker refused this process's CURVE key: its public certificate is not in the "
+              "broker's curve.keys_dir";
+    } else if (!yard_curve_enabled()) {
+        why = "the broker requires CURVE: set curve.key (this process's NAME_secret) and "
+              "curve.broker_key (the broker's public certificate), or YARD_CURVE_KEY and "
+              "YARD_CURVE_BROKER_KEY";
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        why = "the broker does not speak CURVE on this endpoint, but curve.broker_key is set";
+    } else {
+        why = "CURVE handshake failed: is curve.broker_key the broker's public certificate?";
+    }
+    yard_log(YARD_LOG_ERROR, "cannot connect to the broker", YF_STR("why", why),
+             YF_INT("code", value));
+}
+
 int
 yard__bus_monitor_open(void *ctx, void *sock, void **pair)
 {
@@ -278,7 +313,8 @@ yard__bus_monitor_open(void *ctx, void *sock, void **pair)
     snprintf(ep, sizeof ep, "inproc://yard-monitor-%llu",
              (unsigned long long)atomic_fetch_add(&s_monitor_seq, 1));
     *pair = NULL;
-    if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+    if (zmq_socket_monitor(
+            sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED | S_HANDSHAKE_FAILED) != 0) {
         return YARD_E_INTERNAL;
     }
     void *p = zmq_socket(ctx, ZMQ_PAIR);
@@ -316,10 +352,15 @@ yard__bus_monitor_read(void *pair)
         return 0;
     }
     int event = 0;
-    if (zmq_msg_size(&f) >= 2) {
+    uint32_t value = 0;
+    if (zmq_msg_size(&f) >= 6) {
         uint16_t e;
         memcpy(&e, zmq_msg_data(&f), sizeof e);
+        memcpy(&value, (const char *)zmq_msg_data(&f) + 2, sizeof value);
         event = e;
+    }
+    if (event & S_HANDSHAKE_FAILED) {
+        s_handshake_failed(event, value);
     }
     /* The second frame is the endpoint; skip every remaining frame. */
     while (zmq_msg_more(&f)) {
@@ -401,6 +442,10 @@ yard__bus_open(void *ctx, const char *endpoint, int linger_ms, void **mon)
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (yard__curve_apply(sock) != 0) { /* logged there */
+        zmq_close(sock);
+        return NULL;
+    }
     yard__bus_monitor_open(ctx, sock, mon);
     if (zmq_connect(sock, endpoint) != 0) {
         yard_log(YARD_LOG_ERROR, "cannot connect", YF_STR("endpoint", endpoint),

@@ -63,7 +63,8 @@ int yard__bus_recv(void *sock, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t *
 int yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
                          size_t size);
 
-/* A zmq_socket_monitor on sock for CONNECTED and DISCONNECTED, read through a PAIR socket
+/* A zmq_socket_monitor on sock for CONNECTED, DISCONNECTED and failed handshakes (each kind
+ * of failure logged once per process, naming the CURVE setting to check), read through a PAIR socket
  * returned in *pair. Returns 0 or YARD_E_INTERNAL. */
 int yard__bus_monitor_open(void *ctx, void *sock, void **pair);
 

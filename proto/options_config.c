@@ -39,6 +39,8 @@ static const char *const s_known_keys[] = {
     "max_services",
     "max_in_flight",
     "tap",
+    "insecure", /* the broker binds beyond loopback without CURVE (yard/broker.h) */
+    "curve",    /* bus keys: yard/curve.h */
     NULL,
 };
 

@@ -7,6 +7,7 @@
  * printed once, by yard_program_end(). */
 #include "alloc_internal.h"
 #include "yard/program.h"
+#include "yard/curve.h"
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/signal.h"
@@ -36,6 +37,7 @@ struct yard_program {
     size_t ntables;
     int code;
     char err[1024];
+    yard_curve_opts_t curve; /* the `curve:` section, applied for every program */
 };
 
 /* The option flag an alias stands for, or NULL. */
@@ -139,6 +141,10 @@ yard_program_configure(yard_program_t *self)
     if (self->code != 0) {
         return 1; /* a usage error in new() */
     }
+    /* Every program's bus sockets take the same key settings (yard/curve.h). */
+    yard_program_options(self,
+                         "bus encryption (the config file's curve: section):", yard_curve_options,
+                         "curve", &self->curve);
     if (self->help) {
         s_help(self, stdout);
         return 1;
@@ -168,6 +174,10 @@ yard_program_configure(yard_program_t *self)
     if (yard_program_log_level(self, s_log_level(self)) != 0) {
         return 1;
     }
+    if (yard_curve_configure(&self->curve, err, sizeof err) != 0) {
+        yard_program_fail(self, YARD_E_CONFIG, "%s", err);
+        return 1;
+    }
     for (size_t i = 0; i < n; i++) {
         yard_options_log(sets[i].table, sets[i].target, sets[i].section);
     }
@@ -178,6 +188,12 @@ const yard_config_t *
 yard_program_config(const yard_program_t *self)
 {
     return self->cfg;
+}
+
+const yard_curve_opts_t *
+yard_program_curve(const yard_program_t *self)
+{
+    return &self->curve;
 }
 
 char **
@@ -239,6 +255,7 @@ yard_program_end(yard_program_t **self_p)
         yard_log_redact(self->err, shown, sizeof shown);
         fprintf(stderr, "%s: %s\n", self->def->name, shown);
     }
+    yard_options_free(yard_curve_options, &self->curve);
     yard_config_destroy(&self->cfg);
     free(self->flags);
     free(self);

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config clang-format
     libzmq3-dev libmsgpack-dev libhiredis-dev libyajl-dev libyaml-dev libcmocka-dev
-    libsodium-dev tzdata
+    libsodium-dev libczmq-dev tzdata
     redis-server tmux
     libmicrohttpd-dev libcurl4-openssl-dev wrk
     nats-server libnats-dev

@@ -2,6 +2,7 @@
  * endpoints, clocks, free ports, option parsing and its messages, bench bodies and the latency
  * histogram. */
 #include "cli.h"
+#include "yard/curve.h"
 #include "yard/options.h"
 
 #include "yard/error.h"
@@ -62,6 +63,19 @@ static const yard_option_t s_broker_table[] = {
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
+/* The bus keys every command's sockets use: the file's curve: section < YARD_CURVE_*. */
+static int
+s_curve_resolve(const yard_config_t *cfg, char *errbuf, size_t errlen)
+{
+    yard_curve_opts_t c = {0};
+    int rc = yard_options_apply(yard_curve_options, &c, cfg, "curve", 0, NULL, errbuf, errlen);
+    if (rc == 0) {
+        rc = yard_curve_configure(&c, errbuf, errlen);
+    }
+    yard_options_free(yard_curve_options, &c);
+    return rc;
+}
+
 int
 yard__broker_resolve(const char *flag, const char *config, char **out, char *errbuf, size_t errlen)
 {
@@ -84,6 +98,9 @@ yard__broker_resolve(const char *flag, const char *config, char **out, char *err
     /* The same table machinery as the programs: default < file < YARD_BROKER. */
     s_broker_opts_t o = {0};
     int rc = yard_options_apply(s_broker_table, &o, cfg, NULL, 0, NULL, errbuf, errlen);
+    if (rc == 0) {
+        rc = s_curve_resolve(cfg, errbuf, errlen);
+    }
     yard_config_destroy(&cfg);
     if (rc) {
         yard_options_free(s_broker_table, &o);

@@ -40,6 +40,7 @@ int yard__cmd_top(int argc, char **argv);           /* cmd_top.c */
 int yard__cmd_monitor(int argc, char **argv);       /* cmd_monitor.c */
 int yard__cmd_tap(int argc, char **argv);           /* cmd_tap.c */
 int yard__cmd_bench_compare(int argc, char **argv); /* cmd_bench_compare.c */
+int yard__cmd_keygen(int argc, char **argv);        /* cmd_keygen.c */
 
 /* The exit code for a yard error: 3 for UNREACHABLE and TIMEOUT, 2 for CONFIG and INVALID
  * (what the user typed was wrong), 1 otherwise. */
@@ -52,7 +53,8 @@ void yard__print_error(int err, const yard_msg_t *reply);
 
 /* The broker endpoint list, like every program finds it: the flag if given, else
  * $YARD_BROKER, else the `broker` key of the config file (config, else $YARD_CONFIG), else
- * the default. Returns 0 with *out set (caller owns it; free with free()), or YARD_E_CONFIG /
+ * the default. Also sets this process's bus keys (yard/curve.h) from the file's curve: section
+ * and YARD_CURVE_*, when the file is read (no flag). Returns 0 with *out set (caller owns it; free with free()), or YARD_E_CONFIG /
  * YARD_E_IO with errbuf naming the file and line or the variable. */
 int yard__broker_resolve(const char *flag, const char *config, char **out, char *errbuf,
                          size_t errlen);

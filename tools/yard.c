@@ -28,6 +28,7 @@ static const s_command_t s_commands[] = {
     {"top", yard__cmd_top, "a live full-screen view of the services"},
     {"monitor", yard__cmd_monitor, "stream the broker's socket and replica events"},
     {"tap", yard__cmd_tap, "stream the messages of matching services or subjects"},
+    {"keygen", yard__cmd_keygen, "write a CURVE key pair (NAME, NAME_secret) for the bus"},
     {NULL, NULL, NULL},
 };
 

@@ -23,6 +23,7 @@
 #ifndef YARD_PROGRAM_H
 #define YARD_PROGRAM_H
 
+#include "yard/curve.h"
 #include "yard/options.h"
 
 #include <stdio.h>
@@ -72,6 +73,11 @@ int yard_program_configure(yard_program_t *self);
 
 /* The loaded config file, or NULL when none. Borrowed; valid until yard_program_end(). */
 const yard_config_t *yard_program_config(const yard_program_t *self);
+
+/* The `curve:` section as applied by yard_program_configure() (yard/curve.h): this
+ * program's bus sockets already use it; the broker also reads its server keys here.
+ * Borrowed; valid until yard_program_end(). */
+const yard_curve_opts_t *yard_program_curve(const yard_program_t *self);
 
 /* The flags yard_program_new() left (neither --help nor --config; aliases expanded), for a
  * caller that applies its tables itself. Borrowed; valid until yard_program_end(). */
