@@ -10,6 +10,7 @@ packages=(
     redis-server tmux
     libmicrohttpd-dev libcurl4-openssl-dev wrk
     nats-server libnats-dev
+    clang libclang-rt-14-dev # libFuzzer and its sanitizers: scripts/fuzz.sh, tests/fuzz/
 )
 
 sudo_cmd=()
