@@ -75,6 +75,12 @@ s_copy_opts(yard_broker_t *b, const yard_broker_opts_t *opts)
     if (!b->o.bind) {
         abort();
     }
+    b->o.curve_key = b->o.curve_key ? strdup(b->o.curve_key) : NULL;
+    b->o.curve_keys_dir = b->o.curve_keys_dir ? strdup(b->o.curve_keys_dir) : NULL;
+    if ((opts && opts->curve_key && !b->o.curve_key) ||
+        (opts && opts->curve_keys_dir && !b->o.curve_keys_dir)) {
+        abort();
+    }
     if ((opts && (opts->queue_max < 0 || opts->max_peers < 0 || opts->max_services < 0 ||
                   opts->max_in_flight < 0))) {
         return YARD_E_CONFIG;
@@ -98,6 +104,10 @@ s_bind_all(yard_broker_t *b)
     for (char *ep = strtok_r(list, ",", &save); ep; ep = strtok_r(NULL, ",", &save)) {
         while (*ep == ' ') {
             ep++;
+        }
+        rc = yard__keys_check_bind(b, ep);
+        if (rc) {
+            goto cleanup;
         }
         if (zmq_bind(b->router, ep) != 0) {
             int e = zmq_errno();
@@ -126,6 +136,9 @@ s_open_router(yard_broker_t *b)
     zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     /* No ZMQ_MAXMSGSIZE: it would drop the peer's connection instead of answering it. */
+    if (b->keys && yard__keys_apply(b) != 0) {
+        return YARD_E_INTERNAL;
+    }
     if (yard__monitor_open(b) != 0) {
         yard_log(YARD_LOG_WARN, "socket monitor unavailable",
                  YF_STR("error", zmq_strerror(zmq_errno())));
@@ -145,8 +158,13 @@ yard_broker_new(const yard_broker_opts_t *opts, void *zmq_ctx, yard_broker_t **o
     if (rc) {
         goto cleanup;
     }
-    b->own_ctx = zmq_ctx == NULL;
-    b->ctx = zmq_ctx ? zmq_ctx : zmq_ctx_new();
+    rc = yard__keys_open(b);
+    if (rc) {
+        goto cleanup;
+    }
+    /* With CURVE the ROUTER lives where zauth answers (keys.c). */
+    b->own_ctx = zmq_ctx == NULL && !b->keys;
+    b->ctx = b->keys ? yard__keys_context(b) : zmq_ctx ? zmq_ctx : zmq_ctx_new();
     b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     b->codec = yard_codec_new();
     b->requeue_codec = yard_codec_new();
@@ -164,6 +182,12 @@ cleanup:
     }
     *out = b;
     return rc;
+}
+
+void *
+yard_broker_context(const yard_broker_t *self)
+{
+    return self ? self->ctx : NULL;
 }
 
 static void *s_loop(void *arg);
@@ -210,6 +234,7 @@ yard_broker_destroy(yard_broker_t **self_p)
         zmq_setsockopt(b->router, ZMQ_LINGER, &linger, sizeof linger);
         zmq_close(b->router);
     }
+    yard__keys_close(b);
     if (b->own_ctx && b->ctx) {
         zmq_ctx_term(b->ctx);
     }
@@ -223,6 +248,8 @@ yard_broker_destroy(yard_broker_t **self_p)
         close(b->wake_fd);
     }
     free(b->o.bind);
+    free((void *)b->o.curve_key);
+    free((void *)b->o.curve_keys_dir);
     free(b);
     *self_p = NULL;
 }
@@ -271,7 +298,8 @@ s_validate(yard_broker_t *b, zmq_msg_t *f, int n, yard__peer_t *p, yard_cmd_t *c
         return false;
     }
     if (yard_wire_decode(b->codec, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), cmd, h, &why)) {
-        yard__fault(b, rid, len, p, YARD__F_HEADER, why, answer, 0);
+        /* h->id is the request's when it was readable despite the bad field (section 8). */
+        yard__fault(b, rid, len, p, YARD__F_HEADER, why, answer, h->id);
         return false;
     }
     if (n == 3 && zmq_msg_size(&f[2]) > b->o.max_body) {
@@ -317,7 +345,7 @@ s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
     }
     yard_cmd_t cmd;
     yard_header_t h;
-    if (!s_validate(b, f, n, p, &cmd, &h)) {
+    if (!s_validate(b, f, n, p, &cmd, &h) || !yard__perm_allows(b, f, cmd, &h)) {
         return;
     }
     if (s_needs_replica(cmd, &h) && (!p || !p->svc)) {

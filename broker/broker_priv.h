@@ -205,6 +205,8 @@ typedef enum {
     X(REPLICAS_DEAD, "replicas_dead")                                                              \
     X(REPLICAS_REFUSED, "replicas_refused")                                                        \
     X(PEERS_GONE, "peers_unreachable")                                                             \
+    X(HANDSHAKES_FAILED, "handshakes_failed")                                                      \
+    X(PERM_REFUSED, "permissions_refused")                                                         \
     X(TRIMS, "memory_trims")
 typedef enum {
 #define YARD__X(n, s) YARD__C_##n,
@@ -212,6 +214,28 @@ typedef enum {
 #undef YARD__X
         YARD__C_MAX_
 } yard__counter_t;
+
+/* --- keys.c: CURVE on the ROUTER, and the safe-bind rule -------------------------------- */
+typedef struct yard__keys yard__keys_t;
+/* With curve_key and curve_keys_dir set: loads the broker's certificate and starts zauth on
+ * keys_dir (b->keys set). Neither set: nothing (b->keys stays NULL). Returns 0 or
+ * YARD_E_CONFIG (one set without the other, an unreadable key, keys_dir not a directory:
+ * logged) or YARD_E_INTERNAL. */
+int yard__keys_open(yard_broker_t *b);
+/* The context zauth answers in (CZMQ's): the ROUTER must live there. NULL when CURVE is off. */
+void *yard__keys_context(const yard_broker_t *b);
+/* Makes b->router a CURVE server with the broker's keys and the ZAP domain. */
+int yard__keys_apply(yard_broker_t *b);
+void yard__keys_close(yard_broker_t *b);
+/* 0 when ep may be bound, else YARD_E_CONFIG (logged): a non-loopback endpoint without CURVE
+ * and without insecure. */
+int yard__keys_check_bind(const yard_broker_t *b, const char *ep);
+
+/* perm.c: true when the key that sent frames f (f[0]: routing id, carrying the connection's
+ * ZAP metadata) may do cmd on h->service; otherwise the message was answered ERROR
+ * FORBIDDEN naming the permission, counted, published and logged once per key. Always true
+ * when CURVE is off. */
+bool yard__perm_allows(yard_broker_t *b, zmq_msg_t *f, yard_cmd_t cmd, const yard_header_t *h);
 
 /* --- the broker ------------------------------------------------------------------------- */
 struct yard_broker {
@@ -246,9 +270,13 @@ struct yard_broker {
     uint32_t ntaps, taps_cap;
     char (*mon_peer)[64]; /* monitor.c: the remote address of each accepted fd */
     uint32_t mon_peer_cap;
-    uint32_t conns;     /* monitor.c: connections accepted and not yet disconnected */
-    uint32_t trim_peak; /* trim.c: the highest conns + npeers since the last trim */
-    uint64_t trim_ms;   /* trim.c: b->now at the last trim */
+    uint32_t conns;                /* monitor.c: connections accepted and not yet disconnected */
+    uint32_t trim_peak;            /* trim.c: the highest conns + npeers since the last trim */
+    uint64_t trim_ms;              /* trim.c: b->now at the last trim */
+    uint32_t mon_last_fd;          /* monitor.c: the last accepted fd (UINT32_MAX: none) */
+    uint8_t handshake_logged[512]; /* monitor.c: bitset, remote hosts whose failure was logged */
+    yard__keys_t *keys;            /* keys.c: CURVE state; NULL when CURVE is off */
+    uint8_t perm_logged[1024];     /* perm.c: bitset, (key, permission) refusals logged */
 };
 
 /* The tap hooks as the request path calls them: one branch when nobody taps. */

@@ -41,6 +41,8 @@ const yard_option_t yard_broker_options[] = {
           "debug, info, warn, error or off", 0, 0),
     S_OPT("tap", YARD_OPT_BOOL, "true", tap,
           "let `yard tap` see copies of the traffic (rate-limited)", 0, 0),
+    S_OPT("insecure", YARD_OPT_BOOL, "false", insecure,
+          "bind endpoints other machines can reach without CURVE (see curve: below)", 0, 0),
     {0},
 };
 
@@ -68,6 +70,8 @@ yard_broker_main(int argc, char **argv)
     if (yard_program_configure(prog) != 0) {
         goto cleanup;
     }
+    opts.curve_key = yard_program_curve(prog)->key;
+    opts.curve_keys_dir = yard_program_curve(prog)->keys_dir;
     int rc = yard_broker_new(&opts, NULL, &broker);
     if (rc == 0) {
         rc = yard_broker_start(broker);

@@ -4,7 +4,12 @@
  *
  * The endpoint is the broker's own (the bound one), so the peer comes from elsewhere: for
  * ACCEPTED and DISCONNECTED the value is the connection's descriptor, and the remote address
- * read at ACCEPTED (getpeername) is kept by descriptor until its DISCONNECTED. */
+ * read at ACCEPTED (getpeername) is kept by descriptor until its DISCONNECTED.
+ *
+ * A failed handshake (with CURVE: no key, an unknown key, a wrong broker key) carries no
+ * descriptor, so it is told with the address of the last connection accepted (its own in all
+ * but a race of simultaneous handshakes), counted (handshakes_failed) and logged once per
+ * remote host. */
 #include "broker_priv.h"
 #include "yard/log.h"
 
@@ -28,6 +33,7 @@ yard__monitor_open(yard_broker_t *b)
 {
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://yard-broker-monitor-%p", (void *)b);
+    b->mon_last_fd = UINT32_MAX;
     if (zmq_socket_monitor(b->router, ep, S_EVENTS) != 0) {
         return -1;
     }
@@ -100,6 +106,7 @@ s_track(yard_broker_t *b, uint16_t code, uint32_t fd, char *peer, size_t cap)
         }
         s_peer_name((int)fd, b->mon_peer[fd], sizeof b->mon_peer[fd]);
         snprintf(peer, cap, "%s", b->mon_peer[fd]);
+        b->mon_last_fd = fd;
     } else if (code == ZMQ_EVENT_DISCONNECTED && fd < b->mon_peer_cap) {
         snprintf(peer, cap, "%s", b->mon_peer[fd]);
         b->mon_peer[fd][0] = '\0';
@@ -114,6 +121,39 @@ s_count(yard_broker_t *b, uint16_t code)
         b->conns++;
     } else if (code == ZMQ_EVENT_DISCONNECTED && b->conns > 0) {
         b->conns--;
+    }
+}
+
+static const char *
+s_handshake_why(uint16_t code, uint32_t value)
+{
+    if (code == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        return value == 400 ? "key refused (not in keys_dir)" : "ZAP refused the peer";
+    }
+    if (code == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        return "security mechanism mismatch or bad handshake (a peer without CURVE?)";
+    }
+    return "handshake failed (a wrong broker key, or no CURVE on the peer?)";
+}
+
+/* Counts a failed handshake, names its likely peer into peer, logs once per remote host. */
+static void
+s_handshake_failed(yard_broker_t *b, uint16_t code, uint32_t value, char *peer, size_t cap)
+{
+    b->counters[YARD__C_HANDSHAKES_FAILED]++;
+    peer[0] = '\0';
+    if (b->mon_last_fd < b->mon_peer_cap) {
+        snprintf(peer, cap, "%s", b->mon_peer[b->mon_last_fd]);
+    }
+    uint32_t h = 2166136261u;
+    for (const char *c = peer; *c && *c != ':'; c++) { /* the host, without the port */
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    }
+    h %= 8u * sizeof b->handshake_logged;
+    if (!(b->handshake_logged[h / 8] & (1u << (h % 8)))) {
+        b->handshake_logged[h / 8] |= (uint8_t)(1u << (h % 8));
+        yard_log(YARD_LOG_WARN, "handshake failed", YF_STR("peer", *peer ? peer : "?"),
+                 YF_STR("why", s_handshake_why(code, value)));
     }
 }
 
@@ -147,7 +187,11 @@ yard__monitor_read(yard_broker_t *b)
             memcpy(endpoint, zmq_msg_data(&addr), n);
             endpoint[n] = '\0';
             char peer[64];
-            s_track(b, code, value, peer, sizeof peer);
+            if (strcmp(name, "handshake_failed") == 0) {
+                s_handshake_failed(b, code, value, peer, sizeof peer);
+            } else {
+                s_track(b, code, value, peer, sizeof peer);
+            }
             yard__event_peer(b, name, endpoint, peer);
         }
         s_count(b, code);

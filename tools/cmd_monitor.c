@@ -29,7 +29,8 @@ static const char s_usage[] =
     "  --kind K,...   only these kinds (default: all): accepted, connected, disconnected,\n"
     "                 handshake_failed, heartbeat_lost, replica_ready (or registered),\n"
     "                 replica_drained (or drained), replica_dead (or dead),\n"
-    "                 replica_refused (or refused: a stateful replica on another store)\n"
+    "                 replica_refused (or refused: a stateful replica on another store),\n"
+    "                 permission_refused (or forbidden: a key without the permission)\n"
     "  --json         one JSON object per line, as the broker sent it\n"
     "  --count N      exit 0 after N events\n"
     "  --timeout MS   how long to wait for the broker at the start (default: 5000)\n"
@@ -52,6 +53,7 @@ static const struct {
     {"replica_drained", "drained", "replica drained and left"},
     {"replica_dead", "dead", "replica declared dead"},
     {"replica_refused", "refused", "replica refused: its store is not the service's"},
+    {"permission_refused", "forbidden", "refused: the key lacks the permission"},
 };
 #define S_NKINDS (sizeof s_kinds / sizeof s_kinds[0])
 
@@ -149,7 +151,11 @@ s_print_human(const msgpack_object *ev, const char *kind, int k)
     /* replica_refused names both stores */
     char store[YARD_WIRE_STORE_MAX + 1], expected[YARD_WIRE_STORE_MAX + 1];
     char extra[2 * YARD_WIRE_STORE_MAX + 64] = "";
-    if (*s_field(ev, "store", store, sizeof store)) {
+    char perm[64];
+    if (*s_field(ev, "permission", perm, sizeof perm)) { /* permission_refused: key and what */
+        snprintf(who, sizeof who, "%s", *peer ? peer : "-");
+        snprintf(extra, sizeof extra, " (%s %s)", perm, service);
+    } else if (*s_field(ev, "store", store, sizeof store)) {
         snprintf(extra, sizeof extra, " (its store %s, the service's %s)", store,
                  s_field(ev, "expected", expected, sizeof expected));
     }

@@ -31,6 +31,15 @@ typedef struct {
      * field whose zero is not its default: the options table's default, and so every
      * program's, is true; a zeroed struct has it off. */
     bool tap;
+    /* CURVE (yard/curve.h, docs/security.md): the broker's secret certificate and the
+     * directory of the allowed clients' public certificates. Both set: every tcp:// and ipc://
+     * peer must speak CURVE with a key in curve_keys_dir, and its permissions are read from
+     * that certificate. Borrowed; copied by yard_broker_new(). The program takes them from
+     * the config file's curve: section (key, keys_dir), YARD_CURVE_* or --key/--keys-dir. */
+    const char *curve_key, *curve_keys_dir;
+    /* Lets the broker bind an endpoint other machines can reach (not loopback, ipc:// or
+     * inproc://) without CURVE. Off: such a bind is refused, YARD_E_CONFIG. */
+    bool insecure;
 } yard_broker_opts_t;
 
 /* The options table (see yard/options.h) for yard_broker_opts_t; top-level keys. */
@@ -39,8 +48,14 @@ extern const yard_option_t yard_broker_options[];
 /* Creates a broker and binds every endpoint of opts->bind (opts NULL: all defaults). zmq_ctx
  * is borrowed and must outlive the broker; NULL makes the broker own a context. Returns 0
  * and sets *out, or YARD_E_IO (an endpoint could not be bound; the log names it) or
- * YARD_E_CONFIG. Caller owns the result; free with yard_broker_destroy(). */
+ * YARD_E_CONFIG (also: a non-loopback endpoint without CURVE or insecure; bad CURVE settings).
+ * Caller owns the result; free with yard_broker_destroy(). */
 int yard_broker_new(const yard_broker_opts_t *opts, void *zmq_ctx, yard_broker_t **out);
+
+/* The ZeroMQ context the broker's sockets live in, where an inproc:// peer must connect from:
+ * the one given to yard_broker_new(), except with CURVE on, where it is CZMQ's (zauth answers
+ * there). Borrowed; valid while the broker lives. */
+void *yard_broker_context(const yard_broker_t *self);
 
 /* Runs the broker's loop in its own thread. Returns 0, or YARD_E_INTERNAL when the thread
  * cannot start, or YARD_E_INVALID when already started. */
