@@ -279,7 +279,9 @@ s_fixed_write(void *data, const char *buf, size_t len)
         fb->overflow = true;
         return -1;
     }
-    memcpy(fb->buf + fb->len, buf, len);
+    if (len) { /* an empty string (a header's empty key) may come with a NULL buf */
+        memcpy(fb->buf + fb->len, buf, len);
+    }
     fb->len += len;
     return 0;
 }
