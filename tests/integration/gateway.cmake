@@ -9,3 +9,8 @@ add_dependencies(test_gateway slow_actor)
 yard_add_test(NAME test_gateway_limits SOURCES test_gateway_limits.c
               LIBS yard_gateway yard_broker PkgConfig::CURL LABELS integration TIMEOUT 120)
 add_dependencies(test_gateway_limits yard_cli)
+# HTTP framing (smuggling shapes answered 400/501 and closed) and the header deadline (408),
+# with raw sockets against yard-gateway as a process.
+yard_add_test(NAME test_gateway_framing SOURCES test_gateway_framing.c LABELS integration
+              TIMEOUT 60)
+add_dependencies(test_gateway_framing yard-gateway)
