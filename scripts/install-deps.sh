@@ -11,6 +11,7 @@ packages=(
     libmicrohttpd-dev libcurl4-openssl-dev wrk
     nats-server libnats-dev
     clang libclang-rt-14-dev # libFuzzer and its sanitizers: scripts/fuzz.sh, tests/fuzz/
+    openssl # makes the gateway's HTTPS test certificate (tests/integration/test_gateway_tls.c)
 )
 
 sudo_cmd=()
