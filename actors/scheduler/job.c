@@ -156,6 +156,7 @@ s_id_ok(const char *id)
 static int
 s_every_macro(const char *cron, int64_t *every_ms, char *why, size_t whylen)
 {
+    cron += strspn(cron, " \t");
     if (strncasecmp(cron, "@every", 6) != 0 || (cron[6] && cron[6] != ' ' && cron[6] != '\t')) {
         return 0;
     }

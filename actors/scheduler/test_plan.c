@@ -395,7 +395,7 @@ test_durations_and_iso_times_as_people_write_them(void **state)
     assert_int_equal(j->every_s, 300);
     assert_int_equal(sched_job_next(j, T0), T0 + 300);
     sched_job_destroy(&j);
-    j = s_ok("{\"id\":\"a\",\"cron\":\"@EVERY  1h30m \",\"service\":\"x\"}");
+    j = s_ok("{\"id\":\"a\",\"cron\":\" @EVERY  1h30m \",\"service\":\"x\"}");
     assert_int_equal(j->every_s, 5400);
     sched_job_destroy(&j);
 
