@@ -1,7 +1,8 @@
 /* HTTPS in the gateway (tls_cert, tls_key), with a certificate generated at test time by the
  * openssl command (the tests skip when it is not installed) and libcurl as the client: a
  * request that trusts the certificate is served, one that does not is refused by curl, plain
- * HTTP to the TLS port gets no HTTP answer, the key may be given as the PEM itself (what
+ * HTTP to the TLS port gets no HTTP answer, a client that never starts the handshake is closed
+ * at the header deadline, the key may be given as the PEM itself (what
  * tls_key_file: PATH reads), and a key of another certificate or a missing file stops
  * yard-gateway with a config error naming the setting and the file. No broker: /healthz
  * answers without one. */
@@ -16,10 +17,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,8 +120,8 @@ s_gateway(const char *cert, const char *key, int *rc_out, char *err, size_t errl
     yard_gateway_opts_t o;
     char bflag[96];
     snprintf(bflag, sizeof bflag, "--broker=%s", F.broker);
-    char *argv[] = {bflag, "--listen=127.0.0.1:0", NULL};
-    assert_int_equal(yard_gateway_opts_fill(&o, NULL, 2, argv, err, errlen), 0);
+    char *argv[] = {bflag, "--listen=127.0.0.1:0", "--header-timeout-ms=1000", NULL};
+    assert_int_equal(yard_gateway_opts_fill(&o, NULL, 3, argv, err, errlen), 0);
     free(o.tls_cert);
     free(o.tls_key);
     o.tls_cert = cert ? strdup(cert) : NULL;
@@ -191,6 +196,19 @@ test_https_served(void **state)
     CURLcode plain = s_get(url, NULL, &status, body);
     assert_int_not_equal(plain, CURLE_OK);
     assert_int_equal(status, 0);
+    /* a client that never starts the handshake is closed at the header deadline (1 s here) */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(yard_gateway_port(gw))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    long long t0 = yh_now_ms();
+    struct pollfd p = {fd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    char b;
+    assert_true(recv(fd, &b, 1, 0) <= 0); /* closed, no bytes */
+    long long took = yh_now_ms() - t0;
+    assert_true(took >= 900 && took < 2500);
+    close(fd);
     yard_gateway_destroy(&gw);
 }
 
