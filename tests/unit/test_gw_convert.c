@@ -111,14 +111,35 @@ test_status_for_error(void **state)
     }
 }
 
+/* A service's own error names go through the same table: CONFLICT is 409 whichever operation
+ * failed with it; a name the table does not know is 500. */
+static void
+test_status_for_app_error(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int status;
+        bool retry;
+    } rows[] = {
+        {"CONFLICT", 409, false},     {"NOT_FOUND", 404, false},    {"INVALID", 400, false},
+        {"FORBIDDEN", 403, false},    {"RATE_LIMITED", 429, false}, {"OVERLOADED", 503, true},
+        {"USER_UNKNOWN", 500, false}, {"conflict", 500, false},     {NULL, 500, false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        bool retry = !rows[i].retry;
+        assert_int_equal(gw_status_for_app_error(rows[i].name, &retry), rows[i].status);
+        assert_int_equal(retry, rows[i].retry);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_body_shape),
-        cmocka_unit_test(test_error_body_escapes),
-        cmocka_unit_test(test_error_body_not_utf8),
-        cmocka_unit_test(test_status_for_error),
+        cmocka_unit_test(test_error_body_shape),     cmocka_unit_test(test_error_body_escapes),
+        cmocka_unit_test(test_error_body_not_utf8),  cmocka_unit_test(test_status_for_error),
+        cmocka_unit_test(test_status_for_app_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
