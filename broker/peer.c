@@ -6,6 +6,7 @@
 #include "broker_priv.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/subject.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +137,11 @@ s_clamp(uint32_t v, uint32_t lo, uint32_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* A service is offered under a name a REQUEST can give: one concrete subject. A wildcard
+ * ("a.*", ">") would be a service nobody could call by its name, and "$" names are the
+ * broker's own ($sys, $tap). why gets the reason (buf holds it when it names the service). */
 static bool
-s_ready_valid(const yard_header_t *h, const char **why)
+s_ready_valid(const yard_header_t *h, char *buf, size_t cap, const char **why)
 {
     if (h->service.len == 0 || h->credit == 0 || h->heartbeat_ms == 0) {
         *why = "READY needs service, credit >= 1 and heartbeat_ms";
@@ -145,6 +149,14 @@ s_ready_valid(const yard_header_t *h, const char **why)
     }
     if (h->service.ptr[0] == '$') {
         *why = "service names starting with '$' are the broker's";
+        return false;
+    }
+    if (!yard_subject_valid(h->service)) {
+        snprintf(buf, cap,
+                 "READY: '%.*s' is not a service name: a name is dot-separated tokens of printable "
+                 "ASCII without spaces, empty tokens or the wildcards '*' and '>'",
+                 (int)h->service.len, h->service.ptr);
+        *why = buf;
         return false;
     }
     return true;
@@ -169,7 +181,8 @@ yard__on_ready(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p,
                const yard_header_t *h)
 {
     const char *why = NULL;
-    if (!s_ready_valid(h, &why)) {
+    char text[YARD_WIRE_NAME_MAX + 160];
+    if (!s_ready_valid(h, text, sizeof text, &why)) {
         yard__fault(b, rid, len, p, YARD__F_MISSING, why, YARD_E_BAD_REQUEST, 0);
         return;
     }

@@ -97,6 +97,21 @@ yard__actor_find_handler(const yard_actor_def_t *def, const char *op)
     return fallback;
 }
 
+/* The text for a handler's return code that answered nothing itself. The table's text for
+ * UNREACHABLE is the client's ("no broker answered"): from a service, which the broker just
+ * reached, it means the service could not reach what it needs, and says so. */
+static const char *
+s_returned_text(int rc)
+{
+    if (rc >= 0) {
+        return "the handler returned without answering";
+    }
+    if (rc == YARD_E_UNREACHABLE) {
+        return "the service could not reach something it needs (its state store, an upstream)";
+    }
+    return NULL;
+}
+
 void
 yard__actor_call(const yard_actor_def_t *def, yard_request_t *req, void *state)
 {
@@ -110,8 +125,7 @@ yard__actor_call(const yard_actor_def_t *def, yard_request_t *req, void *state)
         if (rc == 0) {
             yard_log(YARD_LOG_WARN, "handler returned without answering", YF_STR("op", req->op));
         }
-        yard_request_fail(req, rc < 0 ? rc : YARD_E_INTERNAL, NULL,
-                          rc < 0 ? NULL : "the handler returned without answering");
+        yard_request_fail(req, rc < 0 ? rc : YARD_E_INTERNAL, NULL, s_returned_text(rc));
     }
 }
 
@@ -128,10 +142,44 @@ s_options_copy(const yard_actor_def_t *def, void *dst, const void *src)
     }
 }
 
+/* Says why the store at url could not be opened, without anything a URL's user part holds. */
+static void
+s_store_why(const char *url, int rc, char *why, size_t cap)
+{
+    const char *at = strchr(url, '@');
+    const char *scheme = strstr(url, "://");
+    char shown[256];
+    if (at && scheme && scheme < at) { /* redis://user:pass@host: the host part only */
+        snprintf(shown, sizeof shown, "%.*s%s", (int)(scheme + 3 - url), url, at + 1);
+    } else {
+        snprintf(shown, sizeof shown, "%s", url);
+    }
+    if (rc == YARD_E_UNREACHABLE) {
+        snprintf(why, cap, "the state store %s did not answer: is Redis running there?", shown);
+    } else {
+        snprintf(why, cap,
+                 "cannot open the state store '%s': give memory or redis://host[:port][/db]%s",
+                 shown, at ? " (without a user or password)" : "");
+    }
+}
+
 int
 yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                  const void *actor_options, yard_actor_t **out)
 {
+    return yard__actor_start(def, opts, actor_options, out, NULL, 0);
+}
+
+int
+yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
+                  const void *actor_options, yard_actor_t **out, char *why, size_t cap)
+{
+    char scratch[8];
+    if (!why || cap == 0) {
+        why = scratch;
+        cap = sizeof scratch;
+    }
+    why[0] = '\0';
     *out = NULL;
     yard_actor_opts_t none = {0};
     opts = opts ? opts : &none;
@@ -189,7 +237,8 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
                             : yard_options_default(yard_actor_common_options, "store");
     rc = yard_store_open(store, &a->store);
     if (rc != 0) {
-        yard_log(YARD_LOG_ERROR, "cannot open the store", YF_STR("store", store),
+        s_store_why(store, rc, why, cap);
+        yard_log(YARD_LOG_ERROR, "cannot open the state store", YF_STR("store", store),
                  YF_STR("error", yard_err_name(rc)));
         goto fail;
     }
@@ -254,6 +303,11 @@ yard_actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     pthread_cond_broadcast(&a->cond);
     pthread_mutex_unlock(&a->lock);
     if (rc != 0) {
+        /* No broker is asked before init: UNREACHABLE there is something init needed. */
+        snprintf(why, cap, "init failed: %s",
+                 rc == YARD_E_UNREACHABLE
+                     ? "a service it needs (its state store, an upstream) did not answer"
+                     : yard_strerror(rc));
         goto fail;
     }
     *out = a;

@@ -192,6 +192,12 @@ void yard__rt_run(yard__rt_replica_t *rep);
  * yard_ctx_publish(), which checks the subject first). */
 int yard__rt_publish(yard__rt_replica_t *rep, const char *subject, const void *body, size_t size);
 
+/* yard_actor_start() that also says why it failed: why (cap bytes, may be NULL) gets a
+ * sentence naming what failed (the state store and its URL, init), or "" when the log line
+ * before says it better. For yard_actor_main(), whose last word is this reason. */
+int yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
+                      const void *actor_options, yard_actor_t **out, char *why, size_t cap);
+
 /* Checks a descriptor before anything runs it: YARD_E_INVALID when malformed. */
 int yard__actor_check_def(const yard_actor_def_t *def);
 

@@ -4,6 +4,7 @@
  * table knows is a runtime setting, any other goes to the actor's table, which rejects what
  * it does not know either. A setting the actor's table marks YARD_OPT_REQUIRED and nobody
  * gave stops the configuration with YARD_E_CONFIG naming it. */
+#include "actor_internal.h"
 #include "alloc_internal.h"
 #include "yard/actor.h"
 #include "yard/error.h"
@@ -199,9 +200,12 @@ yard_actor_main(const yard_actor_def_t *def, int argc, char **argv)
     if (yard_program_log_level(prog, opts.log_level) != 0) {
         goto done;
     }
-    rc = yard_actor_start(def, &opts, actor_opts, &actor);
+    char why[512];
+    rc = yard__actor_start(def, &opts, actor_opts, &actor, why, sizeof why);
     if (rc != 0) {
-        yard_program_fail(prog, rc, "cannot start: %s (%s)", yard_strerror(rc), yard_err_name(rc));
+        /* No broker is asked before start returns: the reason names what failed instead. */
+        yard_program_fail(prog, rc, "cannot start: %s (%s)", why[0] ? why : yard_strerror(rc),
+                          yard_err_name(rc));
         goto done;
     }
     s_wait(prog, actor);

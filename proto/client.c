@@ -252,6 +252,7 @@ s_recv_all(yard_client_t *self)
     }
     if (got) {
         self->last_recv = yard__clock_ms(); /* once a batch: it only times heartbeats */
+        self->answered = true;
     }
     return ran;
 }

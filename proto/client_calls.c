@@ -124,11 +124,14 @@ yard__client_check_deadlines(yard_client_t *self, int64_t now)
         }
     }
     self->next_deadline = next;
+    char text[YARD_WIRE_TEXT_MAX];
+    const char *why =
+        yard__client_lost_text(self, "no reply before the deadline", text, sizeof text);
     int ran = 0;
     while (expired) {
         yard__call_t *c = expired;
         expired = c->next;
-        yard__client_end_local(self, c, YARD_E_TIMEOUT, "no reply before the deadline");
+        yard__client_end_local(self, c, YARD_E_TIMEOUT, why);
         ran++;
     }
     return ran;

@@ -8,6 +8,8 @@
 #include "yard/error.h"
 #include "yard/log.h"
 
+#include <stdio.h>
+
 void
 yard__client_close_socket(yard_client_t *self)
 {
@@ -22,6 +24,7 @@ yard__client_open_socket(yard_client_t *self)
         return YARD_E_CONFIG;
     }
     self->connected_once = false;
+    self->answered = false;
     int64_t now = yard__clock_ms();
     self->last_send = self->last_recv = now;
     self->sends_at_drain = self->sends - 1; /* a new socket has never been drained */
@@ -49,12 +52,27 @@ s_resend(yard_client_t *self, yard__call_t *c, int64_t now)
     return yard__client_send_encoded(self, hbuf, (size_t)n, &c->body, true, now);
 }
 
+const char *
+yard__client_lost_text(const yard_client_t *self, const char *gone, char *buf, size_t cap)
+{
+    if (self->answered || !self->endpoints) {
+        return gone;
+    }
+    snprintf(buf, cap, "no broker answered at %s", self->endpoints[self->current]);
+    return buf;
+}
+
 /* The broker is gone: reopen on the next endpoint, re-send what may be re-sent, end the rest
  * UNREACHABLE. Returns the number of callbacks run. */
 int
 yard__client_failover(yard_client_t *self, const char *why)
 {
-    yard_log(YARD_LOG_WARN, "broker lost; reconnecting",
+    /* Said before the socket moves on: whether the broker it leaves ever answered. */
+    char text[YARD_WIRE_TEXT_MAX];
+    const char *lost_text =
+        yard__client_lost_text(self, "the broker went away before replying", text, sizeof text);
+    yard_log(YARD_LOG_WARN,
+             self->answered ? "broker lost; reconnecting" : "no broker answered; trying again",
              YF_STR("endpoint", self->endpoints[self->current]), YF_STR("reason", why),
              YF_UINT("pending", self->pending));
     yard__client_close_socket(self);
@@ -82,7 +100,7 @@ yard__client_failover(yard_client_t *self, const char *why)
     while (lost) {
         yard__call_t *c = lost;
         lost = c->next;
-        yard__client_end_local(self, c, YARD_E_UNREACHABLE, "the broker went away before replying");
+        yard__client_end_local(self, c, YARD_E_UNREACHABLE, lost_text);
         ran++;
     }
     return ran;

@@ -49,6 +49,7 @@ struct yard_client {
     void *sock;
     void *mon;
     bool connected_once;
+    bool answered; /* the current socket has received something: a broker is there */
     yard_codec_t *codec;
     uint32_t heartbeat_ms;
     uint32_t default_timeout_ms;
@@ -90,6 +91,11 @@ int yard__client_check_deadlines(yard_client_t *self, int64_t now);
 void yard__client_close_socket(yard_client_t *self);
 int yard__client_open_socket(yard_client_t *self);
 int yard__client_failover(yard_client_t *self, const char *why);
+/* The text a call ends with when no answer came: "no broker answered at ENDPOINT" while the
+ * current socket has heard nothing (no broker ever listened there), else gone, the text for
+ * a broker that answered before and then went away. Borrowed: buf, or gone. */
+const char *yard__client_lost_text(const yard_client_t *self, const char *gone, char *buf,
+                                   size_t cap);
 
 /* Subscriptions (client_subs.c). */
 void yard__client_send_subscriptions(yard_client_t *self);

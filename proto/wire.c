@@ -139,6 +139,61 @@ s_get_headers(yard_codec_t *codec, const msgpack_object *o, yard_header_t *out, 
     return 0;
 }
 
+/* READY's sensitive ops: an array of at most YARD_WIRE_SENSITIVE_MAX strings. */
+static int
+s_get_sensitive(yard_codec_t *codec, const msgpack_object *o, yard_header_t *out, const char **why)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        *why = "sensitive is not an array";
+        return -1;
+    }
+    uint32_t n = o->via.array.size;
+    if (n > YARD_WIRE_SENSITIVE_MAX) {
+        *why = "sensitive lists more than 64 ops";
+        return -1;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    yard_str_t *ops = msgpack_zone_malloc(&codec->zone, n * sizeof *ops);
+    if (!ops) {
+        abort();
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (s_get_str(&o->via.array.ptr[i], YARD_WIRE_NAME_MAX, &ops[i]) || ops[i].len == 0) {
+            *why = "a sensitive op is not a string of 1 to 255 bytes";
+            return -1;
+        }
+    }
+    out->sensitive = ops;
+    out->sensitive_count = n;
+    return 0;
+}
+
+/* What is wrong with a field of the given key that failed its type or cap check. */
+static const char *
+s_field_why(uint64_t key)
+{
+    static const char *const whys[] = {
+        [YARD_KEY_ID] = "id is not an unsigned 64-bit integer",
+        [YARD_KEY_SERVICE] = "service is not a string of at most 255 bytes",
+        [YARD_KEY_OP] = "op is not a string of at most 255 bytes",
+        [YARD_KEY_TIMEOUT_MS] = "timeout_ms is not an unsigned 32-bit integer",
+        [YARD_KEY_FLAGS] = "flags is not an unsigned 32-bit integer",
+        [YARD_KEY_ERROR] = "error is not an unsigned 32-bit integer",
+        [YARD_KEY_ERROR_TEXT] = "error_text is not a string of at most 1024 bytes",
+        [YARD_KEY_APP_ERROR] = "app_error is not a string of at most 255 bytes",
+        [YARD_KEY_CREDIT] = "credit is not an unsigned 32-bit integer",
+        [YARD_KEY_HEARTBEAT_MS] = "heartbeat_ms is not an unsigned 32-bit integer",
+        [YARD_KEY_REPLICA] = "replica is not a string of at most 255 bytes",
+        [YARD_KEY_STORE] = "store is not a string of at most 512 bytes",
+    };
+    if (key < sizeof whys / sizeof whys[0] && whys[key]) {
+        return whys[key];
+    }
+    return "header field has the wrong type or is too long";
+}
+
 static int
 s_decode_field(yard_codec_t *codec, uint64_t key, const msgpack_object *v, yard_header_t *h,
                const char **why)
@@ -189,11 +244,13 @@ s_decode_field(yard_codec_t *codec, uint64_t key, const msgpack_object *v, yard_
     case YARD_KEY_STORE:
         rc = s_get_str(v, YARD_WIRE_STORE_MAX, &h->store);
         break;
+    case YARD_KEY_SENSITIVE:
+        return s_get_sensitive(codec, v, h, why);
     default:
         return 0; /* a newer peer's field: skip it */
     }
     if (rc) {
-        *why = "header field has the wrong type or is too long";
+        *why = s_field_why(key);
     }
     return rc;
 }
@@ -232,17 +289,27 @@ s_decode_header(yard_codec_t *codec, const void *data, size_t size, yard_header_
         *why = "header is not a msgpack map";
         return YARD_E_BAD_REQUEST;
     }
+    int rc = 0;
     for (uint32_t i = 0; i < root.via.map.size; i++) {
         const msgpack_object_kv *kv = &root.via.map.ptr[i];
         if (kv->key.type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            *why = "header key is not an unsigned integer";
-            return YARD_E_BAD_REQUEST;
+            if (rc == 0) {
+                *why = "header key is not an unsigned integer";
+                rc = YARD_E_BAD_REQUEST;
+            }
+            continue;
+        }
+        if (rc != 0) { /* past the first wrong field, only the id is still of use */
+            if (kv->key.via.u64 == YARD_KEY_ID && s_get_uint(&kv->val, UINT64_MAX, &out->id)) {
+                out->id = 0;
+            }
+            continue;
         }
         if (s_decode_field(codec, kv->key.via.u64, &kv->val, out, why)) {
-            return YARD_E_BAD_REQUEST;
+            rc = YARD_E_BAD_REQUEST;
         }
     }
-    return 0;
+    return rc;
 }
 
 int
@@ -305,7 +372,7 @@ s_field_count(const yard_header_t *h)
     return (h->id != 0) + (h->service.len != 0) + (h->op.len != 0) + (h->timeout_ms != 0) +
            (h->flags != 0) + (h->header_count != 0) + (h->error != 0) + (h->error_text.len != 0) +
            (h->app_error.len != 0) + (h->credit != 0) + (h->heartbeat_ms != 0) +
-           (h->replica.len != 0) + (h->store.len != 0);
+           (h->replica.len != 0) + (h->store.len != 0) + (h->sensitive_count != 0);
 }
 
 static bool
@@ -320,6 +387,14 @@ s_header_fits_caps(const yard_header_t *h)
     for (uint32_t i = 0; i < h->header_count; i++) {
         if (!s_str_ok(h->headers[i].key, YARD_WIRE_NAME_MAX) ||
             !s_str_ok(h->headers[i].value, YARD_WIRE_VALUE_MAX)) {
+            return false;
+        }
+    }
+    if (h->sensitive_count > YARD_WIRE_SENSITIVE_MAX) {
+        return false;
+    }
+    for (uint32_t i = 0; i < h->sensitive_count; i++) {
+        if (h->sensitive[i].len == 0 || !s_str_ok(h->sensitive[i], YARD_WIRE_NAME_MAX)) {
             return false;
         }
     }
@@ -379,6 +454,13 @@ yard_wire_encode(yard_cmd_t cmd, const yard_header_t *h, void *buf, size_t cap)
     s_pack_uint_field(&pk, YARD_KEY_HEARTBEAT_MS, h->heartbeat_ms);
     s_pack_str_field(&pk, YARD_KEY_REPLICA, h->replica);
     s_pack_str_field(&pk, YARD_KEY_STORE, h->store);
+    if (h->sensitive_count) {
+        msgpack_pack_uint8(&pk, YARD_KEY_SENSITIVE);
+        msgpack_pack_array(&pk, h->sensitive_count);
+        for (uint32_t i = 0; i < h->sensitive_count; i++) {
+            s_pack_str(&pk, h->sensitive[i]);
+        }
+    }
     if (fb.overflow) {
         return YARD_E_TOO_LARGE;
     }

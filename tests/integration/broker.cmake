@@ -8,3 +8,7 @@ endforeach()
 yard_add_test(NAME test_broker_memory SOURCES ${_tb}/test_broker_memory.c
               ${_tb}/test_broker_util.c LIBS yard_broker LABELS integration TIMEOUT 120)
 add_dependencies(test_broker_memory yard-broker)
+# Errors that name what failed, as yard-broker, yard-actor and yard print them.
+yard_add_test(NAME test_errors_named SOURCES ${_tb}/test_errors_named.c ${_tb}/test_broker_util.c
+              LIBS yard_broker yard_actors LABELS integration TIMEOUT 120)
+add_dependencies(test_errors_named yard-broker yard-actor yard_cli)

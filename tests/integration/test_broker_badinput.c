@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -193,11 +194,80 @@ test_bad_input_is_counted_answered_and_survived(void **state)
     tb_stop(&env);
 }
 
+/* A field out of range (timeout_ms over 32 bits, or negative) is answered BAD_REQUEST with
+ * the request's id, readable before or after the bad field, and a reason naming the field. */
+static void
+test_bad_field_answer_names_request_and_field(void **state)
+{
+    (void)state;
+    tb_env_t env;
+    tb_start(&env, NULL);
+    void *client = tb_peer(&env);
+    /* {1: 77, 2: "echo", 4: 2^32} and {4: -1, 2: "echo", 1: 78} */
+    const uint8_t over[] = {'Y', 'D',  1,    2, 0x83, 0x01, 77, 0x02, 0xa4, 'e', 'c', 'h',
+                            'o', 0x04, 0xcf, 0, 0,    0,    1,  0,    0,    0,   0};
+    const uint8_t negative[] = {'Y',  'D', 1,   2,   0x83, 0x04, 0xff, 0x02,
+                                0xa4, 'e', 'c', 'h', 'o',  0x01, 78};
+    const void *frames[2][2] = {{over, "x"}, {negative, "x"}};
+    const size_t sizes[2][2] = {{sizeof over, 1}, {sizeof negative, 1}};
+    for (int i = 0; i < 2; i++) {
+        tb_send_raw(client, frames[i], sizes[i], 2);
+        tb_msg_t m;
+        tb_expect(&env, client, YARD_CMD_ERROR, &m, WAIT);
+        assert_int_equal(m.h.error, yard_err_to_wire(YARD_E_BAD_REQUEST));
+        assert_int_equal(m.h.id, 77 + i);
+        assert_true(
+            yard_str_eq_cstr(m.h.error_text, "timeout_ms is not an unsigned 32-bit integer"));
+        tb_msg_close(&m);
+    }
+    zmq_close(client);
+    tb_stop(&env);
+}
+
+/* READY offers a service under the name requests give: wildcards and `$` names are refused
+ * with an ERROR naming the rule, and nothing is registered. */
+static void
+test_ready_for_a_wildcard_name_is_refused(void **state)
+{
+    (void)state;
+    tb_env_t env;
+    tb_start(&env, NULL);
+    void *client = tb_peer(&env);
+    const char *names[] = {"a.*", ">", "*", "a.>", "a..b", "a b", "$sys", "$x.y"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        void *peer = tb_peer(&env);
+        yard_header_t h = {.service = yard_str(names[i]), .credit = 1, .heartbeat_ms = 1000};
+        tb_send(peer, YARD_CMD_READY, &h, NULL, 0);
+        tb_msg_t m;
+        tb_expect(&env, peer, YARD_CMD_ERROR, &m, WAIT);
+        assert_int_equal(m.h.error, yard_err_to_wire(YARD_E_BAD_REQUEST));
+        char text[YARD_WIRE_TEXT_MAX + 1];
+        snprintf(text, sizeof text, "%.*s", (int)m.h.error_text.len, m.h.error_text.ptr);
+        print_message("READY %s: %s\n", names[i], text);
+        if (names[i][0] == '$') {
+            assert_non_null(strstr(text, "'$' are the broker's"));
+        } else {
+            assert_non_null(strstr(text, names[i]));
+            assert_non_null(strstr(text, "wildcards '*' and '>'"));
+        }
+        tb_msg_close(&m);
+        zmq_close(peer);
+    }
+    assert_int_equal(tb_stat(&env, client, NULL, "peers"), 0);
+    /* A concrete name with dots is still a service. */
+    void *ok = tb_replica(&env, "jobs.mail", 1, 1000);
+    zmq_close(ok);
+    zmq_close(client);
+    tb_stop(&env);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input_is_counted_answered_and_survived),
+        cmocka_unit_test(test_bad_field_answer_names_request_and_field),
+        cmocka_unit_test(test_ready_for_a_wildcard_name_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,7 @@ test_header_round_trip(void **state)
     (void)state;
     yard_kv_t kv[2] = {{yard_str("x-request-id"), yard_str("abc")},
                        {yard_str("trace"), yard_str("")}};
+    yard_str_t ops[2] = {yard_str("login"), yard_str("user.*")};
     yard_header_t in = {
         .id = UINT64_MAX,
         .service = yard_str("echo"),
@@ -101,6 +102,8 @@ test_header_round_trip(void **state)
         .heartbeat_ms = 1000,
         .replica = yard_str("host/42/0"),
         .store = yard_str("redis://cache:6379/0"),
+        .sensitive = ops,
+        .sensitive_count = 2,
     };
     uint8_t buf[YARD_WIRE_HEADER_MAX];
     int n = yard_wire_encode(YARD_CMD_ERROR, &in, buf, sizeof buf);
@@ -128,6 +131,9 @@ test_header_round_trip(void **state)
     assert_int_equal(out.heartbeat_ms, 1000);
     assert_true(yard_str_eq_cstr(out.replica, "host/42/0"));
     assert_true(yard_str_eq_cstr(out.store, "redis://cache:6379/0"));
+    assert_int_equal(out.sensitive_count, 2);
+    assert_true(yard_str_eq_cstr(out.sensitive[0], "login"));
+    assert_true(yard_str_eq_cstr(out.sensitive[1], "user.*"));
     /* Zero-copy: decoded strings point into the frame. */
     assert_true((const uint8_t *)out.service.ptr >= buf &&
                 (const uint8_t *)out.service.ptr < buf + n);
@@ -212,11 +218,15 @@ test_decode_rejects(void **state)
         {{0x93, 0x01, 0x02, 0x03}, 4, "header is not a msgpack map"},
         {{0xc1}, 1, "header is not valid msgpack"},
         {{0x81, 0xa1, 'x', 0x01}, 4, "header key is not an unsigned integer"},
-        {{0x81, 0x01, 0xa1, 'x'}, 4, "header field has the wrong type or is too long"},
-        {{0x81, 0x02, 0x05}, 3, "header field has the wrong type or is too long"},
+        {{0x81, 0x01, 0xa1, 'x'}, 4, "id is not an unsigned 64-bit integer"},
+        {{0x81, 0x02, 0x05}, 3, "service is not a string of at most 255 bytes"},
         {{0x81, 0x04, 0xcf, 1, 0, 0, 0, 0, 0, 0, 0},
          11,
-         "header field has the wrong type or is too long"},
+         "timeout_ms is not an unsigned 32-bit integer"},
+        {{0x81, 0x04, 0xff}, 3, "timeout_ms is not an unsigned 32-bit integer"},
+        {{0x81, 0x0e, 0xa1, 'x'}, 4, "sensitive is not an array"},
+        {{0x81, 0x0e, 0x91, 0x05}, 4, "a sensitive op is not a string of 1 to 255 bytes"},
+        {{0x81, 0x0e, 0x91, 0xa0}, 4, "a sensitive op is not a string of 1 to 255 bytes"},
         {{0x81, 0x01, 0x05, 0x00}, 4, "trailing bytes after header"},
         {{0x81, 0x06, 0x93, 1, 2, 3}, 6, "headers is not a map"},
         {{0x81, 0x06, 0x81, 0x01, 0xa1, 'v'},
@@ -318,6 +328,67 @@ test_decode_caps(void **state)
     yard_codec_destroy(&codec);
 }
 
+/* A wrong field still leaves the id readable, before it or after it, so that the broker's
+ * BAD_REQUEST can name the request (docs/protocol.md section 8). */
+static void
+test_decode_keeps_the_id_of_a_bad_request(void **state)
+{
+    (void)state;
+    yard_codec_t *codec = yard_codec_new();
+    yard_header_t h;
+    const char *why = NULL;
+    /* {1: 42, 4: 2^32} and {4: -1, 2: "echo", 1: 43} */
+    const uint8_t before[] = {0x82, 0x01, 0x2a, 0x04, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0};
+    const uint8_t after[] = {0x83, 0x04, 0xff, 0x02, 0xa4, 'e', 'c', 'h', 'o', 0x01, 0x2b};
+    assert_int_equal(s_decode_raw(codec, before, sizeof before, &h, &why), YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "timeout_ms is not an unsigned 32-bit integer");
+    assert_int_equal(h.id, 42);
+    assert_int_equal(s_decode_raw(codec, after, sizeof after, &h, &why), YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "timeout_ms is not an unsigned 32-bit integer");
+    assert_int_equal(h.id, 43);
+    /* An id that is itself wrong is not one. */
+    const uint8_t bad_id[] = {0x82, 0x04, 0xff, 0x01, 0xa1, 'x'};
+    assert_int_equal(s_decode_raw(codec, bad_id, sizeof bad_id, &h, &why), YARD_E_BAD_REQUEST);
+    assert_int_equal(h.id, 0);
+    yard_codec_destroy(&codec);
+}
+
+/* READY's sensitive ops: at most 64, each a non-empty string, both ways. */
+static void
+test_sensitive_caps(void **state)
+{
+    (void)state;
+    yard_str_t ops[YARD_WIRE_SENSITIVE_MAX + 1];
+    for (int i = 0; i <= YARD_WIRE_SENSITIVE_MAX; i++) {
+        ops[i] = yard_str("op");
+    }
+    yard_header_t in = {
+        .service = yard_str("auth"), .sensitive = ops, .sensitive_count = YARD_WIRE_SENSITIVE_MAX};
+    uint8_t buf[YARD_WIRE_HEADER_MAX];
+    assert_true(yard_wire_encode(YARD_CMD_READY, &in, buf, sizeof buf) > 0);
+    in.sensitive_count++;
+    assert_int_equal(yard_wire_encode(YARD_CMD_READY, &in, buf, sizeof buf), YARD_E_TOO_LARGE);
+    in.sensitive_count = 1;
+    in.sensitive = (yard_str_t[]){yard_str("")};
+    assert_int_equal(yard_wire_encode(YARD_CMD_READY, &in, buf, sizeof buf), YARD_E_TOO_LARGE);
+
+    s_pack_t p;
+    s_pack_init(&p);
+    msgpack_pack_map(&p.pk, 1);
+    msgpack_pack_uint8(&p.pk, YARD_KEY_SENSITIVE);
+    msgpack_pack_array(&p.pk, YARD_WIRE_SENSITIVE_MAX + 1);
+    for (int i = 0; i <= YARD_WIRE_SENSITIVE_MAX; i++) {
+        s_pack_str(&p.pk, "op");
+    }
+    yard_codec_t *codec = yard_codec_new();
+    yard_header_t h;
+    const char *why = NULL;
+    assert_int_equal(s_decode_raw(codec, p.sb.data, p.sb.size, &h, &why), YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "sensitive lists more than 64 ops");
+    msgpack_sbuffer_destroy(&p.sb);
+    yard_codec_destroy(&codec);
+}
+
 static void
 test_error_table(void **state)
 {
@@ -343,6 +414,8 @@ main(void)
         cmocka_unit_test(test_encode_overflow),
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_decode_caps),
+        cmocka_unit_test(test_decode_keeps_the_id_of_a_bad_request),
+        cmocka_unit_test(test_sensitive_caps),
         cmocka_unit_test(test_error_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

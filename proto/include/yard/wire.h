@@ -24,12 +24,13 @@
 #define YARD_WIRE_CMD_SIZE 4
 
 /* Caps on what a peer can make us hold. */
-#define YARD_WIRE_NAME_MAX    255   /* service, subject, op, replica, app error, header key */
-#define YARD_WIRE_VALUE_MAX   8192  /* one header value: a bearer token fits (auth.token) */
-#define YARD_WIRE_TEXT_MAX    1024  /* error text */
-#define YARD_WIRE_HEADERS_MAX 64    /* entries in the headers map */
-#define YARD_WIRE_HEADER_MAX  16384 /* the whole header frame */
-#define YARD_WIRE_STORE_MAX   512   /* a replica's store identity (READY) */
+#define YARD_WIRE_NAME_MAX      255   /* service, subject, op, replica, app error, header key */
+#define YARD_WIRE_VALUE_MAX     8192  /* one header value: a bearer token fits (auth.token) */
+#define YARD_WIRE_TEXT_MAX      1024  /* error text */
+#define YARD_WIRE_HEADERS_MAX   64    /* entries in the headers map */
+#define YARD_WIRE_HEADER_MAX    16384 /* the whole header frame */
+#define YARD_WIRE_STORE_MAX     512   /* a replica's store identity (READY) */
+#define YARD_WIRE_SENSITIVE_MAX 64    /* ops a READY marks sensitive (never tapped) */
 
 /* The longest bearer token: the gateway forwards at most this (as the auth.token header) and
  * the auth service accepts at most this, so a token is never refused by one and not the other. */
@@ -68,7 +69,8 @@ enum {
     YARD_KEY_CREDIT = 10,
     YARD_KEY_HEARTBEAT_MS = 11,
     YARD_KEY_REPLICA = 12,
-    YARD_KEY_STORE = 13, /* READY: the identity of a stateful replica's state store */
+    YARD_KEY_STORE = 13,     /* READY: the identity of a stateful replica's state store */
+    YARD_KEY_SENSITIVE = 14, /* READY: the ops whose bodies taps must never copy */
 };
 
 /* A length-counted string; not NUL-terminated when it points into a frame. */
@@ -98,6 +100,10 @@ typedef struct {
     uint32_t heartbeat_ms;
     yard_str_t replica;
     yard_str_t store; /* READY of a stateful replica: yard_store_identity() of its store */
+    /* READY: op names or patterns (`*` one token, `>` the rest, as subjects) whose request and
+     * reply bodies the broker never copies to a tap; at most YARD_WIRE_SENSITIVE_MAX. */
+    const yard_str_t *sensitive;
+    uint32_t sensitive_count;
 } yard_header_t;
 
 /* Reusable decoding scratch. Caller owns the result; free with yard_codec_destroy(). */
@@ -117,9 +123,11 @@ int yard_wire_parse_command(const void *data, size_t size, yard_cmd_t *cmd, cons
 
 /* Decodes a head frame: the command (YARD_E_PROTOCOL as above) and the header into *out
  * (YARD_E_BAD_REQUEST for truncated or invalid msgpack, a wrong type, a value over its cap),
- * with *why set to a static reason on error. Strings in *out borrow data; the headers array
- * borrows codec's scratch, valid until the next decode with codec. Unknown header keys are
- * skipped so that newer peers can add fields. */
+ * with *why set to a static reason on error (naming the field when one is wrong). Strings in
+ * *out borrow data; the headers and sensitive arrays borrow codec's scratch, valid until the
+ * next decode with codec. Unknown header keys are skipped so that newer peers can add fields.
+ * When a field is wrong, out->id still holds the id if it was readable (so that the answer
+ * can name the request); the other fields of *out are then unspecified. */
 int yard_wire_decode(yard_codec_t *codec, const void *data, size_t size, yard_cmd_t *cmd,
                      yard_header_t *out, const char **why);
 
