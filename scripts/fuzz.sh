@@ -18,10 +18,8 @@ if [ $# -ne 2 ] || ! [[ "$2" =~ ^[0-9]+$ ]]; then
     exit 2
 fi
 build=${YARD_FUZZ_BUILD:-build-fuzz}
-all=(fuzz_wire fuzz_broker fuzz_json fuzz_msgpack fuzz_routes fuzz_cron fuzz_jwt fuzz_config)
-if [ -f gateway/framing.c ] && [ -f tests/fuzz/fuzz_framing.c ]; then
-    all+=(fuzz_framing)
-fi
+all=(fuzz_wire fuzz_broker fuzz_json fuzz_msgpack fuzz_routes fuzz_framing fuzz_cron fuzz_jwt
+     fuzz_config)
 if [ "$1" = all ]; then
     targets=("${all[@]}")
 else

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <zmq.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -95,6 +97,22 @@ s_one(yard_broker_t *b, s_in_t *in)
     return true;
 }
 
+/* A broker, waiting out a reaper backlog (sockets or descriptors still being closed) for up
+ * to 5 s; a broker that cannot be made then is a crash. */
+static yard_broker_t *
+s_broker_new(const yard_broker_opts_t *o, void *ctx)
+{
+    for (int i = 0; i < 5000; i++) {
+        yard_broker_t *b = NULL;
+        if (yard_broker_new(o, ctx, &b) == 0) {
+            return b;
+        }
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -103,6 +121,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ctx) {
         yard_log_set_level(YARD_LOG_OFF);
         ctx = zmq_ctx_new();
+        /* libzmq closes sockets on its reaper thread, which can lag behind a fuzzer making
+         * three per input (ROUTER, monitor, monitor PAIR): room for the backlog. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, 16384);
     }
     if (size == 0) {
         return 0;
@@ -110,10 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://yard-fuzz-broker-%lu", seq++);
     yard_broker_opts_t o = {.bind = ep, .tap = true, .queue_max = 8, .max_in_flight = 16};
-    yard_broker_t *b = NULL;
-    if (yard_broker_new(&o, ctx, &b) != 0) {
-        abort();
-    }
+    yard_broker_t *b = s_broker_new(&o, ctx);
     int mandatory = data[0] & 1;
     zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory);
     b->now = b->start_ms = 1000000;

@@ -240,6 +240,21 @@ s_text_seeds(void)
     memcpy(buf + n, req, sizeof req - 1);
     s_write("fuzz_routes", 3, buf, n + sizeof req - 1);
 
+    static const char *const framing[] = {
+        "HTTP/1.1\n/v1/echo\nHost:localhost\nContent-Length:7\nContent-Type:application/json",
+        "HTTP/1.1\n/v1/echo\nHost:a\nContent-Length:7\nContent-Length:8",
+        "HTTP/1.1\n/v1/echo\nHost:a\nContent-Length :7",
+        "HTTP/1.1\n/v1/echo\nHost:a\nTransfer-Encoding:chunked",
+        "HTTP/1.1\n/v1/echo\nHost:a\nTransfer-Encoding:gzip, chunked\nContent-Length:3",
+        "HTTP/1.0\n/v1/echo\nContent-Length:0",
+        "HTTP/1.1\n/v1/echo?x=1\nHost:a\nHost:b",
+        "HTTP/1.1\nhttp://a/v1/echo\nHost:a\nContent-Length0:3\nContent-Length:+7",
+        "HTTP/2.0\n*\n",
+    };
+    for (size_t i = 0; i < sizeof framing / sizeof framing[0]; i++) {
+        s_write_str("fuzz_framing", (int)i, framing[i]);
+    }
+
     static const char *const cron[] = {
         "* * * * *",        "*/10 * * * * *",
         "0 0 1,L * *",      "0 0 13 * fri",
