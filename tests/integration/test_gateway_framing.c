@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define S_HEADER_MS 1000 /* the gateway's header_timeout_ms here */
@@ -334,12 +335,17 @@ static int
 s_teardown(void **state)
 {
     (void)state;
-    if (F.gw > 0) {
-        yh_stop(F.gw, SIGTERM, 10000);
+    int st = F.gw > 0 ? yh_stop(F.gw, SIGTERM, 10000) : -1;
+    bool clean = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0; /* drained; no leak (ASan) */
+    if (!clean) {
+        fprintf(stderr, "yard-gateway did not exit cleanly (status %d); its log:\n", st);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "cat %s/*.log >&2", F.dir);
+        (void)system(cmd);
     }
     yh_rmtree(F.dir);
     free(F.dir);
-    return 0;
+    return clean ? 0 : -1;
 }
 
 int
