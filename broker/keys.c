@@ -14,6 +14,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,9 +23,52 @@
 #define S_ZAP_DOMAIN "yard"
 
 struct yard__keys {
-    zactor_t *auth;
+    bool holds_auth; /* counted in s_auth_refs */
     char pub[41], sec[41];
 };
+
+/* zauth binds the context's one ZAP endpoint, so brokers in one process (tests, failover
+ * pairs) share one zauth, and with it one keys_dir. */
+static pthread_mutex_t s_auth_lock = PTHREAD_MUTEX_INITIALIZER;
+static zactor_t *s_auth;
+static unsigned s_auth_refs;
+static char s_auth_dir[4096];
+
+static int
+s_auth_hold(const char *dir)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s_auth_lock);
+    if (s_auth_refs > 0 && strcmp(s_auth_dir, dir) != 0) {
+        yard_log(YARD_LOG_ERROR, "brokers in one process share one curve.keys_dir",
+                 YF_STR("keys_dir", dir), YF_STR("in_use", s_auth_dir));
+        rc = YARD_E_CONFIG;
+    } else if (s_auth_refs == 0) {
+        s_auth = zactor_new(zauth, NULL);
+        if (!s_auth || zstr_sendx(s_auth, "CURVE", dir, NULL) != 0 || zsock_wait(s_auth) != 0) {
+            yard_log(YARD_LOG_ERROR, "cannot start the ZAP handler (zauth)");
+            zactor_destroy(&s_auth);
+            rc = YARD_E_INTERNAL;
+        } else {
+            snprintf(s_auth_dir, sizeof s_auth_dir, "%s", dir);
+        }
+    }
+    if (rc == 0) {
+        s_auth_refs++;
+    }
+    pthread_mutex_unlock(&s_auth_lock);
+    return rc;
+}
+
+static void
+s_auth_release(void)
+{
+    pthread_mutex_lock(&s_auth_lock);
+    if (s_auth_refs > 0 && --s_auth_refs == 0) {
+        zactor_destroy(&s_auth);
+    }
+    pthread_mutex_unlock(&s_auth_lock);
+}
 
 static int
 s_load_server_cert(yard__keys_t *k, const char *path)
@@ -90,11 +134,8 @@ yard__keys_open(yard_broker_t *b)
         rc = YARD_E_INTERNAL;
     }
     if (rc == 0) {
-        k->auth = zactor_new(zauth, NULL);
-        if (!k->auth || zstr_sendx(k->auth, "CURVE", dir, NULL) != 0 || zsock_wait(k->auth) != 0) {
-            yard_log(YARD_LOG_ERROR, "cannot start the ZAP handler (zauth)");
-            rc = YARD_E_INTERNAL;
-        }
+        rc = s_auth_hold(dir);
+        k->holds_auth = rc == 0;
     }
     b->keys = k;
     if (rc) {
@@ -134,7 +175,9 @@ yard__keys_close(yard_broker_t *b)
     if (!b->keys) {
         return;
     }
-    zactor_destroy(&b->keys->auth);
+    if (b->keys->holds_auth) {
+        s_auth_release();
+    }
     memset(b->keys, 0, sizeof *b->keys);
     free(b->keys);
     b->keys = NULL;

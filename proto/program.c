@@ -6,6 +6,7 @@
  * Invariant: a failure is recorded once (the first wins), with the exit code it implies, and
  * printed once, by yard_program_end(). */
 #include "alloc_internal.h"
+#include "options_internal.h"
 #include "yard/program.h"
 #include "yard/curve.h"
 #include "yard/error.h"
@@ -135,16 +136,48 @@ s_log_level(const yard_program_t *self)
     return NULL;
 }
 
+/* Applies the curve: table from the file, the environment and the flags it names, which it
+ * takes out of self->flags (a program that applies its own tables later never sees them),
+ * then sets this process's bus keys. */
+static int
+s_curve(yard_program_t *self, char *err, size_t errlen)
+{
+    char **mine = yard__xcalloc((size_t)self->nflags + 1, sizeof *mine);
+    int nmine = 0, nrest = 0;
+    for (int i = 0; i < self->nflags; i++) {
+        const char *arg = self->flags[i];
+        bool is_file = false;
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg) - 2;
+        if (strncmp(arg, "--", 2) == 0 && strlen(arg) > 2 &&
+            yard__opt_find_flag(yard_curve_options, arg + 2, len, &is_file) != NULL) {
+            mine[nmine++] = self->flags[i];
+            if (!eq && i + 1 < self->nflags) { /* "--key PATH" */
+                mine[nmine++] = self->flags[++i];
+            }
+        } else {
+            self->flags[nrest++] = self->flags[i];
+        }
+    }
+    self->flags[nrest] = NULL;
+    self->nflags = nrest;
+    int rc = yard_options_apply(yard_curve_options, &self->curve, self->cfg, "curve", nmine, mine,
+                                err, errlen);
+    free(mine);
+    return rc ? rc : yard_curve_configure(&self->curve, err, errlen);
+}
+
 int
 yard_program_configure(yard_program_t *self)
 {
     if (self->code != 0) {
         return 1; /* a usage error in new() */
     }
-    /* Every program's bus sockets take the same key settings (yard/curve.h). */
+    /* Every program's bus sockets take the same key settings (yard/curve.h); --help lists
+     * them, and s_curve() applies them apart from the program's own tables. */
     yard_program_options(self,
                          "bus encryption (the config file's curve: section):", yard_curve_options,
-                         "curve", &self->curve);
+                         "curve", NULL);
     if (self->help) {
         s_help(self, stdout);
         return 1;
@@ -157,6 +190,10 @@ yard_program_configure(yard_program_t *self)
             yard_program_fail(self, YARD_E_CONFIG, "%s", err);
             return 1;
         }
+    }
+    if (s_curve(self, err, sizeof err) != 0) {
+        yard_program_fail(self, YARD_E_CONFIG, "%s", err);
+        return 1;
     }
     yard_option_set_t sets[S_TABLES_MAX];
     size_t n = 0;
@@ -172,10 +209,6 @@ yard_program_configure(yard_program_t *self)
         return 1;
     }
     if (yard_program_log_level(self, s_log_level(self)) != 0) {
-        return 1;
-    }
-    if (yard_curve_configure(&self->curve, err, sizeof err) != 0) {
-        yard_program_fail(self, YARD_E_CONFIG, "%s", err);
         return 1;
     }
     for (size_t i = 0; i < n; i++) {

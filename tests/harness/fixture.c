@@ -41,6 +41,10 @@ yh_broker_start_opts(const yard_broker_opts_t *opts, void *zmq_ctx, int *port)
 {
     yard_broker_opts_t bo =
         opts ? *opts : (yard_broker_opts_t){.heartbeat_ms = 200, .heartbeat_min_ms = 50};
+    if (!bo.curve_key && !bo.curve_keys_dir) { /* the CURVE runs (curve.cmake) */
+        bo.curve_key = getenv("YARD_CURVE_KEY");
+        bo.curve_keys_dir = getenv("YARD_CURVE_KEYS_DIR");
+    }
     char bind[64];
     yard_broker_t *b = NULL;
     bool pick = !opts || !opts->bind;
