@@ -44,6 +44,16 @@ static const char s_config[] = "auth:\n"
                                "      auth: bearer\n"
                                "      scopes: [admin]\n"
                                "    - method: POST\n"
+                               "      path: /v1/users\n"
+                               "      service: auth\n"
+                               "      op: user.create\n"
+                               "      auth: bearer\n"
+                               "      scopes: [admin]\n"
+                               "    - method: POST\n"
+                               "      path: /v1/redeem\n"
+                               "      service: auth\n"
+                               "      op: invite.redeem\n"
+                               "    - method: POST\n"
                                "      path: /v1/reports\n"
                                "      service: echo\n"
                                "      auth: bearer\n"
@@ -525,6 +535,17 @@ test_gateway_end_to_end(void **state)
     assert_int_equal(s_http("/v1/invites", "{\"uses\":1}", dave, &b), 403);
     assert_int_equal(s_http("/v1/invites", "{\"uses\":1}", admin, &b), 200);
     assert_non_null(strstr(b.body, "\"code\":\""));
+    /* A name that is taken is the same CONFLICT from both operations, and one status: 409. */
+    char code[256], redeem[512];
+    s_get(b.body, "code", code, sizeof code);
+    assert_int_equal(
+        s_http("/v1/users", "{\"username\":\"dave\",\"password\":\"another pass\"}", admin, &b),
+        409);
+    assert_non_null(strstr(b.body, "\"code\":\"CONFLICT\""));
+    snprintf(redeem, sizeof redeem,
+             "{\"code\":\"%s\",\"username\":\"dave\",\"password\":\"another pass\"}", code);
+    assert_int_equal(s_http("/v1/redeem", redeem, NULL, &b), 409);
+    assert_non_null(strstr(b.body, "\"code\":\"CONFLICT\""));
 }
 
 /* --- several replicas on Redis ---------------------------------------------------------- */
