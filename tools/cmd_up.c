@@ -361,6 +361,8 @@ yard__up_main(int argc, char **argv, const yard_actor_def_t *const *all)
     if (!ctx) {
         abort();
     }
+    bopts.curve_key = yard_program_curve(prog)->key; /* CURVE: docs/security.md */
+    bopts.curve_keys_dir = yard_program_curve(prog)->keys_dir;
     rc = yard_broker_new(&bopts, ctx, &broker);
     if (rc == 0) {
         rc = yard_broker_start(broker);
@@ -369,9 +371,12 @@ yard__up_main(int argc, char **argv, const yard_actor_def_t *const *all)
         yard_program_fail(prog, rc, "broker on %s: %s", bopts.bind, yard_strerror(rc));
         goto done;
     }
+    /* The actors and the gateway reach the broker over inproc in the broker's context: the
+     * one made here, or CZMQ's with CURVE on (yard_broker_context()). */
     size_t started = 0;
     for (size_t i = 0; i < choice.nchosen; i++) {
-        rc = s_actor_start(&actors[i], choice.chosen[i], cfg, ctx, err, sizeof err);
+        rc = s_actor_start(&actors[i], choice.chosen[i], cfg, yard_broker_context(broker), err,
+                           sizeof err);
         if (rc) {
             yard_program_fail(prog, rc, "%s", err);
             goto done;
@@ -380,7 +385,7 @@ yard__up_main(int argc, char **argv, const yard_actor_def_t *const *all)
     }
     /* The gateway stops first on a signal, so its in-flight requests drain while the actors
      * still answer. */
-    rc = s_gateway_start(cfg, ctx, &gateway, err, sizeof err);
+    rc = s_gateway_start(cfg, yard_broker_context(broker), &gateway, err, sizeof err);
     if (rc) {
         yard_program_fail(prog, rc, "%s", err);
         goto done;
