@@ -8,6 +8,7 @@
 
 #include "yard/log.h"
 
+#include <gnutls/gnutls.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ typedef struct s_conn {
     struct MHD_Connection *conn;
     int64_t deadline_ms; /* while waiting */
     bool waiting;
+    bool spoke;    /* a request line arrived: on TLS, the handshake is done */
     gw_req_t *req; /* the request whose line arrived, until it ends */
 } s_conn_t;
 
@@ -140,6 +142,7 @@ gw_conns_request_line(gw_conns_t *self, struct MHD_Connection *conn, gw_req_t *r
     s_conn_t *c = s_of(conn);
     if (c) {
         c->req = req;
+        c->spoke = true;
         s_wait(self, c, gw_now_ms() + self->header_ms);
     }
 }
@@ -163,7 +166,28 @@ gw_conns_request_done(gw_conns_t *self, struct MHD_Connection *conn)
     }
 }
 
-/* 408 (plain HTTP) and a shutdown that libmicrohttpd reads as the client leaving. */
+/* Writes the 408. Plain HTTP: to the socket. TLS: as a record of the connection's session,
+ * once a request line showed the handshake done (before that there is no session to speak
+ * in). libmicrohttpd has nothing of its own in flight while it awaits headers, so the bytes
+ * cannot interleave with its own; the socket is non-blocking, and a short send only loses the
+ * courtesy, not the close. */
+static void
+s_send_408(gw_conns_t *self, s_conn_t *c, int fd)
+{
+    char msg[sizeof s_408 + sizeof S_408_BODY + 16];
+    int n = snprintf(msg, sizeof msg, "%s%zu\r\n\r\n%s", s_408, sizeof S_408_BODY - 1, S_408_BODY);
+    if (!self->tls) {
+        (void)send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return;
+    }
+    const union MHD_ConnectionInfo *si =
+        c->spoke ? MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) : NULL;
+    if (si && si->tls_session) {
+        (void)gnutls_record_send(si->tls_session, msg, (size_t)n);
+    }
+}
+
+/* 408 and a shutdown that libmicrohttpd reads as the client leaving. */
 static void
 s_expire(gw_conns_t *self, s_conn_t *c)
 {
@@ -173,12 +197,7 @@ s_expire(gw_conns_t *self, s_conn_t *c)
         c->req->status = 408; /* for the access log and metrics */
     }
     if (ci && ci->connect_fd >= 0) {
-        if (!self->tls) {
-            char msg[sizeof s_408 + sizeof S_408_BODY + 16];
-            int n = snprintf(msg, sizeof msg, "%s%zu\r\n\r\n%s", s_408, sizeof S_408_BODY - 1,
-                             S_408_BODY);
-            (void)send(ci->connect_fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
+        s_send_408(self, c, ci->connect_fd);
         shutdown(ci->connect_fd, SHUT_RDWR);
     }
     yard_gw_metrics_header_timeout(self->metrics);

@@ -8,10 +8,11 @@
  * on a kept-alive connection (plus connection_timeout_ms of allowed idling before the next
  * request line; once that line is in, header_timeout_ms from then at most).
  *
- * A late connection on plain HTTP is answered "408 Request Timeout" (written to the socket
- * directly: while a request's headers are awaited libmicrohttpd has nothing queued to send)
- * and shut down, which libmicrohttpd sees as the client leaving and cleans up as usual. On
- * TLS it is shut down without the 408 (writing it would need the TLS session's own send).
+ * A late connection is answered "408 Request Timeout" (written directly, to the socket or as
+ * a record of its TLS session: while a request's headers are awaited libmicrohttpd has nothing
+ * queued to send) and shut down, which libmicrohttpd sees as the client leaving and cleans up
+ * as usual. A TLS client that never sent a request line (its handshake may not be done) is
+ * shut down without the 408.
  *
  * Loop thread only: every function is called from libmicrohttpd's callbacks or the loop's own
  * pass, all on the loop's thread. */

@@ -24,5 +24,5 @@ add_dependencies(test_gateway_security yard-gateway)
 # HTTPS (tls_cert, tls_key) with a certificate the openssl command makes at test time (skipped
 # without it) and libcurl as the client; config errors through yard-gateway as a process.
 yard_add_test(NAME test_gateway_tls SOURCES test_gateway_tls.c
-              LIBS yard_gateway PkgConfig::CURL LABELS integration TIMEOUT 60)
+              LIBS yard_gateway PkgConfig::CURL PkgConfig::GNUTLS LABELS integration TIMEOUT 60)
 add_dependencies(test_gateway_tls yard-gateway)

@@ -2,10 +2,10 @@
  * openssl command (the tests skip when it is not installed) and libcurl as the client: a
  * request that trusts the certificate is served, one that does not is refused by curl, plain
  * HTTP to the TLS port gets no HTTP answer, a client that never starts the handshake is closed
- * at the header deadline, the key may be given as the PEM itself (what
- * tls_key_file: PATH reads), and a key of another certificate or a missing file stops
- * yard-gateway with a config error naming the setting and the file. No broker: /healthz
- * answers without one. */
+ * at the header deadline and one that stalls inside its headers gets 408 through TLS, the key may
+ * be given as the PEM itself (what tls_key_file: PATH reads), and a key of another certificate or a
+ * missing file stops yard-gateway with a config error naming the setting and the file. No broker:
+ * /healthz answers without one. */
 #include "harness.h"
 #include "run.h"
 #include "yard/error.h"
@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -212,6 +213,58 @@ test_https_served(void **state)
     yard_gateway_destroy(&gw);
 }
 
+/* A TLS client (GnuTLS, trusting the test's certificate) that sends a request line and part of
+ * its headers, then nothing: it must read a 408 through TLS and then the close, at the header
+ * deadline. */
+static void
+test_slow_headers_over_tls(void **state)
+{
+    (void)state;
+    if (!F.openssl[0]) {
+        skip();
+    }
+    char err[512];
+    int rc = 0;
+    yard_gateway_t *gw = s_gateway(F.cert, F.key, &rc, err, sizeof err);
+    assert_int_equal(rc, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(yard_gateway_port(gw))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    gnutls_certificate_credentials_t cred;
+    assert_int_equal(gnutls_certificate_allocate_credentials(&cred), 0);
+    assert_true(gnutls_certificate_set_x509_trust_file(cred, F.cert, GNUTLS_X509_FMT_PEM) > 0);
+    gnutls_session_t s;
+    assert_int_equal(gnutls_init(&s, GNUTLS_CLIENT), 0);
+    assert_int_equal(gnutls_set_default_priority(s), 0);
+    assert_int_equal(gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred), 0);
+    gnutls_session_set_verify_cert(s, "localhost", 0);
+    gnutls_transport_set_int(s, fd);
+    gnutls_record_set_timeout(s, 5000);
+    gnutls_handshake_set_timeout(s, 5000);
+    assert_int_equal(gnutls_handshake(s), 0);
+    static const char part[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaa";
+    long long t0 = yh_now_ms();
+    assert_int_equal(gnutls_record_send(s, part, sizeof part - 1), (ssize_t)(sizeof part - 1));
+    char got[1024] = "";
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = gnutls_record_recv(s, got + used, sizeof got - 1 - used);
+        if (n <= 0) {
+            break; /* the close (EOF, or the premature-termination error) */
+        }
+        used += (size_t)n;
+        got[used] = '\0';
+    }
+    long long took = yh_now_ms() - t0;
+    assert_memory_equal(got, "HTTP/1.1 408 ", 13);
+    assert_true(took >= 900 && took < 2500);
+    gnutls_deinit(s);
+    gnutls_certificate_free_credentials(cred);
+    close(fd);
+    yard_gateway_destroy(&gw);
+}
+
 /* What `tls_key_file: PATH` (the options' secret-from-file form) hands over: the PEM. */
 static void
 test_key_given_inline(void **state)
@@ -288,6 +341,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_https_served),
+        cmocka_unit_test(test_slow_headers_over_tls),
         cmocka_unit_test(test_key_given_inline),
         cmocka_unit_test(test_bad_config_names_the_file),
     };
