@@ -337,7 +337,7 @@ s_no_route(yard_gateway_t *gw, gw_req_t *req, bool refused)
     if (!refused && !req->match.method_not_allowed) {
         return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
     }
-    char allow[64], msg[128];
+    char allow[YARD_GW_ALLOW_MAX], msg[128];
     yard_gw_allow_text(req->match.allow, allow, sizeof allow);
     snprintf(msg, sizeof msg, "%s is not served here (Allow: %s)", req->method, allow);
     struct MHD_Response *r = gw_response_error(req, 405, "METHOD_NOT_ALLOWED", msg);
@@ -369,7 +369,7 @@ s_options(yard_gateway_t *gw, gw_req_t *req)
         MHD_destroy_response(r);
         return s_send_error(gw, req, 404, "NOT_FOUND", "no route for this path");
     } else {
-        char allow[64];
+        char allow[YARD_GW_ALLOW_MAX];
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
                                 yard_gw_allow_text(req->match.allow, allow, sizeof allow));
     }

@@ -93,7 +93,9 @@ const yard_gw_route_t *yard_gw_routes_match(const yard_gw_routes_t *self, const 
                                             const char *path, yard_gw_match_t *m);
 
 /* The Allow header for allow (YARD_GW_M_* bits), e.g. "GET, HEAD, POST, OPTIONS" (OPTIONS
- * always: the gateway answers it). Writes into buf (64 bytes is enough) and returns it. */
+ * always: the gateway answers it). Writes into buf (len at least YARD_GW_ALLOW_MAX) and
+ * returns it. */
+#define YARD_GW_ALLOW_MAX 64
 const char *yard_gw_allow_text(unsigned allow, char *buf, size_t len);
 
 /* The YARD_GW_M_* bit of a method the routes take ("HEAD" is GET's), or 0 for any other. */
