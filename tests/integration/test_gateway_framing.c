@@ -312,6 +312,38 @@ test_slow_headers(void **state)
     assert_non_null(strstr(buf, "\nhttp_connections_open 1\n")); /* this request's own */
 }
 
+/* On a kept-alive connection the clock runs again for each request: after a served request,
+ * a second whose headers stall is answered 408 one header deadline after its request line. */
+static void
+test_slow_headers_keep_alive(void **state)
+{
+    (void)state;
+    int fd = s_connect();
+    const char *first = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, first, strlen(first), MSG_NOSIGNAL), (ssize_t)strlen(first));
+    char buf[4096] = "";
+    size_t used = 0;
+    long long until = yh_now_ms() + 3000;
+    while (!strstr(buf, "{\"status\":\"ok\"}") && yh_now_ms() < until) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) == 1) {
+            ssize_t n = recv(fd, buf + used, sizeof buf - 1 - used, 0);
+            assert_true(n > 0); /* kept alive */
+            used += (size_t)n;
+            buf[used] = '\0';
+        }
+    }
+    assert_memory_equal(buf, "HTTP/1.1 200 ", 13);
+    const char *second = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a";
+    long long t0 = yh_now_ms();
+    assert_int_equal(send(fd, second, strlen(second), MSG_NOSIGNAL), (ssize_t)strlen(second));
+    assert_true(s_read_all(fd, buf, sizeof buf, 4000));
+    long long took = yh_now_ms() - t0;
+    assert_memory_equal(buf, "HTTP/1.1 408 ", 13);
+    assert_true(took >= S_HEADER_MS - 50 && took < S_HEADER_MS + 1500);
+    close(fd);
+}
+
 static int
 s_setup(void **state)
 {
@@ -359,6 +391,7 @@ main(void)
         cmocka_unit_test(test_http11_without_host),
         cmocka_unit_test(test_unknown_transfer_encoding),
         cmocka_unit_test(test_slow_headers),
+        cmocka_unit_test(test_slow_headers_keep_alive),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
