@@ -847,6 +847,109 @@ test_two_replicas_survivor_takes_over_a_run_in_flight(void **state)
     s_replicas_run("two", 2, 15, 6, true);
 }
 
+/* --- 3. stored jobs that cannot run -------------------------------------------------------
+ * A job stored before issue 11's fix: an interval whose end had passed when it was added
+ * (its start was defaulted to that moment, after 'end'). Its record made every load fail:
+ * the runner logged it every second and job.get, job.history and job.pause answered
+ * UNREACHABLE. It must load and read as finished. Beside it, a record that is not msgpack at
+ * all: INTERNAL (the store answered), logged once, not at each reload, and removable. */
+
+static void
+s_pack_kstr(msgpack_packer *pk, const char *k, const char *v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_str_with_body(pk, v, strlen(v));
+}
+
+static void
+s_pack_kint(msgpack_packer *pk, const char *k, int64_t v)
+{
+    msgpack_pack_str_with_body(pk, k, strlen(k));
+    msgpack_pack_int64(pk, v);
+}
+
+/* Lines of the scheduler process's log that hold both a and b. */
+static int
+s_log_lines(pid_t pid, const char *a, const char *b)
+{
+    char path[512], line[4096];
+    snprintf(path, sizeof path, "%s/yard-actor.%d.log", F.dir, (int)pid);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        n += strstr(line, a) && strstr(line, b);
+    }
+    if (f) {
+        fclose(f);
+    }
+    return n;
+}
+
+static void
+test_a_stored_job_that_cannot_run_keeps_answering(void **state)
+{
+    (void)state;
+    if (F.redis <= 0) {
+        skip(); /* redis-server is not installed */
+    }
+    int64_t now = (int64_t)time(NULL);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 16);
+    s_pack_kstr(&pk, "id", "legacy");
+    s_pack_kint(&pk, "every", 5);
+    s_pack_kstr(&pk, "tz", "UTC");
+    s_pack_kint(&pk, "start", now - 100);
+    s_pack_kint(&pk, "end", now - 200); /* before start: what the old job.add stored */
+    s_pack_kstr(&pk, "service", "sink");
+    s_pack_kstr(&pk, "op", "tick");
+    s_pack_kstr(&pk, "mode", "call");
+    s_pack_kint(&pk, "misfire_grace", 60);
+    msgpack_pack_str_with_body(&pk, "coalesce", 8);
+    msgpack_pack_true(&pk);
+    s_pack_kint(&pk, "max_instances", 1);
+    s_pack_kint(&pk, "deadline_ms", 30000);
+    s_pack_kint(&pk, "retries", 0);
+    s_pack_kint(&pk, "backoff", 1);
+    s_pack_kint(&pk, "jitter", 0);
+    s_pack_kint(&pk, "created", now - 100);
+    assert_int_equal(yard_store_set(F.store, "sched:job:legacy", sb.data, sb.size, 0), 0);
+    msgpack_sbuffer_destroy(&sb);
+    assert_int_equal(yard_store_set(F.store, "sched:next:legacy", "-1", 2, 0), 0);
+    assert_int_equal(yard_store_sadd(F.store, "sched:jobs", "legacy"), 1);
+    assert_int_equal(yard_store_set(F.store, "sched:job:garbled", "\xc1", 1, 0), 0);
+    assert_int_equal(yard_store_sadd(F.store, "sched:jobs", "garbled"), 1);
+
+    s_start_replicas(1);
+    s_res_t r = s_call_ok("job.get", "{\"id\":\"legacy\"}", S_START_MS);
+    assert_non_null(strstr(r.json, "\"next_run\":null"));
+    assert_non_null(strstr(r.json, "\"state\":\"finished\""));
+    s_free(&r);
+    s_ok("job.history", "{\"id\":\"legacy\"}");
+    s_ok("job.pause", "{\"id\":\"legacy\"}");
+    r = s_call_ok("job.list", "{}", S_CALL_MS);
+    assert_non_null(strstr(r.json, "\"id\":\"legacy\""));
+    assert_null(strstr(r.json, "garbled"));
+    s_free(&r);
+    r = s_call("job.get", "{\"id\":\"garbled\"}");
+    assert_int_equal(r.status, YARD_E_INTERNAL);
+    assert_non_null(strstr(r.json, "cannot read"));
+    s_free(&r);
+    /* Three reloads (1 s each) pass: the runner has logged the unreadable job once. */
+    long long until = yh_now_ms() + 3500;
+    while (yh_now_ms() < until) {
+        yard_client_dispatch(F.client, 100);
+    }
+    assert_int_equal(s_log_lines(F.procs[0], "it does not run", "garbled"), 1);
+    assert_int_equal(s_log_lines(F.procs[0], "\"level\":\"error\"", "legacy"), 0);
+    s_ok("job.remove", "{\"id\":\"garbled\"}");
+    s_ok("job.remove", "{\"id\":\"legacy\"}");
+    int64_t ts[4];
+    assert_int_equal(s_runs("legacy", ts, 4), 0); /* it never fired */
+}
+
 int
 main(void)
 {
@@ -857,6 +960,8 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_replicas_survivor_takes_over_a_run_in_flight,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_a_stored_job_that_cannot_run_keeps_answering, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
