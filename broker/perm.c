@@ -7,7 +7,8 @@
  *   call       services it may call or send to (REQUEST, SEND)
  *   publish    subjects it may publish on
  *   subscribe  subject patterns it may subscribe to
- *   sys        yes/no: `$sys` calls and `$sys.` subscriptions (`yard services`, `yard monitor`)
+ *   sys        yes/no: `$sys` calls but ping, and `$sys.` subscriptions (`yard services`,
+ *              `yard monitor`)
  *   tap        yes/no: `$tap.` subscriptions (`yard tap`)
  * A list is comma-separated; an item is a name or a subject pattern (`*`, `>`); "" allows
  * nothing. A property the certificate does not have does not restrict. The directory is the
@@ -109,8 +110,9 @@ s_has_prefix(yard_str_t s, const char *prefix)
 /* The permission cmd with target needs, or NULL when it needs none. *pattern: a subscription
  * (checked by coverage). *flag: a yes/no permission. */
 static const char *
-s_needed(yard_cmd_t cmd, yard_str_t target, bool *pattern, bool *flag)
+s_needed(yard_cmd_t cmd, const yard_header_t *h, bool *pattern, bool *flag)
 {
+    yard_str_t target = h->service;
     *pattern = *flag = false;
     switch (cmd) {
     case YARD_CMD_READY:
@@ -118,6 +120,9 @@ s_needed(yard_cmd_t cmd, yard_str_t target, bool *pattern, bool *flag)
     case YARD_CMD_REQUEST:
     case YARD_CMD_SEND:
         *flag = target.len && target.ptr[0] == '$';
+        if (*flag && yard_str_eq_cstr(h->op, "ping")) {
+            return NULL; /* tells nothing; `yard pub`, `sub` and `tap` confirm with it */
+        }
         return *flag ? "sys" : "call";
     case YARD_CMD_PUBLISH:
         return "publish";
@@ -186,7 +191,7 @@ yard__perm_allows(yard_broker_t *b, zmq_msg_t *f, yard_cmd_t cmd, const yard_hea
         return true;
     }
     bool pattern, flag;
-    const char *perm = s_needed(cmd, h->service, &pattern, &flag);
+    const char *perm = s_needed(cmd, h, &pattern, &flag);
     const char *value = perm ? zmq_msg_gets(&f[0], perm) : NULL;
     if (!value) {
         return true; /* not a checked command, or the key is not restricted there */

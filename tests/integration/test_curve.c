@@ -117,8 +117,8 @@ static void
 s_keygen(s_bus_t *bus, int i, const char *const *perm)
 {
     snprintf(bus->path[i], S_PATH, "%s/%s", bus->dir, s_names[i]);
-    char *argv[16] = {"yard", "keygen", bus->path[i]};
-    for (int n = 0; perm && perm[n] && n < 12; n++) {
+    char *argv[20] = {"yard", "keygen", bus->path[i]};
+    for (int n = 0; perm && perm[n] && n < 16; n++) {
         argv[3 + n] = (char *)perm[n];
     }
     yh_run_t *c = yh_run("yard", argv, s_noenv, 10000);
@@ -172,10 +172,10 @@ s_setup(void **state)
     assert_int_equal(mkdir(bus->path[S_KEYS_DIR], 0700), 0);
     s_keygen(bus, S_BROKER, NULL);
     s_keygen(bus, S_ALICE, NULL);
-    /* bob: may call echo and publish news, offers nothing, no $sys */
+    /* bob: may call echo and publish and subscribe in news, offers nothing, no $sys or tap */
     s_keygen(bus, S_BOB,
-             (const char *const[]){"--call", "echo", "--publish", "news.>", "--offer", "", "--sys",
-                                   "no", NULL});
+             (const char *const[]){"--call", "echo", "--publish", "news.>", "--subscribe", "news.>",
+                                   "--offer", "", "--sys", "no", "--tap", "no", NULL});
     s_keygen(bus, S_MALLORY, NULL);
     s_keygen(bus, S_SVC, (const char *const[]){"--offer", "echo", "--call", "", NULL});
     s_allow(bus, S_ALICE);
@@ -318,7 +318,7 @@ static void
 test_permission_refused(void **state)
 {
     s_bus_t *bus = *state;
-    yh_run_t *mon = s_yard_start(bus, S_ALICE, "monitor", "--kind", "forbidden", "--count=3");
+    yh_run_t *mon = s_yard_start(bus, S_ALICE, "monitor", "--kind", "forbidden", "--count=5");
     assert_true(s_wait_for(mon, true, "monitoring", 10000));
 
     /* bob may call echo but nothing else, and may not use $sys */
@@ -340,6 +340,10 @@ test_permission_refused(void **state)
     /* a publish outside news.> is refused (publishing has no reply: the monitor shows it) */
     c = s_yard(bus, S_BOB, 10000, "pub", "other.thing", "{}", NULL);
     yh_run_destroy(&c);
+    /* subscriptions: news.* is inside news.>, other.> is not; tapping is off for bob */
+    yh_run_t *ok = s_yard_start(bus, S_BOB, "sub", "news.*", NULL, NULL);
+    yh_run_t *sub = s_yard_start(bus, S_BOB, "sub", "other.>", NULL, NULL);
+    yh_run_t *tap = s_yard_start(bus, S_BOB, "tap", "echo", NULL, NULL);
 
     if (yh_run_wait(mon, 10000) != 0) {
         fail_msg("monitor: exit %d, out: %s err: %s", mon->status, mon->out, mon->err);
@@ -349,7 +353,15 @@ test_permission_refused(void **state)
     assert_non_null(strstr(mon->out, "(call auth)"));
     assert_non_null(strstr(mon->out, "(sys $sys)"));
     assert_non_null(strstr(mon->out, "(publish other.thing)"));
+    if (!strstr(mon->out, "(subscribe other.>)")) {
+        fail_msg("monitor out: %s", mon->out);
+    }
+    assert_non_null(strstr(mon->out, "(tap $tap."));
+    assert_null(strstr(mon->out, "news."));
     yh_run_destroy(&mon);
+    yh_run_destroy(&ok);
+    yh_run_destroy(&sub);
+    yh_run_destroy(&tap);
 
     /* alice's certificate restricts nothing: $sys answers her */
     c = s_yard(bus, S_ALICE, 10000, "services", NULL, NULL, NULL);
