@@ -69,6 +69,7 @@ typedef struct {
     uint32_t gen, idx, prev, next, heap_pos;
     uint32_t flags;
     uint8_t state, cmd; /* cmd: YARD_CMD_REQUEST or YARD_CMD_SEND */
+    bool sensitive;     /* its op is sensitive: taps never see its bodies (tap.c) */
     zmq_msg_t rid;      /* the client's routing id */
     zmq_msg_t hdr;      /* the client's header frame, kept while it may be (re)sent */
     zmq_msg_t body;     /* owned while QUEUED; a reference while HELD if IDEMPOTENT */
@@ -136,6 +137,12 @@ struct yard__service {
     uint64_t grace_deadline; /* 0: has replicas (or never lost them) */
     uint64_t requests, replies, errors;
     struct yard__svc_stats *stats; /* stats.c: windows of rates and latencies; owned */
+    /* Ops whose bodies taps never copy: the union of what its replicas' READYs listed (owned
+     * NUL-terminated copies, at most YARD_WIRE_SENSITIVE_MAX); all_sensitive once more were
+     * listed than that, which hides every op's bodies. Kept until the service is forgotten. */
+    char **sensitive;
+    uint32_t nsensitive;
+    bool all_sensitive;
 };
 
 /* --- stats.c: per-service rates and latency, per-replica facts (for `yard services`) ----- */
@@ -159,8 +166,9 @@ uint64_t yard__stats_now_us(void); /* the monotonic clock stats.c stamps with */
 /* A tap is a subscription to `$tap.[@RATE.]PATTERN`; b->ntaps counts them, so that with no
  * tapper each hook below (the inline wrappers after struct yard_broker) is one branch. */
 typedef struct yard__tap yard__tap_t;
+/* hidden: the op is sensitive; its body is never copied, only its size. */
 void yard__tap_on_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd,
-                          const zmq_msg_t *frames, const yard_header_t *h);
+                          const zmq_msg_t *frames, const yard_header_t *h, bool hidden);
 void yard__tap_on_answer(yard_broker_t *b, const yard__req_t *r, yard_cmd_t cmd,
                          const zmq_msg_t *body, const yard_header_t *h);
 void yard__tap_on_publish(yard_broker_t *b, yard_str_t subject, const yard_header_t *h,
@@ -283,10 +291,10 @@ struct yard_broker {
 /* A REQUEST or SEND for service s as received (frames: rid, header, body). */
 static inline void
 yard__tap_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd, const zmq_msg_t *frames,
-                  const yard_header_t *h)
+                  const yard_header_t *h, bool hidden)
 {
     if (b->ntaps) {
-        yard__tap_on_request(b, service, cmd, frames, h);
+        yard__tap_on_request(b, service, cmd, frames, h, hidden);
     }
 }
 /* The answer a replica gave for r (REPLY with its body frame, or ERROR). */
@@ -358,6 +366,10 @@ void yard__service_remove_replica(yard_broker_t *b, yard__peer_t *p);
 void yard__service_set_credit(yard__peer_t *p, uint32_t credit, bool draining);
 void yard__services_sweep(yard_broker_t *b);
 void yard__services_fini(yard_broker_t *b);
+/* Adds the ops a READY (h) lists as sensitive to s's set (a union, never shrunk while s lives). */
+void yard__service_note_sensitive(yard__service_t *s, const yard_header_t *h);
+/* True when taps must not see the bodies of op's requests to s and their answers. */
+bool yard__service_sensitive(const yard__service_t *s, yard_str_t op);
 uint64_t yard__contrib(const yard__peer_t *p);
 
 /* route.c */

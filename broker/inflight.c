@@ -84,6 +84,7 @@ yard__req_alloc(yard__pool_t *p)
     r->svc = NULL;
     r->replica = NULL;
     r->flags = 0;
+    r->sensitive = false;
     r->client_id = 0;
     return r;
 }

@@ -159,6 +159,15 @@ s_ready_valid(const yard_header_t *h, char *buf, size_t cap, const char **why)
         *why = buf;
         return false;
     }
+    for (uint32_t i = 0; i < h->sensitive_count; i++) {
+        yard_str_t op = h->sensitive[i];
+        if (!yard_subject_pattern_valid(op)) {
+            snprintf(buf, cap, "READY: sensitive op '%.*s' is not an op name or pattern",
+                     (int)op.len, op.ptr);
+            *why = buf;
+            return false;
+        }
+    }
     return true;
 }
 
@@ -211,6 +220,7 @@ yard__on_ready(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p,
     } else {
         yard__service_set_credit(p, credit, false);
     }
+    yard__service_note_sensitive(s, h);
     yard_header_t ack = {.heartbeat_ms = p->heartbeat_ms, .credit = credit};
     yard__send(b, rid, len, YARD_CMD_READY, &ack, NULL);
     yard__dispatch(b, s);

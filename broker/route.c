@@ -172,7 +172,7 @@ s_enqueue(yard_broker_t *b, yard__service_t *s, yard__req_t *r, zmq_msg_t *frame
 
 static void
 s_accept(yard_broker_t *b, yard__service_t *s, yard_cmd_t cmd, zmq_msg_t *frames,
-         const yard_header_t *h)
+         const yard_header_t *h, bool sensitive)
 {
     yard__req_t *r = yard__req_alloc(&b->pool);
     if (!r) {
@@ -182,6 +182,7 @@ s_accept(yard_broker_t *b, yard__service_t *s, yard_cmd_t cmd, zmq_msg_t *frames
         return;
     }
     r->cmd = (uint8_t)cmd;
+    r->sensitive = sensitive;
     r->client_id = h->id;
     r->flags = h->flags;
     r->svc = s;
@@ -231,8 +232,10 @@ yard__on_request(yard_broker_t *b, yard_cmd_t cmd, zmq_msg_t *frames, const yard
         return;
     }
     s->requests++;
-    yard__tap_request(b, h->service, cmd, frames, h);
-    s_accept(b, s, cmd, frames, h);
+    /* Decided at arrival: a tap that starts while it is held still never sees its answer. */
+    bool sensitive = (s->nsensitive || s->all_sensitive) && yard__service_sensitive(s, h->op);
+    yard__tap_request(b, h->service, cmd, frames, h, sensitive);
+    s_accept(b, s, cmd, frames, h, sensitive);
 }
 
 /* A replica's REPLY or ERROR for r: forward it to the client with the client's id. */

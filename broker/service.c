@@ -6,6 +6,7 @@
 #include "broker_priv.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/subject.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,10 @@ s_service_free(yard_broker_t *b, yard__service_t *s)
     last->pos = s->pos;
     free(s->reps);
     yard__stats_service_free(s);
+    for (uint32_t i = 0; i < s->nsensitive; i++) {
+        free(s->sensitive[i]);
+    }
+    free(s->sensitive);
     free(s);
 }
 
@@ -152,4 +157,62 @@ yard__services_fini(yard_broker_t *b)
     free(b->svcs);
     b->svcs = NULL;
     yard__map_fini(&b->svc_map);
+}
+
+/* --- sensitive ops (tap.c hides their bodies) ------------------------------------------- */
+
+static bool
+s_has_sensitive(const yard__service_t *s, yard_str_t op)
+{
+    for (uint32_t i = 0; i < s->nsensitive; i++) {
+        if (yard_str_eq_cstr(op, s->sensitive[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+yard__service_note_sensitive(yard__service_t *s, const yard_header_t *h)
+{
+    for (uint32_t i = 0; i < h->sensitive_count && !s->all_sensitive; i++) {
+        yard_str_t op = h->sensitive[i];
+        if (s_has_sensitive(s, op)) {
+            continue;
+        }
+        if (s->nsensitive == YARD_WIRE_SENSITIVE_MAX) {
+            /* Replicas disagree about more ops than the bound: hiding every body is the side
+             * to err on. */
+            s->all_sensitive = true;
+            yard_log(YARD_LOG_WARN, "more than 64 sensitive ops: no body of this service is tapped",
+                     YF_STRN("service", s->name, s->name_len));
+            break;
+        }
+        if (!s->sensitive) {
+            s->sensitive = calloc(YARD_WIRE_SENSITIVE_MAX, sizeof *s->sensitive);
+        }
+        char *copy = malloc(op.len + 1);
+        if (!s->sensitive || !copy) {
+            abort();
+        }
+        memcpy(copy, op.ptr, op.len);
+        copy[op.len] = '\0';
+        s->sensitive[s->nsensitive++] = copy;
+    }
+}
+
+bool
+yard__service_sensitive(const yard__service_t *s, yard_str_t op)
+{
+    if (s->all_sensitive) {
+        return true;
+    }
+    for (uint32_t i = 0; i < s->nsensitive; i++) {
+        yard_str_t p = yard_str(s->sensitive[i]);
+        if (yard_str_eq(p, op) || yard_str_eq_cstr(p, ">") ||
+            (op.len && yard_subject_match(p, op))) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -13,7 +13,13 @@
  * worth of burst, RATE at most S_RATE_MAX); a copy with no token, or that the tapper's pipe
  * does not take, is dropped and counted, and the count rides on the next copy delivered, or,
  * when nothing flows for a second, on a `dropped` notice from the tick. Nothing here can fail
- * the message it copies: the original goes on exactly as without a tapper. */
+ * the message it copies: the original goes on exactly as without a tapper.
+ *
+ * Sensitive ops (their service's replicas listed them in READY: logins, tokens, passwords)
+ * are shown without their bodies, ever: a copy of such a request or answer carries no body
+ * frame, only `tap.size` (the body's bytes) and `tap.hidden: sensitive`, and an error's text
+ * is left out too (it may quote the input); the kind, op, ids, latency and error name remain,
+ * so a tapper still sees that the call happened, how big it was and how it ended. */
 #include "broker_priv.h"
 #include "yard/error.h"
 #include "yard/subject.h"
@@ -28,7 +34,7 @@
 #define S_RATE_DEFAULT 200u
 #define S_RATE_MAX     10000u
 #define S_NOTICE_MS    1000u /* a pending dropped count waits at most this long for a copy */
-#define S_HEADERS      8
+#define S_HEADERS      10
 
 struct yard__tap {
     yard__peer_t *peer;   /* the tapper; its subscription owns the pattern's bytes */
@@ -197,7 +203,21 @@ typedef struct {
     uint32_t client;
     uint64_t latency_us;
     bool has_latency;
+    bool hidden;   /* a sensitive op: no body, no error text */
+    uint64_t size; /* the body's bytes, shown when hidden */
 } s_msg_t;
+
+/* What stands for a hidden body: its size, and why it is not there. */
+static void
+s_fill_hidden(s_headers_t *hs, const s_msg_t *m)
+{
+    if (m->hidden) {
+        if (m->cmd != YARD_CMD_ERROR) { /* an error has no body */
+            s_put_u64(hs, "tap.size", m->size);
+        }
+        s_put(hs, "tap.hidden", yard_str("sensitive"));
+    }
+}
 
 static void
 s_fill_request(s_headers_t *hs, const void *arg)
@@ -209,14 +229,19 @@ s_fill_request(s_headers_t *hs, const void *arg)
         s_put_u64(hs, "tap.id", m->h->id);
     }
     s_put_u64(hs, "tap.client", m->client);
+    s_fill_hidden(hs, m);
 }
 
 void
 yard__tap_on_request(yard_broker_t *b, yard_str_t service, yard_cmd_t cmd, const zmq_msg_t *frames,
-                     const yard_header_t *h)
+                     const yard_header_t *h, bool hidden)
 {
-    s_msg_t m = {.cmd = cmd, .h = h, .client = s_client_tag(&frames[0])};
-    s_offer(b, service, s_fill_request, &m, &frames[2]);
+    s_msg_t m = {.cmd = cmd,
+                 .h = h,
+                 .client = s_client_tag(&frames[0]),
+                 .hidden = hidden,
+                 .size = zmq_msg_size((zmq_msg_t *)&frames[2])};
+    s_offer(b, service, s_fill_request, &m, hidden ? NULL : &frames[2]);
 }
 
 static void
@@ -235,8 +260,11 @@ s_fill_answer(s_headers_t *hs, const void *arg)
         uint32_t code = h->error ? h->error : yard_err_to_wire(YARD_E_INTERNAL);
         s_put(hs, "tap.error",
               h->app_error.len ? h->app_error : yard_str(yard_err_name(yard_err_from_wire(code))));
-        s_put(hs, "tap.text", h->error_text);
+        if (!m->hidden) {
+            s_put(hs, "tap.text", h->error_text);
+        }
     }
+    s_fill_hidden(hs, m);
 }
 
 void
@@ -246,14 +274,19 @@ yard__tap_on_answer(yard_broker_t *b, const yard__req_t *r, yard_cmd_t cmd, cons
     /* h is the replica's header: its id is the broker's; the tapper wants the client's. */
     yard_header_t ch = *h;
     ch.id = r->client_id;
-    s_msg_t m = {.cmd = cmd, .h = &ch, .client = s_client_tag(&r->rid)};
+    bool reply = cmd == YARD_CMD_REPLY;
+    s_msg_t m = {.cmd = cmd,
+                 .h = &ch,
+                 .client = s_client_tag(&r->rid),
+                 .hidden = r->sensitive,
+                 .size = reply ? zmq_msg_size((zmq_msg_t *)body) : 0};
     if (r->t0_us) {
         uint64_t now = s_mono_us();
         m.latency_us = now > r->t0_us ? now - r->t0_us : 0;
         m.has_latency = true;
     }
     yard_str_t service = {r->svc->name, r->svc->name_len};
-    s_offer(b, service, s_fill_answer, &m, cmd == YARD_CMD_REPLY ? body : NULL);
+    s_offer(b, service, s_fill_answer, &m, reply && !r->sensitive ? body : NULL);
 }
 
 static void

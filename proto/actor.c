@@ -13,6 +13,7 @@
 #include "msg_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/subject.h"
 #include "yard/wait.h"
 
 #include <stdio.h>
@@ -73,6 +74,42 @@ s_replica_free(yard__rt_replica_t *rep)
     free(rep->hdrs);
 }
 
+/* True when pattern (a sensitive entry) matches an op of def's handlers, or def has a fallback
+ * handler (then any op may reach it). */
+static bool
+s_sensitive_matches(const yard_actor_def_t *def, yard_str_t pattern)
+{
+    for (const yard_handler_def_t *hd = def->handlers; hd->fn; hd++) {
+        if (!hd->op || yard_str_eq_cstr(pattern, hd->op) ||
+            yard_subject_match(pattern, yard_str(hd->op))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The sensitive list: at most YARD_WIRE_SENSITIVE_MAX valid patterns, each naming a handler's
+ * op, so that a typo cannot leave an op tapped while its author believes it hidden. */
+static int
+s_check_sensitive(const yard_actor_def_t *def)
+{
+    size_t n = 0;
+    for (const char *const *e = def->sensitive; e && *e; e++, n++) {
+        yard_str_t p = yard_str(*e);
+        if (n == YARD_WIRE_SENSITIVE_MAX) {
+            yard_log(YARD_LOG_ERROR, "more than 64 sensitive ops", YF_STR("actor", def->name));
+            return YARD_E_INVALID;
+        }
+        if (!yard_subject_pattern_valid(p) || !s_sensitive_matches(def, p)) {
+            yard_log(YARD_LOG_ERROR,
+                     "a sensitive op is not an op name or pattern that matches a handler",
+                     YF_STR("actor", def->name), YF_STR("sensitive", *e));
+            return YARD_E_INVALID;
+        }
+    }
+    return 0;
+}
+
 int
 yard__actor_check_def(const yard_actor_def_t *def)
 {
@@ -80,7 +117,7 @@ yard__actor_check_def(const yard_actor_def_t *def)
         !def->handlers || !def->handlers[0].fn) {
         return YARD_E_INVALID;
     }
-    return 0;
+    return s_check_sensitive(def);
 }
 
 const yard_handler_def_t *
@@ -186,6 +223,7 @@ yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     int rc = yard__actor_check_def(def);
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "invalid actor descriptor");
+        snprintf(why, cap, "its descriptor is invalid (the log line before says why)");
         return rc;
     }
     if (opts->replicas < 0 || opts->replicas > S_MAX_REPLICAS || opts->credit < 0 ||
@@ -203,6 +241,9 @@ yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     }
     yard_actor_t *a = yard__xcalloc(1, sizeof *a);
     a->def = def;
+    for (const char *const *e = def->sensitive; e && *e; e++) { /* counted by check_def */
+        a->sensitive[a->n_sensitive++] = yard_str(*e);
+    }
     pthread_mutex_init(&a->lock, NULL);
     pthread_mutex_init(&a->stop_lock, NULL);
     pthread_cond_init(&a->cond, NULL);

@@ -146,6 +146,8 @@ struct yard_actor {
     char **endpoints;
     size_t n_endpoints;
     char *broker; /* the endpoints as given, for init (env.broker) */
+    yard_str_t sensitive[YARD_WIRE_SENSITIVE_MAX]; /* def->sensitive, as READY carries it */
+    uint32_t n_sensitive;
     const yard_config_t *config;
     uint32_t credit;
     uint32_t heartbeat_ms;

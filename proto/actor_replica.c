@@ -64,6 +64,8 @@ s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
                        .credit = a->credit,
                        .heartbeat_ms = a->heartbeat_ms,
                        .replica = yard_str(rep->name)};
+    h.sensitive = a->sensitive; /* the broker never taps these ops' bodies */
+    h.sensitive_count = a->n_sensitive;
     if (a->def->stateful) { /* the broker refuses replicas of one service on different stores */
         h.store = yard_str(yard_store_identity(a->store));
     }

@@ -6,7 +6,9 @@
  * answers the subscription with a `hello` notice (the rate it granted) or an `off` notice
  * (tapping switched off: exit 1); a broker that sends neither does not offer taps. Copies
  * beyond the rate are dropped by the broker, which says how many on the next copy or in a
- * `dropped` notice; they are shown as "(N dropped)". */
+ * `dropped` notice; they are shown as "(N dropped)". The bodies of a service's sensitive ops
+ * (passwords, tokens) never reach a tapper: the broker sends their size instead, shown as
+ * "<sensitive: N bytes not shown>". */
 #include "cli.h"
 #include "stream.h"
 
@@ -135,7 +137,8 @@ s_pack_str(msgpack_packer *pk, const char *s)
 }
 
 /* One JSON object: {ts_ms, kind, service|subject, op, id, client, latency_us, error, text,
- * dropped, body}, each only when it applies. body_ok: append the body's msgpack as it is. */
+ * dropped, body | hidden and size}, each only when it applies. body_ok: append the body's
+ * msgpack as it is. */
 static char *
 s_json_line(const yard_msg_t *msg, const char *kind, const char *name, uint64_t ts, bool body_ok)
 {
@@ -148,7 +151,10 @@ s_json_line(const yard_msg_t *msg, const char *kind, const char *name, uint64_t 
     const char *error = s_str(msg, "tap.error");
     const char *text = s_str(msg, "tap.text");
     bool is_notice = strcmp(kind, "dropped") == 0;
-    bool has_body = !is_notice && strcmp(kind, "error") != 0;
+    const char *hidden = s_str(msg, "tap.hidden");
+    bool has_size;
+    uint64_t size = s_num(msg, "tap.size", &has_size);
+    bool has_body = !is_notice && strcmp(kind, "error") != 0 && !*hidden;
     size_t n = 0;
     const void *body = yard_msg_body(msg, &n);
     msgpack_sbuffer sb;
@@ -156,7 +162,8 @@ s_json_line(const yard_msg_t *msg, const char *kind, const char *name, uint64_t 
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2 + !is_notice + (*op != 0) + has_id + has_client + has_lat +
-                              (*error != 0) + (*text != 0) + has_drop + has_body);
+                              (*error != 0) + (*text != 0) + has_drop + has_body + (*hidden != 0) +
+                              (*hidden && has_size));
     s_pack_str(&pk, "ts_ms");
     msgpack_pack_uint64(&pk, ts);
     s_pack_str(&pk, "kind");
@@ -192,6 +199,14 @@ s_json_line(const yard_msg_t *msg, const char *kind, const char *name, uint64_t 
     if (has_drop) {
         s_pack_str(&pk, "dropped");
         msgpack_pack_uint64(&pk, dropped);
+    }
+    if (*hidden) {
+        s_pack_str(&pk, "hidden");
+        s_pack_str(&pk, hidden);
+    }
+    if (*hidden && has_size) {
+        s_pack_str(&pk, "size");
+        msgpack_pack_uint64(&pk, size);
     }
     if (has_body) {
         s_pack_str(&pk, "body");
@@ -242,12 +257,18 @@ s_print_human(const yard_msg_t *msg, const char *kind, const char *name, uint64_
     if (has_lat && off < sizeof detail) {
         off += (size_t)snprintf(detail + off, sizeof detail - off, "%.2fms ", (double)lat / 1e3);
     }
+    bool hidden = *s_str(msg, "tap.hidden") != 0;
     if (strcmp(kind, "error") == 0) {
         if (off < sizeof detail) {
             snprintf(detail + off, sizeof detail - off, "%s: %s", s_str(msg, "tap.error"),
-                     s_str(msg, "tap.text"));
+                     hidden ? "<sensitive: text not shown>" : s_str(msg, "tap.text"));
         }
         printf("%s  %-7s  %-24s  %s%s\n", when, kind, name, detail, drop);
+        return;
+    }
+    if (hidden) {
+        printf("%s  %-7s  %-24s  %s<sensitive: %llu bytes not shown>%s\n", when, kind, name, detail,
+               (unsigned long long)s_num(msg, "tap.size", NULL), drop);
         return;
     }
     char *body = s_body_json(msg);

@@ -463,6 +463,13 @@ static const yard_handler_def_t s_handlers[] = {
     {NULL, NULL, NULL},
 };
 
+/* Ops whose bodies carry passwords, tokens or invitation codes, one way or the other: the
+ * broker never shows their bodies to `yard tap` (docs/protocol.md, "Taps"). logout and revoke
+ * take tokens; key.rotate answers only a key id and algorithm. */
+static const char *const s_sensitive[] = {
+    "login", "refresh", "verify", "logout", "revoke", "user.*", "invite.*", NULL,
+};
+
 const yard_actor_def_t yard_actor_auth = {
     .name = "auth",
     .description = "users, scopes, bearer tokens (JWT) and invitation codes",
@@ -472,6 +479,7 @@ const yard_actor_def_t yard_actor_auth = {
     .state_size = sizeof(auth_state_t),
     .credit = 16,
     .stateful = true,
+    .sensitive = s_sensitive,
     .init = s_init,
     .fini = s_fini,
 };

@@ -5,7 +5,9 @@
  * declared dead; a tap on a service sees a call's request and reply bodies, a tap on a
  * subject sees publishes, a tap asking for 50/s sees far fewer than a flood of 2000 and is
  * told how many it missed; a broker with tapping off makes `yard tap` exit 1; usage is exit 2
- * and no broker exit 3; every --json line parses. Every wait has a deadline. */
+ * and no broker exit 3; every --json line parses; a tap on auth during a login, a verify and
+ * a plain op sees each call with its size and outcome, never the password or a token, and
+ * still the plain op's body. Every wait has a deadline. */
 #include "harness.h"
 #include "json_doc.h"
 #include "run.h"
@@ -394,6 +396,126 @@ test_tap_rate_limit(void **state)
     yh_run_destroy(&human);
 }
 
+/* --- sensitive ops ------------------------------------------------------------------------- */
+
+#define S_ADMIN_PW "tap-must-never-show-this-pw-7c1e"
+
+/* `yard call auth BODY --op OP`; returns the run (caller destroys it). */
+static yh_run_t *
+s_call_auth(const s_bus_t *bus, const char *op, const char *body)
+{
+    return s_run(10000, "call", "auth", body, "--op", op, bus->flag, NULL);
+}
+
+/* auth marks login, refresh, verify, logout, revoke, user.* and invite.* sensitive: a tap on
+ * it during a login and a verify shows each call, its size and its outcome, and no byte of
+ * the password or the tokens; an op that is not sensitive (key.rotate) is tapped as before,
+ * body and error text included. */
+static void
+test_tap_hides_sensitive_ops(void **state)
+{
+    s_bus_t *bus = *state;
+    char broker_env[96];
+    snprintf(broker_env, sizeof broker_env, "YARD_BROKER=%s", bus->endpoint);
+    char *env[] = {broker_env, "YARD_AUTH_ADMIN_USER=root", "YARD_AUTH_ADMIN_PASSWORD=" S_ADMIN_PW,
+                   NULL};
+    char *argv[] = {"yard-actor", "auth", NULL};
+    pid_t actor = yh_spawn("yard-actor", argv, env, bus->dir);
+    assert_true(actor > 0);
+    long long deadline = yh_now_ms() + 10000;
+    for (;;) { /* registered once it answers for itself (a wrong password: exit 1) */
+        yh_run_t *c = s_call_auth(bus, "login", "{\"username\":\"x\",\"password\":\"y\"}");
+        int status = c->status;
+        yh_run_destroy(&c);
+        if (status == 1) {
+            break;
+        }
+        assert_true(yh_now_ms() < deadline);
+    }
+    yh_run_t *tap = s_start("tap", "auth", "--count", "6", bus->flag, NULL);
+    yh_run_t *js = s_start("tap", "auth", "--json", "--count", "6", bus->flag, NULL);
+    assert_true(s_wait_for(tap, true, 0, "tapping 'auth'", 10000));
+    assert_true(s_wait_for(js, true, 0, "tapping 'auth'", 10000));
+
+    yh_run_t *c =
+        s_call_auth(bus, "login", "{\"username\":\"root\",\"password\":\"" S_ADMIN_PW "\"}");
+    assert_int_equal(c->status, 0);
+    yh_json_t *pair = yh_json_parse(c->out, c->out_len);
+    assert_non_null(pair);
+    char *access = strdup(yh_json_str(yh_json_root(pair), "access_token"));
+    char *refresh = strdup(yh_json_str(yh_json_root(pair), "refresh_token"));
+    assert_true(access && strlen(access) > 20 && refresh && strlen(refresh) > 20);
+    yh_json_destroy(&pair);
+    yh_run_destroy(&c);
+    char verify[4096];
+    snprintf(verify, sizeof verify, "{\"token\":\"%s\"}", access);
+    c = s_call_auth(bus, "verify", verify);
+    assert_int_equal(c->status, 0);
+    yh_run_destroy(&c);
+    c = s_call_auth(bus, "key.rotate", "{\"plain\":\"visible-body-marker\"}");
+    assert_int_equal(c->status, 1); /* no token: UNAUTHENTICATED, and not sensitive */
+    yh_run_destroy(&c);
+
+    s_end(tap, 0, 10000);
+    s_end(js, 0, 10000);
+    assert_int_equal(tap->status, 0);
+    assert_int_equal(js->status, 0);
+    print_message("tap auth:\n%s", tap->out);
+    const char *outs[] = {tap->out, js->out, tap->err, js->err};
+    const char *secrets[] = {S_ADMIN_PW, access, refresh};
+    for (size_t i = 0; i < 4; i++) {
+        for (size_t k = 0; k < 3; k++) {
+            if (strstr(outs[i], secrets[k])) {
+                fail_msg("a secret (%zu) is in the tap's output:\n%s", k, outs[i]);
+            }
+        }
+        /* Not a fragment either: a token's 20-byte middle. */
+        char piece[21];
+        snprintf(piece, sizeof piece, "%.20s", access + strlen(access) / 2);
+        assert_null(strstr(outs[i], piece));
+    }
+    /* The human lines: each call, its size, its outcome. */
+    const char *login = strstr(tap->out, "op=login");
+    assert_non_null(login);
+    assert_non_null(strstr(login, "bytes not shown>"));
+    const char *reply = strstr(login, "reply");
+    assert_non_null(reply);
+    assert_non_null(strstr(reply, "bytes not shown>"));
+    assert_non_null(strstr(tap->out, "op=verify"));
+    assert_non_null(strstr(tap->out, "visible-body-marker"));
+    assert_non_null(strstr(tap->out, "UNAUTHENTICATED: this operation needs"));
+
+    /* The JSON lines: hidden and size instead of a body, for every sensitive copy. */
+    yh_json_t *lines = s_json_lines(js->out);
+    const msgpack_object *all = yh_json_root(lines);
+    assert_int_equal(all->via.array.size, 6);
+    int hidden = 0;
+    for (uint32_t i = 0; i < all->via.array.size; i++) {
+        const msgpack_object *l = &all->via.array.ptr[i];
+        const char *kind = yh_json_str(l, "kind");
+        const char *h = yh_json_str(l, "hidden");
+        if (i < 4) { /* login and verify: request, reply */
+            assert_non_null(h);
+            assert_string_equal(h, "sensitive");
+            assert_true(yh_json_int(l, "size") > 0);
+            assert_int_equal(yh_json_type(l, "body"), -1);
+            assert_string_equal(kind, i % 2 ? "reply" : "request");
+            hidden++;
+        } else {
+            assert_null(h);
+            assert_true(yh_json_type(l, "body") >= 0 || strcmp(kind, "error") == 0);
+        }
+    }
+    assert_int_equal(hidden, 4);
+    assert_string_equal(yh_json_str(yh_json_at(all, "4"), "body.plain"), "visible-body-marker");
+    yh_json_destroy(&lines);
+    free(access);
+    free(refresh);
+    yh_run_destroy(&tap);
+    yh_run_destroy(&js);
+    yh_stop(actor, SIGTERM, 5000);
+}
+
 /* Tapping switched off, by flag or by the config file: `yard tap` says so and exits 1. */
 static void
 test_tap_off(void **state)
@@ -428,6 +550,7 @@ main(void)
         cmocka_unit_test(test_tap_service),
         cmocka_unit_test(test_tap_subject),
         cmocka_unit_test(test_tap_rate_limit),
+        cmocka_unit_test(test_tap_hides_sensitive_ops),
         cmocka_unit_test(test_tap_off),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -210,6 +210,50 @@ test_stateful_needs_shared_store(void **state)
     yard_actor_destroy(&actor);
 }
 
+/* The sensitive list: op names or patterns that match a handler's op (a typo would leave an
+ * op tapped while its author believes it hidden), at most 64; with a fallback handler any
+ * op may be marked. */
+static void
+test_sensitive_ops_checked(void **state)
+{
+    (void)state;
+    static const yard_handler_def_t named[] = {
+        {"login", s_handle, "logs in"}, {"user.get", s_handle, "a user"}, {NULL, NULL, NULL}};
+    yard_actor_def_t def = {.name = "vault", .handlers = named};
+    yard_actor_opts_t opts = {.broker = "tcp://127.0.0.1:1", .store = "memory"};
+    yard_actor_t *actor = NULL;
+    static const char *const good[] = {"login", "user.*", NULL};
+    def.sensitive = good;
+    assert_int_equal(yard_actor_start(&def, &opts, NULL, &actor), 0);
+    yard_actor_destroy(&actor);
+    static const char *const typo[] = {"login", "logn", NULL};
+    static const char *const bad[] = {"user..get", NULL};
+    static const char *const other[] = {"admin.*", NULL};
+    const char *const *refused[] = {typo, bad, other};
+    for (size_t i = 0; i < 3; i++) {
+        def.sensitive = refused[i];
+        assert_int_equal(yard_actor_start(&def, &opts, NULL, &actor), YARD_E_INVALID);
+        assert_null(actor);
+    }
+    const char *many[YARD_WIRE_SENSITIVE_MAX + 2];
+    for (int i = 0; i <= YARD_WIRE_SENSITIVE_MAX; i++) {
+        many[i] = "login";
+    }
+    many[YARD_WIRE_SENSITIVE_MAX + 1] = NULL;
+    def.sensitive = many;
+    assert_int_equal(yard_actor_start(&def, &opts, NULL, &actor), YARD_E_INVALID);
+    many[YARD_WIRE_SENSITIVE_MAX] = NULL; /* 64 is the bound, not over it */
+    assert_int_equal(yard_actor_start(&def, &opts, NULL, &actor), 0);
+    yard_actor_destroy(&actor);
+
+    yard_actor_def_t any = s_def; /* a fallback handler takes any op */
+    static const char *const anything[] = {"whatever.op", NULL};
+    any.sensitive = anything;
+    s_opts_t own = {.greeting = "x", .limit = 1};
+    assert_int_equal(yard_actor_start(&any, &opts, &own, &actor), 0);
+    yard_actor_destroy(&actor);
+}
+
 int
 main(void)
 {
@@ -219,6 +263,7 @@ main(void)
         cmocka_unit_test(test_errors_name_the_source),
         cmocka_unit_test(test_required_setting),
         cmocka_unit_test(test_stateful_needs_shared_store),
+        cmocka_unit_test(test_sensitive_ops_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

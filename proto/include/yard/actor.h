@@ -71,6 +71,13 @@ typedef struct {
     size_t state_size;                  /* per-replica state, zeroed, passed to handlers */
     uint32_t credit;                    /* default concurrent requests per replica; 0: 16 */
     bool stateful; /* true: more than one process needs a shared (Redis) store */
+    /* Optional: the ops whose request and reply bodies carry secrets (passwords, tokens), as
+     * op names or patterns (`*` one token, `>` the rest, as subjects: "user.*"), ended by
+     * NULL; at most YARD_WIRE_SENSITIVE_MAX. The runtime announces them in READY and the broker
+     * never copies their bodies to a tap (`yard tap` shows that the call happened, its size
+     * and its outcome). Each entry must be a valid pattern that matches one of the handlers'
+     * ops (or the actor has a fallback handler), else start fails with YARD_E_INVALID. */
+    const char *const *sensitive;
     /* Optional. init runs in the replica's thread before READY; a non-zero return stops the
      * actor with that error. fini runs after the replica drained. */
     int (*init)(void *state, const yard_actor_env_t *env);
