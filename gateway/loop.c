@@ -18,7 +18,10 @@
  * (req = NULL) once that request was resumed by someone else.
  *
  * Loop 0 also pings the broker's $sys every second (for /readyz) and fetches $sys stats every
- * 5 s (for /metrics). */
+ * 5 s (for /metrics). Every loop sweeps its connections' header deadlines (conns.h) on the same
+ * tick as its requests' deadlines; libmicrohttpd's callbacks reach gateway.c through the
+ * loop's wrappers, which keep those deadlines. With tls_cert/tls_key the daemon serves HTTPS
+ * (MHD_USE_TLS) from the PEM held in the gateway (tls.h). */
 #include "conns.h"
 #include "gw_internal.h"
 
