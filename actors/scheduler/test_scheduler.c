@@ -35,7 +35,16 @@ static const char s_config[] = "scheduler:\n"
                                "    - id: also-from-config\n"
                                "      cron: \"0 9 * * mon\"\n"
                                "      tz: Europe/Berlin\n"
-                               "      subject: reports.weekly\n";
+                               "      subject: reports.weekly\n"
+                               "    - id: ended-in-config\n"
+                               "      every: 5m\n"
+                               "      end: 2020-01-01T00:00:00+01:00\n"
+                               "      service: sink\n"
+                               "    - id: written-as-people-do\n"
+                               "      every: 1h30m\n"
+                               "      start: 2030-10-31T02:30:00+01:00\n"
+                               "      backoff: 0.5s\n"
+                               "      service: sink\n";
 
 /* --- the sink: counts runs by op -------------------------------------------------------- */
 
@@ -193,6 +202,10 @@ test_config_jobs_load_and_a_bad_one_is_skipped(void **state)
     assert_non_null(strstr(r.json, "\"id\":\"also-from-config\""));
     assert_non_null(strstr(r.json, "cron '0 9 * * mon' Europe/Berlin"));
     assert_null(strstr(r.json, "\"id\":\"broken\""));
+    assert_null(strstr(r.json, "\"id\":\"ended-in-config\"")); /* could never fire: skipped */
+    assert_non_null(strstr(r.json, "\"id\":\"written-as-people-do\""));
+    assert_non_null(strstr(r.json, "\"next_run\":1919640600"));
+    assert_non_null(strstr(r.json, "\"backoff\":\"500ms\""));
     yh_result_free(&r);
 }
 
