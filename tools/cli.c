@@ -63,12 +63,62 @@ static const yard_option_t s_broker_table[] = {
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
-/* The bus keys every command's sockets use: the file's curve: section < YARD_CURVE_*. */
+/* The curve flags yard.c took out of argv (borrowed from it; NULL ended). */
+static char **s_curve_flags;
+static int s_ncurve_flags;
+
+int
+yard__curve_flags_take(int *argc, char **argv)
+{
+    static char *mine[64];
+    int n = 0, rest = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        bool ours = false;
+        for (const yard_option_t *o = yard_curve_options; o->key && strncmp(arg, "--", 2) == 0;
+             o++) {
+            char flag[64], file[72];
+            snprintf(flag, sizeof flag, "--%s", o->key);
+            for (char *c = flag; *c; c++) {
+                *c = *c == '_' ? '-' : *c;
+            }
+            snprintf(file, sizeof file, "%s-file", flag);
+            ours |= (strlen(flag) == len && strncmp(arg, flag, len) == 0) ||
+                    (strlen(file) == len && strncmp(arg, file, len) == 0);
+        }
+        if (!ours) {
+            argv[rest++] = argv[i];
+            continue;
+        }
+        if (n + 2 >= (int)(sizeof mine / sizeof mine[0])) {
+            fprintf(stderr, "yard: too many --key/--broker-key flags\n");
+            return -1;
+        }
+        mine[n++] = argv[i];
+        if (!eq) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "yard: %s needs a value\n", arg);
+                return -1;
+            }
+            mine[n++] = argv[++i];
+        }
+    }
+    argv[rest] = NULL;
+    *argc = rest;
+    s_curve_flags = mine;
+    s_ncurve_flags = n;
+    return 0;
+}
+
+/* The bus keys every command's sockets use: file's curve: section < YARD_CURVE_* < flags. */
 static int
 s_curve_resolve(const yard_config_t *cfg, char *errbuf, size_t errlen)
 {
     yard_curve_opts_t c = {0};
-    int rc = yard_options_apply(yard_curve_options, &c, cfg, "curve", 0, NULL, errbuf, errlen);
+    int rc = yard_options_apply(yard_curve_options, &c, cfg, "curve", s_ncurve_flags, s_curve_flags,
+                                errbuf, errlen);
     if (rc == 0) {
         rc = yard_curve_configure(&c, errbuf, errlen);
     }
@@ -80,13 +130,6 @@ int
 yard__broker_resolve(const char *flag, const char *config, char **out, char *errbuf, size_t errlen)
 {
     *out = NULL;
-    if (flag && flag[0]) {
-        *out = strdup(flag);
-        if (!*out) {
-            abort();
-        }
-        return 0;
-    }
     const char *path = config && config[0] ? config : getenv("YARD_CONFIG");
     yard_config_t *cfg = NULL;
     if (path && path[0]) {
@@ -105,6 +148,13 @@ yard__broker_resolve(const char *flag, const char *config, char **out, char *err
     if (rc) {
         yard_options_free(s_broker_table, &o);
         return rc;
+    }
+    if (flag && flag[0]) { /* the flag wins over the file and YARD_BROKER */
+        free(o.broker);
+        o.broker = strdup(flag);
+        if (!o.broker) {
+            abort();
+        }
     }
     *out = o.broker; /* ownership moves to the caller */
     return 0;

@@ -53,11 +53,18 @@ void yard__print_error(int err, const yard_msg_t *reply);
 
 /* The broker endpoint list, like every program finds it: the flag if given, else
  * $YARD_BROKER, else the `broker` key of the config file (config, else $YARD_CONFIG), else
- * the default. Also sets this process's bus keys (yard/curve.h) from the file's curve: section
- * and YARD_CURVE_*, when the file is read (no flag). Returns 0 with *out set (caller owns it; free with free()), or YARD_E_CONFIG /
+ * the default. Also sets this process's bus keys (yard/curve.h) from the file's curve:
+ * section, YARD_CURVE_* and the flags yard__curve_flags_take() kept. Returns 0 with *out set
+ * (caller owns it; free with free()), or YARD_E_CONFIG /
  * YARD_E_IO with errbuf naming the file and line or the variable. */
 int yard__broker_resolve(const char *flag, const char *config, char **out, char *errbuf,
                          size_t errlen);
+
+/* Takes the bus key flags (--key, --broker-key, --keys-dir, each also as --X=V and --X-file;
+ * yard/curve.h) out of argv, whatever the command, and keeps them for
+ * yard__broker_resolve(). Returns 0, or -1 with the reason on stderr (a flag without its
+ * value). argv must outlive the command. */
+int yard__curve_flags_take(int *argc, char **argv);
 
 /* Nanoseconds on the monotonic clock. */
 uint64_t yard__now_ns(void);

@@ -42,9 +42,12 @@ s_usage(FILE *out)
     fprintf(out, "  bench http  measure the HTTP gateway with wrk, against a bare libmicrohttpd\n");
     fprintf(out, "  bench auth  measure auth verify calls/s, against echo and a local verify\n");
     fprintf(out, "  bench compare  request/reply through Switchyard, NATS and raw zmq_proxy\n");
-    fprintf(out, "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
-                 "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
-                 "Exit status: 0 ok, 1 error reply, 2 usage, 3 no broker or timeout.\n");
+    fprintf(out,
+            "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
+            "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
+            "Bus keys (CURVE): --key NAME_secret --broker-key BROKER_PUB, or YARD_CURVE_KEY and\n"
+            "YARD_CURVE_BROKER_KEY, or the config file's curve: section (docs/security.md).\n"
+            "Exit status: 0 ok, 1 error reply, 2 usage, 3 no broker or timeout.\n");
 }
 
 int
@@ -58,6 +61,10 @@ main(int argc, char **argv)
         strcmp(argv[1], "help") == 0) {
         s_usage(stdout);
         return YARD_EXIT_OK;
+    }
+    /* Any command's sockets take the key flags; yard up's program skeleton reads its own. */
+    if (strcmp(argv[1], "up") != 0 && yard__curve_flags_take(&argc, argv) != 0) {
+        return YARD_EXIT_USAGE;
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "http") == 0) {
         return yard__cmd_bench_http(argc - 2, argv + 2);

@@ -412,7 +412,8 @@ test_pubsub_with_keys(void **state)
     yh_run_destroy(&sub);
 }
 
-/* The same keys from a config file's curve: section instead of the environment. */
+/* The same keys from a config file's curve: section, and from flags, instead of the
+ * environment. */
 static void
 test_keys_from_config_file(void **state)
 {
@@ -428,6 +429,19 @@ test_keys_from_config_file(void **state)
         fail_msg("exit %d, stderr: %s", c->status, c->err);
     }
     assert_non_null(strstr(c->out, "\"f\""));
+    yh_run_destroy(&c);
+
+    /* and from flags, which win over the environment (here mallory's key) */
+    char key[S_PATH + 16], env_key[S_PATH + 32];
+    snprintf(key, sizeof key, "--key=%s_secret", bus->path[S_ALICE]);
+    snprintf(env_key, sizeof env_key, "YARD_CURVE_KEY=%s_secret", bus->path[S_MALLORY]);
+    char *env[] = {"YARD_BROKER", "YARD_CONFIG", "YARD_CURVE_BROKER_KEY", env_key, NULL};
+    c = yh_runl("yard", env, 10000, "call", "echo", "{\"g\":1}", key, "--broker-key",
+                bus->path[S_BROKER], bus->flag, NULL);
+    if (c->status != 0) {
+        fail_msg("exit %d, stderr: %s", c->status, c->err);
+    }
+    assert_non_null(strstr(c->out, "\"g\""));
     yh_run_destroy(&c);
 }
 
