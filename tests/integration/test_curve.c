@@ -391,6 +391,37 @@ test_offer_refused(void **state)
     yh_stop(bob_echo, SIGTERM, 5000);
 }
 
+/* keys_dir is reread when it changes: a certificate copied in admits its key, one removed
+ * refuses it (new connections; zauth's certificate store). */
+static void
+test_keys_dir_reloaded(void **state)
+{
+    s_bus_t *bus = *state;
+    s_allow(bus, S_MALLORY);
+    long long deadline = yh_now_ms() + 10000;
+    int status = -1;
+    while (status != 0 && yh_now_ms() < deadline) {
+        yh_run_t *c = s_yard(bus, S_MALLORY, 10000, "call", "echo", "{}", "--timeout=1000");
+        status = c->status;
+        yh_run_destroy(&c);
+    }
+    assert_int_equal(status, 0);
+
+    char path[S_PATH + 16];
+    snprintf(path, sizeof path, "%s/%s", bus->path[S_KEYS_DIR], s_names[S_MALLORY]);
+    assert_int_equal(unlink(path), 0);
+    deadline = yh_now_ms() + 10000;
+    while (status == 0 && yh_now_ms() < deadline) {
+        yh_run_t *c = s_yard(bus, S_MALLORY, 10000, "call", "echo", "{}", "--timeout=1000");
+        status = c->status;
+        if (status != 0) {
+            assert_non_null(strstr(c->err, "not in the broker's curve.keys_dir"));
+        }
+        yh_run_destroy(&c);
+    }
+    assert_int_not_equal(status, 0);
+}
+
 /* --- with keys, the bus works --------------------------------------------------------------- */
 
 static void
@@ -479,6 +510,7 @@ main(void)
         cmocka_unit_test(test_wrong_broker_key_refused),
         cmocka_unit_test(test_permission_refused),
         cmocka_unit_test(test_offer_refused),
+        cmocka_unit_test(test_keys_dir_reloaded),
         cmocka_unit_test(test_pubsub_with_keys),
         cmocka_unit_test(test_keys_from_config_file),
         cmocka_unit_test(test_bind_beyond_loopback),
