@@ -63,6 +63,8 @@ static const yard_option_t s_broker_table[] = {
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
+static int s_curve_resolve(const yard_config_t *cfg, char *errbuf, size_t errlen);
+
 /* The curve flags yard.c took out of argv (borrowed from it; NULL ended). */
 static char **s_curve_flags;
 static int s_ncurve_flags;
@@ -109,6 +111,13 @@ yard__curve_flags_take(int *argc, char **argv)
     *argc = rest;
     s_curve_flags = mine;
     s_ncurve_flags = n;
+    /* Applied now for the commands that never resolve a broker (yard bench --broker ...);
+     * yard__broker_resolve() applies them again over the config file. */
+    char err[512];
+    if (n > 0 && s_curve_resolve(NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "yard: %s\n", err);
+        return -1;
+    }
     return 0;
 }
 
