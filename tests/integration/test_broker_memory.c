@@ -25,6 +25,14 @@
 #define S_HEARTBEAT_MS 50 /* the peers' own: the broker declares them dead after 3 */
 #define S_SETTLE_MS    10000
 
+/* Under AddressSanitizer the broker's heap is ASan's (freed memory waits in its quarantine),
+ * not glibc's: the floods still run, for leaks and crashes, but its RSS says nothing here. */
+#if defined(__SANITIZE_ADDRESS__)
+#define S_SANITIZED 1
+#else
+#define S_SANITIZED 0
+#endif
+
 typedef struct {
     tb_env_t env; /* no broker of its own: ctx, codec and endpoint for the raw peers */
     char *dir;
@@ -143,12 +151,12 @@ test_rss_back_after_floods(void **state)
         /* Every peer silent for 3 of its heartbeats is declared dead, its state freed. */
         uint64_t left = tb_wait_stat(&bus->env, bus->client, NULL, "peers", 0, S_SETTLE_MS);
         assert_int_equal(left, 0);
-        long after = s_wait_rss(bus->broker, 2 * idle, S_SETTLE_MS);
+        long after = s_wait_rss(bus->broker, 2 * idle, S_SANITIZED ? 0 : S_SETTLE_MS);
         print_message("flood %d: %d peers in %lld ms, peak %ld KiB, after %ld KiB (%.2fx idle), "
                       "settled in %lld ms\n",
                       flood, S_PEERS, flooded - start, peak, after, (double)after / (double)idle,
                       yh_now_ms() - flooded);
-        if (after > 2 * idle) {
+        if (after > 2 * idle && !S_SANITIZED) {
             fail_msg("flood %d: broker RSS %ld KiB is over 2x its idle %ld KiB", flood, after,
                      idle);
         }
