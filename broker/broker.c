@@ -444,6 +444,7 @@ s_timers(yard_broker_t *b)
     yard__expire(b);
     if (b->now >= b->next_tick) {
         yard__peers_sweep(b);
+        yard__keys_tick(b);
         yard__services_sweep(b);
         yard__trim_tick(b);
         if (b->ntaps) {

@@ -239,6 +239,19 @@ void yard__keys_close(yard_broker_t *b);
  * and without insecure. */
 int yard__keys_check_bind(const yard_broker_t *b, const char *ep);
 
+/* Every tick: lets keys_dir.c notice a change of keys_dir. */
+void yard__keys_tick(yard_broker_t *b);
+
+/* keys_dir.c: the copy of keys_dir that zauth reads, without what would crash it. */
+typedef struct yard__keydir yard__keydir_t;
+/* Makes the copy (a private directory) and fills it. NULL on failure (logged). */
+yard__keydir_t *yard__keydir_new(const char *keys_dir);
+/* Rebuilds the copy when keys_dir changed; checks at most every 500 ms of now_ms. */
+void yard__keydir_sync(yard__keydir_t *k, uint64_t now_ms);
+/* The copy's path. Borrowed; valid while k lives. */
+const char *yard__keydir_path(const yard__keydir_t *k);
+void yard__keydir_destroy(yard__keydir_t **k_p);
+
 /* perm.c: true when the key that sent frames f (f[0]: routing id, carrying the connection's
  * ZAP metadata) may do cmd on h->service; otherwise the message was answered ERROR
  * FORBIDDEN naming the permission, counted, published and logged once per key. Always true

@@ -2,9 +2,9 @@
  *
  * With curve_key and curve_keys_dir set, the ROUTER is a CURVE server with the broker's key
  * pair, and CZMQ's zauth actor answers its ZAP requests: a client key is accepted only when a
- * certificate for it is in keys_dir (zauth's certificate store rereads the directory when it
- * changes; CURVE_ALLOW_ANY is never sent). zauth answers in CZMQ's own ZeroMQ context, so the
- * ROUTER and its monitor live there too (yard_broker_context()).
+ * certificate for it is in keys_dir (zauth's certificate store rereads a checked copy of the
+ * directory when it changes, keys_dir.c; CURVE_ALLOW_ANY is never sent). zauth answers in CZMQ's
+ * own ZeroMQ context, so the ROUTER and its monitor live there too (yard_broker_context()).
  *
  * Without CURVE the broker binds only loopback, ipc:// and inproc:// endpoints unless the
  * config says `insecure: true`: anyone who can reach a bus endpoint may use every service. */
@@ -28,9 +28,11 @@ struct yard__keys {
 };
 
 /* zauth binds the context's one ZAP endpoint, so brokers in one process (tests, failover
- * pairs) share one zauth, and with it one keys_dir. */
+ * pairs) share one zauth, and with it one keys_dir, which zauth reads through a checked copy
+ * (keys_dir.c). */
 static pthread_mutex_t s_auth_lock = PTHREAD_MUTEX_INITIALIZER;
 static zactor_t *s_auth;
+static yard__keydir_t *s_keydir;
 static unsigned s_auth_refs;
 static char s_auth_dir[4096];
 
@@ -44,10 +46,13 @@ s_auth_hold(const char *dir)
                  YF_STR("keys_dir", dir), YF_STR("in_use", s_auth_dir));
         rc = YARD_E_CONFIG;
     } else if (s_auth_refs == 0) {
-        s_auth = zactor_new(zauth, NULL);
-        if (!s_auth || zstr_sendx(s_auth, "CURVE", dir, NULL) != 0 || zsock_wait(s_auth) != 0) {
+        s_keydir = yard__keydir_new(dir);
+        s_auth = s_keydir ? zactor_new(zauth, NULL) : NULL;
+        if (!s_auth || zstr_sendx(s_auth, "CURVE", yard__keydir_path(s_keydir), NULL) != 0 ||
+            zsock_wait(s_auth) != 0) {
             yard_log(YARD_LOG_ERROR, "cannot start the ZAP handler (zauth)");
             zactor_destroy(&s_auth);
+            yard__keydir_destroy(&s_keydir);
             rc = YARD_E_INTERNAL;
         } else {
             snprintf(s_auth_dir, sizeof s_auth_dir, "%s", dir);
@@ -66,6 +71,20 @@ s_auth_release(void)
     pthread_mutex_lock(&s_auth_lock);
     if (s_auth_refs > 0 && --s_auth_refs == 0) {
         zactor_destroy(&s_auth);
+        yard__keydir_destroy(&s_keydir);
+    }
+    pthread_mutex_unlock(&s_auth_lock);
+}
+
+void
+yard__keys_tick(yard_broker_t *b)
+{
+    if (!b->keys) {
+        return;
+    }
+    pthread_mutex_lock(&s_auth_lock);
+    if (s_keydir) {
+        yard__keydir_sync(s_keydir, b->now);
     }
     pthread_mutex_unlock(&s_auth_lock);
 }

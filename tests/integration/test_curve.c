@@ -392,7 +392,7 @@ test_offer_refused(void **state)
 }
 
 /* keys_dir is reread when it changes: a certificate copied in admits its key, one removed
- * refuses it (new connections; zauth's certificate store). */
+ * refuses it (new connections), a duplicate is skipped. */
 static void
 test_keys_dir_reloaded(void **state)
 {
@@ -420,6 +420,38 @@ test_keys_dir_reloaded(void **state)
         yh_run_destroy(&c);
     }
     assert_int_not_equal(status, 0);
+
+    /* a second copy of a certificate (the same public key) is skipped, and the broker, whose
+     * zauth would abort on it, keeps serving */
+    char text[4096], copy[S_PATH + 16];
+    FILE *f = fopen(bus->path[S_ALICE], "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    snprintf(copy, sizeof copy, "%s/alice.bak", bus->path[S_KEYS_DIR]);
+    yh_write_file(copy, text);
+    /* the broker's log says it skipped the copy */
+    char log[S_PATH + 64];
+    snprintf(log, sizeof log, "%s/yard-broker.%d.log", bus->dir, (int)bus->broker);
+    long long until = yh_now_ms() + 10000;
+    bool skipped = false;
+    while (!skipped && yh_now_ms() < until) {
+        char buf[65536];
+        FILE *lf = fopen(log, "r");
+        size_t got = lf ? fread(buf, 1, sizeof buf - 1, lf) : 0;
+        if (lf) {
+            fclose(lf);
+        }
+        buf[got] = '\0';
+        skipped = strstr(buf, "alice.bak") != NULL;
+        yh_run_t *c = s_yard(bus, S_ALICE, 10000, "call", "echo", "{}", NULL);
+        assert_int_equal(c->status, 0); /* and answers all the while */
+        yh_run_destroy(&c);
+    }
+    assert_true(skipped);
+    assert_int_equal(kill(bus->broker, 0), 0);
+    assert_int_equal(unlink(copy), 0);
 }
 
 /* --- with keys, the bus works --------------------------------------------------------------- */
