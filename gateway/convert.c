@@ -230,6 +230,11 @@ gw_response_from_outcome(gw_req_t *req)
     bool retry = false;
     int status = gw_status_for_error(req->err, &code, &retry);
     const char *msg = req->err_text && req->err_text[0] ? req->err_text : yard_strerror(req->err);
+    if (req->err == YARD_E_UNREACHABLE || req->err == YARD_E_TIMEOUT) {
+        /* These texts name the bus's endpoints or a service's store ("no broker answered at
+         * tcp://10.0.0.5:5555"): an internal address is no business of a public client. */
+        msg = yard_strerror(req->err);
+    }
     if (req->err == YARD_E_SERVICE) {
         if (req->app_error && req->app_error[0]) {
             code = req->app_error;

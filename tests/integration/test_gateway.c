@@ -861,6 +861,7 @@ test_killed_actor(void **state)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     print_message("killed actor: %ld after %lld ms: %s\n", r.status, yh_now_ms() - t0, r.body);
     assert_true(r.status == 503 || r.status == 504);
+    assert_null(strstr(r.body, "tcp://")); /* no internal endpoint in a public answer */
     curl_multi_remove_handle(m, c);
     curl_easy_cleanup(c);
     curl_multi_cleanup(m);

@@ -576,6 +576,36 @@ test_bearer_limit(void **state)
 /* --- 7. --listen
  * ---------------------------------------------------------------------------------- */
 
+/* A bus error's own text can name internal addresses ("no broker answered at tcp://..."): a
+ * public client gets the generic text instead. A second gateway points at a port where no
+ * broker listens. */
+static void
+test_bus_errors_hide_endpoints(void **state)
+{
+    (void)state;
+    int dead = yh_free_port();
+    yard_config_t *cfg = yh_config_in(F.dir, "gateway:\n"
+                                             "  routes:\n"
+                                             "    - {method: POST, path: /v1/open, service: sec, "
+                                             "timeout: 300ms}\n");
+    int saved = F.bport;
+    F.bport = dead;
+    yard_gateway_t *gw = s_gateway(cfg);
+    F.bport = saved;
+    char base[64];
+    memcpy(base, F.base, sizeof base);
+    snprintf(F.base, sizeof F.base, "http://127.0.0.1:%u", yard_gateway_port(gw));
+    s_resp_t r;
+    long status = s_json("POST", "/v1/open", "{}", NULL, &r);
+    memcpy(F.base, base, sizeof base);
+    yard_gateway_destroy(&gw);
+    yard_config_destroy(&cfg);
+    print_message("no broker: %ld %.*s\n", status, (int)r.blen, r.body);
+    assert_true(status == 503 || status == 504);
+    assert_null(strstr(r.body, "tcp://"));
+    assert_null(strstr(r.body, "127.0.0.1"));
+}
+
 static void
 test_listen_rejected(void **state)
 {
@@ -616,6 +646,7 @@ main(void)
         cmocka_unit_test(test_bad_paths),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_bearer_limit),
+        cmocka_unit_test(test_bus_errors_hide_endpoints),
         cmocka_unit_test(test_listen_rejected),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
