@@ -16,6 +16,7 @@
 #include "yard/subject.h"
 #include "yard/wait.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ s_replica_main(void *arg)
     snprintf(tname, sizeof tname, "%.10s/%d", def->name, rep->index);
     pthread_setname_np(pthread_self(), tname);
     rep->ctx = yard__ctx_new(def, rep->index, a->options, a->store, rep);
+    rep->ctx->http_ca_file = a->http_ca_file ? yard__xstrdup(a->http_ca_file) : NULL;
     yard_actor_env_t env = {.broker = a->broker, .zmq_context = a->ctx, .config = a->config};
     int rc = yard__ctx_init(rep->ctx, &env);
     pthread_mutex_lock(&a->lock);
@@ -257,6 +259,16 @@ yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     yard_options_fill_unset(yard_actor_section_options, &filled);
     a->heartbeat_ms = filled.heartbeat_ms;
     a->drain_ms = filled.drain_ms;
+    a->http_ca_file = opts->http_ca_file ? yard__xstrdup(opts->http_ca_file) : NULL;
+    if (a->http_ca_file && access(a->http_ca_file, R_OK) != 0) {
+        /* Found now rather than as a TLS failure on every outbound request later. */
+        snprintf(why, cap, "http_ca_file '%s' cannot be read: %s", a->http_ca_file,
+                 strerror(errno));
+        yard_log(YARD_LOG_ERROR, "cannot read the CA bundle",
+                 YF_STR("http_ca_file", a->http_ca_file));
+        rc = YARD_E_CONFIG;
+        goto fail;
+    }
     a->n_replicas = (size_t)filled.replicas;
     const char *brokers = opts->broker && *opts->broker ? opts->broker : getenv("YARD_BROKER");
     rc = yard__endpoints_parse(brokers, &a->endpoints, &a->n_endpoints);
@@ -431,6 +443,7 @@ yard_actor_destroy(yard_actor_t **self_p)
         zmq_ctx_term(self->ctx);
     }
     yard_store_destroy(&self->store);
+    free(self->http_ca_file);
     if (self->options && self->def->options) {
         yard_options_free(self->def->options, self->options);
     }

@@ -152,6 +152,7 @@ struct yard_actor {
     uint32_t credit;
     uint32_t heartbeat_ms;
     uint32_t drain_ms;
+    char *http_ca_file; /* the section's http_ca_file; owned */
     void *options;
     yard_store_t *store;
     size_t n_replicas;

@@ -40,6 +40,8 @@ const yard_option_t yard_actor_section_options[] = {
      "requests each replica holds at once (0: the actor's default)", 0, 1000000, 0},
     {"drain_ms", YARD_OPT_MS, "5000", offsetof(yard_actor_opts_t, drain_ms),
      "how long stopping waits for requests in flight", 1, 600000, 0},
+    {"http_ca_file", YARD_OPT_STRING, NULL, offsetof(yard_actor_opts_t, http_ca_file),
+     "PEM bundle of the CAs that outbound HTTPS trusts (default: the system's)", 0, 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 

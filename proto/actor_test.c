@@ -93,6 +93,7 @@ yard_actor_test_new(const yard_actor_def_t *def, const char *yaml_config, yard_a
         return rc;
     }
     t->ctx = yard__ctx_new(def, 0, t->options, t->store, NULL);
+    t->ctx->http_ca_file = t->opts.http_ca_file ? yard__xstrdup(t->opts.http_ca_file) : NULL;
     yard_actor_env_t env = {.config = t->cfg};
     rc = yard__ctx_init(t->ctx, &env);
     if (rc != 0) {

@@ -124,6 +124,7 @@ yard__ctx_destroy(yard_ctx_t **ctx_p)
     }
     free(ctx->events);
     free(ctx->state);
+    free(ctx->http_ca_file);
     free(ctx);
     *ctx_p = NULL;
 }

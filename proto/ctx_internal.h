@@ -56,6 +56,7 @@ struct yard_ctx {
     const void *options;
     yard_store_t *store;
     yard__rt_replica_t *rep; /* NULL under the test harness */
+    char *http_ca_file;      /* the section's http_ca_file, for yard_ctx_http(); owned; NULL */
     bool inited;             /* init returned 0: fini runs */
     bool links_closed;       /* the replica's links are gone: publish refuses */
     /* the fake clock (test harness) */

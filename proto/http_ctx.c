@@ -41,5 +41,7 @@ yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts)
 yard_http_t *
 yard_ctx_http(yard_ctx_t *ctx)
 {
-    return yard_ctx_http_with(ctx, NULL);
+    /* The operator's CA bundle (the actor section's http_ca_file), defaults for the rest. */
+    yard_http_opts_t opts = {.ca_file = ctx ? ctx->http_ca_file : NULL};
+    return yard_ctx_http_with(ctx, &opts);
 }

@@ -570,3 +570,20 @@ yh_http_fake_connections(yh_http_fake_t *f)
     pthread_mutex_unlock(&f->lock);
     return n;
 }
+
+/* Made once for the tests, with openssl ca -selfsign; see http_fake.h. */
+const char yh_test_cert_pem[] = "-----BEGIN CERTIFICATE-----\n"
+                                "MIIBaTCCAQ+gAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAkxMjcuMC4w\n"
+                                "LjEwIBcNMDAwMTAxMDAwMDAwWhgPMjA5OTEyMzEyMzU5NTlaMBQxEjAQBgNVBAMM\n"
+                                "CTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABElTfX2YYMqOPKnE\n"
+                                "/jyGAS4gx5gDz74PTk+F3lsosi9SlVUN5IBPhWXOtJP9dNLw/NNre7I4EqZUnzkF\n"
+                                "dazCKK+jUDBOMA8GA1UdEQQIMAaHBH8AAAEwDwYDVR0TAQH/BAUwAwEB/zALBgNV\n"
+                                "HQ8EBAMCAoQwHQYDVR0OBBYEFISQjJ/ydvv8XlZz4pb+uMgZY74kMAoGCCqGSM49\n"
+                                "BAMCA0gAMEUCIHxcLolWohZ/UdmdIVSUq2RFz6446zwvqECOabI6hKB/AiEA0vcp\n"
+                                "YrF3uFQRGI3uR2zc153yws4Lj+wyBIxw+U2ESXg=\n"
+                                "-----END CERTIFICATE-----\n";
+const char yh_test_key_pem[] = "-----BEGIN PRIVATE KEY-----\n"
+                               "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUyahoz0MeoCaUXtU\n"
+                               "lwBO3Kl9LRRRBToiaLVPKagcVIqhRANCAARJU319mGDKjjypxP48hgEuIMeYA8++\n"
+                               "D05Phd5bKLIvUpVVDeSAT4VlzrST/XTS8PzTa3uyOBKmVJ85BXWswiiv\n"
+                               "-----END PRIVATE KEY-----\n";

@@ -56,6 +56,11 @@ void yh_http_fake_stop(yh_http_fake_t **f_p);
  * (copied); yh_http_fake_url() then gives https:// URLs. */
 yh_http_fake_t *yh_http_fake_start_tls(const char *cert_pem, const char *key_pem);
 
+/* A self-signed certificate for 127.0.0.1 (valid 2000..2099) and its key, for a TLS fake
+ * that a test then trusts by writing the certificate as a client's CA bundle. */
+extern const char yh_test_cert_pem[];
+extern const char yh_test_key_pem[];
+
 int yh_http_fake_port(const yh_http_fake_t *f);
 
 /* "http://127.0.0.1:<port><path>" (https:// for a TLS server) in a per-thread buffer. Borrowed;

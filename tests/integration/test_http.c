@@ -642,31 +642,13 @@ test_drain_with_transfers_in_flight(void **state)
 
 /* --- TLS and proxies ----------------------------------------------------------------------- */
 
-/* A self-signed certificate for 127.0.0.1 (valid 2000..2099) and its key: made for this test
- * only, with openssl ca -selfsign. */
-static const char s_cert[] = "-----BEGIN CERTIFICATE-----\n"
-                             "MIIBaTCCAQ+gAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAkxMjcuMC4w\n"
-                             "LjEwIBcNMDAwMTAxMDAwMDAwWhgPMjA5OTEyMzEyMzU5NTlaMBQxEjAQBgNVBAMM\n"
-                             "CTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABElTfX2YYMqOPKnE\n"
-                             "/jyGAS4gx5gDz74PTk+F3lsosi9SlVUN5IBPhWXOtJP9dNLw/NNre7I4EqZUnzkF\n"
-                             "dazCKK+jUDBOMA8GA1UdEQQIMAaHBH8AAAEwDwYDVR0TAQH/BAUwAwEB/zALBgNV\n"
-                             "HQ8EBAMCAoQwHQYDVR0OBBYEFISQjJ/ydvv8XlZz4pb+uMgZY74kMAoGCCqGSM49\n"
-                             "BAMCA0gAMEUCIHxcLolWohZ/UdmdIVSUq2RFz6446zwvqECOabI6hKB/AiEA0vcp\n"
-                             "YrF3uFQRGI3uR2zc153yws4Lj+wyBIxw+U2ESXg=\n"
-                             "-----END CERTIFICATE-----\n";
-static const char s_key[] = "-----BEGIN PRIVATE KEY-----\n"
-                            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUyahoz0MeoCaUXtU\n"
-                            "lwBO3Kl9LRRRBToiaLVPKagcVIqhRANCAARJU319mGDKjjypxP48hgEuIMeYA8++\n"
-                            "D05Phd5bKLIvUpVVDeSAT4VlzrST/XTS8PzTa3uyOBKmVJ85BXWswiiv\n"
-                            "-----END PRIVATE KEY-----\n";
-
 /* TLS peers are verified by default: a self-signed server is refused with a clear error, and
  * accepted once its certificate is the engine's CA bundle. */
 static void
 test_tls_verified_by_default(void **state)
 {
     (void)state;
-    yh_http_fake_t *f = yh_http_fake_start_tls(s_cert, s_key);
+    yh_http_fake_t *f = yh_http_fake_start_tls(yh_test_cert_pem, yh_test_key_pem);
     yh_http_reply_t ok = {.status = 200, .body = "secure"};
     yh_http_fake_script(f, "/tls", &ok, 1);
     yard_http_t *h = s_engine(0, 0);
@@ -680,7 +662,7 @@ test_tls_verified_by_default(void **state)
     char *dir = yh_tmpdir();
     char ca_path[512];
     snprintf(ca_path, sizeof ca_path, "%s/ca.pem", dir);
-    yh_write_file(ca_path, s_cert);
+    yh_write_file(ca_path, yh_test_cert_pem);
     yard_http_opts_t opts = {.ca_file = ca_path};
     assert_int_equal(yard_http_new(&opts, &h), 0);
     memset(&seen, 0, sizeof seen);

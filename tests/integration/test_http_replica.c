@@ -262,6 +262,46 @@ test_under_the_actor_test_harness(void **state)
     yh_http_fake_stop(&f);
 }
 
+/* The operator's CA bundle: the actor section's http_ca_file is what yard_ctx_http() trusts, so
+ * a TLS server signed by it answers, and a bundle that cannot be read stops the actor at start. */
+static void
+test_ca_bundle_from_the_section(void **state)
+{
+    (void)state;
+    yh_http_fake_t *f = yh_http_fake_start_tls(yh_test_cert_pem, yh_test_key_pem);
+    yh_http_reply_t r = {.status = 200, .body = "{\"tls\":true}"};
+    yh_http_fake_script(f, "/getUpdates", &r, 1);
+    snprintf(s_poll_url, sizeof s_poll_url, "%s", yh_http_fake_url(f, "/getUpdates"));
+    char *dir = yh_tmpdir();
+    char ca[512], yaml[700];
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    yh_write_file(ca, yh_test_cert_pem);
+    snprintf(yaml, sizeof yaml, "httpy: {http_ca_file: '%s'}\n", ca);
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(&s_def, yaml, &t), 0);
+    yard_request_t *req = yard_actor_test_call(t, "poll", "\xc0", 1);
+    assert_int_equal(yard_actor_test_run(t, 5000, s_answered, req), 0);
+    const void *body = NULL;
+    size_t size = 0;
+    assert_int_equal(yard_request_outcome_test(req, &body, &size, NULL), 0);
+    yard_request_destroy_test(&req);
+    yard_actor_test_destroy(&t);
+    /* without it, the system's CAs do not know this certificate */
+    assert_int_equal(yard_actor_test_new(&s_def, NULL, &t), 0);
+    req = yard_actor_test_call(t, "poll", "\xc0", 1);
+    assert_int_equal(yard_actor_test_run(t, 5000, s_answered, req), 0);
+    assert_int_equal(yard_request_outcome_test(req, &body, &size, NULL), YARD_E_IO);
+    yard_request_destroy_test(&req);
+    yard_actor_test_destroy(&t);
+    /* a bundle that is not there stops a real actor at start, naming it */
+    yard_actor_opts_t o = {.broker = "tcp://127.0.0.1:1", .http_ca_file = "/nonexistent/ca.pem"};
+    yard_actor_t *a = NULL;
+    assert_int_equal(yard_actor_start(&s_def, &o, NULL, &a), YARD_E_CONFIG);
+    yh_rmtree(dir);
+    free(dir);
+    yh_http_fake_stop(&f);
+}
+
 int
 main(void)
 {
@@ -270,6 +310,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_poll_while_answering_the_bus),
         cmocka_unit_test(test_under_the_actor_test_harness),
+        cmocka_unit_test(test_ca_bundle_from_the_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,6 +98,7 @@ typedef struct {
     void *zmq_context;           /* share a context (inproc endpoints need it); NULL: own */
     const yard_config_t *config; /* set by yard_actor_configure; borrowed, must outlive the
                                     actor; NULL: none */
+    char *http_ca_file; /* PEM bundle outbound HTTPS trusts (yard_ctx_http); NULL: system's */
 } yard_actor_opts_t;
 
 /* The options filling yard_actor_opts_t: connection settings shared by every program (top
