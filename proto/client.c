@@ -21,6 +21,7 @@
 #include "yard/subject.h"
 #include "yard/wait.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,6 +185,23 @@ yard_client_publish(yard_client_t *self, const char *subject, const void *body, 
 
 /* --- receiving --------------------------------------------------------------------------- */
 
+/* An ERROR for a command without an id (a subscription or publication the broker refused,
+ * e.g. FORBIDDEN by the key's permissions): no call can carry it, so it is logged, once per
+ * process and error code, lest a refused subscriber wait in silence. */
+static void
+s_unanswerable_error(const yard_header_t *h)
+{
+    static atomic_uint_fast64_t logged; /* bit per wire error code below 64 */
+    uint64_t bit = h->error < 64 ? (uint64_t)1 << h->error : 0;
+    if (bit && (atomic_fetch_or(&logged, bit) & bit)) {
+        return;
+    }
+    int err = yard_err_from_wire(h->error);
+    yard_str_t text = h->error_text.len ? h->error_text : yard_str(yard_strerror(err));
+    yard_log(YARD_LOG_WARN, "the broker refused a subscription or publication",
+             YF_STR("error", yard_err_name(err)), YF_STRN("why", text.ptr, text.len));
+}
+
 static int
 s_handle(yard_client_t *self, yard_cmd_t cmd, const yard_header_t *hp, zmq_msg_t *body)
 {
@@ -192,6 +210,10 @@ s_handle(yard_client_t *self, yard_cmd_t cmd, const yard_header_t *hp, zmq_msg_t
     case YARD_CMD_REPLY:
     case YARD_CMD_ERROR: {
         yard__call_t *c = yard__client_table_take(self, h.id);
+        if (!c && cmd == YARD_CMD_ERROR && h.id == 0) {
+            s_unanswerable_error(&h); /* a SUBSCRIBE or PUBLISH refused: say so */
+            return 0;
+        }
         if (!c) {
             return 0; /* late: it already ended locally */
         }

@@ -359,6 +359,10 @@ test_permission_refused(void **state)
     assert_non_null(strstr(mon->out, "(tap $tap."));
     assert_null(strstr(mon->out, "news."));
     yh_run_destroy(&mon);
+    /* the refused subscriber is told why (the client logs an ERROR no call can carry) */
+    if (!s_wait_for(sub, true, "permission 'subscribe' refused", 10000)) {
+        fail_msg("yard sub other.> stderr: %s", sub->err);
+    }
     yh_run_destroy(&ok);
     yh_run_destroy(&sub);
     yh_run_destroy(&tap);
