@@ -103,8 +103,8 @@ s_upsert(sched_state_t *st, sched_job_t *j, char *why, size_t whylen)
     }
     rc = sched_store_save(st->store, j, false);
     if (rc == 0) {
-        rc =
-            sched_store_next_set(st->store, j->id, j->paused ? -1 : sched_job_next(j, sched_now()));
+        rc = sched_store_next_set_ms(st->store, j->id,
+                                     j->paused ? -1 : sched_job_next_ms(j, sched_now_ms()));
     }
     return rc;
 }

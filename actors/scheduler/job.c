@@ -52,10 +52,10 @@ s_bool(const msgpack_object *m, const char *key, bool *out, char *why, size_t wh
 }
 
 /* A duration (timetext.h) into *ms: an integer or float number of seconds, or text ("90s",
- * "1h30m", "0.5s"). Between min_ms and max_ms; with whole_s, a whole number of seconds. */
+ * "1h30m", "0.5s"), to the millisecond. Between min_ms and max_ms. */
 static int
-s_duration(const msgpack_object *m, const char *key, int64_t min_ms, int64_t max_ms, bool whole_s,
-           int64_t *out, char *why, size_t whylen)
+s_duration(const msgpack_object *m, const char *key, int64_t min_ms, int64_t max_ms, int64_t *out,
+           char *why, size_t whylen)
 {
     const msgpack_object *v = yard_mp_find(m, key);
     if (!v || v->type == MSGPACK_OBJECT_NIL) {
@@ -88,10 +88,6 @@ s_duration(const msgpack_object *m, const char *key, int64_t min_ms, int64_t max
                                                : (int64_t)(d * 1000.0 + 0.5);
     } else {
         return s_fail(why, whylen, key, "must be a number of seconds or a duration text");
-    }
-    if (whole_s && ms > 0 && ms <= max_ms && ms % 1000 != 0) {
-        return s_fail(why, whylen, key,
-                      "must be a whole number of seconds: runs are scheduled to the second");
     }
     if (ms < min_ms || ms > max_ms) {
         char lo[SCHED_DURATION_TEXT_MAX], hi[SCHED_DURATION_TEXT_MAX];
@@ -187,7 +183,8 @@ s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_
     int64_t every_ms = 0;
     int hc = s_str(m, "cron", j->cron, sizeof j->cron, why, whylen);
     int he =
-        hc < 0 ? -1 : s_duration(m, "every", 1000, S_EVERY_MAX_MS, true, &every_ms, why, whylen);
+        hc < 0 ? -1
+               : s_duration(m, "every", SCHED_EVERY_MIN_MS, S_EVERY_MAX_MS, &every_ms, why, whylen);
     if (hc < 0 || he < 0) {
         return -1;
     }
@@ -196,9 +193,8 @@ s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_
         return -1;
     }
     if (macro > 0) {
-        if (every_ms < 1000 || every_ms > S_EVERY_MAX_MS || every_ms % 1000 != 0) {
-            return s_fail(why, whylen, "cron",
-                          "'@every' must be a whole number of seconds from 1s to 10 years");
+        if (every_ms < SCHED_EVERY_MIN_MS || every_ms > S_EVERY_MAX_MS) {
+            return s_fail(why, whylen, "cron", "'@every' must be between 100ms and 3650d");
         }
         hc = 0;
         he += 1;
@@ -232,7 +228,7 @@ s_trigger(sched_job_t *j, const msgpack_object *m, int64_t now, char *why, size_
         }
     } else if (he) {
         j->kind = SCHED_INTERVAL;
-        j->every_s = every_ms / 1000;
+        j->every_ms = every_ms;
         if (!j->start) {
             j->start = now; /* stored, so every replica and every restart counts from it */
         }
@@ -310,18 +306,19 @@ s_options(sched_job_t *j, const msgpack_object *m, char *why, size_t whylen)
     j->max_instances = 1;
     j->deadline_ms = 30000;
     j->backoff_ms = 1000;
-    if (s_duration(m, "misfire_grace", 1000, S_EVERY_MAX_MS, true, &grace_ms, why, whylen) < 0 ||
+    if (s_duration(m, "misfire_grace", SCHED_EVERY_MIN_MS, S_EVERY_MAX_MS, &grace_ms, why, whylen) <
+            0 ||
         s_bool(m, "coalesce", &j->coalesce, why, whylen) < 0 ||
         s_int(m, "max_instances", 1, 1000, &j->max_instances, why, whylen) < 0 ||
         s_int(m, "deadline_ms", 1, 3600000, &j->deadline_ms, why, whylen) < 0 ||
         s_int(m, "retries", 0, 100, &j->retries, why, whylen) < 0 ||
-        s_duration(m, "backoff", 1, S_BACKOFF_MAX_MS, false, &j->backoff_ms, why, whylen) < 0 ||
-        s_duration(m, "jitter", 0, S_JITTER_MAX_MS, false, &j->jitter_ms, why, whylen) < 0 ||
+        s_duration(m, "backoff", 1, S_BACKOFF_MAX_MS, &j->backoff_ms, why, whylen) < 0 ||
+        s_duration(m, "jitter", 0, S_JITTER_MAX_MS, &j->jitter_ms, why, whylen) < 0 ||
         s_bool(m, "paused", &j->paused, why, whylen) < 0 ||
         s_int(m, "created", 0, INT64_MAX, &j->created, why, whylen) < 0) {
         return -1;
     }
-    j->misfire_grace_s = grace_ms / 1000;
+    j->misfire_grace_ms = grace_ms;
     return 0;
 }
 
@@ -434,7 +431,7 @@ sched_job_write(const sched_job_t *j, yard_mpw_t *w)
     if (j->kind == SCHED_CRON) {
         yard_mpw_kstr(w, "cron", j->cron);
     } else if (j->kind == SCHED_INTERVAL) {
-        yard_mpw_kint(w, "every", j->every_s);
+        s_write_duration(w, "every", j->every_ms);
     } else {
         yard_mpw_kint(w, "at", j->at);
     }
@@ -461,7 +458,7 @@ sched_job_write(const sched_job_t *j, yard_mpw_t *w)
         yard_mpw_key(w, "body");
         yard_mpw_raw(w, j->body, j->body_len); /* our own packing: it decodes */
     }
-    yard_mpw_kint(w, "misfire_grace", j->misfire_grace_s);
+    s_write_duration(w, "misfire_grace", j->misfire_grace_ms);
     yard_mpw_kbool(w, "coalesce", j->coalesce);
     yard_mpw_kint(w, "max_instances", j->max_instances);
     yard_mpw_kint(w, "deadline_ms", j->deadline_ms);
@@ -488,21 +485,41 @@ sched_job_pack(const sched_job_t *j, msgpack_packer *pk)
     yard_mpw_destroy(&w);
 }
 
+/* Floor division, so that a time before 1970 (never stored, but passed as "after") still
+ * reads as the second it falls in. */
+static int64_t
+s_floor_s(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((999 - ms) / 1000);
+}
+
 int64_t
-sched_job_next(const sched_job_t *j, int64_t after)
+sched_job_next_ms(const sched_job_t *j, int64_t after_ms)
 {
     switch (j->kind) {
-    case SCHED_CRON:
-        return sched_cron_next(j->cronc, j->zone, after, j->start, j->end);
+    case SCHED_CRON: { /* whole seconds: the first after the second after_ms falls in */
+        int64_t t = sched_cron_next(j->cronc, j->zone, s_floor_s(after_ms), j->start, j->end);
+        return t < 0 ? -1 : t * 1000;
+    }
     case SCHED_INTERVAL: {
-        int64_t base = j->start;
-        int64_t t = after < base ? base : base + ((after - base) / j->every_s + 1) * j->every_s;
-        return j->end && t > j->end ? -1 : t;
+        int64_t base = j->start * 1000, e = j->every_ms;
+        int64_t t = after_ms < base ? base : base + ((after_ms - base) / e + 1) * e;
+        return j->end && t > j->end * 1000 ? -1 : t;
     }
     case SCHED_DATE:
-        return j->at > after ? j->at : -1;
+        return j->at * 1000 > after_ms ? j->at * 1000 : -1;
     }
     return -1;
+}
+
+void
+sched_time_write(yard_mpw_t *w, int64_t ms)
+{
+    if (ms % 1000 == 0) {
+        yard_mpw_int(w, ms / 1000);
+    } else {
+        yard_mpw_double(w, (double)ms / 1000.0);
+    }
 }
 
 void
@@ -511,7 +528,11 @@ sched_job_describe(const sched_job_t *j, char *buf, size_t cap)
     if (j->kind == SCHED_CRON) {
         snprintf(buf, cap, "cron '%s' %s", j->cron, j->tz);
     } else if (j->kind == SCHED_INTERVAL) {
-        snprintf(buf, cap, "every %lld s", (long long)j->every_s);
+        if (j->every_ms % 1000 == 0) { /* the text older versions gave */
+            snprintf(buf, cap, "every %lld s", (long long)(j->every_ms / 1000));
+        } else {
+            snprintf(buf, cap, "every %lld ms", (long long)j->every_ms);
+        }
     } else {
         snprintf(buf, cap, "at %lld", (long long)j->at);
     }
@@ -555,7 +576,7 @@ sched_job_check_fires(const sched_job_t *j, int64_t now, char *why, size_t whyle
     if (j->end && j->start && j->end < j->start) {
         return s_fail(why, whylen, "end", "is before 'start'");
     }
-    if (sched_job_next(j, now) >= 0) {
+    if (sched_job_next_ms(j, now * 1000) >= 0) {
         return 0;
     }
     if (j->kind == SCHED_INTERVAL) {

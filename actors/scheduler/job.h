@@ -16,10 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCHED_ID_MAX   64
-#define SCHED_NAME_MAX 255 /* service, op, subject */
-#define SCHED_BODY_MAX 65536
-#define SCHED_CRON_MAX 256
+#define SCHED_ID_MAX       64
+#define SCHED_NAME_MAX     255 /* service, op, subject */
+#define SCHED_BODY_MAX     65536
+#define SCHED_CRON_MAX     256
+#define SCHED_EVERY_MIN_MS 100 /* the shortest interval: runs are identified to the millisecond */
 
 typedef enum { SCHED_CRON = 1, SCHED_INTERVAL, SCHED_DATE } sched_kind_t;
 
@@ -33,7 +34,7 @@ typedef struct {
     char id[SCHED_ID_MAX + 1];
     sched_kind_t kind;
     char cron[SCHED_CRON_MAX + 1]; /* SCHED_CRON */
-    int64_t every_s;               /* SCHED_INTERVAL */
+    int64_t every_ms;              /* SCHED_INTERVAL: SCHED_EVERY_MIN_MS or more */
     int64_t at;                    /* SCHED_DATE: unix seconds */
     int64_t start, end;            /* bounds, unix seconds; 0: none */
     char tz[SCHED_NAME_MAX + 1];   /* IANA name; "UTC" by default */
@@ -43,13 +44,13 @@ typedef struct {
     char subject[SCHED_NAME_MAX + 1]; /* PUBLISH */
     char *body;                       /* msgpack, owned; NULL: empty */
     size_t body_len;
-    int64_t misfire_grace_s; /* default 60 */
-    bool coalesce;           /* default true */
-    int64_t max_instances;   /* default 1 */
-    int64_t deadline_ms;     /* default 30000 */
-    int64_t retries;         /* extra attempts after an error; default 0 */
-    int64_t backoff_ms;      /* first retry's delay, doubling; default 1 s */
-    int64_t jitter_ms;       /* each run waits a uniform random [0, jitter_ms] ms; default 0 */
+    int64_t misfire_grace_ms; /* default 60 s */
+    bool coalesce;            /* default true */
+    int64_t max_instances;    /* default 1 */
+    int64_t deadline_ms;      /* default 30000 */
+    int64_t retries;          /* extra attempts after an error; default 0 */
+    int64_t backoff_ms;       /* first retry's delay, doubling; default 1 s */
+    int64_t jitter_ms;        /* each run waits a uniform random [0, jitter_ms] ms; default 0 */
     bool paused;
     int64_t created;
     /* compiled */
@@ -77,10 +78,17 @@ void sched_job_write(const sched_job_t *j, yard_mpw_t *w);
 /* The same, into a msgpack-c packer. */
 void sched_job_pack(const sched_job_t *j, msgpack_packer *pk);
 
-/* The first fire time strictly after `after` (unix seconds), or -1 when there is none. */
-int64_t sched_job_next(const sched_job_t *j, int64_t after);
+/* The first fire time strictly after `after_ms`, both unix milliseconds, or -1 when there is
+ * none. Run times are milliseconds everywhere (a run's identity, its keys, the plan): cron and
+ * date jobs fire on whole seconds, an interval on start + k * every_ms. */
+int64_t sched_job_next_ms(const sched_job_t *j, int64_t after_ms);
+
+/* Writes a run time (unix ms) as unix seconds, the form of `scheduled` and `next_run` on the
+ * bus: an integer when whole (as before milliseconds), else a float with the fraction. */
+void sched_time_write(yard_mpw_t *w, int64_t ms);
 
 /* A one-line description of the trigger ("cron '0 9 * * mon' Europe/Berlin", "every 300 s",
+ * "every 500 ms",
  * "at 1795319479"), into buf. */
 void sched_job_describe(const sched_job_t *j, char *buf, size_t cap);
 

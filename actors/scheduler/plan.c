@@ -4,11 +4,11 @@
 static bool
 s_in_grace(const sched_job_t *j, int64_t t, int64_t now)
 {
-    return now - t <= j->misfire_grace_s;
+    return now - t <= j->misfire_grace_ms;
 }
 
 size_t
-sched_plan(const sched_job_t *j, int64_t next, int64_t now, sched_due_t *out, int64_t *new_next)
+sched_plan_ms(const sched_job_t *j, int64_t next, int64_t now, sched_due_t *out, int64_t *new_next)
 {
     *new_next = next;
     if (next <= 0 || next > now || j->paused) {
@@ -19,20 +19,20 @@ sched_plan(const sched_job_t *j, int64_t next, int64_t now, sched_due_t *out, in
      * missed entry, which is what they are (far past any sane grace). */
     size_t n = 0;
     int64_t folded = 0, folded_t = 0, last = next, t = next, steps = 0;
-    if (j->kind == SCHED_INTERVAL && now - t > j->misfire_grace_s + SCHED_PLAN_MAX * j->every_s) {
+    if (j->kind == SCHED_INTERVAL && now - t > j->misfire_grace_ms + SCHED_PLAN_MAX * j->every_ms) {
         /* Far behind: jump over the runs that are missed anyway, counting them. */
-        int64_t skip = (now - j->misfire_grace_s - t) / j->every_s - SCHED_PLAN_MAX;
+        int64_t skip = (now - j->misfire_grace_ms - t) / j->every_ms - SCHED_PLAN_MAX;
         if (skip > 0) {
             folded = skip;
             folded_t = t;
-            t += skip * j->every_s;
+            t += skip * j->every_ms;
         }
     }
     while (t > 0 && t <= now) {
         if (++steps > 100000) { /* a cron far behind: step over the rest at once */
             folded += 1;
             folded_t = folded_t ? folded_t : t;
-            t = sched_job_next(j, now - j->misfire_grace_s - 1);
+            t = sched_job_next_ms(j, now - j->misfire_grace_ms - 1);
             steps = 0;
             continue;
         }
@@ -46,7 +46,7 @@ sched_plan(const sched_job_t *j, int64_t next, int64_t now, sched_due_t *out, in
         }
         out[n++] = (sched_due_t){t, s_in_grace(j, t, now), 1};
         last = t;
-        t = sched_job_next(j, t);
+        t = sched_job_next_ms(j, t);
     }
     *new_next = t;
     if (j->coalesce) {

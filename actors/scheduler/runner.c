@@ -15,6 +15,7 @@
  * rather than risk firing it twice. This is the lease pattern APScheduler 4 adopted; there is
  * no consensus of our own. */
 #include "sched_internal.h"
+#include "timetext.h"
 
 #include "yard/error.h"
 #include "yard/lease.h"
@@ -42,7 +43,17 @@ typedef struct {
 
 /* --- events and history ------------------------------------------------------------------ */
 
-/* Publishes scheduler.job.<what> {job, scheduled, attempt, [error|reason]}. */
+/* scheduled: unix seconds as before (a float for a run off the whole second); scheduled_ms:
+ * the run's exact identity. */
+static void
+s_kscheduled(yard_mpw_t *w, int64_t scheduled_ms)
+{
+    yard_mpw_key(w, "scheduled");
+    sched_time_write(w, scheduled_ms);
+    yard_mpw_kint(w, "scheduled_ms", scheduled_ms);
+}
+
+/* Publishes scheduler.job.<what> {job, scheduled, scheduled_ms, attempt, [error|reason]}. */
 static void
 s_event(sched_state_t *st, const char *what, const char *id, int64_t scheduled, int attempt,
         const char *detail_key, const char *detail)
@@ -50,7 +61,7 @@ s_event(sched_state_t *st, const char *what, const char *id, int64_t scheduled, 
     yard_mpw_t *w = yard_mpw_new();
     yard_mpw_map(w);
     yard_mpw_kstr(w, "job", id);
-    yard_mpw_kint(w, "scheduled", scheduled);
+    s_kscheduled(w, scheduled);
     yard_mpw_kint(w, "attempt", attempt);
     if (detail) {
         yard_mpw_kstr(w, detail_key, detail);
@@ -80,7 +91,7 @@ s_history(sched_state_t *st, const char *id, int64_t scheduled, int64_t started_
                       yard_mp_check(reply, reply_len, NULL, 0) == 0;
     yard_mpw_t *w = yard_mpw_new();
     yard_mpw_map(w);
-    yard_mpw_kint(w, "scheduled", scheduled);
+    s_kscheduled(w, scheduled);
     yard_mpw_kint(w, "started", started_ms);
     yard_mpw_kint(w, "duration_ms", duration_ms);
     yard_mpw_kstr(w, "status", status);
@@ -260,8 +271,9 @@ s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
         return;
     }
     s_event(st, "fired", j->id, scheduled, attempt, NULL, NULL);
-    char run[SCHED_ID_MAX + 32], att[16];
-    snprintf(run, sizeof run, "%s@%lld", j->id, (long long)scheduled);
+    char run[SCHED_ID_MAX + 40], att[16], t[32];
+    sched_run_time_format(scheduled, t, sizeof t);
+    snprintf(run, sizeof run, "%s@%s", j->id, t);
     snprintf(att, sizeof att, "%d", attempt);
     yard_kv_t h[3] = {{{"sched.job", 9}, {j->id, (uint32_t)strlen(j->id)}},
                       {{"sched.run", 9}, {run, (uint32_t)strlen(run)}},
@@ -300,19 +312,21 @@ s_fire(sched_state_t *st, const sched_job_t *j, int64_t scheduled, int attempt)
 
 /* --- claims ------------------------------------------------------------------------------ */
 
-/* 1: this replica handles run t; 0: another one holds it; -1: it was handled already. On 1
- * and -1, *claim holds the claim's lease (give it back with s_release), else it is NULL. */
+/* 1: this replica handles run t (unix ms); 0: another one holds it; -1: it was handled
+ * already. On 1 and -1, *claim holds the claim's lease (give it back with s_release), else it
+ * is NULL. The keys name t as sched_run_time_format() writes it. */
 static int
-s_claim(sched_state_t *st, const char *id, int64_t t, yard_lease_t **claim)
+s_claim(sched_state_t *st, const char *id, int64_t t_ms, yard_lease_t **claim)
 {
-    char key[160];
-    snprintf(key, sizeof key, "sched:claim:%s:%lld", id, (long long)t);
+    char key[160], t[32];
+    sched_run_time_format(t_ms, t, sizeof t);
+    snprintf(key, sizeof key, "sched:claim:%s:%s", id, t);
     if (yard_lease_new(st->store, key, st->o->lease, claim) != 0 ||
         yard_lease_acquire(*claim) != 1 || !yard_lease_held(*claim, yard_loop_now_ms())) {
         yard_lease_destroy(claim);
         return 0;
     }
-    snprintf(key, sizeof key, "sched:done:%s:%lld", id, (long long)t);
+    snprintf(key, sizeof key, "sched:done:%s:%s", id, t);
     size_t ol = strlen(st->owner);
     return yard_store_set_nx(st->store, key, st->owner, ol, S_DONE_TTL_MS) == 1 ? 1 : -1;
 }
@@ -332,17 +346,28 @@ s_jitter_ms(const sched_job_t *j)
     return j->jitter_ms > 0 ? (int64_t)randombytes_uniform((uint32_t)(j->jitter_ms + 1)) : 0;
 }
 
-/* Acts on what is due for j; returns the next time it needs looking at (unix s). */
+/* How long a replica waits before looking again at a run another one holds: a quarter of a
+ * short interval (a 100 ms job's next run is not slept through), else the runner's tick, as
+ * for second-based jobs before. */
+static int64_t
+s_retry_ms(const sched_job_t *j)
+{
+    int64_t q = j->kind == SCHED_INTERVAL ? j->every_ms / 4 : S_TICK_MS;
+    return q < 25 ? 25 : q > S_TICK_MS ? S_TICK_MS : q;
+}
+
+/* Acts on what is due for j at now (unix ms); returns the next time (unix ms) it needs
+ * looking at. */
 static int64_t
 s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
 {
     int64_t next = 0;
-    if (sched_store_next_get(st->store, j->id, &next) != 0) {
-        return now + 1;
+    if (sched_store_next_get_ms(st->store, j->id, &next) != 0) {
+        return now + 1000;
     }
     if (next == 0) { /* a job from the config file, seen for the first time */
-        next = sched_job_next(j, now);
-        sched_store_next_set(st->store, j->id, next);
+        next = sched_job_next_ms(j, now);
+        sched_store_next_set_ms(st->store, j->id, next);
     }
     if (next < 0 || j->paused) {
         return INT64_MAX;
@@ -352,7 +377,7 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
     }
     sched_due_t due[SCHED_PLAN_MAX + 1];
     int64_t new_next = next;
-    size_t n = sched_plan(j, next, now, due, &new_next);
+    size_t n = sched_plan_ms(j, next, now, due, &new_next);
     int claimed = 0;
     int64_t held = 0; /* the first run another replica's claim holds */
     yard_lease_t *claims[SCHED_PLAN_MAX + 1] = {NULL};
@@ -364,7 +389,7 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
         }
         claimed++;
         if (c == 1 && due[i].fire) {
-            s_pending_add(st, j->id, due[i].t, due[i].t * 1000 + s_jitter_ms(j), 1, false);
+            s_pending_add(st, j->id, due[i].t, due[i].t + s_jitter_ms(j), 1, false);
         } else if (c == 1) {
             char why[64];
             snprintf(why, sizeof why, "later than misfire_grace (%lld runs)", (long long)due[i].n);
@@ -377,7 +402,7 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
          * done, its claim expires and the run is still due here (the later ones we handled
          * are marked done, so coming back over them fires nothing twice). */
         new_next = held ? held : new_next;
-        sched_store_next_set(st->store, j->id, new_next);
+        sched_store_next_set_ms(st->store, j->id, new_next);
         if (new_next < 0) { /* once: the replica that moved it to -1 */
             yard_log(YARD_LOG_INFO, "scheduler: job finished: it has no more runs",
                      YF_STR("job", j->id));
@@ -386,7 +411,7 @@ s_job_tick(sched_state_t *st, const sched_job_t *j, int64_t now)
     for (size_t i = 0; i < n; i++) {
         s_release(&claims[i]);
     }
-    return claimed ? (new_next < 0 ? INT64_MAX : new_next) : now + 1;
+    return claimed ? (new_next < 0 ? INT64_MAX : new_next) : now + s_retry_ms(j);
 }
 
 /* --- the loop ---------------------------------------------------------------------------- */
@@ -490,15 +515,13 @@ s_main(void *arg)
         if (now_ms - st->jobs_loaded_ms >= (int64_t)st->o->reload) {
             s_reload(st);
         }
-        int64_t now = now_ms / 1000, wake_s = INT64_MAX;
+        int64_t now = sched_now_ms(), wake_ms = INT64_MAX;
         for (size_t i = 0; i < st->njobs; i++) {
             int64_t w = s_job_tick(st, st->jobs[i], now);
-            wake_s = w < wake_s ? w : wake_s;
+            wake_ms = w < wake_ms ? w : wake_ms;
         }
-        int64_t wake_ms = s_fire_pending(st, sched_now_ms());
-        if (wake_s != INT64_MAX && wake_s * 1000 < wake_ms) {
-            wake_ms = wake_s * 1000;
-        }
+        int64_t pending_ms = s_fire_pending(st, sched_now_ms());
+        wake_ms = pending_ms < wake_ms ? pending_ms : wake_ms;
         int64_t wait = wake_ms - sched_now_ms();
         wait = wait < 0 ? 0 : wait > S_TICK_MS ? S_TICK_MS : wait;
         yard_client_dispatch(st->client, (int)wait);

@@ -5,15 +5,20 @@
  * Store layout (values msgpack unless said):
  *   sched:jobs                 set of job ids
  *   sched:job:<id>             the job's definition (job.h)
- *   sched:next:<id>            its next run time, decimal unix seconds; "-1": no more runs
- *   sched:claim:<id>:<t>       a replica is handling run t (SET NX PX lease; compare-and-delete)
+ *   sched:next:<id>            its next run time, unix seconds with ".mmm" when not whole
+ *                              (timetext.h: older versions' whole seconds read the same);
+ *                              "-1": no more runs
+ *   sched:claim:<id>:<t>       a replica is handling run t (SET NX PX lease; compare-and-delete);
+ *                              <t> is the run time in that same text, so a whole-second run
+ *                              keeps the key older versions gave it
  *   sched:done:<id>:<t>        run t was handled (SET NX: at most once, kept 2 days)
  *   sched:inst:<id>:<k>        instance slot k < max_instances: a run in flight, its owner
  *                              (SET NX PX deadline + lease; compare-and-delete)
  *   sched:alive:<owner>        the replica is running (PX lease, refreshed): a dead owner's
  *                              slots are taken over
  *   sched:hist:<id>            the last `history` runs: [{scheduled, started, duration_ms,
- *                              status, attempt, error?, reply?}] */
+ *                              status, attempt, error?, reply?}]; scheduled in unix seconds
+ *                              (a float when not whole), scheduled_ms exact (newer records) */
 #ifndef SCHED_INTERNAL_H
 #define SCHED_INTERNAL_H
 
@@ -37,7 +42,7 @@ typedef struct {
 typedef struct sched_pending {
     struct sched_pending *next;
     char id[SCHED_ID_MAX + 1];
-    int64_t scheduled; /* the run's scheduled time (its identity) */
+    int64_t scheduled; /* the run's scheduled time, unix ms (its identity) */
     int64_t at_ms;     /* wall-clock ms to fire at */
     int attempt;       /* 1 for the first */
     bool manual;       /* job.run_now: not counted against the schedule */
@@ -80,9 +85,9 @@ int sched_store_load(yard_store_t *st, const char *id, sched_job_t **out, char *
 /* Writes j's definition (create: only when absent; returns 1 when the id was taken). */
 int sched_store_save(yard_store_t *st, const sched_job_t *j, bool create);
 int sched_store_remove(yard_store_t *st, const char *id);
-/* The stored next run: 0 when unknown, -1 when the job has no more runs. */
-int sched_store_next_get(yard_store_t *st, const char *id, int64_t *next);
-int sched_store_next_set(yard_store_t *st, const char *id, int64_t next);
+/* The stored next run, unix ms: 0 when unknown, -1 when the job has no more runs. */
+int sched_store_next_get_ms(yard_store_t *st, const char *id, int64_t *next);
+int sched_store_next_set_ms(yard_store_t *st, const char *id, int64_t next);
 /* Called for a stored job that does not load, with why. */
 typedef void (*sched_bad_job_fn)(const char *id, const char *why, void *arg);
 /* Every job that loads (sorted by id); on_bad (may be NULL) hears of each one that does not.
@@ -100,7 +105,7 @@ int sched_store_history(yard_store_t *st, const char *id, char **out, size_t *le
 
 int sched_runner_start(sched_state_t *st);
 void sched_runner_stop(sched_state_t *st);
-/* Queues a run of id now, outside its schedule (any thread). */
+/* Queues a run of id now, outside its schedule (any thread); scheduled is unix ms. */
 void sched_runner_run_now(sched_state_t *st, const char *id, int64_t scheduled);
 
 /* --- config.c ---------------------------------------------------------------------------- */

@@ -68,8 +68,8 @@ static void
 s_knext(yard_mpw_t *w, int64_t next)
 {
     yard_mpw_key(w, "next_run");
-    if (next > 0) {
-        yard_mpw_int(w, next);
+    if (next > 0) { /* unix ms, written as seconds */
+        sched_time_write(w, next);
     } else {
         yard_mpw_nil(w);
     }
@@ -141,9 +141,9 @@ s_put(yard_request_t *req, sched_state_t *st, bool create)
                           "a job with that id exists (job.update changes it)");
         return YARD_E_SERVICE;
     }
-    int64_t next = sched_job_next(j, now);
+    int64_t next = sched_job_next_ms(j, now * 1000);
     if (rc == 0) {
-        rc = sched_store_next_set(st->store, j->id, next);
+        rc = sched_store_next_set_ms(st->store, j->id, next);
     }
     char id[SCHED_ID_MAX + 1], what[300];
     snprintf(id, sizeof id, "%s", j->id);
@@ -153,7 +153,7 @@ s_put(yard_request_t *req, sched_state_t *st, bool create)
         return s_store_error(req, rc);
     }
     yard_log(YARD_LOG_INFO, create ? "scheduler: job added" : "scheduler: job updated",
-             YF_STR("job", id), YF_STR("trigger", what), YF_INT("next_run", next));
+             YF_STR("job", id), YF_STR("trigger", what), YF_INT("next_run_ms", next));
     return s_reply_next(req, id, next);
 }
 
@@ -200,9 +200,9 @@ s_set_paused(yard_request_t *req, sched_state_t *st, bool paused)
     /* The stored next run is what every runner reads on every tick, so a pause takes hold at
      * once (-1: none), not at the runners' next reload of the job list. Resuming starts from
      * now: runs that fell in the pause are neither fired nor missed. */
-    int64_t next = paused ? -1 : sched_job_next(j, sched_now());
+    int64_t next = paused ? -1 : sched_job_next_ms(j, sched_now_ms());
     if (rc == 0) {
-        rc = sched_store_next_set(st->store, id, next);
+        rc = sched_store_next_set_ms(st->store, id, next);
     }
     sched_job_destroy(&j);
     return rc ? s_store_error(req, rc) : s_reply_next(req, id, paused ? -1 : next);
@@ -231,8 +231,8 @@ s_run_now(yard_request_t *req, void *state)
         return rc;
     }
     sched_job_destroy(&j);
-    int64_t now = sched_now();
-    sched_runner_run_now(st, id, now);
+    int64_t now = sched_now(); /* a whole second, as a manual run always had */
+    sched_runner_run_now(st, id, now * 1000);
     yard_mpw_t *w = yard_mpw_new();
     yard_mpw_map(w);
     yard_mpw_kstr(w, "id", id);
@@ -246,7 +246,7 @@ static void
 s_pack_job(sched_state_t *st, const sched_job_t *j, yard_mpw_t *w)
 {
     int64_t next = 0;
-    sched_store_next_get(st->store, j->id, &next);
+    sched_store_next_get_ms(st->store, j->id, &next);
     char what[300];
     sched_job_describe(j, what, sizeof what);
     yard_mpw_map(w);

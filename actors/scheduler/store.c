@@ -1,5 +1,6 @@
 /* The scheduler's keys in the state store (layout in sched_internal.h). */
 #include "sched_internal.h"
+#include "timetext.h"
 
 #include "yard/error.h"
 #include "yard/log.h"
@@ -100,7 +101,7 @@ sched_store_remove(yard_store_t *st, const char *id)
 }
 
 int
-sched_store_next_get(yard_store_t *st, const char *id, int64_t *next)
+sched_store_next_get_ms(yard_store_t *st, const char *id, int64_t *next)
 {
     char key[128], *val = NULL;
     size_t len = 0;
@@ -111,19 +112,22 @@ sched_store_next_get(yard_store_t *st, const char *id, int64_t *next)
         return 0;
     }
     if (rc == 0) {
-        *next = strtoll(val, NULL, 10);
+        /* Unreadable text reads as unknown: the runner then starts the job from now. */
+        if (strlen(val) != len || sched_run_time_parse(val, next) != 0) {
+            *next = 0;
+        }
         free(val);
     }
     return rc;
 }
 
 int
-sched_store_next_set(yard_store_t *st, const char *id, int64_t next)
+sched_store_next_set_ms(yard_store_t *st, const char *id, int64_t next)
 {
     char key[128], val[32];
     s_key(key, sizeof key, "next", id);
-    int n = snprintf(val, sizeof val, "%lld", (long long)next);
-    return yard_store_set(st, key, val, (size_t)n, 0);
+    sched_run_time_format(next, val, sizeof val);
+    return yard_store_set(st, key, val, strlen(val), 0);
 }
 
 static int

@@ -10,7 +10,9 @@
  *     its run in flight still counts against max_instances 1, so a run due in that second
  *     may be skipped, and must then be recorded "skipped" and not fire.
  *
- * The sink tells runs apart by their "sched.run" header ("<job>@<scheduled unix seconds>").
+ * The sink tells runs apart by their "sched.run" header ("<job>@<scheduled unix seconds>", with
+ * ".mmm" for a run off the whole second: a sub-second interval on two replicas fires each of
+ * its runs exactly once too).
  * Which replica handled a run is in Redis (sched:done:<job>:<t> holds its owner name,
  * "host/pid/replica/nonce"), so the test can kill the replica that fired a given run.
  *
@@ -58,7 +60,8 @@
 
 typedef struct {
     char job[32];
-    int64_t t;    /* the run's scheduled time */
+    int64_t t;    /* the run's scheduled time, unix seconds (the whole part) */
+    int64_t t_ms; /* the same in ms: "<job>@<seconds>[.mmm]" */
     long long at; /* yh_now_ms() when it arrived */
 } s_rec_t;
 
@@ -87,7 +90,9 @@ s_tick(yard_request_t *req, void *state)
         s_rec_t *r = &S.recs[S.n++];
         memcpy(r->job, run, (size_t)(at - run));
         r->job[at - run] = '\0';
-        r->t = strtoll(at + 1, NULL, 10);
+        char *end = NULL;
+        r->t = strtoll(at + 1, &end, 10);
+        r->t_ms = r->t * 1000 + (end && *end == '.' ? strtoll(end + 1, NULL, 10) : 0);
         r->at = yh_now_ms();
         if (S.hold_job[0] && !S.held && strcmp(r->job, S.hold_job) == 0) {
             S.held = yard_request_defer(req);
@@ -459,13 +464,19 @@ s_hist_find(const s_hist_t *h, int n, int64_t t, const char *status)
     return NULL;
 }
 
-/* The pid of the replica that handled run t of job (from its sched:done key), or -1. */
+/* The pid of the replica that handled run t_ms of job (from its sched:done key, which names
+ * the run as whole seconds, or with ".mmm"), or -1. */
 static pid_t
-s_handled_by(const char *job, int64_t t)
+s_handled_by(const char *job, int64_t t_ms)
 {
     char key[160], *val = NULL;
     size_t len = 0;
-    snprintf(key, sizeof key, "sched:done:%s:%" PRId64, job, t);
+    if (t_ms % 1000 == 0) {
+        snprintf(key, sizeof key, "sched:done:%s:%" PRId64, job, t_ms / 1000);
+    } else {
+        snprintf(key, sizeof key, "sched:done:%s:%" PRId64 ".%03" PRId64, job, t_ms / 1000,
+                 t_ms % 1000);
+    }
     if (yard_store_get(F.store, key, &val, &len) != 0) {
         return -1;
     }
@@ -769,7 +780,7 @@ s_replicas_run(const char *job, int replicas, int runs, int kill_after, bool hol
         pthread_mutex_unlock(&S.lock);
         assert_true(held);
     }
-    pid_t victim = s_handled_by(job, victim_t);
+    pid_t victim = s_handled_by(job, victim_t * 1000);
     int slot = s_proc_slot(victim);
     if (slot < 0) {
         fail_msg("%s: run %" PRId64 " was handled by pid %d, not one of ours", job, victim_t,
@@ -845,6 +856,95 @@ test_two_replicas_survivor_takes_over_a_run_in_flight(void **state)
 {
     (void)state;
     s_replicas_run("two", 2, 15, 6, true);
+}
+
+/* The run times (ms) of job received so far, sorted, into out (up to max). */
+static int
+s_runs_ms(const char *job, int64_t *out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&S.lock);
+    for (int i = 0; i < S.n && n < max; i++) {
+        if (strcmp(S.recs[i].job, job) == 0) {
+            out[n++] = S.recs[i].t_ms;
+        }
+    }
+    pthread_mutex_unlock(&S.lock);
+    qsort(out, (size_t)n, sizeof *out, s_cmp_i64);
+    return n;
+}
+
+/* A half-second job on two replicas: each run on its 500 ms grid fired exactly once (claims
+ * and done marks are per millisecond run, so the two runs of a second are two runs). */
+static void
+test_two_replicas_fire_each_subsecond_run_once(void **state)
+{
+    (void)state;
+    enum { RUNS = 16, PERIOD = 500 };
+    if (F.redis <= 0) {
+        skip(); /* redis-server is not installed */
+    }
+    s_start_replicas(2);
+    const char *add = "{\"id\":\"half\",\"every\":\"0.5s\",\"service\":\"sink\",\"op\":\"tick\","
+                      "\"coalesce\":false}";
+    long long t0 = yh_now_ms();
+    s_ok("job.add", add);
+    if (s_wait_runs("half", 0, 1, 5000) < 1) {
+        fail_msg("half: no run within 5 s of job.add");
+    }
+    int64_t ts[S_MAX_RECS];
+    s_runs_ms("half", ts, S_MAX_RECS);
+    int64_t first = ts[0], last = first + (RUNS - 1) * PERIOD;
+    /* One more than wanted, so that a late duplicate of the last one has had its chance. */
+    int got = s_wait_runs("half", 0, RUNS + 1, (RUNS + 6) * PERIOD);
+    int n = s_runs_ms("half", ts, S_MAX_RECS);
+    int dups = 0, gaps = 0, by[2] = {0, 0}, i = 0;
+    for (int k = 1; k < n; k++) {
+        if (ts[k] == ts[k - 1]) {
+            dups++;
+            print_message("half: run %" PRId64 " fired more than once\n", ts[k]);
+        }
+    }
+    for (int64_t t = first; t <= last; t += PERIOD) {
+        while (i < n && ts[i] < t) {
+            i++;
+        }
+        if (i == n || ts[i] != t) {
+            gaps++;
+            print_message("half: run %" PRId64 " never fired (gap)\n", t);
+            continue;
+        }
+        pid_t pid = s_handled_by("half", t);
+        by[0] += pid == F.procs[0];
+        by[1] += pid == F.procs[1];
+    }
+    long long took = yh_now_ms() - t0;
+    /* arrivals (s_arrival_after reads whole seconds: look the ms runs up directly) */
+    long long a_first = -1, a_last = -1;
+    pthread_mutex_lock(&S.lock);
+    for (int k = 0; k < S.n; k++) {
+        if (strcmp(S.recs[k].job, "half") == 0 && S.recs[k].t_ms == first) {
+            a_first = S.recs[k].at;
+        }
+        if (strcmp(S.recs[k].job, "half") == 0 && S.recs[k].t_ms == ts[n - 1]) {
+            a_last = S.recs[k].at;
+        }
+    }
+    pthread_mutex_unlock(&S.lock);
+    print_message("half (2 replicas, every 0.5s): runs %" PRId64 "..%" PRId64 " ms, %d received "
+                  "in %lld ms (%.2f per second, by arrival), by replica %d + %d; gaps %d, "
+                  "duplicates %d\n",
+                  first, ts[n - 1], got, took,
+                  a_last > a_first ? (double)(n - 1) * 1000.0 / (double)(a_last - a_first) : 0.0,
+                  by[0], by[1], gaps, dups);
+    if (got < RUNS + 1) {
+        fail_msg("half: only %d of %d runs arrived", got, RUNS + 1);
+    }
+    assert_int_equal(dups, 0);
+    assert_int_equal(gaps, 0);
+    assert_int_equal(by[0] + by[1], RUNS); /* every run's done mark names one of the two */
+    assert_int_equal(S.bad, 0);
+    s_ok("job.remove", add);
 }
 
 /* --- 3. stored jobs that cannot run -------------------------------------------------------
@@ -960,6 +1060,8 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_two_replicas_survivor_takes_over_a_run_in_flight,
                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_two_replicas_fire_each_subsecond_run_once, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_a_stored_job_that_cannot_run_keeps_answering, s_setup,
                                         s_teardown),
     };

@@ -332,3 +332,49 @@ sched_instant_parse(const char *text, const sched_zone_t *z, int64_t *t, char *w
     *t = v;
     return 0;
 }
+
+/* --- run times --------------------------------------------------------------------------- */
+
+void
+sched_run_time_format(int64_t ms, char *buf, size_t cap)
+{
+    if (ms < 0) {
+        snprintf(buf, cap, "-1");
+    } else if (ms % 1000 == 0) {
+        snprintf(buf, cap, "%lld", (long long)(ms / 1000));
+    } else {
+        snprintf(buf, cap, "%lld.%03lld", (long long)(ms / 1000), (long long)(ms % 1000));
+    }
+}
+
+int
+sched_run_time_parse(const char *text, int64_t *ms)
+{
+    *ms = 0;
+    if (text[0] == '-') {
+        *ms = -1;
+        return 0;
+    }
+    int64_t s = 0, frac = 0;
+    size_t i = 0, digits = 0;
+    for (; text[i] >= '0' && text[i] <= '9' && digits < 15; i++, digits++) {
+        s = s * 10 + (text[i] - '0');
+    }
+    if (digits == 0) {
+        return -1;
+    }
+    if (text[i] == '.') { /* exactly three digits: what sched_run_time_format() writes */
+        for (int k = 1; k <= 3; k++) {
+            if (text[i + k] < '0' || text[i + k] > '9') {
+                return -1;
+            }
+            frac = frac * 10 + (text[i + k] - '0');
+        }
+        i += 4;
+    }
+    if (text[i] != '\0') {
+        return -1;
+    }
+    *ms = s * 1000 + frac;
+    return 0;
+}

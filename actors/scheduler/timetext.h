@@ -40,4 +40,13 @@ void sched_duration_format(int64_t ms, char *buf, size_t cap);
 int sched_instant_parse(const char *text, const sched_zone_t *z, int64_t *t, char *why,
                         size_t whylen);
 
+/* A run time (unix ms, >= 0) as the text of its keys, `sched.run` header and stored next run:
+ * unix seconds, with ".mmm" only when not whole ("1795319479", "1795319479.500"), so a
+ * whole-second run keeps the name older versions gave it. buf holds at least 32 bytes. */
+void sched_run_time_format(int64_t ms, char *buf, size_t cap);
+
+/* Reads what sched_run_time_format() wrote (or an older version's decimal seconds) into *ms;
+ * "-1" (and any negative number) reads as -1. Returns 0, or -1 for text that is not one. */
+int sched_run_time_parse(const char *text, int64_t *ms);
+
 #endif
