@@ -109,12 +109,29 @@ yard__config_root(const yard_config_t *cfg)
     return yaml_document_get_root_node(cfg->doc);
 }
 
-static int s_check_value(const yard_config_t *cfg, yaml_node_t *value, char *errbuf, size_t errlen);
+/* Bounds on the check's walk: YAML aliases can make the document a cycle ("&x [a: *x]",
+ * found by tests/fuzz/fuzz_config: the recursion overflowed the stack) or a tree that expands
+ * exponentially ("billion laughs"); no real config is near either bound. */
+#define S_CHECK_DEPTH_MAX 64
+#define S_CHECK_NODES_MAX 100000
+
+typedef struct {
+    const yard_config_t *cfg;
+    char *errbuf;
+    size_t errlen;
+    int depth;
+    size_t nodes;
+} s_walk_t;
+
+static int s_check_value(s_walk_t *w, yaml_node_t *value);
 
 /* Checks that every key of map is a scalar and appears once. */
 static int
-s_check_map(const yard_config_t *cfg, yaml_node_t *map, char *errbuf, size_t errlen)
+s_check_map(s_walk_t *w, yaml_node_t *map)
 {
+    const yard_config_t *cfg = w->cfg;
+    char *errbuf = w->errbuf;
+    size_t errlen = w->errlen;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         yaml_node_t *key = s_node(cfg, p->key);
@@ -133,7 +150,7 @@ s_check_map(const yard_config_t *cfg, yaml_node_t *map, char *errbuf, size_t err
                 return YARD_E_CONFIG;
             }
         }
-        int rc = s_check_value(cfg, s_node(cfg, p->value), errbuf, errlen);
+        int rc = s_check_value(w, s_node(cfg, p->value));
         if (rc != 0) {
             return rc;
         }
@@ -143,24 +160,30 @@ s_check_map(const yard_config_t *cfg, yaml_node_t *map, char *errbuf, size_t err
 
 /* Checks the maps inside value, also those inside lists (a route table is a list of maps). */
 static int
-s_check_value(const yard_config_t *cfg, yaml_node_t *value, char *errbuf, size_t errlen)
+s_check_value(s_walk_t *w, yaml_node_t *value)
 {
     if (value == NULL) {
         return 0;
     }
-    if (value->type == YAML_MAPPING_NODE) {
-        return s_check_map(cfg, value, errbuf, errlen);
+    if (w->depth >= S_CHECK_DEPTH_MAX || ++w->nodes > S_CHECK_NODES_MAX) {
+        yard__opt_err(w->errbuf, w->errlen,
+                      "%s:%d: nested deeper than %d levels or over %d values (an alias that "
+                      "contains itself, or aliases that multiply)",
+                      w->cfg->path, yard__config_line(value), S_CHECK_DEPTH_MAX, S_CHECK_NODES_MAX);
+        return YARD_E_CONFIG;
     }
-    if (value->type == YAML_SEQUENCE_NODE) {
+    int rc = 0;
+    w->depth++;
+    if (value->type == YAML_MAPPING_NODE) {
+        rc = s_check_map(w, value);
+    } else if (value->type == YAML_SEQUENCE_NODE) {
         for (yaml_node_item_t *i = value->data.sequence.items.start;
-             i < value->data.sequence.items.top; i++) {
-            int rc = s_check_value(cfg, s_node(cfg, *i), errbuf, errlen);
-            if (rc != 0) {
-                return rc;
-            }
+             rc == 0 && i < value->data.sequence.items.top; i++) {
+            rc = s_check_value(w, s_node(w->cfg, *i));
         }
     }
-    return 0;
+    w->depth--;
+    return rc;
 }
 
 int
@@ -207,7 +230,8 @@ yard_config_load(const char *path, yard_config_t **out, char *errbuf, size_t err
         rc = YARD_E_CONFIG;
         goto cleanup;
     }
-    rc = s_check_map(cfg, root, errbuf, errlen);
+    s_walk_t walk = {.cfg = cfg, .errbuf = errbuf, .errlen = errlen};
+    rc = s_check_map(&walk, root);
 
 cleanup:
     yaml_parser_delete(&parser);
