@@ -396,6 +396,11 @@ test_file_errors(void **state)
     s_assert_has(err, want);
     assert_int_equal(yard_config_load("/nonexistent/yard.yaml", &cfg, err, sizeof err), YARD_E_IO);
     s_assert_has(err, "/nonexistent/yard.yaml: cannot open");
+    /* an alias that contains itself: refused, not a stack overflow (found by fuzz_config) */
+    yh_write_file(f->path, "&x [t: *x]\n");
+    assert_int_equal(yard_config_load(f->path, &cfg, err, sizeof err), YARD_E_CONFIG);
+    assert_null(cfg);
+    s_assert_has(err, f->path);
 
     /* an empty file is an empty config; a null value keeps the default */
     cfg = s_load(f, "");
