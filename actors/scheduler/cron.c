@@ -342,8 +342,8 @@ typedef struct {
     int y, mon, d, h, mi, s; /* mon 1-12, d 1-31 */
 } wall_t;
 
-static int
-s_days_in(int y, int mon)
+int
+sched_days_in_month(int y, int mon)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -374,7 +374,8 @@ s_next_bit(uint64_t bits, int from)
 static bool
 s_day_matches(const sched_cron_t *c, const wall_t *w)
 {
-    bool dom = (c->bits[F_DOM] >> w->d & 1) || (c->dom_last && w->d == s_days_in(w->y, w->mon));
+    bool dom =
+        (c->bits[F_DOM] >> w->d & 1) || (c->dom_last && w->d == sched_days_in_month(w->y, w->mon));
     bool dow = c->bits[F_DOW] >> s_weekday(w->y, w->mon, w->d) & 1;
     return c->dom_star || c->dow_star ? dom && dow : dom || dow;
 }
@@ -389,7 +390,7 @@ s_next_month(wall_t *w)
 static void
 s_next_day(wall_t *w)
 {
-    if (w->d == s_days_in(w->y, w->mon)) {
+    if (w->d == sched_days_in_month(w->y, w->mon)) {
         s_next_month(w);
         return;
     }

@@ -53,4 +53,7 @@ void sched_cron_destroy(sched_cron_t **self_p);
 int64_t sched_cron_next(const sched_cron_t *c, const sched_zone_t *z, int64_t after, int64_t start,
                         int64_t end);
 
+/* Days in month mon (1-12) of year y, proleptic Gregorian (cron's `L` and date checks). */
+int sched_days_in_month(int y, int mon);
+
 #endif

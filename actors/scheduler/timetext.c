@@ -5,6 +5,7 @@
  * or strtoll(), whose leniency (leading spaces, signs, single digits) is what let "5 minutes"
  * mean 5 seconds elsewhere. */
 #include "timetext.h"
+#include "cron.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -183,14 +184,6 @@ s_fixed(const char **p, int n, int *out)
     return true;
 }
 
-static int
-s_days_in(int y, int mon)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return mon == 2 && leap ? 29 : days[mon - 1];
-}
-
 /* Days from 1970-01-01 to y-mon-d (proleptic Gregorian; y >= 1970). */
 static int64_t
 s_days_from_epoch(int y, int mon, int d)
@@ -200,7 +193,7 @@ s_days_from_epoch(int y, int mon, int d)
         days += (k % 4 == 0 && k % 100 != 0) || k % 400 == 0 ? 366 : 365;
     }
     for (int k = 1; k < mon; k++) {
-        days += s_days_in(y, k);
+        days += sched_days_in_month(y, k);
     }
     return days + d - 1;
 }
@@ -305,7 +298,8 @@ sched_instant_parse(const char *text, const sched_zone_t *z, int64_t *t, char *w
     if (s_stamp(text, &st) != 0) {
         return s_fail(why, whylen, "'%s' is not an ISO 8601 time: %s", text, form);
     }
-    if (st.y < 1970 || st.mon < 1 || st.mon > 12 || st.d < 1 || st.d > s_days_in(st.y, st.mon)) {
+    if (st.y < 1970 || st.mon < 1 || st.mon > 12 || st.d < 1 ||
+        st.d > sched_days_in_month(st.y, st.mon)) {
         return s_fail(why, whylen, "'%s' is not a date between 1970 and 9999", text);
     }
     if (st.h > 23 || st.mi > 59 || st.s > 59) {
