@@ -64,8 +64,8 @@ int yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, con
                          size_t size);
 
 /* A zmq_socket_monitor on sock for CONNECTED, DISCONNECTED and failed handshakes (each kind
- * of failure logged once per process, naming the CURVE setting to check), read through a PAIR socket
- * returned in *pair. Returns 0 or YARD_E_INTERNAL. */
+ * of failure logged once per process, naming the CURVE setting to check), read through a PAIR
+ * socket returned in *pair. Returns 0 or YARD_E_INTERNAL. */
 int yard__bus_monitor_open(void *ctx, void *sock, void **pair);
 
 /* Opens a DEALER to a broker with the bus's settings (reconnect every 100 ms, backing off to

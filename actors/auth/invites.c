@@ -265,7 +265,7 @@ auth_invite_redeem(yard_request_t *req, void *state)
     rc = auth_user_save(st, &u, true);
     if (rc != 0) {
         s_unclaim(st, &inv); /* the use goes back: nobody was admitted with it */
-        if (rc == 1) { /* as user.create says it: the gateway maps CONFLICT to 409 */
+        if (rc == 1) {       /* as user.create says it: the gateway maps CONFLICT to 409 */
             yard_request_fail(req, YARD_E_SERVICE, "CONFLICT",
                               u.telegram_id ? "this Telegram user is already registered"
                                             : "a user with that name exists");

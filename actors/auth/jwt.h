@@ -18,10 +18,10 @@
 #include <stdint.h>
 
 #define AUTH_JWT_MAX    YARD_BEARER_MAX /* longest token accepted: the gateway's limit too */
-#define AUTH_SCOPES_MAX 32   /* scopes per token */
-#define AUTH_SCOPE_MAX  64   /* bytes per scope */
-#define AUTH_SUB_MAX    255  /* bytes in sub */
-#define AUTH_ID_MAX     64   /* bytes in jti and fam */
+#define AUTH_SCOPES_MAX 32              /* scopes per token */
+#define AUTH_SCOPE_MAX  64              /* bytes per scope */
+#define AUTH_SUB_MAX    255             /* bytes in sub */
+#define AUTH_ID_MAX     64              /* bytes in jti and fam */
 
 /* Why a token was refused. Every one of them means UNAUTHENTICATED to a caller; the
  * distinction is for logs and tests. */

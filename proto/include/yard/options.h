@@ -17,9 +17,10 @@
  * the file, YARD_AUTH_ADMIN_PASSWORD_FILE=PATH in the environment, or --admin-password-file
  * PATH. The file is read once, at start; one trailing newline is dropped; it must not be
  * empty or larger than YARD_OPT_FILE_MAX; giving both KEY and KEY_file in one source is an
- * error. (So a table must not have options named both KEY and KEY_file.) An option flagged YARD_OPT_SECRET never shows its value: --help, errors and every
- * log line (the logger redacts any value registered with yard_log_add_secret(), and the
- * options code registers each secret it stores) show `<secret>` instead. */
+ * error. (So a table must not have options named both KEY and KEY_file.) An option flagged
+ * YARD_OPT_SECRET never shows its value: --help, errors and every log line (the logger redacts any
+ * value registered with yard_log_add_secret(), and the options code registers each secret it
+ * stores) show `<secret>` instead. */
 #ifndef YARD_OPTIONS_H
 #define YARD_OPTIONS_H
 
