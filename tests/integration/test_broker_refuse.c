@@ -182,8 +182,18 @@ test_draining_and_gone_replicas_do_not_count(void **state)
     s_accepted(&env, old, "auth", s_mem_a, "h/1/0");
     yard_header_t none = {0};
     tb_send(old, YARD_CMD_DRAIN, &none, NULL, 0);
-    s_accepted(&env, fresh, "auth", s_mem_b, "h/2/0"); /* old drains: fresh is accepted */
+    /* The broker answers this HEARTBEAT after it has taken the DRAIN (one connection keeps
+     * order; fresh's READY on another would not wait for it). */
+    yard_header_t hb = {.heartbeat_ms = 1000, .credit = 4};
+    tb_send(old, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
     tb_msg_t m;
+    int cmd;
+    do {
+        assert_true(tb_recv(&env, old, &m, WAIT));
+        cmd = m.cmd;
+        tb_msg_close(&m);
+    } while (cmd != YARD_CMD_HEARTBEAT);
+    s_accepted(&env, fresh, "auth", s_mem_b, "h/2/0"); /* old drains: fresh is accepted */
     assert_int_equal(s_ready(&env, third, "auth", s_mem_a, "h/3/0", &m), YARD_CMD_ERROR);
     tb_msg_close(&m); /* but old's store no longer counts */
 
