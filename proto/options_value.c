@@ -49,43 +49,66 @@ s_skip_space(const char *s)
     return s;
 }
 
-/* "1500", "1500ms", "2s", "1m", "1h" -> milliseconds. */
+/* The unit at *p ("ms", "s", "m", "h", "d", any case), advancing past it. Returns its
+ * milliseconds, or 0 when *p holds no unit. "m" followed by "s" is milliseconds. */
+static uint64_t
+s_unit_ms(const char **p)
+{
+    const char *s = *p;
+    char c = (char)tolower((unsigned char)s[0]);
+    if (c == 'm' && tolower((unsigned char)s[1]) == 's') {
+        *p = s + 2;
+        return 1;
+    }
+    static const struct {
+        char unit;
+        uint64_t ms;
+    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (c == units[i].unit) {
+            *p = s + 1;
+            return units[i].ms;
+        }
+    }
+    return 0;
+}
+
+/* "1500", "1500ms", "2s", "5m", "1h30m", "25d" -> milliseconds. A bare number is
+ * milliseconds; compound forms add their parts, each part a number and a unit. */
 static bool
 s_parse_ms(const char *text, uint64_t *out, char *why, size_t whylen)
 {
+    static const char usage[] = "e.g. 1500, 1500ms, 30s, 5m, 1h30m, 25d";
     const char *p = s_skip_space(text);
-    uint64_t n;
-    if (!s_digits(&p, &n)) {
-        snprintf(why, whylen, "invalid duration '%s' (expected e.g. 1500, 1500ms, 2s, 1m, 1h)",
-                 text);
-        return false;
+    uint64_t total = 0;
+    int parts = 0;
+    for (;;) {
+        uint64_t n;
+        if (!s_digits(&p, &n)) {
+            snprintf(why, whylen, "invalid duration '%s' (%s)", text, usage);
+            return false;
+        }
+        p = s_skip_space(p);
+        uint64_t mult = s_unit_ms(&p);
+        if (mult == 0 && (parts > 0 || *s_skip_space(p) != '\0')) {
+            snprintf(why, whylen, "invalid duration '%s' (units are ms, s, m, h, d; %s)", text,
+                     usage);
+            return false;
+        }
+        mult = mult == 0 ? 1 : mult;
+        if (n > (UINT32_MAX - total) / mult) {
+            snprintf(why, whylen, "duration '%s' is too large (at most %" PRIu32 " ms, 49d)", text,
+                     UINT32_MAX);
+            return false;
+        }
+        total += n * mult;
+        parts++;
+        p = s_skip_space(p);
+        if (*p == '\0') {
+            *out = total;
+            return true;
+        }
     }
-    p = s_skip_space(p);
-    uint64_t mult;
-    size_t ulen = strlen(p);
-    while (ulen > 0 && (p[ulen - 1] == ' ' || p[ulen - 1] == '\t')) {
-        ulen--;
-    }
-    if (ulen == 0 || (ulen == 2 && strncasecmp(p, "ms", 2) == 0)) {
-        mult = 1;
-    } else if (ulen == 1 && (*p == 's' || *p == 'S')) {
-        mult = 1000;
-    } else if (ulen == 1 && (*p == 'm' || *p == 'M')) {
-        mult = 60000;
-    } else if (ulen == 1 && (*p == 'h' || *p == 'H')) {
-        mult = 3600000;
-    } else {
-        snprintf(why, whylen,
-                 "invalid duration '%s' (units are ms, s, m, h; e.g. 1500, 1500ms, 2s, 1m)", text);
-        return false;
-    }
-    if (n > UINT32_MAX / mult) {
-        snprintf(why, whylen, "duration '%s' is too large (at most %" PRIu32 " ms)", text,
-                 UINT32_MAX);
-        return false;
-    }
-    *out = n * mult;
-    return true;
 }
 
 /* "65536", "512B", "64KiB", "1MiB", "1GiB", "1TiB" (also K, M, G, T) -> bytes. */

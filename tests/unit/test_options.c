@@ -223,6 +223,35 @@ test_ms_values(void **state)
     yard_options_free(s_table, &o);
 }
 
+/* Long intervals (a DNS refresh every 25 days) and compound forms, through the same parser
+ * every option and structured key uses. */
+static void
+test_ms_compound_and_days(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint32_t ms;
+    } good[] = {{"1h30m", 5400000},  {"25d", 2160000000u}, {"1m30s", 90000},
+                {"1h 30m", 5400000}, {"2d12h", 216000000}, {"1s500ms", 1500}};
+    char err[256];
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint32_t v = 0;
+        assert_int_equal(yard_option_parse(YARD_OPT_MS, good[i].text, &v, err, sizeof err), 0);
+        assert_int_equal(v, good[i].ms);
+    }
+    static const char *const bad[] = {"5m3", "1h30", "d", "1x30m", "30m-"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint32_t v = 0;
+        assert_int_equal(yard_option_parse(YARD_OPT_MS, bad[i], &v, err, sizeof err),
+                         YARD_E_CONFIG);
+        s_assert_has(err, "invalid duration");
+    }
+    uint32_t v = 0;
+    assert_int_equal(yard_option_parse(YARD_OPT_MS, "50d", &v, err, sizeof err), YARD_E_CONFIG);
+    s_assert_has(err, "too large");
+}
+
 static void
 test_size_values(void **state)
 {
@@ -1034,6 +1063,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ms_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ms_compound_and_days, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bool_and_int_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flag_errors, setup, teardown),

@@ -33,7 +33,8 @@ typedef enum {
     YARD_OPT_STRING = 1, /* char *: owned by the target; freed by yard_options_free() */
     YARD_OPT_INT,        /* int64_t */
     YARD_OPT_BOOL,       /* bool: true/false/yes/no/on/off/1/0 */
-    YARD_OPT_MS,         /* uint32_t milliseconds: "1500", "1500ms", "2s", "1m" */
+    YARD_OPT_MS,         /* uint32_t milliseconds: "1500", "1500ms", "2s", "5m", "1h30m", "25d"
+                            (at most 49d) */
     YARD_OPT_SIZE,       /* uint64_t bytes: "1048576", "64KiB", "1MiB" */
     YARD_OPT_NODE,       /* a structured key (a list or map) the module reads itself through
                             yard_config_node(); no field, no default, no environment variable
