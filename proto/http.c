@@ -335,6 +335,12 @@ s_easy_setup(yard_http_t *h, yard__http_xfer_t *x)
     if (ok && h->ca_file) {
         ok = curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file) == CURLE_OK;
     }
+    if (ok && req->certinfo) {
+        /* the certificate is only seen at a handshake: never reuse, never keep */
+        ok = curl_easy_setopt(e, CURLOPT_CERTINFO, 1L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L) == CURLE_OK;
+    }
     if (!ok) {
         return YARD_E_INTERNAL;
     }

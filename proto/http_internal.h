@@ -37,6 +37,7 @@ struct yard_http_req {
     size_t body_len;
     bool has_body;
     uint32_t timeout_ms;
+    bool certinfo; /* yard_http_req_certinfo(): a fresh connection, CURLOPT_CERTINFO */
     bool has_retry;
     yard_http_retry_t retry;
     char *retry_methods; /* owned copy of retry.methods (or NULL) */

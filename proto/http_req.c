@@ -276,6 +276,12 @@ yard_http_req_timeout(yard_http_req_t *req, uint32_t timeout_ms)
     req->timeout_ms = timeout_ms;
 }
 
+void
+yard_http_req_certinfo(yard_http_req_t *req)
+{
+    req->certinfo = true;
+}
+
 int
 yard__http_req_url(const yard_http_req_t *req, char **out)
 {

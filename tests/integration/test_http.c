@@ -677,6 +677,72 @@ test_tls_verified_by_default(void **state)
     yh_http_fake_stop(&f);
 }
 
+static void
+s_expiry_done(const yard_http_resp_t *resp, void *arg)
+{
+    int64_t *out = arg;
+    out[0] = yard_http_resp_status(resp);
+    out[1] = yard_http_resp_cert_expiry(resp, &out[2]);
+}
+
+/* A request marked with yard_http_req_certinfo() reads the peer certificate's notAfter (the
+ * harness's certificate runs to 2099), also a second time (a fresh connection each time, so
+ * no reused connection hides it); an unmarked request and a plain http one tell NOT_FOUND. */
+static void
+test_cert_expiry(void **state)
+{
+    (void)state;
+    yh_http_fake_t *f = yh_http_fake_start_tls(yh_test_cert_pem, yh_test_key_pem);
+    yh_http_reply_t ok = {.status = 200, .body = "secure"};
+    yh_http_fake_script(f, "/tls", &ok, 1);
+    char *dir = yh_tmpdir();
+    char ca_path[512];
+    snprintf(ca_path, sizeof ca_path, "%s/ca.pem", dir);
+    yh_write_file(ca_path, yh_test_cert_pem);
+    yard_http_opts_t opts = {.ca_file = ca_path};
+    yard_http_t *h = NULL;
+    assert_int_equal(yard_http_new(&opts, &h), 0);
+    for (int round = 0; round < 3; round++) {
+        int64_t got[3] = {0, 1, 0};
+        yard_http_req_t *req = NULL;
+        assert_int_equal(yard_http_req_new("GET", yh_http_fake_url(f, "/tls"), &req), 0);
+        if (round < 2) {
+            yard_http_req_certinfo(req);
+        }
+        assert_int_equal(yard_http_send(h, &req, s_expiry_done, got), 0);
+        s_run(h, 5000);
+        assert_int_equal(got[0], 200);
+        if (round == 2) {
+            assert_int_equal(got[1], YARD_E_NOT_FOUND);
+            continue;
+        }
+        assert_int_equal(got[1], 0);
+        time_t t = (time_t)got[2];
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        assert_int_equal(tm.tm_year + 1900, 2099);
+    }
+    assert_int_equal(yh_http_fake_connections(f), 3); /* the marked ones kept no connection */
+    yard_http_destroy(&h);
+    yh_http_fake_stop(&f);
+    /* plain http: no certificate */
+    f = yh_http_fake_start();
+    yh_http_fake_script(f, "/plain", &ok, 1);
+    assert_int_equal(yard_http_new(NULL, &h), 0);
+    int64_t got[3] = {0, 1, 0};
+    yard_http_req_t *req = NULL;
+    assert_int_equal(yard_http_req_new("GET", yh_http_fake_url(f, "/plain"), &req), 0);
+    yard_http_req_certinfo(req);
+    assert_int_equal(yard_http_send(h, &req, s_expiry_done, got), 0);
+    s_run(h, 5000);
+    assert_int_equal(got[0], 200);
+    assert_int_equal(got[1], YARD_E_NOT_FOUND);
+    yard_http_destroy(&h);
+    yh_http_fake_stop(&f);
+    yh_rmtree(dir);
+    free(dir);
+}
+
 static bool
 s_proxy_answer(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 {
@@ -731,6 +797,7 @@ main(void)
         cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_drain_with_transfers_in_flight),
         cmocka_unit_test(test_tls_verified_by_default),
+        cmocka_unit_test(test_cert_expiry),
         cmocka_unit_test(test_proxy_from_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

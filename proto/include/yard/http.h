@@ -138,6 +138,12 @@ int yard_http_req_json_msgpack(yard_http_req_t *req, const void *mp, size_t size
  * the server's hold time. */
 void yard_http_req_timeout(yard_http_req_t *req, uint32_t timeout_ms);
 
+/* Asks for the peer's TLS certificate, for yard_http_resp_cert_expiry() (a monitor that warns
+ * before a certificate runs out). The transfer then opens a fresh connection and does not keep
+ * it: a reused connection had its handshake, and so its certificate, earlier. No effect on a
+ * plain http:// URL. */
+void yard_http_req_certinfo(yard_http_req_t *req);
+
 /* Retries on the policy (copied). Returns 0, or YARD_E_INVALID for max_attempts over 20 or a
  * status outside 100..599. */
 int yard_http_req_retry(yard_http_req_t *req, const yard_http_retry_t *policy);
@@ -175,6 +181,11 @@ const char *yard_http_resp_body(const yard_http_resp_t *resp, size_t *len);
  * free(). Returns 0 or YARD_E_BAD_REQUEST with the reason in err. */
 int yard_http_resp_json(const yard_http_resp_t *resp, void **out, size_t *size, char *err,
                         size_t errlen);
+/* When the peer's leaf certificate expires (its notAfter, seconds since the Unix epoch), for
+ * a request marked with yard_http_req_certinfo() that got a response over https. Returns 0
+ * and sets *not_after, or YARD_E_NOT_FOUND (no response, plain http, not asked for, or a date
+ * curl's TLS backend wrote in a form this does not read). */
+int yard_http_resp_cert_expiry(const yard_http_resp_t *resp, int64_t *not_after);
 /* Attempts made, 1 when it was not retried. */
 uint32_t yard_http_resp_attempts(const yard_http_resp_t *resp);
 /* The request's method, and its URL with secrets shown as "<secret>". Borrowed; valid during
