@@ -37,6 +37,8 @@ s_replica_main(void *arg)
     pthread_setname_np(pthread_self(), tname);
     rep->ctx = yard__ctx_new(def, rep->index, a->options, a->store, rep);
     rep->ctx->http_ca_file = a->http_ca_file ? yard__xstrdup(a->http_ca_file) : NULL;
+    rep->ctx->broker = a->broker;
+    rep->ctx->zmq_context = a->ctx;
     yard_actor_env_t env = {.broker = a->broker, .zmq_context = a->ctx, .config = a->config};
     int rc = yard__ctx_init(rep->ctx, &env);
     pthread_mutex_lock(&a->lock);

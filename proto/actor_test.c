@@ -94,6 +94,8 @@ yard_actor_test_new(const yard_actor_def_t *def, const char *yaml_config, yard_a
     }
     t->ctx = yard__ctx_new(def, 0, t->options, t->store, NULL);
     t->ctx->http_ca_file = t->opts.http_ca_file ? yard__xstrdup(t->opts.http_ca_file) : NULL;
+    t->ctx->broker = t->opts.broker && *t->opts.broker ? t->opts.broker : getenv("YARD_BROKER");
+    t->ctx->zmq_context = t->opts.zmq_context;
     yard_actor_env_t env = {.config = t->cfg};
     rc = yard__ctx_init(t->ctx, &env);
     if (rc != 0) {

@@ -389,6 +389,33 @@ yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *fd_re
     return s_dispatch(self, timeout_ms, fd, fd_ready);
 }
 
+/* --- as a loop source (proto/bus.c) ---------------------------------------------------- */
+
+int
+yard__client_prepare(yard_client_t *self, yard_wait_item_t *items, int max, int64_t *wake_ms)
+{
+    if (max < 2) {
+        /* no room this turn: look again soon rather than sleep past a reply */
+        *wake_ms = yard__clock_ms();
+        return 0;
+    }
+    items[0] = (yard_wait_item_t){
+        .socket = self->sock, .fd = -1, .dirty = self->sends != self->sends_at_drain};
+    items[1] = (yard_wait_item_t){.socket = self->mon, .fd = -1, .dirty = self->mon_dirty};
+    int64_t wake = s_next_wake(self);
+    *wake_ms = wake < *wake_ms ? wake : *wake_ms;
+    return 2;
+}
+
+int
+yard__client_turn(yard_client_t *self, const yard_wait_item_t *items, int n)
+{
+    if (n >= 2 && items[1].readable) {
+        self->mon_dirty = true; /* s_dispatch reads the monitor when it is marked so */
+    }
+    return s_dispatch(self, 0, -1, NULL);
+}
+
 /* --- synchronous call -------------------------------------------------------------------- */
 
 typedef struct {

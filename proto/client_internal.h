@@ -11,6 +11,7 @@
 
 #include "msg_internal.h"
 #include "yard/client.h"
+#include "yard/wait.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -99,5 +100,13 @@ const char *yard__client_lost_text(const yard_client_t *self, const char *gone, 
 
 /* Subscriptions (client_subs.c). */
 void yard__client_send_subscriptions(yard_client_t *self);
+
+/* The client as a replica's loop source (proto/bus.c): prepare adds its two wait items (the
+ * socket and its monitor) to items[0 .. max) and lowers *wake_ms to its next heartbeat or
+ * deadline (monotonic clock); returns the items used (0 when max < 2). turn, after the wait
+ * with those items, runs what arrived and what is due, without waiting; returns the number
+ * of callbacks run, or a negative error. */
+int yard__client_prepare(yard_client_t *self, yard_wait_item_t *items, int max, int64_t *wake_ms);
+int yard__client_turn(yard_client_t *self, const yard_wait_item_t *items, int n);
 
 #endif

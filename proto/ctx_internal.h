@@ -24,7 +24,7 @@ typedef struct yard__rt_replica yard__rt_replica_t;
 /* Per-replica slots for the runtime's own services: each holds one engine per replica,
  * created lazily by its module, which registers it as a loop source whose destroy frees the
  * engine and clears the slot. */
-enum { YARD__SLOT_HTTP, YARD__SLOT_LEASES, YARD__SLOT_N_ };
+enum { YARD__SLOT_HTTP, YARD__SLOT_LEASES, YARD__SLOT_BUS, YARD__SLOT_N_ };
 
 /* The slot `which` (a YARD__SLOT_ value), NULL when out of range. Borrowed; valid until the
  * context is freed (after fini). */
@@ -57,8 +57,12 @@ struct yard_ctx {
     yard_store_t *store;
     yard__rt_replica_t *rep; /* NULL under the test harness */
     char *http_ca_file;      /* the section's http_ca_file, for yard_ctx_http(); owned; NULL */
-    bool inited;             /* init returned 0: fini runs */
-    bool links_closed;       /* the replica's links are gone: publish refuses */
+    /* For the replica's bus client (yard/bus.h): the broker endpoints and the ZeroMQ context
+     * (NULL: the client's own). Borrowed from the actor or the test harness. */
+    const char *broker;
+    void *zmq_context;
+    bool inited;       /* init returned 0: fini runs */
+    bool links_closed; /* the replica's links are gone: publish refuses */
     /* the fake clock (test harness) */
     bool fake_clock;
     int64_t fake_now;

@@ -4,3 +4,6 @@ yard_add_test(NAME test_runtime SOURCES test_runtime.c LIBS yard_broker
 # The replica context (timers, events, loop sources, drain) against a real in-process broker.
 yard_add_test(NAME test_runtime_ctx SOURCES test_runtime_ctx.c LIBS yard_broker
               LABELS integration TIMEOUT 60)
+# yard/bus.h: calls and subscriptions from inside a replica, and under the actor harness.
+yard_add_test(NAME test_bus_ctx SOURCES test_bus_ctx.c LIBS yard_broker
+              LABELS integration TIMEOUT 60)
