@@ -91,3 +91,46 @@ yh_actor_start(const yard_actor_def_t *def, const yard_config_t *cfg, int port, 
     }
     return a;
 }
+
+yard_gateway_t *
+yh_gateway_try(const yard_config_t *cfg, int bport, const char *const *flags, int *rc_out)
+{
+    char bflag[64], err[512] = "";
+    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(bport));
+    char *args[S_ARGS_MAX + 4] = {bflag, "--drain-ms=2000", "--listen=127.0.0.1:0"};
+    int n = 3;
+    for (size_t i = 0; flags && flags[i] && n < S_ARGS_MAX + 3; i++) {
+        args[n++] = (char *)flags[i];
+    }
+    yard_gateway_opts_t o;
+    int rc = yard_gateway_opts_fill(&o, cfg, n, args, err, sizeof err);
+    if (rc != 0) {
+        yard_gateway_opts_free(&o);
+        s_die("gateway options", err);
+    }
+    yard_gateway_t *gw = NULL;
+    rc = yard_gateway_new(&o, cfg, NULL, &gw, err, sizeof err);
+    yard_gateway_opts_free(&o);
+    if (rc_out) {
+        *rc_out = rc;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "test fixture: gateway not created: %s (%s)\n", yard_err_name(rc), err);
+        return NULL;
+    }
+    if ((rc = yard_gateway_start(gw)) != 0) {
+        s_die("gateway start", yard_strerror(rc));
+    }
+    return gw;
+}
+
+yard_gateway_t *
+yh_gateway_start(const yard_config_t *cfg, int bport, const char *const *flags)
+{
+    int rc = 0;
+    yard_gateway_t *gw = yh_gateway_try(cfg, bport, flags, &rc);
+    if (!gw) {
+        s_die("gateway", yard_strerror(rc));
+    }
+    return gw;
+}

@@ -7,6 +7,7 @@
 
 #include "yard/actor.h"
 #include "yard/broker.h"
+#include "yard/gateway.h"
 #include "yard/options.h"
 
 /* Writes text to <dir>/yard.yaml and loads it. Caller owns the config. */
@@ -28,5 +29,16 @@ yard_broker_t *yh_broker_start_opts(const yard_broker_opts_t *opts, void *zmq_ct
  * actor. Caller owns the actor (yard_actor_destroy). */
 yard_actor_t *yh_actor_start(const yard_actor_def_t *def, const yard_config_t *cfg, int port,
                              char *const *argv);
+
+/* Starts a gateway on the broker at bport, configured from cfg (may be NULL) and the extra
+ * flags (NULL-ended; may be NULL), as `yard-gateway` is: --broker, --drain-ms=2000 and
+ * --listen=127.0.0.1:0 come first, so a flag in flags overrides them. Returns the started
+ * gateway (caller owns it; free with yard_gateway_destroy(); yard_gateway_port() says where it
+ * listens), or NULL when yard_gateway_new() refused the configuration: then *rc_out (may be
+ * NULL) holds its result and the reason is printed. Flags that do not parse abort the test. */
+yard_gateway_t *yh_gateway_try(const yard_config_t *cfg, int bport, const char *const *flags,
+                               int *rc_out);
+/* Like yh_gateway_try, and aborts the test naming the reason when the gateway does not start. */
+yard_gateway_t *yh_gateway_start(const yard_config_t *cfg, int bport, const char *const *flags);
 
 #endif

@@ -307,28 +307,10 @@ static const char s_config[] = "gateway:\n"
 static yard_gateway_t *
 s_gateway_new(int threads)
 {
-    yard_gateway_opts_t o;
-    char err[512] = "";
-    char bflag[64];
-    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(F.bport));
-    char *argv[] = {bflag, "--listen=127.0.0.1:0", "--drain-ms=5000", NULL};
     char tflag[32];
     snprintf(tflag, sizeof tflag, "--threads=%d", threads);
-    char *argv2[] = {bflag, "--listen=127.0.0.1:0", "--drain-ms=5000", tflag, NULL};
-    int rc = yard_gateway_opts_fill(&o, F.cfg, 4, threads ? argv2 : argv, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "options: %s\n", err);
-    }
-    assert_int_equal(rc, 0);
-    yard_gateway_t *gw = NULL;
-    rc = yard_gateway_new(&o, F.cfg, NULL, &gw, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "gateway: %s\n", err);
-    }
-    assert_int_equal(rc, 0);
-    assert_int_equal(yard_gateway_start(gw), 0);
-    yard_gateway_opts_free(&o);
-    return gw;
+    const char *flags[] = {"--drain-ms=5000", threads ? tflag : NULL, NULL};
+    return yh_gateway_start(F.cfg, F.bport, flags);
 }
 
 static int

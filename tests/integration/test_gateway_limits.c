@@ -224,49 +224,20 @@ s_config(const char *name, const char *text)
     return cfg;
 }
 
-/* A started gateway on the broker at bport with cfg and extra flags (NULL ended; listen
- * 127.0.0.1:0 unless a flag says otherwise). *rc_out is yard_gateway_new()'s result; NULL
- * when it refused. Caller owns the result; free with yard_gateway_destroy(). */
+/* A started gateway on the broker at bport with cfg and extra flags (NULL ended), as
+ * yh_gateway_try(). *rc_out is yard_gateway_new()'s result; NULL when it refused. Caller owns
+ * the result; free with yard_gateway_destroy(). */
 static yard_gateway_t *
 s_gateway_try(const yard_config_t *cfg, int bport, const char *const *flags, int *rc_out)
 {
-    char bflag[64];
-    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(bport));
-    char *argv[8] = {bflag, "--drain-ms=2000", NULL};
-    int argc = 2;
-    for (size_t i = 0; flags && flags[i] && argc < 7; i++) {
-        argv[argc++] = (char *)flags[i];
-    }
-    bool has_listen = false;
-    for (int i = 0; i < argc; i++) {
-        has_listen = has_listen || strncmp(argv[i], "--listen=", 9) == 0;
-    }
-    if (!has_listen) {
-        argv[argc++] = "--listen=127.0.0.1:0";
-    }
     /* No config: the test services on the default route (it is off unless configured). */
     yard_config_t *base = NULL;
     if (!cfg) {
         base = s_config("base.yaml", "gateway:\n  default_route: {services: [gwl, held]}\n");
         cfg = base;
     }
-    yard_gateway_opts_t o;
-    char err[512] = "";
-    int rc = yard_gateway_opts_fill(&o, cfg, argc, argv, err, sizeof err);
-    if (rc) {
-        yard_gateway_opts_free(&o);
-        fail_msg("gateway options: %s", err);
-    }
-    yard_gateway_t *gw = NULL;
-    rc = yard_gateway_new(&o, cfg, NULL, &gw, err, sizeof err);
-    yard_gateway_opts_free(&o);
+    yard_gateway_t *gw = yh_gateway_try(cfg, bport, flags, rc_out);
     yard_config_destroy(&base);
-    *rc_out = rc;
-    if (rc) {
-        print_message("gateway not created: %s (%s)\n", yard_err_name(rc), err);
-        return NULL;
-    }
-    assert_int_equal(yard_gateway_start(gw), 0);
     return gw;
 }
 

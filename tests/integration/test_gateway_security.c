@@ -161,25 +161,8 @@ static struct {
 static yard_gateway_t *
 s_gateway(const yard_config_t *cfg)
 {
-    char bflag[64];
-    snprintf(bflag, sizeof bflag, "--broker=%s", yh_endpoint(F.bport));
-    char *argv[] = {bflag, "--listen=127.0.0.1:0", "--drain-ms=1000", NULL};
-    yard_gateway_opts_t o;
-    char err[512] = "";
-    int rc = yard_gateway_opts_fill(&o, cfg, 3, argv, err, sizeof err);
-    if (rc == 0) {
-        yard_gateway_t *gw = NULL;
-        rc = yard_gateway_new(&o, cfg, NULL, &gw, err, sizeof err);
-        yard_gateway_opts_free(&o);
-        if (rc == 0 && yard_gateway_start(gw) == 0) {
-            return gw;
-        }
-        yard_gateway_destroy(&gw);
-    } else {
-        yard_gateway_opts_free(&o);
-    }
-    fail_msg("gateway: %s", err);
-    return NULL;
+    const char *flags[] = {"--drain-ms=1000", NULL};
+    return yh_gateway_start(cfg, F.bport, flags);
 }
 
 static int
