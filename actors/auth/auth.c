@@ -460,6 +460,8 @@ static const yard_handler_def_t s_handlers[] = {
     {"invite.list", auth_invite_list, "{} (admin)"},
     {"invite.revoke", auth_invite_revoke, "{id} (admin)"},
     {"key.rotate", auth_key_rotate, "{} -> {kid, alg} (admin)"},
+    {"telegram.check", auth_telegram_check,
+     "{telegram_id, scope?} -> {username, scopes, allowed} (NOT_LINKED when none)"},
     {NULL, NULL, NULL},
 };
 

@@ -138,6 +138,7 @@ int auth_user_list(yard_request_t *req, void *state);
 int auth_user_delete(yard_request_t *req, void *state);
 int auth_user_set_scopes(yard_request_t *req, void *state);
 int auth_user_set_password(yard_request_t *req, void *state);
+int auth_telegram_check(yard_request_t *req, void *state);
 
 /* --- tokens.c --------------------------------------------------------------------------- */
 

@@ -353,3 +353,41 @@ auth_user_set_password(yard_request_t *req, void *state)
     memcpy(u.hash, hash, sizeof hash);
     return s_update(st, req, &u);
 }
+
+/* For the telegram actor: is Telegram user telegram_id linked to an account (tg:<id>, made by
+ * invite.redeem {code, telegram_id}), and does it hold scope (exact match, as verify)? Not an
+ * admin operation: the bot asks it for every command, and the answer tells only what the
+ * user's own scopes are. NOT_LINKED (HTTP 404) when no account is linked. */
+int
+auth_telegram_check(yard_request_t *req, void *state)
+{
+    auth_state_t *st = state;
+    int64_t tg = 0;
+    const char *scope = NULL;
+    int rc;
+    if ((rc = yard_req_int_range(req, "telegram_id", 1, INT64_MAX, &tg)) ||
+        (rc = yard_req_str_max_or(req, "scope", AUTH_SCOPE_MAX, NULL, &scope))) {
+        return rc;
+    }
+    char name[AUTH_NAME_MAX + 1];
+    snprintf(name, sizeof name, "tg:%lld", (long long)tg);
+    auth_user_t u;
+    rc = auth_user_load(st, name, &u);
+    if (rc == YARD_E_NOT_FOUND || (rc == 0 && u.telegram_id != tg)) {
+        return auth_fail(req, 404, "NOT_LINKED", "this Telegram user is not linked to an account");
+    }
+    if (rc != 0) {
+        return auth_fail_store(req, rc);
+    }
+    bool allowed = scope == NULL;
+    for (size_t i = 0; i < u.nscopes && !allowed; i++) {
+        allowed = strcmp(u.scopes[i], scope) == 0;
+    }
+    yard_mpw_t *w = yard_mpw_new();
+    yard_mpw_map(w);
+    yard_mpw_kstr(w, "username", u.name);
+    auth_put_scopes(w, "scopes", u.scopes, u.nscopes);
+    yard_mpw_kbool(w, "allowed", allowed);
+    yard_mpw_end(w);
+    return yard_request_reply_mpw(req, &w);
+}
