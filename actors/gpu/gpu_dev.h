@@ -75,8 +75,9 @@ typedef struct {
     char pci[16];         /* sysfs slot, "0000:00:06.0" */
     uint16_t vendor_id;
     uint16_t device_id;
-    uint32_t class_code; /* 0x030200 */
-    bool lost;           /* NVML said the GPU fell off the bus */
+    uint32_t class_code;   /* 0x030200 */
+    bool lost;             /* NVML said the GPU fell off the bus */
+    gpu_source_t found_by; /* where its identity (slot, vendor, device, class) was read */
     gpu_value_t f[GPU_F_COUNT];
 } gpu_dev_t;
 

@@ -268,6 +268,7 @@ s_device(gpu_inv_t *inv, const char *slot, const nv_pci_t *pci)
     snprintf(d->id, sizeof d->id, "%s", slot);
     d->vendor_id = (uint16_t)(pci->pci_device_id & 0xffff);
     d->device_id = (uint16_t)(pci->pci_device_id >> 16);
+    d->found_by = GPU_SRC_NVML;
     return d;
 }
 

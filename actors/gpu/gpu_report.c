@@ -51,6 +51,7 @@ gpu_report_device(yard_mpw_t *w, const gpu_dev_t *d)
     s_hex(w, "vendor_id", d->vendor_id, 4);
     s_hex(w, "device_id", d->device_id, 4);
     s_hex(w, "class", d->class_code >> 8, 4);
+    yard_mpw_kstr(w, "source", gpu_source_name(d->found_by)); /* of the identity above */
     yard_mpw_kbool(w, "lost", d->lost);
     yard_mpw_key(w, "fields");
     yard_mpw_map(w);

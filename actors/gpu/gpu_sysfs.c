@@ -273,6 +273,7 @@ s_add(gpu_inv_t *inv, const char *dir, const char *slot, uint16_t vendor, uint16
     d->vendor_id = vendor;
     d->device_id = device;
     d->class_code = class_code;
+    d->found_by = GPU_SRC_SYSFS;
     s_common(d, dir);
     if (vendor == 0x1002) {
         s_amd(d, dir);

@@ -111,6 +111,7 @@ test_h200_reported_exactly(void **state)
     assert_string_equal(yh_json_str(g, "vendor_id"), "0x10de");
     assert_string_equal(yh_json_str(g, "device_id"), "0x2335");
     assert_string_equal(yh_json_str(g, "class"), "0x0302");
+    assert_string_equal(yh_json_str(g, "source"), "sysfs");
     assert_int_equal(yh_json_bool(g, "lost"), 0);
     s_str_field(g, "name", "NVIDIA H200", "nvml");
     s_str_field(g, "uuid", H200_UUID, "nvml");

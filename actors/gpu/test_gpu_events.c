@@ -5,6 +5,8 @@
 #include "gpu_testutil.h"
 
 #include "harness.h"
+#include "yard/error.h"
+#include "yard/registry.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -212,6 +214,60 @@ test_thousand_cycles(void **state)
     yard_actor_test_destroy(&t);
 }
 
+static bool
+s_any_published(void *arg)
+{
+    return yard_actor_test_published(arg, 0, NULL, NULL, NULL) > 0;
+}
+
+/* Two detectors of one node on one Redis: one holds the lease "gpu:detector:<node>" and
+ * publishes, the other stays quiet (checked over a second of real time, six lease renewal
+ * rounds of neither taking it); another node's detector publishes for its own node; when the
+ * holder stops, the other takes over and announces the inventory. Skips without
+ * redis-server. */
+static void
+test_one_detector_per_node(void **state)
+{
+    (void)state;
+    int port = 0;
+    char *dir = NULL;
+    pid_t redis = yh_redis_start(&port, &dir);
+    if (redis <= 0) {
+        skip();
+    }
+    char yaml[2048];
+    yard_actor_test_t *t[3];
+    static const char *const nodes[3] = {"node-a", "node-a", "node-b"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(yaml, sizeof yaml,
+                 "store: redis://127.0.0.1:%d/0\ngpu:\n  sysfs_root: \"%s/amd/sys\"\n"
+                 "  procfs_root: /nonexistent\n  nvml_lib: \"\"\n  node: %s\n",
+                 port, GT_FIXTURES, nodes[i]);
+        assert_int_equal(yard_actor_test_new(yard_registry_find("gpu"), yaml, &t[i]), 0);
+    }
+    gt_wait_detector(t[0]);
+    gt_wait_detector(t[2]); /* node-b has its own detector */
+    assert_int_equal(yard_actor_test_run(t[1], 1000, s_any_published, t[1]), YARD_E_TIMEOUT);
+    assert_int_equal(s_total(t[1]), 0);
+    assert_int_equal(gt_count(t[0], 0, "gpu.added"), 2);
+    yh_json_t *ev = s_last(t[2], 0, "gpu.added");
+    assert_string_equal(yh_json_str(yh_json_root(ev), "node"), "node-b");
+    yh_json_destroy(&ev);
+    /* the non-detector still answers, from a scan of its own */
+    yh_json_t *doc = gt_call(t[1], "list", NULL);
+    assert_int_equal(yh_json_int(yh_json_root(doc), "count"), 2);
+    assert_string_equal(yh_json_str(yh_json_root(doc), "node"), "node-a");
+    yh_json_destroy(&doc);
+    assert_int_equal(s_total(t[1]), 0);
+
+    yard_actor_test_destroy(&t[0]); /* releases the lease on drain */
+    assert_int_equal(yard_actor_test_run(t[1], 15000, s_any_published, t[1]), 0);
+    assert_int_equal(gt_count(t[1], 0, "gpu.added"), 2);
+    yard_actor_test_destroy(&t[1]);
+    yard_actor_test_destroy(&t[2]);
+    yh_redis_stop(redis, dir);
+}
+
 int
 main(void)
 {
@@ -219,6 +275,7 @@ main(void)
         cmocka_unit_test(test_hotplug_within_one_interval),
         cmocka_unit_test(test_gpu_lost_and_back),
         cmocka_unit_test(test_thousand_cycles),
+        cmocka_unit_test(test_one_detector_per_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
