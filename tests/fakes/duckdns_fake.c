@@ -1,0 +1,174 @@
+/* The DuckDNS fake (duckdns_fake.h). */
+#include "duckdns_fake.h"
+
+#include "http_fake.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_DOMAINS 16
+
+typedef struct {
+    char sub[128], ip[64], ipv6[64];
+} s_dom_t;
+
+struct yh_duckdns {
+    yh_http_fake_t *http;
+    char url[128]; /* its base URL, kept: the harness's buffer is per call */
+    pthread_mutex_t lock;
+    char token[256];
+    s_dom_t doms[S_DOMAINS];
+    size_t n;
+};
+
+static bool
+s_param(const char *query, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    out[0] = '\0';
+    return false;
+}
+
+static s_dom_t *
+s_find(yh_duckdns_t *f, const char *sub)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (strcmp(f->doms[i].sub, sub) == 0) {
+            return &f->doms[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
+{
+    yh_duckdns_t *f = arg;
+    static _Thread_local char body[256];
+    if (strcmp(req->path, "/update") != 0) {
+        return false;
+    }
+    char domains[512], token[256], ip[64], ipv6[64], verbose[16];
+    s_param(req->query, "domains", domains, sizeof domains);
+    s_param(req->query, "token", token, sizeof token);
+    s_param(req->query, "ip", ip, sizeof ip);
+    s_param(req->query, "ipv6", ipv6, sizeof ipv6);
+    s_param(req->query, "verbose", verbose, sizeof verbose);
+    pthread_mutex_lock(&f->lock);
+    bool ok = domains[0] && strcmp(token, f->token) == 0;
+    bool changed = false;
+    /* Every domain of the comma-separated list must be the account's. */
+    for (char *save = NULL, *d = strtok_r(domains, ",", &save); ok && d;
+         d = strtok_r(NULL, ",", &save)) {
+        s_dom_t *dom = s_find(f, d);
+        if (!dom) {
+            ok = false;
+            break;
+        }
+        bool is6 = strchr(ip, ':') != NULL;
+        if (ip[0]) {
+            char *slot = is6 ? dom->ipv6 : dom->ip;
+            changed |= strcmp(slot, ip) != 0;
+            snprintf(slot, 64, "%s", ip);
+        }
+        if (ipv6[0]) {
+            changed |= strcmp(dom->ipv6, ipv6) != 0;
+            snprintf(dom->ipv6, sizeof dom->ipv6, "%s", ipv6);
+        }
+    }
+    if (!ok) {
+        snprintf(body, sizeof body, "KO");
+    } else if (strcmp(verbose, "true") == 0) {
+        snprintf(body, sizeof body, "OK\n%s\n%s\n%s", strchr(ip, ':') ? "" : ip,
+                 ipv6[0] ? ipv6 : (strchr(ip, ':') ? ip : ""), changed ? "UPDATED" : "NOCHANGE");
+    } else {
+        snprintf(body, sizeof body, "OK");
+    }
+    pthread_mutex_unlock(&f->lock);
+    reply->status = 200;
+    reply->body = body;
+    reply->headers = "Content-Type: text/plain";
+    return true;
+}
+
+yh_duckdns_t *
+yh_duckdns_start(const char *token)
+{
+    yh_duckdns_t *f = calloc(1, sizeof *f);
+    if (!f) {
+        abort();
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    snprintf(f->token, sizeof f->token, "%s", token);
+    f->http = yh_http_fake_start();
+    snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, ""));
+    yh_http_fake_handler(f->http, s_handle, f);
+    return f;
+}
+
+void
+yh_duckdns_stop(yh_duckdns_t **f_p)
+{
+    if (!f_p || !*f_p) {
+        return;
+    }
+    yh_http_fake_stop(&(*f_p)->http);
+    pthread_mutex_destroy(&(*f_p)->lock);
+    free(*f_p);
+    *f_p = NULL;
+}
+
+void
+yh_duckdns_add_domain(yh_duckdns_t *f, const char *sub)
+{
+    pthread_mutex_lock(&f->lock);
+    if (f->n < S_DOMAINS) {
+        snprintf(f->doms[f->n++].sub, sizeof f->doms[0].sub, "%s", sub);
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+const char *
+yh_duckdns_url(yh_duckdns_t *f)
+{
+    return f->url;
+}
+
+size_t
+yh_duckdns_calls(yh_duckdns_t *f)
+{
+    return yh_http_fake_count(f->http, "/update");
+}
+
+const char *
+yh_duckdns_addr(yh_duckdns_t *f, const char *sub, int v6, char *buf, size_t len)
+{
+    pthread_mutex_lock(&f->lock);
+    s_dom_t *d = s_find(f, sub);
+    snprintf(buf, len, "%s", d ? (v6 ? d->ipv6 : d->ip) : "");
+    pthread_mutex_unlock(&f->lock);
+    return buf;
+}
+
+int
+yh_duckdns_query(yh_duckdns_t *f, size_t i, char *buf, size_t len)
+{
+    const yh_http_fake_req_t *r = yh_http_fake_request(f->http, i);
+    if (!r) {
+        return -1;
+    }
+    snprintf(buf, len, "%s", r->query);
+    return 0;
+}

@@ -1,0 +1,240 @@
+/* The dyndns2 fake (dyndns2_fake.h). */
+#include "dyndns2_fake.h"
+
+#include "http_fake.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_HOSTS  16
+#define S_SCRIPT 16
+
+typedef struct {
+    char name[256];
+    char addr[64];
+    unsigned nochg;
+    bool blocked;
+} s_host_t;
+
+struct yh_dyndns2 {
+    yh_http_fake_t *http;
+    char url[128]; /* its base URL, kept: the harness's buffer is per call */
+    pthread_mutex_t lock;
+    char auth[512]; /* "Basic <base64(user:password)>" */
+    s_host_t hosts[S_HOSTS];
+    size_t n_hosts;
+    char script[S_SCRIPT][32];
+    size_t n_script;
+    unsigned abuse_after;
+};
+
+/* Standard base64 with padding (RFC 4648 section 4), as basic authentication writes it. */
+static void
+s_base64(const unsigned char *in, size_t n, char *out, size_t cap)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = abc[(v >> 18) & 63];
+        out[o++] = abc[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? abc[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+/* The value of key in a decoded query "k=v&k2=v2", copied into out. */
+static bool
+s_param(const char *query, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    for (const char *p = query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
+            return true;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    out[0] = '\0';
+    return false;
+}
+
+static s_host_t *
+s_find(yh_dyndns2_t *f, const char *name)
+{
+    for (size_t i = 0; i < f->n_hosts; i++) {
+        if (strcmp(f->hosts[i].name, name) == 0) {
+            return &f->hosts[i];
+        }
+    }
+    return NULL;
+}
+
+/* The answer to one update, under the lock. */
+static void
+s_answer(yh_dyndns2_t *f, const char *auth, const char *host, const char *myip, char *out,
+         size_t cap)
+{
+    if (f->n_script > 0) {
+        snprintf(out, cap, "%s", f->script[0]);
+        memmove(f->script[0], f->script[1], sizeof f->script[0] * (f->n_script - 1));
+        f->n_script--;
+        return;
+    }
+    if (strcmp(auth, f->auth) != 0) {
+        snprintf(out, cap, "badauth");
+        return;
+    }
+    if (!strchr(host, '.')) {
+        snprintf(out, cap, "notfqdn");
+        return;
+    }
+    s_host_t *h = s_find(f, host);
+    if (!h) {
+        snprintf(out, cap, "nohost");
+        return;
+    }
+    if (h->blocked) {
+        snprintf(out, cap, "abuse");
+        return;
+    }
+    if (strcmp(h->addr, myip) == 0) {
+        if (f->abuse_after && ++h->nochg >= f->abuse_after) {
+            h->blocked = true;
+        }
+        snprintf(out, cap, "nochg %s", myip);
+        return;
+    }
+    h->nochg = 0;
+    snprintf(h->addr, sizeof h->addr, "%s", myip);
+    snprintf(out, cap, "good %s", myip);
+}
+
+static bool
+s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
+{
+    yh_dyndns2_t *f = arg;
+    static _Thread_local char body[128];
+    if (strcmp(req->path, "/nic/update") != 0) {
+        return false;
+    }
+    char auth[512], host[256], myip[64];
+    if (!yh_http_fake_header(req, "Authorization", auth, sizeof auth)) {
+        auth[0] = '\0';
+    }
+    s_param(req->query, "hostname", host, sizeof host);
+    s_param(req->query, "myip", myip, sizeof myip);
+    pthread_mutex_lock(&f->lock);
+    s_answer(f, auth, host, myip, body, sizeof body);
+    pthread_mutex_unlock(&f->lock);
+    reply->status = 200;
+    reply->body = body;
+    reply->headers = "Content-Type: text/plain";
+    return true;
+}
+
+yh_dyndns2_t *
+yh_dyndns2_start(const char *user, const char *password)
+{
+    yh_dyndns2_t *f = calloc(1, sizeof *f);
+    if (!f) {
+        abort();
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    char cred[400];
+    snprintf(cred, sizeof cred, "%s:%s", user, password);
+    memcpy(f->auth, "Basic ", 6);
+    s_base64((const unsigned char *)cred, strlen(cred), f->auth + 6, sizeof f->auth - 6);
+    f->http = yh_http_fake_start();
+    snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, ""));
+    yh_http_fake_handler(f->http, s_handle, f);
+    return f;
+}
+
+void
+yh_dyndns2_stop(yh_dyndns2_t **f_p)
+{
+    if (!f_p || !*f_p) {
+        return;
+    }
+    yh_http_fake_stop(&(*f_p)->http);
+    pthread_mutex_destroy(&(*f_p)->lock);
+    free(*f_p);
+    *f_p = NULL;
+}
+
+void
+yh_dyndns2_add_host(yh_dyndns2_t *f, const char *host)
+{
+    pthread_mutex_lock(&f->lock);
+    if (f->n_hosts < S_HOSTS) {
+        snprintf(f->hosts[f->n_hosts++].name, sizeof f->hosts[0].name, "%s", host);
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+void
+yh_dyndns2_script(yh_dyndns2_t *f, const char *const *codes, size_t n)
+{
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < n && f->n_script < S_SCRIPT; i++) {
+        snprintf(f->script[f->n_script++], sizeof f->script[0], "%s", codes[i]);
+    }
+    pthread_mutex_unlock(&f->lock);
+}
+
+void
+yh_dyndns2_nochg_abuse_after(yh_dyndns2_t *f, unsigned n)
+{
+    pthread_mutex_lock(&f->lock);
+    f->abuse_after = n;
+    pthread_mutex_unlock(&f->lock);
+}
+
+const char *
+yh_dyndns2_url(yh_dyndns2_t *f)
+{
+    return f->url;
+}
+
+size_t
+yh_dyndns2_calls(yh_dyndns2_t *f)
+{
+    return yh_http_fake_count(f->http, "/nic/update");
+}
+
+const char *
+yh_dyndns2_addr(yh_dyndns2_t *f, const char *host, char *buf, size_t len)
+{
+    pthread_mutex_lock(&f->lock);
+    s_host_t *h = s_find(f, host);
+    snprintf(buf, len, "%s", h ? h->addr : "");
+    pthread_mutex_unlock(&f->lock);
+    return buf;
+}
+
+int
+yh_dyndns2_request(yh_dyndns2_t *f, size_t i, char *host, char *myip, char *auth, size_t len)
+{
+    const yh_http_fake_req_t *req = yh_http_fake_request(f->http, i);
+    if (!req) {
+        return -1;
+    }
+    if (host) {
+        s_param(req->query, "hostname", host, len);
+    }
+    if (myip) {
+        s_param(req->query, "myip", myip, len);
+    }
+    if (auth && !yh_http_fake_header(req, "Authorization", auth, len)) {
+        auth[0] = '\0';
+    }
+    return 0;
+}
