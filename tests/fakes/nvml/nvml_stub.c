@@ -281,7 +281,7 @@ nvmlDeviceGetPciInfo_v3(stub_device_t *dev, stub_pci_t *pci)
     if (sscanf(c->s, "%63s %x %x", bus_id, &id, &sub) < 1) {
         return INVALID_ARGUMENT;
     }
-    snprintf(pci->bus_id, sizeof pci->bus_id, "%s", bus_id);
+    snprintf(pci->bus_id, sizeof pci->bus_id, "%.31s", bus_id); /* NVML: 32 bytes */
     (void)sscanf(bus_id, "%x:%x:%x", &pci->domain, &pci->bus, &pci->device);
     pci->pci_device_id = id;
     pci->pci_subsystem_id = sub;
