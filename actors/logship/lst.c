@@ -3,6 +3,10 @@
 
 #include "yard/json.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -207,4 +211,154 @@ lst_docs_with(es_fake_t *es, const char *needle, char *out, size_t cap)
     }
     es_fake_each(es, s_with, &w);
     return w.n;
+}
+
+struct lst_writer {
+    pthread_t thread;
+    char path[512];
+    lst_rotate_t mode;
+    unsigned rate, total, rotate_every;
+    size_t width;
+    atomic_uint written;
+};
+
+static int
+s_open_append(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+static void
+s_write_line(int fd, unsigned seq, size_t width)
+{
+    char line[4096];
+    int k = snprintf(line, sizeof line, "seq=%08u ", seq);
+    size_t n = width < sizeof line - 1 ? width : sizeof line - 1;
+    for (size_t j = (size_t)k; j < n; j++) {
+        line[j] = 'x';
+    }
+    line[n] = '\n';
+    if (write(fd, line, n + 1) != (ssize_t)(n + 1)) {
+        abort();
+    }
+}
+
+static void
+s_copy(const char *from, const char *to)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        if (write(out, buf, (size_t)n) != n) {
+            abort();
+        }
+    }
+    close(in);
+    close(out);
+}
+
+static void *
+s_writer(void *arg)
+{
+    lst_writer_t *w = arg;
+    int fd = s_open_append(w->path);
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    unsigned per_tick = w->rate / 100 ? w->rate / 100 : 1; /* 10 ms pacing */
+    int stale = -1, stale_left = 0, gen = 0;
+    for (unsigned seq = 0; seq < w->total; seq++) {
+        if (w->rotate_every && seq > 0 && seq % w->rotate_every == 0) {
+            char rotated[600];
+            snprintf(rotated, sizeof rotated, "%s.%d", w->path, ++gen);
+            if (w->mode == LST_ROTATE_RENAME) {
+                rename(w->path, rotated);
+                stale = fd; /* the application writes on until it reopens */
+                stale_left = 5;
+                fd = -1;
+            } else if (w->mode == LST_ROTATE_COPYTRUNCATE) {
+                s_copy(w->path, rotated);
+                if (ftruncate(fd, 0) != 0) {
+                    abort();
+                }
+            }
+        }
+        if (stale >= 0 && stale_left > 0) {
+            s_write_line(stale, seq, w->width);
+            if (--stale_left == 0) {
+                close(stale);
+                stale = -1;
+                fd = s_open_append(w->path);
+            }
+        } else {
+            s_write_line(fd, seq, w->width);
+        }
+        atomic_fetch_add(&w->written, 1);
+        if ((seq + 1) % per_tick == 0) {
+            next.tv_nsec += 10 * 1000 * 1000;
+            if (next.tv_nsec >= 1000000000L) {
+                next.tv_nsec -= 1000000000L;
+                next.tv_sec++;
+            }
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL); /* pacing, not sync */
+        }
+    }
+    if (stale >= 0) {
+        close(stale);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return NULL;
+}
+
+lst_writer_t *
+lst_writer_start(const char *path, lst_rotate_t mode, unsigned rate, unsigned total,
+                 unsigned rotate_every, size_t width)
+{
+    lst_writer_t *w = calloc(1, sizeof *w);
+    snprintf(w->path, sizeof w->path, "%s", path);
+    w->mode = mode;
+    w->rate = rate;
+    w->total = total;
+    w->rotate_every = rotate_every;
+    w->width = width;
+    atomic_init(&w->written, 0);
+    assert_int_equal(pthread_create(&w->thread, NULL, s_writer, w), 0);
+    return w;
+}
+
+unsigned
+lst_writer_count(lst_writer_t *w)
+{
+    return atomic_load(&w->written);
+}
+
+unsigned
+lst_writer_join(lst_writer_t **w_p)
+{
+    lst_writer_t *w = *w_p;
+    pthread_join(w->thread, NULL);
+    unsigned n = atomic_load(&w->written);
+    free(w);
+    *w_p = NULL;
+    return n;
+}
+
+size_t
+lst_rss(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kb = 0;
+    while (fp && fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtoul(line + 6, NULL, 10);
+        }
+    }
+    if (fp) {
+        fclose(fp);
+    }
+    return kb * 1024;
 }

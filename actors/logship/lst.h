@@ -50,3 +50,19 @@ long long lst_json_num(const char *json, const char *key);
 size_t lst_docs_with(es_fake_t *es, const char *needle, char *out, size_t cap);
 
 #endif
+
+/* A writer thread appending "seq=" lines (width bytes) to path at rate lines/s, total lines,
+ * rotating every rotate_every lines (0: never) by renaming (the writer keeps writing a few
+ * lines to the old file before it reopens, as an application does until its SIGHUP) or by
+ * copytruncate (copy to path.N, then truncate; no line is written in between). */
+typedef enum { LST_ROTATE_NONE = 0, LST_ROTATE_RENAME, LST_ROTATE_COPYTRUNCATE } lst_rotate_t;
+typedef struct lst_writer lst_writer_t;
+lst_writer_t *lst_writer_start(const char *path, lst_rotate_t mode, unsigned rate, unsigned total,
+                               unsigned rotate_every, size_t width);
+/* Waits for the writer to finish and frees it; returns the lines written. */
+unsigned lst_writer_join(lst_writer_t **w_p);
+/* Lines written so far. */
+unsigned lst_writer_count(lst_writer_t *w);
+
+/* Resident set size of this process, bytes (0 when unknown). */
+size_t lst_rss(void);
