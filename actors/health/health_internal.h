@@ -32,7 +32,6 @@
 #define HC_MINUTES       60               /* minute buckets: the last hour */
 #define HC_HOURS         168              /* hour buckets: the last 7 days */
 #define HC_RECORD_TTL_MS (8u * 86400000u) /* a record outlives its 7-day buckets by a day */
-#define HC_BODY_MAX      (1024u * 1024u)  /* response bytes an http check reads */
 
 typedef enum { HC_HTTP = 0, HC_BUS, HC_TCP } hc_kind_t;
 typedef enum { HC_UNKNOWN = 0, HC_UP, HC_DOWN } hc_state_t;

@@ -128,8 +128,8 @@ static int
 s_http_start(s_probe_t *p)
 {
     const hc_check_t *c = p->check;
-    yard_http_opts_t opts = {.max_body = HC_BODY_MAX};
-    yard_http_t *http = yard_ctx_http_with(p->ctx, &opts);
+    /* yard_ctx_http(), not _with(): only it applies the operator's http_ca_file */
+    yard_http_t *http = yard_ctx_http(p->ctx);
     if (!http) {
         return YARD_E_SHUTDOWN;
     }
