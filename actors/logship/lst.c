@@ -54,10 +54,11 @@ lst_config(const lst_env_t *e, const char *files, const char *extra, const char 
     if (extra) {
         fputs(extra, fp);
     }
-    fprintf(fp,
-            "  elasticsearch:\n    url: %s\n    batch: {max_items: 200, flush: 50ms}\n"
-            "    backoff: {base: 20ms, cap: 200ms}\n",
+    fprintf(fp, "  elasticsearch:\n    url: %s\n    batch: {max_items: 200, flush: 50ms}\n",
             url ? url : es_fake_url(e->es));
+    if (es == NULL || strstr(es, "backoff:") == NULL) {
+        fprintf(fp, "    backoff: {base: 20ms, cap: 200ms}\n");
+    }
     if (es) {
         fputs(es, fp);
     }

@@ -22,7 +22,8 @@ void lst_teardown(lst_env_t *e);
 
 /* The config text (caller frees): files is the YAML of the files: list (may be NULL), extra
  * more keys of the logship section (each line indented by two spaces, may be NULL), es more
- * keys of the elasticsearch: map (indented by four spaces, may be NULL), url NULL for the fake. */
+ * keys of the elasticsearch: map (indented by four spaces, may be NULL; a backoff: there replaces
+ * the tests' short one), url NULL for the fake. */
 char *lst_config(const lst_env_t *e, const char *files, const char *extra, const char *es,
                  const char *url);
 
