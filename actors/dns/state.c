@@ -55,12 +55,15 @@ dns_state_decode(const char *val, size_t len, const dns_record_t *r, dns_state_t
         msgpack_zone_destroy(&zone);
     }
     if (out->fp[0] && strcmp(out->fp, r->fp) != 0) {
-        /* The configuration changed: what only a change could fix may work now, and cached
-         * ids may belong to another zone or account. */
+        /* The configuration changed: what only a change could fix may work now (at once: the
+         * last error was the old configuration's), and cached ids may belong to another zone
+         * or account. A provider's own hold (911, 429) stays. */
         if (strcmp(out->held, "config") == 0) {
             out->held[0] = '\0';
             out->held_until = 0;
         }
+        out->err_ms = 0;
+        out->code[0] = out->err[0] = out->noted[0] = '\0';
         out->cf_zone[0] = out->cf_id[0] = '\0';
         out->nochg = 0;
     }

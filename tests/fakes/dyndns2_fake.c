@@ -29,6 +29,7 @@ struct yh_dyndns2 {
     char script[S_SCRIPT][32];
     size_t n_script;
     unsigned abuse_after;
+    bool hold;
 };
 
 /* Standard base64 with padding (RFC 4648 section 4), as basic authentication writes it. */
@@ -133,6 +134,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     s_param(req->query, "myip", myip, sizeof myip);
     pthread_mutex_lock(&f->lock);
     s_answer(f, auth, host, myip, body, sizeof body);
+    reply->hold = f->hold;
     pthread_mutex_unlock(&f->lock);
     reply->status = 200;
     reply->body = body;
@@ -196,6 +198,26 @@ yh_dyndns2_nochg_abuse_after(yh_dyndns2_t *f, unsigned n)
     pthread_mutex_lock(&f->lock);
     f->abuse_after = n;
     pthread_mutex_unlock(&f->lock);
+}
+
+void
+yh_dyndns2_hold(yh_dyndns2_t *f, bool on)
+{
+    pthread_mutex_lock(&f->lock);
+    f->hold = on;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void
+yh_dyndns2_release(yh_dyndns2_t *f)
+{
+    yh_http_fake_release(f->http);
+}
+
+size_t
+yh_dyndns2_waiting(yh_dyndns2_t *f)
+{
+    return yh_http_fake_waiting(f->http);
 }
 
 const char *

@@ -11,6 +11,7 @@
 #ifndef YARD_FAKES_DYNDNS2_H
 #define YARD_FAKES_DYNDNS2_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct yh_dyndns2 yh_dyndns2_t;
@@ -29,6 +30,12 @@ void yh_dyndns2_script(yh_dyndns2_t *f, const char *const *codes, size_t n);
 
 /* After this many nochg in a row for one host, answer abuse from then on (0: never). */
 void yh_dyndns2_nochg_abuse_after(yh_dyndns2_t *f, unsigned n);
+
+/* While on, every update is answered only when the test calls yh_dyndns2_release() (a slow
+ * provider, to hold an update in flight); yh_dyndns2_waiting() counts those held now. */
+void yh_dyndns2_hold(yh_dyndns2_t *f, bool on);
+void yh_dyndns2_release(yh_dyndns2_t *f);
+size_t yh_dyndns2_waiting(yh_dyndns2_t *f);
 
 /* "http://127.0.0.1:<port>" (no trailing slash) Borrowed; valid until stop. */
 const char *yh_dyndns2_url(yh_dyndns2_t *f);
