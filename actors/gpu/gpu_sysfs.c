@@ -211,7 +211,8 @@ s_driver(gpu_dev_t *d, const char *dir)
         gpu_set_null(d, GPU_F_DRIVER, GPU_SRC_SYSFS, gpu_read_why(rc));
         return;
     }
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    char *save = NULL; /* strtok_r: replicas scan on their own threads */
+    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strncmp(line, "DRIVER=", 7) == 0) {
             gpu_set_str(d, GPU_F_DRIVER, GPU_SRC_SYSFS, line + 7);
             return;
