@@ -375,11 +375,20 @@ s_get_updates(tg_fake_t *f, const s_body_t *b, yh_http_reply_t *reply)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)timeout;
     f->polls_held++;
-    char *arr;
-    while (!(arr = s_updates_json(f, limit)) && timeout > 0 && !f->stopping && f->poll_gen == gen &&
-           !f->webhook[0]) {
+    char *arr = NULL;
+    for (;;) {
+        if (f->webhook[0]) {
+            f->polls_held--; /* a webhook set meanwhile: no more updates through getUpdates */
+            return s_err(f, reply, 409,
+                         "Conflict: can't use getUpdates method while webhook is active; use "
+                         "deleteWebhook to delete the webhook first",
+                         NULL, 0);
+        }
+        if ((arr = s_updates_json(f, limit)) || timeout <= 0 || f->stopping || f->poll_gen != gen) {
+            break;
+        }
         if (pthread_cond_timedwait(&f->cond, &f->lock, &until) == ETIMEDOUT) {
-            arr = s_updates_json(f, limit);
+            arr = f->webhook[0] ? NULL : s_updates_json(f, limit);
             break;
         }
     }
@@ -473,9 +482,11 @@ s_html_bad(const char *t)
             for (size_t k = 0; tags[k] && !known; k++) {
                 known = strlen(tags[k]) == n && strncmp(t + j, tags[k], n) == 0;
             }
-            if (!known || !strchr(t + j, '>')) {
+            const char *end = strchr(t + j, '>');
+            if (!known || !end) {
                 return "Bad Request: can't parse entities: Unsupported start tag";
             }
+            i = (size_t)(end - t); /* past the tag, attributes included */
         } else if (t[i] == '>') {
             return "Bad Request: can't parse entities: Unexpected end tag";
         }
