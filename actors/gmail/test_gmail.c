@@ -7,6 +7,7 @@
  * clock; HTTP and leases in real time (s_pump turns both). */
 #include "gmail_fake.h"
 #include "google_oauth_fake.h"
+#include "capture.h"
 #include "fixture.h"
 #include "gm_internal.h"
 #include "harness.h"
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define S_CID     "1234.apps.googleusercontent.com"
 #define S_SECRET  "GOCSPX-client-secret"
@@ -499,6 +501,82 @@ t_token_cached_until_margin(void **state)
     s_stop(&f);
 }
 
+/* Another replica (here: a hand-written lock in the store) is refreshing: this one does not
+ * send a grant of its own; it waits for the token to appear in the store and uses it. */
+static bool
+s_profile_called(void *arg)
+{
+    return gm_fake_calls(((s_fix_t *)arg)->gm, "getProfile") > 0;
+}
+
+static void
+t_one_refresh_across_replicas(void **state)
+{
+    (void)state;
+    s_fix_t f;
+    s_start(&f, NULL, NULL, NULL, NULL);
+    yard_store_t *store = yard_ctx_store(yard_actor_test_ctx(f.t));
+    assert_int_equal(yard_store_set_nx(store, "gmail:me:refreshing", "other/1/0", 9, 30000), 1);
+    gm_acct_t *a = s_acct(&f, "me");
+    s_pump(&f, s_held, a, 10000);
+    s_res_t r = s_call(&f, "sync", "{\"account\":\"me\"}");
+    assert_int_equal(r.status, 0);
+    free(r.json);
+    for (int i = 0; i < 20; i++) { /* 1 s of polling: no grant, no API call */
+        yard_actor_test_run(f.t, 5, NULL, NULL);
+        yard_actor_test_advance(f.t, 50);
+    }
+    assert_int_equal(go_fake_requests(f.go), 0);
+    assert_int_equal(gm_fake_calls(f.gm, "getProfile"), 0);
+    assert_int_equal(a->phase, GM_SYNCING);
+    /* the other replica's grant lands in the store: this one goes on with it */
+    char tok[64];
+    go_fake_issue(f.go, tok);
+    assert_int_equal(yard_store_set(store, "gmail:me:token", tok, strlen(tok), 60000), 0);
+    s_pump(&f, s_profile_called, &f, 10000);
+    s_pump(&f, s_idle, a, 10000);
+    assert_int_equal(go_fake_requests(f.go), 0); /* never a grant of its own */
+    assert_int_equal(go_fake_issued(f.go), 1);
+    assert_string_equal(a->last_error, "");
+    s_stop(&f);
+}
+
+/* Secrets (client secret, refresh token, access tokens) never reach a log line, even at debug
+ * level, through a sync, a 401, a refresh and an invalid_grant. */
+static void
+t_secrets_not_logged(void **state)
+{
+    (void)state;
+    yh_capture_t cap;
+    yh_capture_start(&cap, STDERR_FILENO);
+    yard_log_set_level(YARD_LOG_DEBUG);
+    s_fix_t f;
+    s_start(&f, "log_level: debug\n", NULL, NULL, NULL);
+    gm_fake_add(f.gm, "a@example.com", "one", "INBOX", NULL, NULL, NULL);
+    s_sync(&f, "me");
+    char tok[256];
+    s_store_get(&f, "gmail:me:token", tok, sizeof tok);
+    go_fake_expire_all(f.go);
+    s_sync(&f, "me");
+    go_fake_set_refresh_token(f.go, "something-else");
+    go_fake_expire_all(f.go);
+    yard_store_del(yard_ctx_store(yard_actor_test_ctx(f.t)), "gmail:me:token");
+    s_sync(&f, "me");
+    assert_int_equal(s_count(&f, "gmail.account.needs_reauth"), 1);
+    s_stop(&f);
+    yard_log_set_level(YARD_LOG_ERROR);
+    size_t n = 0;
+    char *out = yh_capture_end(&cap, &n);
+    assert_true(n > 0);
+    assert_non_null(strstr(out, "gmail"));
+    assert_null(strstr(out, S_SECRET));
+    assert_null(strstr(out, S_REFRESH));
+    assert_true(tok[0]);
+    assert_null(strstr(out, tok));
+    assert_null(strstr(out, "ya29."));
+    free(out);
+}
+
 /* --- errors and quota ---------------------------------------------------------------------- */
 
 static void
@@ -755,6 +833,13 @@ t_idle_and_bad_config(void **state)
     assert_non_null(strstr(json, "no accounts configured"));
     free(json);
     yard_request_destroy_test(&req);
+    /* the defaults of the backoff: 1 s base, 64 s cap, 8 attempts; processed ids 14 days */
+    const gm_opts_t *o = yard_ctx_options(yard_actor_test_ctx(t));
+    assert_int_equal(o->retry_base_ms, 1000);
+    assert_int_equal(o->retry_cap_ms, 64000);
+    assert_int_equal(o->retry_tries, 8);
+    assert_int_equal(o->processed_ttl_ms, 14u * 86400000u);
+    assert_int_equal(o->quota_rate, 250);
     yard_actor_test_advance(t, 120000);
     assert_int_equal(yard_actor_test_published(t, 0, NULL, NULL, NULL), 0);
     yard_actor_test_destroy(&t);
@@ -792,6 +877,8 @@ main(void)
         cmocka_unit_test(t_invalid_grant),
         cmocka_unit_test(t_401_refreshes_once),
         cmocka_unit_test(t_token_cached_until_margin),
+        cmocka_unit_test(t_one_refresh_across_replicas),
+        cmocka_unit_test(t_secrets_not_logged),
         cmocka_unit_test(t_backoff_429_403_5xx),
         cmocka_unit_test(t_quota_bucket),
         cmocka_unit_test(t_rules_and_actions),

@@ -80,6 +80,17 @@ s_form(const char *body, const char *key, char *out, size_t cap)
     return false;
 }
 
+/* A new valid token into tok (64 bytes). Caller holds the lock. */
+static void
+s_issue_locked(go_fake_t *f, char *tok)
+{
+    snprintf(tok, 64, "ya29.fake-%zu-%04x", f->n_tokens + 1, (unsigned)rand() & 0xffff);
+    if (f->n_tokens < S_MAX_TOKENS) {
+        f->tokens[f->n_tokens] = strdup(tok);
+        f->valid[f->n_tokens++] = true;
+    }
+}
+
 static bool
 s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 {
@@ -128,10 +139,8 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
         r = s_answer(f, reply, 500, "{\"error\":\"internal_failure\"}", NULL, NULL);
     } else {
         char tok[64], exp[16];
-        snprintf(tok, sizeof tok, "ya29.fake-%zu-%04x", f->n_tokens + 1, (unsigned)rand() & 0xffff);
+        s_issue_locked(f, tok);
         snprintf(exp, sizeof exp, "%d", f->expires_in);
-        f->tokens[f->n_tokens] = strdup(tok);
-        f->valid[f->n_tokens++] = true;
         r = s_answer(f, reply, 200,
                      "{\"access_token\":\"%s\",\"expires_in\":%s,\"scope\":"
                      "\"https://www.googleapis.com/auth/gmail.modify\",\"token_type\":\"Bearer\"}",
@@ -248,4 +257,12 @@ go_fake_issued(go_fake_t *f)
     size_t n = f->n_tokens;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+void
+go_fake_issue(go_fake_t *f, char *buf)
+{
+    pthread_mutex_lock(&f->lock);
+    s_issue_locked(f, buf);
+    pthread_mutex_unlock(&f->lock);
 }

@@ -40,6 +40,9 @@ void go_fake_expire_all(go_fake_t *f);
 /* The next n grants answer status (500, 503) with a server error. */
 void go_fake_fail_next(go_fake_t *f, int n, int status);
 
+/* Issues an access token as a grant would, without a request (the one another replica got),
+ * into buf (64 bytes). Counted by go_fake_issued(), not go_fake_requests(). */
+void go_fake_issue(go_fake_t *f, char *buf);
 /* True when token is an access token issued and not expired. */
 bool go_fake_valid(go_fake_t *f, const char *token);
 /* Grant requests received (any outcome), and access tokens issued. */
