@@ -243,6 +243,16 @@ s_up_done(yard_ctx_t *ctx, const dns_up_result_t *res, void *arg)
     s_job_end(j);
 }
 
+/* A record's lease outlasts the longest update: Cloudflare's three requests (zone, record,
+ * PATCH), each with every attempt timing out and the longest backoff before each retry. */
+static uint32_t
+s_lease_ttl(const dns_opts_t *o)
+{
+    uint64_t one = (uint64_t)o->http_attempts * ((uint64_t)o->http_timeout + DNS_RETRY_CAP_MS);
+    uint64_t ttl = 3 * one + DNS_LEASE_MARGIN_MS;
+    return ttl > YARD_LEASE_TTL_MAX ? YARD_LEASE_TTL_MAX : (uint32_t)ttl;
+}
+
 static void
 s_record(dns_cycle_t *cy, size_t i)
 {
@@ -261,7 +271,7 @@ s_record(dns_cycle_t *cy, size_t i)
     j->i = i;
     memcpy(j->addr, cy->disc_addr[r->fam], sizeof j->addr);
     cy->pending++;
-    int rc = yard_lease_new(store, r->lease, DNS_LEASE_TTL_MS, &j->lease);
+    int rc = yard_lease_new(store, r->lease, s_lease_ttl(s->o), &j->lease);
     rc = rc == 0 ? yard_lease_acquire(j->lease) : rc;
     if (rc != 1) {
         s_outcome(cy, i, rc == 0 ? "busy" : "error",

@@ -310,7 +310,7 @@ dns_discover(yard_ctx_t *ctx, const dns_source_t *src, dns_fam_t fam, const dns_
         ok = s_command(src->command, o->command_timeout, out, &len, why, sizeof why) &&
              s_accept(out, len, fam, o->allow_private, addr, tmp, sizeof tmp);
         if (!ok && tmp[0]) {
-            snprintf(why, sizeof why, "command %s", tmp);
+            snprintf(why, sizeof why, "command %.240s", tmp);
         }
         free(out);
         break;
@@ -318,7 +318,7 @@ dns_discover(yard_ctx_t *ctx, const dns_source_t *src, dns_fam_t fam, const dns_
     case DNS_SRC_STATIC:
         ok = s_accept(src->addr, strlen(src->addr), fam, o->allow_private, addr, tmp, sizeof tmp);
         if (!ok) {
-            snprintf(why, sizeof why, "static %s", tmp);
+            snprintf(why, sizeof why, "static %.240s", tmp);
         }
         break;
     default:

@@ -22,18 +22,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DNS_RECORDS_MAX       64      /* records one actor keeps */
-#define DNS_WEB_MAX           8       /* web sources per family */
-#define DNS_ERR_MAX           256     /* an error text kept in the state */
-#define DNS_ID_MAX            64      /* a Cloudflare id (32 hex digits today) */
-#define DNS_FP_MAX            33      /* a configuration fingerprint: 32 hex digits */
-#define DNS_CMD_OUT_MAX       4096    /* bytes of a command's output read */
-#define DNS_ECHO_MAX          256     /* bytes of an IP-echo answer looked at */
-#define DNS_LEASE_TTL_MS      300000u /* a record's update lease: longer than any update can run */
-#define DNS_NOCHG_WARN        2       /* this many nochg in a row are logged as a warning */
-#define DNS_HOLD_911_MS       600000  /* dyndns2 911 / dnserr: no sooner than 10 minutes */
-#define DNS_HOLD_429_MS       300000  /* Cloudflare 429 without Retry-After: its documented 5 min */
-#define DNS_FORCE_WAITING_MAX 8       /* force requests waiting for one cycle */
+#define DNS_RECORDS_MAX     64      /* records one actor keeps */
+#define DNS_WEB_MAX         8       /* web sources per family */
+#define DNS_ERR_MAX         256     /* an error text kept in the state */
+#define DNS_ID_MAX          64      /* a Cloudflare id (32 hex digits today) */
+#define DNS_FP_MAX          33      /* a configuration fingerprint: 32 hex digits */
+#define DNS_CMD_OUT_MAX     4096    /* bytes of a command's output read */
+#define DNS_ECHO_MAX        256     /* bytes of an IP-echo answer looked at */
+#define DNS_LEASE_MARGIN_MS 30000u  /* a record's update lease outlasts its longest update by this \
+                                     */
+#define DNS_RETRY_CAP_MS      5000u /* the longest backoff before a retry of a request */
+#define DNS_NOCHG_WARN        2     /* this many nochg in a row are logged as a warning */
+#define DNS_HOLD_911_MS       600000 /* dyndns2 911 / dnserr: no sooner than 10 minutes */
+#define DNS_HOLD_429_MS       300000 /* Cloudflare 429 without Retry-After: its documented 5 min */
+#define DNS_FORCE_WAITING_MAX 8      /* force requests waiting for one cycle */
 
 /* --- options ------------------------------------------------------------------------------ */
 

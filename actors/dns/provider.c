@@ -12,7 +12,6 @@
 
 #define S_MAX_BODY   (1024u * 1024u) /* a Cloudflare record list is small; a page is < 1 MiB */
 #define S_RETRY_BASE 500
-#define S_RETRY_CAP  5000
 
 yard_http_t *
 dns_http(yard_ctx_t *ctx)
@@ -31,7 +30,7 @@ dns_http_req(const dns_opts_t *o, const char *method, const char *url, yard_http
     yard_http_req_timeout(*out, o->http_timeout);
     yard_http_retry_t p = {.max_attempts = (uint32_t)o->http_attempts,
                            .base_ms = S_RETRY_BASE,
-                           .cap_ms = S_RETRY_CAP,
+                           .cap_ms = DNS_RETRY_CAP_MS,
                            .statuses = {500, 502, 503, 504},
                            .methods = "GET,PATCH",
                            .retry_transport = true};
