@@ -241,7 +241,8 @@ s_account(yard_request_t *req, gm_state_t *st, gm_acct_t **out)
         return rc;
     }
     if (!(*out = s_find(st, name))) {
-        return yard_request_fail(req, YARD_E_NOT_FOUND, NULL, "no such account"), YARD_E_NOT_FOUND;
+        yard_request_fail(req, YARD_E_NOT_FOUND, NULL, "no such account");
+        return YARD_E_NOT_FOUND;
     }
     return 0;
 }
@@ -282,9 +283,9 @@ s_sync(yard_request_t *req, void *state)
         return rc;
     }
     if (gm_token_needs_reauth(a)) {
-        return yard_request_fail(req, YARD_E_SERVICE, "needs_reauth",
-                                 "the account needs new credentials: give them, then reauth"),
-               YARD_E_SERVICE;
+        yard_request_fail(req, YARD_E_SERVICE, "needs_reauth",
+                          "the account needs new credentials: give them, then reauth");
+        return YARD_E_SERVICE;
     }
     return s_reply_account(req, a, s_kick(a));
 }
