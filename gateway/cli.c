@@ -32,6 +32,10 @@ const yard_option_t yard_gateway_options[] = {
      "/v1/{service} for the services listed (a map: services, auth, scopes, ...; off unless "
      "given; docs/gateway.md)",
      0, 0, 0},
+    {"status_page", YARD_OPT_NODE, NULL, 0,
+     "GET /status: the health actor's status page, without auth (default true; false: off; "
+     "docs/gateway.md)",
+     0, 0, 0},
     {"reuse_port", YARD_OPT_BOOL, "false", S_OFF(reuse_port),
      "SO_REUSEPORT: several gateways share one port", 0, 0, 0},
     {"tls_cert", YARD_OPT_STRING, NULL, S_OFF(tls_cert),

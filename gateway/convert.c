@@ -193,6 +193,39 @@ s_add_reply_headers(gw_req_t *req, struct MHD_Response *r)
     }
 }
 
+/* A reply the service wrote in its own non-JSON type (an HTML page, Prometheus text): it set
+ * http.header.Content-Type to something other than JSON or msgpack, and its body is one
+ * msgpack string or binary. Those bytes are sent as they are. NULL when the reply is not
+ * one. */
+static struct MHD_Response *
+s_own_type_response(gw_req_t *req, int own_status)
+{
+    const char *type = NULL;
+    for (uint32_t i = 0; i < req->nrh && !type; i++) {
+        type = strcasecmp(req->rh_name[i], "Content-Type") == 0 ? req->rh_value[i] : NULL;
+    }
+    if (!type || strstr(type, "json") || strstr(type, "msgpack")) {
+        return NULL;
+    }
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 256);
+    msgpack_object o;
+    struct MHD_Response *r = NULL;
+    if (yard_mp_decode(req->reply, req->reply_size, &zone, &o, NULL, 0) == 0 &&
+        (o.type == MSGPACK_OBJECT_STR || o.type == MSGPACK_OBJECT_BIN)) {
+        const char *p = o.type == MSGPACK_OBJECT_STR ? o.via.str.ptr : o.via.bin.ptr;
+        size_t n = o.type == MSGPACK_OBJECT_STR ? o.via.str.size : o.via.bin.size;
+        r = MHD_create_response_from_buffer(n, (void *)p, MHD_RESPMEM_MUST_COPY);
+        if (!r) {
+            abort();
+        }
+        req->status = own_status ? own_status : 200;
+        req->bytes = n;
+    }
+    msgpack_zone_destroy(&zone);
+    return r; /* its Content-Type comes with the service's other headers */
+}
+
 struct MHD_Response *
 gw_response_from_outcome(gw_req_t *req)
 {
@@ -210,6 +243,8 @@ gw_response_from_outcome(gw_req_t *req)
             MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/msgpack");
             req->status = own_status ? own_status : 200;
             req->bytes = req->reply_size;
+        } else if ((r = s_own_type_response(req, own_status)) != NULL) {
+            /* sent as the service wrote it */
         } else {
             char *text = NULL;
             size_t len = 0;

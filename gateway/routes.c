@@ -591,6 +591,48 @@ s_read_default(yard_gw_routes_t *self, const yard_config_t *cfg, uint32_t timeou
     return rc != 0 ? rc : s_read_rest(r, node, S_DEFAULT, errbuf, errlen);
 }
 
+/* The status page: GET /status to service health, op page, without auth, unless
+ * gateway.status_page is false. It comes after the configured routes (and the default route),
+ * never taking a path a configured route has, so a deployment can route /status elsewhere.
+ * The health actor's page shows check names and states only (actors/health/README.md); a bus
+ * without a health actor answers 503 NO_SERVICE there. */
+static int
+s_read_status(yard_gw_routes_t *self, const yard_config_t *cfg, uint32_t timeout_ms,
+              uint64_t body_limit, char *errbuf, size_t errlen)
+{
+    yard_config_node_t node = yard_config_node(cfg, "gateway.status_page");
+    yard_config_kind_t kind = yard_config_node_kind(node);
+    const char *text = yard_config_node_text(node);
+    bool on = kind == YARD_CONFIG_ABSENT || kind == YARD_CONFIG_NULL;
+    bool off = false;
+    if (kind == YARD_CONFIG_SCALAR && text != NULL) {
+        on = strcasecmp(text, "true") == 0 || strcasecmp(text, "on") == 0 ||
+             strcasecmp(text, "yes") == 0;
+        off = strcasecmp(text, "false") == 0 || strcasecmp(text, "off") == 0 ||
+              strcasecmp(text, "no") == 0;
+    }
+    if (!on && !off) {
+        snprintf(errbuf, errlen, "%s:%d: gateway.status_page: expected true or false",
+                 yard_config_path(cfg), yard_config_node_line(node));
+        return YARD_E_CONFIG;
+    }
+    if (off) {
+        return 0;
+    }
+    s_route_t *r = &self->routes[self->count++];
+    s_route_init(r, timeout_ms, body_limit);
+    r->is_default = true;
+    r->pub.name = s_strdup("/status");
+    r->pub.method = "GET";
+    r->pub.methods = YARD_GW_M_GET;
+    r->pub.op = s_strdup("page");
+    char why[64];
+    if (s_compile(r, why, sizeof why) != NULL || s_set_service(r, "health", why, sizeof why)) {
+        abort(); /* constants: cannot fail */
+    }
+    return 0;
+}
+
 int
 yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_limit,
                    yard_gw_routes_t **out, char *errbuf, size_t errlen)
@@ -605,7 +647,7 @@ yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_
     }
     size_t n = yard_config_node_len(list);
     yard_gw_routes_t *self = s_calloc(1, sizeof *self);
-    self->routes = s_calloc(n + 1, sizeof *self->routes);
+    self->routes = s_calloc(n + 2, sizeof *self->routes); /* + default route, status page */
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         s_route_t *r = &self->routes[self->count++];
@@ -614,6 +656,9 @@ yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_
     }
     if (rc == 0) {
         rc = s_read_default(self, cfg, timeout_ms, body_limit, errbuf, errlen);
+    }
+    if (rc == 0) {
+        rc = s_read_status(self, cfg, timeout_ms, body_limit, errbuf, errlen);
     }
     for (size_t i = 0; i < self->count; i++) {
         s_route_t *r = &self->routes[i];

@@ -393,6 +393,46 @@ test_owned_paths_and_allow(void **state)
     assert_int_equal(yard_gw_method_bit("OPTIONS"), 0);
 }
 
+/* GET /status reaches the health actor's page without auth by default (also with no config
+ * at all); status_page: false turns it off; a configured route with the path keeps it. */
+static void
+test_status_page(void **state)
+{
+    fixture_t *f = *state;
+    char err[512];
+    yard_gw_match_t m;
+    assert_int_equal(yard_gw_routes_new(NULL, 5000, 4096, &f->routes, err, sizeof err), 0);
+    const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "GET", "/status", &m);
+    assert_non_null(r);
+    assert_string_equal(m.service, "health");
+    assert_string_equal(r->op, "page");
+    assert_int_equal(r->auth, YARD_GW_AUTH_NONE);
+    assert_non_null(yard_gw_routes_match(f->routes, "HEAD", "/status", &m));
+    assert_null(yard_gw_routes_match(f->routes, "POST", "/status", &m));
+    assert_true(m.method_not_allowed);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/status/x", &m));
+    yard_gw_routes_destroy(&f->routes);
+
+    assert_int_equal(s_build(f, "gateway:\n  status_page: false\n", err, sizeof err), 0);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/status", &m));
+    assert_false(m.method_not_allowed);
+    assert_int_equal(s_build(f, "gateway:\n  status_page: true\n", err, sizeof err), 0);
+    assert_non_null(yard_gw_routes_match(f->routes, "GET", "/status", &m));
+    s_assert_bad(f, "gateway:\n  status_page: sometimes\n", "yard.yaml:2: gateway.status_page");
+
+    /* a configured route owns the path, whatever its method */
+    assert_int_equal(s_build(f,
+                             "gateway:\n  routes:\n    - {method: POST, path: /status, service: "
+                             "mine}\n",
+                             err, sizeof err),
+                     0);
+    assert_null(yard_gw_routes_match(f->routes, "GET", "/status", &m));
+    assert_true(m.method_not_allowed);
+    r = yard_gw_routes_match(f->routes, "POST", "/status", &m);
+    assert_non_null(r);
+    assert_string_equal(m.service, "mine");
+}
+
 int
 main(void)
 {
@@ -403,6 +443,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_empty_routes_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_route_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owned_paths_and_allow, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_page, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
