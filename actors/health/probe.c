@@ -16,9 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-/* TEMPORARY until the runtime's yard_bus_call() is committed: weak, so the tree links. */
-#pragma weak yard_bus_call
-
 typedef struct {
     yard_ctx_t *ctx;
     const hc_check_t *check;
@@ -214,8 +211,8 @@ s_sys_done(yard_ctx_t *ctx, const yard_msg_t *reply, void *arg)
         p->res.replicas = n < 0 ? 0 : n;
         if (p->res.replicas < c->min_replicas) {
             snprintf(p->sys_error, sizeof p->sys_error,
-                     "%lld live replicas of %s (min_replicas %lld)", (long long)p->res.replicas,
-                     c->target, (long long)c->min_replicas);
+                     "live replicas of %s: %lld (min_replicas %lld)", c->target,
+                     (long long)p->res.replicas, (long long)c->min_replicas);
         }
     }
     s_end(p);
@@ -225,9 +222,6 @@ static int
 s_bus_start(s_probe_t *p)
 {
     const hc_check_t *c = p->check;
-    if (!yard_bus_call) {
-        return YARD_E_INTERNAL;
-    }
     int rc = yard_bus_call(p->ctx, c->target, c->op, NULL, 0, c->timeout_ms, s_bus_done, p);
     if (rc != 0 || c->min_replicas == 0) {
         return rc;
