@@ -32,6 +32,7 @@
 
 typedef struct {
     uint32_t interval_ms;
+    uint32_t watch_ms;
     char *sysfs_root;
     char *procfs_root;
     char *nvml_lib;
@@ -41,6 +42,10 @@ typedef struct {
 static const yard_option_t s_options[] = {
     {"interval", YARD_OPT_MS, "60s", offsetof(gpu_opts_t, interval_ms),
      "how often the node's detector scans and publishes gpu.metrics", 1000, 86400000, 0},
+    {"watch", YARD_OPT_MS, "5s", offsetof(gpu_opts_t, watch_ms),
+     "how often the detector looks for GPUs added, removed or rebound in sysfs (0: only at "
+     "each interval)",
+     0, 3600000, 0},
     {"sysfs_root", YARD_OPT_STRING, "/sys", offsetof(gpu_opts_t, sysfs_root),
      "where sysfs is mounted (tests point it at a fixture tree)", 0, 0, 0},
     {"procfs_root", YARD_OPT_STRING, "/proc", offsetof(gpu_opts_t, procfs_root),
@@ -59,6 +64,7 @@ typedef struct {
     char nvml_error[160];
     gpu_inv_t *inv;  /* the last scan's result */
     gpu_inv_t *next; /* scratch for the scan under way */
+    gpu_inv_t *seen; /* scratch for the watch's sysfs-only look */
     bool scanned;    /* inv holds a scan */
     char scan_error[256];
     int64_t scanned_at_ms; /* wall clock */
@@ -66,6 +72,7 @@ typedef struct {
     bool leader;
     bool announce; /* the detector's first scan tells every GPU as gpu.added */
     yard_timer_t *every;
+    yard_timer_t *watch;
     yard_ctx_t *ctx;
     uint64_t published;
 } gpu_state_t;
@@ -260,6 +267,49 @@ s_tick(yard_ctx_t *ctx, void *arg)
     }
 }
 
+/* True when seen (a sysfs-only look) lists the same PCI slots with the same drivers bound as
+ * the sysfs-found GPUs of inv (both are ordered; a GPU only NVML listed is not in seen). */
+static bool
+s_same_devices(const gpu_inv_t *seen, const gpu_inv_t *inv)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < inv->n; i++) {
+        const gpu_dev_t *a = &inv->dev[i];
+        if (a->found_by != GPU_SRC_SYSFS) {
+            continue;
+        }
+        if (j == seen->n) {
+            return false;
+        }
+        const gpu_dev_t *b = &seen->dev[j++];
+        const char *da = gpu_str(a, GPU_F_DRIVER), *db = gpu_str(b, GPU_F_DRIVER);
+        if (strcmp(a->pci, b->pci) != 0 || (da == NULL) != (db == NULL) ||
+            (da && strcmp(da, db) != 0)) {
+            return false;
+        }
+    }
+    return j == seen->n;
+}
+
+/* The watch: a sysfs-only look (no NVML call), and a full scan, publishing what changed, as
+ * soon as a GPU was added, removed or rebound, without waiting for the interval. */
+static void
+s_watch(yard_ctx_t *ctx, void *arg)
+{
+    (void)arg;
+    gpu_state_t *st = yard_ctx_state(ctx);
+    const gpu_opts_t *o = yard_ctx_options(ctx);
+    char err[256];
+    if (!st->leader || !st->scanned) {
+        return;
+    }
+    memset(st->seen, 0, sizeof *st->seen);
+    if (gpu_sysfs_scan(o->sysfs_root, st->seen, err, sizeof err) == 0 &&
+        !s_same_devices(st->seen, st->inv)) {
+        (void)s_scan(st, false);
+    }
+}
+
 static void
 s_lease_change(yard_ctx_t *ctx, yard_lease_t *lease, bool held, void *arg)
 {
@@ -270,12 +320,16 @@ s_lease_change(yard_ctx_t *ctx, yard_lease_t *lease, bool held, void *arg)
     st->leader = held;
     st->announce = held;
     yard_timer_cancel(&st->every);
+    yard_timer_cancel(&st->watch);
     yard_log(YARD_LOG_INFO, held ? "gpu: detector for this node" : "gpu: detector lease lost",
              YF_STR("node", st->node));
     if (!held) {
         return;
     }
     st->every = yard_timer_every(ctx, o->interval_ms, 0, s_tick, NULL);
+    if (o->watch_ms > 0) {
+        st->watch = yard_timer_every(ctx, o->watch_ms, 0, s_watch, NULL);
+    }
     /* The first scan at once, on the loop's next turn (publishing needs the broker links). */
     (void)yard_timer_at(ctx, yard_ctx_wall_ms(ctx), s_tick, NULL);
 }
@@ -410,7 +464,8 @@ s_init(void *state, const yard_actor_env_t *env)
     st->ctx = env->ctx;
     st->inv = calloc(1, sizeof *st->inv);
     st->next = calloc(1, sizeof *st->next);
-    if (!st->inv || !st->next) {
+    st->seen = calloc(1, sizeof *st->seen);
+    if (!st->inv || !st->next || !st->seen) {
         abort();
     }
     s_nvml_ensure(st, o); /* nvmlInit once, here; nvmlShutdown in fini */
@@ -421,7 +476,8 @@ s_init(void *state, const yard_actor_env_t *env)
         gpu_nvml_destroy(&st->nvml);
         free(st->inv);
         free(st->next);
-        st->inv = st->next = NULL;
+        free(st->seen);
+        st->inv = st->next = st->seen = NULL;
     }
     return rc;
 }
@@ -434,7 +490,8 @@ s_fini(void *state)
     gpu_nvml_destroy(&st->nvml);
     free(st->inv);
     free(st->next);
-    st->inv = st->next = NULL;
+    free(st->seen);
+    st->inv = st->next = st->seen = NULL;
 }
 
 static const yard_handler_def_t s_handlers[] = {

@@ -15,7 +15,7 @@
 
 yard_actor_test_t *
 gt_start(const char *root, const char *stub_conf, const char *lib, const char *node,
-         const char *interval)
+         const char *interval, const char *watch)
 {
     char conf[1024], yaml[4096];
     if (stub_conf) {
@@ -30,8 +30,8 @@ gt_start(const char *root, const char *stub_conf, const char *lib, const char *n
     }
     snprintf(yaml, sizeof yaml,
              "gpu:\n  sysfs_root: \"%s/sys\"\n  procfs_root: \"%s/proc\"\n  nvml_lib: \"%s\"\n"
-             "  node: %s\n  interval: %s\n",
-             root, root, lib ? lib : GT_STUB, node, interval);
+             "  node: %s\n  interval: %s\n  watch: %s\n",
+             root, root, lib ? lib : GT_STUB, node, interval, watch ? watch : "5s");
     yard_actor_test_t *t = NULL;
     assert_int_equal(yard_actor_test_new(yard_registry_find("gpu"), yaml, &t), 0);
     return t;

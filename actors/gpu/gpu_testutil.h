@@ -15,11 +15,11 @@
 #define GT_STUB     GPU_NVML_STUB
 
 /* Starts the gpu actor on sysfs <root>/sys and procfs <root>/proc, node "node", the given
- * interval ("10s"), NVML from lib (NULL: the stub) answering what stub_conf says (a file in
- * tests/fixtures/gpu/stub/, or an absolute path; NULL: none). Asserts it started. Caller
- * owns the result; free with yard_actor_test_destroy(). */
+ * interval ("10s") and watch (NULL: the default), NVML from lib (NULL: the stub) answering what
+ * stub_conf says (a file in tests/fixtures/gpu/stub/, or an absolute path; NULL: none). Asserts it
+ * started. Caller owns the result; free with yard_actor_test_destroy(). */
 yard_actor_test_t *gt_start(const char *root, const char *stub_conf, const char *lib,
-                            const char *node, const char *interval);
+                            const char *node, const char *interval, const char *watch);
 
 /* Calls op with a JSON body (NULL: none), asserts it succeeded, and returns the reply as a
  * JSON document (caller owns it; free with yh_json_destroy()). */

@@ -98,7 +98,7 @@ test_h200_reported_exactly(void **state)
     (void)state;
     unsigned long inits = gt_stub_calls("nvmlInit_v2");
     unsigned long shutdowns = gt_stub_calls("nvmlShutdown");
-    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s");
+    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     const msgpack_object *root = yh_json_root(doc);
     assert_string_equal(yh_json_str(root, "node"), "h200-vm");
@@ -159,7 +159,7 @@ static void
 test_h200_agrees_with_nvidia_smi(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s");
+    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     const msgpack_object *g = s_gpu(doc, 0);
     assert_int_equal(yh_json_int(s_val(g, "memory_total"), "") / (1024 * 1024), 143771);
@@ -195,21 +195,22 @@ static void
 test_no_nvml_falls_back_to_procfs(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(H200, NULL, "/nonexistent/libnvidia-ml.so.1", "h200-vm", "60s");
+    yard_actor_test_t *t =
+        gt_start(H200, NULL, "/nonexistent/libnvidia-ml.so.1", "h200-vm", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     s_check_procfs_h200(doc);
     assert_non_null(strstr(yh_json_str(yh_json_root(doc), "nvml_error"), "cannot load"));
     yh_json_destroy(&doc);
     yard_actor_test_destroy(&t);
 
-    t = gt_start(H200, "init-fails.conf", NULL, "h200-vm", "60s");
+    t = gt_start(H200, "init-fails.conf", NULL, "h200-vm", "60s", NULL);
     doc = gt_call(t, "list", NULL);
     s_check_procfs_h200(doc);
     assert_non_null(strstr(yh_json_str(yh_json_root(doc), "nvml_error"), "driver_not_loaded"));
     yh_json_destroy(&doc);
     yard_actor_test_destroy(&t);
 
-    t = gt_start(H200, NULL, "", "h200-vm", "60s"); /* nvml_lib empty: NVML off */
+    t = gt_start(H200, NULL, "", "h200-vm", "60s", NULL); /* nvml_lib empty: NVML off */
     doc = gt_call(t, "list", NULL);
     s_check_procfs_h200(doc);
     yh_json_destroy(&doc);
@@ -222,7 +223,7 @@ static void
 test_refused_calls_are_null_fields(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(H200, "h200-denied.conf", NULL, "h200-vm", "60s");
+    yard_actor_test_t *t = gt_start(H200, "h200-denied.conf", NULL, "h200-vm", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     assert_int_equal(yh_json_int(yh_json_root(doc), "count"), 1);
     assert_int_equal(yh_json_bool(yh_json_root(doc), "nvml"), 1);
@@ -247,7 +248,7 @@ static void
 test_amd_tree(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(GT_FIXTURES "/amd", NULL, "", "amd-node", "60s");
+    yard_actor_test_t *t = gt_start(GT_FIXTURES "/amd", NULL, "", "amd-node", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     assert_int_equal(yh_json_int(yh_json_root(doc), "count"), 2); /* the host bridge is not */
     const msgpack_object *rx = s_gpu(doc, 0), *mi = s_gpu(doc, 1);
@@ -280,7 +281,7 @@ static void
 test_intel_tree(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(GT_FIXTURES "/intel", NULL, "", "intel-node", "60s");
+    yard_actor_test_t *t = gt_start(GT_FIXTURES "/intel", NULL, "", "intel-node", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     assert_int_equal(yh_json_int(yh_json_root(doc), "count"), 2);
     const msgpack_object *igpu = s_gpu(doc, 0), *arc = s_gpu(doc, 1);
@@ -305,7 +306,7 @@ static void
 test_mixed_tree_ordered_by_pci(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(GT_FIXTURES "/mixed", "mixed.conf", NULL, "mixed", "60s");
+    yard_actor_test_t *t = gt_start(GT_FIXTURES "/mixed", "mixed.conf", NULL, "mixed", "60s", NULL);
     yh_json_t *doc = gt_call(t, "list", NULL);
     assert_int_equal(yh_json_int(yh_json_root(doc), "count"), 4);
     static const char *const order[] = {"0000:00:02.0", "0000:41:00.0", "0000:c1:00.0",
@@ -342,7 +343,7 @@ static void
 test_labels(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s");
+    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s", NULL);
     yh_json_t *doc = gt_call(t, "labels", NULL);
     const msgpack_object *root = yh_json_root(doc);
     assert_string_equal(yh_json_str(root, "node"), "h200-vm");
@@ -372,7 +373,7 @@ static void
 test_metrics_text(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s");
+    yard_actor_test_t *t = gt_start(H200, "h200.conf", NULL, "h200-vm", "60s", NULL);
     yh_json_t *doc = gt_call(t, "metrics", NULL);
     const char *text = yh_json_str(yh_json_root(doc), "text");
     assert_non_null(text);
@@ -410,7 +411,7 @@ static void
 test_missing_sysfs_fails_clearly(void **state)
 {
     (void)state;
-    yard_actor_test_t *t = gt_start("/nonexistent-root", NULL, "", "n", "60s");
+    yard_actor_test_t *t = gt_start("/nonexistent-root", NULL, "", "n", "60s", NULL);
     assert_int_equal(gt_call_rc(t, "list", NULL), YARD_E_IO);
     yard_actor_test_destroy(&t);
 }

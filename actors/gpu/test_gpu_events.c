@@ -59,7 +59,8 @@ test_hotplug_within_one_interval(void **state)
     snprintf(root, sizeof root, "%s/amd", tmp);
     gt_copy_tree(GT_FIXTURES "/amd", root);
     snprintf(devs, sizeof devs, "%s/sys/bus/pci/devices", root);
-    yard_actor_test_t *t = gt_start(root, NULL, "", "amd-node", "10s");
+    yard_actor_test_t *t =
+        gt_start(root, NULL, "", "amd-node", "10s", "0"); /* the interval alone */
     gt_wait_detector(t); /* the detector's first scan announces what it found */
     assert_int_equal(gt_count(t, 0, "gpu.added"), 2);
     yh_json_t *ev = s_last(t, 0, "gpu.added");
@@ -137,6 +138,60 @@ test_hotplug_within_one_interval(void **state)
     free(tmp);
 }
 
+/* The watch (every second here, 5 s by default) sees a GPU added, rebound or removed in sysfs
+ * and publishes at once, long before the minute's interval; when nothing changed it makes no
+ * NVML call and publishes nothing (metrics stay on the interval). */
+static void
+test_watch_publishes_at_once(void **state)
+{
+    (void)state;
+    char *tmp = yh_tmpdir();
+    char root[512], added[700], src[700];
+    snprintf(root, sizeof root, "%s/h200", tmp);
+    gt_copy_tree(GT_FIXTURES "/nvidia-h200-vm", root);
+    yard_actor_test_t *t = gt_start(root, "h200.conf", NULL, "h200-vm", "60s", "1s");
+    gt_wait_detector(t);
+    size_t n0 = s_total(t);
+    unsigned long counts = gt_stub_calls("nvmlDeviceGetCount_v2");
+    yard_actor_test_advance(t, 10000); /* ten looks, nothing changed */
+    assert_int_equal(s_total(t), n0);
+    assert_int_equal(gt_stub_calls("nvmlDeviceGetCount_v2"), counts);
+
+    /* an AMD card hot-plugged next to the H200 */
+    snprintf(src, sizeof src, "%s/amd/sys/bus/pci/devices/0000:83:00.0", GT_FIXTURES);
+    snprintf(added, sizeof added, "%s/sys/bus/pci/devices/0000:83:00.0", root);
+    gt_copy_tree(src, added);
+    yard_actor_test_advance(t, 1000);
+    assert_int_equal(gt_count(t, n0, "gpu.added"), 1);
+    assert_int_equal(gt_count(t, n0, "gpu.metrics"), 0);
+    yh_json_t *ev = s_last(t, n0, "gpu.added");
+    assert_string_equal(yh_json_str(yh_json_root(ev), "pci"), "0000:83:00.0");
+    yh_json_destroy(&ev);
+
+    /* the H200 handed to vfio-pci for a VM: gpu.changed {what: driver} at once */
+    char dev[700];
+    n0 = s_total(t);
+    snprintf(dev, sizeof dev, "%s/sys/bus/pci/devices/0000:00:06.0", root);
+    s_write(dev, "uevent", "DRIVER=vfio-pci\nPCI_CLASS=30200\n");
+    yard_actor_test_advance(t, 1000);
+    assert_int_equal(gt_count(t, n0, "gpu.changed"), 1);
+    ev = s_last(t, n0, "gpu.changed");
+    assert_string_equal(yh_json_str(yh_json_root(ev), "what"), "driver");
+    assert_string_equal(yh_json_str(yh_json_root(ev), "to.driver"), "vfio-pci");
+    assert_string_equal(yh_json_str(yh_json_root(ev), "id"),
+                        "GPU-b411adcd-6361-8705-5406-d8cd8c595897");
+    yh_json_destroy(&ev);
+
+    /* the AMD card pulled */
+    n0 = s_total(t);
+    yh_rmtree(added);
+    yard_actor_test_advance(t, 1000);
+    assert_int_equal(gt_count(t, n0, "gpu.removed"), 1);
+    yard_actor_test_destroy(&t);
+    yh_rmtree(tmp);
+    free(tmp);
+}
+
 /* NVML answers GPU_IS_LOST: gpu.changed {what: lost, to: true} at the next scan, with the
  * figures null ("gpu_lost"); when it answers again, {what: lost, to: false}. */
 static void
@@ -152,7 +207,8 @@ test_gpu_lost_and_back(void **state)
     fclose(f);
     text[len] = '\0';
     yh_write_file(conf, text);
-    yard_actor_test_t *t = gt_start(GT_FIXTURES "/nvidia-h200-vm", conf, NULL, "h200-vm", "10s");
+    yard_actor_test_t *t =
+        gt_start(GT_FIXTURES "/nvidia-h200-vm", conf, NULL, "h200-vm", "10s", NULL);
     gt_wait_detector(t);
     assert_int_equal(gt_count(t, 0, "gpu.added"), 1);
 
@@ -195,7 +251,7 @@ test_thousand_cycles(void **state)
     unsigned long inits = gt_stub_calls("nvmlInit_v2");
     unsigned long counts = gt_stub_calls("nvmlDeviceGetCount_v2");
     yard_actor_test_t *t =
-        gt_start(GT_FIXTURES "/nvidia-h200-vm", "h200.conf", NULL, "h200-vm", "1s");
+        gt_start(GT_FIXTURES "/nvidia-h200-vm", "h200.conf", NULL, "h200-vm", "1s", NULL);
     gt_wait_detector(t);
     size_t n0 = s_total(t);
     long long t0 = yh_now_ms();
@@ -273,6 +329,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hotplug_within_one_interval),
+        cmocka_unit_test(test_watch_publishes_at_once),
         cmocka_unit_test(test_gpu_lost_and_back),
         cmocka_unit_test(test_thousand_cycles),
         cmocka_unit_test(test_one_detector_per_node),
