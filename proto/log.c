@@ -55,6 +55,36 @@ static atomic_size_t s_nsecrets = 0;
 
 static const char *const s_level_names[] = {"debug", "info", "warn", "error", "off"};
 
+/* The line sink: read under a read lock by every line, changed under the write lock, so
+ * that yard_log_set_sink() returns only once no call of the old sink is running. */
+static pthread_rwlock_t s_sink_lock = PTHREAD_RWLOCK_INITIALIZER;
+static yard_log_sink_fn *s_sink_fn = NULL;
+static void *s_sink_arg = NULL;
+static atomic_bool s_sink_on = false; /* lines skip the lock while no sink is set */
+
+void
+yard_log_set_sink(yard_log_sink_fn *fn, void *arg)
+{
+    pthread_rwlock_wrlock(&s_sink_lock);
+    s_sink_fn = fn;
+    s_sink_arg = arg;
+    atomic_store(&s_sink_on, fn != NULL);
+    pthread_rwlock_unlock(&s_sink_lock);
+}
+
+static void
+s_sink(const char *line, size_t len)
+{
+    if (!atomic_load_explicit(&s_sink_on, memory_order_relaxed)) {
+        return;
+    }
+    pthread_rwlock_rdlock(&s_sink_lock);
+    if (s_sink_fn != NULL) {
+        s_sink_fn(s_component ? s_component : "main", line, len, s_sink_arg);
+    }
+    pthread_rwlock_unlock(&s_sink_lock);
+}
+
 void
 yard_log_set_level(yard_log_level_t level)
 {
@@ -308,6 +338,7 @@ s_emit(yard_log_level_t level, const char *msg, long suppressed, va_list ap)
     buf[o.len++] = '\n';
     ssize_t w = write(STDERR_FILENO, buf, o.len);
     (void)w; /* nowhere to report a failed log write */
+    s_sink(buf, o.len - 1);
 }
 
 void

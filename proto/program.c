@@ -11,6 +11,7 @@
 #include "yard/curve.h"
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/log_publish.h"
 #include "yard/signal.h"
 
 #include <stdarg.h>
@@ -38,7 +39,8 @@ struct yard_program {
     size_t ntables;
     int code;
     char err[1024];
-    yard_curve_opts_t curve; /* the `curve:` section, applied for every program */
+    yard_curve_opts_t curve;     /* the `curve:` section, applied for every program */
+    yard_log_publish_t *publish; /* log_publish: true; NULL otherwise */
 };
 
 /* The option flag an alias stands for, or NULL. */
@@ -167,6 +169,23 @@ s_curve(yard_program_t *self, char *err, size_t errlen)
     return rc ? rc : yard_curve_configure(&self->curve, err, errlen);
 }
 
+/* log_publish: true starts publishing every log line on the bus (yard/log_publish.h). */
+static int
+s_log_publish(yard_program_t *self)
+{
+    bool on = false;
+    char err[512];
+    if (yard_log_publish_enabled(self->cfg, &on, err, sizeof err) != 0) {
+        yard_program_fail(self, YARD_E_CONFIG, "%s", err);
+        return 1;
+    }
+    const char *broker = yard_log_publish_broker(self->cfg);
+    if (on && yard_log_publish_start(broker, NULL, &self->publish) != 0) {
+        yard_log(YARD_LOG_WARN, "log_publish: cannot publish the log", YF_STR("broker", broker));
+    }
+    return 0;
+}
+
 int
 yard_program_configure(yard_program_t *self)
 {
@@ -214,7 +233,7 @@ yard_program_configure(yard_program_t *self)
     for (size_t i = 0; i < n; i++) {
         yard_options_log(sets[i].table, sets[i].target, sets[i].section);
     }
-    return 0;
+    return s_log_publish(self);
 }
 
 const yard_config_t *
@@ -288,6 +307,7 @@ yard_program_end(yard_program_t **self_p)
         yard_log_redact(self->err, shown, sizeof shown);
         fprintf(stderr, "%s: %s\n", self->def->name, shown);
     }
+    yard_log_publish_stop(&self->publish);
     yard_options_free(yard_curve_options, &self->curve);
     yard_config_destroy(&self->cfg);
     free(self->flags);

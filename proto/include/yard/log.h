@@ -82,6 +82,16 @@ void yard_log_add_secret(const char *value);
  * stderr before it exits). */
 void yard_log_redact(const char *text, char *out, size_t cap);
 
+/* A line sink: receives every line the logger writes (the JSON text without its newline, and
+ * the component that wrote it), e.g. to publish it on the bus (yard/log_publish.h). It runs on
+ * the logging thread right after the line was written, so it must be quick, never block and
+ * never log; line is borrowed for the call. */
+typedef void(yard_log_sink_fn)(const char *component, const char *line, size_t len, void *arg);
+
+/* Sets the process's one sink (fn NULL: none). Once this returns, the previous sink is no
+ * longer running and will not be called again, so its arg may be freed. Thread-safe. */
+void yard_log_set_sink(yard_log_sink_fn *fn, void *arg);
+
 /* Writes one line. The variadic part is YF_* triples ended by a NULL key; use yard_log() and
  * yard_log_record(). */
 void yard_log_emit(yard_log_level_t level, const char *msg, ...);

@@ -1,0 +1,136 @@
+/* Bus lines: with log_publish, a program's log lines are published on log.<component>
+ * (yard/log_publish.h) and logship, subscribed to log.>, ships them with log.subject and the
+ * decoded fields; a flood the bus cannot take is dropped and counted, never waited for. */
+#include "lst.h"
+
+#include "fixture.h"
+#include "yard/log.h"
+#include "yard/log_publish.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static lst_env_t s_env;
+
+static int
+s_setup(void **state)
+{
+    (void)state;
+    lst_setup(&s_env);
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    (void)state;
+    lst_teardown(&s_env);
+    return 0;
+}
+
+typedef struct {
+    yard_actor_test_t *t;
+    es_fake_t *es;
+    const char *needle;
+    size_t n;
+} s_wait_t;
+
+static void
+test_bus_lines(void **state)
+{
+    (void)state;
+    int port = 0;
+    yard_broker_t *broker = yh_broker_start(&port);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    yard_log_publish_t *pub = NULL;
+    assert_int_equal(yard_log_publish_start(endpoint, NULL, &pub), 0);
+    char *section = lst_config(&s_env, NULL, "  bus: {subjects: [\"log.>\"]}\n", NULL, NULL);
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg, "broker: %s\n%s", endpoint, section);
+    free(section);
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(&yard_actor_logship, cfg, &t), 0);
+    /* the subscription is made on the replica's first turns: log until a line arrives */
+    char buf[8192];
+    for (int i = 0; i < 100 && lst_docs_with(s_env.es, "bus warm-up", buf, sizeof buf) == 0; i++) {
+        yard_log_record(YARD_LOG_INFO, "bus warm-up");
+        lst_run_for(t, 50);
+    }
+    assert_true(lst_docs_with(s_env.es, "bus warm-up", buf, sizeof buf) > 0);
+    yard_log_set_context("billing", 2);
+    for (int i = 0; i < 50; i++) {
+        yard_log_record(YARD_LOG_WARN, "card declined", YF_INT("bus_seq", i));
+    }
+    yard_log_set_context(NULL, -1);
+    size_t n = 0;
+    for (int i = 0; i < 200 && (n = lst_docs_with(s_env.es, "card declined", buf, 0)) < 50; i++) {
+        lst_run_for(t, 20);
+    }
+    assert_int_equal(n, 50);
+    assert_int_equal(lst_docs_with(s_env.es, "\"bus_seq\":7,", buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "\"log\":{\"subject\":\"log.billing\""));
+    assert_non_null(strstr(buf, "\"message\":\"card declined\""));
+    assert_non_null(strstr(buf, "\"service\":{\"name\":\"billing\"}"));
+    assert_non_null(strstr(buf, "\"level\":\"warn\""));
+    char *st = lst_status(t);
+    assert_true(lst_json_num(st, "bus_lines") >= 51);
+    free(st);
+    yard_actor_test_destroy(&t);
+    yard_log_publish_stop(&pub);
+    yard_broker_destroy(&broker);
+}
+
+static int64_t
+s_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* 20,000 lines at once, more than the queue holds: the logger never waits for the bus, and
+ * what did not fit is counted. */
+static void
+test_flood_drops_counted(void **state)
+{
+    (void)state;
+    yard_log_publish_t *pub = NULL;
+    assert_int_equal(yard_log_publish_start("tcp://127.0.0.1:1", NULL, &pub), 0);
+    int saved = dup(STDERR_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDERR_FILENO); /* 20,000 lines of noise */
+    int64_t t0 = s_now_us();
+    for (int i = 0; i < 20000; i++) {
+        yard_log_record(YARD_LOG_INFO, "flood", YF_INT("i", i));
+    }
+    int64_t took = s_now_us() - t0;
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(null);
+    uint64_t dropped = yard_log_publish_dropped(pub);
+    print_message("20000 lines logged in %lld us; dropped %llu\n", (long long)took,
+                  (unsigned long long)dropped);
+    assert_true(dropped > 0);
+    assert_true(dropped <= 20000);
+    assert_true(took < 5000000); /* nothing waited on the (absent) broker */
+    yard_log_publish_stop(&pub);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bus_lines, s_setup, s_teardown),
+        cmocka_unit_test(test_flood_drops_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
