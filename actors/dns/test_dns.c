@@ -631,6 +631,59 @@ t_cloudflare_5xx_then_success(void **state)
     yh_ipecho_stop(&echo);
 }
 
+/* A provider that refuses the connection, or never answers (a held reply, past
+ * http_timeout): retried http_attempts times with backoff, then an error; nothing is marked
+ * set, and the record waits min_error_interval. */
+static void
+t_transport_failures(void **state)
+{
+    (void)state;
+    yh_ipecho_t *echo = yh_ipecho_start();
+    yh_dyndns2_t *dyn = yh_dyndns2_start("me", "pw");
+    yh_dyndns2_add_host(dyn, "home.example.com");
+    struct {
+        const char *server, *code;
+    } cases[] = {{"http://127.0.0.1:1", "UNREACHABLE"}, {yh_dyndns2_url(dyn), "TIMEOUT"}};
+    yh_dyndns2_hold(dyn, true);
+    for (size_t c = 0; c < 2; c++) {
+        char yaml[4096];
+        snprintf(yaml, sizeof yaml,
+                 "dns:\n"
+                 "  interval: 5m\n"
+                 "  http_timeout: 300ms\n"
+                 "  http_attempts: 3\n"
+                 "  ip:\n"
+                 "    v4: {web: ['%s']}\n"
+                 "  records:\n"
+                 "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
+                 "       username: me, password: pw}\n",
+                 yh_ipecho_url(echo), cases[c].server);
+        yard_actor_test_t *t = s_start(yaml);
+        s_first_cycle(t);
+        char *ev = s_event(t, "dns.error", 0);
+        char want[64];
+        snprintf(want, sizeof want, "\"code\":\"%s\"", cases[c].code);
+        if (!strstr(ev, want)) {
+            fail_msg("%s", ev);
+        }
+        free(ev);
+        assert_int_equal(s_events(t, "dns.updated"), 0);
+        if (c == 1) {
+            assert_int_equal(yh_dyndns2_calls(dyn), 3); /* http_attempts */
+        }
+        int err;
+        char *st = s_call(t, "status", NULL, &err);
+        assert_non_null(strstr(st, "\"address\":null"));
+        assert_non_null(strstr(st, "\"reason\":\"min_error_interval\""));
+        free(st);
+        yard_actor_test_destroy(&t);
+    }
+    yh_dyndns2_hold(dyn, false);
+    yh_dyndns2_release(dyn);
+    yh_dyndns2_stop(&dyn);
+    yh_ipecho_stop(&echo);
+}
+
 /* --- DuckDNS ------------------------------------------------------------------------------ */
 
 static void
@@ -948,6 +1001,7 @@ main(void)
         cmocka_unit_test(t_cloudflare_429_retry_after),
         cmocka_unit_test(t_cloudflare_rate_limit),
         cmocka_unit_test(t_cloudflare_5xx_then_success),
+        cmocka_unit_test(t_transport_failures),
         cmocka_unit_test(t_duckdns),
         cmocka_unit_test(t_verify_disagreeing_source),
         cmocka_unit_test(t_garbage_sources),
