@@ -117,7 +117,7 @@ s_scan_into(gpu_state_t *st, const gpu_opts_t *o)
     if (st->nvml) {
         gpu_nvml_fill(st->nvml, inv);
     }
-    gpu_procfs_fill(o->procfs_root, inv);
+    gpu_procfs_fill(o->procfs_root, inv, st->nvml ? "not_listed_by_nvml" : "nvml_unavailable");
     inv->nvml = st->nvml != NULL;
     snprintf(inv->nvml_error, sizeof inv->nvml_error, "%s", st->nvml ? "" : st->nvml_error);
     return 0;

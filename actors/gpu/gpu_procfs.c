@@ -69,11 +69,11 @@ s_driver_version(const char *procfs_root, char *out, size_t cap)
 }
 
 static void
-s_fill_one(const char *procfs_root, gpu_dev_t *d, const char *version)
+s_fill_one(const char *procfs_root, gpu_dev_t *d, const char *version, const char *why_null)
 {
     char path[PATH_MAX], text[4096], v[GPU_STR_MAX];
     for (size_t i = 0; i < sizeof s_nvml_only / sizeof s_nvml_only[0]; i++) {
-        gpu_set_null(d, s_nvml_only[i], GPU_SRC_NVML, "nvml_unavailable");
+        gpu_set_null(d, s_nvml_only[i], GPU_SRC_NVML, why_null);
     }
     if (version) {
         gpu_set_str(d, GPU_F_DRIVER_VERSION, GPU_SRC_PROCFS, version);
@@ -99,14 +99,14 @@ s_fill_one(const char *procfs_root, gpu_dev_t *d, const char *version)
 }
 
 void
-gpu_procfs_fill(const char *procfs_root, gpu_inv_t *inv)
+gpu_procfs_fill(const char *procfs_root, gpu_inv_t *inv, const char *why)
 {
     char version[GPU_STR_MAX];
     bool have_version = s_driver_version(procfs_root, version, sizeof version);
     for (size_t i = 0; i < inv->n; i++) {
         gpu_dev_t *d = &inv->dev[i];
         if (d->vendor_id == 0x10de && d->f[GPU_F_UUID].source != GPU_SRC_NVML) {
-            s_fill_one(procfs_root, d, have_version ? version : NULL);
+            s_fill_one(procfs_root, d, have_version ? version : NULL, why);
         }
     }
 }
