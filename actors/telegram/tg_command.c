@@ -556,7 +556,11 @@ tg_command_run(tg_state_t *st, const tg_cmd_call_t *call)
                     {"whoami", s_whoami}};
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
         if (strcmp(builtins[i].name, call->name) == 0) {
-            s_event(st, call, true);
+            tg_cmd_call_t shown = *call;
+            if (i == 0) {
+                shown.args[0] = '\0'; /* /start's argument is an invitation code: a secret */
+            }
+            s_event(st, &shown, true);
             builtins[i].fn(st, call);
             return;
         }

@@ -229,6 +229,10 @@ tg_update_handle(tg_state_t *st, const msgpack_object *u)
     if (obj && obj->type == MSGPACK_OBJECT_MAP &&
         yard_mp_get_str(obj, "text", &text, NULL, 0) == 0) {
         size_t n = text.len > 4096 ? 4096 : text.len;
+        if (n > 7 && memcmp(text.ptr, "/start", 6) == 0 &&
+            (text.ptr[6] == ' ' || text.ptr[6] == '@')) {
+            n = 6; /* "/start <code>": the code is a secret, never in an event */
+        }
         while (n < text.len && n > 0 && ((unsigned char)text.ptr[n] & 0xC0) == 0x80) {
             n--; /* cut on a character boundary */
         }

@@ -57,6 +57,7 @@ struct tg_fake {
     s_chat_t chats[S_MAX_CHATS];
     size_t n_chats;
     uint64_t poll_gen;
+    bool paused;
     size_t polls_held;
     char allowed[512];
     char webhook[512], secret[512];
@@ -288,6 +289,9 @@ s_allowed(const char *allowed, const char *type)
 static char *
 s_updates_json(tg_fake_t *f, int64_t limit)
 {
+    if (f->paused) {
+        return NULL;
+    }
     size_t cap = 16, n = 0;
     for (size_t i = 0; i < f->n_updates; i++) {
         cap += strlen(f->updates[i].obj) + 64;
@@ -1065,4 +1069,13 @@ tg_fake_commands(tg_fake_t *f, const char *lang, char *buf, size_t len)
     }
     pthread_mutex_unlock(&f->lock);
     return buf;
+}
+
+void
+tg_fake_pause(tg_fake_t *f, bool paused)
+{
+    pthread_mutex_lock(&f->lock);
+    f->paused = paused;
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
 }

@@ -49,6 +49,10 @@ int64_t tg_fake_push(tg_fake_t *f, const char *type, const char *obj_json);
 int64_t tg_fake_push_text(tg_fake_t *f, int64_t chat_id, int64_t user_id, const char *lang,
                           const char *text);
 
+/* While paused, queued updates are kept back from getUpdates (a long poll keeps waiting);
+ * unpausing delivers them together, as one batch of up to limit. */
+void tg_fake_pause(tg_fake_t *f, bool paused);
+
 /* Messages sent (accepted) to chat_id so far; 0 for all chats. */
 size_t tg_fake_sent(tg_fake_t *f, int64_t chat_id);
 /* Waits up to timeout_ms until at least n messages were sent to chat_id (0: any chat).
