@@ -484,6 +484,61 @@ t_cloudflare_patch_keeps_ttl_proxied(void **state)
     yh_ipecho_stop(&echo);
 }
 
+/* AAAA records from a v6 source; a record that already has the address is not PATCHed; a
+ * cached record id that went stale (the record was deleted and made again) is looked up
+ * again once. */
+static void
+t_cloudflare_aaaa_same_and_stale_id(void **state)
+{
+    (void)state;
+    yh_ipecho_t *echo = yh_ipecho_start(), *echo6 = yh_ipecho_start();
+    yh_ipecho_set(echo6, 200, "2606:4700:0::1111\n");
+    yh_cloudflare_t *cf = s_cf_start(true);
+    yh_cf_add_record(cf, S_ZONE_ID, "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a", "A", "same.example.com",
+                     "1.2.3.4", 1, false);
+    char yaml[4096], u6[128];
+    snprintf(u6, sizeof u6, "%s", yh_ipecho_url(echo6));
+    snprintf(yaml, sizeof yaml,
+             S_HEAD "  ip:\n"
+                    "    v4: {web: ['%s']}\n"
+                    "    v6: {web: ['%s']}\n"
+                    "  records:\n"
+                    "    - {name: home.example.com, provider: cloudflare, zone: example.com,\n"
+                    "       token: cf-token-123, api_base: '%s'}\n"
+                    "    - {name: home.example.com, type: AAAA, provider: cloudflare,\n"
+                    "       zone: example.com, token: cf-token-123, api_base: '%s'}\n"
+                    "    - {name: same.example.com, provider: cloudflare, zone: example.com,\n"
+                    "       token: cf-token-123, api_base: '%s'}\n",
+             yh_ipecho_url(echo), u6, yh_cf_url(cf), yh_cf_url(cf), yh_cf_url(cf));
+    yard_actor_test_t *t = s_start(yaml);
+    s_first_cycle(t);
+    char content[64];
+    assert_int_equal(
+        yh_cf_record(cf, "AAAA", "home.example.com", content, sizeof content, NULL, NULL), 0);
+    assert_string_equal(content, "2606:4700::1111");
+    assert_int_equal(yh_cf_calls(cf, "POST"), 1);  /* the AAAA */
+    assert_int_equal(yh_cf_calls(cf, "PATCH"), 1); /* the A; same.example.com already right */
+    assert_int_equal(s_events(t, "dns.updated"), 3);
+
+    /* Someone deletes and re-creates home's A record: its cached id is stale. */
+    assert_int_equal(yh_cf_delete_record(cf, S_REC_ID), 0);
+    yh_cf_add_record(cf, S_ZONE_ID, "0123456789abcdef0123456789abcdef", "A", "home.example.com",
+                     "1.2.3.4", 1, false);
+    yh_ipecho_set(echo, 200, "5.6.7.8");
+    s_next_cycle(t);
+    assert_int_equal(yh_cf_record(cf, "A", "home.example.com", content, sizeof content, NULL, NULL),
+                     0);
+    assert_string_equal(content, "5.6.7.8");
+    assert_int_equal(yh_cf_record(cf, "A", "same.example.com", content, sizeof content, NULL, NULL),
+                     0);
+    assert_string_equal(content, "5.6.7.8");
+    assert_int_equal(s_events(t, "dns.error"), 0);
+    yard_actor_test_destroy(&t);
+    yh_cf_stop(&cf);
+    yh_ipecho_stop(&echo);
+    yh_ipecho_stop(&echo6);
+}
+
 /* A wrong token (403, error 9109) and a read-only token (403, error 10000 on the PATCH):
  * reported with Cloudflare's code and message, then held until the configuration changes. */
 static void
@@ -997,6 +1052,7 @@ main(void)
         cmocka_unit_test(t_dyndns2_nochg),
         cmocka_unit_test(t_cloudflare_create_then_patch),
         cmocka_unit_test(t_cloudflare_patch_keeps_ttl_proxied),
+        cmocka_unit_test(t_cloudflare_aaaa_same_and_stale_id),
         cmocka_unit_test(t_cloudflare_wrong_token),
         cmocka_unit_test(t_cloudflare_429_retry_after),
         cmocka_unit_test(t_cloudflare_rate_limit),

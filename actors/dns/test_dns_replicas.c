@@ -12,6 +12,8 @@
 #include "ipecho_fake.h"
 
 #include "yard/actor_test.h"
+#include "yard/client.h"
+#include "yard/msg.h"
 #include "yard/error.h"
 #include "yard/json.h"
 
@@ -306,6 +308,25 @@ t_real_time_replicas(void **state)
         usleep(50000);
     }
     assert_int_equal(yh_dyndns2_calls(dyn), 4);
+    /* Every replica answers status through the bus, from the store. */
+    yard_client_t *c = NULL;
+    assert_int_equal(yard_client_new(yh_endpoint(port), NULL, &c), 0);
+    yard_call_opts_t co = {.op = "status", .timeout_ms = 5000};
+    for (int i = 0; i < 8; i++) {
+        yard_msg_t *reply = NULL;
+        assert_int_equal(yard_client_call(c, "dns", NULL, 0, &co, &reply), 0);
+        size_t size = 0;
+        const void *body = yard_msg_body(reply, &size);
+        char *json = NULL;
+        assert_int_equal(yard_json_from_msgpack(body, size, &json, NULL, NULL, 0), 0);
+        assert_non_null(strstr(json, "\"name\":\"rt-a.example.com\",\"type\":\"A\","
+                                     "\"provider\":\"dyndns2\",\"address\":\"5.6.7.8\""));
+        assert_non_null(strstr(json, "\"name\":\"rt-b.example.com\",\"type\":\"A\","
+                                     "\"provider\":\"dyndns2\",\"address\":\"5.6.7.8\""));
+        free(json);
+        yard_msg_destroy(&reply);
+    }
+    yard_client_destroy(&c);
     yard_actor_destroy(&a);
     yard_actor_destroy(&b);
     yard_broker_destroy(&broker);

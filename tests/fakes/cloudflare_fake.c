@@ -434,6 +434,23 @@ yh_cf_add_record(yh_cloudflare_t *f, const char *zone_id, const char *id, const 
     pthread_mutex_unlock(&f->lock);
 }
 
+int
+yh_cf_delete_record(yh_cloudflare_t *f, const char *id)
+{
+    int rc = -1;
+    pthread_mutex_lock(&f->lock);
+    for (size_t i = 0; i < f->n_recs; i++) {
+        if (strcmp(f->recs[i].id, id) == 0) {
+            memmove(&f->recs[i], &f->recs[i + 1], sizeof f->recs[0] * (f->n_recs - i - 1));
+            f->n_recs--;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    return rc;
+}
+
 void
 yh_cf_inject(yh_cloudflare_t *f, int status, int retry_after_s, size_t n)
 {

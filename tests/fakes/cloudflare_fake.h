@@ -34,6 +34,9 @@ void yh_cf_add_zone(yh_cloudflare_t *f, const char *name, const char *id);
 void yh_cf_add_record(yh_cloudflare_t *f, const char *zone_id, const char *id, const char *type,
                       const char *name, const char *content, int64_t ttl, bool proxied);
 
+/* Deletes record id (as the dashboard would). Returns 0, or -1 when there is none. */
+int yh_cf_delete_record(yh_cloudflare_t *f, const char *id);
+
 /* The next n requests (any path) answer status: 429 with "Retry-After: retry_after_s" when
  * retry_after_s > 0 (error 971 "Please wait and consider throttling your request speed"), or
  * a 5xx with error 1000. */
