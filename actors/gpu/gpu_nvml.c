@@ -283,20 +283,25 @@ s_system_str(gpu_dev_t *d, gpu_field_id_t f, nv_sys_str_fn fn)
     }
 }
 
-static void
+/* Fills the GPU at index; returns false when NVML said it is lost before naming its bus. */
+static bool
 s_fill_one(gpu_nvml_t *self, gpu_inv_t *inv, unsigned int index)
 {
     nv_device_t h = NULL;
     nv_pci_t pci;
     char slot[16];
     memset(&pci, 0, sizeof pci);
-    if (self->handle(index, &h) != NV_SUCCESS || self->pci(h, &pci) != NV_SUCCESS) {
-        return; /* without its bus id the GPU cannot be keyed; sysfs still lists it */
+    nv_ret_t rc = self->handle(index, &h);
+    if (rc == NV_SUCCESS) {
+        rc = self->pci(h, &pci);
+    }
+    if (rc != NV_SUCCESS) {
+        return rc != NV_ERROR_GPU_IS_LOST; /* unkeyed: sysfs still lists it */
     }
     pci.bus_id[sizeof pci.bus_id - 1] = '\0';
     gpu_dev_t *d = s_slot(pci.bus_id, slot, sizeof slot) ? s_device(inv, slot, &pci) : NULL;
     if (!d) {
-        return;
+        return true;
     }
     d->lost = false;
     gpu_set_str(d, GPU_F_PCI_BUS_ID, GPU_SRC_NVML, pci.bus_id);
@@ -311,6 +316,7 @@ s_fill_one(gpu_nvml_t *self, gpu_inv_t *inv, unsigned int index)
     if (uuid && uuid[0]) {
         snprintf(d->id, sizeof d->id, "%s", uuid);
     }
+    return true;
 }
 
 void
@@ -323,8 +329,19 @@ gpu_nvml_fill(gpu_nvml_t *self, gpu_inv_t *inv)
     if (n > NV_MAX_INDEX) {
         n = NV_MAX_INDEX;
     }
+    unsigned int lost = 0;
     for (unsigned int i = 0; i < n; i++) {
-        s_fill_one(self, inv, i);
+        lost += !s_fill_one(self, inv, i);
+    }
+    /* A GPU lost before NVML named its bus: the NVIDIA GPUs sysfs lists that NVML did not
+     * answer for are the lost ones (NVML cannot say which, and they cannot be told apart
+     * when several are lost at once, so at most that many are marked). */
+    for (size_t i = 0; i < inv->n && lost > 0; i++) {
+        gpu_dev_t *d = &inv->dev[i];
+        if (d->vendor_id == 0x10de && d->f[GPU_F_UUID].source != GPU_SRC_NVML) {
+            d->lost = true;
+            lost--;
+        }
     }
     gpu_inv_sort(inv);
 }

@@ -106,7 +106,7 @@ gpu_procfs_fill(const char *procfs_root, gpu_inv_t *inv, const char *why)
     for (size_t i = 0; i < inv->n; i++) {
         gpu_dev_t *d = &inv->dev[i];
         if (d->vendor_id == 0x10de && d->f[GPU_F_UUID].source != GPU_SRC_NVML) {
-            s_fill_one(procfs_root, d, have_version ? version : NULL, why);
+            s_fill_one(procfs_root, d, have_version ? version : NULL, d->lost ? "gpu_lost" : why);
         }
     }
 }

@@ -237,6 +237,24 @@ test_gpu_lost_and_back(void **state)
     ev = s_last(t, n0, "gpu.changed");
     assert_int_equal(yh_json_bool(yh_json_root(ev), "to"), 0);
     yh_json_destroy(&ev);
+
+    /* lost before NVML can even name its bus (the handle answers GPU_IS_LOST): the GPU sysfs
+     * lists and NVML did not answer for is the lost one, still keyed by its UUID (procfs) */
+    const char *h = strstr(text, "handle 0");
+    assert_non_null(h);
+    snprintf(lost, sizeof lost, "%.*shandle 15%s", (int)(h - text), text, h + 8);
+    yh_write_file(conf, lost);
+    n0 = s_total(t);
+    yard_actor_test_advance(t, INTERVAL_MS);
+    assert_int_equal(gt_count(t, n0, "gpu.changed"), 1);
+    ev = s_last(t, n0, "gpu.changed");
+    r = yh_json_root(ev);
+    assert_string_equal(yh_json_str(r, "what"), "lost");
+    assert_int_equal(yh_json_bool(r, "to"), 1);
+    assert_string_equal(yh_json_str(r, "id"), "GPU-b411adcd-6361-8705-5406-d8cd8c595897");
+    assert_string_equal(yh_json_str(r, "gpu.fields.name.source"), "procfs");
+    assert_string_equal(yh_json_str(r, "gpu.fields.memory_total.why"), "gpu_lost");
+    yh_json_destroy(&ev);
     yard_actor_test_destroy(&t);
     yh_rmtree(tmp);
     free(tmp);
