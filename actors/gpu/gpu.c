@@ -74,7 +74,6 @@ typedef struct {
     yard_timer_t *every;
     yard_timer_t *watch;
     yard_ctx_t *ctx;
-    uint64_t published;
 } gpu_state_t;
 
 /* --- scanning ------------------------------------------------------------------------------- */
@@ -133,8 +132,6 @@ s_publish(gpu_state_t *st, const char *subject, yard_mpw_t **w_p)
         if (rc != 0) {
             yard_log(YARD_LOG_WARN, "gpu: event not published", YF_STR("subject", subject),
                      YF_STR("error", yard_err_name(rc)));
-        } else {
-            st->published++;
         }
     }
     yard_mpw_destroy(w_p);
