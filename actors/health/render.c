@@ -244,7 +244,7 @@ static const char s_css[] =
     ".name{font-weight:600;flex:1 1 auto;overflow-wrap:anywhere}"
     ".state{font-weight:600;text-transform:uppercase;font-size:.85em}"
     ".up .state{color:#2e9d4e}.down .state{color:#d0342c}.unknown .state{color:#777}"
-    ".pct{color:#555;font-size:.85em;width:100%}"
+    ".pct{color:#555;font-size:.85em;width:100%}.u{white-space:nowrap}"
     ".bars{display:flex;gap:2px;margin-top:6px;height:22px}"
     ".bars i{flex:1;border-radius:2px;background:#ddd}"
     ".bars i.g{background:#2e9d4e}.bars i.a{background:#e0a800}.bars i.r{background:#d0342c}"
@@ -254,9 +254,11 @@ static void
 s_put_pct(s_buf_t *b, const char *label, double v)
 {
     if (v < 0) {
-        s_put(b, "%s —", label);
+        s_put(b, "<span class=\"u\">%s —</span>", label);
+    } else if (v >= 1.0) {
+        s_put(b, "<span class=\"u\">%s 100%%</span>", label);
     } else {
-        s_put(b, "%s %.2f%%", label, v * 100.0);
+        s_put(b, "<span class=\"u\">%s %.2f%%</span>", label, v * 100.0);
     }
 }
 
@@ -283,7 +285,9 @@ static void
 s_put_duration(s_buf_t *b, int64_t ms)
 {
     int64_t m = ms / 60000;
-    if (m < 60) {
+    if (m == 0) {
+        s_put(b, "%lld s", (long long)(ms / 1000));
+    } else if (m < 60) {
         s_put(b, "%lld min", (long long)m);
     } else if (m < 48 * 60) {
         s_put(b, "%lld h %lld min", (long long)(m / 60), (long long)(m % 60));
@@ -301,9 +305,9 @@ s_page_check(s_buf_t *b, const hc_check_t *c, const hc_record_t *r, int64_t now_
     s_put_html(b, c->name);
     s_put(b, "</span><span class=\"state\">%s</span></div><div class=\"pct\">", st);
     if (r->since_ms > 0 && now_ms > r->since_ms) {
-        s_put(b, "for ");
+        s_put(b, "<span class=\"u\">for ");
         s_put_duration(b, now_ms - r->since_ms);
-        s_put(b, " · ");
+        s_put(b, "</span> · ");
     }
     s_put_pct(b, "1 h", hc_record_uptime(r, now_ms, 60));
     s_put(b, " · ");
