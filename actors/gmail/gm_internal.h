@@ -128,6 +128,7 @@ typedef struct gm_acct {
     size_t n_ids, at;
     char **pending; /* action retries of this cycle */
     size_t n_pending, pending_at;
+    size_t pending_total; /* members of the retry set, as last read plus added since */
     gm_msg_t msg;
     /* status */
     int64_t last_sync_ms, last_ok_ms;

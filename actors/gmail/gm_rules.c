@@ -21,8 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_TRIES   10  /* attempts of one failed action, then it is dropped (logged) */
-#define S_MAX_PENDING 100 /* retries handled per cycle */
+#define S_MAX_TRIES   10   /* attempts of one failed action, then it is dropped (logged) */
+#define S_MAX_PENDING 100  /* retries handled per cycle */
+#define S_MAX_SET     1000 /* failed actions kept; past it a new failure is dropped (logged) */
 
 typedef struct {
     gm_acct_t *a;
@@ -111,7 +112,11 @@ s_action_done(gm_acct_t *a, bool ok, const char *why)
         s_next_pending(a);
         return;
     }
-    if (!ok) {
+    if (!ok && a->pending_total >= S_MAX_SET) {
+        yard_log(YARD_LOG_ERROR, "gmail: too many failed actions kept; this one is dropped",
+                 YF_STR("account", a->name), YF_STR("action", member));
+    } else if (!ok) {
+        a->pending_total++;
         char ekey[160];
         snprintf(ekey, sizeof ekey, "gmail:%s:ev:%s", a->name, m->id);
         yard_store_set(a->st->store, ekey, m->event, m->event_size, a->st->o->processed_ttl_ms);
@@ -414,6 +419,7 @@ gm_rules_retry(gm_acct_t *a, void (*done)(gm_acct_t *a))
         a->pending = NULL;
         a->n_pending = 0;
     }
+    a->pending_total = a->n_pending;
     if (a->n_pending > S_MAX_PENDING) {
         a->n_pending = S_MAX_PENDING; /* the rest waits for the next cycles */
     }

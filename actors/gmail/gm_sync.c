@@ -67,10 +67,6 @@ gm_sync_end(gm_acct_t *a, const char *err)
     } else {
         a->last_ok_ms = a->last_sync_ms;
     }
-    char key[128], val[32];
-    gm_key(a, "last", key, sizeof key);
-    int n = snprintf(val, sizeof val, "%lld", (long long)a->last_sync_ms);
-    yard_store_set(a->st->store, key, val, (size_t)n, 0);
 }
 
 void
@@ -336,6 +332,11 @@ s_after_retries(gm_acct_t *a)
 void
 gm_sync_start(gm_acct_t *a)
 {
+    /* the start, shared: every replica counts the interval from it (gmail.c s_due) */
+    char key[128], val[32];
+    gm_key(a, "last", key, sizeof key);
+    int n = snprintf(val, sizeof val, "%lld", (long long)yard_ctx_wall_ms(a->st->ctx));
+    yard_store_set(a->st->store, key, val, (size_t)n, 0);
     a->phase = GM_SYNCING;
     a->incomplete = false;
     a->n_ids = a->at = 0;

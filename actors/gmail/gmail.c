@@ -90,8 +90,11 @@ s_due(gm_acct_t *a)
     if (yard_store_del(a->st->store, key) == 1) {
         return true;
     }
+    /* half a tick of slack: the tick and the clock read drift by a few ms, and a sync due a
+     * hair after a tick would otherwise wait a whole tick more */
     int64_t last = s_store_int(a, "last");
-    return last < 0 || yard_ctx_wall_ms(a->st->ctx) - last >= (int64_t)a->st->o->interval_ms;
+    return last < 0 ||
+           yard_ctx_wall_ms(a->st->ctx) - last >= (int64_t)a->st->o->interval_ms - S_TICK_MS / 2;
 }
 
 static void
@@ -215,7 +218,7 @@ s_status(yard_request_t *req, void *state)
         yard_mpw_kstr(w, "state", s_state_name(a));
         yard_mpw_kbool(w, "held_here", a->held);
         yard_mpw_kstr(w, "cursor", rc == 0 ? cur : "");
-        yard_mpw_kint(w, "last_sync_ms", s_store_int(a, "last"));
+        yard_mpw_kint(w, "last_sync_ms", s_store_int(a, "last")); /* the last start */
         yard_mpw_kint(w, "last_ok_ms", a->last_ok_ms);
         yard_mpw_kuint(w, "published", a->published);
         yard_mpw_kuint(w, "skipped", a->skipped);
