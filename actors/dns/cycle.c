@@ -16,7 +16,7 @@
 struct dns_cycle {
     dns_t *s;
     yard_ctx_t *ctx;
-    bool force;
+    dns_cycle_mode_t mode;
     char *only;
     int pending; /* discoveries, then updates, still running (+1 while starting them) */
     bool records_started;
@@ -288,7 +288,11 @@ s_record(dns_cycle_t *cy, size_t i)
     int64_t now = yard_ctx_wall_ms(cy->ctx), until = 0;
     const char *why = NULL;
     j->st.check_ms = now;
-    switch (dns_decide(r, &j->st, j->addr, now, cy->force, &why, &until)) {
+    dns_do_t todo = dns_decide(r, &j->st, j->addr, now, cy->mode != DNS_CYCLE_NORMAL, &why, &until);
+    if (todo == DNS_DO_NOTHING && cy->mode == DNS_CYCLE_RESEND) {
+        todo = DNS_DO_UPDATE; /* asked for: the provider may have been changed by hand */
+    }
+    switch (todo) {
     case DNS_DO_NOTHING:
         dns_state_save(store, r, &j->st);
         s_outcome(cy, i, "unchanged", j->addr);
@@ -378,8 +382,8 @@ s_disc_done(yard_ctx_t *ctx, dns_fam_t fam, bool ok, const char *addr, const cha
 }
 
 int
-dns_cycle_start(yard_ctx_t *ctx, dns_t *s, bool force, const char *only, dns_cycle_done_fn *done,
-                void *arg)
+dns_cycle_start(yard_ctx_t *ctx, dns_t *s, dns_cycle_mode_t mode, const char *only,
+                dns_cycle_done_fn *done, void *arg)
 {
     if (s->cycle) {
         return YARD_E_OVERLOADED;
@@ -388,7 +392,7 @@ dns_cycle_start(yard_ctx_t *ctx, dns_t *s, bool force, const char *only, dns_cyc
     if (!cy) {
         abort();
     }
-    *cy = (dns_cycle_t){.s = s, .ctx = ctx, .force = force, .done = done, .arg = arg};
+    *cy = (dns_cycle_t){.s = s, .ctx = ctx, .mode = mode, .done = done, .arg = arg};
     cy->only = only ? strdup(only) : NULL;
     cy->out = calloc(s->conf.n_rec ? s->conf.n_rec : 1, sizeof *cy->out);
     if (!cy->out || (only && !cy->only)) {

@@ -48,7 +48,7 @@ s_tick(yard_ctx_t *ctx, void *arg)
 {
     (void)arg;
     dns_t *s = yard_ctx_state(ctx);
-    if (dns_cycle_start(ctx, s, false, NULL, NULL, NULL) != 0) {
+    if (dns_cycle_start(ctx, s, DNS_CYCLE_NORMAL, NULL, NULL, NULL) != 0) {
         yard_log(YARD_LOG_INFO, "dns: the previous cycle still runs; skipping this one");
     }
 }
@@ -223,6 +223,7 @@ typedef struct {
     yard_deferred_t *d[DNS_FORCE_WAITING_MAX];
     char *name[DNS_FORCE_WAITING_MAX];
     size_t n;
+    bool resend; /* any of them asked for it */
 } s_force_t;
 
 static void
@@ -274,7 +275,8 @@ s_force_start(yard_ctx_t *ctx, dns_t *s, s_force_t *f)
             only = NULL;
         }
     }
-    if (dns_cycle_start(ctx, s, true, only, s_force_done, f) != 0) {
+    dns_cycle_mode_t mode = f->resend ? DNS_CYCLE_RESEND : DNS_CYCLE_FORCE;
+    if (dns_cycle_start(ctx, s, mode, only, s_force_done, f) != 0) {
         for (size_t i = 0; i < f->n; i++) {
             yard_deferred_fail(&f->d[i], YARD_E_INTERNAL, NULL, "the cycle could not start");
             free(f->name[i]);
@@ -297,6 +299,7 @@ s_after_cycle(yard_ctx_t *ctx, dns_t *s)
     for (size_t i = 0; i < s->n_waiting; i++) {
         f->d[i] = s->waiting[i];
         f->name[i] = s->waiting_name[i];
+        f->resend |= s->waiting_resend[i];
     }
     f->n = s->n_waiting;
     s->n_waiting = 0;
@@ -319,7 +322,11 @@ s_force(yard_request_t *req, void *state)
 {
     dns_t *s = state;
     const char *name = NULL;
+    bool resend = false;
     int rc = yard_req_str_max_or(req, "name", 253, NULL, &name);
+    if (rc == 0) {
+        rc = yard_req_bool_or(req, "resend", false, &resend);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -341,6 +348,7 @@ s_force(yard_request_t *req, void *state)
     yard_deferred_t *d = yard_request_defer(req);
     if (s->cycle) { /* served by a forced cycle right after this one */
         s->waiting[s->n_waiting] = d;
+        s->waiting_resend[s->n_waiting] = resend;
         s->waiting_name[s->n_waiting++] = copy;
         return 0;
     }
@@ -351,6 +359,7 @@ s_force(yard_request_t *req, void *state)
     f->d[0] = d;
     f->name[0] = copy;
     f->n = 1;
+    f->resend = resend;
     s_force_start(yard_request_ctx(req), s, f);
     return 0;
 }
@@ -459,7 +468,8 @@ s_check(yard_request_t *req, void *state)
 static const yard_handler_def_t s_handlers[] = {
     {"status", s_status,
      "each record: address set, last change, last check, next check, last error, hold"},
-    {"force", s_force, "{name?}: update now (past min_interval), and say what happened"},
+    {"force", s_force,
+     "{name?, resend?}: update now (past min_interval; resend: also what is unchanged)"},
     {"check", s_check, "discover the addresses and say what would change; calls no provider"},
     {NULL}};
 

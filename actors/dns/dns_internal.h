@@ -22,14 +22,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DNS_RECORDS_MAX     64      /* records one actor keeps */
-#define DNS_WEB_MAX         8       /* web sources per family */
-#define DNS_ERR_MAX         256     /* an error text kept in the state */
-#define DNS_ID_MAX          64      /* a Cloudflare id (32 hex digits today) */
-#define DNS_FP_MAX          33      /* a configuration fingerprint: 32 hex digits */
-#define DNS_CMD_OUT_MAX     4096    /* bytes of a command's output read */
-#define DNS_ECHO_MAX        256     /* bytes of an IP-echo answer looked at */
-#define DNS_LEASE_MARGIN_MS 30000u  /* a record's update lease outlasts its longest update by this \
+#define DNS_RECORDS_MAX 64   /* records one actor keeps */
+#define DNS_WEB_MAX     8    /* web sources per family */
+#define DNS_ERR_MAX     256  /* an error text kept in the state */
+#define DNS_ID_MAX      64   /* a Cloudflare id (32 hex digits today) */
+#define DNS_FP_MAX      33   /* a configuration fingerprint: 32 hex digits */
+#define DNS_CMD_OUT_MAX 4096 /* bytes of a command's output read */
+#define DNS_ECHO_MAX    256  /* bytes of an IP-echo answer looked at */
+#define DNS_LEASE_MARGIN_MS                                                                        \
+    30000u                          /* a record's update lease outlasts its longest update by this \
                                      */
 #define DNS_RETRY_CAP_MS      5000u /* the longest backoff before a retry of a request */
 #define DNS_NOCHG_WARN        2     /* this many nochg in a row are logged as a warning */
@@ -210,6 +211,7 @@ struct dns {
      * ends (dns.c) */
     yard_deferred_t *waiting[DNS_FORCE_WAITING_MAX];
     char *waiting_name[DNS_FORCE_WAITING_MAX];
+    bool waiting_resend[DNS_FORCE_WAITING_MAX];
     size_t n_waiting;
     void (*after_cycle)(yard_ctx_t *ctx, dns_t *s);
 };
@@ -223,10 +225,14 @@ typedef struct {
 /* Called when a cycle ends, with one outcome per record (n = conf.n_rec). */
 typedef void(dns_cycle_done_fn)(yard_ctx_t *ctx, const dns_rec_outcome_t *out, size_t n, void *arg);
 
-/* Starts a cycle unless one runs (returns YARD_E_OVERLOADED). force bypasses min_interval;
- * only (NULL: every record) limits it to the records of that name. done (may be NULL) runs
- * once when it ends. */
-int dns_cycle_start(yard_ctx_t *ctx, dns_t *s, bool force, const char *only,
+/* What a cycle may do: the timer's cycle, a forced one (past min_interval), or a forced one
+ * that also re-sends addresses the provider already has (to repair a record changed behind
+ * the actor's back). */
+typedef enum { DNS_CYCLE_NORMAL = 0, DNS_CYCLE_FORCE, DNS_CYCLE_RESEND } dns_cycle_mode_t;
+
+/* Starts a cycle unless one runs (returns YARD_E_OVERLOADED). only (NULL: every record)
+ * limits it to the records of that name. done (may be NULL) runs once when it ends. */
+int dns_cycle_start(yard_ctx_t *ctx, dns_t *s, dns_cycle_mode_t mode, const char *only,
                     dns_cycle_done_fn *done, void *arg);
 
 typedef enum { DNS_DO_UPDATE, DNS_DO_NOTHING, DNS_DO_HOLD } dns_do_t;

@@ -1006,6 +1006,18 @@ t_three_providers_force_status(void **state)
     free(r);
     r = s_call(t, "force", "{\"name\":\"nope.example\"}", &err);
     assert_int_equal(err, YARD_E_BAD_REQUEST);
+    /* A force that arrives while a cycle runs waits for it, then gets a cycle of its own;
+     * resend sends even an unchanged address (DuckDNS answers NOCHANGE). */
+    uint64_t cycles = s_state(t)->cycles;
+    yard_actor_test_advance(t, S_INTERVAL * 6 / 5);
+    assert_non_null(s_state(t)->cycle); /* the timer's cycle is running */
+    r = s_call(t, "force", "{\"name\":\"myhost.duckdns.org\",\"resend\":true}", &err);
+    assert_int_equal(err, 0);
+    assert_non_null(strstr(r, "\"outcome\":\"updated\",\"message\":\"OK\""));
+    free(r);
+    assert_int_equal(s_state(t)->cycles, cycles + 2);
+    assert_int_equal(yh_duckdns_calls(duck), 3);
+    assert_int_equal(yh_dyndns2_calls(dyn), 2);
     yard_actor_test_destroy(&t);
     yh_duckdns_stop(&duck);
     yh_cf_stop(&cf);
