@@ -38,6 +38,8 @@ static const yard_option_t s_options[] = {
     {"webhook_secret", YARD_OPT_STRING, NULL, offsetof(tg_opts_t, webhook_secret),
      "webhook mode: the secret_token Telegram sends back (1..256 of A-Z a-z 0-9 _ -)", 0, 0,
      YARD_OPT_SECRET},
+    {"webhook", YARD_OPT_NODE, NULL, 0,
+     "webhook mode, as a map: {url, secret_token_file} (or webhook_url, webhook_secret)", 0, 0, 0},
     {"admin_chats", YARD_OPT_NODE, NULL, 0, "chat ids that notify and alert.> go to", 0, 0, 0},
     {"languages", YARD_OPT_NODE, NULL, 0, "the languages spoken (default: en, de)", 0, 0, 0},
     {"commands", YARD_OPT_NODE, NULL, 0,
@@ -67,7 +69,6 @@ static int
 s_bad(const char *what)
 {
     yard_log(YARD_LOG_ERROR, "bad telegram setting", YF_STR("error", what));
-    fprintf(stderr, "telegram: %s\n", what);
     return YARD_E_CONFIG;
 }
 
@@ -89,8 +90,9 @@ s_token(tg_state_t *st, const char *token)
 }
 
 static int
-s_check(const tg_opts_t *o)
+s_check(const tg_state_t *st)
 {
+    const tg_opts_t *o = st->o;
     if (strcmp(o->mode, "poll") != 0 && strcmp(o->mode, "webhook") != 0) {
         return s_bad("'mode' must be poll or webhook");
     }
@@ -103,15 +105,15 @@ s_check(const tg_opts_t *o)
     if (strcmp(o->mode, "webhook") != 0) {
         return 0;
     }
-    if (!o->webhook_url || strncmp(o->webhook_url, "https://", 8) != 0) {
-        return s_bad("webhook mode needs 'webhook_url', an https:// URL (Telegram's rule)");
+    if (strncmp(st->hook_url, "https://", 8) != 0) {
+        return s_bad("webhook mode needs 'webhook: {url}', an https:// URL (Telegram's rule)");
     }
-    size_t n = o->webhook_secret ? strlen(o->webhook_secret) : 0;
+    size_t n = strlen(st->hook_secret);
     if (n < 1 || n > 256 ||
-        strspn(o->webhook_secret,
+        strspn(st->hook_secret,
                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != n) {
-        return s_bad("webhook mode needs 'webhook_secret' (give it as webhook_secret_file): 1 "
-                     "to 256 of A-Z a-z 0-9 _ -");
+        return s_bad("webhook mode needs a secret token (webhook: {secret_token_file}) of 1 to "
+                     "256 of A-Z a-z 0-9 _ -");
     }
     return 0;
 }
@@ -125,10 +127,10 @@ s_init(void *state, const yard_actor_env_t *env)
     st->o = env->options;
     int rc = s_token(st, st->o->token);
     if (rc == 0) {
-        rc = s_check(st->o);
+        rc = tg_config_load(st, env->config);
     }
     if (rc == 0) {
-        rc = tg_config_load(st, env->config);
+        rc = s_check(st);
     }
     if (rc != 0) {
         return rc;
@@ -312,7 +314,7 @@ s_op_webhook(yard_request_t *req, void *state)
         return yard_request_fail(req, YARD_E_FORBIDDEN, NULL, "the bot is in poll mode");
     }
     const char *got = yard_request_header(req, "http.header.x-telegram-bot-api-secret-token");
-    if (!got || !s_secret_eq(got, st->o->webhook_secret)) {
+    if (!got || !s_secret_eq(got, st->hook_secret)) {
         yard_log(YARD_LOG_WARN, "webhook call without the right secret token: refused");
         return yard_request_fail(req, YARD_E_UNAUTHENTICATED, NULL, "wrong secret token");
     }

@@ -651,10 +651,13 @@ test_webhook_mode(void **state)
              "  token: \"" S_TOKEN "\"\n"
              "  api_base: %s\n"
              "  mode: webhook\n"
-             "  webhook_url: https://bot.example.com/telegram/hook\n"
-             "  webhook_secret: s3cret-Token_1\n"
+             "  webhook: {url: \"https://bot.example.com/telegram/hook\",\n"
+             "            secret_token_file: %s/hook}\n"
              "  lease: 2s\n",
-             tg_fake_api_base(F.fake));
+             tg_fake_api_base(F.fake), F.dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s/hook", F.dir);
+    yh_write_file(path, "s3cret-Token_1\n");
     char *dir = yh_tmpdir();
     yard_config_t *cfg = yh_config_in(dir, text);
     yard_actor_destroy(&F.tg); /* the poller steps back; the webhook deployment takes over */

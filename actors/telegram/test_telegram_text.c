@@ -4,6 +4,9 @@
  * translations with the same placeholders, fallback to English, never a raw key). */
 #include "tg_i18n.h"
 #include "tg_text.h"
+#include "yard/actor_test.h"
+#include "yard/error.h"
+#include "yard/registry.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -269,6 +272,50 @@ test_catalogues(void **state)
     assert_false(tg_lang_known("fr"));
 }
 
+/* Bad settings stop the actor at start with YARD_E_CONFIG (the reason, with the file's line,
+ * is logged); a good one starts and idles. */
+static void
+test_config_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "telegram: {api_base: http://127.0.0.1:1}\n", /* no token */
+        "telegram: {token: \"not a token\"}\n",
+        "telegram: {token: \"1:a\", mode: push}\n",
+        "telegram: {token: \"1:a\", mode: webhook}\n", /* no url, no secret */
+        "telegram: {token: \"1:a\", mode: webhook, webhook: {url: \"http://x\", "
+        "secret_token: abc}}\n",
+        "telegram: {token: \"1:a\", mode: webhook, webhook: {url: \"https://x\", "
+        "secret_token: \"a b\"}}\n",
+        "telegram: {token: \"1:a\", languages: [en, fr]}\n",
+        "telegram: {token: \"1:a\", admin_chats: [abc]}\n",
+        "telegram: {token: \"1:a\", commands: [{name: Jobs, service: s}]}\n",
+        "telegram: {token: \"1:a\", commands: [{name: jobs}]}\n",
+        "telegram: {token: \"1:a\", commands: [{name: help, service: s}]}\n",
+        "telegram: {token: \"1:a\", commands: [{name: j, service: s, colour: red}]}\n",
+        "telegram: {token: \"1:a\", commands: [{name: j, service: s, help: {fr: x}}]}\n",
+        "telegram: {token: \"1:a\", commands: [{name: j, service: s}, {name: j, service: t}]}\n",
+        "telegram: {token: \"1:a\", poll_timeout: 1500ms}\n",
+        "telegram: {token: \"1:a\", surprise: 1}\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        yard_actor_test_t *t = NULL;
+        int rc = yard_actor_test_new(&yard_actor_telegram, bad[i], &t);
+        if (rc != YARD_E_CONFIG) {
+            fail_msg("config %zu started (%d): %s", i, rc, bad[i]);
+        }
+        assert_null(t);
+    }
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(&yard_actor_telegram,
+                                         "telegram: {token: \"1:a\", api_base: "
+                                         "\"http://127.0.0.1:1\", commands: [{name: j, "
+                                         "service: s, help: {en: J, de: J}}]}\n",
+                                         &t),
+                     0);
+    yard_actor_test_destroy(&t);
+}
+
 int
 main(void)
 {
@@ -280,6 +327,7 @@ main(void)
         cmocka_unit_test(test_never_inside_an_entity),
         cmocka_unit_test(test_escaping_table),
         cmocka_unit_test(test_catalogues),
+        cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

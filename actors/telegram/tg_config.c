@@ -20,8 +20,6 @@ s_fail(yard_config_node_t node, const char *fmt, const char *what)
     snprintf(msg, sizeof msg, fmt, what ? what : "");
     yard_log(YARD_LOG_ERROR, "bad telegram setting", YF_STR("file", yard_config_path(node.cfg)),
              YF_INT("line", yard_config_node_line(node)), YF_STR("error", msg));
-    fprintf(stderr, "%s:%d: telegram: %s\n", yard_config_path(node.cfg),
-            yard_config_node_line(node), msg);
     return YARD_E_CONFIG;
 }
 
@@ -181,10 +179,76 @@ s_admins(tg_state_t *st, yard_config_node_t node)
     return 0;
 }
 
+/* The secret_token_file's first line (a trailing newline dropped), into out. */
+static int
+s_read_secret(yard_config_node_t v, char *out, size_t cap)
+{
+    const char *path = yard_config_node_text(v);
+    FILE *fp = path ? fopen(path, "r") : NULL;
+    if (!fp) {
+        return s_fail(v, "cannot read webhook secret_token_file '%s'", path);
+    }
+    size_t n = fread(out, 1, cap - 1, fp);
+    bool more = fgetc(fp) != EOF;
+    fclose(fp);
+    out[n] = '\0';
+    if (n && out[n - 1] == '\n') {
+        out[--n] = '\0';
+    }
+    if (more || n == 0) {
+        return s_fail(v, "webhook secret_token_file '%s' must hold 1..256 characters", path);
+    }
+    return 0;
+}
+
+/* webhook: {url, secret_token | secret_token_file}, as an alternative to the flat options. */
+static int
+s_webhook(tg_state_t *st, yard_config_node_t node)
+{
+    const tg_opts_t *o = st->o;
+    snprintf(st->hook_url, sizeof st->hook_url, "%s", o->webhook_url ? o->webhook_url : "");
+    snprintf(st->hook_secret, sizeof st->hook_secret, "%s",
+             o->webhook_secret ? o->webhook_secret : "");
+    if (yard_config_node_kind(node) == YARD_CONFIG_ABSENT) {
+        return 0;
+    }
+    if (yard_config_node_kind(node) != YARD_CONFIG_MAP) {
+        return s_fail(node, "'webhook' must be a map {url, secret_token_file}%s", "");
+    }
+    for (size_t i = 0; i < yard_config_node_len(node); i++) {
+        yard_config_node_t v;
+        const char *k = yard_config_node_key(node, i, &v, NULL);
+        const char *text = yard_config_node_text(v);
+        int rc = 0;
+        if (!text || !*text) {
+            return s_fail(v, "webhook '%s' must be a non-empty string", k);
+        }
+        if (strcmp(k, "url") == 0) {
+            snprintf(st->hook_url, sizeof st->hook_url, "%s", text);
+        } else if (strcmp(k, "secret_token_file") == 0) {
+            rc = s_read_secret(v, st->hook_secret, sizeof st->hook_secret);
+        } else if (strcmp(k, "secret_token") == 0) {
+            snprintf(st->hook_secret, sizeof st->hook_secret, "%s", text);
+        } else {
+            return s_fail(v, "unknown webhook key '%s' (url, secret_token_file)", k);
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (st->hook_secret[0]) {
+        yard_log_add_secret(st->hook_secret);
+    }
+    return 0;
+}
+
 int
 tg_config_load(tg_state_t *st, const yard_config_t *cfg)
 {
-    int rc = s_languages(st, yard_config_node(cfg, "telegram.languages"));
+    int rc = s_webhook(st, yard_config_node(cfg, "telegram.webhook"));
+    if (rc == 0) {
+        rc = s_languages(st, yard_config_node(cfg, "telegram.languages"));
+    }
     if (rc == 0) {
         rc = s_admins(st, yard_config_node(cfg, "telegram.admin_chats"));
     }

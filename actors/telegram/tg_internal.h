@@ -79,6 +79,10 @@ typedef struct {
     char bot_id[32];
     char prefix[48]; /* "telegram:<bot id>:" */
     char username[64];
+    /* webhook mode: webhook_url / webhook_secret, or the webhook: {url, secret_token_file}
+     * map of the issue's config form (tg_config.c) */
+    char hook_url[512];
+    char hook_secret[260];
     /* the structured settings (tg_config.c) */
     tg_cmd_t cmds[TG_CMD_MAX];
     size_t n_cmds;

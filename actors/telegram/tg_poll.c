@@ -159,8 +159,8 @@ s_hook(tg_state_t *st)
     }
     yard_mpw_t *w = yard_mpw_new();
     yard_mpw_map(w);
-    yard_mpw_kstr(w, "url", st->o->webhook_url);
-    yard_mpw_kstr(w, "secret_token", st->o->webhook_secret);
+    yard_mpw_kstr(w, "url", st->hook_url);
+    yard_mpw_kstr(w, "secret_token", st->hook_secret);
     yard_mpw_key(w, "allowed_updates");
     yard_mpw_array(w);
     for (size_t i = 0; tg_allowed_updates[i]; i++) {
