@@ -274,6 +274,10 @@ s_record(dns_cycle_t *cy, size_t i)
     int rc = yard_lease_new(store, r->lease, s_lease_ttl(s->o), &j->lease);
     rc = rc == 0 ? yard_lease_acquire(j->lease) : rc;
     if (rc != 1) {
+        if (rc != 0) {
+            yard_log(YARD_LOG_WARN, "dns: cannot take a record's lease; skipping it this cycle",
+                     YF_STR("record", r->name), YF_STR("error", yard_err_name(rc)));
+        }
         s_outcome(cy, i, rc == 0 ? "busy" : "error",
                   rc == 0 ? "another replica is updating it" : "the store did not answer");
         yard_lease_destroy(&j->lease);
@@ -281,6 +285,8 @@ s_record(dns_cycle_t *cy, size_t i)
         return;
     }
     if (dns_state_load(store, r, &j->st) != 0) {
+        yard_log(YARD_LOG_WARN, "dns: cannot read a record's state; skipping it this cycle",
+                 YF_STR("record", r->name));
         s_outcome(cy, i, "error", "the store did not answer");
         s_job_end(j);
         return;

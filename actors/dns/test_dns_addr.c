@@ -2,9 +2,12 @@
  * published, and the per-record interval rules (dns_decide). */
 #include "dns_internal.h"
 
+#include "yard/store.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -113,6 +116,63 @@ t_decide(void **state)
                      DNS_DO_UPDATE);
 }
 
+/* The state survives a write and a read; a configuration change (another fingerprint) lifts
+ * a "config" hold and forgets the cached ids and the old configuration's error, but keeps the
+ * address the provider has and a provider's own hold. */
+static void
+t_state_round_trip_and_config_change(void **state)
+{
+    (void)state;
+    yard_store_t *st = NULL;
+    assert_int_equal(yard_store_open("memory", &st), 0);
+    dns_record_t r = {.key = "dns:rec:dyndns2:A:h.example.com", .fp = "aaaa"};
+    dns_state_t in = {.addr = "1.2.3.4",
+                      .set_ms = 5,
+                      .change_ms = 4,
+                      .check_ms = 6,
+                      .err_ms = 7,
+                      .code = "badauth",
+                      .err = "wrong",
+                      .held = "config",
+                      .nochg = 2,
+                      .cf_zone = "z1",
+                      .cf_id = "r1",
+                      .noted = "x@0"};
+    assert_int_equal(dns_state_save(st, &r, &in), 0);
+    dns_state_t out;
+    assert_int_equal(dns_state_load(st, &r, &out), 0);
+    assert_string_equal(out.addr, "1.2.3.4");
+    assert_int_equal(out.set_ms, 5);
+    assert_int_equal(out.err_ms, 7);
+    assert_string_equal(out.held, "config");
+    assert_string_equal(out.cf_id, "r1");
+    assert_int_equal(out.nochg, 2);
+    memcpy(r.fp, "bbbb", 5); /* the configuration changed */
+    assert_int_equal(dns_state_load(st, &r, &out), 0);
+    assert_string_equal(out.addr, "1.2.3.4");
+    assert_string_equal(out.held, "");
+    assert_int_equal(out.err_ms, 0);
+    assert_string_equal(out.cf_id, "");
+    assert_string_equal(out.cf_zone, "");
+    assert_string_equal(out.fp, "bbbb");
+    strcpy(in.held, "911");
+    in.held_until = 99;
+    memcpy(r.fp, "aaaa", 5);
+    assert_int_equal(dns_state_save(st, &r, &in), 0);
+    memcpy(r.fp, "cccc", 5);
+    assert_int_equal(dns_state_load(st, &r, &out), 0);
+    assert_string_equal(out.held, "911");
+    assert_int_equal(out.held_until, 99);
+    /* A record never written reads empty; garbage reads empty too. */
+    dns_record_t other = {.key = "dns:rec:x", .fp = "aaaa"};
+    assert_int_equal(dns_state_load(st, &other, &out), 0);
+    assert_string_equal(out.addr, "");
+    assert_int_equal(yard_store_set(st, other.key, "\xc1garbage", 8, 0), 0);
+    assert_int_equal(dns_state_load(st, &other, &out), 0);
+    assert_string_equal(out.addr, "");
+    yard_store_destroy(&st);
+}
+
 int
 main(void)
 {
@@ -121,6 +181,7 @@ main(void)
         cmocka_unit_test(t_parse_garbage),
         cmocka_unit_test(t_usable),
         cmocka_unit_test(t_decide),
+        cmocka_unit_test(t_state_round_trip_and_config_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
