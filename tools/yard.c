@@ -15,6 +15,7 @@ typedef struct {
 
 int yard__cmd_bench_http(int argc, char **argv); /* cmd_bench_http.c */
 int yard__cmd_bench_auth(int argc, char **argv); /* cmd_bench_auth.c */
+int yard__cmd_bench_logship(int argc, char **argv); /* cmd_bench_logship.c */
 
 static const s_command_t s_commands[] = {
     {"call", yard__cmd_call, "call a service and print its reply as JSON"},
@@ -42,6 +43,7 @@ s_usage(FILE *out)
     fprintf(out, "  bench http  measure the HTTP gateway with wrk, against a bare libmicrohttpd\n");
     fprintf(out, "  bench auth  measure auth verify calls/s, against echo and a local verify\n");
     fprintf(out, "  bench compare  request/reply through Switchyard, NATS and raw zmq_proxy\n");
+    fprintf(out, "  bench logship  lines/s from a file into Elasticsearch's _bulk, against cat\n");
     fprintf(out,
             "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
             "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
@@ -71,6 +73,9 @@ main(int argc, char **argv)
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "auth") == 0) {
         return yard__cmd_bench_auth(argc - 2, argv + 2);
+    }
+    if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "logship") == 0) {
+        return yard__cmd_bench_logship(argc - 2, argv + 2);
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "compare") == 0) {
         return yard__cmd_bench_compare(argc - 2, argv + 2);

@@ -91,7 +91,7 @@ s_prepare(void *arg, yard_wait_item_t *items, int max, int64_t *wake_ms)
     int n = ls->http_src.prepare ? ls->http_src.prepare(ls->http_src.ctx, items, max, wake_ms) : 0;
     int64_t now = yard_loop_now_ms();
     int64_t next = now + ls->o->poll_ms;
-    if (!ls->draining && s_backlog(ls) && !ls_queue_full(ls)) {
+    if (!ls->draining && s_backlog(ls) && !ls_queue_files_full(ls)) {
         next = now;
     }
     if (ls->building && ls->building->first_ms + (int64_t)ls->cfg.flush_ms < next) {

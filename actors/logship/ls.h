@@ -31,6 +31,7 @@
 #define LS_READ_CHUNK      65536         /* bytes read per read(2) */
 #define LS_READ_BUDGET     (1u << 20)    /* bytes read per loop turn, all files together */
 #define LS_SUBJECTS_MAX    16            /* bus subjects */
+#define LS_FILE_AHEAD      1             /* batches read ahead of the output from files */
 #define LS_ITEM_RETRIES    8             /* per-item retries before the items go to the spool */
 #define LS_DEAD_LETTER_MAX (64ull << 20) /* dead-letter file bytes before it is rotated */
 
@@ -262,6 +263,8 @@ ls_batch_t *ls_queue_building(ls_t *ls, int64_t now);
 /* Closes the building batch when it is full or old (force: always) and queues it. */
 void ls_queue_close(ls_t *ls, int64_t now, bool force);
 bool ls_queue_full(const ls_t *ls);
+/* Whether file reading should wait: LS_FILE_AHEAD batches queued, or memory full. */
+bool ls_queue_files_full(const ls_t *ls);
 /* Writes b to a new spool segment (fsynced), commits its files, frees it. Returns 0 or an
  * error (the batch is then kept by the caller). */
 int ls_spool_write(ls_t *ls, ls_batch_t *b);

@@ -94,6 +94,14 @@ ls_queue_close(ls_t *ls, int64_t now, bool force)
 }
 
 bool
+ls_queue_files_full(const ls_t *ls)
+{
+    /* Files are their own buffer: reading stays a few batches ahead of the output instead of
+     * filling memory_limit (bus lines, which have no other copy, may use all of it). */
+    return ls->queued_batches >= LS_FILE_AHEAD || ls_queue_full(ls);
+}
+
+bool
 ls_queue_full(const ls_t *ls)
 {
     uint64_t building = ls->building ? ls->building->body.len : 0;

@@ -622,7 +622,7 @@ ls_tail_read(ls_t *ls, int64_t now, size_t budget)
             continue; /* nothing new */
         }
         s_grow_fp(ls, f);
-        while (f->pos < f->size && total < budget && !ls_queue_full(ls)) {
+        while (f->pos < f->size && total < budget && !ls_queue_files_full(ls)) {
             ssize_t n = pread(f->fd, buf, LS_READ_CHUNK, (off_t)f->pos);
             if (n <= 0) {
                 break;
