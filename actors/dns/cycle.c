@@ -368,6 +368,10 @@ s_disc_done(yard_ctx_t *ctx, dns_fam_t fam, bool ok, const char *addr, const cha
 {
     dns_cycle_t *cy = arg;
     dns_disc_last_t *last = &cy->s->last[fam];
+    /* A failure is told once, not every cycle while it lasts (nor for a family that has no
+     * source at all, which init warned about). */
+    bool told = last->at_ms && !last->ok && err && strcmp(last->err, err) == 0;
+    bool no_source = cy->s->conf.src[fam].kind == DNS_SRC_NONE;
     cy->disc_ok[fam] = ok;
     last->ok = ok;
     last->at_ms = yard_ctx_wall_ms(ctx);
@@ -378,7 +382,7 @@ s_disc_done(yard_ctx_t *ctx, dns_fam_t fam, bool ok, const char *addr, const cha
     } else {
         snprintf(cy->disc_err[fam], DNS_ERR_MAX, "no %s address: %s", dns_fam_name(fam), err);
         snprintf(last->err, sizeof last->err, "%s", err);
-        if (!strstr(err, "stopping")) {
+        if (!told && !no_source && !strstr(err, "stopping")) {
             char what[16];
             snprintf(what, sizeof what, "ip.%s", dns_fam_name(fam));
             s_ev_error(ctx, what, NULL, "discovery", "discovery", err);

@@ -815,6 +815,7 @@ t_verify_disagreeing_source(void **state)
     assert_non_null(strstr(ev, "1.2.3.4"));
     assert_non_null(strstr(ev, url_a));
     free(ev);
+    assert_int_equal(s_events(t, "dns.error"), 1); /* the same failure is told once */
     yh_ipecho_set(b, 200, "1.2.3.4\n");
     s_next_cycle(t);
     assert_int_equal(yh_dyndns2_calls(dyn), 1);
