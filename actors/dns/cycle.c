@@ -187,6 +187,12 @@ s_up_done(yard_ctx_t *ctx, const dns_up_result_t *res, void *arg)
     dns_state_t *st = &j->st;
     int64_t now = yard_ctx_wall_ms(ctx);
     s->provider_calls += res->calls;
+    if (!yard_lease_held(j->lease, yard_loop_now_ms())) {
+        /* The update outlived its lease (a store outage): another replica may have sent the
+         * same address meanwhile; what the provider answered is still recorded. */
+        yard_log(YARD_LOG_WARN, "dns: a record's lease lapsed during its update",
+                 YF_STR("record", r->name));
+    }
     if (strcmp(res->code, "SHUTDOWN") == 0) {
         s_outcome(cy, j->i, "skipped", "the replica is stopping");
         s_job_end(j);
