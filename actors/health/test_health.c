@@ -579,6 +579,29 @@ test_config_errors(void **state)
     free(dir);
 }
 
+/* Every text on the page is HTML-escaped and every label value in the metrics is escaped,
+ * whatever a name holds (the config allows only [A-Za-z0-9_-]; the renderers do not rely on
+ * it). */
+static void
+test_escaping(void **state)
+{
+    (void)state;
+    hc_check_t c = {.kind = HC_HTTP, .target = "http://x/"};
+    snprintf(c.name, sizeof c.name, "%s", "<script>x</script>&\"'\\");
+    hc_checks_t checks = {.checks = &c, .n = 1};
+    hc_record_t r;
+    hc_record_fresh(&r);
+    size_t len = 0;
+    char *page = hc_render_page(&checks, &r, 1764892800000, &len);
+    assert_int_equal(strlen(page), len);
+    assert_null(strstr(page, "<script"));
+    assert_non_null(strstr(page, ">&lt;script&gt;x&lt;/script&gt;&amp;&quot;&#39;\\</span>"));
+    free(page);
+    char *metrics = hc_render_metrics(&checks, &r, &len);
+    assert_non_null(strstr(metrics, "health_check_up{check=\"<script>x</script>&\\\"'\\\\\",kind"));
+    free(metrics);
+}
+
 int
 main(void)
 {
@@ -592,6 +615,7 @@ main(void)
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_no_checks_idles),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_escaping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
