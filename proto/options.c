@@ -13,6 +13,7 @@
 #include "alloc_internal.h"
 #include "options_internal.h"
 #include "yard/error.h"
+#include "yard/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -185,6 +186,47 @@ s_store(const yard_option_t *o, void *target, const char *text, bool from_file, 
     bool ok = yard__opt_store(o, target, content, why, whylen);
     s_wipe_free(content);
     return ok;
+}
+
+int
+yard_config_node_secret(yard_config_node_t map, const char *key, char **out, char *err,
+                        size_t errlen)
+{
+    *out = NULL;
+    char fkey[128];
+    snprintf(fkey, sizeof fkey, "%s_file", key);
+    yard_config_node_t v = yard_config_node_get(map, key);
+    yard_config_node_t fv = yard_config_node_get(map, fkey);
+    const char *path = map.cfg ? yard_config_path(map.cfg) : "?";
+    if (yard_config_node_kind(v) != YARD_CONFIG_ABSENT &&
+        yard_config_node_kind(fv) != YARD_CONFIG_ABSENT) {
+        snprintf(err, errlen, "%s:%d: give %s or %s, not both", path, yard_config_node_line(fv),
+                 key, fkey);
+        return YARD_E_CONFIG;
+    }
+    yard_config_node_t given = yard_config_node_kind(fv) != YARD_CONFIG_ABSENT ? fv : v;
+    if (yard_config_node_kind(given) == YARD_CONFIG_ABSENT) {
+        return 0;
+    }
+    const char *text = yard_config_node_text(given);
+    if (!text || !*text) {
+        snprintf(err, errlen, "%s:%d: %s must be a non-empty string", path,
+                 yard_config_node_line(given), given.index == fv.index ? fkey : key);
+        return YARD_E_CONFIG;
+    }
+    if (given.index == fv.index) {
+        char why[512];
+        char *content = s_read_value_file(text, why, sizeof why);
+        if (!content) {
+            snprintf(err, errlen, "%s:%d: %s: %s", path, yard_config_node_line(fv), fkey, why);
+            return YARD_E_CONFIG;
+        }
+        *out = content;
+    } else {
+        *out = yard__xstrdup(text);
+    }
+    yard_log_add_secret(*out);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

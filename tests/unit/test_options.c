@@ -225,6 +225,59 @@ test_ms_values(void **state)
 
 /* Long intervals (a DNS refresh every 25 days) and compound forms, through the same parser
  * every option and structured key uses. */
+/* A secret inside a structured list: key or key_file, the KEY_file rules, file:line errors
+ * that never show the value, and the value registered with the logger. */
+static void
+test_node_secret(void **state)
+{
+    fixture_t *f = *state;
+    char tok[600], empty[600], text[2048];
+    snprintf(tok, sizeof tok, "%s/tok", f->dir);
+    snprintf(empty, sizeof empty, "%s/empty", f->dir);
+    yh_write_file(tok, "s3cr3t-from-file\n");
+    yh_write_file(empty, "\n");
+    snprintf(text, sizeof text,
+             "dns:\n"
+             "  records:\n"
+             "    - {name: a, token_file: %s}\n" /* 3 */
+             "    - {name: b, token: inline-s3cr3t}\n"
+             "    - {name: c}\n"
+             "    - {name: d, token: x, token_file: %s}\n" /* 6 */
+             "    - {name: e, token_file: %s}\n"           /* 7 */
+             "    - {name: f, token_file: /nonexistent/yard}\n",
+             tok, tok, empty);
+    yard_config_t *cfg = s_load(f, text);
+    yard_config_node_t recs = yard_config_node(cfg, "dns.records");
+    char err[512] = "";
+    char *out = NULL;
+    assert_int_equal(
+        yard_config_node_secret(yard_config_node_item(recs, 0), "token", &out, err, sizeof err), 0);
+    assert_string_equal(out, "s3cr3t-from-file");
+    free(out);
+    assert_int_equal(
+        yard_config_node_secret(yard_config_node_item(recs, 1), "token", &out, err, sizeof err), 0);
+    assert_string_equal(out, "inline-s3cr3t");
+    free(out);
+    assert_int_equal(
+        yard_config_node_secret(yard_config_node_item(recs, 2), "token", &out, err, sizeof err), 0);
+    assert_null(out);
+    assert_int_equal(
+        yard_config_node_secret(yard_config_node_item(recs, 3), "token", &out, err, sizeof err),
+        YARD_E_CONFIG);
+    s_assert_has(err, ":6: give token or token_file, not both");
+    assert_int_equal(
+        yard_config_node_secret(yard_config_node_item(recs, 4), "token", &out, err, sizeof err),
+        YARD_E_CONFIG);
+    s_assert_has(err, ":7: token_file: ");
+    s_assert_has(err, "is empty");
+    assert_int_equal(
+        yard_config_node_secret(yard_config_node_item(recs, 5), "token", &out, err, sizeof err),
+        YARD_E_CONFIG);
+    s_assert_has(err, "cannot read '/nonexistent/yard'");
+    assert_null(strstr(err, "s3cr3t"));
+    yard_config_destroy(&cfg);
+}
+
 static void
 test_ms_compound_and_days(void **state)
 {
@@ -1064,6 +1117,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ms_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ms_compound_and_days, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_size_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bool_and_int_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flag_errors, setup, teardown),

@@ -202,6 +202,15 @@ yard_config_node_t yard_config_node_item(yard_config_node_t list, size_t i);
 /* The value for key in a map (absent when missing or not a map). */
 yard_config_node_t yard_config_node_get(yard_config_node_t map, const char *key);
 
+/* A secret of a structured entry (an API token in one item of a list), given in the map node
+ * as `key` or as `key_file` naming a file (not both), with the KEY_file rules of options: at
+ * most YARD_OPT_FILE_MAX bytes, not empty, one trailing newline dropped. The value is
+ * registered with the logger (yard_log_add_secret) so that no log line shows it. Returns 0
+ * with *out (caller owns it; free with free()), or with *out NULL when neither key is there;
+ * or YARD_E_CONFIG with err holding "path:line: what was wrong" (never the value). */
+int yard_config_node_secret(yard_config_node_t map, const char *key, char **out, char *err,
+                            size_t errlen);
+
 /* Pair i of a map, in file order: returns the key's text and sets *value (may be NULL) and
  * *line (may be NULL; the key's line). NULL when out of range or not a map. Use it to refuse
  * unknown keys with file:line. */
