@@ -420,6 +420,40 @@ test_conversation(void **state)
     pthread_mutex_unlock(&SVC.lock);
 }
 
+static void
+test_bad_input(void **state)
+{
+    (void)state;
+    /* a callback with data the bot never issued, the bot removed from a group, a message
+     * that is not text, an entity-less "/", a command over 1 KiB: answered or ignored */
+    tg_fake_push(F.fake, "callback_query",
+                 "{\"id\":\"1\",\"from\":{\"id\":44,\"is_bot\":false,\"first_name\":\"X\"},"
+                 "\"data\":\"admin:delete_all\",\"chat_instance\":\"1\"}");
+    tg_fake_push(F.fake, "my_chat_member",
+                 "{\"chat\":{\"id\":-45,\"type\":\"group\"},\"from\":{\"id\":44},\"date\":1,"
+                 "\"old_chat_member\":{\"status\":\"member\"},\"new_chat_member\":"
+                 "{\"status\":\"kicked\"}}");
+    tg_fake_push(F.fake, "message",
+                 "{\"message_id\":9,\"date\":1,\"chat\":{\"id\":46,\"type\":\"private\"},"
+                 "\"from\":{\"id\":46},\"photo\":[{\"file_id\":\"x\"}]}");
+    tg_fake_push(F.fake, "message",
+                 "{\"message_id\":10,\"date\":1,\"chat\":{\"id\":46,\"type\":\"private\"},"
+                 "\"from\":{\"id\":46},\"text\":\"/\",\"entities\":[]}");
+    tg_fake_push(F.fake, "message", "{\"message_id\":11}"); /* no chat, no sender */
+    char *big = malloc(1200);
+    memset(big, 'a', 1199);
+    big[1199] = '\0';
+    memcpy(big, "/jobs ", 6);
+    s_expect(47, 47, "en", big, "That message is too long for a command.");
+    free(big);
+    s_wait_event("telegram.update.callback_query", 1);
+    s_wait_event("telegram.update.my_chat_member", 1);
+    /* still polling and answering */
+    s_expect(46, 46, "en", "/help jobs", "/jobs - Scheduled jobs");
+    assert_int_equal(tg_fake_sent(F.fake, 46), 1);
+    assert_int_equal(tg_fake_sent(F.fake, -45), 0);
+}
+
 static yh_result_t
 s_tg(const char *op, const char *json)
 {
@@ -722,6 +756,7 @@ main(void)
         cmocka_unit_test(test_help_per_language),
         cmocka_unit_test(test_invitation_and_scopes),
         cmocka_unit_test(test_conversation),
+        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_long_text_split),
         cmocka_unit_test(test_escaping_accepted),
         cmocka_unit_test(test_notify_and_alerts),
