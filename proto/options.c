@@ -105,12 +105,9 @@ yard__opt_find_flag(const yard_option_t *table, const char *name, size_t len, bo
 /* ---------------------------------------------------------------------------------------- */
 /* Values read from files (KEY_file) */
 
-/* Reads the file that a KEY_file option names: at most YARD_OPT_FILE_MAX bytes, not empty,
- * one trailing newline ("\n" or "\r\n") dropped. Returns the text (caller owns it; free with
- * s_wipe_free()), or NULL with the reason in why. The reason names the file, never its
- * content. */
-static char *
-s_read_value_file(const char *path, char *why, size_t whylen)
+/* Reads the file that a KEY_file option names (yard/options.h). */
+char *
+yard_option_read_file(const char *path, char *why, size_t whylen)
 {
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
@@ -179,7 +176,7 @@ s_store(const yard_option_t *o, void *target, const char *text, bool from_file, 
     if (!from_file) {
         return yard__opt_store(o, target, text, why, whylen);
     }
-    char *content = s_read_value_file(text, why, whylen);
+    char *content = yard_option_read_file(text, why, whylen);
     if (content == NULL) {
         return false;
     }
@@ -216,7 +213,7 @@ yard_config_node_secret(yard_config_node_t map, const char *key, char **out, cha
     }
     if (given.index == fv.index) {
         char why[512];
-        char *content = s_read_value_file(text, why, sizeof why);
+        char *content = yard_option_read_file(text, why, sizeof why);
         if (!content) {
             snprintf(err, errlen, "%s:%d: %s: %s", path, yard_config_node_line(fv), fkey, why);
             return YARD_E_CONFIG;

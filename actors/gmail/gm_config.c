@@ -13,8 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_FILE_MAX (64u * 1024u)
-
 static char *
 s_dup(const char *s)
 {
@@ -23,37 +21,6 @@ s_dup(const char *s)
         abort();
     }
     return d;
-}
-
-char *
-gm_read_secret(const char *path, char *why, size_t whylen)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = calloc(1, S_FILE_MAX + 2);
-    if (!buf) {
-        abort();
-    }
-    size_t n = fread(buf, 1, S_FILE_MAX + 1, fp);
-    fclose(fp);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        n--;
-    }
-    buf[n] = '\0';
-    const char *problem = n == 0 ? "is empty" : n > S_FILE_MAX ? "is too large" : NULL;
-    if (!problem && strlen(buf) != n) {
-        problem = "holds a NUL byte";
-    }
-    if (problem) {
-        snprintf(why, whylen, "'%s' %s", path, problem);
-        memset(buf, 0, S_FILE_MAX + 2);
-        free(buf);
-        return NULL;
-    }
-    return buf;
 }
 
 /* "path:line: " for node into buf. */
@@ -102,39 +69,16 @@ s_name_ok(const char *s)
 }
 
 /* KEY or KEY_file of an account (a secret). Returns 0 (*out set, NULL when neither) or
- * YARD_E_CONFIG. */
+ * YARD_E_CONFIG, logged with the file and line. */
 static int
 s_secret(yard_config_node_t acct, const char *key, char **out)
 {
-    char fkey[64];
-    snprintf(fkey, sizeof fkey, "%s_file", key);
-    yard_config_node_t v = yard_config_node_get(acct, key), f = yard_config_node_get(acct, fkey);
-    if (yard_config_node_kind(v) != YARD_CONFIG_ABSENT &&
-        yard_config_node_kind(f) != YARD_CONFIG_ABSENT) {
-        S_FAIL(v, "give '%s' or '%s', not both", key, fkey);
-        return YARD_E_CONFIG;
+    char err[600];
+    int rc = yard_config_node_secret(acct, key, out, err, sizeof err);
+    if (rc != 0) {
+        yard_log(YARD_LOG_ERROR, "gmail: bad config", YF_STR("why", err));
     }
-    *out = NULL;
-    if (yard_config_node_kind(f) != YARD_CONFIG_ABSENT) {
-        const char *path = s_text(f, fkey);
-        char why[200];
-        if (!path || !(*out = gm_read_secret(path, why, sizeof why))) {
-            if (path) {
-                S_FAIL(f, "%s: %s", fkey, why);
-            }
-            return YARD_E_CONFIG;
-        }
-    } else if (yard_config_node_kind(v) != YARD_CONFIG_ABSENT) {
-        const char *t = s_text(v, key);
-        if (!t) {
-            return YARD_E_CONFIG;
-        }
-        *out = s_dup(t);
-    }
-    if (*out) {
-        yard_log_add_secret(*out);
-    }
-    return 0;
+    return rc;
 }
 
 static int

@@ -162,9 +162,6 @@ struct gm_state {
  * YARD_E_CONFIG with the reason ("path:line: ...") logged. */
 int gm_config_load(gm_state_t *st, const yard_config_t *cfg);
 void gm_config_free(gm_state_t *st);
-/* Reads a secret file (at most 64 KiB, one trailing newline dropped). Caller frees. NULL with
- * the reason in why (naming the file, never the content). */
-char *gm_read_secret(const char *path, char *why, size_t whylen);
 
 /* --- gm_api.c ----------------------------------------------------------------------------- */
 typedef struct {

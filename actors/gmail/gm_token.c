@@ -171,7 +171,7 @@ s_refresh(gm_acct_t *a)
 {
     if (a->refresh_token_file) { /* new credentials without a restart (reauth) */
         char why[300];
-        char *fresh = gm_read_secret(a->refresh_token_file, why, sizeof why);
+        char *fresh = yard_option_read_file(a->refresh_token_file, why, sizeof why);
         if (fresh) {
             memset(a->refresh_token, 0, strlen(a->refresh_token));
             free(a->refresh_token);

@@ -202,6 +202,13 @@ yard_config_node_t yard_config_node_item(yard_config_node_t list, size_t i);
 /* The value for key in a map (absent when missing or not a map). */
 yard_config_node_t yard_config_node_get(yard_config_node_t map, const char *key);
 
+/* Reads a secret file with the KEY_file rules: at most YARD_OPT_FILE_MAX bytes, not empty, no
+ * NUL byte, one trailing newline ("\n" or "\r\n") dropped; for a credential an actor reads
+ * again while it runs (a rotated refresh token). Returns the text (caller owns it; free with
+ * free(), after overwriting it), or NULL with the reason in why, which names the file and
+ * never its content. */
+char *yard_option_read_file(const char *path, char *why, size_t whylen);
+
 /* A secret of a structured entry (an API token in one item of a list), given in the map node
  * as `key` or as `key_file` naming a file (not both), with the KEY_file rules of options: at
  * most YARD_OPT_FILE_MAX bytes, not empty, one trailing newline dropped. The value is
