@@ -17,6 +17,7 @@
 #include "yard/registry.h"
 
 #include <curl/curl.h>
+#include <signal.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,13 +141,27 @@ static const char s_config[] = "health:\n"
                                "    - {name: svc, bus: target, op: ping, every: 300ms, "
                                "timeout: 250ms, min_replicas: 2}\n"
                                "    - {name: stuck, bus: target, op: hang, every: 300ms, "
-                               "timeout: 200ms}\n";
+                               "timeout: 200ms}\n"
+                               "    - {name: echo, bus: echo, every: 300ms, timeout: 250ms, "
+                               "min_replicas: 2}\n";
 
 static yard_actor_t *
 s_target_start(void)
 {
     char *flags[] = {"--heartbeat-ms=100", NULL};
     return yh_actor_start(&s_target, NULL, F.port, flags);
+}
+
+/* A `yard-actor echo` process (so that it can be SIGKILLed) on the test's broker. */
+static pid_t
+s_echo_spawn(void)
+{
+    char *argv[] = {
+        "yard-actor",  "echo", "--broker", (char *)yh_endpoint(F.port), "--heartbeat-ms", "100",
+        "--log-level", "warn", NULL};
+    pid_t pid = yh_spawn("yard-actor", argv, NULL, F.dir);
+    assert_true(pid > 0);
+    return pid;
 }
 
 /* The check's status entry as JSON (from the health actor's status op). */
@@ -251,6 +266,41 @@ s_teardown(void **state)
 }
 
 /* --- tests ------------------------------------------------------------------------------ */
+
+/* Replica processes SIGKILLed (no goodbye: the broker notices at its heartbeat deadline):
+ * below min_replicas, down once; none left, still down; two new ones, up once. */
+static void
+test_replica_processes_killed(void **state)
+{
+    (void)state;
+    pid_t p1 = s_echo_spawn(), p2 = s_echo_spawn();
+    s_wait_state("echo", "up");
+    int downs = s_count("echo", "health.down"), ups = s_count("echo", "health.up");
+    yh_stop(p1, SIGKILL, 5000);
+    s_wait_state("echo", "down");
+    assert_int_equal(s_count("echo", "health.down"), downs + 1);
+    const s_event_t *e = s_last("echo", "health.down");
+    if (!strstr(e->body, "live replicas of echo: 1 (min_replicas 2)")) {
+        fail_msg("health.down: %s", e->body);
+    }
+    yh_stop(p2, SIGKILL, 5000);
+    long runs = s_runs("echo");
+    long long end = yh_now_ms() + S_WAIT_MS;
+    char seen[4096] = "";
+    while (s_runs("echo") < runs + 4) {
+        assert_true(yh_now_ms() < end);
+        yard_client_dispatch(F.sub, 50);
+    }
+    assert_true(s_state_is("echo", "down", seen, sizeof seen));
+    assert_int_equal(s_count("echo", "health.down"), downs + 1); /* no second alert */
+    p1 = s_echo_spawn();
+    p2 = s_echo_spawn();
+    s_wait_state("echo", "up");
+    assert_int_equal(s_count("echo", "health.up"), ups + 1);
+    assert_int_equal(s_count("echo", "alert.health.echo"), (downs + 1) + (ups + 1));
+    yh_stop(p1, SIGTERM, 5000);
+    yh_stop(p2, SIGTERM, 5000);
+}
 
 /* Two replicas up; one stopped: below min_replicas, down once; both stopped: NO_SERVICE,
  * still down and no new event; both back: up once. An op that never answers is down at
@@ -380,6 +430,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_page_through_gateway),
         cmocka_unit_test(test_replicas_stopped_and_back),
+        cmocka_unit_test(test_replica_processes_killed),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
