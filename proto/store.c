@@ -317,7 +317,7 @@ s_ceil(double x)
 
 void
 yard__store_bucket_take(double *tokens, int64_t *ts_ms, int64_t now_ms, double rate_per_s,
-                        uint32_t burst, int *allowed, uint32_t *retry_after_ms)
+                        uint32_t burst, uint32_t n, int *allowed, uint32_t *retry_after_ms)
 {
     if (now_ms > *ts_ms) {
         *tokens += (double)(now_ms - *ts_ms) * rate_per_s / 1000.0;
@@ -326,13 +326,13 @@ yard__store_bucket_take(double *tokens, int64_t *ts_ms, int64_t now_ms, double r
         }
         *ts_ms = now_ms;
     }
-    if (*tokens >= 1.0) {
-        *tokens -= 1.0;
+    if (*tokens >= (double)n) {
+        *tokens -= (double)n;
         *allowed = 1;
         *retry_after_ms = 0;
         return;
     }
-    double wait = s_ceil((1.0 - *tokens) * 1000.0 / rate_per_s);
+    double wait = s_ceil(((double)n - *tokens) * 1000.0 / rate_per_s);
     *allowed = 0;
     *retry_after_ms = wait < 1.0 ? 1 : wait > (double)UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
 }
@@ -348,13 +348,21 @@ int
 yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
                       uint64_t now_ms, int *allowed, uint32_t *retry_after_ms)
 {
+    return yard_store_take_tokens(self, key, rate_per_s, burst, 1, now_ms, allowed, retry_after_ms);
+}
+
+int
+yard_store_take_tokens(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
+                       uint32_t n, uint64_t now_ms, int *allowed, uint32_t *retry_after_ms)
+{
     YARD_ASSERT(self != NULL && key != NULL && allowed != NULL && retry_after_ms != NULL);
     *allowed = 0;
     *retry_after_ms = 0;
-    if (!(rate_per_s > 0.0 && rate_per_s <= 1e9) || burst == 0 || now_ms > (uint64_t)INT64_MAX) {
+    if (!(rate_per_s > 0.0 && rate_per_s <= 1e9) || burst == 0 || n == 0 || n > burst ||
+        now_ms > (uint64_t)INT64_MAX) {
         return YARD_E_INVALID;
     }
-    return self->ops->take_token(self->impl, key, rate_per_s, burst, now_ms, allowed,
+    return self->ops->take_token(self->impl, key, rate_per_s, burst, n, now_ms, allowed,
                                  retry_after_ms);
 }
 

@@ -20,7 +20,7 @@ typedef struct {
     /* The front has checked ttl_ms > 0. */
     int (*pexpire_if)(void *impl, const char *key, const void *val, size_t len, uint32_t ttl_ms);
     int (*incr)(void *impl, const char *key, int64_t by, int64_t *out);
-    int (*take_token)(void *impl, const char *key, double rate_per_s, uint32_t burst,
+    int (*take_token)(void *impl, const char *key, double rate_per_s, uint32_t burst, uint32_t n,
                       uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
     /* The front has set every vals[i] to NULL and checked keys. */
     int (*mget)(void *impl, const char *const *keys, size_t n, char **vals, size_t *lens);
@@ -31,10 +31,10 @@ typedef struct {
 } yard__store_ops_t;
 
 /* The token bucket arithmetic both backends share (Redis runs the same steps in Lua):
- * refills *tokens for the time from *ts_ms to now_ms (never backwards), then takes one.
- * Sets *allowed and *retry_after_ms as yard_store_take_token() does. */
+ * refills *tokens for the time from *ts_ms to now_ms (never backwards), then takes n (all or
+ * none). Sets *allowed and *retry_after_ms as yard_store_take_tokens() does. */
 void yard__store_bucket_take(double *tokens, int64_t *ts_ms, int64_t now_ms, double rate_per_s,
-                             uint32_t burst, int *allowed, uint32_t *retry_after_ms);
+                             uint32_t burst, uint32_t n, int *allowed, uint32_t *retry_after_ms);
 
 /* How long a bucket lives after its last take: until it would be full again, plus a second. */
 uint32_t yard__store_bucket_ttl_ms(double rate_per_s, uint32_t burst);

@@ -401,8 +401,8 @@ done:
 /* The bucket is an ordinary entry whose value is "<tokens> <ts_ms>", so it expires like any
  * other key; a value that is not a bucket is the caller's INVALID, as WRONGTYPE on Redis. */
 static int
-s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uint64_t now_ms,
-             int *allowed, uint32_t *retry_after_ms)
+s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uint32_t n,
+             uint64_t now_ms, int *allowed, uint32_t *retry_after_ms)
 {
     s_memory_t *self = impl;
     pthread_mutex_lock(&self->mu);
@@ -417,18 +417,18 @@ s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uin
         goto done;
     }
     int64_t ts_ms = ts;
-    yard__store_bucket_take(&tokens, &ts_ms, now, rate_per_s, burst, allowed, retry_after_ms);
+    yard__store_bucket_take(&tokens, &ts_ms, now, rate_per_s, burst, n, allowed, retry_after_ms);
     char buf[64];
-    int n = snprintf(buf, sizeof buf, "%.17g %lld", tokens, (long long)ts_ms);
-    char *copy = yard__store_dup(buf, (size_t)n);
+    int len = snprintf(buf, sizeof buf, "%.17g %lld", tokens, (long long)ts_ms);
+    char *copy = yard__store_dup(buf, (size_t)len);
     int64_t expires = s_deadline(yard__store_bucket_ttl_ms(rate_per_s, burst), clock);
     if (e != NULL) {
         free(e->val);
         e->val = copy;
-        e->len = (size_t)n;
+        e->len = (size_t)len;
         e->expires_ms = expires;
     } else {
-        s_insert(self, key, copy, (size_t)n, expires, clock);
+        s_insert(self, key, copy, (size_t)len, expires, clock);
     }
 done:
     pthread_mutex_unlock(&self->mu);

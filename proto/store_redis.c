@@ -34,9 +34,9 @@ static const char s_pexpire_if_script[] =
 
 /* Token bucket take, atomic on the server; the same steps as yard__store_bucket_take(). The
  * bucket is a hash {tokens, ts}; ARGV: rate per second, burst, TTL ms, now ms (0: the
- * server's TIME, one clock for every replica whatever their hosts' clocks say). Scripts that
- * call TIME before writing need effects replication: the default since Redis 5, asked for
- * explicitly where the call exists. Returns {allowed, retry_after_ms}. */
+ * server's TIME, one clock for every replica whatever their hosts' clocks say), tokens to take.
+ * Scripts that call TIME before writing need effects replication: the default since Redis 5, asked
+ * for explicitly where the call exists. Returns {allowed, retry_after_ms}. */
 static const char s_take_token_script[] =
     "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
     "local rate = tonumber(ARGV[1])\n"
@@ -54,13 +54,14 @@ static const char s_take_token_script[] =
     "  tokens = math.min(burst, tokens + (now - ts) * rate / 1000)\n"
     "  ts = now\n"
     "end\n"
+    "local n = tonumber(ARGV[5])\n"
     "local allowed = 0\n"
     "local retry = 0\n"
-    "if tokens >= 1 then\n"
-    "  tokens = tokens - 1\n"
+    "if tokens >= n then\n"
+    "  tokens = tokens - n\n"
     "  allowed = 1\n"
     "else\n"
-    "  retry = math.max(1, math.ceil((1 - tokens) * 1000 / rate))\n"
+    "  retry = math.max(1, math.ceil((n - tokens) * 1000 / rate))\n"
     "end\n"
     "redis.call('HMSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', "
     "string.format('%d', ts))\n"
@@ -359,15 +360,15 @@ s_incr(void *impl, const char *key, int64_t by, int64_t *out)
 }
 
 static int
-s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uint64_t now_ms,
-             int *allowed, uint32_t *retry_after_ms)
+s_take_token(void *impl, const char *key, double rate_per_s, uint32_t burst, uint32_t n,
+             uint64_t now_ms, int *allowed, uint32_t *retry_after_ms)
 {
     char rate[40], now[32];
     snprintf(rate, sizeof rate, "%.17g", rate_per_s);
     snprintf(now, sizeof now, "%llu", (unsigned long long)now_ms);
     unsigned b = burst, ttl = yard__store_bucket_ttl_ms(rate_per_s, burst);
     redisReply *r =
-        s_run(impl, "EVAL %s 1 %s %s %u %u %s", s_take_token_script, key, rate, b, ttl, now);
+        s_run(impl, "EVAL %s 1 %s %s %u %u %s %u", s_take_token_script, key, rate, b, ttl, now, n);
     int rc = 0;
     if (!s_expect(r, REDIS_REPLY_ARRAY, &rc)) {
         return rc;

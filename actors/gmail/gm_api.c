@@ -1,6 +1,6 @@
 /* One Gmail API call of an account, as a chain of steps:
  *   1. quota: take the method's units from the account's token bucket in the store (shared by
- *      every replica; units already taken are kept while waiting for the rest);
+ *      every replica; all of a call's units in one atomic take, yard_store_take_tokens);
  *   2. the access token (gm_token_get: the store's cache, or a refresh);
  *   3. the HTTP request, which the engine retries on 429, 5xx and transport failures with
  *      exponential backoff and full jitter (yard_http_req_retry);
@@ -260,11 +260,16 @@ s_step_quota(gm_acct_t *a)
     char key[128];
     gm_key(a, "quota", key, sizeof key);
     const gm_opts_t *o = a->st->o;
-    while (c->have < c->units) {
+    if (c->have < c->units) {
+        /* all of the call's units at once: a bucket shared by replicas never hands half a
+         * call's quota to one replica while another waits for the rest */
+        uint32_t burst = (uint32_t)o->quota_burst;
+        uint32_t n =
+            (uint32_t)(c->units - c->have) < burst ? (uint32_t)(c->units - c->have) : burst;
         int allowed = 0;
         uint32_t wait = 0;
-        int rc = yard_store_take_token(a->st->store, key, (double)o->quota_rate,
-                                       (uint32_t)o->quota_burst, 0, &allowed, &wait);
+        int rc = yard_store_take_tokens(a->st->store, key, (double)o->quota_rate, burst, n, 0,
+                                        &allowed, &wait);
         if (rc != 0) {
             s_fail(a, rc, "the store did not answer (quota)");
             return;
@@ -273,7 +278,7 @@ s_step_quota(gm_acct_t *a)
             gm_later(a, wait, s_quota_cb);
             return;
         }
-        c->have++;
+        c->have = c->units;
     }
     gm_token_get(a, s_step_send);
 }

@@ -211,6 +211,19 @@ yt_token_bucket_checks(yard_store_t *store)
     assert_int_equal(yard_store_set(store, "tb:str", "hello", 5, 0), 0);
     assert_int_equal(yard_store_take_token(store, "tb:str", 1, 1, 0, &allowed, &retry),
                      YARD_E_INVALID);
+
+    /* weighted takes: 10 per second, burst 25; all or none */
+    assert_int_equal(yard_store_take_tokens(store, "tb:w", 10, 25, 20, t, &allowed, &retry), 0);
+    assert_int_equal(allowed, 1);
+    assert_int_equal(yard_store_take_tokens(store, "tb:w", 10, 25, 10, t, &allowed, &retry), 0);
+    assert_int_equal(allowed, 0); /* 5 left: none taken, 5 more come in 500 ms */
+    assert_int_equal(retry, 500);
+    assert_int_equal(yard_store_take_tokens(store, "tb:w", 10, 25, 5, t, &allowed, &retry), 0);
+    assert_int_equal(allowed, 1); /* the refused take left its 5 tokens */
+    assert_int_equal(yard_store_take_tokens(store, "tb:w", 10, 25, 26, t, &allowed, &retry),
+                     YARD_E_INVALID); /* more than the burst could never be served */
+    assert_int_equal(yard_store_take_tokens(store, "tb:w", 10, 25, 0, t, &allowed, &retry),
+                     YARD_E_INVALID);
 }
 
 bool

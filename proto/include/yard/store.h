@@ -90,6 +90,14 @@ int yard_store_incr(yard_store_t *self, const char *key, int64_t by, int64_t *ou
 int yard_store_take_token(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
                           uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
 
+/* Takes n tokens (1 <= n <= burst) at once, all or none, from the bucket at key, as
+ * yard_store_take_token() takes one: for a call that costs several units of a provider's
+ * quota (a Gmail messages.get is 5). *retry_after_ms, when not allowed, is the time until n
+ * tokens will be there. Returns 0, YARD_E_INVALID (also for n 0 or over burst, which could
+ * never be served), or YARD_E_UNREACHABLE. */
+int yard_store_take_tokens(yard_store_t *self, const char *key, double rate_per_s, uint32_t burst,
+                           uint32_t n, uint64_t now_ms, int *allowed, uint32_t *retry_after_ms);
+
 /* Sets: unordered collections of distinct members (C strings without NULs), for indexes
  * such as "every user". A key holds either a plain value or a set.
  *
