@@ -424,6 +424,43 @@ test_status_page_through_gateway(void **state)
     curl_easy_cleanup(c);
 }
 
+/* A fresh `yard up` (no config file: the broker, the actors that need no credentials, the
+ * gateway at its defaults) serves the page at GET /status, and says no check is set up. */
+static void
+test_yard_up_serves_status(void **state)
+{
+    (void)state;
+    int bport = yh_free_port(), gport = yh_free_port();
+    char bind[64], broker[64], listen[64];
+    snprintf(bind, sizeof bind, "YARD_BIND=tcp://127.0.0.1:%d", bport);
+    snprintf(broker, sizeof broker, "YARD_BROKER=tcp://127.0.0.1:%d", bport);
+    snprintf(listen, sizeof listen, "YARD_GATEWAY_LISTEN=127.0.0.1:%d", gport);
+    char *env[] = {bind, broker, listen, "YARD_CONFIG", "YARD_UP_ACTORS", "YARD_LOG_LEVEL=warn",
+                   NULL};
+    char *argv[] = {"yard", "up", NULL};
+    pid_t pid = yh_spawn("yard", argv, env, F.dir);
+    assert_true(pid > 0);
+    assert_true(yh_wait_port(gport, 15000));
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/status", gport);
+    CURL *c = curl_easy_init();
+    static char body[65536];
+    long code = 0;
+    long long end = yh_now_ms() + 15000;
+    do { /* the gateway may listen before the health actor registered */
+        body[0] = '\0';
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_body_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+        assert_int_equal(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    } while (code == 503 && yh_now_ms() < end);
+    assert_int_equal(code, 200);
+    assert_non_null(strstr(body, "No checks are configured."));
+    curl_easy_cleanup(c);
+    assert_int_equal(yh_stop(pid, SIGTERM, 10000) >= 0, 1);
+}
+
 int
 main(void)
 {
@@ -431,6 +468,7 @@ main(void)
         cmocka_unit_test(test_status_page_through_gateway),
         cmocka_unit_test(test_replicas_stopped_and_back),
         cmocka_unit_test(test_replica_processes_killed),
+        cmocka_unit_test(test_yard_up_serves_status),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
