@@ -1,14 +1,14 @@
 /* Records and address sources from the config file (`dns: {ip: ..., records: [...]}`).
  * Every mistake names the file, the line and the key; secrets (password, token, or their
- * _file forms) are read here, registered with the logger so no line can show them, and
- * enter only the record's fingerprint (a BLAKE2b hash), never the state or a reply. */
+ * _file forms) are read by the runtime (yard_config_node_secret: the KEY_file rules, and
+ * registered with the logger so no line can show them), and enter only the record's
+ * fingerprint (a BLAKE2b hash), never the state or a reply. */
 #include "dns_internal.h"
 
 #include "yard/error.h"
 #include "yard/log.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,43 +55,6 @@ s_dup(const char *s)
         abort();
     }
     return d;
-}
-
-/* A secret file's content: one trailing newline dropped, not empty, at most
- * YARD_OPT_FILE_MAX bytes (the options' own rules for KEY_file). */
-static int
-s_read_secret(const char *path, char **out, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = malloc(YARD_OPT_FILE_MAX + 2);
-    if (!buf) {
-        abort();
-    }
-    size_t n = fread(buf, 1, YARD_OPT_FILE_MAX + 1, f);
-    fclose(f);
-    if (n > YARD_OPT_FILE_MAX) {
-        free(buf);
-        snprintf(why, whylen, "%s is larger than %u bytes", path, YARD_OPT_FILE_MAX);
-        return -1;
-    }
-    if (n > 0 && buf[n - 1] == '\n') {
-        n--;
-    }
-    if (n > 0 && buf[n - 1] == '\r') {
-        n--;
-    }
-    buf[n] = '\0';
-    if (n == 0 || strlen(buf) != n) {
-        free(buf);
-        snprintf(why, whylen, "%s is empty or holds a NUL byte", path);
-        return -1;
-    }
-    *out = buf;
-    return 0;
 }
 
 /* A duration field (30s, 5m, 25d or milliseconds) of a record. */
@@ -161,35 +124,6 @@ s_fingerprint(dns_record_t *r)
     sodium_bin2hex(r->fp, sizeof r->fp, out, sizeof out);
 }
 
-/* A secret given as `key` or `key_file`, exactly one of them. */
-static int
-s_secret(const yard_config_t *cfg, yard_config_node_t m, const char *key, int line, char **out,
-         char *err, size_t errlen)
-{
-    char fkey[64];
-    snprintf(fkey, sizeof fkey, "%s_file", key);
-    yard_config_node_t v = yard_config_node_get(m, key), fv = yard_config_node_get(m, fkey);
-    bool has_v = yard_config_node_kind(v) == YARD_CONFIG_SCALAR;
-    bool has_f = yard_config_node_kind(fv) == YARD_CONFIG_SCALAR;
-    if (has_v && has_f) {
-        S_FAIL(cfg, line, "dns.records: give %s or %s, not both", key, fkey);
-        return YARD_E_CONFIG;
-    }
-    if (has_f) {
-        char why[300];
-        if (s_read_secret(yard_config_node_text(fv), out, why, sizeof why) != 0) {
-            S_FAIL(cfg, yard_config_node_line(fv), "dns.records: %s: %s", fkey, why);
-            return YARD_E_CONFIG;
-        }
-    } else if (has_v && *yard_config_node_text(v)) {
-        *out = s_dup(yard_config_node_text(v));
-    } else {
-        return 0;
-    }
-    yard_log_add_secret(*out);
-    return 0;
-}
-
 static const char *const s_rec_keys[] = {
     "name",          "type",     "provider",     "zone",
     "server",        "api_base", "username",     "password",
@@ -230,7 +164,7 @@ s_provider(const yard_config_t *cfg, yard_config_node_t m, dns_record_t *r, char
             return YARD_E_CONFIG;
         }
         r->username = s_dup(u);
-        if (s_secret(cfg, m, "password", r->line, &r->secret, err, errlen) != 0) {
+        if (yard_config_node_secret(m, "password", &r->secret, err, errlen) != 0) {
             return YARD_E_CONFIG;
         }
     } else if (p && (strcmp(p, "cloudflare") == 0 || strcmp(p, "duckdns") == 0)) {
@@ -249,7 +183,7 @@ s_provider(const yard_config_t *cfg, yard_config_node_t m, dns_record_t *r, char
             }
             r->zone = s_dup(z);
         }
-        if (s_secret(cfg, m, "token", r->line, &r->secret, err, errlen) != 0) {
+        if (yard_config_node_secret(m, "token", &r->secret, err, errlen) != 0) {
             return YARD_E_CONFIG;
         }
     } else {
@@ -257,7 +191,7 @@ s_provider(const yard_config_t *cfg, yard_config_node_t m, dns_record_t *r, char
                r->name);
         return YARD_E_CONFIG;
     }
-    if (!r->secret) {
+    if (!r->secret || !*r->secret) {
         S_FAIL(cfg, r->line, "dns.records: %s: %s needs %s (or %s_file)", r->name, p,
                r->prov == DNS_PROV_DYNDNS2 ? "password" : "token",
                r->prov == DNS_PROV_DYNDNS2 ? "password" : "token");

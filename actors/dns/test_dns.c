@@ -748,14 +748,18 @@ t_duckdns(void **state)
     yh_ipecho_t *echo = yh_ipecho_start();
     yh_duckdns_t *duck = yh_duckdns_start("duck-tok-42");
     yh_duckdns_add_domain(duck, "myhost");
-    char yaml[4096];
+    char yaml[4096], tokfile[] = "/tmp/dns-test-token-XXXXXX";
+    int fd = mkstemp(tokfile);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "duck-tok-42\n", 12), 12); /* one trailing newline dropped */
+    close(fd);
     snprintf(yaml, sizeof yaml,
              S_HEAD "  ip:\n"
                     "    v4: {web: ['%s']}\n"
                     "  records:\n"
-                    "    - {name: myhost, provider: duckdns, token: duck-tok-42, api_base: '%s'}\n"
+                    "    - {name: myhost, provider: duckdns, token_file: '%s', api_base: '%s'}\n"
                     "    - {name: other, provider: duckdns, token: duck-tok-42, api_base: '%s'}\n",
-             yh_ipecho_url(echo), yh_duckdns_url(duck), yh_duckdns_url(duck));
+             yh_ipecho_url(echo), tokfile, yh_duckdns_url(duck), yh_duckdns_url(duck));
     yh_capture_t cap;
     yh_capture_start(&cap, 2);
     yard_actor_test_t *t = s_start(yaml);
@@ -779,6 +783,7 @@ t_duckdns(void **state)
     assert_null(strstr(all, "duck-tok-42"));
     free(all);
     yard_actor_test_destroy(&t);
+    unlink(tokfile);
     yh_duckdns_stop(&duck);
     yh_ipecho_stop(&echo);
 }
