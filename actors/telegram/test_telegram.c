@@ -136,6 +136,7 @@ static const char *s_config_fmt =
     "    - {name: jobs, service: svc, op: job.list, scope: jobs.read,\n"
     "       help: {en: Scheduled jobs, de: Geplante Jobs}}\n"
     "    - {name: status, service: svc, op: status, scope: admin, help: Bus status}\n"
+    "    - {name: verbose, service: svc, op: status, scope: admin, help: \"%s\"}\n"
     "    - name: remind\n"
     "      service: svc\n"
     "      op: remind\n"
@@ -248,7 +249,10 @@ s_setup(void **state)
     F.fake = tg_fake_start(S_TOKEN);
     F.dir = yh_tmpdir();
     char text[4096];
-    snprintf(text, sizeof text, s_config_fmt, tg_fake_api_base(F.fake));
+    char help[301];
+    memset(help, 'h', 300); /* longer than setMyCommands' 256: sent shortened */
+    help[300] = '\0';
+    snprintf(text, sizeof text, s_config_fmt, tg_fake_api_base(F.fake), help);
     F.cfg = yh_config_in(F.dir, text);
     F.broker = yh_broker_start(&F.bport);
     F.auth = yh_actor_start(yard_registry_find("auth"), F.cfg, F.bport, NULL);
@@ -342,6 +346,7 @@ test_help_per_language(void **state)
     assert_non_null(strstr(buf, "help=Befehle auflisten"));
     assert_non_null(strstr(tg_fake_commands(F.fake, "en", buf, sizeof buf), "jobs=Scheduled jobs"));
     assert_non_null(strstr(tg_fake_commands(F.fake, "", buf, sizeof buf), "remind=Remember"));
+    assert_non_null(strstr(buf, "hhh\xe2\x80\xa6\n")); /* the long help, cut to 256 */
 }
 
 static void

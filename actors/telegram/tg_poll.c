@@ -187,6 +187,31 @@ s_commands_done(const yard_http_resp_t *resp, void *arg)
     free(c);
 }
 
+/* A command description as setMyCommands takes it: 1..256 UTF-16 units, cut with an
+ * ellipsis when longer. Returns help itself, or buf holding the shortened copy. */
+static const char *
+s_desc(const char *help, char *buf, size_t cap)
+{
+    size_t len = strlen(help);
+    if (tg_utf16_len(help, len) <= 256) {
+        return help;
+    }
+    size_t n = 0, units = 0;
+    while (n < len && n + 4 < cap) {
+        unsigned char b = (unsigned char)help[n];
+        size_t step = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+        size_t u = b >= 0xF0 ? 2 : 1;
+        if (units + u > 255 || n + step > len) {
+            break;
+        }
+        units += u;
+        n += step;
+    }
+    memcpy(buf, help, n);
+    memcpy(buf + n, "\xe2\x80\xa6", 4); /* an ellipsis, one unit */
+    return buf;
+}
+
 /* The "/" menu for lang (NULL: the default list, in English), from the same registry and
  * catalogue /help reads. */
 static yard_mpw_t *
@@ -209,7 +234,9 @@ s_menu(tg_state_t *st, const char *lang)
         const char *help = tg_config_text(st, st->cmds[i].help_lang, l);
         yard_mpw_map(w);
         yard_mpw_kstr(w, "command", st->cmds[i].name);
-        yard_mpw_kstr(w, "description", help ? help : tg_msg(l, TG_MSG_NO_HELP));
+        char buf[1100];
+        yard_mpw_kstr(w, "description",
+                      s_desc(help ? help : tg_msg(l, TG_MSG_NO_HELP), buf, sizeof buf));
         yard_mpw_end(w);
     }
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
