@@ -211,14 +211,22 @@ s_dirs(ls_t *ls)
     return rc ? rc : ls_spool_open(ls);
 }
 
-static int
-s_init(void *state, const yard_actor_env_t *env)
+static void
+s_fini(void *state)
 {
     ls_t *ls = state;
-    ls->ctx = env->ctx;
-    ls->o = env->options;
-    ls->replica = env->replica;
-    ls->out_fd = -1;
+    ls_queue_free(ls); /* nothing left after the source's destroy; init failures leave some */
+    ls_tail_free(ls);
+    ls_out_stop(ls); /* after the source's destroy: nothing left to stop */
+    ls_config_free(&ls->cfg);
+    free(ls->rbuf);
+    ls->rbuf = NULL;
+}
+
+/* init up to the loop source; on failure what it made is freed here (fini does not run). */
+static int
+s_init_parts(ls_t *ls, const yard_actor_env_t *env)
+{
     char err[1024] = "";
     int rc = ls_config_read(env->config, &ls->cfg, err, sizeof err);
     if (rc != 0) {
@@ -246,25 +254,26 @@ s_init(void *state, const yard_actor_env_t *env)
     }
     ls->rbuf = malloc(LS_READ_CHUNK);
     yard_loop_source_t src = {ls, s_prepare, s_dispatch, s_drain, s_busy, s_destroy};
-    if ((rc = yard_ctx_add_source(ls->ctx, &src)) != 0) {
-        ls_out_stop(ls);
-        return rc;
-    }
-    return ls_bus_start(ls);
+    return yard_ctx_add_source(ls->ctx, &src);
 }
 
-static void
-s_fini(void *state)
+static int
+s_init(void *state, const yard_actor_env_t *env)
 {
     ls_t *ls = state;
-    ls_queue_free(ls); /* nothing left after the source's destroy; init failures leave some */
-    ls_tail_free(ls);
-    if (ls->http) {
-        ls_out_stop(ls);
+    ls->ctx = env->ctx;
+    ls->o = env->options;
+    ls->replica = env->replica;
+    ls->out_fd = -1;
+    int rc = s_init_parts(ls, env);
+    if (rc != 0) {
+        s_fini(ls);
+        return rc;
     }
-    ls_config_free(&ls->cfg);
-    free(ls->rbuf);
-    ls->rbuf = NULL;
+    if (ls->active && ls_bus_start(ls) != 0) {
+        yard_log(YARD_LOG_ERROR, "logship: the bus input could not start; files still ship");
+    }
+    return 0;
 }
 
 /* --- status ------------------------------------------------------------------------------- */

@@ -208,6 +208,33 @@ s_saved_matches(const struct ls_saved *s, dev_t dev, ino_t ino, int fd, uint64_t
            h == s->fp_hash && s->committed <= size;
 }
 
+/* Takes over the store's record of f (written by the replica that read it before) when it
+ * is further on: same id, so what is sent again is a 409, never a copy. */
+static void
+s_adopt(ls_t *ls, ls_file_t *f)
+{
+    yard_store_t *store = yard_ctx_store(ls->ctx);
+    char key[128], *val = NULL;
+    size_t len;
+    struct ls_saved s;
+    s_store_key(key, sizeof key, f->dev, f->ino);
+    if (store && yard_store_shared(store) && yard_store_get(store, key, &val, &len) == 0 &&
+        s_parse_saved(val, &s)) {
+        if (s_saved_matches(&s, f->dev, f->ino, f->fd, f->size) &&
+            (s.id != f->id || s.committed > f->committed)) {
+            f->id = s.id;
+            f->gen = s.gen;
+            f->committed = s.committed;
+            f->pos = f->next_line = f->queued_end = s.committed;
+            f->partial.len = f->event.len = 0;
+            f->event_lines = 0;
+            f->skipping = false;
+        }
+        free(s.path);
+    }
+    free(val);
+}
+
 /* Where a newly found file starts: a saved offset (local or the store's), a copy of a
  * truncated generation, or the head. */
 static void
@@ -270,9 +297,13 @@ s_take_lease(ls_t *ls, ls_file_t *f, int64_t now)
             return;
         }
     }
+    bool was = f->held;
     int rc = f->held ? yard_lease_renew(f->lease) : yard_lease_acquire(f->lease);
     f->held = rc == 1 || (rc < 0 && yard_lease_held(f->lease, yard_loop_now_ms()));
     f->renew_ms = now + ls->o->lease_ttl_ms / 3;
+    if (!was && f->held && f->inflight == 0) {
+        s_adopt(ls, f); /* another replica may have shipped it meanwhile: go on from there */
+    }
 }
 
 void
