@@ -37,6 +37,7 @@ struct es_fake {
     pthread_mutex_t lock;
     es_fake_mode_t mode;
     size_t max_body;
+    int delay_ms;
     int script[S_SCRIPT];
     size_t script_n, script_pos;
     char *auth;
@@ -334,7 +335,8 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     *reply = (yh_http_reply_t){.status = 200,
                                .body = o->buf,
                                .body_len = o->len,
-                               .headers = "Content-Type: application/json"};
+                               .headers = "Content-Type: application/json",
+                               .delay_ms = f->delay_ms};
     pthread_mutex_unlock(&f->lock);
     return true;
 }
@@ -421,6 +423,14 @@ es_fake_item_statuses(es_fake_t *f, const int *statuses, size_t n)
     f->script_n = n < S_SCRIPT ? n : S_SCRIPT;
     memcpy(f->script, statuses, f->script_n * sizeof *statuses);
     f->script_pos = 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void
+es_fake_delay(es_fake_t *f, int ms)
+{
+    pthread_mutex_lock(&f->lock);
+    f->delay_ms = ms;
     pthread_mutex_unlock(&f->lock);
 }
 

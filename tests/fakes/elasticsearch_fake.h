@@ -40,6 +40,9 @@ void es_fake_mode(es_fake_t *f, es_fake_mode_t mode);
 void es_fake_max_body(es_fake_t *f, size_t bytes);
 /* The statuses of the next n items received (then 201 again): 201, 409, 429, 400, 500, 503. */
 void es_fake_item_statuses(es_fake_t *f, const int *statuses, size_t n);
+/* Holds each _bulk answer this long after the items were stored (0: none): a client killed
+ * meanwhile never sees the acknowledgement of what Elasticsearch already has. */
+void es_fake_delay(es_fake_t *f, int ms);
 /* Requires this exact Authorization header (copied; NULL: none required); else 401. */
 void es_fake_require_auth(es_fake_t *f, const char *authorization);
 
