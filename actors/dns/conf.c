@@ -108,20 +108,34 @@ s_trim_slash(char *s)
     }
 }
 
-static void
+/* The record's configuration as the provider sees it, so that a change (a fixed password, a
+ * new token) lifts a hold. The fingerprint sits in the store, which other people may read:
+ * the secret enters it only through Argon2id with a salt of the record's identity, so that
+ * guessing a weak password from it costs a password hash per guess, per record. */
+static int
 s_fingerprint(dns_record_t *r)
 {
+    const char *parts[] = {dns_prov_name(r->prov), r->name,
+                           dns_rec_type(r),        r->base,
+                           r->zone ? r->zone : "", r->username ? r->username : ""};
     crypto_generichash_state h;
-    unsigned char out[16];
-    const char *parts[] = {
-        dns_prov_name(r->prov),         r->name,  dns_rec_type(r), r->base, r->zone ? r->zone : "",
-        r->username ? r->username : "", r->secret};
-    crypto_generichash_init(&h, NULL, 0, sizeof out);
+    unsigned char salt[crypto_pwhash_SALTBYTES], secret[16], out[16];
+    crypto_generichash_init(&h, (const unsigned char *)"yard-dns-fp", 11, sizeof salt);
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         crypto_generichash_update(&h, (const unsigned char *)parts[i], strlen(parts[i]) + 1);
     }
-    crypto_generichash_final(&h, out, sizeof out);
+    crypto_generichash_final(&h, salt, sizeof salt);
+    /* small limits: it runs once per record at start, and still makes each guess a hash */
+    const char *pw = r->secret ? r->secret : "";
+    if (crypto_pwhash(secret, sizeof secret, pw, strlen(pw), salt,
+                      crypto_pwhash_OPSLIMIT_INTERACTIVE, 8u << 20,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        return YARD_E_INTERNAL; /* out of memory */
+    }
+    crypto_generichash(out, sizeof out, secret, sizeof secret, salt, sizeof salt);
+    sodium_memzero(secret, sizeof secret);
     sodium_bin2hex(r->fp, sizeof r->fp, out, sizeof out);
+    return 0;
 }
 
 static const char *const s_rec_keys[] = {
@@ -308,8 +322,7 @@ s_record(const yard_config_t *cfg, yard_config_node_t m, const dns_opts_t *o, dn
              name);
     snprintf(r->lease, sizeof r->lease, "dns:lease:%s:%s:%s", dns_prov_name(r->prov),
              type ? type : "A", name);
-    s_fingerprint(r);
-    return 0;
+    return s_fingerprint(r);
 }
 
 static int
