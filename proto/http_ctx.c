@@ -17,8 +17,14 @@ yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts)
     if (*slot) {
         return *slot;
     }
+    /* The operator's CA bundle (the section's http_ca_file) holds unless the actor names its
+     * own: an actor tuning transfers must not drop the trust the operator configured. */
+    yard_http_opts_t o = opts ? *opts : (yard_http_opts_t){0};
+    if (!o.ca_file) {
+        o.ca_file = ctx->http_ca_file;
+    }
     yard_http_t *h = NULL;
-    int rc = yard_http_new(opts, &h);
+    int rc = yard_http_new(&o, &h);
     if (rc != 0) {
         yard_log(YARD_LOG_ERROR, "http: could not make the replica's engine",
                  YF_STR("error", yard_strerror(rc)));
@@ -41,7 +47,5 @@ yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts)
 yard_http_t *
 yard_ctx_http(yard_ctx_t *ctx)
 {
-    /* The operator's CA bundle (the actor section's http_ca_file), defaults for the rest. */
-    yard_http_opts_t opts = {.ca_file = ctx ? ctx->http_ca_file : NULL};
-    return yard_ctx_http_with(ctx, &opts);
+    return yard_ctx_http_with(ctx, NULL); /* the operator's CA bundle, defaults for the rest */
 }

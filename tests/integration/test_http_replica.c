@@ -26,6 +26,7 @@
 
 #define S_CALLS 1000
 
+static bool s_tuned;                   /* the handler makes its engine with yard_ctx_http_with() */
 static char s_poll_url[256];           /* set before the actor starts */
 static atomic_int s_shutdown_seen = 0; /* completions that ended with SHUTDOWN */
 
@@ -57,7 +58,10 @@ static int
 s_poll(yard_request_t *req, void *state)
 {
     (void)state;
-    yard_http_t *h = yard_ctx_http(yard_request_ctx(req));
+    /* an actor that tunes its engine still trusts the operator's CA bundle */
+    yard_http_opts_t tuned = {.max_transfers = 8};
+    yard_http_t *h = s_tuned ? yard_ctx_http_with(yard_request_ctx(req), &tuned)
+                             : yard_ctx_http(yard_request_ctx(req));
     yard_http_req_t *hr = NULL;
     if (!h || yard_http_req_new("GET", s_poll_url, &hr) != 0) {
         return YARD_E_INTERNAL;
@@ -286,6 +290,16 @@ test_ca_bundle_from_the_section(void **state)
     assert_int_equal(yard_request_outcome_test(req, &body, &size, NULL), 0);
     yard_request_destroy_test(&req);
     yard_actor_test_destroy(&t);
+    /* the same with an engine made with options of the actor's own, which name no CA */
+    s_tuned = true;
+    yh_http_fake_script(f, "/getUpdates", &r, 1);
+    assert_int_equal(yard_actor_test_new(&s_def, yaml, &t), 0);
+    req = yard_actor_test_call(t, "poll", "\xc0", 1);
+    assert_int_equal(yard_actor_test_run(t, 5000, s_answered, req), 0);
+    assert_int_equal(yard_request_outcome_test(req, &body, &size, NULL), 0);
+    yard_request_destroy_test(&req);
+    yard_actor_test_destroy(&t);
+    s_tuned = false;
     /* without it, the system's CAs do not know this certificate */
     assert_int_equal(yard_actor_test_new(&s_def, NULL, &t), 0);
     req = yard_actor_test_call(t, "poll", "\xc0", 1);

@@ -78,9 +78,10 @@ typedef struct yard_ctx yard_ctx_t; /* yard/actor.h */
 /* The replica's engine, made on first use and turned by the replica's own loop together with
  * its broker links and timers; at stop the runtime drains it (within drain_ms) and destroys
  * it before fini. yard_ctx_http_with() gives the options for the first use (NULL: defaults);
- * once the engine exists they are ignored. Returns NULL (with the reason logged) when the
- * replica's sources are already closed (in fini) or the engine cannot be made. Borrowed;
- * valid until the replica's sources are destroyed (before fini); replica thread only. */
+ * once the engine exists they are ignored. Either way a NULL ca_file means the operator's
+ * http_ca_file of the actor's section (then the system's bundle). Returns NULL (with the reason
+ * logged) when the replica's sources are already closed (in fini) or the engine cannot be made.
+ * Borrowed; valid until the replica's sources are destroyed (before fini); replica thread only. */
 yard_http_t *yard_ctx_http(yard_ctx_t *ctx);
 yard_http_t *yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts);
 
