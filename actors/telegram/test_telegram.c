@@ -580,6 +580,21 @@ test_429_and_migration(void **state)
     assert_int_equal(tg_fake_sent(F.fake, 60), 0); /* still waiting out its retry_after */
     s_wait_sent(60, 1);
     assert_true(yh_now_ms() - t0 >= 1500);
+    /* a group: at most 20 a minute, so three messages go out 3 s apart */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(yard_client_send(F.client, "telegram",
+                                          "\x82\xa7"
+                                          "chat_id"
+                                          "\xd0\x9d\xa4text\xa1g",
+                                          18, &(yard_call_opts_t){.op = "send"}),
+                         0);
+    }
+    s_wait_sent(-99, 3);
+    for (size_t i = 1; i < 3; i++) {
+        long long gap = tg_fake_sent_at(F.fake, -99, i) - tg_fake_sent_at(F.fake, -99, i - 1);
+        assert_true(gap >= 2900);
+    }
+    assert_int_equal(tg_fake_errors(F.fake, 429), 1); /* only the one scripted above */
     /* a group that became a supergroup: resent there, and remembered */
     tg_fake_migrate(F.fake, -70, -1070);
     r = s_tg("send", "{\"chat_id\":-70,\"text\":\"to the group\"}");
