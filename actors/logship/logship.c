@@ -94,6 +94,14 @@ s_prepare(void *arg, yard_wait_item_t *items, int max, int64_t *wake_ms)
     if (!ls->draining && s_backlog(ls) && !ls_queue_files_full(ls)) {
         next = now;
     }
+    if (!ls->draining && ls->next_scan_ms < next) {
+        next = ls->next_scan_ms; /* a poll longer than refresh must not delay the scan */
+    }
+    for (const ls_file_t *f = ls->files; f; f = f->next) {
+        if (f->held && f->lease && f->renew_ms < next) {
+            next = f->renew_ms; /* nor a lease renewal */
+        }
+    }
     if (ls->building && ls->building->first_ms + (int64_t)ls->cfg.flush_ms < next) {
         next = ls->building->first_ms + (int64_t)ls->cfg.flush_ms;
     }

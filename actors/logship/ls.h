@@ -160,6 +160,7 @@ struct ls_file {
     uint64_t pos;        /* bytes read from the file */
     uint64_t next_line;  /* offset where the next unfinished line starts */
     uint64_t committed;  /* acknowledged (or spooled) */
+    uint64_t stored;     /* committed as last written to the store, plus 1 (0: never) */
     uint64_t queued_end; /* end of the last line queued in a batch */
     uint64_t size;
     ls_buf_t partial; /* the unfinished line's bytes (at most max_line) */

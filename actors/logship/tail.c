@@ -175,8 +175,11 @@ ls_offsets_save(ls_t *ls)
         fwrite(line, 1, (size_t)n, fp);
         char key[128];
         s_store_key(key, sizeof key, f->dev, f->ino);
-        if (store != NULL && yard_store_shared(store)) {
-            yard_store_set(store, key, line, (size_t)n, 7u * 86400000u);
+        if (store != NULL && yard_store_shared(store) && f->stored != f->committed + 1) {
+            /* only what moved: one SET per file that progressed, not per file per save */
+            if (yard_store_set(store, key, line, (size_t)n, 7u * 86400000u) == 0) {
+                f->stored = f->committed + 1;
+            }
         }
     }
     for (size_t i = 0; i < ls->nsaved; i++) { /* not found yet: kept while the path exists */
@@ -251,21 +254,7 @@ s_resume(ls_t *ls, ls_file_t *f)
             break;
         }
     }
-    yard_store_t *store = yard_ctx_store(ls->ctx);
-    char key[128], *val = NULL;
-    size_t len;
-    s_store_key(key, sizeof key, f->dev, f->ino);
-    struct ls_saved s;
-    if (store && yard_store_shared(store) && yard_store_get(store, key, &val, &len) == 0 &&
-        s_parse_saved(val, &s)) {
-        if (s_saved_matches(&s, f->dev, f->ino, f->fd, f->size) && s.committed > f->committed) {
-            f->id = s.id;
-            f->gen = s.gen;
-            f->committed = s.committed;
-        }
-        free(s.path);
-    }
-    free(val);
+    s_adopt(ls, f); /* the store's record, written by whichever replica read it last */
     for (size_t i = 0; f->committed == 0 && i < ls->nhistory; i++) {
         uint64_t h;
         if (ls->history[i].fp_len >= LS_FP_MIN_COPY && ls->history[i].fp_len <= f->size &&
@@ -614,6 +603,7 @@ s_truncated(ls_t *ls, ls_file_t *f)
              YF_UINT("was_at", f->pos));
     f->gen++;
     f->id = s_random();
+    f->stored = 0;
     f->pos = f->next_line = f->committed = f->queued_end = 0;
     f->partial.len = f->event.len = 0;
     f->event_lines = 0;

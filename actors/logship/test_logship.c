@@ -339,6 +339,41 @@ test_spool_survives_restart(void **state)
     yard_actor_test_destroy(&t);
 }
 
+/* A whole-request 429 (Elasticsearch's write queue full) counts as down: batches are spooled,
+ * tried again after the backoff, and all arrive once it takes them. */
+static void
+test_whole_429_then_recovers(void **state)
+{
+    (void)state;
+    es_fake_mode(s_env.es, ES_FAKE_REJECTING);
+    lst_write_lines(s_path("app.log"), 0, 600, 80);
+    char *files = s_files(NULL);
+    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
+    free(files);
+    char *st = NULL;
+    for (int i = 0; i < 200; i++) {
+        lst_run_for(t, 20);
+        free(st);
+        st = lst_status(t);
+        if (lst_json_num(st, "spooled") == 600) {
+            break;
+        }
+    }
+    assert_non_null(strstr(st, "\"elasticsearch_down\":true"));
+    assert_int_equal(lst_json_num(st, "spooled"), 600);
+    assert_true(lst_json_num(st, "failures") >= 1);
+    free(st);
+    assert_int_equal(es_fake_docs(s_env.es), 0);
+    es_fake_mode(s_env.es, ES_FAKE_UP);
+    assert_int_equal(lst_run_docs(t, s_env.es, 600, 20000), 0);
+    lst_run_for(t, 100);
+    st = lst_status(t);
+    assert_non_null(strstr(st, "\"elasticsearch_down\":false"));
+    assert_int_equal(lst_json_num(st, "spooled"), 0);
+    free(st);
+    yard_actor_test_destroy(&t);
+}
+
 /* The file: output writes each document as one line. */
 static void
 test_file_output(void **state)
@@ -420,6 +455,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_api_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_basic_auth, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_survives_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_whole_429_then_recovers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_file_output, s_setup, s_teardown),
         cmocka_unit_test(test_idle),
         cmocka_unit_test(test_bad_config),
