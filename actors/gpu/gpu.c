@@ -407,13 +407,12 @@ s_metrics(yard_request_t *req, void *state)
     if (rc != 0 || !st->scanned) {
         return rc;
     }
+    /* one string with its content type: the gateway serves it as it is, so a route to this
+     * op is a Prometheus scrape target (docs/gateway.md, non-JSON replies) */
     char *text = gpu_report_metrics(st->node, st->inv);
+    yard_request_set_header(req, "http.header.Content-Type", "text/plain; version=0.0.4");
     yard_mpw_t *w = yard_mpw_new();
-    yard_mpw_map(w);
-    yard_mpw_kstr(w, "node", st->node);
-    yard_mpw_kstr(w, "content_type", "text/plain; version=0.0.4");
-    yard_mpw_kstr(w, "text", text);
-    yard_mpw_end(w);
+    yard_mpw_str(w, text);
     free(text);
     return yard_request_reply_mpw(req, &w);
 }
