@@ -225,9 +225,9 @@ s_es(yard_config_node_t m, ls_config_t *cfg, char *err, size_t errlen)
     if (yard_config_node_kind(m) == YARD_CONFIG_ABSENT) {
         return 0;
     }
-    static const char *const keys[] = {"url",           "index", "api_key_file", "username",
-                                       "password_file", "batch", "timeout",      "backoff",
-                                       "dead_letter",   NULL};
+    static const char *const keys[] = {
+        "url",     "index",       "api_key_file", "username", "password_file", "batch", "timeout",
+        "backoff", "dead_letter", "ca_file",      NULL};
     static const char *const bkeys[] = {"max_items", "max_bytes", "flush", NULL};
     static const char *const rkeys[] = {"base", "cap", NULL};
     int rc = s_keys(m, "elasticsearch", keys, err, errlen);
@@ -254,6 +254,8 @@ s_es(yard_config_node_t m, ls_config_t *cfg, char *err, size_t errlen)
                        errlen);
     rc = rc ? rc
             : s_scalar(m, "timeout", "elasticsearch", YARD_OPT_MS, &cfg->timeout_ms, err, errlen);
+    rc = rc ? rc
+            : s_scalar(m, "ca_file", "elasticsearch", YARD_OPT_STRING, &cfg->ca_file, err, errlen);
     if (rc == 0 && yard_config_node_kind(b) != YARD_CONFIG_ABSENT) {
         rc = s_keys(b, "elasticsearch.batch", bkeys, err, errlen);
         rc = rc ? rc : s_scalar(b, "max_items", "batch", YARD_OPT_INT, &items, err, errlen);
@@ -303,6 +305,14 @@ ls_config_read(const yard_config_t *file, ls_config_t *cfg, char *err, size_t er
     int rc = s_files(yard_config_node(file, "logship.files"), cfg, err, errlen);
     rc = rc ? rc : s_bus(yard_config_node(file, "logship.bus"), cfg, err, errlen);
     rc = rc ? rc : s_es(yard_config_node(file, "logship.elasticsearch"), cfg, err, errlen);
+    /* The operator's CA bundle for the actor's outbound HTTPS (docs/actors.md): logship runs
+     * an HTTP engine of its own (it keeps sending while it drains), so it reads the setting
+     * itself, from the file or the environment; elasticsearch.ca_file overrides it. */
+    const char *ca = getenv("YARD_LOGSHIP_HTTP_CA_FILE");
+    ca = ca && ca[0] ? ca : yard_config_node_text(yard_config_node(file, "logship.http_ca_file"));
+    if (rc == 0 && cfg->ca_file == NULL && ca && ca[0]) {
+        cfg->ca_file = strdup(ca);
+    }
     if (rc == 0 && cfg->es_index == NULL) {
         cfg->es_index = strdup("yard-logs-%Y.%m.%d");
     }
@@ -345,5 +355,6 @@ ls_config_free(ls_config_t *cfg)
     free(cfg->es_index);
     free(cfg->out_path);
     free(cfg->dead_letter);
+    free(cfg->ca_file);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -63,7 +63,7 @@ ls_out_start(ls_t *ls)
         return 0;
     }
     ls->out_fd = -1;
-    yard_http_opts_t ho = {.max_transfers = 4, .max_body = 64u << 20};
+    yard_http_opts_t ho = {.max_transfers = 4, .max_body = 64u << 20, .ca_file = ls->cfg.ca_file};
     int rc = yard_http_new(&ho, &ls->http);
     if (rc == 0) {
         ls->http_src = yard_http_source(ls->http);

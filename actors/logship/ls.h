@@ -81,6 +81,7 @@ typedef struct {
     uint32_t backoff_base_ms;
     uint32_t backoff_cap_ms;
     char *dead_letter; /* path */
+    char *ca_file;     /* PEM bundle for https; NULL: the section's http_ca_file, or the system's */
 } ls_config_t;
 
 /* config.c: reads the structured keys of the section. Returns 0, or YARD_E_CONFIG with err

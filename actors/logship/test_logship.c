@@ -4,6 +4,7 @@
  * spool across a restart while Elasticsearch is unreachable, and an idle actor. */
 #include "lst.h"
 
+#include "http_fake.h"
 #include "yard/error.h"
 
 #include <setjmp.h>
@@ -291,6 +292,30 @@ test_api_key(void **state)
     yard_actor_test_destroy(&t);
 }
 
+/* HTTPS with the operator's CA bundle (elasticsearch.ca_file; the section's http_ca_file works
+ * the same): the fake's certificate is trusted only through it. */
+static void
+test_https_ca_file(void **state)
+{
+    (void)state;
+    es_fake_t *tls = es_fake_start_tls();
+    char ca[512], es[700];
+    snprintf(ca, sizeof ca, "%s/ca.pem", s_env.dir);
+    lst_append(ca, yh_test_cert_pem);
+    snprintf(es, sizeof es, "    ca_file: %s\n", ca);
+    lst_write_lines(s_path("app.log"), 0, 40, 60);
+    char *files = s_files(NULL);
+    char url[128];
+    snprintf(url, sizeof url, "%s", es_fake_url(tls));
+    assert_int_equal(strncmp(url, "https://", 8), 0);
+    yard_actor_test_t *t = s_start(files, NULL, es, url);
+    free(files);
+    assert_int_equal(lst_run_docs(t, tls, 40, 20000), 0);
+    assert_int_equal(lst_found(tls, 40, NULL), 40);
+    yard_actor_test_destroy(&t);
+    es_fake_stop(&tls);
+}
+
 /* username + password_file sends basic authentication. */
 static void
 test_basic_auth(void **state)
@@ -454,6 +479,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_json_lines, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_api_key, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_basic_auth, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_https_ca_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_survives_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_whole_429_then_recovers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_file_output, s_setup, s_teardown),

@@ -341,16 +341,29 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     return true;
 }
 
-es_fake_t *
-es_fake_start(void)
+static es_fake_t *
+s_start(bool tls)
 {
     es_fake_t *f = s_alloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
     f->max_body = S_MAX_BODY;
     s_grow(f);
-    f->http = yh_http_fake_start();
+    f->http =
+        tls ? yh_http_fake_start_tls(yh_test_cert_pem, yh_test_key_pem) : yh_http_fake_start();
     yh_http_fake_handler(f->http, s_handle, f);
     return f;
+}
+
+es_fake_t *
+es_fake_start(void)
+{
+    return s_start(false);
+}
+
+es_fake_t *
+es_fake_start_tls(void)
+{
+    return s_start(true);
 }
 
 void
@@ -380,7 +393,8 @@ const char *
 es_fake_url(es_fake_t *f)
 {
     static _Thread_local char buf[64];
-    snprintf(buf, sizeof buf, "http://127.0.0.1:%d", yh_http_fake_port(f->http));
+    const char *url = yh_http_fake_url(f->http, "");
+    snprintf(buf, sizeof buf, "%s", url);
     return buf;
 }
 

@@ -28,9 +28,12 @@ typedef enum {
 
 /* Starts the fake on a free port. Caller owns it; free with es_fake_stop(). */
 es_fake_t *es_fake_start(void);
+/* Like es_fake_start(), serving HTTPS with the harness's test certificate (yh_test_cert_pem, for
+ * 127.0.0.1): es_fake_url() then gives an https:// URL. */
+es_fake_t *es_fake_start_tls(void);
 void es_fake_stop(es_fake_t **f_p);
 
-/* "http://127.0.0.1:<port>" (no trailing slash), in a per-thread buffer. */
+/* "http://127.0.0.1:<port>" (https:// for TLS; no trailing slash), in a per-thread buffer. */
 const char *es_fake_url(es_fake_t *f);
 /* A URL on which nothing listens (a port bound and closed again): connection refused. */
 const char *es_fake_closed_url(void);
