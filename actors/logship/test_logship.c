@@ -399,6 +399,36 @@ test_whole_429_then_recovers(void **state)
     yard_actor_test_destroy(&t);
 }
 
+/* Stopping (SIGTERM: the replica drains) sends what was read and queued within drain_ms and
+ * writes the offsets: a restart goes on from there, sending nothing twice. */
+static void
+test_drain_flushes_and_persists(void **state)
+{
+    (void)state;
+    es_fake_delay(s_env.es, 40); /* a slow Elasticsearch: batches wait in the queue */
+    lst_write_lines(s_path("app.log"), 0, 3000, 100);
+    char *files = s_files(NULL);
+    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
+    assert_int_equal(lst_run_docs(t, s_env.es, 400, 20000), 0);
+    char *st = lst_status(t);
+    long long queued = lst_json_num(st, "queued");
+    free(st);
+    assert_true(queued > 0);
+    yard_actor_test_destroy(&t); /* drains: what is queued goes out now */
+    size_t at_stop = es_fake_docs(s_env.es);
+    assert_true(at_stop >= 400 + (size_t)queued - 200); /* the queue went out, not dropped */
+    es_fake_delay(s_env.es, 0);
+    t = s_start(files, NULL, NULL, NULL);
+    free(files);
+    assert_int_equal(lst_run_docs(t, s_env.es, 3000, 20000), 0);
+    lst_run_for(t, 100);
+    size_t docs;
+    assert_int_equal(lst_found(s_env.es, 3000, &docs), 3000);
+    assert_int_equal(docs, 3000);
+    assert_int_equal(es_fake_conflicts(s_env.es), 0); /* the offsets were written at stop */
+    yard_actor_test_destroy(&t);
+}
+
 /* The file: output writes each document as one line. */
 static void
 test_file_output(void **state)
@@ -482,6 +512,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_https_ca_file, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spool_survives_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_whole_429_then_recovers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_flushes_and_persists, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_file_output, s_setup, s_teardown),
         cmocka_unit_test(test_idle),
         cmocka_unit_test(test_bad_config),
