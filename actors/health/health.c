@@ -13,9 +13,11 @@
 #include "yard/mp.h"
 #include "yard/registry.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static const yard_option_t s_options[] = {
     {"checks", YARD_OPT_NODE, NULL, 0,
@@ -130,34 +132,89 @@ s_answer_waiters(hc_run_t *run, const hc_result_t *res, const hc_record_t *r, in
     run->n_waiters = 0;
 }
 
+/* A run's outcome moves the check's record (read, apply, write, announce) under a short lock
+ * in the store, because a `check` op may run the check on a replica that does not hold its
+ * lease while the holder runs it too: without the lock one outcome could be lost and a
+ * transition announced twice. */
+#define S_APPLY_LOCK_MS  5000 /* outlives any read-apply-write; freed at once after */
+#define S_APPLY_RETRY_MS 20
+#define S_APPLY_TRIES    150 /* 3 s of waiting, then the run is reported as not recorded */
+
+static void s_apply_cb(yard_ctx_t *ctx, void *arg);
+
+/* Applies run->pending holding the lock. Returns 0 or the store's error. */
+static int
+s_apply_locked(yard_ctx_t *ctx, hc_run_t *run, hc_record_t *r)
+{
+    yard_store_t *store = yard_ctx_store(ctx);
+    const hc_result_t *res = &run->pending;
+    health_t *h = run->h;
+    int rc = hc_record_load(store, run->check->name, r);
+    hc_transition_t t = {0};
+    if (rc == 0) {
+        t = hc_record_apply(r, res, yard_ctx_wall_ms(ctx), h->down_after, h->up_after);
+        rc = hc_record_save(store, run->check->name, r);
+    }
+    if (rc == 0 && t.changed && t.announce) {
+        s_announce(ctx, run->check, r, &t, res->error);
+    }
+    return rc;
+}
+
+static void
+s_apply(yard_ctx_t *ctx, hc_run_t *run)
+{
+    yard_store_t *store = yard_ctx_store(ctx);
+    char key[HC_NAME_MAX + 24], token[64];
+    snprintf(key, sizeof key, "health:apply:%s", run->check->name);
+    uint64_t nonce = 0; /* unique per attempt, on every host: only its taker frees the lock */
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) {
+        nonce = (uint64_t)yard_loop_now_ms() ^ (uint64_t)(uintptr_t)run;
+    }
+    snprintf(token, sizeof token, "%016" PRIx64, nonce);
+    int got = yard_store_set_nx(store, key, token, strlen(token), S_APPLY_LOCK_MS);
+    if (got == 0 && ++run->apply_tries < S_APPLY_TRIES) {
+        run->apply_timer =
+            yard_timer_at(ctx, yard_ctx_wall_ms(ctx) + S_APPLY_RETRY_MS, s_apply_cb, run);
+        if (run->apply_timer) {
+            return; /* fini answers the waiters if the replica stops meanwhile */
+        }
+    }
+    hc_record_t r;
+    int rc = got == 1 ? s_apply_locked(ctx, run, &r) : got == 0 ? YARD_E_OVERLOADED : got;
+    if (got == 1) {
+        yard_store_del_if(store, key, token, strlen(token));
+    }
+    run->running = false;
+    if (rc != 0) {
+        yard_log(YARD_LOG_WARN, "health: the store did not take a run",
+                 YF_STR("check", run->check->name), YF_STR("error", yard_err_name(rc)));
+        s_answer_waiters(run, &run->pending, NULL, rc);
+        return;
+    }
+    s_answer_waiters(run, &run->pending, &r, 0);
+}
+
+static void
+s_apply_cb(yard_ctx_t *ctx, void *arg)
+{
+    hc_run_t *run = arg;
+    run->apply_timer = NULL; /* freed when this returns */
+    s_apply(ctx, run);
+}
+
 static void
 s_done(yard_ctx_t *ctx, const hc_result_t *res, void *arg)
 {
     hc_run_t *run = arg;
-    health_t *h = run->h;
-    run->running = false;
-    hc_record_t r;
     if (res->aborted) {
+        run->running = false;
         s_answer_waiters(run, res, NULL, YARD_E_SHUTDOWN); /* the replica stops: not a failure */
         return;
     }
-    yard_store_t *store = yard_ctx_store(ctx);
-    int rc = hc_record_load(store, run->check->name, &r);
-    hc_transition_t t = {0};
-    if (rc == 0) {
-        t = hc_record_apply(&r, res, yard_ctx_wall_ms(ctx), h->down_after, h->up_after);
-        rc = hc_record_save(store, run->check->name, &r);
-    }
-    if (rc != 0) {
-        yard_log(YARD_LOG_WARN, "health: the store did not take a run",
-                 YF_STR("check", run->check->name), YF_STR("error", yard_err_name(rc)));
-        s_answer_waiters(run, res, NULL, rc);
-        return;
-    }
-    if (t.changed && t.announce) {
-        s_announce(ctx, run->check, &r, &t, res->error);
-    }
-    s_answer_waiters(run, res, &r, 0);
+    run->pending = *res; /* the run stays `running` until its outcome is recorded */
+    run->apply_tries = 0;
+    s_apply(ctx, run);
 }
 
 /* Starts a run. forced: the `check` op (any replica, now); else the interval's run, done only
@@ -263,6 +320,7 @@ s_fini(void *state)
     health_t *h = state;
     for (size_t i = 0; i < h->checks.n; i++) {
         yard_timer_cancel(&h->runs[i].timer);
+        yard_timer_cancel(&h->runs[i].apply_timer);
         s_answer_waiters(&h->runs[i], NULL, NULL, YARD_E_SHUTDOWN);
     }
     hc_checks_free(&h->checks);

@@ -158,6 +158,11 @@ typedef struct {
     bool running;
     yard_deferred_t *waiters[HC_WAITERS_MAX]; /* `check` requests answered when the run ends */
     size_t n_waiters;
+    /* A finished run waiting for the check's record lock (another replica is applying a run
+     * of its own: a `check` op there, or the lease holder's run here). */
+    hc_result_t pending;
+    yard_timer_t *apply_timer;
+    uint32_t apply_tries;
 } hc_run_t;
 
 struct health {

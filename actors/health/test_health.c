@@ -418,6 +418,62 @@ s_answered(void *arg)
     return yard_request_outcome_test(w->req, NULL, NULL, NULL) != 1;
 }
 
+typedef struct {
+    yh_http_fake_t *f;
+    size_t n;
+} s_count_t;
+
+static bool
+s_served(void *arg)
+{
+    s_count_t *c = arg;
+    return yh_http_fake_count(c->f, "/ping") >= c->n;
+}
+
+/* A run's outcome waits for the check's record lock, which another replica takes while it
+ * applies a run of its own (a `check` op there while the lease holder runs here): nothing is
+ * recorded or answered until the lock is free, then both the record and the answer follow. */
+static void
+test_check_waits_for_the_record_lock(void **state)
+{
+    (void)state;
+    yh_http_fake_t *f = yh_http_fake_start();
+    yh_http_reply_t ok = {.status = 204};
+    yh_http_fake_script(f, "/ping", &ok, 1);
+    char config[512];
+    snprintf(config, sizeof config,
+             "health:\n  up_after: 1\n  checks:\n"
+             "    - {name: api, http: '%s', every: 1h, expect_status: 204}\n",
+             yh_http_fake_url(f, "/ping"));
+    yard_actor_test_t *t = s_start(config);
+    s_wait_runs(t, "api", 1);
+    yard_store_t *store = yard_ctx_store(yard_actor_test_ctx(t));
+    assert_int_equal(yard_store_set_nx(store, "health:apply:api", "other", 5, 60000), 1);
+    s_req_wait_t w = {yard_actor_test_call(t, "check",
+                                           "\x81\xa4name\xa3"
+                                           "api",
+                                           10)};
+    s_count_t served = {f, 2};
+    assert_int_equal(yard_actor_test_run(t, S_WAIT_MS, s_served, &served), 0);
+    for (int i = 0; i < 10; i++) { /* retries every 20 ms while the lock is taken */
+        yard_actor_test_advance(t, 20);
+        yard_actor_test_run(t, 20, s_answered, &w);
+    }
+    assert_int_equal(yard_request_outcome_test(w.req, NULL, NULL, NULL), 1); /* still waiting */
+    assert_int_equal(s_rec(t, "api").runs, 1);
+    assert_int_equal(yard_store_del(store, "health:apply:api"), 1);
+    yard_actor_test_advance(t, 20);
+    assert_int_equal(yard_actor_test_run(t, S_WAIT_MS, s_answered, &w), 0);
+    assert_int_equal(yard_request_outcome_test(w.req, NULL, NULL, NULL), 0);
+    assert_int_equal(s_rec(t, "api").runs, 2);
+    char *v = NULL;
+    size_t len = 0; /* and the lock is given back */
+    assert_int_equal(yard_store_get(store, "health:apply:api", &v, &len), YARD_E_NOT_FOUND);
+    yard_request_destroy_test(&w.req);
+    yard_actor_test_destroy(&t);
+    yh_http_fake_stop(&f);
+}
+
 /* check {name} runs now and answers with the result; status, metrics and page show it. */
 static void
 test_ops(void **state)
@@ -613,6 +669,7 @@ main(void)
         cmocka_unit_test(test_tcp_open_closed),
         cmocka_unit_test(test_cert_days),
         cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_check_waits_for_the_record_lock),
         cmocka_unit_test(test_no_checks_idles),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_escaping),
