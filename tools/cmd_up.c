@@ -5,9 +5,10 @@
  * memory store unless its section says otherwise.
  *
  * Which actors: `up: {actors: [echo, auth]}` in the config file, or YARD_UP_ACTORS=echo,auth;
- * by default every built-in actor that needs no outside credentials (none of its options is
- * YARD_OPT_REQUIRED). An actor whose required setting nobody gave is skipped with one warning
- * naming the setting, and the rest of the bus runs: a missing token is an expected state of a
+ * by default every built-in actor whose outside credentials (its YARD_OPT_REQUIRED settings)
+ * are configured, or that needs none; one left out says so in an info line naming the
+ * setting. A chosen actor whose required setting nobody gave is skipped with one warning
+ * naming it, and the rest of the bus runs: a missing token is an expected state of a
  * development machine, not a crash. An unknown actor name is a config error (file:line).
  *
  * Settings come from the same file, environment and flags as yard-broker and yard-actor:
@@ -188,8 +189,9 @@ s_choose_file(s_choice_t *c, const yard_config_t *cfg, yard_config_node_t list, 
     return 0;
 }
 
-/* The actors to run: the environment's list, else the file's, else every actor that needs
- * no outside credentials. */
+/* The actors to run: the environment's list, else the file's, else every actor whose outside
+ * credentials (its YARD_OPT_REQUIRED settings) are all given, or that needs none; each one
+ * left out says so in a line naming the setting. */
 static int
 s_select(s_choice_t *c, const yard_config_t *cfg, char *err, size_t errlen)
 {
@@ -203,9 +205,16 @@ s_select(s_choice_t *c, const yard_config_t *cfg, char *err, size_t errlen)
         return s_choose_file(c, cfg, list, err, errlen);
     }
     for (const yard_actor_def_t *const *a = c->all; *a && c->nchosen < S_ACTORS_MAX; a++) {
-        if (!s_needs_credentials(*a)) {
+        const yard_option_t *missing =
+            s_needs_credentials(*a) ? yard_options_missing((*a)->options, cfg, (*a)->name) : NULL;
+        if (missing == NULL) { /* none needed, or all given: a configured bot runs */
             c->chosen[c->nchosen++] = *a;
+            continue;
         }
+        char setting[S_SETTING_MAX];
+        snprintf(setting, sizeof setting, "%s.%s", (*a)->name, missing->key);
+        yard_log(YARD_LOG_INFO, "actor not started: no credentials configured",
+                 YF_STR("actor", (*a)->name), YF_STR("setting", setting));
     }
     return 0;
 }

@@ -252,7 +252,7 @@ test_up_skips_an_actor_missing_a_setting(void **state)
     assert_int_equal(s_count(up.run->err, "needy"), 2); /* the skip line only */
     yh_run_destroy(&up.run);
 
-    /* Given the token from a file, it runs; by default (no list) it is not chosen at all. */
+    /* Given the token from a file, it runs, chosen or by default. */
     char token_path[512], env_token[600];
     snprintf(token_path, sizeof token_path, "%s/token", dir);
     yh_write_file(token_path, "tok-hunter2\n");
@@ -268,10 +268,22 @@ test_up_skips_an_actor_missing_a_setting(void **state)
     assert_null(strstr(up.run->err, "hunter2"));
     yh_run_destroy(&up.run);
 
+    char *const env_default[] = {"YARD_BROKER",    "YARD_CONFIG", "YARD_STORE",
+                                 "YARD_UP_ACTORS", env_token,     NULL};
+    s_up_start(&up, dir, "up_needy", "gateway:\n  listen: 127.0.0.1:0\n", env_default);
+    services = s_services_until(&up, "\"needy\"");
+    free(services);
+    s_assert_has(up.run->err, "\"actors\":2");
+    s_up_stop(&up);
+    yh_run_destroy(&up.run);
+
+    /* By default without it: left out, with one info line naming the setting. */
     s_up_start(&up, dir, "up_needy", "gateway:\n  listen: 127.0.0.1:0\n", s_up_env);
     s_assert_has(up.run->err, "\"actors\":1");
-    assert_null(strstr(up.run->err, "needy"));
+    s_assert_has(up.run->err, "\"msg\":\"actor not started: no credentials configured\","
+                              "\"actor\":\"needy\",\"setting\":\"needy.token\"");
     s_up_stop(&up);
+    assert_int_equal(s_count(up.run->err, "needy"), 2); /* that line only */
     yh_run_destroy(&up.run);
     yh_rmtree(dir);
     free(dir);
