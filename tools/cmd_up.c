@@ -383,6 +383,7 @@ yard__up_main(int argc, char **argv, const yard_actor_def_t *const *all)
     /* The actors and the gateway reach the broker over inproc in the broker's context: the
      * one made here, or CZMQ's with CURVE on (yard_broker_context()). */
     size_t started = 0;
+    char names[S_ACTORS_MAX * 16] = "";
     for (size_t i = 0; i < choice.nchosen; i++) {
         rc = s_actor_start(&actors[i], choice.chosen[i], cfg, yard_broker_context(broker), err,
                            sizeof err);
@@ -390,7 +391,12 @@ yard__up_main(int argc, char **argv, const yard_actor_def_t *const *all)
             yard_program_fail(prog, rc, "%s", err);
             goto done;
         }
-        started += actors[i].actor != NULL;
+        if (actors[i].actor != NULL) {   /* one summary line: the per-actor lines may be */
+            size_t used = strlen(names); /* rate-limited by the logger at start */
+            snprintf(names + used, sizeof names - used, "%s%s", started ? "," : "",
+                     choice.chosen[i]->name);
+            started++;
+        }
     }
     /* The gateway stops first on a signal, so its in-flight requests drain while the actors
      * still answer. */
@@ -399,7 +405,8 @@ yard__up_main(int argc, char **argv, const yard_actor_def_t *const *all)
         yard_program_fail(prog, rc, "%s", err);
         goto done;
     }
-    yard_log(YARD_LOG_INFO, "bus up", YF_STR("bind", bopts.bind), YF_INT("actors", started));
+    yard_log(YARD_LOG_INFO, "bus up", YF_STR("bind", bopts.bind), YF_INT("actors", started),
+             YF_STR("names", names));
     yard_program_wait(prog);
     yard_gateway_destroy(&gateway);
     for (size_t i = 0; i < choice.nchosen; i++) {
