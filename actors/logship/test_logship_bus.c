@@ -1,11 +1,13 @@
-/* Bus lines: with log_publish, a program's log lines are published on log.<component>
- * (yard/log_publish.h) and logship, subscribed to log.>, ships them with log.subject and the
- * decoded fields; a flood the bus cannot take is dropped and counted, never waited for. */
+/* Bus lines: with log_publish: true (read by the program skeleton), a program's log lines are
+ * published on log.<component> (yard/log_publish.h) and logship, subscribed to log.>, ships them
+ * with log.subject and the decoded fields; a flood the bus cannot take is dropped and counted,
+ * never waited for. */
 #include "lst.h"
 
 #include "fixture.h"
 #include "yard/log.h"
 #include "yard/log_publish.h"
+#include "yard/program.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,8 +53,17 @@ test_bus_lines(void **state)
     yard_broker_t *broker = yh_broker_start(&port);
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
-    yard_log_publish_t *pub = NULL;
-    assert_int_equal(yard_log_publish_start(endpoint, NULL, &pub), 0);
+    /* the program skeleton reads log_publish from the top of the file and starts publishing,
+     * as in yard-broker, yard-gateway and yard-actor */
+    char progcfg[512];
+    snprintf(progcfg, sizeof progcfg, "%s/program.yaml", s_env.dir);
+    char text[256];
+    snprintf(text, sizeof text, "broker: %s\nlog_publish: true\n", endpoint);
+    lst_append(progcfg, text);
+    static const yard_program_def_t def = {.name = "test-program", .component = "main"};
+    char *argv[] = {"test-program", "--config", progcfg, NULL};
+    yard_program_t *prog = yard_program_new(&def, 3, argv);
+    assert_int_equal(yard_program_configure(prog), 0);
     char *section = lst_config(&s_env, NULL, "  bus: {subjects: [\"log.>\"]}\n", NULL, NULL);
     char cfg[4096];
     snprintf(cfg, sizeof cfg, "broker: %s\n%s", endpoint, section);
@@ -85,7 +96,7 @@ test_bus_lines(void **state)
     assert_true(lst_json_num(st, "bus_lines") >= 51);
     free(st);
     yard_actor_test_destroy(&t);
-    yard_log_publish_stop(&pub);
+    assert_int_equal(yard_program_end(&prog), 0); /* stops publishing */
     yard_broker_destroy(&broker);
 }
 
