@@ -72,10 +72,11 @@ test_ships_file(void **state)
     free(files);
     assert_int_equal(lst_run_docs(t, s_env.es, 500, 20000), 0);
     lst_write_lines(s_path("app.log"), 500, 700, 100);
-    assert_int_equal(lst_run_docs(t, s_env.es, 1200, 20000), 0);
+    lst_write_lines(s_path("new.log"), 1200, 50, 100); /* found at the next scan, from its head */
+    assert_int_equal(lst_run_docs(t, s_env.es, 1250, 20000), 0);
     size_t docs = 0;
-    assert_int_equal(lst_found(s_env.es, 1200, &docs), 1200);
-    assert_int_equal(docs, 1200); /* the excluded file was not read */
+    assert_int_equal(lst_found(s_env.es, 1250, &docs), 1250);
+    assert_int_equal(docs, 1250); /* the excluded file was not read */
     char buf[4096];
     assert_int_equal(lst_docs_with(s_env.es, "seq=00000007 ", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "\"@timestamp\":\"20"));
@@ -85,7 +86,7 @@ test_ships_file(void **state)
     assert_non_null(strstr(buf, "\"service\":{\"name\":\"app\"}"));
     assert_non_null(strstr(buf, "\"agent\":{\"type\":\"logship\",\"version\":\""));
     char *st = lst_status(t);
-    assert_int_equal(lst_json_num(st, "shipped"), 1200);
+    assert_int_equal(lst_json_num(st, "shipped"), 1250);
     assert_int_equal(lst_json_num(st, "lag_bytes"), 0);
     assert_int_equal(lst_json_num(st, "dead_lettered"), 0);
     free(st);
