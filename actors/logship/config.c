@@ -8,12 +8,10 @@
 #include "yard/log.h"
 #include "yard/options.h"
 
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static int
 s_fail(char *err, size_t errlen, yard_config_node_t node, const char *fmt, ...)
@@ -186,48 +184,16 @@ s_bus(yard_config_node_t m, ls_config_t *cfg, char *err, size_t errlen)
                           &cfg->nsubjects, LS_SUBJECTS_MAX, err, errlen);
 }
 
-/* Reads a secret file: one trailing newline dropped, not empty, at most YARD_OPT_FILE_MAX. */
-static int
-s_secret_file(yard_config_node_t m, const char *key, char **out, char *err, size_t errlen)
-{
-    char *path = NULL;
-    int rc = s_scalar(m, key, "elasticsearch", YARD_OPT_STRING, &path, err, errlen);
-    if (rc != 0 || path == NULL) {
-        return rc;
-    }
-    yard_config_node_t v = yard_config_node_get(m, key);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char *buf = calloc(1, YARD_OPT_FILE_MAX + 2);
-    ssize_t n = fd >= 0 ? read(fd, buf, YARD_OPT_FILE_MAX + 1) : -1;
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (n > 0 && buf[n - 1] == '\n') {
-        buf[--n] = '\0';
-    }
-    if (n <= 0 || n > (ssize_t)YARD_OPT_FILE_MAX) {
-        rc = s_fail(err, errlen, v,
-                    "elasticsearch.%s: %s cannot be read, is empty or larger "
-                    "than %u bytes",
-                    key, path, YARD_OPT_FILE_MAX);
-        free(buf);
-    } else {
-        yard_log_add_secret(buf);
-        *out = buf;
-    }
-    free(path);
-    return rc;
-}
-
 static int
 s_es(yard_config_node_t m, ls_config_t *cfg, char *err, size_t errlen)
 {
     if (yard_config_node_kind(m) == YARD_CONFIG_ABSENT) {
         return 0;
     }
-    static const char *const keys[] = {
-        "url",     "index",       "api_key_file", "username", "password_file", "batch", "timeout",
-        "backoff", "dead_letter", "ca_file",      NULL};
+    static const char *const keys[] = {"url",      "index",         "api_key_file", "api_key",
+                                       "username", "password_file", "password",     "batch",
+                                       "timeout",  "backoff",       "dead_letter",  "ca_file",
+                                       NULL};
     static const char *const bkeys[] = {"max_items", "max_bytes", "flush", NULL};
     static const char *const rkeys[] = {"base", "cap", NULL};
     int rc = s_keys(m, "elasticsearch", keys, err, errlen);
@@ -244,8 +210,9 @@ s_es(yard_config_node_t m, ls_config_t *cfg, char *err, size_t errlen)
     if (rc == 0) {
         rc = s_scalar(m, "index", "elasticsearch", YARD_OPT_STRING, &cfg->es_index, err, errlen);
     }
-    rc = rc ? rc : s_secret_file(m, "api_key_file", &cfg->api_key, err, errlen);
-    rc = rc ? rc : s_secret_file(m, "password_file", &cfg->password, err, errlen);
+    /* api_key / password, or their _file forms, with the options' KEY_file rules */
+    rc = rc ? rc : yard_config_node_secret(m, "api_key", &cfg->api_key, err, errlen);
+    rc = rc ? rc : yard_config_node_secret(m, "password", &cfg->password, err, errlen);
     rc =
         rc ? rc
            : s_scalar(m, "username", "elasticsearch", YARD_OPT_STRING, &cfg->username, err, errlen);
