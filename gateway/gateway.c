@@ -34,14 +34,11 @@
 #define S_PATH_MAX      4000 /* path + query: what one bus header value may hold, with room */
 #define S_HDR_VALUE_MAX 1024
 
-/* The request headers an actor sees, as {HTTP name, bus header name}. */
-static const char *const s_pass_headers[][2] = {
-    {"content-type", "http.header.content-type"},
-    {"accept", "http.header.accept"},
-    {"user-agent", "http.header.user-agent"},
-    {"x-forwarded-for", "http.header.x-forwarded-for"},
-    {"origin", "http.header.origin"},
-};
+/* Every bus header a request can carry fits: x-request-id, http.method, .path, .query, .peer,
+ * auth.token, auth.sub, auth.scopes, the path parameters and the forwarded headers. */
+_Static_assert(GW_BUS_HEADERS_MAX >=
+                   8 + YARD_GW_PARAMS_MAX + YARD_GW_PASS_ALWAYS + YARD_GW_PASS_MAX,
+               "GW_BUS_HEADERS_MAX too small");
 
 int64_t
 gw_now_ns(void)
@@ -187,6 +184,20 @@ s_bus_header(gw_req_t *req, const char *key, const char *value, size_t vlen)
     req->nhdr++;
 }
 
+/* The request headers in pass that the request has, as their bus headers. The values are
+ * borrowed from the connection and never logged here: a route's pass_headers may carry a
+ * secret (Telegram's webhook token). */
+static void
+s_pass(gw_req_t *req, const yard_gw_pass_t *pass, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, pass[i].name);
+        if (v) { /* cut at a character's boundary: the bus carries UTF-8 (s_headers_valid) */
+            s_bus_header(req, pass[i].key, v, gw_utf8_cut(v, strlen(v), S_HDR_VALUE_MAX));
+        }
+    }
+}
+
 static void
 s_bus_headers(gw_req_t *req)
 {
@@ -208,31 +219,32 @@ s_bus_headers(gw_req_t *req)
         const yard_gw_param_t *p = &req->match.params[i];
         s_bus_header(req, p->key, p->value, p->value_len);
     }
-    size_t npass = sizeof s_pass_headers / sizeof s_pass_headers[0];
-    for (size_t i = 0; i < npass; i++) {
-        const char *v =
-            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i][0]);
-        if (v) { /* cut at a character's boundary: the bus carries UTF-8 (s_headers_valid) */
-            s_bus_header(req, s_pass_headers[i][1], v, gw_utf8_cut(v, strlen(v), S_HDR_VALUE_MAX));
-        }
-    }
+    s_pass(req, yard_gw_pass_always, YARD_GW_PASS_ALWAYS);
+    s_pass(req, req->route->pass, req->route->npass);
 }
 
 /* The headers the service sees are UTF-8 (a bus string; a peer decoding strictly would fail
  * on anything else): else false, naming the header in why. */
 static bool
-s_headers_valid(const gw_req_t *req, char *why, size_t whylen)
+s_pass_valid(const gw_req_t *req, const yard_gw_pass_t *pass, size_t n, char *why, size_t whylen)
 {
-    size_t npass = sizeof s_pass_headers / sizeof s_pass_headers[0];
-    for (size_t i = 0; i < npass; i++) {
-        const char *v =
-            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, s_pass_headers[i][0]);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, pass[i].name);
         if (v && !gw_utf8_valid(v, strlen(v))) {
-            snprintf(why, whylen, "the %s header is not valid UTF-8", s_pass_headers[i][0]);
-            return false;
+            snprintf(why, whylen, "the %s header is not valid UTF-8", pass[i].name);
+            return false; /* the name only: the value may be a secret */
         }
     }
     return true;
+}
+
+static bool
+s_headers_valid(const gw_req_t *req, char *why, size_t whylen)
+{
+    if (!s_pass_valid(req, yard_gw_pass_always, YARD_GW_PASS_ALWAYS, why, whylen)) {
+        return false;
+    }
+    return !req->route || s_pass_valid(req, req->route->pass, req->route->npass, why, whylen);
 }
 
 /* Headers seen: remember what the request is, choose its route. */

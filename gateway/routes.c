@@ -6,8 +6,10 @@
  * Invariant: every route in a table has a valid pattern (starts with '/', balanced braces,
  * unique parameter names, at most YARD_GW_PARAMS_MAX of them), a valid method, a literal
  * service that is a valid service name or a "{param}" its pattern defines (then with a
- * non-empty allow-list of valid names, none starting with '$'), and a non-NULL,
- * NULL-terminated scopes array. */
+ * non-empty allow-list of valid names, none starting with '$'), a non-NULL,
+ * NULL-terminated scopes array, and at most YARD_GW_PASS_MAX pass headers, each a lower-case
+ * HTTP token that is no credential (Authorization, Cookie), no always-forwarded header and
+ * not listed twice. */
 #include "routes.h"
 
 #include "yard/assert.h"
@@ -40,6 +42,8 @@ typedef struct {
     char **scopes;     /* owned; NULL-terminated (pub.scopes points here) */
     char **services;   /* owned allow-list, NULL-terminated, or NULL (pub.services) */
     bool is_default;   /* the default route: never takes a configured route's path */
+    yard_gw_pass_t pass[YARD_GW_PASS_MAX]; /* pass_headers; name and key owned */
+    size_t npass;
 } s_route_t;
 
 struct yard_gw_routes {
@@ -57,11 +61,25 @@ static const struct {
 };
 #define S_NMETHODS (sizeof s_methods / sizeof s_methods[0])
 
-static const char *const s_route_keys[] = {"method",     "path", "service", "op",       "timeout",
-                                           "body_limit", "auth", "scopes",  "services", NULL};
+static const char *const s_route_keys[] = {"method",   "path",         "service", "op",
+                                           "timeout",  "body_limit",   "auth",    "scopes",
+                                           "services", "pass_headers", NULL};
 /* What the default route takes: its path and service are fixed. */
-static const char *const s_default_keys[] = {"method", "timeout",  "body_limit", "auth",
-                                             "scopes", "services", NULL};
+static const char *const s_default_keys[] = {"method", "timeout",  "body_limit",   "auth",
+                                             "scopes", "services", "pass_headers", NULL};
+
+const yard_gw_pass_t yard_gw_pass_always[YARD_GW_PASS_ALWAYS] = {
+    {"content-type", "http.header.content-type"},
+    {"accept", "http.header.accept"},
+    {"user-agent", "http.header.user-agent"},
+    {"x-forwarded-for", "http.header.x-forwarded-for"},
+    {"origin", "http.header.origin"},
+};
+
+/* Credentials a route never forwards: the gateway's auth step checks the caller (auth:
+ * bearer), and a service that saw these could act as the caller anywhere. */
+static const char *const s_pass_refused[] = {"authorization", "proxy-authorization", "cookie",
+                                             NULL};
 
 static char *
 s_strdup(const char *s)
@@ -151,18 +169,18 @@ s_name_valid(const char *s, size_t len)
 /* ---------------------------------------------------------------------------------------- */
 /* Compiling a pattern */
 
-/* Built once here so that a request passes its parameters to the bus without formatting. */
+/* prefix + name, built once here so that a request passes its parameters and headers to the
+ * bus without formatting ("http.param.<name>", "http.header.<name>"). */
 static char *
-s_param_key(const char *name)
+s_key(const char *prefix, const char *name)
 {
-    static const char prefix[] = "http.param.";
-    size_t n = strlen(name);
-    char *key = malloc(sizeof prefix + n);
+    size_t p = strlen(prefix), n = strlen(name);
+    char *key = malloc(p + n + 1);
     if (key == NULL) {
         abort();
     }
-    memcpy(key, prefix, sizeof prefix - 1);
-    memcpy(key + sizeof prefix - 1, name, n + 1);
+    memcpy(key, prefix, p);
+    memcpy(key + p, name, n + 1);
     return key;
 }
 
@@ -193,7 +211,7 @@ s_compile(s_route_t *r, char *why, size_t whylen)
         bool open = len > 0 && seg[0] == '{';
         if (open && seg[len - 1] == '}' && s_name_valid(seg + 1, len - 2)) {
             seg[len - 1] = '\0';
-            *s = (s_seg_t){seg + 1, len - 2, true, s_param_key(seg + 1)};
+            *s = (s_seg_t){seg + 1, len - 2, true, s_key("http.param.", seg + 1)};
             for (size_t j = 0; j + 1 < r->nsegs; j++) {
                 if (r->segs[j].param && strcmp(r->segs[j].text, s->text) == 0) {
                     snprintf(why, whylen, "duplicate parameter name '{%s}'", s->text);
@@ -358,6 +376,80 @@ s_read_services(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, s
     return 0;
 }
 
+/* An HTTP field name is a token (RFC 9110, 5.1 and 5.6.2): letters, digits and
+ * !#$%&'*+-.^_`|~, here at most YARD_GW_PASS_NAME_MAX bytes. */
+static bool
+s_header_name_valid(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > YARD_GW_PASS_NAME_MAX) {
+        return false;
+    }
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                     "!#$%&'*+-.^_`|~") == len;
+}
+
+/* Why a lower-case header name cannot be one of r's pass_headers, or NULL. */
+static const char *
+s_pass_refusal(const s_route_t *r, const char *name)
+{
+    for (size_t k = 0; s_pass_refused[k] != NULL; k++) {
+        if (strcmp(name, s_pass_refused[k]) == 0) {
+            return "is never forwarded: credentials are the gateway's auth step's (auth: "
+                   "bearer), and every service on the route would get the caller's login";
+        }
+    }
+    for (size_t k = 0; k < YARD_GW_PASS_ALWAYS; k++) {
+        if (strcmp(name, yard_gw_pass_always[k].name) == 0) {
+            return "is forwarded on every route already";
+        }
+    }
+    for (size_t k = 0; k < r->npass; k++) {
+        if (strcmp(name, r->pass[k].name) == 0) {
+            return "is listed twice";
+        }
+    }
+    return NULL;
+}
+
+/* pass_headers: the extra request headers the route forwards, kept lower-case with the bus
+ * header each travels as ("http.header.<name>"), built once here. */
+static int
+s_read_pass(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, size_t errlen)
+{
+    size_t n = yard_config_node_len(node);
+    if (yard_config_node_kind(node) != YARD_CONFIG_LIST) {
+        return s_err(errbuf, errlen, node, i, "pass_headers",
+                     "expected a list of request header names");
+    }
+    if (n > YARD_GW_PASS_MAX) {
+        return s_err(errbuf, errlen, node, i, "pass_headers", "%zu headers; at most %d", n,
+                     YARD_GW_PASS_MAX);
+    }
+    for (size_t k = 0; k < n; k++) {
+        yard_config_node_t item = yard_config_node_item(node, k);
+        const char *text = yard_config_node_text(item);
+        if (yard_config_node_kind(item) != YARD_CONFIG_SCALAR || text == NULL ||
+            !s_header_name_valid(text)) {
+            return s_err(errbuf, errlen, item, i, "pass_headers",
+                         "item %zu is not a header name (1 to %d letters, digits and "
+                         "!#$%%&'*+-.^_`|~)",
+                         k, YARD_GW_PASS_NAME_MAX);
+        }
+        char lower[YARD_GW_PASS_NAME_MAX + 1];
+        size_t len = strlen(text);
+        for (size_t c = 0; c <= len; c++) {
+            lower[c] = (char)tolower((unsigned char)text[c]);
+        }
+        const char *refused = s_pass_refusal(r, lower);
+        if (refused != NULL) {
+            return s_err(errbuf, errlen, item, i, "pass_headers", "'%s' %s", text, refused);
+        }
+        r->pass[r->npass++] = (yard_gw_pass_t){s_strdup(lower), s_key("http.header.", lower)};
+    }
+    return 0;
+}
+
 /* One typed field (timeout, body_limit) through the options' own parser. */
 static int
 s_read_typed(yard_opt_type_t type, void *out, yard_config_node_t node, size_t i, const char *key,
@@ -426,6 +518,9 @@ s_read_field(s_route_t *r, const char *key, yard_config_node_t value, size_t i, 
     }
     if (strcmp(key, "services") == 0) {
         return s_read_services(r, value, i, errbuf, errlen);
+    }
+    if (strcmp(key, "pass_headers") == 0) {
+        return s_read_pass(r, value, i, errbuf, errlen);
     }
     return 0; /* path and service are read first, by s_read_route */
 }
@@ -550,6 +645,10 @@ s_route_free(s_route_t *r)
         free(r->services[k]);
     }
     free(r->services);
+    for (size_t k = 0; k < r->npass; k++) {
+        free((char *)r->pass[k].name);
+        free((char *)r->pass[k].key);
+    }
     for (size_t i = 0; i < r->nsegs; i++) {
         free(r->segs[i].key);
     }
@@ -664,6 +763,8 @@ yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_
         s_route_t *r = &self->routes[i];
         r->pub.scopes = (const char *const *)r->scopes;
         r->pub.services = (const char *const *)r->services;
+        r->pub.pass = r->pass;
+        r->pub.npass = r->npass;
     }
     if (rc != 0) {
         yard_gw_routes_destroy(&self);

@@ -15,6 +15,14 @@
  * route method. Bad routes are config errors naming the file and line of the offending key.
  * In a flow map ({...}) a path with {param} must be quoted.
  *
+ * pass_headers: [X-Telegram-Bot-Api-Secret-Token] names up to 8 more request headers (HTTP
+ * tokens, case-insensitive) the route forwards as bus headers "http.header.<lower-case name>",
+ * for a service that authenticates its caller with a header of its own (Telegram's webhook
+ * secret). Authorization, Proxy-Authorization and Cookie are refused: the caller's credentials
+ * are the gateway's auth step's business (auth: bearer), and forwarding them would hand every
+ * service on the route the caller's login. A header every route forwards already, a name
+ * twice, or a name that is not an HTTP token is a config error too.
+ *
  * The default route "/v1/{service}" is off unless the config turns it on (key default_route:
  * a map with services, and optionally method, auth, scopes, timeout and body_limit, read as
  * a route's). It comes after the configured routes and never takes a path that a configured
@@ -29,6 +37,22 @@
 #include <stdint.h>
 
 #define YARD_GW_PARAMS_MAX 16
+
+/* Request headers a service sees, beyond the always-forwarded ones: a route's pass_headers
+ * (config), at most YARD_GW_PASS_MAX, each name at most YARD_GW_PASS_NAME_MAX bytes. */
+#define YARD_GW_PASS_MAX      8
+#define YARD_GW_PASS_NAME_MAX 64
+
+/* A forwarded request header: its lower-case HTTP name and the bus header it travels as. */
+typedef struct {
+    const char *name; /* "x-telegram-bot-api-secret-token" */
+    const char *key;  /* "http.header.x-telegram-bot-api-secret-token" */
+} yard_gw_pass_t;
+
+/* The headers every route forwards (content-type, accept, user-agent, x-forwarded-for,
+ * origin): YARD_GW_PASS_ALWAYS entries. A route's pass_headers may not repeat them. */
+#define YARD_GW_PASS_ALWAYS 5
+extern const yard_gw_pass_t yard_gw_pass_always[YARD_GW_PASS_ALWAYS];
 
 /* Method bits, for the methods a path takes (the Allow header). */
 enum {
@@ -53,7 +77,9 @@ typedef struct {
     uint32_t timeout_ms;         /* resolved: the route's or the gateway default */
     uint64_t body_limit;         /* resolved likewise */
     yard_gw_auth_t auth;
-    const char *const *scopes; /* required scopes (bearer), NULL-terminated */
+    const char *const *scopes;  /* required scopes (bearer), NULL-terminated */
+    const yard_gw_pass_t *pass; /* the route's pass_headers (npass of them), owned by the table */
+    size_t npass;
 } yard_gw_route_t;
 
 /* A path parameter: borrowed from the matched path, not NUL-terminated. */

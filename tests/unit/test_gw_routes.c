@@ -433,6 +433,89 @@ test_status_page(void **state)
     assert_string_equal(m.service, "mine");
 }
 
+/* pass_headers: extra request headers a route forwards, lower-case, with their bus names. */
+static void
+test_pass_headers(void **state)
+{
+    fixture_t *f = *state;
+    char err[512];
+    assert_int_equal(s_build(f,
+                             "gateway:\n  routes:\n"
+                             "    - method: POST\n      path: /telegram/hook\n"
+                             "      service: telegram\n      op: webhook\n      auth: none\n"
+                             "      pass_headers: [X-Telegram-Bot-Api-Secret-Token, X-Hub-Sig]\n"
+                             "    - {path: /plain, service: plain}\n"
+                             "  default_route: {services: [echo], pass_headers: [x-trace]}\n",
+                             err, sizeof err),
+                     0);
+    yard_gw_match_t m;
+    const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "POST", "/telegram/hook", &m);
+    assert_non_null(r);
+    assert_int_equal(r->npass, 2);
+    assert_string_equal(r->pass[0].name, "x-telegram-bot-api-secret-token");
+    assert_string_equal(r->pass[0].key, "http.header.x-telegram-bot-api-secret-token");
+    assert_string_equal(r->pass[1].name, "x-hub-sig");
+    assert_string_equal(r->pass[1].key, "http.header.x-hub-sig");
+    r = yard_gw_routes_match(f->routes, "GET", "/plain", &m);
+    assert_non_null(r);
+    assert_int_equal(r->npass, 0); /* nothing but the headers every route forwards */
+    r = yard_gw_routes_match(f->routes, "GET", "/v1/echo", &m);
+    assert_non_null(r);
+    assert_int_equal(r->npass, 1);
+    assert_string_equal(r->pass[0].key, "http.header.x-trace");
+    /* eight is the most; the tokens' odd characters are names too */
+    assert_int_equal(
+        s_build(f,
+                "gateway:\n  routes:\n    - path: /a\n      service: a\n"
+                "      pass_headers: [a1, a2, a3, a4, a5, a6, a7, \"x!#$%&'*+.^_`|~\"]\n",
+                err, sizeof err),
+        0);
+    r = yard_gw_routes_match(f->routes, "GET", "/a", &m);
+    assert_int_equal(r->npass, 8);
+    assert_string_equal(r->pass[7].name, "x!#$%&'*+.^_`|~");
+}
+
+static void
+test_pass_headers_errors(void **state)
+{
+    fixture_t *f = *state;
+    const char *head = "gateway:\n  routes:\n    - path: /a\n      service: a\n";
+    static const struct {
+        const char *pass;
+        const char *want;
+    } bad[] = {
+        {"pass_headers: X-Token\n", "yard.yaml:5: gateway.routes[0].pass_headers: expected a list"},
+        {"pass_headers: {a: b}\n", "yard.yaml:5: gateway.routes[0].pass_headers: expected a list"},
+        {"pass_headers: [a1, a2, a3, a4, a5, a6, a7, a8, a9]\n",
+         "yard.yaml:5: gateway.routes[0].pass_headers: 9 headers; at most 8"},
+        {"pass_headers: [\"X Token\"]\n",
+         "yard.yaml:5: gateway.routes[0].pass_headers: item 0 is not a header name"},
+        {"pass_headers:\n        - X-Ok\n        - \"X:Token\"\n",
+         "yard.yaml:7: gateway.routes[0].pass_headers: item 1 is not a header name"},
+        {"pass_headers: [\"\"]\n", "item 0 is not a header name"},
+        {"pass_headers: [[x]]\n", "item 0 is not a header name"},
+        {"pass_headers: [\"X-Caf\xc3\xa9\"]\n", "item 0 is not a header name"},
+        {"pass_headers: [x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n",
+         "item 0 is not a header name (1 to 64"},
+        {"pass_headers: [Authorization]\n",
+         "yard.yaml:5: gateway.routes[0].pass_headers: 'Authorization' is never forwarded"},
+        {"pass_headers: [COOKIE]\n", "'COOKIE' is never forwarded"},
+        {"pass_headers: [proxy-authorization]\n", "'proxy-authorization' is never forwarded"},
+        {"pass_headers: [Content-Type]\n", "'Content-Type' is forwarded on every route already"},
+        {"pass_headers: [User-Agent]\n", "'User-Agent' is forwarded on every route already"},
+        {"pass_headers: [X-Sig, x-sig]\n", "'x-sig' is listed twice"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s      %s", head, bad[i].pass);
+        s_assert_bad(f, text, bad[i].want);
+    }
+    /* the default route refuses them the same way */
+    s_assert_bad(f,
+                 "gateway:\n  default_route:\n    services: [echo]\n    pass_headers: [Cookie]\n",
+                 "yard.yaml:4: gateway.default_route.pass_headers: 'Cookie' is never forwarded");
+}
+
 int
 main(void)
 {
@@ -444,6 +527,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_default_route_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owned_paths_and_allow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_headers_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
