@@ -49,3 +49,9 @@ yard_ctx_http(yard_ctx_t *ctx)
 {
     return yard_ctx_http_with(ctx, NULL); /* the operator's CA bundle, defaults for the rest */
 }
+
+const char *
+yard_ctx_http_ca_file(const yard_ctx_t *ctx)
+{
+    return ctx ? ctx->http_ca_file : NULL;
+}

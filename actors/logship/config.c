@@ -272,14 +272,6 @@ ls_config_read(const yard_config_t *file, ls_config_t *cfg, char *err, size_t er
     int rc = s_files(yard_config_node(file, "logship.files"), cfg, err, errlen);
     rc = rc ? rc : s_bus(yard_config_node(file, "logship.bus"), cfg, err, errlen);
     rc = rc ? rc : s_es(yard_config_node(file, "logship.elasticsearch"), cfg, err, errlen);
-    /* The operator's CA bundle for the actor's outbound HTTPS (docs/actors.md): logship runs
-     * an HTTP engine of its own (it keeps sending while it drains), so it reads the setting
-     * itself, from the file or the environment; elasticsearch.ca_file overrides it. */
-    const char *ca = getenv("YARD_LOGSHIP_HTTP_CA_FILE");
-    ca = ca && ca[0] ? ca : yard_config_node_text(yard_config_node(file, "logship.http_ca_file"));
-    if (rc == 0 && cfg->ca_file == NULL && ca && ca[0]) {
-        cfg->ca_file = strdup(ca);
-    }
     if (rc == 0 && cfg->es_index == NULL) {
         cfg->es_index = strdup("yard-logs-%Y.%m.%d");
     }

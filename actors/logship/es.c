@@ -63,7 +63,10 @@ ls_out_start(ls_t *ls)
         return 0;
     }
     ls->out_fd = -1;
-    yard_http_opts_t ho = {.max_transfers = 4, .max_body = 64u << 20, .ca_file = ls->cfg.ca_file};
+    /* an engine of its own, to keep sending while the replica drains; it trusts
+     * elasticsearch.ca_file, else the operator's http_ca_file (file, variable or flag) */
+    const char *ca = ls->cfg.ca_file ? ls->cfg.ca_file : yard_ctx_http_ca_file(ls->ctx);
+    yard_http_opts_t ho = {.max_transfers = 4, .max_body = 64u << 20, .ca_file = ca};
     int rc = yard_http_new(&ho, &ls->http);
     if (rc == 0) {
         ls->http_src = yard_http_source(ls->http);

@@ -315,6 +315,20 @@ test_https_ca_file(void **state)
     assert_int_equal(lst_found(tls, 40, NULL), 40);
     yard_actor_test_destroy(&t);
     es_fake_stop(&tls);
+
+    /* the same trust from the operator's http_ca_file of the section, which the actor's own
+     * engine takes from the runtime (yard_ctx_http_ca_file) */
+    tls = es_fake_start_tls();
+    snprintf(url, sizeof url, "%s", es_fake_url(tls));
+    lst_write_lines(s_path("app.log"), 40, 40, 60);
+    char extra[600];
+    snprintf(extra, sizeof extra, "  http_ca_file: %s\n", ca);
+    files = s_files(NULL);
+    t = s_start(files, extra, NULL, url);
+    free(files);
+    assert_int_equal(lst_run_docs(t, tls, 40, 20000), 0);
+    yard_actor_test_destroy(&t);
+    es_fake_stop(&tls);
 }
 
 /* username + password_file sends basic authentication. */

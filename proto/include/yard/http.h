@@ -85,6 +85,12 @@ typedef struct yard_ctx yard_ctx_t; /* yard/actor.h */
 yard_http_t *yard_ctx_http(yard_ctx_t *ctx);
 yard_http_t *yard_ctx_http_with(yard_ctx_t *ctx, const yard_http_opts_t *opts);
 
+/* The operator's CA bundle for the actor's outbound HTTPS (the section's http_ca_file), or
+ * NULL for the system's: for an actor that runs an engine of its own (yard_http_new(), e.g.
+ * one that must keep sending while the replica drains) and should trust what the operator
+ * configured. Borrowed; valid until the actor stops. */
+const char *yard_ctx_http_ca_file(const yard_ctx_t *ctx);
+
 /* --- building a request ------------------------------------------------------------------ */
 
 /* Which failed attempts are tried again. A response whose status is listed is retried, and so
