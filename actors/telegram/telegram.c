@@ -375,6 +375,11 @@ static const yard_handler_def_t s_handlers[] = {
     {NULL, NULL, NULL},
 };
 
+/* An update carries users' messages and, after /start, an invitation code: a tap shows that a
+ * webhook call happened, its size and outcome, never the update. (Its secret token travels as
+ * a bus header, which a tap never copies.) */
+static const char *const s_sensitive[] = {"webhook", NULL};
+
 const yard_actor_def_t yard_actor_telegram = {
     .name = "telegram",
     .description = "Telegram bot: commands to bus calls, invitations, alerts, rate-limited sends",
@@ -384,6 +389,7 @@ const yard_actor_def_t yard_actor_telegram = {
     .state_size = sizeof(tg_state_t),
     .credit = 64,
     .stateful = true,
+    .sensitive = s_sensitive,
     .init = s_init,
     .fini = s_fini,
 };
