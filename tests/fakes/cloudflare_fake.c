@@ -42,23 +42,6 @@ struct yh_cloudflare {
     time_t window_start;
 };
 
-static bool
-s_param(const char *query, const char *key, char *out, size_t cap)
-{
-    size_t kl = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    out[0] = '\0';
-    return false;
-}
-
 /* An error envelope. */
 static void
 s_error(yh_http_reply_t *reply, char *body, int status, int code, const char *msg,
@@ -82,6 +65,16 @@ s_rec_json(const s_rec_t *r, const char *zone_name, char *out, size_t cap)
                     r->proxied ? "true" : "false", (long long)r->ttl);
 }
 
+/* The success envelope around one record. */
+static void
+s_rec_result(const s_rec_t *r, const s_zone_t *z, yh_http_reply_t *reply, char *body)
+{
+    int n = snprintf(body, S_BODY, "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":");
+    n += s_rec_json(r, z->name, body + n, S_BODY - (size_t)n);
+    snprintf(body + n, S_BODY - (size_t)n, "}");
+    reply->status = 200;
+}
+
 static const s_zone_t *
 s_zone_by_id(yh_cloudflare_t *f, const char *id)
 {
@@ -97,7 +90,7 @@ static void
 s_list_zones(yh_cloudflare_t *f, const yh_http_fake_req_t *req, char *body)
 {
     char name[256];
-    bool by_name = s_param(req->query, "name", name, sizeof name);
+    bool by_name = yh_http_query_param(req->query, "name", name, sizeof name);
     int n = snprintf(body, S_BODY, "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":[");
     size_t count = 0;
     for (size_t i = 0; i < f->n_zones; i++) {
@@ -117,8 +110,8 @@ static void
 s_list_records(yh_cloudflare_t *f, const s_zone_t *z, const yh_http_fake_req_t *req, char *body)
 {
     char type[16], name[256];
-    bool by_type = s_param(req->query, "type", type, sizeof type);
-    bool by_name = s_param(req->query, "name", name, sizeof name);
+    bool by_type = yh_http_query_param(req->query, "type", type, sizeof type);
+    bool by_name = yh_http_query_param(req->query, "name", name, sizeof name);
     int n = snprintf(body, S_BODY, "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":[");
     size_t count = 0;
     for (size_t i = 0; i < f->n_recs; i++) {
@@ -146,24 +139,17 @@ static bool
 s_fields(const yh_http_fake_req_t *req, s_fields_t *out)
 {
     memset(out, 0, sizeof *out);
-    void *mp = NULL;
-    size_t size = 0;
-    if (yard_json_to_msgpack(req->body, req->body_len, &mp, &size, NULL, 0) != 0) {
-        return false;
-    }
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
-    msgpack_object m;
-    bool ok = yard_mp_decode(mp, size, &zone, &m, NULL, 0) == 0 && m.type == MSGPACK_OBJECT_MAP;
+    yh_http_json_t j;
+    bool ok = yh_http_json_parse(req, &j) && j.obj.type == MSGPACK_OBJECT_MAP;
     if (ok) {
-        yard_mp_get_strbuf(&m, "type", out->type, sizeof out->type, NULL, 0);
-        yard_mp_get_strbuf(&m, "name", out->name, sizeof out->name, NULL, 0);
-        yard_mp_get_strbuf(&m, "content", out->content, sizeof out->content, NULL, 0);
-        out->has_ttl = yard_mp_get_int(&m, "ttl", &out->ttl, NULL, 0) == 0;
-        out->has_proxied = yard_mp_get_bool(&m, "proxied", &out->proxied, NULL, 0) == 0;
+        const msgpack_object *m = &j.obj;
+        yard_mp_get_strbuf(m, "type", out->type, sizeof out->type, NULL, 0);
+        yard_mp_get_strbuf(m, "name", out->name, sizeof out->name, NULL, 0);
+        yard_mp_get_strbuf(m, "content", out->content, sizeof out->content, NULL, 0);
+        out->has_ttl = yard_mp_get_int(m, "ttl", &out->ttl, NULL, 0) == 0;
+        out->has_proxied = yard_mp_get_bool(m, "proxied", &out->proxied, NULL, 0) == 0;
     }
-    msgpack_zone_destroy(&zone);
-    free(mp);
+    yh_http_json_free(&j);
     return ok;
 }
 
@@ -209,10 +195,7 @@ s_create(yh_cloudflare_t *f, const s_zone_t *z, const yh_http_fake_req_t *req,
     snprintf(r->content, sizeof r->content, "%s", in.content);
     r->ttl = in.has_ttl ? in.ttl : 1;
     r->proxied = in.has_proxied && in.proxied;
-    int n = snprintf(body, S_BODY, "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":");
-    n += s_rec_json(r, z->name, body + n, S_BODY - (size_t)n);
-    snprintf(body + n, S_BODY - (size_t)n, "}");
-    reply->status = 200;
+    s_rec_result(r, z, reply, body);
 }
 
 static void
@@ -247,10 +230,7 @@ s_patch(yh_cloudflare_t *f, const s_zone_t *z, const char *rid, const yh_http_fa
     if (in.has_proxied) {
         r->proxied = in.proxied;
     }
-    int n = snprintf(body, S_BODY, "{\"success\":true,\"errors\":[],\"messages\":[],\"result\":");
-    n += s_rec_json(r, z->name, body + n, S_BODY - (size_t)n);
-    snprintf(body + n, S_BODY - (size_t)n, "}");
-    reply->status = 200;
+    s_rec_result(r, z, reply, body);
 }
 
 /* Authentication: 0 when the request may go on (write tells whether it may write). */
@@ -258,17 +238,17 @@ static int
 s_auth(yh_cloudflare_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply, char *body)
 {
     char auth[512];
-    if (!yh_http_fake_header(req, "Authorization", auth, sizeof auth) ||
-        strncmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
+    const char *token = yh_http_fake_bearer(req, auth, sizeof auth);
+    if (!token) {
         s_error(reply, body, 400, 6003, "Invalid request headers",
                 "{\"code\":6111,\"message\":\"Invalid format for Authorization header\"}");
         return -1;
     }
     bool write = strcmp(req->method, "GET") != 0;
-    if (strcmp(auth + 7, f->token) == 0) {
+    if (strcmp(token, f->token) == 0) {
         return 0;
     }
-    if (f->ro_token[0] && strcmp(auth + 7, f->ro_token) == 0) {
+    if (f->ro_token[0] && strcmp(token, f->ro_token) == 0) {
         if (!write) {
             return 0;
         }
@@ -368,18 +348,14 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 yh_cloudflare_t *
 yh_cf_start(const char *token)
 {
-    yh_cloudflare_t *f = calloc(1, sizeof *f);
-    if (!f) {
-        abort();
-    }
+    yh_cloudflare_t *f = yh_http_fake_xcalloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
     snprintf(f->token, sizeof f->token, "%s", token);
     f->limit = 1200;
     f->window_s = 300;
     f->window_start = time(NULL);
-    f->http = yh_http_fake_start();
+    f->http = yh_http_fake_serve(s_handle, f);
     snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, "/client/v4"));
-    yh_http_fake_handler(f->http, s_handle, f);
     return f;
 }
 

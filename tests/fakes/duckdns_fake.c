@@ -24,23 +24,6 @@ struct yh_duckdns {
     size_t n;
 };
 
-static bool
-s_param(const char *query, const char *key, char *out, size_t cap)
-{
-    size_t kl = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    out[0] = '\0';
-    return false;
-}
-
 static s_dom_t *
 s_find(yh_duckdns_t *f, const char *sub)
 {
@@ -61,11 +44,11 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
         return false;
     }
     char domains[512], token[256], ip[64], ipv6[64], verbose[16];
-    s_param(req->query, "domains", domains, sizeof domains);
-    s_param(req->query, "token", token, sizeof token);
-    s_param(req->query, "ip", ip, sizeof ip);
-    s_param(req->query, "ipv6", ipv6, sizeof ipv6);
-    s_param(req->query, "verbose", verbose, sizeof verbose);
+    yh_http_query_param(req->query, "domains", domains, sizeof domains);
+    yh_http_query_param(req->query, "token", token, sizeof token);
+    yh_http_query_param(req->query, "ip", ip, sizeof ip);
+    yh_http_query_param(req->query, "ipv6", ipv6, sizeof ipv6);
+    yh_http_query_param(req->query, "verbose", verbose, sizeof verbose);
     pthread_mutex_lock(&f->lock);
     bool ok = domains[0] && strcmp(token, f->token) == 0;
     bool changed = false;
@@ -106,15 +89,11 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 yh_duckdns_t *
 yh_duckdns_start(const char *token)
 {
-    yh_duckdns_t *f = calloc(1, sizeof *f);
-    if (!f) {
-        abort();
-    }
+    yh_duckdns_t *f = yh_http_fake_xcalloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
     snprintf(f->token, sizeof f->token, "%s", token);
-    f->http = yh_http_fake_start();
+    f->http = yh_http_fake_serve(s_handle, f);
     snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, ""));
-    yh_http_fake_handler(f->http, s_handle, f);
     return f;
 }
 

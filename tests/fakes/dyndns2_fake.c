@@ -32,41 +32,6 @@ struct yh_dyndns2 {
     bool hold;
 };
 
-/* Standard base64 with padding (RFC 4648 section 4), as basic authentication writes it. */
-static void
-s_base64(const unsigned char *in, size_t n, char *out, size_t cap)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
-                     (i + 2 < n ? in[i + 2] : 0);
-        out[o++] = abc[(v >> 18) & 63];
-        out[o++] = abc[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < n ? abc[v & 63] : '=';
-    }
-    out[o] = '\0';
-}
-
-/* The value of key in a decoded query "k=v&k2=v2", copied into out. */
-static bool
-s_param(const char *query, const char *key, char *out, size_t cap)
-{
-    size_t kl = strlen(key);
-    for (const char *p = query; p && *p;) {
-        const char *end = strchr(p, '&');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            snprintf(out, cap, "%.*s", (int)(n - kl - 1), p + kl + 1);
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    out[0] = '\0';
-    return false;
-}
-
 static s_host_t *
 s_find(yh_dyndns2_t *f, const char *name)
 {
@@ -130,8 +95,8 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     if (!yh_http_fake_header(req, "Authorization", auth, sizeof auth)) {
         auth[0] = '\0';
     }
-    s_param(req->query, "hostname", host, sizeof host);
-    s_param(req->query, "myip", myip, sizeof myip);
+    yh_http_query_param(req->query, "hostname", host, sizeof host);
+    yh_http_query_param(req->query, "myip", myip, sizeof myip);
     pthread_mutex_lock(&f->lock);
     s_answer(f, auth, host, myip, body, sizeof body);
     reply->hold = f->hold;
@@ -145,18 +110,11 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 yh_dyndns2_t *
 yh_dyndns2_start(const char *user, const char *password)
 {
-    yh_dyndns2_t *f = calloc(1, sizeof *f);
-    if (!f) {
-        abort();
-    }
+    yh_dyndns2_t *f = yh_http_fake_xcalloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
-    char cred[400];
-    snprintf(cred, sizeof cred, "%s:%s", user, password);
-    memcpy(f->auth, "Basic ", 6);
-    s_base64((const unsigned char *)cred, strlen(cred), f->auth + 6, sizeof f->auth - 6);
-    f->http = yh_http_fake_start();
+    yh_http_basic_auth(user, password, f->auth, sizeof f->auth);
+    f->http = yh_http_fake_serve(s_handle, f);
     snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, ""));
-    yh_http_fake_handler(f->http, s_handle, f);
     return f;
 }
 
@@ -250,10 +208,10 @@ yh_dyndns2_request(yh_dyndns2_t *f, size_t i, char *host, char *myip, char *auth
         return -1;
     }
     if (host) {
-        s_param(req->query, "hostname", host, len);
+        yh_http_query_param(req->query, "hostname", host, len);
     }
     if (myip) {
-        s_param(req->query, "myip", myip, len);
+        yh_http_query_param(req->query, "myip", myip, len);
     }
     if (auth && !yh_http_fake_header(req, "Authorization", auth, len)) {
         auth[0] = '\0';

@@ -2,12 +2,11 @@
  * and kept until stop (http_fake copies a reply after the handler returns). */
 #include "gmail_fake.h"
 
+#include "harness.h"
 #include "http_fake.h"
-#include "yard/json.h"
 #include "yard/mp.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,94 +57,29 @@ struct gm_fake {
     int peak;
     char ulabels[S_MAX_ULABELS][64];
     int n_ulabels;
-    char **bodies;
-    size_t n_bodies, cap_bodies;
     int order[S_ORDER];
     size_t n_order;
 };
 
-/* --- a growing JSON text ------------------------------------------------------------------- */
-
-typedef struct {
-    char *s;
-    size_t n, cap;
-} s_buf_t;
-
+/* The URL-safe base64 of n bytes of in (Gmail's message bodies), appended to b. */
 static void
-s_put(s_buf_t *b, const char *fmt, ...)
+s_b64url(yh_text_t *b, const char *in, size_t n)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int need = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->n + (size_t)need + 1 > b->cap) {
-        b->cap = (b->n + (size_t)need + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s) {
-            abort();
-        }
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)need;
-}
-
-static void
-s_str(s_buf_t *b, const char *s)
-{
-    s_put(b, "\"");
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            s_put(b, "\\%c", c);
-        } else if (c < 0x20) {
-            s_put(b, "\\u%04x", c);
-        } else {
-            s_put(b, "%c", c);
-        }
-    }
-    s_put(b, "\"");
-}
-
-static void
-s_b64url(s_buf_t *b, const char *in, size_t n)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
-        v |= i + 1 < n ? (uint32_t)(unsigned char)in[i + 1] << 8 : 0;
-        v |= i + 2 < n ? (unsigned char)in[i + 2] : 0;
-        s_put(b, "%c%c", al[(v >> 18) & 63], al[(v >> 12) & 63]);
-        if (i + 1 < n) {
-            s_put(b, "%c", al[(v >> 6) & 63]);
-        }
-        if (i + 2 < n) {
-            s_put(b, "%c", al[v & 63]);
-        }
-    }
+    size_t cap = (n + 2) / 3 * 4 + 8;
+    char *out = yh_http_fake_xcalloc(cap);
+    yh_text_add(b, "%s", yh_base64(in, n, true, out, cap));
+    free(out);
 }
 
 /* --- answers ------------------------------------------------------------------------------- */
 
 static bool
-s_answer(gm_fake_t *f, yh_http_reply_t *reply, int status, s_buf_t *b)
+s_answer(gm_fake_t *f, yh_http_reply_t *reply, int status, yh_text_t *b)
 {
-    if (f->n_bodies == f->cap_bodies) {
-        f->cap_bodies = f->cap_bodies ? f->cap_bodies * 2 : 256;
-        f->bodies = realloc(f->bodies, f->cap_bodies * sizeof *f->bodies);
-        if (!f->bodies) {
-            abort();
-        }
-    }
-    f->bodies[f->n_bodies++] = b->s;
-    reply->status = status;
-    reply->body = b->s;
-    reply->headers = "Content-Type: application/json; charset=UTF-8";
     if (status >= 100 && status < 600) {
         f->answers[status]++;
     }
-    return true;
+    return yh_http_reply_take(reply, status, b->s, "Content-Type: application/json; charset=UTF-8");
 }
 
 static const char *
@@ -175,32 +109,24 @@ s_status_name(int code)
 static bool
 s_error(gm_fake_t *f, yh_http_reply_t *reply, int code, const char *reason, const char *message)
 {
-    s_buf_t b = {0};
+    yh_text_t b = {0};
     const char *domain = code == 429 || strstr(reason, "RateLimit") || strstr(reason, "rateLimit")
                              ? "usageLimits"
                              : "global";
-    s_put(&b, "{\"error\":{\"code\":%d,\"message\":", code);
-    s_str(&b, message);
-    s_put(&b, ",\"errors\":[{\"message\":");
-    s_str(&b, message);
-    s_put(&b, ",\"domain\":\"%s\",\"reason\":\"%s\"}],\"status\":\"%s\"}}", domain, reason,
-          s_status_name(code));
+    yh_text_add(&b, "{\"error\":{\"code\":%d,\"message\":", code);
+    yh_text_json_str(&b, message);
+    yh_text_add(&b, ",\"errors\":[{\"message\":");
+    yh_text_json_str(&b, message);
+    yh_text_add(&b, ",\"domain\":\"%s\",\"reason\":\"%s\"}],\"status\":\"%s\"}}", domain, reason,
+                s_status_name(code));
     return s_answer(f, reply, code, &b);
-}
-
-static long long
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Counts units in the last second; true when they fit under the rate limit. */
 static bool
 s_spend(gm_fake_t *f, int units)
 {
-    long long now = s_now_ms();
+    long long now = yh_now_ms();
     size_t keep = 0;
     int sum = 0;
     for (size_t i = 0; i < f->win_n; i++) {
@@ -268,53 +194,20 @@ s_label_exists(gm_fake_t *f, const char *id)
 }
 
 static void
-s_labels_json(s_buf_t *b, const s_msg_t *m)
+s_labels_json(yh_text_t *b, const s_msg_t *m)
 {
-    s_put(b, "[");
+    yh_text_add(b, "[");
     for (int i = 0; i < m->n_labels; i++) {
-        s_put(b, "%s\"%s\"", i ? "," : "", m->labels[i]);
+        yh_text_add(b, "%s\"%s\"", i ? "," : "", m->labels[i]);
     }
-    s_put(b, "]");
-}
-
-/* A query parameter's value (the first), into out; false when absent. */
-static bool
-s_param(const char *query, const char *key, char *out, size_t cap)
-{
-    size_t kl = strlen(key);
-    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            const char *v = p + kl + 1, *e = strchr(v, '&');
-            size_t n = e ? (size_t)(e - v) : strlen(v);
-            n = n < cap - 1 ? n : cap - 1;
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return true;
-        }
-    }
-    return false;
-}
-
-/* True when query names key=value (any occurrence). */
-static bool
-s_param_has(const char *query, const char *key, const char *value)
-{
-    char want[256];
-    snprintf(want, sizeof want, "%s=%s", key, value);
-    size_t wl = strlen(want);
-    for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (strncmp(p, want, wl) == 0 && (p[wl] == '&' || p[wl] == '\0')) {
-            return true;
-        }
-    }
-    return false;
+    yh_text_add(b, "]");
 }
 
 static int
 s_page_size(gm_fake_t *f, const char *query)
 {
     char v[32];
-    int n = s_param(query, "maxResults", v, sizeof v) ? atoi(v) : 100;
+    int n = yh_http_query_param(query, "maxResults", v, sizeof v) ? atoi(v) : 100;
     n = n < 1 ? 1 : n > 500 ? 500 : n;
     return f->page > 0 && f->page < n ? f->page : n;
 }
@@ -324,11 +217,11 @@ s_page_size(gm_fake_t *f, const char *query)
 static bool
 s_profile(gm_fake_t *f, yh_http_reply_t *reply)
 {
-    s_buf_t b = {0};
-    s_put(&b,
-          "{\"emailAddress\":\"me@example.com\",\"messagesTotal\":%zu,\"threadsTotal\":%zu,"
-          "\"historyId\":\"%llu\"}",
-          f->n_msgs, f->n_msgs, (unsigned long long)f->history);
+    yh_text_t b = {0};
+    yh_text_add(&b,
+                "{\"emailAddress\":\"me@example.com\",\"messagesTotal\":%zu,\"threadsTotal\":%zu,"
+                "\"historyId\":\"%llu\"}",
+                f->n_msgs, f->n_msgs, (unsigned long long)f->history);
     return s_answer(f, reply, 200, &b);
 }
 
@@ -337,24 +230,20 @@ s_list(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
 {
     int size = s_page_size(f, req->query);
     char tok[32];
-    size_t skip = s_param(req->query, "pageToken", tok, sizeof tok) ? strtoul(tok, NULL, 10) : 0;
-    bool unread = s_param_has(req->query, "q", "is:unread");
-    s_buf_t b = {0};
-    s_put(&b, "{\"messages\":[");
+    size_t skip =
+        yh_http_query_param(req->query, "pageToken", tok, sizeof tok) ? strtoul(tok, NULL, 10) : 0;
+    bool unread = yh_http_query_has(req->query, "q", "is:unread");
+    yh_text_t b = {0};
+    yh_text_add(&b, "{\"messages\":[");
     size_t seen = 0, put = 0;
     bool more = false;
     for (size_t k = f->n_msgs; k-- > 0;) { /* newest first */
         s_msg_t *m = &f->msgs[k];
         bool ok = !unread || s_has(m, "UNREAD");
-        for (const char *p = req->query; ok && p && *p;
-             p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-            if (strncmp(p, "labelIds=", 9) == 0) {
-                char lab[64];
-                const char *e = strchr(p + 9, '&');
-                size_t n = e ? (size_t)(e - p - 9) : strlen(p + 9);
-                snprintf(lab, sizeof lab, "%.*s", (int)n, p + 9);
-                ok = s_has(m, lab);
-            }
+        char lab[64];
+        for (size_t i = 0; ok && yh_http_query_nth(req->query, "labelIds", i, lab, sizeof lab);
+             i++) {
+            ok = s_has(m, lab);
         }
         if (!ok || seen++ < skip) {
             continue;
@@ -363,40 +252,40 @@ s_list(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
             more = true;
             break;
         }
-        s_put(&b, "%s{\"id\":\"%s\",\"threadId\":\"%s\"}", put ? "," : "", m->id, m->thread);
+        yh_text_add(&b, "%s{\"id\":\"%s\",\"threadId\":\"%s\"}", put ? "," : "", m->id, m->thread);
         put++;
     }
-    s_put(&b, "]");
+    yh_text_add(&b, "]");
     if (more) {
-        s_put(&b, ",\"nextPageToken\":\"%zu\"", skip + put);
+        yh_text_add(&b, ",\"nextPageToken\":\"%zu\"", skip + put);
     }
-    s_put(&b, ",\"resultSizeEstimate\":%zu}", put);
+    yh_text_add(&b, ",\"resultSizeEstimate\":%zu}", put);
     if (put == 0) { /* the real API leaves "messages" out when there is none */
         b.n = 0;
-        s_put(&b, "{\"resultSizeEstimate\":0}");
+        yh_text_add(&b, "{\"resultSizeEstimate\":0}");
     }
     return s_answer(f, reply, 200, &b);
 }
 
 static void
-s_headers(s_buf_t *b, const s_msg_t *m, const char *query, bool all)
+s_headers(yh_text_t *b, const s_msg_t *m, const char *query, bool all)
 {
     const char *names[] = {"From", "To", "Subject", "Date", "Message-ID"};
     char msgid[80];
     snprintf(msgid, sizeof msgid, "<%s@mail.example.com>", m->id);
     const char *values[] = {m->from, "me@example.com", m->subject,
                             "Fri, 04 Dec 2026 10:00:00 +0000", msgid};
-    s_put(b, "\"headers\":[");
+    yh_text_add(b, "\"headers\":[");
     int put = 0;
     for (int i = 0; i < 5; i++) {
-        if (!all && !s_param_has(query, "metadataHeaders", names[i])) {
+        if (!all && !yh_http_query_has(query, "metadataHeaders", names[i])) {
             continue;
         }
-        s_put(b, "%s{\"name\":\"%s\",\"value\":", put++ ? "," : "", names[i]);
-        s_str(b, values[i]);
-        s_put(b, "}");
+        yh_text_add(b, "%s{\"name\":\"%s\",\"value\":", put++ ? "," : "", names[i]);
+        yh_text_json_str(b, values[i]);
+        yh_text_add(b, "}");
     }
-    s_put(b, "]");
+    yh_text_add(b, "]");
 }
 
 static bool
@@ -406,32 +295,34 @@ s_get(gm_fake_t *f, const char *id, const yh_http_fake_req_t *req, yh_http_reply
     if (!m) {
         return s_error(f, reply, 404, "notFound", "Requested entity was not found.");
     }
-    char format[16] = "full";
-    s_param(req->query, "format", format, sizeof format);
+    char format[16];
+    if (!yh_http_query_param(req->query, "format", format, sizeof format)) {
+        snprintf(format, sizeof format, "full");
+    }
     bool full = strcmp(format, "full") == 0;
     f->full_gets += full;
-    s_buf_t b = {0};
-    s_put(&b, "{\"id\":\"%s\",\"threadId\":\"%s\",\"labelIds\":", m->id, m->thread);
+    yh_text_t b = {0};
+    yh_text_add(&b, "{\"id\":\"%s\",\"threadId\":\"%s\",\"labelIds\":", m->id, m->thread);
     s_labels_json(&b, m);
-    s_put(&b, ",\"snippet\":");
-    s_str(&b, m->subject);
-    s_put(&b,
-          ",\"historyId\":\"%llu\",\"internalDate\":\"1796378400000\",\"sizeEstimate\":%zu,"
-          "\"payload\":",
-          (unsigned long long)m->history, strlen(m->body) + 300);
+    yh_text_add(&b, ",\"snippet\":");
+    yh_text_json_str(&b, m->subject);
+    yh_text_add(&b,
+                ",\"historyId\":\"%llu\",\"internalDate\":\"1796378400000\",\"sizeEstimate\":%zu,"
+                "\"payload\":",
+                (unsigned long long)m->history, strlen(m->body) + 300);
     if (full && m->payload) {
-        s_put(&b, "%s", m->payload);
+        yh_text_add(&b, "%s", m->payload);
     } else {
-        s_put(&b, "{\"partId\":\"\",\"mimeType\":\"text/plain\",\"filename\":\"\",");
+        yh_text_add(&b, "{\"partId\":\"\",\"mimeType\":\"text/plain\",\"filename\":\"\",");
         s_headers(&b, m, req->query, full);
         if (full) {
-            s_put(&b, ",\"body\":{\"size\":%zu,\"data\":\"", strlen(m->body));
+            yh_text_add(&b, ",\"body\":{\"size\":%zu,\"data\":\"", strlen(m->body));
             s_b64url(&b, m->body, strlen(m->body));
-            s_put(&b, "\"}");
+            yh_text_add(&b, "\"}");
         }
-        s_put(&b, "}");
+        yh_text_add(&b, "}");
     }
-    s_put(&b, "}");
+    yh_text_add(&b, "}");
     return s_answer(f, reply, 200, &b);
 }
 
@@ -442,21 +333,16 @@ s_modify(gm_fake_t *f, const char *id, const yh_http_fake_req_t *req, yh_http_re
     if (!m) {
         return s_error(f, reply, 404, "notFound", "Requested entity was not found.");
     }
-    void *mp = NULL;
-    size_t size = 0;
-    if (yard_json_to_msgpack(req->body, req->body_len, &mp, &size, NULL, 0) != 0) {
+    yh_http_json_t j;
+    if (!yh_http_json_parse(req, &j)) {
+        yh_http_json_free(&j);
         return s_error(f, reply, 400, "invalidArgument", "Invalid JSON payload received.");
     }
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
-    msgpack_object obj;
     const char *const *add = NULL, *const *rem = NULL;
     size_t n_add = 0, n_rem = 0;
-    bool ok = yard_mp_decode(mp, size, &zone, &obj, NULL, 0) == 0;
-    if (ok) {
-        yard_mp_get_strs(&obj, "addLabelIds", &zone, 100, &add, &n_add, NULL, 0);
-        yard_mp_get_strs(&obj, "removeLabelIds", &zone, 100, &rem, &n_rem, NULL, 0);
-    }
+    yard_mp_get_strs(&j.obj, "addLabelIds", &j.zone, 100, &add, &n_add, NULL, 0);
+    yard_mp_get_strs(&j.obj, "removeLabelIds", &j.zone, 100, &rem, &n_rem, NULL, 0);
+    bool ok = true;
     for (size_t i = 0; ok && i < n_add; i++) {
         ok = s_label_exists(f, add[i]);
     }
@@ -478,14 +364,13 @@ s_modify(gm_fake_t *f, const char *id, const yh_http_fake_req_t *req, yh_http_re
                 snprintf(m->labels[m->n_labels++], 32, "%s", add[i]);
             }
         }
-        s_buf_t b = {0};
-        s_put(&b, "{\"id\":\"%s\",\"threadId\":\"%s\",\"labelIds\":", m->id, m->thread);
+        yh_text_t b = {0};
+        yh_text_add(&b, "{\"id\":\"%s\",\"threadId\":\"%s\",\"labelIds\":", m->id, m->thread);
         s_labels_json(&b, m);
-        s_put(&b, "}");
+        yh_text_add(&b, "}");
         r = s_answer(f, reply, 200, &b);
     }
-    msgpack_zone_destroy(&zone);
-    free(mp);
+    yh_http_json_free(&j);
     return r;
 }
 
@@ -493,7 +378,7 @@ static bool
 s_history(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
 {
     char v[32];
-    if (!s_param(req->query, "startHistoryId", v, sizeof v)) {
+    if (!yh_http_query_param(req->query, "startHistoryId", v, sizeof v)) {
         return s_error(f, reply, 400, "invalidArgument", "Missing required field startHistoryId");
     }
     uint64_t start = strtoull(v, NULL, 10);
@@ -501,9 +386,10 @@ s_history(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
         return s_error(f, reply, 404, "notFound", "Requested entity was not found.");
     }
     int size = s_page_size(f, req->query);
-    size_t skip = s_param(req->query, "pageToken", v, sizeof v) ? strtoul(v, NULL, 10) : 0;
-    s_buf_t b = {0};
-    s_put(&b, "{\"history\":[");
+    size_t skip =
+        yh_http_query_param(req->query, "pageToken", v, sizeof v) ? strtoul(v, NULL, 10) : 0;
+    yh_text_t b = {0};
+    yh_text_add(&b, "{\"history\":[");
     size_t seen = 0, put = 0;
     bool more = false;
     for (size_t k = 0; k < f->n_msgs; k++) {
@@ -515,55 +401,50 @@ s_history(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
             more = true;
             break;
         }
-        s_put(&b,
-              "%s{\"id\":\"%llu\",\"messages\":[{\"id\":\"%s\",\"threadId\":\"%s\"}],"
-              "\"messagesAdded\":[{\"message\":{\"id\":\"%s\",\"threadId\":\"%s\",\"labelIds\":",
-              put ? "," : "", (unsigned long long)m->history, m->id, m->thread, m->id, m->thread);
+        yh_text_add(
+            &b,
+            "%s{\"id\":\"%llu\",\"messages\":[{\"id\":\"%s\",\"threadId\":\"%s\"}],"
+            "\"messagesAdded\":[{\"message\":{\"id\":\"%s\",\"threadId\":\"%s\",\"labelIds\":",
+            put ? "," : "", (unsigned long long)m->history, m->id, m->thread, m->id, m->thread);
         s_labels_json(&b, m);
-        s_put(&b, "}}]}");
+        yh_text_add(&b, "}}]}");
         put++;
     }
-    s_put(&b, "]");
+    yh_text_add(&b, "]");
     if (more) {
-        s_put(&b, ",\"nextPageToken\":\"%zu\"", skip + put);
+        yh_text_add(&b, ",\"nextPageToken\":\"%zu\"", skip + put);
     }
-    s_put(&b, ",\"historyId\":\"%llu\"}", (unsigned long long)f->history);
+    yh_text_add(&b, ",\"historyId\":\"%llu\"}", (unsigned long long)f->history);
     return s_answer(f, reply, 200, &b);
 }
 
 static bool
 s_labels(gm_fake_t *f, yh_http_reply_t *reply)
 {
-    s_buf_t b = {0};
-    s_put(&b, "{\"labels\":[");
+    yh_text_t b = {0};
+    yh_text_add(&b, "{\"labels\":[");
     int put = 0;
     for (int i = 0; s_system[i]; i++) {
-        s_put(&b, "%s{\"id\":\"%s\",\"name\":\"%s\",\"type\":\"system\"}", put++ ? "," : "",
-              s_system[i], s_system[i]);
+        yh_text_add(&b, "%s{\"id\":\"%s\",\"name\":\"%s\",\"type\":\"system\"}", put++ ? "," : "",
+                    s_system[i], s_system[i]);
     }
     for (int i = 0; i < f->n_ulabels; i++) {
-        s_put(&b, ",{\"id\":\"Label_%d\",\"name\":", i + 1);
-        s_str(&b, f->ulabels[i]);
-        s_put(&b, ",\"type\":\"user\"}");
+        yh_text_add(&b, ",{\"id\":\"Label_%d\",\"name\":", i + 1);
+        yh_text_json_str(&b, f->ulabels[i]);
+        yh_text_add(&b, ",\"type\":\"user\"}");
     }
-    s_put(&b, "]}");
+    yh_text_add(&b, "]}");
     return s_answer(f, reply, 200, &b);
 }
 
 static bool
 s_label_create(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
 {
-    void *mp = NULL;
-    size_t size = 0;
     char name[64] = "";
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 512);
-    msgpack_object obj;
-    bool ok = yard_json_to_msgpack(req->body, req->body_len, &mp, &size, NULL, 0) == 0 &&
-              yard_mp_decode(mp, size, &zone, &obj, NULL, 0) == 0 &&
-              yard_mp_get_strbuf(&obj, "name", name, sizeof name, NULL, 0) == 0 && name[0];
-    msgpack_zone_destroy(&zone);
-    free(mp);
+    yh_http_json_t j;
+    bool ok = yh_http_json_parse(req, &j) &&
+              yard_mp_get_strbuf(&j.obj, "name", name, sizeof name, NULL, 0) == 0 && name[0];
+    yh_http_json_free(&j);
     if (!ok) {
         return s_error(f, reply, 400, "invalidArgument", "Invalid label name");
     }
@@ -581,11 +462,11 @@ s_label_create(gm_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *rep
         return s_error(f, reply, 400, "invalidArgument", "Too many labels");
     }
     snprintf(f->ulabels[f->n_ulabels++], 64, "%s", name);
-    s_buf_t b = {0};
-    s_put(&b, "{\"id\":\"Label_%d\",\"name\":", f->n_ulabels);
-    s_str(&b, name);
-    s_put(&b, ",\"messageListVisibility\":\"show\",\"labelListVisibility\":\"labelShow\","
-              "\"type\":\"user\"}");
+    yh_text_t b = {0};
+    yh_text_add(&b, "{\"id\":\"Label_%d\",\"name\":", f->n_ulabels);
+    yh_text_json_str(&b, name);
+    yh_text_add(&b, ",\"messageListVisibility\":\"show\",\"labelListVisibility\":\"labelShow\","
+                    "\"type\":\"user\"}");
     return s_answer(f, reply, 200, &b);
 }
 
@@ -646,9 +527,8 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
         f->order[f->n_order++] = k;
     }
     reply->delay_ms = f->delay[k];
-    yh_http_fake_header(req, "Authorization", auth, sizeof auth);
-    bool authed = strncmp(auth, "Bearer ", 7) == 0 && auth[7] &&
-                  (!f->auth || go_fake_valid(f->auth, auth + 7));
+    const char *token = yh_http_fake_bearer(req, auth, sizeof auth);
+    bool authed = token && (!f->auth || go_fake_valid(f->auth, token));
     if (!authed) {
         r = s_error(f, reply, 401, "authError",
                     "Request had invalid authentication credentials. Expected OAuth 2 access "
@@ -682,10 +562,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 gm_fake_t *
 gm_fake_start(go_fake_t *auth)
 {
-    gm_fake_t *f = calloc(1, sizeof *f);
-    if (!f) {
-        abort();
-    }
+    gm_fake_t *f = yh_http_fake_xcalloc(sizeof *f);
     f->msgs = calloc(S_MAX_MSGS, sizeof *f->msgs);
     if (!f->msgs) {
         abort();
@@ -693,9 +570,8 @@ gm_fake_start(go_fake_t *auth)
     pthread_mutex_init(&f->lock, NULL);
     f->auth = auth;
     f->history = 1000;
-    f->http = yh_http_fake_start();
+    f->http = yh_http_fake_serve(s_handle, f);
     snprintf(f->base, sizeof f->base, "%s", yh_http_fake_url(f->http, "/gmail/v1"));
-    yh_http_fake_handler(f->http, s_handle, f);
     return f;
 }
 
@@ -714,10 +590,6 @@ gm_fake_stop(gm_fake_t **f_p)
         free(f->msgs[i].payload);
     }
     free(f->msgs);
-    for (size_t i = 0; i < f->n_bodies; i++) {
-        free(f->bodies[i]);
-    }
-    free(f->bodies);
     pthread_mutex_destroy(&f->lock);
     free(f);
     *f_p = NULL;

@@ -20,64 +20,17 @@ struct go_fake {
     char *tokens[S_MAX_TOKENS];
     bool valid[S_MAX_TOKENS];
     size_t n_tokens, requests;
-    char **bodies;
-    size_t n_bodies, cap_bodies;
 };
 
-static void
-s_keep(go_fake_t *f, char *body)
-{
-    if (f->n_bodies == f->cap_bodies) {
-        f->cap_bodies = f->cap_bodies ? f->cap_bodies * 2 : 64;
-        f->bodies = realloc(f->bodies, f->cap_bodies * sizeof *f->bodies);
-        if (!f->bodies) {
-            abort();
-        }
-    }
-    f->bodies[f->n_bodies++] = body;
-}
-
+/* Answers with fmt's JSON, a1 and a2 in its %s (NULL: ""); the server frees the body. */
 static bool
-s_answer(go_fake_t *f, yh_http_reply_t *reply, int status, const char *fmt, const char *a1,
-         const char *a2)
+s_answer(yh_http_reply_t *reply, int status, const char *fmt, const char *a1, const char *a2)
 {
-    char *body = malloc(1024);
-    if (!body) {
-        abort();
-    }
-    snprintf(body, 1024, fmt, a1 ? a1 : "", a2 ? a2 : "");
-    s_keep(f, body);
-    reply->status = status;
-    reply->body = body;
-    reply->headers = "Content-Type: application/json; charset=utf-8\nCache-Control: no-store";
-    return true;
-}
-
-/* The decoded value of form field key in body (x-www-form-urlencoded), into out. */
-static bool
-s_form(const char *body, const char *key, char *out, size_t cap)
-{
-    size_t kl = strlen(key);
-    for (const char *p = body; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL) {
-        if (strncmp(p, key, kl) != 0 || p[kl] != '=') {
-            continue;
-        }
-        const char *v = p + kl + 1;
-        size_t n = 0;
-        while (*v && *v != '&' && n + 1 < cap) {
-            if (*v == '%' && v[1] && v[2]) {
-                char hex[3] = {v[1], v[2], 0};
-                out[n++] = (char)strtol(hex, NULL, 16);
-                v += 3;
-            } else {
-                out[n++] = *v == '+' ? ' ' : *v;
-                v++;
-            }
-        }
-        out[n] = '\0';
-        return true;
-    }
-    return false;
+    yh_text_t b = {0};
+    yh_text_add(&b, fmt, a1 ? a1 : "", a2 ? a2 : "");
+    return yh_http_reply_take(reply, status, b.s,
+                              "Content-Type: application/json; charset=utf-8\nCache-Control: "
+                              "no-store");
 }
 
 /* A new valid token into tok (64 bytes). Caller holds the lock. */
@@ -104,44 +57,44 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     f->requests++;
     bool r;
     if (strcmp(req->method, "POST") != 0) {
-        r = s_answer(f, reply, 405,
+        r = s_answer(reply, 405,
                      "{\"error\":\"invalid_request\",\"error_description\":"
                      "\"Method not allowed\"}",
                      NULL, NULL);
     } else if (f->fail_n > 0) {
         f->fail_n--;
-        r = s_answer(f, reply, f->fail_status, "{\"error\":\"internal_failure\"}", NULL, NULL);
+        r = s_answer(reply, f->fail_status, "{\"error\":\"internal_failure\"}", NULL, NULL);
     } else if (strncmp(ctype, "application/x-www-form-urlencoded", 33) != 0 ||
-               !s_form(req->body, "grant_type", grant, sizeof grant)) {
-        r = s_answer(f, reply, 400,
+               !yh_http_form_param(req->body, "grant_type", grant, sizeof grant)) {
+        r = s_answer(reply, 400,
                      "{\"error\":\"invalid_request\",\"error_description\":"
                      "\"Required parameter is missing: grant_type\"}",
                      NULL, NULL);
     } else if (strcmp(grant, "refresh_token") != 0) {
-        r = s_answer(f, reply, 400,
+        r = s_answer(reply, 400,
                      "{\"error\":\"unsupported_grant_type\",\"error_description\":"
                      "\"Invalid grant_type: %s\"}",
                      grant, NULL);
-    } else if (!s_form(req->body, "client_id", cid, sizeof cid) ||
-               !s_form(req->body, "client_secret", secret, sizeof secret) ||
+    } else if (!yh_http_form_param(req->body, "client_id", cid, sizeof cid) ||
+               !yh_http_form_param(req->body, "client_secret", secret, sizeof secret) ||
                strcmp(cid, f->client_id) != 0 || strcmp(secret, f->client_secret) != 0) {
-        r = s_answer(f, reply, 401,
+        r = s_answer(reply, 401,
                      "{\"error\":\"invalid_client\",\"error_description\":"
                      "\"Unauthorized\"}",
                      NULL, NULL);
-    } else if (!s_form(req->body, "refresh_token", refresh, sizeof refresh) || !f->refresh[0] ||
-               strcmp(refresh, f->refresh) != 0) {
-        r = s_answer(f, reply, 400,
+    } else if (!yh_http_form_param(req->body, "refresh_token", refresh, sizeof refresh) ||
+               !f->refresh[0] || strcmp(refresh, f->refresh) != 0) {
+        r = s_answer(reply, 400,
                      "{\"error\":\"invalid_grant\",\"error_description\":"
                      "\"Token has been expired or revoked.\"}",
                      NULL, NULL);
     } else if (f->n_tokens == S_MAX_TOKENS) {
-        r = s_answer(f, reply, 500, "{\"error\":\"internal_failure\"}", NULL, NULL);
+        r = s_answer(reply, 500, "{\"error\":\"internal_failure\"}", NULL, NULL);
     } else {
         char tok[64], exp[16];
         s_issue_locked(f, tok);
         snprintf(exp, sizeof exp, "%d", f->expires_in);
-        r = s_answer(f, reply, 200,
+        r = s_answer(reply, 200,
                      "{\"access_token\":\"%s\",\"expires_in\":%s,\"scope\":"
                      "\"https://www.googleapis.com/auth/gmail.modify\",\"token_type\":\"Bearer\"}",
                      tok, exp);
@@ -153,18 +106,14 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 go_fake_t *
 go_fake_start(const char *client_id, const char *client_secret, const char *refresh_token)
 {
-    go_fake_t *f = calloc(1, sizeof *f);
-    if (!f) {
-        abort();
-    }
+    go_fake_t *f = yh_http_fake_xcalloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
     snprintf(f->client_id, sizeof f->client_id, "%s", client_id);
     snprintf(f->client_secret, sizeof f->client_secret, "%s", client_secret);
     snprintf(f->refresh, sizeof f->refresh, "%s", refresh_token);
     f->expires_in = 3599;
-    f->http = yh_http_fake_start();
+    f->http = yh_http_fake_serve(s_handle, f);
     snprintf(f->uri, sizeof f->uri, "%s", yh_http_fake_url(f->http, "/token"));
-    yh_http_fake_handler(f->http, s_handle, f);
     return f;
 }
 
@@ -179,10 +128,6 @@ go_fake_stop(go_fake_t **f_p)
     for (size_t i = 0; i < f->n_tokens; i++) {
         free(f->tokens[i]);
     }
-    for (size_t i = 0; i < f->n_bodies; i++) {
-        free(f->bodies[i]);
-    }
-    free(f->bodies);
     pthread_mutex_destroy(&f->lock);
     free(f);
     *f_p = NULL;

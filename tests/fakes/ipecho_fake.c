@@ -36,15 +36,11 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 yh_ipecho_t *
 yh_ipecho_start(void)
 {
-    yh_ipecho_t *e = calloc(1, sizeof *e);
-    if (!e) {
-        abort();
-    }
+    yh_ipecho_t *e = yh_http_fake_xcalloc(sizeof *e);
     pthread_mutex_init(&e->lock, NULL);
     snprintf(e->body, sizeof e->body, "1.2.3.4\n");
-    e->http = yh_http_fake_start();
+    e->http = yh_http_fake_serve(s_handle, e);
     snprintf(e->url, sizeof e->url, "%s", yh_http_fake_url(e->http, "/"));
-    yh_http_fake_handler(e->http, s_handle, e);
     return e;
 }
 

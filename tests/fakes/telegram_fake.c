@@ -4,6 +4,7 @@
  * written through libyard's JSON <-> msgpack conversion. */
 #include "telegram_fake.h"
 
+#include "harness.h"
 #include "http_fake.h"
 #include "yard/json.h"
 #include "yard/mp.h"
@@ -72,17 +73,7 @@ struct tg_fake {
         int code;
         size_t n;
     } errors[16];
-    char **bodies; /* replies handed to http_fake, freed at stop */
-    size_t n_bodies, cap_bodies;
 };
-
-static long long
-s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- bookkeeping (under the lock) ------------------------------------------------------- */
 
@@ -131,35 +122,36 @@ s_chat(tg_fake_t *f, int64_t chat, bool create)
     return c;
 }
 
-/* Keeps body until stop and fills reply with it. */
+/* Fills reply with body (malloc'ed; the server frees it). */
 static bool
-s_answer(tg_fake_t *f, yh_http_reply_t *reply, int status, char *body)
+s_answer(yh_http_reply_t *reply, int status, char *body)
 {
-    if (f->n_bodies == f->cap_bodies) {
-        f->cap_bodies = f->cap_bodies ? f->cap_bodies * 2 : 64;
-        f->bodies = realloc(f->bodies, f->cap_bodies * sizeof *f->bodies);
-        if (!f->bodies) {
-            abort();
-        }
-    }
-    f->bodies[f->n_bodies++] = body;
-    reply->status = status;
-    reply->body = body;
-    reply->headers = "Content-Type: application/json";
-    return true;
+    return yh_http_reply_take(reply, status, body, "Content-Type: application/json");
 }
 
 /* {"ok":true,"result":<result_json>} */
 static bool
 s_ok(tg_fake_t *f, yh_http_reply_t *reply, const char *result_json)
 {
-    size_t n = strlen(result_json) + 32;
-    char *body = malloc(n);
-    if (!body) {
+    (void)f;
+    yh_text_t b = {0};
+    yh_text_add(&b, "{\"ok\":true,\"result\":%s}", result_json);
+    return s_answer(reply, 200, b.s);
+}
+
+/* The JSON text of what *w wrote (caller frees it); destroys *w. */
+static char *
+s_json_of(yard_mpw_t **w)
+{
+    const void *mp;
+    size_t size;
+    char *json = NULL;
+    if (yard_mpw_finish(*w, &mp, &size) != 0 ||
+        yard_json_from_msgpack(mp, size, &json, NULL, NULL, 0) != 0) {
         abort();
     }
-    snprintf(body, n, "{\"ok\":true,\"result\":%s}", result_json);
-    return s_answer(f, reply, 200, body);
+    yard_mpw_destroy(w);
+    return json;
 }
 
 /* {"ok":false,"error_code":code,"description":desc[,"parameters":{param:value}]} */
@@ -179,49 +171,31 @@ s_err(tg_fake_t *f, yh_http_reply_t *reply, int code, const char *desc, const ch
         yard_mpw_end(w);
     }
     yard_mpw_end(w);
-    const void *mp;
-    size_t size;
-    char *json = NULL;
-    if (yard_mpw_finish(w, &mp, &size) != 0 ||
-        yard_json_from_msgpack(mp, size, &json, NULL, NULL, 0) != 0) {
-        abort();
-    }
-    yard_mpw_destroy(&w);
+    char *json = s_json_of(&w);
     s_count_error(f, code);
-    return s_answer(f, reply, code, json);
+    return s_answer(reply, code, json);
 }
 
 /* --- the request's JSON fields ---------------------------------------------------------- */
 
+/* The request's JSON body; ok when it is an object. */
 typedef struct {
-    msgpack_zone zone;
+    yh_http_json_t j;
     msgpack_object obj;
-    void *mp;
     bool ok;
 } s_body_t;
 
 static void
 s_body_parse(const yh_http_fake_req_t *req, s_body_t *b)
 {
-    size_t size = 0;
-    msgpack_zone_init(&b->zone, 1024);
-    b->mp = NULL;
-    b->ok = false;
-    if (req->body_len == 0) {
-        return;
-    }
-    if (yard_json_to_msgpack(req->body, req->body_len, &b->mp, &size, NULL, 0) == 0 &&
-        yard_mp_decode(b->mp, size, &b->zone, &b->obj, NULL, 0) == 0 &&
-        b->obj.type == MSGPACK_OBJECT_MAP) {
-        b->ok = true;
-    }
+    b->ok = yh_http_json_parse(req, &b->j) && b->j.obj.type == MSGPACK_OBJECT_MAP;
+    b->obj = b->j.obj;
 }
 
 static void
 s_body_free(s_body_t *b)
 {
-    msgpack_zone_destroy(&b->zone);
-    free(b->mp);
+    yh_http_json_free(&b->j);
 }
 
 static int64_t
@@ -292,30 +266,24 @@ s_updates_json(tg_fake_t *f, int64_t limit)
     if (f->paused) {
         return NULL;
     }
-    size_t cap = 16, n = 0;
-    for (size_t i = 0; i < f->n_updates; i++) {
-        cap += strlen(f->updates[i].obj) + 64;
-    }
-    char *out = malloc(cap);
-    if (!out) {
-        abort();
-    }
-    size_t o = (size_t)snprintf(out, cap, "[");
+    size_t n = 0;
+    yh_text_t t = {0};
+    yh_text_add(&t, "[");
     for (size_t i = 0; i < f->n_updates && (int64_t)n < limit; i++) {
         const s_update_t *u = &f->updates[i];
         if (!s_allowed(f->allowed, u->type)) {
             continue;
         }
-        o += (size_t)snprintf(out + o, cap - o, "%s{\"update_id\":%lld,\"%s\":%s}", n ? "," : "",
-                              (long long)u->id, u->type, u->obj);
+        yh_text_add(&t, "%s{\"update_id\":%lld,\"%s\":%s}", n ? "," : "", (long long)u->id, u->type,
+                    u->obj);
         n++;
     }
-    snprintf(out + o, cap - o, "]");
+    yh_text_add(&t, "]");
     if (n == 0) {
-        free(out);
+        free(t.s);
         return NULL;
     }
-    return out;
+    return t.s;
 }
 
 static void
@@ -514,13 +482,7 @@ s_utf16_n(const char *t, size_t len)
 static size_t
 s_utf16(const char *t)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
-        if ((*p & 0xC0) != 0x80) {
-            n += *p >= 0xF0 ? 2 : 1;
-        }
-    }
-    return n;
+    return s_utf16_n(t, strlen(t));
 }
 
 /* The rate rules: 1 a second per chat, 20 a minute per group, 30 a second in all. Returns
@@ -561,7 +523,7 @@ s_send_message(tg_fake_t *f, const s_body_t *b, yh_http_reply_t *reply)
     char *mode = s_str(b, "parse_mode");
     bool r;
     s_chat_t *c = chat ? s_chat(f, chat, false) : NULL;
-    long long now = s_now_ms();
+    long long now = yh_now_ms();
     int wait;
     char ch;
     const char *bad;
@@ -762,18 +724,14 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 tg_fake_t *
 tg_fake_start(const char *token)
 {
-    tg_fake_t *f = calloc(1, sizeof *f);
-    if (!f) {
-        abort();
-    }
+    tg_fake_t *f = yh_http_fake_xcalloc(sizeof *f);
     snprintf(f->token, sizeof f->token, "%s", token);
     f->bot_id = strtoll(token, NULL, 10);
     f->next_id = 1;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
-    f->http = yh_http_fake_start();
+    f->http = yh_http_fake_serve(s_handle, f);
     snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", yh_http_fake_port(f->http));
-    yh_http_fake_handler(f->http, s_handle, f);
     return f;
 }
 
@@ -799,10 +757,6 @@ tg_fake_stop(tg_fake_t **f_p)
     for (size_t i = 0; i < f->n_langs; i++) {
         free(f->commands[i]);
     }
-    for (size_t i = 0; i < f->n_bodies; i++) {
-        free(f->bodies[i]);
-    }
-    free(f->bodies);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);
     free(f);
@@ -869,14 +823,7 @@ tg_fake_push_text(tg_fake_t *f, int64_t chat_id, int64_t user_id, const char *la
         yard_mpw_end(w);
     }
     yard_mpw_end(w);
-    const void *mp;
-    size_t size;
-    char *json = NULL;
-    if (yard_mpw_finish(w, &mp, &size) != 0 ||
-        yard_json_from_msgpack(mp, size, &json, NULL, NULL, 0) != 0) {
-        abort();
-    }
-    yard_mpw_destroy(&w);
+    char *json = s_json_of(&w);
     int64_t id = tg_fake_push(f, "message", json);
     free(json);
     return id;
@@ -897,9 +844,9 @@ tg_fake_sent(tg_fake_t *f, int64_t chat_id)
 size_t
 tg_fake_wait_sent(tg_fake_t *f, int64_t chat_id, size_t n, int timeout_ms)
 {
-    long long until = s_now_ms() + timeout_ms;
+    long long until = yh_now_ms() + timeout_ms;
     size_t have;
-    while ((have = tg_fake_sent(f, chat_id)) < n && s_now_ms() < until) {
+    while ((have = tg_fake_sent(f, chat_id)) < n && yh_now_ms() < until) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 20 * 1000000L;

@@ -5,10 +5,14 @@
 #include "http_fake.h"
 
 #include <arpa/inet.h>
+#include "yard/json.h"
+#include "yard/mp.h"
+
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,31 +151,11 @@ s_script_next(yh_http_fake_t *f, const char *path, yh_http_reply_t *out)
 
 /* --- recording ----------------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} s_text_t;
-
-static void
-s_text_add(s_text_t *t, const char *a, const char *b, const char *c)
-{
-    size_t n = strlen(a) + strlen(b) + strlen(c);
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->buf = realloc(t->buf, t->cap);
-        if (!t->buf) {
-            abort();
-        }
-    }
-    t->len += (size_t)sprintf(t->buf + t->len, "%s%s%s", a, b, c);
-}
-
 static enum MHD_Result
 s_header_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
-    s_text_add(cls, key, ": ", value ? value : "");
-    s_text_add(cls, "\n", "", "");
+    yh_text_add(cls, "%s: %s\n", key, value ? value : "");
     return MHD_YES;
 }
 
@@ -179,9 +163,8 @@ static enum MHD_Result
 s_arg_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
-    s_text_t *t = cls;
-    s_text_add(t, t->len ? "&" : "", key, value ? "=" : "");
-    s_text_add(t, value ? value : "", "", "");
+    yh_text_t *t = cls;
+    yh_text_add(t, "%s%s%s%s", t->n ? "&" : "", key, value ? "=" : "", value ? value : "");
     return MHD_YES;
 }
 
@@ -192,13 +175,13 @@ s_record(yh_http_fake_t *f, struct MHD_Connection *c, const char *method, const 
     yh_http_fake_req_t *r = s_xalloc(sizeof *r);
     snprintf(r->method, sizeof r->method, "%s", method);
     r->path = s_xstrdup(url);
-    s_text_t h = {0}, q = {0};
-    s_text_add(&h, "", "", "");
-    s_text_add(&q, "", "", "");
+    yh_text_t h = {0}, q = {0};
+    yh_text_add(&h, "%s", "");
+    yh_text_add(&q, "%s", "");
     MHD_get_connection_values(c, MHD_HEADER_KIND, s_header_iter, &h);
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, s_arg_iter, &q);
-    r->headers = h.buf;
-    r->query = q.buf;
+    r->headers = h.s;
+    r->query = q.s;
     r->body = up->body ? up->body : s_xstrdup("");
     r->body_len = up->len;
     up->body = NULL;
@@ -364,6 +347,9 @@ s_access(void *cls, struct MHD_Connection *c, const char *url, const char *metho
         s_reply_copy(&copy, &reply);
     } else if (fn && fn(req, &reply, arg)) {
         s_reply_copy(&copy, &reply);
+        if (reply.take_body) {
+            free((char *)reply.body);
+        }
     } else {
         pthread_mutex_lock(&f->lock);
         bool scripted = s_script_next(f, req->path, &copy);
@@ -569,6 +555,206 @@ yh_http_fake_connections(yh_http_fake_t *f)
     unsigned n = f->connections;
     pthread_mutex_unlock(&f->lock);
     return n;
+}
+
+/* --- for the fakes built on this server ----------------------------------------------------- */
+
+yh_http_fake_t *
+yh_http_fake_serve(yh_http_fake_fn *fn, void *arg)
+{
+    yh_http_fake_t *f = yh_http_fake_start();
+    yh_http_fake_handler(f, fn, arg);
+    return f;
+}
+
+void *
+yh_http_fake_xcalloc(size_t size)
+{
+    return s_xalloc(size);
+}
+
+/* The value of the i-th "key=..." in "k=v&k2=v2" and its length (up to the next '&'); NULL
+ * when there are not that many. */
+static const char *
+s_field(const char *s, const char *key, size_t i, size_t *len)
+{
+    size_t kl = strlen(key);
+    for (const char *p = s; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=' && i-- == 0) {
+            *len = n - kl - 1;
+            return p + kl + 1;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+bool
+yh_http_query_nth(const char *query, const char *key, size_t i, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *v = s_field(query, key, i, &n);
+    snprintf(out, cap, "%.*s", (int)n, v ? v : "");
+    return v != NULL;
+}
+
+bool
+yh_http_query_param(const char *query, const char *key, char *out, size_t cap)
+{
+    return yh_http_query_nth(query, key, 0, out, cap);
+}
+
+bool
+yh_http_query_has(const char *query, const char *key, const char *value)
+{
+    size_t n = 0;
+    const char *v;
+    for (size_t i = 0; (v = s_field(query, key, i, &n)) != NULL; i++) {
+        if (n == strlen(value) && strncmp(v, value, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+yh_http_form_param(const char *body, const char *key, char *out, size_t cap)
+{
+    size_t len = 0, n = 0;
+    const char *v = s_field(body, key, 0, &len);
+    for (size_t k = 0; v && k < len && n + 1 < cap; n++) {
+        if (v[k] == '%' && k + 2 < len) {
+            char hex[3] = {v[k + 1], v[k + 2], 0};
+            out[n] = (char)strtol(hex, NULL, 16);
+            k += 3;
+        } else {
+            out[n] = v[k] == '+' ? ' ' : v[k];
+            k++;
+        }
+    }
+    out[n] = '\0';
+    return v != NULL;
+}
+
+char *
+yh_base64(const void *in, size_t n, bool url, char *out, size_t cap)
+{
+    const char *abc = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                          : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *b = in;
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
+        unsigned v = (unsigned)b[i] << 16 | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0) |
+                     (i + 2 < n ? b[i + 2] : 0);
+        out[o++] = abc[(v >> 18) & 63];
+        out[o++] = abc[(v >> 12) & 63];
+        if (i + 1 < n || !url) {
+            out[o++] = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        }
+        if (i + 2 < n || !url) {
+            out[o++] = i + 2 < n ? abc[v & 63] : '=';
+        }
+    }
+    if (cap) {
+        out[o] = '\0';
+    }
+    return out;
+}
+
+char *
+yh_http_basic_auth(const char *user, const char *password, char *out, size_t cap)
+{
+    char cred[512];
+    int n = snprintf(cred, sizeof cred, "%s:%s", user, password);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof cred ? (size_t)n : sizeof cred - 1;
+    int p = snprintf(out, cap, "Basic ");
+    if (p > 0 && (size_t)p < cap) {
+        yh_base64(cred, len, false, out + p, cap - (size_t)p);
+    }
+    return out;
+}
+
+const char *
+yh_http_fake_bearer(const yh_http_fake_req_t *req, char *buf, size_t len)
+{
+    if (!yh_http_fake_header(req, "Authorization", buf, len) || strncmp(buf, "Bearer ", 7) != 0 ||
+        !buf[7]) {
+        return NULL;
+    }
+    memmove(buf, buf + 7, strlen(buf + 7) + 1);
+    return buf;
+}
+
+void
+yh_text_add(yh_text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int need = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (need < 0) {
+        abort();
+    }
+    if (t->n + (size_t)need + 1 > t->cap) {
+        t->cap = (t->n + (size_t)need + 1) * 2;
+        t->s = realloc(t->s, t->cap);
+        if (!t->s) {
+            abort();
+        }
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->s + t->n, t->cap - t->n, fmt, ap);
+    va_end(ap);
+    t->n += (size_t)need;
+}
+
+void
+yh_text_json_str(yh_text_t *t, const char *s)
+{
+    yh_text_add(t, "\"");
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            yh_text_add(t, "\\%c", c);
+        } else if (c < 0x20) {
+            yh_text_add(t, "\\u%04x", c);
+        } else {
+            yh_text_add(t, "%c", c);
+        }
+    }
+    yh_text_add(t, "\"");
+}
+
+bool
+yh_http_reply_take(yh_http_reply_t *reply, int status, char *body, const char *headers)
+{
+    reply->status = status;
+    reply->body = body;
+    reply->take_body = true;
+    reply->headers = headers;
+    return true;
+}
+
+bool
+yh_http_json_parse(const yh_http_fake_req_t *req, yh_http_json_t *j)
+{
+    size_t size = 0;
+    msgpack_zone_init(&j->zone, 1024);
+    j->mp = NULL;
+    memset(&j->obj, 0, sizeof j->obj);
+    return req->body_len > 0 &&
+           yard_json_to_msgpack(req->body, req->body_len, &j->mp, &size, NULL, 0) == 0 &&
+           yard_mp_decode(j->mp, size, &j->zone, &j->obj, NULL, 0) == 0;
+}
+
+void
+yh_http_json_free(yh_http_json_t *j)
+{
+    msgpack_zone_destroy(&j->zone);
+    free(j->mp);
+    j->mp = NULL;
 }
 
 /* Made once for the tests, with openssl ca -selfsign; see http_fake.h. */

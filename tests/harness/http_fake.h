@@ -10,10 +10,16 @@
  * can prove that a client reused one.
  *
  * Runs its own threads (one per connection: a held reply blocks only its own). Every function
- * is thread-safe. */
+ * is thread-safe.
+ *
+ * The second half of this header is what the fakes of outside APIs (tests/fakes/) share, so
+ * that each keeps only what is its API's own: starting with a handler, reading query and form
+ * parameters and JSON bodies, checking basic and bearer credentials, and building a reply body
+ * that the server frees once it has copied it. */
 #ifndef YARD_HARNESS_HTTP_FAKE_H
 #define YARD_HARNESS_HTTP_FAKE_H
 
+#include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -27,6 +33,8 @@ typedef struct {
     int delay_ms;        /* wait this long before answering (with hold: the longest hold) */
     bool hold;           /* wait for yh_http_fake_release() before answering */
     bool chunked;        /* send the body chunked, with no Content-Length */
+    bool take_body;      /* a handler's reply only: body was malloc'ed and is the server's now,
+                            freed once copied (see yh_http_reply_take()) */
 } yh_http_reply_t;
 
 /* One recorded request. Borrowed from the server; valid until yh_http_fake_stop(). */
@@ -92,5 +100,78 @@ const char *yh_http_fake_header(const yh_http_fake_req_t *req, const char *name,
 
 /* TCP connections accepted so far. */
 unsigned yh_http_fake_connections(yh_http_fake_t *f);
+
+/* --- for the fakes built on this server ----------------------------------------------------- */
+
+/* yh_http_fake_start() with fn(arg) as its handler from the first request on. Caller owns the
+ * result; free with yh_http_fake_stop() (before whatever arg points to). */
+yh_http_fake_t *yh_http_fake_serve(yh_http_fake_fn *fn, void *arg);
+
+/* calloc(1, size) that aborts the test program when memory runs out (a broken fixture is not a
+ * result). Caller owns the result; free with free(). */
+void *yh_http_fake_xcalloc(size_t size);
+
+/* The value of the i-th occurrence (from 0) of key in query, "k=v&k2=v2" as recorded (the
+ * server has decoded it), copied into out (cap bytes, NUL-terminated, truncated). Returns
+ * true when there is one; otherwise out is "". */
+bool yh_http_query_nth(const char *query, const char *key, size_t i, char *out, size_t cap);
+
+/* yh_http_query_nth() for key's first occurrence. */
+bool yh_http_query_param(const char *query, const char *key, char *out, size_t cap);
+
+/* True when query holds key=value exactly (at any of key's occurrences). */
+bool yh_http_query_has(const char *query, const char *key, const char *value);
+
+/* The value of key in an application/x-www-form-urlencoded body (the first occurrence), with
+ * %XX and '+' decoded, copied into out (cap bytes, NUL-terminated, truncated). Returns true
+ * when key is there; otherwise out is "". */
+bool yh_http_form_param(const char *body, const char *key, char *out, size_t cap);
+
+/* Base64 of n bytes of in, into out (NUL-terminated; stops at the last whole group that fits
+ * cap). url false: the standard alphabet with '=' padding (RFC 4648 section 4), as basic
+ * authentication writes credentials; true: the URL-safe alphabet without padding (section 5),
+ * as Google's APIs write message bodies. Returns out. */
+char *yh_base64(const void *in, size_t n, bool url, char *out, size_t cap);
+
+/* "Basic <base64(user:password)>", the Authorization value that basic authentication (RFC
+ * 7617) sends, into out (cap bytes). Returns out. */
+char *yh_http_basic_auth(const char *user, const char *password, char *out, size_t cap);
+
+/* The token of req's "Authorization: Bearer <token>" header, copied into buf (len bytes);
+ * NULL when the header is absent, names another scheme or carries no token. */
+const char *yh_http_fake_bearer(const yh_http_fake_req_t *req, char *buf, size_t len);
+
+/* A growing NUL-terminated text, for building a reply body. Start it zeroed ({0}); s stays
+ * NULL until the first add. The caller owns s: free() it, or give it to yh_http_reply_take(). */
+typedef struct {
+    char *s;
+    size_t n, cap;
+} yh_text_t;
+
+/* Appends printf-style text. Aborts the test program when memory runs out. */
+void yh_text_add(yh_text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends s (NULL: empty) as a JSON string: quoted, with '"', '\\' and control characters
+ * escaped. */
+void yh_text_json_str(yh_text_t *t, const char *s);
+
+/* Fills a handler's reply with status, body and headers, and returns true (for the handler's
+ * return). body is malloc'ed and becomes the server's (freed once copied); headers are
+ * borrowed (keep them static). */
+bool yh_http_reply_take(yh_http_reply_t *reply, int status, char *body, const char *headers);
+
+/* A request's JSON body decoded to msgpack (yard/json.h, yard/mp.h); obj and whatever it
+ * points into live as long as the yh_http_json_t. */
+typedef struct {
+    msgpack_zone zone;
+    msgpack_object obj;
+    void *mp;
+} yh_http_json_t;
+
+/* Decodes req's body into *j. Returns true when the body is one JSON value (of any type: check
+ * j->obj.type); false for an empty body or one that is not JSON. Free *j with
+ * yh_http_json_free() either way. */
+bool yh_http_json_parse(const yh_http_fake_req_t *req, yh_http_json_t *j);
+void yh_http_json_free(yh_http_json_t *j);
 
 #endif
