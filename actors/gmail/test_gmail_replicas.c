@@ -9,6 +9,7 @@
 #include "gmail_fake.h"
 #include "google_oauth_fake.h"
 #include "harness.h"
+#include "replicas.h"
 #include "yard/client.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -95,12 +96,8 @@ s_wait_distinct(int want, int timeout_ms)
 static pid_t
 s_spawn(void)
 {
-    char *argv[] = {"yard-actor",     "gmail",   "--config",    F.config,     "--broker",
-                    F.endpoint,       "--store", F.store_url,   "--drain-ms", "1000",
-                    "--heartbeat-ms", "200",     "--log-level", "warn",       NULL};
-    pid_t pid = yh_spawn("yard-actor", argv, NULL, F.dir);
-    assert_true(pid > 0);
-    return pid;
+    char *extra[] = {"--drain-ms", "1000", "--heartbeat-ms", "200", NULL};
+    return yh_actor_spawn("gmail", F.endpoint, F.config, F.store_url, extra, F.dir);
 }
 
 /* The pid in the account's lease value ("<token>/<host>/<pid>"), or -1. */
@@ -109,15 +106,9 @@ s_holder(int timeout_ms)
 {
     long long end = yh_now_ms() + timeout_ms;
     while (yh_now_ms() < end) {
-        char *v = NULL;
-        size_t n = 0;
-        if (yard_store_get(F.store, "gmail:me:lease", &v, &n) == 0) {
-            const char *slash = strrchr(v, '/');
-            pid_t pid = slash ? (pid_t)strtol(slash + 1, NULL, 10) : -1;
-            free(v);
-            if (pid > 0) {
-                return pid;
-            }
+        pid_t pid = yh_lease_pid(F.store, "gmail:me:lease");
+        if (pid > 0) {
+            return pid;
         }
         yard_client_dispatch(F.client, 20);
     }

@@ -6,6 +6,7 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "replicas.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
 #include "yard/client.h"
@@ -156,12 +157,8 @@ s_target_start(void)
 static pid_t
 s_echo_spawn(void)
 {
-    char *argv[] = {
-        "yard-actor",  "echo", "--broker", (char *)yh_endpoint(F.port), "--heartbeat-ms", "100",
-        "--log-level", "warn", NULL};
-    pid_t pid = yh_spawn("yard-actor", argv, NULL, F.dir);
-    assert_true(pid > 0);
-    return pid;
+    char *extra[] = {"--heartbeat-ms", "100", NULL};
+    return yh_actor_spawn("echo", yh_endpoint(F.port), NULL, NULL, extra, F.dir);
 }
 
 /* The check's status entry as JSON (from the health actor's status op). */

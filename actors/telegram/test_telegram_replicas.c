@@ -19,6 +19,7 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "replicas.h"
 #include "telegram_fake.h"
 #include "yard/broker.h"
 #include "yard/client.h"
@@ -68,26 +69,14 @@ static struct {
 static pid_t
 s_spawn(void)
 {
-    char *argv[] = {"yard-actor", "telegram",  "--config",    F.cfgpath, "--broker", F.endpoint,
-                    "--store",    F.store_url, "--log-level", "warn",    NULL};
-    pid_t pid = yh_spawn("yard-actor", argv, NULL, F.dir);
-    assert_true(pid > 0);
-    return pid;
+    return yh_actor_spawn("telegram", F.endpoint, F.cfgpath, F.store_url, NULL, F.dir);
 }
 
 /* The pid in the leader lease's value ("<token>/<host>/<pid>"), or -1. */
 static pid_t
 s_leader(void)
 {
-    char *val = NULL;
-    size_t len = 0;
-    pid_t pid = -1;
-    if (yard_store_get(F.store, "telegram:123456:leader", &val, &len) == 0) {
-        const char *slash = strrchr(val, '/');
-        pid = slash ? (pid_t)atoi(slash + 1) : -1;
-    }
-    free(val);
-    return pid;
+    return yh_lease_pid(F.store, "telegram:123456:leader");
 }
 
 #ifndef TG_RATE_TEST
