@@ -27,9 +27,7 @@ typedef struct {
 } s_rec_t;
 
 struct yh_cloudflare {
-    yh_http_fake_t *http;
-    char url[128]; /* its base URL, kept: the harness's buffer is per call */
-    pthread_mutex_t lock;
+    yh_fake_srv_t srv;
     char token[256], ro_token[256];
     s_zone_t zones[S_ZONES];
     size_t n_zones;
@@ -335,11 +333,11 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
         return false;
     }
     snprintf(headers, sizeof headers, "Content-Type: application/json");
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (!s_limits(f, reply, body, headers, sizeof headers) && s_auth(f, req, reply, body) == 0) {
         s_route(f, req, reply, body);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     reply->body = body;
     reply->headers = headers;
     return true;
@@ -349,13 +347,11 @@ yh_cloudflare_t *
 yh_cf_start(const char *token)
 {
     yh_cloudflare_t *f = yh_http_fake_xcalloc(sizeof *f);
-    pthread_mutex_init(&f->lock, NULL);
     snprintf(f->token, sizeof f->token, "%s", token);
     f->limit = 1200;
     f->window_s = 300;
     f->window_start = time(NULL);
-    f->http = yh_http_fake_serve(s_handle, f);
-    snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, "/client/v4"));
+    yh_fake_srv_start(&f->srv, "/client/v4", s_handle, f);
     return f;
 }
 
@@ -365,8 +361,7 @@ yh_cf_stop(yh_cloudflare_t **f_p)
     if (!f_p || !*f_p) {
         return;
     }
-    yh_http_fake_stop(&(*f_p)->http);
-    pthread_mutex_destroy(&(*f_p)->lock);
+    yh_fake_srv_stop(&(*f_p)->srv);
     free(*f_p);
     *f_p = NULL;
 }
@@ -374,28 +369,28 @@ yh_cf_stop(yh_cloudflare_t **f_p)
 void
 yh_cf_add_readonly_token(yh_cloudflare_t *f, const char *token)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     snprintf(f->ro_token, sizeof f->ro_token, "%s", token);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_cf_add_zone(yh_cloudflare_t *f, const char *name, const char *id)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (f->n_zones < S_ZONES) {
         s_zone_t *z = &f->zones[f->n_zones++];
         snprintf(z->name, sizeof z->name, "%s", name);
         snprintf(z->id, sizeof z->id, "%s", id);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_cf_add_record(yh_cloudflare_t *f, const char *zone_id, const char *id, const char *type,
                  const char *name, const char *content, int64_t ttl, bool proxied)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (f->n_recs < S_RECORDS) {
         s_rec_t *r = &f->recs[f->n_recs++];
         memset(r, 0, sizeof *r);
@@ -407,14 +402,14 @@ yh_cf_add_record(yh_cloudflare_t *f, const char *zone_id, const char *id, const 
         r->ttl = ttl;
         r->proxied = proxied;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 int
 yh_cf_delete_record(yh_cloudflare_t *f, const char *id)
 {
     int rc = -1;
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     for (size_t i = 0; i < f->n_recs; i++) {
         if (strcmp(f->recs[i].id, id) == 0) {
             memmove(&f->recs[i], &f->recs[i + 1], sizeof f->recs[0] * (f->n_recs - i - 1));
@@ -423,35 +418,35 @@ yh_cf_delete_record(yh_cloudflare_t *f, const char *id)
             break;
         }
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return rc;
 }
 
 void
 yh_cf_inject(yh_cloudflare_t *f, int status, int retry_after_s, size_t n)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->inject_status = status;
     f->inject_retry = retry_after_s;
     f->inject_n = n;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_cf_rate_limit(yh_cloudflare_t *f, unsigned limit, unsigned window_s)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->limit = limit;
     f->window_s = window_s ? window_s : 1;
     f->window_start = time(NULL);
     f->used = 0;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 const char *
 yh_cf_url(yh_cloudflare_t *f)
 {
-    return f->url;
+    return f->srv.url;
 }
 
 size_t
@@ -459,7 +454,7 @@ yh_cf_calls(yh_cloudflare_t *f, const char *method)
 {
     size_t n = 0;
     const yh_http_fake_req_t *r;
-    for (size_t i = 0; (r = yh_http_fake_request(f->http, i)) != NULL; i++) {
+    for (size_t i = 0; (r = yh_http_fake_request(f->srv.http, i)) != NULL; i++) {
         n += !method || strcmp(r->method, method) == 0;
     }
     return n;
@@ -470,7 +465,7 @@ yh_cf_record(yh_cloudflare_t *f, const char *type, const char *name, char *conte
              int64_t *ttl, bool *proxied)
 {
     int rc = -1;
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     for (size_t i = 0; i < f->n_recs && rc != 0; i++) {
         const s_rec_t *r = &f->recs[i];
         if (strcmp(r->type, type) == 0 && strcmp(r->name, name) == 0) {
@@ -486,14 +481,14 @@ yh_cf_record(yh_cloudflare_t *f, const char *type, const char *name, char *conte
             rc = 0;
         }
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return rc;
 }
 
 int
 yh_cf_request(yh_cloudflare_t *f, size_t i, char *method, char *path, char *body, size_t len)
 {
-    const yh_http_fake_req_t *r = yh_http_fake_request(f->http, i);
+    const yh_http_fake_req_t *r = yh_http_fake_request(f->srv.http, i);
     if (!r) {
         return -1;
     }

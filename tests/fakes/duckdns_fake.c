@@ -16,9 +16,7 @@ typedef struct {
 } s_dom_t;
 
 struct yh_duckdns {
-    yh_http_fake_t *http;
-    char url[128]; /* its base URL, kept: the harness's buffer is per call */
-    pthread_mutex_t lock;
+    yh_fake_srv_t srv;
     char token[256];
     s_dom_t doms[S_DOMAINS];
     size_t n;
@@ -49,7 +47,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     yh_http_query_param(req->query, "ip", ip, sizeof ip);
     yh_http_query_param(req->query, "ipv6", ipv6, sizeof ipv6);
     yh_http_query_param(req->query, "verbose", verbose, sizeof verbose);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     bool ok = domains[0] && strcmp(token, f->token) == 0;
     bool changed = false;
     /* Every domain of the comma-separated list must be the account's. */
@@ -79,7 +77,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     } else {
         snprintf(body, sizeof body, "OK");
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     reply->status = 200;
     reply->body = body;
     reply->headers = "Content-Type: text/plain";
@@ -90,10 +88,8 @@ yh_duckdns_t *
 yh_duckdns_start(const char *token)
 {
     yh_duckdns_t *f = yh_http_fake_xcalloc(sizeof *f);
-    pthread_mutex_init(&f->lock, NULL);
     snprintf(f->token, sizeof f->token, "%s", token);
-    f->http = yh_http_fake_serve(s_handle, f);
-    snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, ""));
+    yh_fake_srv_start(&f->srv, "", s_handle, f);
     return f;
 }
 
@@ -103,8 +99,7 @@ yh_duckdns_stop(yh_duckdns_t **f_p)
     if (!f_p || !*f_p) {
         return;
     }
-    yh_http_fake_stop(&(*f_p)->http);
-    pthread_mutex_destroy(&(*f_p)->lock);
+    yh_fake_srv_stop(&(*f_p)->srv);
     free(*f_p);
     *f_p = NULL;
 }
@@ -112,39 +107,39 @@ yh_duckdns_stop(yh_duckdns_t **f_p)
 void
 yh_duckdns_add_domain(yh_duckdns_t *f, const char *sub)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (f->n < S_DOMAINS) {
         snprintf(f->doms[f->n++].sub, sizeof f->doms[0].sub, "%s", sub);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 const char *
 yh_duckdns_url(yh_duckdns_t *f)
 {
-    return f->url;
+    return f->srv.url;
 }
 
 size_t
 yh_duckdns_calls(yh_duckdns_t *f)
 {
-    return yh_http_fake_count(f->http, "/update");
+    return yh_http_fake_count(f->srv.http, "/update");
 }
 
 const char *
 yh_duckdns_addr(yh_duckdns_t *f, const char *sub, int v6, char *buf, size_t len)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_dom_t *d = s_find(f, sub);
     snprintf(buf, len, "%s", d ? (v6 ? d->ipv6 : d->ip) : "");
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return buf;
 }
 
 int
 yh_duckdns_query(yh_duckdns_t *f, size_t i, char *buf, size_t len)
 {
-    const yh_http_fake_req_t *r = yh_http_fake_request(f->http, i);
+    const yh_http_fake_req_t *r = yh_http_fake_request(f->srv.http, i);
     if (!r) {
         return -1;
     }

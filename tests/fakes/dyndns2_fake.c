@@ -20,9 +20,7 @@ typedef struct {
 } s_host_t;
 
 struct yh_dyndns2 {
-    yh_http_fake_t *http;
-    char url[128]; /* its base URL, kept: the harness's buffer is per call */
-    pthread_mutex_t lock;
+    yh_fake_srv_t srv;
     char auth[512]; /* "Basic <base64(user:password)>" */
     s_host_t hosts[S_HOSTS];
     size_t n_hosts;
@@ -97,10 +95,10 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     }
     yh_http_query_param(req->query, "hostname", host, sizeof host);
     yh_http_query_param(req->query, "myip", myip, sizeof myip);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_answer(f, auth, host, myip, body, sizeof body);
     reply->hold = f->hold;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     reply->status = 200;
     reply->body = body;
     reply->headers = "Content-Type: text/plain";
@@ -111,10 +109,8 @@ yh_dyndns2_t *
 yh_dyndns2_start(const char *user, const char *password)
 {
     yh_dyndns2_t *f = yh_http_fake_xcalloc(sizeof *f);
-    pthread_mutex_init(&f->lock, NULL);
     yh_http_basic_auth(user, password, f->auth, sizeof f->auth);
-    f->http = yh_http_fake_serve(s_handle, f);
-    snprintf(f->url, sizeof f->url, "%s", yh_http_fake_url(f->http, ""));
+    yh_fake_srv_start(&f->srv, "", s_handle, f);
     return f;
 }
 
@@ -124,8 +120,7 @@ yh_dyndns2_stop(yh_dyndns2_t **f_p)
     if (!f_p || !*f_p) {
         return;
     }
-    yh_http_fake_stop(&(*f_p)->http);
-    pthread_mutex_destroy(&(*f_p)->lock);
+    yh_fake_srv_stop(&(*f_p)->srv);
     free(*f_p);
     *f_p = NULL;
 }
@@ -133,77 +128,77 @@ yh_dyndns2_stop(yh_dyndns2_t **f_p)
 void
 yh_dyndns2_add_host(yh_dyndns2_t *f, const char *host)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (f->n_hosts < S_HOSTS) {
         snprintf(f->hosts[f->n_hosts++].name, sizeof f->hosts[0].name, "%s", host);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_dyndns2_script(yh_dyndns2_t *f, const char *const *codes, size_t n)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     for (size_t i = 0; i < n && f->n_script < S_SCRIPT; i++) {
         snprintf(f->script[f->n_script++], sizeof f->script[0], "%s", codes[i]);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_dyndns2_nochg_abuse_after(yh_dyndns2_t *f, unsigned n)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->abuse_after = n;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_dyndns2_hold(yh_dyndns2_t *f, bool on)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->hold = on;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 yh_dyndns2_release(yh_dyndns2_t *f)
 {
-    yh_http_fake_release(f->http);
+    yh_http_fake_release(f->srv.http);
 }
 
 size_t
 yh_dyndns2_waiting(yh_dyndns2_t *f)
 {
-    return yh_http_fake_waiting(f->http);
+    return yh_http_fake_waiting(f->srv.http);
 }
 
 const char *
 yh_dyndns2_url(yh_dyndns2_t *f)
 {
-    return f->url;
+    return f->srv.url;
 }
 
 size_t
 yh_dyndns2_calls(yh_dyndns2_t *f)
 {
-    return yh_http_fake_count(f->http, "/nic/update");
+    return yh_http_fake_count(f->srv.http, "/nic/update");
 }
 
 const char *
 yh_dyndns2_addr(yh_dyndns2_t *f, const char *host, char *buf, size_t len)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_host_t *h = s_find(f, host);
     snprintf(buf, len, "%s", h ? h->addr : "");
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return buf;
 }
 
 int
 yh_dyndns2_request(yh_dyndns2_t *f, size_t i, char *host, char *myip, char *auth, size_t len)
 {
-    const yh_http_fake_req_t *req = yh_http_fake_request(f->http, i);
+    const yh_http_fake_req_t *req = yh_http_fake_request(f->srv.http, i);
     if (!req) {
         return -1;
     }

@@ -37,10 +37,8 @@ typedef struct {
 } s_msg_t;
 
 struct gm_fake {
-    yh_http_fake_t *http;
+    yh_fake_srv_t srv;
     go_fake_t *auth;
-    pthread_mutex_t lock;
-    char base[128];
     s_msg_t *msgs;
     size_t n_msgs;
     uint64_t history, min_history;
@@ -515,11 +513,11 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     gm_fake_t *f = arg;
     char id[64] = "", auth[512] = "";
     int k = s_which(req, id, sizeof id);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     bool r;
     if (k < 0) {
         r = s_error(f, reply, 404, "notFound", "Not Found");
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&f->srv.lock);
         return r;
     }
     f->calls[k]++;
@@ -553,7 +551,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     } else {
         r = s_label_create(f, req, reply);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return r;
 }
 
@@ -567,11 +565,9 @@ gm_fake_start(go_fake_t *auth)
     if (!f->msgs) {
         abort();
     }
-    pthread_mutex_init(&f->lock, NULL);
     f->auth = auth;
     f->history = 1000;
-    f->http = yh_http_fake_serve(s_handle, f);
-    snprintf(f->base, sizeof f->base, "%s", yh_http_fake_url(f->http, "/gmail/v1"));
+    yh_fake_srv_start(&f->srv, "/gmail/v1", s_handle, f);
     return f;
 }
 
@@ -582,7 +578,7 @@ gm_fake_stop(gm_fake_t **f_p)
     if (!f) {
         return;
     }
-    yh_http_fake_stop(&f->http);
+    yh_fake_srv_stop(&f->srv);
     for (size_t i = 0; i < f->n_msgs; i++) {
         free(f->msgs[i].from);
         free(f->msgs[i].subject);
@@ -590,7 +586,6 @@ gm_fake_stop(gm_fake_t **f_p)
         free(f->msgs[i].payload);
     }
     free(f->msgs);
-    pthread_mutex_destroy(&f->lock);
     free(f);
     *f_p = NULL;
 }
@@ -598,7 +593,7 @@ gm_fake_stop(gm_fake_t **f_p)
 const char *
 gm_fake_api_base(gm_fake_t *f)
 {
-    return f->base;
+    return f->srv.url;
 }
 
 static char *
@@ -615,9 +610,9 @@ void
 gm_fake_add(gm_fake_t *f, const char *from, const char *subject, const char *labels,
             const char *body, const char *payload_json, char *id_out)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (f->n_msgs == S_MAX_MSGS) {
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&f->srv.lock);
         abort(); /* a test that needs more is wrong */
     }
     s_msg_t *m = &f->msgs[f->n_msgs++];
@@ -638,23 +633,23 @@ gm_fake_add(gm_fake_t *f, const char *from, const char *subject, const char *lab
     if (id_out) {
         snprintf(id_out, 32, "%s", m->id);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 gm_fake_expire_history(gm_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->min_history = f->history;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 gm_fake_page_size(gm_fake_t *f, int n)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->page = n;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 static int
@@ -672,74 +667,74 @@ void
 gm_fake_fail(gm_fake_t *f, const char *method, int status, const char *reason, int n)
 {
     int k = s_method(method);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->fail_n[k] = n;
     f->fail_status[k] = status;
     snprintf(f->fail_reason[k], sizeof f->fail_reason[k], "%s", reason);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 gm_fake_delay(gm_fake_t *f, const char *method, int delay_ms)
 {
     int k = s_method(method);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->delay[k] = delay_ms;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 gm_fake_rate_limit(gm_fake_t *f, int units_per_s)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->rate = units_per_s;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 size_t
 gm_fake_calls(gm_fake_t *f, const char *method)
 {
     int k = s_method(method);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = f->calls[k];
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 size_t
 gm_fake_answers(gm_fake_t *f, int status)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = status >= 100 && status < 600 ? f->answers[status] : 0;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 size_t
 gm_fake_units(gm_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = f->units;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 size_t
 gm_fake_full_gets(gm_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = f->full_gets;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 bool
 gm_fake_has_label(gm_fake_t *f, const char *id, const char *label)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_msg_t *m = s_msg(f, id);
     bool has = m && s_has(m, label);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return has;
 }
 
@@ -747,31 +742,31 @@ const char *
 gm_fake_label_id(gm_fake_t *f, const char *name, char *buf)
 {
     const char *r = NULL;
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     for (int i = 0; i < f->n_ulabels && !r; i++) {
         if (strcmp(f->ulabels[i], name) == 0) {
             snprintf(buf, 32, "Label_%d", i + 1);
             r = buf;
         }
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return r;
 }
 
 int
 gm_fake_peak_units(gm_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     int n = f->peak;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 const char *
 gm_fake_call_order(gm_fake_t *f, size_t i)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     const char *m = i < f->n_order ? s_methods[f->order[i]] : NULL;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return m;
 }

@@ -11,10 +11,8 @@
 #define S_MAX_TOKENS 4096
 
 struct go_fake {
-    yh_http_fake_t *http;
-    pthread_mutex_t lock;
+    yh_fake_srv_t srv;
     char client_id[256], client_secret[256], refresh[512];
-    char uri[128];
     int expires_in;
     int fail_n, fail_status;
     char *tokens[S_MAX_TOKENS];
@@ -53,7 +51,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     }
     char ctype[128] = "", grant[64] = "", cid[256] = "", secret[256] = "", refresh[512] = "";
     yh_http_fake_header(req, "Content-Type", ctype, sizeof ctype);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->requests++;
     bool r;
     if (strcmp(req->method, "POST") != 0) {
@@ -99,7 +97,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
                      "\"https://www.googleapis.com/auth/gmail.modify\",\"token_type\":\"Bearer\"}",
                      tok, exp);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return r;
 }
 
@@ -107,13 +105,11 @@ go_fake_t *
 go_fake_start(const char *client_id, const char *client_secret, const char *refresh_token)
 {
     go_fake_t *f = yh_http_fake_xcalloc(sizeof *f);
-    pthread_mutex_init(&f->lock, NULL);
     snprintf(f->client_id, sizeof f->client_id, "%s", client_id);
     snprintf(f->client_secret, sizeof f->client_secret, "%s", client_secret);
     snprintf(f->refresh, sizeof f->refresh, "%s", refresh_token);
     f->expires_in = 3599;
-    f->http = yh_http_fake_serve(s_handle, f);
-    snprintf(f->uri, sizeof f->uri, "%s", yh_http_fake_url(f->http, "/token"));
+    yh_fake_srv_start(&f->srv, "/token", s_handle, f);
     return f;
 }
 
@@ -124,11 +120,10 @@ go_fake_stop(go_fake_t **f_p)
     if (!f) {
         return;
     }
-    yh_http_fake_stop(&f->http);
+    yh_fake_srv_stop(&f->srv);
     for (size_t i = 0; i < f->n_tokens; i++) {
         free(f->tokens[i]);
     }
-    pthread_mutex_destroy(&f->lock);
     free(f);
     *f_p = NULL;
 }
@@ -136,78 +131,78 @@ go_fake_stop(go_fake_t **f_p)
 const char *
 go_fake_token_uri(go_fake_t *f)
 {
-    return f->uri;
+    return f->srv.url;
 }
 
 void
 go_fake_set_refresh_token(go_fake_t *f, const char *refresh_token)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     snprintf(f->refresh, sizeof f->refresh, "%s", refresh_token ? refresh_token : "");
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 go_fake_expires_in(go_fake_t *f, int seconds)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->expires_in = seconds;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 go_fake_expire_all(go_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     for (size_t i = 0; i < f->n_tokens; i++) {
         f->valid[i] = false;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 go_fake_fail_next(go_fake_t *f, int n, int status)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->fail_n = n;
     f->fail_status = status;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 bool
 go_fake_valid(go_fake_t *f, const char *token)
 {
     bool ok = false;
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     for (size_t i = 0; i < f->n_tokens && !ok; i++) {
         ok = f->valid[i] && strcmp(f->tokens[i], token) == 0;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return ok;
 }
 
 size_t
 go_fake_requests(go_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = f->requests;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 size_t
 go_fake_issued(go_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = f->n_tokens;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 void
 go_fake_issue(go_fake_t *f, char *buf)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_issue_locked(f, buf);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }

@@ -10,9 +10,7 @@
 #include <string.h>
 
 struct yh_ipecho {
-    yh_http_fake_t *http;
-    char url[128]; /* its base URL, kept: the harness's buffer is per call */
-    pthread_mutex_t lock;
+    yh_fake_srv_t srv;
     int status;
     char body[1024];
 };
@@ -23,10 +21,10 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     yh_ipecho_t *e = arg;
     static _Thread_local char body[1024]; /* the server copies the reply when we return */
     (void)req;
-    pthread_mutex_lock(&e->lock);
+    pthread_mutex_lock(&e->srv.lock);
     memcpy(body, e->body, sizeof body);
     reply->status = e->status ? e->status : 200;
-    pthread_mutex_unlock(&e->lock);
+    pthread_mutex_unlock(&e->srv.lock);
     reply->body = body;
     reply->body_len = strlen(body);
     reply->headers = "Content-Type: text/plain";
@@ -37,10 +35,8 @@ yh_ipecho_t *
 yh_ipecho_start(void)
 {
     yh_ipecho_t *e = yh_http_fake_xcalloc(sizeof *e);
-    pthread_mutex_init(&e->lock, NULL);
     snprintf(e->body, sizeof e->body, "1.2.3.4\n");
-    e->http = yh_http_fake_serve(s_handle, e);
-    snprintf(e->url, sizeof e->url, "%s", yh_http_fake_url(e->http, "/"));
+    yh_fake_srv_start(&e->srv, "/", s_handle, e);
     return e;
 }
 
@@ -50,8 +46,7 @@ yh_ipecho_stop(yh_ipecho_t **e_p)
     if (!e_p || !*e_p) {
         return;
     }
-    yh_http_fake_stop(&(*e_p)->http);
-    pthread_mutex_destroy(&(*e_p)->lock);
+    yh_fake_srv_stop(&(*e_p)->srv);
     free(*e_p);
     *e_p = NULL;
 }
@@ -59,20 +54,20 @@ yh_ipecho_stop(yh_ipecho_t **e_p)
 void
 yh_ipecho_set(yh_ipecho_t *e, int status, const char *body)
 {
-    pthread_mutex_lock(&e->lock);
+    pthread_mutex_lock(&e->srv.lock);
     e->status = status;
     snprintf(e->body, sizeof e->body, "%s", body ? body : "");
-    pthread_mutex_unlock(&e->lock);
+    pthread_mutex_unlock(&e->srv.lock);
 }
 
 const char *
 yh_ipecho_url(yh_ipecho_t *e)
 {
-    return e->url;
+    return e->srv.url;
 }
 
 size_t
 yh_ipecho_count(yh_ipecho_t *e)
 {
-    return yh_http_fake_count(e->http, NULL);
+    return yh_http_fake_count(e->srv.http, NULL);
 }

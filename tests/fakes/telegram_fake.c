@@ -43,11 +43,9 @@ typedef struct {
 } s_chat_t;
 
 struct tg_fake {
-    yh_http_fake_t *http;
+    yh_fake_srv_t srv;
     char token[128];
-    char base[64];
     int64_t bot_id;
-    pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stopping;
     s_update_t updates[S_MAX_UPDATES];
@@ -359,7 +357,7 @@ s_get_updates(tg_fake_t *f, const s_body_t *b, yh_http_reply_t *reply)
         if ((arr = s_updates_json(f, limit)) || timeout <= 0 || f->stopping || f->poll_gen != gen) {
             break;
         }
-        if (pthread_cond_timedwait(&f->cond, &f->lock, &until) == ETIMEDOUT) {
+        if (pthread_cond_timedwait(&f->cond, &f->srv.lock, &until) == ETIMEDOUT) {
             arr = f->webhook[0] ? NULL : s_updates_json(f, limit);
             break;
         }
@@ -678,16 +676,16 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     tg_fake_t *f = arg;
     const char *p = req->path;
     if (strncmp(p, "/bot", 4) != 0 || !strchr(p + 4, '/')) {
-        pthread_mutex_lock(&f->lock);
+        pthread_mutex_lock(&f->srv.lock);
         bool r = s_err(f, reply, 404, "Not Found", NULL, 0);
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&f->srv.lock);
         return r;
     }
     const char *slash = strchr(p + 4, '/');
     const char *method = slash + 1;
     s_body_t b;
     s_body_parse(req, &b);
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_count_call(f, method);
     bool r;
     if ((size_t)(slash - (p + 4)) != strlen(f->token) ||
@@ -714,7 +712,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
     } else {
         r = s_err(f, reply, 404, "Not Found", NULL, 0);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     s_body_free(&b);
     return r;
 }
@@ -728,10 +726,8 @@ tg_fake_start(const char *token)
     snprintf(f->token, sizeof f->token, "%s", token);
     f->bot_id = strtoll(token, NULL, 10);
     f->next_id = 1;
-    pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
-    f->http = yh_http_fake_serve(s_handle, f);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", yh_http_fake_port(f->http));
+    yh_fake_srv_start(&f->srv, "", s_handle, f); /* "http://127.0.0.1:<port>" */
     return f;
 }
 
@@ -742,11 +738,11 @@ tg_fake_stop(tg_fake_t **f_p)
     if (!f) {
         return;
     }
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->stopping = true;
     pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
-    yh_http_fake_stop(&f->http);
+    pthread_mutex_unlock(&f->srv.lock);
+    yh_fake_srv_stop(&f->srv);
     for (size_t i = 0; i < f->n_updates; i++) {
         free(f->updates[i].obj);
     }
@@ -758,7 +754,6 @@ tg_fake_stop(tg_fake_t **f_p)
         free(f->commands[i]);
     }
     pthread_cond_destroy(&f->cond);
-    pthread_mutex_destroy(&f->lock);
     free(f);
     *f_p = NULL;
 }
@@ -766,15 +761,15 @@ tg_fake_stop(tg_fake_t **f_p)
 const char *
 tg_fake_api_base(tg_fake_t *f)
 {
-    return f->base;
+    return f->srv.url;
 }
 
 int64_t
 tg_fake_push(tg_fake_t *f, const char *type, const char *obj_json)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     if (f->n_updates == S_MAX_UPDATES) {
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&f->srv.lock);
         fprintf(stderr, "telegram_fake: more than %d updates queued\n", S_MAX_UPDATES);
         abort();
     }
@@ -784,7 +779,7 @@ tg_fake_push(tg_fake_t *f, const char *type, const char *obj_json)
     u->obj = strdup(obj_json);
     int64_t id = u->id;
     pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return id;
 }
 
@@ -832,12 +827,12 @@ tg_fake_push_text(tg_fake_t *f, int64_t chat_id, int64_t user_id, const char *la
 size_t
 tg_fake_sent(tg_fake_t *f, int64_t chat_id)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = 0;
     for (size_t i = 0; i < f->n_sent; i++) {
         n += !chat_id || f->sent[i].chat == chat_id;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
@@ -854,9 +849,9 @@ tg_fake_wait_sent(tg_fake_t *f, int64_t chat_id, size_t n, int timeout_ms)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
         }
-        pthread_mutex_lock(&f->lock);
-        pthread_cond_timedwait(&f->cond, &f->lock, &ts);
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_lock(&f->srv.lock);
+        pthread_cond_timedwait(&f->cond, &f->srv.lock, &ts);
+        pthread_mutex_unlock(&f->srv.lock);
     }
     return have;
 }
@@ -877,152 +872,152 @@ s_nth(tg_fake_t *f, int64_t chat_id, size_t i)
 char *
 tg_fake_sent_text(tg_fake_t *f, int64_t chat_id, size_t i, char *mode)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     const s_sent_t *m = s_nth(f, chat_id, i);
     char *t = m ? strdup(m->text) : NULL;
     if (m && mode) {
         snprintf(mode, 16, "%s", m->mode);
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return t;
 }
 
 long long
 tg_fake_sent_at(tg_fake_t *f, int64_t chat_id, size_t i)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     const s_sent_t *m = s_nth(f, chat_id, i);
     long long at = m ? m->at : -1;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return at;
 }
 
 size_t
 tg_fake_calls(tg_fake_t *f, const char *method)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = 0;
     for (size_t i = 0; i < 32 && f->calls[i].method[0]; i++) {
         if (strcmp(f->calls[i].method, method) == 0) {
             n = f->calls[i].n;
         }
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 size_t
 tg_fake_errors(tg_fake_t *f, int code)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = 0;
     for (size_t i = 0; i < 16 && f->errors[i].code; i++) {
         if (f->errors[i].code == code) {
             n = f->errors[i].n;
         }
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 size_t
 tg_fake_polls_held(tg_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     size_t n = f->polls_held;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return n;
 }
 
 const char *
 tg_fake_allowed_updates(tg_fake_t *f, char *buf, size_t len)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     snprintf(buf, len, "%s", f->allowed);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return buf;
 }
 
 int64_t
 tg_fake_confirmed(tg_fake_t *f)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     int64_t c = f->confirmed;
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return c;
 }
 
 void
 tg_fake_migrate(tg_fake_t *f, int64_t old_chat, int64_t new_chat)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_chat_t *c = s_chat(f, old_chat, true);
     if (c) {
         c->migrate_to = new_chat;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 tg_fake_block(tg_fake_t *f, int64_t chat)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_chat_t *c = s_chat(f, chat, true);
     if (c) {
         c->blocked = true;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 tg_fake_throttle(tg_fake_t *f, int64_t chat, int n, int retry_after)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     s_chat_t *c = s_chat(f, chat, true);
     if (c) {
         c->throttle_n = n;
         c->throttle_s = retry_after;
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 tg_fake_webhook(tg_fake_t *f, char *url, char *secret)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     snprintf(url, 512, "%s", f->webhook);
     snprintf(secret, 512, "%s", f->secret);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 void
 tg_fake_set_webhook(tg_fake_t *f, const char *url)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     snprintf(f->webhook, sizeof f->webhook, "%s", url);
     pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }
 
 const char *
 tg_fake_commands(tg_fake_t *f, const char *lang, char *buf, size_t len)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     buf[0] = '\0';
     for (size_t i = 0; i < f->n_langs; i++) {
         if (strcmp(f->langs[i], lang) == 0) {
             snprintf(buf, len, "%s", f->commands[i]);
         }
     }
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
     return buf;
 }
 
 void
 tg_fake_pause(tg_fake_t *f, bool paused)
 {
-    pthread_mutex_lock(&f->lock);
+    pthread_mutex_lock(&f->srv.lock);
     f->paused = paused;
     pthread_cond_broadcast(&f->cond);
-    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->srv.lock);
 }

@@ -567,6 +567,27 @@ yh_http_fake_serve(yh_http_fake_fn *fn, void *arg)
     return f;
 }
 
+void
+yh_fake_srv_start(yh_fake_srv_t *s, const char *path, yh_http_fake_fn *fn, void *arg)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    s->http = yh_http_fake_serve(fn, arg);
+    const char *url = yh_http_fake_url(s->http, path);
+    size_t n = strlen(url);
+    if (n >= sizeof s->url) {
+        fprintf(stderr, "http_fake: a fake's URL longer than %zu bytes\n", sizeof s->url - 1);
+        abort();
+    }
+    memcpy(s->url, url, n + 1);
+}
+
+void
+yh_fake_srv_stop(yh_fake_srv_t *s)
+{
+    yh_http_fake_stop(&s->http);
+    pthread_mutex_destroy(&s->lock);
+}
+
 void *
 yh_http_fake_xcalloc(size_t size)
 {

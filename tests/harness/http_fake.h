@@ -20,6 +20,7 @@
 #define YARD_HARNESS_HTTP_FAKE_H
 
 #include <msgpack.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -106,6 +107,22 @@ unsigned yh_http_fake_connections(yh_http_fake_t *f);
 /* yh_http_fake_start() with fn(arg) as its handler from the first request on. Caller owns the
  * result; free with yh_http_fake_stop() (before whatever arg points to). */
 yh_http_fake_t *yh_http_fake_serve(yh_http_fake_fn *fn, void *arg);
+
+/* What a fake keeps besides its API's own state: its server, its base URL (kept: the buffer of
+ * yh_http_fake_url() is per call) and the mutex that guards the API state. Embed it in the
+ * fake; the fake owns it. */
+typedef struct {
+    yh_http_fake_t *http;
+    char url[128];
+    pthread_mutex_t lock;
+} yh_fake_srv_t;
+
+/* Inits s's lock, starts s's server with fn(arg) as its handler and keeps the URL of path (""
+ * for the root) in s->url. Aborts the test program when the server cannot start. */
+void yh_fake_srv_start(yh_fake_srv_t *s, const char *path, yh_http_fake_fn *fn, void *arg);
+
+/* Stops s's server (its threads joined: no handler runs after this) and destroys the lock. */
+void yh_fake_srv_stop(yh_fake_srv_t *s);
 
 /* calloc(1, size) that aborts the test program when memory runs out (a broken fixture is not a
  * result). Caller owns the result; free with free(). */
