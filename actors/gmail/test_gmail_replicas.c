@@ -33,15 +33,8 @@
 #define S_WAIT_MS  60000
 
 static struct {
-    char *dir;
-    int bport;
-    char endpoint[64];
-    yard_broker_t *broker;
+    yh_replica_env_t env;
     yard_client_t *client;
-    pid_t redis;
-    char *redis_dir;
-    char store_url[64];
-    yard_store_t *store;
     go_fake_t *go;
     gm_fake_t *gm;
     pid_t procs[S_PROCS];
@@ -97,7 +90,7 @@ static pid_t
 s_spawn(void)
 {
     char *extra[] = {"--drain-ms", "1000", "--heartbeat-ms", "200", NULL};
-    return yh_actor_spawn("gmail", F.endpoint, F.config, F.store_url, extra, F.dir);
+    return yh_actor_spawn("gmail", F.env.endpoint, F.config, F.env.store_url, extra, F.env.dir);
 }
 
 /* The pid in the account's lease value ("<token>/<host>/<pid>"), or -1. */
@@ -106,7 +99,7 @@ s_holder(int timeout_ms)
 {
     long long end = yh_now_ms() + timeout_ms;
     while (yh_now_ms() < end) {
-        pid_t pid = yh_lease_pid(F.store, "gmail:me:lease");
+        pid_t pid = yh_lease_pid(F.env.store, "gmail:me:lease");
         if (pid > 0) {
             return pid;
         }
@@ -146,27 +139,20 @@ s_setup(void **state)
     (void)state;
     yard_log_set_level(YARD_LOG_ERROR);
     memset(&F, 0, sizeof F);
-    int port = 0;
-    F.redis = yh_redis_start(&port, &F.redis_dir);
-    if (F.redis <= 0) {
+    if (!yh_replica_env_start(&F.env)) {
         return 0;
     }
-    snprintf(F.store_url, sizeof F.store_url, "redis://127.0.0.1:%d", port);
-    assert_int_equal(yard_store_open(F.store_url, &F.store), 0);
-    F.dir = yh_tmpdir();
-    F.broker = yh_broker_start(&F.bport);
-    snprintf(F.endpoint, sizeof F.endpoint, "%s", yh_endpoint(F.bport));
     yard_client_opts_t co = {.default_timeout_ms = 3000};
-    assert_int_equal(yard_client_new(F.endpoint, &co, &F.client), 0);
+    assert_int_equal(yard_client_new(F.env.endpoint, &co, &F.client), 0);
     assert_int_equal(yard_client_subscribe(F.client, "gmail.message.me", s_on_event, NULL), 0);
     F.go = go_fake_start("cid.apps", "client-secret", "1//refresh");
     F.gm = gm_fake_start(F.go);
     char path[600], text[2048];
-    snprintf(path, sizeof path, "%s/client", F.dir);
+    snprintf(path, sizeof path, "%s/client", F.env.dir);
     yh_write_file(path, "client-secret\n");
-    snprintf(path, sizeof path, "%s/refresh", F.dir);
+    snprintf(path, sizeof path, "%s/refresh", F.env.dir);
     yh_write_file(path, "1//refresh\n");
-    snprintf(F.config, sizeof F.config, "%s/yard.yaml", F.dir);
+    snprintf(F.config, sizeof F.config, "%s/yard.yaml", F.env.dir);
     snprintf(text, sizeof text,
              "gmail:\n"
              "  token_uri: %s\n"
@@ -181,7 +167,7 @@ s_setup(void **state)
              "      client_secret_file: %s/client\n"
              "      refresh_token_file: %s/refresh\n"
              "      labels: [INBOX]\n",
-             go_fake_token_uri(F.go), gm_fake_api_base(F.gm), F.dir, F.dir);
+             go_fake_token_uri(F.go), gm_fake_api_base(F.gm), F.env.dir, F.env.dir);
     yh_write_file(F.config, text);
     return 0;
 }
@@ -195,15 +181,11 @@ s_teardown(void **state)
             yh_stop(F.procs[i], SIGKILL, 5000);
         }
     }
-    if (F.redis > 0) {
+    if (F.env.redis > 0) {
         yard_client_destroy(&F.client);
-        yard_broker_destroy(&F.broker);
         gm_fake_stop(&F.gm);
         go_fake_stop(&F.go);
-        yard_store_destroy(&F.store);
-        yh_redis_stop(F.redis, F.redis_dir);
-        yh_rmtree(F.dir);
-        free(F.dir);
+        yh_replica_env_stop(&F.env);
     }
     return 0;
 }
@@ -220,7 +202,7 @@ s_check_once(int want)
     }
     if (F.n_ids != want || dups || F.bad) {
         fail_msg("%d distinct of %d, %d duplicated, %d unreadable (logs in %s)", F.n_ids, want,
-                 dups, F.bad, F.dir);
+                 dups, F.bad, F.env.dir);
     }
 }
 
@@ -228,7 +210,7 @@ static void
 t_kill_mid_sync(void **state)
 {
     (void)state;
-    if (F.redis <= 0) {
+    if (F.env.redis <= 0) {
         skip(); /* redis-server is not installed */
     }
     const int first = 60, second = 40;
@@ -283,7 +265,7 @@ t_kill_mid_sync(void **state)
             int ws = yh_stop(F.procs[i], SIGTERM, 15000);
             F.procs[i] = 0;
             if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-                fail_msg("a replica did not exit cleanly (status %d; logs in %s)", ws, F.dir);
+                fail_msg("a replica did not exit cleanly (status %d; logs in %s)", ws, F.env.dir);
             }
         }
     }

@@ -47,17 +47,10 @@
 #define S_BATCH    100
 
 static struct {
-    char *dir;
+    yh_replica_env_t env;
     char cfgpath[512];
-    int bport;
-    char endpoint[64];
-    yard_broker_t *broker;
     yard_client_t *client;
     tg_fake_t *fake;
-    pid_t redis;
-    char *redis_dir;
-    char store_url[64];
-    yard_store_t *store;
     pid_t procs[S_PROCS];
     /* events */
     int64_t first, last; /* the batch's update ids */
@@ -69,14 +62,14 @@ static struct {
 static pid_t
 s_spawn(void)
 {
-    return yh_actor_spawn("telegram", F.endpoint, F.cfgpath, F.store_url, NULL, F.dir);
+    return yh_actor_spawn("telegram", F.env.endpoint, F.cfgpath, F.env.store_url, NULL, F.env.dir);
 }
 
 /* The pid in the leader lease's value ("<token>/<host>/<pid>"), or -1. */
 static pid_t
 s_leader(void)
 {
-    return yh_lease_pid(F.store, "telegram:123456:leader");
+    return yh_lease_pid(F.env.store, "telegram:123456:leader");
 }
 
 #ifndef TG_RATE_TEST
@@ -86,7 +79,7 @@ s_offset(void)
     char *val = NULL;
     size_t len = 0;
     int64_t off = 0;
-    if (yard_store_get(F.store, "telegram:123456:offset", &val, &len) == 0) {
+    if (yard_store_get(F.env.store, "telegram:123456:offset", &val, &len) == 0) {
         off = strtoll(val, NULL, 10);
     }
     free(val);
@@ -99,7 +92,7 @@ s_claimed(int64_t id)
     char key[64], *val = NULL;
     size_t len = 0;
     snprintf(key, sizeof key, "telegram:123456:upd:%lld", (long long)id);
-    int rc = yard_store_get(F.store, key, &val, &len);
+    int rc = yard_store_get(F.env.store, key, &val, &len);
     free(val);
     return rc == 0;
 }
@@ -162,18 +155,11 @@ static int
 s_setup(void **state)
 {
     (void)state;
-    int port = 0;
-    F.redis = yh_redis_start(&port, &F.redis_dir);
-    if (F.redis <= 0) {
+    if (!yh_replica_env_start(&F.env)) {
         return 0;
     }
-    snprintf(F.store_url, sizeof F.store_url, "redis://127.0.0.1:%d", port);
-    assert_int_equal(yard_store_open(F.store_url, &F.store), 0);
     F.fake = tg_fake_start(S_TOKEN);
-    F.dir = yh_tmpdir();
-    F.broker = yh_broker_start(&F.bport);
-    snprintf(F.endpoint, sizeof F.endpoint, "%s", yh_endpoint(F.bport));
-    snprintf(F.cfgpath, sizeof F.cfgpath, "%s/yard.yaml", F.dir);
+    snprintf(F.cfgpath, sizeof F.cfgpath, "%s/yard.yaml", F.env.dir);
     char text[1024];
     snprintf(text, sizeof text,
              "telegram:\n"
@@ -185,7 +171,7 @@ s_setup(void **state)
              tg_fake_api_base(F.fake));
     yh_write_file(F.cfgpath, text);
     yard_client_opts_t co = {.default_timeout_ms = 5000};
-    assert_int_equal(yard_client_new(F.endpoint, &co, &F.client), 0);
+    assert_int_equal(yard_client_new(F.env.endpoint, &co, &F.client), 0);
     assert_int_equal(yard_client_subscribe(F.client, "telegram.update.>", s_event, NULL), 0);
     for (int i = 0; i < S_PROCS; i++) {
         F.procs[i] = s_spawn();
@@ -197,7 +183,7 @@ static int
 s_teardown(void **state)
 {
     (void)state;
-    if (F.redis <= 0) {
+    if (F.env.redis <= 0) {
         return 0;
     }
     for (int i = 0; i < S_PROCS; i++) {
@@ -206,12 +192,8 @@ s_teardown(void **state)
         }
     }
     yard_client_destroy(&F.client);
-    yard_broker_destroy(&F.broker);
     tg_fake_stop(&F.fake);
-    yard_store_destroy(&F.store);
-    yh_redis_stop(F.redis, F.redis_dir);
-    yh_rmtree(F.dir);
-    free(F.dir);
+    yh_replica_env_stop(&F.env);
     return 0;
 }
 
@@ -221,7 +203,7 @@ static void
 test_one_poller_and_takeover(void **state)
 {
     (void)state;
-    if (F.redis <= 0) {
+    if (F.env.redis <= 0) {
         skip(); /* redis-server is not installed */
     }
     pid_t leader = s_wait_leader(-1, S_START_MS);
@@ -337,7 +319,7 @@ static void
 test_no_update_twice_across_sigkill(void **state)
 {
     (void)state;
-    if (F.redis <= 0) {
+    if (F.env.redis <= 0) {
         skip(); /* redis-server is not installed */
     }
     bool hit = false;
@@ -369,7 +351,7 @@ static void
 test_hundred_messages_one_chat(void **state)
 {
     (void)state;
-    if (F.redis <= 0) {
+    if (F.env.redis <= 0) {
         skip(); /* redis-server is not installed */
     }
     yh_result_t r = yh_call_json_ready(F.client, "telegram", "status", NULL, NULL, S_START_MS);

@@ -1,6 +1,7 @@
 /* Replica processes and their leases (replicas.h). */
 #include "replicas.h"
 
+#include "fixture.h"
 #include "harness.h"
 
 #include <stdio.h>
@@ -57,4 +58,39 @@ yh_lease_pid(yard_store_t *store, const char *key)
     }
     free(val);
     return pid > 0 ? pid : -1;
+}
+
+bool
+yh_replica_env_start(yh_replica_env_t *e)
+{
+    int port = 0;
+    e->redis = yh_redis_start(&port, &e->redis_dir);
+    if (e->redis <= 0) {
+        return false;
+    }
+    snprintf(e->store_url, sizeof e->store_url, "redis://127.0.0.1:%d", port);
+    if (yard_store_open(e->store_url, &e->store) != 0) {
+        fprintf(stderr, "yh_replica_env_start: cannot open %s\n", e->store_url);
+        abort();
+    }
+    e->dir = yh_tmpdir();
+    e->broker = yh_broker_start(&e->bport);
+    snprintf(e->endpoint, sizeof e->endpoint, "%s", yh_endpoint(e->bport));
+    return true;
+}
+
+void
+yh_replica_env_stop(yh_replica_env_t *e)
+{
+    if (e->redis <= 0) {
+        return;
+    }
+    yard_broker_destroy(&e->broker);
+    yard_store_destroy(&e->store);
+    yh_redis_stop(e->redis, e->redis_dir);
+    e->redis = 0;
+    e->redis_dir = NULL;
+    yh_rmtree(e->dir);
+    free(e->dir);
+    e->dir = NULL;
 }
