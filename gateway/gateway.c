@@ -19,6 +19,7 @@
 #include "yard/json.h"
 #include "yard/log.h"
 #include "yard/mp.h"
+#include "yard/utf8.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -230,7 +231,7 @@ s_pass_valid(const gw_req_t *req, const yard_gw_pass_t *pass, size_t n, char *wh
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, pass[i].name);
-        if (v && !gw_utf8_valid(v, strlen(v))) {
+        if (v && !yard_utf8_valid(v, strlen(v))) {
             snprintf(why, whylen, "the %s header is not valid UTF-8", pass[i].name);
             return false; /* the name only: the value may be a secret */
         }

@@ -5,6 +5,7 @@
 
 #include "yard/error.h"
 #include "yard/wire.h"
+#include "yard/utf8.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -178,57 +179,6 @@ gw_accepts_msgpack(const char *accept)
 
 /* --- UTF-8 and the request target -------------------------------------------------------- */
 
-/* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0 (RFC 3629, table 3-7
- * of the Unicode standard: the second byte's range depends on the first). */
-static size_t
-s_utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t len = c >= 0xc2 && c <= 0xdf   ? 2
-                 : c >= 0xe0 && c <= 0xef ? 3
-                 : c >= 0xf0 && c <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || len > n) {
-        return 0;
-    }
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c == 0xe0) {
-        lo = 0xa0;
-    } else if (c == 0xed) {
-        hi = 0x9f; /* no surrogates */
-    } else if (c == 0xf0) {
-        lo = 0x90;
-    } else if (c == 0xf4) {
-        hi = 0x8f; /* nothing past U+10FFFF */
-    }
-    if (s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-bool
-gw_utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t len = s_utf8_seq(u + i, n - i);
-        if (len == 0) {
-            return false;
-        }
-        i += len;
-    }
-    return true;
-}
-
 size_t
 gw_utf8_cut(const char *s, size_t n, size_t max)
 {
@@ -282,12 +232,12 @@ gw_uri_valid(const char *raw_uri, char *why, size_t whylen)
             ok = false;
         }
     }
-    if (ok && !gw_utf8_valid((const char *)dec, n)) {
+    if (ok && !yard_utf8_valid((const char *)dec, n)) {
         snprintf(why, whylen, "the path is not valid UTF-8 (after percent-decoding)");
         ok = false;
     }
     free(dec);
-    if (ok && q != NULL && !gw_utf8_valid(q + 1, all - plen - 1)) {
+    if (ok && q != NULL && !yard_utf8_valid(q + 1, all - plen - 1)) {
         snprintf(why, whylen, "the query string is not valid UTF-8");
         ok = false;
     }

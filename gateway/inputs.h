@@ -34,10 +34,6 @@ gw_body_kind_t gw_body_kind(const char *content_type, const char *content_encodi
  * application/json). NULL: false. */
 bool gw_accepts_msgpack(const char *accept);
 
-/* True when s[0..n) is well-formed UTF-8 (no overlong forms, no surrogates, nothing past
- * U+10FFFF). */
-bool gw_utf8_valid(const char *s, size_t n);
-
 /* The longest prefix of s[0..n) of at most max bytes that does not end inside a UTF-8
  * sequence. */
 size_t gw_utf8_cut(const char *s, size_t n, size_t max);

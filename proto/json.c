@@ -73,7 +73,7 @@ s_put_string(s_out_t *o, const char *s, size_t n, size_t *bad)
     while (i < n) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t k = yard__json_utf8_len(p + i, n - i);
+            size_t k = yard_utf8_len(p + i, n - i);
             if (k == 0) {
                 *bad = i;
                 return -1;

@@ -9,18 +9,15 @@
 #define YARD_JSON_INTERNAL_H
 
 #include "mp_internal.h"
+#include "yard/utf8.h"
 
 #include <stddef.h>
 
 /* snprintf into err, if there is one: the msgpack code's (mp.c), shared. */
 #define yard__json_errf yard__mp_errf
 
-/* Length of the valid UTF-8 sequence at p (1..4, avail > 0), or 0 when it is not one: no
- * overlong forms, no surrogates, nothing above U+10FFFF. */
-size_t yard__json_utf8_len(const unsigned char *p, size_t avail);
-
 /* Checks the JSON string whose opening quote is at text[open], up to its closing quote or len:
- * valid escapes, no lone surrogate escape, valid UTF-8 (yard__json_utf8_len), no raw control
+ * valid escapes, no lone surrogate escape, valid UTF-8 (yard_utf8_len), no raw control
  * character. Returns 0, or -1 with *at set to the byte offset of the first fault (len for an
  * unterminated string) and *why to a static reason. */
 int yard__json_check_string(const char *text, size_t len, size_t open, size_t *at,

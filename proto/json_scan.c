@@ -13,43 +13,6 @@
 #include <stdint.h>
 #include <string.h>
 
-size_t
-yard__json_utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n) {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return 0;
-    }
-    return n;
-}
-
 /* --- JSON string check ----------------------------------------------------------------------- */
 
 static bool
@@ -97,7 +60,7 @@ yard__json_check_string(const char *text, size_t len, size_t open, size_t *at, c
             return -1;
         }
         if (c >= 0x80) {
-            size_t k = yard__json_utf8_len(p + i, len - i);
+            size_t k = yard_utf8_len(p + i, len - i);
             if (k == 0) {
                 *why = "invalid UTF-8 in a string";
                 return -1;

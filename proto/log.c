@@ -9,6 +9,7 @@
 #include "alloc_internal.h"
 #include "yard/log.h"
 #include "yard/error.h"
+#include "yard/utf8.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -220,27 +221,6 @@ s_put(s_out_t *o, const char *fmt, ...)
     }
 }
 
-/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
- * nothing past U+10FFFF), or 0 when it is not one. */
-static size_t
-s_utf8_len(const unsigned char *p, size_t avail)
-{
-    size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (need == 0 || need > avail || p[0] > 0xf4) {
-        return 0;
-    }
-    for (size_t k = 1; k < need; k++) {
-        if ((p[k] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f)) {
-        return 0;
-    }
-    return need;
-}
-
 /* Appends s as a JSON string (quoted, escaped). n < 0: s is NUL-terminated. */
 static void
 s_put_json_str(s_out_t *o, const char *s, int n)
@@ -261,7 +241,7 @@ s_put_json_str(s_out_t *o, const char *s, int n)
         } else if (c >= 0x80) {
             /* Client-controlled bytes must not break the line's JSON: copy a well-formed
              * UTF-8 sequence whole, replace anything else with U+FFFD. */
-            size_t k = s_utf8_len((const unsigned char *)s + i, len - i);
+            size_t k = yard_utf8_len(s + i, len - i);
             if (k == 0) {
                 s_put(o, "\\ufffd");
                 continue;

@@ -132,7 +132,7 @@ s_utf8(yard_mpw_t *w, const char *s, size_t n, const char *what)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t k = yard__json_utf8_len(p + i, n - i);
+        size_t k = yard_utf8_len(p + i, n - i);
         if (k == 0) {
             s_misuse(w, "%s is not valid UTF-8 at byte %zu", what, i);
             return false;

@@ -14,6 +14,7 @@
 
 #include "yard/json.h"
 #include "yard/mp.h"
+#include "yard/utf8.h"
 
 #include <msgpack.h>
 #include <stdio.h>
@@ -78,26 +79,6 @@ ls_hash(const void *data, size_t n, uint64_t seed)
     return s_mix(h ^ tail ^ ((uint64_t)(n - i) << 56));
 }
 
-/* The length of a well-formed UTF-8 sequence at p, or 0. */
-static size_t
-s_utf8(const unsigned char *p, size_t avail)
-{
-    size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (need == 0 || need > avail || p[0] > 0xf4) {
-        return 0;
-    }
-    for (size_t k = 1; k < need; k++) {
-        if ((p[k] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f)) {
-        return 0;
-    }
-    return need;
-}
-
 /* Appends s as a quoted JSON string; bytes that are not UTF-8 become U+FFFD. */
 static void
 s_json_str(ls_buf_t *b, const char *s, size_t n)
@@ -112,7 +93,7 @@ s_json_str(ls_buf_t *b, const char *s, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = s_utf8((const unsigned char *)s + i, n - i);
+            size_t k = yard_utf8_len(s + i, n - i);
             if (k > 0) {
                 run += k;
                 i += k - 1;
