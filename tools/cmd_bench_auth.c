@@ -201,7 +201,11 @@ s_map_str(const void *data, size_t size, const char *key)
     char *out = NULL;
     if (yard_mp_decode(data, size, &zone, &root, NULL, 0) == 0 &&
         yard_mp_get_str(&root, key, &v, NULL, 0) == 0) {
-        out = strndup(v.ptr, v.len);
+        out = calloc(1, v.len + 1); /* not strndup: v is not NUL-terminated */
+        if (!out) {
+            abort();
+        }
+        memcpy(out, v.ptr, v.len);
     }
     msgpack_zone_destroy(&zone);
     return out;

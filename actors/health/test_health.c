@@ -133,7 +133,8 @@ s_text_op(yard_actor_test_t *t, const char *op, char *type, size_t typelen)
     msgpack_object m;
     assert_int_equal(yard_mp_decode(out, size, &zone, &m, NULL, 0), 0);
     assert_int_equal(m.type, MSGPACK_OBJECT_STR);
-    char *text = strndup(m.via.str.ptr, m.via.str.size);
+    char *text = calloc(1, m.via.str.size + 1); /* not strndup: the bytes are not a C string */
+    memcpy(text, m.via.str.ptr, m.via.str.size);
     const char *ct = yard_request_answer_header_test(req, "http.header.Content-Type");
     snprintf(type, typelen, "%s", ct ? ct : "");
     msgpack_zone_destroy(&zone);
