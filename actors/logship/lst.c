@@ -38,6 +38,24 @@ lst_teardown(lst_env_t *e)
     assert_int_equal(system(cmd), 0);
 }
 
+lst_env_t lst_env;
+
+int
+lst_test_setup(void **state)
+{
+    (void)state;
+    lst_setup(&lst_env);
+    return 0;
+}
+
+int
+lst_test_teardown(void **state)
+{
+    (void)state;
+    lst_teardown(&lst_env);
+    return 0;
+}
+
 char *
 lst_config(const lst_env_t *e, const char *files, const char *extra, const char *es,
            const char *url)

@@ -20,6 +20,12 @@ typedef struct {
 void lst_setup(lst_env_t *e);
 void lst_teardown(lst_env_t *e);
 
+/* The environment of the test that runs now: lst_test_setup and lst_test_teardown, as cmocka's
+ * per-test setup and teardown, fill it (lst_setup) and remove it (lst_teardown). */
+extern lst_env_t lst_env;
+int lst_test_setup(void **state);
+int lst_test_teardown(void **state);
+
 /* The config text (caller frees): files is the YAML of the files: list (may be NULL), extra
  * more keys of the logship section (each line indented by two spaces, may be NULL), es more
  * keys of the elasticsearch: map (indented by four spaces, may be NULL; a backoff: there replaces

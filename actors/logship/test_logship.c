@@ -16,28 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static lst_env_t s_env;
-
-static int
-s_setup(void **state)
-{
-    (void)state;
-    lst_setup(&s_env);
-    return 0;
-}
-
-static int
-s_teardown(void **state)
-{
-    (void)state;
-    lst_teardown(&s_env);
-    return 0;
-}
-
 static yard_actor_test_t *
 s_start(const char *files, const char *extra, const char *es, const char *url)
 {
-    char *cfg = lst_config(&s_env, files, extra, es, url);
+    char *cfg = lst_config(&lst_env, files, extra, es, url);
     yard_actor_test_t *t = NULL;
     assert_int_equal(yard_actor_test_new(&yard_actor_logship, cfg, &t), 0);
     free(cfg);
@@ -48,7 +30,7 @@ static const char *
 s_path(const char *name)
 {
     static char p[512];
-    snprintf(p, sizeof p, "%s/logs/%s", s_env.dir, name);
+    snprintf(p, sizeof p, "%s/logs/%s", lst_env.dir, name);
     return p;
 }
 
@@ -56,7 +38,7 @@ static char *
 s_files(const char *body)
 {
     char *out = malloc(2048);
-    snprintf(out, 2048, "    - {paths: [\"%s/logs/*.log\"]%s}\n", s_env.dir, body ? body : "");
+    snprintf(out, 2048, "    - {paths: [\"%s/logs/*.log\"]%s}\n", lst_env.dir, body ? body : "");
     return out;
 }
 
@@ -70,15 +52,15 @@ test_ships_file(void **state)
     char *files = s_files(", exclude: [\"*.gz.log\"]");
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 500, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 500, 20000), 0);
     lst_write_lines(s_path("app.log"), 500, 700, 100);
     lst_write_lines(s_path("new.log"), 1200, 50, 100); /* found at the next scan, from its head */
-    assert_int_equal(lst_run_docs(t, s_env.es, 1250, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 1250, 20000), 0);
     size_t docs = 0;
-    assert_int_equal(lst_found(s_env.es, 1250, &docs), 1250);
+    assert_int_equal(lst_found(lst_env.es, 1250, &docs), 1250);
     assert_int_equal(docs, 1250); /* the excluded file was not read */
     char buf[4096];
-    assert_int_equal(lst_docs_with(s_env.es, "seq=00000007 ", buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, "seq=00000007 ", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "\"@timestamp\":\"20"));
     assert_non_null(strstr(buf, "\"log\":{\"file\":{\"path\":\""));
     assert_non_null(strstr(buf, "app.log\"},\"offset\":707}"));
@@ -100,23 +82,23 @@ test_mixed_item_statuses(void **state)
 {
     (void)state;
     int statuses[10] = {201, 409, 429, 400, 201, 503, 201, 429, 400, 201};
-    es_fake_item_statuses(s_env.es, statuses, 10);
+    es_fake_item_statuses(lst_env.es, statuses, 10);
     lst_write_lines(s_path("app.log"), 0, 10, 60);
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
     free(files);
     /* 10 lines: 2 dead-lettered (400), 1 answered 409 (a duplicate: done, not stored) */
-    assert_int_equal(lst_run_docs(t, s_env.es, 7, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 7, 20000), 0);
     lst_run_for(t, 200);
-    assert_int_equal(es_fake_docs(s_env.es), 7);
-    assert_int_equal(es_fake_items(s_env.es), 13); /* 10, then the 3 retried ones */
+    assert_int_equal(es_fake_docs(lst_env.es), 7);
+    assert_int_equal(es_fake_items(lst_env.es), 13); /* 10, then the 3 retried ones */
     char *st = lst_status(t);
     assert_int_equal(lst_json_num(st, "retried"), 3);
     assert_int_equal(lst_json_num(st, "dead_lettered"), 2);
     assert_int_equal(lst_json_num(st, "shipped"), 8);
     free(st);
     char dl[512], text[8192] = "";
-    snprintf(dl, sizeof dl, "%s/spool/testhost.0/dead-letter.ndjson", s_env.dir);
+    snprintf(dl, sizeof dl, "%s/spool/testhost.0/dead-letter.ndjson", lst_env.dir);
     FILE *fp = fopen(dl, "r");
     assert_non_null(fp);
     size_t n = fread(text, 1, sizeof text - 1, fp);
@@ -136,16 +118,16 @@ static void
 test_413_splits(void **state)
 {
     (void)state;
-    es_fake_max_body(s_env.es, 8000);
+    es_fake_max_body(lst_env.es, 8000);
     lst_write_lines(s_path("app.log"), 0, 150, 100);
     lst_write_lines(s_path("app.log"), 150, 1, 9000);
     lst_write_lines(s_path("app.log"), 151, 49, 100);
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 199, 30000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 199, 30000), 0);
     size_t docs;
-    assert_int_equal(lst_found(s_env.es, 200, &docs), 199);
+    assert_int_equal(lst_found(lst_env.es, 200, &docs), 199);
     char *st = lst_status(t);
     assert_int_equal(lst_json_num(st, "dead_lettered"), 1);
     assert_int_equal(lst_json_num(st, "lag_bytes"), 0);
@@ -164,12 +146,12 @@ test_long_lines(void **state)
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, "  max_line: 1KiB\n", NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 5, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 5, 20000), 0);
     lst_write_lines(s_path("app.log"), 5, 2, 100);
-    assert_int_equal(lst_run_docs(t, s_env.es, 7, 20000), 0);
-    assert_int_equal(lst_found(s_env.es, 7, NULL), 7);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 7, 20000), 0);
+    assert_int_equal(lst_found(lst_env.es, 7, NULL), 7);
     static char buf[65536];
-    assert_int_equal(lst_docs_with(s_env.es, "seq=00000001 ", buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, "seq=00000001 ", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "\"flags\":[\"truncated\"]"));
     const char *m = strstr(buf, "\"message\":\"");
     assert_non_null(m);
@@ -214,14 +196,14 @@ s_multiline(const char *preset, const char *text, const char *needle, const char
     char *files = s_files(body);
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 3, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 3, 20000), 0);
     lst_run_for(t, 300);
-    assert_int_equal(es_fake_docs(s_env.es), 3);
+    assert_int_equal(es_fake_docs(lst_env.es), 3);
     static char buf[65536];
-    assert_int_equal(lst_docs_with(s_env.es, needle, buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, needle, buf, sizeof buf), 1);
     assert_non_null(strstr(buf, inside));
     assert_non_null(strstr(buf, "\"flags\":[\"multiline\"]"));
-    assert_int_equal(lst_docs_with(s_env.es, "INFO next", buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, "INFO next", buf, sizeof buf), 1);
     yard_actor_test_destroy(&t);
 }
 
@@ -259,16 +241,16 @@ test_json_lines(void **state)
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 2, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 2, 20000), 0);
     char buf[4096];
-    assert_int_equal(lst_docs_with(s_env.es, "replica declared dead", buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, "replica declared dead", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "\"@timestamp\":\"2026-12-04T10:00:00.000Z\""));
     assert_non_null(strstr(buf, "\"message\":\"replica declared dead\""));
     assert_non_null(strstr(buf, "\"service\":{\"name\":\"broker\"}"));
     assert_non_null(strstr(buf, "\"missed\":3"));
     assert_non_null(strstr(buf, "\"json\":{\"service\":\"echo\"}"));
     assert_non_null(strstr(buf, "\"level\":\"warn\""));
-    assert_int_equal(lst_docs_with(s_env.es, "\"message\":\"not json {\"", buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, "\"message\":\"not json {\"", buf, sizeof buf), 1);
     yard_actor_test_destroy(&t);
 }
 
@@ -278,15 +260,15 @@ test_api_key(void **state)
 {
     (void)state;
     char keyfile[512], es[700];
-    snprintf(keyfile, sizeof keyfile, "%s/es-key", s_env.dir);
+    snprintf(keyfile, sizeof keyfile, "%s/es-key", lst_env.dir);
     lst_append(keyfile, "c2VjcmV0LWtleS0xMjM=\n");
     snprintf(es, sizeof es, "    api_key_file: %s\n", keyfile);
-    es_fake_require_auth(s_env.es, "ApiKey c2VjcmV0LWtleS0xMjM=");
+    es_fake_require_auth(lst_env.es, "ApiKey c2VjcmV0LWtleS0xMjM=");
     lst_write_lines(s_path("app.log"), 0, 20, 60);
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, es, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 20, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 20, 20000), 0);
     char *st = lst_status(t);
     assert_null(strstr(st, "c2VjcmV0"));
     free(st);
@@ -301,7 +283,7 @@ test_https_ca_file(void **state)
     (void)state;
     es_fake_t *tls = es_fake_start_tls();
     char ca[512], es[700];
-    snprintf(ca, sizeof ca, "%s/ca.pem", s_env.dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", lst_env.dir);
     lst_append(ca, yh_test_cert_pem);
     snprintf(es, sizeof es, "    ca_file: %s\n", ca);
     lst_write_lines(s_path("app.log"), 0, 40, 60);
@@ -337,15 +319,15 @@ test_basic_auth(void **state)
 {
     (void)state;
     char pwfile[512], es[700];
-    snprintf(pwfile, sizeof pwfile, "%s/es-pw", s_env.dir);
+    snprintf(pwfile, sizeof pwfile, "%s/es-pw", lst_env.dir);
     lst_append(pwfile, "hunter22\n");
     snprintf(es, sizeof es, "    username: elastic\n    password_file: %s\n", pwfile);
-    es_fake_require_auth(s_env.es, "Basic ZWxhc3RpYzpodW50ZXIyMg==");
+    es_fake_require_auth(lst_env.es, "Basic ZWxhc3RpYzpodW50ZXIyMg==");
     lst_write_lines(s_path("app.log"), 0, 5, 60);
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, es, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 5, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 5, 20000), 0);
     yard_actor_test_destroy(&t);
 }
 
@@ -368,9 +350,9 @@ test_spool_survives_restart(void **state)
     lst_write_lines(s_path("app.log"), 1000, 100, 80);
     t = s_start(files, NULL, NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 1100, 30000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 1100, 30000), 0);
     size_t docs;
-    assert_int_equal(lst_found(s_env.es, 1100, &docs), 1100);
+    assert_int_equal(lst_found(lst_env.es, 1100, &docs), 1100);
     assert_int_equal(docs, 1100);
     lst_run_for(t, 100);
     st = lst_status(t);
@@ -385,7 +367,7 @@ static void
 test_whole_429_then_recovers(void **state)
 {
     (void)state;
-    es_fake_mode(s_env.es, ES_FAKE_REJECTING);
+    es_fake_mode(lst_env.es, ES_FAKE_REJECTING);
     lst_write_lines(s_path("app.log"), 0, 600, 80);
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
@@ -403,9 +385,9 @@ test_whole_429_then_recovers(void **state)
     assert_int_equal(lst_json_num(st, "spooled"), 600);
     assert_true(lst_json_num(st, "failures") >= 1);
     free(st);
-    assert_int_equal(es_fake_docs(s_env.es), 0);
-    es_fake_mode(s_env.es, ES_FAKE_UP);
-    assert_int_equal(lst_run_docs(t, s_env.es, 600, 20000), 0);
+    assert_int_equal(es_fake_docs(lst_env.es), 0);
+    es_fake_mode(lst_env.es, ES_FAKE_UP);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 600, 20000), 0);
     lst_run_for(t, 100);
     st = lst_status(t);
     assert_non_null(strstr(st, "\"elasticsearch_down\":false"));
@@ -420,27 +402,27 @@ static void
 test_drain_flushes_and_persists(void **state)
 {
     (void)state;
-    es_fake_delay(s_env.es, 40); /* a slow Elasticsearch: batches wait in the queue */
+    es_fake_delay(lst_env.es, 40); /* a slow Elasticsearch: batches wait in the queue */
     lst_write_lines(s_path("app.log"), 0, 3000, 100);
     char *files = s_files(NULL);
     yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
-    assert_int_equal(lst_run_docs(t, s_env.es, 400, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 400, 20000), 0);
     char *st = lst_status(t);
     long long queued = lst_json_num(st, "queued");
     free(st);
     assert_true(queued > 0);
     yard_actor_test_destroy(&t); /* drains: what is queued goes out now */
-    size_t at_stop = es_fake_docs(s_env.es);
+    size_t at_stop = es_fake_docs(lst_env.es);
     assert_true(at_stop >= 400 + (size_t)queued - 200); /* the queue went out, not dropped */
-    es_fake_delay(s_env.es, 0);
+    es_fake_delay(lst_env.es, 0);
     t = s_start(files, NULL, NULL, NULL);
     free(files);
-    assert_int_equal(lst_run_docs(t, s_env.es, 3000, 20000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 3000, 20000), 0);
     lst_run_for(t, 100);
     size_t docs;
-    assert_int_equal(lst_found(s_env.es, 3000, &docs), 3000);
+    assert_int_equal(lst_found(lst_env.es, 3000, &docs), 3000);
     assert_int_equal(docs, 3000);
-    assert_int_equal(es_fake_conflicts(s_env.es), 0); /* the offsets were written at stop */
+    assert_int_equal(es_fake_conflicts(lst_env.es), 0); /* the offsets were written at stop */
     yard_actor_test_destroy(&t);
 }
 
@@ -450,7 +432,7 @@ test_file_output(void **state)
 {
     (void)state;
     char out[512], extra[700];
-    snprintf(out, sizeof out, "%s/out.ndjson", s_env.dir);
+    snprintf(out, sizeof out, "%s/out.ndjson", lst_env.dir);
     snprintf(extra, sizeof extra, "  output: file:%s\n", out);
     lst_write_lines(s_path("app.log"), 0, 30, 60);
     char *files = s_files(NULL);
@@ -514,21 +496,25 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ships_file, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_mixed_item_statuses, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_413_splits, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_long_lines, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_multiline_python, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_multiline_java, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_multiline_regex, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_json_lines, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_api_key, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_basic_auth, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_https_ca_file, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_spool_survives_restart, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_whole_429_then_recovers, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_drain_flushes_and_persists, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_file_output, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_ships_file, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_mixed_item_statuses, lst_test_setup,
+                                        lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_413_splits, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_long_lines, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_multiline_python, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_multiline_java, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_multiline_regex, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_json_lines, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_api_key, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_basic_auth, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_https_ca_file, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_spool_survives_restart, lst_test_setup,
+                                        lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_whole_429_then_recovers, lst_test_setup,
+                                        lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_flushes_and_persists, lst_test_setup,
+                                        lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_file_output, lst_test_setup, lst_test_teardown),
         cmocka_unit_test(test_idle),
         cmocka_unit_test(test_bad_config),
     };

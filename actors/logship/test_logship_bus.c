@@ -20,24 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static lst_env_t s_env;
-
-static int
-s_setup(void **state)
-{
-    (void)state;
-    lst_setup(&s_env);
-    return 0;
-}
-
-static int
-s_teardown(void **state)
-{
-    (void)state;
-    lst_teardown(&s_env);
-    return 0;
-}
-
 typedef struct {
     yard_actor_test_t *t;
     es_fake_t *es;
@@ -56,7 +38,7 @@ test_bus_lines(void **state)
     /* the program skeleton reads log_publish from the top of the file and starts publishing,
      * as in yard-broker, yard-gateway and yard-actor */
     char progcfg[512];
-    snprintf(progcfg, sizeof progcfg, "%s/program.yaml", s_env.dir);
+    snprintf(progcfg, sizeof progcfg, "%s/program.yaml", lst_env.dir);
     char text[256];
     snprintf(text, sizeof text, "broker: %s\nlog_publish: true\n", endpoint);
     lst_append(progcfg, text);
@@ -64,7 +46,7 @@ test_bus_lines(void **state)
     char *argv[] = {"test-program", "--config", progcfg, NULL};
     yard_program_t *prog = yard_program_new(&def, 3, argv);
     assert_int_equal(yard_program_configure(prog), 0);
-    char *section = lst_config(&s_env, NULL, "  bus: {subjects: [\"log.>\"]}\n", NULL, NULL);
+    char *section = lst_config(&lst_env, NULL, "  bus: {subjects: [\"log.>\"]}\n", NULL, NULL);
     char cfg[4096];
     snprintf(cfg, sizeof cfg, "broker: %s\n%s", endpoint, section);
     free(section);
@@ -72,22 +54,23 @@ test_bus_lines(void **state)
     assert_int_equal(yard_actor_test_new(&yard_actor_logship, cfg, &t), 0);
     /* the subscription is made on the replica's first turns: log until a line arrives */
     char buf[8192];
-    for (int i = 0; i < 100 && lst_docs_with(s_env.es, "bus warm-up", buf, sizeof buf) == 0; i++) {
+    for (int i = 0; i < 100 && lst_docs_with(lst_env.es, "bus warm-up", buf, sizeof buf) == 0;
+         i++) {
         yard_log_record(YARD_LOG_INFO, "bus warm-up");
         lst_run_for(t, 50);
     }
-    assert_true(lst_docs_with(s_env.es, "bus warm-up", buf, sizeof buf) > 0);
+    assert_true(lst_docs_with(lst_env.es, "bus warm-up", buf, sizeof buf) > 0);
     yard_log_set_context("billing", 2);
     for (int i = 0; i < 50; i++) {
         yard_log_record(YARD_LOG_WARN, "card declined", YF_INT("bus_seq", i));
     }
     yard_log_set_context(NULL, -1);
     size_t n = 0;
-    for (int i = 0; i < 200 && (n = lst_docs_with(s_env.es, "card declined", buf, 0)) < 50; i++) {
+    for (int i = 0; i < 200 && (n = lst_docs_with(lst_env.es, "card declined", buf, 0)) < 50; i++) {
         lst_run_for(t, 20);
     }
     assert_int_equal(n, 50);
-    assert_int_equal(lst_docs_with(s_env.es, "\"bus_seq\":7,", buf, sizeof buf), 1);
+    assert_int_equal(lst_docs_with(lst_env.es, "\"bus_seq\":7,", buf, sizeof buf), 1);
     assert_non_null(strstr(buf, "\"log\":{\"subject\":\"log.billing\""));
     assert_non_null(strstr(buf, "\"message\":\"card declined\""));
     assert_non_null(strstr(buf, "\"service\":{\"name\":\"billing\"}"));
@@ -140,7 +123,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_bus_lines, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bus_lines, lst_test_setup, lst_test_teardown),
         cmocka_unit_test(test_flood_drops_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,24 +26,6 @@
 #endif
 #endif
 
-static lst_env_t s_env;
-
-static int
-s_setup(void **state)
-{
-    (void)state;
-    lst_setup(&s_env);
-    return 0;
-}
-
-static int
-s_teardown(void **state)
-{
-    (void)state;
-    lst_teardown(&s_env);
-    return 0;
-}
-
 static int64_t
 s_now_ms(void)
 {
@@ -58,9 +40,9 @@ test_es_down(void **state)
     (void)state;
     const uint64_t limit = 4u << 20;
     char path[512], files[1024];
-    snprintf(path, sizeof path, "%s/logs/app.log", s_env.dir);
-    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/*.log\"]}\n", s_env.dir);
-    char *cfg = lst_config(&s_env, files, "  memory_limit: 4MiB\n  spool_max: 1GiB\n",
+    snprintf(path, sizeof path, "%s/logs/app.log", lst_env.dir);
+    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/*.log\"]}\n", lst_env.dir);
+    char *cfg = lst_config(&lst_env, files, "  memory_limit: 4MiB\n  spool_max: 1GiB\n",
                            "    backoff: {base: 200ms, cap: 3s}\n", NULL);
     yard_actor_test_t *t = NULL;
     assert_int_equal(yard_actor_test_new(&yard_actor_logship, cfg, &t), 0);
@@ -68,8 +50,8 @@ test_es_down(void **state)
     const unsigned rate = 1000;
     const unsigned total = (unsigned)((LST_DOWN_MS + 2000) / 1000 * rate);
     lst_writer_t *w = lst_writer_start(path, LST_ROTATE_NONE, rate, total, 0, 120);
-    assert_int_equal(lst_run_docs(t, s_env.es, 500, 20000), 0); /* shipping while up */
-    es_fake_mode(s_env.es, ES_FAKE_UNAVAILABLE);
+    assert_int_equal(lst_run_docs(t, lst_env.es, 500, 20000), 0); /* shipping while up */
+    es_fake_mode(lst_env.es, ES_FAKE_UNAVAILABLE);
     size_t rss0 = lst_rss(), rss_max = rss0;
     long long queued_max = 0, spooled = 0;
     int64_t until = s_now_ms() + LST_DOWN_MS;
@@ -84,7 +66,7 @@ test_es_down(void **state)
         size_t rss = lst_rss();
         rss_max = rss > rss_max ? rss : rss_max;
     }
-    size_t docs_down = es_fake_docs(s_env.es);
+    size_t docs_down = es_fake_docs(lst_env.es);
     print_message("down %d ms: spooled %lld, queue peak %lld bytes, RSS +%zu KiB, docs %zu\n",
                   LST_DOWN_MS, spooled, queued_max, (rss_max - rss0) / 1024, docs_down);
     assert_true(spooled > 0);
@@ -95,15 +77,15 @@ test_es_down(void **state)
      * keeps what was freed.) */
     assert_true(rss_max - rss0 < 2 * limit);
 #endif
-    es_fake_mode(s_env.es, ES_FAKE_UP);
+    es_fake_mode(lst_env.es, ES_FAKE_UP);
     while (lst_writer_count(w) < total) {
         lst_run_for(t, 50);
     }
     assert_int_equal(lst_writer_join(&w), total);
-    assert_int_equal(lst_run_docs(t, s_env.es, total, 120000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, total, 120000), 0);
     lst_run_for(t, 300);
     size_t docs = 0;
-    assert_int_equal(lst_found(s_env.es, total, &docs), total);
+    assert_int_equal(lst_found(lst_env.es, total, &docs), total);
     assert_int_equal(docs, total);
     char *st = lst_status(t);
     assert_int_equal(lst_json_num(st, "dropped"), 0);
@@ -118,10 +100,10 @@ test_spool_full_drops_counted(void **state)
 {
     (void)state;
     char path[512], files[1024];
-    snprintf(path, sizeof path, "%s/logs/app.log", s_env.dir);
-    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/*.log\"]}\n", s_env.dir);
+    snprintf(path, sizeof path, "%s/logs/app.log", lst_env.dir);
+    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/*.log\"]}\n", lst_env.dir);
     lst_write_lines(path, 0, 3000, 100);
-    char *cfg = lst_config(&s_env, files, "  spool_max: 200KiB\n", NULL, es_fake_closed_url());
+    char *cfg = lst_config(&lst_env, files, "  spool_max: 200KiB\n", NULL, es_fake_closed_url());
     yard_actor_test_t *t = NULL;
     assert_int_equal(yard_actor_test_new(&yard_actor_logship, cfg, &t), 0);
     free(cfg);
@@ -146,8 +128,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_es_down, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_spool_full_drops_counted, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_es_down, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_spool_full_drops_counted, lst_test_setup,
+                                        lst_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,31 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-static lst_env_t s_env;
-
-static int
-s_setup(void **state)
-{
-    (void)state;
-    lst_setup(&s_env);
-    return 0;
-}
-
-static int
-s_teardown(void **state)
-{
-    (void)state;
-    lst_teardown(&s_env);
-    return 0;
-}
-
 static void
 s_rotation(lst_rotate_t mode, const char *glob)
 {
     char path[512], files[1024];
-    snprintf(path, sizeof path, "%s/logs/app.log", s_env.dir);
-    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/%s\"]}\n", s_env.dir, glob);
-    char *cfg = lst_config(&s_env, files, NULL, NULL, NULL);
+    snprintf(path, sizeof path, "%s/logs/app.log", lst_env.dir);
+    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/%s\"]}\n", lst_env.dir, glob);
+    char *cfg = lst_config(&lst_env, files, NULL, NULL, NULL);
     yard_actor_test_t *t = NULL;
     assert_int_equal(yard_actor_test_new(&yard_actor_logship, cfg, &t), 0);
     free(cfg);
@@ -54,12 +36,12 @@ s_rotation(lst_rotate_t mode, const char *glob)
         usleep(250000);
     }
     assert_int_equal(lst_writer_join(&w), total);
-    assert_int_equal(lst_run_docs(t, s_env.es, total, 30000), 0);
+    assert_int_equal(lst_run_docs(t, lst_env.es, total, 30000), 0);
     lst_run_for(t, 300); /* anything shipped twice would arrive now */
     size_t docs = 0;
-    assert_int_equal(lst_found(s_env.es, total, &docs), total);
+    assert_int_equal(lst_found(lst_env.es, total, &docs), total);
     assert_int_equal(docs, total);
-    assert_int_equal(es_fake_conflicts(s_env.es), 0);
+    assert_int_equal(es_fake_conflicts(lst_env.es), 0);
     yard_actor_test_destroy(&t);
 }
 
@@ -109,39 +91,39 @@ test_kill9_restart(void **state)
 {
     (void)state;
     char path[512], files[1024], cfgpath[512];
-    snprintf(path, sizeof path, "%s/logs/app.log", s_env.dir);
-    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/*.log\"]}\n", s_env.dir);
-    char *cfg = lst_config(&s_env, files, NULL, NULL, NULL);
-    snprintf(cfgpath, sizeof cfgpath, "%s/config.yaml", s_env.dir);
+    snprintf(path, sizeof path, "%s/logs/app.log", lst_env.dir);
+    snprintf(files, sizeof files, "    - {paths: [\"%s/logs/*.log\"]}\n", lst_env.dir);
+    char *cfg = lst_config(&lst_env, files, NULL, NULL, NULL);
+    snprintf(cfgpath, sizeof cfgpath, "%s/config.yaml", lst_env.dir);
     lst_append(cfgpath, cfg);
     free(cfg);
     const unsigned total = 30000;
-    es_fake_delay(s_env.es, 30); /* acknowledgements lag the stored items: a kill loses some */
+    es_fake_delay(lst_env.es, 30); /* acknowledgements lag the stored items: a kill loses some */
     lst_writer_t *w = lst_writer_start(path, LST_ROTATE_NONE, 10000, total, 0, 100);
     pid_t pid = s_child(cfgpath);
-    for (int i = 0; i < 3000 && es_fake_docs(s_env.es) < 8000; i++) {
+    for (int i = 0; i < 3000 && es_fake_docs(lst_env.es) < 8000; i++) {
         usleep(5000); /* polling the fake with a deadline */
     }
-    assert_true(es_fake_docs(s_env.es) >= 8000);
+    assert_true(es_fake_docs(lst_env.es) >= 8000);
     assert_int_equal(kill(pid, SIGKILL), 0);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    size_t at_kill = es_fake_docs(s_env.es);
+    size_t at_kill = es_fake_docs(lst_env.es);
     assert_true(at_kill < total);
     pid = s_child(cfgpath);
     assert_int_equal(lst_writer_join(&w), total);
-    for (int i = 0; i < 6000 && es_fake_docs(s_env.es) < total; i++) {
+    for (int i = 0; i < 6000 && es_fake_docs(lst_env.es) < total; i++) {
         usleep(5000);
     }
     usleep(300000);
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     size_t docs = 0;
-    assert_int_equal(lst_found(s_env.es, total, &docs), total);
+    assert_int_equal(lst_found(lst_env.es, total, &docs), total);
     assert_int_equal(docs, total);
     print_message("kill -9 at %zu docs; resent after restart: %zu (batch: 200)\n", at_kill,
-                  es_fake_conflicts(s_env.es));
-    assert_true(es_fake_conflicts(s_env.es) <= 200);
+                  es_fake_conflicts(lst_env.es));
+    assert_true(es_fake_conflicts(lst_env.es) <= 200);
 }
 
 static int
@@ -171,10 +153,12 @@ main(int argc, char **argv)
         return s_child_main(argv[2]);
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rotation_rename, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_rename_globbed, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_copytruncate, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_rename, lst_test_setup, lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_rename_globbed, lst_test_setup,
+                                        lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_copytruncate, lst_test_setup,
+                                        lst_test_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_restart, lst_test_setup, lst_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
