@@ -182,6 +182,49 @@ yard_bus_send(yard_ctx_t *ctx, const char *service, const char *op, const void *
     return yard_client_send(bus->client, service, body, size, &co);
 }
 
+int
+yard_bus_publish(yard_ctx_t *ctx, const char *subject, const void *body, size_t size)
+{
+    if (!ctx || !subject || (size && !body)) {
+        return YARD_E_INVALID;
+    }
+    int rc;
+    s_bus_t *bus = s_bus(ctx, &rc);
+    if (!bus) {
+        return rc;
+    }
+    return yard_client_publish(bus->client, subject, body, size);
+}
+
+typedef struct {
+    yard_bus_flush_fn *cb;
+    void *arg;
+} s_flush_t;
+
+static void
+s_on_ping(yard_ctx_t *ctx, const yard_msg_t *reply, void *arg)
+{
+    s_flush_t *f = arg;
+    f->cb(ctx, yard_msg_status(reply), f->arg);
+    free(f);
+}
+
+int
+yard_bus_flush(yard_ctx_t *ctx, uint32_t timeout_ms, yard_bus_flush_fn *cb, void *arg)
+{
+    if (!ctx || !cb) {
+        return YARD_E_INVALID;
+    }
+    s_flush_t *f = yard__xcalloc(1, sizeof *f);
+    *f = (s_flush_t){.cb = cb, .arg = arg};
+    /* the broker answers ping after it handled what this connection sent before it */
+    int rc = yard_bus_call(ctx, "$sys", "ping", NULL, 0, timeout_ms, s_on_ping, f);
+    if (rc != 0) {
+        free(f);
+    }
+    return rc;
+}
+
 /* --- subscriptions ------------------------------------------------------------------------- */
 
 static void

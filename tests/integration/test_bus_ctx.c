@@ -119,10 +119,62 @@ s_on_ping(yard_ctx_t *ctx, const yard_msg_t *msg, void *arg)
     yard_ctx_publish(ctx, subject, body, size);
 }
 
+/* "burst": publishes S_BURST events burst.<i> through the bus client, then flushes; answers
+ * with the flush's status once it ran. */
+#define S_BURST 500
+
+static void
+s_burst_flushed(yard_ctx_t *ctx, int status, void *arg)
+{
+    (void)ctx;
+    yard_deferred_t *d = arg;
+    if (status != 0) {
+        yard_deferred_fail(&d, status, NULL, "flush failed");
+        return;
+    }
+    yard_deferred_reply(&d, NULL, 0);
+}
+
+static int
+s_burst(yard_request_t *req, void *state)
+{
+    (void)state;
+    yard_ctx_t *ctx = yard_request_ctx(req);
+    assert_int_equal(yard_bus_publish(ctx, "bad..subject", NULL, 0), YARD_E_INVALID);
+    for (int i = 0; i < S_BURST; i++) {
+        char n[16];
+        int len = snprintf(n, sizeof n, "%d", i);
+        int rc = yard_bus_publish(ctx, "burst.n", n, (size_t)len);
+        if (rc != 0) {
+            return yard_request_fail(req, rc, NULL, "publish refused");
+        }
+    }
+    yard_deferred_t *d = yard_request_defer(req);
+    int rc = yard_bus_flush(ctx, 5000, s_burst_flushed, d);
+    if (rc != 0) {
+        yard_deferred_fail(&d, rc, NULL, "flush refused");
+    }
+    return 0;
+}
+
+static yard_ctx_t *s_relay_ctx;
+/* 1: the next fini calls yard_bus_flush() and stores its result here (must be SHUTDOWN) */
+static atomic_int s_flush_in_fini;
+
+static void
+s_never(yard_ctx_t *ctx, int status, void *arg)
+{
+    (void)ctx;
+    (void)status;
+    (void)arg;
+    fail_msg("a refused flush called back");
+}
+
 static int
 s_relay_init(void *state, const yard_actor_env_t *env)
 {
     (void)state;
+    s_relay_ctx = env->ctx;
     atomic_store(&s_fini_ran, 0);
     assert_int_equal(yard_bus_subscribe(env->ctx, "bad..pattern", s_on_ping, NULL), YARD_E_INVALID);
     return yard_bus_subscribe(env->ctx, "ping.>", s_on_ping, NULL);
@@ -132,11 +184,15 @@ static void
 s_relay_fini(void *state)
 {
     (void)state;
+    if (atomic_load(&s_flush_in_fini) == 1) { /* set by test_publish_then_flush only */
+        atomic_store(&s_flush_in_fini, yard_bus_flush(s_relay_ctx, 0, s_never, NULL));
+    }
     atomic_store(&s_fini_ran, 1);
 }
 
 static const yard_handler_def_t s_relay_handlers[] = {
     {"relay", s_relay, "call {service, op} with {text}"},
+    {"burst", s_burst, "publish a burst through the bus client, then flush"},
     {NULL, NULL, NULL},
 };
 
@@ -325,6 +381,56 @@ test_calls_in_flight_end_at_stop(void **state)
     yard_deferred_fail(&hung, YARD_E_INTERNAL, NULL, "test over"); /* thread-safe */
 }
 
+static void
+s_on_burst(const yard_msg_t *msg, void *arg)
+{
+    int *seen = arg;
+    size_t size;
+    const char *body = yard_msg_body(msg, &size);
+    char n[16];
+    snprintf(n, sizeof n, "%.*s", (int)(size < 15 ? size : 15), body);
+    int i = atoi(n);
+    if (i >= 0 && i < S_BURST) {
+        seen[i]++;
+    }
+}
+
+/* publish N, flush: once the flush answered 0 the broker has passed every one on, so a
+ * subscriber gets all N; a flush after stop is refused with SHUTDOWN */
+static void
+test_publish_then_flush(void **state)
+{
+    s_fix_t *f = *state;
+    static int seen[S_BURST];
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(yard_client_subscribe(f->client, "burst.>", s_on_burst, seen), 0);
+    yard_msg_t *reply = NULL;
+    yard_call_opts_t po = {.op = "ping"};
+    /* the ping's answer says the broker took the subscription (same connection, in order) */
+    assert_int_equal(yard_client_call(f->client, "$sys", NULL, 0, &po, &reply), 0);
+    yard_msg_destroy(&reply);
+    yard_call_opts_t o = {.op = "burst", .timeout_ms = 10000};
+    assert_int_equal(yard_client_call(f->client, "relay", NULL, 0, &o, &reply), 0);
+    assert_int_equal(yard_msg_status(reply), 0);
+    yard_msg_destroy(&reply);
+    int got = 0;
+    long long deadline = yh_now_ms() + 10000;
+    while (got < S_BURST && yh_now_ms() < deadline) {
+        yard_client_dispatch(f->client, 20);
+        got = 0;
+        for (int i = 0; i < S_BURST; i++) {
+            got += seen[i] > 0;
+        }
+    }
+    assert_int_equal(got, S_BURST);
+    for (int i = 0; i < S_BURST; i++) {
+        assert_int_equal(seen[i], 1);
+    }
+    atomic_store(&s_flush_in_fini, 1);
+    yard_actor_stop(f->relay);
+    assert_int_equal(atomic_load(&s_flush_in_fini), YARD_E_SHUTDOWN);
+}
+
 static bool
 s_answered(void *arg)
 {
@@ -362,6 +468,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_subscribe_in_init, setup, teardown),
         cmocka_unit_test_setup_teardown(test_calls_in_flight_end_at_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_under_the_actor_harness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_publish_then_flush, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,24 @@ int yard_bus_call(yard_ctx_t *ctx, const char *service, const char *op, const vo
 int yard_bus_send(yard_ctx_t *ctx, const char *service, const char *op, const void *body,
                   size_t size);
 
+/* Publishes body (msgpack, copied; may be NULL when size is 0) under subject through the
+ * replica's bus client, the same connection its calls use, so a yard_bus_flush() after it
+ * says when the broker has taken it (yard_ctx_publish() goes through the replica's broker
+ * link instead, which no flush covers). Returns 0 once queued, YARD_E_INVALID for a bad
+ * subject, or an error as yard_bus_call(). */
+int yard_bus_publish(yard_ctx_t *ctx, const char *subject, const void *body, size_t size);
+
+/* Runs exactly once with status 0 when the broker has handled everything this replica's bus
+ * client sent before the flush (publications forwarded to subscribers, calls and sends passed
+ * on), or with an error when that is not known: YARD_E_TIMEOUT after timeout_ms (0: 5 s),
+ * YARD_E_SHUTDOWN at stop. It is a `$sys` ping on the same connection, which keeps order and
+ * which the broker reads in order. */
+typedef void(yard_bus_flush_fn)(yard_ctx_t *ctx, int status, void *arg);
+
+/* Returns 0 when accepted (cb runs exactly once, later), or an error as yard_bus_call() and cb
+ * never runs. */
+int yard_bus_flush(yard_ctx_t *ctx, uint32_t timeout_ms, yard_bus_flush_fn *cb, void *arg);
+
 /* Subscribes the replica to pattern (`*` one token, `>` the rest). cb and arg must stay valid
  * until the replica stops (set them up in init, with state as arg). Subscriptions survive a
  * broker restart. Every replica that subscribes gets its own copy of each message: subscribe
