@@ -166,6 +166,57 @@ s_call(yard_actor_test_t *t, const char *op, const char *json, int *err)
     return reply;
 }
 
+/* One test's fakes, its config and its actor: s_env_close stops whichever are set. */
+typedef struct {
+    yh_ipecho_t *echo;
+    yh_dyndns2_t *dyn;
+    yh_cloudflare_t *cf;
+    char *yaml;
+    yard_actor_test_t *t;
+} s_env_t;
+
+/* The actor on yaml (taken: freed by s_env_stop), its first cycle not yet run. */
+static yard_actor_test_t *
+s_env_start(s_env_t *e, char *yaml)
+{
+    e->yaml = yaml;
+    e->t = s_start(yaml);
+    return e->t;
+}
+
+/* Stops the actor and frees its config; the fakes stay. */
+static void
+s_env_stop(s_env_t *e)
+{
+    yard_actor_test_destroy(&e->t);
+    free(e->yaml);
+    e->yaml = NULL;
+}
+
+static void
+s_env_close(s_env_t *e)
+{
+    s_env_stop(e);
+    yh_cf_stop(&e->cf);
+    yh_dyndns2_stop(&e->dyn);
+    yh_ipecho_stop(&e->echo);
+}
+
+/* The config of one dyndns2 record, home.example.com as user me with password pw: head is the
+ * top of the dns: section, v4 the value of ip.v4, server the provider's URL. */
+static void
+s_dyn_yaml(char *yaml, size_t cap, const char *head, const char *v4, const char *server)
+{
+    snprintf(yaml, cap,
+             "%s"
+             "  ip:\n"
+             "    v4: %s\n"
+             "  records:\n"
+             "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
+             "       username: me, password: pw}\n",
+             head, v4, server);
+}
+
 /* --- dyndns2 ------------------------------------------------------------------------------ */
 
 static char *
@@ -182,23 +233,35 @@ s_dyn_config(yh_ipecho_t *echo, yh_dyndns2_t *dyn, const char *password)
     return yaml;
 }
 
+/* An IP echo and a dyndns2 server that knows home.example.com for user me with password. */
+static void
+s_dyn_open(s_env_t *e, const char *password)
+{
+    *e = (s_env_t){.echo = yh_ipecho_start(), .dyn = yh_dyndns2_start("me", password)};
+    yh_dyndns2_add_host(e->dyn, "home.example.com");
+}
+
+static yard_actor_test_t *
+s_dyn_actor(s_env_t *e, const char *password)
+{
+    return s_env_start(e, s_dyn_config(e->echo, e->dyn, password));
+}
+
 /* First run updates; then 10 cycles with a stable address make no provider call; a change
  * makes exactly one. */
 static void
 t_dyndns2_update_only_on_change(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_dyndns2_t *dyn = yh_dyndns2_start("me", "s3cret-pw");
-    yh_dyndns2_add_host(dyn, "home.example.com");
-    yh_ipecho_set(echo, 200, "1.2.3.4\n");
-    char *yaml = s_dyn_config(echo, dyn, "s3cret-pw");
-    yard_actor_test_t *t = s_start(yaml);
+    s_env_t e;
+    s_dyn_open(&e, "s3cret-pw");
+    yh_ipecho_set(e.echo, 200, "1.2.3.4\n");
+    yard_actor_test_t *t = s_dyn_actor(&e, "s3cret-pw");
     s_first_cycle(t);
     char buf[64], host[256], myip[64], auth[256];
-    assert_int_equal(yh_dyndns2_calls(dyn), 1);
-    assert_string_equal(yh_dyndns2_addr(dyn, "home.example.com", buf, sizeof buf), "1.2.3.4");
-    assert_int_equal(yh_dyndns2_request(dyn, 0, host, myip, auth, sizeof host), 0);
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
+    assert_string_equal(yh_dyndns2_addr(e.dyn, "home.example.com", buf, sizeof buf), "1.2.3.4");
+    assert_int_equal(yh_dyndns2_request(e.dyn, 0, host, myip, auth, sizeof host), 0);
     assert_string_equal(host, "home.example.com");
     assert_string_equal(myip, "1.2.3.4");
     assert_string_equal(auth, "Basic bWU6czNjcmV0LXB3"); /* me:s3cret-pw */
@@ -208,27 +271,27 @@ t_dyndns2_update_only_on_change(void **state)
                             "\"dyndns2\",\"old\":null,\"new\":\"1.2.3.4\"}");
     free(ev);
 
-    size_t echo_before = yh_ipecho_count(echo);
+    size_t echo_before = yh_ipecho_count(e.echo);
     for (int i = 0; i < 10; i++) {
         s_next_cycle(t);
     }
-    assert_int_equal(yh_ipecho_count(echo) - echo_before, 10); /* it did look, 10 times */
-    assert_int_equal(yh_dyndns2_calls(dyn), 1);                /* and called nobody */
+    assert_int_equal(yh_ipecho_count(e.echo) - echo_before, 10); /* it did look, 10 times */
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 1);                /* and called nobody */
     assert_int_equal(s_state(t)->provider_calls, 1);
 
-    yh_ipecho_set(echo, 200, "5.6.7.8\n");
+    yh_ipecho_set(e.echo, 200, "5.6.7.8\n");
     int err = 0;
     char *r = s_call(t, "check", NULL, &err); /* says what would change, calls nobody */
     assert_int_equal(err, 0);
     assert_non_null(strstr(r, "\"current\":\"1.2.3.4\",\"discovered\":\"5.6.7.8\","
                               "\"would\":\"update\""));
     free(r);
-    assert_int_equal(yh_dyndns2_calls(dyn), 1);
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
     s_next_cycle(t);
     s_next_cycle(t);
     s_next_cycle(t);
-    assert_int_equal(yh_dyndns2_calls(dyn), 2);
-    assert_string_equal(yh_dyndns2_addr(dyn, "home.example.com", buf, sizeof buf), "5.6.7.8");
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 2);
+    assert_string_equal(yh_dyndns2_addr(e.dyn, "home.example.com", buf, sizeof buf), "5.6.7.8");
     ev = s_event(t, "dns.updated", 1);
     assert_non_null(strstr(ev, "\"old\":\"1.2.3.4\",\"new\":\"5.6.7.8\""));
     free(ev);
@@ -237,10 +300,7 @@ t_dyndns2_update_only_on_change(void **state)
     assert_null(strstr(all, "s3cret-pw"));
     assert_null(strstr(all, "bWU6czNjcmV0LXB3"));
     free(all);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_dyndns2_stop(&dyn);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* badauth, nohost, notfqdn, abuse, !donator (and numhost, badagent, !yours): one call, then
@@ -253,14 +313,12 @@ t_dyndns2_fatal_codes_hold(void **state)
     const char *codes[] = {"badauth",  "nohost",  "notfqdn",  "abuse",
                            "!donator", "numhost", "badagent", "!yours"};
     for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++) {
-        yh_ipecho_t *echo = yh_ipecho_start();
-        yh_dyndns2_t *dyn = yh_dyndns2_start("me", "pw");
-        yh_dyndns2_add_host(dyn, "home.example.com");
-        yh_dyndns2_script(dyn, &codes[c], 1);
-        char *yaml = s_dyn_config(echo, dyn, "pw");
-        yard_actor_test_t *t = s_start(yaml);
+        s_env_t e;
+        s_dyn_open(&e, "pw");
+        yh_dyndns2_script(e.dyn, &codes[c], 1);
+        yard_actor_test_t *t = s_dyn_actor(&e, "pw");
         s_first_cycle(t);
-        assert_int_equal(yh_dyndns2_calls(dyn), 1);
+        assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
         assert_int_equal(s_events(t, "dns.error"), 1);
         char *ev = s_event(t, "dns.error", 0);
         char want[64];
@@ -272,7 +330,7 @@ t_dyndns2_fatal_codes_hold(void **state)
         assert_non_null(strstr(ev, "\"until\":null"));
         assert_non_null(strstr(ev, "configuration"));
         free(ev);
-        yh_ipecho_set(echo, 200, "5.6.7.8\n");
+        yh_ipecho_set(e.echo, 200, "5.6.7.8\n");
         for (int i = 0; i < 4; i++) {
             s_next_cycle(t);
         }
@@ -281,16 +339,13 @@ t_dyndns2_fatal_codes_hold(void **state)
         assert_int_equal(err, 0);
         assert_non_null(strstr(r, "\"outcome\":\"held\""));
         free(r);
-        assert_int_equal(yh_dyndns2_calls(dyn), 1);   /* held: never again */
+        assert_int_equal(yh_dyndns2_calls(e.dyn), 1); /* held: never again */
         assert_int_equal(s_events(t, "dns.held"), 1); /* told once */
         r = s_call(t, "status", NULL, &err);
         assert_non_null(strstr(r, want));
         assert_non_null(strstr(r, "\"held\":{\"reason\":\"held until its configuration"));
         free(r);
-        yard_actor_test_destroy(&t);
-        free(yaml);
-        yh_dyndns2_stop(&dyn);
-        yh_ipecho_stop(&echo);
+        s_env_close(&e);
     }
 }
 
@@ -302,31 +357,26 @@ t_dyndns2_911_dnserr_wait_10_minutes(void **state)
     (void)state;
     const char *codes[] = {"911", "dnserr"};
     for (size_t c = 0; c < 2; c++) {
-        yh_ipecho_t *echo = yh_ipecho_start();
-        yh_dyndns2_t *dyn = yh_dyndns2_start("me", "pw");
-        yh_dyndns2_add_host(dyn, "home.example.com");
-        yh_dyndns2_script(dyn, &codes[c], 1);
-        char *yaml = s_dyn_config(echo, dyn, "pw");
-        yard_actor_test_t *t = s_start(yaml);
+        s_env_t e;
+        s_dyn_open(&e, "pw");
+        yh_dyndns2_script(e.dyn, &codes[c], 1);
+        yard_actor_test_t *t = s_dyn_actor(&e, "pw");
         int64_t t0 = yard_ctx_wall_ms(yard_actor_test_ctx(t));
         s_first_cycle(t);
-        assert_int_equal(yh_dyndns2_calls(dyn), 1);
+        assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
         char *ev = s_event(t, "dns.held", 0);
         assert_non_null(strstr(ev, codes[c]));
         free(ev);
         while (yard_ctx_wall_ms(yard_actor_test_ctx(t)) - t0 < 600000) {
-            assert_int_equal(yh_dyndns2_calls(dyn), 1);
+            assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
             s_next_cycle(t);
         }
         s_next_cycle(t);
-        assert_int_equal(yh_dyndns2_calls(dyn), 2);
+        assert_int_equal(yh_dyndns2_calls(e.dyn), 2);
         char buf[64];
-        assert_string_equal(yh_dyndns2_addr(dyn, "home.example.com", buf, sizeof buf), "1.2.3.4");
+        assert_string_equal(yh_dyndns2_addr(e.dyn, "home.example.com", buf, sizeof buf), "1.2.3.4");
         assert_int_equal(s_events(t, "dns.updated"), 1);
-        yard_actor_test_destroy(&t);
-        free(yaml);
-        yh_dyndns2_stop(&dyn);
-        yh_ipecho_stop(&echo);
+        s_env_close(&e);
     }
 }
 
@@ -337,34 +387,29 @@ static void
 t_dyndns2_nochg(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_dyndns2_t *dyn = yh_dyndns2_start("me", "pw");
-    yh_dyndns2_add_host(dyn, "home.example.com");
+    s_env_t e;
+    s_dyn_open(&e, "pw");
     const char *nochg[] = {"nochg 1.2.3.4", "nochg 1.2.3.4"};
-    yh_dyndns2_script(dyn, nochg, 2);
-    char *yaml = s_dyn_config(echo, dyn, "pw");
-    yard_actor_test_t *t = s_start(yaml);
+    yh_dyndns2_script(e.dyn, nochg, 2);
+    yard_actor_test_t *t = s_dyn_actor(&e, "pw");
     s_first_cycle(t);
-    assert_int_equal(yh_dyndns2_calls(dyn), 1);
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
     assert_int_equal(s_events(t, "dns.updated"), 1);
     for (int i = 0; i < 3; i++) {
         s_next_cycle(t);
     }
-    assert_int_equal(yh_dyndns2_calls(dyn), 1);
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 1);
     /* A second nochg in a row (a forced update of the same address) is logged as a warning. */
     yh_capture_t cap;
     yh_capture_start(&cap, 2);
     yard_actor_test_advance(t, 25LL * 86400000); /* past max_interval: a refresh is due */
     s_next_cycle(t);
     char *log = yh_capture_end(&cap, NULL);
-    assert_int_equal(yh_dyndns2_calls(dyn), 2);
+    assert_int_equal(yh_dyndns2_calls(e.dyn), 2);
     assert_non_null(strstr(log, "nochg again"));
     assert_null(strstr(log, "\"pw\""));
     free(log);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_dyndns2_stop(&dyn);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* --- Cloudflare --------------------------------------------------------------------------- */
@@ -399,26 +444,38 @@ s_cf_start(bool with_record)
     return cf;
 }
 
+/* An IP echo and the Cloudflare fake (s_cf_start). */
+static void
+s_cf_open(s_env_t *e, bool with_record)
+{
+    *e = (s_env_t){.echo = yh_ipecho_start(), .cf = s_cf_start(with_record)};
+}
+
+static yard_actor_test_t *
+s_cf_actor(s_env_t *e, const char *token, const char *extra)
+{
+    return s_env_start(e, s_cf_config(e->echo, e->cf, token, extra));
+}
+
 /* A missing record is created (POST with type, name, content); then only content is
  * PATCHed, the zone and record ids coming from the state (no lookup again). */
 static void
 t_cloudflare_create_then_patch(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_cloudflare_t *cf = s_cf_start(false);
-    char *yaml = s_cf_config(echo, cf, "cf-token-123", NULL);
-    yard_actor_test_t *t = s_start(yaml);
+    s_env_t e;
+    s_cf_open(&e, false);
+    yard_actor_test_t *t = s_cf_actor(&e, "cf-token-123", NULL);
     s_first_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, "GET"), 2); /* zone, record */
-    assert_int_equal(yh_cf_calls(cf, "POST"), 1);
+    assert_int_equal(yh_cf_calls(e.cf, "GET"), 2); /* zone, record */
+    assert_int_equal(yh_cf_calls(e.cf, "POST"), 1);
     char content[64], method[16], path[256], body[1024];
     int64_t ttl = 0;
-    assert_int_equal(yh_cf_record(cf, "A", "home.example.com", content, sizeof content, &ttl, NULL),
-                     0);
+    assert_int_equal(
+        yh_cf_record(e.cf, "A", "home.example.com", content, sizeof content, &ttl, NULL), 0);
     assert_string_equal(content, "1.2.3.4");
     assert_int_equal(ttl, 1);
-    assert_int_equal(yh_cf_request(cf, 2, method, path, body, sizeof body), 0);
+    assert_int_equal(yh_cf_request(e.cf, 2, method, path, body, sizeof body), 0);
     assert_string_equal(method, "POST");
     assert_string_equal(path, "/client/v4/zones/" S_ZONE_ID "/dns_records");
     assert_non_null(strstr(body, "\"content\":\"1.2.3.4\""));
@@ -426,20 +483,17 @@ t_cloudflare_create_then_patch(void **state)
     for (int i = 0; i < 10; i++) {
         s_next_cycle(t);
     }
-    assert_int_equal(yh_cf_calls(cf, NULL), 3); /* stable: nothing */
-    yh_ipecho_set(echo, 200, "5.6.7.8");
+    assert_int_equal(yh_cf_calls(e.cf, NULL), 3); /* stable: nothing */
+    yh_ipecho_set(e.echo, 200, "5.6.7.8");
     s_next_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, NULL), 4);
-    assert_int_equal(yh_cf_request(cf, 3, method, path, body, sizeof body), 0);
+    assert_int_equal(yh_cf_calls(e.cf, NULL), 4);
+    assert_int_equal(yh_cf_request(e.cf, 3, method, path, body, sizeof body), 0);
     assert_string_equal(method, "PATCH");
     assert_string_equal(body, "{\"content\":\"5.6.7.8\"}");
-    assert_int_equal(yh_cf_record(cf, "A", "home.example.com", content, sizeof content, NULL, NULL),
-                     0);
+    assert_int_equal(
+        yh_cf_record(e.cf, "A", "home.example.com", content, sizeof content, NULL, NULL), 0);
     assert_string_equal(content, "5.6.7.8");
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* An existing record: PATCH keeps its ttl and proxied; create: false with a missing record is
@@ -448,40 +502,34 @@ static void
 t_cloudflare_patch_keeps_ttl_proxied(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_cloudflare_t *cf = s_cf_start(true);
-    char *yaml = s_cf_config(echo, cf, "cf-token-123", NULL);
-    yard_actor_test_t *t = s_start(yaml);
+    s_env_t e;
+    s_cf_open(&e, true);
+    yard_actor_test_t *t = s_cf_actor(&e, "cf-token-123", NULL);
     s_first_cycle(t);
     char content[64];
     int64_t ttl = 0;
     bool proxied = false;
     assert_int_equal(
-        yh_cf_record(cf, "A", "home.example.com", content, sizeof content, &ttl, &proxied), 0);
+        yh_cf_record(e.cf, "A", "home.example.com", content, sizeof content, &ttl, &proxied), 0);
     assert_string_equal(content, "1.2.3.4");
     assert_int_equal(ttl, 300);
     assert_true(proxied);
-    assert_int_equal(yh_cf_calls(cf, "PATCH"), 1);
-    assert_int_equal(yh_cf_calls(cf, "POST"), 0);
+    assert_int_equal(yh_cf_calls(e.cf, "PATCH"), 1);
+    assert_int_equal(yh_cf_calls(e.cf, "POST"), 0);
     char *ev = s_event(t, "dns.updated", 0);
     assert_non_null(strstr(ev, "\"provider\":\"cloudflare\""));
     free(ev);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
+    s_env_stop(&e);
+    yh_cf_stop(&e.cf);
 
-    cf = s_cf_start(false);
-    yaml = s_cf_config(echo, cf, "cf-token-123", ", create: false");
-    t = s_start(yaml);
+    e.cf = s_cf_start(false);
+    t = s_cf_actor(&e, "cf-token-123", ", create: false");
     s_first_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, "POST"), 0);
+    assert_int_equal(yh_cf_calls(e.cf, "POST"), 0);
     ev = s_event(t, "dns.error", 0);
     assert_non_null(strstr(ev, "create is false"));
     free(ev);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* AAAA records from a v6 source; a record that already has the address is not PATCHed; a
@@ -550,13 +598,12 @@ t_cloudflare_wrong_token(void **state)
     } cases[] = {{"not-the-token", "9109", "Invalid access token"},
                  {"read-only-token", "10000", "Authentication error"}};
     for (size_t c = 0; c < 2; c++) {
-        yh_ipecho_t *echo = yh_ipecho_start();
-        yh_cloudflare_t *cf = s_cf_start(true);
-        yh_cf_add_readonly_token(cf, "read-only-token");
-        char *yaml = s_cf_config(echo, cf, cases[c].token, NULL);
-        yard_actor_test_t *t = s_start(yaml);
+        s_env_t e;
+        s_cf_open(&e, true);
+        yh_cf_add_readonly_token(e.cf, "read-only-token");
+        yard_actor_test_t *t = s_cf_actor(&e, cases[c].token, NULL);
         s_first_cycle(t);
-        size_t calls = yh_cf_calls(cf, NULL);
+        size_t calls = yh_cf_calls(e.cf, NULL);
         assert_true(calls >= 1);
         char *ev = s_event(t, "dns.error", 0);
         char want[64];
@@ -568,7 +615,7 @@ t_cloudflare_wrong_token(void **state)
         for (int i = 0; i < 5; i++) {
             s_next_cycle(t);
         }
-        assert_int_equal(yh_cf_calls(cf, NULL), calls);
+        assert_int_equal(yh_cf_calls(e.cf, NULL), calls);
         assert_int_equal(s_events(t, "dns.held"), 1);
         char *all = s_all_events(t);
         assert_null(strstr(all, cases[c].token));
@@ -577,10 +624,7 @@ t_cloudflare_wrong_token(void **state)
         char *st = s_call(t, "status", NULL, &err);
         assert_null(strstr(st, cases[c].token));
         free(st);
-        yard_actor_test_destroy(&t);
-        free(yaml);
-        yh_cf_stop(&cf);
-        yh_ipecho_stop(&echo);
+        s_env_close(&e);
     }
 }
 
@@ -590,14 +634,13 @@ static void
 t_cloudflare_429_retry_after(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_cloudflare_t *cf = s_cf_start(true);
-    yh_cf_inject(cf, 429, 1200, 1);
-    char *yaml = s_cf_config(echo, cf, "cf-token-123", NULL);
-    yard_actor_test_t *t = s_start(yaml);
+    s_env_t e;
+    s_cf_open(&e, true);
+    yh_cf_inject(e.cf, 429, 1200, 1);
+    yard_actor_test_t *t = s_cf_actor(&e, "cf-token-123", NULL);
     int64_t t0 = yard_ctx_wall_ms(yard_actor_test_ctx(t));
     s_first_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, NULL), 1);
+    assert_int_equal(yh_cf_calls(e.cf, NULL), 1);
     char *ev = s_event(t, "dns.error", 0);
     assert_non_null(strstr(ev, "\"code\":\"http 429\""));
     free(ev);
@@ -605,18 +648,15 @@ t_cloudflare_429_retry_after(void **state)
     assert_non_null(strstr(ev, "\"until\":\"2026-01-01T00:20:00Z\""));
     free(ev);
     while (yard_ctx_wall_ms(yard_actor_test_ctx(t)) - t0 < 1200000) {
-        assert_int_equal(yh_cf_calls(cf, NULL), 1);
+        assert_int_equal(yh_cf_calls(e.cf, NULL), 1);
         s_next_cycle(t);
     }
     s_next_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, "PATCH"), 1);
+    assert_int_equal(yh_cf_calls(e.cf, "PATCH"), 1);
     char content[64];
-    yh_cf_record(cf, "A", "home.example.com", content, sizeof content, NULL, NULL);
+    yh_cf_record(e.cf, "A", "home.example.com", content, sizeof content, NULL, NULL);
     assert_string_equal(content, "1.2.3.4");
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* The fake's own limit (the documented 1200 per 5 minutes, here 2 per minute) answers 429
@@ -625,21 +665,17 @@ static void
 t_cloudflare_rate_limit(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_cloudflare_t *cf = s_cf_start(true);
-    yh_cf_rate_limit(cf, 2, 60);
-    char *yaml = s_cf_config(echo, cf, "cf-token-123", NULL);
-    yard_actor_test_t *t = s_start(yaml);
+    s_env_t e;
+    s_cf_open(&e, true);
+    yh_cf_rate_limit(e.cf, 2, 60);
+    yard_actor_test_t *t = s_cf_actor(&e, "cf-token-123", NULL);
     s_first_cycle(t); /* zone, record lookup, then the PATCH is the third: 429 */
-    assert_int_equal(yh_cf_calls(cf, NULL), 3);
+    assert_int_equal(yh_cf_calls(e.cf, NULL), 3);
     char *ev = s_event(t, "dns.error", 0);
     assert_non_null(strstr(ev, "http 429"));
     free(ev);
     assert_int_equal(s_events(t, "dns.held") + s_events(t, "dns.updated"), 1);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* 5xx then success: retried with backoff in the same cycle; nothing is marked set while the
@@ -649,25 +685,22 @@ static void
 t_cloudflare_5xx_then_success(void **state)
 {
     (void)state;
-    yh_ipecho_t *echo = yh_ipecho_start();
-    yh_cloudflare_t *cf = s_cf_start(true);
-    yh_cf_inject(cf, 503, 0, 2);
-    char *yaml = s_cf_config(echo, cf, "cf-token-123", NULL);
-    yard_actor_test_t *t = s_start(yaml);
+    s_env_t e;
+    s_cf_open(&e, true);
+    yh_cf_inject(e.cf, 503, 0, 2);
+    yard_actor_test_t *t = s_cf_actor(&e, "cf-token-123", NULL);
     s_first_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, NULL), 5); /* zone x3 (two 503), record, PATCH */
+    assert_int_equal(yh_cf_calls(e.cf, NULL), 5); /* zone x3 (two 503), record, PATCH */
     assert_int_equal(s_events(t, "dns.error"), 0);
     assert_int_equal(s_events(t, "dns.updated"), 1);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
+    s_env_stop(&e);
+    yh_cf_stop(&e.cf);
 
-    cf = s_cf_start(true);
-    yh_cf_inject(cf, 502, 0, 100);
-    yaml = s_cf_config(echo, cf, "cf-token-123", NULL);
-    t = s_start(yaml);
+    e.cf = s_cf_start(true);
+    yh_cf_inject(e.cf, 502, 0, 100);
+    t = s_cf_actor(&e, "cf-token-123", NULL);
     s_first_cycle(t);
-    assert_int_equal(yh_cf_calls(cf, NULL), 3); /* http_attempts: 3 */
+    assert_int_equal(yh_cf_calls(e.cf, NULL), 3); /* http_attempts: 3 */
     char *ev = s_event(t, "dns.error", 0);
     assert_non_null(strstr(ev, "\"code\":\"http 502\""));
     free(ev);
@@ -676,14 +709,11 @@ t_cloudflare_5xx_then_success(void **state)
     assert_non_null(strstr(st, "\"address\":null"));
     free(st);
     s_next_cycle(t); /* within min_error_interval (5 min) plus jitter: maybe held */
-    yh_cf_inject(cf, 502, 0, 0);
+    yh_cf_inject(e.cf, 502, 0, 0);
     s_next_cycle(t);
     s_next_cycle(t);
     assert_int_equal(s_events(t, "dns.updated"), 1);
-    yard_actor_test_destroy(&t);
-    free(yaml);
-    yh_cf_stop(&cf);
-    yh_ipecho_stop(&echo);
+    s_env_close(&e);
 }
 
 /* A provider that refuses the connection, or never answers (a held reply, past
@@ -701,18 +731,14 @@ t_transport_failures(void **state)
     } cases[] = {{"http://127.0.0.1:1", "UNREACHABLE"}, {yh_dyndns2_url(dyn), "TIMEOUT"}};
     yh_dyndns2_hold(dyn, true);
     for (size_t c = 0; c < 2; c++) {
-        char yaml[4096];
-        snprintf(yaml, sizeof yaml,
-                 "dns:\n"
-                 "  interval: 5m\n"
-                 "  http_timeout: 300ms\n"
-                 "  http_attempts: 3\n"
-                 "  ip:\n"
-                 "    v4: {web: ['%s']}\n"
-                 "  records:\n"
-                 "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
-                 "       username: me, password: pw}\n",
-                 yh_ipecho_url(echo), cases[c].server);
+        char yaml[4096], v4[256];
+        snprintf(v4, sizeof v4, "{web: ['%s']}", yh_ipecho_url(echo));
+        s_dyn_yaml(yaml, sizeof yaml,
+                   "dns:\n"
+                   "  interval: 5m\n"
+                   "  http_timeout: 300ms\n"
+                   "  http_attempts: 3\n",
+                   v4, cases[c].server);
         yard_actor_test_t *t = s_start(yaml);
         s_first_cycle(t);
         char *ev = s_event(t, "dns.error", 0);
@@ -801,15 +827,10 @@ t_verify_disagreeing_source(void **state)
     yh_dyndns2_add_host(dyn, "home.example.com");
     yh_ipecho_set(a, 200, "1.2.3.4");
     yh_ipecho_set(b, 200, "6.6.6.6");
-    char yaml[4096], url_a[128];
+    char yaml[4096], url_a[128], v4[512];
     snprintf(url_a, sizeof url_a, "%s", yh_ipecho_url(a));
-    snprintf(yaml, sizeof yaml,
-             S_HEAD "  ip:\n"
-                    "    v4: {web: ['%s', '%s'], verify: 2}\n"
-                    "  records:\n"
-                    "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
-                    "       username: me, password: pw}\n",
-             url_a, yh_ipecho_url(b), yh_dyndns2_url(dyn));
+    snprintf(v4, sizeof v4, "{web: ['%s', '%s'], verify: 2}", url_a, yh_ipecho_url(b));
+    s_dyn_yaml(yaml, sizeof yaml, S_HEAD, v4, yh_dyndns2_url(dyn));
     yard_actor_test_t *t = s_start(yaml);
     s_first_cycle(t);
     s_next_cycle(t);
@@ -852,15 +873,10 @@ t_garbage_sources(void **state)
         yh_dyndns2_t *dyn = yh_dyndns2_start("me", "pw");
         yh_dyndns2_add_host(dyn, "home.example.com");
         yh_ipecho_set(bad, cases[c].status, cases[c].body);
-        char yaml[4096], url_bad[128];
+        char yaml[4096], url_bad[128], v4[512];
         snprintf(url_bad, sizeof url_bad, "%s", yh_ipecho_url(bad));
-        snprintf(yaml, sizeof yaml,
-                 S_HEAD "  ip:\n"
-                        "    v4: {web: ['%s']}\n"
-                        "  records:\n"
-                        "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
-                        "       username: me, password: pw}\n",
-                 url_bad, yh_dyndns2_url(dyn));
+        snprintf(v4, sizeof v4, "{web: ['%s']}", url_bad);
+        s_dyn_yaml(yaml, sizeof yaml, S_HEAD, v4, yh_dyndns2_url(dyn));
         yard_actor_test_t *t = s_start(yaml);
         s_first_cycle(t);
         assert_int_equal(yh_dyndns2_calls(dyn), 0);
@@ -870,13 +886,8 @@ t_garbage_sources(void **state)
         free(ev);
         yard_actor_test_destroy(&t);
         /* The same bad source first, a good one second: the good one is used. */
-        snprintf(yaml, sizeof yaml,
-                 S_HEAD "  ip:\n"
-                        "    v4: {web: ['%s', '%s']}\n"
-                        "  records:\n"
-                        "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
-                        "       username: me, password: pw}\n",
-                 url_bad, yh_ipecho_url(good), yh_dyndns2_url(dyn));
+        snprintf(v4, sizeof v4, "{web: ['%s', '%s']}", url_bad, yh_ipecho_url(good));
+        s_dyn_yaml(yaml, sizeof yaml, S_HEAD, v4, yh_dyndns2_url(dyn));
         t = s_start(yaml);
         s_first_cycle(t);
         assert_int_equal(yh_dyndns2_calls(dyn), 1);
@@ -908,15 +919,9 @@ t_sources_and_check(void **state)
         {"{static: 9.9.9.9}", "", "\"address\":\"9.9.9.9\""},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        char yaml[4096];
-        snprintf(yaml, sizeof yaml,
-                 S_HEAD "%s"
-                        "  ip:\n"
-                        "    v4: %s\n"
-                        "  records:\n"
-                        "    - {name: home.example.com, provider: dyndns2, server: '%s',\n"
-                        "       username: me, password: pw}\n",
-                 cases[c].extra, cases[c].src, yh_dyndns2_url(dyn));
+        char yaml[4096], head[512];
+        snprintf(head, sizeof head, S_HEAD "%s", cases[c].extra);
+        s_dyn_yaml(yaml, sizeof yaml, head, cases[c].src, yh_dyndns2_url(dyn));
         yard_actor_test_t *t = s_start(yaml);
         size_t before = yh_dyndns2_calls(dyn);
         s_first_cycle(t);
