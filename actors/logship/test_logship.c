@@ -42,6 +42,33 @@ s_files(const char *body)
     return out;
 }
 
+/* The actor on every *.log in logs/. */
+static yard_actor_test_t *
+s_start_logs(const char *extra, const char *es, const char *url)
+{
+    char *files = s_files(NULL);
+    yard_actor_test_t *t = s_start(files, extra, es, url);
+    free(files);
+    return t;
+}
+
+/* Elasticsearch requiring the Authorization value want; secret is written to dir/name, which
+ * es_key (the elasticsearch: keys, ending with the file's key) names; n lines of app.log must
+ * then all arrive. */
+static yard_actor_test_t *
+s_auth_ships(const char *name, const char *secret, const char *es_key, const char *want, unsigned n)
+{
+    char file[512], es[700];
+    snprintf(file, sizeof file, "%s/%s", lst_env.dir, name);
+    lst_append(file, secret);
+    snprintf(es, sizeof es, "%s%s\n", es_key, file);
+    es_fake_require_auth(lst_env.es, want);
+    lst_write_lines(s_path("app.log"), 0, n, 60);
+    yard_actor_test_t *t = s_start_logs(NULL, es, NULL);
+    assert_int_equal(lst_run_docs(t, lst_env.es, n, 20000), 0);
+    return t;
+}
+
 /* Lines present at start and lines that come later all arrive, once each, with the fields. */
 static void
 test_ships_file(void **state)
@@ -84,9 +111,7 @@ test_mixed_item_statuses(void **state)
     int statuses[10] = {201, 409, 429, 400, 201, 503, 201, 429, 400, 201};
     es_fake_item_statuses(lst_env.es, statuses, 10);
     lst_write_lines(s_path("app.log"), 0, 10, 60);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
-    free(files);
+    yard_actor_test_t *t = s_start_logs(NULL, NULL, NULL);
     /* 10 lines: 2 dead-lettered (400), 1 answered 409 (a duplicate: done, not stored) */
     assert_int_equal(lst_run_docs(t, lst_env.es, 7, 20000), 0);
     lst_run_for(t, 200);
@@ -122,9 +147,7 @@ test_413_splits(void **state)
     lst_write_lines(s_path("app.log"), 0, 150, 100);
     lst_write_lines(s_path("app.log"), 150, 1, 9000);
     lst_write_lines(s_path("app.log"), 151, 49, 100);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
-    free(files);
+    yard_actor_test_t *t = s_start_logs(NULL, NULL, NULL);
     assert_int_equal(lst_run_docs(t, lst_env.es, 199, 30000), 0);
     size_t docs;
     assert_int_equal(lst_found(lst_env.es, 200, &docs), 199);
@@ -143,9 +166,7 @@ test_long_lines(void **state)
     lst_write_lines(s_path("app.log"), 0, 1, 100);
     lst_write_lines(s_path("app.log"), 1, 1, 200000);
     lst_write_lines(s_path("app.log"), 2, 3, 100);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, "  max_line: 1KiB\n", NULL, NULL);
-    free(files);
+    yard_actor_test_t *t = s_start_logs("  max_line: 1KiB\n", NULL, NULL);
     assert_int_equal(lst_run_docs(t, lst_env.es, 5, 20000), 0);
     lst_write_lines(s_path("app.log"), 5, 2, 100);
     assert_int_equal(lst_run_docs(t, lst_env.es, 7, 20000), 0);
@@ -238,9 +259,7 @@ test_json_lines(void **state)
                "{\"ts\":\"2026-12-04T10:00:00.000Z\",\"level\":\"warn\",\"component\":\"broker\","
                "\"msg\":\"replica declared dead\",\"service\":\"echo\",\"missed\":3}\n"
                "not json {\n");
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
-    free(files);
+    yard_actor_test_t *t = s_start_logs(NULL, NULL, NULL);
     assert_int_equal(lst_run_docs(t, lst_env.es, 2, 20000), 0);
     char buf[4096];
     assert_int_equal(lst_docs_with(lst_env.es, "replica declared dead", buf, sizeof buf), 1);
@@ -259,16 +278,8 @@ static void
 test_api_key(void **state)
 {
     (void)state;
-    char keyfile[512], es[700];
-    snprintf(keyfile, sizeof keyfile, "%s/es-key", lst_env.dir);
-    lst_append(keyfile, "c2VjcmV0LWtleS0xMjM=\n");
-    snprintf(es, sizeof es, "    api_key_file: %s\n", keyfile);
-    es_fake_require_auth(lst_env.es, "ApiKey c2VjcmV0LWtleS0xMjM=");
-    lst_write_lines(s_path("app.log"), 0, 20, 60);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, es, NULL);
-    free(files);
-    assert_int_equal(lst_run_docs(t, lst_env.es, 20, 20000), 0);
+    yard_actor_test_t *t = s_auth_ships("es-key", "c2VjcmV0LWtleS0xMjM=\n",
+                                        "    api_key_file: ", "ApiKey c2VjcmV0LWtleS0xMjM=", 20);
     char *st = lst_status(t);
     assert_null(strstr(st, "c2VjcmV0"));
     free(st);
@@ -287,12 +298,10 @@ test_https_ca_file(void **state)
     lst_append(ca, yh_test_cert_pem);
     snprintf(es, sizeof es, "    ca_file: %s\n", ca);
     lst_write_lines(s_path("app.log"), 0, 40, 60);
-    char *files = s_files(NULL);
     char url[128];
     snprintf(url, sizeof url, "%s", es_fake_url(tls));
     assert_int_equal(strncmp(url, "https://", 8), 0);
-    yard_actor_test_t *t = s_start(files, NULL, es, url);
-    free(files);
+    yard_actor_test_t *t = s_start_logs(NULL, es, url);
     assert_int_equal(lst_run_docs(t, tls, 40, 20000), 0);
     assert_int_equal(lst_found(tls, 40, NULL), 40);
     yard_actor_test_destroy(&t);
@@ -305,9 +314,7 @@ test_https_ca_file(void **state)
     lst_write_lines(s_path("app.log"), 40, 40, 60);
     char extra[600];
     snprintf(extra, sizeof extra, "  http_ca_file: %s\n", ca);
-    files = s_files(NULL);
-    t = s_start(files, extra, NULL, url);
-    free(files);
+    t = s_start_logs(extra, NULL, url);
     assert_int_equal(lst_run_docs(t, tls, 40, 20000), 0);
     yard_actor_test_destroy(&t);
     es_fake_stop(&tls);
@@ -318,16 +325,9 @@ static void
 test_basic_auth(void **state)
 {
     (void)state;
-    char pwfile[512], es[700];
-    snprintf(pwfile, sizeof pwfile, "%s/es-pw", lst_env.dir);
-    lst_append(pwfile, "hunter22\n");
-    snprintf(es, sizeof es, "    username: elastic\n    password_file: %s\n", pwfile);
-    es_fake_require_auth(lst_env.es, "Basic ZWxhc3RpYzpodW50ZXIyMg==");
-    lst_write_lines(s_path("app.log"), 0, 5, 60);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, es, NULL);
-    free(files);
-    assert_int_equal(lst_run_docs(t, lst_env.es, 5, 20000), 0);
+    yard_actor_test_t *t = s_auth_ships(
+        "es-pw", "hunter22\n",
+        "    username: elastic\n    password_file: ", "Basic ZWxhc3RpYzpodW50ZXIyMg==", 5);
     yard_actor_test_destroy(&t);
 }
 
@@ -338,8 +338,7 @@ test_spool_survives_restart(void **state)
 {
     (void)state;
     lst_write_lines(s_path("app.log"), 0, 1000, 80);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, NULL, es_fake_closed_url());
+    yard_actor_test_t *t = s_start_logs(NULL, NULL, es_fake_closed_url());
     lst_run_for(t, 1500);
     char *st = lst_status(t);
     assert_int_equal(lst_json_num(st, "spooled"), 1000);
@@ -348,8 +347,7 @@ test_spool_survives_restart(void **state)
     free(st);
     yard_actor_test_destroy(&t);
     lst_write_lines(s_path("app.log"), 1000, 100, 80);
-    t = s_start(files, NULL, NULL, NULL);
-    free(files);
+    t = s_start_logs(NULL, NULL, NULL);
     assert_int_equal(lst_run_docs(t, lst_env.es, 1100, 30000), 0);
     size_t docs;
     assert_int_equal(lst_found(lst_env.es, 1100, &docs), 1100);
@@ -369,9 +367,7 @@ test_whole_429_then_recovers(void **state)
     (void)state;
     es_fake_mode(lst_env.es, ES_FAKE_REJECTING);
     lst_write_lines(s_path("app.log"), 0, 600, 80);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
-    free(files);
+    yard_actor_test_t *t = s_start_logs(NULL, NULL, NULL);
     char *st = NULL;
     for (int i = 0; i < 200; i++) {
         lst_run_for(t, 20);
@@ -404,8 +400,7 @@ test_drain_flushes_and_persists(void **state)
     (void)state;
     es_fake_delay(lst_env.es, 40); /* a slow Elasticsearch: batches wait in the queue */
     lst_write_lines(s_path("app.log"), 0, 3000, 100);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, NULL, NULL, NULL);
+    yard_actor_test_t *t = s_start_logs(NULL, NULL, NULL);
     assert_int_equal(lst_run_docs(t, lst_env.es, 400, 20000), 0);
     char *st = lst_status(t);
     long long queued = lst_json_num(st, "queued");
@@ -415,8 +410,7 @@ test_drain_flushes_and_persists(void **state)
     size_t at_stop = es_fake_docs(lst_env.es);
     assert_true(at_stop >= 400 + (size_t)queued - 200); /* the queue went out, not dropped */
     es_fake_delay(lst_env.es, 0);
-    t = s_start(files, NULL, NULL, NULL);
-    free(files);
+    t = s_start_logs(NULL, NULL, NULL);
     assert_int_equal(lst_run_docs(t, lst_env.es, 3000, 20000), 0);
     lst_run_for(t, 100);
     size_t docs;
@@ -435,9 +429,7 @@ test_file_output(void **state)
     snprintf(out, sizeof out, "%s/out.ndjson", lst_env.dir);
     snprintf(extra, sizeof extra, "  output: file:%s\n", out);
     lst_write_lines(s_path("app.log"), 0, 30, 60);
-    char *files = s_files(NULL);
-    yard_actor_test_t *t = s_start(files, extra, NULL, NULL);
-    free(files);
+    yard_actor_test_t *t = s_start_logs(extra, NULL, NULL);
     char *st = NULL;
     for (int i = 0; i < 200; i++) {
         lst_run_for(t, 20);
