@@ -75,6 +75,14 @@ s_events(yard_actor_test_t *t)
     return yard_actor_test_published(t, 0, NULL, NULL, NULL);
 }
 
+/* Decodes msgpack data into m, on zone (the caller destroys it). */
+static void
+s_decode(const void *data, size_t size, msgpack_zone *zone, msgpack_object *m)
+{
+    msgpack_zone_init(zone, 4096);
+    assert_int_equal(yard_mp_decode(data, size, zone, m, NULL, 0), 0);
+}
+
 /* Event i's subject and one string / integer field of its body. */
 static void
 s_event(yard_actor_test_t *t, size_t i, const char *subject, const char *key, const char *want)
@@ -85,9 +93,8 @@ s_event(yard_actor_test_t *t, size_t i, const char *subject, const char *key, co
     assert_true(i < yard_actor_test_published(t, i, &subj, &body, &size));
     assert_string_equal(subj, subject);
     msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
     msgpack_object m;
-    assert_int_equal(yard_mp_decode(body, size, &zone, &m, NULL, 0), 0);
+    s_decode(body, size, &zone, &m);
     char got[256] = "";
     assert_int_equal(yard_mp_get_strbuf(&m, key, got, sizeof got, NULL, 0), 0);
     if (!strstr(got, want)) {
@@ -103,9 +110,8 @@ s_event_int(yard_actor_test_t *t, size_t i, const char *key)
     size_t size = 0;
     assert_true(i < yard_actor_test_published(t, i, NULL, &body, &size));
     msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
     msgpack_object m;
-    assert_int_equal(yard_mp_decode(body, size, &zone, &m, NULL, 0), 0);
+    s_decode(body, size, &zone, &m);
     int64_t v = -1;
     assert_int_equal(yard_mp_get_int(&m, key, &v, NULL, 0), 0);
     msgpack_zone_destroy(&zone);
@@ -129,9 +135,8 @@ s_text_op(yard_actor_test_t *t, const char *op, char *type, size_t typelen)
     size_t size = 0;
     assert_int_equal(yard_request_outcome_test(req, &out, &size, NULL), 0);
     msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
     msgpack_object m;
-    assert_int_equal(yard_mp_decode(out, size, &zone, &m, NULL, 0), 0);
+    s_decode(out, size, &zone, &m);
     assert_int_equal(m.type, MSGPACK_OBJECT_STR);
     char *text = calloc(1, m.via.str.size + 1); /* not strndup: the bytes are not a C string */
     memcpy(text, m.via.str.ptr, m.via.str.size);
@@ -419,6 +424,41 @@ s_answered(void *arg)
     return yard_request_outcome_test(w->req, NULL, NULL, NULL) != 1;
 }
 
+/* A fake whose /ping answers 204. */
+static yh_http_fake_t *
+s_ping_fake(void)
+{
+    yh_http_fake_t *f = yh_http_fake_start();
+    yh_http_reply_t ok = {.status = 204};
+    yh_http_fake_script(f, "/ping", &ok, 1);
+    return f;
+}
+
+/* The actor with check api on f's /ping (every 1h, 204 expected, up after one success) and
+ * the check lines in more, once api has run. */
+static yard_actor_test_t *
+s_api_start(yh_http_fake_t *f, const char *more)
+{
+    char config[512];
+    snprintf(config, sizeof config,
+             "health:\n  up_after: 1\n  checks:\n"
+             "    - {name: api, http: '%s', every: 1h, expect_status: 204}\n%s",
+             yh_http_fake_url(f, "/ping"), more);
+    yard_actor_test_t *t = s_start(config);
+    s_wait_runs(t, "api", 1);
+    return t;
+}
+
+/* The op check {name: api}, sent. */
+static s_req_wait_t
+s_check_api(yard_actor_test_t *t)
+{
+    return (s_req_wait_t){yard_actor_test_call(t, "check",
+                                               "\x81\xa4name\xa3"
+                                               "api",
+                                               10)};
+}
+
 typedef struct {
     yh_http_fake_t *f;
     size_t n;
@@ -438,22 +478,11 @@ static void
 test_check_waits_for_the_record_lock(void **state)
 {
     (void)state;
-    yh_http_fake_t *f = yh_http_fake_start();
-    yh_http_reply_t ok = {.status = 204};
-    yh_http_fake_script(f, "/ping", &ok, 1);
-    char config[512];
-    snprintf(config, sizeof config,
-             "health:\n  up_after: 1\n  checks:\n"
-             "    - {name: api, http: '%s', every: 1h, expect_status: 204}\n",
-             yh_http_fake_url(f, "/ping"));
-    yard_actor_test_t *t = s_start(config);
-    s_wait_runs(t, "api", 1);
+    yh_http_fake_t *f = s_ping_fake();
+    yard_actor_test_t *t = s_api_start(f, "");
     yard_store_t *store = yard_ctx_store(yard_actor_test_ctx(t));
     assert_int_equal(yard_store_set_nx(store, "health:apply:api", "other", 5, 60000), 1);
-    s_req_wait_t w = {yard_actor_test_call(t, "check",
-                                           "\x81\xa4name\xa3"
-                                           "api",
-                                           10)};
+    s_req_wait_t w = s_check_api(t);
     s_count_t served = {f, 2};
     assert_int_equal(yard_actor_test_run(t, S_WAIT_MS, s_served, &served), 0);
     for (int i = 0; i < 10; i++) { /* retries every 20 ms while the lock is taken */
@@ -480,29 +509,17 @@ static void
 test_ops(void **state)
 {
     (void)state;
-    yh_http_fake_t *f = yh_http_fake_start();
-    yh_http_reply_t ok = {.status = 204};
-    yh_http_fake_script(f, "/ping", &ok, 1);
-    char config[512];
-    snprintf(config, sizeof config,
-             "health:\n  up_after: 1\n  checks:\n"
-             "    - {name: api, http: '%s', every: 1h, expect_status: 204}\n"
-             "    - {name: never-run, tcp: '127.0.0.1:1', every: 1h}\n",
-             yh_http_fake_url(f, "/ping"));
-    yard_actor_test_t *t = s_start(config);
-    s_wait_runs(t, "api", 1);
-    s_req_wait_t w = {yard_actor_test_call(t, "check",
-                                           "\x81\xa4name\xa3"
-                                           "api",
-                                           10)};
+    yh_http_fake_t *f = s_ping_fake();
+    yard_actor_test_t *t =
+        s_api_start(f, "    - {name: never-run, tcp: '127.0.0.1:1', every: 1h}\n");
+    s_req_wait_t w = s_check_api(t);
     assert_int_equal(yard_actor_test_run(t, S_WAIT_MS, s_answered, &w), 0);
     const void *out = NULL;
     size_t size = 0;
     assert_int_equal(yard_request_outcome_test(w.req, &out, &size, NULL), 0);
     msgpack_zone zone;
-    msgpack_zone_init(&zone, 4096);
     msgpack_object m;
-    assert_int_equal(yard_mp_decode(out, size, &zone, &m, NULL, 0), 0);
+    s_decode(out, size, &zone, &m);
     bool okv = false;
     char st[16];
     assert_int_equal(yard_mp_get_bool(&m, "ok", &okv, NULL, 0), 0);
@@ -574,9 +591,8 @@ test_no_checks_idles(void **state)
     size_t size = 0;
     assert_int_equal(yard_request_outcome_test(req, &out, &size, NULL), 0);
     msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
     msgpack_object m;
-    assert_int_equal(yard_mp_decode(out, size, &zone, &m, NULL, 0), 0);
+    s_decode(out, size, &zone, &m);
     char note[256];
     assert_int_equal(yard_mp_get_strbuf(&m, "note", note, sizeof note, NULL, 0), 0);
     assert_non_null(strstr(note, "no checks configured"));
