@@ -293,6 +293,15 @@ t_first_sync(void **state)
     s_stop(&f);
 }
 
+/* Adds n messages from a@example.com with subject to the fake's INBOX. */
+static void
+s_add_inbox(s_fix_t *f, int n, const char *subject)
+{
+    for (int i = 0; i < n; i++) {
+        gm_fake_add(f->gm, "a@example.com", subject, "INBOX", NULL, NULL, NULL);
+    }
+}
+
 static void
 t_max_initial(void **state)
 {
@@ -320,9 +329,7 @@ t_incremental_pages(void **state)
     (void)state;
     s_fix_t f;
     s_start(&f, NULL, NULL, NULL, NULL);
-    for (int i = 0; i < 3; i++) {
-        gm_fake_add(f.gm, "a@example.com", "old", "INBOX", NULL, NULL, NULL);
-    }
+    s_add_inbox(&f, 3, "old");
     s_sync(&f, "me");
     assert_int_equal(s_count(&f, "gmail.message.me"), 3);
     gm_fake_page_size(f.gm, 3);
@@ -357,9 +364,7 @@ t_resync_after_404(void **state)
     (void)state;
     s_fix_t f;
     s_start(&f, NULL, NULL, NULL, NULL);
-    for (int i = 0; i < 3; i++) {
-        gm_fake_add(f.gm, "a@example.com", "old", "INBOX", NULL, NULL, NULL);
-    }
+    s_add_inbox(&f, 3, "old");
     s_sync(&f, "me");
     gm_fake_add(f.gm, "a@example.com", "new 1", "INBOX", NULL, NULL, NULL);
     gm_fake_add(f.gm, "a@example.com", "new 2", "INBOX", NULL, NULL, NULL);
@@ -632,9 +637,7 @@ t_quota_bucket(void **state)
     s_fix_t f;
     s_start(&f, NULL, "  quota_rate: 20\n  quota_burst: 25\n", NULL, NULL);
     gm_fake_rate_limit(f.gm, 50);
-    for (int i = 0; i < 12; i++) {
-        gm_fake_add(f.gm, "a@example.com", "q", "INBOX", NULL, NULL, NULL);
-    }
+    s_add_inbox(&f, 12, "q");
     long long t0 = yh_now_ms();
     s_sync(&f, "me");
     long long took = yh_now_ms() - t0;
@@ -649,9 +652,7 @@ t_quota_bucket(void **state)
     /* without the bucket's pace the same fake answers 429s (the retries ride them out) */
     s_start(&f, NULL, "  quota_rate: 100000\n  quota_burst: 100000\n", NULL, NULL);
     gm_fake_rate_limit(f.gm, 50);
-    for (int i = 0; i < 12; i++) {
-        gm_fake_add(f.gm, "a@example.com", "q", "INBOX", NULL, NULL, NULL);
-    }
+    s_add_inbox(&f, 12, "q");
     s_sync(&f, "me");
     assert_true(gm_fake_answers(f.gm, 429) > 0);
     s_stop(&f);
@@ -659,47 +660,47 @@ t_quota_bucket(void **state)
 
 /* --- rules and actions --------------------------------------------------------------------- */
 
+/* What a stand-in actor was sent: the first 16 values of one field, and how many. */
+typedef struct {
+    char v[16][512];
+    int n;
+} s_tally_t;
+
 static struct {
     pthread_mutex_t lock;
-    char texts[16][512];
-    int n_notify, n_sink;
-    char sink_subjects[16][128];
+    s_tally_t notify, sink; /* telegram notify's texts, sink mail's subjects */
 } R = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Counts req into tally with its string field key, and answers ok. */
+static int
+s_tally(yard_request_t *req, const char *key, s_tally_t *tally)
+{
+    const char *value = NULL;
+    int rc = yard_req_str(req, key, &value);
+    if (rc != 0) {
+        return rc;
+    }
+    pthread_mutex_lock(&R.lock);
+    if (tally->n < 16) {
+        snprintf(tally->v[tally->n], sizeof tally->v[0], "%s", value);
+    }
+    tally->n++;
+    pthread_mutex_unlock(&R.lock);
+    return yard_request_reply(req, "\x81\xa2ok\xc3", 5);
+}
 
 static int
 s_tg_notify(yard_request_t *req, void *state)
 {
     (void)state;
-    const char *text = NULL;
-    int rc = yard_req_str(req, "text", &text);
-    if (rc != 0) {
-        return rc;
-    }
-    pthread_mutex_lock(&R.lock);
-    if (R.n_notify < 16) {
-        snprintf(R.texts[R.n_notify], sizeof R.texts[0], "%s", text);
-    }
-    R.n_notify++;
-    pthread_mutex_unlock(&R.lock);
-    return yard_request_reply(req, "\x81\xa2ok\xc3", 5);
+    return s_tally(req, "text", &R.notify);
 }
 
 static int
 s_sink_mail(yard_request_t *req, void *state)
 {
     (void)state;
-    const char *subject = NULL;
-    int rc = yard_req_str(req, "subject", &subject);
-    if (rc != 0) {
-        return rc;
-    }
-    pthread_mutex_lock(&R.lock);
-    if (R.n_sink < 16) {
-        snprintf(R.sink_subjects[R.n_sink], sizeof R.sink_subjects[0], "%s", subject);
-    }
-    R.n_sink++;
-    pthread_mutex_unlock(&R.lock);
-    return yard_request_reply(req, "\x81\xa2ok\xc3", 5);
+    return s_tally(req, "subject", &R.sink);
 }
 
 static const yard_handler_def_t s_tg_handlers[] = {{"notify", s_tg_notify, "records"},
@@ -714,7 +715,7 @@ s_bus_ready(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&R.lock);
-    bool ok = R.n_notify >= 2 && R.n_sink >= 1;
+    bool ok = R.notify.n >= 2 && R.sink.n >= 1;
     pthread_mutex_unlock(&R.lock);
     return ok;
 }
@@ -763,11 +764,11 @@ t_rules_and_actions(void **state)
     s_sync(&f, "me");
     s_pump(&f, s_bus_ready, NULL, 10000);
     pthread_mutex_lock(&R.lock);
-    assert_int_equal(R.n_notify, 2);
-    assert_non_null(strstr(R.texts[0], "Site DOWN"));
-    assert_non_null(strstr(R.texts[1], "db down"));
-    assert_int_equal(R.n_sink, 1);
-    assert_string_equal(R.sink_subjects[0], "Your invoice 42");
+    assert_int_equal(R.notify.n, 2);
+    assert_non_null(strstr(R.notify.v[0], "Site DOWN"));
+    assert_non_null(strstr(R.notify.v[1], "db down"));
+    assert_int_equal(R.sink.n, 1);
+    assert_string_equal(R.sink.v[0], "Your invoice 42");
     pthread_mutex_unlock(&R.lock);
     /* label created once, on first use, and applied to both alerts */
     char lid[32];
@@ -799,7 +800,7 @@ t_rules_and_actions(void **state)
     assert_true(gm_fake_has_label(f.gm, down2, lid));
     assert_int_equal(gm_fake_calls(f.gm, "labels.create"), 1);
     assert_int_equal(s_count(&f, "gmail.message.me"), events);
-    assert_int_equal(R.n_notify, 2);
+    assert_int_equal(R.notify.n, 2);
     char *members = NULL;
     size_t n = 0;
     char **m = NULL;
