@@ -1,6 +1,6 @@
 /* The Elasticsearch _bulk fake (elasticsearch_fake.h). Documents live in an open-addressing
- * hash table keyed by _id; each answer is built per request into a buffer owned by the fake (one
- * per server thread, reused), since the harness copies a reply as soon as the handler returns. */
+ * hash table keyed by _id; each answer is built per request in a yh_text_t that the reply takes
+ * (http_fake.h). */
 #include "elasticsearch_fake.h"
 
 #include "http_fake.h"
@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_THREADS  256
 #define S_SCRIPT   4096
 #define S_MAX_BODY (4u * 1024 * 1024)
 
@@ -25,12 +23,6 @@ typedef struct {
     char *index;
     char *doc;
 } s_doc_t;
-
-typedef struct {
-    pthread_t thread;
-    char *buf;
-    size_t len, cap;
-} s_out_t;
 
 struct es_fake {
     yh_http_fake_t *http;
@@ -45,23 +37,12 @@ struct es_fake {
     size_t cap, ndocs;
     size_t items, conflicts, requests;
     long seq_no;
-    s_out_t outs[S_THREADS];
 };
-
-static void *
-s_alloc(size_t n)
-{
-    void *p = calloc(1, n);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
 
 static char *
 s_strndup(const char *s, size_t n)
 {
-    char *p = s_alloc(n + 1);
+    char *p = yh_http_fake_xcalloc(n + 1);
     memcpy(p, s, n);
     return p;
 }
@@ -92,56 +73,13 @@ s_grow(es_fake_t *f)
     s_doc_t *old = f->docs;
     size_t oldcap = f->cap;
     f->cap = f->cap ? f->cap * 2 : 1024;
-    f->docs = s_alloc(f->cap * sizeof *f->docs);
+    f->docs = yh_http_fake_xcalloc(f->cap * sizeof *f->docs);
     for (size_t i = 0; i < oldcap; i++) {
         if (old[i].id) {
             *s_slot(f, old[i].id) = old[i];
         }
     }
     free(old);
-}
-
-static s_out_t *
-s_out(es_fake_t *f)
-{
-    pthread_t self = pthread_self();
-    for (size_t i = 0; i < S_THREADS; i++) {
-        if (f->outs[i].buf && pthread_equal(f->outs[i].thread, self)) {
-            f->outs[i].len = 0;
-            return &f->outs[i];
-        }
-    }
-    for (size_t i = 0; i < S_THREADS; i++) {
-        if (!f->outs[i].buf) {
-            f->outs[i].thread = self;
-            f->outs[i].cap = 65536;
-            f->outs[i].buf = s_alloc(f->outs[i].cap);
-            return &f->outs[i];
-        }
-    }
-    abort(); /* more server threads than the fake keeps: a test bug */
-}
-
-static void s_put(s_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-s_put(s_out_t *o, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        o->cap *= 2;
-        o->buf = realloc(o->buf, o->cap);
-        if (!o->buf) {
-            abort();
-        }
-    }
 }
 
 /* The string value of "key":"..." in a JSON action line (no escapes in ids or index names). */
@@ -165,19 +103,20 @@ s_field(const char *line, size_t n, const char *key, char *out, size_t cap)
 }
 
 static void
-s_item_error(s_out_t *o, const char *action, const char *index, const char *id, int status,
+s_item_error(yh_text_t *o, const char *action, const char *index, const char *id, int status,
              const char *type, const char *reason)
 {
-    s_put(o,
-          "{\"%s\":{\"_index\":\"%s\",\"_id\":\"%s\",\"status\":%d,\"error\":{\"type\":\"%s\","
-          "\"reason\":\"%s\",\"index_uuid\":\"aAsFqTI0Tc2W0LCWgPNrOA\",\"shard\":\"0\","
-          "\"index\":\"%s\"}}}",
-          action, index, id, status, type, reason, index);
+    yh_text_add(
+        o,
+        "{\"%s\":{\"_index\":\"%s\",\"_id\":\"%s\",\"status\":%d,\"error\":{\"type\":\"%s\","
+        "\"reason\":\"%s\",\"index_uuid\":\"aAsFqTI0Tc2W0LCWgPNrOA\",\"shard\":\"0\","
+        "\"index\":\"%s\"}}}",
+        action, index, id, status, type, reason, index);
 }
 
 /* One action + source pair; the caller holds the lock. */
 static bool
-s_item(es_fake_t *f, s_out_t *o, const char *act, size_t an, const char *doc, size_t dn,
+s_item(es_fake_t *f, yh_text_t *o, const char *act, size_t an, const char *doc, size_t dn,
        const char *path_index)
 {
     char action[16] = "create", index[256] = "", id[256] = "";
@@ -220,11 +159,12 @@ s_item(es_fake_t *f, s_out_t *o, const char *act, size_t an, const char *doc, si
         }
         slot->index = strdup(index);
         slot->doc = s_strndup(doc, dn);
-        s_put(o,
-              "{\"%s\":{\"_index\":\"%s\",\"_id\":\"%s\",\"_version\":1,\"result\":\"created\","
-              "\"_shards\":{\"total\":2,\"successful\":1,\"failed\":0},\"_seq_no\":%ld,"
-              "\"_primary_term\":1,\"status\":201}}",
-              action, index, id, f->seq_no++);
+        yh_text_add(
+            o,
+            "{\"%s\":{\"_index\":\"%s\",\"_id\":\"%s\",\"_version\":1,\"result\":\"created\","
+            "\"_shards\":{\"total\":2,\"successful\":1,\"failed\":0},\"_seq_no\":%ld,"
+            "\"_primary_term\":1,\"status\":201}}",
+            action, index, id, f->seq_no++);
         return false;
     }
     if (status == 409) {
@@ -250,14 +190,12 @@ s_item(es_fake_t *f, s_out_t *o, const char *act, size_t an, const char *doc, si
 static bool
 s_whole(yh_http_reply_t *reply, int status, const char *type, const char *reason)
 {
-    static _Thread_local char body[1024];
-    snprintf(body, sizeof body,
-             "{\"error\":{\"root_cause\":[{\"type\":\"%s\",\"reason\":\"%s\"}],\"type\":\"%s\","
-             "\"reason\":\"%s\"},\"status\":%d}",
-             type, reason, type, reason, status);
-    *reply = (yh_http_reply_t){
-        .status = status, .body = body, .headers = "Content-Type: application/json"};
-    return true;
+    yh_text_t body = {0};
+    yh_text_add(&body,
+                "{\"error\":{\"root_cause\":[{\"type\":\"%s\",\"reason\":\"%s\"}],\"type\":\"%s\","
+                "\"reason\":\"%s\"},\"status\":%d}",
+                type, reason, type, reason, status);
+    return yh_http_reply_take(reply, status, body.s, "Content-Type: application/json");
 }
 
 static bool
@@ -308,9 +246,9 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
         return s_whole(reply, 400, "illegal_argument_exception",
                        "The bulk request must be terminated by a newline [\\\\n]");
     }
+    yh_text_t out = {0}, *o = &out;
     pthread_mutex_lock(&f->lock);
-    s_out_t *o = s_out(f);
-    s_put(o, "{\"took\":3,\"errors\":false,\"items\":[");
+    yh_text_add(o, "{\"took\":3,\"errors\":false,\"items\":[");
     bool errors = false;
     size_t i = 0, n = 0;
     while (i < req->body_len) {
@@ -323,20 +261,18 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
                               : NULL;
         size_t dn = nl2 ? (size_t)(nl2 - d) : 0;
         if (n++ > 0) {
-            s_put(o, ",");
+            yh_text_add(o, ",");
         }
         errors = s_item(f, o, a, an, d, dn, path_index[0] ? path_index : NULL) || errors;
         i = nl2 ? (size_t)(nl2 + 1 - req->body) : req->body_len;
     }
-    s_put(o, "]}");
+    yh_text_add(o, "]}");
     if (errors) {
-        memcpy(o->buf + 19, "true ", 5); /* "errors":false -> "errors":true (same length) */
+        memcpy(o->s + 19, "true ", 5); /* "errors":false -> "errors":true (same length) */
     }
-    *reply = (yh_http_reply_t){.status = 200,
-                               .body = o->buf,
-                               .body_len = o->len,
-                               .headers = "Content-Type: application/json",
-                               .delay_ms = f->delay_ms};
+    yh_http_reply_take(reply, 200, o->s, "Content-Type: application/json");
+    reply->body_len = o->n;
+    reply->delay_ms = f->delay_ms;
     pthread_mutex_unlock(&f->lock);
     return true;
 }
@@ -344,7 +280,7 @@ s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
 static es_fake_t *
 s_start(bool tls)
 {
-    es_fake_t *f = s_alloc(sizeof *f);
+    es_fake_t *f = yh_http_fake_xcalloc(sizeof *f);
     pthread_mutex_init(&f->lock, NULL);
     f->max_body = S_MAX_BODY;
     s_grow(f);
@@ -378,9 +314,6 @@ es_fake_stop(es_fake_t **f_p)
         free(f->docs[i].id);
         free(f->docs[i].index);
         free(f->docs[i].doc);
-    }
-    for (size_t i = 0; i < S_THREADS; i++) {
-        free(f->outs[i].buf);
     }
     free(f->docs);
     free(f->auth);
