@@ -170,9 +170,14 @@ test_h200_agrees_with_nvidia_smi(void **state)
     yard_actor_test_destroy(&t);
 }
 
+/* The H200 VM with NVML given by nvml_conf and nvml_lib (as gt_start takes them) failing:
+ * list names the GPU from the driver's procfs, and says nvml: false with an nvml_error that
+ * holds why (NULL: not checked). */
 static void
-s_check_procfs_h200(const yh_json_t *doc)
+s_procfs_h200(const char *nvml_conf, const char *nvml_lib, const char *why)
 {
+    yard_actor_test_t *t = gt_start(H200, nvml_conf, nvml_lib, "h200-vm", "60s", NULL);
+    yh_json_t *doc = gt_call(t, "list", NULL);
     const msgpack_object *root = yh_json_root(doc);
     assert_int_equal(yh_json_bool(root, "nvml"), 0);
     assert_non_null(yh_json_str(root, "nvml_error"));
@@ -187,6 +192,11 @@ s_check_procfs_h200(const yh_json_t *doc)
     s_null_field(g, "memory_total", "nvml_unavailable", "nvml");
     s_null_field(g, "temperature", "nvml_unavailable", "nvml");
     s_null_field(g, "power", "nvml_unavailable", "nvml");
+    if (why) {
+        assert_non_null(strstr(yh_json_str(root, "nvml_error"), why));
+    }
+    yh_json_destroy(&doc);
+    yard_actor_test_destroy(&t);
 }
 
 /* Without NVML (no library, or nvmlInit failing) the driver's procfs names the GPU, and the
@@ -195,26 +205,9 @@ static void
 test_no_nvml_falls_back_to_procfs(void **state)
 {
     (void)state;
-    yard_actor_test_t *t =
-        gt_start(H200, NULL, "/nonexistent/libnvidia-ml.so.1", "h200-vm", "60s", NULL);
-    yh_json_t *doc = gt_call(t, "list", NULL);
-    s_check_procfs_h200(doc);
-    assert_non_null(strstr(yh_json_str(yh_json_root(doc), "nvml_error"), "cannot load"));
-    yh_json_destroy(&doc);
-    yard_actor_test_destroy(&t);
-
-    t = gt_start(H200, "init-fails.conf", NULL, "h200-vm", "60s", NULL);
-    doc = gt_call(t, "list", NULL);
-    s_check_procfs_h200(doc);
-    assert_non_null(strstr(yh_json_str(yh_json_root(doc), "nvml_error"), "driver_not_loaded"));
-    yh_json_destroy(&doc);
-    yard_actor_test_destroy(&t);
-
-    t = gt_start(H200, NULL, "", "h200-vm", "60s", NULL); /* nvml_lib empty: NVML off */
-    doc = gt_call(t, "list", NULL);
-    s_check_procfs_h200(doc);
-    yh_json_destroy(&doc);
-    yard_actor_test_destroy(&t);
+    s_procfs_h200(NULL, "/nonexistent/libnvidia-ml.so.1", "cannot load");
+    s_procfs_h200("init-fails.conf", NULL, "driver_not_loaded");
+    s_procfs_h200(NULL, "", NULL); /* nvml_lib empty: NVML off */
 }
 
 /* NOT_SUPPORTED and NO_PERMISSION make that field null with the reason; the scan succeeds
