@@ -11,6 +11,7 @@
  * store layout, README.md for the behaviour. */
 #include "tg_internal.h"
 
+#include "yard/bus.h"
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/registry.h"
@@ -148,6 +149,7 @@ static void
 s_fini(void *state)
 {
     tg_state_t *st = state;
+    tg_poll_free(st);
     tg_outbox_destroy(st);
     tg_config_free(st);
 }
@@ -306,6 +308,44 @@ s_secret_eq(const char *got, const char *want)
     return diff == 0;
 }
 
+typedef struct {
+    tg_state_t *st;
+    int64_t id;
+} s_hooked_t;
+
+/* The update's events reached the broker: its claim is done. On failure it stays pending, and
+ * a retried delivery of it is handled again. */
+static void
+s_hook_flushed(yard_ctx_t *ctx, int status, void *arg)
+{
+    (void)ctx;
+    s_hooked_t *h = arg;
+    if (status == 0) {
+        tg_update_done(h->st, h->id);
+    } else if (status != YARD_E_SHUTDOWN) {
+        yard_log(YARD_LOG_WARN, "bus flush failed: webhook update left pending",
+                 YF_INT("update_id", h->id), YF_INT("error", status));
+    }
+    free(h);
+}
+
+static void
+s_hook_flush(tg_state_t *st, int64_t id)
+{
+    s_hooked_t *h = malloc(sizeof *h);
+    if (!h) {
+        abort();
+    }
+    *h = (s_hooked_t){.st = st, .id = id};
+    int rc = yard_bus_flush(st->ctx, st->o->call_timeout_ms, s_hook_flushed, h);
+    if (rc == YARD_E_CONFIG) {
+        tg_update_done(st, id); /* no bus client (no broker endpoint): nothing to wait for */
+    }
+    if (rc != 0) {
+        free(h);
+    }
+}
+
 static int
 s_op_webhook(yard_request_t *req, void *state)
 {
@@ -332,9 +372,12 @@ s_op_webhook(yard_request_t *req, void *state)
     msgpack_zone_init(&zone, 1024);
     msgpack_object obj;
     if (size && yard_mp_decode(copy, size, &zone, &obj, NULL, 0) == 0) {
-        int rc = tg_update_handle(st, &obj);
+        int64_t id = 0;
+        int rc = tg_update_handle(st, &obj, &id);
         if (rc < 0) {
             yard_log(YARD_LOG_WARN, "store unreachable: webhook update dropped");
+        } else if (rc == 1) {
+            s_hook_flush(st, id);
         }
     } else {
         yard_log(YARD_LOG_WARN, "webhook body is not an update: ignored");
@@ -360,6 +403,7 @@ s_op_status(yard_request_t *req, void *state)
     yard_mpw_kuint(w, "polls", st->polls);
     yard_mpw_kuint(w, "updates", st->updates);
     yard_mpw_kuint(w, "duplicates", st->duplicates);
+    yard_mpw_kuint(w, "rehandled", st->rehandled);
     yard_mpw_kuint(w, "queued", tg_outbox_pending(st));
     yard_mpw_kuint(w, "commands", st->n_cmds);
     yard_mpw_kuint(w, "admin_chats", st->n_admins);

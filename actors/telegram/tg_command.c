@@ -37,7 +37,19 @@ s_pending(tg_state_t *st, const tg_cmd_call_t *call)
     }
     p->st = st;
     p->call = *call;
+    st->cmds_inflight++;
     return p;
+}
+
+/* Ends a command's bus call; the last one lets a batch waiting for it go on (tg_poll.c). */
+static void
+s_release(s_pending_t *p)
+{
+    tg_state_t *st = p->st;
+    free(p);
+    if (st->cmds_inflight > 0 && --st->cmds_inflight == 0) {
+        tg_poll_commands_idle(st);
+    }
 }
 
 static void
@@ -58,6 +70,9 @@ s_event(tg_state_t *st, const tg_cmd_call_t *call, bool allowed)
     yard_mpw_kstr(w, "command", call->name);
     yard_mpw_kint(w, "chat_id", call->chat_id);
     yard_mpw_kint(w, "user_id", call->user_id);
+    if (call->update_id) {
+        yard_mpw_kint(w, "update_id", call->update_id);
+    }
     yard_mpw_kstr(w, "args", call->args);
     yard_mpw_kbool(w, "allowed", allowed);
     yard_mpw_end(w);
@@ -82,7 +97,7 @@ s_bus(tg_state_t *st, const char *service, const char *op, yard_mpw_t *w, yard_b
         yard_log(YARD_LOG_WARN, "bus call refused", YF_STR("service", service),
                  YF_STR("op", op ? op : ""), YF_INT("error", rc));
         s_say(st, &p->call, TG_MSG_UNAVAILABLE, NULL, NULL, NULL);
-        free(p);
+        s_release(p);
     }
 }
 
@@ -224,7 +239,7 @@ s_served(yard_ctx_t *ctx, const yard_msg_t *reply, void *arg)
         s_error_line(reply, line, sizeof line);
         s_say(p->st, &p->call, TG_MSG_SERVICE_ERROR, p->call.name, line, NULL);
     }
-    free(p);
+    s_release(p);
 }
 
 static void
@@ -271,7 +286,7 @@ s_checked(yard_ctx_t *ctx, const yard_msg_t *reply, void *arg)
         s_bus(st, cmd->service, cmd->op, w, s_served, p);
         return;
     }
-    free(p);
+    s_release(p);
 }
 
 static void
@@ -377,7 +392,7 @@ s_started(yard_ctx_t *ctx, const yard_msg_t *reply, void *arg)
     } else {
         s_say(p->st, &p->call, TG_MSG_UNAVAILABLE, NULL, NULL, NULL);
     }
-    free(p);
+    s_release(p);
 }
 
 static void
@@ -530,7 +545,7 @@ s_whoami_done(yard_ctx_t *ctx, const yard_msg_t *reply, void *arg)
     } else {
         s_say(p->st, &p->call, TG_MSG_UNAVAILABLE, NULL, NULL, NULL);
     }
-    free(p);
+    s_release(p);
 }
 
 static void

@@ -13,7 +13,9 @@
  * Store layout (every key under "telegram:<bot id>:", the bot id being the token's public
  * part before ':'; never the token):
  *   offset                the next getUpdates offset (decimal)
- *   upd:<update_id>       claimed by the replica that handles the update (SET NX, dedup_ttl)
+ *   upd:<update_id>       the update's claim (dedup_ttl): "p:<lease token>" while the replica
+ *                         with that token handles it, "d" once its events and bus calls
+ *                         reached the broker (tg_update.c)
  *   mode                  "poll" or "webhook": what the leader last set up with Telegram
  *   lang:<user id>        the user's /lang choice
  *   conv:<chat>:<user>    an open conversation {cmd, exp} (msgpack)
@@ -103,7 +105,10 @@ typedef struct {
     int next_step; /* the step the poll timer runs */
     int64_t offset;
     yard_timer_t *poll_timer;
-    uint64_t polls, updates, duplicates;
+    uint64_t polls, updates, duplicates, rehandled;
+    void *batch;           /* the getUpdates batch being handled (tg_poll.c), or NULL */
+    bool poll_after_batch; /* a poll was due while a batch of an older term ended */
+    size_t cmds_inflight;  /* commands whose bus calls have not all answered (tg_command.c) */
     /* sending */
     tg_outbox_t *outbox;
 } tg_state_t;
@@ -150,15 +155,26 @@ int tg_api_call(tg_state_t *st, const char *method, const void *body, size_t siz
 /* Starts keeping the leader lease (from init). */
 int tg_poll_start(tg_state_t *st);
 
+/* Called by tg_command.c when the last command's bus calls answered: a batch waiting for
+ * them goes on. Frees a batch left at stop (tg_poll_free, from fini). */
+void tg_poll_commands_idle(tg_state_t *st);
+void tg_poll_free(tg_state_t *st);
+
 /* The update types the bot asks for (getUpdates' and setWebhook's allowed_updates). */
 extern const char *const tg_allowed_updates[];
 
 /* --- tg_update.c ---------------------------------------------------------------------- */
 
-/* Handles one update (a map with update_id), once: claims upd:<id> in the store first.
- * Returns 1 when handled, 0 when it was a duplicate, or a store error (not handled; the
- * caller stops and retries later). */
-int tg_update_handle(tg_state_t *st, const msgpack_object *update);
+/* Handles one update (a map with update_id): claims upd:<id> as pending under this replica's
+ * lease token first (an update whose claim is done is skipped; one left pending, by a leader
+ * that died or lost the lease mid-way, is handled again), then publishes its events through
+ * the bus client and starts its command. Returns 1 when handled (the caller flushes the bus,
+ * yard_bus_flush(), then calls tg_update_done()), 0 when it was done before, or a store error
+ * (not handled; the caller stops and retries later). *id_out gets the update_id. */
+int tg_update_handle(tg_state_t *st, const msgpack_object *update, int64_t *id_out);
+/* Marks upd:<id> done: the update's events and calls reached the broker. Returns 0 or a store
+ * error (the claim stays pending and a later leader handles the update again). */
+int tg_update_done(tg_state_t *st, int64_t id);
 
 /* The user's language: the /lang choice, else code (Telegram's language_code, may be
  * NULL) when configured, else "en". Writes into out (8 bytes). */
@@ -172,6 +188,7 @@ void tg_publish(tg_state_t *st, const char *subject, yard_mpw_t **w_p);
 typedef struct {
     int64_t chat_id;
     int64_t user_id;
+    int64_t update_id; /* in the command's event, for subscribers to drop a repeat; 0: none */
     char lang[8];
     char name[TG_NAME_MAX + 1];
     char args[TG_ARGS_MAX + 1];

@@ -8,11 +8,13 @@
  *   4. poll mode: getUpdates in a loop, the offset read from and written to the store;
  *   5. forwards alert.> to the admin chats (subscribed while leader, so once per bot).
  *
- * The offset moves past an update only after tg_update_handle() claimed and handled it, and
- * only up to the last update handled: a replica killed between handling and committing leaves
- * the offset behind, the next leader gets those updates again and skips them by their claims
- * (upd:<id>). A lost lease stops the loop before the next update; a getUpdates answered after
- * the lease was lost is dropped unprocessed (the next leader fetches it again).
+ * The offset moves past an update only after tg_update_handle() claimed and handled it and a
+ * bus flush said its events and calls reached the broker (the claim then marked done): a
+ * replica killed before that leaves the offset behind, and the next leader gets those updates
+ * again: done ones are skipped by their claims (upd:<id>), the one left pending is handled
+ * again (at-least-once for that window, never lost). A lost lease stops the loop before the next
+ * update; a getUpdates answered after the lease was lost is dropped unprocessed (the next leader
+ * fetches it again).
  *
  * Every call's answer carries the leadership term it was made in; one from an older term is
  * ignored. Errors back off: 409 (another poller, or a webhook) logged once, 401 once, 429 as
@@ -279,14 +281,115 @@ s_commit(tg_state_t *st, int64_t offset)
     }
 }
 
-/* Handles a batch in update_id order, stopping at a store fault or a lost lease; commits the
- * offset past the last update handled (or skipped as a duplicate). */
+/* A getUpdates batch, handled one update at a time in update_id order: claim and handle it
+ * (tg_update_handle), wait for its command's bus calls, flush the bus client, mark the claim
+ * done and commit the offset past it; then the next. So at most one update is pending at a
+ * time: a leader killed mid-way leaves that one (and its events, maybe half sent) to be
+ * handled again by the next leader, and none lost. The batch stops at a store fault, a failed
+ * flush or a lost lease; the next poll fetches the rest again. */
+typedef struct {
+    tg_state_t *st;
+    uint64_t term;
+    tg_api_res_t res; /* the batch's answer, alive until the batch ends */
+    uint32_t i;       /* the update being handled */
+    int64_t id;
+    bool waiting; /* for the update's commands */
+} s_batch_t;
+
+typedef enum { S_END_NEXT, S_END_BACKOFF, S_END_STOP } s_end_t;
+
 static void
-s_batch(tg_state_t *st, const msgpack_object *arr)
+s_batch_end(s_batch_t *b, s_end_t how)
 {
-    int64_t next = st->offset;
-    for (uint32_t i = 0; i < arr->via.array.size; i++) {
-        const msgpack_object *u = &arr->via.array.ptr[i];
+    tg_state_t *st = b->st;
+    bool current = b->term == st->term && st->leader;
+    st->batch = NULL;
+    tg_api_res_free(&b->res);
+    free(b);
+    bool due = st->poll_after_batch && st->leader;
+    st->poll_after_batch = false;
+    if (current && how == S_END_NEXT) {
+        s_next(st, S_POLL, 0);
+    } else if (current && how == S_END_BACKOFF) {
+        s_backoff(st, S_POLL, 0);
+    } else if (due) {
+        s_next(st, S_POLL, 0); /* a newer term's poll waited for this batch to end */
+    }
+}
+
+static bool
+s_batch_current(const s_batch_t *b)
+{
+    const tg_state_t *st = b->st;
+    return st->leader && b->term == st->term && yard_lease_held(st->lease, yard_loop_now_ms());
+}
+
+static void s_batch_step(s_batch_t *b);
+
+static void
+s_batch_flushed(yard_ctx_t *ctx, int status, void *arg)
+{
+    (void)ctx;
+    s_batch_t *b = arg;
+    tg_state_t *st = b->st;
+    if (status != 0) {
+        if (status != YARD_E_SHUTDOWN) {
+            yard_log(YARD_LOG_WARN, "bus flush failed: update left pending for the next poll",
+                     YF_INT("update_id", b->id), YF_INT("error", status));
+        }
+        s_batch_end(b, status == YARD_E_SHUTDOWN ? S_END_STOP : S_END_BACKOFF);
+        return;
+    }
+    if (tg_update_done(st, b->id) != 0) {
+        s_batch_end(b, S_END_BACKOFF); /* still pending: handled again later */
+        return;
+    }
+    if (b->term == st->term) {
+        s_commit(st, b->id + 1);
+    }
+    b->i++;
+    s_batch_step(b);
+}
+
+static void
+s_batch_flush(s_batch_t *b)
+{
+    b->waiting = false;
+    int rc = yard_bus_flush(b->st->ctx, b->st->o->call_timeout_ms, s_batch_flushed, b);
+    if (rc == YARD_E_CONFIG) {
+        s_batch_flushed(b->st->ctx, 0, b); /* no bus client (no broker): nothing to wait for */
+    } else if (rc != 0) {
+        s_batch_end(b, rc == YARD_E_SHUTDOWN ? S_END_STOP : S_END_BACKOFF);
+    }
+}
+
+void
+tg_poll_commands_idle(tg_state_t *st)
+{
+    s_batch_t *b = st->batch;
+    if (b && b->waiting) {
+        s_batch_flush(b);
+    }
+}
+
+void
+tg_poll_free(tg_state_t *st)
+{
+    s_batch_t *b = st->batch;
+    if (b) {
+        st->batch = NULL;
+        tg_api_res_free(&b->res);
+        free(b);
+    }
+}
+
+static void
+s_batch_step(s_batch_t *b)
+{
+    tg_state_t *st = b->st;
+    const msgpack_object *arr = &b->res.result;
+    for (; b->i < arr->via.array.size; b->i++) {
+        const msgpack_object *u = &arr->via.array.ptr[b->i];
         int64_t id = 0;
         if (yard_mp_get_int(u, "update_id", &id, NULL, 0) != 0) {
             yard_log(YARD_LOG_WARN, "an update without update_id: skipped");
@@ -295,22 +398,31 @@ s_batch(tg_state_t *st, const msgpack_object *arr)
         if (id < st->offset) {
             continue; /* confirmed before */
         }
-        if (!yard_lease_held(st->lease, yard_loop_now_ms())) {
-            break;
+        if (!s_batch_current(b)) {
+            s_batch_end(b, S_END_NEXT); /* polls again only in the same term, as before */
+            return;
         }
-        int rc = tg_update_handle(st, u);
+        int rc = tg_update_handle(st, u, &id);
         if (rc < 0) {
             yard_log(YARD_LOG_WARN, "store unreachable: update left for the next poll",
                      YF_INT("update_id", id));
-            break;
+            s_batch_end(b, S_END_BACKOFF);
+            return;
         }
-        st->updates += rc == 1;
-        st->duplicates += rc == 0;
-        next = id + 1;
+        if (rc == 0) {
+            st->duplicates++;
+            s_commit(st, id + 1);
+            continue;
+        }
+        st->updates++;
+        b->id = id;
+        b->waiting = true;
+        if (st->cmds_inflight == 0) {
+            s_batch_flush(b);
+        } /* else tg_poll_commands_idle() flushes when the command's calls answered */
+        return;
     }
-    if (next != st->offset) {
-        s_commit(st, next);
-    }
+    s_batch_end(b, S_END_NEXT);
 }
 
 static void
@@ -318,36 +430,46 @@ s_poll_done(const yard_http_resp_t *resp, void *arg)
 {
     s_call_t *c = arg;
     tg_state_t *st = c->st;
-    tg_api_res_t res;
-    tg_api_res_read(resp, &res);
+    s_batch_t *b = calloc(1, sizeof *b);
+    if (!b) {
+        abort();
+    }
+    b->st = st;
+    b->term = c->term;
+    tg_api_res_read(resp, &b->res);
+    const tg_api_res_t *res = &b->res;
     st->poll_busy = false;
     if (!s_current(c)) {
         /* leadership ended meanwhile: whatever came is the next leader's to fetch */
-    } else if (res.ok && res.result.type == MSGPACK_OBJECT_ARRAY) {
+    } else if (res->ok && res->result.type == MSGPACK_OBJECT_ARRAY) {
         st->logged_409 = false;
         st->backoff_ms = 0;
         st->polls++;
-        s_batch(st, &res.result);
-        s_next(st, S_POLL, 0);
-    } else if (res.error_code == 409 && strstr(res.description, "webhook")) {
+        st->batch = b;
+        b = NULL;
+        s_batch_step(st->batch);
+    } else if (res->error_code == 409 && strstr(res->description, "webhook")) {
         yard_log(YARD_LOG_WARN, "a webhook is set: deleting it before polling");
         char key[96];
         snprintf(key, sizeof key, "%smode", st->prefix);
         yard_store_del(st->store, key);
         s_next(st, S_HOOK, 0);
-    } else if (res.error_code == 409) {
+    } else if (res->error_code == 409) {
         if (!st->logged_409) {
             yard_log(YARD_LOG_WARN,
                      "another getUpdates uses this bot token (a second deployment "
                      "or a stale poller): backing off",
-                     YF_STR("description", res.description));
+                     YF_STR("description", res->description));
             st->logged_409 = true;
         }
         s_backoff(st, S_POLL, st->o->lease_ms / 2);
-    } else if (s_answer_ok(st, "getUpdates", &res, S_POLL)) {
+    } else if (s_answer_ok(st, "getUpdates", res, S_POLL)) {
         s_backoff(st, S_POLL, 0); /* ok but no array: not the API we know */
     }
-    tg_api_res_free(&res);
+    if (b) {
+        tg_api_res_free(&b->res);
+        free(b);
+    }
     free(c);
 }
 
@@ -355,6 +477,10 @@ static void
 s_poll(tg_state_t *st)
 {
     if (st->poll_busy) {
+        return;
+    }
+    if (st->batch) {
+        st->poll_after_batch = true; /* an older term's batch is still ending */
         return;
     }
     char key[96], *val = NULL;

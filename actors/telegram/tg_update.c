@@ -1,7 +1,10 @@
-/* One update, handled once (tg_internal.h). The claim upd:<update_id> (SET NX with dedup_ttl,
- * longer than the 24 h Telegram keeps an update) is taken before anything else happens, so an
- * update that comes again (after a leader died between handling and committing the offset,
- * or a webhook delivery Telegram retries) is skipped whichever replica gets it. Then:
+/* One update (tg_internal.h). Its claim upd:<update_id> (dedup_ttl, longer than the 24 h
+ * Telegram keeps an update) is taken as pending, "p:<lease token>", before anything else
+ * happens, and marked done, "d", by the caller once yard_bus_flush() said the update's events
+ * and calls reached the broker. An update that comes again (a leader died or lost the lease
+ * after handling it, before committing the offset; a webhook delivery Telegram retries) is
+ * skipped when done, and handled again when still pending: its handler may have died before
+ * anything left the process, so at-least-once for that window, never lost. Then:
  *   - telegram.update.<type> is published for every update;
  *   - a message whose first entity is a bot_command at offset 0 runs that command, if it names
  *     no bot or names ours (/cmd@our_username);
@@ -10,6 +13,7 @@
  * from a chat) is logged and ignored. */
 #include "tg_internal.h"
 
+#include "yard/bus.h"
 #include "yard/error.h"
 #include "yard/log.h"
 
@@ -26,7 +30,11 @@ tg_publish(tg_state_t *st, const char *subject, yard_mpw_t **w_p)
     const void *body = NULL;
     size_t size = 0;
     if (yard_mpw_finish(*w_p, &body, &size) == 0) {
-        int rc = yard_ctx_publish(st->ctx, subject, body, size);
+        /* through the bus client, so the caller's yard_bus_flush() covers it */
+        int rc = yard_bus_publish(st->ctx, subject, body, size);
+        if (rc == YARD_E_CONFIG) {
+            rc = yard_ctx_publish(st->ctx, subject, body, size); /* no broker endpoint */
+        }
         if (rc != 0) {
             yard_log(YARD_LOG_WARN, "could not publish", YF_STR("subject", subject),
                      YF_INT("error", rc));
@@ -156,13 +164,14 @@ s_command(const tg_state_t *st, const msgpack_object *msg, const char *text, siz
 }
 
 static void
-s_message(tg_state_t *st, const msgpack_object *msg)
+s_message(tg_state_t *st, const msgpack_object *msg, int64_t update_id)
 {
     yard_str_t text;
     if (yard_mp_get_str(msg, "text", &text, NULL, 0) != 0 || memchr(text.ptr, 0, text.len)) {
         return; /* photos, stickers, ...: the event was enough */
     }
     tg_cmd_call_t call = {0};
+    call.update_id = update_id;
     call.chat_id = s_id_at(msg, "chat");
     call.user_id = s_id_at(msg, "from");
     if (!call.chat_id || !call.user_id) {
@@ -191,16 +200,65 @@ s_message(tg_state_t *st, const msgpack_object *msg)
     free(copy);
 }
 
+static void
+s_claim_key(const tg_state_t *st, int64_t id, char *key, size_t cap)
+{
+    snprintf(key, cap, "%supd:%" PRId64, st->prefix, id);
+}
+
+/* Claims update id as pending under this replica's lease token. Returns 1 to handle it, 0
+ * when it is done, or a store error. */
+static int
+s_claim(tg_state_t *st, int64_t id)
+{
+    char key[96], mine[96];
+    s_claim_key(st, id, key, sizeof key);
+    snprintf(mine, sizeof mine, "p:%s", st->lease ? yard_lease_token(st->lease) : "-");
+    size_t ml = strlen(mine);
+    int rc = yard_store_set_nx(st->store, key, mine, ml, st->o->dedup_ttl_ms);
+    if (rc != 0) {
+        return rc; /* 1: ours now; < 0: the store is down */
+    }
+    char *val = NULL;
+    size_t len = 0;
+    rc = yard_store_get(st->store, key, &val, &len);
+    bool done = rc == 0 && len >= 1 && val[0] == 'd';
+    bool own = rc == 0 && len == ml && memcmp(val, mine, ml) == 0;
+    free(val);
+    if (rc != 0 && rc != YARD_E_NOT_FOUND) {
+        return rc;
+    }
+    if (done) {
+        return 0;
+    }
+    /* pending: its handler died or lost the lease before the events surely left it */
+    yard_log(YARD_LOG_INFO,
+             own ? "an update this replica left pending: handled again"
+                 : "an update another replica left pending: handled again",
+             YF_INT("update_id", id));
+    st->rehandled++;
+    rc = yard_store_set(st->store, key, mine, ml, st->o->dedup_ttl_ms);
+    return rc < 0 ? rc : 1;
+}
+
 int
-tg_update_handle(tg_state_t *st, const msgpack_object *u)
+tg_update_done(tg_state_t *st, int64_t id)
+{
+    char key[96];
+    s_claim_key(st, id, key, sizeof key);
+    return yard_store_set(st->store, key, "d", 1, st->o->dedup_ttl_ms);
+}
+
+int
+tg_update_handle(tg_state_t *st, const msgpack_object *u, int64_t *id_out)
 {
     int64_t id = 0;
+    *id_out = 0;
     if (u->type != MSGPACK_OBJECT_MAP || yard_mp_get_int(u, "update_id", &id, NULL, 0) != 0) {
         return 0;
     }
-    char key[96];
-    snprintf(key, sizeof key, "%supd:%" PRId64, st->prefix, id);
-    int rc = yard_store_set_nx(st->store, key, "1", 1, st->o->dedup_ttl_ms);
+    *id_out = id;
+    int rc = s_claim(st, id);
     if (rc <= 0) {
         return rc; /* 0: handled before; < 0: the store is down */
     }
@@ -246,7 +304,7 @@ tg_update_handle(tg_state_t *st, const msgpack_object *u)
     if (!obj || obj->type != MSGPACK_OBJECT_MAP) {
         yard_log(YARD_LOG_INFO, "an update of no known shape: ignored", YF_INT("update_id", id));
     } else if (strcmp(type, "message") == 0) {
-        s_message(st, obj);
+        s_message(st, obj, id);
     } else if (strcmp(type, "callback_query") == 0) {
         /* the bot sends no inline keyboards of its own: any data is not ours to trust */
         yard_log(YARD_LOG_INFO, "callback query ignored (the bot issues no callback data)",
