@@ -126,6 +126,21 @@ s_start(const char *config)
     return t;
 }
 
+static yard_actor_test_t *s_startf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* s_start() on the config that fmt and its arguments print (at most 2 KiB). */
+static yard_actor_test_t *
+s_startf(const char *fmt, ...)
+{
+    char config[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(config, sizeof config, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof config);
+    return s_start(config);
+}
+
 /* The text of a text op (metrics, page): a msgpack string. Caller frees. */
 static char *
 s_text_op(yard_actor_test_t *t, const char *op, char *type, size_t typelen)
@@ -160,12 +175,10 @@ test_http_transitions_at_thresholds(void **state)
     yh_http_reply_t bad = {.status = 500, .body = "oops"};
     yh_http_reply_t other = {.status = 200, .body = "a parked domain"};
     yh_http_fake_script(f, "/site", &ok, 1);
-    char config[1024];
-    snprintf(config, sizeof config,
-             "health:\n  down_after: 3\n  up_after: 2\n  jitter: 0\n  checks:\n"
-             "    - {name: site, http: '%s', every: 1s, timeout: 1s, contains: Welcome}\n",
-             yh_http_fake_url(f, "/site"));
-    yard_actor_test_t *t = s_start(config);
+    yard_actor_test_t *t =
+        s_startf("health:\n  down_after: 3\n  up_after: 2\n  jitter: 0\n  checks:\n"
+                 "    - {name: site, http: '%s', every: 1s, timeout: 1s, contains: Welcome}\n",
+                 yh_http_fake_url(f, "/site"));
     hc_record_t r = s_wait_runs(t, "site", 1); /* at once, when the lease is taken */
     assert_int_equal(r.state, HC_UNKNOWN);
     r = s_next(t, "site", 1000);
@@ -233,14 +246,12 @@ test_hang_fails_at_timeout_without_delaying_others(void **state)
     yh_http_reply_t ok = {.status = 200, .body = "ok"};
     yh_http_fake_script(f, "/slow", &hang, 1);
     yh_http_fake_script(f, "/fast", &ok, 1);
-    char config[1024], slow[256];
+    char slow[256];
     snprintf(slow, sizeof slow, "%s", yh_http_fake_url(f, "/slow"));
-    snprintf(config, sizeof config,
-             "health:\n  jitter: 0\n  down_after: 1\n  checks:\n"
-             "    - {name: slow, http: '%s', every: 10s, timeout: 3s}\n"
-             "    - {name: fast, http: '%s', every: 1s, timeout: 1s}\n",
-             slow, yh_http_fake_url(f, "/fast"));
-    yard_actor_test_t *t = s_start(config);
+    yard_actor_test_t *t = s_startf("health:\n  jitter: 0\n  down_after: 1\n  checks:\n"
+                                    "    - {name: slow, http: '%s', every: 10s, timeout: 3s}\n"
+                                    "    - {name: fast, http: '%s', every: 1s, timeout: 1s}\n",
+                                    slow, yh_http_fake_url(f, "/fast"));
     s_hang_t h = {t, f};
     assert_int_equal(yard_actor_test_run(t, S_WAIT_MS, s_fast_ran_while_held, &h), 0);
     long long t0 = yh_now_ms();
@@ -268,12 +279,10 @@ test_latency_threshold(void **state)
     yh_http_fake_t *f = yh_http_fake_start();
     yh_http_reply_t slow = {.status = 200, .body = "ok", .delay_ms = 400};
     yh_http_fake_script(f, "/x", &slow, 1);
-    char config[512];
-    snprintf(config, sizeof config,
-             "health:\n  checks:\n    - {name: lat, http: '%s', every: 5s, timeout: 2s, "
-             "max_latency: 200ms, expect_status: [200, 204]}\n",
-             yh_http_fake_url(f, "/x"));
-    yard_actor_test_t *t = s_start(config);
+    yard_actor_test_t *t =
+        s_startf("health:\n  checks:\n    - {name: lat, http: '%s', every: 5s, timeout: 2s, "
+                 "max_latency: 200ms, expect_status: [200, 204]}\n",
+                 yh_http_fake_url(f, "/x"));
     hc_record_t r = s_wait_runs(t, "lat", 1);
     assert_false(r.last_ok);
     assert_non_null(strstr(r.last_error, "slow: "));
@@ -304,13 +313,11 @@ test_tcp_open_closed(void **state)
     (void)state;
     int port = yh_free_port();
     int fd = s_listen(port);
-    char config[512];
-    snprintf(config, sizeof config,
-             "health:\n  jitter: 0\n  down_after: 2\n  up_after: 2\n  checks:\n"
-             "    - {name: port, tcp: '127.0.0.1:%d', every: 1s, timeout: 1s}\n"
-             "    - {name: named, tcp: 'localhost:%d', every: 1s, timeout: 1s}\n",
-             port, port);
-    yard_actor_test_t *t = s_start(config);
+    yard_actor_test_t *t =
+        s_startf("health:\n  jitter: 0\n  down_after: 2\n  up_after: 2\n  checks:\n"
+                 "    - {name: port, tcp: '127.0.0.1:%d', every: 1s, timeout: 1s}\n"
+                 "    - {name: named, tcp: 'localhost:%d', every: 1s, timeout: 1s}\n",
+                 port, port);
     s_wait_runs(t, "port", 1);
     s_wait_runs(t, "named", 1); /* a tick that finds a run still going skips it */
     hc_record_t r = s_next(t, "port", 1000);
@@ -376,14 +383,12 @@ test_cert_days(void **state)
     char *pem = malloc(both);
     snprintf(pem, both, "%s\n%s", cert, yh_test_cert_pem);
     yh_write_file(bundle, pem);
-    char config[2048], url[256];
+    char url[256];
     snprintf(url, sizeof url, "%s", yh_http_fake_url(f, "/"));
-    snprintf(config, sizeof config,
-             "health:\n  http_ca_file: %s\n  down_after: 1\n  checks:\n"
-             "    - {name: expiring, http: '%s', every: 1m, cert_days: 14}\n"
-             "    - {name: fine, http: '%s', every: 1m, cert_days: 14}\n",
-             bundle, url, yh_http_fake_url(good, "/"));
-    yard_actor_test_t *t = s_start(config);
+    yard_actor_test_t *t = s_startf("health:\n  http_ca_file: %s\n  down_after: 1\n  checks:\n"
+                                    "    - {name: expiring, http: '%s', every: 1m, cert_days: 14}\n"
+                                    "    - {name: fine, http: '%s', every: 1m, cert_days: 14}\n",
+                                    bundle, url, yh_http_fake_url(good, "/"));
     hc_record_t r = s_wait_runs(t, "expiring", 1);
     assert_false(r.last_ok);
     /* 5 days minus the seconds since it was made: 4 whole days, or 5 within its first second */
@@ -439,12 +444,10 @@ s_ping_fake(void)
 static yard_actor_test_t *
 s_api_start(yh_http_fake_t *f, const char *more)
 {
-    char config[512];
-    snprintf(config, sizeof config,
-             "health:\n  up_after: 1\n  checks:\n"
-             "    - {name: api, http: '%s', every: 1h, expect_status: 204}\n%s",
-             yh_http_fake_url(f, "/ping"), more);
-    yard_actor_test_t *t = s_start(config);
+    yard_actor_test_t *t =
+        s_startf("health:\n  up_after: 1\n  checks:\n"
+                 "    - {name: api, http: '%s', every: 1h, expect_status: 204}\n%s",
+                 yh_http_fake_url(f, "/ping"), more);
     s_wait_runs(t, "api", 1);
     return t;
 }
