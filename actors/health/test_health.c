@@ -141,17 +141,26 @@ s_startf(const char *fmt, ...)
     return s_start(config);
 }
 
-/* The text of a text op (metrics, page): a msgpack string. Caller frees. */
-static char *
-s_text_op(yard_actor_test_t *t, const char *op, char *type, size_t typelen)
+/* Calls op (no body), which must answer at once, and decodes the reply into m on zone. The
+ * caller destroys the zone and the request it returns. */
+static yard_request_t *
+s_op(yard_actor_test_t *t, const char *op, msgpack_zone *zone, msgpack_object *m)
 {
     yard_request_t *req = yard_actor_test_call(t, op, NULL, 0);
     const void *out = NULL;
     size_t size = 0;
     assert_int_equal(yard_request_outcome_test(req, &out, &size, NULL), 0);
+    s_decode(out, size, zone, m);
+    return req;
+}
+
+/* The text of a text op (metrics, page): a msgpack string. Caller frees. */
+static char *
+s_text_op(yard_actor_test_t *t, const char *op, char *type, size_t typelen)
+{
     msgpack_zone zone;
     msgpack_object m;
-    s_decode(out, size, &zone, &m);
+    yard_request_t *req = s_op(t, op, &zone, &m);
     assert_int_equal(m.type, MSGPACK_OBJECT_STR);
     char *text = calloc(1, m.via.str.size + 1); /* not strndup: the bytes are not a C string */
     memcpy(text, m.via.str.ptr, m.via.str.size);
@@ -589,13 +598,9 @@ test_no_checks_idles(void **state)
     (void)state;
     yard_actor_test_t *t = s_start(NULL);
     yard_actor_test_advance(t, 3600000);
-    yard_request_t *req = yard_actor_test_call(t, "status", NULL, 0);
-    const void *out = NULL;
-    size_t size = 0;
-    assert_int_equal(yard_request_outcome_test(req, &out, &size, NULL), 0);
     msgpack_zone zone;
     msgpack_object m;
-    s_decode(out, size, &zone, &m);
+    yard_request_t *req = s_op(t, "status", &zone, &m);
     char note[256];
     assert_int_equal(yard_mp_get_strbuf(&m, "note", note, sizeof note, NULL, 0), 0);
     assert_non_null(strstr(note, "no checks configured"));
