@@ -13,8 +13,8 @@ typedef struct {
     const char *summary;
 } s_command_t;
 
-int yard__cmd_bench_http(int argc, char **argv); /* cmd_bench_http.c */
-int yard__cmd_bench_auth(int argc, char **argv); /* cmd_bench_auth.c */
+int yard__cmd_bench_http(int argc, char **argv);    /* cmd_bench_http.c */
+int yard__cmd_bench_auth(int argc, char **argv);    /* cmd_bench_auth.c */
 int yard__cmd_bench_logship(int argc, char **argv); /* cmd_bench_logship.c */
 
 static const s_command_t s_commands[] = {

@@ -12,6 +12,7 @@
 
 #include "yard/error.h"
 #include "yard/log.h"
+#include "yard/mp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -249,6 +250,39 @@ s_split(ls_t *ls, ls_batch_t *b)
     ls->retry_at_ms = 0;
 }
 
+/* A string field of map copied into buf, cut to cap - 1 bytes (a reason may be long). */
+static void
+s_copy_field(const msgpack_object *map, const char *key, char *buf, size_t cap)
+{
+    yard_str_t v;
+    if (yard_mp_get_str(map, key, &v, NULL, 0) == 0) {
+        size_t n = v.len < cap - 1 ? v.len : cap - 1;
+        memcpy(buf, v.ptr, n);
+        buf[n] = '\0';
+    }
+}
+
+/* One item of a _bulk answer, {"create": {status, error: {type, reason}}}: its status (0 when
+ * there is none) and error. */
+static void
+s_item_result(const msgpack_object *it, int *status, char *type, size_t tcap, char *reason,
+              size_t rcap)
+{
+    if (!it || it->type != MSGPACK_OBJECT_MAP || it->via.map.size != 1) {
+        return;
+    }
+    const msgpack_object *r = &it->via.map.ptr[0].val;
+    int64_t st = 0;
+    if (yard_mp_get_int_range(r, "status", 100, 599, &st, NULL, 0) == 0) {
+        *status = (int)st;
+    }
+    const msgpack_object *e = NULL;
+    if (yard_mp_get_map(r, "error", &e, NULL, 0) == 0) {
+        s_copy_field(e, "type", type, tcap);
+        s_copy_field(e, "reason", reason, rcap);
+    }
+}
+
 /* Walks the items of a 200 answer with errors. */
 static void
 s_items(ls_t *ls, ls_batch_t *b, const yard_http_resp_t *resp)
@@ -256,61 +290,22 @@ s_items(ls_t *ls, ls_batch_t *b, const yard_http_resp_t *resp)
     void *mp = NULL;
     size_t size = 0;
     char err[128];
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 4096);
+    msgpack_object root;
     const msgpack_object *items = NULL;
     if (yard_http_resp_json(resp, &mp, &size, err, sizeof err) == 0 &&
-        msgpack_unpack_next(&u, mp, size, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_MAP) {
-        for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-            const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
-            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 5 &&
-                memcmp(kv->key.via.str.ptr, "items", 5) == 0 &&
-                kv->val.type == MSGPACK_OBJECT_ARRAY) {
-                items = &kv->val;
-            }
-        }
+        yard_mp_decode(mp, size, &zone, &root, NULL, 0) == 0) {
+        yard_mp_get_array(&root, "items", &items, NULL, 0);
     }
     bool *keep = calloc(b->nitems ? b->nitems : 1, sizeof *keep);
     uint32_t retry = 0;
     for (uint32_t i = 0; i < b->nitems; i++) {
         const msgpack_object *it =
             items && i < items->via.array.size ? &items->via.array.ptr[i] : NULL;
-        const msgpack_object *r = it && it->type == MSGPACK_OBJECT_MAP && it->via.map.size == 1
-                                      ? &it->via.map.ptr[0].val
-                                      : NULL;
         int status = 0;
         char type[128] = "", reason[512] = "";
-        for (uint32_t k = 0; r && r->type == MSGPACK_OBJECT_MAP && k < r->via.map.size; k++) {
-            const msgpack_object_kv *kv = &r->via.map.ptr[k];
-            if (kv->key.type != MSGPACK_OBJECT_STR) {
-                continue;
-            }
-            if (kv->key.via.str.size == 6 && memcmp(kv->key.via.str.ptr, "status", 6) == 0 &&
-                kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                status = (int)kv->val.via.u64;
-            }
-            if (kv->key.via.str.size == 5 && memcmp(kv->key.via.str.ptr, "error", 5) == 0 &&
-                kv->val.type == MSGPACK_OBJECT_MAP) {
-                for (uint32_t e = 0; e < kv->val.via.map.size; e++) {
-                    const msgpack_object_kv *ev = &kv->val.via.map.ptr[e];
-                    char *dst = NULL;
-                    size_t cap = 0;
-                    if (ev->key.type == MSGPACK_OBJECT_STR && ev->key.via.str.size == 4 &&
-                        memcmp(ev->key.via.str.ptr, "type", 4) == 0) {
-                        dst = type, cap = sizeof type;
-                    } else if (ev->key.type == MSGPACK_OBJECT_STR && ev->key.via.str.size == 6 &&
-                               memcmp(ev->key.via.str.ptr, "reason", 6) == 0) {
-                        dst = reason, cap = sizeof reason;
-                    }
-                    if (dst && ev->val.type == MSGPACK_OBJECT_STR) {
-                        size_t n = ev->val.via.str.size < cap - 1 ? ev->val.via.str.size : cap - 1;
-                        memcpy(dst, ev->val.via.str.ptr, n);
-                        dst[n] = '\0';
-                    }
-                }
-            }
-        }
+        s_item_result(it, &status, type, sizeof type, reason, sizeof reason);
         if ((status >= 200 && status < 300) || status == 409) {
             ls->st.shipped++;
         } else if (status == 429 || status >= 500 || status == 0) {
@@ -321,7 +316,7 @@ s_items(ls_t *ls, ls_batch_t *b, const yard_http_resp_t *resp)
             ls_dead_letter(ls, b->body.p + b->items[i], end - b->items[i], status, type, reason);
         }
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     free(mp);
     if (retry == 0) {
         free(keep);

@@ -203,28 +203,12 @@ s_key_is(const msgpack_object *k, const char *name)
            memcmp(k->via.str.ptr, name, n) == 0;
 }
 
-static const msgpack_object *
-s_member(const msgpack_object *map, const char *name)
-{
-    for (uint32_t i = 0; i < map->via.map.size; i++) {
-        if (s_key_is(&map->via.map.ptr[i].key, name)) {
-            return &map->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
-}
-
-/* A decoded JSON object's text as a string member, or NULL. Copied into out. */
+/* A decoded JSON object's text as a string member copied into out, or NULL (absent, not a
+ * string, or too long for out). */
 static const char *
 s_str_member(const msgpack_object *map, const char *name, char *out, size_t cap)
 {
-    const msgpack_object *v = s_member(map, name);
-    if (v == NULL || v->type != MSGPACK_OBJECT_STR || v->via.str.size >= cap) {
-        return NULL;
-    }
-    memcpy(out, v->via.str.ptr, v->via.str.size);
-    out[v->via.str.size] = '\0';
-    return out;
+    return yard_mp_get_strbuf(map, name, out, cap, NULL, 0) == 0 ? out : NULL;
 }
 
 /* Writes the members of map m whose key clashes (or not) with the fields set here. */
@@ -257,8 +241,8 @@ s_members(yard_mpw_t *w, const msgpack_object *m, bool clashing)
 static bool
 s_has_clash(const msgpack_object *m)
 {
-    return s_member(m, "log") || s_member(m, "host") || s_member(m, "service") ||
-           s_member(m, "agent") || s_member(m, "json");
+    return yard_mp_find(m, "log") || yard_mp_find(m, "host") || yard_mp_find(m, "service") ||
+           yard_mp_find(m, "agent") || yard_mp_find(m, "json");
 }
 
 /* The document of a decoded JSON object m, as JSON text without its closing brace. */
@@ -275,8 +259,8 @@ s_json_doc(const msgpack_object *m, const ls_line_t *l, size_t *len)
     yard_mpw_t *w = yard_mpw_new();
     yard_mpw_map(w);
     yard_mpw_kstr(w, "@timestamp", ts);
-    const msgpack_object *msg = s_member(m, "message");
-    msg = msg ? msg : s_member(m, "msg");
+    const msgpack_object *msg = yard_mp_find(m, "message");
+    msg = msg ? msg : yard_mp_find(m, "msg");
     if (msg) {
         yard_mpw_key(w, "message");
         yard_mpw_object(w, msg);
@@ -316,21 +300,21 @@ s_json_line(ls_buf_t *d, const ls_line_t *l, const char *host)
         yard_json_to_msgpack(l->line, l->len, &mp, &size, NULL, 0) != 0) {
         return false;
     }
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
+    msgpack_zone zone;
+    msgpack_zone_init(&zone, 4096);
+    msgpack_object m;
     char *text = NULL;
-    if (msgpack_unpack_next(&u, mp, size, NULL) == MSGPACK_UNPACK_SUCCESS &&
-        u.data.type == MSGPACK_OBJECT_MAP) {
-        text = s_json_doc(&u.data, l, &len);
+    if (yard_mp_decode(mp, size, &zone, &m, NULL, 0) == 0 && m.type == MSGPACK_OBJECT_MAP) {
+        text = s_json_doc(&m, l, &len);
     }
     if (text != NULL && len >= 2) {
         char level[64];
-        const char *lv = s_str_member(&u.data, "level", level, sizeof level);
+        const char *lv = s_str_member(&m, "level", level, sizeof level);
         ls_buf_add(d, text, len - 1); /* without its closing brace */
         s_fields(d, l, host, lv);
         ls_buf_add(d, "}\n", 2);
     }
-    msgpack_unpacked_destroy(&u);
+    msgpack_zone_destroy(&zone);
     free(mp);
     bool ok = text != NULL && len >= 2;
     free(text);
