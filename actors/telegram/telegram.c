@@ -313,6 +313,28 @@ typedef struct {
     int64_t id;
 } s_hooked_t;
 
+static bool
+s_hook_inflight(const tg_state_t *st, int64_t id)
+{
+    for (size_t i = 0; i < st->n_hook_inflight; i++) {
+        if (st->hook_inflight[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+s_hook_inflight_end(tg_state_t *st, int64_t id)
+{
+    for (size_t i = 0; i < st->n_hook_inflight; i++) {
+        if (st->hook_inflight[i] == id) {
+            st->hook_inflight[i] = st->hook_inflight[--st->n_hook_inflight];
+            return;
+        }
+    }
+}
+
 /* The update's events reached the broker: its claim is done. On failure it stays pending, and
  * a retried delivery of it is handled again. */
 static void
@@ -320,6 +342,7 @@ s_hook_flushed(yard_ctx_t *ctx, int status, void *arg)
 {
     (void)ctx;
     s_hooked_t *h = arg;
+    s_hook_inflight_end(h->st, h->id);
     if (status == 0) {
         tg_update_done(h->st, h->id);
     } else if (status != YARD_E_SHUTDOWN) {
@@ -343,6 +366,10 @@ s_hook_flush(tg_state_t *st, int64_t id)
     }
     if (rc != 0) {
         free(h);
+        return;
+    }
+    if (st->n_hook_inflight < TG_HOOK_INFLIGHT_MAX) {
+        st->hook_inflight[st->n_hook_inflight++] = id;
     }
 }
 
@@ -371,16 +398,21 @@ s_op_webhook(yard_request_t *req, void *state)
     msgpack_zone zone;
     msgpack_zone_init(&zone, 1024);
     msgpack_object obj;
-    if (size && yard_mp_decode(copy, size, &zone, &obj, NULL, 0) == 0) {
-        int64_t id = 0;
+    int64_t id = 0;
+    bool decoded = size && yard_mp_decode(copy, size, &zone, &obj, NULL, 0) == 0;
+    if (!decoded) {
+        yard_log(YARD_LOG_WARN, "webhook body is not an update: ignored");
+    } else if (yard_mp_get_int(&obj, "update_id", &id, NULL, 0) == 0 && s_hook_inflight(st, id)) {
+        st->duplicates++; /* delivered again while its first delivery is being handled */
+        yard_log(YARD_LOG_DEBUG, "webhook update already in progress: skipped",
+                 YF_INT("update_id", id));
+    } else {
         int rc = tg_update_handle(st, &obj, &id);
         if (rc < 0) {
             yard_log(YARD_LOG_WARN, "store unreachable: webhook update dropped");
         } else if (rc == 1) {
             s_hook_flush(st, id);
         }
-    } else {
-        yard_log(YARD_LOG_WARN, "webhook body is not an update: ignored");
     }
     msgpack_zone_destroy(&zone);
     free(copy);

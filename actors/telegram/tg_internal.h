@@ -45,6 +45,8 @@
 #define TG_OUTBOX_MAX   1024  /* messages queued per replica */
 #define TG_TOKEN_SUFFIX "{secret}"
 
+#define TG_HOOK_INFLIGHT_MAX 64 /* webhook updates between handling and flush */
+
 typedef struct {
     char *token;    /* secret */
     char *api_base; /* "https://api.telegram.org" */
@@ -106,6 +108,10 @@ typedef struct {
     int64_t offset;
     yard_timer_t *poll_timer;
     uint64_t polls, updates, duplicates, rehandled;
+    /* Webhook updates handled but not yet flushed: a delivery Telegram repeats meanwhile is
+     * the same update in progress, not one a dead handler left pending. */
+    int64_t hook_inflight[TG_HOOK_INFLIGHT_MAX];
+    size_t n_hook_inflight;
     void *batch;           /* the getUpdates batch being handled (tg_poll.c), or NULL */
     bool poll_after_batch; /* a poll was due while a batch of an older term ended */
     size_t cmds_inflight;  /* commands whose bus calls have not all answered (tg_command.c) */
