@@ -7,6 +7,7 @@
  * clock; HTTP and leases in real time (s_pump turns both). */
 #include "gmail_fake.h"
 #include "google_oauth_fake.h"
+#include "bus_json.h"
 #include "capture.h"
 #include "fixture.h"
 #include "gm_internal.h"
@@ -732,6 +733,20 @@ static const char s_report_payload[] =
     "\"data\":\"VVJHRU5UOiA9ODAgNSA9OTNkdWU9OTQgPQ0KdG9kYXk\"}},"
     "{\"mimeType\":\"text/html\",\"headers\":[],\"body\":{\"size\":4,\"data\":\"PGI-PC9iPg\"}}]}";
 
+/* Replicas register with the broker asynchronously: wait until service is served (an op it
+ * does not have answers without touching the tallies), so that the first cycle's actions
+ * find it. */
+static void
+s_wait_served(int port, const char *service)
+{
+    yard_client_t *c = NULL;
+    assert_int_equal(yard_client_new(yh_endpoint(port), NULL, &c), 0);
+    yh_result_t r = yh_call_json_ready(c, service, "probe", "{}", NULL, 10000);
+    assert_int_not_equal(r.status, YARD_E_NO_SERVICE);
+    yh_result_free(&r);
+    yard_client_destroy(&c);
+}
+
 static void
 t_rules_and_actions(void **state)
 {
@@ -740,6 +755,8 @@ t_rules_and_actions(void **state)
     yard_broker_t *broker = yh_broker_start(&port);
     yard_actor_t *tg = yh_actor_start(&s_tg_def, NULL, port, NULL);
     yard_actor_t *sink = yh_actor_start(&s_sink_def, NULL, port, NULL);
+    s_wait_served(port, "telegram");
+    s_wait_served(port, "sink");
     char top[128];
     snprintf(top, sizeof top, "broker: %s\n", yh_endpoint(port));
     s_fix_t f;
