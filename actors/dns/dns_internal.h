@@ -185,6 +185,17 @@ void dns_duckdns_update(yard_ctx_t *ctx, const dns_opts_t *o, const dns_record_t
  * true when it did (res is final), false when the response is the provider's to parse. */
 bool dns_http_failed(const yard_http_resp_t *resp, dns_up_result_t *res);
 
+/* Reads a one-request provider's answer (status and body; never a transport error, 5xx or
+ * 429, which dns_http_failed() took) into res. */
+typedef void(dns_answer_fn)(const char *body, size_t len, int status, dns_up_result_t *res);
+
+/* A one-request update (dyndns2, DuckDNS): sends *hr_p on h, taking it (also on error; NULL
+ * when building it failed with build_rc), and calls cb exactly once with parse's reading of
+ * the answer, or with RETRY naming why the request could not be sent. h NULL: the replica is
+ * stopping. */
+void dns_send_update(yard_ctx_t *ctx, yard_http_t *h, yard_http_req_t **hr_p, int build_rc,
+                     dns_answer_fn *parse, dns_up_fn *cb, void *arg);
+
 /* --- the replica (dns.c, cycle.c) --------------------------------------------------------- */
 
 typedef struct {

@@ -14,13 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    dns_up_fn *cb;
-    void *arg;
-    yard_ctx_t *ctx;
-    dns_up_result_t res;
-} s_call_t;
-
 static const struct {
     const char *code;
     dns_up_kind_t kind;
@@ -74,28 +67,10 @@ s_parse(const char *body, size_t len, int status, dns_up_result_t *res)
              status);
 }
 
-static void
-s_done(const yard_http_resp_t *resp, void *arg)
-{
-    s_call_t *c = arg;
-    if (!dns_http_failed(resp, &c->res)) {
-        size_t len = 0;
-        const char *body = yard_http_resp_body(resp, &len);
-        s_parse(body, len, yard_http_resp_status(resp), &c->res);
-    }
-    c->cb(c->ctx, &c->res, c->arg);
-    free(c);
-}
-
 void
 dns_dyndns2_update(yard_ctx_t *ctx, const dns_opts_t *o, const dns_record_t *r, const char *addr,
                    dns_up_fn *cb, void *arg)
 {
-    s_call_t *c = calloc(1, sizeof *c);
-    if (!c) {
-        abort();
-    }
-    *c = (s_call_t){.cb = cb, .arg = arg, .ctx = ctx};
     char url[1024], cred[1024], auth[1500];
     snprintf(url, sizeof url, "%s/nic/update?hostname=%s&myip=%s", r->base, r->name, addr);
     snprintf(cred, sizeof cred, "%s:%s", r->username, r->secret);
@@ -110,14 +85,5 @@ dns_dyndns2_update(yard_ctx_t *ctx, const dns_opts_t *o, const dns_record_t *r, 
         rc = yard_http_req_header(hr, "Authorization", auth);
     }
     sodium_memzero(auth, sizeof auth);
-    if (rc == 0 && (rc = yard_http_send(h, &hr, s_done, c)) == 0) {
-        return;
-    }
-    yard_http_req_destroy(&hr);
-    c->res.kind = DNS_UP_RETRY;
-    snprintf(c->res.code, sizeof c->res.code, "%s", yard_err_name(rc));
-    snprintf(c->res.msg, sizeof c->res.msg, "the update could not be sent (%s)",
-             h ? yard_http_last_error(h) : "stopping");
-    cb(ctx, &c->res, arg);
-    free(c);
+    dns_send_update(ctx, h, &hr, rc, s_parse, cb, arg);
 }

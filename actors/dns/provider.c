@@ -7,6 +7,7 @@
 #include "yard/error.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -91,4 +92,49 @@ dns_provider_update(yard_ctx_t *ctx, const dns_opts_t *o, const dns_record_t *r,
         dns_dyndns2_update(ctx, o, r, addr, cb, arg);
         return;
     }
+}
+
+/* --- one-request updates ------------------------------------------------------------------- */
+
+typedef struct {
+    dns_answer_fn *parse;
+    dns_up_fn *cb;
+    void *arg;
+    yard_ctx_t *ctx;
+    dns_up_result_t res;
+} s_call_t;
+
+static void
+s_done(const yard_http_resp_t *resp, void *arg)
+{
+    s_call_t *c = arg;
+    if (!dns_http_failed(resp, &c->res)) {
+        size_t len = 0;
+        const char *body = yard_http_resp_body(resp, &len);
+        c->parse(body, len, yard_http_resp_status(resp), &c->res);
+    }
+    c->cb(c->ctx, &c->res, c->arg);
+    free(c);
+}
+
+void
+dns_send_update(yard_ctx_t *ctx, yard_http_t *h, yard_http_req_t **hr_p, int build_rc,
+                dns_answer_fn *parse, dns_up_fn *cb, void *arg)
+{
+    s_call_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        abort();
+    }
+    *c = (s_call_t){.parse = parse, .cb = cb, .arg = arg, .ctx = ctx};
+    int rc = !h ? YARD_E_SHUTDOWN : build_rc;
+    if (rc == 0 && (rc = yard_http_send(h, hr_p, s_done, c)) == 0) {
+        return;
+    }
+    yard_http_req_destroy(hr_p);
+    c->res.kind = DNS_UP_RETRY;
+    snprintf(c->res.code, sizeof c->res.code, "%s", yard_err_name(rc));
+    snprintf(c->res.msg, sizeof c->res.msg, "the update could not be sent (%s)",
+             h ? yard_http_last_error(h) : "stopping");
+    cb(ctx, &c->res, arg);
+    free(c);
 }
