@@ -322,6 +322,12 @@ static void
 s_on_heartbeat(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p)
 {
     yard_header_t out = {.heartbeat_ms = p ? p->heartbeat_ms : b->o.heartbeat_ms};
+    if (p && p->svc) {
+        /* The demand hint: a replica that shares its credit over several brokers moves
+         * credit to the one whose queue is waiting (proto/actor_credit.c). */
+        uint64_t q = p->svc->queue.count;
+        out.credit = q > UINT32_MAX ? UINT32_MAX : (uint32_t)q;
+    }
     b->counters[YARD__C_HEARTBEATS]++;
     yard__send(b, rid, len, YARD_CMD_HEARTBEAT, &out, NULL);
 }
