@@ -6,9 +6,11 @@
  * as "OTHER"; status codes outside 100..599 as 0; at most S_SERIES_MAX counter series and
  * S_ROUTES_MAX histogram routes exist, past which new routes fold into route="other" (and,
  * should even those fill the table, into one catch-all series). Every label value is escaped
- * (\\, \", \n) when rendered. */
+ * when rendered (yard_prom_label: the format's escapes, and U+FFFD for bytes that are not UTF-8).
+ */
 #include "metrics.h"
 #include "yard/mp.h"
+#include "yard/prom.h"
 
 #include <msgpack.h>
 #include <pthread.h>
@@ -225,44 +227,18 @@ yard_gw_metrics_set_sys(yard_gw_metrics_t *self, const void *stats, size_t size)
 /* ---------------------------------------------------------------------------------------- */
 /* Rendering */
 
-/* Writes a label value with \\, \" and \n escaped, as the text format requires. */
-static void
-s_label(FILE *out, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        switch (s[i]) {
-        case '\\':
-            fputs("\\\\", out);
-            break;
-        case '"':
-            fputs("\\\"", out);
-            break;
-        case '\n':
-            fputs("\\n", out);
-            break;
-        default:
-            fputc(s[i], out);
-        }
-    }
-}
-
-static void
-s_family(FILE *out, const char *name, const char *type, const char *help)
-{
-    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
 static void
 s_render_requests(const yard_gw_metrics_t *self, FILE *out)
 {
-    s_family(out, "http_requests_total", "counter", "HTTP requests by route, method and status.");
+    yard_prom_family(out, "http_requests_total", "counter",
+                     "HTTP requests by route, method and status.");
     for (size_t i = 0; i <= S_SERIES_HARD; i++) {
         const s_series_t *s = &self->series[i];
         if ((i >= self->nseries && i != S_SERIES_HARD) || s->count == 0) {
             continue;
         }
         fputs("http_requests_total{route=\"", out);
-        s_label(out, s->route, strlen(s->route));
+        yard_prom_label(out, s->route, strlen(s->route));
         fprintf(out, "\",method=\"%s\",code=\"%d\"} %llu\n", s->method, s->code,
                 (unsigned long long)s->count);
     }
@@ -275,22 +251,22 @@ s_render_hist(const s_hist_t *h, FILE *out)
     for (size_t b = 0; b < S_NBUCKETS; b++) {
         cumulative += h->buckets[b];
         fputs("http_request_duration_seconds_bucket{route=\"", out);
-        s_label(out, h->route, strlen(h->route));
+        yard_prom_label(out, h->route, strlen(h->route));
         fprintf(out, "\",le=\"%s\"} %llu\n", s_bound_text[b], (unsigned long long)cumulative);
     }
     fputs("http_request_duration_seconds_sum{route=\"", out);
-    s_label(out, h->route, strlen(h->route));
+    yard_prom_label(out, h->route, strlen(h->route));
     fprintf(out, "\"} %.9g\n", h->sum);
     fputs("http_request_duration_seconds_count{route=\"", out);
-    s_label(out, h->route, strlen(h->route));
+    yard_prom_label(out, h->route, strlen(h->route));
     fprintf(out, "\"} %llu\n", (unsigned long long)h->count);
 }
 
 static void
 s_render_durations(const yard_gw_metrics_t *self, FILE *out)
 {
-    s_family(out, "http_request_duration_seconds", "histogram",
-             "Time from request to response, by route.");
+    yard_prom_family(out, "http_request_duration_seconds", "histogram",
+                     "Time from request to response, by route.");
     for (size_t i = 0; i < self->nhists; i++) {
         s_render_hist(&self->hists[i], out);
     }
@@ -322,7 +298,7 @@ s_render_service(const msgpack_object *svc, size_t metric, FILE *out)
         return; /* a field this broker does not send: skip it rather than invent a value */
     }
     fprintf(out, "%s{service=\"", s_svc_metrics[metric].name);
-    s_label(out, name->via.str.ptr, name->via.str.size);
+    yard_prom_label(out, name->via.str.ptr, name->via.str.size);
     fprintf(out, "\"} %llu\n", (unsigned long long)v->via.u64);
 }
 
@@ -344,14 +320,15 @@ s_render_sys(const yard_gw_metrics_t *self, FILE *out)
     const msgpack_object *svcs = ok ? yard_mp_find(&root, "services") : NULL;
     ok = ok && svcs != NULL && svcs->type == MSGPACK_OBJECT_ARRAY;
     for (size_t m = 0; ok && m < sizeof s_svc_metrics / sizeof s_svc_metrics[0]; m++) {
-        s_family(out, s_svc_metrics[m].name, s_svc_metrics[m].type, s_svc_metrics[m].help);
+        yard_prom_family(out, s_svc_metrics[m].name, s_svc_metrics[m].type, s_svc_metrics[m].help);
         for (uint32_t i = 0; i < svcs->via.array.size; i++) {
             s_render_service(&svcs->via.array.ptr[i], m, out);
         }
     }
     const msgpack_object *up = ok ? yard_mp_find(&root, "uptime_ms") : NULL;
     if (up != NULL && up->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        s_family(out, "yard_broker_uptime_seconds", "gauge", "Time since the broker started.");
+        yard_prom_family(out, "yard_broker_uptime_seconds", "gauge",
+                         "Time since the broker started.");
         fprintf(out, "yard_broker_uptime_seconds %.3f\n", (double)up->via.u64 / 1000.0);
     }
     msgpack_zone_destroy(&zone);
@@ -370,16 +347,18 @@ yard_gw_metrics_render(yard_gw_metrics_t *self, size_t *len)
     pthread_mutex_lock(&self->mu);
     s_render_requests(self, out);
     s_render_durations(self, out);
-    s_family(out, "http_requests_in_flight", "gauge", "Requests being served now.");
+    yard_prom_family(out, "http_requests_in_flight", "gauge", "Requests being served now.");
     fprintf(out, "http_requests_in_flight %lld\n", (long long)self->in_flight);
-    s_family(out, "http_connections_open", "gauge", "HTTP connections open now.");
+    yard_prom_family(out, "http_connections_open", "gauge", "HTTP connections open now.");
     fprintf(out, "http_connections_open %lld\n", (long long)self->connections);
-    s_family(out, "http_header_timeouts_total", "counter",
-             "Connections closed because a request's headers did not arrive in time (408).");
+    yard_prom_family(
+        out, "http_header_timeouts_total", "counter",
+        "Connections closed because a request's headers did not arrive in time (408).");
     fprintf(out, "http_header_timeouts_total %llu\n", (unsigned long long)self->header_timeouts);
     bool up = s_render_sys(self, out);
     pthread_mutex_unlock(&self->mu);
-    s_family(out, "yard_broker_up", "gauge", "1 when the broker answered the last $sys stats.");
+    yard_prom_family(out, "yard_broker_up", "gauge",
+                     "1 when the broker answered the last $sys stats.");
     fprintf(out, "yard_broker_up %d\n", up ? 1 : 0);
     if (fclose(out) != 0 || text == NULL) {
         abort();
