@@ -298,6 +298,7 @@ struct yard_broker {
     uint8_t handshake_logged[512]; /* monitor.c: bitset, remote hosts whose failure was logged */
     yard__keys_t *keys;            /* keys.c: CURVE state; NULL when CURVE is off */
     uint8_t perm_logged[1024];     /* perm.c: bitset, (key, permission) refusals logged */
+    struct yard__metrics *metrics; /* metrics.c (metrics.h): /metrics; NULL when off */
 };
 
 /* The tap hooks as the request path calls them: one branch when nobody taps. */
