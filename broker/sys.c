@@ -70,14 +70,49 @@ s_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* `services`: {ts_ms, services: [{name, replicas, credit, in_flight, queued, requests,
- * replies, errors, rps, eps, p50_us, p99_us}]}. */
+/* Who is connected, counted when asked (operator traffic: O(peers) here, nothing on the
+ * request path). The broker tracks replicas and subscribers by routing id but not a client
+ * that only sends requests (its id travels in each request slot), so clients are counted
+ * from the connections the ROUTER's monitor saw accepted and not yet closed, less one per
+ * registered replica (each replica is one connection of its own to each broker). A client
+ * that also subscribes is a client. Connections over inproc are not monitored by libzmq, so
+ * in-process peers (`yard up`) count as replicas but never as clients or connections. */
+typedef struct {
+    uint64_t connections, clients, replicas, subscribers;
+} s_peer_counts_t;
+
+static s_peer_counts_t
+s_peer_counts(const yard_broker_t *b)
+{
+    s_peer_counts_t c = {.connections = b->conns, .subscribers = b->nsubscribers};
+    for (uint32_t i = 0; i < b->npeers; i++) {
+        c.replicas += b->peers[i]->svc != NULL;
+    }
+    c.clients = c.connections > c.replicas ? c.connections - c.replicas : 0;
+    return c;
+}
+
+#define S_PEER_KEYS 4
+static void
+s_pack_peer_counts(msgpack_packer *pk, const yard_broker_t *b)
+{
+    s_peer_counts_t c = s_peer_counts(b);
+    s_pack_kv_u64(pk, "clients", c.clients);
+    s_pack_kv_u64(pk, "connections", c.connections);
+    s_pack_kv_u64(pk, "replica_peers", c.replicas);
+    s_pack_kv_u64(pk, "subscribers", c.subscribers);
+}
+
+/* `services`: {ts_ms, clients, connections, replica_peers, subscribers, services: [{name,
+ * replicas, credit, in_flight, queued, requests, replies, errors, rps, eps, p50_us,
+ * p99_us}]}. */
 static void
 s_pack_services(msgpack_packer *pk, yard_broker_t *b)
 {
     uint64_t now_us = yard__stats_now_us();
-    msgpack_pack_map(pk, 2);
+    msgpack_pack_map(pk, 2 + S_PEER_KEYS);
     s_pack_kv_u64(pk, "ts_ms", s_wall_ms());
+    s_pack_peer_counts(pk, b);
     S_KEY(pk, "services");
     msgpack_pack_array(pk, b->nsvcs);
     for (uint32_t i = 0; i < b->nsvcs; i++) {
@@ -240,8 +275,9 @@ s_pack_counters(msgpack_packer *pk, const yard_broker_t *b)
 static void
 s_pack_stats(msgpack_packer *pk, const yard_broker_t *b)
 {
-    msgpack_pack_map(pk, 4);
+    msgpack_pack_map(pk, 4 + S_PEER_KEYS);
     s_pack_kv_u64(pk, "uptime_ms", b->now - b->start_ms);
+    s_pack_peer_counts(pk, b);
     S_KEY(pk, "services");
     msgpack_pack_array(pk, b->nsvcs);
     for (uint32_t i = 0; i < b->nsvcs; i++) {

@@ -41,6 +41,7 @@ int yard__cmd_monitor(int argc, char **argv);       /* cmd_monitor.c */
 int yard__cmd_tap(int argc, char **argv);           /* cmd_tap.c */
 int yard__cmd_bench_compare(int argc, char **argv); /* cmd_bench_compare.c */
 int yard__cmd_keygen(int argc, char **argv);        /* cmd_keygen.c */
+int yard__cmd_ping(int argc, char **argv);          /* cmd_ping.c */
 
 /* The exit code for a yard error: 3 for UNREACHABLE and TIMEOUT, 2 for CONFIG and INVALID
  * (what the user typed was wrong), 1 otherwise. */

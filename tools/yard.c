@@ -24,6 +24,7 @@ static const s_command_t s_commands[] = {
     {"sub", yard__cmd_sub, "print the messages published on a subject pattern"},
     {"bench", yard__cmd_bench, "measure round trips/s and latency, against raw zmq_proxy"},
     {"up", yard__cmd_up, "run the broker and every actor in one process"},
+    {"ping", yard__cmd_ping, "exit 0 when the bus, or a service's replica, is serving"},
     {"services", yard__cmd_services, "list services: replicas, credit, load, errors, latency"},
     {"replicas", yard__cmd_replicas, "list one service's replicas"},
     {"top", yard__cmd_top, "a live full-screen view of the services"},
