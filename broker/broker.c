@@ -5,6 +5,7 @@
  * count, command, header size, header, body size) before any state is touched; bad input is
  * counted and answered, never asserted. */
 #include "broker_priv.h"
+#include "metrics.h"
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/wait.h"
@@ -176,6 +177,9 @@ yard_broker_new(const yard_broker_opts_t *opts, void *zmq_ctx, yard_broker_t **o
         goto cleanup;
     }
     rc = s_open_router(b);
+    if (rc == 0) {
+        rc = yard__metrics_open(b);
+    }
 cleanup:
     if (rc) {
         yard_broker_destroy(&b);
@@ -228,6 +232,7 @@ yard_broker_destroy(yard_broker_t **self_p)
     }
     yard_broker_t *b = *self_p;
     yard_broker_stop(b);
+    yard__metrics_close(b);
     yard__monitor_close(b);
     if (b->router) {
         int linger = 200; /* lets the SHUTDOWN answers leave */
@@ -453,6 +458,7 @@ s_timers(yard_broker_t *b)
         yard__keys_tick(b);
         yard__services_sweep(b);
         yard__trim_tick(b);
+        yard__metrics_tick(b);
         if (b->ntaps) {
             yard__tap_on_tick(b);
         }

@@ -43,6 +43,8 @@ const yard_option_t yard_broker_options[] = {
           "let `yard tap` see copies of the traffic (rate-limited)", 0, 0),
     S_OPT("insecure", YARD_OPT_BOOL, "false", insecure,
           "bind endpoints other machines can reach without CURVE (see curve: below)", 0, 0),
+    S_OPT("metrics", YARD_OPT_STRING, NULL, metrics,
+          "HOST:PORT to serve Prometheus metrics on (GET /metrics); unset: off", 0, 0),
     {0},
 };
 

@@ -40,6 +40,7 @@ static const char *const s_known_keys[] = {
     "max_in_flight",
     "tap",
     "insecure",    /* the broker binds beyond loopback without CURVE (yard/broker.h) */
+    "metrics",     /* the broker's Prometheus endpoint, HOST:PORT (yard/broker.h) */
     "curve",       /* bus keys: yard/curve.h */
     "log_publish", /* every program publishes its log lines: yard/log_publish.h */
     NULL,

@@ -40,6 +40,11 @@ typedef struct {
     /* Lets the broker bind an endpoint other machines can reach (not loopback, ipc:// or
      * inproc://) without CURVE. Off: such a bind is refused, YARD_E_CONFIG. */
     bool insecure;
+    /* "HOST:PORT" to serve the broker's Prometheus metrics on (GET /metrics; deploy/grafana/);
+     * NULL or empty: off. Read-only, so any host may be given (docs/security.md). A bad value
+     * or a taken port makes yard_broker_new() fail, naming the option. Borrowed; read only
+     * during yard_broker_new(). */
+    char *metrics;
 } yard_broker_opts_t;
 
 /* The options table (see yard/options.h) for yard_broker_opts_t; top-level keys. */
@@ -48,7 +53,8 @@ extern const yard_option_t yard_broker_options[];
 /* Creates a broker and binds every endpoint of opts->bind (opts NULL: all defaults). zmq_ctx
  * is borrowed and must outlive the broker; NULL makes the broker own a context. Returns 0
  * and sets *out, or YARD_E_IO (an endpoint could not be bound; the log names it) or
- * YARD_E_CONFIG (also: a non-loopback endpoint without CURVE or insecure; bad CURVE settings).
+ * YARD_E_CONFIG (also: a non-loopback endpoint without CURVE or insecure; bad CURVE settings;
+ * a bad `metrics` value). The metrics port is bound here too (YARD_E_IO when taken).
  * Caller owns the result; free with yard_broker_destroy(). */
 int yard_broker_new(const yard_broker_opts_t *opts, void *zmq_ctx, yard_broker_t **out);
 
