@@ -135,6 +135,7 @@ struct yard__service {
     uint32_t held;
     yard__list_t queue;
     uint64_t grace_deadline; /* 0: has replicas (or never lost them) */
+    bool never_served;       /* created by a request in the start-up grace (service.c) */
     uint64_t requests, replies, errors;
     struct yard__svc_stats *stats; /* stats.c: windows of rates and latencies; owned */
     /* Ops whose bodies taps never copy: the union of what its replicas' READYs listed (owned
@@ -375,6 +376,10 @@ void yard__peer_set_store(yard__peer_t *p, yard_str_t store);
 /* service.c */
 yard__service_t *yard__service_find(yard_broker_t *b, yard_str_t name);
 yard__service_t *yard__service_get(yard_broker_t *b, yard_str_t name); /* NULL: limit */
+/* During the broker's start-up grace (its first grace_ms), the service a request names and
+ * nobody offers yet, created to hold the request until grace ends; NULL after the grace or
+ * at the limit. */
+yard__service_t *yard__service_expect(yard_broker_t *b, yard_str_t name);
 void yard__service_add_replica(yard_broker_t *b, yard__service_t *s, yard__peer_t *p);
 void yard__service_remove_replica(yard_broker_t *b, yard__peer_t *p);
 void yard__service_set_credit(yard__peer_t *p, uint32_t credit, bool draining);

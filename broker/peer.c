@@ -143,8 +143,10 @@ s_clamp(uint32_t v, uint32_t lo, uint32_t hi)
 static bool
 s_ready_valid(const yard_header_t *h, char *buf, size_t cap, const char **why)
 {
-    if (h->service.len == 0 || h->credit == 0 || h->heartbeat_ms == 0) {
-        *why = "READY needs service, credit >= 1 and heartbeat_ms";
+    /* credit 0 is allowed: a replica that shares its credit over several brokers may have
+     * none to give this one yet; it stays registered, and what comes waits in the queue. */
+    if (h->service.len == 0 || h->heartbeat_ms == 0) {
+        *why = "READY needs service and heartbeat_ms";
         return false;
     }
     if (h->service.ptr[0] == '$') {

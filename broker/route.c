@@ -225,6 +225,9 @@ yard__on_request(yard_broker_t *b, yard_cmd_t cmd, zmq_msg_t *frames, const yard
     }
     yard__service_t *s = yard__service_find(b, h->service);
     if (!s) {
+        s = yard__service_expect(b, h->service);
+    }
+    if (!s) {
         if (req) {
             yard__send_error(b, rid, len, h->id, YARD_E_NO_SERVICE,
                              "no replica offers this service");

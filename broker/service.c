@@ -1,8 +1,8 @@
-/* Services: created only by READY, found by name, each with its replicas, a round-robin
- * cursor, a bounded FIFO of requests waiting for credit, and free_credit (the sum over its
- * non-draining replicas of credit minus held), so "is anyone free?" is one comparison. A
- * service that loses its last replica is kept for grace_ms with its queue; after that its
- * queue is answered NO_SERVICE and it is forgotten. At most max_services. */
+/* Services: created by READY (or, in the broker's start-up grace, by a request), found by name,
+ * each with its replicas, a round-robin cursor, a bounded FIFO of requests waiting for credit, and
+ * free_credit (the sum over its non-draining replicas of credit minus held), so "is anyone free?"
+ * is one comparison. A service that loses its last replica is kept for grace_ms with its queue;
+ * after that its queue is answered NO_SERVICE and it is forgotten. At most max_services. */
 #include "broker_priv.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -72,6 +72,7 @@ yard__service_add_replica(yard_broker_t *b, yard__service_t *s, yard__peer_t *p)
     s->reps[s->nreps++] = p;
     s->free_credit += yard__contrib(p);
     s->grace_deadline = 0;
+    s->never_served = false;
 }
 
 void
@@ -121,16 +122,37 @@ s_service_free(yard_broker_t *b, yard__service_t *s)
     free(s);
 }
 
+yard__service_t *
+yard__service_expect(yard_broker_t *b, yard_str_t name)
+{
+    /* A broker that has just started does not know the services whose replicas are still
+     * finding it (they register within one reconnect interval): for its first grace_ms a
+     * request for an unknown service waits, as it does for a service that lost its last
+     * replica, instead of a burst of NO_SERVICE at every broker restart. */
+    uint64_t until = b->start_ms + (uint64_t)b->o.grace_ms;
+    if (!b->start_ms || b->now >= until) {
+        return NULL;
+    }
+    yard__service_t *s = yard__service_get(b, name);
+    if (s) {
+        s->grace_deadline = until;
+        s->never_served = true;
+    }
+    return s;
+}
+
 /* Grace over: what still waits is answered NO_SERVICE, and the name is forgotten. */
 static void
 s_grace_over(yard_broker_t *b, yard__service_t *s)
 {
     yard_log(YARD_LOG_INFO, "service forgotten after grace",
              YF_STRN("service", s->name, s->name_len), YF_UINT("queued", s->queue.count));
+    const char *why =
+        s->never_served ? "no replica offers this service" : "the service's last replica went away";
     yard__req_t *r;
     while ((r = yard__list_head(&b->pool, &s->queue))) {
         yard__list_remove(&b->pool, &s->queue, r);
-        yard__req_finish(b, r, YARD_E_NO_SERVICE, "the service's last replica went away");
+        yard__req_finish(b, r, YARD_E_NO_SERVICE, why);
     }
     s_service_free(b, s);
 }

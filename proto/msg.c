@@ -436,7 +436,9 @@ yard__bus_open(void *ctx, const char *endpoint, int linger_ms, void **mon)
                  YF_STR("error", zmq_strerror(zmq_errno())));
         return NULL;
     }
-    int ivl = 100, ivl_max = 1000, hwm = 100000;
+    /* A restarted broker is found again within ivl_max: replicas register again and clients
+     * renew subscriptions within one heartbeat of it appearing. */
+    int ivl = 100, ivl_max = 250, hwm = 100000;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);

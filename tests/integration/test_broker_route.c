@@ -251,15 +251,76 @@ test_idempotent_request_is_resent_to_another_replica(void **state)
 }
 
 static void
-test_unknown_service_is_no_service_at_once(void **state)
+test_unknown_service_is_no_service_after_the_startup_grace(void **state)
+{
+    (void)state;
+    tb_env_t env;
+    yard_broker_opts_t o = {.grace_ms = 50};
+    tb_start(&env, &o);
+    void *client = tb_peer(&env);
+    /* Asked within the start-up grace: it waits for the grace, then NO_SERVICE; asked after
+     * it, NO_SERVICE comes at once. Either way the text says nobody offers it. */
+    tb_request(client, 3, "nobody", 0, 0, "x");
+    s_expect_error(&env, client, 3, YARD_E_NO_SERVICE);
+    tb_request(client, 4, "nobody.else", 0, 0, "x");
+    s_expect_error(&env, client, 4, YARD_E_NO_SERVICE);
+    assert_int_equal(tb_stat(&env, client, NULL, "error.NO_SERVICE"), 2);
+    zmq_close(client);
+    tb_stop(&env);
+}
+
+static void
+test_startup_grace_holds_requests_until_replicas_register(void **state)
+{
+    (void)state;
+    tb_env_t env;
+    yard_broker_opts_t o = {.grace_ms = 5000};
+    tb_start(&env, &o);
+    void *client = tb_peer(&env);
+    /* A broker that has just (re)started: the request comes before the replica found it. */
+    tb_request(client, 1, "late", 0, 0, "wait");
+    assert_int_equal(tb_wait_stat(&env, client, "late", "queued", 1, WAIT), 1);
+    void *replica = tb_replica(&env, "late", 1, 1000);
+    s_serve(&env, replica, "wait", "ok");
+    tb_msg_t m;
+    tb_expect(&env, client, YARD_CMD_REPLY, &m, WAIT);
+    assert_int_equal(m.h.id, 1);
+    tb_msg_close(&m);
+    assert_int_equal(tb_stat(&env, client, NULL, "error.NO_SERVICE"), 0);
+    zmq_close(replica);
+    zmq_close(client);
+    tb_stop(&env);
+}
+
+static void
+test_credit_zero_waits_and_heartbeat_tells_the_demand(void **state)
 {
     (void)state;
     tb_env_t env;
     tb_start(&env, NULL);
+    /* A replica with no credit to give this broker yet (its credit is in use at another):
+     * it is registered, a request waits, and the answer to its heartbeat says one waits. */
+    void *replica = tb_replica(&env, "shared", 0, 1000);
     void *client = tb_peer(&env);
-    tb_request(client, 3, "nobody", 0, 0, "x");
-    s_expect_error(&env, client, 3, YARD_E_NO_SERVICE);
-    assert_int_equal(tb_stat(&env, client, NULL, "error.NO_SERVICE"), 1);
+    tb_request(client, 7, "shared", 0, 0, "later");
+    assert_int_equal(tb_wait_stat(&env, client, "shared", "queued", 1, WAIT), 1);
+    assert_true(tb_quiet(&env, replica, 50)); /* nothing sent beyond its credit */
+    yard_header_t hb = {.heartbeat_ms = 1000, .credit = 4};
+    tb_send(replica, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
+    tb_msg_t m;
+    tb_expect(&env, replica, YARD_CMD_HEARTBEAT, &m, WAIT);
+    assert_int_equal(m.h.credit, 1);
+    tb_msg_close(&m);
+    yard_header_t ready = {.service = yard_str("shared"), .credit = 1, .heartbeat_ms = 1000};
+    tb_send(replica, YARD_CMD_READY, &ready, NULL, 0);
+    tb_expect(&env, replica, YARD_CMD_READY, &m, WAIT);
+    assert_int_equal(m.h.credit, 1);
+    tb_msg_close(&m);
+    s_serve(&env, replica, "later", "done");
+    tb_expect(&env, client, YARD_CMD_REPLY, &m, WAIT);
+    assert_int_equal(m.h.id, 7);
+    tb_msg_close(&m);
+    zmq_close(replica);
     zmq_close(client);
     tb_stop(&env);
 }
@@ -440,8 +501,10 @@ main(void)
         cmocka_unit_test(test_held_request_times_out_and_late_reply_is_dropped),
         cmocka_unit_test(test_silent_replica_gives_worker_lost),
         cmocka_unit_test(test_idempotent_request_is_resent_to_another_replica),
-        cmocka_unit_test(test_unknown_service_is_no_service_at_once),
+        cmocka_unit_test(test_unknown_service_is_no_service_after_the_startup_grace),
+        cmocka_unit_test(test_startup_grace_holds_requests_until_replicas_register),
         cmocka_unit_test(test_grace_keeps_requests_for_a_restarting_replica),
+        cmocka_unit_test(test_credit_zero_waits_and_heartbeat_tells_the_demand),
         cmocka_unit_test(test_drain_sends_nothing_new),
         cmocka_unit_test(test_unknown_replica_gets_disconnect),
         cmocka_unit_test(test_send_consumes_credit_and_gets_no_answer),
