@@ -5,6 +5,7 @@
  *
  * Both are one call through a fresh client; exit codes are cli.h's: 0 shown, 1 the broker
  * answered with an error (NOT_FOUND for an unknown service), 2 usage, 3 no broker in time. */
+#include "brokers.h"
 #include "cli.h"
 
 #include "yard/client.h"
@@ -29,19 +30,24 @@ static const char s_services_usage[] =
     "Lists the services the broker knows: replicas, credit (sum of the replicas' credit),\n"
     "requests in flight and queued, totals since the broker started, and over the last\n"
     "complete 5 s window the request and error rates and the p50/p99 latency from the\n"
-    "broker accepting a request to its answer.\n"
+    "broker accepting a request to its answer. Then one line per broker: its endpoint, up\n"
+    "or down, the clients connected to it, replicas registered, connections and subscribers.\n"
+    "With several brokers in the list each is asked (at once) and shows its own services.\n"
     "  --json         print one JSON document (the `$sys services` reply):\n"
-    "                 {\"ts_ms\":N,\"services\":[{\"name\":S,\"replicas\":N,\"credit\":N,\n"
+    "                 {\"ts_ms\":N,\"clients\":N,\"connections\":N,\"replica_peers\":N,\n"
+    "                  \"subscribers\":N,\"services\":[{\"name\":S,\"replicas\":N,\"credit\":N,\n"
     "                  \"in_flight\":N,\"queued\":N,\"requests\":N,\"replies\":N,\"errors\":N,\n"
     "                  \"rps\":X,\"eps\":X,\"p50_us\":N,\"p99_us\":N},...]}\n"
     "                 ts_ms: the broker's wall clock (ms since 1970); rps, eps: requests and\n"
-    "                 errors per second; requests, replies, errors: totals since start\n"
+    "                 errors per second; requests, replies, errors: totals since start.\n"
+    "                 With several brokers: {\"brokers\":[{\"endpoint\":S,\"up\":true,<the\n"
+    "                 reply's keys>} or {\"endpoint\":S,\"up\":false,\"error\":NAME},...]}\n"
     "  --timeout MS   how long to wait for the broker (default: 5000)\n"
     "  --broker URL   broker endpoints, comma-separated (default: $YARD_BROKER, else the\n"
     "                 config file's broker key, else " YARD_CLI_DEFAULT_BROKER ")\n"
     "  --config FILE  the config file to read broker from (default: $YARD_CONFIG)\n"
-    "Exit status: 0 listed, 1 the broker answered with an error, 2 usage, 3 no broker\n"
-    "answered in time.\n";
+    "Exit status: 0 listed (at least one broker answered; each down one is named on\n"
+    "stderr), 1 the broker answered with an error, 2 usage, 3 no broker answered in time.\n";
 
 static const char s_replicas_usage[] =
     "usage: yard replicas SERVICE [--json] [--timeout MS] [--broker URL] [--config FILE]\n"
@@ -489,6 +495,112 @@ s_print_replicas(const yard_msg_t *reply)
     return YARD_EXIT_OK;
 }
 
+/* One row per broker: endpoint, up or down, and its peer counts. */
+static void
+s_print_brokers(const yard_broker_answers_t *set)
+{
+    static const char *const names[] = {"BROKER",   "STATE",       "CLIENTS",
+                                        "REPLICAS", "CONNECTIONS", "SUBSCRIBERS"};
+    s_table_t t = {.ncols = 6, .right = "llrrrr"};
+    s_header(&t, names);
+    for (int i = 0; i < set->n; i++) {
+        const yard_broker_answer_t *a = &set->a[i];
+        s_row(&t);
+        s_set(&t, 0, a->endpoint);
+        msgpack_zone zone;
+        if (!msgpack_zone_init(&zone, 4096)) {
+            abort();
+        }
+        msgpack_object obj;
+        size_t n = 0;
+        const void *body = a->rc == 0 ? yard_msg_body(a->reply, &n) : NULL;
+        bool ok = body && yard_mp_decode(body, n, &zone, &obj, NULL, 0) == 0 &&
+                  obj.type == MSGPACK_OBJECT_MAP;
+        char cell[S_CELL];
+        snprintf(cell, sizeof cell, "up");
+        if (a->rc) {
+            snprintf(cell, sizeof cell, "down (%s)", yard_err_name(a->rc));
+        }
+        s_set(&t, 1, cell);
+        static const char *const keys[] = {"clients", "replica_peers", "connections",
+                                           "subscribers"};
+        for (int k = 0; k < 4; k++) {
+            if (ok && !s_is_nil(&obj, keys[k])) {
+                s_fmt_count(cell, sizeof cell, s_num(&obj, keys[k]));
+            } else {
+                snprintf(cell, sizeof cell, "-");
+            }
+            s_set(&t, 2 + k, cell);
+        }
+        msgpack_zone_destroy(&zone);
+    }
+    s_table_print(&t);
+}
+
+/* --json with several brokers: {"brokers":[{"endpoint":E,"up":true,<the reply's keys>} or
+ * {"endpoint":E,"up":false,"error":NAME}, ...]} on one line. */
+static int
+s_print_brokers_json(const yard_broker_answers_t *set)
+{
+    fputs("{\"brokers\":[", stdout);
+    for (int i = 0; i < set->n; i++) {
+        const yard_broker_answer_t *a = &set->a[i];
+        char *text = NULL;
+        size_t n = 0;
+        const void *body = a->rc == 0 ? yard_msg_body(a->reply, &n) : NULL;
+        if (body && yard_json_from_msgpack(body, n, &text, NULL, NULL, 0) == 0 && text[0] == '{') {
+            printf("%s{\"endpoint\":\"%s\",\"up\":true%s%s", i ? "," : "", a->endpoint,
+                   text[1] == '}' ? "" : ",", text + 1);
+        } else {
+            printf("%s{\"endpoint\":\"%s\",\"up\":false,\"error\":\"%s\"}", i ? "," : "",
+                   a->endpoint, a->rc ? yard_err_name(a->rc) : "BAD_REQUEST");
+        }
+        free(text);
+    }
+    puts("]}");
+    return YARD_EXIT_OK;
+}
+
+/* Asks every broker of the list for `$sys services`. Returns the exit code: 0 when at least
+ * one answered (each down one is also told on stderr), else the first one's. */
+static int
+s_services_each(const s_args_t *a, yard_broker_answers_t *set)
+{
+    char *list = NULL;
+    char err[512];
+    memset(set, 0, sizeof *set);
+    if (yard__broker_resolve(a->broker, a->config, &list, err, sizeof err)) {
+        fprintf(stderr, "yard services: %s\n", err);
+        return YARD_EXIT_USAGE;
+    }
+    int rc = yard__brokers_split(list, set, err, sizeof err);
+    free(list);
+    if (rc) {
+        fprintf(stderr, "yard services: --broker: %s\n", err);
+        return YARD_EXIT_USAGE;
+    }
+    yard__brokers_call(set, "services", NULL, 0, a->timeout_ms ? a->timeout_ms : 5000);
+    int code = -1;
+    for (int i = 0; i < set->n; i++) {
+        const yard_broker_answer_t *b = &set->a[i];
+        if (b->rc == YARD_E_CONFIG) {
+            fprintf(stderr, "yard services: --broker: '%s' is not an endpoint\n", b->endpoint);
+            return YARD_EXIT_USAGE;
+        }
+        if (b->rc == 0) {
+            code = YARD_EXIT_OK;
+            continue;
+        }
+        fprintf(stderr, "yard services: broker %s: ", b->endpoint);
+        fflush(stderr);
+        yard__print_error(b->rc, b->reply);
+        if (code != YARD_EXIT_OK) {
+            code = yard__exit_for(b->rc);
+        }
+    }
+    return code;
+}
+
 int
 yard__cmd_services(int argc, char **argv)
 {
@@ -497,12 +609,24 @@ yard__cmd_services(int argc, char **argv)
     if (p) {
         return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
     }
-    yard_msg_t *reply = NULL;
-    int code = s_call("yard services", &a, "services", NULL, 0, &reply);
-    if (code == YARD_EXIT_OK) {
-        code = a.json ? s_print_json(reply) : s_print_services(reply);
+    yard_broker_answers_t set;
+    int code = s_services_each(&a, &set);
+    if (code == YARD_EXIT_OK && a.json) {
+        /* One broker: its reply as it is (the shape scripts already read). */
+        code = set.n == 1 ? s_print_json(set.a[0].reply) : s_print_brokers_json(&set);
+    } else if (code == YARD_EXIT_OK) {
+        for (int i = 0; i < set.n && code == YARD_EXIT_OK; i++) {
+            if (set.a[i].rc == 0) {
+                if (set.n > 1) {
+                    printf("%s%s:\n", i ? "\n" : "", set.a[i].endpoint);
+                }
+                code = s_print_services(set.a[i].reply);
+            }
+        }
+        putchar('\n');
+        s_print_brokers(&set);
     }
-    yard_msg_destroy(&reply);
+    yard__brokers_free(&set);
     return code;
 }
 
