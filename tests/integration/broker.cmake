@@ -13,3 +13,9 @@ add_dependencies(test_broker_memory yard-broker)
 yard_add_test(NAME test_errors_named SOURCES ${_tb}/test_errors_named.c ${_tb}/test_broker_util.c
               LIBS yard_broker yard_actors LABELS integration TIMEOUT 120)
 add_dependencies(test_errors_named yard-broker yard-actor yard_cli)
+# The broker's Prometheus endpoint (--metrics) scraped with libcurl, its option refused when bad
+# (runs bin/yard-broker), and the Grafana dashboard checked against a scrape.
+yard_add_test(NAME test_broker_metrics SOURCES ${_tb}/test_broker_metrics.c
+              ${_tb}/test_broker_util.c LIBS yard_broker PkgConfig::CURL PkgConfig::MSGPACK
+              LABELS integration TIMEOUT 60)
+add_dependencies(test_broker_metrics yard-broker)
