@@ -14,10 +14,9 @@
 #include <zmq.h>
 
 static int
-s_start_echo(yard_bench_bus_t *bus, int replicas, int64_t credit, const char *endpoint,
-             const char *who)
+s_start_echo(yard_bench_bus_t *bus, const yard_actor_def_t *echo, const void *echo_options,
+             int replicas, int64_t credit, const char *endpoint, const char *who)
 {
-    const yard_actor_def_t *echo = yard_registry_find("echo");
     if (!echo) {
         fprintf(stderr, "%s: this build has no echo actor\n", who);
         return -1;
@@ -34,7 +33,7 @@ s_start_echo(yard_bench_bus_t *bus, int replicas, int64_t credit, const char *en
         o.zmq_context = bus->ctx;
         free(o.log_level);
         o.log_level = strdup("warn"); /* the runtime applies it process-wide */
-        rc = yard_actor_start(echo, &o, own, &bus->echo);
+        rc = yard_actor_start(echo, &o, echo_options ? echo_options : own, &bus->echo);
         yard_actor_config_free(echo, &o, &own);
     }
     if (rc) {
@@ -48,6 +47,15 @@ s_start_echo(yard_bench_bus_t *bus, int replicas, int64_t credit, const char *en
 int
 yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool echo_inproc,
                       const char *who)
+{
+    return yard__bench_bus_start_def(bus, yard_registry_find("echo"), NULL, replicas, credit,
+                                     echo_inproc, who);
+}
+
+int
+yard__bench_bus_start_def(yard_bench_bus_t *bus, const yard_actor_def_t *echo,
+                          const void *echo_options, int replicas, int64_t credit, bool echo_inproc,
+                          const char *who)
 {
     memset(bus, 0, sizeof *bus);
     int port = yard__free_port();
@@ -72,7 +80,8 @@ yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool 
         fprintf(stderr, "%s: broker on %s: %s\n", who, bind, yard_strerror(rc));
         return -1;
     }
-    return s_start_echo(bus, replicas, credit, echo_inproc ? bus->inproc : bus->tcp, who);
+    return s_start_echo(bus, echo, echo_options, replicas, credit,
+                        echo_inproc ? bus->inproc : bus->tcp, who);
 }
 
 int64_t

@@ -25,6 +25,12 @@ typedef struct {
 int yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool echo_inproc,
                           const char *who);
 
+/* The same with another echo actor, echo (a service named like its def, e.g. bench_echo.h's),
+ * given echo_options as its filled options struct (NULL: its defaults). */
+int yard__bench_bus_start_def(yard_bench_bus_t *bus, const yard_actor_def_t *echo,
+                              const void *echo_options, int replicas, int64_t credit,
+                              bool echo_inproc, const char *who);
+
 /* The credit each of `replicas` echo replicas offers so that the broker's queue never sets
  * the pace: all the calls the load keeps outstanding, spread over the replicas, at least 16. */
 int64_t yard__bench_bus_credit(int64_t outstanding, int replicas);

@@ -67,6 +67,7 @@ s_on_reply(const yard_msg_t *reply, void *arg)
     int status = reply ? yard_msg_status(reply) : YARD_E_INTERNAL;
     if (status != 0) {
         s_count_error(&c->r, status);
+        yard__hist_record(&c->r.fail_hist, now - slot->t0);
         return;
     }
     c->r.replies++;
@@ -246,6 +247,7 @@ yard__bench_result_add(yard_bench_result_t *into, const yard_bench_result_t *fro
         into->error_counts[k] += from->error_counts[k];
     }
     yard__hist_merge(&into->hist, &from->hist);
+    yard__hist_merge(&into->fail_hist, &from->fail_hist);
 }
 
 double
@@ -264,4 +266,72 @@ const char *
 yard__bench_error_name(int code)
 {
     return code ? yard_err_name(yard_err_from_wire((uint32_t)code)) : "LOCAL";
+}
+
+/* --- latency of ok, failed and all calls ------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    uint64_t count;
+    yard_hist_t *hist; /* owned by the caller */
+} s_lat_t;
+
+/* ok, failed, all: all merges the two (heap: a histogram is ~30 KiB). */
+static void
+s_lat_views(const yard_bench_result_t *r, s_lat_t v[3])
+{
+    yard_hist_t *all = calloc(1, sizeof *all);
+    if (!all) {
+        abort();
+    }
+    yard__hist_merge(all, &r->hist);
+    yard__hist_merge(all, &r->fail_hist);
+    v[0] = (s_lat_t){"ok", r->replies, (yard_hist_t *)&r->hist};
+    v[1] = (s_lat_t){"failed", r->errors, (yard_hist_t *)&r->fail_hist};
+    v[2] = (s_lat_t){"all", r->replies + r->errors, all};
+}
+
+void
+yard__bench_latency_json(const yard_bench_result_t *r)
+{
+    s_lat_t v[3];
+    s_lat_views(r, v);
+    for (int i = 0; i < 3; i++) {
+        printf("%s\"%s\":{\"count\":%llu,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}",
+               i ? "," : "", v[i].name, (unsigned long long)v[i].count,
+               (double)yard__hist_quantile(v[i].hist, 0.5) / 1000.0,
+               (double)yard__hist_quantile(v[i].hist, 0.99) / 1000.0,
+               (double)v[i].hist->max / 1000.0);
+    }
+    free(v[2].hist);
+}
+
+/* 850 us, 12.3 ms, 1.52 s */
+static void
+s_fmt_ns(char *out, size_t cap, uint64_t ns)
+{
+    double us = (double)ns / 1000.0;
+    if (us < 1000) {
+        snprintf(out, cap, "%.0f us", us);
+    } else if (us < 1e6) {
+        snprintf(out, cap, "%.2f ms", us / 1000.0);
+    } else {
+        snprintf(out, cap, "%.2f s", us / 1e6);
+    }
+}
+
+void
+yard__bench_latency_text(const yard_bench_result_t *r)
+{
+    s_lat_t v[3];
+    s_lat_views(r, v);
+    for (int i = 0; i < 3; i++) {
+        char p50[32], p99[32], max[32];
+        s_fmt_ns(p50, sizeof p50, yard__hist_quantile(v[i].hist, 0.5));
+        s_fmt_ns(p99, sizeof p99, yard__hist_quantile(v[i].hist, 0.99));
+        s_fmt_ns(max, sizeof max, v[i].hist->max);
+        printf("latency %-7s count %-10llu p50 %-10s p99 %-10s max %s\n", v[i].name,
+               (unsigned long long)v[i].count, p50, p99, max);
+    }
+    free(v[2].hist);
 }

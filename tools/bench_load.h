@@ -67,6 +67,14 @@ void yard__bench_result_add(yard_bench_result_t *into, const yard_bench_result_t
 double yard__bench_rate(const yard_bench_result_t *r);
 /* The latency at quantile q (0..1), in microseconds. */
 double yard__bench_us(const yard_bench_result_t *r, double q);
+/* The latency of the calls that got a reply (ok), of those that ended in an error answer
+ * (failed: their count is every error, the percentiles cover the ones with a time), and of
+ * both (all), each as count, p50, p99 and max:
+ *   JSON: "ok":{"count":N,"p50_us":X,"p99_us":X,"max_us":X},"failed":{...},"all":{...}
+ *   text: three lines "latency ok     count N  p50 X  p99 X  max X" (units as fit). */
+void yard__bench_latency_json(const yard_bench_result_t *r);
+void yard__bench_latency_text(const yard_bench_result_t *r);
+
 /* The name of error_counts[code]: the error table's name, or "LOCAL" for index 0.
  * Borrowed; static; do not free. */
 const char *yard__bench_error_name(int code);

@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S_SUBJECT         "yard.bench.echo"
@@ -165,14 +166,25 @@ yard__nats_server_stop(yard_nats_server_t *s)
 typedef struct {
     natsConnection *nc;
     natsSubscription *sub;
+    uint32_t handler_ms;
+    uint64_t served; /* counted by the delivery thread (atomics: read once the load ended) */
 } s_responder_t;
 
-/* Runs on the subscription's delivery thread: the body goes back as it came. */
+/* Runs on the subscription's delivery thread (one per subscription, so a responder serves one
+ * request at a time, as a replica with credit 1): after handler_ms of "work" (a sleep, as a
+ * NATS responder's callback would spend it), the body goes back as it came. */
 static void
 s_on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)sub;
-    (void)closure;
+    s_responder_t *r = closure;
+    if (r->handler_ms) {
+        struct timespec ts = {.tv_sec = r->handler_ms / 1000,
+                              .tv_nsec = (long)(r->handler_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+    }
+    __atomic_fetch_add(&r->served, 1, __ATOMIC_RELAXED);
     const char *reply = natsMsg_GetReply(msg);
     if (reply) {
         natsConnection_Publish(nc, reply, natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
@@ -272,6 +284,7 @@ s_run_one(s_client_t *c, natsConnection *nc, const void *body, int size, uint64_
             s_record(&c->r, t0, end);
         } else {
             s_count_error(&c->r);
+            yard__hist_record(&c->r.fail_hist, yard__now_ns() - t0);
         }
         natsMsg_Destroy(reply);
     }
@@ -417,6 +430,7 @@ yard__bench_nats(const char *url, const yard_bench_shape_t *shape, bool send_asa
         abort();
     }
     for (int i = 0; i < shape->workers; i++) {
+        resp[i].handler_ms = shape->handler_ms;
         natsStatus st = s_responder_start(&resp[i], url, send_asap);
         if (st != NATS_OK) {
             fprintf(stderr, "%s: nats: responder at %s: %s\n", who, url, natsStatus_GetText(st));
@@ -450,7 +464,10 @@ yard__bench_nats(const char *url, const yard_bench_shape_t *shape, bool send_asa
     yard__bench_gate_destroy(&gate);
 cleanup:
     for (int i = 0; i < shape->workers; i++) {
-        s_responder_stop(&resp[i]);
+        s_responder_stop(&resp[i]); /* joins the delivery thread: served is final */
+        if (shape->served) {
+            shape->served[i] = __atomic_load_n(&resp[i].served, __ATOMIC_RELAXED);
+        }
     }
     free(resp);
     free(clients);

@@ -132,13 +132,18 @@ typedef struct {
     uint64_t replies_in_window; /* replies that arrived before the duration ended */
     uint64_t error_counts[32];  /* by wire code (index 0: a local failure with no code) */
     double seconds;             /* the measured duration */
-    yard_hist_t hist;
+    yard_hist_t hist;           /* latencies of the calls answered with a reply */
+    yard_hist_t fail_hist;      /* latencies of the calls that ended in an error answer (the
+                                   wait a caller saw: TIMEOUT, WORKER_LOST, a service's error);
+                                   sends that failed at once are counted, never timed */
 } yard_bench_result_t;
 
 typedef struct {
     int clients, workers, window;
     double duration_s;
     size_t size;
+    uint32_t handler_ms; /* bench_nats.c: each responder sleeps this long per request */
+    uint64_t *served;    /* bench_nats.c: NULL, or workers counts out: requests each answered */
 } yard_bench_shape_t;
 
 /* The raw libzmq baseline: a zmq_proxy ROUTER/DEALER on tcp loopback with shape->workers

@@ -8,7 +8,9 @@
  * it: --clients threads, each with its own yard client, keeping --window async calls
  * outstanding for --duration seconds. */
 #include "bench_bus.h"
+#include "bench_echo.h"
 #include "bench_load.h"
+#include "bench_scale.h"
 #include "cli.h"
 
 #include "yard/error.h"
@@ -26,27 +28,106 @@
 #define S_WARMUP_MS 10000
 
 static const char s_usage[] =
-    "usage: yard bench [--clients N] [--replicas N] [--window N] [--duration S] [--size BYTES]\n"
-    "                  [--json] [--broker URL --service NAME [--baseline]]\n"
+    "usage: yard bench [--clients N] [--replicas N|LIST] [--window N] [--duration S] [--size "
+    "BYTES]\n"
+    "                  [--handler-ms N] [--credit N] [--fail-every N] [--no-nats] [--json]\n"
+    "                  [--broker URL --service NAME [--baseline]]\n"
     "Measures round trips/s and latency (p50, p99, p99.9) through the bus, then the same load\n"
     "through a raw libzmq zmq_proxy (ROUTER/DEALER), both on tcp loopback, and prints the ratio.\n"
+    "The latency of failed calls (an error answer: TIMEOUT, WORKER_LOST, a service's error) is\n"
+    "reported apart (count, p50, p99, max), next to the replies' and to all calls together.\n"
+    "With a handler time or a list of replica counts it measures scaling instead: one round per\n"
+    "count, each with fresh echo replicas that hold every request --handler-ms, reporting\n"
+    "round trips/s, the speedup per replica over the first round, how evenly requests spread\n"
+    "over the replicas (counts per replica from the broker, max/min, the largest deviation from\n"
+    "the mean in %), and the same round through NATS queue groups (a nats-server child, as\n"
+    "many responders each sleeping --handler-ms per request, one at a time) side by side.\n"
     "  --clients N      client threads, each with its own connection (default 4)\n"
-    "  --replicas N     echo replicas, and baseline worker threads (default 4)\n"
+    "  --replicas N     echo replicas, and baseline worker threads (default 4); a list\n"
+    "                   (1,2,4,8,16) or range (1-4) runs one scaling round per value\n"
+    "  --handler-ms N   echo replicas hold each request N ms (0..10000) without blocking their\n"
+    "                   thread (a timer answers it), so --credit requests are held at once\n"
+    "  --credit N       each echo replica's credit (default: 1 with --handler-ms, like a\n"
+    "                   handler doing N ms of work; else enough for every outstanding call)\n"
+    "  --fail-every N   every Nth request of each replica is answered ERROR INTERNAL\n"
+    "  --no-nats        scaling rounds without the NATS side\n"
     "  --window N       calls each client keeps outstanding (default 64)\n"
     "  --duration S     seconds of load for each side (default 5)\n"
     "  --size BYTES     request body size (default 64)\n"
     "  --json           print one JSON object instead of a table\n"
     "  --broker URL     drive an existing bus instead of an in-process one (needs --service);\n"
     "                   the baseline then runs only with --baseline\n"
+    "JSON adds \"ok\", \"failed\" and \"all\": "
+    "{\"count\":N,\"p50_us\":X,\"p99_us\":X,\"max_us\":X}\n"
+    "(p50_us, p99_us, p999_us, max_us cover replies only). Scaling JSON: {\"handler_ms\":N,\n"
+    "\"credit\":N,...,\"rounds\":[{\"replicas\":N,\"yard\":{\"rt_per_s\":X,\"speedup\":X,\"sent\":"
+    "N,\n"
+    "\"replies\":N,\"errors\":N,\"lost\":N,\"ok\":{..},\"failed\":{..},\"all\":{..},\"served\":[N,."
+    ".],\n"
+    "\"spread\":{\"replicas_seen\":N,\"replicas\":N,\"min\":N,\"max\":N,\"mean\":X,\n"
+    "\"max_min_ratio\":X|null,\"max_dev_pct\":X}},\"nats\":{same}|null}]}\n"
     "Exit status: 0 measured, 1 the bus could not be measured, 2 usage.\n";
 
 typedef struct {
     int clients, replicas, window;
     double duration_s;
     size_t size;
-    bool json, baseline;
+    bool json, baseline, no_nats;
     const char *broker, *service;
+    int list[YARD_BENCH_ROUNDS_MAX]; /* --replicas as given; nlist > 1: scaling rounds */
+    int nlist;
+    uint32_t handler_ms, fail_every;
+    int64_t credit; /* 0: not given */
 } s_opts_t;
+
+/* --replicas: N, or a list of N and A-B ranges ("1,2,4,8,16", "1-4,8"), each 1..1024, at
+ * most YARD_BENCH_ROUNDS_MAX values. Returns NULL, or what was wrong (in why). */
+static const char *
+s_parse_replicas(const char *text, s_opts_t *o, char *why, size_t why_len)
+{
+    o->nlist = 0;
+    const char *p = text;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        char item[32];
+        if (n == 0 || n >= sizeof item) {
+            snprintf(why, why_len, "--replicas: '%s' has an empty or overlong entry", text);
+            return why;
+        }
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *dash = strchr(item + 1, '-');
+        uint64_t a = 0, b = 0;
+        if (dash) {
+            *dash = '\0';
+        }
+        if (yard__parse_u64(item, 1, 1024, &a) ||
+            (dash && (yard__parse_u64(dash + 1, 1, 1024, &b) || b < a))) {
+            if (dash) {
+                *dash = '-';
+            }
+            snprintf(why, why_len,
+                     "--replicas: '%s' is not a count 1..1024 or a range A-B (A <= B); "
+                     "e.g. 4, or 1,2,4,8,16, or 1-4",
+                     item);
+            return why;
+        }
+        for (uint64_t v = a; v <= (dash ? b : a); v++) {
+            if (o->nlist == YARD_BENCH_ROUNDS_MAX) {
+                snprintf(why, why_len, "--replicas: more than %d rounds in '%s'",
+                         YARD_BENCH_ROUNDS_MAX, text);
+                return why;
+            }
+            o->list[o->nlist++] = (int)v;
+        }
+        if (p[n] == '\0') {
+            break;
+        }
+        p += n + 1;
+    }
+    o->replicas = o->list[0];
+    return NULL;
+}
 
 /* --- the bus side ------------------------------------------------------------------------- */
 
@@ -103,6 +184,8 @@ s_print_json(const s_opts_t *o, const char *endpoint, const yard_bench_result_t 
            "\"max_us\":%.1f",
            (unsigned long long)bus->lost, yard__bench_rate(bus), yard__bench_us(bus, 0.5),
            yard__bench_us(bus, 0.99), yard__bench_us(bus, 0.999), (double)bus->hist.max / 1000.0);
+    putchar(',');
+    yard__bench_latency_json(bus);
     if (base) {
         printf(",\"baseline_rt_per_s\":%.1f,\"baseline_p50_us\":%.1f,\"baseline_p99_us\":%.1f,"
                "\"baseline_p999_us\":%.1f,\"baseline_lost\":%llu,\"ratio\":%.3f",
@@ -145,6 +228,8 @@ s_print_table(const s_opts_t *o, const char *endpoint, const yard_bench_result_t
                    (unsigned long long)bus->error_counts[k]);
         }
     }
+    printf("%s:\n", o->broker ? "yard (existing)" : "yard broker");
+    yard__bench_latency_text(bus);
 }
 
 /* --- the command -------------------------------------------------------------------------- */
@@ -162,14 +247,21 @@ s_parse(int argc, char **argv, s_opts_t *o)
         {"broker", required_argument, NULL, 'b'},
         {"service", required_argument, NULL, 'S'},
         {"baseline", no_argument, NULL, 'B'},
+        {"handler-ms", required_argument, NULL, 'H'},
+        {"credit", required_argument, NULL, 'k'},
+        {"fail-every", required_argument, NULL, 'F'},
+        {"no-nats", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (s_opts_t){.clients = 4, .replicas = 4, .window = 64, .duration_s = 5, .size = 64};
+    *o = (s_opts_t){
+        .clients = 4, .replicas = 4, .window = 64, .duration_s = 5, .size = 64, .nlist = 1};
+    o->list[0] = 4;
     optind = 1;
     opterr = 0;
     int ch;
     uint64_t v;
+    char why[160];
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         const char *what = NULL;
         switch (ch) {
@@ -177,8 +269,26 @@ s_parse(int argc, char **argv, s_opts_t *o)
             fputs(s_usage, stdout);
             return 1;
         case 'r':
-            what = yard__parse_u64(optarg, 1, 1024, &v) ? "--replicas: 1..1024" : NULL;
-            o->replicas = (int)v;
+            if (s_parse_replicas(optarg, o, why, sizeof why)) {
+                fprintf(stderr, S_WHO ": %s\n", why);
+                return -1;
+            }
+            break;
+        case 'H':
+            what = yard__parse_u64(optarg, 0, 10000, &v) ? "--handler-ms: 0..10000" : NULL;
+            o->handler_ms = (uint32_t)v;
+            break;
+        case 'k':
+            what = yard__parse_u64(optarg, 1, 100000, &v) ? "--credit: 1..100000" : NULL;
+            o->credit = (int64_t)v;
+            break;
+        case 'F':
+            what =
+                yard__parse_u64(optarg, 1, 1000000000, &v) ? "--fail-every: 1..1000000000" : NULL;
+            o->fail_every = (uint32_t)v;
+            break;
+        case 'N':
+            o->no_nats = true;
             break;
         case 's':
             what = yard__parse_u64(optarg, 1, 1048576, &v) ? "--size: 1..1048576 bytes" : NULL;
@@ -213,9 +323,15 @@ s_parse(int argc, char **argv, s_opts_t *o)
         fprintf(stderr, "yard bench: --broker and --service go together\n%s", s_usage);
         return -1;
     }
+    bool own_echo = o->handler_ms || o->fail_every || o->credit || o->nlist > 1;
+    if (o->broker && own_echo) {
+        fprintf(stderr, S_WHO ": --handler-ms, --credit, --fail-every and a --replicas list "
+                              "shape the bench's own echo replicas: not with --broker\n");
+        return -1;
+    }
     if (!o->broker) {
         o->service = "echo";
-        o->baseline = true;
+        o->baseline = !own_echo; /* the raw proxy has no handler time or failures to match */
     }
     return 0;
 }
@@ -231,6 +347,23 @@ yard__cmd_bench(int argc, char **argv)
     if (!yard_log_enabled(YARD_LOG_DEBUG)) {
         yard_log_set_level(YARD_LOG_WARN); /* keep the runtime's info lines out of the figures */
     }
+    if (o.nlist > 1 || o.handler_ms) {
+        yard_bench_scale_t sc = {
+            .rounds = o.nlist,
+            .clients = o.clients,
+            .window = o.window,
+            .duration_s = o.duration_s,
+            .size = o.size,
+            .handler_ms = o.handler_ms,
+            .fail_every = o.fail_every,
+            .credit = o.credit       ? o.credit
+                      : o.handler_ms ? 1
+                                     : yard__bench_bus_credit((int64_t)o.clients * o.window, 1),
+            .nats = !o.no_nats,
+            .json = o.json};
+        memcpy(sc.replicas, o.list, sizeof o.list);
+        return yard__bench_scale(&sc);
+    }
     yard_bench_result_t *bus = calloc(1, sizeof *bus);
     yard_bench_result_t *base = calloc(1, sizeof *base);
     if (!bus || !base) {
@@ -243,8 +376,14 @@ yard__cmd_bench(int argc, char **argv)
     memset(&own, 0, sizeof own);
     const char *endpoint = o.broker;
     if (!o.broker) {
-        int64_t credit = yard__bench_bus_credit((int64_t)o.clients * o.window, o.replicas);
-        if (yard__bench_bus_start(&own, o.replicas, credit, false, "yard bench")) {
+        int64_t credit =
+            o.credit ? o.credit : yard__bench_bus_credit((int64_t)o.clients * o.window, o.replicas);
+        yard_bench_echo_opts_t eo = {.fail_every = o.fail_every, .credit = (uint32_t)credit};
+        int rc = o.fail_every || o.credit
+                     ? yard__bench_bus_start_def(&own, &yard__bench_echo, &eo, o.replicas, credit,
+                                                 false, S_WHO)
+                     : yard__bench_bus_start(&own, o.replicas, credit, false, S_WHO);
+        if (rc) {
             yard__bench_bus_stop(&own);
             code = YARD_EXIT_ERROR;
             goto cleanup;
