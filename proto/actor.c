@@ -74,6 +74,7 @@ s_replica_free(yard__rt_replica_t *rep)
         zmq_msg_close(&rep->frames[i]);
     }
     free(rep->links);
+    free(rep->credit);
     free(rep->arena);
     free(rep->hdrs);
 }
@@ -331,6 +332,8 @@ yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
         rep->actor = a;
         rep->index = (int)i;
         rep->links = yard__xcalloc(a->n_endpoints, sizeof *rep->links);
+        rep->credit = yard__xcalloc(a->n_endpoints, sizeof *rep->credit);
+        yard__credit_init(rep->credit, a->n_endpoints, a->credit);
         rep->mbox = yard__mailbox_new(true);
         rep->codec = yard_codec_new();
         rep->next_expiry = YARD__RT_NEVER;

@@ -64,7 +64,7 @@ yard__rt_drain_mailbox(yard__rt_replica_t *rep, bool close_box)
         yard_deferred_t *d = q;
         q = d->qnext;
         zmq_msg_t *body = d->err == 0 ? &d->body : NULL;
-        yard__rt_answer(rep, d->link, d->id, d->err, d->app_error, d->text, d->hdrs, body);
+        yard__rt_answer(rep, d->link, d->gen, d->id, d->err, d->app_error, d->text, d->hdrs, body);
         s_unhold(rep, d);
         yard__deferred_unref(d); /* the queue's reference */
     }
@@ -93,7 +93,7 @@ yard__rt_expire(yard__rt_replica_t *rep, int64_t now, bool everything)
         if (!mine) {
             continue; /* completed: the mailbox answers it */
         }
-        yard__rt_answer(rep, d->link, d->id, YARD_E_TIMEOUT, NULL,
+        yard__rt_answer(rep, d->link, d->gen, d->id, YARD_E_TIMEOUT, NULL,
                         everything ? "the replica stopped before the handler answered"
                                    : "the handler did not answer before the deadline",
                         NULL, NULL);

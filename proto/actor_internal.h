@@ -11,6 +11,7 @@
 #ifndef YARD_ACTOR_INTERNAL_H
 #define YARD_ACTOR_INTERNAL_H
 
+#include "actor_credit.h"
 #include "yard/actor.h"
 
 #include <msgpack.h>
@@ -52,8 +53,9 @@ void yard__hdrs_free(yard__hdrs_t **h);
 struct yard_deferred {
     atomic_int refs;
     yard__mailbox_t *mbox;
-    int state; /* under mbox->lock */
-    int link;  /* the broker connection the request came on */
+    int state;    /* under mbox->lock */
+    int link;     /* the broker connection the request came on */
+    uint32_t gen; /* and which connection of that link (actor_credit.h) */
     uint64_t id;
     int64_t deadline;
     yard_deferred_t *prev, *next; /* the replica's list of held tokens (replica thread only) */
@@ -71,6 +73,7 @@ struct yard_request {
     yard__rt_replica_t *rep; /* NULL in test mode */
     yard_ctx_t *ctx;         /* the replica's services; NULL for yard_request_new_test() */
     int link;
+    uint32_t gen;
     uint64_t id;
     bool one_way;
     int64_t deadline;
@@ -122,6 +125,7 @@ struct yard__rt_replica {
     pthread_t thread;
     bool started;
     yard__rt_link_t *links;
+    yard__credit_t *credit; /* one per link: the credit shared over the brokers */
     yard__mailbox_t *mbox;
     yard_codec_t *codec;
     msgpack_zone zone;
@@ -174,8 +178,9 @@ yard__mailbox_t *yard__mailbox_new(bool with_fd);
 void yard__mailbox_unref(yard__mailbox_t **mb_p);
 
 /* Sends the answer for (link, id) through the replica (replica thread only). */
-void yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
-                     const char *text, const yard__hdrs_t *hdrs, zmq_msg_t *body);
+void yard__rt_answer(yard__rt_replica_t *rep, int link, uint32_t gen, uint64_t id, int err,
+                     const char *app_error, const char *text, const yard__hdrs_t *hdrs,
+                     zmq_msg_t *body);
 
 /* Hands a new token to the replica's list (replica thread only). */
 void yard__rt_hold(yard__rt_replica_t *rep, yard_deferred_t *d);

@@ -60,8 +60,12 @@ static void
 s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
 {
     yard_actor_t *a = rep->actor;
+    size_t i = (size_t)(l - rep->links);
+    if (!l->sock) {
+        return; /* the share is offered when the link opens */
+    }
     yard_header_t h = {.service = yard_str(a->def->name),
-                       .credit = a->credit,
+                       .credit = yard__credit_ready(rep->credit, a->n_endpoints, i, a->credit),
                        .heartbeat_ms = a->heartbeat_ms,
                        .replica = yard_str(rep->name)};
     h.sensitive = a->sensitive; /* the broker never taps these ops' bodies */
@@ -70,6 +74,14 @@ s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
         h.store = yard_str(yard_store_identity(a->store));
     }
     s_link_send(l, YARD_CMD_READY, &h, NULL);
+}
+
+/* The broker of l no longer knows what it sent us (a new connection or a restart). */
+static void
+s_forget(yard__rt_replica_t *rep, yard__rt_link_t *l)
+{
+    yard_actor_t *a = rep->actor;
+    yard__credit_forget(rep->credit, a->n_endpoints, (size_t)(l - rep->links), a->credit);
 }
 
 static void
@@ -92,16 +104,18 @@ s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
     l->connected = l->connected_once = l->barrier = false;
     l->heartbeat_ms = a->heartbeat_ms;
     l->last_send = l->last_recv = yard__clock_ms();
+    s_forget(rep, l);
     s_send_ready(rep, l);
 }
 
 /* --- answering (replica thread) ---------------------------------------------------------- */
 
 void
-yard__rt_answer(yard__rt_replica_t *rep, int link, uint64_t id, int err, const char *app_error,
-                const char *text, const yard__hdrs_t *hdrs, zmq_msg_t *body)
+yard__rt_answer(yard__rt_replica_t *rep, int link, uint32_t gen, uint64_t id, int err,
+                const char *app_error, const char *text, const yard__hdrs_t *hdrs, zmq_msg_t *body)
 {
     yard__rt_link_t *l = &rep->links[link];
+    yard__credit_gave(&rep->credit[link], gen);
     yard_kv_t kv[YARD_WIRE_HEADERS_MAX];
     yard_header_t h = {.id = id, .headers = kv, .header_count = yard__hdrs_view(hdrs, kv)};
     if (err == 0) {
@@ -183,6 +197,7 @@ s_handle_request(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_h
     int64_t now = yard__clock_ms();
     req->rep = rep;
     req->link = link;
+    req->gen = yard__credit_took(&rep->credit[link]);
     req->id = h->id;
     req->one_way = cmd == YARD_CMD_SEND;
     req->deadline = h->timeout_ms ? now + h->timeout_ms : YARD__RT_NEVER;
@@ -225,8 +240,9 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
         if (nframes != 2 || h.id == 0) {
             yard_log(YARD_LOG_WARN, "malformed request from broker", YF_INT("frames", nframes));
             if (h.id) {
-                yard__rt_answer(rep, link, h.id, YARD_E_BAD_REQUEST, NULL, "request without body",
-                                NULL, NULL);
+                uint32_t gen = yard__credit_took(&rep->credit[link]);
+                yard__rt_answer(rep, link, gen, h.id, YARD_E_BAD_REQUEST, NULL,
+                                "request without body", NULL, NULL);
             }
             return;
         }
@@ -236,11 +252,13 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
         if (h.heartbeat_ms) {
             l->heartbeat_ms = h.heartbeat_ms;
         }
+        yard__credit_acked(&rep->credit[link], h.credit);
         return;
     case YARD_CMD_HEARTBEAT:
         if (rep->draining) {
             l->barrier = true;
         }
+        yard__credit_demand(&rep->credit[link], h.credit);
         return;
     case YARD_CMD_DISCONNECT:
         if (rep->draining) {
@@ -248,6 +266,7 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
         } else {
             yard_log(YARD_LOG_INFO, "broker does not know us; registering again",
                      YF_STR("endpoint", l->endpoint));
+            s_forget(rep, l);
             s_send_ready(rep, l);
         }
         return;
@@ -297,11 +316,13 @@ s_monitor(yard__rt_replica_t *rep, int link)
             if (l->connected_once && !rep->draining) {
                 yard_log(YARD_LOG_INFO, "reconnected; registering again",
                          YF_STR("endpoint", l->endpoint));
+                s_forget(rep, l);
                 s_send_ready(rep, l);
             }
             l->connected_once = true;
         } else if (ev == ZMQ_EVENT_DISCONNECTED) {
             l->connected = false;
+            s_forget(rep, l); /* what it sent us can no longer be answered to it */
             if (rep->draining) {
                 l->barrier = true;
             }
@@ -336,6 +357,22 @@ s_links_timers(yard__rt_replica_t *rep, int64_t now)
         if (now - l->last_send >= l->heartbeat_ms) {
             yard_header_t h = {.heartbeat_ms = l->heartbeat_ms, .credit = a->credit};
             s_link_send(l, YARD_CMD_HEARTBEAT, &h, NULL);
+        }
+    }
+}
+
+/* Moves the shared credit towards the broker that waits for it (actor_credit.h). */
+static void
+s_credit_balance(yard__rt_replica_t *rep)
+{
+    size_t n = rep->actor->n_endpoints;
+    for (size_t i = 0; i < n; i++) {
+        rep->credit[i].live = rep->links[i].sock && rep->links[i].connected;
+    }
+    yard__credit_balance(rep->credit, n, rep->actor->credit);
+    for (size_t i = 0; i < n; i++) {
+        if (rep->credit[i].ready_due) {
+            s_send_ready(rep, &rep->links[i]);
         }
     }
 }
@@ -432,6 +469,9 @@ yard__rt_run(yard__rt_replica_t *rep)
             s_start_drain(rep, now);
         }
         s_links_timers(rep, now);
+        if (n > 1 && !rep->draining) {
+            s_credit_balance(rep);
+        }
         if (rep->draining && s_drained(rep, now)) {
             break;
         }

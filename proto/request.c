@@ -264,7 +264,7 @@ yard_request_reply(yard_request_t *req, const void *body, size_t size)
     if (size) {
         memcpy(zmq_msg_data(&m), body, size);
     }
-    yard__rt_answer(req->rep, req->link, req->id, 0, NULL, NULL, req->hdrs, &m);
+    yard__rt_answer(req->rep, req->link, req->gen, req->id, 0, NULL, NULL, req->hdrs, &m);
     yard__hdrs_free(&req->hdrs);
     return 0;
 }
@@ -281,7 +281,7 @@ yard_request_fail(yard_request_t *req, int err, const char *app_error, const cha
         s_test_record(req, err, NULL, 0, app_error, text);
         return 0;
     }
-    yard__rt_answer(req->rep, req->link, req->id, err, app_error, text, req->hdrs, NULL);
+    yard__rt_answer(req->rep, req->link, req->gen, req->id, err, app_error, text, req->hdrs, NULL);
     yard__hdrs_free(&req->hdrs);
     return 0;
 }
@@ -296,6 +296,7 @@ yard_request_defer(yard_request_t *req)
     yard_deferred_t *d = yard__xcalloc(1, sizeof *d);
     atomic_init(&d->refs, 2); /* the runtime's and the holder's */
     d->link = req->link;
+    d->gen = req->gen;
     d->id = req->id;
     d->deadline = req->deadline;
     d->hdrs = req->hdrs; /* headers set so far travel with the token */
