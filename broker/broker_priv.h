@@ -162,6 +162,14 @@ typedef struct {
 } yard__svc_rates_t;
 void yard__stats_rates(yard__service_t *s, uint64_t now_us, yard__svc_rates_t *out);
 uint64_t yard__stats_now_us(void); /* the monotonic clock stats.c stamps with */
+/* Latency since the service's first request, for /metrics (metrics.c): answered REQUESTs in
+ * YARD__LAT_BUCKETS buckets bounded by yard__lat_le_us (µs; the last bucket is +Inf). */
+#define YARD__LAT_BUCKETS 18
+extern const uint64_t yard__lat_le_us[YARD__LAT_BUCKETS - 1];
+/* le[i]: answered requests that took at most yard__lat_le_us[i] (cumulative; the last: all of
+ * them); *sum_us: their total. Zeros before the first request. */
+void yard__stats_latency(const yard__service_t *s, uint64_t le[YARD__LAT_BUCKETS],
+                         uint64_t *sum_us);
 
 /* --- tap.c: copies of the traffic for `yard tap`, rate-limited --------------------------- */
 /* A tap is a subscription to `$tap.[@RATE.]PATTERN`; b->ntaps counts them, so that with no

@@ -351,6 +351,36 @@ s_sample(FILE *out, const char *name, const yard__service_t *s, const char *extr
     fprintf(out, "\"%s} ", extra);
 }
 
+/* The latency histogram since each service's first request (stats.c keeps it): with it
+ * Prometheus computes any quantile over any range, summed over brokers. */
+static void
+s_render_durations(const yard_broker_t *b, uint32_t n, FILE *out)
+{
+    static const char name[] = "yard_service_request_duration_seconds";
+    yard_prom_family(out, name, "histogram",
+                     "Request to answer (by the replica or the broker), since the service's first "
+                     "request.");
+    for (uint32_t i = 0; i < n; i++) {
+        const yard__service_t *s = b->svcs[i];
+        uint64_t le[YARD__LAT_BUCKETS], sum_us = 0;
+        yard__stats_latency(s, le, &sum_us);
+        for (uint32_t k = 0; k < YARD__LAT_BUCKETS; k++) {
+            char extra[48];
+            if (k + 1 < YARD__LAT_BUCKETS) {
+                snprintf(extra, sizeof extra, ",le=\"%g\"", (double)yard__lat_le_us[k] / 1e6);
+            } else {
+                snprintf(extra, sizeof extra, ",le=\"+Inf\"");
+            }
+            s_sample(out, "yard_service_request_duration_seconds_bucket", s, extra);
+            fprintf(out, "%llu\n", (unsigned long long)le[k]);
+        }
+        s_sample(out, "yard_service_request_duration_seconds_sum", s, "");
+        fprintf(out, "%.6f\n", (double)sum_us / 1e6);
+        s_sample(out, "yard_service_request_duration_seconds_count", s, "");
+        fprintf(out, "%llu\n", (unsigned long long)le[YARD__LAT_BUCKETS - 1]);
+    }
+}
+
 static void
 s_render_services(yard_broker_t *b, FILE *out)
 {
@@ -376,6 +406,7 @@ s_render_services(yard_broker_t *b, FILE *out)
         s_sample(out, "yard_service_latency_seconds", b->svcs[i], ",quantile=\"0.99\"");
         fprintf(out, "%.6f\n", (double)r.p99_us / 1e6);
     }
+    s_render_durations(b, n, out);
     s_gauge(out, "yard_broker_metrics_services_omitted",
             "Services left out of this scrape (at most 5000 are listed).", b->nsvcs - n);
 }

@@ -15,6 +15,7 @@
  *   yard_broker_subscribers, yard_broker_connections, yard_broker_services;
  *   yard_service_{replicas,credit,in_flight,queued}{service},
  *   yard_service_{requests,replies,errors}_total{service},
+ *   yard_service_request_duration_seconds{service} (histogram since the first request),
  *   yard_service_latency_seconds{service,quantile} (0.5 and 0.99 of the last 5 s window).
  * Service names are the only text from peers in it (escaped by yard_prom_label); no bodies,
  * no keys. */

@@ -39,7 +39,16 @@ struct yard__svc_stats {
     s_window_t win[2];
     uint8_t cur;   /* index of the current window; the other is the previous one */
     bool has_prev; /* a window has completed */
+    /* Since the first request, never reset (Prometheus takes rates of it): per bucket, not
+     * cumulative; summed when read. */
+    uint64_t lat[YARD__LAT_BUCKETS];
+    uint64_t lat_sum_us;
 };
+
+/* Prometheus-style bounds from 100 µs (a local call) to 30 s (a long deadline). */
+const uint64_t yard__lat_le_us[YARD__LAT_BUCKETS - 1] = {
+    100,    250,    500,    1000,    2500,    5000,    10000,    25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000};
 
 uint64_t
 yard__stats_now_us(void)
@@ -166,6 +175,24 @@ yard__stats_answered(yard_broker_t *b, yard__req_t *r, bool ok)
     if (us > w->max_us) {
         w->max_us = us;
     }
+    uint32_t i = 0;
+    while (i < YARD__LAT_BUCKETS - 1 && us > yard__lat_le_us[i]) {
+        i++; /* most answers take under a millisecond: a few steps */
+    }
+    st->lat[i]++;
+    st->lat_sum_us += us;
+}
+
+void
+yard__stats_latency(const yard__service_t *s, uint64_t le[YARD__LAT_BUCKETS], uint64_t *sum_us)
+{
+    const struct yard__svc_stats *st = s->stats;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < YARD__LAT_BUCKETS; i++) {
+        total += st ? st->lat[i] : 0;
+        le[i] = total;
+    }
+    *sum_us = st ? st->lat_sum_us : 0;
 }
 
 void

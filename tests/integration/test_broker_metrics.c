@@ -27,8 +27,8 @@
 
 #include <cmocka.h>
 
-#define WAIT     3000
-#define SCRAPE   5000 /* ms to wait for a snapshot to show something (it renders every 1 s) */
+#define WAIT   3000
+#define SCRAPE 5000 /* ms to wait for a snapshot to show something (it renders every 1 s) */
 /* A service name is printable ASCII (docs/protocol.md), quotes and backslashes included. */
 #define WEIRD    "we\"ird\\svc"
 #define WEIRD_RX "we\\\"ird\\\\svc" /* the same, as a label value is written */
@@ -152,13 +152,28 @@ s_wait_value(int port, const char *series, double want)
     }
 }
 
-/* True when family name has a TYPE line in text (a histogram's _bucket/_sum/_count too). */
+/* True when family name has a TYPE line in text; a histogram's name_bucket, name_sum and
+ * name_count belong to a family name typed histogram. */
 static bool
 s_has_family(const char *text, const char *name)
 {
     char want[200];
     snprintf(want, sizeof want, "# TYPE %s ", name);
-    return strstr(text, want) != NULL;
+    if (strstr(text, want) != NULL) {
+        return true;
+    }
+    const char *const suffixes[] = {"_bucket", "_sum", "_count"};
+    size_t n = strlen(name);
+    for (int i = 0; i < 3; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) {
+            snprintf(want, sizeof want, "# TYPE %.*s histogram\n", (int)(n - k), name);
+            if (strstr(text, want) != NULL) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 /* A label set: only the format's escapes inside quoted values. Returns the end, or NULL. */
@@ -308,6 +323,14 @@ test_scrape_counts_calls_errors_and_latency(void **state)
     /* The timed-out call waited its 100 ms deadline. */
     assert_true(s_value(text, "yard_service_latency_seconds{service=\"slow\",quantile=\"0.99\"}") >=
                 0.09);
+    /* The histogram since the first request: echo's three answers, slow's 100 ms TIMEOUT. */
+#define DUR "yard_service_request_duration_seconds"
+    assert_true(s_value(text, DUR "_count{service=\"echo\"}") == 3);
+    assert_true(s_value(text, DUR "_bucket{service=\"echo\",le=\"+Inf\"}") == 3);
+    assert_true(s_value(text, DUR "_bucket{service=\"slow\",le=\"0.05\"}") == 0);
+    assert_true(s_value(text, DUR "_bucket{service=\"slow\",le=\"0.25\"}") == 1);
+    assert_true(s_value(text, DUR "_sum{service=\"slow\"}") >= 0.09);
+    assert_true(s_value(text, DUR "_count{service=\"" WEIRD_RX "\"}") == 0);
     assert_null(strstr(text, "BODY-7f3a")); /* no bodies */
     free(text);
 
