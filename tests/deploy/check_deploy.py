@@ -222,6 +222,23 @@ def _security_findings(where, container, pod):
     return out
 
 
+def _actor_probe_findings(where, container):
+    """An actor's probes ask for a replica of its own service, in its own pod."""
+    name = actor_name(container)
+    if not name:
+        return []
+    out = []
+    for which in ("livenessProbe", "readinessProbe"):
+        cmd = ((container.get(which) or {}).get("exec") or {}).get("command") or []
+        text = " ".join(cmd)
+        if not re.search(rf"\byard ping\b.*--service[ =]{re.escape(name)}(\s|$)", text):
+            out.append(f"{where}: {which} does not ask `yard ping --service {name}`")
+        elif "--local" not in cmd and "--replica" not in text:
+            out.append(f"{where}: {which} asks for any replica of {name}, not this pod's "
+                       "(--local)")
+    return out
+
+
 def check_containers(docs):
     """Probes, resources and security context of every container of every workload."""
     out = []
@@ -233,6 +250,7 @@ def check_containers(docs):
             where = f"{kname(w)} container {c.get('name')}"
             out += _probe_findings(where, c, "livenessProbe")
             out += _probe_findings(where, c, "readinessProbe")
+            out += _actor_probe_findings(where, c)
             out += _resource_findings(where, c)
             out += _security_findings(where, c, pod)
             if not c.get("image"):

@@ -83,6 +83,18 @@ class K8s(unittest.TestCase):
             container(d, "Deployment", "yard-gateway")["readinessProbe"]["httpGet"]["port"] = "web"
         self.assertFound(self.broken(fault), "readinessProbe probes port 'web'")
 
+    def test_actor_probe_asks_for_its_own_replica(self):
+        def other(d, e):
+            cmd = container(d, "Deployment", "yard-auth")["livenessProbe"]["exec"]["command"]
+            cmd[cmd.index("auth")] = "echo"
+        self.assertFound(self.broken(other), "yard-auth", "livenessProbe",
+                         "yard ping --service auth")
+
+        def anywhere(d, e):
+            container(d, "Deployment", "yard-echo")["readinessProbe"]["exec"]["command"].remove(
+                "--local")
+        self.assertFound(self.broken(anywhere), "yard-echo", "not this pod's")
+
     def test_resources(self):
         def no_limit(d, e):
             del container(d, "Deployment", "yard-echo")["resources"]["limits"]["memory"]
