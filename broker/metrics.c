@@ -140,14 +140,19 @@ s_reply(struct MHD_Connection *conn, unsigned status, const char *text, size_t l
 }
 
 static enum MHD_Result
+s_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    return s_reply(conn, status, text, strlen(text), "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result
 s_scrape(yard__metrics_t *m, struct MHD_Connection *conn)
 {
     /* Copied under the lock: the loop may free this snapshot the moment it swaps in the next. */
     pthread_mutex_lock(&m->mu);
-    enum MHD_Result ret =
-        m->text != NULL
-            ? s_reply(conn, MHD_HTTP_OK, m->text, m->len, YARD_PROM_CONTENT_TYPE)
-            : s_reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no snapshot yet\n", 16, "text/plain");
+    enum MHD_Result ret = m->text != NULL
+                              ? s_reply(conn, MHD_HTTP_OK, m->text, m->len, YARD_PROM_CONTENT_TYPE)
+                              : s_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no snapshot yet\n");
     pthread_mutex_unlock(&m->mu);
     return ret;
 }
@@ -160,14 +165,11 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     (void)upload_data;
     (void)upload_data_size;
     (void)con_cls;
-    static const char text_type[] = "text/plain; charset=utf-8";
     if (strcmp(url, "/metrics") != 0) {
-        return s_reply(conn, MHD_HTTP_NOT_FOUND, "not found: the one path is /metrics\n", 36,
-                       text_type);
+        return s_text(conn, MHD_HTTP_NOT_FOUND, "not found: the one path is /metrics\n");
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        return s_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: GET /metrics\n", 33,
-                       text_type);
+        return s_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: GET /metrics\n");
     }
     return s_scrape(cls, conn);
 }
