@@ -26,13 +26,14 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DYARD_WITH_NATS=OFF 
  && cmake --install /build --prefix /opt/yard
 
 FROM debian:bookworm-slim AS runtime
-# The shared libraries the programs link (libzmq5 ... libcurl4), CA certificates for the
+# The shared libraries the programs link (libzmq5 ... libcurl4; GnuTLS for the gateway's
+# HTTPS, which libmicrohttpd-dev brings in at build time), CA certificates for the
 # actors' outbound HTTPS, tzdata for the scheduler's zones, and curl for compose's gateway
 # healthcheck (Kubernetes probes the gateway over HTTP itself).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         libzmq5 libczmq4 libmsgpackc2 libhiredis0.14 libyajl2 libyaml-0-2 libsodium23 \
-        libmicrohttpd12 libcurl4 ca-certificates tzdata curl \
+        libmicrohttpd12 libgnutls30 libcurl4 ca-certificates tzdata curl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 yard \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

@@ -2,7 +2,8 @@
 """Checks the deployment files (issue 18, docs/deploy.md): what matters in them, beyond
 "the tool accepts it".
 
-  check_deploy.py [--root DIR]     all checks on the repository at DIR (default: ../..)
+  check_deploy.py [--root DIR] [--bin-dir DIR]   all checks on the repository at --root
+                                                 (default ../..), its programs in --bin-dir
 
 Kubernetes: each overlay in deploy/k8s/overlays/ is rendered with `kubectl kustomize`, and in
 what comes out:
@@ -23,7 +24,8 @@ Compose: `docker-compose config -q` accepts deploy/compose.yaml, and in the mode
 every service is read-only, non-root, drops all capabilities, has no-new-privileges and a
 healthcheck; clients name the broker service; a broker without CURVE publishes no port.
 Dockerfile: multi-stage on Debian bookworm, the last stage runs as a fixed non-root UID,
-copies the programs from the build stage and installs no compiler; build packages are
+copies the programs from the build stage and installs no compiler but the Debian package of
+every library the built programs link (with --bin-dir); build packages are
 scripts/install-deps.sh's; no secret is baked in (ENV/ARG/COPY); .dockerignore keeps the
 history, build trees and secrets out of the context.
 
@@ -690,9 +692,64 @@ def check_dockerfile(text, install_deps, dockerignore):
     return out
 
 
+# ------------------------------------------------------------------ the image's libraries
+
+# Packages the image need not name: the C library and compiler runtime (in every Debian
+# image), the sanitizer runtimes of an ASan build, and libnats (the image is built without
+# NATS, which only `yard bench compare` uses).
+_BASE_PACKAGES = re.compile(r"^(libc6|libgcc-s1|libstdc\+\+6|libasan\d+|libubsan\d+|"
+                            r"liblsan\d+|libnats[\d.]*)$")
+
+
+def needed_packages(bin_dir):
+    """{soname: Debian package} for the libraries the built programs link directly, or None
+    when the programs are not built in bin_dir."""
+    progs = [os.path.join(bin_dir, p) for p in PROGRAMS]
+    if not bin_dir or not all(os.path.exists(p) for p in progs):
+        return None
+    for tool in ("readelf", "ldconfig", "dpkg-query"):
+        if not shutil.which(tool) and not os.path.exists(f"/sbin/{tool}"):
+            raise ToolMissing(f"{tool} is not installed (binutils, libc-bin, dpkg)")
+    sonames = set()
+    for p in progs:
+        dyn = subprocess.run(["readelf", "-d", p], capture_output=True, text=True, check=True)
+        sonames |= set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dyn.stdout))
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    cache = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, check=True).stdout
+    out = {}
+    for so in sorted(sonames):
+        m = re.search(rf"^\s*{re.escape(so)} \(([^)]*)\) => (\S+)$", cache, re.M)
+        pkg = None
+        if m:
+            path = m.group(2)
+            for cand in (path, os.path.realpath(path), "/usr" + path, path.replace("/usr", "", 1)):
+                q = subprocess.run(["dpkg-query", "-S", cand], capture_output=True, text=True,
+                                   check=False)
+                if q.returncode == 0:
+                    pkg = q.stdout.split(":")[0].strip()
+                    break
+        out[so] = pkg
+    return out
+
+
+def check_image_libraries(dockerfile, needed):
+    """The final stage installs the package of every library the programs link."""
+    stages = re.split(r"^FROM\s", re.sub(r"\\\n", " ", dockerfile), flags=re.M)
+    final = " ".join(l for l in stages[-1].splitlines() if not l.lstrip().startswith("#"))
+    installed = set(re.findall(r"[\w.+-]+", final))
+    out = []
+    for so, pkg in sorted(needed.items()):
+        if pkg is None:
+            out.append(f"Dockerfile: no Debian package found for {so}, which the programs link")
+        elif not _BASE_PACKAGES.match(pkg) and pkg not in installed:
+            out.append(f"Dockerfile: the programs link {so} (Debian package {pkg}), which the "
+                       "final stage does not install")
+    return out
+
+
 # ------------------------------------------------------------------ main
 
-def run_all(root):
+def run_all(root, bin_dir=None):
     """All checks on the repository at root; returns the findings."""
     out = []
     overlays_dir = os.path.join(root, "deploy", "k8s", "overlays")
@@ -714,15 +771,24 @@ def run_all(root):
 
     out += check_dockerfile(read("Dockerfile") or "", read("scripts/install-deps.sh") or "",
                             read(".dockerignore"))
+    needed = needed_packages(bin_dir)
+    if needed is None:
+        print(f"check_deploy: the programs are not built in {bin_dir or '(no --bin-dir)'}: "
+              "the image's runtime libraries are not checked", file=sys.stderr)
+    else:
+        out += check_image_libraries(read("Dockerfile") or "", needed)
     return out
 
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default=os.path.join(os.path.dirname(__file__), "..", ".."))
+    ap.add_argument("--bin-dir", default=os.environ.get("YARD_BIN_DIR"),
+                    help="the built programs, to check the image installs their libraries "
+                         "(default: $YARD_BIN_DIR)")
     args = ap.parse_args(argv)
     try:
-        findings = run_all(os.path.abspath(args.root))
+        findings = run_all(os.path.abspath(args.root), args.bin_dir)
     except ToolMissing as e:
         print(f"check_deploy: {e}", file=sys.stderr)
         return 2

@@ -343,6 +343,27 @@ class Dockerfile(unittest.TestCase):
         self.assertFound(self.check(text=self.text.replace("COPY --from=build", "COPY")),
                          "copies nothing from the build stage")
         self.assertFound(self.check(ignore=None), ".dockerignore is missing")
+
+    def test_runtime_libraries(self):
+        needed = {"libsodium.so.23": "libsodium23", "libc.so.6": "libc6",
+                  "libnats.so.3.4": "libnats3.4", "libfoo.so.1": None}
+        found = cd.check_image_libraries(self.text, needed)
+        self.assertEqual(len(found), 1, found)
+        self.assertFound(found, "no Debian package found for libfoo.so.1")
+        found = cd.check_image_libraries(self.text.replace(" libsodium23 ", " "), needed)
+        self.assertFound(found, "libsodium.so.23", "libsodium23", "does not install")
+        # libsodium23 only in the build stage is not enough
+        build_only = self.text.replace(" libsodium23 ", " ").replace(
+            "build-essential cmake", "build-essential libsodium23 cmake")
+        self.assertFound(cd.check_image_libraries(build_only, needed), "libsodium23")
+
+    def test_built_programs_libraries(self):
+        bin_dir = os.environ.get("YARD_BIN_DIR")
+        needed = cd.needed_packages(bin_dir) if bin_dir else None
+        if needed is None:
+            self.skipTest("the programs are not built (YARD_BIN_DIR)")
+        self.assertIn("libzmq5", needed.values())
+        self.assertEqual(cd.check_image_libraries(self.text, needed), [])
         self.assertFound(self.check(ignore="/build*\n"), "does not exclude .git")
 
 
