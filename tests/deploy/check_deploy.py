@@ -7,6 +7,7 @@
 
 Kubernetes: each overlay in deploy/k8s/overlays/ is rendered with `kubectl kustomize`, and in
 what comes out:
+  - every field is one its API type has (the Kubernetes python client's models);
   - every container has a liveness and a readiness probe (a named port it probes exists),
     resource requests and limits for cpu and memory (requests <= limits), and the security
     context: runAsNonRoot (container or pod), readOnlyRootFilesystem, no privilege
@@ -329,9 +330,9 @@ def _volume_refs(where, w, pod, objs, claims):
                 out += objs.need(vw, "Secret", name, None, r.get("optional", False))
                 for item in r.get("items", []):
                     out += objs.need(vw, "Secret", name, item.get("key"), r.get("optional", False))
-        if "persistentVolumeClaim" in v and v["persistentVolumeClaim"].get("claimName") not in claims:
-            out.append(f"{vw}: refers to PersistentVolumeClaim "
-                       f"'{v['persistentVolumeClaim'].get('claimName')}', which does not exist")
+        claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+        if "persistentVolumeClaim" in v and claim not in claims:
+            out.append(f"{vw}: refers to PersistentVolumeClaim '{claim}', which does not exist")
     templates = {t["metadata"]["name"] for t in w.get("spec", {}).get("volumeClaimTemplates", [])}
     for c in pod.get("containers", []) + pod.get("initContainers", []):
         for m in c.get("volumeMounts", []):
@@ -565,9 +566,69 @@ def check_scaling(docs):
     return out
 
 
-def check_k8s(docs, external):
-    return (check_containers(docs) + check_references(docs, external) +
-            check_broker_list(docs) + check_scaling(docs))
+# ------------------------------------------------------------------ Kubernetes: field names
+
+def api_models():
+    """The Kubernetes python client's models (Debian python3-kubernetes): the API's types and
+    their field names, standing in for a cluster's validation. Raises ToolMissing."""
+    try:
+        import kubernetes.client.models as models  # pylint: disable=import-outside-toplevel
+    except ImportError as e:
+        raise ToolMissing(f"the Kubernetes python client is missing ({e}): run "
+                          "scripts/install-deps.sh (Debian package python3-kubernetes)") from e
+    return models
+
+
+# Each rendered kind's model; autoscaling/v2 falls back to v2beta2 (the same fields used
+# here) in clients older than Kubernetes 1.23's API.
+_MODELS = {("v1", "Service"): ["V1Service"], ("v1", "ConfigMap"): ["V1ConfigMap"],
+           ("v1", "Secret"): ["V1Secret"], ("v1", "Namespace"): ["V1Namespace"],
+           ("apps/v1", "Deployment"): ["V1Deployment"],
+           ("apps/v1", "StatefulSet"): ["V1StatefulSet"],
+           ("policy/v1", "PodDisruptionBudget"): ["V1PodDisruptionBudget"],
+           ("networking.k8s.io/v1", "Ingress"): ["V1Ingress"],
+           ("autoscaling/v2", "HorizontalPodAutoscaler"): ["V2HorizontalPodAutoscaler",
+                                                           "V2beta2HorizontalPodAutoscaler"]}
+
+
+def _fields(obj, type_name, path, models, out):
+    m = re.fullmatch(r"list\[(.*)\]", type_name)
+    if m:
+        for i, item in enumerate(obj if isinstance(obj, list) else []):
+            _fields(item, m.group(1), f"{path}[{i}]", models, out)
+        return
+    model = getattr(models, type_name, None)
+    if model is None or type_name.startswith("dict("):
+        return  # a scalar, a map of scalars, or a free-form object
+    if not isinstance(obj, dict):
+        out.append(f"{path}: a {type_name} must be a map")
+        return
+    names = {v: k for k, v in model.attribute_map.items()}
+    for key, value in obj.items():
+        if key not in names:
+            out.append(f"{path}.{key}: not a field of {type_name}")
+        else:
+            _fields(value, model.openapi_types[names[key]], f"{path}.{key}", models, out)
+
+
+def check_fields(docs, models):
+    """Every field of every rendered object is one its API type has (a typo such as
+    publishNotReadyAdresses would otherwise be dropped by the API server without a word)."""
+    out = []
+    for d in docs:
+        candidates = _MODELS.get((d.get("apiVersion"), d.get("kind")), [])
+        type_name = next((c for c in candidates if hasattr(models, c)), None)
+        if not type_name:
+            out.append(f"{kname(d)}: {d.get('apiVersion')} {d.get('kind')} is not a kind "
+                       "this check knows")
+            continue
+        _fields(d, type_name, kname(d), models, out)
+    return out
+
+
+def check_k8s(docs, external, models=None):
+    return ((check_fields(docs, models) if models else []) + check_containers(docs) +
+            check_references(docs, external) + check_broker_list(docs) + check_scaling(docs))
 
 
 # ------------------------------------------------------------------ compose
@@ -704,8 +765,10 @@ _BASE_PACKAGES = re.compile(r"^(libc6|libgcc-s1|libstdc\+\+6|libasan\d+|libubsan
 def needed_packages(bin_dir):
     """{soname: Debian package} for the libraries the built programs link directly, or None
     when the programs are not built in bin_dir."""
+    if not bin_dir:
+        return None
     progs = [os.path.join(bin_dir, p) for p in PROGRAMS]
-    if not bin_dir or not all(os.path.exists(p) for p in progs):
+    if not all(os.path.exists(p) for p in progs):
         return None
     for tool in ("readelf", "ldconfig", "dpkg-query"):
         if not shutil.which(tool) and not os.path.exists(f"/sbin/{tool}"):
@@ -757,9 +820,11 @@ def run_all(root, bin_dir=None):
                       if os.path.isdir(os.path.join(overlays_dir, d)))
     if not overlays:
         out.append("deploy/k8s/overlays: no overlay")
+    models = api_models()
     for o in overlays:
         path = os.path.join(overlays_dir, o)
-        out += [f"[k8s {o}] {f}" for f in check_k8s(kustomize(path), external_secrets(path))]
+        out += [f"[k8s {o}] {f}" for f in check_k8s(kustomize(path), external_secrets(path),
+                                                     models)]
     out += check_compose(compose_model(os.path.join(root, "deploy", "compose.yaml")))
 
     def read(rel):

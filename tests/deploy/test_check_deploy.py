@@ -51,8 +51,26 @@ class K8s(unittest.TestCase):
         self.assertTrue(hits, f"no finding with {parts} in {findings}")
 
     def test_real_overlays_pass(self):
-        self.assertEqual(cd.check_k8s(self.prod, self.prod_ext), [])
-        self.assertEqual(cd.check_k8s(self.dev, {}), [])
+        models = cd.api_models()
+        self.assertEqual(cd.check_k8s(self.prod, self.prod_ext, models), [])
+        self.assertEqual(cd.check_k8s(self.dev, {}, models), [])
+
+    def test_unknown_fields(self):
+        models = cd.api_models()
+        docs = copy.deepcopy(self.prod)
+        spec = find(docs, "Service", "yard-broker")["spec"]
+        spec["publishNotReadyAdresses"] = spec.pop("publishNotReadyAddresses")
+        sc = container(docs, "Deployment", "yard-echo")["securityContext"]
+        sc["readOnlyRootFileSystem"] = True
+        find(docs, "HorizontalPodAutoscaler", "yard-echo")["spec"]["minReplica"] = 1
+        found = cd.check_fields(docs, models)
+        self.assertFound(found, "Service/yard-broker.spec.publishNotReadyAdresses",
+                         "not a field of V1ServiceSpec")
+        self.assertFound(found, "containers[0].securityContext.readOnlyRootFileSystem")
+        self.assertFound(found, "HorizontalPodAutoscaler/yard-echo.spec.minReplica")
+        self.assertEqual(len(found), 3, found)
+        docs.append({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}})
+        self.assertFound(cd.check_fields(docs, models), "Pod/x", "not a kind")
 
     def test_prod_has_what_the_issue_asks(self):
         kinds = {(d["kind"], d["metadata"]["name"]) for d in self.prod}
