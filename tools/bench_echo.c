@@ -25,6 +25,7 @@ typedef struct {
     int tfd;
     s_held_t *ring;
     uint32_t cap, head, count;
+    uint64_t last_due_ns; /* serial: when the request before the next one is done */
 } s_hold_t;
 
 typedef struct {
@@ -174,8 +175,13 @@ s_echo(yard_request_t *req, void *state)
         return YARD_E_OVERLOADED; /* the broker gave more than the credit: never expected */
     }
     s_held_t *e = &h->ring[(h->head + h->count) % h->cap];
+    uint64_t start = s_now_ns();
+    if (o->serial && h->count && h->last_due_ns > start) {
+        start = h->last_due_ns; /* its work starts when the one before it is done */
+    }
     *e = (s_held_t){
-        .due_ns = s_now_ns() + (uint64_t)o->handler_ms * 1000000u, .size = size, .fail = fail};
+        .due_ns = start + (uint64_t)o->handler_ms * 1000000u, .size = size, .fail = fail};
+    h->last_due_ns = e->due_ns;
     e->body = malloc(size ? size : 1);
     if (!e->body) {
         abort();

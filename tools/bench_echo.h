@@ -13,6 +13,7 @@
 
 #include "yard/actor.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The actor's options, given to yard_actor_start() as they are (no table: nothing to parse). */
@@ -20,6 +21,9 @@ typedef struct {
     uint32_t handler_ms; /* hold each request this long; 0: answer at once */
     uint32_t fail_every; /* every Nth request of a replica is answered ERROR INTERNAL; 0: never */
     uint32_t credit;     /* the replicas' credit: the most a replica holds at once */
+    bool serial;         /* one held request at a time (a handler doing handler_ms of work):
+                            each is due handler_ms after the previous one, so credit - 1 wait
+                            in the replica, as a prefetch; false: all held at once (I/O) */
 } yard_bench_echo_opts_t;
 
 extern const yard_actor_def_t yard__bench_echo;

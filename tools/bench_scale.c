@@ -150,8 +150,10 @@ s_delta(const s_snapshot_t *before, const s_snapshot_t *after, s_side_t *side)
 static int
 s_round_yard(const yard_bench_scale_t *s, int replicas, s_side_t *side)
 {
-    yard_bench_echo_opts_t eo = {
-        .handler_ms = s->handler_ms, .fail_every = s->fail_every, .credit = (uint32_t)s->credit};
+    yard_bench_echo_opts_t eo = {.handler_ms = s->handler_ms,
+                                 .fail_every = s->fail_every,
+                                 .credit = (uint32_t)s->credit,
+                                 .serial = s->serial};
     yard_bench_bus_t bus;
     s_snapshot_t *before = calloc(1, sizeof *before), *after = calloc(1, sizeof *after);
     void *cctx = zmq_ctx_new();
@@ -291,10 +293,11 @@ s_print(const yard_bench_scale_t *s, const s_round_t *rounds, bool nats)
 {
     double uy = s_unit(rounds, s->rounds, false), un = s_unit(rounds, s->rounds, true);
     if (s->json) {
-        printf("{\"handler_ms\":%u,\"credit\":%lld,\"fail_every\":%u,\"clients\":%d,\"window\":%d,"
+        printf("{\"handler_ms\":%u,\"serial\":%s,\"credit\":%lld,\"fail_every\":%u,\"clients\":%d,"
+               "\"window\":%d,"
                "\"duration_s\":%g,\"size\":%zu,\"nats\":%s,\"rounds\":[",
-               s->handler_ms, (long long)s->credit, s->fail_every, s->clients, s->window,
-               s->duration_s, s->size, nats ? "true" : "false");
+               s->handler_ms, s->serial ? "true" : "false", (long long)s->credit, s->fail_every,
+               s->clients, s->window, s->duration_s, s->size, nats ? "true" : "false");
         for (int i = 0; i < s->rounds; i++) {
             printf("%s{\"replicas\":%d,\"yard\":", i ? "," : "", rounds[i].replicas);
             s_side_json(&rounds[i].yard, uy, rounds[i].replicas);
@@ -305,9 +308,10 @@ s_print(const yard_bench_scale_t *s, const s_round_t *rounds, bool nats)
         printf("]}\n");
         return;
     }
-    printf("yard bench: handler %u ms, credit %lld per replica, %d clients x window %d, %g s per "
-           "round, %zu-byte bodies%s\n",
-           s->handler_ms, (long long)s->credit, s->clients, s->window, s->duration_s, s->size,
+    printf("yard bench: handler %u ms%s, credit %lld per replica, %d clients x window %d, %g s "
+           "per round, %zu-byte bodies%s\n",
+           s->handler_ms, s->serial ? " (serial)" : "", (long long)s->credit, s->clients, s->window,
+           s->duration_s, s->size,
            nats ? "; nats: queue group, one request at a time per responder" : "");
     printf("%8s  %-6s  %9s  %8s  %17s  %7s  %8s  %8s  %8s  %8s  %6s\n", "replicas", "system",
            "rt/s", "speedup", "served/replica", "max/min", "max dev", "p50 ms", "p99 ms", "failed",

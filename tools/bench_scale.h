@@ -23,6 +23,7 @@ typedef struct {
     size_t size;
     uint32_t handler_ms, fail_every;
     int64_t credit; /* each replica's; every NATS responder serves one request at a time */
+    bool serial;    /* bench_echo.h: a replica works on one held request at a time */
     bool nats;      /* also run NATS (skipped with a note when unavailable) */
     bool json;
 } yard_bench_scale_t;

@@ -30,7 +30,8 @@
 static const char s_usage[] =
     "usage: yard bench [--clients N] [--replicas N|LIST] [--window N] [--duration S] [--size "
     "BYTES]\n"
-    "                  [--handler-ms N] [--credit N] [--fail-every N] [--no-nats] [--json]\n"
+    "                  [--handler-ms N [--serial]] [--credit N] [--fail-every N] [--no-nats]\n"
+    "                  [--json]\n"
     "                  [--broker URL --service NAME [--baseline]]\n"
     "Measures round trips/s and latency (p50, p99, p99.9) through the bus, then the same load\n"
     "through a raw libzmq zmq_proxy (ROUTER/DEALER), both on tcp loopback, and prints the ratio.\n"
@@ -49,6 +50,9 @@ static const char s_usage[] =
     "                   thread (a timer answers it), so --credit requests are held at once\n"
     "  --credit N       each echo replica's credit (default: 1 with --handler-ms, like a\n"
     "                   handler doing N ms of work; else enough for every outstanding call)\n"
+    "  --serial         a replica works on one held request at a time (a handler doing\n"
+    "                   --handler-ms of work; with --credit N, N-1 wait in it, a prefetch);\n"
+    "                   default: all it holds are held at once (a handler waiting on I/O)\n"
     "  --fail-every N   every Nth request of each replica is answered ERROR INTERNAL\n"
     "  --no-nats        scaling rounds without the NATS side\n"
     "  --window N       calls each client keeps outstanding (default 64)\n"
@@ -60,7 +64,8 @@ static const char s_usage[] =
     "JSON adds \"ok\", \"failed\" and \"all\": "
     "{\"count\":N,\"p50_us\":X,\"p99_us\":X,\"max_us\":X}\n"
     "(p50_us, p99_us, p999_us, max_us cover replies only). Scaling JSON: {\"handler_ms\":N,\n"
-    "\"credit\":N,...,\"rounds\":[{\"replicas\":N,\"yard\":{\"rt_per_s\":X,\"speedup\":X,\"sent\":"
+    "\"serial\":B,\"credit\":N,...,\"rounds\":[{\"replicas\":N,\"yard\":{\"rt_per_s\":X,"
+    "\"speedup\":X,\"sent\":"
     "N,\n"
     "\"replies\":N,\"errors\":N,\"lost\":N,\"ok\":{..},\"failed\":{..},\"all\":{..},\"served\":[N,."
     ".],\n"
@@ -72,7 +77,7 @@ typedef struct {
     int clients, replicas, window;
     double duration_s;
     size_t size;
-    bool json, baseline, no_nats;
+    bool json, baseline, no_nats, serial;
     const char *broker, *service;
     int list[YARD_BENCH_ROUNDS_MAX]; /* --replicas as given; nlist > 1: scaling rounds */
     int nlist;
@@ -238,21 +243,14 @@ static int
 s_parse(int argc, char **argv, s_opts_t *o)
 {
     static const struct option longopts[] = {
-        {"clients", required_argument, NULL, 'c'},
-        {"replicas", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'},
-        {"duration", required_argument, NULL, 'd'},
-        {"size", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"broker", required_argument, NULL, 'b'},
-        {"service", required_argument, NULL, 'S'},
-        {"baseline", no_argument, NULL, 'B'},
-        {"handler-ms", required_argument, NULL, 'H'},
-        {"credit", required_argument, NULL, 'k'},
-        {"fail-every", required_argument, NULL, 'F'},
-        {"no-nats", no_argument, NULL, 'N'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"clients", required_argument, NULL, 'c'}, {"replicas", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},  {"duration", required_argument, NULL, 'd'},
+        {"size", required_argument, NULL, 's'},    {"json", no_argument, NULL, 'j'},
+        {"broker", required_argument, NULL, 'b'},  {"service", required_argument, NULL, 'S'},
+        {"baseline", no_argument, NULL, 'B'},      {"handler-ms", required_argument, NULL, 'H'},
+        {"credit", required_argument, NULL, 'k'},  {"fail-every", required_argument, NULL, 'F'},
+        {"no-nats", no_argument, NULL, 'N'},       {"serial", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     *o = (s_opts_t){
         .clients = 4, .replicas = 4, .window = 64, .duration_s = 5, .size = 64, .nlist = 1};
@@ -290,6 +288,9 @@ s_parse(int argc, char **argv, s_opts_t *o)
         case 'N':
             o->no_nats = true;
             break;
+        case 'P':
+            o->serial = true;
+            break;
         case 's':
             what = yard__parse_u64(optarg, 1, 1048576, &v) ? "--size: 1..1048576 bytes" : NULL;
             o->size = (size_t)v;
@@ -324,6 +325,10 @@ s_parse(int argc, char **argv, s_opts_t *o)
         return -1;
     }
     bool own_echo = o->handler_ms || o->fail_every || o->credit || o->nlist > 1;
+    if (o->serial && !o->handler_ms) {
+        fprintf(stderr, S_WHO ": --serial needs --handler-ms\n");
+        return -1;
+    }
     if (o->broker && own_echo) {
         fprintf(stderr, S_WHO ": --handler-ms, --credit, --fail-every and a --replicas list "
                               "shape the bench's own echo replicas: not with --broker\n");
@@ -359,6 +364,7 @@ yard__cmd_bench(int argc, char **argv)
             .credit = o.credit       ? o.credit
                       : o.handler_ms ? 1
                                      : yard__bench_bus_credit((int64_t)o.clients * o.window, 1),
+            .serial = o.serial,
             .nats = !o.no_nats,
             .json = o.json};
         memcpy(sc.replicas, o.list, sizeof o.list);
