@@ -1,12 +1,15 @@
-/* The broker's /metrics endpoint (see metrics.h). The loop renders the whole scrape into a
- * fresh buffer at most once per S_PERIOD_MS and swaps it in under `mu`; libmicrohttpd's
- * thread, which answers scrapes, copies the latest buffer under `mu` and reads nothing else.
+/* The broker's /metrics endpoint (see metrics.h). The loop copies its figures into a snapshot
+ * (metrics_snap.h) at most once per S_PERIOD_MS and swaps it in under `mu` with a try-lock;
+ * libmicrohttpd's thread, which answers scrapes, renders the latest snapshot as text (once per
+ * snapshot, cached) under `mu` and reads nothing else.
  *
- * Invariants: the MHD thread never touches the broker; a snapshot is bounded (at most
- * S_SERVICES_MAX services, each name at most YARD_WIRE_NAME_MAX bytes); at most
- * YARD__METRICS_CONNS connections are served at once, each for at most S_CONN_TIMEOUT_S. */
+ * Invariants: the MHD thread never touches the broker, and the loop never waits for the MHD
+ * thread; a snapshot is bounded (YARD__MSNAP_SERVICES services, names of at most
+ * YARD_WIRE_NAME_MAX bytes); at most YARD__METRICS_CONNS connections are served at once, each
+ * for at most S_CONN_TIMEOUT_S. */
 #include "metrics.h"
 #include "broker_priv.h"
+#include "metrics_snap.h"
 #include "yard/error.h"
 #include "yard/log.h"
 #include "yard/prom.h"
@@ -20,16 +23,17 @@
 #include <unistd.h>
 
 #define S_PERIOD_MS      1000u /* how old a scrape may be */
-#define S_SERVICES_MAX   5000u /* services in one scrape; the rest are counted as omitted */
 #define S_CONN_TIMEOUT_S 10u   /* an idle or slow scraper's connection is closed after this */
 #define S_BACKLOG        16
 
 struct yard__metrics {
     struct MHD_Daemon *mhd;
-    pthread_mutex_t mu;
-    char *text; /* the latest snapshot (under mu); NULL before the first */
+    pthread_mutex_t mu;  /* guards snap, text and len */
+    yard__msnap_t *snap; /* the latest snapshot; NULL before the first */
+    char *text;          /* snap in the text format, made by the first scrape that needs it */
     size_t len;
-    uint64_t next_ms; /* loop only: b->now at which to render again */
+    yard__msnap_t *pending; /* loop only: taken, not yet swapped in (a scrape held mu) */
+    uint64_t next_ms;       /* loop only: b->now at which to take the next snapshot */
 };
 
 /* --- the option ------------------------------------------------------------------------- */
@@ -148,8 +152,12 @@ s_text(struct MHD_Connection *conn, unsigned status, const char *text)
 static enum MHD_Result
 s_scrape(yard__metrics_t *m, struct MHD_Connection *conn)
 {
-    /* Copied under the lock: the loop may free this snapshot the moment it swaps in the next. */
+    /* Rendered and copied under the lock: the loop frees a snapshot once it swaps in the next
+     * (it only try-locks, so a long render never stalls it). */
     pthread_mutex_lock(&m->mu);
+    if (m->snap != NULL && m->text == NULL) {
+        m->text = yard__msnap_render(m->snap, &m->len);
+    }
     enum MHD_Result ret = m->text != NULL
                               ? s_reply(conn, MHD_HTTP_OK, m->text, m->len, YARD_PROM_CONTENT_TYPE)
                               : s_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no snapshot yet\n");
@@ -199,8 +207,6 @@ s_listen(const struct sockaddr_storage *addr, socklen_t len, const char *spec, i
     return fd;
 }
 
-static void s_render(yard_broker_t *b, yard__metrics_t *m);
-
 int
 yard__metrics_open(yard_broker_t *b)
 {
@@ -227,7 +233,7 @@ yard__metrics_open(yard_broker_t *b)
     }
     pthread_mutex_init(&m->mu, NULL);
     b->metrics = m;
-    s_render(b, m); /* the loop has not started: this thread may still read the broker */
+    m->snap = yard__msnap_take(b); /* the loop has not started: this thread may read the broker */
     m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
                               s_access, m, MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)YARD__METRICS_CONNS,
@@ -254,195 +260,44 @@ yard__metrics_close(yard_broker_t *b)
         MHD_stop_daemon(m->mhd); /* joins its thread and closes the listening socket */
     }
     pthread_mutex_destroy(&m->mu);
+    yard__msnap_destroy(&m->snap);
+    yard__msnap_destroy(&m->pending);
     free(m->text);
     free(m);
     b->metrics = NULL;
 }
 
-/* --- rendering (the loop's thread) -------------------------------------------------------- */
+/* --- the loop's side ---------------------------------------------------------------------- */
 
+/* Swaps the pending snapshot in, unless a scrape holds the mutex: the loop never waits for
+ * a scraper (rendering a large scrape takes milliseconds); it tries again next tick. */
 static void
-s_gauge(FILE *out, const char *name, const char *help, unsigned long long v)
+s_publish(yard__metrics_t *m)
 {
-    yard_prom_family(out, name, "gauge", help);
-    fprintf(out, "%s %llu\n", name, v);
-}
-
-static void
-s_render_broker(const yard_broker_t *b, FILE *out)
-{
-    uint64_t replicas = 0;
-    for (uint32_t i = 0; i < b->npeers; i++) {
-        replicas += b->peers[i]->svc != NULL;
+    if (m->pending == NULL || pthread_mutex_trylock(&m->mu) != 0) {
+        return;
     }
-    s_gauge(out, "yard_broker_up", "1: this broker is serving.", 1);
-    yard_prom_family(out, "yard_broker_uptime_seconds", "gauge", "Time since the broker started.");
-    fprintf(out, "yard_broker_uptime_seconds %.3f\n",
-            (double)(b->now > b->start_ms ? b->now - b->start_ms : 0) / 1000.0);
-    s_gauge(out, "yard_broker_in_flight", "Requests open (queued or held by a replica).",
-            b->pool.live);
-    s_gauge(out, "yard_broker_services", "Services known.", b->nsvcs);
-    s_gauge(out, "yard_broker_peers", "Replicas and subscribers tracked.", b->npeers);
-    s_gauge(out, "yard_broker_replicas", "Replicas registered, all services.", replicas);
-    s_gauge(out, "yard_broker_subscribers", "Peers with at least one subscription.",
-            b->nsubscribers);
-    /* Clients are not tracked by id; counted as `$sys services` counts them (sys.c). */
-    s_gauge(out, "yard_broker_connections", "TCP and IPC connections open (not inproc).", b->conns);
-    s_gauge(out, "yard_broker_clients", "Connections that are not a registered replica.",
-            b->conns > replicas ? b->conns - replicas : 0);
-}
-
-static void
-s_render_counters(const yard_broker_t *b, FILE *out)
-{
-    char name[96];
-    for (int c = 0; c < YARD__C_MAX_; c++) {
-        snprintf(name, sizeof name, "yard_broker_%s_total", yard__counter_name((yard__counter_t)c));
-        yard_prom_family(out, name, "counter", "A counter of `$sys stats` (docs/protocol.md).");
-        fprintf(out, "%s %llu\n", name, (unsigned long long)b->counters[c]);
-    }
-    yard_prom_family(out, "yard_broker_errors_total", "counter",
-                     "ERRORs sent to clients, by wire code name.");
-    for (int code = 1; code < YARD__ERR_CODES; code++) {
-        fprintf(out, "yard_broker_errors_total{code=\"%s\"} %llu\n",
-                yard_err_name(yard_err_from_wire((uint32_t)code)),
-                (unsigned long long)b->errors_sent[code]);
-    }
-    yard_prom_family(out, "yard_broker_faults_total", "counter",
-                     "Bad input from peers, by kind (counted, answered, never acted on).");
-    for (int f = 0; f < YARD__F_MAX_; f++) {
-        fprintf(out, "yard_broker_faults_total{kind=\"%s\"} %llu\n",
-                yard__fault_name((yard__fault_t)f), (unsigned long long)b->faults[f]);
-    }
-}
-
-/* The per-service families, in the gateway's names (gateway/metrics.c). */
-enum { S_REPLICAS, S_CREDIT, S_IN_FLIGHT, S_QUEUED, S_REQUESTS, S_REPLIES, S_ERRORS, S_P50, S_P99 };
-static const struct {
-    const char *name, *type, *help;
-} s_svc_families[] = {
-    [S_REPLICAS] = {"yard_service_replicas", "gauge", "Replicas offering the service."},
-    [S_CREDIT] = {"yard_service_credit", "gauge", "Requests the replicas can take in all."},
-    [S_IN_FLIGHT] = {"yard_service_in_flight", "gauge", "Requests held by replicas."},
-    [S_QUEUED] = {"yard_service_queued", "gauge", "Requests queued at the broker."},
-    [S_REQUESTS] = {"yard_service_requests_total", "counter", "Requests routed to the service."},
-    [S_REPLIES] = {"yard_service_replies_total", "counter", "Replies from the service."},
-    [S_ERRORS] = {"yard_service_errors_total", "counter", "Errors answered for the service."},
-};
-
-static void
-s_svc_values(const yard__service_t *s, unsigned long long v[S_ERRORS + 1])
-{
-    memset(v, 0, sizeof(unsigned long long) * (S_ERRORS + 1));
-    for (uint32_t i = 0; i < s->nreps; i++) {
-        v[S_CREDIT] += s->reps[i]->credit;
-        v[S_IN_FLIGHT] += s->reps[i]->held.count;
-    }
-    v[S_REPLICAS] = s->nreps;
-    v[S_QUEUED] = s->queue.count;
-    v[S_REQUESTS] = s->requests;
-    v[S_REPLIES] = s->replies;
-    v[S_ERRORS] = s->errors;
-}
-
-static void
-s_sample(FILE *out, const char *name, const yard__service_t *s, const char *extra)
-{
-    fprintf(out, "%s{service=\"", name);
-    yard_prom_label(out, s->name, s->name_len);
-    fprintf(out, "\"%s} ", extra);
-}
-
-/* The latency histogram since each service's first request (stats.c keeps it): with it
- * Prometheus computes any quantile over any range, summed over brokers. */
-static void
-s_render_durations(const yard_broker_t *b, uint32_t n, FILE *out)
-{
-    static const char name[] = "yard_service_request_duration_seconds";
-    yard_prom_family(out, name, "histogram",
-                     "Request to answer (by the replica or the broker), since the service's first "
-                     "request.");
-    for (uint32_t i = 0; i < n; i++) {
-        const yard__service_t *s = b->svcs[i];
-        uint64_t le[YARD__LAT_BUCKETS], sum_us = 0;
-        yard__stats_latency(s, le, &sum_us);
-        for (uint32_t k = 0; k < YARD__LAT_BUCKETS; k++) {
-            char extra[48];
-            if (k + 1 < YARD__LAT_BUCKETS) {
-                snprintf(extra, sizeof extra, ",le=\"%g\"", (double)yard__lat_le_us[k] / 1e6);
-            } else {
-                snprintf(extra, sizeof extra, ",le=\"+Inf\"");
-            }
-            s_sample(out, "yard_service_request_duration_seconds_bucket", s, extra);
-            fprintf(out, "%llu\n", (unsigned long long)le[k]);
-        }
-        s_sample(out, "yard_service_request_duration_seconds_sum", s, "");
-        fprintf(out, "%.6f\n", (double)sum_us / 1e6);
-        s_sample(out, "yard_service_request_duration_seconds_count", s, "");
-        fprintf(out, "%llu\n", (unsigned long long)le[YARD__LAT_BUCKETS - 1]);
-    }
-}
-
-static void
-s_render_services(yard_broker_t *b, FILE *out)
-{
-    uint32_t n = b->nsvcs < S_SERVICES_MAX ? b->nsvcs : S_SERVICES_MAX;
-    unsigned long long v[S_ERRORS + 1];
-    for (int f = S_REPLICAS; f <= S_ERRORS; f++) {
-        yard_prom_family(out, s_svc_families[f].name, s_svc_families[f].type,
-                         s_svc_families[f].help);
-        for (uint32_t i = 0; i < n; i++) {
-            s_svc_values(b->svcs[i], v);
-            s_sample(out, s_svc_families[f].name, b->svcs[i], "");
-            fprintf(out, "%llu\n", v[f]);
-        }
-    }
-    yard_prom_family(out, "yard_service_latency_seconds", "gauge",
-                     "Request to answer, quantiles of the last 5 s window (broker/stats.c).");
-    uint64_t now_us = yard__stats_now_us();
-    for (uint32_t i = 0; i < n; i++) {
-        yard__svc_rates_t r;
-        yard__stats_rates(b->svcs[i], now_us, &r);
-        s_sample(out, "yard_service_latency_seconds", b->svcs[i], ",quantile=\"0.5\"");
-        fprintf(out, "%.6f\n", (double)r.p50_us / 1e6);
-        s_sample(out, "yard_service_latency_seconds", b->svcs[i], ",quantile=\"0.99\"");
-        fprintf(out, "%.6f\n", (double)r.p99_us / 1e6);
-    }
-    s_render_durations(b, n, out);
-    s_gauge(out, "yard_broker_metrics_services_omitted",
-            "Services left out of this scrape (at most 5000 are listed).", b->nsvcs - n);
-}
-
-static void
-s_render(yard_broker_t *b, yard__metrics_t *m)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    if (out == NULL) {
-        abort();
-    }
-    s_render_broker(b, out);
-    s_render_counters(b, out);
-    s_render_services(b, out);
-    if (fclose(out) != 0 || text == NULL) {
-        abort();
-    }
-    pthread_mutex_lock(&m->mu);
-    char *old = m->text;
-    m->text = text;
-    m->len = len;
+    yard__msnap_t *old = m->snap;
+    char *old_text = m->text;
+    m->snap = m->pending;
+    m->text = NULL;
+    m->len = 0;
     pthread_mutex_unlock(&m->mu);
-    free(old);
+    m->pending = NULL;
+    yard__msnap_destroy(&old);
+    free(old_text);
 }
 
 void
 yard__metrics_tick(yard_broker_t *b)
 {
     yard__metrics_t *m = b->metrics;
-    if (m == NULL || b->now < m->next_ms) {
+    if (m == NULL) {
         return;
     }
-    s_render(b, m);
-    m->next_ms = b->now + S_PERIOD_MS;
+    if (m->pending == NULL && b->now >= m->next_ms) {
+        m->pending = yard__msnap_take(b);
+        m->next_ms = b->now + S_PERIOD_MS;
+    }
+    s_publish(m);
 }

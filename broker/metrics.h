@@ -3,9 +3,11 @@
  * a bus can be scraped without a gateway. Off unless the option is set.
  *
  * Threads: the broker's loop owns every table it reports, and libmicrohttpd answers on its
- * own thread, which must never read them. So the loop renders a snapshot (yard__metrics_tick,
- * at most once per S_PERIOD_MS) and swaps it in under a mutex; a scrape copies the latest
- * snapshot under that mutex and touches nothing else. A scrape is thus up to a second old.
+ * own thread, which must never read them. So the loop copies the figures into a snapshot
+ * (yard__metrics_tick, at most once a second; plain copies, no formatting) and swaps it in
+ * under a mutex it only try-locks; a scrape renders the latest snapshot as text under that
+ * mutex and touches nothing else. A scrape is thus up to a second old, and the loop never
+ * waits for a scraper.
  *
  * Series (names shared with the gateway's /metrics where they mean the same, so one dashboard
  * reads both; docs in deploy/grafana/README.md):
