@@ -229,8 +229,19 @@ s_unit(const s_round_t *rounds, int n, bool nats)
     return 0;
 }
 
+/* The most round trips/s one replica can give: 1000 / handler_ms per request it works on at
+ * once (a NATS responder and a serial replica: one; else its credit); 0 without a handler. */
+static double
+s_ideal(const yard_bench_scale_t *s, bool nats)
+{
+    if (!s->handler_ms) {
+        return 0;
+    }
+    return 1000.0 / s->handler_ms * (nats || s->serial ? 1 : (double)s->credit);
+}
+
 static void
-s_row_text(int replicas, const char *system, const s_side_t *side, double unit)
+s_row_text(int replicas, const char *system, const s_side_t *side, double unit, double ideal)
 {
     if (!side->ran) {
         printf("%8d  %-6s  (not measured)\n", replicas, system);
@@ -249,8 +260,9 @@ s_row_text(int replicas, const char *system, const s_side_t *side, double unit)
     }
     yard__hist_merge(all, &side->r->hist);
     yard__hist_merge(all, &side->r->fail_hist);
-    printf("%8d  %-6s  %9.0f  %7.2fx  %17s  %7s  %7.1f%%  %8.2f  %8.2f  %8llu  %6llu\n", replicas,
-           system, rate, unit > 0 ? rate / unit : 0, range, ratio, sp.dev_pct,
+    printf("%8d  %-6s  %9.0f  %7.2fx  %7.1f%%  %17s  %7s  %7.1f%%  %8.2f  %8.2f  %8llu  %6llu\n",
+           replicas, system, rate, unit > 0 ? rate / unit : 0,
+           ideal > 0 ? rate / (ideal * replicas) * 100 : 0, range, ratio, sp.dev_pct,
            (double)yard__hist_quantile(all, 0.5) / 1e6,
            (double)yard__hist_quantile(all, 0.99) / 1e6, (unsigned long long)side->r->errors,
            (unsigned long long)side->r->lost);
@@ -258,7 +270,7 @@ s_row_text(int replicas, const char *system, const s_side_t *side, double unit)
 }
 
 static void
-s_side_json(const s_side_t *side, double unit, int replicas)
+s_side_json(const s_side_t *side, double unit, double ideal, int replicas)
 {
     if (!side->ran) {
         fputs("null", stdout);
@@ -267,9 +279,10 @@ s_side_json(const s_side_t *side, double unit, int replicas)
     yard_bench_spread_t sp;
     yard__bench_spread(side->served, side->n, &sp);
     double rate = yard__bench_rate(side->r);
-    printf("{\"rt_per_s\":%.1f,\"speedup\":%.3f,\"sent\":%llu,\"replies\":%llu,\"errors\":%llu,"
+    printf("{\"rt_per_s\":%.1f,\"speedup\":%.3f,\"ideal_rt_per_s\":%.1f,\"sent\":%llu,\"replies\":%"
+           "llu,\"errors\":%llu,"
            "\"lost\":%llu,",
-           rate, unit > 0 ? rate / unit : 0, (unsigned long long)side->r->sent,
+           rate, unit > 0 ? rate / unit : 0, ideal * replicas, (unsigned long long)side->r->sent,
            (unsigned long long)side->r->replies, (unsigned long long)side->r->errors,
            (unsigned long long)side->r->lost);
     yard__bench_latency_json(side->r);
@@ -300,9 +313,9 @@ s_print(const yard_bench_scale_t *s, const s_round_t *rounds, bool nats)
                s->clients, s->window, s->duration_s, s->size, nats ? "true" : "false");
         for (int i = 0; i < s->rounds; i++) {
             printf("%s{\"replicas\":%d,\"yard\":", i ? "," : "", rounds[i].replicas);
-            s_side_json(&rounds[i].yard, uy, rounds[i].replicas);
+            s_side_json(&rounds[i].yard, uy, s_ideal(s, false), rounds[i].replicas);
             printf(",\"nats\":");
-            s_side_json(&rounds[i].nats, un, rounds[i].replicas);
+            s_side_json(&rounds[i].nats, un, s_ideal(s, true), rounds[i].replicas);
             printf("}");
         }
         printf("]}\n");
@@ -313,16 +326,17 @@ s_print(const yard_bench_scale_t *s, const s_round_t *rounds, bool nats)
            s->handler_ms, s->serial ? " (serial)" : "", (long long)s->credit, s->clients, s->window,
            s->duration_s, s->size,
            nats ? "; nats: queue group, one request at a time per responder" : "");
-    printf("%8s  %-6s  %9s  %8s  %17s  %7s  %8s  %8s  %8s  %8s  %6s\n", "replicas", "system",
-           "rt/s", "speedup", "served/replica", "max/min", "max dev", "p50 ms", "p99 ms", "failed",
-           "lost");
+    printf("%8s  %-6s  %9s  %8s  %8s  %17s  %7s  %8s  %8s  %8s  %8s  %6s\n", "replicas", "system",
+           "rt/s", "speedup", "of ideal", "served/replica", "max/min", "max dev", "p50 ms",
+           "p99 ms", "failed", "lost");
     for (int i = 0; i < s->rounds; i++) {
-        s_row_text(rounds[i].replicas, "yard", &rounds[i].yard, uy);
+        s_row_text(rounds[i].replicas, "yard", &rounds[i].yard, uy, s_ideal(s, false));
         if (nats) {
-            s_row_text(rounds[i].replicas, "nats", &rounds[i].nats, un);
+            s_row_text(rounds[i].replicas, "nats", &rounds[i].nats, un, s_ideal(s, true));
         }
     }
-    printf("speedup: rt/s over the first round's rt/s per replica; max dev: the largest "
+    printf("speedup: rt/s over the first round's rt/s per replica; of ideal: rt/s over "
+           "replicas x 1000/handler-ms (x credit when held at once); max dev: the largest "
            "distance of a replica's count from the mean, in %% of the mean; p50/p99: all calls, "
            "failed ones included\n");
     for (int i = 0; i < s->rounds; i++) {

@@ -61,16 +61,13 @@ static const char s_usage[] =
     "  --json           print one JSON object instead of a table\n"
     "  --broker URL     drive an existing bus instead of an in-process one (needs --service);\n"
     "                   the baseline then runs only with --baseline\n"
-    "JSON adds \"ok\", \"failed\" and \"all\": "
-    "{\"count\":N,\"p50_us\":X,\"p99_us\":X,\"max_us\":X}\n"
-    "(p50_us, p99_us, p999_us, max_us cover replies only). Scaling JSON: {\"handler_ms\":N,\n"
-    "\"serial\":B,\"credit\":N,...,\"rounds\":[{\"replicas\":N,\"yard\":{\"rt_per_s\":X,"
-    "\"speedup\":X,\"sent\":"
-    "N,\n"
-    "\"replies\":N,\"errors\":N,\"lost\":N,\"ok\":{..},\"failed\":{..},\"all\":{..},\"served\":[N,."
-    ".],\n"
-    "\"spread\":{\"replicas_seen\":N,\"replicas\":N,\"min\":N,\"max\":N,\"mean\":X,\n"
-    "\"max_min_ratio\":X|null,\"max_dev_pct\":X}},\"nats\":{same}|null}]}\n"
+    "JSON adds \"ok\", \"failed\" and \"all\", each {\"count\":N,\"p50_us\":X,\"p99_us\":X,\n"
+    "\"max_us\":X} (p50_us, p99_us, p999_us, max_us cover replies only). Scaling JSON:\n"
+    "{\"handler_ms\":N,\"serial\":B,\"credit\":N,...,\"rounds\":[{\"replicas\":N,\n"
+    " \"yard\":{\"rt_per_s\":X,\"speedup\":X,\"ideal_rt_per_s\":X,\"sent\":N,\"replies\":N,\n"
+    "  \"errors\":N,\"lost\":N,\"ok\":{..},\"failed\":{..},\"all\":{..},\"served\":[N,..],\n"
+    "  \"spread\":{\"replicas_seen\":N,\"replicas\":N,\"min\":N,\"max\":N,\"mean\":X,\n"
+    "  \"max_min_ratio\":X|null,\"max_dev_pct\":X}},\"nats\":{same}|null},...]}\n"
     "Exit status: 0 measured, 1 the bus could not be measured, 2 usage.\n";
 
 typedef struct {

@@ -187,6 +187,8 @@ test_bench_scaling_rounds_and_spread(void **state)
         const msgpack_object *round = &rounds->via.array.ptr[i];
         assert_int_equal(s_int(round, "replicas"), want[i]);
         s_check_side(yh_json_at(round, "yard"), want[i]);
+        /* 1 ms, credit 1: a replica can give at most 1000 round trips/s */
+        assert_true(fabs(s_num(round, "yard.ideal_rt_per_s") - 1000.0 * want[i]) < 0.5);
         if (nats) {
             s_check_side(yh_json_at(round, "nats"), want[i]);
         } else {
