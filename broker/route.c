@@ -149,6 +149,22 @@ yard__req_finish(yard_broker_t *b, yard__req_t *r, int err, const char *text)
     yard__req_free(&b->pool, r);
 }
 
+/* A request started waiting: a replica that gave this broker no credit (its credit is in use
+ * at another broker) hears it now rather than at its next heartbeat, and moves credit here. */
+static void
+s_tell_demand(yard_broker_t *b, yard__service_t *s)
+{
+    for (uint32_t i = 0; i < s->nreps; i++) {
+        yard__peer_t *p = s->reps[i];
+        if (p->credit == 0 && !p->draining) {
+            /* No heartbeat_ms: it answers nothing, so a draining replica cannot take it
+             * for the answer to its last HEARTBEAT. */
+            yard_header_t h = {.credit = 1};
+            yard__send(b, p->id, p->id_len, YARD_CMD_HEARTBEAT, &h, NULL);
+        }
+    }
+}
+
 static uint32_t
 s_timeout(const yard_broker_t *b, uint32_t asked)
 {
@@ -167,6 +183,9 @@ s_enqueue(yard_broker_t *b, yard__service_t *s, yard__req_t *r, zmq_msg_t *frame
     zmq_msg_move(&r->body, &frames[2]);
     r->state = YARD__REQ_QUEUED;
     yard__list_push_back(&b->pool, &s->queue, r);
+    if (s->queue.count == 1) {
+        s_tell_demand(b, s);
+    }
     return 0;
 }
 

@@ -75,6 +75,7 @@ s_replica_free(yard__rt_replica_t *rep)
     }
     free(rep->links);
     free(rep->credit);
+    yard__pubbuf_clear(&rep->pubs);
     free(rep->arena);
     free(rep->hdrs);
 }

@@ -36,13 +36,6 @@ s_reserved_all(const yard__credit_t *links, size_t n)
     return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
 
-/* The least share a link keeps when it gives: one while the credit gives every link one. */
-static uint32_t
-s_floor(size_t n, uint32_t total)
-{
-    return total >= n ? 1 : 0;
-}
-
 void
 yard__credit_init(yard__credit_t *links, size_t n, uint32_t total)
 {
@@ -147,16 +140,16 @@ s_hunger(const yard__credit_t *l)
     return l->offer > 0 && l->held >= l->offer ? 1 : 0;
 }
 
-/* A share to give away: a live link with no change pending and unused credit above the
- * floor; half of what it does not use, so two busy links settle instead of trading back. */
+/* A share to give away: a live link with no change pending and unused credit; half of what
+ * it does not use (rounded up), so two busy links settle instead of trading back. A link may
+ * give all: its broker tells the replica at once when a request then waits for it. */
 static uint32_t
-s_spare(const yard__credit_t *l, uint32_t floor)
+s_spare(const yard__credit_t *l)
 {
-    if (!l->live || l->n_sent || l->ready_due || l->offer <= floor || l->offer <= l->held) {
+    if (!l->live || l->n_sent || l->ready_due || l->offer <= l->held) {
         return 0;
     }
-    uint32_t unused = l->offer - l->held;
-    return s_min((unused + 1) / 2, l->offer - floor);
+    return (l->offer - l->held + 1) / 2;
 }
 
 void
@@ -181,9 +174,8 @@ yard__credit_balance(yard__credit_t *links, size_t n, uint32_t total)
         links[hungry].ready_due = true;
         return;
     }
-    uint32_t floor = s_floor(n, total);
     for (size_t j = 0; j < n; j++) {
-        uint32_t give = j == hungry ? 0 : s_spare(&links[j], floor);
+        uint32_t give = j == hungry ? 0 : s_spare(&links[j]);
         if (give) {
             links[j].offer -= give; /* free once its broker answers the READY */
             links[j].ready_due = true;

@@ -9,10 +9,11 @@
  * connection dropped) still run: they count as stale until answered, and a new connection's
  * share is trimmed so that the total still holds.
  *
- * Credit moves to a hungry link: one whose share is used up, or whose broker answered a
- * heartbeat saying requests wait in its queue. It comes from credit no link holds, or from
- * another link's unused share (half of it at a time, leaving it one while the credit allows
- * every broker one). With one link the share is the whole credit and nothing here runs. */
+ * Credit moves to a hungry link: one whose share is used up, or whose broker said (in a
+ * HEARTBEAT, sent at once when a request starts waiting for a replica with no credit there)
+ * that requests wait in its queue. It comes from credit no link holds, or from another link's
+ * unused share, half of it at a time. With one link the share is the whole credit and
+ * nothing here runs. */
 #ifndef YARD_ACTOR_CREDIT_H
 #define YARD_ACTOR_CREDIT_H
 
@@ -35,8 +36,8 @@ typedef struct {
     bool live;       /* connected: only a live link gives or takes credit */
 } yard__credit_t;
 
-/* The shares of `total` over n links at start: as even as integers allow, every link at
- * least one while total >= n (else the first `total` links one each). */
+/* The shares of `total` over n links at start: as even as integers allow (with less credit
+ * than links, the first `total` links one each). */
 void yard__credit_init(yard__credit_t *links, size_t n, uint32_t total);
 
 /* The value for the READY about to be sent on link i, recorded as not answered yet. */

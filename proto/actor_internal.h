@@ -12,6 +12,7 @@
 #define YARD_ACTOR_INTERNAL_H
 
 #include "actor_credit.h"
+#include "pubbuf_internal.h"
 #include "yard/actor.h"
 
 #include <msgpack.h>
@@ -126,6 +127,7 @@ struct yard__rt_replica {
     bool started;
     yard__rt_link_t *links;
     yard__credit_t *credit; /* one per link: the credit shared over the brokers */
+    yard__pubbuf_t pubs;    /* publications made while no broker was connected */
     yard__mailbox_t *mbox;
     yard_codec_t *codec;
     msgpack_zone zone;

@@ -131,19 +131,24 @@ yard__rt_answer(yard__rt_replica_t *rep, int link, uint32_t gen, uint64_t id, in
     s_link_send(l, YARD_CMD_ERROR, &h, NULL);
 }
 
-int
-yard__rt_publish(yard__rt_replica_t *rep, const char *subject, const void *body, size_t size)
+/* A link whose broker is connected now, or NULL. Subscribers subscribe on every broker, so
+ * any one will do. */
+static yard__rt_link_t *
+s_publish_link(yard__rt_replica_t *rep)
 {
-    yard__rt_link_t *l = NULL;
     for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
-        yard__rt_link_t *li = &rep->links[i];
-        if (li->sock && (!l || (li->connected && !l->connected))) {
-            l = li;
+        yard__rt_link_t *l = &rep->links[i];
+        if (l->sock && l->connected) {
+            return l;
         }
     }
-    if (!l) {
-        return YARD_E_UNREACHABLE;
-    }
+    return NULL;
+}
+
+static int
+s_send_publication(void *arg, const char *subject, const void *body, size_t size)
+{
+    yard__rt_link_t *l = arg;
     yard_header_t h = {.service = yard_str(subject)};
     l->sends++;
     int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
@@ -151,6 +156,28 @@ yard__rt_publish(yard__rt_replica_t *rep, const char *subject, const void *body,
         l->last_send = yard__clock_ms();
     }
     return rc;
+}
+
+/* Sends what was published while no broker was connected, once one is. */
+static void
+s_flush_publications(yard__rt_replica_t *rep)
+{
+    yard__rt_link_t *l = rep->pubs.count ? s_publish_link(rep) : NULL;
+    if (l) {
+        yard__pubbuf_flush(&rep->pubs, s_send_publication, l, l->endpoint);
+    }
+}
+
+int
+yard__rt_publish(yard__rt_replica_t *rep, const char *subject, const void *body, size_t size)
+{
+    s_flush_publications(rep); /* in order: what waits goes first */
+    yard__rt_link_t *l = s_publish_link(rep);
+    if (!l || rep->pubs.count) {
+        /* Reconnecting: kept (bounded) and sent in order once a broker is connected. */
+        return yard__pubbuf_add(&rep->pubs, subject, body, size);
+    }
+    return s_send_publication(l, subject, body, size);
 }
 
 /* --- requests ---------------------------------------------------------------------------- */
@@ -255,7 +282,7 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
         yard__credit_acked(&rep->credit[link], h.credit);
         return;
     case YARD_CMD_HEARTBEAT:
-        if (rep->draining) {
+        if (rep->draining && h.heartbeat_ms) { /* without: a demand hint, not an answer */
             l->barrier = true;
         }
         yard__credit_demand(&rep->credit[link], h.credit);
@@ -313,6 +340,7 @@ s_monitor(yard__rt_replica_t *rep, int link)
     for (int ev; l->mon && (ev = yard__bus_monitor_read(l->mon)) != 0;) {
         if (ev == ZMQ_EVENT_CONNECTED) {
             l->connected = true;
+            s_flush_publications(rep);
             if (l->connected_once && !rep->draining) {
                 yard_log(YARD_LOG_INFO, "reconnected; registering again",
                          YF_STR("endpoint", l->endpoint));

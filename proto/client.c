@@ -1,5 +1,7 @@
-/* The client: one DEALER to the current broker of a list, a table of pending calls keyed by
- * id, and the subscriptions to renew after a reconnect.
+/* The client: one DEALER to the current broker of a list for calls and publications (chosen at
+ * random, so that clients spread over the brokers they are given), one to each other broker
+ * while there are subscriptions, a table of pending calls keyed by id, the subscriptions to
+ * renew after a reconnect, and the publications made while reconnecting.
  *
  * Invariant: every call that yard_client_call_async() accepted sits in the table until it ends,
  * and it ends exactly once, by being unlinked from the table before its callback runs (so a
@@ -10,10 +12,11 @@
  *
  * Broker death is seen two ways: the socket monitor's DISCONNECTED (the TCP connection
  * dropped: nothing sent on it can be answered any more) and 3 heartbeat intervals of silence
- * while something is outstanding. Either way the socket is reopened on the next endpoint,
+ * while something is outstanding. For the current link, calls move to the next endpoint:
  * idempotent calls are re-sent with the time they have left, the others end UNREACHABLE, and
- * subscriptions are sent again. A CONNECTED after the first (the broker restarted and ZeroMQ
- * reconnected by itself) renews subscriptions too. */
+ * publications wait in a bounded buffer until the new link is up. A subscription link that
+ * goes silent is reopened; a CONNECTED after the first (the broker restarted and ZeroMQ
+ * reconnected by itself) renews subscriptions. */
 #include "alloc_internal.h"
 #include "client_internal.h"
 #include "yard/error.h"
@@ -22,18 +25,26 @@
 #include "yard/wait.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define S_DEFAULT_HEARTBEAT_MS 1000
 #define S_DEFAULT_TIMEOUT_MS   5000
 #define S_RECV_BATCH           256
 #define S_INITIAL_BUCKETS      64
 
+/* Whether link i must hear from its broker: heartbeats and silence are counted only then. */
 static bool
-s_outstanding(const yard_client_t *self)
+s_outstanding(const yard_client_t *self, size_t i)
 {
-    return self->pending > 0 || self->subs != NULL;
+    if (!self->links[i].sock) {
+        return false;
+    }
+    return self->subs != NULL ||
+           (i == self->current && (self->pending > 0 || self->pubs.count > 0));
 }
 
 /* --- sending ----------------------------------------------------------------------------- */
@@ -62,7 +73,8 @@ int
 yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body,
                           bool keep, int64_t now)
 {
-    if (zmq_send(self->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    yard__clink_t *l = yard__client_link(self);
+    if (!l->sock || zmq_send(l->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         return YARD_E_OVERLOADED;
     }
     zmq_msg_t out;
@@ -72,11 +84,11 @@ yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zm
     } else {
         zmq_msg_move(&out, body);
     }
-    if (zmq_msg_send(&out, self->sock, ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_send(&out, l->sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&out);
     }
-    self->last_send = now;
-    self->sends++;
+    l->last_send = now;
+    l->sends++;
     return 0;
 }
 
@@ -94,9 +106,9 @@ s_body_init(zmq_msg_t *m, const void *body, size_t size)
 void
 yard__client_note_activity_start(yard_client_t *self, int64_t now)
 {
-    if (!s_outstanding(self)) {
+    if (!s_outstanding(self, self->current)) {
         /* Silence is counted only while something is outstanding. */
-        self->last_recv = now;
+        yard__client_link(self)->last_recv = now;
     }
 }
 
@@ -174,11 +186,17 @@ yard_client_publish(yard_client_t *self, const char *subject, const void *body, 
         strlen(subject) > YARD_WIRE_NAME_MAX) {
         return YARD_E_INVALID;
     }
+    yard__clink_t *l = yard__client_link(self);
+    if (l->waiting || !l->sock || self->pubs.count) {
+        /* Reconnecting: kept (bounded) and sent in order once the link is up. */
+        yard__client_note_activity_start(self, yard__clock_ms());
+        return yard__pubbuf_add(&self->pubs, subject, body, size);
+    }
     yard_header_t h = {.service = yard_str(subject)};
-    int rc = yard__bus_send_bytes(self->sock, YARD_CMD_PUBLISH, &h, body, size);
-    self->sends++;
+    int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
+    l->sends++;
     if (rc == 0) {
-        self->last_send = yard__clock_ms();
+        l->last_send = yard__clock_ms();
     }
     return rc;
 }
@@ -203,7 +221,7 @@ s_unanswerable_error(const yard_header_t *h)
 }
 
 static int
-s_handle(yard_client_t *self, yard_cmd_t cmd, const yard_header_t *hp, zmq_msg_t *body)
+s_handle(yard_client_t *self, size_t link, yard_cmd_t cmd, const yard_header_t *hp, zmq_msg_t *body)
 {
     yard_header_t h = *hp;
     switch (cmd) {
@@ -242,41 +260,81 @@ s_handle(yard_client_t *self, yard_cmd_t cmd, const yard_header_t *hp, zmq_msg_t
     }
     case YARD_CMD_DISCONNECT:
         /* The broker does not know us (it restarted): renew what it must know. */
-        yard__client_send_subscriptions(self);
+        yard__client_send_subscriptions(self, link);
         return 0;
     default:
         return 0; /* HEARTBEAT and anything else: a sign of life only */
     }
 }
 
-/* Receives every message waiting, up to a batch. Returns callbacks run. */
+/* Receives every message waiting on link li, up to a batch. Returns callbacks run. */
 static int
-s_recv_all(yard_client_t *self)
+s_recv_link(yard_client_t *self, size_t li)
 {
+    yard__clink_t *l = &self->links[li];
     int ran = 0;
     bool got = false;
-    for (int i = 0; i < S_RECV_BATCH && self->sock; i++) {
+    /* A callback may fail over, which closes and reopens sockets: look the socket up again
+     * each time round. */
+    for (int i = 0; i < S_RECV_BATCH && l->sock; i++) {
         yard_cmd_t cmd;
         yard_header_t h;
-        uint64_t sends = self->sends;
-        int n = yard__bus_recv(self->sock, self->frames, self->codec, &cmd, &h);
+        uint64_t sends = l->sends;
+        int n = yard__bus_recv(l->sock, self->frames, self->codec, &cmd, &h);
         if (n == 0) {
-            self->sends_at_drain = sends;
+            l->sends_at_drain = sends;
             break;
         }
         got = true;
         if (n > 0) {
-            ran += s_handle(self, cmd, &h, &self->frames[1]);
+            ran += s_handle(self, li, cmd, &h, &self->frames[1]);
         }
         if (i + 1 == S_RECV_BATCH) {
-            self->sends_at_drain = self->sends - 1; /* not drained: make the wait ask */
+            l->sends_at_drain = l->sends - 1; /* not drained: make the wait ask */
         }
     }
     if (got) {
-        self->last_recv = yard__clock_ms(); /* once a batch: it only times heartbeats */
-        self->answered = true;
+        l->last_recv = yard__clock_ms(); /* once a batch: it only times heartbeats */
+        l->answered = true;
     }
     return ran;
+}
+
+static int
+s_recv_all(yard_client_t *self)
+{
+    int ran = 0;
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        ran += s_recv_link(self, i);
+    }
+    return ran;
+}
+
+/* Heartbeats and silence on link i. Returns callbacks run. */
+static int
+s_link_timers(yard_client_t *self, size_t i, int64_t now)
+{
+    yard__clink_t *l = &self->links[i];
+    if (!s_outstanding(self, i)) {
+        return 0;
+    }
+    if (now - l->last_recv >= 3 * (int64_t)self->heartbeat_ms) {
+        if (i == self->current) {
+            return yard__client_failover(self, "no answer for 3 heartbeat intervals");
+        }
+        yard_log(YARD_LOG_WARN, "broker silent for 3 heartbeats; reconnecting its subscriptions",
+                 YF_STR("endpoint", self->endpoints[i]));
+        yard__client_link_close(self, i);
+        yard__client_link_open(self, i);
+        return 0;
+    }
+    if (now - l->last_send >= self->heartbeat_ms) {
+        yard_header_t h = {.heartbeat_ms = self->heartbeat_ms};
+        yard__bus_send(l->sock, YARD_CMD_HEARTBEAT, &h, NULL);
+        l->last_send = now;
+        l->sends++;
+    }
+    return 0;
 }
 
 /* Heartbeats, silence and deadlines. Returns callbacks run. */
@@ -284,35 +342,54 @@ static int
 s_timers(yard_client_t *self, int64_t now)
 {
     int ran = yard__client_check_deadlines(self, now);
-    if (!s_outstanding(self)) {
-        return ran;
-    }
-    if (now - self->last_recv >= 3 * (int64_t)self->heartbeat_ms) {
-        return ran + yard__client_failover(self, "no answer for 3 heartbeat intervals");
-    }
-    if (now - self->last_send >= self->heartbeat_ms) {
-        yard_header_t h = {.heartbeat_ms = self->heartbeat_ms};
-        yard__bus_send(self->sock, YARD_CMD_HEARTBEAT, &h, NULL);
-        self->last_send = now;
-        self->sends++;
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        ran += s_link_timers(self, i, now);
     }
     return ran;
 }
 
 static int
-s_monitor(yard_client_t *self)
+s_monitor(yard_client_t *self, size_t i)
+{
+    yard__clink_t *l = &self->links[i];
+    int ran = 0;
+    l->mon_dirty = false; /* the loop below reads it until EAGAIN */
+    for (int ev; l->mon && (ev = yard__bus_monitor_read(l->mon)) != 0;) {
+        if (ev == ZMQ_EVENT_CONNECTED) {
+            if (l->connected_once) {
+                yard__client_send_subscriptions(self, i); /* reconnected to a restarted broker */
+            }
+            l->connected_once = l->up = true;
+            l->waiting = false;
+            if (i == self->current) {
+                yard__client_flush_pubs(self);
+            }
+        } else if (ev == ZMQ_EVENT_DISCONNECTED) {
+            l->up = false;
+            ran += s_recv_link(self, i); /* what arrived before the drop still counts */
+            if (i == self->current) {
+                l->waiting = true;
+                return ran + yard__client_failover(self, "connection dropped");
+            }
+            /* A subscription link: ZeroMQ reconnects, and CONNECTED renews them. */
+        }
+    }
+    return ran;
+}
+
+/* Reads the monitors that have something or may have: marked, found readable by the last
+ * wait, or of a link that is not up (a dispatch with no wait never learns from poll that it
+ * came up). Every 64th turn reads all: a client that only publishes, never waiting, still
+ * sees its broker go. */
+static int
+s_monitors(yard_client_t *self, const bool *ready)
 {
     int ran = 0;
-    self->mon_dirty = false; /* the loop below reads it until EAGAIN */
-    for (int ev; self->mon && (ev = yard__bus_monitor_read(self->mon)) != 0;) {
-        if (ev == ZMQ_EVENT_CONNECTED) {
-            if (self->connected_once) {
-                yard__client_send_subscriptions(self); /* reconnected to a restarted broker */
-            }
-            self->connected_once = true;
-        } else if (ev == ZMQ_EVENT_DISCONNECTED) {
-            ran += s_recv_all(self); /* what arrived before the drop still counts */
-            return ran + yard__client_failover(self, "connection dropped");
+    bool all = (++self->turns & 63) == 0;
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        const yard__clink_t *l = &self->links[i];
+        if (l->mon && (all || l->mon_dirty || !l->up || (ready && ready[i]))) {
+            ran += s_monitor(self, i);
         }
     }
     return ran;
@@ -322,13 +399,29 @@ static int64_t
 s_next_wake(const yard_client_t *self)
 {
     int64_t wake = self->next_deadline;
-    if (s_outstanding(self)) {
-        int64_t hb = self->last_send + self->heartbeat_ms;
-        int64_t dead = self->last_recv + 3 * (int64_t)self->heartbeat_ms;
-        wake = hb < wake ? hb : wake;
-        wake = dead < wake ? dead : wake;
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        const yard__clink_t *l = &self->links[i];
+        if (s_outstanding(self, i)) {
+            int64_t hb = l->last_send + self->heartbeat_ms;
+            int64_t dead = l->last_recv + 3 * (int64_t)self->heartbeat_ms;
+            wake = hb < wake ? hb : wake;
+            wake = dead < wake ? dead : wake;
+        }
     }
     return wake;
+}
+
+/* Two wait items per link, socket then monitor (closed links' are empty). */
+static int
+s_items(const yard_client_t *self, yard_wait_item_t *items)
+{
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        const yard__clink_t *l = &self->links[i];
+        items[2 * i] = (yard_wait_item_t){
+            .socket = l->sock, .fd = -1, .dirty = l->sock && l->sends != l->sends_at_drain};
+        items[2 * i + 1] = (yard_wait_item_t){.socket = l->mon, .fd = -1, .dirty = l->mon_dirty};
+    }
+    return (int)(2 * self->n_endpoints);
 }
 
 static int
@@ -338,12 +431,10 @@ s_dispatch(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
         return YARD_E_INVALID;
     }
     int64_t until = timeout_ms < 0 ? YARD__CLIENT_NEVER : yard__clock_ms() + timeout_ms;
-    bool mon_ready = false;
+    bool mon_ready[YARD__CLIENT_LINKS_MAX] = {false};
     for (;;) {
         int ran = s_recv_all(self);
-        if (mon_ready || self->mon_dirty) {
-            ran += s_monitor(self);
-        }
+        ran += s_monitors(self, mon_ready);
         int64_t now = yard__clock_ms();
         ran += s_timers(self, now);
         if (ran > 0 || now >= until) {
@@ -357,16 +448,17 @@ s_dispatch(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
         }
         /* s_recv_all stops at a full batch without reaching EAGAIN: then the socket counts as
          * dirty, and yard_wait asks it directly instead of trusting its descriptor. */
-        yard_wait_item_t items[3] = {
-            {.socket = self->sock, .fd = -1, .dirty = self->sends != self->sends_at_drain},
-            {.socket = self->mon, .fd = -1, .dirty = self->mon_dirty},
-            {.fd = fd}};
-        int rc = yard_wait(items, 3, wait);
+        yard_wait_item_t items[2 * YARD__CLIENT_LINKS_MAX + 1];
+        int n = s_items(self, items);
+        items[n] = (yard_wait_item_t){.fd = fd};
+        int rc = yard_wait(items, n + 1, wait);
         if (rc == YARD_E_SHUTDOWN) {
             return rc;
         }
-        mon_ready = self->mon && items[1].readable;
-        if (fd >= 0 && items[2].readable) {
+        for (size_t i = 0; i < self->n_endpoints; i++) {
+            mon_ready[i] = items[2 * i + 1].readable;
+        }
+        if (fd >= 0 && items[n].readable) {
             *fd_ready = true;
             return 0;
         }
@@ -394,24 +486,24 @@ yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *fd_re
 int
 yard__client_prepare(yard_client_t *self, yard_wait_item_t *items, int max, int64_t *wake_ms)
 {
-    if (max < 2) {
+    if (max < (int)(2 * self->n_endpoints)) {
         /* no room this turn: look again soon rather than sleep past a reply */
         *wake_ms = yard__clock_ms();
         return 0;
     }
-    items[0] = (yard_wait_item_t){
-        .socket = self->sock, .fd = -1, .dirty = self->sends != self->sends_at_drain};
-    items[1] = (yard_wait_item_t){.socket = self->mon, .fd = -1, .dirty = self->mon_dirty};
+    int n = s_items(self, items);
     int64_t wake = s_next_wake(self);
     *wake_ms = wake < *wake_ms ? wake : *wake_ms;
-    return 2;
+    return n;
 }
 
 int
 yard__client_turn(yard_client_t *self, const yard_wait_item_t *items, int n)
 {
-    if (n >= 2 && items[1].readable) {
-        self->mon_dirty = true; /* s_dispatch reads the monitor when it is marked so */
+    for (size_t i = 0; 2 * i + 1 < (size_t)n && i < self->n_endpoints; i++) {
+        if (items[2 * i + 1].readable) {
+            self->links[i].mon_dirty = true; /* s_dispatch reads a monitor marked so */
+        }
     }
     return s_dispatch(self, 0, -1, NULL);
 }
@@ -468,7 +560,34 @@ yard_client_pending(const yard_client_t *self)
     return self ? self->pending : 0;
 }
 
+void
+yard_client_state(const yard_client_t *self, yard_client_state_t *out)
+{
+    const yard__clink_t *l = &self->links[self->current];
+    *out = (yard_client_state_t){.endpoint = self->endpoints[self->current],
+                                 .connected = l->sock && l->up,
+                                 .publications_waiting = self->pubs.count,
+                                 .publications_dropped = self->pubs.dropped_all};
+}
+
 /* --- life cycle -------------------------------------------------------------------------- */
+
+/* Where a client starts in its broker list: at random, so that clients given the same list
+ * spread over its brokers instead of all using the first. */
+static size_t
+s_random_start(const yard_client_t *self, size_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_nsec ^
+                 (uint64_t)(uintptr_t)self ^ ((uint64_t)ts.tv_sec << 32);
+    x ^= x >> 30; /* splitmix64's finaliser: every input bit moves the result */
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return (size_t)(x % n);
+}
 
 int
 yard_client_new(const char *endpoints, const yard_client_opts_t *opts, yard_client_t **out)
@@ -489,13 +608,20 @@ yard_client_new(const char *endpoints, const yard_client_opts_t *opts, yard_clie
     }
     int rc = yard__endpoints_parse(endpoints ? endpoints : getenv("YARD_BROKER"), &self->endpoints,
                                    &self->n_endpoints);
+    if (rc == 0 && self->n_endpoints > YARD__CLIENT_LINKS_MAX) {
+        yard_log(YARD_LOG_ERROR, "too many brokers in the list",
+                 YF_UINT("given", self->n_endpoints), YF_UINT("max", YARD__CLIENT_LINKS_MAX));
+        rc = YARD_E_CONFIG;
+    }
     if (rc == 0) {
+        self->links = yard__xcalloc(self->n_endpoints, sizeof *self->links);
+        self->current = opts && opts->in_order ? 0 : s_random_start(self, self->n_endpoints);
         self->ctx = opts && opts->zmq_context ? opts->zmq_context : NULL;
         if (!self->ctx) {
             self->ctx = zmq_ctx_new();
             self->own_ctx = true;
         }
-        rc = self->ctx ? yard__client_open_socket(self) : YARD_E_INTERNAL;
+        rc = self->ctx ? yard__client_link_open(self, self->current) : YARD_E_INTERNAL;
     }
     if (rc != 0) {
         yard_client_destroy(&self);
@@ -523,7 +649,11 @@ yard_client_destroy(yard_client_t **self_p)
             }
         }
     }
-    yard__client_close_socket(self);
+    for (size_t i = 0; self->links && i < self->n_endpoints; i++) {
+        yard__client_link_close(self, i);
+    }
+    free(self->links);
+    yard__pubbuf_clear(&self->pubs);
     while (self->subs) {
         yard__sub_t *s = self->subs;
         self->subs = s->next;

@@ -1,9 +1,11 @@
-/* The client's connection: the DEALER socket to the current broker, and the move to the next
- * broker of the list when the current one is lost.
+/* The client's links: one DEALER per broker of the list, the current one for calls and
+ * publications, the others open while there are subscriptions; and the move of the calls to
+ * the next broker when the current one is lost.
  *
- * Invariant: after a failover every pending call has either been re-sent on the new socket
- * with the time it has left (idempotent calls only) or ended UNREACHABLE, and the
- * subscriptions have been sent again. */
+ * Invariant: after a failover every pending call has either been re-sent on the new current
+ * link with the time it has left (idempotent calls only) or ended UNREACHABLE; every open
+ * link has been sent the subscriptions; the link left behind is reopened when it still
+ * carries subscriptions, so they come back with its broker. */
 #include "client_internal.h"
 #include "yard/error.h"
 #include "yard/log.h"
@@ -11,29 +13,69 @@
 #include <stdio.h>
 
 void
-yard__client_close_socket(yard_client_t *self)
+yard__client_link_close(yard_client_t *self, size_t i)
 {
-    yard__bus_close(&self->sock, &self->mon);
+    yard__clink_t *l = &self->links[i];
+    yard__bus_close(&l->sock, &l->mon);
+    l->up = false;
 }
 
 int
-yard__client_open_socket(yard_client_t *self)
+yard__client_link_open(yard_client_t *self, size_t i)
 {
-    self->sock = yard__bus_open(self->ctx, self->endpoints[self->current], 0, &self->mon);
-    if (!self->sock) {
+    yard__clink_t *l = &self->links[i];
+    l->sock = yard__bus_open(self->ctx, self->endpoints[i], 0, &l->mon);
+    if (!l->sock) {
         return YARD_E_CONFIG;
     }
-    self->connected_once = false;
-    self->answered = false;
+    l->connected_once = l->up = l->answered = l->waiting = false;
     int64_t now = yard__clock_ms();
-    self->last_send = self->last_recv = now;
-    self->sends_at_drain = self->sends - 1; /* a new socket has never been drained */
-    self->mon_dirty = true;
-    yard__client_send_subscriptions(self);
+    l->last_send = l->last_recv = now;
+    l->sends_at_drain = l->sends - 1; /* a new socket has never been drained */
+    l->mon_dirty = true;
+    yard__client_send_subscriptions(self, i);
     return 0;
 }
 
-/* Re-sends c through the current socket with the time it has left. Returns 0 or an error. */
+void
+yard__client_links_fit(yard_client_t *self)
+{
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        if (i == self->current) {
+            continue;
+        }
+        if (self->subs && !self->links[i].sock) {
+            yard__client_link_open(self, i);
+        } else if (!self->subs && self->links[i].sock) {
+            yard__client_link_close(self, i);
+        }
+    }
+}
+
+static int
+s_send_pub(void *arg, const char *subject, const void *body, size_t size)
+{
+    yard_client_t *self = arg;
+    yard__clink_t *l = yard__client_link(self);
+    yard_header_t h = {.service = yard_str(subject)};
+    int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
+    l->sends++;
+    if (rc == 0) {
+        l->last_send = yard__clock_ms();
+    }
+    return rc;
+}
+
+void
+yard__client_flush_pubs(yard_client_t *self)
+{
+    yard__clink_t *l = yard__client_link(self);
+    if (self->pubs.count && l->sock && !l->waiting) {
+        yard__pubbuf_flush(&self->pubs, s_send_pub, self, self->endpoints[self->current]);
+    }
+}
+
+/* Re-sends c through the current link with the time it has left. Returns 0 or an error. */
 static int
 s_resend(yard_client_t *self, yard__call_t *c, int64_t now)
 {
@@ -55,38 +97,46 @@ s_resend(yard_client_t *self, yard__call_t *c, int64_t now)
 const char *
 yard__client_lost_text(const yard_client_t *self, const char *gone, char *buf, size_t cap)
 {
-    if (self->answered || !self->endpoints) {
+    if (!self->links || self->links[self->current].answered) {
         return gone;
     }
     snprintf(buf, cap, "no broker answered at %s", self->endpoints[self->current]);
     return buf;
 }
 
-/* The broker is gone: reopen on the next endpoint, re-send what may be re-sent, end the rest
- * UNREACHABLE. Returns the number of callbacks run. */
+/* The current broker is gone: move calls to the next link, re-send what may be re-sent, end
+ * the rest UNREACHABLE. Returns the number of callbacks run. */
 int
 yard__client_failover(yard_client_t *self, const char *why)
 {
-    /* Said before the socket moves on: whether the broker it leaves ever answered. */
+    /* Said before the link moves on: whether the broker it leaves ever answered. */
     char text[YARD_WIRE_TEXT_MAX];
     const char *lost_text =
         yard__client_lost_text(self, "the broker went away before replying", text, sizeof text);
+    size_t left = self->current;
     yard_log(YARD_LOG_WARN,
-             self->answered ? "broker lost; reconnecting" : "no broker answered; trying again",
-             YF_STR("endpoint", self->endpoints[self->current]), YF_STR("reason", why),
+             self->links[left].answered ? "broker lost; reconnecting"
+                                        : "no broker answered; trying again",
+             YF_STR("endpoint", self->endpoints[left]), YF_STR("reason", why),
              YF_UINT("pending", self->pending));
-    yard__client_close_socket(self);
-    self->current = (self->current + 1) % self->n_endpoints;
-    int64_t now = yard__clock_ms();
-    yard__call_t *lost = NULL;
-    if (yard__client_open_socket(self) != 0) {
-        /* Unreachable endpoint syntax was checked at new; treat as everything lost. */
-        self->sock = NULL;
+    yard__client_link_close(self, left);
+    self->current = (left + 1) % self->n_endpoints;
+    if (self->subs && self->current != left) {
+        yard__client_link_open(self, left); /* its subscriptions come back with its broker */
     }
+    if (!self->links[self->current].sock) {
+        /* Endpoint syntax was checked at new: a failure here leaves the calls to end. */
+        yard__client_link_open(self, self->current);
+    }
+    int64_t now = yard__clock_ms();
+    yard__clink_t *next = yard__client_link(self);
+    next->waiting = !next->up; /* publications wait until it is */
+    bool open = next->sock != NULL;
+    yard__call_t *lost = NULL;
     for (size_t i = 0; i < self->n_buckets; i++) {
         for (yard__call_t **pp = &self->buckets[i]; *pp;) {
             yard__call_t *c = *pp;
-            if (c->keep && c->deadline > now && self->sock && s_resend(self, c, now) == 0) {
+            if (c->keep && c->deadline > now && open && s_resend(self, c, now) == 0) {
                 pp = &c->next;
                 continue;
             }
@@ -96,6 +146,7 @@ yard__client_failover(yard_client_t *self, const char *why)
             lost = c;
         }
     }
+    yard__client_flush_pubs(self); /* the next broker may be up already */
     int ran = 0;
     while (lost) {
         yard__call_t *c = lost;

@@ -1,35 +1,57 @@
-/* The client's subscriptions: the patterns the broker must know, kept so that they can be
- * sent again after a reconnect or a broker restart.
+/* The client's subscriptions: the patterns every broker of its list must know (a publisher
+ * may use any of them, and each broker delivers only what is published to it, so each
+ * publication arrives once), kept so that they can be sent again after a reconnect or a
+ * broker restart.
  *
- * Invariant: the broker is sent SUBSCRIBE once per distinct pattern and UNSUBSCRIBE when the
- * pattern is dropped, with every subscription to it; the list holds one entry per subscribe
- * call. */
+ * Invariant: every open link is sent SUBSCRIBE once per distinct pattern and UNSUBSCRIBE when
+ * the pattern is dropped, with every subscription to it; the list holds one entry per
+ * subscribe call. */
 #include "alloc_internal.h"
 #include "client_internal.h"
 #include "yard/error.h"
 #include "yard/subject.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void
-s_send_pattern(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
+s_send_pattern(yard_client_t *self, size_t i, yard_cmd_t cmd, const char *pattern)
 {
+    yard__clink_t *l = &self->links[i];
+    if (!l->sock) {
+        return; /* sent when it opens */
+    }
     /* The interval tells the broker how long our silence may last before it drops the
      * subscription with us: without it the broker assumed its own, and a client heartbeating
      * more slowly than that lost its subscriptions between heartbeats. */
     yard_header_t h = {.service = yard_str(pattern), .heartbeat_ms = self->heartbeat_ms};
-    self->sends++;
-    if (yard__bus_send(self->sock, cmd, &h, NULL) == 0) {
-        self->last_send = yard__clock_ms();
+    l->sends++;
+    if (yard__bus_send(l->sock, cmd, &h, NULL) == 0) {
+        l->last_send = yard__clock_ms();
+    }
+}
+
+static void
+s_send_everywhere(yard_client_t *self, yard_cmd_t cmd, const char *pattern)
+{
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        s_send_pattern(self, i, cmd, pattern);
     }
 }
 
 void
-yard__client_send_subscriptions(yard_client_t *self)
+yard__client_send_subscriptions(yard_client_t *self, size_t i)
 {
+    /* Once per distinct pattern: the list may hold several subscriptions to one. */
     for (yard__sub_t *s = self->subs; s; s = s->next) {
-        s_send_pattern(self, YARD_CMD_SUBSCRIBE, s->pattern);
+        bool first = true;
+        for (yard__sub_t *t = self->subs; t != s && first; t = t->next) {
+            first = strcmp(t->pattern, s->pattern) != 0;
+        }
+        if (first) {
+            s_send_pattern(self, i, YARD_CMD_SUBSCRIBE, s->pattern);
+        }
     }
 }
 
@@ -52,8 +74,9 @@ yard_client_subscribe(yard_client_t *self, const char *pattern, yard_reply_fn *c
     s->next = self->subs;
     self->subs = s;
     if (!known) {
-        s_send_pattern(self, YARD_CMD_SUBSCRIBE, pattern);
+        s_send_everywhere(self, YARD_CMD_SUBSCRIBE, pattern);
     }
+    yard__client_links_fit(self); /* a link that opens now is sent every pattern */
     return 0;
 }
 
@@ -78,6 +101,7 @@ yard_client_unsubscribe(yard_client_t *self, const char *pattern)
     if (!found) {
         return YARD_E_NOT_FOUND;
     }
-    s_send_pattern(self, YARD_CMD_UNSUBSCRIBE, pattern);
+    s_send_everywhere(self, YARD_CMD_UNSUBSCRIBE, pattern);
+    yard__client_links_fit(self);
     return 0;
 }

@@ -19,3 +19,7 @@ yard_add_test(NAME test_broker_metrics SOURCES ${_tb}/test_broker_metrics.c
               ${_tb}/test_broker_util.c LIBS yard_broker PkgConfig::CURL PkgConfig::MSGPACK
               LABELS integration TIMEOUT 60)
 add_dependencies(test_broker_metrics yard-broker)
+# Several brokers: pub/sub across them, clients spread, a replica's credit shared, and
+# publications kept while reconnecting.
+yard_add_test(NAME test_brokers SOURCES ${_tb}/test_brokers.c ${_tb}/test_broker_util.c
+              LIBS yard_broker LABELS integration TIMEOUT 120)

@@ -304,12 +304,19 @@ test_credit_zero_waits_and_heartbeat_tells_the_demand(void **state)
     void *client = tb_peer(&env);
     tb_request(client, 7, "shared", 0, 0, "later");
     assert_int_equal(tb_wait_stat(&env, client, "shared", "queued", 1, WAIT), 1);
-    assert_true(tb_quiet(&env, replica, 50)); /* nothing sent beyond its credit */
-    yard_header_t hb = {.heartbeat_ms = 1000, .credit = 4};
-    tb_send(replica, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
+    /* Told at once, unasked (no heartbeat_ms: it answers nothing), and not sent the request. */
     tb_msg_t m;
     tb_expect(&env, replica, YARD_CMD_HEARTBEAT, &m, WAIT);
     assert_int_equal(m.h.credit, 1);
+    assert_int_equal(m.h.heartbeat_ms, 0);
+    tb_msg_close(&m);
+    assert_true(tb_quiet(&env, replica, 50));
+    /* And in the answer to its own heartbeat. */
+    yard_header_t hb = {.heartbeat_ms = 1000, .credit = 4};
+    tb_send(replica, YARD_CMD_HEARTBEAT, &hb, NULL, 0);
+    tb_expect(&env, replica, YARD_CMD_HEARTBEAT, &m, WAIT);
+    assert_int_equal(m.h.credit, 1);
+    assert_int_equal(m.h.heartbeat_ms, 1000);
     tb_msg_close(&m);
     yard_header_t ready = {.service = yard_str("shared"), .credit = 1, .heartbeat_ms = 1000};
     tb_send(replica, YARD_CMD_READY, &ready, NULL, 0);

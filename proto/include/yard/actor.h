@@ -227,13 +227,14 @@ int64_t yard_ctx_now_ms(const yard_ctx_t *ctx);
 int64_t yard_ctx_wall_ms(const yard_ctx_t *ctx);
 
 /* Publishes an event on the bus from a handler, a timer or a completion, without a client of
- * the actor's own: a PUBLISH on one of the replica's broker links (a connected one when there
- * is one; ZeroMQ queues it until the link connects). body (may be NULL when size is 0) is
- * copied. Under yard/actor_test.h the event is captured instead. Returns 0, YARD_E_INVALID for
- * a subject that is not a valid one to publish on (wildcards, "$" subjects, over 255 bytes),
- * YARD_E_SHUTDOWN once the replica's links are closed (in fini), YARD_E_UNREACHABLE when no
- * link has a socket (in init the links are not open yet: publish from a timer started there
- * with yard_timer_at() for now), or YARD_E_OVERLOADED when the link's queue is full. */
+ * the actor's own: a PUBLISH on a connected broker link (subscribers subscribe on every
+ * broker). While no link is connected (at start, or while the brokers are away) it waits in
+ * the replica's bounded reconnect buffer (10000 events, 8 MiB) and is sent, in order, once
+ * one is; what is still there when the replica stops is logged as lost. body (may be NULL
+ * when size is 0) is copied. Under yard/actor_test.h the event is captured instead. Returns
+ * 0, YARD_E_INVALID for a subject that is not a valid one to publish on (wildcards, "$"
+ * subjects, over 255 bytes), YARD_E_SHUTDOWN once the replica's links are closed (in fini),
+ * or YARD_E_OVERLOADED when the buffer or the link's queue is full (counted and logged). */
 int yard_ctx_publish(yard_ctx_t *ctx, const char *subject, const void *body, size_t size);
 
 /* Adds a loop source (yard/loop.h): the runtime copies *src, turns it every loop of the

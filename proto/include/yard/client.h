@@ -1,9 +1,14 @@
 /* The client: call, send, publish and subscribe over the bus, for tools and for actors that
  * talk to other services.
  *
- * A client is used from one thread at a time (like a ZeroMQ socket). It connects to one
- * broker of the endpoint list at a time and fails over to the next when the current one
- * stops answering heartbeats; subscriptions are renewed on whichever broker it reaches.
+ * A client is used from one thread at a time (like a ZeroMQ socket). Its calls and
+ * publications go to one broker of the endpoint list at a time, picked at random so that
+ * clients spread over the brokers, and move to the next when it stops answering heartbeats.
+ * Subscriptions are made on every broker of the list (a publisher may use any of them; each
+ * publication arrives once) and renewed when a broker comes back. Publications made while
+ * the client reconnects wait in a bounded buffer (10000 publications, 8 MiB) and are sent
+ * once it is connected; one that does not fit is refused with YARD_E_OVERLOADED, and the
+ * refusals are counted and logged.
  *
  * Every call ends exactly once: its callback runs with a reply or with an error
  * (YARD_E_TIMEOUT at the deadline, YARD_E_NO_SERVICE, YARD_E_UNREACHABLE, ...), from inside
@@ -26,6 +31,8 @@ typedef struct {
     uint32_t heartbeat_ms;       /* 0: 1000 */
     uint32_t default_timeout_ms; /* used when a call gives 0; 0: 5000 */
     void *zmq_context;           /* share a context (inproc endpoints need it); NULL: own */
+    bool in_order;               /* calls use the first broker until it fails (else one at
+                                    random, so that clients spread over the brokers) */
 } yard_client_opts_t;
 
 typedef struct {
@@ -66,7 +73,9 @@ int yard_client_call_async(yard_client_t *self, const char *service, const void 
 int yard_client_send(yard_client_t *self, const char *service, const void *body, size_t size,
                      const yard_call_opts_t *opts);
 
-/* Publishes body on subject (no wildcards). Returns 0 or an error. */
+/* Publishes body on subject (no wildcards). Returns 0 (sent, or kept until the client is
+ * connected again) or an error: YARD_E_INVALID, YARD_E_OVERLOADED when the reconnect buffer
+ * is full. */
 int yard_client_publish(yard_client_t *self, const char *subject, const void *body, size_t size);
 
 /* Subscribes to a pattern (`*` and `>` wildcards); cb runs from yard_client_dispatch() for
@@ -88,5 +97,16 @@ int yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *f
 
 /* Number of calls that have not ended yet. */
 size_t yard_client_pending(const yard_client_t *self);
+
+/* Where the client stands: the broker its calls and publications use (borrowed, valid until
+ * the next dispatch), whether that connection is known to be up, and the publications kept
+ * while reconnecting (waiting now; refused because the buffer was full, in all). */
+typedef struct {
+    const char *endpoint;
+    bool connected;
+    size_t publications_waiting;
+    uint64_t publications_dropped;
+} yard_client_state_t;
+void yard_client_state(const yard_client_t *self, yard_client_state_t *out);
 
 #endif
