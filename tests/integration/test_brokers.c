@@ -372,9 +372,14 @@ test_publications_wait_while_reconnecting(void **state)
     yard_client_t *sub = s_client(ep, true);
     assert_int_equal(yard_client_subscribe(sub, "multi.>", s_on_pub, &g), 0);
     s_probe(pub, sub, &g);
+    long long until = yh_now_ms() + S_WAIT;
+    while (s_disconnected(pub) && yh_now_ms() < until) { /* its CONNECTED seen */
+        yard_client_dispatch(pub, 20);
+    }
+    assert_false(s_disconnected(pub));
     /* The broker goes away: the publisher notices, and what it publishes now waits. */
     tb_stop(&a);
-    long long until = yh_now_ms() + S_WAIT;
+    until = yh_now_ms() + S_WAIT;
     while (!s_disconnected(pub) && yh_now_ms() < until) {
         yard_client_dispatch(pub, 20);
     }
@@ -425,6 +430,37 @@ test_publications_wait_while_reconnecting(void **state)
     free(ep);
 }
 
+static void
+test_broker_restart_is_not_a_no_service_burst(void **state)
+{
+    (void)state;
+    tb_env_t a;
+    tb_start(&a, NULL);
+    char *ep = strdup(a.endpoint);
+    yard_actor_t *actor = s_actor(ep);
+    yard_client_t *c = s_client(ep, true);
+    assert_int_equal(s_call_until_up(c, "multi"), 0);
+    tb_stop(&a);
+    tb_env_t back;
+    s_start_at(&back, ep);
+    /* At once, before the replica found the new broker: the broker's start-up grace holds
+     * the calls until it registers again (within its reconnect interval), so none of them is
+     * answered NO_SERVICE. The client may see its connection drop: the calls are idempotent. */
+    yard_call_opts_t co = {.timeout_ms = 3000, .flags = YARD_FLAG_IDEMPOTENT};
+    for (int i = 0; i < 20; i++) {
+        int rc = yard_client_call(c, "multi", "x", 1, &co, NULL);
+        assert_int_not_equal(rc, YARD_E_NO_SERVICE);
+        assert_int_equal(rc, 0);
+    }
+    void *peer = tb_peer(&back);
+    assert_int_equal(tb_stat(&back, peer, NULL, "error.NO_SERVICE"), 0);
+    zmq_close(peer);
+    yard_client_destroy(&c);
+    yard_actor_destroy(&actor);
+    tb_stop(&back);
+    free(ep);
+}
+
 static int
 s_setup(void **state)
 {
@@ -441,6 +477,7 @@ main(void)
         cmocka_unit_test(test_clients_spread_over_brokers),
         cmocka_unit_test(test_replica_credit_is_shared_over_brokers),
         cmocka_unit_test(test_publications_wait_while_reconnecting),
+        cmocka_unit_test(test_broker_restart_is_not_a_no_service_burst),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
 }
