@@ -341,7 +341,7 @@ s_print(const yard_bench_scale_t *s, const s_round_t *rounds, bool nats)
            "failed ones included\n");
     for (int i = 0; i < s->rounds; i++) {
         if (rounds[i].yard.ran && rounds[i].yard.r->errors) {
-            printf("yard, %d replicas: ", rounds[i].replicas);
+            printf("yard, %d replica%s:\n", rounds[i].replicas, rounds[i].replicas == 1 ? "" : "s");
             fflush(stdout);
             yard__bench_latency_text(rounds[i].yard.r);
         }
