@@ -7,11 +7,12 @@
  * For each count in turn it grows its set of raw DEALER peers to that count (100 at a time,
  * each acknowledged before the next batch: a replica's READY, a subscriber's or a client's
  * first heartbeat answered), keeps every peer heartbeating at --heartbeat-ms for --settle-ms,
- * then prints one line: the broker's VmRSS (/proc/PID/status), the peers `$sys stats` counts,
- * and the broker's CPU time over the settle window (utime + stime from /proc/PID/stat), i.e.
- * what keeping that many peers alive costs it. A replica offers service `sizing` with credit
- * 1; a subscriber subscribes to `sizing.<i>`; a client only heartbeats (a caller between
- * calls). Needs file descriptors: about 2 per peer here (ulimit -n). */
+ * then prints one line: how long admitting the new peers took (connect, handshake, READY
+ * answered: what a READY storm after a broker restart costs, 100 in flight at a time), the
+ * broker's VmRSS (/proc/PID/status), and its CPU time over the settle window (utime + stime
+ * from /proc/PID/stat), i.e. what keeping that many peers alive costs it. A replica offers service
+ * `sizing` with credit 1; a subscriber subscribes to `sizing.<i>`; a client only heartbeats (a
+ * caller between calls). Needs file descriptors: about 2 per peer here (ulimit -n). */
 #include "yard/wire.h"
 
 #include <getopt.h>
@@ -267,11 +268,15 @@ main(int argc, char **argv)
     zmq_ctx_set(r.ctx, ZMQ_MAX_SOCKETS, S_MAX_PEERS + 64);
     r.codec = yard_codec_new();
     long hz = sysconf(_SC_CLK_TCK);
-    printf("kind peers broker_rss_kib kib_per_peer_vs_first broker_cpu_pct_while_heartbeating\n");
+    printf("kind peers admit_ms broker_rss_kib kib_per_peer_vs_first "
+           "broker_cpu_pct_while_heartbeating\n");
     long first_kb = -1;
     int first_n = 0;
     for (int k = 0; k < r.n_counts; k++) {
+        int64_t g0 = s_now_ms();
+        int before = r.n;
         s_grow(&r, r.counts[k]);
+        long long admit_ms = (long long)(s_now_ms() - g0);
         s_keep_alive(&r, r.hb_ms * 2); /* let the arrival's allocations settle */
         long long t0 = s_cpu_ticks(r.pid);
         int64_t w0 = s_now_ms();
@@ -284,11 +289,10 @@ main(int argc, char **argv)
             first_n = r.n;
         }
         double per = r.n > first_n ? (double)(kb - first_kb) / (r.n - first_n) : 0;
-        printf("%s %d %ld %.2f %.1f\n",
-               r.kind == S_REPLICA      ? "replica"
-               : r.kind == S_SUBSCRIBER ? "subscriber"
-                                        : "client",
-               r.n, kb, per, cpu);
+        const char *kind = r.kind == S_REPLICA      ? "replica"
+                           : r.kind == S_SUBSCRIBER ? "subscriber"
+                                                    : "client";
+        printf("%s %d %lld %ld %.2f %.1f\n", kind, r.n, r.n > before ? admit_ms : 0, kb, per, cpu);
         fflush(stdout);
     }
     for (int i = 0; i < r.n; i++) {

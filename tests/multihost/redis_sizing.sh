@@ -5,7 +5,8 @@
 # In a temp dir it starts redis-server, a broker, 2 scheduler replicas and 1 auth replica on
 # that Redis (loopback, free ports), then:
 #   - adds JOBS scheduler jobs (every 5 s, a send to `echo`), lets them run 12 s;
-#   - logs in LOGINS times (one user; rate limits raised for the run);
+#   - logs in LOGINS times (one user; rate limits raised for the run), then LOGINS more
+#     sessions that each refresh once and log out (what refresh and revocation keep);
 # and after each step prints Redis' used_memory and key count, and per key family the number
 # of keys, the median MEMORY USAGE and whether they expire (TTL). Stops everything it started.
 set -uo pipefail
@@ -75,3 +76,12 @@ for i in $(seq 1 "$LOGINS"); do
         --broker "$EP" >/dev/null || echo "login failed"
 done
 report "$LOGINS logins"
+tok() { python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])'; }
+for i in $(seq 1 "$LOGINS"); do
+    rt=$("$BIN/yard" call auth --op login "{\"username\":\"sizer\",\"password\":\"$PASS\"}" \
+        --broker "$EP" | tok)
+    rt=$("$BIN/yard" call auth --op refresh "{\"refresh_token\":\"$rt\"}" --broker "$EP" | tok)
+    "$BIN/yard" call auth --op logout "{\"refresh_token\":\"$rt\"}" --broker "$EP" >/dev/null ||
+        echo "logout failed"
+done
+report "$LOGINS more sessions, each refreshed once and logged out"
