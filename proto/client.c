@@ -43,8 +43,11 @@ s_outstanding(const yard_client_t *self, size_t i)
     if (!self->links[i].sock) {
         return false;
     }
+    /* A client that only publishes must also notice a broker gone silent (a cut link), or
+     * its publications would pour into a dead connection. */
     return self->subs != NULL ||
-           (i == self->current && (self->pending > 0 || self->pubs.count > 0));
+           (i == self->current &&
+            (self->pending > 0 || self->pubs.count > 0 || self->links[i].published));
 }
 
 /* --- sending ----------------------------------------------------------------------------- */
@@ -192,11 +195,14 @@ yard_client_publish(yard_client_t *self, const char *subject, const void *body, 
         yard__client_note_activity_start(self, yard__clock_ms());
         return yard__pubbuf_add(&self->pubs, subject, body, size);
     }
+    int64_t now = yard__clock_ms();
+    yard__client_note_activity_start(self, now);
     yard_header_t h = {.service = yard_str(subject)};
     int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
     l->sends++;
     if (rc == 0) {
-        l->last_send = yard__clock_ms();
+        l->last_send = now;
+        l->published = true;
     }
     return rc;
 }
@@ -296,6 +302,7 @@ s_recv_link(yard_client_t *self, size_t li)
     if (got) {
         l->last_recv = yard__clock_ms(); /* once a batch: it only times heartbeats */
         l->answered = true;
+        l->published = false;
     }
     return ran;
 }
@@ -308,6 +315,18 @@ s_recv_all(yard_client_t *self)
         ran += s_recv_link(self, i);
     }
     return ran;
+}
+
+/* When the next HEARTBEAT is due on an outstanding link: after an interval without sending,
+ * or after an interval without hearing anything (a stream of publications or of requests to
+ * a slow service gets no answer that says the broker is there) and without a heartbeat. */
+static int64_t
+s_heartbeat_due(const yard_client_t *self, const yard__clink_t *l)
+{
+    int64_t quiet = l->last_send + self->heartbeat_ms;
+    int64_t deaf =
+        (l->last_recv > l->last_heartbeat ? l->last_recv : l->last_heartbeat) + self->heartbeat_ms;
+    return quiet < deaf ? quiet : deaf;
 }
 
 /* Heartbeats and silence on link i. Returns callbacks run. */
@@ -328,10 +347,10 @@ s_link_timers(yard_client_t *self, size_t i, int64_t now)
         yard__client_link_open(self, i);
         return 0;
     }
-    if (now - l->last_send >= self->heartbeat_ms) {
+    if (now >= s_heartbeat_due(self, l)) {
         yard_header_t h = {.heartbeat_ms = self->heartbeat_ms};
         yard__bus_send(l->sock, YARD_CMD_HEARTBEAT, &h, NULL);
-        l->last_send = now;
+        l->last_send = l->last_heartbeat = now;
         l->sends++;
     }
     return 0;
@@ -402,7 +421,7 @@ s_next_wake(const yard_client_t *self)
     for (size_t i = 0; i < self->n_endpoints; i++) {
         const yard__clink_t *l = &self->links[i];
         if (s_outstanding(self, i)) {
-            int64_t hb = l->last_send + self->heartbeat_ms;
+            int64_t hb = s_heartbeat_due(self, l);
             int64_t dead = l->last_recv + 3 * (int64_t)self->heartbeat_ms;
             wake = hb < wake ? hb : wake;
             wake = dead < wake ? dead : wake;

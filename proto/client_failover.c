@@ -28,7 +28,7 @@ yard__client_link_open(yard_client_t *self, size_t i)
     if (!l->sock) {
         return YARD_E_CONFIG;
     }
-    l->connected_once = l->up = l->answered = l->waiting = false;
+    l->connected_once = l->up = l->answered = l->waiting = l->published = false;
     int64_t now = yard__clock_ms();
     l->last_send = l->last_recv = now;
     l->sends_at_drain = l->sends - 1; /* a new socket has never been drained */

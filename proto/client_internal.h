@@ -54,8 +54,10 @@ typedef struct {
     bool up;             /* connected now: CONNECTED seen, no DISCONNECTED since */
     bool waiting;        /* known down (dropped, or new after a failover): publications wait */
     bool answered;       /* the socket has received something: a broker is there */
+    bool published;      /* published since it last received: its broker must answer */
     int64_t last_send;
     int64_t last_recv;
+    int64_t last_heartbeat;
     /* For yard_wait(): the socket needs a ZMQ_EVENTS check before a wait when it was written
      * to since the last receive that found it empty; the monitor until first drained. */
     uint64_t sends, sends_at_drain;

@@ -461,6 +461,46 @@ test_broker_restart_is_not_a_no_service_burst(void **state)
     free(ep);
 }
 
+static void
+test_a_publisher_leaves_a_silent_broker(void **state)
+{
+    (void)state;
+    /* The first broker accepts the connection and then says nothing (a cut link, a frozen
+     * process): a client that only publishes must notice as one with calls would, and move
+     * on, or its publications pour into a dead connection. */
+    void *zctx = zmq_ctx_new();
+    void *silent = zmq_socket(zctx, ZMQ_ROUTER);
+    char silent_ep[64];
+    snprintf(silent_ep, sizeof silent_ep, "%s", yh_endpoint(yh_free_port()));
+    assert_int_equal(zmq_bind(silent, silent_ep), 0);
+    tb_env_t real;
+    tb_start(&real, NULL);
+    char both[256];
+    snprintf(both, sizeof both, "%s,%s", silent_ep, real.endpoint);
+    yard_client_t *pub = s_client(both, true);
+    yard_client_t *sub = s_client(real.endpoint, true);
+    s_got_t g = {0};
+    assert_int_equal(yard_client_subscribe(sub, "multi.>", s_on_pub, &g), 0);
+    long long until = yh_now_ms() + S_WAIT;
+    int seq = 0;
+    while (g.total == 0 && yh_now_ms() < until) {
+        char body[32];
+        int n = snprintf(body, sizeof body, "0:%d", seq++ % S_SEQ);
+        assert_int_equal(yard_client_publish(pub, "multi.events", body, (size_t)n), 0);
+        yard_client_dispatch(pub, 0);
+        yard_client_dispatch(sub, 20);
+    }
+    assert_true(g.total > 0);
+    yard_client_state_t st;
+    yard_client_state(pub, &st);
+    assert_string_equal(st.endpoint, real.endpoint);
+    yard_client_destroy(&pub);
+    yard_client_destroy(&sub);
+    tb_stop(&real);
+    zmq_close(silent);
+    zmq_ctx_term(zctx);
+}
+
 static int
 s_setup(void **state)
 {
@@ -478,6 +518,7 @@ main(void)
         cmocka_unit_test(test_replica_credit_is_shared_over_brokers),
         cmocka_unit_test(test_publications_wait_while_reconnecting),
         cmocka_unit_test(test_broker_restart_is_not_a_no_service_burst),
+        cmocka_unit_test(test_a_publisher_leaves_a_silent_broker),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
 }
