@@ -129,6 +129,10 @@ test_bench_replicas_list_refused(void **state)
     assert_int_equal(r->status, 2);
     assert_non_null(strstr(r->err, "not with --broker"));
     yh_run_destroy(&r);
+    r = s_run(10000, "bench", "--serial", NULL); /* a serial handler needs a handler time */
+    assert_int_equal(r->status, 2);
+    assert_non_null(strstr(r->err, "--serial needs --handler-ms"));
+    yh_run_destroy(&r);
     static const char *const bad_other[][2] = {
         {"--handler-ms", "x"}, {"--handler-ms", "10001"}, {"--credit", "0"}, {"--fail-every", "0"}};
     for (size_t i = 0; i < sizeof bad_other / sizeof bad_other[0]; i++) {
@@ -198,11 +202,12 @@ test_bench_scaling_rounds_and_spread(void **state)
     yh_json_destroy(&doc);
     yh_run_destroy(&r);
 
-    /* the table, without NATS; a range is one round per value */
+    /* the table, without NATS; a range is one round per value; serial with a prefetch */
     r = s_run(120000, "bench", "--replicas", "1-2", "--handler-ms", "1", "--duration", "0.3",
-              "--clients", "1", "--window", "4", "--no-nats", NULL);
+              "--clients", "1", "--window", "4", "--no-nats", "--serial", "--credit", "2", NULL);
     assert_int_equal(r->status, 0);
     if (!strstr(r->out, "max/min") || !strstr(r->out, "max dev") || !strstr(r->out, "speedup") ||
+        !strstr(r->out, "of ideal") || !strstr(r->out, "(serial), credit 2") ||
         strstr(r->out, " nats ")) {
         fail_msg("no spread table (or a NATS row with --no-nats):\n%s", r->out);
     }
