@@ -24,6 +24,10 @@ const yard_option_t yard_gateway_options[] = {
      100, 600000, 0},
     {"timeout_ms", YARD_OPT_MS, "15000", S_OFF(timeout_ms), "default route deadline: 504 after it",
      1, 300000, 0},
+    {"heartbeat_ms", YARD_OPT_MS, "1000", S_OFF(heartbeat_ms),
+     "how often the bus clients check their broker: one silent for 3 intervals is left for the "
+     "next broker of the list",
+     50, 60000, 0},
     {"body_limit", YARD_OPT_SIZE, "1MiB", S_OFF(body_limit),
      "default route request body limit: 413 above it", 0, 0, 0},
     {"drain_ms", YARD_OPT_MS, "10000", S_OFF(drain_ms),

@@ -478,7 +478,9 @@ gw_loop_new(yard_gateway_t *gw, void *zmq_ctx, int index, gw_loop_t **out, char 
     gw_loop_t *lp = s_alloc(sizeof *lp);
     lp->gw = gw;
     lp->index = index;
-    yard_client_opts_t co = {.zmq_context = zmq_ctx, .default_timeout_ms = gw->opts.timeout_ms};
+    yard_client_opts_t co = {.zmq_context = zmq_ctx,
+                             .default_timeout_ms = gw->opts.timeout_ms,
+                             .heartbeat_ms = gw->opts.heartbeat_ms};
     int rc = yard_client_new(gw->opts.broker, &co, &lp->client);
     if (rc) {
         snprintf(errbuf, errlen, "broker: %s", yard_strerror(rc));

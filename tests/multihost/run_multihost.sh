@@ -36,7 +36,7 @@ EP_B=tcp://${ADDR[bb]}:5555
 GW_URL=http://${ADDR[gw]}:8080
 HB_MS=500
 GW_TIMEOUT_S=4     # the gateway route's deadline: 504 after it
-GW_FAILOVER_S=4.5  # the gateway's clients keep the default 1 s heartbeat: 3 s, plus margin
+GW_FAILOVER_S=2    # the gateway's clients heartbeat every HB_MS too: 3 x 0.5 s, plus margin
 RUN_BOUND_S=90
 TMP=$(mktemp -d /tmp/yard-mh.XXXXXX)
 PIDS=()
@@ -148,6 +148,7 @@ cat >"$TMP/gateway.yaml" <<EOF
 broker: $EP_A,$EP_B
 gateway:
   listen: ${ADDR[gw]}:8080
+  heartbeat_ms: $HB_MS
   default_route:
     services: [echo]
     timeout: ${GW_TIMEOUT_S}s
@@ -213,7 +214,7 @@ http_burst() {
 # Every request ended, in a 2xx or a 5xx with an error body, within the route's deadline
 # (plus a second), and some launched after the gateway's failover time were answered 2xx.
 # A 5xx after that time is reported, not failed: a gateway loop that was idle when the link
-# went down starts counting the broker's silence only with its next request (3 s more).
+# went down starts counting the broker's silence only with its next request (1.5 s more).
 http_check() {
     local name=$1 count=$2 n=0 ok=0 bad=0 ok_late=0 late_5xx=0
     for pid in "${HTTP_PIDS[@]}"; do wait "$pid"; done

@@ -27,6 +27,7 @@ typedef struct {
     uint32_t connection_timeout_ms; /* idle keep-alive connections are closed after this */
     uint32_t header_timeout_ms;     /* a request's line and headers arrive within this, or 408 */
     uint32_t timeout_ms;            /* default per-route deadline (504 after it) */
+    uint32_t heartbeat_ms;          /* its bus clients leave a broker silent for 3 of these */
     uint64_t body_limit;            /* default per-route request body limit (413 above it) */
     uint32_t drain_ms;              /* SIGTERM: how long in-flight requests may finish */
     bool reuse_port;                /* SO_REUSEPORT: several gateways on one port */
