@@ -76,7 +76,8 @@ s_wall_ms(void)
  * from the connections the ROUTER's monitor saw accepted and not yet closed, less one per
  * registered replica (each replica is one connection of its own to each broker). A client
  * that also subscribes is a client. Connections over inproc are not monitored by libzmq, so
- * in-process peers (`yard up`) count as replicas but never as clients or connections. */
+ * in-process replicas (`yard up`) are subtracted without having been counted: there the
+ * count is low by their number (a peer does not record its transport; see docs/protocol.md). */
 typedef struct {
     uint64_t connections, clients, replicas, subscribers;
 } s_peer_counts_t;
