@@ -261,16 +261,6 @@ s_serve(tb_env_t *env, void *replica)
 }
 
 static void
-s_expect_error(tb_env_t *env, void *client, uint64_t id, int err)
-{
-    tb_msg_t m;
-    tb_expect(env, client, YARD_CMD_ERROR, &m, WAIT);
-    assert_int_equal(m.h.id, id);
-    assert_int_equal(m.h.error, yard_err_to_wire(err));
-    tb_msg_close(&m);
-}
-
-static void
 test_scrape_counts_calls_errors_and_latency(void **state)
 {
     (void)state;
@@ -290,12 +280,12 @@ test_scrape_counts_calls_errors_and_latency(void **state)
         tb_msg_close(&m);
     }
     tb_request(client, 4, "nobody", 0, 0, "x"); /* NO_SERVICE once the 50 ms grace is over */
-    s_expect_error(&env, client, 4, YARD_E_NO_SERVICE);
+    tb_expect_error(&env, client, 4, YARD_E_NO_SERVICE);
     tb_request(client, 5, "slow", 100, 0, "x"); /* held by a replica that never answers */
     tb_msg_t held;
     tb_expect(&env, slow, YARD_CMD_REQUEST, &held, WAIT);
     tb_msg_close(&held);
-    s_expect_error(&env, client, 5, YARD_E_TIMEOUT);
+    tb_expect_error(&env, client, 5, YARD_E_TIMEOUT);
 
     char *text = s_wait_value(port, "yard_broker_errors_total{code=\"TIMEOUT\"}", 1);
     s_check_format(text);

@@ -14,16 +14,6 @@
 
 #define WAIT 2000 /* ms: the longest any expected message may take */
 
-static void
-s_expect_error(tb_env_t *env, void *client, uint64_t id, int err)
-{
-    tb_msg_t m;
-    tb_expect(env, client, YARD_CMD_ERROR, &m, WAIT);
-    assert_int_equal(m.h.id, id);
-    assert_int_equal(m.h.error, yard_err_to_wire(err));
-    tb_msg_close(&m);
-}
-
 /* The replica receives a REQUEST and answers it with body. */
 static void
 s_serve(tb_env_t *env, void *replica, const char *expect_body, const char *reply_body)
@@ -149,7 +139,7 @@ test_full_queue_answers_overloaded(void **state)
     for (int i = 1; i <= 4; i++) {
         tb_request(client, (uint64_t)i, "q", 0, 0, "x");
     }
-    s_expect_error(&env, client, 4, YARD_E_OVERLOADED);
+    tb_expect_error(&env, client, 4, YARD_E_OVERLOADED);
     assert_int_equal(tb_stat(&env, client, NULL, "error.OVERLOADED"), 1);
     zmq_close(client);
     zmq_close(replica);
@@ -166,7 +156,7 @@ test_queued_request_times_out(void **state)
     void *client = tb_peer(&env);
     tb_request(client, 1, "busy", 5000, 0, "held");
     tb_request(client, 2, "busy", 100, 0, "queued");
-    s_expect_error(&env, client, 2, YARD_E_TIMEOUT);
+    tb_expect_error(&env, client, 2, YARD_E_TIMEOUT);
     assert_int_equal(tb_stat(&env, client, "busy", "queued"), 0);
     zmq_close(client);
     zmq_close(replica);
@@ -184,7 +174,7 @@ test_held_request_times_out_and_late_reply_is_dropped(void **state)
     tb_request(client, 1, "late", 100, 0, "x");
     tb_msg_t m;
     tb_expect(&env, replica, YARD_CMD_REQUEST, &m, WAIT);
-    s_expect_error(&env, client, 1, YARD_E_TIMEOUT);
+    tb_expect_error(&env, client, 1, YARD_E_TIMEOUT);
     yard_header_t r = {.id = m.h.id};
     tb_msg_close(&m);
     tb_send(replica, YARD_CMD_REPLY, &r, "late", 4);
@@ -212,7 +202,7 @@ test_silent_replica_gives_worker_lost(void **state)
     tb_msg_t m;
     tb_expect(&env, replica, YARD_CMD_REQUEST, &m, WAIT);
     tb_msg_close(&m);
-    s_expect_error(&env, client, 9, YARD_E_WORKER_LOST); /* after 3 silent intervals */
+    tb_expect_error(&env, client, 9, YARD_E_WORKER_LOST); /* after 3 silent intervals */
     assert_int_equal(tb_stat(&env, client, NULL, "replicas_dead"), 1);
     zmq_close(client);
     zmq_close(replica);
@@ -261,9 +251,9 @@ test_unknown_service_is_no_service_after_the_startup_grace(void **state)
     /* Asked within the start-up grace: it waits for the grace, then NO_SERVICE; asked after
      * it, NO_SERVICE comes at once. Either way the text says nobody offers it. */
     tb_request(client, 3, "nobody", 0, 0, "x");
-    s_expect_error(&env, client, 3, YARD_E_NO_SERVICE);
+    tb_expect_error(&env, client, 3, YARD_E_NO_SERVICE);
     tb_request(client, 4, "nobody.else", 0, 0, "x");
-    s_expect_error(&env, client, 4, YARD_E_NO_SERVICE);
+    tb_expect_error(&env, client, 4, YARD_E_NO_SERVICE);
     assert_int_equal(tb_stat(&env, client, NULL, "error.NO_SERVICE"), 2);
     zmq_close(client);
     tb_stop(&env);
@@ -356,9 +346,9 @@ test_grace_keeps_requests_for_a_restarting_replica(void **state)
     tb_send(second, YARD_CMD_DISCONNECT, &none, NULL, 0);
     assert_int_equal(tb_wait_stat(&env, client, "g", "replicas", 0, WAIT), 0);
     tb_request(client, 2, "g", 0, 0, "lost"); /* no replica comes back */
-    s_expect_error(&env, client, 2, YARD_E_NO_SERVICE);
+    tb_expect_error(&env, client, 2, YARD_E_NO_SERVICE);
     tb_request(client, 3, "g", 0, 0, "gone"); /* the service is forgotten */
-    s_expect_error(&env, client, 3, YARD_E_NO_SERVICE);
+    tb_expect_error(&env, client, 3, YARD_E_NO_SERVICE);
     zmq_close(second);
     zmq_close(client);
     tb_stop(&env);

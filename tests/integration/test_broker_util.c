@@ -2,6 +2,7 @@
 #include "test_broker_util.h"
 #include "fixture.h"
 #include "harness.h"
+#include "yard/error.h"
 
 #include <msgpack.h>
 #include <setjmp.h>
@@ -236,4 +237,14 @@ tb_wait_stat(tb_env_t *env, void *client, const char *service, const char *name,
         zmq_poll(NULL, 0, 2); /* a stats round trip paces this; the poll only yields */
     }
     return v;
+}
+
+void
+tb_expect_error(tb_env_t *env, void *sock, uint64_t id, int err)
+{
+    tb_msg_t m;
+    tb_expect(env, sock, YARD_CMD_ERROR, &m, 2000);
+    assert_int_equal(m.h.id, id);
+    assert_int_equal(m.h.error, yard_err_to_wire(err));
+    tb_msg_close(&m);
 }

@@ -53,6 +53,9 @@ void tb_request(void *client, uint64_t id, const char *service, uint32_t timeout
 /* Expects cmd next on sock within timeout_ms (fails the test otherwise) and returns it. */
 void tb_expect(tb_env_t *env, void *sock, int cmd, tb_msg_t *m, int timeout_ms);
 
+/* Expects an ERROR for request id with error err (a yard error) within 2 s. */
+void tb_expect_error(tb_env_t *env, void *sock, uint64_t id, int err);
+
 /* A DEALER subscribed to each of patterns[0..n): it waits for a heartbeat's answer, and on one
  * connection the broker handles messages in order, so the subscriptions are in place when this
  * returns. Caller closes it with zmq_close. */

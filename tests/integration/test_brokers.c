@@ -116,6 +116,15 @@ s_actor(const char *brokers)
     return a;
 }
 
+/* Two brokers, and their list "A,B" in both. */
+static void
+s_two_brokers(tb_env_t *a, tb_env_t *b, char *both, size_t cap)
+{
+    tb_start(a, NULL);
+    tb_start(b, NULL);
+    snprintf(both, cap, "%s,%s", a->endpoint, b->endpoint);
+}
+
 /* Calls op on service until it answers, up to a deadline. Returns the last status. */
 static int
 s_call_until_up(yard_client_t *c, const char *service)
@@ -172,9 +181,8 @@ test_publications_reach_subscribers_once_from_any_broker(void **state)
 {
     (void)state;
     tb_env_t a, b;
-    tb_start(&a, NULL);
-    tb_start(&b, NULL);
     char both[256];
+    s_two_brokers(&a, &b, both, sizeof both);
     snprintf(both, sizeof both, "%s,%s", b.endpoint, a.endpoint); /* B first, as in the bug */
     yard_client_t *sub = s_client(both, true);
     s_got_t g = {0};
@@ -214,10 +222,8 @@ test_clients_spread_over_brokers(void **state)
 {
     (void)state;
     tb_env_t a, b;
-    tb_start(&a, NULL);
-    tb_start(&b, NULL);
     char both[256];
-    snprintf(both, sizeof both, "%s,%s", a.endpoint, b.endpoint);
+    s_two_brokers(&a, &b, both, sizeof both);
     yard_actor_t *actor = s_actor(both);
     enum { N = 24 };
     yard_client_t *c[N];
@@ -289,10 +295,8 @@ test_replica_credit_is_shared_over_brokers(void **state)
 {
     (void)state;
     tb_env_t a, b;
-    tb_start(&a, NULL);
-    tb_start(&b, NULL);
     char both[256];
-    snprintf(both, sizeof both, "%s,%s", a.endpoint, b.endpoint);
+    s_two_brokers(&a, &b, both, sizeof both);
     yard_actor_t *actor = s_actor(both); /* credit 4: 2 for each broker at first */
     yard_client_t *c[2] = {s_client(a.endpoint, true), s_client(b.endpoint, true)};
     assert_int_equal(s_call_until_up(c[0], "multi"), 0);
