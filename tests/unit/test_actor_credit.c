@@ -153,7 +153,8 @@ s_simulate(uint32_t total, unsigned seed, int steps)
             fprintf(stderr, "stuck total=%u seed=%u nwork=%zu\n", total, seed, nwork);
             for (int j = 0; j < S_LINKS; j++) {
                 fprintf(stderr,
-                        " link %d: offer %u acked %u nsent %u held %u stale %u demand %u live %d due %d | "
+                        " link %d: offer %u acked %u nsent %u held %u stale %u demand %u live %d "
+                        "due %d | "
                         "broker credit %u held %u queued %u tb %zu tr %zu\n",
                         j, l[j].offer, l[j].acked, l[j].n_sent, l[j].held, l[j].stale, l[j].demand,
                         l[j].live, l[j].ready_due, b[j].credit, b[j].held, b[j].queued,
