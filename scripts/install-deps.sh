@@ -9,6 +9,7 @@ packages=(
     libsodium-dev libczmq-dev tzdata
     redis-server tmux
     libmicrohttpd-dev libcurl4-openssl-dev wrk
+    nginx # yard bench http: nginx as a reverse proxy beside the gateway (tools/bench_nginx.c)
     nats-server libnats-dev
     clang libclang-rt-14-dev # libFuzzer and its sanitizers: scripts/fuzz.sh, tests/fuzz/
     openssl # makes the gateway's HTTPS test certificate (tests/integration/test_gateway_tls.c)
