@@ -9,6 +9,8 @@
  * Keep-alive: libmicrohttpd 0.9.75 answers `Connection: close` when a response is queued on the
  * access handler's first call for a request (shared/ANCHORS.md). The handler returns MHD_YES on
  * the first call, swallows any body on the following ones, and queues on the last one. */
+#include "bench_http_baseline.h"
+
 #include "cli.h"
 
 #include "yard/gateway.h"
@@ -27,20 +29,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Shared with cmd_bench_http.c, which declares the same. */
-typedef struct yard_http_answer yard_http_answer_t;
-typedef struct yard_http_baseline yard_http_baseline_t;
-int yard__http_ask(uint16_t port, const char *method, const char *path, const char *json_body,
-                   yard_http_answer_t **out);
-unsigned yard__http_answer_status(const yard_http_answer_t *self);
-void yard__http_answer_destroy(yard_http_answer_t **self_p);
-int yard__http_baseline_start(unsigned threads, unsigned connection_limit,
-                              uint32_t connection_timeout_ms, const yard_http_answer_t *answer,
-                              yard_http_baseline_t **out);
-uint16_t yard__http_baseline_port(const yard_http_baseline_t *self);
-void yard__http_baseline_stop(yard_http_baseline_t **self_p);
-
-#define S_ANSWER_MAX     65536
 #define S_BASELINE_FLAGS (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL)
 #define S_MAX_HEADERS    16
 
@@ -112,10 +100,63 @@ s_answer_parse(yard_http_answer_t *a, size_t len)
     return 0;
 }
 
-/* Sends one request (json_body with its Content-Type when not NULL) to 127.0.0.1:port and
- * reads the whole answer, with a 5 s deadline per read. Returns 0 and sets *out (caller owns
- * it; free with yard__http_answer_destroy()), or -1: nothing listens, no answer in time, or
- * an answer this parser does not replay. */
+/* Reads the whole answer from fd into a->raw (grown as needed, up to YARD__HTTP_ANSWER_MAX),
+ * NUL-terminated; returns its length, or -1. */
+static ssize_t
+s_answer_read(int fd, yard_http_answer_t *a)
+{
+    size_t len = 0, cap = 65536;
+    if (!(a->raw = malloc(cap))) {
+        abort();
+    }
+    for (;;) {
+        if (len + 1 == cap) {
+            if (cap >= YARD__HTTP_ANSWER_MAX) {
+                return -1;
+            }
+            cap *= 2;
+            if (!(a->raw = realloc(a->raw, cap))) {
+                abort();
+            }
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0) {
+            return -1;
+        }
+        ssize_t n = recv(fd, a->raw + len, cap - 1 - len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    a->raw[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* Sends all len bytes of buf to fd; 0 or -1. */
+static int
+s_send_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int
 yard__http_ask(uint16_t port, const char *method, const char *path, const char *json_body,
                yard_http_answer_t **out)
@@ -127,48 +168,31 @@ yard__http_ask(uint16_t port, const char *method, const char *path, const char *
     }
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    char req[1024];
-    int rlen = json_body ? snprintf(req, sizeof req,
+    char *req = NULL;
+    int rlen = json_body ? asprintf(&req,
                                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
                                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
                                     "Connection: close\r\n\r\n%s",
                                     method, path, port, strlen(json_body), json_body)
-                         : snprintf(req, sizeof req,
+                         : asprintf(&req,
                                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
                                     "Connection: close\r\n\r\n",
                                     method, path, port);
-    yard_http_answer_t *a = calloc(1, sizeof *a);
-    if (!a || !(a->raw = malloc(S_ANSWER_MAX))) {
+    if (rlen < 0) {
         abort();
     }
-    size_t len = 0;
+    yard_http_answer_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        abort();
+    }
     int rc = -1;
-    if (rlen < 0 || (size_t)rlen >= sizeof req ||
-        connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        send(fd, req, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
-        goto done;
+    ssize_t len = -1;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        s_send_all(fd, req, (size_t)rlen) == 0 && (len = s_answer_read(fd, a)) >= 0) {
+        rc = s_answer_parse(a, (size_t)len);
     }
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 5000) <= 0) {
-            goto done;
-        }
-        ssize_t n = recv(fd, a->raw + len, S_ANSWER_MAX - 1 - len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 || (n > 0 && len + (size_t)n >= S_ANSWER_MAX - 1)) {
-            goto done;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
-    }
-    a->raw[len] = '\0';
-    rc = s_answer_parse(a, len);
-done:
     close(fd);
+    free(req);
     if (rc) {
         yard__http_answer_destroy(&a);
     }
@@ -180,6 +204,12 @@ unsigned
 yard__http_answer_status(const yard_http_answer_t *self)
 {
     return self->status;
+}
+
+size_t
+yard__http_answer_body_len(const yard_http_answer_t *self)
+{
+    return self->body_len;
 }
 
 void
@@ -236,10 +266,6 @@ s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *me
     return rc;
 }
 
-/* Starts the bare server on 127.0.0.1, a free port, answering every request with answer
- * (borrowed; valid until yard__http_baseline_stop()). Threads, connection limit and timeout
- * as the gateway's (the timeout rounded up to seconds, at least 1, as the gateway does).
- * Returns 0 and sets *out (stop and free with yard__http_baseline_stop()), or -1. */
 int
 yard__http_baseline_start(unsigned threads, unsigned connection_limit,
                           uint32_t connection_timeout_ms, const yard_http_answer_t *answer,

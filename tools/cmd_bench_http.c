@@ -1,142 +1,117 @@
 /* yard bench http: requests/s and latency through the HTTP gateway, driven by wrk, next to a
- * bare libmicrohttpd server answering the same bytes without the bus (bench_http_baseline.c),
- * in one run, so the ratio compares figures taken a few seconds apart on the same machine.
+ * bare libmicrohttpd server answering the same bytes without the bus (bench_http_baseline.c)
+ * and nginx proxying to that bare server with upstream keep-alive (bench_nginx.c), in one
+ * run, so the ratios compare figures taken seconds apart on the same machine.
  *
  * Without --url it starts, in this process, a broker on a free tcp loopback port, --replicas
  * replicas of the registry's echo actor (as `yard bench` does) and a gateway on 127.0.0.1:0
- * with its default settings (and /v1/{service} on for echo); it asks the gateway once (which also
- * waits for the replicas to register) and keeps the answer. wrk (a separate process: the load
- * generator must not share our threads) then drives the gateway for --duration seconds; the bus is
- * stopped, the bare server starts with the gateway's threads, connection limit and timeout and
- * answers the kept bytes, and wrk drives it the same way. With --url wrk drives that URL only.
- *
- * wrk runs a Lua script written to a temp file: it sets the method, the JSON body and its
- * Content-Type, and its `done` hook prints one line of counts and latency percentiles that we
- * parse, so nothing depends on the layout of wrk's human-readable report. */
+ * with its default settings (and /v1/{service} on for echo); for each --body-sizes size it asks
+ * the gateway once (the first also waits for the replicas to register) and keeps the answer.
+ * wrk (bench_wrk.c: a separate process, the load generator must not share our threads) then
+ * drives the gateway for --duration seconds per size. The bus is stopped; then for each size
+ * the bare server starts with the gateway's threads, connection limit and timeout and answers
+ * the kept bytes, wrk drives it, nginx starts in front of it (as many workers as the gateway
+ * has serving threads), is asked once (its answer must be the gateway's status) and wrk drives
+ * it the same way. Without nginx its row says so and the run goes on, unless --require-nginx.
+ * With --url wrk drives that URL only. */
 #include "bench_bus.h"
+#include "bench_http_baseline.h"
+#include "bench_nginx.h"
+#include "bench_wrk.h"
 #include "cli.h"
 
 #include "yard/actor.h"
 #include "yard/broker.h"
 #include "yard/error.h"
-#include "yard/log.h"
 #include "yard/gateway.h"
+#include "yard/log.h"
 
-#include <zmq.h>
-
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-/* The command (yard.c dispatches `yard bench http` here) and the baseline
- * (bench_http_baseline.c, which declares the same). */
+/* The command (yard.c dispatches `yard bench http` here). */
 int yard__cmd_bench_http(int argc, char **argv);
 
-typedef struct yard_http_answer yard_http_answer_t;
-typedef struct yard_http_baseline yard_http_baseline_t;
-int yard__http_ask(uint16_t port, const char *method, const char *path, const char *json_body,
-                   yard_http_answer_t **out);
-unsigned yard__http_answer_status(const yard_http_answer_t *self);
-void yard__http_answer_destroy(yard_http_answer_t **self_p);
-int yard__http_baseline_start(unsigned threads, unsigned connection_limit,
-                              uint32_t connection_timeout_ms, const yard_http_answer_t *answer,
-                              yard_http_baseline_t **out);
-uint16_t yard__http_baseline_port(const yard_http_baseline_t *self);
-void yard__http_baseline_stop(yard_http_baseline_t **self_p);
-
 #define S_PATH      "/v1/echo"
-#define S_BODY      "{\"a\":1,\"b\":\"switchyard\",\"c\":[1,2,3],\"d\":true}"
 #define S_WARMUP_MS 10000
 #define S_WHO       "yard bench http"
-#define S_OUT_MAX   65536
+#define S_SIZES_MAX 8
+#define S_GW_BODY   (1024u * 1024) /* the gateway's default body_limit */
 
 static const char s_usage[] =
     "usage: yard bench http [--connections N] [--threads N] [--duration S] [--method GET|POST]\n"
-    "                       [--replicas N] [--http-threads N] [--tcp] [--json] [--url URL]\n"
+    "                       [--body-sizes B,B,...] [--replicas N] [--http-threads N] [--tcp]\n"
+    "                       [--nginx PATH] [--require-nginx] [--json] [--url URL]\n"
     "Drives wrk against " S_PATH " through an in-process HTTP gateway, broker and echo replicas,\n"
-    "then against a bare libmicrohttpd server answering the same bytes without the bus, and\n"
-    "prints requests/s, latency (p50, p75, p90, p99) and the ratio. Needs wrk on PATH.\n"
+    "then against a bare libmicrohttpd server answering the same bytes without the bus, then\n"
+    "against nginx proxying to that server with upstream keep-alive (what a user would run\n"
+    "instead of the gateway), and prints requests/s, latency (p50, p75, p90, p99) and the\n"
+    "ratios gateway / bare and gateway / nginx. Needs wrk on PATH; nginx is optional.\n"
     "The bus is wired as `yard up` wires it (one process: inproc); --tcp wires it as separate\n"
     "processes are (the gateway and replicas reach the broker over tcp loopback).\n"
     "  --connections N  open HTTP connections, each with one request outstanding (default 64)\n"
     "  --threads N      wrk threads (default 2)\n"
-    "  --duration S     whole seconds of load for each side (default 10)\n"
-    "  --method M       POST (a small JSON body) or GET (default POST)\n"
+    "  --duration S     whole seconds of load for each side and size (default 10)\n"
+    "  --method M       POST (a JSON body) or GET (default POST)\n"
+    "  --body-sizes B,..  POST body sizes in bytes, 64..16777216, up to 8; a row per side and\n"
+    "                   size (default 64; e.g. 64,4096,1048576)\n"
     "  --replicas N     echo replicas (default 2)\n"
-    "  --http-threads N gateway and bare-server HTTP threads (default: the gateway's default)\n"
+    "  --http-threads N gateway and bare-server HTTP threads, nginx workers (default: the\n"
+    "                   gateway's default)\n"
     "  --tcp            gateway and replicas reach the broker over tcp, each with its context\n"
+    "  --nginx PATH     the nginx program (default: nginx on PATH, else /usr/sbin/nginx)\n"
+    "  --require-nginx  fail (exit 1) without nginx instead of skipping its rows\n"
     "  --json           print one JSON object instead of a table\n"
     "  --url URL        drive an existing gateway at URL (e.g. http://127.0.0.1:8080" S_PATH ");\n"
-    "                   nothing starts in-process and the baseline is skipped\n"
-    "Exit status: 0 measured, 1 the gateway could not be measured, 2 usage.\n";
+    "                   nothing starts in-process; the bare server and nginx are skipped\n"
+    "Exit status: 0 measured, 1 a side could not be measured, 2 usage.\n";
 
 typedef struct {
     unsigned connections, threads, duration_s, replicas, http_threads;
-    bool post, json, tcp;
-    const char *url;
+    bool post, json, tcp, require_nginx;
+    const char *url, *nginx;
+    size_t sizes[S_SIZES_MAX];
+    unsigned nsizes;
 } s_opts_t;
 
-/* What wrk's done hook reported for one side. */
+/* One body size: its request and each side's figures. */
 typedef struct {
-    double requests, duration_us, bytes;
-    double connect, read, write, status, timeout; /* wrk's error counts */
-    double p50, p75, p90, p99, max;               /* microseconds */
-} s_wrk_t;
-
-/* --- wrk --------------------------------------------------------------------------------- */
-
-/* The full path of prog found on $PATH, or NULL. Caller owns the result; free with free(). */
-static char *
-s_which(const char *prog)
-{
-    const char *path = getenv("PATH");
-    if (!path || !path[0]) {
-        path = "/usr/local/bin:/usr/bin:/bin";
-    }
-    while (*path) {
-        size_t len = strcspn(path, ":");
-        char *full = NULL;
-        if (asprintf(&full, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", prog) < 0) {
-            abort();
-        }
-        if (access(full, X_OK) == 0) {
-            return full;
-        }
-        free(full);
-        path += len + (path[len] == ':');
-    }
-    return NULL;
-}
+    size_t bytes;
+    char *body;   /* NULL for GET */
+    char *script; /* wrk's script: unlink and free */
+    yard_http_answer_t *answer;
+    yard_bench_wrk_t gw, bare, ngx;
+    bool have_bare, have_ngx;
+} s_size_t;
 
 /* The gateway's config: its defaults plus the default route for echo, which is off unless a
- * config names the services it reaches. Loaded from a temp file (removed at once); NULL when
+ * config names the services it reaches, with a body limit that admits body_max bytes (only
+ * when above the default limit). Loaded from a temp file (removed at once); NULL when
  * that cannot be written or read. Caller owns the result; free with yard_config_destroy(). */
 static yard_config_t *
-s_gateway_config(void)
+s_gateway_config(size_t body_max)
 {
     const char *dir = getenv("TMPDIR");
     char *path = NULL;
     if (asprintf(&path, "%s/yard-bench-http-XXXXXX.yaml", dir && dir[0] ? dir : "/tmp") < 0) {
         abort();
     }
-    static const char text[] = "gateway:\n  default_route: {services: [echo]}\n";
+    char text[128];
+    int tlen =
+        body_max > S_GW_BODY
+            ? snprintf(text, sizeof text,
+                       "gateway:\n  default_route: {services: [echo], body_limit: %zu}\n", body_max)
+            : snprintf(text, sizeof text, "gateway:\n  default_route: {services: [echo]}\n");
     int fd = mkstemps(path, 5);
     yard_config_t *cfg = NULL;
     char err[256] = "";
-    if (fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1)) {
+    if (fd >= 0 && write(fd, text, (size_t)tlen) == (ssize_t)tlen) {
         yard_config_load(path, &cfg, err, sizeof err);
     }
     if (!cfg) {
@@ -151,149 +126,6 @@ s_gateway_config(void)
     return cfg;
 }
 
-/* Writes the wrk script to a temp file; returns its path (caller unlinks and frees) or NULL. */
-static char *
-s_write_script(bool post)
-{
-    const char *dir = getenv("TMPDIR");
-    char *path = NULL;
-    if (asprintf(&path, "%s/yard-bench-http-XXXXXX.lua", dir && dir[0] ? dir : "/tmp") < 0) {
-        abort();
-    }
-    int fd = mkstemps(path, 4);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        fprintf(stderr, "yard bench http: cannot write %s: %s\n", path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(path);
-        }
-        free(path);
-        return NULL;
-    }
-    if (post) {
-        fprintf(f, "wrk.method = \"POST\"\n"
-                   "wrk.body = '" S_BODY "'\n"
-                   "wrk.headers[\"Content-Type\"] = \"application/json\"\n");
-    } else {
-        fprintf(f, "wrk.method = \"GET\"\n");
-    }
-    fprintf(f, "done = function(s, latency, requests)\n"
-               "  local e = s.errors\n"
-               "  io.write(string.format(\"yard-bench-http %%.0f %%.0f %%.0f %%.0f %%.0f %%.0f "
-               "%%.0f %%.0f %%.0f %%.0f %%.0f %%.0f %%.0f\\n\",\n"
-               "    s.requests, s.duration, s.bytes, e.connect, e.read, e.write, e.status,\n"
-               "    e.timeout, latency:percentile(50), latency:percentile(75),\n"
-               "    latency:percentile(90), latency:percentile(99), latency.max))\n"
-               "end\n");
-    if (fclose(f) != 0) {
-        unlink(path);
-        free(path);
-        return NULL;
-    }
-    return path;
-}
-
-/* Runs wrk against url and parses its done line into *out. Returns 0, or -1 with wrk's own
- * output on stderr. */
-static int
-s_run_wrk(const s_opts_t *o, const char *wrk, const char *script, const char *url, s_wrk_t *out)
-{
-    memset(out, 0, sizeof *out);
-    char threads[16], conns[16], duration[16];
-    snprintf(threads, sizeof threads, "%u", o->threads);
-    snprintf(conns, sizeof conns, "%u", o->connections);
-    snprintf(duration, sizeof duration, "%us", o->duration_s);
-    char *const argv[] = {(char *)wrk, "-t", threads, "-c",           conns,       "-d", duration,
-                          "--timeout", "5s", "-s",    (char *)script, (char *)url, NULL};
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        fprintf(stderr, "yard bench http: pipe: %s\n", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        fprintf(stderr, "yard bench http: fork: %s\n", strerror(errno));
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the bench */
-        dup2(pipefd[1], 1);
-        dup2(pipefd[1], 2);
-        execv(wrk, argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-    char *buf = malloc(S_OUT_MAX);
-    if (!buf) {
-        abort();
-    }
-    size_t len = 0;
-    buf[0] = '\0';
-    /* wrk ends by itself after the duration; allow it generous slack, then kill it. */
-    uint64_t deadline = yard__now_ns() + (uint64_t)(o->duration_s + 30) * 1000000000ull;
-    bool open = true;
-    while (open && yard__now_ns() < deadline) {
-        struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
-        if (poll(&p, 1, 100) <= 0) {
-            continue;
-        }
-        char tmp[4096];
-        ssize_t n = read(pipefd[0], tmp, sizeof tmp);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            open = false;
-            break;
-        }
-        size_t take = (size_t)n < S_OUT_MAX - 1 - len ? (size_t)n : S_OUT_MAX - 1 - len;
-        memcpy(buf + len, tmp, take);
-        len += take;
-        buf[len] = '\0';
-    }
-    close(pipefd[0]);
-    if (open) {
-        kill(pid, SIGKILL);
-    }
-    int ws = 0;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {
-    }
-    int rc = -1;
-    const char *line = strstr(buf, "yard-bench-http ");
-    if (!open && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && line &&
-        sscanf(line, "yard-bench-http %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
-               &out->requests, &out->duration_us, &out->bytes, &out->connect, &out->read,
-               &out->write, &out->status, &out->timeout, &out->p50, &out->p75, &out->p90, &out->p99,
-               &out->max) == 13) {
-        rc = 0;
-    } else if (open) {
-        fprintf(stderr, "yard bench http: wrk did not finish in %u s; killed\n",
-                o->duration_s + 30);
-    } else {
-        fprintf(stderr, "yard bench http: wrk against %s failed (%s %d):\n%s", url,
-                WIFEXITED(ws) ? "exit status" : "signal",
-                WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws), buf);
-    }
-    free(buf);
-    return rc;
-}
-
-static double
-s_rps(const s_wrk_t *w)
-{
-    return w->duration_us > 0 ? w->requests / (w->duration_us / 1e6) : 0;
-}
-
-static double
-s_errors(const s_wrk_t *w)
-{
-    return w->connect + w->read + w->write + w->status + w->timeout;
-}
-
 /* --- the in-process bus and gateway -------------------------------------------------------- */
 
 typedef struct {
@@ -306,7 +138,7 @@ typedef struct {
 } s_bus_t;
 
 static int
-s_bus_start(s_bus_t *b, const s_opts_t *o)
+s_bus_start(s_bus_t *b, const s_opts_t *o, size_t body_max)
 {
     memset(b, 0, sizeof *b);
     /* Credit for every connection's request (wrk keeps one outstanding per connection), so
@@ -319,7 +151,7 @@ s_bus_start(s_bus_t *b, const s_opts_t *o)
      * included) with /v1/{service} on for echo, on a free port: wired into the bus's context over
      * inproc like `yard up`, or with its own context over tcp like a separate yard-gateway. */
     char err[256] = "";
-    yard_config_t *cfg = s_gateway_config();
+    yard_config_t *cfg = s_gateway_config(body_max);
     if (!cfg) {
         return -1;
     }
@@ -365,16 +197,16 @@ s_bus_stop(s_bus_t *b)
     yard__bench_bus_stop(&b->bus);
 }
 
-/* Asks the gateway until it answers 2xx: replicas register asynchronously, so the first
- * requests can legitimately meet 503. Polling with a short back-off is fine in a tool. */
+/* Asks the server on port until it answers 2xx, for up to S_WARMUP_MS: replicas register
+ * asynchronously, so the gateway's first requests can legitimately meet 503. Polling with a
+ * short back-off is fine in a tool. Sets *answer (caller owns it) or returns -1 saying why. */
 static int
-s_warm_up(uint16_t port, bool post, yard_http_answer_t **answer)
+s_warm_up(const char *what, uint16_t port, const char *body, yard_http_answer_t **answer)
 {
     uint64_t deadline = yard__now_ns() + (uint64_t)S_WARMUP_MS * 1000000u;
     unsigned last = 0;
     do {
-        if (yard__http_ask(port, post ? "POST" : "GET", S_PATH, post ? S_BODY : NULL, answer) ==
-            0) {
+        if (yard__http_ask(port, body ? "POST" : "GET", S_PATH, body, answer) == 0) {
             last = yard__http_answer_status(*answer);
             if (last >= 200 && last < 300) {
                 return 0;
@@ -384,86 +216,385 @@ s_warm_up(uint16_t port, bool post, yard_http_answer_t **answer)
         yard__sleep_ms(20);
     } while (yard__now_ns() < deadline);
     if (last) {
-        fprintf(stderr, "yard bench http: the gateway answers %s " S_PATH " with %u\n",
-                post ? "POST" : "GET", last);
+        fprintf(stderr, "yard bench http: %s answers %s " S_PATH " with %u\n", what,
+                body ? "POST" : "GET", last);
     } else {
-        fprintf(stderr, "yard bench http: the gateway on port %u does not answer\n", port);
+        fprintf(stderr, "yard bench http: %s on port %u does not answer\n", what, port);
     }
     return -1;
 }
 
-/* --- output -------------------------------------------------------------------------------- */
+/* --- the run -------------------------------------------------------------------------------- */
+
+typedef struct {
+    s_opts_t o;
+    yard_bench_wrk_opts_t w;
+    char *wrk, *nginx;
+    char nginx_version[64];
+    const char *nginx_skip; /* why nginx's rows are missing, or NULL */
+    s_size_t sizes[S_SIZES_MAX];
+    unsigned threads; /* the gateway's serving threads: the bare server's and nginx's too */
+    s_bus_t bus;
+    yard_http_baseline_t *bare;
+    yard_bench_nginx_t *ngx;
+} s_run_t;
+
+static size_t
+s_body_max(const s_run_t *r)
+{
+    size_t max = 0;
+    for (unsigned i = 0; i < r->o.nsizes; i++) {
+        max = r->sizes[i].bytes > max ? r->sizes[i].bytes : max;
+    }
+    return max;
+}
+
+/* Each size's body and wrk script. */
+static int
+s_prepare(s_run_t *r)
+{
+    for (unsigned i = 0; i < r->o.nsizes; i++) {
+        s_size_t *z = &r->sizes[i];
+        z->bytes = r->o.sizes[i];
+        z->body = r->o.post ? yard__bench_wrk_body(z->bytes) : NULL;
+        if (!(z->script = yard__bench_wrk_script(z->body))) {
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static void
-s_json_side(const char *prefix, const s_wrk_t *w)
+s_url(char *url, size_t cap, uint16_t port)
+{
+    snprintf(url, cap, "http://127.0.0.1:%u" S_PATH, port);
+}
+
+/* The gateway's rows: the bus up, one answer kept per size, wrk per size, the bus down (so
+ * the bus never shares the CPU with the sides measured after it). */
+static int
+s_measure_gateway(s_run_t *r)
+{
+    if (s_bus_start(&r->bus, &r->o, s_body_max(r))) {
+        return -1;
+    }
+    r->threads = r->bus.threads;
+    char url[128];
+    s_url(url, sizeof url, r->bus.port);
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < r->o.nsizes; i++) {
+        rc = s_warm_up("the gateway", r->bus.port, r->sizes[i].body, &r->sizes[i].answer);
+    }
+    for (unsigned i = 0; rc == 0 && i < r->o.nsizes; i++) {
+        rc = yard__bench_wrk_run(r->wrk, &r->w, r->sizes[i].script, url, &r->sizes[i].gw);
+    }
+    s_bus_stop(&r->bus);
+    return rc;
+}
+
+/* nginx in front of the bare server on upstream_port: started, asked once (it must answer
+ * what the gateway answered), driven by wrk, stopped. */
+static int
+s_measure_nginx(s_run_t *r, s_size_t *z, uint16_t upstream_port)
+{
+    yard_bench_nginx_opts_t no = {
+        .workers = r->threads, .connections = r->o.connections, .body_max = s_body_max(r)};
+    if (yard__bench_nginx_start(r->nginx, upstream_port, &no, &r->ngx)) {
+        return -1;
+    }
+    yard_http_answer_t *check = NULL;
+    int rc = s_warm_up("nginx", yard__bench_nginx_port(r->ngx), z->body, &check);
+    if (rc == 0 && yard__http_answer_status(check) != yard__http_answer_status(z->answer)) {
+        fprintf(stderr, "yard bench http: nginx answers %u where the gateway answered %u\n",
+                yard__http_answer_status(check), yard__http_answer_status(z->answer));
+        rc = -1;
+    }
+    yard__http_answer_destroy(&check);
+    char url[128];
+    s_url(url, sizeof url, yard__bench_nginx_port(r->ngx));
+    if (rc == 0 && yard__bench_wrk_run(r->wrk, &r->w, z->script, url, &z->ngx) == 0) {
+        z->have_ngx = true;
+    } else {
+        rc = -1;
+    }
+    yard__bench_nginx_stop(&r->ngx);
+    return rc;
+}
+
+/* Per size: the bare server replaying the gateway's answer, then nginx in front of it. */
+static int
+s_measure_baselines(s_run_t *r)
+{
+    for (unsigned i = 0; i < r->o.nsizes; i++) {
+        s_size_t *z = &r->sizes[i];
+        if (yard__http_baseline_start(r->bus.threads, r->bus.connection_limit,
+                                      r->bus.connection_timeout_ms, z->answer, &r->bare)) {
+            return -1;
+        }
+        uint16_t port = yard__http_baseline_port(r->bare);
+        char url[128];
+        s_url(url, sizeof url, port);
+        int rc = yard__bench_wrk_run(r->wrk, &r->w, z->script, url, &z->bare);
+        z->have_bare = rc == 0;
+        if (rc == 0 && r->nginx) {
+            rc = s_measure_nginx(r, z, port);
+        }
+        yard__http_baseline_stop(&r->bare);
+        if (rc) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+s_run_free(s_run_t *r)
+{
+    yard__bench_nginx_stop(&r->ngx);
+    s_bus_stop(&r->bus);
+    yard__http_baseline_stop(&r->bare);
+    for (unsigned i = 0; i < r->o.nsizes; i++) {
+        s_size_t *z = &r->sizes[i];
+        yard__http_answer_destroy(&z->answer);
+        if (z->script) {
+            unlink(z->script);
+            free(z->script);
+        }
+        free(z->body);
+    }
+    free(r->wrk);
+    free(r->nginx);
+}
+
+/* --- output -------------------------------------------------------------------------------- */
+
+static double
+s_ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static void
+s_json_side(const char *prefix, const yard_bench_wrk_t *w)
 {
     printf("\"%srequests\":%.0f,\"%srps\":%.1f,\"%sp50_us\":%.0f,\"%sp75_us\":%.0f,"
            "\"%sp90_us\":%.0f,\"%sp99_us\":%.0f,\"%smax_us\":%.0f,\"%serrors\":{\"connect\":%.0f,"
            "\"read\":%.0f,\"write\":%.0f,\"status\":%.0f,\"timeout\":%.0f}",
-           prefix, w->requests, prefix, s_rps(w), prefix, w->p50, prefix, w->p75, prefix, w->p90,
-           prefix, w->p99, prefix, w->max, prefix, w->connect, w->read, w->write, w->status,
-           w->timeout);
+           prefix, w->requests, prefix, yard__bench_wrk_rps(w), prefix, w->p50, prefix, w->p75,
+           prefix, w->p90, prefix, w->p99, prefix, w->max, prefix, w->connect, w->read, w->write,
+           w->status, w->timeout);
 }
 
+/* One size's figures as JSON members (no braces): the gateway's unprefixed, the bare
+ * server's as baseline_*, nginx's as nginx_*, and the ratios (null where a side is missing). */
 static void
-s_print_json(const s_opts_t *o, unsigned http_threads, const s_wrk_t *gw, const s_wrk_t *base)
+s_json_size(const s_size_t *z)
 {
+    printf("\"body_bytes\":%zu,", z->bytes);
+    s_json_side("", &z->gw);
+    if (z->have_bare) {
+        printf(",");
+        s_json_side("baseline_", &z->bare);
+        printf(",\"ratio\":%.3f,\"p99_ratio\":%.3f",
+               s_ratio(yard__bench_wrk_rps(&z->gw), yard__bench_wrk_rps(&z->bare)),
+               s_ratio(z->gw.p99, z->bare.p99));
+    } else {
+        printf(",\"baseline_rps\":null,\"baseline_p99_us\":null,\"ratio\":null");
+    }
+    if (z->have_ngx) {
+        printf(",");
+        s_json_side("nginx_", &z->ngx);
+        printf(",\"ratio_nginx\":%.3f,\"p99_ratio_nginx\":%.3f",
+               s_ratio(yard__bench_wrk_rps(&z->gw), yard__bench_wrk_rps(&z->ngx)),
+               s_ratio(z->gw.p99, z->ngx.p99));
+    } else {
+        printf(",\"nginx_rps\":null,\"nginx_p99_us\":null,\"ratio_nginx\":null");
+    }
+}
+
+/* A JSON string of text's printable ASCII (what nginx's version and skip reasons hold). */
+static void
+s_json_str(const char *text)
+{
+    putchar('"');
+    for (const char *c = text; *c; c++) {
+        if (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\') {
+            putchar(*c);
+        }
+    }
+    putchar('"');
+}
+
+/* One object: the run's shape, the first size's figures at the top level (as before body
+ * sizes existed), and every size in "sizes". */
+static void
+s_print_json(const s_run_t *r)
+{
+    const s_opts_t *o = &r->o;
     printf("{\"connections\":%u,\"threads\":%u,\"duration_s\":%u,\"method\":\"%s\",",
            o->connections, o->threads, o->duration_s, o->post ? "POST" : "GET");
     printf("\"in_process\":%s,", o->url ? "false" : "true");
     if (!o->url) {
-        printf("\"replicas\":%u,\"http_threads\":%u,\"wiring\":\"%s\",", o->replicas, http_threads,
+        printf("\"replicas\":%u,\"http_threads\":%u,\"wiring\":\"%s\",", o->replicas, r->threads,
                o->tcp ? "tcp" : "inproc");
     }
-    s_json_side("", gw);
-    if (base) {
-        printf(",");
-        s_json_side("baseline_", base);
-        printf(",\"ratio\":%.3f,\"p99_ratio\":%.3f", s_rps(base) > 0 ? s_rps(gw) / s_rps(base) : 0,
-               base->p99 > 0 ? gw->p99 / base->p99 : 0);
+    printf("\"nginx\":");
+    if (r->nginx_skip) {
+        printf("null,\"nginx_skipped\":");
+        s_json_str(r->nginx_skip);
     } else {
-        printf(",\"baseline_rps\":null,\"baseline_p99_us\":null,\"ratio\":null");
+        printf("{\"version\":");
+        s_json_str(r->nginx_version);
+        printf(",\"workers\":%u,\"upstream_keepalive\":%u}", r->threads, o->connections);
     }
-    printf("}\n");
+    printf(",");
+    s_json_size(&r->sizes[0]);
+    printf(",\"sizes\":[");
+    for (unsigned i = 0; i < o->nsizes; i++) {
+        printf("%s{", i ? "," : "");
+        s_json_size(&r->sizes[i]);
+        printf("}");
+    }
+    printf("]}\n");
 }
 
 static void
-s_print_row(const char *name, const s_wrk_t *w)
+s_print_row(const char *size, const char *name, const yard_bench_wrk_t *w)
 {
-    printf("%-20s %10.0f %9.0f %9.0f %9.0f %9.0f %11.0f %7.0f\n", name, s_rps(w), w->p50, w->p75,
-           w->p90, w->p99, w->requests, s_errors(w));
+    printf("%-8s %-20s %10.0f %9.0f %9.0f %9.0f %9.0f %11.0f %7.0f\n", size, name,
+           yard__bench_wrk_rps(w), w->p50, w->p75, w->p90, w->p99, w->requests,
+           yard__bench_wrk_errors(w));
 }
 
 static void
-s_print_table(const s_opts_t *o, const char *url, unsigned http_threads, const s_wrk_t *gw,
-              const s_wrk_t *base)
+s_print_errors(const char *side, const yard_bench_wrk_t *w)
 {
+    if (yard__bench_wrk_errors(w) > 0) {
+        printf("         errors (%s): connect %.0f, read %.0f, write %.0f, non-2xx %.0f, "
+               "timeout %.0f\n",
+               side, w->connect, w->read, w->write, w->status, w->timeout);
+    }
+}
+
+static void
+s_size_label(size_t bytes, char *out, size_t cap)
+{
+    if (bytes >= 1048576 && bytes % 1048576 == 0) {
+        snprintf(out, cap, "%zu MiB", bytes / 1048576);
+    } else if (bytes >= 1024 && bytes % 1024 == 0) {
+        snprintf(out, cap, "%zu KiB", bytes / 1024);
+    } else {
+        snprintf(out, cap, "%zu B", bytes);
+    }
+}
+
+static void
+s_print_size(const s_run_t *r, const s_size_t *z)
+{
+    char size[32];
+    s_size_label(z->bytes, size, sizeof size);
+    if (!r->o.post) {
+        snprintf(size, sizeof size, "GET");
+    }
+    s_print_row(size, r->o.url ? "gateway (existing)" : "gateway + bus", &z->gw);
+    if (z->have_bare) {
+        s_print_row(size, "bare libmicrohttpd", &z->bare);
+    }
+    if (z->have_ngx) {
+        s_print_row(size, "nginx -> bare", &z->ngx);
+    } else if (r->nginx_skip) {
+        printf("%-8s %-20s skipped: %s\n", size, "nginx -> bare", r->nginx_skip);
+    }
+    double gw = yard__bench_wrk_rps(&z->gw);
+    if (z->have_bare) {
+        printf("         ratio gateway / bare: %.3f (requests/s), p99 %.2fx",
+               s_ratio(gw, yard__bench_wrk_rps(&z->bare)), s_ratio(z->gw.p99, z->bare.p99));
+        if (z->have_ngx) {
+            printf("; gateway / nginx: %.3f, p99 %.2fx", s_ratio(gw, yard__bench_wrk_rps(&z->ngx)),
+                   s_ratio(z->gw.p99, z->ngx.p99));
+        }
+        printf("\n");
+    }
+    s_print_errors("gateway", &z->gw);
+    if (z->have_bare) {
+        s_print_errors("bare", &z->bare);
+    }
+    if (z->have_ngx) {
+        s_print_errors("nginx", &z->ngx);
+    }
+}
+
+static void
+s_print_table(const s_run_t *r, const char *url)
+{
+    const s_opts_t *o = &r->o;
     printf("yard bench http: wrk -t%u -c%u -d%us, %s %s", o->threads, o->connections, o->duration_s,
            o->post ? "POST" : "GET", url);
     if (!o->url) {
-        printf(", %u echo replicas, %u HTTP thread%s", o->replicas, http_threads,
-               http_threads == 1 ? "" : "s");
-    }
-    printf("\n%-20s %10s %9s %9s %9s %9s %11s %7s\n", "path", "req/s", "p50 us", "p75 us", "p90 us",
-           "p99 us", "requests", "errors");
-    s_print_row(o->url ? "gateway (existing)" : "gateway + bus", gw);
-    if (base) {
-        s_print_row("bare libmicrohttpd", base);
-        printf("ratio gateway / bare: %.3f (requests/s), p99 %.2fx\n",
-               s_rps(base) > 0 ? s_rps(gw) / s_rps(base) : 0,
-               base->p99 > 0 ? gw->p99 / base->p99 : 0);
-    }
-    const s_wrk_t *sides[2] = {gw, base};
-    for (int i = 0; i < 2; i++) {
-        const s_wrk_t *w = sides[i];
-        if (w && s_errors(w) > 0) {
-            printf("errors (%s): connect %.0f, read %.0f, write %.0f, non-2xx %.0f, timeout %.0f\n",
-                   i ? "bare" : "gateway", w->connect, w->read, w->write, w->status, w->timeout);
+        printf(", %u echo replicas, %u HTTP thread%s", o->replicas, r->threads,
+               r->threads == 1 ? "" : "s");
+        if (!r->nginx_skip) {
+            printf("; %s, %u worker%s, upstream keep-alive",
+                   r->nginx_version[0] ? r->nginx_version : "nginx", r->threads,
+                   r->threads == 1 ? "" : "s");
         }
+    }
+    printf("\n%-8s %-20s %10s %9s %9s %9s %9s %11s %7s\n", "body", "path", "req/s", "p50 us",
+           "p75 us", "p90 us", "p99 us", "requests", "errors");
+    for (unsigned i = 0; i < o->nsizes; i++) {
+        s_print_size(r, &r->sizes[i]);
     }
 }
 
 /* --- the command --------------------------------------------------------------------------- */
+
+/* Parses "64,4096,1048576" into o->sizes. Returns 0, or -1 naming the bad element. */
+static int
+s_parse_sizes(const char *text, s_opts_t *o)
+{
+    o->nsizes = 0;
+    const char *p = text;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[32];
+        uint64_t v = 0;
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item - 1 ? len : sizeof item - 1),
+                 p);
+        if (o->nsizes == S_SIZES_MAX) {
+            fprintf(stderr, S_WHO ": --body-sizes '%s': at most %d sizes\n", text, S_SIZES_MAX);
+            return -1;
+        }
+        if (len == 0 || len >= sizeof item ||
+            yard__parse_u64(item, YARD__BENCH_BODY_MIN, YARD__BENCH_BODY_MAX, &v)) {
+            fprintf(stderr,
+                    S_WHO ": bad value '%s' in --body-sizes '%s': each size is whole bytes, "
+                          "%u..%u (e.g. 64,4096,1048576)\n",
+                    item, text, YARD__BENCH_BODY_MIN, YARD__BENCH_BODY_MAX);
+            return -1;
+        }
+        o->sizes[o->nsizes++] = (size_t)v;
+        if (!p[len]) {
+            return 0;
+        }
+        p += len + 1;
+    }
+}
+
+/* Checks what no single flag can: returns 0 or -1 saying why. */
+static int
+s_parse_check(const s_opts_t *o, bool sizes_given)
+{
+    if (o->threads > o->connections) {
+        fprintf(stderr, S_WHO ": --threads (%u) must not exceed --connections (%u)\n", o->threads,
+                o->connections);
+        return -1;
+    }
+    if (sizes_given && !o->post) {
+        fprintf(stderr, S_WHO ": --body-sizes needs --method POST (a GET has no body)\n");
+        return -1;
+    }
+    return 0;
+}
 
 static int
 s_parse(int argc, char **argv, s_opts_t *o)
@@ -473,19 +604,29 @@ s_parse(int argc, char **argv, s_opts_t *o)
         {"threads", required_argument, NULL, 't'},
         {"duration", required_argument, NULL, 'd'},
         {"method", required_argument, NULL, 'm'},
+        {"body-sizes", required_argument, NULL, 'b'},
         {"replicas", required_argument, NULL, 'r'},
         {"http-threads", required_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"tcp", no_argument, NULL, 'T'},
+        {"nginx", required_argument, NULL, 'n'},
+        {"require-nginx", no_argument, NULL, 'N'},
         {"url", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (s_opts_t){.connections = 64, .threads = 2, .duration_s = 10, .replicas = 2, .post = true};
+    *o = (s_opts_t){.connections = 64,
+                    .threads = 2,
+                    .duration_s = 10,
+                    .replicas = 2,
+                    .post = true,
+                    .sizes = {64},
+                    .nsizes = 1};
     optind = 1;
     opterr = 0;
     int ch;
     uint64_t v = 0;
+    bool sizes_given = false;
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         const char *what = NULL;
         switch (ch) {
@@ -512,6 +653,12 @@ s_parse(int argc, char **argv, s_opts_t *o)
                 what = "--method: GET or POST";
             }
             break;
+        case 'b':
+            if (s_parse_sizes(optarg, o)) {
+                return -1;
+            }
+            sizes_given = true;
+            break;
         case 'r':
             what = yard__parse_u64(optarg, 1, 64, &v) ? "--replicas: 1..64" : NULL;
             o->replicas = (unsigned)v;
@@ -525,6 +672,12 @@ s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case 'T':
             o->tcp = true;
+            break;
+        case 'n':
+            o->nginx = optarg;
+            break;
+        case 'N':
+            o->require_nginx = true;
             break;
         case 'u':
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
@@ -542,88 +695,72 @@ s_parse(int argc, char **argv, s_opts_t *o)
     if (optind < argc) {
         return yard__opt_operand(S_WHO, argv[optind], s_usage);
     }
-    if (o->threads > o->connections) {
-        fprintf(stderr, "yard bench http: --threads (%u) must not exceed --connections (%u)\n",
-                o->threads, o->connections);
+    return s_parse_check(o, sizes_given);
+}
+
+/* Finds wrk (required) and nginx (optional unless --require-nginx; not looked for with
+ * --url). Returns 0, or -1 saying what to install. */
+static int
+s_find_tools(s_run_t *r)
+{
+    if (!(r->wrk = yard__bench_which("wrk", NULL))) {
+        fprintf(stderr, S_WHO ": wrk is not on PATH; install wrk (Debian: apt-get install wrk)\n");
         return -1;
     }
+    if (r->o.url) {
+        r->nginx_skip = "--url: only the existing gateway is measured";
+        return 0;
+    }
+    r->nginx = yard__bench_nginx_find(r->o.nginx);
+    if (!r->nginx) {
+        r->nginx_skip = r->o.nginx ? "--nginx: not an executable program"
+                                   : "nginx is not installed (Debian: apt-get install nginx)";
+        if (r->o.require_nginx) {
+            fprintf(stderr, S_WHO ": --require-nginx: %s%s%s\n", r->nginx_skip,
+                    r->o.nginx ? ": " : "", r->o.nginx ? r->o.nginx : "");
+            return -1;
+        }
+        return 0;
+    }
+    yard__bench_nginx_version(r->nginx, r->nginx_version, sizeof r->nginx_version);
     return 0;
 }
 
 int
 yard__cmd_bench_http(int argc, char **argv)
 {
-    s_opts_t o;
-    int p = s_parse(argc, argv, &o);
+    s_run_t r;
+    memset(&r, 0, sizeof r);
+    int p = s_parse(argc, argv, &r.o);
     if (p) {
         return p > 0 ? YARD_EXIT_OK : YARD_EXIT_USAGE;
     }
-    char *wrk = s_which("wrk");
-    if (!wrk) {
-        fprintf(stderr, "yard bench http: wrk is not on PATH; install wrk (Debian: apt-get "
-                        "install wrk)\n");
-        return YARD_EXIT_ERROR;
-    }
+    r.w = (yard_bench_wrk_opts_t){r.o.threads, r.o.connections, r.o.duration_s};
     if (!yard_log_enabled(YARD_LOG_DEBUG)) {
         yard_log_set_level(YARD_LOG_WARN); /* keep the runtime's info lines out of the figures */
     }
     int code = YARD_EXIT_ERROR;
-    char *script = s_write_script(o.post);
-    s_bus_t bus;
-    memset(&bus, 0, sizeof bus);
-    yard_http_answer_t *answer = NULL;
-    yard_http_baseline_t *bare = NULL;
-    s_wrk_t gw, base;
-    char url[128];
-    if (!script) {
+    if (s_find_tools(&r) || s_prepare(&r)) {
         goto cleanup;
     }
-    if (o.url) {
-        if (s_run_wrk(&o, wrk, script, o.url, &gw) == 0) {
-            code = YARD_EXIT_OK;
-            if (o.json) {
-                s_print_json(&o, 0, &gw, NULL);
-            } else {
-                s_print_table(&o, o.url, 0, &gw, NULL);
+    if (r.o.url) {
+        for (unsigned i = 0; i < r.o.nsizes; i++) {
+            if (yard__bench_wrk_run(r.wrk, &r.w, r.sizes[i].script, r.o.url, &r.sizes[i].gw)) {
+                goto cleanup;
             }
         }
-        goto cleanup;
-    }
-    if (s_bus_start(&bus, &o) || s_warm_up(bus.port, o.post, &answer)) {
-        goto cleanup;
-    }
-    snprintf(url, sizeof url, "http://127.0.0.1:%u" S_PATH, bus.port);
-    int rc = s_run_wrk(&o, wrk, script, url, &gw);
-    /* Stop our bus before the baseline runs, so the two never share the CPU. */
-    s_bus_stop(&bus);
-    if (rc) {
-        goto cleanup;
-    }
-    if (yard__http_baseline_start(bus.threads, bus.connection_limit, bus.connection_timeout_ms,
-                                  answer, &bare)) {
-        goto cleanup;
-    }
-    char burl[128];
-    snprintf(burl, sizeof burl, "http://127.0.0.1:%u" S_PATH, yard__http_baseline_port(bare));
-    rc = s_run_wrk(&o, wrk, script, burl, &base);
-    yard__http_baseline_stop(&bare);
-    if (rc) {
+    } else if (s_measure_gateway(&r) || s_measure_baselines(&r)) {
         goto cleanup;
     }
     code = YARD_EXIT_OK;
-    if (o.json) {
-        s_print_json(&o, bus.threads, &gw, &base);
+    char url[128];
+    s_url(url, sizeof url, r.bus.port);
+    if (r.o.json) {
+        s_print_json(&r);
     } else {
-        s_print_table(&o, url, bus.threads, &gw, &base);
+        s_print_table(&r, r.o.url ? r.o.url : url);
     }
 cleanup:
-    s_bus_stop(&bus);
-    yard__http_baseline_stop(&bare);
-    yard__http_answer_destroy(&answer);
-    if (script) {
-        unlink(script);
-        free(script);
-    }
-    free(wrk);
+    s_run_free(&r);
     return code;
 }

@@ -1,8 +1,12 @@
 /* `yard bench http` from outside, as a user runs it: `yard` as a child with stdout and stderr
  * captured. The full run (in-process broker, echo replicas and gateway, then the bare
- * libmicrohttpd server, both driven by wrk) must print one JSON object whose figures are
- * real on both sides, with no non-2xx answers and no timeouts; without wrk on PATH the command
- * says to install it; bad flags are usage errors. The wrk tests skip when wrk is missing. */
+ * libmicrohttpd server, then nginx proxying to it, all driven by wrk) must print one JSON
+ * object whose figures are real on every side, with no non-2xx answers and no timeouts, and
+ * the ratios gateway / bare and gateway / nginx; --body-sizes gives a row per side and size;
+ * without nginx its rows are skipped (or the run fails with --require-nginx); without wrk on
+ * PATH the command says to install it; bad flags are usage errors. The wrk tests skip when wrk
+ * is missing; the nginx figures are checked when nginx is installed (CI installs it). Runs
+ * are 1 s per side: nothing here asserts a speed. */
 #include "harness.h"
 #include "json_doc.h"
 #include "run.h"
@@ -40,9 +44,10 @@ s_path_env(const char *path)
 #define s_run(env_path, timeout_ms, ...)                                                           \
     yh_runl("yard", s_path_env(env_path), (timeout_ms), __VA_ARGS__)
 
-/* True when wrk is on PATH, as the command looks for it. */
+/* True when prog is on PATH, or (when fallback is not NULL) in the directory fallback, as the
+ * command looks for it. */
 static bool
-s_have_wrk(void)
+s_have(const char *prog, const char *fallback)
 {
     const char *path = getenv("PATH");
     char *copy = strdup(path ? path : "");
@@ -51,11 +56,29 @@ s_have_wrk(void)
     for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir && !found;
          dir = strtok_r(NULL, ":", &save)) {
         char full[4096];
-        snprintf(full, sizeof full, "%s/wrk", dir);
+        snprintf(full, sizeof full, "%s/%s", dir, prog);
         found = access(full, X_OK) == 0;
     }
     free(copy);
+    if (!found && fallback) {
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", fallback, prog);
+        found = access(full, X_OK) == 0;
+    }
     return found;
+}
+
+static bool
+s_have_wrk(void)
+{
+    return s_have("wrk", NULL);
+}
+
+/* nginx where the command finds it: on PATH, or Debian's /usr/sbin. */
+static bool
+s_have_nginx(void)
+{
+    return s_have("nginx", "/usr/sbin") || s_have("nginx", "/sbin");
 }
 
 static double
@@ -84,6 +107,26 @@ s_check_errors(const msgpack_object *doc, const char *key)
     assert_int_equal(yh_json_num(e, "timeout"), 0);
 }
 
+/* nginx's side of one size (members under prefix): real figures, no non-2xx, no timeouts,
+ * and the ratios gateway / nginx. */
+static void
+s_check_nginx(const msgpack_object *doc, const char *prefix)
+{
+    char key[64];
+    static const char *const nums[] = {"nginx_rps", "nginx_requests", "ratio_nginx",
+                                       "p99_ratio_nginx"};
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        snprintf(key, sizeof key, "%s%s", prefix, nums[i]);
+        assert_true(s_num(doc, key) > 0);
+    }
+    snprintf(key, sizeof key, "%snginx_p50_us", prefix);
+    double p50 = s_num(doc, key);
+    snprintf(key, sizeof key, "%snginx_p99_us", prefix);
+    assert_true(p50 > 0 && p50 <= s_num(doc, key));
+    snprintf(key, sizeof key, "%snginx_errors", prefix);
+    s_check_errors(doc, key);
+}
+
 static void
 test_bench_http_json(void **state)
 {
@@ -96,8 +139,10 @@ test_bench_http_json(void **state)
     print_message("this tree has no gateway library yet: skipped\n");
     skip();
 #endif
+    /* With nginx installed its side must be measured: --require-nginx fails the run if not. */
+    bool nginx = s_have_nginx();
     yh_run_t *r = s_run(NULL, 120000, "bench", "http", "--duration", "1", "--connections", "8",
-                        "--json", NULL);
+                        "--json", nginx ? "--require-nginx" : NULL, NULL);
     if (r->status != 0) {
         fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
     }
@@ -117,6 +162,110 @@ test_bench_http_json(void **state)
     s_check_errors(doc, "errors");
     s_check_errors(doc, "baseline_errors");
     assert_int_equal(s_num(doc, "connections"), 8);
+    /* One size, the default 64 bytes, repeated in "sizes". */
+    assert_int_equal(s_num(doc, "body_bytes"), 64);
+    assert_int_equal(yh_json_count(doc, "sizes"), 1);
+    assert_int_equal(s_num(doc, "sizes.0.body_bytes"), 64);
+    assert_true(s_num(doc, "sizes.0.rps") == rps);
+    if (nginx) {
+        s_check_nginx(doc, "");
+        assert_non_null(strstr(yh_json_str(doc, "nginx.version"), "nginx/"));
+        assert_int_equal(s_num(doc, "nginx.workers"), s_num(doc, "http_threads"));
+        assert_int_equal(s_num(doc, "nginx.upstream_keepalive"), 8);
+    } else {
+        print_message("nginx is not installed: its figures are not checked\n");
+        assert_int_equal(yh_json_type(doc, "ratio_nginx"), MSGPACK_OBJECT_NIL);
+    }
+    yh_json_destroy(&json);
+    yh_run_destroy(&r);
+}
+
+/* --body-sizes: a row per side and size, in the table with both ratios, and in "sizes". */
+static void
+test_bench_http_body_sizes(void **state)
+{
+    (void)state;
+    if (!s_have_wrk()) {
+        print_message("wrk is not installed: skipped\n");
+        skip();
+    }
+    bool nginx = s_have_nginx();
+    yh_run_t *r = s_run(NULL, 120000, "bench", "http", "--duration", "1", "--connections", "4",
+                        "--body-sizes", "64,4096", nginx ? "--require-nginx" : "--json", NULL);
+    if (r->status != 0) {
+        fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
+    }
+    static const char *const rows[] = {"64 B     gateway + bus", "64 B     bare libmicrohttpd",
+                                       "4 KiB    gateway + bus", "4 KiB    bare libmicrohttpd"};
+    if (!nginx) {
+        print_message("nginx is not installed: the table is not checked\n");
+        yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+        assert_non_null(json);
+        assert_int_equal(yh_json_count(yh_json_root(json), "sizes"), 2);
+        assert_int_equal(s_num(yh_json_root(json), "sizes.1.body_bytes"), 4096);
+        yh_json_destroy(&json);
+        yh_run_destroy(&r);
+        return;
+    }
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (!strstr(r->out, rows[i])) {
+            fail_msg("no row '%s' in:\n%s", rows[i], r->out);
+        }
+    }
+    assert_non_null(strstr(r->out, "64 B     nginx -> bare"));
+    assert_non_null(strstr(r->out, "4 KiB    nginx -> bare"));
+    /* Both ratios, once per size. */
+    const char *p = r->out;
+    int ratios = 0;
+    while ((p = strstr(p, "ratio gateway / bare: "))) {
+        const char *eol = strchr(p, '\n');
+        const char *ng = strstr(p, "gateway / nginx: ");
+        assert_true(ng && (!eol || ng < eol));
+        double a = 0, b = 0;
+        assert_int_equal(sscanf(p, "ratio gateway / bare: %lf", &a), 1);
+        assert_int_equal(sscanf(ng, "gateway / nginx: %lf", &b), 1);
+        assert_true(a > 0 && b > 0);
+        ratios++;
+        p += 1;
+    }
+    assert_int_equal(ratios, 2);
+    yh_run_destroy(&r);
+}
+
+/* Without nginx its rows are skipped and the rest is measured; --require-nginx fails at
+ * once instead. */
+static void
+test_bench_http_nginx_missing(void **state)
+{
+    (void)state;
+    if (!s_have_wrk()) {
+        print_message("wrk is not installed: skipped\n");
+        skip();
+    }
+    yh_run_t *r = s_run(NULL, 20000, "bench", "http", "--duration", "1", "--nginx",
+                        "/nonexistent/nginx", "--require-nginx", NULL);
+    assert_int_equal(r->status, 1);
+    assert_string_equal(r->out, "");
+    if (!strstr(r->err, "--require-nginx") || !strstr(r->err, "/nonexistent/nginx")) {
+        fail_msg("stderr does not name the flag and the path: %s", r->err);
+    }
+    yh_run_destroy(&r);
+#ifndef YARD_HAVE_GATEWAY
+    skip();
+#endif
+    r = s_run(NULL, 120000, "bench", "http", "--duration", "1", "--connections", "4", "--nginx",
+              "/nonexistent/nginx", "--json", NULL);
+    if (r->status != 0) {
+        fail_msg("exit %d\nstdout: %s\nstderr: %s", r->status, r->out, r->err);
+    }
+    yh_json_t *json = yh_json_parse(r->out, strlen(r->out));
+    assert_non_null(json);
+    const msgpack_object *doc = yh_json_root(json);
+    assert_true(s_num(doc, "rps") > 0 && s_num(doc, "baseline_rps") > 0);
+    assert_int_equal(yh_json_type(doc, "nginx"), MSGPACK_OBJECT_NIL);
+    assert_int_equal(yh_json_type(doc, "nginx_rps"), MSGPACK_OBJECT_NIL);
+    assert_int_equal(yh_json_type(doc, "ratio_nginx"), MSGPACK_OBJECT_NIL);
+    assert_non_null(strstr(yh_json_str(doc, "nginx_skipped"), "--nginx"));
     yh_json_destroy(&json);
     yh_run_destroy(&r);
 }
@@ -164,8 +313,18 @@ test_bench_http_usage(void **state)
 {
     (void)state;
     static const char *const bad[][2] = {
-        {"--method", "PUT"},  {"--connections", "0"}, {"--duration", "1.5"},
-        {"--url", "ftp://x"}, {"--threads", "9"}, /* more threads than the 8 connections */
+        {"--method", "PUT"},
+        {"--connections", "0"},
+        {"--duration", "1.5"},
+        {"--url", "ftp://x"},
+        {"--threads", "9"}, /* more threads than the 8 connections */
+        {"--body-sizes", ""},
+        {"--body-sizes", "4k"},
+        {"--body-sizes", "63"},
+        {"--body-sizes", "16777217"},
+        {"--body-sizes", "64,,128"},
+        {"--body-sizes", "64,"},
+        {"--body-sizes", "64,64,64,64,64,64,64,64,64"}, /* more than 8 sizes */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         yh_run_t *r =
@@ -176,9 +335,23 @@ test_bench_http_usage(void **state)
         }
         yh_run_destroy(&r);
     }
-    yh_run_t *r = s_run(NULL, 10000, "bench", "http", "--help", NULL);
+    /* A bad size is named, with the range. */
+    yh_run_t *r = s_run(NULL, 10000, "bench", "http", "--body-sizes", "64,4k,1048576", NULL);
+    assert_int_equal(r->status, 2);
+    if (!strstr(r->err, "'4k'") || !strstr(r->err, "--body-sizes") || !strstr(r->err, "64..")) {
+        fail_msg("stderr does not name the bad size and the range: %s", r->err);
+    }
+    yh_run_destroy(&r);
+    /* A GET has no body to size. */
+    r = s_run(NULL, 10000, "bench", "http", "--method", "GET", "--body-sizes", "64", NULL);
+    assert_int_equal(r->status, 2);
+    assert_non_null(strstr(r->err, "--body-sizes needs --method POST"));
+    yh_run_destroy(&r);
+    r = s_run(NULL, 10000, "bench", "http", "--help", NULL);
     assert_int_equal(r->status, 0);
     assert_non_null(strstr(r->out, "--connections"));
+    assert_non_null(strstr(r->out, "--body-sizes"));
+    assert_non_null(strstr(r->out, "--require-nginx"));
     yh_run_destroy(&r);
 }
 
@@ -190,6 +363,8 @@ main(void)
         cmocka_unit_test(test_bench_http_without_wrk),
         cmocka_unit_test(test_bench_http_url_unreachable),
         cmocka_unit_test(test_bench_http_json),
+        cmocka_unit_test(test_bench_http_body_sizes),
+        cmocka_unit_test(test_bench_http_nginx_missing),
     };
     return cmocka_run_group_tests_name("yard bench http", tests, NULL, NULL);
 }
