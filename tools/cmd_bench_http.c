@@ -15,6 +15,7 @@
  * it the same way. Without nginx its row says so and the run goes on, unless --require-nginx.
  * With --url wrk drives that URL only. */
 #include "bench_bus.h"
+#include "bench_http.h"
 #include "bench_http_baseline.h"
 #include "bench_nginx.h"
 #include "bench_wrk.h"
@@ -38,11 +39,11 @@
 /* The command (yard.c dispatches `yard bench http` here). */
 int yard__cmd_bench_http(int argc, char **argv);
 
-#define S_PATH      "/v1/echo"
-#define S_WARMUP_MS 10000
-#define S_WHO       "yard bench http"
-#define S_SIZES_MAX 8
-#define S_GW_BODY   (1024u * 1024) /* the gateway's default body_limit */
+#define S_PATH                 "/v1/echo"
+#define S_WARMUP_MS            10000
+#define S_WHO                  "yard bench http"
+#define YARD__BENCH_HTTP_SIZES 8
+#define S_GW_BODY              (1024u * 1024) /* the gateway's default body_limit */
 
 static const char s_usage[] =
     "usage: yard bench http [--connections N] [--threads N] [--duration S] [--method GET|POST]\n"
@@ -71,24 +72,6 @@ static const char s_usage[] =
     "  --url URL        drive an existing gateway at URL (e.g. http://127.0.0.1:8080" S_PATH ");\n"
     "                   nothing starts in-process; the bare server and nginx are skipped\n"
     "Exit status: 0 measured, 1 a side could not be measured, 2 usage.\n";
-
-typedef struct {
-    unsigned connections, threads, duration_s, replicas, http_threads;
-    bool post, json, tcp, require_nginx;
-    const char *url, *nginx;
-    size_t sizes[S_SIZES_MAX];
-    unsigned nsizes;
-} s_opts_t;
-
-/* One body size: its request and each side's figures. */
-typedef struct {
-    size_t bytes;
-    char *body;   /* NULL for GET */
-    char *script; /* wrk's script: unlink and free */
-    yard_http_answer_t *answer;
-    yard_bench_wrk_t gw, bare, ngx;
-    bool have_bare, have_ngx;
-} s_size_t;
 
 /* The gateway's config: its defaults plus the default route for echo, which is off unless a
  * config names the services it reaches, with a body limit that admits body_max bytes (only
@@ -138,7 +121,7 @@ typedef struct {
 } s_bus_t;
 
 static int
-s_bus_start(s_bus_t *b, const s_opts_t *o, size_t body_max)
+s_bus_start(s_bus_t *b, const yard_bench_http_opts_t *o, size_t body_max)
 {
     memset(b, 0, sizeof *b);
     /* Credit for every connection's request (wrk keeps one outstanding per connection), so
@@ -227,12 +210,12 @@ s_warm_up(const char *what, uint16_t port, const char *body, yard_http_answer_t 
 /* --- the run -------------------------------------------------------------------------------- */
 
 typedef struct {
-    s_opts_t o;
+    yard_bench_http_opts_t o;
     yard_bench_wrk_opts_t w;
     char *wrk, *nginx;
     char nginx_version[64];
     const char *nginx_skip; /* why nginx's rows are missing, or NULL */
-    s_size_t sizes[S_SIZES_MAX];
+    yard_bench_http_size_t sizes[YARD__BENCH_HTTP_SIZES];
     unsigned threads; /* the gateway's serving threads: the bare server's and nginx's too */
     s_bus_t bus;
     yard_http_baseline_t *bare;
@@ -254,7 +237,7 @@ static int
 s_prepare(s_run_t *r)
 {
     for (unsigned i = 0; i < r->o.nsizes; i++) {
-        s_size_t *z = &r->sizes[i];
+        yard_bench_http_size_t *z = &r->sizes[i];
         z->bytes = r->o.sizes[i];
         z->body = r->o.post ? yard__bench_wrk_body(z->bytes) : NULL;
         if (!(z->script = yard__bench_wrk_script(z->body))) {
@@ -295,7 +278,7 @@ s_measure_gateway(s_run_t *r)
 /* nginx in front of the bare server on upstream_port: started, asked once (it must answer
  * what the gateway answered), driven by wrk, stopped. */
 static int
-s_measure_nginx(s_run_t *r, s_size_t *z, uint16_t upstream_port)
+s_measure_nginx(s_run_t *r, yard_bench_http_size_t *z, uint16_t upstream_port)
 {
     yard_bench_nginx_opts_t no = {
         .workers = r->threads, .connections = r->o.connections, .body_max = s_body_max(r)};
@@ -326,7 +309,7 @@ static int
 s_measure_baselines(s_run_t *r)
 {
     for (unsigned i = 0; i < r->o.nsizes; i++) {
-        s_size_t *z = &r->sizes[i];
+        yard_bench_http_size_t *z = &r->sizes[i];
         if (yard__http_baseline_start(r->bus.threads, r->bus.connection_limit,
                                       r->bus.connection_timeout_ms, z->answer, &r->bare)) {
             return -1;
@@ -354,7 +337,7 @@ s_run_free(s_run_t *r)
     s_bus_stop(&r->bus);
     yard__http_baseline_stop(&r->bare);
     for (unsigned i = 0; i < r->o.nsizes; i++) {
-        s_size_t *z = &r->sizes[i];
+        yard_bench_http_size_t *z = &r->sizes[i];
         yard__http_answer_destroy(&z->answer);
         if (z->script) {
             unlink(z->script);
@@ -366,191 +349,11 @@ s_run_free(s_run_t *r)
     free(r->nginx);
 }
 
-/* --- output -------------------------------------------------------------------------------- */
-
-static double
-s_ratio(double a, double b)
-{
-    return b > 0 ? a / b : 0;
-}
-
-static void
-s_json_side(const char *prefix, const yard_bench_wrk_t *w)
-{
-    printf("\"%srequests\":%.0f,\"%srps\":%.1f,\"%sp50_us\":%.0f,\"%sp75_us\":%.0f,"
-           "\"%sp90_us\":%.0f,\"%sp99_us\":%.0f,\"%smax_us\":%.0f,\"%serrors\":{\"connect\":%.0f,"
-           "\"read\":%.0f,\"write\":%.0f,\"status\":%.0f,\"timeout\":%.0f}",
-           prefix, w->requests, prefix, yard__bench_wrk_rps(w), prefix, w->p50, prefix, w->p75,
-           prefix, w->p90, prefix, w->p99, prefix, w->max, prefix, w->connect, w->read, w->write,
-           w->status, w->timeout);
-}
-
-/* One size's figures as JSON members (no braces): the gateway's unprefixed, the bare
- * server's as baseline_*, nginx's as nginx_*, and the ratios (null where a side is missing). */
-static void
-s_json_size(const s_size_t *z)
-{
-    printf("\"body_bytes\":%zu,", z->bytes);
-    s_json_side("", &z->gw);
-    if (z->have_bare) {
-        printf(",");
-        s_json_side("baseline_", &z->bare);
-        printf(",\"ratio\":%.3f,\"p99_ratio\":%.3f",
-               s_ratio(yard__bench_wrk_rps(&z->gw), yard__bench_wrk_rps(&z->bare)),
-               s_ratio(z->gw.p99, z->bare.p99));
-    } else {
-        printf(",\"baseline_rps\":null,\"baseline_p99_us\":null,\"ratio\":null");
-    }
-    if (z->have_ngx) {
-        printf(",");
-        s_json_side("nginx_", &z->ngx);
-        printf(",\"ratio_nginx\":%.3f,\"p99_ratio_nginx\":%.3f",
-               s_ratio(yard__bench_wrk_rps(&z->gw), yard__bench_wrk_rps(&z->ngx)),
-               s_ratio(z->gw.p99, z->ngx.p99));
-    } else {
-        printf(",\"nginx_rps\":null,\"nginx_p99_us\":null,\"ratio_nginx\":null");
-    }
-}
-
-/* A JSON string of text's printable ASCII (what nginx's version and skip reasons hold). */
-static void
-s_json_str(const char *text)
-{
-    putchar('"');
-    for (const char *c = text; *c; c++) {
-        if (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\') {
-            putchar(*c);
-        }
-    }
-    putchar('"');
-}
-
-/* One object: the run's shape, the first size's figures at the top level (as before body
- * sizes existed), and every size in "sizes". */
-static void
-s_print_json(const s_run_t *r)
-{
-    const s_opts_t *o = &r->o;
-    printf("{\"connections\":%u,\"threads\":%u,\"duration_s\":%u,\"method\":\"%s\",",
-           o->connections, o->threads, o->duration_s, o->post ? "POST" : "GET");
-    printf("\"in_process\":%s,", o->url ? "false" : "true");
-    if (!o->url) {
-        printf("\"replicas\":%u,\"http_threads\":%u,\"wiring\":\"%s\",", o->replicas, r->threads,
-               o->tcp ? "tcp" : "inproc");
-    }
-    printf("\"nginx\":");
-    if (r->nginx_skip) {
-        printf("null,\"nginx_skipped\":");
-        s_json_str(r->nginx_skip);
-    } else {
-        printf("{\"version\":");
-        s_json_str(r->nginx_version);
-        printf(",\"workers\":%u,\"upstream_keepalive\":%u}", r->threads, o->connections);
-    }
-    printf(",");
-    s_json_size(&r->sizes[0]);
-    printf(",\"sizes\":[");
-    for (unsigned i = 0; i < o->nsizes; i++) {
-        printf("%s{", i ? "," : "");
-        s_json_size(&r->sizes[i]);
-        printf("}");
-    }
-    printf("]}\n");
-}
-
-static void
-s_print_row(const char *size, const char *name, const yard_bench_wrk_t *w)
-{
-    printf("%-8s %-20s %10.0f %9.0f %9.0f %9.0f %9.0f %11.0f %7.0f\n", size, name,
-           yard__bench_wrk_rps(w), w->p50, w->p75, w->p90, w->p99, w->requests,
-           yard__bench_wrk_errors(w));
-}
-
-static void
-s_print_errors(const char *side, const yard_bench_wrk_t *w)
-{
-    if (yard__bench_wrk_errors(w) > 0) {
-        printf("         errors (%s): connect %.0f, read %.0f, write %.0f, non-2xx %.0f, "
-               "timeout %.0f\n",
-               side, w->connect, w->read, w->write, w->status, w->timeout);
-    }
-}
-
-static void
-s_size_label(size_t bytes, char *out, size_t cap)
-{
-    if (bytes >= 1048576 && bytes % 1048576 == 0) {
-        snprintf(out, cap, "%zu MiB", bytes / 1048576);
-    } else if (bytes >= 1024 && bytes % 1024 == 0) {
-        snprintf(out, cap, "%zu KiB", bytes / 1024);
-    } else {
-        snprintf(out, cap, "%zu B", bytes);
-    }
-}
-
-static void
-s_print_size(const s_run_t *r, const s_size_t *z)
-{
-    char size[32];
-    s_size_label(z->bytes, size, sizeof size);
-    if (!r->o.post) {
-        snprintf(size, sizeof size, "GET");
-    }
-    s_print_row(size, r->o.url ? "gateway (existing)" : "gateway + bus", &z->gw);
-    if (z->have_bare) {
-        s_print_row(size, "bare libmicrohttpd", &z->bare);
-    }
-    if (z->have_ngx) {
-        s_print_row(size, "nginx -> bare", &z->ngx);
-    } else if (r->nginx_skip) {
-        printf("%-8s %-20s skipped: %s\n", size, "nginx -> bare", r->nginx_skip);
-    }
-    double gw = yard__bench_wrk_rps(&z->gw);
-    if (z->have_bare) {
-        printf("         ratio gateway / bare: %.3f (requests/s), p99 %.2fx",
-               s_ratio(gw, yard__bench_wrk_rps(&z->bare)), s_ratio(z->gw.p99, z->bare.p99));
-        if (z->have_ngx) {
-            printf("; gateway / nginx: %.3f, p99 %.2fx", s_ratio(gw, yard__bench_wrk_rps(&z->ngx)),
-                   s_ratio(z->gw.p99, z->ngx.p99));
-        }
-        printf("\n");
-    }
-    s_print_errors("gateway", &z->gw);
-    if (z->have_bare) {
-        s_print_errors("bare", &z->bare);
-    }
-    if (z->have_ngx) {
-        s_print_errors("nginx", &z->ngx);
-    }
-}
-
-static void
-s_print_table(const s_run_t *r, const char *url)
-{
-    const s_opts_t *o = &r->o;
-    printf("yard bench http: wrk -t%u -c%u -d%us, %s %s", o->threads, o->connections, o->duration_s,
-           o->post ? "POST" : "GET", url);
-    if (!o->url) {
-        printf(", %u echo replicas, %u HTTP thread%s", o->replicas, r->threads,
-               r->threads == 1 ? "" : "s");
-        if (!r->nginx_skip) {
-            printf("; %s, %u worker%s, upstream keep-alive",
-                   r->nginx_version[0] ? r->nginx_version : "nginx", r->threads,
-                   r->threads == 1 ? "" : "s");
-        }
-    }
-    printf("\n%-8s %-20s %10s %9s %9s %9s %9s %11s %7s\n", "body", "path", "req/s", "p50 us",
-           "p75 us", "p90 us", "p99 us", "requests", "errors");
-    for (unsigned i = 0; i < o->nsizes; i++) {
-        s_print_size(r, &r->sizes[i]);
-    }
-}
-
 /* --- the command --------------------------------------------------------------------------- */
 
 /* Parses "64,4096,1048576" into o->sizes. Returns 0, or -1 naming the bad element. */
 static int
-s_parse_sizes(const char *text, s_opts_t *o)
+s_parse_sizes(const char *text, yard_bench_http_opts_t *o)
 {
     o->nsizes = 0;
     const char *p = text;
@@ -560,8 +363,9 @@ s_parse_sizes(const char *text, s_opts_t *o)
         uint64_t v = 0;
         snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item - 1 ? len : sizeof item - 1),
                  p);
-        if (o->nsizes == S_SIZES_MAX) {
-            fprintf(stderr, S_WHO ": --body-sizes '%s': at most %d sizes\n", text, S_SIZES_MAX);
+        if (o->nsizes == YARD__BENCH_HTTP_SIZES) {
+            fprintf(stderr, S_WHO ": --body-sizes '%s': at most %d sizes\n", text,
+                    YARD__BENCH_HTTP_SIZES);
             return -1;
         }
         if (len == 0 || len >= sizeof item ||
@@ -582,7 +386,7 @@ s_parse_sizes(const char *text, s_opts_t *o)
 
 /* Checks what no single flag can: returns 0 or -1 saying why. */
 static int
-s_parse_check(const s_opts_t *o, bool sizes_given)
+s_parse_check(const yard_bench_http_opts_t *o, bool sizes_given)
 {
     if (o->threads > o->connections) {
         fprintf(stderr, S_WHO ": --threads (%u) must not exceed --connections (%u)\n", o->threads,
@@ -597,7 +401,7 @@ s_parse_check(const s_opts_t *o, bool sizes_given)
 }
 
 static int
-s_parse(int argc, char **argv, s_opts_t *o)
+s_parse(int argc, char **argv, yard_bench_http_opts_t *o)
 {
     static const struct option longopts[] = {
         {"connections", required_argument, NULL, 'c'},
@@ -615,13 +419,13 @@ s_parse(int argc, char **argv, s_opts_t *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (s_opts_t){.connections = 64,
-                    .threads = 2,
-                    .duration_s = 10,
-                    .replicas = 2,
-                    .post = true,
-                    .sizes = {64},
-                    .nsizes = 1};
+    *o = (yard_bench_http_opts_t){.connections = 64,
+                                  .threads = 2,
+                                  .duration_s = 10,
+                                  .replicas = 2,
+                                  .post = true,
+                                  .sizes = {64},
+                                  .nsizes = 1};
     optind = 1;
     opterr = 0;
     int ch;
@@ -755,10 +559,16 @@ yard__cmd_bench_http(int argc, char **argv)
     code = YARD_EXIT_OK;
     char url[128];
     s_url(url, sizeof url, r.bus.port);
+    yard_bench_http_report_t rep = {.o = &r.o,
+                                    .sizes = r.sizes,
+                                    .threads = r.threads,
+                                    .url = r.o.url ? r.o.url : url,
+                                    .nginx_version = r.nginx_version,
+                                    .nginx_skip = r.nginx_skip};
     if (r.o.json) {
-        s_print_json(&r);
+        yard__bench_http_print_json(&rep);
     } else {
-        s_print_table(&r, r.o.url ? r.o.url : url);
+        yard__bench_http_print_table(&rep);
     }
 cleanup:
     s_run_free(&r);
