@@ -36,7 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_PING_MS   1000
+#define S_PING_MS 1000
+/* libmicrohttpd's memory per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT): one pool holds
+ * the request line and headers as read (and a record of ~64 bytes per header line), then the
+ * response's header block. 0.9.75 zeroes the whole pool when a kept-alive connection's request
+ * ends (MHD_pool_reset), so every page of it stays resident while the connection idles: an idle
+ * connection costs the pool's size, whatever was sent on it (the default 32 KiB made 5,000
+ * idle connections hold 160 MiB; MHD_OPTION_CONNECTION_MEMORY_INCREMENT changes nothing, it
+ * only paces the read buffer's growth inside the pool). 16 KiB holds a 4000-byte path and
+ * query, an 8192-byte bearer token and a dozen usual headers at once (docs/gateway.md gives
+ * the limit; a larger block is libmicrohttpd's 431); less would refuse those documented
+ * limits. Measured with tools/bench_gw_idle.py (docs/benchmarks.md). */
+#define S_CONN_POOL 16384
 #define S_STATS_MS  5000
 #define S_READY_MS  3000
 #define S_SAFETY_MS 250 /* the loop's own deadline: the route's plus this */
@@ -544,6 +555,7 @@ gw_loop_start(gw_loop_t *lp, int listen_fd, const gw_mhd_callbacks_t *cb)
         {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, limit ? limit : 1, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, timeout_s ? timeout_s : 1, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, S_CONN_POOL, NULL},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)s_uri, lp},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)s_completed, lp},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)s_notify_conn, lp},

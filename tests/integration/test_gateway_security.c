@@ -4,9 +4,10 @@
  * bodies are JSON or msgpack (passed through untouched, the reply as msgpack when asked) and
  * anything else is 415; paths with a NUL or bad UTF-8 are 400; HEAD, OPTIONS, TRACE, CONNECT
  * and made-up methods are answered by the gateway and never reach a service; a bearer token
- * over the limit auth shares is refused naming its size; a bad --listen is refused naming the
- * flag. A real broker and actors in this process, the gateway on 127.0.0.1:0, libcurl and raw
- * sockets as clients, and the yard-gateway program for --listen. */
+ * over the limit auth shares is refused naming its size; a header block up to the documented
+ * 16 KiB pool is served (a 4000-byte path with an 8192-byte token) and one over it is 431; a bad
+ * --listen is refused naming the flag. A real broker and actors in this process, the gateway on
+ * 127.0.0.1:0, libcurl and raw sockets as clients, and the yard-gateway program for --listen. */
 #include "fixture.h"
 #include "harness.h"
 #include "run.h"
@@ -556,6 +557,63 @@ test_bearer_limit(void **state)
     assert_int_equal(YARD_BEARER_MAX, 8192);
 }
 
+/* --- 6b. the header block limit (docs/gateway.md, "What the client may send") ---------------
+ * libmicrohttpd keeps a request's line and headers in a 16 KiB pool per connection (its size is
+ * what an idle keep-alive connection costs): a 4000-byte path and query with an 8192-byte bearer
+ * token fit together, 12 KiB in 32 header lines is always served (the pool also holds a record per
+ * header line and then the answer's header block), more than 16 KiB never. */
+
+/* A request of exactly total bytes: line, Host, nlines - 2 short headers, then X-Pad filling up
+ * to total (its own line included) and the blank line. Caller frees. */
+static char *
+s_header_block(const char *line, size_t total, int nlines)
+{
+    char *r = malloc(total + 1);
+    size_t n = (size_t)snprintf(r, total + 1, "%s\r\nHost: x\r\n", line);
+    for (int i = 0; i < nlines - 2; i++) {
+        n += (size_t)snprintf(r + n, total + 1 - n, "X-H%02d: v\r\n", i);
+    }
+    n += (size_t)snprintf(r + n, total + 1 - n, "X-Pad: ");
+    size_t pad = total - n - 4; /* "\r\n\r\n" */
+    memset(r + n, 'p', pad);
+    memcpy(r + n + pad, "\r\n\r\n", 5);
+    assert_int_equal(strlen(r), total);
+    return r;
+}
+
+static void
+test_header_block_limit(void **state)
+{
+    (void)state;
+    s_wait_ready();
+    char out[4096];
+    /* the documented limits at once: 4000 bytes of path and query, an 8192-byte token; the
+     * request reaches the auth step (the fake auth refuses the token) */
+    size_t cap = 16384;
+    char *req = malloc(cap);
+    int n = snprintf(req, cap, "POST /v1/sec?q=");
+    memset(req + n, 'q', 4000 - (sizeof "/v1/sec?q=" - 1));
+    n += 4000 - (int)(sizeof "/v1/sec?q=" - 1);
+    n += snprintf(req + n, cap - (size_t)n,
+                  " HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 2\r\n"
+                  "Connection: close\r\nAuthorization: Bearer ");
+    memset(req + n, 'a', YARD_BEARER_MAX);
+    n += YARD_BEARER_MAX;
+    n += snprintf(req + n, cap - (size_t)n, "\r\n\r\n{}");
+    assert_int_equal(s_raw(req, (size_t)n, out, sizeof out), 401);
+    s_assert_has(out, "bad token");
+    free(req);
+    /* 12 KiB in 32 header lines: served */
+    req = s_header_block("GET /healthz HTTP/1.1", 12 * 1024, 32);
+    assert_int_equal(s_raw(req, strlen(req), out, sizeof out), 200);
+    free(req);
+    /* one byte over 16 KiB, in three lines: libmicrohttpd's 431 */
+    req = s_header_block("GET /healthz HTTP/1.1", 16 * 1024 + 1, 3);
+    assert_int_equal(s_raw(req, strlen(req), out, sizeof out), 431);
+    free(req);
+}
+
 /* --- 7. --listen
  * ---------------------------------------------------------------------------------- */
 
@@ -629,6 +687,7 @@ main(void)
         cmocka_unit_test(test_bad_paths),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_bearer_limit),
+        cmocka_unit_test(test_header_block_limit),
         cmocka_unit_test(test_bus_errors_hide_endpoints),
         cmocka_unit_test(test_listen_rejected),
     };
