@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Gateway memory per idle keep-alive connection, with throughput beside them.
 
-Starts yard-broker, the echo actor and yard-gateway (each its own process, so the gateway's
-VmRSS is the gateway's alone) on free loopback ports. Each round:
+Starts yard-broker and the echo actor, and for each round a fresh yard-gateway (each its own
+process, so the gateway's VmRSS is the gateway's alone) on free loopback ports. Each round:
 
   1. wrk drives POST /v1/echo through the gateway with no idle connection open (req/s);
   2. reads the gateway's VmRSS from /proc/PID/status;
@@ -17,7 +17,7 @@ VmRSS is the gateway's alone) on free loopback ports. Each round:
 Prints each round and the medians. Throughput is a same-run comparison: this machine is
 shared, so only the ratio of the two wrk figures in one round means anything.
 
-usage: tools/bench_gw_idle.py [--bin DIR] [--idle N] [--rounds N] [--duration S]
+usage: tools/bench_gw_idle.py [--bin DIR] [--versus DIR] [--idle N] [--rounds N] [--duration S]
 """
 import argparse
 import os
@@ -145,10 +145,45 @@ def settle_rss(pid):
     return last
 
 
+def one_round(bindir, cfg, gport, lua, args, procs):
+    """One round with a fresh gateway from bindir: freed connections stay in malloc's heap, so
+    a second round in the same process would measure their reuse, not their cost."""
+    devnull = subprocess.DEVNULL
+    gw = subprocess.Popen([os.path.join(bindir, "yard-gateway"), "--config", cfg],
+                          stdout=devnull, stderr=devnull)  # stderr: the access log
+    procs.append(gw)
+    try:
+        wait_for(lambda: http_get(gport, "/readyz") == 200, "the gateway's /readyz")
+        wrk(gport, 1, lua)  # warm up: the loops' buffers and the echo path
+        base_rps = wrk(gport, args.duration, lua)
+        rss0 = settle_rss(gw.pid)
+        conns = open_idle(gport, args.idle)
+        rss1 = settle_rss(gw.pid)
+        idle_rps = wrk(gport, args.duration, lua)
+        kept = request_on_all(conns)
+        for s in conns:
+            s.close()
+    finally:
+        gw.terminate()
+        gw.wait(timeout=30)
+        procs.remove(gw)
+    return (rss0, rss1, (rss1 - rss0) * 1024 / args.idle, base_rps, idle_rps, kept)
+
+
+def describe(row, idle):
+    rss0, rss1, per, base_rps, idle_rps, kept = row
+    return (f"RSS {rss0 / 1024:.1f} MiB idle-free, {rss1 / 1024:.1f} MiB with {idle} idle = "
+            f"{per / 1024:.2f} KiB per idle connection; POST /v1/echo {base_rps:.0f} req/s "
+            f"without, {idle_rps:.0f} req/s beside them ({idle_rps / base_rps:.2f}x); "
+            f"{kept:.0f}/{idle} still kept alive")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default="build/bin", help="directory with yard-broker, yard-actor, "
                     "yard-gateway (default build/bin)")
+    ap.add_argument("--versus", help="another build's bin directory whose yard-gateway is "
+                    "measured the same way, interleaved round by round (before/after a change)")
     ap.add_argument("--idle", type=int, default=5000, help="idle keep-alive connections (5000)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; medians are printed (3)")
     ap.add_argument("--duration", type=int, default=5, help="seconds of each wrk run (5)")
@@ -180,33 +215,16 @@ def main():
                                        "--log-level", "warn"], stdout=devnull))
         procs.append(subprocess.Popen([os.path.join(args.bin, "yard-actor"), "echo",
                                        "--config", cfg], stdout=devnull))
-        gw = subprocess.Popen([os.path.join(args.bin, "yard-gateway"), "--config", cfg],
-                              stdout=devnull, stderr=devnull)  # stderr: the access log
-        procs.append(gw)
-        wait_for(lambda: http_get(gport, "/readyz") == 200, "the gateway's /readyz")
-        wrk(gport, 1, lua)  # warm up: the loops' buffers and the echo path
-        rows = []
+        bins = [args.bin] + ([args.versus] if args.versus else [])
+        rows = {b: [] for b in bins}
         for r in range(args.rounds):
-            base_rps = wrk(gport, args.duration, lua)
-            rss0 = settle_rss(gw.pid)
-            conns = open_idle(gport, args.idle)
-            rss1 = settle_rss(gw.pid)
-            idle_rps = wrk(gport, args.duration, lua)
-            kept = request_on_all(conns)
-            for s in conns:
-                s.close()
-            per = (rss1 - rss0) * 1024 / args.idle
-            rows.append((rss0, rss1, per, base_rps, idle_rps, kept))
-            print(f"round {r + 1}: RSS {rss0 / 1024:.1f} MiB idle-free, {rss1 / 1024:.1f} MiB with "
-                  f"{args.idle} idle = {per / 1024:.2f} KiB per idle connection; POST /v1/echo "
-                  f"{base_rps:.0f} req/s without, {idle_rps:.0f} req/s beside them "
-                  f"({idle_rps / base_rps:.2f}x); {kept}/{args.idle} still kept alive",
-                  flush=True)
-            wait_for(lambda: http_get(gport, "/healthz") == 200, "the gateway after a round")
-        med = [statistics.median(c) for c in zip(*rows)]
-        print(f"median: {med[2] / 1024:.2f} KiB per idle connection at {args.idle} "
-              f"(RSS {med[0] / 1024:.1f} -> {med[1] / 1024:.1f} MiB); {med[3]:.0f} req/s without, "
-              f"{med[4]:.0f} beside them ({med[4] / med[3]:.2f}x)")
+            for b in bins:  # interleaved, so both builds meet the same machine
+                row = one_round(b, cfg, gport, lua, args, procs)
+                rows[b].append(row)
+                print(f"round {r + 1} {b}: " + describe(row, args.idle), flush=True)
+        for b in bins:
+            med = [statistics.median(c) for c in zip(*rows[b])]
+            print(f"median {b}: " + describe(med, args.idle))
     finally:
         for p in reversed(procs):
             p.terminate()

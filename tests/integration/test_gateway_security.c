@@ -611,6 +611,7 @@ test_header_block_limit(void **state)
     /* one byte over 16 KiB, in three lines: libmicrohttpd's 431 */
     req = s_header_block("GET /healthz HTTP/1.1", 16 * 1024 + 1, 3);
     assert_int_equal(s_raw(req, strlen(req), out, sizeof out), 431);
+    s_assert_has(out, "\r\nConnection: close\r\n");
     free(req);
 }
 
