@@ -42,7 +42,7 @@
  * response's header block. 0.9.75 zeroes the whole pool when a kept-alive connection's request
  * ends (MHD_pool_reset), so every page of it stays resident while the connection idles: an idle
  * connection costs the pool's size, whatever was sent on it (the default 32 KiB made 5,000
- * idle connections hold 160 MiB; MHD_OPTION_CONNECTION_MEMORY_INCREMENT changes nothing, it
+ * idle connections hold 156 MiB; MHD_OPTION_CONNECTION_MEMORY_INCREMENT changes nothing, it
  * only paces the read buffer's growth inside the pool). 16 KiB holds a 4000-byte path and
  * query, an 8192-byte bearer token and a dozen usual headers at once (docs/gateway.md gives
  * the limit; a larger block is libmicrohttpd's 431); less would refuse those documented
