@@ -262,24 +262,19 @@ yard_broker_destroy(yard_broker_t **self_p)
 /* --- one message ------------------------------------------------------------------------ */
 
 static bool
-s_has_body(yard_cmd_t cmd)
-{
-    return cmd == YARD_CMD_REQUEST || cmd == YARD_CMD_REPLY || cmd == YARD_CMD_SEND ||
-           cmd == YARD_CMD_PUBLISH;
-}
-
-static bool
 s_is_answer(yard_cmd_t cmd)
 {
     return cmd == YARD_CMD_REPLY || cmd == YARD_CMD_ERROR;
 }
 
 /* Frames, command, sizes and header, in that order. Returns true with *cmd and *h set when
- * the message may be acted on; otherwise it has been counted and answered. */
+ * the message may be acted on (a body is then in f[2], an inline one copied there, and *n
+ * counts it); otherwise it has been counted and answered. */
 static bool
-s_validate(yard_broker_t *b, zmq_msg_t *f, int n, yard__peer_t *p, yard_cmd_t *cmd,
+s_validate(yard_broker_t *b, zmq_msg_t *f, int *np, yard__peer_t *p, yard_cmd_t *cmd,
            yard_header_t *h)
 {
+    int n = *np;
     const void *rid = zmq_msg_data(&f[0]);
     size_t len = zmq_msg_size(&f[0]);
     const char *why = NULL;
@@ -289,23 +284,35 @@ s_validate(yard_broker_t *b, zmq_msg_t *f, int n, yard__peer_t *p, yard_cmd_t *c
         return false;
     }
     if (yard_wire_parse_command(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), cmd, &why) != 0) {
-        yard__fault(b, rid, len, p, YARD__F_PROTOCOL, why, YARD_E_PROTOCOL, 0);
+        yard__refuse_version(b, rid, len, p, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), why);
         return false;
     }
     int answer = s_is_answer(*cmd) ? 0 : YARD_E_BAD_REQUEST;
-    if (n != (s_has_body(*cmd) ? 3 : 2)) {
+    if (n != 2 && n != (yard_cmd_has_body(*cmd) ? 3 : 2)) {
         yard__fault(b, rid, len, p, YARD__F_FRAMES, "wrong frame count for the command", answer, 0);
         return false;
     }
-    if (zmq_msg_size(&f[1]) > YARD_WIRE_HEADER_MAX) {
+    if (zmq_msg_size(&f[1]) > YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX) {
         yard__fault(b, rid, len, p, YARD__F_HEADER_SIZE, "head frame over 16 KiB",
                     answer ? YARD_E_TOO_LARGE : 0, 0);
         return false;
     }
-    if (yard_wire_decode(b->codec, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), cmd, h, &why)) {
+    int in = 0;
+    if (yard_wire_decode(b->codec, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), cmd, h, &why) ||
+        (in = yard_wire_inline(*cmd, n - 1, h, &why)) < 0) {
         /* h->id is the request's when it was readable despite the bad field (section 8). */
         yard__fault(b, rid, len, p, YARD__F_HEADER, why, answer, h->id);
         return false;
+    }
+    if (in) {
+        /* The inline body into the body frame the rest of the broker moves around: a copy of
+         * at most 1 KiB (none allocated up to 33 bytes), cheaper than the frame it saves. */
+        zmq_msg_close(&f[2]);
+        if (zmq_msg_init_size(&f[2], h->inline_len) != 0) {
+            abort();
+        }
+        memcpy(zmq_msg_data(&f[2]), h->inline_body, h->inline_len);
+        *np = n = 3;
     }
     if (n == 3 && zmq_msg_size(&f[2]) > b->o.max_body) {
         yard__fault(b, rid, len, p, YARD__F_BODY_SIZE, "body over max_body",
@@ -356,7 +363,7 @@ s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
     }
     yard_cmd_t cmd;
     yard_header_t h;
-    if (!s_validate(b, f, n, p, &cmd, &h) || !yard__perm_allows(b, f, cmd, &h)) {
+    if (!s_validate(b, f, &n, p, &cmd, &h) || !yard__perm_allows(b, f, cmd, &h)) {
         return;
     }
     if (s_needs_replica(cmd, &h) && (!p || !p->svc)) {

@@ -354,6 +354,10 @@ int yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd
                const yard_header_t *h, zmq_msg_t *body);
 void yard__send_error(yard_broker_t *b, const void *rid, size_t rid_len, uint64_t id, int err,
                       const char *text);
+/* A head frame whose prefix did not parse (why): a YD/1 peer is answered ERROR PROTOCOL in
+ * YD/1, so that it can read why; anything else is a PROTOCOL fault as usual. */
+void yard__refuse_version(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
+                          const void *head, size_t size, const char *why);
 void yard__send_disconnect(yard_broker_t *b, const void *rid, size_t rid_len, const char *text);
 void yard__fault(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
                  yard__fault_t kind, const char *why, int answer, uint64_t id);

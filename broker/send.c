@@ -1,15 +1,16 @@
 /* Everything the broker writes goes through yard__send: routing id, head frame (command and
- * header encoded into a stack buffer), and the body frame moved as-is. Sends never block
- * (ZMQ_DONTWAIT); with ZMQ_ROUTER_MANDATORY a gone peer is EHOSTUNREACH on the first frame,
- * before anything was queued, so a failed send leaves nothing half-written. Bad input is
- * counted, logged once per peer and kind, and answered here too. */
+ * header encoded into a stack buffer), and the body: copied after the header when it is at
+ * most YARD_WIRE_INLINE_MAX bytes (one frame fewer), else its frame moved as-is, never copied.
+ * Sends never block (ZMQ_DONTWAIT); with ZMQ_ROUTER_MANDATORY a gone peer is EHOSTUNREACH on the
+ * first frame, before anything was queued, so a failed send leaves nothing half-written. Bad input
+ * is counted, logged once per peer and kind, and answered here too. */
 #include "broker_priv.h"
 #include "yard/error.h"
 #include "yard/log.h"
 
 #include <errno.h>
 
-#define S_HDR_BUF (YARD_WIRE_HEADER_MAX + 1024)
+#define S_HDR_BUF (YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX)
 
 static const char *const s_fault_names[] = {
 #define YARD__X(n, s) s,
@@ -46,7 +47,10 @@ yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
            const yard_header_t *h, zmq_msg_t *body)
 {
     uint8_t hdr[S_HDR_BUF];
-    int n = yard_wire_encode(cmd, h, hdr, sizeof hdr);
+    bool inline_body = body && zmq_msg_size(body) <= YARD_WIRE_INLINE_MAX;
+    int n = inline_body ? yard_wire_encode_inline(cmd, h, zmq_msg_data(body), zmq_msg_size(body),
+                                                  hdr, sizeof hdr)
+                        : yard_wire_encode(cmd, h, hdr, sizeof hdr);
     if (n < 0) {
         return n;
     }
@@ -56,9 +60,15 @@ yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
         return err;
     }
     /* The routing frame went through, so the pipe takes the rest of the message. */
-    zmq_send(b->router, hdr, (size_t)n, body ? ZMQ_SNDMORE : 0);
-    if (body) {
-        zmq_msg_send(body, b->router, 0);
+    if (inline_body) {
+        zmq_send(b->router, hdr, (size_t)n, 0);
+        zmq_msg_close(body); /* consumed, as a sent frame would be */
+        zmq_msg_init(body);
+    } else {
+        zmq_send(b->router, hdr, (size_t)n, body ? ZMQ_SNDMORE : 0);
+        if (body) {
+            zmq_msg_send(body, b->router, 0);
+        }
     }
     b->sends++;
     return 0;
@@ -73,6 +83,35 @@ yard__send_error(yard_broker_t *b, const void *rid, size_t rid_len, uint64_t id,
         b->errors_sent[h.error]++;
     }
     yard__send(b, rid, rid_len, YARD_CMD_ERROR, &h, NULL);
+}
+
+static bool s_first_time(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
+                         yard__fault_t kind);
+
+void
+yard__refuse_version(yard_broker_t *b, const void *rid, size_t rid_len, yard__peer_t *peer,
+                     const void *head, size_t size, const char *why)
+{
+    const uint8_t *v = head;
+    if (size < YARD_WIRE_CMD_SIZE || v[0] != YARD_WIRE_SIG0 || v[1] != YARD_WIRE_SIG1 ||
+        v[2] != 1) {
+        yard__fault(b, rid, rid_len, peer, YARD__F_PROTOCOL, why, YARD_E_PROTOCOL, 0);
+        return;
+    }
+    /* A YD/1 peer reads only YD/1 frames: the refusal goes in its version (the header is
+     * encoded the same way), so that it logs why instead of a frame it cannot read. */
+    b->faults[YARD__F_PROTOCOL]++;
+    yard_header_t h = {.error = yard_err_to_wire(YARD_E_PROTOCOL), .error_text = yard_str(why)};
+    uint8_t hdr[S_HDR_BUF];
+    int n = yard_wire_encode(YARD_CMD_ERROR, &h, hdr, sizeof hdr);
+    if (n < 0 || zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        return;
+    }
+    hdr[2] = 1;
+    zmq_send(b->router, hdr, (size_t)n, 0);
+    if (yard_log_enabled(YARD_LOG_WARN) && s_first_time(b, rid, rid_len, peer, YARD__F_PROTOCOL)) {
+        yard_log(YARD_LOG_WARN, "a peer speaks an older protocol; refused", YF_STR("why", why));
+    }
 }
 
 void

@@ -203,7 +203,17 @@ yard__clock_ms(void)
 int
 yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body)
 {
-    uint8_t head[YARD_WIRE_HEADER_MAX];
+    uint8_t head[YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX];
+    if (body && zmq_msg_size(body) <= YARD_WIRE_INLINE_MAX) {
+        /* One frame: libzmq's cost is per frame, and copying a small body is cheaper. */
+        int n = yard_wire_encode_inline(cmd, h, zmq_msg_data(body), zmq_msg_size(body), head,
+                                        sizeof head);
+        zmq_msg_close(body);
+        if (n < 0) {
+            return n;
+        }
+        return zmq_send(sock, head, (size_t)n, ZMQ_DONTWAIT) < 0 ? YARD_E_OVERLOADED : 0;
+    }
     int n = yard_wire_encode(cmd, h, head, sizeof head);
     if (n < 0) {
         if (body) {
@@ -250,11 +260,31 @@ yard__bus_recv(void *sock, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t *cmd,
     } else if (yard_wire_decode(codec, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), cmd, h, &why)) {
         /* why was set by the codec */
     } else {
-        return n;
+        int in = yard_wire_inline(*cmd, n, h, &why);
+        if (in == 1) { /* the body frame the rest of the code expects */
+            yard__msg_set_bytes(&f[1], h->inline_body, h->inline_len);
+            return 2;
+        }
+        if (in == 0) {
+            return n;
+        }
     }
     yard_log(YARD_LOG_WARN, "malformed message from broker", YF_STR("why", why),
              YF_INT("frames", n));
     return -1;
+}
+
+void
+yard__msg_set_bytes(zmq_msg_t *m, const void *data, size_t size)
+{
+    /* Up to 33 bytes cost no allocation: libzmq keeps them in the message itself. */
+    zmq_msg_close(m);
+    if (zmq_msg_init_size(m, size) != 0) {
+        abort();
+    }
+    if (size) {
+        memcpy(zmq_msg_data(m), data, size);
+    }
 }
 
 int

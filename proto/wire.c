@@ -1,4 +1,4 @@
-/* The YD/1 codec. Decoding uses msgpack-c's unpacker over a zone that is reset, not freed,
+/* The YD/2 codec. Decoding uses msgpack-c's unpacker over a zone that is reset, not freed,
  * between messages, so a steady stream of headers costs no heap allocation after warm-up.
  * msgpack_unpack() leaves str objects pointing into the input, which is what makes the
  * decoded header zero-copy. Encoding packs into the caller's fixed buffer. */
@@ -73,7 +73,9 @@ yard_wire_parse_command(const void *data, size_t size, yard_cmd_t *cmd, const ch
         return YARD_E_PROTOCOL;
     }
     if (b[2] != YARD_WIRE_VERSION) {
-        *why = "unsupported protocol version";
+        *why = b[2] == 1 ? "the peer speaks protocol YD/1, this one YD/2: upgrade libyard on "
+                           "both sides"
+                         : "unsupported protocol version";
         return YARD_E_PROTOCOL;
     }
     if (b[3] < 1 || b[3] > YARD_CMD_MAX_) {
@@ -269,13 +271,19 @@ s_decode_header(yard_codec_t *codec, const void *data, size_t size, yard_header_
                                            : "header is not valid msgpack";
         return YARD_E_BAD_REQUEST;
     }
-    if (end != size) {
-        *why = "trailing bytes after header";
+    if (end + YARD_WIRE_CMD_SIZE > YARD_WIRE_HEADER_MAX) {
+        *why = "header over 16 KiB";
         return YARD_E_BAD_REQUEST;
     }
+    if (size - end > YARD_WIRE_INLINE_MAX) {
+        *why = "inline body over 1 KiB: a larger body travels in its own frame";
+        return YARD_E_BAD_REQUEST;
+    }
+    out->inline_body = (const uint8_t *)data + end;
+    out->inline_len = (uint32_t)(size - end);
     msgpack_object root;
     size_t off = 0;
-    msgpack_unpack_return ur = msgpack_unpack(data, size, &off, &codec->zone, &root);
+    msgpack_unpack_return ur = msgpack_unpack(data, end, &off, &codec->zone, &root);
     if (ur == MSGPACK_UNPACK_CONTINUE) {
         *why = "header is truncated msgpack";
         return YARD_E_BAD_REQUEST;
@@ -321,8 +329,8 @@ yard_wire_decode(yard_codec_t *codec, const void *data, size_t size, yard_cmd_t 
     if (rc != 0) {
         return rc;
     }
-    if (size > YARD_WIRE_HEADER_MAX) {
-        *why = "head frame over 16 KiB";
+    if (size > YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX) {
+        *why = "head frame over 16 KiB and an inline body";
         return YARD_E_BAD_REQUEST;
     }
     return s_decode_header(codec, (const uint8_t *)data + YARD_WIRE_CMD_SIZE,
@@ -465,6 +473,41 @@ yard_wire_encode(yard_cmd_t cmd, const yard_header_t *h, void *buf, size_t cap)
         return YARD_E_TOO_LARGE;
     }
     return (int)fb.len;
+}
+
+int
+yard_wire_encode_inline(yard_cmd_t cmd, const yard_header_t *h, const void *body, size_t size,
+                        void *buf, size_t cap)
+{
+    int n = yard_wire_encode(cmd, h, buf, cap);
+    if (n < 0) {
+        return n;
+    }
+    if (size > YARD_WIRE_INLINE_MAX || (size_t)n + size > cap) {
+        return YARD_E_TOO_LARGE;
+    }
+    if (size) {
+        memcpy((uint8_t *)buf + n, body, size);
+    }
+    return n + (int)size;
+}
+
+bool
+yard_cmd_has_body(yard_cmd_t cmd)
+{
+    return cmd == YARD_CMD_REQUEST || cmd == YARD_CMD_REPLY || cmd == YARD_CMD_SEND ||
+           cmd == YARD_CMD_PUBLISH;
+}
+
+int
+yard_wire_inline(yard_cmd_t cmd, int frames, const yard_header_t *h, const char **why)
+{
+    bool may = frames == 1 && yard_cmd_has_body(cmd);
+    if (h->inline_len && !may) {
+        *why = "bytes after the header of a message that has no inline body";
+        return YARD_E_BAD_REQUEST;
+    }
+    return may;
 }
 
 /* --- strings ---------------------------------------------------------------------------- */

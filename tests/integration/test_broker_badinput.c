@@ -16,7 +16,7 @@
 #define WAIT     2000
 #define MAX_BODY 1024
 
-static uint8_t s_big[YARD_WIRE_HEADER_MAX + 100];
+static uint8_t s_big[YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX + 100];
 
 typedef struct {
     const char *name;
@@ -44,6 +44,7 @@ enum {
     H_WRONG_TYPE,
     H_NO_ID,
     H_REPLY_UNKNOWN,
+    H_REQ_TRAIL,
     H_MAX_
 };
 static s_head_t s_heads[H_MAX_];
@@ -68,12 +69,16 @@ s_heads_init(void)
     const uint8_t *good = hdr + 4;
     size_t good_len = (size_t)n - 4;
     s_head(H_BAD_SIG, "XD\x01\x02", good, good_len);
-    s_head(H_BAD_VERSION, "YD\x02\x02", good, good_len);
-    s_head(H_BAD_CMD, "YD\x01\x63", good, good_len);
-    s_head(H_REQ, "YD\x01\x02", good, good_len);
-    s_head(H_TRUNCATED, "YD\x01\x02", "\x82\x01", 2);
-    s_head(H_NOT_MAP, "YD\x01\x02", "\x93\x01\x02\x03", 4);
-    s_head(H_WRONG_TYPE, "YD\x01\x02", "\x82\x01\x01\x02\x05", 5);
+    s_head(H_BAD_VERSION, "YD\x03\x02", good, good_len);
+    s_head(H_BAD_CMD, "YD\x02\x63", good, good_len);
+    s_head(H_REQ, "YD\x02\x02", good, good_len);
+    s_head(H_TRUNCATED, "YD\x02\x02", "\x82\x01", 2);
+    s_head(H_NOT_MAP, "YD\x02\x02", "\x93\x01\x02\x03", 4);
+    s_head(H_WRONG_TYPE, "YD\x02\x02", "\x82\x01\x01\x02\x05", 5);
+    uint8_t trail[64];
+    memcpy(trail, good, good_len);
+    memcpy(trail + good_len, "zz", 2); /* an inline body, and then a body frame too */
+    s_head(H_REQ_TRAIL, "YD\x02\x02", trail, good_len + 2);
     yard_header_t noid = {.service = yard_str("echo")};
     n = yard_wire_encode(YARD_CMD_REQUEST, &noid, s_heads[H_NO_ID].bytes, 128);
     assert_true(n > 0);
@@ -83,7 +88,7 @@ s_heads_init(void)
     assert_true(n > 0);
     s_heads[H_REPLY_UNKNOWN].len = (size_t)n;
     memset(s_big, 0x80, sizeof s_big);
-    memcpy(s_big, "YD\x01\x02", 4);
+    memcpy(s_big, "YD\x02\x02", 4);
 }
 
 #define HEAD(k) s_heads[k].bytes
@@ -109,10 +114,11 @@ s_table(s_case_t *t, int *n)
                         YARD_E_PROTOCOL,
                         false,
                         2,
-                        {"YD\x01", "x"},
+                        {"YD\x02", "x"},
                         {3, 1}};
-    t[i++] = (s_case_t){"REQUEST without body", "fault.bad_frames", YARD_E_BAD_REQUEST, false, 1,
-                        {HEAD(H_REQ)},          {HLEN(H_REQ)}};
+    t[i++] = (s_case_t){
+        "an inline body and a body frame", "fault.bad_header",    YARD_E_BAD_REQUEST, false, 2,
+        {HEAD(H_REQ_TRAIL), "x"},          {HLEN(H_REQ_TRAIL), 1}};
     t[i++] = (s_case_t){"four frames",
                         "fault.bad_frames",
                         YARD_E_BAD_REQUEST,
@@ -204,9 +210,9 @@ test_bad_field_answer_names_request_and_field(void **state)
     tb_start(&env, NULL);
     void *client = tb_peer(&env);
     /* {1: 77, 2: "echo", 4: 2^32} and {4: -1, 2: "echo", 1: 78} */
-    const uint8_t over[] = {'Y', 'D',  1,    2, 0x83, 0x01, 77, 0x02, 0xa4, 'e', 'c', 'h',
+    const uint8_t over[] = {'Y', 'D',  2,    2, 0x83, 0x01, 77, 0x02, 0xa4, 'e', 'c', 'h',
                             'o', 0x04, 0xcf, 0, 0,    0,    1,  0,    0,    0,   0};
-    const uint8_t negative[] = {'Y',  'D', 1,   2,   0x83, 0x04, 0xff, 0x02,
+    const uint8_t negative[] = {'Y',  'D', 2,   2,   0x83, 0x04, 0xff, 0x02,
                                 0xa4, 'e', 'c', 'h', 'o',  0x01, 78};
     const void *frames[2][2] = {{over, "x"}, {negative, "x"}};
     const size_t sizes[2][2] = {{sizeof over, 1}, {sizeof negative, 1}};
@@ -261,6 +267,43 @@ test_ready_for_a_wildcard_name_is_refused(void **state)
     tb_stop(&env);
 }
 
+/* A peer of the previous protocol version is refused in words it can read: ERROR PROTOCOL
+ * in a YD/1 frame, naming both versions. */
+static void
+test_a_yd1_peer_is_refused_in_yd1(void **state)
+{
+    (void)state;
+    tb_env_t env;
+    tb_start(&env, NULL);
+    void *peer = tb_peer(&env);
+    uint8_t head[64];
+    yard_header_t h = {.id = 5, .service = yard_str("echo")};
+    int n = yard_wire_encode(YARD_CMD_REQUEST, &h, head, sizeof head);
+    assert_true(n > 0);
+    head[2] = 1; /* YD/1's REQUEST: the header was encoded the same way */
+    const void *frames[] = {head, "x"};
+    const size_t sizes[] = {(size_t)n, 1};
+    tb_send_raw(peer, frames, sizes, 2);
+    zmq_pollitem_t item = {.socket = peer, .events = ZMQ_POLLIN};
+    assert_int_equal(zmq_poll(&item, 1, 2000), 1);
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    assert_true(zmq_msg_recv(&m, peer, 0) > 4);
+    uint8_t *got = zmq_msg_data(&m);
+    assert_int_equal(got[2], 1);
+    assert_int_equal(got[3], YARD_CMD_ERROR);
+    got[2] = YARD_WIRE_VERSION; /* read it with this codec */
+    yard_cmd_t cmd;
+    yard_header_t e;
+    const char *why = NULL;
+    assert_int_equal(yard_wire_decode(env.codec, got, zmq_msg_size(&m), &cmd, &e, &why), 0);
+    assert_int_equal(e.error, yard_err_to_wire(YARD_E_PROTOCOL));
+    assert_non_null(strstr(e.error_text.ptr, "YD/1, this one YD/2"));
+    zmq_msg_close(&m);
+    zmq_close(peer);
+    tb_stop(&env);
+}
+
 int
 main(void)
 {
@@ -268,6 +311,7 @@ main(void)
         cmocka_unit_test(test_bad_input_is_counted_answered_and_survived),
         cmocka_unit_test(test_bad_field_answer_names_request_and_field),
         cmocka_unit_test(test_ready_for_a_wildcard_name_is_refused),
+        cmocka_unit_test(test_a_yd1_peer_is_refused_in_yd1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,10 +90,19 @@ tb_recv(tb_env_t *env, void *sock, tb_msg_t *m, int timeout_ms)
     }
     const char *why = NULL;
     yard_cmd_t cmd = 0;
-    assert_int_equal(yard_wire_decode(env->codec, zmq_msg_data(&m->hdr), zmq_msg_size(&m->hdr),
-                                      &cmd, &m->h, &why),
-                     0);
+    int rc = yard_wire_decode(env->codec, zmq_msg_data(&m->hdr), zmq_msg_size(&m->hdr), &cmd,
+                              &m->h, &why);
+    if (rc != 0) {
+        fail_msg("the broker sent an undecodable frame: %s", why ? why : "?");
+    }
     m->cmd = (int)cmd;
+    if (yard_wire_inline(cmd, m->nframes, &m->h, &why) == 1) {
+        /* A small body travels after the header: tests see it as the body frame. */
+        zmq_msg_close(&m->body);
+        zmq_msg_init_size(&m->body, m->h.inline_len);
+        memcpy(zmq_msg_data(&m->body), m->h.inline_body, m->h.inline_len);
+        m->nframes = 2;
+    }
     return true;
 }
 

@@ -149,7 +149,9 @@ s_on_pub(const yard_msg_t *m, void *arg)
 {
     s_got_t *g = arg;
     size_t size;
-    const char *body = yard_msg_body(m, &size);
+    const char *bytes = yard_msg_body(m, &size);
+    char body[32] = ""; /* a body is not NUL-terminated */
+    memcpy(body, bytes, size < sizeof body - 1 ? size : sizeof body - 1);
     int from, seq;
     g->total++;
     if (size == 5 && memcmp(body, "probe", 5) == 0) {

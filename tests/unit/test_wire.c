@@ -18,7 +18,7 @@ s_decode_raw(yard_codec_t *codec, const void *bytes, size_t size, yard_header_t 
 {
     static uint8_t frame[YARD_WIRE_HEADER_MAX + 64];
     assert_true(size + YARD_WIRE_CMD_SIZE <= sizeof frame);
-    memcpy(frame, "YD\x01\x02", YARD_WIRE_CMD_SIZE);
+    memcpy(frame, "YD\x02\x02", YARD_WIRE_CMD_SIZE);
     memcpy(frame + YARD_WIRE_CMD_SIZE, bytes, size);
     yard_cmd_t cmd;
     return yard_wire_decode(codec, frame, size + YARD_WIRE_CMD_SIZE, &cmd, h, why);
@@ -58,11 +58,13 @@ test_command_rejects(void **state)
         const char *why;
     } cases[] = {
         {"", 0, "head frame shorter than its 4-byte prefix"},
-        {"YD\x01", 3, "head frame shorter than its 4-byte prefix"},
+        {"YD\x02", 3, "head frame shorter than its 4-byte prefix"},
         {"XD\x01\x02\x80", 5, "bad protocol signature"},
-        {"YD\x02\x02\x80", 5, "unsupported protocol version"},
-        {"YD\x01\x00\x80", 5, "unknown command"},
-        {"YD\x01\x63\x80", 5, "unknown command"},
+        {"YD\x03\x02\x80", 5, "unsupported protocol version"},
+        {"YD\x01\x02\x80", 5,
+         "the peer speaks protocol YD/1, this one YD/2: upgrade libyard on both sides"},
+        {"YD\x02\x00\x80", 5, "unknown command"},
+        {"YD\x02\x63\x80", 5, "unknown command"},
     };
     yard_codec_t *codec = yard_codec_new();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -150,7 +152,7 @@ test_header_empty_fields_are_omitted(void **state)
     int n = yard_wire_encode(YARD_CMD_HEARTBEAT, &in, buf, sizeof buf);
     /* the prefix, then fixmap of 1, key 1, positive fixint 7 */
     assert_int_equal(n, YARD_WIRE_CMD_SIZE + 3);
-    assert_memory_equal(buf, "YD\x01\x08", YARD_WIRE_CMD_SIZE);
+    assert_memory_equal(buf, "YD\x02\x08", YARD_WIRE_CMD_SIZE);
     assert_int_equal(buf[4], 0x81);
 }
 
@@ -227,7 +229,6 @@ test_decode_rejects(void **state)
         {{0x81, 0x0e, 0xa1, 'x'}, 4, "sensitive is not an array"},
         {{0x81, 0x0e, 0x91, 0x05}, 4, "a sensitive op is not a string of 1 to 255 bytes"},
         {{0x81, 0x0e, 0x91, 0xa0}, 4, "a sensitive op is not a string of 1 to 255 bytes"},
-        {{0x81, 0x01, 0x05, 0x00}, 4, "trailing bytes after header"},
         {{0x81, 0x06, 0x93, 1, 2, 3}, 6, "headers is not a map"},
         {{0x81, 0x06, 0x81, 0x01, 0xa1, 'v'},
          6,
@@ -240,11 +241,58 @@ test_decode_rejects(void **state)
         assert_string_equal(why, cases[i].why);
     }
 
-    static uint8_t huge[YARD_WIRE_HEADER_MAX + 1] = {'Y', 'D', 1, YARD_CMD_REQUEST, 0x80};
+    static uint8_t huge[YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX + 1] = {
+        'Y', 'D', YARD_WIRE_VERSION, YARD_CMD_REQUEST, 0x80};
     yard_cmd_t cmd;
     assert_int_equal(yard_wire_decode(codec, huge, sizeof huge, &cmd, &h, &why),
                      YARD_E_BAD_REQUEST);
-    assert_string_equal(why, "head frame over 16 KiB");
+    assert_string_equal(why, "head frame over 16 KiB and an inline body");
+    /* Bytes after the header are an inline body: at most YARD_WIRE_INLINE_MAX of them. */
+    assert_int_equal(yard_wire_decode(codec, huge,
+                                      YARD_WIRE_CMD_SIZE + 1 + YARD_WIRE_INLINE_MAX + 1, &cmd, &h,
+                                      &why),
+                     YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "inline body over 1 KiB: a larger body travels in its own frame");
+    yard_codec_destroy(&codec);
+}
+
+static void
+test_inline_body(void **state)
+{
+    (void)state;
+    yard_codec_t *codec = yard_codec_new();
+    uint8_t buf[YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX];
+    yard_header_t in = {.id = 9, .service = yard_str("echo")};
+    int n = yard_wire_encode_inline(YARD_CMD_REQUEST, &in,
+                                    "¡"
+                                    "a",
+                                    4, buf, sizeof buf);
+    assert_true(n > 4);
+    yard_cmd_t cmd;
+    yard_header_t h;
+    const char *why = NULL;
+    assert_int_equal(yard_wire_decode(codec, buf, (size_t)n, &cmd, &h, &why), 0);
+    assert_int_equal(h.id, 9);
+    assert_int_equal(h.inline_len, 4);
+    assert_memory_equal(h.inline_body,
+                        "¡"
+                        "a",
+                        4);
+    /* One frame: the body is the inline one; two frames: bytes after the header are wrong,
+     * and so are they for a command without a body. */
+    assert_int_equal(yard_wire_inline(cmd, 1, &h, &why), 1);
+    assert_int_equal(yard_wire_inline(cmd, 2, &h, &why), YARD_E_BAD_REQUEST);
+    assert_string_equal(why, "bytes after the header of a message that has no inline body");
+    assert_int_equal(yard_wire_inline(YARD_CMD_HEARTBEAT, 1, &h, &why), YARD_E_BAD_REQUEST);
+    /* An empty inline body is a body. */
+    n = yard_wire_encode_inline(YARD_CMD_REPLY, &in, NULL, 0, buf, sizeof buf);
+    assert_int_equal(yard_wire_decode(codec, buf, (size_t)n, &cmd, &h, &why), 0);
+    assert_int_equal(yard_wire_inline(cmd, 1, &h, &why), 1);
+    assert_int_equal(h.inline_len, 0);
+    /* Too large to go inline. */
+    static uint8_t big[YARD_WIRE_INLINE_MAX + 1];
+    assert_int_equal(yard_wire_encode_inline(YARD_CMD_REPLY, &in, big, sizeof big, buf, sizeof buf),
+                     YARD_E_TOO_LARGE);
     yard_codec_destroy(&codec);
 }
 
@@ -413,6 +461,7 @@ main(void)
         cmocka_unit_test(test_header_empty_fields_are_omitted),
         cmocka_unit_test(test_encode_overflow),
         cmocka_unit_test(test_decode_rejects),
+        cmocka_unit_test(test_inline_body),
         cmocka_unit_test(test_decode_caps),
         cmocka_unit_test(test_decode_keeps_the_id_of_a_bad_request),
         cmocka_unit_test(test_sensitive_caps),

@@ -1,4 +1,4 @@
-/* The Switchyard broker: one ROUTER socket, one thread, protocol YD/1 (docs/protocol.md).
+/* The Switchyard broker: one ROUTER socket, one thread, protocol YD/2 (docs/protocol.md).
  *
  * It routes REQUESTs to the replicas of a service within their credit, round-robin, queues
  * what finds no free credit (bounded), answers every accepted request exactly once (REPLY,

@@ -1,10 +1,11 @@
-/* The wire codec: the frames of protocol YD/1 (docs/protocol.md is the normative text).
+/* The wire codec: the frames of protocol YD/2 (docs/protocol.md is the normative text).
  *
  * A message is one or two ZeroMQ frames: the head frame (a 4-byte prefix 'Y' 'D' version
  * command, then the header as a msgpack map with small integer keys), and for REQUEST, REPLY,
- * SEND and PUBLISH a body frame of opaque msgpack that brokers forward without decoding or
- * copying. The command shares the header's frame because libzmq's cost is per frame: a third
- * frame per message cost the bus a quarter of its throughput.
+ * SEND and PUBLISH the body: after the header in the head frame when it is small (at most
+ * YARD_WIRE_INLINE_MAX bytes: the message is then one frame), else a body frame of opaque
+ * msgpack that brokers forward without decoding or copying. libzmq's cost is per frame: the
+ * command shares the header's frame, and a small body shares it too.
  *
  * Decoding is zero-copy: the strings of a decoded header point into the frame's bytes and the
  * header-map array lives in the codec's scratch zone, so a decoded header is valid only while
@@ -20,7 +21,7 @@
 
 #define YARD_WIRE_SIG0     'Y'
 #define YARD_WIRE_SIG1     'D'
-#define YARD_WIRE_VERSION  1
+#define YARD_WIRE_VERSION  2
 #define YARD_WIRE_CMD_SIZE 4
 
 /* Caps on what a peer can make us hold. */
@@ -31,6 +32,7 @@
 #define YARD_WIRE_HEADER_MAX    16384 /* the whole header frame */
 #define YARD_WIRE_STORE_MAX     512   /* a replica's store identity (READY) */
 #define YARD_WIRE_SENSITIVE_MAX 64    /* ops a READY marks sensitive (never tapped) */
+#define YARD_WIRE_INLINE_MAX    1024  /* a body this small travels in the head frame */
 
 /* The longest bearer token: the gateway forwards at most this (as the auth.token header) and
  * the auth service accepts at most this, so a token is never refused by one and not the other. */
@@ -104,6 +106,10 @@ typedef struct {
      * reply bodies the broker never copies to a tap; at most YARD_WIRE_SENSITIVE_MAX. */
     const yard_str_t *sensitive;
     uint32_t sensitive_count;
+    /* Decoding only: the bytes after the header in the head frame (the inline body of a
+     * one-frame message; empty otherwise). */
+    const void *inline_body;
+    uint32_t inline_len;
 } yard_header_t;
 
 /* Reusable decoding scratch. Caller owns the result; free with yard_codec_destroy(). */
@@ -116,13 +122,29 @@ void yard_codec_destroy(yard_codec_t **self_p);
  * over its cap. */
 int yard_wire_encode(yard_cmd_t cmd, const yard_header_t *h, void *buf, size_t cap);
 
+/* Like yard_wire_encode, then the body (at most YARD_WIRE_INLINE_MAX bytes) after the header:
+ * a one-frame message. Returns the size written, or YARD_E_TOO_LARGE. */
+int yard_wire_encode_inline(yard_cmd_t cmd, const yard_header_t *h, const void *body, size_t size,
+                            void *buf, size_t cap);
+
+/* Whether cmd carries a body (REQUEST, REPLY, SEND, PUBLISH). */
+bool yard_cmd_has_body(yard_cmd_t cmd);
+
+/* For a message of `frames` frames (head, and a body frame when 2) whose head decoded into h:
+ * returns 1 when its body is the inline one (h->inline_body), 0 when it has no inline body,
+ * or YARD_E_BAD_REQUEST with *why when bytes follow the header of a message that may not
+ * have them (a body frame too, or a command without a body). */
+int yard_wire_inline(yard_cmd_t cmd, int frames, const yard_header_t *h, const char **why);
+
 /* Reads the command from a head frame's 4-byte prefix. Returns 0 and sets *cmd, or
  * YARD_E_PROTOCOL with *why set to a static reason (frame too short, bad signature,
  * unsupported version, unknown command). */
 int yard_wire_parse_command(const void *data, size_t size, yard_cmd_t *cmd, const char **why);
 
 /* Decodes a head frame: the command (YARD_E_PROTOCOL as above) and the header into *out
- * (YARD_E_BAD_REQUEST for truncated or invalid msgpack, a wrong type, a value over its cap),
+ * (YARD_E_BAD_REQUEST for truncated or invalid msgpack, a wrong type, a value over its cap,
+ * more than YARD_WIRE_INLINE_MAX bytes after the header; the bytes after it are left in
+ * out->inline_body: whether they may be there is the caller's to say, by the frame count),
  * with *why set to a static reason on error (naming the field when one is wrong). Strings in
  * *out borrow data; the headers and sensitive arrays borrow codec's scratch, valid until the
  * next decode with codec. Unknown header keys are skipped so that newer peers can add fields.
