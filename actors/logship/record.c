@@ -126,8 +126,10 @@ s_timestamp(int64_t wall_ms, char *out, size_t cap)
     time_t sec = (time_t)(wall_ms / 1000);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+    /* strftime bounds the date by cap; snprintf's int fields made an optimising build warn
+     * that a year of 11 digits would not fit. */
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%03dZ", (int)(wall_ms % 1000));
 }
 
 static void
