@@ -217,16 +217,8 @@ yard_client_publish(yard_client_t *self, const char *subject, const void *body, 
         yard__client_note_activity_start(self, yard__clock_ms());
         return yard__pubbuf_add(&self->pubs, subject, body, size);
     }
-    int64_t now = yard__clock_ms();
-    yard__client_note_activity_start(self, now);
-    yard_header_t h = {.service = yard_str(subject)};
-    int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
-    l->sends++;
-    if (rc == 0) {
-        l->last_send = now;
-        l->published = true;
-    }
-    return rc;
+    yard__client_note_activity_start(self, yard__clock_ms());
+    return yard__client_send_pub(self, subject, body, size);
 }
 
 /* --- receiving --------------------------------------------------------------------------- */

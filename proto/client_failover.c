@@ -52,8 +52,8 @@ yard__client_links_fit(yard_client_t *self)
     }
 }
 
-static int
-s_send_pub(void *arg, const char *subject, const void *body, size_t size)
+int
+yard__client_send_pub(void *arg, const char *subject, const void *body, size_t size)
 {
     yard_client_t *self = arg;
     yard__clink_t *l = yard__client_link(self);
@@ -62,6 +62,7 @@ s_send_pub(void *arg, const char *subject, const void *body, size_t size)
     l->sends++;
     if (rc == 0) {
         l->last_send = yard__clock_ms();
+        l->published = true; /* its broker must answer something soon: see s_outstanding */
     }
     return rc;
 }
@@ -71,7 +72,8 @@ yard__client_flush_pubs(yard_client_t *self)
 {
     yard__clink_t *l = yard__client_link(self);
     if (self->pubs.count && l->sock && !l->waiting) {
-        yard__pubbuf_flush(&self->pubs, s_send_pub, self, self->endpoints[self->current]);
+        yard__pubbuf_flush(&self->pubs, yard__client_send_pub, self,
+                           self->endpoints[self->current]);
     }
 }
 

@@ -118,6 +118,9 @@ int yard__client_link_open(yard_client_t *self, size_t i);
  * last subscription goes. */
 void yard__client_links_fit(yard_client_t *self);
 int yard__client_failover(yard_client_t *self, const char *why);
+/* Publishes on the current link now (arg: the client; a yard__pub_send_fn). Returns 0 or an
+ * error. */
+int yard__client_send_pub(void *arg, const char *subject, const void *body, size_t size);
 /* Sends the buffered publications when the current link is up. */
 void yard__client_flush_pubs(yard_client_t *self);
 /* The text a call ends with when no answer came: "no broker answered at ENDPOINT" while the

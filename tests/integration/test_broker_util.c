@@ -90,8 +90,8 @@ tb_recv(tb_env_t *env, void *sock, tb_msg_t *m, int timeout_ms)
     }
     const char *why = NULL;
     yard_cmd_t cmd = 0;
-    int rc = yard_wire_decode(env->codec, zmq_msg_data(&m->hdr), zmq_msg_size(&m->hdr), &cmd,
-                              &m->h, &why);
+    int rc = yard_wire_decode(env->codec, zmq_msg_data(&m->hdr), zmq_msg_size(&m->hdr), &cmd, &m->h,
+                              &why);
     if (rc != 0) {
         fail_msg("the broker sent an undecodable frame: %s", why ? why : "?");
     }
