@@ -312,6 +312,7 @@ s_validate(yard_broker_t *b, zmq_msg_t *f, int *np, yard__peer_t *p, yard_cmd_t 
             abort();
         }
         memcpy(zmq_msg_data(&f[2]), h->inline_body, h->inline_len);
+        b->counters[YARD__C_BODY_BYTES_COPIED] += h->inline_len;
         *np = n = 3;
     }
     if (n == 3 && zmq_msg_size(&f[2]) > b->o.max_body) {

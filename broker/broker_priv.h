@@ -224,7 +224,10 @@ typedef enum {
     X(PEERS_GONE, "peers_unreachable")                                                             \
     X(HANDSHAKES_FAILED, "handshakes_failed")                                                      \
     X(PERM_REFUSED, "permissions_refused")                                                         \
-    X(TRIMS, "memory_trims")
+    X(TRIMS, "memory_trims")                                                                       \
+    X(BODY_BYTES_COPIED, "body_bytes_copied")                                                      \
+    X(BODY_FRAMES_MOVED, "body_frames_moved")                                                      \
+    X(BODY_BYTES_MOVED, "body_bytes_moved")
 typedef enum {
 #define YARD__X(n, s) YARD__C_##n,
     YARD__COUNTERS(YARD__X)

@@ -62,11 +62,15 @@ yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
     /* The routing frame went through, so the pipe takes the rest of the message. */
     if (inline_body) {
         zmq_send(b->router, hdr, (size_t)n, 0);
+        b->counters[YARD__C_BODY_BYTES_COPIED] += zmq_msg_size(body);
         zmq_msg_close(body); /* consumed, as a sent frame would be */
         zmq_msg_init(body);
     } else {
         zmq_send(b->router, hdr, (size_t)n, body ? ZMQ_SNDMORE : 0);
         if (body) {
+            /* Counted as moved: the frame is handed on by reference, never read or copied. */
+            b->counters[YARD__C_BODY_FRAMES_MOVED]++;
+            b->counters[YARD__C_BODY_BYTES_MOVED] += zmq_msg_size(body);
             zmq_msg_send(body, b->router, 0);
         }
     }

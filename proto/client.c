@@ -514,6 +514,24 @@ yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *fd_re
     return s_dispatch(self, timeout_ms, fd, fd_ready);
 }
 
+/* --- batching ---------------------------------------------------------------------------- */
+
+void
+yard_client_cork(yard_client_t *self)
+{
+    if (self) {
+        self->corked++;
+    }
+}
+
+void
+yard_client_uncork(yard_client_t *self)
+{
+    if (self && self->corked > 0) {
+        self->corked--;
+    }
+}
+
 /* --- as a loop source (proto/bus.c) ---------------------------------------------------- */
 
 int

@@ -83,6 +83,7 @@ struct yard_client {
     yard__sub_t *subs;
     yard__pubbuf_t pubs; /* publications waiting for the current link to be up */
     uint64_t turns;      /* dispatch turns, to read every monitor now and then */
+    int corked;          /* yard_client_cork() depth: sends wait in the links' batches */
     yard_msg_t scratch;
     zmq_msg_t frames[3];
 };

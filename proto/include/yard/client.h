@@ -95,6 +95,16 @@ int yard_client_dispatch(yard_client_t *self, int timeout_ms);
  * callbacks run, or a negative error (YARD_E_INVALID for fd < 0). */
 int yard_client_dispatch_fd(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready);
 
+/* Batching (protocol section 3.1): the calls, sends and publications made while the client is
+ * corked wait in one buffer per broker and leave together, as one ZeroMQ message, when it is
+ * uncorked. The client corks itself while it runs callbacks (from yard_client_dispatch() and
+ * the synchronous call), and flushes before it waits, so a callback that starts the next call
+ * batches with no added latency. A loop that starts many calls from its own callbacks (an
+ * HTTP server's request handler) does the same: cork, run them, uncork. Corks nest; the
+ * outermost uncork sends. Uncorking an uncorked client does nothing. */
+void yard_client_cork(yard_client_t *self);
+void yard_client_uncork(yard_client_t *self);
+
 /* Number of calls that have not ended yet. */
 size_t yard_client_pending(const yard_client_t *self);
 
