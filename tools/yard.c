@@ -16,6 +16,7 @@ typedef struct {
 int yard__cmd_bench_http(int argc, char **argv);    /* cmd_bench_http.c */
 int yard__cmd_bench_auth(int argc, char **argv);    /* cmd_bench_auth.c */
 int yard__cmd_bench_logship(int argc, char **argv); /* cmd_bench_logship.c */
+int yard__cmd_bench_mem(int argc, char **argv);     /* cmd_bench_mem.c */
 
 static const s_command_t s_commands[] = {
     {"call", yard__cmd_call, "call a service and print its reply as JSON"},
@@ -45,6 +46,7 @@ s_usage(FILE *out)
     fprintf(out, "  bench auth  measure auth verify calls/s, against echo and a local verify\n");
     fprintf(out, "  bench compare  request/reply through Switchyard, NATS and raw zmq_proxy\n");
     fprintf(out, "  bench logship  lines/s from a file into Elasticsearch's _bulk, against cat\n");
+    fprintf(out, "  bench memory  broker RSS idle and per connected peer, against zmq_proxy\n");
     fprintf(out,
             "\n'yard COMMAND --help' describes a command. The broker is --broker, else "
             "$YARD_BROKER, else " YARD_CLI_DEFAULT_BROKER ".\n"
@@ -77,6 +79,9 @@ main(int argc, char **argv)
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "logship") == 0) {
         return yard__cmd_bench_logship(argc - 2, argv + 2);
+    }
+    if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "memory") == 0) {
+        return yard__cmd_bench_mem(argc - 2, argv + 2);
     }
     if (argc > 2 && strcmp(argv[1], "bench") == 0 && strcmp(argv[2], "compare") == 0) {
         return yard__cmd_bench_compare(argc - 2, argv + 2);
