@@ -1,16 +1,10 @@
-/* The gateway's HTTP side: the per-request state machine of the access handler (which
- * libmicrohttpd calls on a serving loop's thread, loop.c), the built-in endpoints, and the
- * life cycle (new, start, drain, stop).
+/* The gateway's set-up and its HTTP side: a request's HTTP checks and its conversion to bus
+ * headers and body (gw_http_begin, gw_http_prepare), the answers (gw_http_answer, errors,
+ * CORS, the built-in endpoints), and the life cycle (new, start, drain, stop). A request's
+ * states and their order are request.c's (request.h); this file is called at its transitions.
  *
- * A request goes NEW (URI seen) -> BODY (headers seen; body bytes counted, kept up to the
- * route's limit) -> either answered at once (errors, /healthz, /readyz, /metrics) or WAITING
- * (connection suspended, bus call started) -> READY (outcome stored, connection resumed) ->
- * SENT. Responses are queued from the access handler call that follows the
- * headers (never the first one, which would cost keep-alive), except 413 for a declared
- * Content-Length over the limit, which is refused before the body is read.
- *
- * Invariant: a suspended connection always gets resumed (by its bus call's outcome, by the
- * loop's own deadline, or by stop), and stop resumes everything before MHD_stop_daemon(). */
+ * Invariant: stop resumes every suspended connection (the loops' GW_PHASE_ABANDON) before
+ * MHD_stop_daemon(). */
 #include "framing.h"
 #include "gw_internal.h"
 #include "inputs.h"
@@ -55,27 +49,6 @@ gw_now_ms(void)
     return gw_now_ns() / 1000000;
 }
 
-void
-gw_req_clear(gw_req_t *req)
-{
-    free(req->raw_uri);
-    free(req->path);
-    free(req->body);
-    free(req->token);
-    free(req->packed);
-    for (uint32_t i = 0; i < req->nstrs; i++) {
-        free(req->strs[i]);
-    }
-    free(req->app_error);
-    free(req->err_text);
-    free(req->http_status);
-    free(req->reply);
-    for (uint32_t i = 0; i < req->nrh; i++) {
-        free(req->rh_name[i]);
-        free(req->rh_value[i]);
-    }
-}
-
 static char *
 s_strndup(const char *s, size_t n)
 {
@@ -118,7 +91,7 @@ s_send(yard_gateway_t *gw, gw_req_t *req, struct MHD_Response *r)
     if (atomic_load(&gw->draining) && !MHD_get_response_header(r, MHD_HTTP_HEADER_CONNECTION)) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     }
-    req->state = GW_SENT;
+    req->state = GW_REQ_SENT;
     enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, r);
     MHD_destroy_response(r);
     return rc;
@@ -248,11 +221,11 @@ s_headers_valid(const gw_req_t *req, char *why, size_t whylen)
     return !req->route || s_pass_valid(req, req->route->pass, req->route->npass, why, whylen);
 }
 
-/* Headers seen: remember what the request is, choose its route. */
-static enum MHD_Result
-s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const char *url,
-        const char *method, const char *version)
+enum MHD_Result
+gw_http_begin(gw_req_t *req, struct MHD_Connection *conn, const char *url, const char *method,
+              const char *version)
 {
+    yard_gateway_t *gw = gw_loop_gateway(req->loop);
     req->conn = conn;
     snprintf(req->method, sizeof req->method, "%s", method);
     req->path = s_strndup(url, strlen(url));
@@ -279,7 +252,6 @@ s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const ch
         return s_send_closing(gw, req, framing.status, framing.code, framing.message);
     }
     req->route = yard_gw_routes_match(gw->routes, req->method, req->path, &req->match);
-    req->state = GW_BODY;
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (req->route && cl) {
@@ -293,33 +265,6 @@ s_begin(yard_gateway_t *gw, gw_req_t *req, struct MHD_Connection *conn, const ch
         }
     }
     return MHD_YES;
-}
-
-static void
-s_body(gw_req_t *req, const char *data, size_t n)
-{
-    req->body_total += n;
-    uint64_t limit = req->route ? req->route->body_limit : 0;
-    if (req->too_large || req->body_total > limit) {
-        req->too_large = true; /* keep counting, keep nothing */
-        return;
-    }
-    if (req->body_len + n > req->body_cap) {
-        /* The declared length when there is one (checked against the limit already), so a
-         * small body costs a small allocation. */
-        size_t cap = req->body_cap ? req->body_cap : req->body_hint ? req->body_hint : 1024;
-        while (cap < req->body_len + n) {
-            cap *= 2;
-        }
-        char *b = realloc(req->body, cap);
-        if (!b) {
-            abort();
-        }
-        req->body = b;
-        req->body_cap = cap;
-    }
-    memcpy(req->body + req->body_len, data, n);
-    req->body_len += n;
 }
 
 static bool
@@ -388,7 +333,7 @@ s_options(yard_gateway_t *gw, gw_req_t *req)
     }
     req->status = 204;
     req->bytes = 0;
-    req->state = GW_SENT;
+    req->state = GW_REQ_SENT;
     s_add_ids(req, r);
     enum MHD_Result rc = MHD_queue_response(conn, 204, r);
     MHD_destroy_response(r);
@@ -447,11 +392,12 @@ s_refuse_bearer(yard_gateway_t *gw, gw_req_t *req, gw_bearer_t why_kind, const c
     return s_send(gw, req, r);
 }
 
-/* The whole request has arrived: answer it here, or hand it to the bus. */
-static enum MHD_Result
-s_complete(yard_gateway_t *gw, gw_req_t *req)
+enum MHD_Result
+gw_http_prepare(gw_req_t *req, bool *to_bus)
 {
+    yard_gateway_t *gw = gw_loop_gateway(req->loop);
     struct MHD_Connection *conn = req->conn;
+    *to_bus = false;
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     if (get && (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/readyz") == 0 ||
                 strcmp(req->path, "/metrics") == 0)) {
@@ -486,7 +432,8 @@ s_complete(yard_gateway_t *gw, gw_req_t *req)
         yard_gw_ratelimit_take(gw->rl, YARD_GW_RL_IP, req->peer, &retry) != 0) {
         return s_rate_limited(gw, req, retry);
     }
-    if (req->route->auth == YARD_GW_AUTH_BEARER) {
+    if (yard_gw_route_has_step(req->route, YARD_GW_STEP_VERIFY)) {
+        /* the verify step's input: the caller's bearer token (steps.h) */
         const char *a =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         gw_bearer_t b = gw_bearer_parse(a, &req->token, why, sizeof why);
@@ -509,76 +456,14 @@ s_complete(yard_gateway_t *gw, gw_req_t *req)
     req->body = NULL;
     req->body_len = req->body_cap = 0;
     s_bus_headers(req);
-    req->deadline_ms = gw_now_ms() + req->route->timeout_ms;
-    req->state = GW_WAITING;
-    atomic_fetch_add(&gw->waiting, 1);
-    MHD_suspend_connection(conn); /* before the call: a failed start resumes at once */
-    gw_loop_submit(req->loop, req);
+    *to_bus = true;
     return MHD_YES;
 }
 
-static enum MHD_Result
-s_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-         const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+enum MHD_Result
+gw_http_answer(gw_req_t *req)
 {
-    yard_gateway_t *gw = gw_loop_gateway(cls);
-    gw_req_t *req = *con_cls;
-    if (!req) {
-        return MHD_NO; /* the URI callback always sets it */
-    }
-    switch (req->state) {
-    case GW_NEW:
-        return s_begin(gw, req, conn, url, method, version);
-    case GW_BODY:
-        if (*upload_data_size > 0) {
-            s_body(req, upload_data, *upload_data_size);
-            *upload_data_size = 0;
-            return MHD_YES;
-        }
-        return s_complete(gw, req);
-    case GW_READY:
-        return s_send(gw, req, gw_response_from_outcome(req));
-    default: /* SENT (a body after an early answer is read and dropped) or WAITING */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-}
-
-static void *
-s_uri(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    (void)conn;
-    yard_gateway_t *gw = gw_loop_gateway(cls);
-    gw_req_t *req = gw_loop_req_new(cls);
-    req->start_ns = gw_now_ns();
-    req->raw_uri = s_strndup(uri, strlen(uri));
-    const char *q = strchr(req->raw_uri, '?');
-    req->query = q ? q + 1 : "";
-    snprintf(req->method, sizeof req->method, "-");
-    atomic_fetch_add(&gw->live, 1);
-    yard_gw_metrics_in_flight(gw->metrics, 1);
-    return req;
-}
-
-static void
-s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-            enum MHD_RequestTerminationCode toe)
-{
-    (void)conn;
-    (void)toe;
-    yard_gateway_t *gw = gw_loop_gateway(cls);
-    gw_req_t *req = *con_cls;
-    if (!req) {
-        return;
-    }
-    *con_cls = NULL;
-    double secs = (double)(gw_now_ns() - req->start_ns) / 1e9;
-    yard_gw_metrics_observe(gw->metrics, req->route ? req->route->name : "-", req->method,
-                            req->status ? req->status : 499, secs);
-    yard_gw_metrics_in_flight(gw->metrics, -1);
-    gw_access_log(req, secs);
-    gw_loop_req_free(req->loop, req);
-    atomic_fetch_sub(&gw->live, 1);
+    return s_send(gw_loop_gateway(req->loop), req, gw_response_from_outcome(req));
 }
 
 /* --- life cycle --------------------------------------------------------------------------- */
@@ -707,9 +592,8 @@ yard_gateway_start(yard_gateway_t *gw)
     if (!gw || gw->started) {
         return YARD_E_INVALID;
     }
-    gw_mhd_callbacks_t cb = {.access = s_access, .uri = s_uri, .completed = s_completed};
     for (int i = 0; i < gw->opts.threads; i++) {
-        int rc = gw_loop_start(gw->loops[i], gw->listen_fd, &cb);
+        int rc = gw_loop_start(gw->loops[i], gw->listen_fd);
         if (rc) {
             for (int j = 0; j < i; j++) {
                 gw_loop_destroy(&gw->loops[j]); /* nothing was accepted yet that could be lost */

@@ -732,6 +732,28 @@ s_read_status(yard_gw_routes_t *self, const yard_config_t *cfg, uint32_t timeout
     return 0;
 }
 
+/* The route's steps, from its settings: the auth step first when it has one. */
+static void
+s_set_steps(yard_gw_route_t *route)
+{
+    route->nsteps = 0;
+    if (route->auth == YARD_GW_AUTH_BEARER) {
+        route->steps[route->nsteps++] = YARD_GW_STEP_VERIFY;
+    }
+    route->steps[route->nsteps++] = YARD_GW_STEP_CALL;
+}
+
+bool
+yard_gw_route_has_step(const yard_gw_route_t *route, yard_gw_step_t step)
+{
+    for (size_t i = 0; route && i < route->nsteps; i++) {
+        if (route->steps[i] == step) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int
 yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_limit,
                    yard_gw_routes_t **out, char *errbuf, size_t errlen)
@@ -765,6 +787,7 @@ yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_
         r->pub.services = (const char *const *)r->services;
         r->pub.pass = r->pass;
         r->pub.npass = r->npass;
+        s_set_steps(&r->pub);
     }
     if (rc != 0) {
         yard_gw_routes_destroy(&self);

@@ -66,6 +66,13 @@ enum {
 
 typedef enum { YARD_GW_AUTH_NONE = 0, YARD_GW_AUTH_BEARER = 1 } yard_gw_auth_t;
 
+/* What a request on a route goes through on the bus, in order (gateway/steps.h runs each):
+ * VERIFY asks the auth service ("auth", op "verify") for the caller's identity and scopes
+ * and adds them to the request's bus headers; CALL is the route's own service and op, whose
+ * reply is the answer. Every route ends with CALL; `auth: bearer` puts VERIFY before it. */
+typedef enum { YARD_GW_STEP_VERIFY = 1, YARD_GW_STEP_CALL = 2 } yard_gw_step_t;
+#define YARD_GW_STEPS_MAX 2
+
 typedef struct {
     const char *name;    /* the pattern as written, for metrics and logs ("/v1/{service}") */
     const char *method;  /* "*" or an upper-case method */
@@ -80,6 +87,8 @@ typedef struct {
     const char *const *scopes;  /* required scopes (bearer), NULL-terminated */
     const yard_gw_pass_t *pass; /* the route's pass_headers (npass of them), owned by the table */
     size_t npass;
+    yard_gw_step_t steps[YARD_GW_STEPS_MAX]; /* nsteps of them, the last one CALL */
+    size_t nsteps;
 } yard_gw_route_t;
 
 /* A path parameter: borrowed from the matched path, not NUL-terminated. */
@@ -123,6 +132,9 @@ const yard_gw_route_t *yard_gw_routes_match(const yard_gw_routes_t *self, const 
  * returns it. */
 #define YARD_GW_ALLOW_MAX 64
 const char *yard_gw_allow_text(unsigned allow, char *buf, size_t len);
+
+/* True when route runs step (a bearer route: YARD_GW_STEP_VERIFY). */
+bool yard_gw_route_has_step(const yard_gw_route_t *route, yard_gw_step_t step);
 
 /* The YARD_GW_M_* bit of a method the routes take ("HEAD" is GET's), or 0 for any other. */
 unsigned yard_gw_method_bit(const char *method);

@@ -3,7 +3,9 @@
  * 127.0.0.1:0, and libcurl (easy and multi) or a raw socket as the client. Every status code
  * of docs/gateway.md, path params and query, bodies near and over the limit (chunked too),
  * slow actors, a killed actor, 1,000 held requests on a few threads, pipelining, keep-alive,
- * the auth hook, metrics and drain on stop. Every wait is a poll with a deadline. */
+ * the auth step (a step of the route: no verify call without it, one with it, and a failed
+ * verify never reaches the service), metrics and drain on stop. Every wait is a poll with a
+ * deadline. */
 #include "fixture.h"
 #include "harness.h"
 #include "yard/actor.h"
@@ -114,10 +116,14 @@ s_op_echo(yard_request_t *req, void *state)
     return yard_request_reply(req, body, size);
 }
 
+/* Calls that reached the inspect op and the fake auth service's verify (test_auth_steps). */
+static atomic_int s_inspect_calls, s_verify_calls;
+
 static int
 s_op_inspect(yard_request_t *req, void *state)
 {
     (void)state;
+    atomic_fetch_add(&s_inspect_calls, 1);
     static const char *const keys[] = {"http.method",
                                        "http.path",
                                        "http.query",
@@ -211,6 +217,7 @@ static int
 s_auth_verify(yard_request_t *req, void *state)
 {
     (void)state;
+    atomic_fetch_add(&s_verify_calls, 1);
     const msgpack_object *o = yard_request_object(req);
     const char *tok = "";
     size_t tlen = 0;
@@ -620,6 +627,55 @@ test_auth(void **state)
     yard_actor_destroy(&auth);
 }
 
+/* GET path with an Authorization: Bearer token; returns the status. */
+static long
+s_get_bearer(const char *path, const char *token, s_resp_t *r)
+{
+    char line[64];
+    snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+    struct curl_slist *h = curl_slist_append(NULL, line);
+    long st = s_do("GET", path, NULL, h, r);
+    curl_slist_free_all(h);
+    return st;
+}
+
+/* The bearer check is a step of the route (auth: bearer puts VERIFY before the route's call):
+ * a route without it makes no verify call, even when the client sends a token; one with it
+ * makes exactly one per request; a failed verify never reaches the route's service. The
+ * counters are read after the HTTP answer, which comes after the calls that count. */
+static void
+test_auth_steps(void **state)
+{
+    (void)state;
+    char *flags[] = {"--replicas=1", "--heartbeat-ms=" S_STR(S_HB), "--drain-ms=1000", NULL};
+    yard_actor_t *auth = yh_actor_start(&s_auth_def, NULL, F.bport, flags);
+    assert_non_null(auth);
+    s_resp_t r;
+    long long until = yh_now_ms() + 10000;
+    while (s_get_bearer("/v1/me", "good", &r) == 503 && yh_now_ms() < until) {
+    }
+    assert_int_equal(r.status, 200);
+    int v = atomic_load(&s_verify_calls), i = atomic_load(&s_inspect_calls);
+    /* no auth on the route: the token is not verified (nor forwarded as an identity) */
+    assert_int_equal(s_get_bearer("/v1/users/7", "good", &r), 200);
+    assert_null(strstr(r.body, "auth.sub"));
+    assert_int_equal(atomic_load(&s_verify_calls), v);
+    assert_int_equal(atomic_load(&s_inspect_calls), i + 1);
+    /* auth: bearer: one verify, then the call, which sees the identity */
+    assert_int_equal(s_get_bearer("/v1/me", "good", &r), 200);
+    assert_non_null(strstr(r.body, "\"auth.sub\":\"u1\""));
+    assert_int_equal(atomic_load(&s_verify_calls), v + 1);
+    assert_int_equal(atomic_load(&s_inspect_calls), i + 2);
+    /* a failed verify ends the request: the route's service never sees it */
+    assert_int_equal(s_get_bearer("/v1/me", "wrong", &r), 401);
+    assert_non_null(strstr(r.body, "bad token"));
+    assert_int_equal(s_get_bearer("/v1/me", "noscope", &r), 403);
+    assert_non_null(strstr(r.body, "missing scope"));
+    assert_int_equal(atomic_load(&s_verify_calls), v + 3);
+    assert_int_equal(atomic_load(&s_inspect_calls), i + 2);
+    yard_actor_destroy(&auth);
+}
+
 static void
 test_keepalive_and_pipelining(void **state)
 {
@@ -893,12 +949,19 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_echo_exact),    cmocka_unit_test(test_params_query_headers),
-        cmocka_unit_test(test_statuses),      cmocka_unit_test(test_body_limits),
-        cmocka_unit_test(test_auth),          cmocka_unit_test(test_keepalive_and_pipelining),
-        cmocka_unit_test(test_thousand_held), cmocka_unit_test(test_cors),
-        cmocka_unit_test(test_metrics),       cmocka_unit_test(test_killed_actor),
-        cmocka_unit_test(test_drain),         cmocka_unit_test(test_echo_int64_uint64),
+        cmocka_unit_test(test_echo_exact),
+        cmocka_unit_test(test_params_query_headers),
+        cmocka_unit_test(test_statuses),
+        cmocka_unit_test(test_body_limits),
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_auth_steps),
+        cmocka_unit_test(test_keepalive_and_pipelining),
+        cmocka_unit_test(test_thousand_held),
+        cmocka_unit_test(test_cors),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_killed_actor),
+        cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_echo_int64_uint64),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -124,6 +124,9 @@ test_default_route_only(void **state)
     assert_int_equal(r->timeout_ms, 5000);
     assert_int_equal(r->body_limit, 4096);
     assert_int_equal(r->auth, YARD_GW_AUTH_NONE);
+    assert_int_equal(r->nsteps, 1); /* the call alone */
+    assert_int_equal(r->steps[0], YARD_GW_STEP_CALL);
+    assert_false(yard_gw_route_has_step(r, YARD_GW_STEP_VERIFY));
     assert_null(r->scopes[0]);
     s_assert_param(&m, 0, "service", "echo");
 
@@ -183,6 +186,11 @@ test_routes_from_config(void **state)
     assert_int_equal(r->timeout_ms, 2000);
     assert_int_equal(r->body_limit, 65536);
     assert_int_equal(r->auth, YARD_GW_AUTH_BEARER);
+    /* auth: bearer is a step of the route: verify, then the call */
+    assert_int_equal(r->nsteps, 2);
+    assert_int_equal(r->steps[0], YARD_GW_STEP_VERIFY);
+    assert_int_equal(r->steps[1], YARD_GW_STEP_CALL);
+    assert_true(yard_gw_route_has_step(r, YARD_GW_STEP_VERIFY));
     assert_string_equal(r->scopes[0], "users.read");
     assert_string_equal(r->scopes[1], "users.admin");
     assert_null(r->scopes[2]);
@@ -325,6 +333,11 @@ test_default_route_settings(void **state)
     const yard_gw_route_t *r = yard_gw_routes_match(f->routes, "POST", "/v1/scheduler", &m);
     assert_non_null(r);
     assert_int_equal(r->auth, YARD_GW_AUTH_BEARER);
+    /* auth: bearer is a step of the route: verify, then the call */
+    assert_int_equal(r->nsteps, 2);
+    assert_int_equal(r->steps[0], YARD_GW_STEP_VERIFY);
+    assert_int_equal(r->steps[1], YARD_GW_STEP_CALL);
+    assert_true(yard_gw_route_has_step(r, YARD_GW_STEP_VERIFY));
     assert_string_equal(r->scopes[0], "bus.call");
     assert_int_equal(r->timeout_ms, 2000);
     assert_int_equal(r->body_limit, 1024);
@@ -407,6 +420,9 @@ test_status_page(void **state)
     assert_string_equal(m.service, "health");
     assert_string_equal(r->op, "page");
     assert_int_equal(r->auth, YARD_GW_AUTH_NONE);
+    assert_int_equal(r->nsteps, 1); /* the call alone */
+    assert_int_equal(r->steps[0], YARD_GW_STEP_CALL);
+    assert_false(yard_gw_route_has_step(r, YARD_GW_STEP_VERIFY));
     assert_non_null(yard_gw_routes_match(f->routes, "HEAD", "/status", &m));
     assert_null(yard_gw_routes_match(f->routes, "POST", "/status", &m));
     assert_true(m.method_not_allowed);
