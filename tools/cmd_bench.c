@@ -6,11 +6,13 @@
  * --replicas replicas of a minimal echo actor on the shared runtime (the runtime is what we
  * measure; any actor's own code would only add noise), then puts the load of bench_load.h on
  * it: --clients threads, each with its own yard client, keeping --window async calls
- * outstanding for --duration seconds. */
+ * outstanding for --duration seconds. With --sizes it runs that once per body size, with the
+ * broker's body counters beside each row (bench_sizes.h). */
 #include "bench_bus.h"
 #include "bench_echo.h"
 #include "bench_load.h"
 #include "bench_scale.h"
+#include "bench_sizes.h"
 #include "cli.h"
 
 #include "yard/error.h"
@@ -30,8 +32,8 @@
 static const char s_usage[] =
     "usage: yard bench [--clients N] [--replicas N|LIST] [--window N] [--duration S] [--size "
     "BYTES]\n"
-    "                  [--handler-ms N [--serial]] [--credit N] [--fail-every N] [--no-nats]\n"
-    "                  [--json]\n"
+    "                  [--sizes LIST] [--handler-ms N [--serial]] [--credit N] [--fail-every N]\n"
+    "                  [--no-nats] [--json]\n"
     "                  [--broker URL --service NAME [--baseline]]\n"
     "Measures round trips/s and latency (p50, p99, p99.9) through the bus, then the same load\n"
     "through a raw libzmq zmq_proxy (ROUTER/DEALER), both on tcp loopback, and prints the ratio.\n"
@@ -57,10 +59,15 @@ static const char s_usage[] =
     "  --no-nats        scaling rounds without the NATS side\n"
     "  --window N       calls each client keeps outstanding (default 64)\n"
     "  --duration S     seconds of load for each side (default 5)\n"
-    "  --size BYTES     request body size (default 64)\n"
+    "  --size BYTES     request body size, 1..1048576 (default 64)\n"
+    "  --sizes LIST     one row per body size (e.g. 64,4096,1048576; at most 8, each\n"
+    "                   1..1048576): the bus and the proxy, MB/s, and what the broker did with\n"
+    "                   the bodies per round trip ($sys stats: bytes copied, frames moved)\n"
     "  --json           print one JSON object instead of a table\n"
     "  --broker URL     drive an existing bus instead of an in-process one (needs --service);\n"
     "                   the baseline then runs only with --baseline\n"
+    "Large bodies: each client's window is capped so that at most 16 MiB of bodies are in\n"
+    "flight (clients x window x size), on both sides; the output gives the window used.\n"
     "JSON adds \"ok\", \"failed\" and \"all\", each {\"count\":N,\"p50_us\":X,\"p99_us\":X,\n"
     "\"max_us\":X} (p50_us, p99_us, p999_us, max_us cover replies only). Scaling JSON:\n"
     "{\"handler_ms\":N,\"serial\":B,\"credit\":N,...,\"rounds\":[{\"replicas\":N,\n"
@@ -68,6 +75,12 @@ static const char s_usage[] =
     "  \"errors\":N,\"lost\":N,\"ok\":{..},\"failed\":{..},\"all\":{..},\"served\":[N,..],\n"
     "  \"spread\":{\"replicas_seen\":N,\"replicas\":N,\"min\":N,\"max\":N,\"mean\":X,\n"
     "  \"max_min_ratio\":X|null,\"max_dev_pct\":X}},\"nats\":{same}|null},...]}\n"
+    "Sizes JSON: {\"clients\":N,...,\"inflight_max_bytes\":N,\"rows\":[{\"size\":N,\n"
+    " \"window\":N,\"yard\":{\"rt_per_s\":X,\"mb_per_s\":X,\"p50_us\":X,\"p99_us\":X,\n"
+    " \"sent\":N,\"replies\":N,\"errors\":N,\"lost\":N},\"baseline\":{same}|null,\n"
+    " \"ratio\":X|null,\"broker\":{\"round_trips\":N,\"body_bytes_copied\":N,\n"
+    " \"body_frames_moved\":N,\"body_bytes_moved\":N,\"copied_per_rt\":X,\n"
+    " \"frames_moved_per_rt\":X,\"bytes_moved_per_rt\":X}|null},...]}\n"
     "Exit status: 0 measured, 1 the bus could not be measured, 2 usage.\n";
 
 typedef struct {
@@ -79,7 +92,10 @@ typedef struct {
     int list[YARD_BENCH_ROUNDS_MAX]; /* --replicas as given; nlist > 1: scaling rounds */
     int nlist;
     uint32_t handler_ms, fail_every;
-    int64_t credit; /* 0: not given */
+    int64_t credit;                     /* 0: not given */
+    size_t sizes[YARD_BENCH_SIZES_MAX]; /* --sizes; nsizes 0: not given */
+    int nsizes;
+    int window_asked; /* window: capped for the body size (yard__bench_sizes_window) */
 } s_opts_t;
 
 /* --replicas: N, or a list of N and A-B ranges ("1,2,4,8,16", "1-4,8"), each 1..1024, at
@@ -216,6 +232,10 @@ s_print_table(const s_opts_t *o, const char *endpoint, const yard_bench_result_t
     printf("yard bench: %d clients x window %d, %d %s, %zu-byte bodies, %g s per side, %s\n",
            o->clients, o->window, o->replicas, o->broker ? "(existing replicas)" : "replicas",
            o->size, o->duration_s, endpoint);
+    if (o->window < o->window_asked) {
+        printf("window capped from %d to %d: at most %u MiB of bodies in flight\n", o->window_asked,
+               o->window, YARD_BENCH_INFLIGHT_MAX >> 20);
+    }
     printf("%-16s %12s %10s %10s %10s %10s %10s %8s %6s\n", "path", "rt/s", "p50 us", "p99 us",
            "p99.9 us", "sent", "replies", "errors", "lost");
     s_print_row(o->broker ? "yard (existing)" : "yard broker", bus);
@@ -240,14 +260,23 @@ static int
 s_parse(int argc, char **argv, s_opts_t *o)
 {
     static const struct option longopts[] = {
-        {"clients", required_argument, NULL, 'c'}, {"replicas", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'},  {"duration", required_argument, NULL, 'd'},
-        {"size", required_argument, NULL, 's'},    {"json", no_argument, NULL, 'j'},
-        {"broker", required_argument, NULL, 'b'},  {"service", required_argument, NULL, 'S'},
-        {"baseline", no_argument, NULL, 'B'},      {"handler-ms", required_argument, NULL, 'H'},
-        {"credit", required_argument, NULL, 'k'},  {"fail-every", required_argument, NULL, 'F'},
-        {"no-nats", no_argument, NULL, 'N'},       {"serial", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"clients", required_argument, NULL, 'c'},
+        {"replicas", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},
+        {"duration", required_argument, NULL, 'd'},
+        {"size", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"broker", required_argument, NULL, 'b'},
+        {"service", required_argument, NULL, 'S'},
+        {"baseline", no_argument, NULL, 'B'},
+        {"handler-ms", required_argument, NULL, 'H'},
+        {"credit", required_argument, NULL, 'k'},
+        {"fail-every", required_argument, NULL, 'F'},
+        {"no-nats", no_argument, NULL, 'N'},
+        {"serial", no_argument, NULL, 'P'},
+        {"sizes", required_argument, NULL, 'Z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     *o = (s_opts_t){
         .clients = 4, .replicas = 4, .window = 64, .duration_s = 5, .size = 64, .nlist = 1};
@@ -257,6 +286,7 @@ s_parse(int argc, char **argv, s_opts_t *o)
     int ch;
     uint64_t v;
     char why[160];
+    bool size_given = false;
     while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         const char *what = NULL;
         switch (ch) {
@@ -289,8 +319,16 @@ s_parse(int argc, char **argv, s_opts_t *o)
             o->serial = true;
             break;
         case 's':
-            what = yard__parse_u64(optarg, 1, 1048576, &v) ? "--size: 1..1048576 bytes" : NULL;
+            what = yard__parse_u64(optarg, 1, YARD_BENCH_SIZE_MAX, &v) ? "--size: 1..1048576 bytes"
+                                                                       : NULL;
             o->size = (size_t)v;
+            size_given = true;
+            break;
+        case 'Z':
+            if (yard__bench_sizes_parse(optarg, o->sizes, &o->nsizes, why, sizeof why)) {
+                fprintf(stderr, S_WHO ": %s\n", why);
+                return -1;
+            }
             break;
         case 'j':
             o->json = true;
@@ -326,6 +364,11 @@ s_parse(int argc, char **argv, s_opts_t *o)
         fprintf(stderr, S_WHO ": --serial needs --handler-ms\n");
         return -1;
     }
+    if (o->nsizes && (size_given || own_echo)) {
+        fprintf(stderr, S_WHO ": --sizes runs the plain echo at each size: not with --size, "
+                              "--handler-ms, --credit, --fail-every or a --replicas list\n");
+        return -1;
+    }
     if (o->broker && own_echo) {
         fprintf(stderr, S_WHO ": --handler-ms, --credit, --fail-every and a --replicas list "
                               "shape the bench's own echo replicas: not with --broker\n");
@@ -335,6 +378,8 @@ s_parse(int argc, char **argv, s_opts_t *o)
         o->service = "echo";
         o->baseline = !own_echo; /* the raw proxy has no handler time or failures to match */
     }
+    o->window_asked = o->window; /* --sizes caps it for each row */
+    o->window = yard__bench_sizes_window(o->window, o->clients, o->size);
     return 0;
 }
 
@@ -348,6 +393,19 @@ yard__cmd_bench(int argc, char **argv)
     }
     if (!yard_log_enabled(YARD_LOG_DEBUG)) {
         yard_log_set_level(YARD_LOG_WARN); /* keep the runtime's info lines out of the figures */
+    }
+    if (o.nsizes) {
+        yard_bench_sizes_t sz = {.clients = o.clients,
+                                 .replicas = o.replicas,
+                                 .window = o.window_asked,
+                                 .duration_s = o.duration_s,
+                                 .nsizes = o.nsizes,
+                                 .json = o.json,
+                                 .baseline = o.baseline,
+                                 .broker = o.broker,
+                                 .service = o.service};
+        memcpy(sz.sizes, o.sizes, sizeof o.sizes);
+        return yard__bench_sizes(&sz);
     }
     if (o.nlist > 1 || o.handler_ms) {
         yard_bench_scale_t sc = {

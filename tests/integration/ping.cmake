@@ -8,3 +8,8 @@ add_dependencies(test_yard_ping yard_cli yard-broker yard-actor) # the test runs
 yard_add_test(NAME test_yard_bench_scale SOURCES test_yard_bench_scale.c
               LABELS integration TIMEOUT 180)
 add_dependencies(test_yard_bench_scale yard_cli) # the test runs yard
+# `yard bench --sizes`: bad lists, a row per body size, the broker's body counters (inline
+# 64-byte bodies copied, 1 MiB frames moved and never copied), the window cap for large bodies.
+yard_add_test(NAME test_yard_bench_sizes SOURCES test_yard_bench_sizes.c
+              LABELS integration TIMEOUT 180)
+add_dependencies(test_yard_bench_sizes yard_cli) # the test runs yard
