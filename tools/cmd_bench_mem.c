@@ -29,8 +29,8 @@ int yard__cmd_bench_mem(int argc, char **argv); /* called by yard.c */
     "  Starts yard-broker, then a raw ZeroMQ proxy (yard-bench-proxy), each as its own\n"          \
     "  process, and reads its RSS (/proc/PID/status) idle, with N peers connected and\n"           \
     "  answered (default 1000, at most 20000: half clients, half replicas), and after they\n"      \
-    "  left. Each reading waits MS milliseconds first (default 3000). Needs about 3 file\n"        \
-    "  descriptors per peer; the soft limit is raised as far as the hard one allows.\n"
+    "  left. Each reading waits MS milliseconds first (default 3000). Needs 2 file\n"              \
+    "  descriptors per peer here: the soft limit is raised to that when the hard one allows.\n"
 
 typedef struct {
     yard_mem_sample_t idle, peers, after;
