@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,7 +69,8 @@ yard__mem_sample(int pid, yard_mem_sample_t *out)
     return out->rss_kib < 0 ? -1 : 0; /* a zombie has no VmRSS */
 }
 
-/* Whether pid has a TCP socket listening on port (its /proc/PID/net/tcp, IPv4). */
+/* Whether a TCP socket listens on port in pid's network namespace (/proc/PID/net/tcp, IPv4):
+ * the port was free a moment before pid was started to bind it, so the socket is pid's. */
 static bool
 s_listening(int pid, int port)
 {
@@ -141,6 +143,7 @@ s_exec(const yard_mem_server_t *s, const char *program, int max_peers)
         close(fd);
     }
     s_clear_yard_env();
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* a killed `yard` leaves no server behind */
     char peers[32];
     snprintf(peers, sizeof peers, "%d", max_peers);
     if (s->kind == YARD_MEM_BROKER) {
