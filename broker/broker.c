@@ -243,6 +243,7 @@ yard_broker_destroy(yard_broker_t **self_p)
     if (b->own_ctx && b->ctx) {
         zmq_ctx_term(b->ctx);
     }
+    yard__out_fini(b);
     yard__peers_fini(b);
     yard__map_fini(&b->peer_map);
     yard__services_fini(b);
@@ -354,7 +355,7 @@ s_on_disconnect(yard_broker_t *b, yard__peer_t *p)
 }
 
 static void
-s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
+s_handle_one(yard_broker_t *b, zmq_msg_t *f, int n)
 {
     const void *rid = zmq_msg_data(&f[0]);
     size_t len = zmq_msg_size(&f[0]);
@@ -399,13 +400,70 @@ s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
     case YARD_CMD_DRAIN:
         yard__on_drain(b, p);
         break;
+    case YARD_CMD_BATCH:
+        break; /* never here: s_handle unpacks batches, and their readers refuse one inside */
     }
+}
+
+/* A BATCH: each message in it is handled as if it had come alone (its own routing-id copy
+ * and head frame), in order; a malformed tail is a protocol fault and what came before it
+ * stands. */
+static void
+s_handle_batch(yard_broker_t *b, zmq_msg_t *f, int n)
+{
+    const void *rid = zmq_msg_data(&f[0]);
+    size_t len = zmq_msg_size(&f[0]);
+    yard__peer_t *p = yard__peer_find(b, rid, len);
+    const char *why = NULL;
+    yard_batch_reader_t rd;
+    if (n != 2) {
+        yard__fault(b, rid, len, p, YARD__F_FRAMES, "a BATCH is one frame", YARD_E_BAD_REQUEST, 0);
+        return;
+    }
+    if (yard_batch_reader_init(&rd, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &why) != 0) {
+        yard__fault(b, rid, len, p, YARD__F_PROTOCOL, why, YARD_E_PROTOCOL, 0);
+        return;
+    }
+    b->counters[YARD__C_BATCHES_IN]++;
+    const void *msg;
+    size_t size;
+    int rc;
+    while ((rc = yard_batch_next(&rd, &msg, &size, &why)) == 1) {
+        zmq_msg_t e[S_MAX_PARTS];
+        for (int k = 0; k < S_MAX_PARTS; k++) {
+            zmq_msg_init(&e[k]);
+        }
+        zmq_msg_copy(&e[0], &f[0]);
+        if (zmq_msg_init_size(&e[1], size) != 0) {
+            abort();
+        }
+        memcpy(zmq_msg_data(&e[1]), msg, size);
+        s_handle_one(b, e, 2);
+        for (int k = 0; k < S_MAX_PARTS; k++) {
+            zmq_msg_close(&e[k]);
+        }
+    }
+    if (rc < 0) {
+        yard__fault(b, rid, len, yard__peer_find(b, rid, len), YARD__F_PROTOCOL, why,
+                    YARD_E_PROTOCOL, 0);
+    }
+}
+
+static void
+s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
+{
+    if (n >= 2 && yard_batch_is(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]))) {
+        s_handle_batch(b, f, n);
+        return;
+    }
+    s_handle_one(b, f, n);
 }
 
 void
 yard__handle(yard_broker_t *b, zmq_msg_t *f, int n)
 {
     s_handle(b, f, n);
+    yard__flush(b);
 }
 
 /* --- the loop --------------------------------------------------------------------------- */
@@ -520,7 +578,9 @@ s_loop(void *arg)
             yard__monitor_read(b);
         }
         s_timers(b);
+        yard__flush(b); /* the end of the turn: one frame per peer it wrote to */
     }
     yard__shutdown_requests(b);
+    yard__flush(b);
     return NULL;
 }

@@ -13,6 +13,7 @@
 #ifndef YARD_BROKER_PRIV_H
 #define YARD_BROKER_PRIV_H
 
+#include "yard/batch.h"
 #include "yard/broker.h"
 #include "yard/wire.h"
 
@@ -227,7 +228,8 @@ typedef enum {
     X(TRIMS, "memory_trims")                                                                       \
     X(BODY_BYTES_COPIED, "body_bytes_copied")                                                      \
     X(BODY_FRAMES_MOVED, "body_frames_moved")                                                      \
-    X(BODY_BYTES_MOVED, "body_bytes_moved")
+    X(BODY_BYTES_MOVED, "body_bytes_moved")                                                        \
+    X(BATCHES_IN, "batches_in")
 typedef enum {
 #define YARD__X(n, s) YARD__C_##n,
     YARD__COUNTERS(YARD__X)
@@ -271,6 +273,14 @@ void yard__keydir_destroy(yard__keydir_t **k_p);
 bool yard__perm_allows(yard_broker_t *b, zmq_msg_t *f, yard_cmd_t cmd, const yard_header_t *h);
 
 /* --- the broker ------------------------------------------------------------------------- */
+/* send.c: what one turn of the loop sends to one peer, sent as one frame at its end. */
+#define YARD__OUT_SLOTS 64
+typedef struct {
+    uint8_t rid[255]; /* ZeroMQ's longest routing id */
+    uint8_t rid_len;
+    yard_batch_t batch;
+} yard__out_t;
+
 struct yard_broker {
     yard_broker_opts_t o;
     void *ctx;
@@ -295,7 +305,10 @@ struct yard_broker {
     yard__peer_t **subscribers;
     uint32_t nsubscribers, subscribers_cap;
     uint64_t counters[YARD__C_MAX_];
-    uint64_t sends; /* messages written to the ROUTER; tells the loop it must recheck it */
+    uint64_t sends;   /* messages written to the ROUTER; tells the loop it must recheck it */
+    yard__out_t *out; /* YARD__OUT_SLOTS batches, one per peer written to this turn */
+    uint32_t nout;
+    bool flushing;
     uint64_t faults[YARD__F_MAX_];
     uint64_t errors_sent[YARD__ERR_CODES];
     uint8_t logged_anon[8192]; /* bitset: (rid hash, fault) already logged */
@@ -350,11 +363,19 @@ void yard__grow(void **arr, uint32_t *cap, uint32_t need, size_t elem);
  * sockets. Runs on the loop's thread only. */
 void yard__handle(yard_broker_t *b, zmq_msg_t *f, int n);
 
-/* send.c: every send is non-blocking; returns 0, YARD_E_UNREACHABLE (peer gone) or
- * YARD_E_OVERLOADED (its pipe is full) or YARD_E_TOO_LARGE (header does not encode). On
- * success *body (may be NULL) has been moved; on failure the caller still owns it. */
+/* send.c: every send is non-blocking. A message that fits one frame joins its peer's batch
+ * for this turn (yard__flush sends them); one with a large body is sent at once, after that
+ * peer's batch. Returns 0, or for a message sent at once YARD_E_UNREACHABLE (peer gone),
+ * YARD_E_OVERLOADED (its pipe is full), and YARD_E_TOO_LARGE when the header does not
+ * encode. On success *body (may be NULL) has been moved (a small one copied and closed); on
+ * failure the caller still owns it. A batch that cannot be sent at the flush is counted; a
+ * replica found gone then is handled as dead (yard__peer_gone). */
 int yard__send(yard_broker_t *b, const void *rid, size_t rid_len, yard_cmd_t cmd,
                const yard_header_t *h, zmq_msg_t *body);
+/* The end of a turn: sends every peer's batch, one frame each. */
+void yard__flush(yard_broker_t *b);
+/* Frees the batches' memory (at destroy). */
+void yard__out_fini(yard_broker_t *b);
 void yard__send_error(yard_broker_t *b, const void *rid, size_t rid_len, uint64_t id, int err,
                       const char *text);
 /* A head frame whose prefix did not parse (why): a YD/1 peer is answered ERROR PROTOCOL in

@@ -54,7 +54,7 @@ static const yard_program_def_t s_program = {
     .name = "yard-broker",
     .component = "broker",
     .usage = "usage: yard-broker [--config FILE] [--<option> VALUE]...\n"
-             "Routes YD/2 requests, sends and publications between Switchyard peers.\n\n"
+             "Routes YD/3 requests, sends and publications between Switchyard peers.\n\n"
              "  --config FILE   YAML config file (or YARD_CONFIG)\n"
              "  --no-tap        the same as --tap false\n"
              "  --help          this text\n",

@@ -73,6 +73,9 @@ s_replica_free(yard__rt_replica_t *rep)
     for (int i = 0; i < 3; i++) {
         zmq_msg_close(&rep->frames[i]);
     }
+    for (size_t k = 0; rep->links && k < rep->actor->n_endpoints; k++) {
+        yard__link_fini(&rep->links[k].io);
+    }
     free(rep->links);
     free(rep->credit);
     yard__pubbuf_clear(&rep->pubs);
@@ -333,6 +336,9 @@ yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
         rep->actor = a;
         rep->index = (int)i;
         rep->links = yard__xcalloc(a->n_endpoints, sizeof *rep->links);
+        for (size_t k = 0; k < a->n_endpoints; k++) {
+            yard__link_init(&rep->links[k].io);
+        }
         rep->credit = yard__xcalloc(a->n_endpoints, sizeof *rep->credit);
         yard__credit_init(rep->credit, a->n_endpoints, a->credit);
         rep->mbox = yard__mailbox_new(true);

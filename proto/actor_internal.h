@@ -12,6 +12,7 @@
 #define YARD_ACTOR_INTERNAL_H
 
 #include "actor_credit.h"
+#include "link_internal.h"
 #include "pubbuf_internal.h"
 #include "yard/actor.h"
 
@@ -118,6 +119,7 @@ typedef struct {
      * has been read until empty since it was opened. */
     uint64_t sends, sends_at_drain;
     bool mon_dirty;
+    yard__link_t io; /* what this turn sends, batched; a batch being read */
 } yard__rt_link_t;
 
 struct yard__rt_replica {

@@ -51,8 +51,20 @@ s_link_send(yard__rt_link_t *l, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_
         return;
     }
     l->sends++;
-    if (yard__bus_send(l->sock, cmd, h, body) == 0) {
+    /* Batched: the loop flushes every link before it waits (s_flush). */
+    if (yard__link_send(&l->io, l->sock, true, cmd, h, body) == 0) {
         l->last_send = yard__clock_ms();
+    }
+}
+
+static void
+s_flush(yard__rt_replica_t *rep)
+{
+    for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
+        yard__rt_link_t *l = &rep->links[i];
+        if (l->sock) {
+            yard__link_flush(&l->io, l->sock);
+        }
     }
 }
 
@@ -87,6 +99,10 @@ s_forget(yard__rt_replica_t *rep, yard__rt_link_t *l)
 static void
 s_link_close(yard__rt_link_t *l)
 {
+    if (l->sock) {
+        yard__link_flush(&l->io, l->sock); /* a DISCONNECT among them; linger delivers it */
+    }
+    yard__link_reset(&l->io);
     yard__bus_close(&l->sock, &l->mon);
     l->connected = false;
 }
@@ -150,8 +166,11 @@ s_send_publication(void *arg, const char *subject, const void *body, size_t size
 {
     yard__rt_link_t *l = arg;
     yard_header_t h = {.service = yard_str(subject)};
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    yard__msg_set_bytes(&m, body, size);
     l->sends++;
-    int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
+    int rc = yard__link_send(&l->io, l->sock, true, YARD_CMD_PUBLISH, &h, &m);
     if (rc == 0) {
         l->last_send = yard__clock_ms();
     }
@@ -315,11 +334,12 @@ static void
 s_recv_link(yard__rt_replica_t *rep, int link)
 {
     yard__rt_link_t *l = &rep->links[link];
-    for (int i = 0; i < S_RECV_BATCH && l->sock; i++) {
+    /* A batch is read to its end: the socket no longer announces what is left of it. */
+    for (int i = 0; (i < S_RECV_BATCH || yard__link_reading(&l->io)) && l->sock; i++) {
         yard_cmd_t cmd;
         yard_header_t h;
         uint64_t sends = l->sends;
-        int n = yard__bus_recv(l->sock, rep->frames, rep->codec, &cmd, &h);
+        int n = yard__link_recv(&l->io, l->sock, rep->frames, rep->codec, &cmd, &h);
         if (n == 0) {
             l->sends_at_drain = sends;
             return;
@@ -517,6 +537,7 @@ yard__rt_run(yard__rt_replica_t *rep)
             used += yard__ctx_prepare(ctx, items + used, YARD_WAIT_MAX - used, &wake);
         }
         long wait = wake <= now ? 0 : wake - now > 1000 ? 1000 : (long)(wake - now);
+        s_flush(rep); /* the end of the turn: what it sent leaves, one frame per broker */
         yard_wait(items, used, wait);
         mbox_ready = items[2 * n].readable;
         if (ctx->n_prepared) {

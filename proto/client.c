@@ -72,34 +72,12 @@ s_encode_request(yard_cmd_t cmd, const char *service, const yard_call_opts_t *op
 
 /* Sends an encoded head frame and the body. keep: a reference to the body is sent and body
  * stays (an idempotent call may be re-sent); otherwise body is moved out and left empty. */
-int
-yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body,
-                          bool keep, int64_t now)
+/* A body over the inline limit: its own frame, after what the link has batched. */
+static int
+s_send_two_frames(yard__clink_t *l, const void *head, size_t hlen, zmq_msg_t *body, bool keep)
 {
-    yard__clink_t *l = yard__client_link(self);
-    if (!l->sock) {
-        return YARD_E_OVERLOADED;
-    }
-    size_t size = zmq_msg_size(body);
-    if (size <= YARD_WIRE_INLINE_MAX) {
-        /* One frame: the body after the header (libzmq's cost is per frame). */
-        uint8_t frame[YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX];
-        memcpy(frame, head, hlen);
-        if (size) {
-            memcpy(frame + hlen, zmq_msg_data(body), size);
-        }
-        if (zmq_send(l->sock, frame, hlen + size, ZMQ_DONTWAIT) < 0) {
-            return YARD_E_OVERLOADED;
-        }
-        if (!keep) {
-            zmq_msg_close(body);
-            zmq_msg_init(body);
-        }
-        l->last_send = now;
-        l->sends++;
-        return 0;
-    }
-    if (zmq_send(l->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    if (yard__link_flush(&l->io, l->sock) != 0 ||
+        zmq_send(l->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         return YARD_E_OVERLOADED;
     }
     zmq_msg_t out;
@@ -112,9 +90,69 @@ yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zm
     if (zmq_msg_send(&out, l->sock, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close(&out);
     }
-    l->last_send = now;
-    l->sends++;
     return 0;
+}
+
+int
+yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body,
+                          bool keep, int64_t now)
+{
+    yard__clink_t *l = yard__client_link(self);
+    if (!l->sock) {
+        return YARD_E_OVERLOADED;
+    }
+    size_t size = zmq_msg_size(body);
+    int rc;
+    if (size <= YARD_WIRE_INLINE_MAX) {
+        /* One frame: the body after the header (libzmq's cost is per frame). */
+        uint8_t frame[YARD_WIRE_HEADER_MAX + YARD_WIRE_INLINE_MAX];
+        memcpy(frame, head, hlen);
+        if (size) {
+            memcpy(frame + hlen, zmq_msg_data(body), size);
+        }
+        rc = yard__link_send_frame(&l->io, l->sock, self->corked > 0, frame, hlen + size);
+        if (rc == 0 && !keep) {
+            zmq_msg_close(body);
+            zmq_msg_init(body);
+        }
+    } else {
+        rc = s_send_two_frames(l, head, hlen, body, keep);
+    }
+    if (rc == 0) {
+        l->last_send = now;
+        l->sends++;
+    }
+    return rc;
+}
+
+int
+yard__client_link_send(yard_client_t *self, size_t i, yard_cmd_t cmd, const yard_header_t *h,
+                       zmq_msg_t *body)
+{
+    yard__clink_t *l = &self->links[i];
+    if (!l->sock) {
+        if (body) {
+            zmq_msg_close(body);
+        }
+        return YARD_E_OVERLOADED;
+    }
+    l->sends++;
+    int rc = yard__link_send(&l->io, l->sock, self->corked > 0, cmd, h, body);
+    if (rc == 0) {
+        l->last_send = yard__clock_ms();
+    }
+    return rc;
+}
+
+void
+yard__client_flush(yard_client_t *self)
+{
+    for (size_t i = 0; i < self->n_endpoints; i++) {
+        yard__clink_t *l = &self->links[i];
+        if (l->sock) {
+            yard__link_flush(&l->io, l->sock);
+        }
+    }
 }
 
 static void
@@ -296,11 +334,11 @@ s_recv_link(yard_client_t *self, size_t li)
     bool got = false;
     /* A callback may fail over, which closes and reopens sockets: look the socket up again
      * each time round. */
-    for (int i = 0; i < S_RECV_BATCH && l->sock; i++) {
+    for (int i = 0; (i < S_RECV_BATCH || yard__link_reading(&l->io)) && l->sock; i++) {
         yard_cmd_t cmd;
         yard_header_t h;
         uint64_t sends = l->sends;
-        int n = yard__bus_recv(l->sock, self->frames, self->codec, &cmd, &h);
+        int n = yard__link_recv(&l->io, l->sock, self->frames, self->codec, &cmd, &h);
         if (n == 0) {
             l->sends_at_drain = sends;
             break;
@@ -309,7 +347,7 @@ s_recv_link(yard_client_t *self, size_t li)
         if (n > 0) {
             ran += s_handle(self, li, cmd, &h, &self->frames[1]);
         }
-        if (i + 1 == S_RECV_BATCH) {
+        if (i + 1 >= S_RECV_BATCH) {
             l->sends_at_drain = l->sends - 1; /* not drained: make the wait ask */
         }
     }
@@ -363,9 +401,8 @@ s_link_timers(yard_client_t *self, size_t i, int64_t now)
     }
     if (now >= s_heartbeat_due(self, l)) {
         yard_header_t h = {.heartbeat_ms = self->heartbeat_ms};
-        yard__bus_send(l->sock, YARD_CMD_HEARTBEAT, &h, NULL);
+        yard__client_link_send(self, i, YARD_CMD_HEARTBEAT, &h, NULL);
         l->last_send = l->last_heartbeat = now;
-        l->sends++;
     }
     return 0;
 }
@@ -465,12 +502,16 @@ s_dispatch(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
     }
     int64_t until = timeout_ms < 0 ? YARD__CLIENT_NEVER : yard__clock_ms() + timeout_ms;
     bool mon_ready[YARD__CLIENT_LINKS_MAX] = {false};
+    /* What the callbacks of a turn send leaves together, before the wait or the return. */
+    self->corked++;
     for (;;) {
         int ran = s_recv_all(self);
         ran += s_monitors(self, mon_ready);
         int64_t now = yard__clock_ms();
         ran += s_timers(self, now);
+        yard__client_flush(self);
         if (ran > 0 || now >= until) {
+            self->corked--;
             return ran;
         }
         int64_t wake = s_next_wake(self);
@@ -486,6 +527,7 @@ s_dispatch(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
         items[n] = (yard_wait_item_t){.fd = fd};
         int rc = yard_wait(items, n + 1, wait);
         if (rc == YARD_E_SHUTDOWN) {
+            self->corked--;
             return rc;
         }
         for (size_t i = 0; i < self->n_endpoints; i++) {
@@ -493,6 +535,7 @@ s_dispatch(yard_client_t *self, int timeout_ms, int fd, bool *fd_ready)
         }
         if (fd >= 0 && items[n].readable) {
             *fd_ready = true;
+            self->corked--;
             return 0;
         }
     }
@@ -527,8 +570,8 @@ yard_client_cork(yard_client_t *self)
 void
 yard_client_uncork(yard_client_t *self)
 {
-    if (self && self->corked > 0) {
-        self->corked--;
+    if (self && self->corked > 0 && --self->corked == 0) {
+        yard__client_flush(self);
     }
 }
 
@@ -666,6 +709,9 @@ yard_client_new(const char *endpoints, const yard_client_opts_t *opts, yard_clie
     }
     if (rc == 0) {
         self->links = yard__xcalloc(self->n_endpoints, sizeof *self->links);
+        for (size_t i = 0; i < self->n_endpoints; i++) {
+            yard__link_init(&self->links[i].io);
+        }
         self->current = opts && opts->in_order ? 0 : s_random_start(self, self->n_endpoints);
         self->ctx = opts && opts->zmq_context ? opts->zmq_context : NULL;
         if (!self->ctx) {
@@ -701,7 +747,11 @@ yard_client_destroy(yard_client_t **self_p)
         }
     }
     for (size_t i = 0; self->links && i < self->n_endpoints; i++) {
+        if (self->links[i].sock) {
+            yard__link_flush(&self->links[i].io, self->links[i].sock);
+        }
         yard__client_link_close(self, i);
+        yard__link_fini(&self->links[i].io);
     }
     free(self->links);
     yard__pubbuf_clear(&self->pubs);

@@ -17,6 +17,7 @@ yard__client_link_close(yard_client_t *self, size_t i)
 {
     yard__clink_t *l = &self->links[i];
     yard__bus_close(&l->sock, &l->mon);
+    yard__link_reset(&l->io); /* what it batched or was reading belonged to that socket */
     l->up = false;
 }
 
@@ -58,10 +59,11 @@ yard__client_send_pub(void *arg, const char *subject, const void *body, size_t s
     yard_client_t *self = arg;
     yard__clink_t *l = yard__client_link(self);
     yard_header_t h = {.service = yard_str(subject)};
-    int rc = yard__bus_send_bytes(l->sock, YARD_CMD_PUBLISH, &h, body, size);
-    l->sends++;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    yard__msg_set_bytes(&m, body, size);
+    int rc = yard__client_link_send(self, self->current, YARD_CMD_PUBLISH, &h, &m);
     if (rc == 0) {
-        l->last_send = yard__clock_ms();
         l->published = true; /* its broker must answer something soon: see s_outstanding */
     }
     return rc;

@@ -9,6 +9,7 @@
 #ifndef YARD_CLIENT_INTERNAL_H
 #define YARD_CLIENT_INTERNAL_H
 
+#include "link_internal.h"
 #include "msg_internal.h"
 #include "pubbuf_internal.h"
 #include "yard/client.h"
@@ -62,6 +63,7 @@ typedef struct {
      * to since the last receive that found it empty; the monitor until first drained. */
     uint64_t sends, sends_at_drain;
     bool mon_dirty;
+    yard__link_t io; /* its batch of sends while the client is corked; a batch being read */
 } yard__clink_t;
 
 struct yard_client {
@@ -99,6 +101,14 @@ yard__client_link(yard_client_t *self)
  * stays (an idempotent call may be re-sent); otherwise body is moved out and left empty. */
 int yard__client_send_encoded(yard_client_t *self, const void *head, size_t hlen, zmq_msg_t *body,
                               bool keep, int64_t now);
+
+/* Sends one message on link i (body may be NULL; consumed): batched while the client is
+ * corked. Counts the send; sets last_send when it went. Returns 0 or an error. */
+int yard__client_link_send(yard_client_t *self, size_t i, yard_cmd_t cmd, const yard_header_t *h,
+                           zmq_msg_t *body);
+
+/* Sends what every link's batch holds. */
+void yard__client_flush(yard_client_t *self);
 
 /* Starts the silence clock when nothing was outstanding before. */
 void yard__client_note_activity_start(yard_client_t *self, int64_t now);

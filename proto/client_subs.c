@@ -26,10 +26,7 @@ s_send_pattern(yard_client_t *self, size_t i, yard_cmd_t cmd, const char *patter
      * subscription with us: without it the broker assumed its own, and a client heartbeating
      * more slowly than that lost its subscriptions between heartbeats. */
     yard_header_t h = {.service = yard_str(pattern), .heartbeat_ms = self->heartbeat_ms};
-    l->sends++;
-    if (yard__bus_send(l->sock, cmd, &h, NULL) == 0) {
-        l->last_send = yard__clock_ms();
-    }
+    yard__client_link_send(self, i, cmd, &h, NULL);
 }
 
 static void

@@ -234,46 +234,6 @@ yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *bo
     return 0;
 }
 
-int
-yard__bus_recv(void *sock, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t *cmd, yard_header_t *h)
-{
-    if (zmq_msg_recv(&f[0], sock, ZMQ_DONTWAIT) < 0) {
-        return 0;
-    }
-    int n = 1;
-    zmq_msg_close(&f[1]);
-    zmq_msg_init(&f[1]);
-    if (zmq_msg_more(&f[0])) {
-        zmq_msg_recv(&f[1], sock, 0);
-        n = 2;
-        for (bool more = zmq_msg_more(&f[1]); more; n++) { /* extra frames: drop them */
-            zmq_msg_t extra;
-            zmq_msg_init(&extra);
-            zmq_msg_recv(&extra, sock, 0);
-            more = zmq_msg_more(&extra);
-            zmq_msg_close(&extra);
-        }
-    }
-    const char *why = NULL;
-    if (n > 2) {
-        why = "more than 2 frames";
-    } else if (yard_wire_decode(codec, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), cmd, h, &why)) {
-        /* why was set by the codec */
-    } else {
-        int in = yard_wire_inline(*cmd, n, h, &why);
-        if (in == 1) { /* the body frame the rest of the code expects */
-            yard__msg_set_bytes(&f[1], h->inline_body, h->inline_len);
-            return 2;
-        }
-        if (in == 0) {
-            return n;
-        }
-    }
-    yard_log(YARD_LOG_WARN, "malformed message from broker", YF_STR("why", why),
-             YF_INT("frames", n));
-    return -1;
-}
-
 void
 yard__msg_set_bytes(zmq_msg_t *m, const void *data, size_t size)
 {
@@ -285,20 +245,6 @@ yard__msg_set_bytes(zmq_msg_t *m, const void *data, size_t size)
     if (size) {
         memcpy(zmq_msg_data(m), data, size);
     }
-}
-
-int
-yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
-                     size_t size)
-{
-    zmq_msg_t m;
-    if (zmq_msg_init_size(&m, size) != 0) {
-        abort();
-    }
-    if (size) {
-        memcpy(zmq_msg_data(&m), body, size);
-    }
-    return yard__bus_send(sock, cmd, h, &m);
 }
 
 static atomic_uint_fast64_t s_monitor_seq;

@@ -1,5 +1,5 @@
 /* Private to libyard: the message's layout and the helpers that the client and the actor
- * runtime share (the monotonic clock, sending one YD/2 message). A yard_msg_t can live
+ * runtime share (the monotonic clock, sending one YD/3 message). A yard_msg_t can live
  * embedded in its owner and be refilled many times: its string arena and header array keep
  * their capacity, and the body is a zmq_msg_t moved in from the socket, so delivering a reply
  * to a callback costs no heap allocation in steady state. */
@@ -47,26 +47,14 @@ bool yard__msg_has_details(const yard_msg_t *m);
 /* Milliseconds on a monotonic clock. */
 int64_t yard__clock_ms(void);
 
-/* Sends one YD/2 message: command, header, and the body when body is not NULL (inline in the
+/* Sends one YD/3 message: command, header, and the body when body is not NULL (inline in the
  * head frame when small, else its own frame; consumed on success and on failure). Never
  * blocks. Returns 0, YARD_E_TOO_LARGE when
  * the header does not encode, or YARD_E_OVERLOADED when the socket would block. */
 int yard__bus_send(void *sock, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_t *body);
 
-/* Receives one message from a broker socket into f[0] (head) and f[1] (body; empty when
- * absent) and decodes the head. Returns 2 for a message with a body (an inline body is
- * copied into f[1]), 1 for one without, with *cmd and *h set (h borrows f[0] and codec), 0
- * when nothing is waiting, or -1 for a malformed message, which has been logged and
- * dropped. */
-int yard__bus_recv(void *sock, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t *cmd,
-                   yard_header_t *h);
-
 /* Makes *m (initialised) a message holding a copy of size bytes. */
 void yard__msg_set_bytes(zmq_msg_t *m, const void *data, size_t size);
-
-/* Like yard__bus_send with a body copied from bytes. */
-int yard__bus_send_bytes(void *sock, yard_cmd_t cmd, const yard_header_t *h, const void *body,
-                         size_t size);
 
 /* A zmq_socket_monitor on sock for CONNECTED, DISCONNECTED and failed handshakes (each kind
  * of failure logged once per process, naming the CURVE setting to check), read through a PAIR

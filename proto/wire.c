@@ -1,4 +1,4 @@
-/* The YD/2 codec. Decoding uses msgpack-c's unpacker over a zone that is reset, not freed,
+/* The YD/3 codec. Decoding uses msgpack-c's unpacker over a zone that is reset, not freed,
  * between messages, so a steady stream of headers costs no heap allocation after warm-up.
  * msgpack_unpack() leaves str objects pointing into the input, which is what makes the
  * decoded header zero-copy. Encoding packs into the caller's fixed buffer. */
@@ -49,6 +49,7 @@ static const char *const s_cmd_names[] = {
     [YARD_CMD_DISCONNECT] = "DISCONNECT",
     [YARD_CMD_ERROR] = "ERROR",
     [YARD_CMD_DRAIN] = "DRAIN",
+    [YARD_CMD_BATCH] = "BATCH",
 };
 
 const char *
@@ -73,9 +74,11 @@ yard_wire_parse_command(const void *data, size_t size, yard_cmd_t *cmd, const ch
         return YARD_E_PROTOCOL;
     }
     if (b[2] != YARD_WIRE_VERSION) {
-        *why = b[2] == 1 ? "the peer speaks protocol YD/1, this one YD/2: upgrade libyard on "
-                           "both sides"
-                         : "unsupported protocol version";
+        *why = b[2] == 1   ? "the peer speaks protocol YD/1, this one YD/3: upgrade libyard on "
+                             "both sides"
+               : b[2] == 2 ? "the peer speaks protocol YD/2, this one YD/3: upgrade libyard on "
+                             "both sides"
+                           : "unsupported protocol version";
         return YARD_E_PROTOCOL;
     }
     if (b[3] < 1 || b[3] > YARD_CMD_MAX_) {

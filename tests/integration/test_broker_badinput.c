@@ -69,16 +69,16 @@ s_heads_init(void)
     const uint8_t *good = hdr + 4;
     size_t good_len = (size_t)n - 4;
     s_head(H_BAD_SIG, "XD\x01\x02", good, good_len);
-    s_head(H_BAD_VERSION, "YD\x03\x02", good, good_len);
-    s_head(H_BAD_CMD, "YD\x02\x63", good, good_len);
-    s_head(H_REQ, "YD\x02\x02", good, good_len);
-    s_head(H_TRUNCATED, "YD\x02\x02", "\x82\x01", 2);
-    s_head(H_NOT_MAP, "YD\x02\x02", "\x93\x01\x02\x03", 4);
-    s_head(H_WRONG_TYPE, "YD\x02\x02", "\x82\x01\x01\x02\x05", 5);
+    s_head(H_BAD_VERSION, "YD\x04\x02", good, good_len);
+    s_head(H_BAD_CMD, "YD\x03\x63", good, good_len);
+    s_head(H_REQ, "YD\x03\x02", good, good_len);
+    s_head(H_TRUNCATED, "YD\x03\x02", "\x82\x01", 2);
+    s_head(H_NOT_MAP, "YD\x03\x02", "\x93\x01\x02\x03", 4);
+    s_head(H_WRONG_TYPE, "YD\x03\x02", "\x82\x01\x01\x02\x05", 5);
     uint8_t trail[64];
     memcpy(trail, good, good_len);
     memcpy(trail + good_len, "zz", 2); /* an inline body, and then a body frame too */
-    s_head(H_REQ_TRAIL, "YD\x02\x02", trail, good_len + 2);
+    s_head(H_REQ_TRAIL, "YD\x03\x02", trail, good_len + 2);
     yard_header_t noid = {.service = yard_str("echo")};
     n = yard_wire_encode(YARD_CMD_REQUEST, &noid, s_heads[H_NO_ID].bytes, 128);
     assert_true(n > 0);
@@ -88,7 +88,7 @@ s_heads_init(void)
     assert_true(n > 0);
     s_heads[H_REPLY_UNKNOWN].len = (size_t)n;
     memset(s_big, 0x80, sizeof s_big);
-    memcpy(s_big, "YD\x02\x02", 4);
+    memcpy(s_big, "YD\x03\x02", 4);
 }
 
 #define HEAD(k) s_heads[k].bytes
@@ -210,9 +210,9 @@ test_bad_field_answer_names_request_and_field(void **state)
     tb_start(&env, NULL);
     void *client = tb_peer(&env);
     /* {1: 77, 2: "echo", 4: 2^32} and {4: -1, 2: "echo", 1: 78} */
-    const uint8_t over[] = {'Y', 'D',  2,    2, 0x83, 0x01, 77, 0x02, 0xa4, 'e', 'c', 'h',
+    const uint8_t over[] = {'Y', 'D',  3,    2, 0x83, 0x01, 77, 0x02, 0xa4, 'e', 'c', 'h',
                             'o', 0x04, 0xcf, 0, 0,    0,    1,  0,    0,    0,   0};
-    const uint8_t negative[] = {'Y',  'D', 2,   2,   0x83, 0x04, 0xff, 0x02,
+    const uint8_t negative[] = {'Y',  'D', 3,   2,   0x83, 0x04, 0xff, 0x02,
                                 0xa4, 'e', 'c', 'h', 'o',  0x01, 78};
     const void *frames[2][2] = {{over, "x"}, {negative, "x"}};
     const size_t sizes[2][2] = {{sizeof over, 1}, {sizeof negative, 1}};
@@ -298,7 +298,7 @@ test_a_yd1_peer_is_refused_in_yd1(void **state)
     const char *why = NULL;
     assert_int_equal(yard_wire_decode(env.codec, got, zmq_msg_size(&m), &cmd, &e, &why), 0);
     assert_int_equal(e.error, yard_err_to_wire(YARD_E_PROTOCOL));
-    assert_non_null(strstr(e.error_text.ptr, "YD/1, this one YD/2"));
+    assert_non_null(strstr(e.error_text.ptr, "YD/1, this one YD/3"));
     zmq_msg_close(&m);
     zmq_close(peer);
     tb_stop(&env);

@@ -2,6 +2,7 @@
 #include "test_broker_util.h"
 #include "fixture.h"
 #include "harness.h"
+#include "yard/batch.h"
 #include "yard/error.h"
 
 #include <msgpack.h>
@@ -27,9 +28,12 @@ tb_start(tb_env_t *env, yard_broker_opts_t *opts)
     snprintf(env->endpoint, sizeof env->endpoint, "%s", yh_endpoint(port));
 }
 
+static void s_pending_clear(void);
+
 void
 tb_stop(tb_env_t *env)
 {
+    s_pending_clear();
     yard_broker_destroy(&env->broker);
     yard_codec_destroy(&env->codec);
     zmq_ctx_term(env->ctx);
@@ -72,21 +76,94 @@ tb_msg_close(tb_msg_t *m)
     memset(m, 0, sizeof *m);
 }
 
+/* The broker batches what one turn sends to a peer (yard/batch.h): a BATCH received on a
+ * socket is handed out one message per tb_recv, as if each had come alone. */
+#define S_PENDING 32
+static struct {
+    void *sock;
+    zmq_msg_t frame;
+    yard_batch_reader_t rd;
+} s_pending[S_PENDING];
+
+static void
+s_pending_clear(void)
+{
+    for (int i = 0; i < S_PENDING; i++) {
+        if (s_pending[i].sock) {
+            zmq_msg_close(&s_pending[i].frame);
+            s_pending[i].sock = NULL;
+        }
+    }
+}
+
+/* The next message of a batch received earlier on sock, into m->hdr; false when none. */
+static bool
+s_next_batched(void *sock, tb_msg_t *m)
+{
+    for (int i = 0; i < S_PENDING; i++) {
+        if (s_pending[i].sock != sock) {
+            continue;
+        }
+        const void *msg;
+        size_t size;
+        const char *why = NULL;
+        int rc = yard_batch_next(&s_pending[i].rd, &msg, &size, &why);
+        if (rc == 1) {
+            zmq_msg_init_size(&m->hdr, size);
+            memcpy(zmq_msg_data(&m->hdr), msg, size);
+            m->nframes = 1;
+            return true;
+        }
+        if (rc < 0) {
+            fail_msg("the broker sent a malformed batch: %s", why);
+        }
+        zmq_msg_close(&s_pending[i].frame);
+        s_pending[i].sock = NULL;
+    }
+    return false;
+}
+
+static void
+s_keep_batch(void *sock, zmq_msg_t *frame)
+{
+    for (int i = 0; i < S_PENDING; i++) {
+        if (s_pending[i].sock == NULL) {
+            const char *why = NULL;
+            zmq_msg_init(&s_pending[i].frame);
+            zmq_msg_move(&s_pending[i].frame, frame);
+            if (yard_batch_reader_init(&s_pending[i].rd, zmq_msg_data(&s_pending[i].frame),
+                                       zmq_msg_size(&s_pending[i].frame), &why) != 0) {
+                fail_msg("the broker sent a malformed batch: %s", why);
+            }
+            s_pending[i].sock = sock;
+            return;
+        }
+    }
+    fail_msg("more than %d sockets with a batch being read", S_PENDING);
+}
+
 bool
 tb_recv(tb_env_t *env, void *sock, tb_msg_t *m, int timeout_ms)
 {
     memset(m, 0, sizeof *m);
     zmq_msg_init(&m->hdr);
     zmq_msg_init(&m->body);
-    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0) {
-        return false;
-    }
-    zmq_msg_recv(&m->hdr, sock, 0);
-    m->nframes = 1;
-    if (zmq_msg_more(&m->hdr)) {
-        zmq_msg_recv(&m->body, sock, 0);
-        m->nframes++;
+    while (!s_next_batched(sock, m)) {
+        zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, timeout_ms) <= 0) {
+            return false;
+        }
+        zmq_msg_recv(&m->hdr, sock, 0);
+        m->nframes = 1;
+        if (zmq_msg_more(&m->hdr)) {
+            zmq_msg_recv(&m->body, sock, 0);
+            m->nframes++;
+        }
+        if (m->nframes == 2 || !yard_batch_is(zmq_msg_data(&m->hdr), zmq_msg_size(&m->hdr))) {
+            break;
+        }
+        s_keep_batch(sock, &m->hdr);
+        zmq_msg_init(&m->hdr);
     }
     const char *why = NULL;
     yard_cmd_t cmd = 0;

@@ -191,7 +191,7 @@ test_broker_answers_name_the_request_and_the_rule(void **state)
 
     void *client = tb_peer(&env);
     /* {1: 4242, 2: "echo", 4: 2^32} */
-    const uint8_t head[] = {'Y',  'D',  2,   2,   0x83, 0x01, 0xcd, 0x10, 0x92,
+    const uint8_t head[] = {'Y',  'D',  3,   2,   0x83, 0x01, 0xcd, 0x10, 0x92,
                             0x02, 0xa4, 'e', 'c', 'h',  'o',  0x04, 0xcf, 0,
                             0,    0,    1,   0,   0,    0,    0};
     const void *frames[] = {head, "\x80"};

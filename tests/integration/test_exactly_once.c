@@ -4,7 +4,7 @@
  *
  * test_guarantee.c counts outcomes through the client library, which lets one outcome through
  * per call id and drops any later answer, so a broker that answered a request twice would pass
- * it. Here the client is a raw ZeroMQ DEALER speaking YD/2 itself (yard_wire_encode/decode
+ * it. Here the client is a raw ZeroMQ DEALER speaking YD/3 itself (yard_wire_encode/decode
  * only): every REPLY and ERROR that arrives is counted against its id, and the socket is read
  * for a heartbeat and more after the last answer expected, so a second answer has every chance
  * to show.
@@ -43,6 +43,7 @@
 
 #include "harness.h"
 #include "yard/error.h"
+#include "yard/batch.h"
 #include "yard/wire.h"
 
 #define S_HB_MS 200 /* every peer's heartbeat: a dead replica is found in 3 * 200 ms */
@@ -114,7 +115,8 @@ typedef struct {
     unsigned char ctl_body[S_STATS_BYTES];
 
     /* everything that came off the wire */
-    size_t replies, errors[S_CODES], heartbeats, odd; /* odd: anything a client never gets */
+    size_t replies, errors[S_CODES], heartbeats, odd,
+        batches; /* odd: anything a client never gets */
     size_t slow_replies, slow_errors, slow_no_service;
     size_t unknown_ids;
 } s_bus_t;
@@ -218,29 +220,14 @@ s_on_ctl_answer(s_bus_t *bus, uint64_t id, uint32_t code, const void *body, size
     }
 }
 
-/* Reads and counts one message; false when none is waiting. */
-static bool
-s_recv_one(s_bus_t *bus)
+/* Counts one message: its head (data, size) and, when frames is 2, its body frame. */
+static void
+s_on_message(s_bus_t *bus, const void *data, size_t size_in, int frames, zmq_msg_t *bodyf)
 {
-    zmq_msg_t f[2];
-    zmq_msg_init(&f[0]);
-    zmq_msg_init(&f[1]);
-    if (zmq_msg_recv(&f[0], bus->dealer, ZMQ_DONTWAIT) < 0) {
-        assert_int_equal(zmq_errno(), EAGAIN);
-        zmq_msg_close(&f[0]);
-        zmq_msg_close(&f[1]);
-        return false;
-    }
-    int frames = 1;
-    while (zmq_msg_more(&f[frames - 1]) && frames < 2) {
-        assert_true(zmq_msg_recv(&f[frames], bus->dealer, 0) >= 0);
-        frames++;
-    }
-    assert_false(zmq_msg_more(&f[frames - 1])); /* YD/2 messages have 1 or 2 frames */
     yard_cmd_t cmd;
     yard_header_t h;
     const char *why = NULL;
-    int rc = yard_wire_decode(bus->codec, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &cmd, &h, &why);
+    int rc = yard_wire_decode(bus->codec, data, size_in, &cmd, &h, &why);
     if (rc != 0) {
         print_message("undecodable message from the broker: %s\n", why ? why : "?");
     }
@@ -248,8 +235,8 @@ s_recv_one(s_bus_t *bus)
     /* A small body travels after the header (one frame), a larger one in its own frame. */
     int in = yard_wire_inline(cmd, frames, &h, &why);
     assert_true(in >= 0);
-    const void *body = in ? h.inline_body : frames > 1 ? zmq_msg_data(&f[1]) : NULL;
-    size_t size = in ? h.inline_len : frames > 1 ? zmq_msg_size(&f[1]) : 0;
+    const void *body = in ? h.inline_body : frames > 1 ? zmq_msg_data(bodyf) : NULL;
+    size_t size = in ? h.inline_len : frames > 1 ? zmq_msg_size(bodyf) : 0;
     if (cmd == YARD_CMD_REPLY || cmd == YARD_CMD_ERROR) {
         uint32_t code = cmd == YARD_CMD_REPLY ? 0 : h.error;
         assert_true(cmd == YARD_CMD_REPLY ? (frames == 2 || in == 1) : (frames == 1 && code != 0));
@@ -268,6 +255,45 @@ s_recv_one(s_bus_t *bus)
     } else {
         bus->odd++;
         print_message("unexpected %s from the broker\n", yard_cmd_name((int)cmd));
+    }
+}
+
+/* Reads and counts one ZeroMQ message (every message of a BATCH); false when none is
+ * waiting. */
+static bool
+s_recv_one(s_bus_t *bus)
+{
+    zmq_msg_t f[2];
+    zmq_msg_init(&f[0]);
+    zmq_msg_init(&f[1]);
+    if (zmq_msg_recv(&f[0], bus->dealer, ZMQ_DONTWAIT) < 0) {
+        assert_int_equal(zmq_errno(), EAGAIN);
+        zmq_msg_close(&f[0]);
+        zmq_msg_close(&f[1]);
+        return false;
+    }
+    int frames = 1;
+    while (zmq_msg_more(&f[frames - 1]) && frames < 2) {
+        assert_true(zmq_msg_recv(&f[frames], bus->dealer, 0) >= 0);
+        frames++;
+    }
+    assert_false(zmq_msg_more(&f[frames - 1])); /* YD/3 messages have 1 or 2 frames */
+    if (yard_batch_is(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]))) {
+        assert_int_equal(frames, 1);
+        yard_batch_reader_t rd;
+        const char *why = NULL;
+        assert_int_equal(
+            yard_batch_reader_init(&rd, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &why), 0);
+        const void *m;
+        size_t n;
+        int rc;
+        while ((rc = yard_batch_next(&rd, &m, &n, &why)) == 1) {
+            s_on_message(bus, m, n, 1, NULL);
+        }
+        assert_int_equal(rc, 0);
+        bus->batches++;
+    } else {
+        s_on_message(bus, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), frames, &f[1]);
     }
     zmq_msg_close(&f[0]);
     zmq_msg_close(&f[1]);
@@ -702,11 +728,11 @@ test_exactly_once_at_the_wire(void **state)
                   "issuing stopped %lld ms after the freeze), replies %zu, WORKER_LOST %zu "
                   "(idempotent %zu), TIMEOUT %zu (idempotent %zu), other errors %zu; zero "
                   "answers %zu, two or more %zu, unknown ids %zu; worst lateness %lld ms vs "
-                  "deadline (bound %d), worst latency %lld ms\n",
+                  "deadline (bound %d), worst latency %lld ms; %zu batches from the broker\n",
                   bus->sent, held1, at_stop, stopped - kill2, t.replies, t.by_code[lost],
                   t.by_code_idem[lost], t.by_code[timeout], t.by_code_idem[timeout], t.disallowed,
                   t.zero, t.twice, bus->unknown_ids, t.worst_late, S_HB_MS + S_SLACK_MS,
-                  t.worst_latency);
+                  t.worst_latency, bus->batches);
     assert_int_equal(t.zero, 0);
     assert_int_equal(t.twice, 0);
     assert_int_equal(bus->unknown_ids, 0);

@@ -167,7 +167,7 @@ test_wire_header_rejects_each_malformed_row(void **state)
             continue; /* in a head frame, what follows the header is an inline body */
         }
         char frame[64];
-        memcpy(frame, "YD\x02\x02", YARD_WIRE_CMD_SIZE); /* a REQUEST's command bytes */
+        memcpy(frame, "YD\x03\x02", YARD_WIRE_CMD_SIZE); /* a REQUEST's command bytes */
         memcpy(frame + YARD_WIRE_CMD_SIZE, s_bad[i].bytes, s_bad[i].len);
         yard_cmd_t cmd;
         yard_header_t h;

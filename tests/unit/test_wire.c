@@ -18,7 +18,7 @@ s_decode_raw(yard_codec_t *codec, const void *bytes, size_t size, yard_header_t 
 {
     static uint8_t frame[YARD_WIRE_HEADER_MAX + 64];
     assert_true(size + YARD_WIRE_CMD_SIZE <= sizeof frame);
-    memcpy(frame, "YD\x02\x02", YARD_WIRE_CMD_SIZE);
+    memcpy(frame, "YD\x03\x02", YARD_WIRE_CMD_SIZE);
     memcpy(frame + YARD_WIRE_CMD_SIZE, bytes, size);
     yard_cmd_t cmd;
     return yard_wire_decode(codec, frame, size + YARD_WIRE_CMD_SIZE, &cmd, h, why);
@@ -60,11 +60,13 @@ test_command_rejects(void **state)
         {"", 0, "head frame shorter than its 4-byte prefix"},
         {"YD\x02", 3, "head frame shorter than its 4-byte prefix"},
         {"XD\x01\x02\x80", 5, "bad protocol signature"},
-        {"YD\x03\x02\x80", 5, "unsupported protocol version"},
+        {"YD\x04\x02\x80", 5, "unsupported protocol version"},
         {"YD\x01\x02\x80", 5,
-         "the peer speaks protocol YD/1, this one YD/2: upgrade libyard on both sides"},
-        {"YD\x02\x00\x80", 5, "unknown command"},
-        {"YD\x02\x63\x80", 5, "unknown command"},
+         "the peer speaks protocol YD/1, this one YD/3: upgrade libyard on both sides"},
+        {"YD\x02\x02\x80", 5,
+         "the peer speaks protocol YD/2, this one YD/3: upgrade libyard on both sides"},
+        {"YD\x03\x00\x80", 5, "unknown command"},
+        {"YD\x03\x63\x80", 5, "unknown command"},
     };
     yard_codec_t *codec = yard_codec_new();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -152,7 +154,7 @@ test_header_empty_fields_are_omitted(void **state)
     int n = yard_wire_encode(YARD_CMD_HEARTBEAT, &in, buf, sizeof buf);
     /* the prefix, then fixmap of 1, key 1, positive fixint 7 */
     assert_int_equal(n, YARD_WIRE_CMD_SIZE + 3);
-    assert_memory_equal(buf, "YD\x02\x08", YARD_WIRE_CMD_SIZE);
+    assert_memory_equal(buf, "YD\x03\x08", YARD_WIRE_CMD_SIZE);
     assert_int_equal(buf[4], 0x81);
 }
 

@@ -1,4 +1,4 @@
-/* The wire codec: the frames of protocol YD/2 (docs/protocol.md is the normative text).
+/* The wire codec: the frames of protocol YD/3 (docs/protocol.md is the normative text).
  *
  * A message is one or two ZeroMQ frames: the head frame (a 4-byte prefix 'Y' 'D' version
  * command, then the header as a msgpack map with small integer keys), and for REQUEST, REPLY,
@@ -21,7 +21,7 @@
 
 #define YARD_WIRE_SIG0     'Y'
 #define YARD_WIRE_SIG1     'D'
-#define YARD_WIRE_VERSION  2
+#define YARD_WIRE_VERSION  3
 #define YARD_WIRE_CMD_SIZE 4
 
 /* Caps on what a peer can make us hold. */
@@ -51,7 +51,8 @@ typedef enum {
     YARD_CMD_DISCONNECT = 9,
     YARD_CMD_ERROR = 10,
     YARD_CMD_DRAIN = 11, /* replica -> broker: finish what you sent me, send nothing new */
-    YARD_CMD_MAX_ = YARD_CMD_DRAIN
+    YARD_CMD_BATCH = 12, /* both ways: several one-frame messages in one frame (yard/batch.h) */
+    YARD_CMD_MAX_ = YARD_CMD_BATCH
 } yard_cmd_t;
 
 /* Header flags. */
