@@ -402,7 +402,7 @@ yard__mem_peers_connect(yard_mem_peers_t *p, const char *endpoint, int64_t *admi
 void
 yard__mem_peers_keep(yard_mem_peers_t *p, uint32_t ms)
 {
-    char why[16];
+    char why[512]; /* s_drain names what went wrong; here it is only read */
     int64_t end = s_now_ms() + ms, next = 0;
     for (int64_t now = s_now_ms(); now < end; now = s_now_ms()) {
         for (int i = 0; i < p->connected; i++) {
