@@ -135,10 +135,16 @@ static void
 s_flush_all(yard_broker_t *b, bool turn_end)
 {
     b->flushing = true;
-    /* A replica found gone here may re-send what it held to others: they join the table and
-     * are sent in the same sweep. */
-    for (uint32_t i = 0; i < b->nout; i++) {
-        s_out_send(b, &b->out[i], turn_end);
+    /* A replica found gone here may re-send what it held to others, whose batches may have
+     * gone already in this sweep: sweep again until every batch is empty. */
+    for (bool again = true; again;) {
+        again = false;
+        for (uint32_t i = 0; i < b->nout; i++) {
+            if (b->out[i].batch.count) {
+                s_out_send(b, &b->out[i], turn_end);
+                again = true;
+            }
+        }
     }
     b->nout = 0;
     b->flushing = false;

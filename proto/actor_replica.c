@@ -62,8 +62,8 @@ s_flush(yard__rt_replica_t *rep)
 {
     for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
         yard__rt_link_t *l = &rep->links[i];
-        if (l->sock) {
-            yard__link_flush(&l->io, l->sock);
+        if (l->sock && yard__link_flush(&l->io, l->sock) > 0) {
+            l->sends_at_drain = l->sends - 1; /* written after the drain: the wait must ask */
         }
     }
 }
@@ -523,6 +523,7 @@ yard__rt_run(yard__rt_replica_t *rep)
         if (rep->draining && s_drained(rep, now)) {
             break;
         }
+        s_flush(rep); /* the end of the turn: what it sent leaves, one frame per broker */
         for (size_t i = 0; i < n; i++) {
             yard__rt_link_t *l = &rep->links[i];
             items[2 * i] = (yard_wait_item_t){
@@ -537,7 +538,6 @@ yard__rt_run(yard__rt_replica_t *rep)
             used += yard__ctx_prepare(ctx, items + used, YARD_WAIT_MAX - used, &wake);
         }
         long wait = wake <= now ? 0 : wake - now > 1000 ? 1000 : (long)(wake - now);
-        s_flush(rep); /* the end of the turn: what it sent leaves, one frame per broker */
         yard_wait(items, used, wait);
         mbox_ready = items[2 * n].readable;
         if (ctx->n_prepared) {

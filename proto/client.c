@@ -76,7 +76,7 @@ s_encode_request(yard_cmd_t cmd, const char *service, const yard_call_opts_t *op
 static int
 s_send_two_frames(yard__clink_t *l, const void *head, size_t hlen, zmq_msg_t *body, bool keep)
 {
-    if (yard__link_flush(&l->io, l->sock) != 0 ||
+    if (yard__link_flush(&l->io, l->sock) < 0 ||
         zmq_send(l->sock, head, hlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         return YARD_E_OVERLOADED;
     }
@@ -149,8 +149,8 @@ yard__client_flush(yard_client_t *self)
 {
     for (size_t i = 0; i < self->n_endpoints; i++) {
         yard__clink_t *l = &self->links[i];
-        if (l->sock) {
-            yard__link_flush(&l->io, l->sock);
+        if (l->sock && yard__link_flush(&l->io, l->sock) > 0) {
+            l->sends_at_drain = l->sends - 1; /* written after the drain: the wait must ask */
         }
     }
 }

@@ -45,8 +45,8 @@ yard__link_flush(yard__link_t *l, void *sock)
     if (!frame) {
         return 0;
     }
-    int rc = zmq_send(sock, frame, size, ZMQ_DONTWAIT) < 0 ? YARD_E_OVERLOADED : 0;
-    if (rc && !l->dropped_logged) {
+    int rc = zmq_send(sock, frame, size, ZMQ_DONTWAIT) < 0 ? YARD_E_OVERLOADED : 1;
+    if (rc < 0 && !l->dropped_logged) {
         l->dropped_logged = true;
         yard_log(YARD_LOG_WARN, "a batch was dropped: the link to the broker is full",
                  YF_UINT("messages", l->out.count));
@@ -60,7 +60,7 @@ yard__link_send_frame(yard__link_t *l, void *sock, bool hold, const void *frame,
 {
     if (!hold) {
         int rc = yard__link_flush(l, sock);
-        if (rc) {
+        if (rc < 0) {
             return rc;
         }
         return zmq_send(sock, frame, size, ZMQ_DONTWAIT) < 0 ? YARD_E_OVERLOADED : 0;
@@ -68,7 +68,7 @@ yard__link_send_frame(yard__link_t *l, void *sock, bool hold, const void *frame,
     int rc = yard_batch_add(&l->out, frame, size);
     if (rc == 1) { /* full: what it holds goes now, and this starts the next */
         rc = yard__link_flush(l, sock);
-        if (rc == 0) {
+        if (rc >= 0) {
             rc = yard_batch_add(&l->out, frame, size);
         }
     }
@@ -82,7 +82,7 @@ yard__link_send(yard__link_t *l, void *sock, bool hold, yard_cmd_t cmd, const ya
     if (body && zmq_msg_size(body) > YARD_WIRE_INLINE_MAX) {
         /* A frame of its own, never copied: what is batched goes first. */
         int rc = yard__link_flush(l, sock);
-        if (rc) {
+        if (rc < 0) {
             zmq_msg_close(body);
             return rc;
         }

@@ -39,9 +39,11 @@ int yard__link_send(yard__link_t *l, void *sock, bool hold, yard_cmd_t cmd, cons
  * YARD_WIRE_INLINE_MAX bytes; copied). */
 int yard__link_send_frame(yard__link_t *l, void *sock, bool hold, const void *frame, size_t size);
 
-/* Sends what l's batch holds, as one frame, and empties it. Returns 0, or YARD_E_OVERLOADED
- * when the socket would block: the batch is dropped then (its calls end by their deadlines),
- * which is logged once per link. */
+/* Sends what l's batch holds, as one frame, and empties it. Returns 1 when it wrote (the
+ * owner must then have yard_wait() ask the socket: a write can consume the edge of its
+ * descriptor, see yard/wait.h), 0 when the batch was empty, or YARD_E_OVERLOADED when the
+ * socket would block: the batch is dropped then (its calls end by their deadlines), which is
+ * logged once per link. */
 int yard__link_flush(yard__link_t *l, void *sock);
 
 /* Receives the next message from sock into f[0] (head) and f[1] (body; empty when absent) and
