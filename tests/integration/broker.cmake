@@ -1,6 +1,7 @@
 # The broker's integration tests: an in-process broker on a free port, raw DEALER peers.
 set(_tb ${CMAKE_CURRENT_SOURCE_DIR})
 foreach(_t test_broker_route test_broker_pubsub test_broker_badinput test_broker_refuse
+        test_broker_batch
         test_broker_tap_sensitive)
     yard_add_test(NAME ${_t} SOURCES ${_tb}/${_t}.c ${_tb}/test_broker_util.c
                   LIBS yard_broker LABELS integration TIMEOUT 30)

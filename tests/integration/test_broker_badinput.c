@@ -267,12 +267,11 @@ test_ready_for_a_wildcard_name_is_refused(void **state)
     tb_stop(&env);
 }
 
-/* A peer of the previous protocol version is refused in words it can read: ERROR PROTOCOL
- * in a YD/1 frame, naming both versions. */
+/* A peer of a previous protocol version is refused in words it can read: ERROR PROTOCOL in
+ * a frame of its own version, naming both versions. */
 static void
-test_a_yd1_peer_is_refused_in_yd1(void **state)
+s_refused_in_its_version(uint8_t version, const char *text)
 {
-    (void)state;
     tb_env_t env;
     tb_start(&env, NULL);
     void *peer = tb_peer(&env);
@@ -280,7 +279,7 @@ test_a_yd1_peer_is_refused_in_yd1(void **state)
     yard_header_t h = {.id = 5, .service = yard_str("echo")};
     int n = yard_wire_encode(YARD_CMD_REQUEST, &h, head, sizeof head);
     assert_true(n > 0);
-    head[2] = 1; /* YD/1's REQUEST: the header was encoded the same way */
+    head[2] = version; /* its REQUEST: the header was encoded the same way */
     const void *frames[] = {head, "x"};
     const size_t sizes[] = {(size_t)n, 1};
     tb_send_raw(peer, frames, sizes, 2);
@@ -290,7 +289,7 @@ test_a_yd1_peer_is_refused_in_yd1(void **state)
     zmq_msg_init(&m);
     assert_true(zmq_msg_recv(&m, peer, 0) > 4);
     uint8_t *got = zmq_msg_data(&m);
-    assert_int_equal(got[2], 1);
+    assert_int_equal(got[2], version);
     assert_int_equal(got[3], YARD_CMD_ERROR);
     got[2] = YARD_WIRE_VERSION; /* read it with this codec */
     yard_cmd_t cmd;
@@ -298,10 +297,24 @@ test_a_yd1_peer_is_refused_in_yd1(void **state)
     const char *why = NULL;
     assert_int_equal(yard_wire_decode(env.codec, got, zmq_msg_size(&m), &cmd, &e, &why), 0);
     assert_int_equal(e.error, yard_err_to_wire(YARD_E_PROTOCOL));
-    assert_non_null(strstr(e.error_text.ptr, "YD/1, this one YD/3"));
+    assert_non_null(strstr(e.error_text.ptr, text));
     zmq_msg_close(&m);
     zmq_close(peer);
     tb_stop(&env);
+}
+
+static void
+test_a_yd1_peer_is_refused_in_yd1(void **state)
+{
+    (void)state;
+    s_refused_in_its_version(1, "YD/1, this one YD/3");
+}
+
+static void
+test_a_yd2_peer_is_refused_in_yd2(void **state)
+{
+    (void)state;
+    s_refused_in_its_version(2, "YD/2, this one YD/3");
 }
 
 int
@@ -312,6 +325,7 @@ main(void)
         cmocka_unit_test(test_bad_field_answer_names_request_and_field),
         cmocka_unit_test(test_ready_for_a_wildcard_name_is_refused),
         cmocka_unit_test(test_a_yd1_peer_is_refused_in_yd1),
+        cmocka_unit_test(test_a_yd2_peer_is_refused_in_yd2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

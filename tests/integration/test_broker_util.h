@@ -1,5 +1,5 @@
 /* Helpers for the broker's integration tests: an in-process broker on a free port and raw
- * DEALER peers that speak YD/1 through the codec, so the tests see exactly the wire. Every
+ * DEALER peers that speak the protocol through the codec, so the tests see exactly the wire. Every
  * receive has a deadline. */
 #ifndef TEST_BROKER_UTIL_H
 #define TEST_BROKER_UTIL_H
