@@ -25,6 +25,7 @@
  * tick as its requests' deadlines; libmicrohttpd's callbacks reach request.c through the
  * loop's wrappers, which keep those deadlines. With tls_cert/tls_key the daemon serves HTTPS
  * (MHD_USE_TLS) from the PEM held in the gateway (tls.h). */
+#include "xalloc.h"
 #include "conns.h"
 #include "gw_internal.h"
 
@@ -78,16 +79,6 @@ struct gw_loop {
     gw_conns_t *conns; /* the header deadline of this daemon's connections */
 };
 
-static void *
-s_alloc(size_t n)
-{
-    void *p = calloc(1, n);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 static void
 s_on_reply(const yard_msg_t *reply, void *arg)
 {
@@ -111,7 +102,7 @@ s_on_reply(const yard_msg_t *reply, void *arg)
 static void
 s_sys_call(gw_loop_t *lp, s_kind_t kind)
 {
-    s_call_t *c = s_alloc(sizeof *c);
+    s_call_t *c = gw_xcalloc(1, sizeof *c);
     c->lp = lp;
     c->kind = kind;
     yard_call_opts_t o = {.op = kind == S_PING ? "ping" : "stats", .timeout_ms = S_PING_MS};
@@ -206,7 +197,7 @@ gw_loop_new(yard_gateway_t *gw, void *zmq_ctx, int index, gw_loop_t **out, char 
             size_t errlen)
 {
     *out = NULL;
-    gw_loop_t *lp = s_alloc(sizeof *lp);
+    gw_loop_t *lp = gw_xcalloc(1, sizeof *lp);
     lp->gw = gw;
     lp->index = index;
     lp->reqs = gw_reqs_new(lp);

@@ -8,6 +8,7 @@
  * should even those fill the table, into one catch-all series). Every label value is escaped
  * when rendered (yard_prom_label: the format's escapes, and U+FFFD for bytes that are not UTF-8).
  */
+#include "xalloc.h"
 #include "metrics.h"
 #include "yard/mp.h"
 #include "yard/prom.h"
@@ -62,25 +63,15 @@ struct yard_gw_metrics {
     size_t stats_size;
 };
 
-static void *
-s_calloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        abort();
-    }
-    return p;
-}
-
 yard_gw_metrics_t *
 yard_gw_metrics_new(void)
 {
-    yard_gw_metrics_t *self = s_calloc(1, sizeof *self);
+    yard_gw_metrics_t *self = gw_xcalloc(1, sizeof *self);
     pthread_mutex_init(&self->mu, NULL);
-    self->series = s_calloc(S_SERIES_HARD + 1, sizeof *self->series);
+    self->series = gw_xcalloc(S_SERIES_HARD + 1, sizeof *self->series);
     snprintf(self->series[S_SERIES_HARD].route, S_LABEL_MAX, "other");
     self->series[S_SERIES_HARD].method = "OTHER";
-    self->hists = s_calloc(S_ROUTES_MAX + 1, sizeof *self->hists);
+    self->hists = gw_xcalloc(S_ROUTES_MAX + 1, sizeof *self->hists);
     snprintf(self->hists[S_ROUTES_MAX].route, S_LABEL_MAX, "other");
     return self;
 }

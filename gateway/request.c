@@ -4,6 +4,7 @@
  * and completion. Responses are queued from the access handler call that follows the headers
  * (never the first one, which would cost keep-alive), except 413 for a declared
  * Content-Length over the limit, which gateway.c refuses before the body is read. */
+#include "xalloc.h"
 #include "request.h"
 #include "gw_internal.h"
 #include "steps.h"
@@ -34,20 +35,10 @@ struct gw_reqs {
     int nspare;
 };
 
-static void *
-s_alloc(size_t n)
-{
-    void *p = calloc(1, n);
-    if (!p) {
-        abort();
-    }
-    return p;
-}
-
 gw_reqs_t *
 gw_reqs_new(gw_loop_t *loop)
 {
-    gw_reqs_t *self = s_alloc(sizeof *self);
+    gw_reqs_t *self = gw_xcalloc(1, sizeof *self);
     self->loop = loop;
     return self;
 }
@@ -102,7 +93,7 @@ s_req_new(gw_reqs_t *reqs)
         reqs->nspare--;
         memset(req, 0, sizeof *req);
     } else {
-        req = s_alloc(sizeof *req);
+        req = gw_xcalloc(1, sizeof *req);
     }
     req->loop = reqs->loop;
     return req;
@@ -234,7 +225,7 @@ s_wait(gw_reqs_t *reqs, gw_req_t *req)
         s_finish(req, YARD_E_SHUTDOWN, "the gateway is shutting down");
         return;
     }
-    gw_call_t *c = s_alloc(sizeof *c);
+    gw_call_t *c = gw_xcalloc(1, sizeof *c);
     c->reqs = reqs;
     c->req = req;
     req->call = c;

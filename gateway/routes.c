@@ -10,6 +10,7 @@
  * NULL-terminated scopes array, and at most YARD_GW_PASS_MAX pass headers, each a lower-case
  * HTTP token that is no credential (Authorization, Cookie), no always-forwarded header and
  * not listed twice. */
+#include "xalloc.h"
 #include "routes.h"
 
 #include "yard/assert.h"
@@ -89,16 +90,6 @@ s_strdup(const char *s)
         abort();
     }
     return copy;
-}
-
-static void *
-s_calloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        abort();
-    }
-    return p;
 }
 
 /* Where a route is in the config: "gateway.routes[i]", or "gateway.default_route". */
@@ -198,7 +189,7 @@ s_compile(s_route_t *r, char *why, size_t whylen)
     for (const char *c = r->segbuf; *c != '\0'; c++) {
         n += *c == '/';
     }
-    r->segs = s_calloc(n, sizeof *r->segs);
+    r->segs = gw_xcalloc(n, sizeof *r->segs);
     size_t nparams = 0;
     char *seg = r->segbuf;
     for (size_t i = 0; i < n; i++) {
@@ -278,7 +269,7 @@ s_set_service(s_route_t *r, const char *text, char *why, size_t whylen)
 static char **
 s_no_scopes(void)
 {
-    return s_calloc(1, sizeof(char *));
+    return gw_xcalloc(1, sizeof(char *));
 }
 
 static bool
@@ -336,7 +327,7 @@ s_read_scopes(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, siz
     }
     size_t n = yard_config_node_len(node);
     free(r->scopes);
-    r->scopes = s_calloc(n + 1, sizeof(char *));
+    r->scopes = gw_xcalloc(n + 1, sizeof(char *));
     for (size_t k = 0; k < n; k++) {
         yard_config_node_t item = yard_config_node_item(node, k);
         const char *text = yard_config_node_text(item);
@@ -360,7 +351,7 @@ s_read_services(s_route_t *r, yard_config_node_t node, size_t i, char *errbuf, s
                      "expected a non-empty list of service names (the services this route "
                      "reaches)");
     }
-    r->services = s_calloc(n + 1, sizeof(char *));
+    r->services = gw_xcalloc(n + 1, sizeof(char *));
     for (size_t k = 0; k < n; k++) {
         yard_config_node_t item = yard_config_node_item(node, k);
         const char *text = yard_config_node_text(item);
@@ -767,8 +758,8 @@ yard_gw_routes_new(const yard_config_t *cfg, uint32_t timeout_ms, uint64_t body_
         return YARD_E_CONFIG;
     }
     size_t n = yard_config_node_len(list);
-    yard_gw_routes_t *self = s_calloc(1, sizeof *self);
-    self->routes = s_calloc(n + 2, sizeof *self->routes); /* + default route, status page */
+    yard_gw_routes_t *self = gw_xcalloc(1, sizeof *self);
+    self->routes = gw_xcalloc(n + 2, sizeof *self->routes); /* + default route, status page */
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         s_route_t *r = &self->routes[self->count++];

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #define S_CALL_TIMEOUT_MS  5000
 #define S_RETRY_TIMEOUT_MS 2000 /* a warm-up try: short, so that many fit in the warm-up */
@@ -334,4 +335,33 @@ yard__bench_latency_text(const yard_bench_result_t *r)
                (unsigned long long)v[i].count, p50, p99, max);
     }
     free(v[2].hist);
+}
+
+int
+yard__bench_echo_load(const char *endpoint, const char *service, size_t size, int clients,
+                      int window, double duration_s, int warmup_ms, yard_bench_result_t *out)
+{
+    size_t off = 0;
+    void *body = yard__bench_body(size, &off);
+    void *cctx = zmq_ctx_new();
+    if (!cctx) {
+        abort();
+    }
+    yard_bench_load_t load = {.endpoint = endpoint,
+                              .zmq_ctx = cctx,
+                              .service = service,
+                              .body = body,
+                              .size = size,
+                              .clients = clients,
+                              .window = window,
+                              .duration_s = duration_s,
+                              .warmup_ms = warmup_ms};
+    int rc = yard__bench_load_run(&load, out);
+    if (rc) {
+        fprintf(stderr, "yard bench: service '%s' at %s does not answer: %s: %s\n", service,
+                endpoint, yard_err_name(rc), yard_strerror(rc));
+    }
+    zmq_ctx_term(cctx);
+    free(body);
+    return rc ? -1 : 0;
 }

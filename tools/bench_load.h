@@ -38,6 +38,12 @@ typedef struct {
  * what the service is to the user). */
 int yard__bench_load_run(const yard_bench_load_t *load, yard_bench_result_t *out);
 
+/* The echo load of `yard bench`: `size`-byte msgpack bodies to service at endpoint, from
+ * clients in a ZeroMQ context of their own (kept apart from the bus's). When the service does
+ * not answer, says so on stderr as "yard bench: ..." and returns -1; else 0. */
+int yard__bench_echo_load(const char *endpoint, const char *service, size_t size, int clients,
+                          int window, double duration_s, int warmup_ms, yard_bench_result_t *out);
+
 /* --- pieces the raw baseline shares --------------------------------------------------------- */
 
 /* Starts every load thread on one clock, once all have set up: the setup (connecting, the

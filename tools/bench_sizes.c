@@ -178,28 +178,8 @@ s_bus_side(const yard_bench_sizes_t *o, const char *endpoint, s_row_t *row)
     int rc = yard_client_new(endpoint, NULL, &stats);
     row->have_counters =
         rc == 0 && s_read_counters(stats, &c[0]) == 0 && s_read_counters(stats, &c[1]) == 0;
-    size_t off = 0;
-    void *body = yard__bench_body(row->size, &off);
-    void *cctx = zmq_ctx_new(); /* the clients' own, apart from the bus's */
-    if (!cctx) {
-        abort();
-    }
-    yard_bench_load_t load = {.endpoint = endpoint,
-                              .zmq_ctx = cctx,
-                              .service = o->service,
-                              .body = body,
-                              .size = row->size,
-                              .clients = o->clients,
-                              .window = row->window,
-                              .duration_s = o->duration_s,
-                              .warmup_ms = S_WARMUP_MS};
-    rc = yard__bench_load_run(&load, &row->bus);
-    if (rc) {
-        fprintf(stderr, S_WHO ": service '%s' at %s does not answer: %s: %s\n", o->service,
-                endpoint, yard_err_name(rc), yard_strerror(rc));
-    }
-    zmq_ctx_term(cctx);
-    free(body);
+    rc = yard__bench_echo_load(endpoint, o->service, row->size, o->clients, row->window,
+                               o->duration_s, S_WARMUP_MS, &row->bus);
     if (rc == 0 && row->have_counters && s_read_counters(stats, &c[2]) == 0) {
         row->load = s_load_of(c);
     } else {

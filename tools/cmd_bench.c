@@ -153,29 +153,8 @@ s_parse_replicas(const char *text, s_opts_t *o, char *why, size_t why_len)
 static int
 s_run_bus(const s_opts_t *o, const char *endpoint, yard_bench_result_t *out)
 {
-    size_t off = 0;
-    void *body = yard__bench_body(o->size, &off);
-    void *cctx = zmq_ctx_new(); /* the clients' own, apart from the bus's */
-    if (!cctx) {
-        abort();
-    }
-    yard_bench_load_t load = {.endpoint = endpoint,
-                              .zmq_ctx = cctx,
-                              .service = o->service,
-                              .body = body,
-                              .size = o->size,
-                              .clients = o->clients,
-                              .window = o->window,
-                              .duration_s = o->duration_s,
-                              .warmup_ms = S_WARMUP_MS};
-    int rc = yard__bench_load_run(&load, out);
-    if (rc) {
-        fprintf(stderr, "yard bench: service '%s' at %s does not answer: %s: %s\n", o->service,
-                endpoint, yard_err_name(rc), yard_strerror(rc));
-    }
-    zmq_ctx_term(cctx);
-    free(body);
-    return rc ? -1 : 0;
+    return yard__bench_echo_load(endpoint, o->service, o->size, o->clients, o->window,
+                                 o->duration_s, S_WARMUP_MS, out);
 }
 
 /* --- output ------------------------------------------------------------------------------- */
