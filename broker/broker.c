@@ -462,6 +462,7 @@ s_handle(yard_broker_t *b, zmq_msg_t *f, int n)
 void
 yard__handle(yard_broker_t *b, zmq_msg_t *f, int n)
 {
+    b->now_us = yard__stats_now_us();
     s_handle(b, f, n);
     yard__flush(b);
 }
@@ -503,6 +504,7 @@ s_drain(yard_broker_t *b)
         }
         int n = s_recv(b, f);
         if (n > 0) {
+            b->now_us = yard__stats_now_us();
             s_handle(b, f, n > S_MAX_PARTS ? S_MAX_PARTS + 1 : n);
         }
         for (int k = 0; k < S_MAX_PARTS; k++) {
@@ -569,7 +571,8 @@ s_loop(void *arg)
                 break;
             }
         }
-        b->now = yard__now_ms();
+        b->now_us = yard__stats_now_us(); /* one clock read for the turn's ms and µs */
+        b->now = b->now_us / 1000u;
         more = s_drain(b);
         if (!more) {
             sends_at_drain = b->sends; /* drained to EAGAIN after every write so far */

@@ -294,6 +294,9 @@ struct yard_broker {
     yard_codec_t *codec;
     yard_codec_t *requeue_codec; /* decodes queued headers without disturbing codec */
     uint64_t now, start_ms, next_tick;
+    /* The stats clock (yard__stats_now_us), read when a frame arrives rather than twice per
+     * message: the messages of one BATCH arrived together. */
+    uint64_t now_us;
     uint32_t tick_ms;
     yard__pool_t pool;
     yard__map_t peer_map;

@@ -10,8 +10,10 @@
  * Latency runs from yard__stats_accepted (stamps r->t0_us) to yard__stats_answered, whoever
  * answered: the replica, or the broker itself (TIMEOUT, WORKER_LOST, OVERLOADED, ...).
  *
- * Cost on the request path: one monotonic clock read per hook, one comparison for the window,
- * a few increments; no allocation except the service's stats, once, at its first request. */
+ * Both stamps are b->now_us, the arrival time of the frame that carried the message (the
+ * loop reads the clock once per frame, not per message: a BATCH's messages arrived together).
+ * Cost on the request path: one comparison for the window, a few increments; no allocation
+ * except the service's stats, once, at its first request. */
 #include "broker_priv.h"
 
 #include <stdlib.h>
@@ -141,8 +143,7 @@ s_roll(struct yard__svc_stats *st, uint64_t now_us)
 void
 yard__stats_accepted(yard_broker_t *b, yard__req_t *r)
 {
-    (void)b;
-    uint64_t now = yard__stats_now_us();
+    uint64_t now = b->now_us;
     r->t0_us = now;
     struct yard__svc_stats *st = r->svc->stats;
     if (!st) {
@@ -160,12 +161,11 @@ yard__stats_accepted(yard_broker_t *b, yard__req_t *r)
 void
 yard__stats_answered(yard_broker_t *b, yard__req_t *r, bool ok)
 {
-    (void)b;
     struct yard__svc_stats *st = r->svc->stats;
     if (r->cmd != YARD_CMD_REQUEST || !st) {
         return; /* a SEND has no answer to time */
     }
-    uint64_t now = yard__stats_now_us();
+    uint64_t now = b->now_us;
     s_roll(st, now);
     s_window_t *w = &st->win[st->cur];
     uint64_t us = now > r->t0_us ? now - r->t0_us : 0;

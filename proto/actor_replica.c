@@ -53,15 +53,20 @@ s_link_send(yard__rt_link_t *l, yard_cmd_t cmd, const yard_header_t *h, zmq_msg_
     l->sends++;
     /* Batched: the loop flushes every link before it waits (s_flush). */
     if (yard__link_send(&l->io, l->sock, true, cmd, h, body) == 0) {
-        l->last_send = yard__clock_ms();
+        l->unstamped = true;
     }
 }
 
 static void
 s_flush(yard__rt_replica_t *rep)
 {
+    int64_t now = -1;
     for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
         yard__rt_link_t *l = &rep->links[i];
+        if (l->unstamped) {
+            l->unstamped = false;
+            l->last_send = now >= 0 ? now : (now = yard__clock_ms());
+        }
         if (l->sock && yard__link_flush(&l->io, l->sock) > 0) {
             l->sends_at_drain = l->sends - 1; /* written after the drain: the wait must ask */
         }
@@ -344,7 +349,9 @@ s_recv_link(yard__rt_replica_t *rep, int link)
             l->sends_at_drain = sends;
             return;
         }
-        l->last_recv = yard__clock_ms();
+        if (i == 0) {
+            l->last_recv = yard__clock_ms(); /* once a turn: it only times heartbeats */
+        }
         if (n > 0) {
             s_handle(rep, link, cmd, &h, n);
         }
