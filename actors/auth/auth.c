@@ -2,6 +2,7 @@
  * This file holds the descriptor, the options, start-up (key set, first admin) and what the
  * handler files share: reading scopes and names (on yard/mp.h), checking tokens. */
 #include "auth_internal.h"
+#include "mfa.h"
 
 #include "yard/error.h"
 #include "yard/log.h"
@@ -47,6 +48,19 @@ static const yard_option_t s_options[] = {
      "login attempts per source address in a burst", 1, 100000, 0},
     {"login_per_min_source", YARD_OPT_INT, "20", S_OFF(login_per_min_source),
      "login attempts per source address per minute, sustained", 1, 100000, 0},
+    {"mfa_issuer", YARD_OPT_STRING, NULL, S_OFF(mfa_issuer),
+     "the issuer authenticator apps show for two-factor codes (default: issuer)", 0, 0, 0},
+    {"mfa_period", YARD_OPT_MS, "30s", S_OFF(mfa_period),
+     "TOTP time step of new enrolments (whole seconds)", 15000, 120000, 0},
+    {"mfa_digits", YARD_OPT_INT, "6", S_OFF(mfa_digits), "TOTP digits of new enrolments", 6, 8, 0},
+    {"mfa_challenge_ttl", YARD_OPT_MS, "5m", S_OFF(mfa_challenge_ttl),
+     "how long the challenge of a login waiting for its second factor lives", 30000, 1800000, 0},
+    {"mfa_burst_user", YARD_OPT_INT, "5", S_OFF(mfa_burst_user),
+     "two-factor code attempts per user in a burst", 1, 100000, 0},
+    {"mfa_per_min_user", YARD_OPT_INT, "1", S_OFF(mfa_per_min_user),
+     "two-factor code attempts per user per minute, sustained", 1, 100000, 0},
+    {"mfa_required_scopes", YARD_OPT_NODE, NULL, 0,
+     "users holding any of these scopes cannot log in without two-factor (a list)", 0, 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
@@ -437,6 +451,9 @@ s_init(void *state, const yard_actor_env_t *env)
     if (rc == 0) {
         rc = auth_users_bootstrap(st);
     }
+    if (rc == 0) {
+        rc = auth_mfa_init(st, env->config);
+    }
     if (rc != 0) {
         s_fini(st); /* the runtime runs fini only after a successful init */
     }
@@ -462,6 +479,11 @@ static const yard_handler_def_t s_handlers[] = {
     {"key.rotate", auth_key_rotate, "{} -> {kid, alg} (admin)"},
     {"telegram.check", auth_telegram_check,
      "{telegram_id, scope?} -> {username, scopes, allowed} (NOT_LINKED when none)"},
+    {"login.mfa", auth_login_mfa, "{challenge, code} -> the pair, as login (after MFA_REQUIRED)"},
+    {"mfa.enroll", auth_mfa_enroll, "{} (own token) | {challenge} -> {otpauth_uri, secret}"},
+    {"mfa.confirm", auth_mfa_confirm, "{code} -> {enabled, recovery_codes} (shown once)"},
+    {"mfa.disable", auth_mfa_disable, "{code} (own token) | {username} (admin)"},
+    {"mfa.status", auth_mfa_status, "{} (own token) | {username} (admin)"},
     {NULL, NULL, NULL},
 };
 
@@ -469,7 +491,8 @@ static const yard_handler_def_t s_handlers[] = {
  * broker never shows their bodies to `yard tap` (docs/protocol.md, "Taps"). logout and revoke
  * take tokens; key.rotate answers only a key id and algorithm. */
 static const char *const s_sensitive[] = {
-    "login", "refresh", "verify", "logout", "revoke", "user.*", "invite.*", NULL,
+    "login",  "refresh",  "verify",    "logout", "revoke",
+    "user.*", "invite.*", "login.mfa", "mfa.*",  NULL,
 };
 
 const yard_actor_def_t yard_actor_auth = {

@@ -45,6 +45,12 @@ typedef struct {
     char *admin_scope; /* the scope admin operations require */
     int64_t login_burst_user, login_per_min_user;
     int64_t login_burst_source, login_per_min_source;
+    /* two-factor (mfa.c) */
+    char *mfa_issuer;           /* the issuer authenticator apps show ("" or unset: issuer) */
+    uint32_t mfa_period;        /* ms, whole seconds */
+    int64_t mfa_digits;         /* 6..8 */
+    uint32_t mfa_challenge_ttl; /* ms */
+    int64_t mfa_burst_user, mfa_per_min_user;
 } auth_opts_t;
 
 typedef struct {
@@ -54,6 +60,9 @@ typedef struct {
     int64_t keys_loaded_ms; /* monotonic */
     int64_t keys_miss_ms;   /* the last reload for an unknown kid */
     auth_vcache_t *vcache;  /* tokens that verified (revocation is still checked each time) */
+    /* auth.mfa_required_scopes: holders of any of these cannot log in without MFA (mfa.c) */
+    char mfa_scopes[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1];
+    size_t n_mfa_scopes;
 } auth_state_t;
 
 /* --- auth.c ----------------------------------------------------------------------------- */
@@ -148,6 +157,12 @@ int auth_refresh(yard_request_t *req, void *state);
 int auth_revoke(yard_request_t *req, void *state);
 int auth_logout(yard_request_t *req, void *state);
 int auth_key_rotate(yard_request_t *req, void *state);
+/* Takes a token from the rate-limit bucket auth:rl:<kind>:<id> (burst, per_min sustained;
+ * shared by replicas through the store). 0 when the attempt may go on; else req was failed
+ * (RATE_LIMITED, HTTP 429 with Retry-After, with msg; or the store's error) and the error is
+ * returned. */
+int auth_rate_take(auth_state_t *st, yard_request_t *req, const char *kind, const char *id,
+                   int64_t burst, int64_t per_min, const char *msg);
 /* Issues an access/refresh pair for u in session fam and replies with it. */
 int auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const char *fam);
 

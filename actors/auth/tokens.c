@@ -6,6 +6,7 @@
  * auth:rt:<jti> with SET NX, so two replicas cannot both honour it, and a second use means it
  * was copied: the whole family is revoked (RFC 6819 5.2.2.3; OAuth 2.0 Security BCP 4.14). */
 #include "auth_internal.h"
+#include "mfa.h"
 
 #include "yard/error.h"
 #include "yard/log.h"
@@ -94,37 +95,41 @@ s_source(yard_request_t *req, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), peer);
 }
 
+int
+auth_rate_take(auth_state_t *st, yard_request_t *req, const char *kind, const char *id,
+               int64_t burst, int64_t per_min, const char *msg)
+{
+    char key[160];
+    snprintf(key, sizeof key, "auth:rl:%s:%s", kind, id);
+    int allowed = 0;
+    uint32_t retry_ms = 0;
+    int rc = yard_store_take_token(st->store, key, (double)per_min / 60.0, (uint32_t)burst, 0,
+                                   &allowed, &retry_ms);
+    if (rc != 0) {
+        return auth_fail_store(req, rc);
+    }
+    if (!allowed) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", (retry_ms + 999) / 1000);
+        yard_request_set_header(req, "http.header.Retry-After", ra);
+        yard_log(YARD_LOG_WARN, "auth: rate limited", YF_STR("bucket", kind), YF_STR("id", id));
+        return auth_fail(req, 429, "RATE_LIMITED", msg);
+    }
+    return 0;
+}
+
 /* 0 when a login attempt may go on, else the request was failed (429 with Retry-After). */
 static int
 s_login_limit(auth_state_t *st, yard_request_t *req, const char *name)
 {
     const auth_opts_t *o = st->o;
-    char key[160], src[64];
+    static const char msg[] = "too many login attempts; retry later";
+    char src[64];
     s_source(req, src, sizeof src);
-    struct {
-        const char *kind, *id;
-        int64_t burst, per_min;
-    } b[2] = {{"u", name, o->login_burst_user, o->login_per_min_user},
-              {"s", src, o->login_burst_source, o->login_per_min_source}};
-    for (int i = 0; i < 2; i++) {
-        snprintf(key, sizeof key, "auth:rl:%s:%s", b[i].kind, b[i].id);
-        int allowed = 0;
-        uint32_t retry_ms = 0;
-        int rc = yard_store_take_token(st->store, key, (double)b[i].per_min / 60.0,
-                                       (uint32_t)b[i].burst, 0, &allowed, &retry_ms);
-        if (rc != 0) {
-            return auth_fail_store(req, rc);
-        }
-        if (!allowed) {
-            char ra[16];
-            snprintf(ra, sizeof ra, "%u", (retry_ms + 999) / 1000);
-            yard_request_set_header(req, "http.header.Retry-After", ra);
-            yard_log(YARD_LOG_WARN, "auth: login rate limited", YF_STR("user", name),
-                     YF_STR("source", src));
-            return auth_fail(req, 429, "RATE_LIMITED", "too many login attempts; retry later");
-        }
-    }
-    return 0;
+    int rc = auth_rate_take(st, req, "u", name, o->login_burst_user, o->login_per_min_user, msg);
+    return rc ? rc
+              : auth_rate_take(st, req, "s", src, o->login_burst_source, o->login_per_min_source,
+                               msg);
 }
 
 int
@@ -155,6 +160,9 @@ auth_login(yard_request_t *req, void *state)
         yard_request_fail(req, YARD_E_UNAUTHENTICATED, "UNAUTHENTICATED",
                           "invalid username or password");
         return 0;
+    }
+    if ((rc = auth_mfa_login_gate(st, req, &u)) != 0) {
+        return rc; /* MFA_REQUIRED or MFA_ENROLL_REQUIRED, with a challenge (mfa.c) */
     }
     char fam[32];
     auth_random_id(fam, sizeof fam, 16);

@@ -2,6 +2,7 @@
  * record is created with SET NX, so two replicas creating one name cannot both win; updates
  * (scopes, password) are read-modify-write, and the last writer wins. */
 #include "auth_internal.h"
+#include "mfa.h"
 
 #include "yard/error.h"
 #include "yard/log.h"
@@ -298,7 +299,7 @@ auth_user_delete(yard_request_t *req, void *state)
         return 0;
     }
     if (rc < 0 || (rc = yard_store_srem(st->store, "auth:users", name)) < 0 ||
-        (rc = auth_user_revoke_all(st, name)) != 0) {
+        (rc = auth_user_revoke_all(st, name)) != 0 || (rc = auth_mfa_forget(st, name)) != 0) {
         return auth_fail_store(req, rc);
     }
     yard_log(YARD_LOG_INFO, "auth: user deleted", YF_STR("user", name));

@@ -1,0 +1,39 @@
+/* Two-factor login for the auth actor: TOTP (totp.h) enrolment, confirmation, recovery codes,
+ * the login challenge and the admin policy that requires it for given scopes (README.md,
+ * "Two-factor (TOTP)").
+ *
+ * Store layout (under "auth:mfa:"; records are msgpack maps):
+ *   auth:mfa:<name>            MFA is on: {secret (base32), digits, period, since}
+ *   auth:mfa:pend:<name>       an enrolment waiting for mfa.confirm (same fields; 15 min TTL)
+ *   auth:mfa:last:<name>       the last time step a code was accepted at (decimal)
+ *   auth:mfa:used:<name>:<T>   step T was used (SET NX: one replica wins; TTL past the window)
+ *   auth:mfa:rc:<name>         set of the recovery codes' hashes (SREM: one replica wins)
+ *   auth:mfa:ch:<hash>         a challenge {user, kind, exp}, keyed by a hash of its id
+ *   auth:rl:m:<name>           the per-user bucket for code attempts */
+#ifndef AUTH_MFA_H
+#define AUTH_MFA_H
+
+#include "auth_internal.h"
+
+#define AUTH_MFA_RECOVERY_CODES 10
+
+/* Reads the policy (auth.mfa_required_scopes, a list of scopes) from cfg (may be NULL) and
+ * checks the mfa_* options. Returns 0, or YARD_E_CONFIG with the reason logged (file and
+ * line). */
+int auth_mfa_init(auth_state_t *st, const yard_config_t *cfg);
+
+/* For login, after the password was right: 0 when u may have tokens now; else req was failed
+ * (MFA_REQUIRED with a login challenge, MFA_ENROLL_REQUIRED with an enrolment challenge, or a
+ * store error) and the error is returned. */
+int auth_mfa_login_gate(auth_state_t *st, yard_request_t *req, const auth_user_t *u);
+
+/* Removes every MFA key of name (user.delete: a new user of that name starts without). */
+int auth_mfa_forget(auth_state_t *st, const char *name);
+
+int auth_mfa_enroll(yard_request_t *req, void *state);
+int auth_mfa_confirm(yard_request_t *req, void *state);
+int auth_mfa_disable(yard_request_t *req, void *state);
+int auth_mfa_status(yard_request_t *req, void *state);
+int auth_login_mfa(yard_request_t *req, void *state);
+
+#endif
