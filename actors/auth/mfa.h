@@ -2,20 +2,11 @@
  * the login challenge and the admin policy that requires it for given scopes (README.md,
  * "Two-factor (TOTP)").
  *
- * Store layout (under "auth:mfa:"; records are msgpack maps):
- *   auth:mfa:<name>            MFA is on: {secret (base32), digits, period, since}
- *   auth:mfa:pend:<name>       an enrolment waiting for mfa.confirm (same fields; 15 min TTL)
- *   auth:mfa:last:<name>       the last time step a code was accepted at (decimal)
- *   auth:mfa:used:<name>:<T>   step T was used (SET NX: one replica wins; TTL past the window)
- *   auth:mfa:rc:<name>         set of the recovery codes' hashes (SREM: one replica wins)
- *   auth:mfa:ch:<hash>         a challenge {user, kind, exp}, keyed by a hash of its id
- *   auth:rl:m:<name>           the per-user bucket for code attempts */
+ * The state in the store, and what makes a code work once: mfa_store.h. */
 #ifndef AUTH_MFA_H
 #define AUTH_MFA_H
 
 #include "auth_internal.h"
-
-#define AUTH_MFA_RECOVERY_CODES 10
 
 /* Reads the policy (auth.mfa_required_scopes, a list of scopes) from cfg (may be NULL) and
  * checks the mfa_* options. Returns 0, or YARD_E_CONFIG with the reason logged (file and
