@@ -3,6 +3,7 @@
  * handler files share: reading scopes and names (on yard/mp.h), checking tokens. */
 #include "auth_internal.h"
 #include "mfa.h"
+#include "oidc.h"
 
 #include "yard/error.h"
 #include "yard/log.h"
@@ -61,6 +62,10 @@ static const yard_option_t s_options[] = {
      "two-factor code attempts per user per minute, sustained", 1, 100000, 0},
     {"mfa_required_scopes", YARD_OPT_NODE, NULL, 0,
      "users holding any of these scopes cannot log in without two-factor (a list)", 0, 0, 0},
+    {"oidc_providers", YARD_OPT_NODE, NULL, 0,
+     "OpenID providers to sign in with (a list: name, issuer, client_id, client_secret_file, "
+     "redirect_uri, ...; README)",
+     0, 0, 0},
     {NULL, 0, NULL, 0, NULL, 0, 0, 0},
 };
 
@@ -425,6 +430,7 @@ s_fini(void *state)
     auth_state_t *st = state;
     auth_keyset_destroy(&st->keys);
     auth_vcache_destroy(&st->vcache);
+    oidc_destroy(&st->oidc);
 }
 
 static int
@@ -453,6 +459,9 @@ s_init(void *state, const yard_actor_env_t *env)
     }
     if (rc == 0) {
         rc = auth_mfa_init(st, env->config);
+    }
+    if (rc == 0) {
+        rc = oidc_config_load(env->config, &st->oidc);
     }
     if (rc != 0) {
         s_fini(st); /* the runtime runs fini only after a successful init */
@@ -484,6 +493,8 @@ static const yard_handler_def_t s_handlers[] = {
     {"mfa.confirm", auth_mfa_confirm, "{code} -> {enabled, recovery_codes} (shown once)"},
     {"mfa.disable", auth_mfa_disable, "{code} (own token) | {username} (admin)"},
     {"mfa.status", auth_mfa_status, "{} (own token) | {username} (admin)"},
+    {"oidc.start", auth_oidc_start, "{provider} -> {redirect_url, state} (302 via the gateway)"},
+    {"oidc.callback", auth_oidc_callback, "{provider, code, state} -> the pair, as login"},
     {NULL, NULL, NULL},
 };
 
@@ -491,8 +502,8 @@ static const yard_handler_def_t s_handlers[] = {
  * broker never shows their bodies to `yard tap` (docs/protocol.md, "Taps"). logout and revoke
  * take tokens; key.rotate answers only a key id and algorithm. */
 static const char *const s_sensitive[] = {
-    "login",  "refresh",  "verify",    "logout", "revoke",
-    "user.*", "invite.*", "login.mfa", "mfa.*",  NULL,
+    "login",    "refresh",   "verify", "logout", "revoke", "user.*",
+    "invite.*", "login.mfa", "mfa.*",  "oidc.*", NULL,
 };
 
 const yard_actor_def_t yard_actor_auth = {

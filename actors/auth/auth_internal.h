@@ -63,6 +63,7 @@ typedef struct {
     /* auth.mfa_required_scopes: holders of any of these cannot log in without MFA (mfa.c) */
     char mfa_scopes[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1];
     size_t n_mfa_scopes;
+    struct oidc *oidc; /* the OpenID providers and their cached discovery and keys (oidc.h) */
 } auth_state_t;
 
 /* --- auth.c ----------------------------------------------------------------------------- */
@@ -165,6 +166,9 @@ int auth_rate_take(auth_state_t *st, yard_request_t *req, const char *kind, cons
                    int64_t burst, int64_t per_min, const char *msg);
 /* Issues an access/refresh pair for u in session fam and replies with it. */
 int auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const char *fam);
+/* The same pair as a reply body in *out (caller owns it; free with yard_mpw_destroy()), for a
+ * deferred answer (oidc.callback). Returns 0, a store error, or YARD_E_INTERNAL. */
+int auth_issue_mpw(auth_state_t *st, const auth_user_t *u, const char *fam, yard_mpw_t **out);
 
 /* --- invites.c -------------------------------------------------------------------------- */
 

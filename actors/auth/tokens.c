@@ -18,14 +18,15 @@
 /* --- issuing ----------------------------------------------------------------------------- */
 
 int
-auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const char *fam)
+auth_issue_mpw(auth_state_t *st, const auth_user_t *u, const char *fam, yard_mpw_t **out)
 {
+    *out = NULL;
     const auth_opts_t *o = st->o;
     const auth_keyset_t *ks = auth_keys(st, false);
     int64_t iat = auth_now(), gen = 0;
     int rc = auth_user_gen(st, u->name, &gen);
     if (rc != 0 || !ks) {
-        return auth_fail_store(req, rc ? rc : YARD_E_UNREACHABLE);
+        return rc ? rc : YARD_E_UNREACHABLE;
     }
     const char *scopes[AUTH_SCOPES_MAX];
     for (size_t i = 0; i < u->nscopes; i++) {
@@ -57,7 +58,6 @@ auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const ch
     if (!access || !refresh) {
         free(access);
         free(refresh);
-        yard_request_fail(req, YARD_E_INTERNAL, NULL, "could not sign the tokens");
         return YARD_E_INTERNAL;
     }
     yard_mpw_t *w = yard_mpw_new();
@@ -73,7 +73,20 @@ auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const ch
     sodium_memzero(refresh, strlen(refresh));
     free(access);
     free(refresh);
-    return yard_request_reply_mpw(req, &w);
+    *out = w;
+    return 0;
+}
+
+int
+auth_issue(auth_state_t *st, yard_request_t *req, const auth_user_t *u, const char *fam)
+{
+    yard_mpw_t *w = NULL;
+    int rc = auth_issue_mpw(st, u, fam, &w);
+    if (rc == YARD_E_INTERNAL) {
+        yard_request_fail(req, YARD_E_INTERNAL, NULL, "could not sign the tokens");
+        return rc;
+    }
+    return rc ? auth_fail_store(req, rc) : yard_request_reply_mpw(req, &w);
 }
 
 /* --- login ------------------------------------------------------------------------------- */

@@ -7,9 +7,11 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct of_key {
     of_alg_t alg;
@@ -220,4 +222,426 @@ of_jws_sign(const of_key_t *k, const char *header, const char *payload)
     }
     gnutls_free(sig.data);
     return t.s;
+}
+
+/* --- the provider ----------------------------------------------------------------------- */
+
+#define S_MAX_KEYS  8
+#define S_MAX_CODES 64
+#define S_CODE_TTL  60 /* seconds a code can be exchanged (RFC 6749 4.1.2: "10 minutes max") */
+
+typedef struct {
+    char code[48];
+    char redirect_uri[512];
+    char nonce[256];
+    char challenge[128];
+    char sub[256], email[256], groups[512];
+    time_t issued;
+    bool used;
+} s_code_t;
+
+struct of_fake {
+    yh_fake_srv_t srv;
+    char client_id[256], client_secret[256], redirect_uri[512];
+    of_key_t *keys[S_MAX_KEYS];
+    size_t nkeys;
+    of_key_t *signer; /* the newest key */
+    of_key_t *evil;   /* for OF_FORGE_WRONG_KEY: never published */
+    char sub[256], email[256], groups[512];
+    of_forge_t forge;
+    s_code_t codes[S_MAX_CODES];
+    size_t ncodes; /* codes issued; slot ncodes % S_MAX_CODES is next */
+    char last_authorize[2048];
+    unsigned seq;
+};
+
+/* Headers of a handler's reply: copied by the server right after the handler returns, on the
+ * same (connection) thread. */
+static _Thread_local char s_hdr[2048];
+
+static bool
+s_json_reply(yh_http_reply_t *reply, int status, yh_text_t *t, const char *headers)
+{
+    return yh_http_reply_take(reply, status, t->s, headers);
+}
+
+static bool
+s_oauth_error(yh_http_reply_t *reply, int status, const char *error, const char *desc,
+              const char *headers)
+{
+    yh_text_t t = {0};
+    yh_text_add(&t, "{\"error\":\"%s\",\"error_description\":", error);
+    yh_text_json_str(&t, desc);
+    yh_text_add(&t, "}");
+    return s_json_reply(reply, status, &t,
+                        headers ? headers
+                                : "Content-Type: application/json\nCache-Control: no-store");
+}
+
+static bool
+s_discovery(of_fake_t *f, yh_http_reply_t *reply)
+{
+    const char *u = f->srv.url;
+    yh_text_t t = {0};
+    yh_text_add(&t,
+                "{\"issuer\":\"%s\",\"authorization_endpoint\":\"%s/authorize\","
+                "\"token_endpoint\":\"%s/token\",\"jwks_uri\":\"%s/jwks\","
+                "\"userinfo_endpoint\":\"%s/userinfo\",\"response_types_supported\":[\"code\"],"
+                "\"subject_types_supported\":[\"public\"],"
+                "\"id_token_signing_alg_values_supported\":[\"RS256\",\"ES256\",\"EdDSA\"],"
+                "\"scopes_supported\":[\"openid\",\"email\",\"profile\"],"
+                "\"token_endpoint_auth_methods_supported\":[\"client_secret_basic\","
+                "\"client_secret_post\"],\"code_challenge_methods_supported\":[\"S256\"],"
+                "\"grant_types_supported\":[\"authorization_code\"]}",
+                u, u, u, u, u);
+    return s_json_reply(reply, 200, &t, "Content-Type: application/json");
+}
+
+static bool
+s_jwks(of_fake_t *f, yh_http_reply_t *reply)
+{
+    yh_text_t t = {0};
+    yh_text_add(&t, "{\"keys\":[");
+    for (size_t i = 0; i < f->nkeys; i++) {
+        char *jwk = of_key_jwk(f->keys[i], NULL);
+        yh_text_add(&t, "%s%s", i ? "," : "", jwk);
+        free(jwk);
+    }
+    yh_text_add(&t, "]}");
+    return s_json_reply(reply, 200, &t,
+                        "Content-Type: application/json\nCache-Control: public, max-age=3600");
+}
+
+/* Appends s percent-encoded (everything but RFC 3986's unreserved characters). */
+static void
+s_add_pct(yh_text_t *t, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            yh_text_add(t, "%c", c);
+        } else {
+            yh_text_add(t, "%%%02X", c);
+        }
+    }
+}
+
+/* 302 to redirect_uri with params ("k", v, "k2", v2, NULL); v NULL skips the pair. */
+static bool
+s_redirect(yh_http_reply_t *reply, const char *redirect_uri, ...)
+{
+    yh_text_t t = {0};
+    yh_text_add(&t, "Location: %s", redirect_uri);
+    char sep = strchr(redirect_uri, '?') ? '&' : '?';
+    va_list ap;
+    va_start(ap, redirect_uri);
+    for (const char *k = va_arg(ap, const char *); k; k = va_arg(ap, const char *)) {
+        const char *v = va_arg(ap, const char *);
+        if (v) {
+            yh_text_add(&t, "%c%s=", sep, k);
+            s_add_pct(&t, v);
+            sep = '&';
+        }
+    }
+    va_end(ap);
+    snprintf(s_hdr, sizeof s_hdr, "%s", t.s);
+    free(t.s);
+    return yh_http_reply_take(reply, 302, NULL, s_hdr);
+}
+
+static bool
+s_has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n) {
+        if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+s_authorize(of_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
+{
+    char cid[256], ruri[512], rtype[64], scope[256], state[256], nonce[256], ch[128], method[16];
+    const char *q = req->query;
+    snprintf(f->last_authorize, sizeof f->last_authorize, "%s", q);
+    yh_http_query_param(q, "client_id", cid, sizeof cid);
+    yh_http_query_param(q, "redirect_uri", ruri, sizeof ruri);
+    bool has_state = yh_http_query_param(q, "state", state, sizeof state);
+    if (strcmp(cid, f->client_id) != 0 || strcmp(ruri, f->redirect_uri) != 0) {
+        /* RFC 6749 4.1.2.1: never redirect to an unverified URI. */
+        yh_text_t t = {0};
+        yh_text_add(&t, "invalid client_id or redirect_uri\n");
+        return yh_http_reply_take(reply, 400, t.s, "Content-Type: text/plain");
+    }
+    const char *st = has_state ? state : NULL;
+    yh_http_query_param(q, "response_type", rtype, sizeof rtype);
+    yh_http_query_param(q, "scope", scope, sizeof scope);
+    yh_http_query_param(q, "nonce", nonce, sizeof nonce);
+    yh_http_query_param(q, "code_challenge", ch, sizeof ch);
+    yh_http_query_param(q, "code_challenge_method", method, sizeof method);
+    if (strcmp(rtype, "code") != 0) {
+        return s_redirect(reply, ruri, "error", "unsupported_response_type", "state", st, NULL);
+    }
+    if (!s_has_word(scope, "openid") || strlen(ch) != 43 || strcmp(method, "S256") != 0) {
+        return s_redirect(reply, ruri, "error", "invalid_request", "error_description",
+                          "openid scope and an S256 code_challenge are required", "state", st,
+                          NULL);
+    }
+    s_code_t *c = &f->codes[f->ncodes++ % S_MAX_CODES];
+    memset(c, 0, sizeof *c);
+    unsigned char rnd[24];
+    gnutls_rnd(GNUTLS_RND_NONCE, rnd, sizeof rnd);
+    yh_base64(rnd, sizeof rnd, true, c->code, sizeof c->code);
+    snprintf(c->redirect_uri, sizeof c->redirect_uri, "%s", ruri);
+    snprintf(c->nonce, sizeof c->nonce, "%s", nonce);
+    snprintf(c->challenge, sizeof c->challenge, "%s", ch);
+    snprintf(c->sub, sizeof c->sub, "%s", f->sub);
+    snprintf(c->email, sizeof c->email, "%s", f->email);
+    snprintf(c->groups, sizeof c->groups, "%s", f->groups);
+    c->issued = time(NULL);
+    return s_redirect(reply, ruri, "code", c->code, "state", st, NULL);
+}
+
+/* The client's credentials from Basic or the form. 0 ok; 1 bad (Basic used); 2 bad (form). */
+static int
+s_client_auth(of_fake_t *f, const yh_http_fake_req_t *req)
+{
+    char auth[600], want[600], id[256], secret[256];
+    if (yh_http_fake_header(req, "Authorization", auth, sizeof auth)) {
+        /* RFC 6749 2.3.1: id and secret are form-urlencoded before Basic; ours need none. */
+        yh_http_basic_auth(f->client_id, f->client_secret, want, sizeof want);
+        return strcmp(auth, want) == 0 ? 0 : 1;
+    }
+    bool has = yh_http_form_param(req->body, "client_id", id, sizeof id) &&
+               yh_http_form_param(req->body, "client_secret", secret, sizeof secret);
+    return has && strcmp(id, f->client_id) == 0 && strcmp(secret, f->client_secret) == 0 ? 0 : 2;
+}
+
+static bool
+s_pkce_ok(const char *verifier, const char *challenge)
+{
+    size_t n = strlen(verifier);
+    if (n < 43 || n > 128 ||
+        strspn(verifier, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                         "0123456789-._~") != n) {
+        return false;
+    }
+    unsigned char h[32];
+    char b64[64];
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, verifier, n, h);
+    return strcmp(yh_base64(h, sizeof h, true, b64, sizeof b64), challenge) == 0;
+}
+
+static char *
+s_id_token(of_fake_t *f, const s_code_t *c)
+{
+    time_t now = time(NULL);
+    yh_text_t p = {0};
+    yh_text_add(&p, "{\"iss\":");
+    yh_text_json_str(&p, f->forge == OF_FORGE_WRONG_ISS ? "https://evil.example.com" : f->srv.url);
+    yh_text_add(&p, ",\"aud\":");
+    yh_text_json_str(&p, f->forge == OF_FORGE_WRONG_AUD ? "another-client" : f->client_id);
+    yh_text_add(&p, ",\"sub\":");
+    yh_text_json_str(&p, c->sub);
+    if (c->email[0]) {
+        yh_text_add(&p, ",\"email\":");
+        yh_text_json_str(&p, c->email);
+        yh_text_add(&p, ",\"email_verified\":true");
+    }
+    if (c->groups[0]) {
+        yh_text_add(&p, ",\"groups\":%s", c->groups);
+    }
+    if (c->nonce[0]) {
+        yh_text_add(&p, ",\"nonce\":");
+        yh_text_json_str(&p, f->forge == OF_FORGE_WRONG_NONCE ? "not-the-nonce" : c->nonce);
+    }
+    long long iat = f->forge == OF_FORGE_EXPIRED ? (long long)now - 7200 : (long long)now;
+    yh_text_add(&p, ",\"iat\":%lld,\"exp\":%lld}", iat, iat + 3600);
+    char hdr[256];
+    const of_key_t *k = f->signer;
+    snprintf(hdr, sizeof hdr, "{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}",
+             f->forge == OF_FORGE_ALG_NONE    ? "none"
+             : f->forge == OF_FORGE_HS256_PUB ? "HS256"
+                                              : of_key_alg(k),
+             of_key_kid(k));
+    char *tok;
+    if (f->forge == OF_FORGE_ALG_NONE) {
+        tok = of_jws_raw(hdr, p.s, NULL, 0);
+    } else if (f->forge == OF_FORGE_HS256_PUB) {
+        char *pem = of_key_pem(k);
+        tok = of_jws_hs256(hdr, p.s, pem, strlen(pem));
+        free(pem);
+    } else {
+        tok = of_jws_sign(f->forge == OF_FORGE_WRONG_KEY ? f->evil : k, hdr, p.s);
+    }
+    free(p.s);
+    return tok;
+}
+
+static bool
+s_token(of_fake_t *f, const yh_http_fake_req_t *req, yh_http_reply_t *reply)
+{
+    int auth = s_client_auth(f, req);
+    if (auth != 0) {
+        return s_oauth_error(reply, 401, "invalid_client", "client authentication failed",
+                             auth == 1 ? "Content-Type: application/json\nCache-Control: "
+                                         "no-store\nWWW-Authenticate: Basic realm=\"fake\""
+                                       : NULL);
+    }
+    char grant[64], code[64], ruri[512], verifier[256];
+    yh_http_form_param(req->body, "grant_type", grant, sizeof grant);
+    if (strcmp(grant, "authorization_code") != 0) {
+        return s_oauth_error(reply, 400, "unsupported_grant_type", "only authorization_code", NULL);
+    }
+    if (!yh_http_form_param(req->body, "code", code, sizeof code) ||
+        !yh_http_form_param(req->body, "redirect_uri", ruri, sizeof ruri) ||
+        !yh_http_form_param(req->body, "code_verifier", verifier, sizeof verifier)) {
+        return s_oauth_error(reply, 400, "invalid_request",
+                             "code, redirect_uri and code_verifier are required", NULL);
+    }
+    s_code_t *c = NULL;
+    for (size_t i = 0; i < S_MAX_CODES && !c; i++) {
+        c = f->codes[i].code[0] && strcmp(f->codes[i].code, code) == 0 ? &f->codes[i] : NULL;
+    }
+    const char *bad = !c                                    ? "unknown code"
+                      : c->used                             ? "code already used"
+                      : time(NULL) - c->issued > S_CODE_TTL ? "code expired"
+                      : strcmp(c->redirect_uri, ruri) != 0  ? "redirect_uri mismatch"
+                      : !s_pkce_ok(verifier, c->challenge)  ? "PKCE verification failed"
+                                                            : NULL;
+    if (c) {
+        c->used = true; /* one try per code, whatever the outcome */
+    }
+    if (bad) {
+        return s_oauth_error(reply, 400, "invalid_grant", bad, NULL);
+    }
+    char *idt = s_id_token(f, c);
+    yh_text_t t = {0};
+    yh_text_add(&t,
+                "{\"access_token\":\"at-%u\",\"token_type\":\"Bearer\",\"expires_in\":3600,"
+                "\"scope\":\"openid email\",\"id_token\":\"%s\"}",
+                ++f->seq, idt);
+    free(idt);
+    return s_json_reply(reply, 200, &t,
+                        "Content-Type: application/json\nCache-Control: no-store\nPragma: "
+                        "no-cache");
+}
+
+static bool
+s_handle(const yh_http_fake_req_t *req, yh_http_reply_t *reply, void *arg)
+{
+    of_fake_t *f = arg;
+    pthread_mutex_lock(&f->srv.lock);
+    bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
+    bool done = false;
+    if (get && strcmp(req->path, "/.well-known/openid-configuration") == 0) {
+        done = s_discovery(f, reply);
+    } else if (get && strcmp(req->path, "/jwks") == 0) {
+        done = s_jwks(f, reply);
+    } else if (get && strcmp(req->path, "/authorize") == 0) {
+        done = s_authorize(f, req, reply);
+    } else if (post && strcmp(req->path, "/token") == 0) {
+        done = s_token(f, req, reply);
+    }
+    pthread_mutex_unlock(&f->srv.lock);
+    return done;
+}
+
+of_fake_t *
+of_fake_start(const char *client_id, const char *client_secret, const char *redirect_uri)
+{
+    of_fake_t *f = yh_http_fake_xcalloc(sizeof *f);
+    snprintf(f->client_id, sizeof f->client_id, "%s", client_id);
+    snprintf(f->client_secret, sizeof f->client_secret, "%s", client_secret);
+    snprintf(f->redirect_uri, sizeof f->redirect_uri, "%s", redirect_uri);
+    snprintf(f->sub, sizeof f->sub, "u-1001");
+    snprintf(f->email, sizeof f->email, "jane@example.com");
+    f->keys[f->nkeys++] = f->signer = of_key_new(OF_RS256, "k1");
+    f->evil = of_key_new(OF_RS256, "k1");
+    yh_fake_srv_start(&f->srv, "", s_handle, f);
+    return f;
+}
+
+void
+of_fake_stop(of_fake_t **f_p)
+{
+    of_fake_t *f = f_p ? *f_p : NULL;
+    if (!f) {
+        return;
+    }
+    yh_fake_srv_stop(&f->srv);
+    for (size_t i = 0; i < f->nkeys; i++) {
+        of_key_destroy(&f->keys[i]);
+    }
+    of_key_destroy(&f->evil);
+    free(f);
+    *f_p = NULL;
+}
+
+const char *
+of_fake_issuer(of_fake_t *f)
+{
+    return f->srv.url;
+}
+
+void
+of_fake_user(of_fake_t *f, const char *sub, const char *email, const char *groups_json)
+{
+    pthread_mutex_lock(&f->srv.lock);
+    snprintf(f->sub, sizeof f->sub, "%s", sub);
+    snprintf(f->email, sizeof f->email, "%s", email ? email : "");
+    snprintf(f->groups, sizeof f->groups, "%s", groups_json ? groups_json : "");
+    pthread_mutex_unlock(&f->srv.lock);
+}
+
+void
+of_fake_add_key(of_fake_t *f, of_alg_t alg, const char *kid)
+{
+    of_key_t *k = of_key_new(alg, kid); /* outside the lock: RSA generation takes a while */
+    pthread_mutex_lock(&f->srv.lock);
+    if (f->nkeys == S_MAX_KEYS) {
+        abort();
+    }
+    f->keys[f->nkeys++] = f->signer = k;
+    pthread_mutex_unlock(&f->srv.lock);
+}
+
+void
+of_fake_remove_key(of_fake_t *f, const char *kid)
+{
+    pthread_mutex_lock(&f->srv.lock);
+    for (size_t i = 0; i < f->nkeys; i++) {
+        if (strcmp(of_key_kid(f->keys[i]), kid) == 0 && f->keys[i] != f->signer) {
+            of_key_destroy(&f->keys[i]);
+            f->keys[i] = f->keys[--f->nkeys];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&f->srv.lock);
+}
+
+void
+of_fake_forge(of_fake_t *f, of_forge_t forge)
+{
+    pthread_mutex_lock(&f->srv.lock);
+    f->forge = forge;
+    pthread_mutex_unlock(&f->srv.lock);
+}
+
+size_t
+of_fake_requests(of_fake_t *f, const char *path)
+{
+    return yh_http_fake_count(f->srv.http, path);
+}
+
+void
+of_fake_last_authorize(of_fake_t *f, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&f->srv.lock);
+    snprintf(buf, cap, "%s", f->last_authorize);
+    pthread_mutex_unlock(&f->srv.lock);
 }
