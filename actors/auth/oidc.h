@@ -49,7 +49,9 @@ typedef struct {
     char *authorization_endpoint, *token_endpoint, *jwks_uri;
     int64_t discovered_ms; /* yard_ctx_now_ms() of the fetch; 0: never */
     oidc_jwks_t *jwks;
-    int64_t jwks_ms; /* of the last JWKS fetch; 0: never */
+    int64_t jwks_ms;      /* of the last JWKS fetch; 0: never */
+    uint32_t jwks_min_ms; /* jwks_refetch_min: the least time between two fetches for an
+                             unknown kid (default OIDC_JWKS_MISS_MS) */
 } oidc_provider_t;
 
 typedef struct oidc {
@@ -77,7 +79,7 @@ void oidc_discover(yard_ctx_t *ctx, oidc_provider_t *p, oidc_ready_fn *cb, void 
 
 /* Calls cb(arg, 0) once p has a JWKS: fetched when missing or older than OIDC_JWKS_TTL_MS,
  * or, with refetch (a token named an unknown kid), when the last fetch is at least
- * OIDC_JWKS_MISS_MS old; else at once with the set as it is. Calls cb exactly once. */
+ * p->jwks_min_ms old; else at once with the set as it is. Calls cb exactly once. */
 void oidc_jwks_load(yard_ctx_t *ctx, oidc_provider_t *p, bool refetch, oidc_ready_fn *cb,
                     void *arg);
 

@@ -38,6 +38,7 @@ static const char *const s_known[] = {
     "client_id",
     "client_secret",
     "client_secret_file",
+    "jwks_refetch_min",
     "redirect_uri",
     "scopes",
     "create_users",
@@ -162,7 +163,7 @@ s_keys_known(yard_config_node_t entry)
             S_FAIL(v,
                    "unknown key '%s' (known: name, issuer, client_id, client_secret_file, "
                    "redirect_uri, scopes, create_users, username_claim, groups_claim, "
-                   "group_scopes, user_scopes, sync_scopes)",
+                   "group_scopes, user_scopes, sync_scopes, jwks_refetch_min)",
                    k);
             return YARD_E_CONFIG;
         }
@@ -190,6 +191,25 @@ s_request_scopes(oidc_provider_t *p, yard_config_node_t entry)
         }
     }
     p->scope = s_dup(buf);
+    return 0;
+}
+
+/* jwks_refetch_min: a duration, 1s..1h (default 1m). */
+static int
+s_refetch_min(oidc_provider_t *p, yard_config_node_t entry)
+{
+    yard_config_node_t v = yard_config_node_get(entry, "jwks_refetch_min");
+    p->jwks_min_ms = OIDC_JWKS_MISS_MS;
+    if (yard_config_node_kind(v) == YARD_CONFIG_ABSENT) {
+        return 0;
+    }
+    char err[120];
+    const char *t = yard_config_node_text(v);
+    if (yard_option_parse(YARD_OPT_MS, t ? t : "", &p->jwks_min_ms, err, sizeof err) != 0 ||
+        p->jwks_min_ms < 1000 || p->jwks_min_ms > 3600 * 1000) {
+        S_FAIL(v, "'jwks_refetch_min' must be a duration from 1s to 1h");
+        return YARD_E_CONFIG;
+    }
     return 0;
 }
 
@@ -263,7 +283,8 @@ s_provider(oidc_t *o, yard_config_node_t entry)
         return YARD_E_CONFIG;
     }
     int rc;
-    if ((rc = s_request_scopes(p, entry)) || (rc = s_claims(p, entry))) {
+    if ((rc = s_request_scopes(p, entry)) || (rc = s_claims(p, entry)) ||
+        (rc = s_refetch_min(p, entry))) {
         return rc;
     }
     return 0;

@@ -220,7 +220,7 @@ oidc_jwks_load(yard_ctx_t *ctx, oidc_provider_t *p, bool refetch, oidc_ready_fn 
 {
     int64_t now = yard_ctx_now_ms(ctx);
     bool stale = !p->jwks || now - p->jwks_ms >= OIDC_JWKS_TTL_MS;
-    bool may_refetch = refetch && now - p->jwks_ms >= OIDC_JWKS_MISS_MS;
+    bool may_refetch = refetch && now - p->jwks_ms >= (int64_t)p->jwks_min_ms;
     if (!p->jwks_uri || (!stale && !may_refetch)) {
         cb(arg, p->jwks ? 0 : YARD_E_UNREACHABLE, "the provider's JWKS is not known");
         return;
