@@ -95,7 +95,9 @@ s_add_b64(yh_text_t *t, const unsigned char *p, size_t n, size_t width)
 {
     size_t pad = width > n ? width - n : 0;
     unsigned char *buf = yh_http_fake_xcalloc(n + pad + 1);
-    memcpy(buf + pad, p, n);
+    if (n) {
+        memcpy(buf + pad, p, n);
+    }
     size_t cap = (n + pad) / 3 * 4 + 8;
     char *out = yh_http_fake_xcalloc(cap);
     yh_text_add(t, "%s", yh_base64(buf, n + pad, true, out, cap));
