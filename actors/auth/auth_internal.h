@@ -177,4 +177,16 @@ int auth_invite_redeem(yard_request_t *req, void *state);
 int auth_invite_list(yard_request_t *req, void *state);
 int auth_invite_revoke(yard_request_t *req, void *state);
 
+#define AUTH_INVITE_ID_MAX 32
+/* The store id of an invitation code (a hash: codes are not stored) into id. 0, or -1 for a
+ * code that cannot be one (empty, over 64 bytes). */
+int auth_invite_id(const char *code, char id[AUTH_INVITE_ID_MAX + 1]);
+/* For a sign-in that creates u (oidc.callback): claims one use of invitation id, as
+ * invite.redeem does (INCR: exactly as many winners as uses, across replicas), and sets u's
+ * scopes to the invitation's. Returns 1 when claimed, 0 when the invitation is unknown,
+ * expired, revoked or used up, or a store error. */
+int auth_invite_take(auth_state_t *st, const char *id, auth_user_t *u);
+/* Gives a use claimed by auth_invite_take back (the user could not be created). */
+void auth_invite_give_back(auth_state_t *st, const char *id);
+
 #endif

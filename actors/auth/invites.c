@@ -353,3 +353,46 @@ auth_invite_revoke(yard_request_t *req, void *state)
     yard_mpw_end(w);
     return yard_request_reply_mpw(req, &w);
 }
+
+/* --- for sign-ins that create users (oidc.c) --------------------------------------------- */
+
+_Static_assert(S_ID_MAX == AUTH_INVITE_ID_MAX, "auth_internal.h's id size is this file's");
+
+int
+auth_invite_id(const char *code, char id[AUTH_INVITE_ID_MAX + 1])
+{
+    if (!code || !code[0] || strlen(code) > S_CODE_MAX) {
+        return -1;
+    }
+    s_code_id(code, id);
+    return 0;
+}
+
+int
+auth_invite_take(auth_state_t *st, const char *id, auth_user_t *u)
+{
+    s_invite_t inv;
+    int rc = s_load(st, id, &inv);
+    if (rc == YARD_E_NOT_FOUND || (rc == 0 && auth_now() >= inv.expires_at)) {
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    rc = s_claim(st, &inv);
+    if (rc == 1) {
+        memcpy(u->scopes, inv.scopes, sizeof u->scopes);
+        u->nscopes = inv.nscopes;
+        yard_log(YARD_LOG_INFO, "auth: invitation used", YF_STR("id", inv.id),
+                 YF_STR("user", u->name));
+    }
+    return rc;
+}
+
+void
+auth_invite_give_back(auth_state_t *st, const char *id)
+{
+    s_invite_t inv = {0};
+    snprintf(inv.id, sizeof inv.id, "%s", id);
+    s_unclaim(st, &inv);
+}

@@ -38,6 +38,7 @@ typedef struct {
     yard_deferred_t *d;
     char code[S_CODE_MAX + 1];
     char nonce[S_RAND_LEN], verifier[S_RAND_LEN];
+    char invite[AUTH_INVITE_ID_MAX + 1]; /* the invitation's id, "" when none was given */
     char *id_token;
     bool refetched;
 } s_flow_t;
@@ -118,6 +119,7 @@ typedef struct {
     auth_state_t *st;
     oidc_provider_t *p;
     yard_deferred_t *d;
+    char invite[AUTH_INVITE_ID_MAX + 1]; /* "" when none */
 } s_start_t;
 
 static void
@@ -148,6 +150,9 @@ s_start_ready(void *arg, int err, const char *why)
     yard_mpw_kstr(w, "p", p->name);
     yard_mpw_kstr(w, "n", nonce);
     yard_mpw_kstr(w, "v", verifier);
+    if (s->invite[0]) {
+        yard_mpw_kstr(w, "i", s->invite);
+    }
     yard_mpw_end(w);
     const void *mp = NULL;
     size_t size = 0;
@@ -285,6 +290,18 @@ auth_oidc_start(yard_request_t *req, void *state)
     }
     s->st = st;
     s->p = p;
+    /* An invitation code (only a hash of it is kept) for a sign-in that creates the user. */
+    const char *code = NULL;
+    char cbuf[80];
+    int rc = s_field(req, "invite", 64, cbuf, sizeof cbuf, &code);
+    if (rc == 0 && auth_invite_id(code, s->invite) != 0) {
+        rc = yard_req_fail_field(req, "invite", "must be an invitation code");
+    }
+    sodium_memzero(cbuf, sizeof cbuf);
+    if (rc != 0 && rc != YARD_E_NOT_FOUND) {
+        free(s);
+        return 0;
+    }
     yard_ctx_t *ctx = yard_request_ctx(req);
     s->d = yard_request_defer(req);
     if (!s->d) {
@@ -365,6 +382,46 @@ s_same_scopes(const auth_user_t *a, const auth_user_t *b)
     return true;
 }
 
+/* Creates want (an unknown user; the provider creates users), with one use of the
+ * invitation given to oidc.start when there is one (then with its scopes too), or refuses
+ * when the provider needs one. 0, or the flow was failed and freed. */
+static int
+s_create(s_flow_t *f, auth_user_t *want)
+{
+    auth_user_t inv;
+    memset(&inv, 0, sizeof inv);
+    snprintf(inv.name, sizeof inv.name, "%s", want->name);
+    if (f->p->invite_required && !f->invite[0]) {
+        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "INVITE_REQUIRED",
+                    "signing up through this provider needs an invitation code (oidc.start "
+                    "with 'invite')");
+        return -1;
+    }
+    int rc = f->invite[0] ? auth_invite_take(f->st, f->invite, &inv) : 1;
+    if (rc == 0) {
+        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "INVALID_CODE",
+                    "the invitation code is invalid, expired or used up");
+        return -1;
+    }
+    for (size_t i = 0; rc > 0 && i < inv.nscopes; i++) {
+        s_add_scope(want, inv.scopes[i]);
+    }
+    want->created = auth_now();
+    int saved = rc > 0 ? auth_user_save(f->st, want, true) : rc;
+    if (f->invite[0] && rc > 0 && saved != 0) {
+        auth_invite_give_back(f->st, f->invite); /* nobody was admitted with it */
+    }
+    if (saved < 0) {
+        s_flow_fail(f, YARD_E_UNREACHABLE, 0, NULL, "the state store is not reachable");
+        return -1;
+    }
+    if (saved == 0) {
+        yard_log(YARD_LOG_INFO, "auth: user created by OpenID sign-in", YF_STR("user", want->name),
+                 YF_STR("provider", f->p->name));
+    }
+    return 0;
+}
+
 /* The local user for a verified ID token: found, or created when the provider allows it. */
 static void
 s_sign_in(s_flow_t *f, const oidc_id_token_t *t)
@@ -395,13 +452,10 @@ s_sign_in(s_flow_t *f, const oidc_id_token_t *t)
     s_mapped_scopes(p, t, &want);
     int rc = auth_user_load(f->st, want.name, &u);
     if (rc == YARD_E_NOT_FOUND && p->create_users) {
-        want.created = auth_now();
-        rc = auth_user_save(f->st, &want, true);
-        if (rc >= 0) {
-            yard_log(YARD_LOG_INFO, "auth: user created by OpenID sign-in",
-                     YF_STR("user", want.name), YF_STR("provider", p->name));
-            rc = auth_user_load(f->st, want.name, &u); /* ours, or a racing replica's */
+        if (s_create(f, &want) != 0) {
+            return; /* failed and freed */
         }
+        rc = auth_user_load(f->st, want.name, &u); /* ours, or a racing replica's */
     } else if (rc == YARD_E_NOT_FOUND) {
         s_flow_fail(f, YARD_E_FORBIDDEN, 403, "UNKNOWN_USER",
                     "no local user for this sign-in, and this provider does not create users");
@@ -595,11 +649,13 @@ s_take_state(s_flow_t *f, yard_request_t *req, const char *state)
         abort();
     }
     msgpack_object o;
-    bool ok = del == 1 && yard_mp_decode(val, len, &zone, &o, NULL, 0) == 0 &&
-              yard_mp_get_strbuf(&o, "p", pname, sizeof pname, NULL, 0) == 0 &&
-              yard_mp_get_strbuf(&o, "n", f->nonce, sizeof f->nonce, NULL, 0) == 0 &&
-              yard_mp_get_strbuf(&o, "v", f->verifier, sizeof f->verifier, NULL, 0) == 0 &&
-              strcmp(pname, f->p->name) == 0;
+    bool ok =
+        del == 1 && yard_mp_decode(val, len, &zone, &o, NULL, 0) == 0 &&
+        yard_mp_get_strbuf(&o, "p", pname, sizeof pname, NULL, 0) == 0 &&
+        yard_mp_get_strbuf(&o, "n", f->nonce, sizeof f->nonce, NULL, 0) == 0 &&
+        yard_mp_get_strbuf(&o, "v", f->verifier, sizeof f->verifier, NULL, 0) == 0 &&
+        yard_mp_get_strbuf(&o, "i", f->invite, sizeof f->invite, NULL, 0) != YARD_E_BAD_REQUEST &&
+        strcmp(pname, f->p->name) == 0;
     msgpack_zone_destroy(&zone);
     if (val) {
         sodium_memzero(val, len);

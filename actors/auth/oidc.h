@@ -4,7 +4,9 @@
  * oidc.callback (oidc.c). README.md, "Sign in with OpenID Connect", is the user's guide.
  *
  * Store layout (besides auth_internal.h's):
- *   auth:oidc:st:<state>   a started sign-in: {provider, nonce, verifier}, for state_ttl; the
+ *   auth:oidc:st:<state>   a started sign-in: {p: provider, n: nonce, v: verifier, i: the
+ *                          invitation's id (a hash of the code, as invites.c stores it), when
+ *                          one was given}, for OIDC_STATE_TTL_MS; the
  *                          callback deletes it before anything else (DEL answers 1 to exactly
  *                          one caller, on any replica), so a state works once. */
 #ifndef AUTH_OIDC_H
@@ -36,11 +38,12 @@ typedef struct {
     /* from the config */
     char name[OIDC_NAME_MAX + 1];
     char *issuer, *client_id, *client_secret, *redirect_uri;
-    char *scope;        /* space-separated, "openid" first */
-    bool create_users;  /* an unknown user is created (else refused) */
-    bool email_as_name; /* username_claim: email (verified emails only); else "<name>:<sub>" */
-    bool sync_scopes;   /* every sign-in sets the user's scopes from the claims */
-    char *groups_claim; /* default "groups" */
+    char *scope;          /* space-separated, "openid" first */
+    bool create_users;    /* an unknown user is created (else refused) */
+    bool invite_required; /* ... only with an invitation code given to oidc.start */
+    bool email_as_name;   /* username_claim: email (verified emails only); else "<name>:<sub>" */
+    bool sync_scopes;     /* every sign-in sets the user's scopes from the claims */
+    char *groups_claim;   /* default "groups" */
     oidc_map_t maps[OIDC_MAX_MAPS];
     size_t nmaps;
     char scopes[AUTH_SCOPES_MAX][AUTH_SCOPE_MAX + 1]; /* every mapped user gets these */

@@ -39,6 +39,7 @@ static const char *const s_known[] = {
     "client_secret",
     "client_secret_file",
     "jwks_refetch_min",
+    "invite_required",
     "redirect_uri",
     "scopes",
     "create_users",
@@ -163,7 +164,8 @@ s_keys_known(yard_config_node_t entry)
             S_FAIL(v,
                    "unknown key '%s' (known: name, issuer, client_id, client_secret_file, "
                    "redirect_uri, scopes, create_users, username_claim, groups_claim, "
-                   "group_scopes, user_scopes, sync_scopes, jwks_refetch_min)",
+                   "group_scopes, user_scopes, sync_scopes, jwks_refetch_min, "
+                   "invite_required)",
                    k);
             return YARD_E_CONFIG;
         }
@@ -234,10 +236,16 @@ s_claims(oidc_provider_t *p, yard_config_node_t entry)
     int rc;
     if ((rc = s_bool(entry, "create_users", &p->create_users)) ||
         (rc = s_bool(entry, "sync_scopes", &p->sync_scopes)) ||
+        (rc = s_bool(entry, "invite_required", &p->invite_required)) ||
         (rc = s_maps(p, yard_config_node_get(entry, "group_scopes"))) ||
         (rc = s_scopes(yard_config_node_get(entry, "user_scopes"), "user_scopes", p->scopes,
                        &p->nscopes))) {
         return rc;
+    }
+    if (p->invite_required && !p->create_users) {
+        S_FAIL(yard_config_node_get(entry, "invite_required"),
+               "'invite_required' needs 'create_users: true' (it says who may be created)");
+        return YARD_E_CONFIG;
     }
     return 0;
 }

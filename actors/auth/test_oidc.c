@@ -406,6 +406,12 @@ test_oidc_config_errors(void **state)
         "auth:\n  oidc_providers:\n    - name: x\n      issuer: https://id.example.com\n"
         "      client_id: c\n      client_secret: s\n      redirect_uri: https://a/cb\n"
         "      group_scopes: {ops: [\"a b\"]}\n",
+        "auth:\n  oidc_providers:\n    - name: x\n      issuer: https://id.example.com\n"
+        "      client_id: c\n      client_secret: s\n      redirect_uri: https://a/cb\n"
+        "      invite_required: true\n",
+        "auth:\n  oidc_providers:\n    - name: x\n      issuer: https://id.example.com\n"
+        "      client_id: c\n      client_secret: s\n      redirect_uri: https://a/cb\n"
+        "      jwks_refetch_min: 10ms\n",
         "auth:\n  oidc_providers:\n    - name: \"x y\"\n      issuer: https://id.example.com\n"
         "      client_id: c\n      client_secret: s\n      redirect_uri: https://a/cb\n",
     };

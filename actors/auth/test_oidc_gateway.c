@@ -80,12 +80,40 @@ s_http_get(const char *url)
     return r;
 }
 
-/* start -> provider -> the callback URL (not yet visited). */
+/* POST json to path (with a bearer token when not NULL). */
+static s_resp_t
+s_http_post(const char *path, const char *json, const char *token)
+{
+    s_resp_t r;
+    memset(&r, 0, sizeof r);
+    char url[256], auth[4200];
+    snprintf(url, sizeof url, "%s%s", F.base, path);
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (token) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        h = curl_slist_append(h, auth);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return r;
+}
+
+/* start (with ?query when not NULL) -> provider -> the callback URL (not yet visited). */
 static void
-s_to_callback(const char *provider, char *cb, size_t cap)
+s_to_callback_q(const char *provider, const char *query, char *cb, size_t cap)
 {
     char url[256];
-    snprintf(url, sizeof url, "%s/auth/oidc/%s/start", F.base, provider);
+    snprintf(url, sizeof url, "%s/auth/oidc/%s/start%s%s", F.base, provider, query ? "?" : "",
+             query ? query : "");
     s_resp_t r = s_http_get(url);
     assert_int_equal(r.status, 302);
     assert_int_equal(strncmp(r.location, of_fake_issuer(F.idp), strlen(of_fake_issuer(F.idp))), 0);
@@ -94,6 +122,12 @@ s_to_callback(const char *provider, char *cb, size_t cap)
     snprintf(url, sizeof url, "%s/auth/oidc/%s/callback?", F.base, provider);
     assert_int_equal(strncmp(p.location, url, strlen(url)), 0);
     snprintf(cb, cap, "%s", p.location);
+}
+
+static void
+s_to_callback(const char *provider, char *cb, size_t cap)
+{
+    s_to_callback_q(provider, NULL, cb, cap);
 }
 
 static s_resp_t
@@ -118,6 +152,8 @@ s_setup(void **state)
     char cfg[4096];
     snprintf(cfg, sizeof cfg,
              "auth:\n"
+             "  admin_user: root\n"
+             "  admin_password: \"correct horse battery\"\n"
              "  oidc_providers:\n"
              "    - name: kc\n"
              "      issuer: %s\n"
@@ -125,6 +161,7 @@ s_setup(void **state)
              "      client_secret: " SECRET "\n"
              "      redirect_uri: %s\n"
              "      create_users: true\n"
+             "      invite_required: true\n"
              "      jwks_refetch_min: 1s\n"
              "      group_scopes: {ops: [deploy]}\n"
              "gateway:\n"
@@ -133,7 +170,10 @@ s_setup(void **state)
              " op: oidc.start}\n"
              "    - {method: GET, path: \"/auth/oidc/{provider}/callback\", service: auth,"
              " op: oidc.callback}\n"
-             "    - {method: POST, path: /v1/verify, service: auth, op: verify}\n",
+             "    - {method: POST, path: /v1/verify, service: auth, op: verify}\n"
+             "    - {method: POST, path: /v1/login, service: auth, op: login}\n"
+             "    - {method: POST, path: /v1/invites, service: auth, op: invite.create,"
+             " auth: bearer, scopes: [admin]}\n",
              of_fake_issuer(F.idp), redirect);
     F.dir = yh_tmpdir();
     F.cfg = yh_config_in(F.dir, cfg);
@@ -183,37 +223,61 @@ s_json_str(const char *json, const char *key, char *out, size_t cap)
     out[n] = '\0';
 }
 
+static void s_json_str(const char *json, const char *key, char *out, size_t cap);
+
+/* An invitation (admin, through the gateway) for uses sign-ups, with scopes. */
+static void
+s_invite(int uses, char *code, size_t cap)
+{
+    char admin[4096], body[128];
+    s_resp_t r = s_http_post(
+        "/v1/login", "{\"username\":\"root\",\"password\":\"correct horse battery\"}", NULL);
+    assert_int_equal(r.status, 200);
+    s_json_str(r.body, "access_token", admin, sizeof admin);
+    snprintf(body, sizeof body, "{\"uses\":%d,\"scopes\":[\"reports\"]}", uses);
+    r = s_http_post("/v1/invites", body, admin);
+    assert_int_equal(r.status, 200);
+    s_json_str(r.body, "code", code, cap);
+}
+
 static void
 test_oidc_gateway_flow(void **state)
 {
     (void)state;
     of_fake_user(F.idp, "9f1c-77", "ann@example.com", "[\"ops\"]");
-    char cb[4096];
+    /* A new user without an invitation: refused (invite_required). */
+    char cb[4096], code[128], q[160];
     s_to_callback("kc", cb, sizeof cb);
     s_resp_t r = s_http_get(cb);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(r.body, "needs an invitation code"));
+    /* With one: created, with the invitation's scopes and the mapped ones. */
+    s_invite(1, code, sizeof code);
+    snprintf(q, sizeof q, "invite=%s", code);
+    s_to_callback_q("kc", q, cb, sizeof cb);
+    r = s_http_get(cb);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"sub\":\"kc:9f1c-77\""));
-    assert_non_null(strstr(r.body, "\"scopes\":[\"deploy\"]"));
+    assert_non_null(strstr(r.body, "\"scopes\":[\"deploy\",\"reports\"]"));
     char access[4096], body[4200];
     s_json_str(r.body, "access_token", access, sizeof access);
     /* Our own token: auth accepts it like any login's. */
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"scopes\":[\"deploy\"]}", access);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    s_resp_t v;
-    memset(&v, 0, sizeof v);
-    snprintf(cb + 2048, 256, "%s/v1/verify", F.base);
-    curl_easy_setopt(c, CURLOPT_URL, cb + 2048);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &v);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &v.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    s_resp_t v = s_http_post("/v1/verify", body, NULL);
     assert_int_equal(v.status, 200);
     assert_non_null(strstr(v.body, "\"sub\":\"kc:9f1c-77\""));
+    /* The invitation was for one: another new user with it is refused, and a known user
+     * needs none. */
+    of_fake_user(F.idp, "other-88", NULL, NULL);
+    s_to_callback_q("kc", q, cb, sizeof cb);
+    r = s_http_get(cb);
+    assert_int_equal(r.status, 403);
+    assert_non_null(strstr(r.body, "invitation code is invalid, expired or used up"));
+    of_fake_user(F.idp, "9f1c-77", "ann@example.com", "[\"ops\"]");
+    assert_int_equal(s_flow("kc").status, 200);
+    /* A malformed invitation is refused at the start. */
+    snprintf(q, sizeof q, "%s/auth/oidc/kc/start?invite=", F.base);
+    assert_int_equal(s_http_get(q).status, 400);
 }
 
 static void
