@@ -178,22 +178,13 @@ s_sign_in(fix_t *f, const char *provider)
     return r;
 }
 
-static int
-s_setup(void **state)
+/* The actor's config for the fixture's provider, with extra lines at the top level. */
+static void
+s_config(const fix_t *f, const char *extra, char *cfg, size_t cap)
 {
-    static fix_t f;
-    memset(&f, 0, sizeof f);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    f.idp = of_fake_start(CLIENT, SECRET, REDIRECT);
-    snprintf(f.secret_file, sizeof f.secret_file, "/tmp/yard-oidc-secret-XXXXXX");
-    int fd = mkstemp(f.secret_file);
-    if (fd < 0 || write(fd, SECRET "\n", strlen(SECRET) + 1) < 0) {
-        return -1;
-    }
-    close(fd);
-    char cfg[4096];
-    const char *iss = of_fake_issuer(f.idp);
-    snprintf(cfg, sizeof cfg,
+    const char *iss = of_fake_issuer(f->idp);
+    snprintf(cfg, cap,
+             "%s"
              "auth:\n"
              "  oidc_providers:\n"
              "    - name: fake\n"
@@ -209,7 +200,24 @@ s_setup(void **state)
              "      client_id: " CLIENT "\n"
              "      client_secret_file: %s\n"
              "      redirect_uri: " REDIRECT "\n",
-             iss, f.secret_file, iss, f.secret_file);
+             extra, iss, f->secret_file, iss, f->secret_file);
+}
+
+static int
+s_setup(void **state)
+{
+    static fix_t f;
+    memset(&f, 0, sizeof f);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    f.idp = of_fake_start(CLIENT, SECRET, REDIRECT);
+    snprintf(f.secret_file, sizeof f.secret_file, "/tmp/yard-oidc-secret-XXXXXX");
+    int fd = mkstemp(f.secret_file);
+    if (fd < 0 || write(fd, SECRET "\n", strlen(SECRET) + 1) < 0) {
+        return -1;
+    }
+    close(fd);
+    char cfg[4096];
+    s_config(&f, "", cfg, sizeof cfg);
     if (yard_actor_test_new(yard_registry_find("auth"), cfg, &f.t) != 0) {
         return -1;
     }
@@ -431,6 +439,44 @@ test_oidc_config_errors(void **state)
     yard_actor_test_destroy(&t);
 }
 
+/* Two replicas on one redis-server (skipped without one): a sign-in started on one completes
+ * on the other, and its state then works on neither. */
+static void
+test_oidc_replicas_share_state(void **state)
+{
+    fix_t *f = *state;
+    int port = 0;
+    char *dir = NULL;
+    pid_t redis = yh_redis_start(&port, &dir);
+    if (redis < 0) {
+        skip(); /* redis-server is not installed */
+    }
+    char extra[64], cfg[4096], cb[1024];
+    snprintf(extra, sizeof extra, "store: redis://127.0.0.1:%d\n", port);
+    s_config(f, extra, cfg, sizeof cfg);
+    yard_actor_test_t *a = NULL, *b = NULL;
+    assert_int_equal(yard_actor_test_new(yard_registry_find("auth"), cfg, &a), 0);
+    assert_int_equal(yard_actor_test_new(yard_registry_find("auth"), cfg, &b), 0);
+    of_fake_user(f->idp, "u-rep", NULL, NULL);
+    yard_actor_test_t *saved = f->t;
+    f->t = a;
+    s_start(f, "fake", cb, sizeof cb); /* started on a */
+    f->t = saved;
+    res_t r = s_call(b, "oidc.callback", cb); /* completed on b */
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.json, "\"sub\":\"fake:u-rep\""));
+    assert_int_equal(s_call(a, "oidc.callback", cb).status, YARD_E_UNAUTHENTICATED);
+    assert_int_equal(s_call(b, "oidc.callback", cb).status, YARD_E_UNAUTHENTICATED);
+    /* The user b created is found on a as well. */
+    f->t = a;
+    r = s_sign_in(f, "fake");
+    f->t = saved;
+    assert_int_equal(r.status, 0);
+    yard_actor_test_destroy(&a);
+    yard_actor_test_destroy(&b);
+    yh_redis_stop(redis, dir);
+}
+
 int
 main(void)
 {
@@ -442,6 +488,7 @@ main(void)
         cmocka_unit_test(test_oidc_key_rotation),
         cmocka_unit_test(test_oidc_fake_contract),
         cmocka_unit_test(test_oidc_config_errors),
+        cmocka_unit_test(test_oidc_replicas_share_state),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
