@@ -28,7 +28,6 @@
 #define OIDC_STATE_TTL_MS (10 * 60 * 1000) /* how long a started sign-in can be completed */
 #define S_RAND_LEN        44               /* 32 random bytes in base64url, with its NUL */
 #define S_CODE_MAX        2048             /* authorization codes accepted, bytes */
-#define S_GROUPS_MAX      256              /* entries of the groups claim read */
 
 /* One callback on its way through discovery, the code exchange and the JWKS. */
 typedef struct {
@@ -288,12 +287,27 @@ auth_oidc_start(yard_request_t *req, void *state)
     if (!s) {
         abort();
     }
+    /* Each start keeps a state in the store for 10 minutes: bounded per source address (the
+     * gateway's client, else X-Forwarded-For, else "bus"), in buckets shared by replicas. */
+    const char *src = yard_request_header(req, "http.peer");
+    char sbuf[64];
+    if (!src) {
+        src = yard_request_header(req, "http.header.x-forwarded-for");
+    }
+    snprintf(sbuf, sizeof sbuf, "%s:%.*s", p->name, src ? (int)strcspn(src, ", ") : 3,
+             src ? src : "bus");
+    int rc = auth_rate_take(st, req, "o", sbuf, p->starts_per_min, p->starts_per_min,
+                            "too many sign-ins started from here; retry later");
+    if (rc != 0) {
+        free(s);
+        return rc;
+    }
     s->st = st;
     s->p = p;
     /* An invitation code (only a hash of it is kept) for a sign-in that creates the user. */
     const char *code = NULL;
     char cbuf[80];
-    int rc = s_field(req, "invite", 64, cbuf, sizeof cbuf, &code);
+    rc = s_field(req, "invite", 64, cbuf, sizeof cbuf, &code);
     if (rc == 0 && auth_invite_id(code, s->invite) != 0) {
         rc = yard_req_fail_field(req, "invite", "must be an invitation code");
     }
@@ -312,162 +326,15 @@ auth_oidc_start(yard_request_t *req, void *state)
     return 0;
 }
 
-/* --- oidc.callback: the user ------------------------------------------------------------ */
-
-static bool
-s_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    return n >= 1 && n <= AUTH_NAME_MAX &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@:-") == n;
-}
-
-static void
-s_add_scope(auth_user_t *u, const char *scope)
-{
-    for (size_t i = 0; i < u->nscopes; i++) {
-        if (strcmp(u->scopes[i], scope) == 0) {
-            return;
-        }
-    }
-    if (u->nscopes < AUTH_SCOPES_MAX) {
-        snprintf(u->scopes[u->nscopes++], AUTH_SCOPE_MAX + 1, "%s", scope);
-    }
-}
-
-/* The scopes the claims give: the provider's user_scopes, plus those of each group in the
- * groups claim that group_scopes maps. */
-static void
-s_mapped_scopes(const oidc_provider_t *p, const oidc_id_token_t *t, auth_user_t *u)
-{
-    u->nscopes = 0;
-    for (size_t i = 0; i < p->nscopes; i++) {
-        s_add_scope(u, p->scopes[i]);
-    }
-    msgpack_zone zone;
-    if (!msgpack_zone_init(&zone, 2048)) {
-        abort();
-    }
-    msgpack_object claims;
-    const char *const *groups = NULL;
-    size_t n = 0;
-    if (p->nmaps > 0 && yard_mp_decode(t->claims, t->claims_size, &zone, &claims, NULL, 0) == 0 &&
-        yard_mp_get_strs(&claims, p->groups_claim, &zone, S_GROUPS_MAX, &groups, &n, NULL, 0) ==
-            0) {
-        for (size_t g = 0; g < n; g++) {
-            for (size_t m = 0; m < p->nmaps; m++) {
-                if (strcmp(groups[g], p->maps[m].group) != 0) {
-                    continue;
-                }
-                for (size_t k = 0; k < p->maps[m].n; k++) {
-                    s_add_scope(u, p->maps[m].scopes[k]);
-                }
-            }
-        }
-    }
-    msgpack_zone_destroy(&zone);
-}
-
-static bool
-s_same_scopes(const auth_user_t *a, const auth_user_t *b)
-{
-    if (a->nscopes != b->nscopes) {
-        return false;
-    }
-    for (size_t i = 0; i < a->nscopes; i++) {
-        if (strcmp(a->scopes[i], b->scopes[i]) != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Creates want (an unknown user; the provider creates users), with one use of the
- * invitation given to oidc.start when there is one (then with its scopes too), or refuses
- * when the provider needs one. 0, or the flow was failed and freed. */
-static int
-s_create(s_flow_t *f, auth_user_t *want)
-{
-    auth_user_t inv;
-    memset(&inv, 0, sizeof inv);
-    snprintf(inv.name, sizeof inv.name, "%s", want->name);
-    if (f->p->invite_required && !f->invite[0]) {
-        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "INVITE_REQUIRED",
-                    "signing up through this provider needs an invitation code (oidc.start "
-                    "with 'invite')");
-        return -1;
-    }
-    int rc = f->invite[0] ? auth_invite_take(f->st, f->invite, &inv) : 1;
-    if (rc == 0) {
-        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "INVALID_CODE",
-                    "the invitation code is invalid, expired or used up");
-        return -1;
-    }
-    for (size_t i = 0; rc > 0 && i < inv.nscopes; i++) {
-        s_add_scope(want, inv.scopes[i]);
-    }
-    want->created = auth_now();
-    int saved = rc > 0 ? auth_user_save(f->st, want, true) : rc;
-    if (f->invite[0] && rc > 0 && saved != 0) {
-        auth_invite_give_back(f->st, f->invite); /* nobody was admitted with it */
-    }
-    if (saved < 0) {
-        s_flow_fail(f, YARD_E_UNREACHABLE, 0, NULL, "the state store is not reachable");
-        return -1;
-    }
-    if (saved == 0) {
-        yard_log(YARD_LOG_INFO, "auth: user created by OpenID sign-in", YF_STR("user", want->name),
-                 YF_STR("provider", f->p->name));
-    }
-    return 0;
-}
-
-/* The local user for a verified ID token: found, or created when the provider allows it. */
+/* The local user for a verified ID token, then our token pair. */
 static void
 s_sign_in(s_flow_t *f, const oidc_id_token_t *t)
 {
-    oidc_provider_t *p = f->p;
-    auth_user_t u, want;
-    memset(&u, 0, sizeof u);
-    memset(&want, 0, sizeof want);
-    if (p->email_as_name && (!t->email[0] || !t->email_verified)) {
-        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "FORBIDDEN",
-                    "the provider gave no verified email, which names users here");
-        return;
-    }
-    /* Built in a larger buffer first: a name that would not fit is refused, never cut. */
-    char name[OIDC_NAME_MAX + OIDC_SUB_MAX + OIDC_EMAIL_MAX + 4];
-    if (p->email_as_name) {
-        snprintf(name, sizeof name, "%s", t->email);
-    } else {
-        snprintf(name, sizeof name, "%s:%s", p->name, t->sub);
-    }
-    if (!s_name_valid(name)) {
-        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "FORBIDDEN",
-                    "the provider's user id does not make a valid user name here (1..64 "
-                    "letters, digits and ._@:-)");
-        return;
-    }
-    memcpy(want.name, name, strlen(name) + 1);
-    s_mapped_scopes(p, t, &want);
-    int rc = auth_user_load(f->st, want.name, &u);
-    if (rc == YARD_E_NOT_FOUND && p->create_users) {
-        if (s_create(f, &want) != 0) {
-            return; /* failed and freed */
-        }
-        rc = auth_user_load(f->st, want.name, &u); /* ours, or a racing replica's */
-    } else if (rc == YARD_E_NOT_FOUND) {
-        s_flow_fail(f, YARD_E_FORBIDDEN, 403, "UNKNOWN_USER",
-                    "no local user for this sign-in, and this provider does not create users");
-        return;
-    }
-    if (rc == 0 && p->sync_scopes && !s_same_scopes(&u, &want)) {
-        memcpy(u.scopes, want.scopes, sizeof u.scopes);
-        u.nscopes = want.nscopes;
-        rc = auth_user_save(f->st, &u, false);
-    }
+    auth_user_t u;
+    oidc_refusal_t why = {0};
+    int rc = oidc_user_for(f->st, f->p, t, f->invite, &u, &why);
     if (rc != 0) {
-        s_flow_fail(f, YARD_E_UNREACHABLE, 0, NULL, "the state store is not reachable");
+        s_flow_fail(f, why.err, 0, why.code, why.msg);
         return;
     }
     char fam[32];
@@ -482,7 +349,7 @@ s_sign_in(s_flow_t *f, const oidc_id_token_t *t)
     size_t size = 0;
     yard_mpw_finish(w, &mp, &size);
     yard_log(YARD_LOG_INFO, "auth: OpenID sign-in", YF_STR("user", u.name),
-             YF_STR("provider", p->name));
+             YF_STR("provider", f->p->name));
     yard_deferred_set_header(f->d, "http.header.Cache-Control", "no-store");
     yard_deferred_reply(&f->d, mp, size);
     yard_mpw_destroy(&w); /* auth_issue_mpw wrote the tokens; the writer's buffer is freed */

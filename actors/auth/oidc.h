@@ -14,6 +14,7 @@
 
 #include "auth_internal.h"
 #include "jwks.h"
+#include "oidc_jwt.h"
 
 #include "yard/options.h"
 
@@ -52,8 +53,9 @@ typedef struct {
     char *authorization_endpoint, *token_endpoint, *jwks_uri;
     int64_t discovered_ms; /* yard_ctx_now_ms() of the fetch; 0: never */
     oidc_jwks_t *jwks;
-    int64_t jwks_ms;      /* of the last JWKS fetch; 0: never */
-    uint32_t jwks_min_ms; /* jwks_refetch_min: the least time between two fetches for an
+    int64_t jwks_ms;        /* of the last JWKS fetch; 0: never */
+    int64_t starts_per_min; /* oidc.start per source address a minute (and in a burst) */
+    uint32_t jwks_min_ms;   /* jwks_refetch_min: the least time between two fetches for an
                              unknown kid (default OIDC_JWKS_MISS_MS) */
 } oidc_provider_t;
 
@@ -85,6 +87,22 @@ void oidc_discover(yard_ctx_t *ctx, oidc_provider_t *p, oidc_ready_fn *cb, void 
  * p->jwks_min_ms old; else at once with the set as it is. Calls cb exactly once. */
 void oidc_jwks_load(yard_ctx_t *ctx, oidc_provider_t *p, bool refetch, oidc_ready_fn *cb,
                     void *arg);
+
+/* --- oidc_user.c ------------------------------------------------------------------------ */
+
+/* Why a sign-in was refused: the yard error, the app code (NULL: none) and the message, which
+ * names what was wrong and never a secret. Static strings. */
+typedef struct {
+    int err;
+    const char *code;
+    const char *msg;
+} oidc_refusal_t;
+
+/* The local user for t, a verified ID token of p: found, or created where p allows it (with one
+ * use of the invitation whose id is invite, "" when none); with sync_scopes its scopes set
+ * from the claims. Returns 0 with *u, or the error with *why filled. */
+int oidc_user_for(auth_state_t *st, const oidc_provider_t *p, const oidc_id_token_t *t,
+                  const char *invite, auth_user_t *u, oidc_refusal_t *why);
 
 /* --- oidc.c ------------------------------------------------------------------------------- */
 

@@ -40,6 +40,7 @@ static const char *const s_known[] = {
     "client_secret_file",
     "jwks_refetch_min",
     "invite_required",
+    "starts_per_min",
     "redirect_uri",
     "scopes",
     "create_users",
@@ -165,7 +166,7 @@ s_keys_known(yard_config_node_t entry)
                    "unknown key '%s' (known: name, issuer, client_id, client_secret_file, "
                    "redirect_uri, scopes, create_users, username_claim, groups_claim, "
                    "group_scopes, user_scopes, sync_scopes, jwks_refetch_min, "
-                   "invite_required)",
+                   "invite_required, starts_per_min)",
                    k);
             return YARD_E_CONFIG;
         }
@@ -193,6 +194,25 @@ s_request_scopes(oidc_provider_t *p, yard_config_node_t entry)
         }
     }
     p->scope = s_dup(buf);
+    return 0;
+}
+
+/* starts_per_min: 1..100000 (default 30). */
+static int
+s_starts(oidc_provider_t *p, yard_config_node_t entry)
+{
+    yard_config_node_t v = yard_config_node_get(entry, "starts_per_min");
+    p->starts_per_min = 30;
+    if (yard_config_node_kind(v) == YARD_CONFIG_ABSENT) {
+        return 0;
+    }
+    char err[120];
+    const char *t = yard_config_node_text(v);
+    if (yard_option_parse(YARD_OPT_INT, t ? t : "", &p->starts_per_min, err, sizeof err) != 0 ||
+        p->starts_per_min < 1 || p->starts_per_min > 100000) {
+        S_FAIL(v, "'starts_per_min' must be an integer from 1 to 100000");
+        return YARD_E_CONFIG;
+    }
     return 0;
 }
 
@@ -292,7 +312,7 @@ s_provider(oidc_t *o, yard_config_node_t entry)
     }
     int rc;
     if ((rc = s_request_scopes(p, entry)) || (rc = s_claims(p, entry)) ||
-        (rc = s_refetch_min(p, entry))) {
+        (rc = s_refetch_min(p, entry)) || (rc = s_starts(p, entry))) {
         return rc;
     }
     return 0;

@@ -193,13 +193,15 @@ s_config(const fix_t *f, const char *extra, char *cfg, size_t cap)
              "      client_secret_file: %s\n"
              "      redirect_uri: " REDIRECT "\n"
              "      create_users: true\n"
+             "      starts_per_min: 100000\n"
              "      user_scopes: [read]\n"
              "      group_scopes: {ops: [deploy, read], admins: [admin]}\n"
              "    - name: strict\n"
              "      issuer: %s\n"
              "      client_id: " CLIENT "\n"
              "      client_secret_file: %s\n"
-             "      redirect_uri: " REDIRECT "\n",
+             "      redirect_uri: " REDIRECT "\n"
+             "      starts_per_min: 100000\n",
              extra, iss, f->secret_file, iss, f->secret_file);
 }
 
@@ -439,6 +441,28 @@ test_oidc_config_errors(void **state)
     yard_actor_test_destroy(&t);
 }
 
+/* Starts are bounded per source address: past starts_per_min (a burst of as many, then as
+ * many a minute) a start is RATE_LIMITED with Retry-After. */
+static void
+test_oidc_start_rate_limited(void **state)
+{
+    fix_t *f = *state;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "auth:\n  oidc_providers:\n    - name: fake\n      issuer: %s\n"
+             "      client_id: " CLIENT "\n      client_secret: x\n"
+             "      redirect_uri: " REDIRECT "\n      starts_per_min: 2\n",
+             of_fake_issuer(f->idp));
+    yard_actor_test_t *t = NULL;
+    assert_int_equal(yard_actor_test_new(yard_registry_find("auth"), cfg, &t), 0);
+    assert_int_equal(s_call(t, "oidc.start", "{\"provider\":\"fake\"}").status, 0);
+    assert_int_equal(s_call(t, "oidc.start", "{\"provider\":\"fake\"}").status, 0);
+    res_t r = s_call(t, "oidc.start", "{\"provider\":\"fake\"}");
+    assert_int_equal(r.status, YARD_E_SERVICE);
+    assert_string_equal(r.app, "RATE_LIMITED");
+    yard_actor_test_destroy(&t);
+}
+
 /* Two replicas on one redis-server (skipped without one): a sign-in started on one completes
  * on the other, and its state then works on neither. */
 static void
@@ -488,6 +512,7 @@ main(void)
         cmocka_unit_test(test_oidc_key_rotation),
         cmocka_unit_test(test_oidc_fake_contract),
         cmocka_unit_test(test_oidc_config_errors),
+        cmocka_unit_test(test_oidc_start_rate_limited),
         cmocka_unit_test(test_oidc_replicas_share_state),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

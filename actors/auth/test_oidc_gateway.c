@@ -163,6 +163,7 @@ s_setup(void **state)
              "      create_users: true\n"
              "      invite_required: true\n"
              "      jwks_refetch_min: 1s\n"
+             "      starts_per_min: 100000\n"
              "      group_scopes: {ops: [deploy]}\n"
              "gateway:\n"
              "  routes:\n"
