@@ -126,6 +126,37 @@ s_browser(const char *url, char *loc, size_t cap)
     return status;
 }
 
+static size_t
+s_collect(char *p, size_t size, size_t n, void *arg)
+{
+    char *buf = arg;
+    size_t have = strlen(buf), k = size * n;
+    if (have + k < 4096) {
+        memcpy(buf + have, p, k);
+        buf[have + k] = '\0';
+    }
+    return k;
+}
+
+/* POSTs a form to url; the status, and the body into out (4096 bytes). */
+static long
+s_post_form(const char *url, const char *form, char *out, size_t cap)
+{
+    assert_true(cap >= 4096);
+    out[0] = '\0';
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, form);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    return status;
+}
+
 /* The value of key in the query of url (no decoding needed: codes and states are base64url). */
 static void
 s_query(const char *url, const char *key, char *out, size_t cap)
@@ -395,6 +426,57 @@ test_oidc_fake_contract(void **state)
     assert_int_equal(s_browser(url, loc, sizeof loc), 302); /* no PKCE challenge */
     assert_non_null(strstr(loc, "error=invalid_request"));
     assert_non_null(strstr(loc, "state=s1"));
+    /* The token endpoint: a code for a known verifier, then the contract's refusals. */
+    static const char verifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"; /* RFC 7636 B */
+    static const char challenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    snprintf(url, sizeof url,
+             "%s/authorize?response_type=code&client_id=" CLIENT
+             "&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A9%%2Fauth%%2Foidc%%2Ffake%%2Fcallback"
+             "&scope=openid&state=s2&nonce=n2&code_challenge=%s&code_challenge_method=S256",
+             of_fake_issuer(f->idp), challenge);
+    assert_int_equal(s_browser(url, loc, sizeof loc), 302);
+    char code[128], form[512];
+    s_query(loc, "code", code, sizeof code);
+    snprintf(url, sizeof url, "%s/token", of_fake_issuer(f->idp));
+    const char *ru = "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fauth%2Foidc%2Ffake%2Fcallback";
+    snprintf(form, sizeof form,
+             "grant_type=authorization_code&code=%s%s&code_verifier=%s&client_id=" CLIENT
+             "&client_secret=wrong",
+             code, ru, verifier);
+    char body[4096];
+    assert_int_equal(s_post_form(url, form, body, sizeof body), 401);
+    assert_non_null(strstr(body, "\"invalid_client\""));
+    snprintf(form, sizeof form,
+             "grant_type=authorization_code&code=%s%s&code_verifier=%s&client_id=" CLIENT
+             "&client_secret=" SECRET,
+             code, ru, "not-the-verifier-not-the-verifier-not-the-verifier");
+    assert_int_equal(s_post_form(url, form, body, sizeof body), 400);
+    assert_non_null(strstr(body, "\"invalid_grant\""));
+    /* One try per code: the right verifier now is too late. */
+    snprintf(form, sizeof form,
+             "grant_type=authorization_code&code=%s%s&code_verifier=%s&client_id=" CLIENT
+             "&client_secret=" SECRET,
+             code, ru, verifier);
+    assert_int_equal(s_post_form(url, form, body, sizeof body), 400);
+    assert_non_null(strstr(body, "code already used"));
+    snprintf(form, sizeof form, "grant_type=password&client_id=" CLIENT "&client_secret=" SECRET);
+    assert_int_equal(s_post_form(url, form, body, sizeof body), 400);
+    assert_non_null(strstr(body, "\"unsupported_grant_type\""));
+    /* A fresh code with the right verifier: an ID token, not cached. */
+    snprintf(url, sizeof url,
+             "%s/authorize?response_type=code&client_id=" CLIENT
+             "&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A9%%2Fauth%%2Foidc%%2Ffake%%2Fcallback"
+             "&scope=openid&state=s3&nonce=n3&code_challenge=%s&code_challenge_method=S256",
+             of_fake_issuer(f->idp), challenge);
+    assert_int_equal(s_browser(url, loc, sizeof loc), 302);
+    s_query(loc, "code", code, sizeof code);
+    snprintf(url, sizeof url, "%s/token", of_fake_issuer(f->idp));
+    snprintf(form, sizeof form,
+             "grant_type=authorization_code&code=%s%s&code_verifier=%s&client_id=" CLIENT
+             "&client_secret=" SECRET,
+             code, ru, verifier);
+    assert_int_equal(s_post_form(url, form, body, sizeof body), 200);
+    assert_non_null(strstr(body, "\"id_token\":\"eyJ"));
 }
 
 static void
