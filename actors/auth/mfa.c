@@ -23,21 +23,6 @@ s_now_ms(yard_request_t *req)
     return ctx ? yard_ctx_wall_ms(ctx) : auth_now() * 1000;
 }
 
-/* A new challenge for name, put on req's answer: the header auth.mfa_challenge and, for the
- * gateway, X-MFA-Challenge (never the body or the error text). Returns 0 or a store error. */
-static int
-s_chal_issue(auth_state_t *st, yard_request_t *req, const char *name, const char *kind)
-{
-    char id[AUTH_MFA_CHAL_MAX];
-    int rc = auth_mfa_chal_new(st, name, kind, s_now_ms(req), id);
-    if (rc == 0) {
-        yard_request_set_header(req, "auth.mfa_challenge", id);
-        yard_request_set_header(req, "http.header.X-MFA-Challenge", id);
-        sodium_memzero(id, sizeof id);
-    }
-    return rc;
-}
-
 /* Fails req for a verdict that is not AUTH_MFA_OK. */
 static int
 s_code_refused(yard_request_t *req, const char *name, auth_mfa_verdict_t v)
@@ -178,37 +163,57 @@ s_mfa_on(auth_state_t *st, const char *name, auth_mfa_rec_t *r)
 }
 
 int
-auth_mfa_login_gate(auth_state_t *st, yard_request_t *req, const auth_user_t *u)
+auth_mfa_gate(auth_state_t *st, const auth_user_t *u, int64_t now_ms, auth_mfa_gate_t *g)
 {
     auth_mfa_rec_t r;
     int rc = s_mfa_on(st, u->name, &r);
     sodium_memzero(&r, sizeof r);
     if (rc != 0 && rc != YARD_E_NOT_FOUND) {
-        return auth_fail_store(req, rc);
+        return rc;
     }
     bool on = rc == 0;
     if (!on && !s_required(st, u)) {
         return 0;
     }
-    if ((rc = s_chal_issue(st, req, u->name, on ? "login" : "enroll")) != 0) {
-        return auth_fail_store(req, rc);
+    if ((rc = auth_mfa_chal_new(st, u->name, on ? "login" : "enroll", now_ms, g->challenge))) {
+        return rc;
     }
-    char msg[256];
     uint32_t ttl_s = st->o->mfa_challenge_ttl / 1000;
     if (on) {
-        snprintf(msg, sizeof msg,
+        g->status = 401;
+        g->code = "MFA_REQUIRED";
+        snprintf(g->msg, sizeof g->msg,
                  "a two-factor code is required: call login.mfa {challenge, code} within %u s, "
                  "with the challenge from the 'auth.mfa_challenge' header (HTTP: X-MFA-Challenge)",
                  ttl_s);
-        return auth_fail(req, 401, "MFA_REQUIRED", msg);
+        return 1;
     }
-    snprintf(msg, sizeof msg,
+    g->status = 403;
+    g->code = "MFA_ENROLL_REQUIRED";
+    snprintf(g->msg, sizeof g->msg,
              "two-factor authentication is required for your scopes: enrol first with "
              "mfa.enroll {challenge} and mfa.confirm {challenge, code} (the challenge is in the "
              "'auth.mfa_challenge' header, HTTP: X-MFA-Challenge; valid %u s), then log in again",
              ttl_s);
-    yard_log(YARD_LOG_INFO, "auth: login needs MFA enrolment", YF_STR("user", u->name));
-    return auth_fail(req, 403, "MFA_ENROLL_REQUIRED", msg);
+    yard_log(YARD_LOG_INFO, "auth: sign-in needs MFA enrolment", YF_STR("user", u->name));
+    return 1;
+}
+
+int
+auth_mfa_login_gate(auth_state_t *st, yard_request_t *req, const auth_user_t *u)
+{
+    auth_mfa_gate_t g;
+    int rc = auth_mfa_gate(st, u, s_now_ms(req), &g);
+    if (rc < 0) {
+        return auth_fail_store(req, rc);
+    }
+    if (rc == 0) {
+        return 0;
+    }
+    yard_request_set_header(req, "auth.mfa_challenge", g.challenge);
+    yard_request_set_header(req, "http.header.X-MFA-Challenge", g.challenge);
+    sodium_memzero(g.challenge, sizeof g.challenge);
+    return auth_fail(req, g.status, g.code, g.msg);
 }
 
 int

@@ -10,6 +10,7 @@
  * (oidc_jwt.h, with the nonce from the state), the claims are mapped to a local user, and a
  * session starts. Codes, verifiers, tokens and the client secret are never logged or put in an
  * error text; the provider's OAuth error code (invalid_grant, ...) is. */
+#include "mfa.h"
 #include "oidc.h"
 #include "oidc_jwt.h"
 
@@ -335,6 +336,21 @@ s_sign_in(s_flow_t *f, const oidc_id_token_t *t)
     int rc = oidc_user_for(f->st, f->p, t, f->invite, &u, &why);
     if (rc != 0) {
         s_flow_fail(f, why.err, 0, why.code, why.msg);
+        return;
+    }
+    /* The provider proved who this is; a local second factor (or the scope policy) still
+     * applies, exactly as after a password: login.mfa completes it. */
+    auth_mfa_gate_t g;
+    rc = auth_mfa_gate(f->st, &u, f->ctx ? yard_ctx_wall_ms(f->ctx) : auth_now() * 1000, &g);
+    if (rc < 0) {
+        s_flow_fail(f, YARD_E_UNREACHABLE, 503, NULL, "the state store is not reachable");
+        return;
+    }
+    if (rc == 1) {
+        yard_deferred_set_header(f->d, "auth.mfa_challenge", g.challenge);
+        yard_deferred_set_header(f->d, "http.header.X-MFA-Challenge", g.challenge);
+        sodium_memzero(g.challenge, sizeof g.challenge);
+        s_flow_fail(f, YARD_E_SERVICE, g.status, g.code, g.msg);
         return;
     }
     char fam[32];

@@ -12,6 +12,7 @@
  * the provider (an unknown kid refetches the JWKS, at most once a minute); the fake's own
  * contract (PKCE, client authentication, redirect_uri); config errors. */
 #include "oidc_fake.h"
+#include "totp.h"
 
 #include "capture.h"
 #include "harness.h"
@@ -46,6 +47,7 @@ typedef struct {
     char app[64];
     char json[8192];
     char location[2048]; /* the answer header http.header.Location, "" when none */
+    char challenge[128]; /* the answer header auth.mfa_challenge, "" when none */
     char log[16384];     /* what the actor logged meanwhile (a refusal's reason is there) */
 } res_t;
 
@@ -88,6 +90,8 @@ s_call(yard_actor_test_t *t, const char *op, const char *json)
     }
     const char *h = yard_request_answer_header_test(req, "http.header.Location");
     snprintf(r.location, sizeof r.location, "%s", h ? h : "");
+    h = yard_request_answer_header_test(req, "auth.mfa_challenge");
+    snprintf(r.challenge, sizeof r.challenge, "%s", h ? h : "");
     yard_request_destroy_test(&req);
     return r;
 }
@@ -300,6 +304,56 @@ test_oidc_sign_in(void **state)
     assert_non_null(strstr(r.json, "\"sub\":\"fake:u-1001\""));
     assert_int_equal(of_fake_requests(f->idp, "/.well-known/openid-configuration"), 1);
     assert_int_equal(of_fake_requests(f->idp, "/jwks"), 1);
+}
+
+/* The TOTP code of secret (base32) now, on the harness's fake wall clock. */
+static void
+s_totp(fix_t *f, const char *secret, char out[16])
+{
+    uint8_t key[64];
+    size_t n = 0;
+    uint32_t c = 0;
+    int64_t now_s = yard_ctx_wall_ms(yard_actor_test_ctx(f->t)) / 1000;
+    assert_int_equal(auth_base32_decode(secret, key, sizeof key, &n), 0);
+    assert_int_equal(auth_hotp(key, n, (uint64_t)auth_totp_step(now_s, 30), 6, &c), 0);
+    auth_totp_format(c, 6, out, 16);
+}
+
+/* The provider proves who the user is; a local second factor still applies, as after a
+ * password: a user with TOTP on gets MFA_REQUIRED and a challenge (in a header, never the
+ * body) instead of tokens, and login.mfa completes the sign-in. */
+static void
+test_oidc_local_mfa_applies(void **state)
+{
+    fix_t *f = *state;
+    of_fake_user(f->idp, "u-3003", "mfa@example.com", "[]");
+    res_t r = s_sign_in(f, "fake");
+    assert_int_equal(r.status, 0);
+    char access[2048], body[2400], secret[64], code[16];
+    s_get(r.json, "access_token", access, sizeof access);
+    snprintf(body, sizeof body, "{\"token\":\"%s\"}", access);
+    r = s_call(f->t, "mfa.enroll", body);
+    assert_int_equal(r.status, 0);
+    s_get(r.json, "secret", secret, sizeof secret);
+    s_totp(f, secret, code);
+    snprintf(body, sizeof body, "{\"token\":\"%s\",\"code\":\"%s\"}", access, code);
+    r = s_call(f->t, "mfa.confirm", body);
+    assert_int_equal(r.status, 0);
+    yard_actor_test_advance(f->t, 30000); /* the confirmation's code is spent: the next step */
+
+    r = s_sign_in(f, "fake");
+    assert_int_equal(r.status, YARD_E_SERVICE);
+    assert_string_equal(r.app, "MFA_REQUIRED");
+    assert_true(strlen(r.challenge) >= 40);
+    assert_null(strstr(r.log, r.challenge));
+    s_totp(f, secret, code);
+    snprintf(body, sizeof body, "{\"challenge\":\"%s\",\"code\":\"%s\"}", r.challenge, code);
+    res_t m = s_call(f->t, "login.mfa", body);
+    assert_int_equal(m.status, 0);
+    assert_non_null(strstr(m.json, "\"sub\":\"fake:u-3003\""));
+    assert_non_null(strstr(m.json, "\"access_token\":"));
+    /* the next tests sign in as test_oidc_sign_in's user, who has no second factor */
+    of_fake_user(f->idp, "u-1001", "jane@example.com", "[\"ops\",\"unmapped\"]");
 }
 
 static void
@@ -588,6 +642,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oidc_sign_in),
+        cmocka_unit_test(test_oidc_local_mfa_applies),
         cmocka_unit_test(test_oidc_state_single_use),
         cmocka_unit_test(test_oidc_forged_id_tokens),
         cmocka_unit_test(test_oidc_unknown_user_refused),
