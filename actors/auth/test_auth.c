@@ -5,6 +5,7 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "auth_test_util.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
 #include "yard/client.h"
@@ -80,21 +81,6 @@ s_call(const char *op, const char *json, const char *token)
     return yh_call_json(F.client, "auth", op, json, token ? kv : NULL, 5000);
 }
 
-/* The string value of "key" in a flat JSON reply, into out. */
-static void
-s_get(const char *json, const char *key, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
 static void
 s_login(const char *user, const char *pw, char *access, char *refresh)
 {
@@ -102,9 +88,9 @@ s_login(const char *user, const char *pw, char *access, char *refresh)
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
     yh_result_t r = s_call("login", body, NULL);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "access_token", access, 4096);
+    ath_json_str(r.json, "access_token", access, 4096);
     if (refresh) {
-        s_get(r.json, "refresh_token", refresh, 4096);
+        ath_json_str(r.json, "refresh_token", refresh, 4096);
     }
     yh_result_free(&r);
 }
@@ -132,7 +118,7 @@ s_first_login(void)
     if (r.status != 0) {
         fail_msg("first login: %d %s %s", r.status, r.app, r.json ? r.json : "");
     }
-    s_get(r.json, "access_token", F.admin, sizeof F.admin);
+    ath_json_str(r.json, "access_token", F.admin, sizeof F.admin);
     yh_result_free(&r);
 }
 
@@ -291,8 +277,8 @@ test_refresh_rotates_and_reuse_revokes_the_family(void **state)
     snprintf(body, sizeof body, "{\"refresh_token\":\"%s\"}", r1);
     yh_result_t r = s_call("refresh", body, NULL);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "access_token", a2, sizeof a2);
-    s_get(r.json, "refresh_token", r2, sizeof r2);
+    ath_json_str(r.json, "access_token", a2, sizeof a2);
+    ath_json_str(r.json, "refresh_token", r2, sizeof r2);
     yh_result_free(&r);
     assert_string_not_equal(r1, r2);
     assert_int_equal(s_verify(a2, NULL), 0);
@@ -350,8 +336,8 @@ test_invites(void **state)
         s_call("invite.create", "{\"scopes\":[\"chat\"],\"uses\":2,\"note\":\"team\"}", F.admin);
     assert_int_equal(r.status, 0);
     char code[128], id[64];
-    s_get(r.json, "code", code, sizeof code);
-    s_get(r.json, "id", id, sizeof id);
+    ath_json_str(r.json, "code", code, sizeof code);
+    ath_json_str(r.json, "id", id, sizeof id);
     yh_result_free(&r);
     assert_true(strlen(code) >= 22); /* 128 bits, base64url */
     char body[512];
@@ -384,8 +370,8 @@ test_invites(void **state)
     yh_result_free(&r);
     /* Revoked before use. */
     r = s_call("invite.create", "{}", F.admin);
-    s_get(r.json, "code", code, sizeof code);
-    s_get(r.json, "id", id, sizeof id);
+    ath_json_str(r.json, "code", code, sizeof code);
+    ath_json_str(r.json, "id", id, sizeof id);
     yh_result_free(&r);
     snprintf(body, sizeof body, "{\"id\":\"%s\"}", id);
     r = s_call("invite.revoke", body, F.admin);
@@ -406,7 +392,7 @@ test_key_rotation_keeps_old_tokens(void **state)
     yh_result_t r = s_call("key.rotate", "{}", F.admin);
     assert_int_equal(r.status, 0);
     char kid[64];
-    s_get(r.json, "kid", kid, sizeof kid);
+    ath_json_str(r.json, "kid", kid, sizeof kid);
     yh_result_free(&r);
     s_login("root", "correct horse battery", after, NULL);
     assert_int_equal(s_verify(before, NULL), 0);
@@ -444,49 +430,10 @@ test_login_rate_limit(void **state)
 
 /* --- through the gateway ----------------------------------------------------------------- */
 
-typedef struct {
-    char body[16384];
-    size_t len;
-} s_buf_t;
-
-static size_t
-s_write(char *p, size_t size, size_t n, void *arg)
-{
-    s_buf_t *b = arg;
-    size_t k = size * n;
-    if (b->len + k < sizeof b->body) {
-        memcpy(b->body + b->len, p, k);
-        b->len += k;
-        b->body[b->len] = '\0';
-    }
-    return k;
-}
-
 static long
-s_http(const char *path, const char *json, const char *token, s_buf_t *out)
+s_http(const char *path, const char *json, const char *token, ath_http_t *out)
 {
-    char url[256], auth[4200];
-    snprintf(url, sizeof url, "%s%s", F.base, path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    out->len = 0;
-    out->body[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    long status = 0;
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return status;
+    return ath_http_post(F.base, path, json, token, 10000, out);
 }
 
 static void
@@ -503,7 +450,7 @@ test_gateway_end_to_end(void **state)
     assert_int_equal(yard_gateway_start(F.gw), 0);
     snprintf(F.base, sizeof F.base, "http://127.0.0.1:%u", yard_gateway_port(F.gw));
 
-    s_buf_t b;
+    ath_http_t b;
     /* Login over HTTP: 401 for a wrong password, a token for the right one. */
     assert_int_equal(
         s_http("/v1/login", "{\"username\":\"root\",\"password\":\"nope nope\"}", NULL, &b), 401);
@@ -513,7 +460,7 @@ test_gateway_end_to_end(void **state)
                             &b),
                      200);
     char admin[4096];
-    s_get(b.body, "access_token", admin, sizeof admin);
+    ath_json_str(b.body, "access_token", admin, sizeof admin);
     /* A protected route: 401 without a token, 403 without its scope, 200 with it. */
     assert_int_equal(s_http("/v1/reports", "{\"q\":1}", NULL, &b), 401);
     assert_int_equal(s_http("/v1/reports", "{\"q\":1}", "garbage.token.here", &b), 401);
@@ -528,7 +475,7 @@ test_gateway_end_to_end(void **state)
         s_http("/v1/login", "{\"username\":\"dave\",\"password\":\"daves password\"}", NULL, &b),
         200);
     char dave[4096];
-    s_get(b.body, "access_token", dave, sizeof dave);
+    ath_json_str(b.body, "access_token", dave, sizeof dave);
     assert_int_equal(s_http("/v1/reports", "{\"q\":1}", dave, &b), 200);
     assert_string_equal(b.body, "{\"q\":1}");
     /* An admin operation through a bearer route: the gateway passes the caller's token on. */
@@ -537,7 +484,7 @@ test_gateway_end_to_end(void **state)
     assert_non_null(strstr(b.body, "\"code\":\""));
     /* A name that is taken is the same CONFLICT from both operations, and one status: 409. */
     char code[256], redeem[512];
-    s_get(b.body, "code", code, sizeof code);
+    ath_json_str(b.body, "code", code, sizeof code);
     assert_int_equal(
         s_http("/v1/users", "{\"username\":\"dave\",\"password\":\"another pass\"}", admin, &b),
         409);
@@ -645,7 +592,7 @@ test_replicas_race_for_one_invite(void **state)
         yh_result_t r = s_call("invite.create", req, F.admin);
         assert_int_equal(r.status, 0);
         char code[128];
-        s_get(r.json, "code", code, sizeof code);
+        ath_json_str(r.json, "code", code, sizeof code);
         yh_result_free(&r);
         enum { N = 9 };
         char *bodies[N];

@@ -5,10 +5,10 @@
  * expiry), the scope policy; then two replicas on one real redis-server (skipped without
  * one): a code or recovery code spent on one is refused on the other. */
 #include "harness.h"
+#include "auth_test_util.h"
 #include "totp.h"
 #include "yard/actor_test.h"
 #include "yard/error.h"
-#include "yard/json.h"
 #include "yard/registry.h"
 
 #include <setjmp.h>
@@ -51,48 +51,14 @@ s_call(yard_actor_test_t *t, const char *op, const char *json)
 {
     s_res_t r;
     memset(&r, 0, sizeof r);
-    void *mp = NULL;
-    size_t size = 0;
-    char err[128];
-    assert_int_equal(yard_json_to_msgpack(json, strlen(json), &mp, &size, err, sizeof err), 0);
-    yard_request_t *req = yard_actor_test_call(t, op, mp, size);
-    free(mp);
-    const void *out = NULL;
-    size_t n = 0;
-    const char *app = NULL;
-    r.status = yard_request_outcome_test(req, &out, &n, &app);
-    if (app) {
-        snprintf(r.app, sizeof r.app, "%s", app);
-    }
-    if (r.status == 0) {
-        char *text = NULL;
-        size_t len = 0;
-        assert_int_equal(yard_json_from_msgpack(out, n, &text, &len, err, sizeof err), 0);
-        assert_true(len < sizeof r.json);
-        memcpy(r.json, text, len + 1);
-        free(text);
-    }
+    yard_request_t *req = ath_request(t, op, json);
+    r.status = ath_outcome(req, r.app, sizeof r.app, r.json, sizeof r.json);
     const char *h = yard_request_answer_header_test(req, "auth.mfa_challenge");
     snprintf(r.challenge, sizeof r.challenge, "%s", h ? h : "");
     h = yard_request_answer_header_test(req, "http.header.X-MFA-Challenge");
     snprintf(r.http_chal, sizeof r.http_chal, "%s", h ? h : "");
     yard_request_destroy_test(&req);
     return r;
-}
-
-/* The string value of "key" in a flat JSON text. */
-static void
-s_get(const char *json, const char *key, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(json, pat);
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
 }
 
 /* root's access token from a plain login (no MFA). */
@@ -102,19 +68,14 @@ s_token(yard_actor_test_t *t, char *tok, size_t cap)
     s_res_t r =
         s_call(t, "login", "{\"username\":\"root\",\"password\":\"correct horse battery\"}");
     assert_int_equal(r.status, 0);
-    s_get(r.json, "access_token", tok, cap);
+    ath_json_str(r.json, "access_token", tok, cap);
 }
 
 /* The code of secret (base32) at the fake clock's start + offset_s. */
 static void
 s_code(const char *secret, int64_t offset_s, char out[16])
 {
-    uint8_t key[64];
-    size_t n = 0;
-    uint32_t c = 0;
-    assert_int_equal(auth_base32_decode(secret, key, sizeof key, &n), 0);
-    assert_int_equal(auth_hotp(key, n, (uint64_t)auth_totp_step(S_T0 + offset_s, 30), 6, &c), 0);
-    auth_totp_format(c, 6, out, 16);
+    ath_totp_at(secret, (uint64_t)auth_totp_step(S_T0 + offset_s, 30), out, 16);
 }
 
 typedef struct {
@@ -133,10 +94,10 @@ s_enable(yard_actor_test_t *t, int64_t offset_s)
     snprintf(body, sizeof body, "{\"token\":\"%s\"}", tok);
     s_res_t r = s_call(t, "mfa.enroll", body);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "secret", e.secret, sizeof e.secret);
+    ath_json_str(r.json, "secret", e.secret, sizeof e.secret);
     assert_int_equal(strlen(e.secret), 32); /* 160 bits */
     char uri[512], want[256];
-    s_get(r.json, "otpauth_uri", uri, sizeof uri);
+    ath_json_str(r.json, "otpauth_uri", uri, sizeof uri);
     snprintf(want, sizeof want,
              "otpauth://totp/switchyard:root?secret=%s&issuer=switchyard&algorithm=SHA1"
              "&digits=6&period=30",
@@ -219,7 +180,7 @@ test_enrol_confirm_and_login(void **state)
     assert_non_null(strstr(r.json, "\"refresh_token\":\""));
     assert_non_null(strstr(r.json, "\"sub\":\"root\""));
     char access[4096];
-    s_get(r.json, "access_token", access, sizeof access);
+    ath_json_str(r.json, "access_token", access, sizeof access);
     snprintf(body, sizeof body, "{\"token\":\"%s\"}", access);
     assert_int_equal(s_call(t, "verify", body).status, 0);
     yard_actor_test_destroy(&t);
@@ -291,7 +252,7 @@ test_recovery_codes_once(void **state)
     s_login_challenge(t, chal, sizeof chal);
     r = s_login_mfa(t, chal, e.rc[6]);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "access_token", tok, sizeof tok);
+    ath_json_str(r.json, "access_token", tok, sizeof tok);
     snprintf(body, sizeof body, "{\"token\":\"%s\"}", tok);
     r = s_call(t, "mfa.status", body);
     assert_non_null(strstr(r.json, "\"recovery_codes_left\":6"));
@@ -371,7 +332,7 @@ test_policy_requires_enrolment(void **state)
     snprintf(body, sizeof body, "{\"challenge\":\"%s\"}", chal);
     r = s_call(t, "mfa.enroll", body);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "secret", secret, sizeof secret);
+    ath_json_str(r.json, "secret", secret, sizeof secret);
     r = s_call(t, "mfa.status", body); /* status needs a token, not a challenge */
     assert_int_equal(r.status, YARD_E_UNAUTHENTICATED);
     s_code(secret, 0, code);

@@ -6,6 +6,7 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "auth_test_util.h"
 #include "totp.h"
 #include "yard/broker.h"
 #include "yard/client.h"
@@ -57,89 +58,14 @@ static struct {
     char base[64];
 } F;
 
-typedef struct {
-    char body[16384];
-    size_t len;
-    char challenge[128]; /* the X-MFA-Challenge response header */
-} s_buf_t;
-
-static size_t
-s_write(char *p, size_t size, size_t n, void *arg)
+static long
+s_http(const char *path, const char *json, const char *token, ath_http_t *out)
 {
-    s_buf_t *b = arg;
-    size_t k = size * n;
-    if (b->len + k < sizeof b->body) {
-        memcpy(b->body + b->len, p, k);
-        b->len += k;
-        b->body[b->len] = '\0';
-    }
-    return k;
-}
-
-static size_t
-s_header(char *p, size_t size, size_t n, void *arg)
-{
-    s_buf_t *b = arg;
-    size_t k = size * n;
-    static const char name[] = "X-MFA-Challenge:";
-    if (k > sizeof name && strncasecmp(p, name, sizeof name - 1) == 0) {
-        const char *v = p + sizeof name - 1;
-        while (*v == ' ') {
-            v++;
-        }
-        size_t len = strcspn(v, "\r\n");
-        if (len < sizeof b->challenge) {
-            memcpy(b->challenge, v, len);
-            b->challenge[len] = '\0';
-        }
-    }
-    return k;
+    return ath_http_post(F.base, path, json, token, 10000, out);
 }
 
 static long
-s_http(const char *path, const char *json, const char *token, s_buf_t *out)
-{
-    char url[256], auth[4200];
-    snprintf(url, sizeof url, "%s%s", F.base, path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    memset(out, 0, sizeof *out);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    long status = 0;
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return status;
-}
-
-static void
-s_get(const char *json, const char *key, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(json, pat);
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
-static long
-s_login(const char *user, const char *pw, s_buf_t *b)
+s_login(const char *user, const char *pw, ath_http_t *b)
 {
     char body[256];
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
@@ -159,14 +85,9 @@ s_setup(void **state)
     F.gw = yh_gateway_try(F.cfg, F.bport, NULL, NULL);
     assert_non_null(F.gw);
     snprintf(F.base, sizeof F.base, "http://127.0.0.1:%u", yard_gateway_port(F.gw));
-    /* replicas register asynchronously: wait for the service on the bus first */
-    yard_client_t *client = NULL;
-    yard_client_opts_t co = {.default_timeout_ms = 5000};
-    assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &client), 0);
-    yh_result_t r = yh_call_json_ready(client, "auth", "mfa.status", "{}", NULL, 10000);
-    assert_int_equal(r.status, YARD_E_UNAUTHENTICATED); /* there, and wants a token */
-    yh_result_free(&r);
-    yard_client_destroy(&client);
+    /* replicas register asynchronously: wait for the service on the bus first; it is there
+     * and wants a token */
+    ath_wait_service(F.bport, "mfa.status", "{}", YARD_E_UNAUTHENTICATED);
     return 0;
 }
 
@@ -188,27 +109,22 @@ static void
 test_mfa_through_the_gateway(void **state)
 {
     (void)state;
-    s_buf_t b;
+    ath_http_t b;
     char admin[4096], alice[4096], secret[64], body[512], code[16];
     assert_int_equal(s_login("root", "correct horse battery", &b), 200);
-    s_get(b.body, "access_token", admin, sizeof admin);
+    ath_json_str(b.body, "access_token", admin, sizeof admin);
     assert_int_equal(s_http("/v1/users",
                             "{\"username\":\"alice\",\"password\":\"alices password\","
                             "\"scopes\":[\"reports\"]}",
                             admin, &b),
                      200);
     assert_int_equal(s_login("alice", "alices password", &b), 200);
-    s_get(b.body, "access_token", alice, sizeof alice);
+    ath_json_str(b.body, "access_token", alice, sizeof alice);
     /* enrol with her own bearer token, confirm with the current code */
     assert_int_equal(s_http("/v1/mfa/enroll", "{}", alice, &b), 200);
-    s_get(b.body, "secret", secret, sizeof secret);
+    ath_json_str(b.body, "secret", secret, sizeof secret);
     assert_non_null(strstr(b.body, "\"otpauth_uri\":\"otpauth://totp/switchyard:alice?secret="));
-    uint8_t key[64];
-    size_t klen = 0;
-    uint32_t c = 0;
-    assert_int_equal(auth_base32_decode(secret, key, sizeof key, &klen), 0);
-    assert_int_equal(auth_hotp(key, klen, (uint64_t)auth_totp_step(time(NULL), 30), 6, &c), 0);
-    auth_totp_format(c, 6, code, sizeof code);
+    ath_totp_at(secret, (uint64_t)auth_totp_step(time(NULL), 30), code, sizeof code);
     snprintf(body, sizeof body, "{\"code\":\"%s\"}", code);
     assert_int_equal(s_http("/v1/mfa/confirm", body, alice, &b), 200);
     char rc0[32];

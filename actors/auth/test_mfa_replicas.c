@@ -6,11 +6,11 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "auth_test_util.h"
 #include "totp.h"
 #include "yard/broker.h"
 #include "yard/client.h"
 #include "yard/error.h"
-#include "yard/json.h"
 #include "yard/log.h"
 #include "yard/msg.h"
 #include "yard/registry.h"
@@ -34,34 +34,13 @@ static struct {
     yard_client_t *client;
 } F;
 
-static void
-s_get(const char *json, const char *key, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
-static void
-s_pack(const char *json, void **mp, size_t *size)
-{
-    char err[128];
-    assert_int_equal(yard_json_to_msgpack(json, strlen(json), mp, size, err, sizeof err), 0);
-}
-
 /* A password login that must answer MFA_REQUIRED; its challenge into out. */
 static void
 s_challenge(char out[128])
 {
     void *mp = NULL;
     size_t size = 0;
-    s_pack("{\"username\":\"root\",\"password\":\"correct horse battery\"}", &mp, &size);
+    ath_pack("{\"username\":\"root\",\"password\":\"correct horse battery\"}", &mp, &size);
     yard_call_opts_t o = {.op = "login", .timeout_ms = 10000};
     yard_msg_t *reply = NULL;
     assert_int_equal(yard_client_call(F.client, "auth", mp, size, &o, &reply), YARD_E_SERVICE);
@@ -99,7 +78,7 @@ s_race(char chal[][128], char code[][32], int n)
         snprintf(body, sizeof body, "{\"challenge\":\"%s\",\"code\":\"%s\"}", chal[i], code[i]);
         void *mp = NULL;
         size_t size = 0;
-        s_pack(body, &mp, &size);
+        ath_pack(body, &mp, &size);
         yard_call_opts_t o = {.op = "login.mfa", .timeout_ms = 10000};
         assert_int_equal(yard_client_call_async(F.client, "auth", mp, size, &o, s_tally_cb, &t), 0);
         free(mp);
@@ -162,12 +141,7 @@ s_teardown(void **state)
 static void
 s_code_at(const char *secret, int64_t step, char out[32])
 {
-    uint8_t key[64];
-    size_t n = 0;
-    uint32_t c = 0;
-    assert_int_equal(auth_base32_decode(secret, key, sizeof key, &n), 0);
-    assert_int_equal(auth_hotp(key, n, (uint64_t)step, 6, &c), 0);
-    auth_totp_format(c, 6, out, 32);
+    ath_totp_at(secret, (uint64_t)step, out, 32);
 }
 
 static void
@@ -183,12 +157,12 @@ test_one_code_one_login_across_replicas(void **state)
                                        NULL, 10000);
     assert_int_equal(r.status, 0);
     char token[4096], secret[64], body[4400], code[32];
-    s_get(r.json, "access_token", token, sizeof token);
+    ath_json_str(r.json, "access_token", token, sizeof token);
     yh_result_free(&r);
     const char *kv[] = {"auth.token", token, NULL};
     r = yh_call_json(F.client, "auth", "mfa.enroll", "{}", kv, 10000);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "secret", secret, sizeof secret);
+    ath_json_str(r.json, "secret", secret, sizeof secret);
     yh_result_free(&r);
     int64_t step = auth_totp_step(time(NULL), 30);
     s_code_at(secret, step, code);

@@ -16,9 +16,9 @@
 
 #include "capture.h"
 #include "harness.h"
+#include "auth_test_util.h"
 #include "yard/actor_test.h"
 #include "yard/error.h"
-#include "yard/json.h"
 #include "yard/registry.h"
 
 #include <curl/curl.h>
@@ -51,43 +51,21 @@ typedef struct {
     char log[16384];     /* what the actor logged meanwhile (a refusal's reason is there) */
 } res_t;
 
-static bool
-s_answered(void *arg)
-{
-    return yard_request_outcome_test(arg, NULL, NULL, NULL) != 1;
-}
-
 static res_t
 s_call(yard_actor_test_t *t, const char *op, const char *json)
 {
     res_t r;
     memset(&r, 0, sizeof r);
-    void *mp = NULL;
-    size_t size = 0;
-    assert_int_equal(yard_json_to_msgpack(json, strlen(json), &mp, &size, NULL, 0), 0);
     yh_capture_t cap;
     yh_capture_start(&cap, STDERR_FILENO);
-    yard_request_t *req = yard_actor_test_call(t, op, mp, size);
-    free(mp);
-    int ran = yard_actor_test_run(t, 20000, s_answered, req);
+    yard_request_t *req = ath_request(t, op, json);
+    int ran = yard_actor_test_run(t, 20000, ath_answered, req);
     char *log = yh_capture_end(&cap, NULL);
     snprintf(r.log, sizeof r.log, "%s", log);
     fputs(log, stderr);
     free(log);
     assert_int_equal(ran, 0);
-    const void *out = NULL;
-    size_t n = 0;
-    const char *app = NULL;
-    r.status = yard_request_outcome_test(req, &out, &n, &app);
-    snprintf(r.app, sizeof r.app, "%s", app ? app : "");
-    if (r.status == 0) {
-        char *text = NULL;
-        size_t len = 0;
-        assert_int_equal(yard_json_from_msgpack(out, n, &text, &len, NULL, 0), 0);
-        assert_true(len < sizeof r.json);
-        memcpy(r.json, text, len + 1);
-        free(text);
-    }
+    r.status = ath_outcome(req, r.app, sizeof r.app, r.json, sizeof r.json);
     const char *h = yard_request_answer_header_test(req, "http.header.Location");
     snprintf(r.location, sizeof r.location, "%s", h ? h : "");
     h = yard_request_answer_header_test(req, "auth.mfa_challenge");
@@ -96,37 +74,15 @@ s_call(yard_actor_test_t *t, const char *op, const char *json)
     return r;
 }
 
-static void
-s_get(const char *json, const char *key, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(json, pat);
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
 /* GET url without following redirects: the status, and the Location into loc. */
 static long
 s_browser(const char *url, char *loc, size_t cap)
 {
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    FILE *devnull = fopen("/dev/null", "w");
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    long status = 0;
-    char *where = NULL;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &where);
-    snprintf(loc, cap, "%s", where ? where : "");
-    curl_easy_cleanup(c);
-    fclose(devnull);
+    ath_http_t b;
+    long status = ath_http_get(url, 10000, &b);
+    size_t n = strlen(b.location);
+    assert_true(n < cap);
+    memcpy(loc, b.location, n + 1);
     return status;
 }
 
@@ -186,7 +142,7 @@ s_start(fix_t *f, const char *provider, char *cb, size_t cap)
     snprintf(body, sizeof body, "{\"provider\":\"%s\"}", provider);
     res_t r = s_call(f->t, "oidc.start", body);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "redirect_url", url, sizeof url);
+    ath_json_str(r.json, "redirect_url", url, sizeof url);
     assert_string_equal(r.location, url); /* for the gateway's 302 */
     assert_non_null(strstr(url, "code_challenge_method=S256"));
     assert_non_null(strstr(url, "&nonce="));
@@ -206,7 +162,7 @@ s_sign_in(fix_t *f, const char *provider)
     s_start(f, provider, cb, sizeof cb);
     res_t r = s_call(f->t, "oidc.callback", cb);
     /* Secrets never in a log line: the client secret, the code, the tokens. */
-    s_get(cb, "code", code, sizeof code);
+    ath_json_str(cb, "code", code, sizeof code);
     assert_null(strstr(r.log, SECRET));
     assert_null(strstr(r.log, code));
     assert_null(strstr(r.log, "eyJ"));
@@ -285,8 +241,8 @@ test_oidc_sign_in(void **state)
     assert_non_null(strstr(r.json, "\"sub\":\"fake:u-1001\""));
     assert_non_null(strstr(r.json, "\"scopes\":[\"read\",\"deploy\"]"));
     char access[2048], body[2200];
-    s_get(r.json, "access_token", access, sizeof access);
-    s_get(r.json, "refresh_token", body, sizeof body); /* a pair, as from login */
+    ath_json_str(r.json, "access_token", access, sizeof access);
+    ath_json_str(r.json, "refresh_token", body, sizeof body); /* a pair, as from login */
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"scopes\":[\"deploy\"]}", access);
     res_t v = s_call(f->t, "verify", body);
     assert_int_equal(v.status, 0);
@@ -310,13 +266,8 @@ test_oidc_sign_in(void **state)
 static void
 s_totp(fix_t *f, const char *secret, char out[16])
 {
-    uint8_t key[64];
-    size_t n = 0;
-    uint32_t c = 0;
     int64_t now_s = yard_ctx_wall_ms(yard_actor_test_ctx(f->t)) / 1000;
-    assert_int_equal(auth_base32_decode(secret, key, sizeof key, &n), 0);
-    assert_int_equal(auth_hotp(key, n, (uint64_t)auth_totp_step(now_s, 30), 6, &c), 0);
-    auth_totp_format(c, 6, out, 16);
+    ath_totp_at(secret, (uint64_t)auth_totp_step(now_s, 30), out, 16);
 }
 
 /* The provider proves who the user is; a local second factor still applies, as after a
@@ -330,11 +281,11 @@ test_oidc_local_mfa_applies(void **state)
     res_t r = s_sign_in(f, "fake");
     assert_int_equal(r.status, 0);
     char access[2048], body[2400], secret[64], code[16];
-    s_get(r.json, "access_token", access, sizeof access);
+    ath_json_str(r.json, "access_token", access, sizeof access);
     snprintf(body, sizeof body, "{\"token\":\"%s\"}", access);
     r = s_call(f->t, "mfa.enroll", body);
     assert_int_equal(r.status, 0);
-    s_get(r.json, "secret", secret, sizeof secret);
+    ath_json_str(r.json, "secret", secret, sizeof secret);
     s_totp(f, secret, code);
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"code\":\"%s\"}", access, code);
     r = s_call(f->t, "mfa.confirm", body);

@@ -8,6 +8,7 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "auth_test_util.h"
 #include "oidc_fake.h"
 #include "yard/broker.h"
 #include "yard/client.h"
@@ -40,70 +41,21 @@ static struct {
     char base[64];
 } F;
 
-typedef struct {
-    long status;
-    char body[16384];
-    size_t len;
-    char location[4096];
-} s_resp_t;
-
-static size_t
-s_write(char *p, size_t size, size_t n, void *arg)
-{
-    s_resp_t *b = arg;
-    size_t k = size * n;
-    if (b->len + k < sizeof b->body) {
-        memcpy(b->body + b->len, p, k);
-        b->len += k;
-        b->body[b->len] = '\0';
-    }
-    return k;
-}
-
 /* GET url without following redirects. */
-static s_resp_t
+static ath_http_t
 s_http_get(const char *url)
 {
-    s_resp_t r;
-    memset(&r, 0, sizeof r);
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    char *loc = NULL;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc);
-    snprintf(r.location, sizeof r.location, "%s", loc ? loc : "");
-    curl_easy_cleanup(c);
+    ath_http_t r;
+    ath_http_get(url, 15000, &r);
     return r;
 }
 
 /* POST json to path (with a bearer token when not NULL). */
-static s_resp_t
+static ath_http_t
 s_http_post(const char *path, const char *json, const char *token)
 {
-    s_resp_t r;
-    memset(&r, 0, sizeof r);
-    char url[256], auth[4200];
-    snprintf(url, sizeof url, "%s%s", F.base, path);
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    ath_http_t r;
+    ath_http_post(F.base, path, json, token, 15000, &r);
     return r;
 }
 
@@ -114,10 +66,10 @@ s_to_callback_q(const char *provider, const char *query, char *cb, size_t cap)
     char url[256];
     snprintf(url, sizeof url, "%s/auth/oidc/%s/start%s%s", F.base, provider, query ? "?" : "",
              query ? query : "");
-    s_resp_t r = s_http_get(url);
+    ath_http_t r = s_http_get(url);
     assert_int_equal(r.status, 302);
     assert_int_equal(strncmp(r.location, of_fake_issuer(F.idp), strlen(of_fake_issuer(F.idp))), 0);
-    s_resp_t p = s_http_get(r.location);
+    ath_http_t p = s_http_get(r.location);
     assert_int_equal(p.status, 302);
     snprintf(url, sizeof url, "%s/auth/oidc/%s/callback?", F.base, provider);
     assert_int_equal(strncmp(p.location, url, strlen(url)), 0);
@@ -130,7 +82,7 @@ s_to_callback(const char *provider, char *cb, size_t cap)
     s_to_callback_q(provider, NULL, cb, cap);
 }
 
-static s_resp_t
+static ath_http_t
 s_flow(const char *provider)
 {
     char cb[4096];
@@ -185,13 +137,8 @@ s_setup(void **state)
     const char *flags[] = {listen, NULL};
     F.gw = yh_gateway_try(F.cfg, F.bport, flags, NULL);
     assert_non_null(F.gw);
-    yard_client_t *client = NULL;
-    yard_client_opts_t co = {.default_timeout_ms = 5000};
-    assert_int_equal(yard_client_new(yh_endpoint(F.bport), &co, &client), 0);
-    yh_result_t r = yh_call_json_ready(client, "auth", "verify", "{\"token\":\"x\"}", NULL, 10000);
-    assert_int_equal(r.status, YARD_E_UNAUTHENTICATED); /* the service is up */
-    yh_result_free(&r);
-    yard_client_destroy(&client);
+    /* the service is up */
+    ath_wait_service(F.bport, "verify", "{\"token\":\"x\"}", YARD_E_UNAUTHENTICATED);
     return 0;
 }
 
@@ -210,35 +157,19 @@ s_teardown(void **state)
     return 0;
 }
 
-static void
-s_json_str(const char *json, const char *key, char *out, size_t cap)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr(json, pat);
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
-}
-
-static void s_json_str(const char *json, const char *key, char *out, size_t cap);
-
 /* An invitation (admin, through the gateway) for uses sign-ups, with scopes. */
 static void
 s_invite(int uses, char *code, size_t cap)
 {
     char admin[4096], body[128];
-    s_resp_t r = s_http_post(
+    ath_http_t r = s_http_post(
         "/v1/login", "{\"username\":\"root\",\"password\":\"correct horse battery\"}", NULL);
     assert_int_equal(r.status, 200);
-    s_json_str(r.body, "access_token", admin, sizeof admin);
+    ath_json_str(r.body, "access_token", admin, sizeof admin);
     snprintf(body, sizeof body, "{\"uses\":%d,\"scopes\":[\"reports\"]}", uses);
     r = s_http_post("/v1/invites", body, admin);
     assert_int_equal(r.status, 200);
-    s_json_str(r.body, "code", code, cap);
+    ath_json_str(r.body, "code", code, cap);
 }
 
 static void
@@ -249,7 +180,7 @@ test_oidc_gateway_flow(void **state)
     /* A new user without an invitation: refused (invite_required). */
     char cb[4096], code[128], q[160];
     s_to_callback("kc", cb, sizeof cb);
-    s_resp_t r = s_http_get(cb);
+    ath_http_t r = s_http_get(cb);
     assert_int_equal(r.status, 403);
     assert_non_null(strstr(r.body, "needs an invitation code"));
     /* With one: created, with the invitation's scopes and the mapped ones. */
@@ -261,10 +192,10 @@ test_oidc_gateway_flow(void **state)
     assert_non_null(strstr(r.body, "\"sub\":\"kc:9f1c-77\""));
     assert_non_null(strstr(r.body, "\"scopes\":[\"deploy\",\"reports\"]"));
     char access[4096], body[4200];
-    s_json_str(r.body, "access_token", access, sizeof access);
+    ath_json_str(r.body, "access_token", access, sizeof access);
     /* Our own token: auth accepts it like any login's. */
     snprintf(body, sizeof body, "{\"token\":\"%s\",\"scopes\":[\"deploy\"]}", access);
-    s_resp_t v = s_http_post("/v1/verify", body, NULL);
+    ath_http_t v = s_http_post("/v1/verify", body, NULL);
     assert_int_equal(v.status, 200);
     assert_non_null(strstr(v.body, "\"sub\":\"kc:9f1c-77\""));
     /* The invitation was for one: another new user with it is refused, and a known user
@@ -288,7 +219,7 @@ test_oidc_gateway_replayed_state(void **state)
     char cb[4096];
     s_to_callback("kc", cb, sizeof cb);
     assert_int_equal(s_http_get(cb).status, 200);
-    s_resp_t r = s_http_get(cb);
+    ath_http_t r = s_http_get(cb);
     assert_int_equal(r.status, 401);
     assert_non_null(strstr(r.body, "already used state"));
     /* No state, or an unknown provider: 400 naming the field. */
@@ -321,7 +252,7 @@ test_oidc_gateway_forgeries(void **state)
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         of_fake_forge(F.idp, rows[i].forge);
-        s_resp_t r = s_flow("kc");
+        ath_http_t r = s_flow("kc");
         if (r.status != 401 || !strstr(r.body, rows[i].why)) {
             fail_msg("forge %zu: %ld %s (want 401 '%s')", i, r.status, r.body, rows[i].why);
         }
@@ -347,7 +278,7 @@ test_oidc_gateway_key_rotation(void **state)
     long status = 0;
     int tries = 0;
     do {
-        s_resp_t r = s_flow("kc");
+        ath_http_t r = s_flow("kc");
         status = r.status;
         tries++;
         assert_true(status == 200 || (status == 401 && strstr(r.body, "kid")));
