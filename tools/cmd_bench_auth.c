@@ -104,7 +104,9 @@ s_credit(const s_opts_t *o)
 typedef struct {
     yard_bench_bus_t bus;
     yard_actor_t *auth;
-    void *cctx; /* the clients' context, apart from the bus's (as in `yard bench`) */
+    yard_config_t *cfg; /* the auth actor's config: its replicas read it in init, so it lives
+                           until they are destroyed */
+    void *cctx;         /* the clients' context, apart from the bus's (as in `yard bench`) */
     yard_client_t *client;
     char user[40], password[48];
     char *token; /* the access token */
@@ -149,7 +151,7 @@ s_auth_start(s_bench_t *b, const s_opts_t *o)
         fprintf(stderr, "yard bench auth: this build has no auth actor\n");
         return -1;
     }
-    yard_config_t *cfg = s_config(b, o);
+    yard_config_t *cfg = b->cfg = s_config(b, o);
     if (!cfg) {
         return -1;
     }
@@ -163,7 +165,6 @@ s_auth_start(s_bench_t *b, const s_opts_t *o)
     void *own = NULL;
     char err[256] = "";
     int rc = yard_actor_configure(def, cfg, 2, argv, &ao, &own, err, sizeof err);
-    yard_config_destroy(&cfg);
     if (rc == 0) {
         free(ao.broker);
         ao.broker = strdup(b->bus.tcp);
@@ -558,6 +559,7 @@ yard__cmd_bench_auth(int argc, char **argv)
     /* Stop the bus before the local loops, so they have the CPU to themselves. */
     yard_client_destroy(&b.client);
     yard_actor_destroy(&b.auth);
+    yard_config_destroy(&b.cfg);
     yard__bench_bus_stop(&b.bus);
     double local = s_local_verify();
     double store_us = s_store_read_us(o.store);
@@ -577,6 +579,7 @@ cleanup:
     }
     yard_client_destroy(&b.client);
     yard_actor_destroy(&b.auth);
+    yard_config_destroy(&b.cfg);
     yard__bench_bus_stop(&b.bus);
     if (b.cctx) {
         zmq_ctx_term(b.cctx);
