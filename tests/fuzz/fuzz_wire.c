@@ -1,7 +1,10 @@
 /* Fuzzes the wire codec's decoder (yard_wire_decode), the first code every byte from a bus
- * peer meets. Besides not crashing, a header that decodes must encode again and decode to
- * the same fields: the broker re-encodes what it forwards, so a header it accepts but cannot
- * write back (or writes back changed) would be a silent corruption. */
+ * peer meets, and the BATCH reader (yard/batch.h) over the same bytes: every message it hands
+ * out lies inside the frame and is at most a one-frame message long. Besides not crashing, a header
+ * that decodes must encode again and decode to the same fields: the broker re-encodes what it
+ * forwards, so a header it accepts but cannot write back (or writes back changed) would be a silent
+ * corruption. */
+#include "yard/batch.h"
 #include "yard/wire.h"
 
 #include <stdint.h>
@@ -70,6 +73,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         s_check_same(&h, &h2);
+    }
+    yard_batch_reader_t rd;
+    if (yard_batch_reader_init(&rd, frame, size, &why) == 0) {
+        const void *m;
+        size_t n;
+        while (yard_batch_next(&rd, &m, &n, &why) == 1) {
+            const uint8_t *mp = m;
+            if (mp < frame || mp + n > frame + size || n > YARD_WIRE_HEADER_MAX + 1024) {
+                abort();
+            }
+            yard_header_t hb;
+            (void)yard_wire_decode(codec2, m, n, &cmd, &hb, &why);
+        }
     }
     free(frame);
     return 0;

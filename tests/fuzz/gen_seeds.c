@@ -6,6 +6,7 @@
 #include "jwt.h"
 #include "keyset.h"
 #include "yard/json.h"
+#include "yard/batch.h"
 #include "yard/wire.h"
 
 #include <errno.h>
@@ -74,6 +75,38 @@ s_msg(uint8_t *seq, size_t *len, int peer, int frames_sel, int step, yard_cmd_t 
     *len += bn;
 }
 
+/* Appends one broker-fuzzer message whose head is raw bytes (a BATCH frame), without a body
+ * frame. */
+static void
+s_raw(uint8_t *seq, size_t *len, int peer, int step, const void *head, size_t hn)
+{
+    seq[(*len)++] = (uint8_t)(peer | 0 << 2 | step << 4); /* 2 frames: routing id and head */
+    seq[(*len)++] = (uint8_t)(hn & 0xff);
+    seq[(*len)++] = (uint8_t)(hn >> 8);
+    memcpy(seq + *len, head, hn);
+    *len += hn;
+    seq[(*len)++] = 0;
+}
+
+/* A BATCH of the one-frame messages cmds[i] with headers hs[i] and inline bodies bodies[i]
+ * (NULL: none) into b (cleared first). Returns the frame, borrowed from b. */
+static const void *
+s_batch(yard_batch_t *b, int n, const yard_cmd_t *cmds, const yard_header_t *const *hs,
+        const char *const *bodies, size_t *size)
+{
+    yard_batch_clear(b, SIZE_MAX);
+    for (int i = 0; i < n; i++) {
+        uint8_t one[2048];
+        int k = bodies[i] ? yard_wire_encode_inline(cmds[i], hs[i], bodies[i], strlen(bodies[i]),
+                                                    one, sizeof one)
+                          : yard_wire_encode(cmds[i], hs[i], one, sizeof one);
+        if (k < 0 || yard_batch_add(b, one, (size_t)k) != 0) {
+            abort();
+        }
+    }
+    return yard_batch_frame(b, size);
+}
+
 #define S_REQ_ID(idx) ((uint64_t)1 << 32 | (idx)) /* the broker's first id for slot idx */
 
 static void
@@ -122,6 +155,15 @@ s_broker_seeds(void)
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
         s_write("fuzz_wire", w++, buf, s_head(heads[i].cmd, heads[i].h, buf, sizeof buf));
     }
+
+    /* a BATCH of three messages */
+    yard_batch_t batch = {0};
+    size_t bsize;
+    const yard_cmd_t bcmds[] = {YARD_CMD_REQUEST, YARD_CMD_HEARTBEAT, YARD_CMD_PUBLISH};
+    const yard_header_t *bhs[] = {&req, &hb, &pub};
+    const char *const bbodies[] = {"\x81\xa1x\x01", NULL, "\xa3hey"};
+    const void *bf = s_batch(&batch, 3, bcmds, bhs, bbodies, &bsize);
+    s_write("fuzz_wire", w++, bf, bsize);
 
     /* broker seeds: whole conversations */
     static uint8_t seq[8192];
@@ -176,7 +218,28 @@ s_broker_seeds(void)
         s_msg(seq, &n, 2, 2, 0, YARD_CMD_REQUEST, &sys_repl, NULL);
         s_msg(seq, &n, 2, 3, 0, YARD_CMD_PUBLISH, &pub, NULL);
         s_write("fuzz_broker", b++, seq, n);
+        /* batches: two requests from a client in one frame, two replies in one frame */
+        n = 0;
+        seq[n++] = (uint8_t)mode;
+        s_msg(seq, &n, 0, 0, 0, YARD_CMD_READY, &ready, NULL);
+        yard_header_t r1 = req, r2 = req;
+        r1.id = 1;
+        r2.id = 2;
+        const yard_cmd_t two_req[] = {YARD_CMD_REQUEST, YARD_CMD_REQUEST};
+        const yard_header_t *reqs[] = {&r1, &r2};
+        const char *const bodies[] = {"\x80", "\x81\xa1k\x02"};
+        const void *f = s_batch(&batch, 2, two_req, reqs, bodies, &bsize);
+        s_raw(seq, &n, 1, 0, f, bsize);
+        yard_header_t a1 = rep, a2 = rep;
+        a1.id = S_REQ_ID(0);
+        a2.id = S_REQ_ID(1);
+        const yard_cmd_t two_rep[] = {YARD_CMD_REPLY, YARD_CMD_REPLY};
+        const yard_header_t *reps[] = {&a1, &a2};
+        f = s_batch(&batch, 2, two_rep, reps, bodies, &bsize);
+        s_raw(seq, &n, 0, 1, f, bsize);
+        s_write("fuzz_broker", b++, seq, n);
     }
+    yard_batch_fini(&batch);
 }
 
 /* --- JSON and msgpack -------------------------------------------------------------------- */
