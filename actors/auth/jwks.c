@@ -2,45 +2,23 @@
  * kept and which algorithm each is pinned to).
  *
  * The JSON is read with libyard's strict parser (a member repeated in one object is refused,
- * as for tokens) and walked as msgpack. Base64url comes from libsodium, which the auth actor
- * already uses for its own tokens. */
+ * as for tokens) and walked as msgpack. Base64url is jws.h's, the one our own tokens use. */
 #include "jwks.h"
+#include "jws.h"
 
 #include "yard/json.h"
 #include "yard/mp.h"
 
 #include <msgpack.h>
-#include <sodium.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define S_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
-
 struct oidc_jwks {
     oidc_jwk_t keys[OIDC_JWKS_MAX_KEYS];
     size_t n;
 };
-
-int
-oidc_b64url_decode(const char *b64, size_t len, unsigned char **out, size_t *outlen)
-{
-    *out = NULL;
-    size_t cap = len / 4 * 3 + 3;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        abort();
-    }
-    /* b64_end NULL: libsodium fails unless it consumed all len characters. */
-    if (sodium_init() < 0 ||
-        sodium_base642bin(buf, cap, b64, len, NULL, outlen, NULL, S_B64) != 0) {
-        free(buf);
-        return -1;
-    }
-    *out = buf;
-    return 0;
-}
 
 const char *
 oidc_alg_name(oidc_alg_t alg)
@@ -80,7 +58,7 @@ s_member_bin(const msgpack_object *jwk, const char *name, gnutls_datum_t *d)
     }
     unsigned char *bin = NULL;
     size_t n = 0;
-    if (oidc_b64url_decode(s.ptr, s.len, &bin, &n) != 0 || n == 0) {
+    if (auth_b64url_decode(s.ptr, s.len, &bin, &n) != 0 || n == 0) {
         free(bin);
         return -1;
     }

@@ -56,9 +56,4 @@ const char *oidc_alg_name(oidc_alg_t alg);
 /* The algorithm named name (exact, case-sensitive), or OIDC_ALG_NONE. */
 oidc_alg_t oidc_alg_from_name(const char *name);
 
-/* Decodes exactly len characters of unpadded base64url into a fresh buffer (caller frees with
- * free()). Returns 0, or -1 (with *out NULL) for anything else (padding, other alphabets,
- * trailing bits). */
-int oidc_b64url_decode(const char *b64, size_t len, unsigned char **out, size_t *outlen);
-
 #endif

@@ -12,6 +12,7 @@
  * algorithm, which is what stops a token "signed" with HMAC keyed by an Ed25519 public key
  * (or with alg "none") from passing. The payload is parsed only after the signature holds.
  * Every refusal names its reason in `why`, which never contains token or key bytes. */
+#include "jws.h"
 #include "jwt.h"
 
 #include "yard/assert.h"
@@ -39,27 +40,6 @@ s_b64_encode(const void *bin, size_t len)
     }
     sodium_bin2base64(s, n, bin, len, S_B64);
     return s;
-}
-
-/* Decodes exactly b64[0..len) into a fresh buffer (caller frees). -1, with *out NULL, for a
- * character outside the URL-safe alphabet (padding included), trailing data, or a final
- * character with bits that a canonical encoder would have left zero. */
-static int
-s_b64_decode(const char *b64, size_t len, unsigned char **out, size_t *outlen)
-{
-    size_t cap = len / 4 * 3 + 3;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        abort();
-    }
-    /* b64_end NULL: libsodium fails unless it consumed all len characters. */
-    if (sodium_base642bin(buf, cap, b64, len, NULL, outlen, NULL, S_B64) != 0) {
-        free(buf);
-        *out = NULL;
-        return -1;
-    }
-    *out = buf;
-    return 0;
 }
 
 /* The signature over input[0..len) with k, into sig; returns its length. */
@@ -197,38 +177,6 @@ auth_jwt_sign(const auth_key_t *key, const auth_claims_in_t *c, char **out)
     return *out ? 0 : -1;
 }
 
-/* Decodes one base64url part and parses it as strict JSON into *obj, allocated from zone.
- * Returns 0; -1 when it is not base64url; -2 when it is not JSON (a repeated member
- * included). */
-static int
-s_part(const char *b64, size_t len, msgpack_zone *zone, void **mp, msgpack_object *obj)
-{
-    unsigned char *bin = NULL;
-    size_t binlen = 0, size = 0;
-    if (s_b64_decode(b64, len, &bin, &binlen) != 0) {
-        return -1;
-    }
-    int rc = yard_json_to_msgpack_strict((const char *)bin, binlen, mp, &size, NULL, 0);
-    free(bin);
-    if (rc == 0) {
-        rc = yard_mp_decode(*mp, size, zone, obj, NULL, 0);
-    }
-    return rc == 0 ? 0 : -2;
-}
-
-static bool
-s_is_str(const msgpack_object *v)
-{
-    return v && v->type == MSGPACK_OBJECT_STR;
-}
-
-static bool
-s_str_equals(const msgpack_object *v, const char *want)
-{
-    size_t n = strlen(want);
-    return s_is_str(v) && v->via.str.size == n && memcmp(v->via.str.ptr, want, n) == 0;
-}
-
 /* A string member copied into buf (cap bytes with its NUL): 1 absent, -1 not a string (nil
  * included: yard_mp_find sees a nil member, the typed readers call it absent), longer than
  * cap - 1 or holding a NUL, 0 otherwise. */
@@ -256,11 +204,11 @@ s_int(const msgpack_object *map, const char *name, int64_t *val)
 static bool
 s_aud_matches(const msgpack_object *aud, const char *want)
 {
-    if (s_is_str(aud)) {
-        return s_str_equals(aud, want);
+    if (auth_mp_is_str(aud)) {
+        return auth_mp_str_equals(aud, want);
     }
     for (uint32_t i = 0; i < aud->via.array.size; i++) {
-        if (s_str_equals(&aud->via.array.ptr[i], want)) {
+        if (auth_mp_str_equals(&aud->via.array.ptr[i], want)) {
             return true;
         }
     }
@@ -270,14 +218,14 @@ s_aud_matches(const msgpack_object *aud, const char *want)
 static bool
 s_aud_well_formed(const msgpack_object *aud)
 {
-    if (s_is_str(aud)) {
+    if (auth_mp_is_str(aud)) {
         return true;
     }
     if (!aud || aud->type != MSGPACK_OBJECT_ARRAY) {
         return false;
     }
     for (uint32_t i = 0; i < aud->via.array.size; i++) {
-        if (!s_is_str(&aud->via.array.ptr[i])) {
+        if (!auth_mp_is_str(&aud->via.array.ptr[i])) {
             return false;
         }
     }
@@ -320,7 +268,7 @@ s_claim_types(const msgpack_object *pay, msgpack_zone *zone, auth_claims_t *out,
         *why = "nbf is not an integer";
     } else if (s_int(pay, "gen", &out->gen) < 0 || out->gen < 0) {
         *why = "gen is not a non-negative integer";
-    } else if (!s_is_str(yard_mp_find(pay, "iss"))) {
+    } else if (!auth_mp_is_str(yard_mp_find(pay, "iss"))) {
         *why = "iss is not a string";
     } else if (s_str(pay, "sub", out->sub, sizeof out->sub) != 0) {
         *why = "sub is not a string or too long";
@@ -363,7 +311,7 @@ s_claims(const msgpack_object *pay, msgpack_zone *zone, const auth_verify_opts_t
     if (err != AUTH_JWT_OK) {
         return err;
     }
-    if (!s_str_equals(yard_mp_find(pay, "iss"), o->iss)) {
+    if (!auth_mp_str_equals(yard_mp_find(pay, "iss"), o->iss)) {
         *why = "iss is not the expected issuer";
         return AUTH_JWT_WRONG_ISS;
     }
@@ -413,7 +361,7 @@ s_header_key(const msgpack_object *hdr, const auth_keyset_t *ks, int64_t now,
         *why = "alg missing";
         return AUTH_JWT_BAD_ALG;
     }
-    if (!s_is_str(jalg)) {
+    if (!auth_mp_is_str(jalg)) {
         *why = "alg is not a string";
         return AUTH_JWT_MALFORMED;
     }
@@ -422,14 +370,14 @@ s_header_key(const msgpack_object *hdr, const auth_keyset_t *ks, int64_t now,
         alg = auth_alg_from_name(alg_name);
     }
     if (alg == 0) {
-        *why = s_str_equals(jalg, "none") ? "alg none is not accepted" : "alg not supported";
+        *why = auth_mp_str_equals(jalg, "none") ? "alg none is not accepted" : "alg not supported";
         return AUTH_JWT_BAD_ALG;
     }
     if (!jkid) {
         *why = "kid missing";
         return AUTH_JWT_UNKNOWN_KID;
     }
-    if (!s_is_str(jkid)) {
+    if (!auth_mp_is_str(jkid)) {
         *why = "kid is not a string";
         return AUTH_JWT_MALFORMED;
     }
@@ -499,7 +447,8 @@ s_verify(const auth_keyset_t *ks, const char *token, const auth_verify_opts_t *o
         return AUTH_JWT_MALFORMED;
     }
     msgpack_object hdr, pay;
-    int prc = s_part(token, hlen, zone, hmp, &hdr);
+    size_t psize = 0; /* a part's msgpack length: the zone's objects are what is read */
+    int prc = auth_jws_part(token, hlen, zone, hmp, &psize, &hdr);
     if (prc != 0) {
         *why = prc == -1 ? "header is not base64url" : "header is not a JSON object";
         return AUTH_JWT_MALFORMED;
@@ -512,7 +461,7 @@ s_verify(const auth_keyset_t *ks, const char *token, const auth_verify_opts_t *o
     memcpy(out->kid, key->kid, strlen(key->kid) + 1);
     unsigned char *sig = NULL;
     size_t siglen = 0;
-    if (s_b64_decode(s64, slen, &sig, &siglen) != 0) {
+    if (auth_b64url_decode(s64, slen, &sig, &siglen) != 0) {
         *why = "signature is not base64url";
         return AUTH_JWT_MALFORMED;
     }
@@ -522,7 +471,7 @@ s_verify(const auth_keyset_t *ks, const char *token, const auth_verify_opts_t *o
         *why = "signature does not match";
         return AUTH_JWT_BAD_SIGNATURE;
     }
-    prc = s_part(p64, plen, zone, pmp, &pay);
+    prc = auth_jws_part(p64, plen, zone, pmp, &psize, &pay);
     if (prc != 0) {
         *why = prc == -1 ? "payload is not base64url" : "payload is not JSON (or repeats a member)";
         return AUTH_JWT_MALFORMED;

@@ -7,6 +7,8 @@
  * verifies DER, so the pair is re-encoded with gnutls_encode_rs_value() first. */
 #include "oidc_jwt.h"
 
+#include "jws.h"
+
 #include "yard/assert.h"
 #include "yard/json.h"
 #include "yard/mp.h"
@@ -17,39 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Decodes one base64url part as strict JSON into *obj (zone); *mp holds its msgpack (caller
- * frees). 0; -1 not base64url; -2 not JSON or a repeated member. */
-static int
-s_part(const char *b64, size_t len, msgpack_zone *zone, void **mp, size_t *size,
-       msgpack_object *obj)
-{
-    unsigned char *bin = NULL;
-    size_t binlen = 0;
-    if (oidc_b64url_decode(b64, len, &bin, &binlen) != 0) {
-        return -1;
-    }
-    int rc = yard_json_to_msgpack_strict((const char *)bin, binlen, mp, size, NULL, 0);
-    free(bin);
-    if (rc == 0) {
-        rc = yard_mp_decode(*mp, *size, zone, obj, NULL, 0);
-    }
-    return rc == 0 ? 0 : -2;
-}
-
-static bool
-s_is_str(const msgpack_object *v)
-{
-    return v && v->type == MSGPACK_OBJECT_STR;
-}
-
-/* Compared with lengths, so "iss\u0000x" is not "iss". */
-static bool
-s_str_equals(const msgpack_object *v, const char *want)
-{
-    size_t n = strlen(want);
-    return s_is_str(v) && v->via.str.size == n && memcmp(v->via.str.ptr, want, n) == 0;
-}
 
 /* The key named by the header's kid, if the header's alg is that key's algorithm. */
 static oidc_jwt_err_t
@@ -74,8 +43,8 @@ s_header_key(const msgpack_object *hdr, const oidc_jwks_t *jwks, const oidc_jwk_
         a = oidc_alg_from_name(alg);
     }
     if (a == OIDC_ALG_NONE) {
-        *why = s_str_equals(yard_mp_find(hdr, "alg"), "none") ? "alg none is not accepted"
-                                                              : "alg not supported";
+        *why = auth_mp_str_equals(yard_mp_find(hdr, "alg"), "none") ? "alg none is not accepted"
+                                                                    : "alg not supported";
         return OIDC_JWT_BAD_ALG;
     }
     if (yard_mp_get_strbuf(hdr, "kid", kid, sizeof kid, NULL, 0) != 0) {
@@ -130,17 +99,17 @@ static bool
 s_aud_ok(const msgpack_object *pay, const char *client_id, const char **why)
 {
     const msgpack_object *aud = yard_mp_find(pay, "aud"), *azp = yard_mp_find(pay, "azp");
-    bool found = s_str_equals(aud, client_id);
+    bool found = auth_mp_str_equals(aud, client_id);
     uint32_t n = 1;
     if (aud && aud->type == MSGPACK_OBJECT_ARRAY) {
         n = aud->via.array.size;
         for (uint32_t i = 0; i < n; i++) {
-            found = found || s_str_equals(&aud->via.array.ptr[i], client_id);
+            found = found || auth_mp_str_equals(&aud->via.array.ptr[i], client_id);
         }
     }
     if (!found) {
         *why = "aud does not name our client_id";
-    } else if (azp && !s_str_equals(azp, client_id)) {
+    } else if (azp && !auth_mp_str_equals(azp, client_id)) {
         *why = "azp is not our client_id";
     } else if (n > 1 && !azp) {
         *why = "aud has several audiences and no azp";
@@ -200,7 +169,7 @@ s_claims(const msgpack_object *pay, const oidc_verify_opts_t *o, oidc_id_token_t
         *why = "iss, aud or sub claim missing";
         return OIDC_JWT_MISSING_CLAIM;
     }
-    if (!s_str_equals(yard_mp_find(pay, "iss"), o->iss)) {
+    if (!auth_mp_str_equals(yard_mp_find(pay, "iss"), o->iss)) {
         *why = "iss is not the provider's issuer";
         return OIDC_JWT_WRONG_ISS;
     }
@@ -215,7 +184,7 @@ s_claims(const msgpack_object *pay, const oidc_verify_opts_t *o, oidc_id_token_t
         *why = "nonce claim missing";
         return OIDC_JWT_MISSING_CLAIM;
     }
-    if (o->nonce && !s_str_equals(yard_mp_find(pay, "nonce"), o->nonce)) {
+    if (o->nonce && !auth_mp_str_equals(yard_mp_find(pay, "nonce"), o->nonce)) {
         *why = "nonce is not the one sent";
         return OIDC_JWT_WRONG_NONCE;
     }
@@ -266,7 +235,8 @@ s_verify(const oidc_jwks_t *jwks, const char *token, const oidc_verify_opts_t *o
         return OIDC_JWT_MALFORMED;
     }
     msgpack_object hdr, pay;
-    if (s_part(token, (size_t)(p64 - 1 - token), &sc->zone, &sc->hmp, &sc->hsize, &hdr) != 0) {
+    if (auth_jws_part(token, (size_t)(p64 - 1 - token), &sc->zone, &sc->hmp, &sc->hsize, &hdr) !=
+        0) {
         *why = "header is not base64url JSON";
         return OIDC_JWT_MALFORMED;
     }
@@ -278,7 +248,7 @@ s_verify(const oidc_jwks_t *jwks, const char *token, const oidc_verify_opts_t *o
     snprintf(out->kid, sizeof out->kid, "%s", key->kid);
     unsigned char *sig = NULL;
     size_t siglen = 0;
-    if (oidc_b64url_decode(s64, len - (size_t)(s64 - token), &sig, &siglen) != 0) {
+    if (auth_b64url_decode(s64, len - (size_t)(s64 - token), &sig, &siglen) != 0) {
         *why = "signature is not base64url";
         return OIDC_JWT_MALFORMED;
     }
@@ -288,7 +258,7 @@ s_verify(const oidc_jwks_t *jwks, const char *token, const oidc_verify_opts_t *o
         *why = "signature does not verify with the kid's key";
         return OIDC_JWT_BAD_SIGNATURE;
     }
-    if (s_part(p64, (size_t)(s64 - 1 - p64), &sc->zone, &sc->pmp, &sc->psize, &pay) != 0) {
+    if (auth_jws_part(p64, (size_t)(s64 - 1 - p64), &sc->zone, &sc->pmp, &sc->psize, &pay) != 0) {
         *why = "payload is not base64url JSON (or repeats a member)";
         return OIDC_JWT_MALFORMED;
     }
