@@ -14,6 +14,7 @@ packages=(
     clang libclang-rt-14-dev # libFuzzer and its sanitizers: scripts/fuzz.sh, tests/fuzz/
     openssl # makes the gateway's HTTPS test certificate (tests/integration/test_gateway_tls.c)
     python3-yaml python3-kubernetes docker-compose # tests/deploy: reads and checks deploy/
+    python3-zmq python3-msgpack # proto/python: the Python actors and client, and their tests
     iproute2 curl # tests/multihost: network namespaces, veth links, HTTP through the gateway
 )
 # tests/deploy renders deploy/k8s with `kubectl kustomize`: Debian's kubectl only if none is here
