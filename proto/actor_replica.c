@@ -398,7 +398,8 @@ s_links_timers(yard__rt_replica_t *rep, int64_t now)
             }
             continue;
         }
-        if (now - l->last_recv >= 3 * (int64_t)l->heartbeat_ms) {
+        if (now - l->last_recv >= 3 * (int64_t)l->heartbeat_ms &&
+            !yard__link_pending(&l->io, l->sock)) {
             if (rep->draining) {
                 l->barrier = true;
                 continue;

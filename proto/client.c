@@ -389,7 +389,8 @@ s_link_timers(yard_client_t *self, size_t i, int64_t now)
     if (!s_outstanding(self, i)) {
         return 0;
     }
-    if (now - l->last_recv >= 3 * (int64_t)self->heartbeat_ms) {
+    if (now - l->last_recv >= 3 * (int64_t)self->heartbeat_ms &&
+        !yard__link_pending(&l->io, l->sock)) {
         if (i == self->current) {
             return yard__client_failover(self, "no answer for 3 heartbeat intervals");
         }

@@ -207,3 +207,14 @@ yard__link_recv(yard__link_t *l, void *sock, zmq_msg_t f[2], yard_codec_t *codec
         }
     }
 }
+
+bool
+yard__link_pending(const yard__link_t *l, void *sock)
+{
+    if (yard__link_reading(l)) {
+        return true;
+    }
+    int events = 0;
+    size_t size = sizeof events;
+    return sock && zmq_getsockopt(sock, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLIN);
+}

@@ -63,4 +63,10 @@ yard__link_reading(const yard__link_t *l)
 int yard__link_recv(yard__link_t *l, void *sock, zmq_msg_t f[2], yard_codec_t *codec,
                     yard_cmd_t *cmd, yard_header_t *h);
 
+/* Whether something from the peer waits unread on sock (or in l's batch). An owner asks before
+ * it calls the peer silent: a turn that ran long (a thousand deferred answers under a
+ * sanitizer) reads the socket before that work and checks the clock after it, so an answer
+ * that came in between would otherwise count as silence. */
+bool yard__link_pending(const yard__link_t *l, void *sock);
+
 #endif
