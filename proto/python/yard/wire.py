@@ -189,7 +189,8 @@ def _unpack_header(data: bytes) -> tuple[object, bytes]:
     except msgpack.ExtraData as extra:
         return extra.unpacked, extra.extra
     except ValueError as e:  # FormatError, StackError, "incomplete input", bad lengths
-        why = "truncated" if "incomplete" in str(e) else "not valid"
+        # a count or length past the frame's end reads "exceeds max_..._len"
+        why = "truncated" if "incomplete" in str(e) or "exceeds max" in str(e) else "not valid"
         raise WireError(errors.BAD_REQUEST, f"header is {why} msgpack") from None
     except Exception:  # pylint: disable=broad-except  # e.g. an ext type msgpack rejects
         raise WireError(errors.BAD_REQUEST, "header is not valid msgpack") from None
