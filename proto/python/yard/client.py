@@ -352,6 +352,8 @@ class Client:
         self._ids = itertools.count(1)
         self._subs: list[Subscription] = []
         self._pubs = _PubBuf()
+        self._publock = threading.Lock()  # the buffer, shared with publish() callers
+        self._pubs_inflight = 0           # "pub" commands queued, not yet run
         self._logged_refusals: set[int] = set()
         self._poller: zmq.Poller | None = None
         self._turns = 0
@@ -422,13 +424,17 @@ class Client:
         msg = wire.Message(cmd=wire.PUBLISH, service=subject, headers=headers or None,
                            body=data)
         link = self._links[self._current]
-        if link.waiting or self._pubs.items:
-            # Racy read by design: the I/O thread re-checks; this only makes the common
-            # refusal synchronous.
-            if len(self._pubs.items) >= PUBBUF_MAX_COUNT:
-                self._pubs.dropped_all += 1
-                raise errors.Overloaded("the reconnect buffer for publications is full "
-                                        f"({PUBBUF_MAX_COUNT} publications / 8 MiB)")
+        with self._publock:
+            # Reconnecting, and no earlier publication still on its way to the I/O thread
+            # (order is kept): buffered here, so that a full buffer is refused at once.
+            if (link.waiting or self._pubs.items) and not self._pubs_inflight:
+                if not self._pubs.add(msg):
+                    raise errors.Overloaded(
+                        "the reconnect buffer for publications is full "
+                        f"({PUBBUF_MAX_COUNT} publications / {PUBBUF_MAX_BYTES >> 20} MiB)")
+                self._command(("flush_pubs",))
+                return
+            self._pubs_inflight += 1
         self._command(("pub", msg))
 
     def subscribe(self, pattern: str, callback: Callable[[str, Any, dict], None] | None = None,
@@ -629,6 +635,8 @@ class Client:
                 self._send(self._current, cmd[1])
             elif kind == "pub":
                 self._publish(cmd[1])
+            elif kind == "flush_pubs":
+                self._flush_pubs()
             elif kind == "sub":
                 self._subscribe(cmd[1])
             elif kind == "unsub":
@@ -670,11 +678,13 @@ class Client:
     def _publish(self, msg: wire.Message) -> None:
         link = self._links[self._current]
         self._note_activity_start()
-        if link.waiting or link.sock is None or self._pubs.items:
-            if not self._pubs.add(msg):
-                _log("warn", "publication dropped: the reconnect buffer is full",
-                     subject=msg.service, endpoint=link.endpoint)
-            return
+        with self._publock:
+            self._pubs_inflight -= 1
+            if link.waiting or link.sock is None or self._pubs.items:
+                if not self._pubs.add(msg):
+                    _log("warn", "publication dropped: the reconnect buffer is full",
+                         subject=msg.service, endpoint=link.endpoint)
+                return
         try:
             if self._send(self._current, msg):
                 link.published = True
@@ -683,22 +693,28 @@ class Client:
 
     def _flush_pubs(self) -> None:
         link = self._links[self._current]
-        if not self._pubs.items or link.sock is None or link.waiting:
+        if link.sock is None or link.waiting:
             return
         sent = 0
-        while self._pubs.items:
-            msg, cost = self._pubs.items[0]
-            if not self._send(self._current, msg):
-                break
-            self._pubs.items.popleft()
-            self._pubs.bytes -= cost
-            sent += 1
+        with self._publock:
+            while self._pubs.items:
+                msg, cost = self._pubs.items[0]
+                try:
+                    if not self._send(self._current, msg):
+                        break
+                except wire.WireError:
+                    pass  # refused by the codec: dropped, as publish() would have said
+                self._pubs.items.popleft()
+                self._pubs.bytes -= cost
+                sent += 1
+            dropped = self._pubs.dropped
+            if not self._pubs.items:
+                self._pubs.dropped = 0
         link.published = link.published or sent > 0
-        if not self._pubs.items and (sent or self._pubs.dropped):
-            _log("warn" if self._pubs.dropped else "info",
+        if not self._pubs.items and (sent or dropped):
+            _log("warn" if dropped else "info",
                  "publications made while reconnecting sent", endpoint=link.endpoint,
-                 sent=sent, dropped=self._pubs.dropped)
-            self._pubs.dropped = 0
+                 sent=sent, dropped=dropped)
 
     def _subscribe(self, sub: Subscription) -> None:
         self._note_activity_start()
