@@ -314,21 +314,14 @@ def _load_settings(broker: Any, settings: Any) -> Any:
 
 # --- the client -----------------------------------------------------------------------------
 
-class Client:
-    """A connection to the bus (see the module docstring for the thread model).
+class _Engine:
+    """The client's state and protocol logic, driven by one owner: the I/O thread of
+    :class:`Client`, or the event loop of :class:`yard.client_aio.Client`. Nothing here
+    blocks; the owner calls the turn methods (_recv_link, _monitor, _timers, _flush) and
+    waits on the sockets until _next_wake."""
 
-    ``Client(broker=None)`` reads the broker list, heartbeat and CURVE keys from
-    ``yard.config.client_settings()`` (YARD_BROKER, the config file, YARD_CURVE_*); a broker
-    given here (``"tcp://a:5555,tcp://b:5555"`` or a list) replaces the list only. Calls use
-    one broker at a time, chosen at random (``in_order=True``: the first) so that clients
-    spread over the brokers, and move to the next when it stops answering. Use it as a
-    context manager, or call :meth:`close`: pending calls then end with Shutdown."""
-
-    def __init__(self, broker: str | list[str] | None = None, *,
-                 heartbeat_ms: int | None = None,
-                 default_timeout_ms: int = DEFAULT_TIMEOUT_MS,
-                 in_order: bool = False, settings: Any = None,
-                 context: zmq.Context | None = None) -> None:
+    def _engine_init(self, broker: str | list[str] | None, heartbeat_ms: int | None,
+                     default_timeout_ms: int, in_order: bool, settings: Any) -> None:
         self._settings = _load_settings(broker, settings)
         if broker is None:
             broker = list(self._settings.broker)
@@ -336,32 +329,27 @@ class Client:
         hb = heartbeat_ms or getattr(self._settings, "heartbeat_ms", 0) or DEFAULT_HEARTBEAT_MS
         self.heartbeat_ms = int(hb)
         self.default_timeout_ms = int(default_timeout_ms) or DEFAULT_TIMEOUT_MS
-        self._ctx = context or zmq.Context()
-        self._own_ctx = context is None
+        self._ctx = zmq.Context()
         self._links = [_Link(e) for e in self._endpoints]
         self._current = 0 if in_order else random.randrange(len(self._links))
-        self._commands: collections.deque = collections.deque()
-        self._room = threading.Condition()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        self._sleeping = False
         self._closed = False
-        self._released = False
         self._pending: dict[int, _Call] = {}
         self._deadlines: list[tuple[float, int, _Call]] = []
         self._ids = itertools.count(1)
-        self._subs: list[Subscription] = []
+        self._subs: list = []
         self._pubs = _PubBuf()
         self._publock = threading.Lock()  # the buffer, shared with publish() callers
         self._pubs_inflight = 0           # "pub" commands queued, not yet run
-        self._logged_refusals: set[int] = set()
-        self._poller: zmq.Poller | None = None
+        self._logged_refusals: set = set()
         self._turns = 0
-        self._open_link(self._current)
-        self._thread = threading.Thread(target=self._run, name="yard-client", daemon=True)
-        self._thread.start()
 
-    # --- public API ---------------------------------------------------------------------
+    # hooks for the owner
+    def _link_changed(self, link: _Link, opened: bool) -> None:
+        """A link's socket was opened (after) or is about to be closed (before)."""
+
+    def _claim(self, fut: Any) -> bool:
+        """Whether a call's future may still be started (not cancelled)."""
+        return not fut.done()
 
     @property
     def endpoint(self) -> str:
@@ -373,115 +361,9 @@ class Client:
         """Publications refused since the start because the reconnect buffer was full."""
         return self._pubs.dropped_all
 
-    def call_async(self, service: str, body: Any = None, *, op: str | None = None,
-                   timeout_ms: int | None = None, headers: dict[str, str] | None = None,
-                   idempotent: bool = False, raw: bool = False,
-                   full: bool = False) -> concurrent.futures.Future:
-        """Starts a call and returns a Future that ends exactly once: with the decoded reply
-        body (``raw=True``: ``body`` must be bytes and the result is the reply's bytes;
-        ``full=True``: a :class:`Reply`), or with a :class:`yard.YardError` subclass
-        (Timeout, NoService, WorkerLost, Overloaded, ServiceError with ``.app_error``,
-        Unreachable, ...). Invalid arguments raise at once (Invalid, TooLarge)."""
-        msg = self._request(wire.REQUEST, service, body, op, timeout_ms, headers,
-                            idempotent, raw)
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-        mode = "full" if full else ("raw" if raw else "value")
-        call = _Call(fut, _now_ms() + msg.timeout_ms, msg, mode)
-        self._command(("call", call))
-        return fut
-
-    def call(self, service: str, body: Any = None, *, op: str | None = None,
-             timeout_ms: int | None = None, headers: dict[str, str] | None = None,
-             idempotent: bool = False, raw: bool = False) -> Any:
-        """Calls ``service`` and waits for the reply: its decoded body (bytes with raw=True).
-        Raises the call's error (see :meth:`call_async`); never waits past the timeout plus
-        one heartbeat interval."""
-        return self.call_async(service, body, op=op, timeout_ms=timeout_ms, headers=headers,
-                               idempotent=idempotent, raw=raw).result()
-
-    def call_full(self, service: str, body: Any = None, *, op: str | None = None,
-                  timeout_ms: int | None = None, headers: dict[str, str] | None = None,
-                  idempotent: bool = False, raw: bool = False) -> Reply:
-        """Like :meth:`call`, returning a :class:`Reply` (body, headers, raw bytes)."""
-        return self.call_async(service, body, op=op, timeout_ms=timeout_ms, headers=headers,
-                               idempotent=idempotent, raw=raw, full=True).result()
-
-    def send(self, service: str, body: Any = None, *, op: str | None = None,
-             timeout_ms: int | None = None, headers: dict[str, str] | None = None,
-             raw: bool = False) -> None:
-        """One-way SEND to one replica of service; nothing comes back (at-most-once)."""
-        msg = self._request(wire.SEND, service, body, op, timeout_ms, headers, False, raw)
-        self._command(("send", msg))
-
-    def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
-                raw: bool = False) -> None:
-        """Publishes on subject (no wildcards). While the client reconnects the publication
-        waits in a bounded buffer; when that is full raises :class:`yard.Overloaded`."""
-        if not subject_valid(subject):
-            raise errors.Invalid(f"subject {subject!r} is not valid (dot-separated tokens of "
-                                 "printable ASCII, no wildcards, at most 255 bytes)")
-        data = self._body(body, raw)
-        msg = wire.Message(cmd=wire.PUBLISH, service=subject, headers=headers or None,
-                           body=data)
-        link = self._links[self._current]
-        with self._publock:
-            # Reconnecting, and no earlier publication still on its way to the I/O thread
-            # (order is kept): buffered here, so that a full buffer is refused at once.
-            if (link.waiting or self._pubs.items) and not self._pubs_inflight:
-                if not self._pubs.add(msg):
-                    raise errors.Overloaded(
-                        "the reconnect buffer for publications is full "
-                        f"({PUBBUF_MAX_COUNT} publications / {PUBBUF_MAX_BYTES >> 20} MiB)")
-                self._command(("flush_pubs",))
-                return
-            self._pubs_inflight += 1
-        self._command(("pub", msg))
-
-    def subscribe(self, pattern: str, callback: Callable[[str, Any, dict], None] | None = None,
-                  *, raw: bool = False, wait_ms: int = 5000) -> Subscription:
-        """Subscribes to pattern (``*`` one token, ``>`` the rest) on every broker of the
-        list and returns the :class:`Subscription`. With ``callback`` each message is given
-        to it on the client's I/O thread (keep it short) instead of the queue. Waits up to
-        wait_ms until the current broker has the subscription (then publications made from
-        now on arrive); returns anyway after that (``confirmed`` stays unset, and the
-        subscription is made when the broker answers)."""
-        if not subject_valid(pattern, wildcards=True):
-            raise errors.Invalid(f"pattern {pattern!r} is not valid (dot-separated tokens; "
-                                 "'*' one token, '>' the rest as the last token)")
-        sub = Subscription(self, pattern, raw, callback)
-        self._command(("sub", sub))
-        if wait_ms > 0:
-            sub.confirmed.wait(wait_ms / 1000.0)
-        return sub
-
-    def unsubscribe(self, pattern: str) -> None:
-        """Ends every subscription of this client to pattern."""
-        self._command(("unsub_pattern", pattern))
-
     def pending(self) -> int:
         """Calls that have not ended yet (approximate while other threads call)."""
         return len(self._pending)
-
-    def close(self) -> None:
-        """Ends every pending call with Shutdown, sends what is queued and closes. Idempotent."""
-        if self._released:
-            return
-        self._released = True
-        if self._thread.is_alive():
-            self._commands.append(("close",))
-            os.write(self._wake_w, b"x")
-            self._thread.join(10.0)
-        self._closed = True
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        if self._own_ctx:
-            self._ctx.term()
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- caller side --------------------------------------------------------------------
 
@@ -515,22 +397,6 @@ class Client:
                             headers=dict(headers) if headers else None,
                             body=self._body(body, raw))
 
-    def _command(self, cmd: tuple, force: bool = False) -> None:
-        if self._closed or not self._thread.is_alive():
-            if cmd[0] == "close":
-                return
-            raise errors.Shutdown("the client is closed")
-        if len(self._commands) >= COMMANDS_MAX and not force:
-            with self._room:
-                while len(self._commands) >= COMMANDS_MAX and self._thread.is_alive():
-                    self._room.wait(0.1)
-        self._commands.append(cmd)
-        if self._sleeping:
-            try:
-                os.write(self._wake_w, b"x")
-            except (BlockingIOError, OSError):
-                pass  # a full pipe already wakes it
-
     # --- links (I/O thread) -------------------------------------------------------------
 
     def _open_link(self, i: int) -> None:
@@ -555,16 +421,17 @@ class Client:
             raise errors.ConfigError(f"cannot connect to {link.endpoint}: {e}") from None
         link.sock = sock
         link.writer = wire.Writer(sock, zmq.DONTWAIT)
+        self._link_changed(link, True)
         link.connected_once = link.up = link.answered = link.waiting = link.published = False
         link.last_send = link.last_recv = link.last_heartbeat = _now_ms()
         link.hb_sent = link.hb_recv = 0
-        self._poller = None
         self._send_subscriptions(i)
 
     def _close_link(self, i: int) -> None:
         link = self._links[i]
         if link.sock is None:
             return
+        self._link_changed(link, False)
         try:
             link.sock.disable_monitor()
         except zmq.ZMQError:
@@ -573,7 +440,6 @@ class Client:
         link.sock.close(0)
         link.sock = link.mon = link.writer = None
         link.up = False
-        self._poller = None
 
     def _links_fit(self) -> None:
         for i in range(len(self._links)):
@@ -622,36 +488,8 @@ class Client:
         if not self._outstanding(self._current):
             self._links[self._current].last_recv = _now_ms()
 
-    def _run_commands(self) -> bool:
-        """Runs the queued commands; returns False after a close."""
-        n = 0
-        while self._commands and n < 4096:
-            cmd = self._commands.popleft()
-            n += 1
-            kind = cmd[0]
-            if kind == "call":
-                self._start_call(cmd[1])
-            elif kind == "send":
-                self._send(self._current, cmd[1])
-            elif kind == "pub":
-                self._publish(cmd[1])
-            elif kind == "flush_pubs":
-                self._flush_pubs()
-            elif kind == "sub":
-                self._subscribe(cmd[1])
-            elif kind == "unsub":
-                self._unsubscribe([cmd[1]])
-            elif kind == "unsub_pattern":
-                self._unsubscribe([s for s in self._subs if s.pattern == cmd[1]])
-            elif kind == "close":
-                return False
-        if n and len(self._commands) < COMMANDS_MAX:
-            with self._room:
-                self._room.notify_all()
-        return True
-
     def _start_call(self, call: _Call) -> None:
-        if not call.future.set_running_or_notify_cancel():
+        if not self._claim(call.future):
             return
         if len(self._pending) >= PENDING_MAX:
             call.future.set_exception(errors.Overloaded(
@@ -750,6 +588,8 @@ class Client:
              msg: wire.Message | None = None) -> None:
         """Ends a call exactly once (it was taken out of the table by the caller)."""
         fut = call.future
+        if fut.done():
+            return  # cancelled by its caller (asyncio): nobody waits for it
         if exc is not None:
             fut.set_exception(exc)
             return
@@ -959,6 +799,206 @@ class Client:
                     # wire.Writer); the calls end by their deadlines if it never goes.
                     pass
 
+    def _shutdown(self, exc: errors.YardError) -> None:
+        """Ends every pending call with exc, closes the subscriptions and the links."""
+        self._closed = True
+        calls = list(self._pending.values())
+        self._pending.clear()
+        for call in calls:
+            self._end(call, exc)
+        if self._pubs.items:
+            _log("warn", "publications never sent: no broker connection came up",
+                 lost=len(self._pubs.items))
+        for sub in self._subs:
+            sub._close_local()
+        self._flush()
+        for i in range(len(self._links)):
+            self._close_link(i)
+
+
+class Client(_Engine):
+    """A connection to the bus (see the module docstring for the thread model).
+
+    ``Client(broker=None)`` reads the broker list, heartbeat and CURVE keys from
+    ``yard.config.client_settings()`` (YARD_BROKER, the config file, YARD_CURVE_*); a broker
+    given here (``"tcp://a:5555,tcp://b:5555"`` or a list) replaces the list only. Calls use
+    one broker at a time, chosen at random (``in_order=True``: the first) so that clients
+    spread over the brokers, and move to the next when it stops answering. Use it as a
+    context manager, or call :meth:`close`: pending calls then end with Shutdown."""
+
+    def __init__(self, broker: str | list[str] | None = None, *,
+                 heartbeat_ms: int | None = None,
+                 default_timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                 in_order: bool = False, settings: Any = None) -> None:
+        self._engine_init(broker, heartbeat_ms, default_timeout_ms, in_order, settings)
+        self._commands: collections.deque = collections.deque()
+        self._room = threading.Condition()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._sleeping = False
+        self._released = False
+        self._poller: zmq.Poller | None = None
+        self._open_link(self._current)
+        self._thread = threading.Thread(target=self._run, name="yard-client", daemon=True)
+        self._thread.start()
+
+    def _link_changed(self, link: _Link, opened: bool) -> None:
+        self._poller = None
+
+    def _claim(self, fut: Any) -> bool:
+        return fut.set_running_or_notify_cancel()
+
+    # --- public API ---------------------------------------------------------------------
+
+    def call_async(self, service: str, body: Any = None, *, op: str | None = None,
+                   timeout_ms: int | None = None, headers: dict[str, str] | None = None,
+                   idempotent: bool = False, raw: bool = False,
+                   full: bool = False) -> concurrent.futures.Future:
+        """Starts a call and returns a Future that ends exactly once: with the decoded reply
+        body (``raw=True``: ``body`` must be bytes and the result is the reply's bytes;
+        ``full=True``: a :class:`Reply`), or with a :class:`yard.YardError` subclass
+        (Timeout, NoService, WorkerLost, Overloaded, ServiceError with ``.app_error``,
+        Unreachable, ...). Invalid arguments raise at once (Invalid, TooLarge)."""
+        msg = self._request(wire.REQUEST, service, body, op, timeout_ms, headers,
+                            idempotent, raw)
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+        mode = "full" if full else ("raw" if raw else "value")
+        call = _Call(fut, _now_ms() + msg.timeout_ms, msg, mode)
+        self._command(("call", call))
+        return fut
+
+    def call(self, service: str, body: Any = None, *, op: str | None = None,
+             timeout_ms: int | None = None, headers: dict[str, str] | None = None,
+             idempotent: bool = False, raw: bool = False) -> Any:
+        """Calls ``service`` and waits for the reply: its decoded body (bytes with raw=True).
+        Raises the call's error (see :meth:`call_async`); never waits past the timeout plus
+        one heartbeat interval."""
+        return self.call_async(service, body, op=op, timeout_ms=timeout_ms, headers=headers,
+                               idempotent=idempotent, raw=raw).result()
+
+    def call_full(self, service: str, body: Any = None, *, op: str | None = None,
+                  timeout_ms: int | None = None, headers: dict[str, str] | None = None,
+                  idempotent: bool = False, raw: bool = False) -> Reply:
+        """Like :meth:`call`, returning a :class:`Reply` (body, headers, raw bytes)."""
+        return self.call_async(service, body, op=op, timeout_ms=timeout_ms, headers=headers,
+                               idempotent=idempotent, raw=raw, full=True).result()
+
+    def send(self, service: str, body: Any = None, *, op: str | None = None,
+             timeout_ms: int | None = None, headers: dict[str, str] | None = None,
+             raw: bool = False) -> None:
+        """One-way SEND to one replica of service; nothing comes back (at-most-once)."""
+        msg = self._request(wire.SEND, service, body, op, timeout_ms, headers, False, raw)
+        self._command(("send", msg))
+
+    def publish(self, subject: str, body: Any = None, *, headers: dict[str, str] | None = None,
+                raw: bool = False) -> None:
+        """Publishes on subject (no wildcards). While the client reconnects the publication
+        waits in a bounded buffer; when that is full raises :class:`yard.Overloaded`."""
+        if not subject_valid(subject):
+            raise errors.Invalid(f"subject {subject!r} is not valid (dot-separated tokens of "
+                                 "printable ASCII, no wildcards, at most 255 bytes)")
+        data = self._body(body, raw)
+        msg = wire.Message(cmd=wire.PUBLISH, service=subject, headers=headers or None,
+                           body=data)
+        link = self._links[self._current]
+        with self._publock:
+            # Reconnecting, and no earlier publication still on its way to the I/O thread
+            # (order is kept): buffered here, so that a full buffer is refused at once.
+            if (link.waiting or self._pubs.items) and not self._pubs_inflight:
+                if not self._pubs.add(msg):
+                    raise errors.Overloaded(
+                        "the reconnect buffer for publications is full "
+                        f"({PUBBUF_MAX_COUNT} publications / {PUBBUF_MAX_BYTES >> 20} MiB)")
+                self._command(("flush_pubs",))
+                return
+            self._pubs_inflight += 1
+        self._command(("pub", msg))
+
+    def subscribe(self, pattern: str, callback: Callable[[str, Any, dict], None] | None = None,
+                  *, raw: bool = False, wait_ms: int = 5000) -> Subscription:
+        """Subscribes to pattern (``*`` one token, ``>`` the rest) on every broker of the
+        list and returns the :class:`Subscription`. With ``callback`` each message is given
+        to it on the client's I/O thread (keep it short) instead of the queue. Waits up to
+        wait_ms until the current broker has the subscription (then publications made from
+        now on arrive); returns anyway after that (``confirmed`` stays unset, and the
+        subscription is made when the broker answers)."""
+        if not subject_valid(pattern, wildcards=True):
+            raise errors.Invalid(f"pattern {pattern!r} is not valid (dot-separated tokens; "
+                                 "'*' one token, '>' the rest as the last token)")
+        sub = Subscription(self, pattern, raw, callback)
+        self._command(("sub", sub))
+        if wait_ms > 0:
+            sub.confirmed.wait(wait_ms / 1000.0)
+        return sub
+
+    def unsubscribe(self, pattern: str) -> None:
+        """Ends every subscription of this client to pattern."""
+        self._command(("unsub_pattern", pattern))
+
+    def close(self) -> None:
+        """Ends every pending call with Shutdown, sends what is queued and closes. Idempotent."""
+        if self._released:
+            return
+        self._released = True
+        if self._thread.is_alive():
+            self._commands.append(("close",))
+            os.write(self._wake_w, b"x")
+            self._thread.join(10.0)
+        self._closed = True
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        self._ctx.term()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _command(self, cmd: tuple, force: bool = False) -> None:
+        if self._closed or not self._thread.is_alive():
+            if cmd[0] == "close":
+                return
+            raise errors.Shutdown("the client is closed")
+        if len(self._commands) >= COMMANDS_MAX and not force:
+            with self._room:
+                while len(self._commands) >= COMMANDS_MAX and self._thread.is_alive():
+                    self._room.wait(0.1)
+        self._commands.append(cmd)
+        if self._sleeping:
+            try:
+                os.write(self._wake_w, b"x")
+            except (BlockingIOError, OSError):
+                pass  # a full pipe already wakes it
+
+    def _run_commands(self) -> bool:
+        """Runs the queued commands; returns False after a close."""
+        n = 0
+        while self._commands and n < 4096:
+            cmd = self._commands.popleft()
+            n += 1
+            kind = cmd[0]
+            if kind == "call":
+                self._start_call(cmd[1])
+            elif kind == "send":
+                self._send(self._current, cmd[1])
+            elif kind == "pub":
+                self._publish(cmd[1])
+            elif kind == "flush_pubs":
+                self._flush_pubs()
+            elif kind == "sub":
+                self._subscribe(cmd[1])
+            elif kind == "unsub":
+                self._unsubscribe([cmd[1]])
+            elif kind == "unsub_pattern":
+                self._unsubscribe([s for s in self._subs if s.pattern == cmd[1]])
+            elif kind == "close":
+                return False
+        if n and len(self._commands) < COMMANDS_MAX:
+            with self._room:
+                self._room.notify_all()
+        return True
+
     def _build_poller(self) -> zmq.Poller:
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
@@ -1015,20 +1055,8 @@ class Client:
                     self._monitor(i)
 
     def _shutdown(self, exc: errors.YardError) -> None:
-        self._closed = True
-        calls = list(self._pending.values())
-        self._pending.clear()
-        for call in calls:
-            self._end(call, exc)
+        super()._shutdown(exc)
         while self._commands:
             cmd = self._commands.popleft()
             if cmd[0] == "call" and cmd[1].future.set_running_or_notify_cancel():
                 cmd[1].future.set_exception(exc)
-        if self._pubs.items:
-            _log("warn", "publications never sent: no broker connection came up",
-                 lost=len(self._pubs.items))
-        for sub in self._subs:
-            sub._close_local()
-        self._flush()
-        for i in range(len(self._links)):
-            self._close_link(i)
