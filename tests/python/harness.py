@@ -37,7 +37,12 @@ PY = "/usr/bin/python3"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("YARD_SOURCE_DIR") or os.path.dirname(os.path.dirname(_HERE))
-PYTHONPATH = os.pathsep.join([os.path.join(SOURCE_DIR, "proto", "python"), _HERE])
+_OWN_PATHS = [os.path.join(SOURCE_DIR, "proto", "python"), _HERE]
+# The caller's PYTHONPATH first (ctest sets it to these same two), then the package and this
+# directory: what a started script imports is what the test imports.
+PYTHONPATH = os.pathsep.join(
+    [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    + [p for p in _OWN_PATHS if p not in os.environ.get("PYTHONPATH", "").split(os.pathsep)])
 
 _PR_SET_PDEATHSIG = 1
 try:
@@ -194,9 +199,14 @@ class Bus:
     def spawn(self, argv: list[str], name: str, env: dict | None = None,
               stdin=subprocess.DEVNULL, stdout=None) -> subprocess.Popen:
         """Starts argv with its output in TMP/<name>-<n>.log (stdout too unless `stdout` is
-        given, e.g. subprocess.PIPE) and tracks it for close(). env: added to self.env."""
+        given, e.g. subprocess.PIPE) and tracks it for close(). env: added to self.env (a
+        value None removes that variable)."""
         full_env = dict(self.env)
-        full_env.update(env or {})
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
         log_path = os.path.join(self.tmp, f"{name}-{next(self._seq)}.log")
         log = open(log_path, "wb")
         try:
@@ -282,7 +292,13 @@ class Bus:
                 raise AssertionError(f"{proc.args[:2]} exited {proc.returncode} before "
                                      f"registering {service}:\n{self.log_text(proc)[-3000:]}")
             return self.replica_count(service) >= n
-        wait_for(ready, 30.0, f"{n} replicas of {service}")
+        try:
+            wait_for(ready, 30.0, f"{n} replicas of {service}")
+        except AssertionError as e:
+            if proc.poll() is not None:
+                raise
+            raise AssertionError(f"{e}; the log of {proc.args[:2]}:\n"
+                                 f"{self.log_text(proc)[-3000:]}") from None
 
     def replicas(self, service: str) -> list[dict]:
         """The broker's `$sys replicas` entries of service (via `yard replicas --json`);
