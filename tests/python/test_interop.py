@@ -105,6 +105,38 @@ class GatewayToPythonTest(unittest.TestCase):
         self.assert_alive()
 
 
+class FastAPIRouterMovedTest(unittest.TestCase):
+    """docs/actors.md's worked example: examples/python/orders.py behind the routes the
+    document gives, answering as the FastAPI router did (200, 201 + Location, 404, 409, 400)."""
+
+    ROUTES = """\
+- {method: GET, path: "/v1/orders/{order_id}", service: orders, op: order.get}
+- {method: POST, path: "/v1/orders", service: orders, op: order.create}
+"""
+
+    def test_orders_through_the_gateway(self) -> None:
+        bus = harness.Bus()
+        self.addCleanup(bus.close)
+        bus.start_python("examples/python/orders.py", wait_service="orders", replicas=2)
+        base = bus.start_gateway(self.ROUTES)
+        status, doc = http("POST", base + "/v1/orders", b'{"item":"tea","qty":2}')
+        self.assertEqual((status, doc), (201, {"id": "1", "item": "tea", "qty": 2}))
+        status, doc = http("GET", base + "/v1/orders/1")
+        self.assertEqual((status, doc), (200, {"id": "1", "item": "tea", "qty": 2}))
+        status, doc = http("GET", base + "/v1/orders/9")
+        self.assertEqual((status, doc["error"]["code"]), (404, "NOT_FOUND"))
+        status, doc = http("POST", base + "/v1/orders", b'{"item":"tea"}')
+        self.assertEqual((status, doc["error"]["code"]), (409, "CONFLICT"))
+        status, doc = http("POST", base + "/v1/orders", b'{"item":"cake","qty":0}')
+        self.assertEqual((status, doc["error"]["code"]), (400, "BAD_REQUEST"))
+        self.assertIn("qty", doc["error"]["message"])
+        req = urllib.request.Request(base + "/v1/orders", data=b'{"item":"jam"}',
+                                     method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=20) as resp:
+            self.assertEqual(resp.headers["Location"], "/v1/orders/2")
+
+
 class IdempotentResendTest(unittest.TestCase):
     """The C broker re-sends what a dead Python replica held, when the call allows it."""
 
