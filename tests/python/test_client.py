@@ -88,6 +88,41 @@ class FakeOldBroker(threading.Thread):
         self.ctx.term()
 
 
+class BatchingBroker(threading.Thread):
+    """A ROUTER that records the frames it receives and answers every REQUEST with a REPLY
+    of the same body, all the answers to one frame together as one BATCH."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.stop = threading.Event()
+        self.frames: list[int] = []  # the command of each head frame received
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if not self.sock.poll(50):
+                continue
+            frames = self.sock.recv_multipart()
+            self.frames.append(frames[1][3])
+            heads = []
+            for m in wire.decode(frames[1:]):
+                if m.cmd == wire.REQUEST:
+                    heads += wire.encode(wire.Message(wire.REPLY, id=m.id, body=m.body))
+                elif m.cmd == wire.HEARTBEAT:
+                    heads += wire.encode(wire.Message(wire.HEARTBEAT))
+            if len(heads) > 1:
+                for frame in wire.encode_batch(heads):
+                    self.sock.send_multipart([frames[0], frame])
+            elif heads:
+                self.sock.send_multipart([frames[0], heads[0]])
+        self.sock.close(0)
+        self.ctx.term()
+
+
 def _stub(test: unittest.TestCase, bus: harness.Bus, service: str, mode: str) -> StubReplica:
     stub = StubReplica(bus.endpoint, service, mode)
     stub.start()
@@ -377,6 +412,44 @@ class ReconnectTest(unittest.TestCase):
             c.call("echo", 1, timeout_ms=5000)
         self.assertIn("YD/2", str(cm.exception))
         self.assertIn("YD/3", str(cm.exception))
+
+    def test_batches_both_ways(self) -> None:
+        fake = BatchingBroker()
+        fake.start()
+        self.addCleanup(lambda: (fake.stop.set(), fake.join(5)))
+        c = Client(fake.endpoint, heartbeat_ms=1000)
+        self.addCleanup(c.close)
+        futs = [c.call_async("echo", i) for i in range(500)]
+        self.assertEqual([f.result(20) for f in futs], list(range(500)))
+        self.assertIn(wire.BATCH, fake.frames)           # the client batched its requests
+        self.assertLess(len(fake.frames), 500)
+
+    def test_subscriptions_on_every_broker(self) -> None:
+        one, two = harness.Bus(), harness.Bus()
+        self.addCleanup(one.close)
+        self.addCleanup(two.close)
+        c = Client([one.endpoint, two.endpoint], heartbeat_ms=250, in_order=True)
+        self.addCleanup(c.close)
+        sub = c.subscribe("multi.*")
+
+        def subscribed(bus):
+            r = bus.yard("services", "--json", "--timeout", "2000", timeout=20.0)
+            return r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["subscribers"] >= 1
+        harness.wait_for(lambda: subscribed(two), 20.0, "the subscription on the second broker")
+        two.yard("pub", "multi.two", "2", check=True)
+        one.yard("pub", "multi.one", "1", check=True)
+        got = sorted([sub.next(10000)[:2], sub.next(10000)[:2]])
+        self.assertEqual(got, [("multi.one", 1), ("multi.two", 2)])
+
+    def test_curve_and_settings_from_config(self) -> None:
+        from yard import config
+        bus = harness.Bus(curve=True)
+        self.addCleanup(bus.close)
+        bus.start_actor("echo")
+        c = Client(settings=config.client_settings(env=bus.env))  # YARD_BROKER, YARD_CURVE_*
+        self.addCleanup(c.close)
+        self.assertEqual(c.endpoint, bus.endpoint)
+        self.assertEqual(c.call("echo", {"over": "curve"}), {"over": "curve"})
 
     def test_close_ends_pending_calls(self) -> None:
         dead = f"tcp://127.0.0.1:{harness.free_port()}"
