@@ -512,6 +512,12 @@ class _Engine:
         self._pending[call.id] = call
         local = call.deadline + self.heartbeat_ms
         heapq.heappush(self._deadlines, (local, call.id, call))
+        if len(self._deadlines) > 2 * len(self._pending) + 1024:
+            # Answered calls leave their entry until its time comes: rebuilt from the table
+            # now and then, so the heap stays within twice the calls in flight.
+            self._deadlines = [(c.deadline + self.heartbeat_ms, c.id, c)
+                               for c in self._pending.values()]
+            heapq.heapify(self._deadlines)
 
     def _publish(self, msg: wire.Message) -> None:
         link = self._links[self._current]
