@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from test_client import ADMIN, FakeOldBroker, StubReplica  # noqa: E402
+from test_client_py import ADMIN, FakeOldBroker, StubReplica  # noqa: E402
 
 import yard  # noqa: E402
 from yard.client_aio import Client  # noqa: E402
