@@ -319,6 +319,20 @@ class ClientTest(unittest.TestCase):
         p.publish("py.b.x", 3)
         self.assertTrue(done.wait(10))
         self.assertEqual(seen, [("py.a.x", 1, {"h": "1"}), ("py.b.x", 3, {})])
+        # a callback runs on the I/O thread: a synchronous call there is refused, not hung
+        errs = []
+        again = threading.Event()
+
+        def nested(subject, body, headers):
+            try:
+                c.call("echo", 1)
+            except yard.Invalid as e:
+                errs.append(e)
+            again.set()
+        c.subscribe("py.nested", nested)
+        p.publish("py.nested", 1)
+        self.assertTrue(again.wait(10))
+        self.assertEqual(len(errs), 1)
 
 
 class LimitsTest(unittest.TestCase):

@@ -425,7 +425,11 @@ class _Engine:
         link.connected_once = link.up = link.answered = link.waiting = link.published = False
         link.last_send = link.last_recv = link.last_heartbeat = _now_ms()
         link.hb_sent = link.hb_recv = 0
+        waiting, link.confirms = link.confirms, []
         self._send_subscriptions(i)
+        if waiting:  # subscriptions not confirmed by the socket this one replaces
+            self._heartbeat(i)
+            link.confirms = [(link.hb_sent, sub) for _, sub in waiting]
 
     def _close_link(self, i: int) -> None:
         link = self._links[i]
@@ -878,7 +882,9 @@ class Client(_Engine):
              idempotent: bool = False, raw: bool = False) -> Any:
         """Calls ``service`` and waits for the reply: its decoded body (bytes with raw=True).
         Raises the call's error (see :meth:`call_async`); never waits past the timeout plus
-        one heartbeat interval."""
+        one heartbeat interval. Not from a subscription callback (it runs on the I/O thread,
+        which the reply needs): use call_async there."""
+        self._not_on_io_thread()
         return self.call_async(service, body, op=op, timeout_ms=timeout_ms, headers=headers,
                                idempotent=idempotent, raw=raw).result()
 
@@ -886,6 +892,7 @@ class Client(_Engine):
                   timeout_ms: int | None = None, headers: dict[str, str] | None = None,
                   idempotent: bool = False, raw: bool = False) -> Reply:
         """Like :meth:`call`, returning a :class:`Reply` (body, headers, raw bytes)."""
+        self._not_on_io_thread()
         return self.call_async(service, body, op=op, timeout_ms=timeout_ms, headers=headers,
                                idempotent=idempotent, raw=raw, full=True).result()
 
@@ -961,9 +968,14 @@ class Client(_Engine):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _not_on_io_thread(self) -> None:
+        if threading.current_thread() is self._thread:
+            raise errors.Invalid("a synchronous call from a subscription callback would "
+                                 "wait for itself; use call_async")
+
     def _command(self, cmd: tuple, force: bool = False) -> None:
         if self._closed or not self._thread.is_alive():
-            if cmd[0] == "close":
+            if cmd[0] in ("close", "unsub"):
                 return
             raise errors.Shutdown("the client is closed")
         if len(self._commands) >= COMMANDS_MAX and not force:
