@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import unittest
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -467,6 +468,11 @@ class ReconnectTest(unittest.TestCase):
         self.addCleanup(c.close)
         self.assertEqual(c.endpoint, bus.endpoint)
         self.assertEqual(c.call("echo", {"over": "curve"}), {"over": "curve"})
+        keys = ("YARD_BROKER", "YARD_CURVE_KEY", "YARD_CURVE_BROKER_KEY")
+        with mock.patch.dict(os.environ, {k: bus.env[k] for k in keys}):
+            plain = Client()  # broker=None: everything from the environment
+        self.addCleanup(plain.close)
+        self.assertEqual(plain.call("echo", 2), 2)
 
     def test_close_ends_pending_calls(self) -> None:
         dead = f"tcp://127.0.0.1:{harness.free_port()}"

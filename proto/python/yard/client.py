@@ -9,7 +9,15 @@ threads: they validate their arguments, append a command to a deque and wake the
 was rejected because heartbeats, deadlines, failover and subscription deliveries must go on
 while no caller is inside the client, and because a single owner batches naturally: what
 several callers (or one caller's ``call_async`` loop) queue during one turn of the I/O loop
-leaves as one BATCH frame (protocol 3.1), the way the C client's cork does.
+leaves as one BATCH frame (protocol 3.1), the way the C client's cork does. Measured against
+the C echo actor through one C broker (2 replicas, loopback, this project's loaded 2-core dev
+machine): sequential calls about 3,800 round trips/s (the C client, `yard bench --window 1`:
+5,800), 4 threads sharing one client 10,800/s, 1,000 calls in flight on one client
+(call_async) 38,000/s (`yard bench --window 64`: 226,000). The hand-off to the I/O thread
+costs the sequential caller about a third; the batching is what makes pipelining fast.
+
+The protocol logic lives in ``_Engine`` (no blocking, no threads); :class:`Client` drives it
+from its I/O thread and :mod:`yard.client_aio` from an asyncio task.
 
 Behaviour mirrored from the C client:
 
