@@ -20,8 +20,6 @@ import unittest
 import urllib.error
 import urllib.request
 
-import msgpack
-
 import harness
 import interop_actors
 
