@@ -17,6 +17,7 @@ from unittest import mock
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+import msgpack  # noqa: E402
 import zmq  # noqa: E402
 
 import yard  # noqa: E402
@@ -111,7 +112,10 @@ class BatchingBroker(threading.Thread):
             self.frames.append(frames[1][3])
             heads = []
             for m in wire.decode(frames[1:]):
-                if m.cmd == wire.REQUEST:
+                if m.cmd == wire.REQUEST and m.body == msgpack.packb("bad header"):
+                    # id readable, timeout_ms of the wrong type: that call fails alone
+                    heads.append(b"YD\x03\x03" + msgpack.packb({1: m.id, 4: "soon"}))
+                elif m.cmd == wire.REQUEST:
                     heads += wire.encode(wire.Message(wire.REPLY, id=m.id, body=m.body))
                 elif m.cmd == wire.HEARTBEAT:
                     heads += wire.encode(wire.Message(wire.HEARTBEAT))
@@ -441,6 +445,14 @@ class ReconnectTest(unittest.TestCase):
         self.assertEqual([f.result(20) for f in futs], list(range(500)))
         self.assertIn(wire.BATCH, fake.frames)           # the client batched its requests
         self.assertLess(len(fake.frames), 500)
+        # malformed answers inside a batch fail their own calls only (ProtocolError)
+        futs = [c.call_async("echo", "bad header" if i % 10 == 3 else i) for i in range(50)]
+        for i, f in enumerate(futs):
+            if i % 10 == 3:
+                with self.assertRaises(yard.ProtocolError):
+                    f.result(20)
+            else:
+                self.assertEqual(f.result(20), i)
 
     def test_subscriptions_on_every_broker(self) -> None:
         one, two = harness.Bus(), harness.Bus()

@@ -696,13 +696,14 @@ class _Engine:
                 break
             got += 1
             try:
-                msgs, err = wire.decode_lenient(frames)
+                items = wire.decode_each(frames)
             except Exception as e:  # noqa: BLE001 - bad input must never kill the client
-                msgs, err = [], e
-            for msg in msgs:
-                self._handle(i, msg)
-            if err is not None:
-                self._bad_input(i, err)
+                items = [e]
+            for item in items:  # each entry of a batch on its own (protocol 3.1)
+                if isinstance(item, wire.Message):
+                    self._handle(i, item)
+                else:
+                    self._bad_input(i, item)
         if got:
             link.last_recv = _now_ms()
             link.answered = True
