@@ -4,6 +4,7 @@
   nothing: every call the bench sent ends in one reply or one error (its counts add up,
   `lost` is 0), the only errors are WORKER_LOST for what the dead replica held, and the
   survivor keeps serving;
+- a C and a Python replica of one service share the load with no error;
 - a rolling restart of Python replicas under the same load (SIGTERM one, start its
   successor, wait until it registered, next) ends with 0 errors: draining finishes what a
   replica holds and the broker sends a draining replica nothing new.
@@ -81,6 +82,7 @@ class InteropLoadTest(unittest.TestCase):
         harness.wait_for(lambda: all(_served(bus, svc).get(n, 0) > 100
                                      for n in (victim_name, survivor_name)),
                          30.0, "both replicas serving the bench")
+        self.assertIsNone(bench.poll(), "the bench ended before the kill: raise --duration")
         self.assertEqual(bus.stop(victim, signal.SIGKILL), -signal.SIGKILL)
         at_kill = _served(bus, svc).get(survivor_name, 0)
         result = _finish(bus, bench)
@@ -126,6 +128,18 @@ class InteropLoadTest(unittest.TestCase):
         self.assertEqual(result["lost"], 0, result)
         self.assertEqual(result["sent"], result["replies"], result)
         self.assertGreater(result["replies"], 0, result)
+
+    def test_c_and_python_replicas_share_a_service(self) -> None:
+        bus = self.bus
+        c_echo = bus.start_actor("echo")
+        py_echo = interop_actors.start_echo(bus, service="echo")
+        names = {_replica_name(bus, "echo", p.pid): p for p in (c_echo, py_echo)}
+        result = _finish(bus, bus.start_yard(*_bench_args("echo", 2)))
+        self.assertEqual((result["errors"], result["lost"]), ({}, 0), result)
+        self.assertEqual(result["sent"], result["replies"], result)
+        served = _served(bus, "echo")
+        for name, proc in names.items():
+            self.assertGreater(served.get(name, 0), 0, f"{proc.args[:2]} served nothing")
 
 
 if __name__ == "__main__":
