@@ -477,7 +477,9 @@ class _Engine:
         link = self._links[i]
         if self._send(i, wire.Message(cmd=wire.HEARTBEAT, heartbeat_ms=self.heartbeat_ms)):
             link.hb_sent += 1
-            link.last_heartbeat = link.last_send
+        # Timed from the attempt: a socket at its high-water mark must not make the loop
+        # spin on a heartbeat that is always due (silence still counts from last_recv).
+        link.last_heartbeat = link.last_send = _now_ms()
 
     def _send_subscriptions(self, i: int) -> None:
         seen = set()
@@ -670,8 +672,8 @@ class _Engine:
                    f"speaks YD/{wire.VERSION}: {text}")
             if ("version", version) not in self._logged_refusals:
                 self._logged_refusals.add(("version", version))
-                _log("error", "broker of another protocol version", endpoint=self._links[i].endpoint,
-                     version=version)
+                _log("error", "broker of another protocol version",
+                     endpoint=self._links[i].endpoint, version=version)
             if i == self._current:
                 calls = list(self._pending.values())
                 self._pending.clear()
