@@ -53,7 +53,9 @@ except OSError:  # pragma: no cover - not Linux
 
 def _die_with_parent() -> None:
     """preexec_fn: the child gets SIGKILL when the test process dies (ctest's timeout kills
-    only its direct child; without this a broker would outlive the test)."""
+    only its direct child; without this a broker would outlive the test). Linux ties this
+    to the thread that forked: start processes from the test's main thread, or from a
+    thread that outlives them."""
     if _LIBC is not None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
