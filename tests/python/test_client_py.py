@@ -292,6 +292,17 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([m["subject"] for m in got],
                          ["orders.a.b", "orders.created", "orders.deleted"])
 
+    def test_last_publication_before_close_arrives(self) -> None:
+        c = self.client()
+        base = c.call("$sys", {}, op="services")["subscribers"]
+        proc = self.bus.start_yard("sub", "last.word", "--count", "1")
+        self._wait_subscribers(c, base + 1)
+        with Client(self.bus.endpoint) as p:
+            p.call("echo", 0)  # connected
+            p.publish("last.word", "bye")
+        out, _ = proc.communicate(timeout=20)
+        self.assertEqual(json.loads(out)["body"], "bye")
+
     def test_yard_pub_to_python_subscriber(self) -> None:
         c = self.client()
         star = c.subscribe("audit.*")

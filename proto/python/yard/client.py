@@ -75,6 +75,7 @@ COMMANDS_MAX = 100000             # commands queued for the I/O thread before ca
 SUB_QUEUE_MAX = 10000             # deliveries waiting in one Subscription
 LINKS_MAX = 16                    # brokers in one list, as the C client
 NAME_MAX = 255
+CLOSE_LINGER_MS = 1000            # close(): time for queued messages to a connected broker
 _RECV_BATCH = 256
 _NEVER = float("inf")
 
@@ -439,7 +440,7 @@ class _Engine:
             self._heartbeat(i)
             link.confirms = [(link.hb_sent, sub) for _, sub in waiting]
 
-    def _close_link(self, i: int) -> None:
+    def _close_link(self, i: int, linger_ms: int = 0) -> None:
         link = self._links[i]
         if link.sock is None:
             return
@@ -449,7 +450,7 @@ class _Engine:
         except zmq.ZMQError:
             pass
         link.mon.close(0)
-        link.sock.close(0)
+        link.sock.close(linger_ms)
         link.sock = link.mon = link.writer = None
         link.up = False
 
@@ -833,8 +834,10 @@ class _Engine:
         for sub in self._subs:
             sub._close_local()
         self._flush()
-        for i in range(len(self._links)):
-            self._close_link(i)
+        for i, link in enumerate(self._links):
+            # What was just flushed to a connected broker gets a second to leave (a script's
+            # last publish before close); a link that is down drops it at once.
+            self._close_link(i, CLOSE_LINGER_MS if link.up else 0)
 
 
 class Client(_Engine):
@@ -859,7 +862,13 @@ class Client(_Engine):
         self._sleeping = False
         self._released = False
         self._poller: zmq.Poller | None = None
-        self._open_link(self._current)
+        try:
+            self._open_link(self._current)
+        except BaseException:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._ctx.term()
+            raise
         self._thread = threading.Thread(target=self._run, name="yard-client", daemon=True)
         self._thread.start()
 
@@ -960,7 +969,8 @@ class Client(_Engine):
         self._command(("unsub_pattern", pattern))
 
     def close(self) -> None:
-        """Ends every pending call with Shutdown, sends what is queued and closes. Idempotent."""
+        """Ends every pending call with Shutdown, sends what is queued (waiting up to a second
+        for it to reach a connected broker) and closes. Idempotent."""
         if self._released:
             return
         self._released = True

@@ -135,8 +135,13 @@ class Client(_Engine):
         self._engine_init(broker, heartbeat_ms, default_timeout_ms, in_order, settings)
         self._waiter: asyncio.Future | None = None
         self._kicked = False
+        self._released = False
         self._fds: dict[int, list[int]] = {}
-        self._open_link(self._current)
+        try:
+            self._open_link(self._current)
+        except BaseException:
+            self._ctx.term()
+            raise
         self._task = self._loop.create_task(self._drive(), name="yard-aio-client")
 
     # --- owner hooks --------------------------------------------------------------------
@@ -245,9 +250,11 @@ class Client(_Engine):
         self._wake()
 
     async def close(self) -> None:
-        """Ends pending calls with Shutdown, sends what is queued and closes. Idempotent."""
-        if self._closed:
+        """Ends pending calls with Shutdown, sends what is queued (up to a second for it to
+        reach a connected broker, off the loop) and closes. Idempotent."""
+        if self._released:
             return
+        self._released = True
         self._task.cancel()
         try:
             await self._task
@@ -255,7 +262,7 @@ class Client(_Engine):
             pass
         if not self._closed:
             self._shutdown(errors.Shutdown("the client is shutting down"))
-        self._ctx.term()
+        await asyncio.to_thread(self._ctx.term)  # up to CLOSE_LINGER_MS: not on the loop
 
     async def __aenter__(self) -> "Client":
         return self
