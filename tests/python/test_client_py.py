@@ -94,8 +94,9 @@ class BatchingBroker(threading.Thread):
     """A ROUTER that records the frames it receives and answers every REQUEST with a REPLY
     of the same body, all the answers to one frame together as one BATCH."""
 
-    def __init__(self) -> None:
+    def __init__(self, mute: bool = False) -> None:
         super().__init__(daemon=True)
+        self.mute = mute  # answer heartbeats only, never a request
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -112,6 +113,8 @@ class BatchingBroker(threading.Thread):
             self.frames.append(frames[1][3])
             heads = []
             for m in wire.decode(frames[1:]):
+                if m.cmd == wire.REQUEST and self.mute:
+                    continue
                 if m.cmd == wire.REQUEST and m.body == msgpack.packb("bad header"):
                     # id readable, timeout_ms of the wrong type: that call fails alone
                     heads.append(b"YD\x03\x03" + msgpack.packb({1: m.id, 4: "soon"}))
@@ -464,6 +467,19 @@ class ReconnectTest(unittest.TestCase):
                     f.result(20)
             else:
                 self.assertEqual(f.result(20), i)
+
+    def test_local_deadline_when_the_broker_never_answers(self) -> None:
+        fake = BatchingBroker(mute=True)
+        fake.start()
+        self.addCleanup(lambda: (fake.stop.set(), fake.join(5)))
+        c = Client(fake.endpoint, heartbeat_ms=250)
+        self.addCleanup(c.close)
+        t0 = time.monotonic()
+        with self.assertRaises(yard.Timeout):
+            c.call("echo", 1, timeout_ms=1000)  # heartbeats answered: no failover
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, 1.0 + 0.25 - 0.01)  # the deadline plus one heartbeat
+        self.assertLess(took, 1.0 + 0.25 + 2.0)
 
     def test_subscriptions_on_every_broker(self) -> None:
         one, two = harness.Bus(), harness.Bus()
