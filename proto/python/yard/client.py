@@ -59,12 +59,11 @@ import msgpack
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from . import errors, wire
+from . import curve, errors, wire
+from . import log as _ylog
 
-try:  # yard.log lands with CORE; never let a missing logger break a client
-    from . import log as _ylog
-except ImportError:  # pragma: no cover
-    _ylog = None
+__all__ = ["Client", "Subscription", "Reply", "pack", "unpack", "subject_valid",
+           "subject_match"]
 
 DEFAULT_HEARTBEAT_MS = 1000
 DEFAULT_TIMEOUT_MS = 5000
@@ -81,8 +80,7 @@ _NEVER = float("inf")
 
 
 def _log(level: str, msg: str, **fields: Any) -> None:
-    if _ylog is not None:
-        _ylog.log(level, msg, **fields)
+    _ylog.log(level, msg, **fields)
 
 
 def _now_ms() -> float:
@@ -307,17 +305,13 @@ def _parse_endpoints(broker: str | list[str]) -> list[str]:
     return eps
 
 
-def _load_settings(broker: Any, settings: Any) -> Any:
-    """The client settings (broker list, heartbeat, CURVE) from yard.config, or None when the
-    broker is given and no configuration can be read."""
+def _load_settings(settings: Any) -> Any:
+    """The client settings (broker list, heartbeat_ms, CURVE keys): those given, else
+    yard.config.client_settings() (YARD_CONFIG's file and YARD_* variables, as the C
+    programs read them; never the program's command line)."""
     if settings is not None:
         return settings
-    try:
-        from . import config
-    except ImportError:  # pragma: no cover - CORE's module missing
-        if broker is None:
-            raise errors.ConfigError("no broker given and yard.config is unavailable") from None
-        return None
+    from . import config  # pylint: disable=import-outside-toplevel - needs yaml; only here
     return config.client_settings([])
 
 
@@ -331,7 +325,7 @@ class _Engine:
 
     def _engine_init(self, broker: str | list[str] | None, heartbeat_ms: int | None,
                      default_timeout_ms: int, in_order: bool, settings: Any) -> None:
-        self._settings = _load_settings(broker, settings)
+        self._settings = _load_settings(settings)
         if broker is None:
             broker = list(self._settings.broker)
         self._endpoints = _parse_endpoints(broker)
@@ -416,9 +410,7 @@ class _Engine:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, 250)
         sock.setsockopt(zmq.SNDHWM, 100000)
         sock.setsockopt(zmq.RCVHWM, 100000)
-        if self._settings is not None:
-            from . import curve  # CORE's; only needed when keys are configured
-            curve.apply(sock, self._settings)
+        curve.apply(sock, self._settings)  # nothing when no broker key is configured
         link.mon = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         try:
             sock.connect(link.endpoint)
@@ -1053,8 +1045,7 @@ class Client(_Engine):
         try:
             self._loop()
         except Exception as e:  # noqa: BLE001 - end every call rather than hang callers
-            if _ylog is not None:
-                _ylog.exception("client I/O thread failed", e)
+            _ylog.exception("client I/O thread failed", e)
             self._shutdown(errors.Internal(f"the client's I/O thread failed: {e}"))
         else:
             self._shutdown(errors.Shutdown("the client is shutting down"))

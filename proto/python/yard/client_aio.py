@@ -44,7 +44,8 @@ class Subscription:
     headers in sub`` (ends at :meth:`close`), or ``await sub.next(timeout_ms)``.
     ``await client.subscribe(p)`` returns it once the broker has it (publications made from
     then on arrive); iterating at once is fine too. At most 10,000 messages wait; more are
-    dropped and counted in ``dropped`` (pub/sub is at-most-once)."""
+    dropped and counted in ``dropped`` (pub/sub is at-most-once). One reader at a time: give
+    each consumer a subscription of its own."""
 
     def __init__(self, client: "Client", pattern: str, raw: bool, wait_ms: int) -> None:
         self.pattern = pattern
