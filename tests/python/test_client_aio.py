@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from test_client_py import ADMIN, FakeOldBroker, StubReplica  # noqa: E402
+from test_client_py import ADMIN, FakeOldBroker, StubReplica, YardSub  # noqa: E402
 
 import yard  # noqa: E402
 from yard.client_aio import Client  # noqa: E402
@@ -124,19 +124,17 @@ class AioClientTest(_Quiet):
 
     async def test_publish_to_yard_sub(self) -> None:
         c = await self.client()
-        before = (await c.call("$sys", {}, op="services"))["subscribers"]
-        proc = self.bus.start_yard("sub", "aio.pub.>", "--count", "2")
+        sub = YardSub(self, self.bus, "aio.pub.>")
         deadline = time.monotonic() + 20
-        while (await c.call("$sys", {}, op="services"))["subscribers"] <= before:
+        while await asyncio.to_thread(sub.get, 0.1) is None:  # until a probe is printed
             self.assertLess(time.monotonic(), deadline, "yard sub never subscribed")
-            await asyncio.sleep(0.05)
+            await c.publish("aio.pub.probe", "probe")
         await c.publish("aio.pub", 0)        # not matched by '>'
         await c.publish("aio.pub.a", 1)
         await c.publish("aio.pub.b.c", 2)
-        out, _ = await asyncio.to_thread(proc.communicate, timeout=20)
-        self.assertEqual(proc.returncode, 0)
-        self.assertEqual([(json.loads(x)["subject"], json.loads(x)["body"])
-                          for x in out.splitlines()], [("aio.pub.a", 1), ("aio.pub.b.c", 2)])
+        got = await asyncio.to_thread(sub.take, 2)
+        self.assertEqual([(m["subject"], m["body"]) for m in got],
+                         [("aio.pub.a", 1), ("aio.pub.b.c", 2)])
 
 
 class _null:

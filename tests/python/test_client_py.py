@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sys
 import threading
@@ -129,6 +130,48 @@ class BatchingBroker(threading.Thread):
                 self.sock.send_multipart([frames[0], heads[0]])
         self.sock.close(0)
         self.ctx.term()
+
+
+class YardSub:
+    """`yard sub PATTERN` (the C CLI), its printed messages read on a thread. live() publishes
+    probes (body "probe") until one is printed, so that the subscription is known to be in
+    place without counting the broker's subscribers; take() skips probes."""
+
+    def __init__(self, test: unittest.TestCase, bus: harness.Bus, pattern: str) -> None:
+        self.proc = bus.start_yard("sub", pattern)
+        self.lines: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=self._read, daemon=True)
+        reader.start()
+        test.addCleanup(lambda: (bus.stop(self.proc), reader.join(5)))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def get(self, timeout: float) -> dict | None:
+        """The next message printed within timeout s, or None."""
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def live(self, publish, subject: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.get(0.1) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"yard sub never printed a probe on {subject}")
+            publish(subject, "probe")
+
+    def take(self, n: int, timeout: float = 20.0) -> list[dict]:
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            m = self.get(max(0.0, deadline - time.monotonic()))
+            if m is None:
+                raise AssertionError(f"yard sub printed {out}, expected {n} messages")
+            if m.get("body") != "probe":
+                out.append(m)
+        return out
 
 
 def _stub(test: unittest.TestCase, bus: harness.Bus, service: str, mode: str) -> StubReplica:
@@ -269,42 +312,28 @@ class ClientTest(unittest.TestCase):
 
     # --- pub/sub ------------------------------------------------------------------------
 
-    def _wait_subscribers(self, c: Client, n: int) -> None:
-        harness.wait_for(lambda: c.call("$sys", {}, op="services")["subscribers"] >= n,
-                         20.0, f"{n} subscribers")
-
     def test_python_publishes_to_yard_sub(self) -> None:
         c = self.client()
-        base = c.call("$sys", {}, op="services")["subscribers"]
-        star = self.bus.start_yard("sub", "orders.*", "--count", "2")
-        rest = self.bus.start_yard("sub", "orders.>", "--count", "3")
-        self._wait_subscribers(c, base + 2)
+        star = YardSub(self, self.bus, "orders.*")
+        rest = YardSub(self, self.bus, "orders.>")
+        star.live(c.publish, "orders.probe")
+        rest.live(c.publish, "orders.probe")
         c.publish("orders", {"n": 0})            # neither
         c.publish("orders.a.b", {"n": 1})        # > only
         c.publish("orders.created", {"n": 2})    # both
         c.publish("other.created", {"n": 3})     # neither
         c.publish("orders.deleted", {"n": 4})    # both
-        out_star, _ = star.communicate(timeout=20)
-        out_rest, _ = rest.communicate(timeout=20)
-        self.assertEqual(star.returncode, 0)
-        self.assertEqual(rest.returncode, 0)
-        got = [json.loads(x) for x in out_star.splitlines()]
-        self.assertEqual([(m["subject"], m["body"]["n"]) for m in got],
+        self.assertEqual([(m["subject"], m["body"]["n"]) for m in star.take(2)],
                          [("orders.created", 2), ("orders.deleted", 4)])
-        got = [json.loads(x) for x in out_rest.splitlines()]
-        self.assertEqual([m["subject"] for m in got],
+        self.assertEqual([m["subject"] for m in rest.take(3)],
                          ["orders.a.b", "orders.created", "orders.deleted"])
 
     def test_last_publication_before_close_arrives(self) -> None:
-        c = self.client()
-        base = c.call("$sys", {}, op="services")["subscribers"]
-        proc = self.bus.start_yard("sub", "last.word", "--count", "1")
-        self._wait_subscribers(c, base + 1)
+        sub = YardSub(self, self.bus, "last.word")
         with Client(self.bus.endpoint) as p:
-            p.call("echo", 0)  # connected
+            sub.live(p.publish, "last.word")
             p.publish("last.word", "bye")
-        out, _ = proc.communicate(timeout=20)
-        self.assertEqual(json.loads(out)["body"], "bye")
+        self.assertEqual(sub.take(1)[0]["body"], "bye")
 
     def test_yard_pub_to_python_subscriber(self) -> None:
         c = self.client()
