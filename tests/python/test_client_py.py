@@ -437,6 +437,25 @@ class ReconnectTest(unittest.TestCase):
         msg = sub.next(10000)
         self.assertEqual(msg[:2], ("after.restart", 1))
 
+    def test_publications_buffered_while_reconnecting(self) -> None:
+        bus = harness.Bus()
+        self.addCleanup(bus.close)
+        c = Client(bus.endpoint, heartbeat_ms=250)
+        self.addCleanup(c.close)
+        sub = c.subscribe("buf.>")  # its own publications come back to it
+        self.assertTrue(sub.confirmed.is_set())
+        bus.stop(bus.broker, signal.SIGKILL)
+        harness.wait_for(lambda: c._links[c._current].waiting, 10.0, "the client reconnecting")
+        for i in range(100):
+            c.publish("buf.x", i)  # kept: no broker now
+        self.assertEqual(len(c._pubs.items), 100)
+        bus.broker = bus.spawn([harness.bin("yard-broker"), "--bind", bus.endpoint,
+                                "--heartbeat-ms", "250"], "broker")
+        # the new socket sent SUBSCRIBE first, then the buffer once connected: all arrive
+        got = [sub.next(20000) for _ in range(100)]
+        self.assertEqual([g[1] if g else None for g in got], list(range(100)))
+        self.assertEqual(len(c._pubs.items), 0)
+
     def test_failover_to_next_broker(self) -> None:
         bus = harness.Bus()
         self.addCleanup(bus.close)
