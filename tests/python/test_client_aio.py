@@ -16,7 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from test_client_py import ADMIN, FakeOldBroker, StubReplica, YardSub  # noqa: E402
+from test_client_py import ADMIN, BatchingBroker, FakeOldBroker, StubReplica, YardSub  # noqa: E402
 
 import yard  # noqa: E402
 from yard.client_aio import Client  # noqa: E402
@@ -172,6 +172,19 @@ class AioReconnectTest(_Quiet):
             await asyncio.sleep(0.05)
         await asyncio.to_thread(bus.yard, "pub", "after.restart", "1", check=True)
         self.assertEqual((await sub.next(10000))[:2], ("after.restart", 1))
+
+    async def test_gather_is_one_batch(self) -> None:
+        fake = BatchingBroker()
+        fake.start()
+        self.addCleanup(lambda: (fake.stop.set(), fake.join(5)))
+        c = Client(fake.endpoint, heartbeat_ms=1000)
+        self.addAsyncCleanup(c.close)
+        self.assertEqual(await c.call("echo", "first"), "first")  # connected
+        got = await asyncio.gather(*(c.call("echo", i) for i in range(200)))
+        self.assertEqual(got, list(range(200)))
+        # the 200 requests of one turn left as one BATCH frame (the replies came batched too)
+        frames = [f for f in fake.frames if f != yard.wire.HEARTBEAT]
+        self.assertEqual(frames, [yard.wire.REQUEST, yard.wire.BATCH])
 
     async def test_other_protocol_version(self) -> None:
         old = FakeOldBroker()
