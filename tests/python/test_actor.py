@@ -1,0 +1,410 @@
+"""The Python actor runtime (yard.Actor) against the real C broker and `yard` CLI.
+
+Each test drives a Python replica process from outside, as a C replica would be: `yard call`
+for calls, the broker's `$sys replicas` for what it registered, the replica's JSON log for
+what it logged, its exit status for how it stopped. A fake broker (a ROUTER socket here)
+sends what the C broker never would (unknown commands, another protocol version, a refusal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+import msgpack
+import zmq
+
+import harness
+from yard import errors, wire
+
+# One actor with an op per behaviour under test. argv: SERVICE [flags for yard.config].
+SCRIPT = r'''
+import asyncio, concurrent.futures, sys, threading, time
+import yard
+from yard import Actor
+
+app = Actor(sys.argv[1], credit=8, description="test actor")
+lock = threading.Lock()
+state = {"cur": 0, "peak": 0}
+
+
+@app.op("slow")
+def slow(req):
+    """Sleeps body.ms ms; answers the peak of handlers running at once."""
+    with lock:
+        state["cur"] += 1
+        state["peak"] = max(state["peak"], state["cur"])
+    time.sleep(req.body["ms"] / 1000.0)
+    with lock:
+        state["cur"] -= 1
+    return {"peak": state["peak"], "ms": req.body["ms"]}
+
+
+@app.op("peak")
+def peak(req):
+    return {"peak": state["peak"]}
+
+
+@app.op("boom")
+def boom(req):
+    raise ValueError("bad thing 42")
+
+
+@app.op("svc")
+def svc(req):
+    raise yard.ServiceError("USER_UNKNOWN", "no such user")
+
+
+@app.op("aio")
+async def aio(req):
+    await asyncio.sleep(0.05)
+    return {"aio": req.body}
+
+
+@app.op("future")
+def future(req):
+    fut = concurrent.futures.Future()
+    threading.Timer(0.05, fut.set_result, ({"future": req.body},)).start()
+    return fut
+
+
+@app.op("hdr")
+def hdr(req):
+    req.set_header("x-op", req.op)
+    return {"remaining": req.remaining_ms, "headers": req.headers}
+
+
+@app.default
+def other(req):
+    return req.body
+
+
+app.run(sys.argv[2:])
+'''
+
+
+def _json_call(bus, service, body, *args, timeout=30.0):
+    r = bus.yard("call", service, json.dumps(body), *args, timeout=timeout)
+    return r.returncode, r.stdout.strip(), r.stderr.strip()
+
+
+def _spawn_calls(bus, service, body, n, *args):
+    """n `yard call`s in parallel (each its own process); returns the Popens."""
+    argv = [harness.bin("yard"), "call", service, json.dumps(body), *args,
+            "--broker", bus.endpoint]
+    return [subprocess.Popen(argv, env=bus.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(n)]
+
+
+def _finish(procs, timeout=60.0):
+    out = []
+    for p in procs:
+        o, e = p.communicate(timeout=timeout)
+        out.append((p.returncode, o.strip(), e.strip()))
+    return out
+
+
+class FakeBroker:
+    """A ROUTER socket a replica connects to: it reads what the replica sends and sends it
+    whatever the test wants (the C broker never sends bad input)."""
+
+    def __init__(self) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind("tcp://127.0.0.1:0")
+        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def close(self) -> None:
+        self.sock.close()
+        self.ctx.term()
+
+    def expect(self, cmd: int, timeout: float = 20.0, pred=None):
+        """The next message of command cmd (matching pred): (routing id, Message); the others
+        (HEARTBEATs...) are answered as a broker would (HEARTBEAT) or skipped."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.sock.poll(100):
+                continue
+            rid, *frames = self.sock.recv_multipart()
+            msgs, err = wire.decode_lenient(frames)
+            if err is not None:
+                raise AssertionError(f"the replica sent a bad message: {err}")
+            for m in msgs:
+                if m.cmd == cmd and (pred is None or pred(m)):
+                    return rid, m
+                if m.cmd == wire.HEARTBEAT and m.heartbeat_ms:
+                    self.send(rid, wire.Message(wire.HEARTBEAT, heartbeat_ms=m.heartbeat_ms))
+        raise AssertionError(f"no {wire.command_name(cmd)} from the replica in {timeout} s")
+
+    def send(self, rid: bytes, m: wire.Message) -> None:
+        self.sock.send_multipart([rid] + wire.encode(m))
+
+    def send_raw(self, rid: bytes, *frames: bytes) -> None:
+        self.sock.send_multipart([rid, *frames])
+
+
+class ActorOnBusTest(unittest.TestCase):
+    """One broker and one test actor (service pyt) shared by the tests that do not stop it."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.bus = harness.Bus()
+        cls.actor = cls.bus.start_python(SCRIPT, "pyt", wait_service="pyt")
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.bus.close()
+
+    def log(self) -> list[dict]:
+        return self.bus.log_lines(self.actor)
+
+    def test_yard_call_reaches_python_handlers(self) -> None:
+        rc, out, err = _json_call(self.bus, "pyt", {"a": [1, "x"]})
+        self.assertEqual((rc, json.loads(out)), (0, {"a": [1, "x"]}), err)
+        rc, out, err = _json_call(self.bus, "pyt", {}, "--op", "hdr", "--header", "k=v",
+                                  "--timeout", "4000")
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["headers"], {"k": "v"})
+        self.assertTrue(0 < doc["remaining"] <= 4000, doc)
+
+    def test_async_and_future_handlers(self) -> None:
+        rc, out, err = _json_call(self.bus, "pyt", 7, "--op", "aio")
+        self.assertEqual((rc, json.loads(out)), (0, {"aio": 7}), err)
+        rc, out, err = _json_call(self.bus, "pyt", "f", "--op", "future")
+        self.assertEqual((rc, json.loads(out)), (0, {"future": "f"}), err)
+
+    def test_exception_is_internal_with_traceback_only_in_the_log(self) -> None:
+        rc, out, err = _json_call(self.bus, "pyt", {}, "--op", "boom")
+        self.assertEqual(rc, 1)
+        self.assertIn("error: INTERNAL: bad thing 42", err)
+        self.assertNotIn("Traceback", out + err)
+        line = harness.wait_for(
+            lambda: next((d for d in self.log() if d.get("msg") == "handler failed"), None),
+            20.0, "the handler's traceback in the log")
+        self.assertEqual(line["level"], "error")
+        self.assertIn("ValueError: bad thing 42", line["traceback"])
+
+    def test_service_error_is_service_with_app_error(self) -> None:
+        rc, _, err = _json_call(self.bus, "pyt", {}, "--op", "svc")
+        self.assertEqual(rc, 1)
+        self.assertIn("error: USER_UNKNOWN: no such user", err)
+
+    def test_deadline_answers_timeout_and_drops_the_late_reply(self) -> None:
+        rc, _, err = _json_call(self.bus, "pyt", {"ms": 1500}, "--op", "slow",
+                                "--timeout", "300")
+        self.assertEqual(rc, 3, err)
+        self.assertIn("TIMEOUT", err)
+        harness.wait_for(lambda: any(d.get("kind") == "late" for d in self.log()), 20.0,
+                         "the late reply counted and dropped")
+        rc, out, err = _json_call(self.bus, "pyt", "after")
+        self.assertEqual((rc, out), (0, '"after"'), err)
+
+    def test_bad_bodies_are_bad_request_and_the_replica_serves_on(self) -> None:
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.bus.endpoint)
+        self.addCleanup(ctx.term)
+        self.addCleanup(sock.close)
+        cases = {
+            1: (b"\xc1", "not valid msgpack"),                    # a never-used byte
+            2: (b"\x92\x01", "not valid msgpack"),                # truncated array
+            3: (b"\x81\xa4path\xa2\xff\xfe", "not valid UTF-8"),  # %ff%fe from a gateway
+            4: (msgpack.packb("ok"), None),
+        }
+        for rid, (body, _) in cases.items():
+            sock.send_multipart(wire.encode(wire.Message(
+                wire.REQUEST, id=rid, service="pyt", timeout_ms=10000, body=body)))
+        got = {}
+        deadline = time.monotonic() + 20
+        while len(got) < len(cases) and time.monotonic() < deadline:
+            if sock.poll(200):
+                for m in wire.decode(sock.recv_multipart()):
+                    if m.cmd in (wire.REPLY, wire.ERROR):
+                        got[m.id] = m
+        self.assertEqual(sorted(got), sorted(cases))
+        for rid, (_, why) in cases.items():
+            m = got[rid]
+            if why is None:
+                self.assertEqual((m.cmd, m.body), (wire.REPLY, msgpack.packb("ok")))
+            else:
+                self.assertEqual((m.cmd, m.error), (wire.ERROR, errors.BAD_REQUEST), rid)
+                self.assertIn(why, m.error_text)
+        self.assertIsNone(self.actor.poll(), "the replica died of bad input")
+
+
+class ActorLifecycleTest(unittest.TestCase):
+    """Tests that stop or restart the broker or the actor: a bus each."""
+
+    def setUp(self) -> None:
+        self.bus = harness.Bus()
+        self.addCleanup(self.bus.close)
+
+    def test_greet_example_two_replicas(self) -> None:
+        proc = self.bus.start_python("examples/python/greet.py", wait_service="greet",
+                                     replicas=2)
+        rc, out, err = _json_call(self.bus, "greet", {"name": "Ada"}, "--op", "hello")
+        self.assertEqual((rc, json.loads(out)), (0, {"text": "hello Ada"}), err)
+        reps = self.bus.replicas("greet")
+        self.assertEqual(sorted(r["index"] for r in reps), [0, 1])
+        self.assertEqual({r["pid"] for r in reps}, {proc.pid})
+        self.assertEqual({r["heartbeat_ms"] for r in reps}, {self.bus.heartbeat_ms})
+        self.assertEqual(self.bus.stop(proc), 0)
+
+    def test_credit_is_never_exceeded(self) -> None:
+        self.bus.start_python(SCRIPT, "pyc", "--credit", "2", wait_service="pyc")
+        self.assertEqual([r["credit"] for r in self.bus.replicas("pyc")], [2])
+        results = _finish(_spawn_calls(self.bus, "pyc", {"ms": 150}, 10, "--op", "slow",
+                                       "--timeout", "20000"))
+        self.assertEqual([r[0] for r in results], [0] * 10, results)
+        rc, out, err = _json_call(self.bus, "pyc", {}, "--op", "peak")
+        self.assertEqual((rc, json.loads(out)), (0, {"peak": 2}), err)
+
+    def test_sigterm_answers_everything_in_flight_then_exits_0(self) -> None:
+        proc = self.bus.start_python(SCRIPT, "pyd", wait_service="pyd")
+        calls = _spawn_calls(self.bus, "pyd", {"ms": 700}, 5, "--op", "slow",
+                             "--timeout", "20000")
+        harness.wait_for(lambda: sum(r["in_flight"] for r in self.bus.replicas("pyd")) == 5,
+                         20.0, "5 calls held by the replica")
+        self.assertEqual(self.bus.stop(proc), 0, self.bus.log_text(proc))
+        results = _finish(calls)
+        self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 700)] * 5,
+                         results)
+
+    def test_broker_restart_registers_again(self) -> None:
+        self.bus.start_python(SCRIPT, "pyr", wait_service="pyr")
+        self.bus.stop(self.bus.broker)
+        self.bus.broker = self.bus.spawn([harness.bin("yard-broker"), "--bind",
+                                          self.bus.endpoint, "--heartbeat-ms", "250"], "broker2")
+        self.bus.wait_log(self.bus.broker, "broker running")
+        self.bus.wait_replicas("pyr", 1)
+        rc, out, err = _json_call(self.bus, "pyr", "again")
+        self.assertEqual((rc, out), (0, '"again"'), err)
+
+    def test_heartbeat_is_the_negotiated_one(self) -> None:
+        bus = harness.Bus(broker_args=["--heartbeat-min-ms", "400"])
+        self.addCleanup(bus.close)
+        proc = bus.start_python(SCRIPT, "pyh", "--heartbeat-ms", "100", wait_service="pyh")
+        self.assertEqual([r["heartbeat_ms"] for r in bus.replicas("pyh")], [400])
+        line = json.loads(bus.wait_log(proc, "the broker set the heartbeat interval"))
+        self.assertEqual((line["heartbeat_ms"], line["proposed"]), (400, 100))
+
+    def test_several_brokers_share_the_credit(self) -> None:
+        other = self.bus.spawn([harness.bin("yard-broker"), "--bind",
+                                f"tcp://127.0.0.1:{harness.free_port()}", "--heartbeat-ms",
+                                "250"], "broker-b")
+        line = self.bus.wait_log(other, "broker running")
+        ep2 = next(a for a in other.args if a.startswith("tcp://"))
+        self.bus.start_python(SCRIPT, "pys", "--credit", "4", "--broker",
+                              f"{self.bus.endpoint},{ep2}", wait_service="pys")
+        del line
+        r2 = self.bus.yard("replicas", "pys", "--json", "--broker", ep2, check=True)
+        credits = [self.bus.replicas("pys")[0]["credit"],
+                   json.loads(r2.stdout)["replicas"][0]["credit"]]
+        self.assertLessEqual(sum(credits), 4, credits)
+        self.assertEqual(credits, [2, 2])
+        for ep in (self.bus.endpoint, ep2):
+            r = self.bus.yard("call", "pys", '"x"', "--broker", ep)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, '"x"'), r.stderr)
+
+
+class FakeBrokerTest(unittest.TestCase):
+    """What the C broker never sends: the replica must survive it and answer sensibly."""
+
+    def setUp(self) -> None:
+        harness.bin("yard")  # skip with the others when the programs are not built
+        self.fake = FakeBroker()
+        self.addCleanup(self.fake.close)
+        self.bus_tmp = self.enterContext(_TmpSpawner())
+
+    def start(self, *args: str) -> subprocess.Popen:
+        return self.bus_tmp.start(SCRIPT, "pyf", "--broker", self.fake.endpoint,
+                                  "--heartbeat-ms", "200", *args)
+
+    def test_refused_replica_exits_1_with_the_reason(self) -> None:
+        proc = self.start()
+        rid, ready = self.fake.expect(wire.READY)
+        self.assertEqual((ready.service, ready.credit, ready.heartbeat_ms), ("pyf", 8, 200))
+        self.assertRegex(ready.replica, rf"^[^/]+/{proc.pid}/0$")
+        self.fake.send(rid, wire.Message(wire.ERROR, error=errors.FORBIDDEN,
+                                         error_text="another store"))
+        self.fake.expect(wire.DRAIN)
+        self.assertEqual(proc.wait(20), 1)
+        self.assertIn("pyf: refused by the broker: another store", self.bus_tmp.text(proc))
+
+    def test_bad_messages_are_answered_and_the_replica_serves_on(self) -> None:
+        proc = self.start()
+        rid, _ = self.fake.expect(wire.READY)
+        self.fake.send(rid, wire.Message(wire.READY, credit=8, heartbeat_ms=200))
+        head = wire.encode(wire.Message(wire.HEARTBEAT, id=77))[0]
+        self.fake.send_raw(rid, head[:3] + bytes((13,)) + head[4:])  # unknown command 13
+        _, err = self.fake.expect(wire.ERROR, pred=lambda m: m.id == 77)
+        self.assertEqual(err.error, errors.PROTOCOL)
+        self.fake.send_raw(rid, b"YD\x02\x08\x80")  # a YD/2 HEARTBEAT
+        deadline = time.monotonic() + 20
+        while True:  # the YD/2 refusal is not YD/3: read it raw
+            self.assertLess(time.monotonic(), deadline, "no YD/2 refusal")
+            if self.fake.sock.poll(200):
+                _, *frames = self.fake.sock.recv_multipart()
+                if frames[0][:4] == b"YD\x02\x0a":
+                    self.assertIn(b"YD/2", frames[0])
+                    break
+        bad_field = b"YD\x03\x02" + msgpack.packb({1: 5, 2: "pyf", 4: "soon"})
+        self.fake.send_raw(rid, bad_field)  # timeout_ms is not an integer
+        self.fake.send(rid, wire.Message(wire.REQUEST, id=6, service="pyf", timeout_ms=5000,
+                                         body=msgpack.packb([1, 2])))
+        _, m5 = self.fake.expect(wire.ERROR, pred=lambda m: m.id == 5)
+        self.assertEqual(m5.error, errors.BAD_REQUEST)
+        self.assertIn("timeout_ms", m5.error_text)
+        _, m6 = self.fake.expect(wire.REPLY, pred=lambda m: m.id == 6)
+        self.assertEqual(msgpack.unpackb(m6.body), [1, 2])
+        self.assertIsNone(proc.poll())
+        lines = [json.loads(x) for x in self.bus_tmp.text(proc).splitlines()
+                 if x.startswith("{")]
+        kinds = [d.get("kind") for d in lines if d.get("msg") == "bad message from broker"]
+        self.assertEqual(len(kinds), len(set(kinds)), "each kind logged once")
+
+
+class _TmpSpawner:
+    """Runs Python scripts without a broker (for the fake broker), killing them at exit."""
+
+    def __enter__(self) -> "_TmpSpawner":
+        import tempfile  # pylint: disable=import-outside-toplevel
+        self.tmp = tempfile.TemporaryDirectory(prefix="yard-pyf-")
+        self.procs: list[tuple[subprocess.Popen, str]] = []
+        return self
+
+    def start(self, code: str, *args: str) -> subprocess.Popen:
+        path = os.path.join(self.tmp.name, f"s{len(self.procs)}.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(code)
+        log = path + ".log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YARD_")}
+        env["PYTHONPATH"] = harness.PYTHONPATH
+        with open(log, "wb") as out:
+            p = subprocess.Popen([harness.PY, path, *args], env=env, stdout=out, stderr=out,
+                                 preexec_fn=harness._die_with_parent)  # pylint: disable=protected-access
+        self.procs.append((p, log))
+        return p
+
+    def text(self, proc: subprocess.Popen) -> str:
+        log = next(lg for p, lg in self.procs if p is proc)
+        with open(log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def __exit__(self, *exc) -> None:
+        for p, _ in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                p.wait(10)
+        self.tmp.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
