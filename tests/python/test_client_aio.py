@@ -1,4 +1,4 @@
-"""The asyncio client (yard.client_aio, exported as yard.aio.Client) against the real C
+"""The asyncio client (`from yard.aio import Client`, defined in yard.client_aio) against the real C
 broker, the C echo and auth actors and the yard CLI: awaited calls and their error names,
 asyncio.gather pipelining, `async for` subscriptions with wildcards both ways, broker
 restart, a reply body that is not msgpack and a broker of another protocol version."""
@@ -19,7 +19,7 @@ import harness  # noqa: E402
 from test_client_py import ADMIN, BatchingBroker, FakeOldBroker, StubReplica, YardSub  # noqa: E402
 
 import yard  # noqa: E402
-from yard.client_aio import Client  # noqa: E402
+from yard.aio import Client  # noqa: E402  (the name users import; yard.client_aio.Client)
 
 
 class _Quiet(unittest.IsolatedAsyncioTestCase):
