@@ -1,7 +1,8 @@
-"""The asyncio client (`from yard.aio import Client`, defined in yard.client_aio) against the real C
-broker, the C echo and auth actors and the yard CLI: awaited calls and their error names,
-asyncio.gather pipelining, `async for` subscriptions with wildcards both ways, broker
-restart, a reply body that is not msgpack and a broker of another protocol version."""
+"""The asyncio client (`from yard.aio import Client`, defined in yard.client_aio) against
+the real C broker, the C echo and auth actors and the yard CLI: awaited calls and their
+error names, asyncio.gather pipelining (one BATCH), `async for` subscriptions with wildcards
+both ways, broker restart, a reply body that is not msgpack and a broker of another
+protocol version."""
 
 from __future__ import annotations
 
