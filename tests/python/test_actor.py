@@ -21,6 +21,8 @@ import zmq
 import harness
 from yard import errors, wire
 
+_DIE_WITH_PARENT = getattr(harness, "_die_with_parent", None)  # the harness's own kill switch
+
 # One actor with an op per behaviour under test. argv: SERVICE [flags for yard.config].
 SCRIPT = r'''
 import asyncio, concurrent.futures, sys, threading, time
@@ -87,12 +89,12 @@ app.run(sys.argv[2:])
 '''
 
 
-def _json_call(bus, service, body, *args, timeout=30.0):
+def json_call(bus, service, body, *args, timeout=30.0):
     r = bus.yard("call", service, json.dumps(body), *args, timeout=timeout)
     return r.returncode, r.stdout.strip(), r.stderr.strip()
 
 
-def _spawn_calls(bus, service, body, n, *args):
+def spawn_calls(bus, service, body, n, *args):
     """n `yard call`s in parallel (each its own process); returns the Popens."""
     argv = [harness.bin("yard"), "call", service, json.dumps(body), *args,
             "--broker", bus.endpoint]
@@ -100,7 +102,7 @@ def _spawn_calls(bus, service, body, n, *args):
                              text=True) for _ in range(n)]
 
 
-def _finish(procs, timeout=60.0):
+def finish(procs, timeout=60.0):
     out = []
     for p in procs:
         o, e = p.communicate(timeout=timeout)
@@ -164,9 +166,9 @@ class ActorOnBusTest(unittest.TestCase):
         return self.bus.log_lines(self.actor)
 
     def test_yard_call_reaches_python_handlers(self) -> None:
-        rc, out, err = _json_call(self.bus, "pyt", {"a": [1, "x"]})
+        rc, out, err = json_call(self.bus, "pyt", {"a": [1, "x"]})
         self.assertEqual((rc, json.loads(out)), (0, {"a": [1, "x"]}), err)
-        rc, out, err = _json_call(self.bus, "pyt", {}, "--op", "hdr", "--header", "k=v",
+        rc, out, err = json_call(self.bus, "pyt", {}, "--op", "hdr", "--header", "k=v",
                                   "--timeout", "4000")
         self.assertEqual(rc, 0, err)
         doc = json.loads(out)
@@ -174,13 +176,13 @@ class ActorOnBusTest(unittest.TestCase):
         self.assertTrue(0 < doc["remaining"] <= 4000, doc)
 
     def test_async_and_future_handlers(self) -> None:
-        rc, out, err = _json_call(self.bus, "pyt", 7, "--op", "aio")
+        rc, out, err = json_call(self.bus, "pyt", 7, "--op", "aio")
         self.assertEqual((rc, json.loads(out)), (0, {"aio": 7}), err)
-        rc, out, err = _json_call(self.bus, "pyt", "f", "--op", "future")
+        rc, out, err = json_call(self.bus, "pyt", "f", "--op", "future")
         self.assertEqual((rc, json.loads(out)), (0, {"future": "f"}), err)
 
     def test_exception_is_internal_with_traceback_only_in_the_log(self) -> None:
-        rc, out, err = _json_call(self.bus, "pyt", {}, "--op", "boom")
+        rc, out, err = json_call(self.bus, "pyt", {}, "--op", "boom")
         self.assertEqual(rc, 1)
         self.assertIn("error: INTERNAL: bad thing 42", err)
         self.assertNotIn("Traceback", out + err)
@@ -191,19 +193,29 @@ class ActorOnBusTest(unittest.TestCase):
         self.assertIn("ValueError: bad thing 42", line["traceback"])
 
     def test_service_error_is_service_with_app_error(self) -> None:
-        rc, _, err = _json_call(self.bus, "pyt", {}, "--op", "svc")
+        rc, _, err = json_call(self.bus, "pyt", {}, "--op", "svc")
         self.assertEqual(rc, 1)
         self.assertIn("error: USER_UNKNOWN: no such user", err)
 
     def test_deadline_answers_timeout_and_drops_the_late_reply(self) -> None:
-        rc, _, err = _json_call(self.bus, "pyt", {"ms": 1500}, "--op", "slow",
+        rc, _, err = json_call(self.bus, "pyt", {"ms": 1500}, "--op", "slow",
                                 "--timeout", "300")
         self.assertEqual(rc, 3, err)
         self.assertIn("TIMEOUT", err)
         harness.wait_for(lambda: any(d.get("kind") == "late" for d in self.log()), 20.0,
                          "the late reply counted and dropped")
-        rc, out, err = _json_call(self.bus, "pyt", "after")
+        rc, out, err = json_call(self.bus, "pyt", "after")
         self.assertEqual((rc, out), (0, '"after"'), err)
+
+    def test_send_is_answered_to_return_the_credit(self) -> None:
+        def served():
+            reps = self.bus.replicas("pyt")
+            return reps[0]["served"] if reps and reps[0]["in_flight"] == 0 else None
+        before = harness.wait_for(lambda: served() is not None and (served(),), 20.0,
+                                  "an idle replica")[0]
+        r = self.bus.yard("send", "pyt", '{"ms": 20}', "--op", "slow")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        harness.wait_for(lambda: served() == before + 1, 20.0, "the SEND answered")
 
     def test_bad_bodies_are_bad_request_and_the_replica_serves_on(self) -> None:
         ctx = zmq.Context()
@@ -249,7 +261,7 @@ class ActorLifecycleTest(unittest.TestCase):
     def test_greet_example_two_replicas(self) -> None:
         proc = self.bus.start_python("examples/python/greet.py", wait_service="greet",
                                      replicas=2)
-        rc, out, err = _json_call(self.bus, "greet", {"name": "Ada"}, "--op", "hello")
+        rc, out, err = json_call(self.bus, "greet", {"name": "Ada"}, "--op", "hello")
         self.assertEqual((rc, json.loads(out)), (0, {"text": "hello Ada"}), err)
         reps = self.bus.replicas("greet")
         self.assertEqual(sorted(r["index"] for r in reps), [0, 1])
@@ -260,20 +272,20 @@ class ActorLifecycleTest(unittest.TestCase):
     def test_credit_is_never_exceeded(self) -> None:
         self.bus.start_python(SCRIPT, "pyc", "--credit", "2", wait_service="pyc")
         self.assertEqual([r["credit"] for r in self.bus.replicas("pyc")], [2])
-        results = _finish(_spawn_calls(self.bus, "pyc", {"ms": 150}, 10, "--op", "slow",
+        results = finish(spawn_calls(self.bus, "pyc", {"ms": 150}, 10, "--op", "slow",
                                        "--timeout", "20000"))
         self.assertEqual([r[0] for r in results], [0] * 10, results)
-        rc, out, err = _json_call(self.bus, "pyc", {}, "--op", "peak")
+        rc, out, err = json_call(self.bus, "pyc", {}, "--op", "peak")
         self.assertEqual((rc, json.loads(out)), (0, {"peak": 2}), err)
 
     def test_sigterm_answers_everything_in_flight_then_exits_0(self) -> None:
         proc = self.bus.start_python(SCRIPT, "pyd", wait_service="pyd")
-        calls = _spawn_calls(self.bus, "pyd", {"ms": 700}, 5, "--op", "slow",
+        calls = spawn_calls(self.bus, "pyd", {"ms": 700}, 5, "--op", "slow",
                              "--timeout", "20000")
         harness.wait_for(lambda: sum(r["in_flight"] for r in self.bus.replicas("pyd")) == 5,
                          20.0, "5 calls held by the replica")
         self.assertEqual(self.bus.stop(proc), 0, self.bus.log_text(proc))
-        results = _finish(calls)
+        results = finish(calls)
         self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 700)] * 5,
                          results)
 
@@ -284,8 +296,15 @@ class ActorLifecycleTest(unittest.TestCase):
                                           self.bus.endpoint, "--heartbeat-ms", "250"], "broker2")
         self.bus.wait_log(self.bus.broker, "broker running")
         self.bus.wait_replicas("pyr", 1)
-        rc, out, err = _json_call(self.bus, "pyr", "again")
+        rc, out, err = json_call(self.bus, "pyr", "again")
         self.assertEqual((rc, out), (0, '"again"'), err)
+
+    def test_curve_bus(self) -> None:
+        bus = harness.Bus(curve=True)
+        self.addCleanup(bus.close)
+        bus.start_python(SCRIPT, "pyk", wait_service="pyk")
+        r = bus.yard("call", "pyk", '"sealed"')
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, '"sealed"'), r.stderr)
 
     def test_heartbeat_is_the_negotiated_one(self) -> None:
         bus = harness.Bus(broker_args=["--heartbeat-min-ms", "400"])
@@ -321,7 +340,7 @@ class FakeBrokerTest(unittest.TestCase):
         harness.bin("yard")  # skip with the others when the programs are not built
         self.fake = FakeBroker()
         self.addCleanup(self.fake.close)
-        self.bus_tmp = self.enterContext(_TmpSpawner())
+        self.bus_tmp = self.enterContext(TmpSpawner())
 
     def start(self, *args: str) -> subprocess.Popen:
         return self.bus_tmp.start(SCRIPT, "pyf", "--broker", self.fake.endpoint,
@@ -371,10 +390,10 @@ class FakeBrokerTest(unittest.TestCase):
         self.assertEqual(len(kinds), len(set(kinds)), "each kind logged once")
 
 
-class _TmpSpawner:
+class TmpSpawner:
     """Runs Python scripts without a broker (for the fake broker), killing them at exit."""
 
-    def __enter__(self) -> "_TmpSpawner":
+    def __enter__(self) -> "TmpSpawner":
         import tempfile  # pylint: disable=import-outside-toplevel
         self.tmp = tempfile.TemporaryDirectory(prefix="yard-pyf-")
         self.procs: list[tuple[subprocess.Popen, str]] = []
@@ -389,7 +408,7 @@ class _TmpSpawner:
         env["PYTHONPATH"] = harness.PYTHONPATH
         with open(log, "wb") as out:
             p = subprocess.Popen([harness.PY, path, *args], env=env, stdout=out, stderr=out,
-                                 preexec_fn=harness._die_with_parent)  # pylint: disable=protected-access
+                                 preexec_fn=_DIE_WITH_PARENT)
         self.procs.append((p, log))
         return p
 

@@ -100,7 +100,7 @@ class AioActorTest(unittest.TestCase):
         cls.bus.close()
 
     def call(self, body, *args):
-        return ta._json_call(self.bus, "pya", body, *args)  # pylint: disable=protected-access
+        return ta.json_call(self.bus, "pya", body, *args)
 
     def stats(self) -> dict:
         rc, out, err = self.call({}, "--op", "stats")
@@ -116,9 +116,9 @@ class AioActorTest(unittest.TestCase):
         self.assertGreater(self.stats()["ticks"], 0, "the caller's own task runs on the loop")
 
     def test_credit_is_never_exceeded(self) -> None:
-        procs = ta._spawn_calls(self.bus, "pya", {"ms": 100}, 8, "--op", "slow",  # pylint: disable=protected-access
-                                "--timeout", "20000")
-        results = ta._finish(procs)  # pylint: disable=protected-access
+        procs = ta.spawn_calls(self.bus, "pya", {"ms": 100}, 8, "--op", "slow",
+                               "--timeout", "20000")
+        results = ta.finish(procs)
         self.assertEqual([r[0] for r in results], [0] * 8, results)
         self.assertEqual(self.stats()["peak"], 2)
 
@@ -149,12 +149,12 @@ class AioLifecycleTest(unittest.TestCase):
         bus = harness.Bus()
         self.addCleanup(bus.close)
         proc = bus.start_python(SCRIPT, "pyd", wait_service="pyd")
-        calls = ta._spawn_calls(bus, "pyd", {"ms": 700}, 5, "--op", "slow",  # pylint: disable=protected-access
-                                "--timeout", "20000")
+        calls = ta.spawn_calls(bus, "pyd", {"ms": 700}, 5, "--op", "slow",
+                               "--timeout", "20000")
         harness.wait_for(lambda: sum(r["in_flight"] for r in bus.replicas("pyd")) == 5,
                          20.0, "5 calls held by the replica")
         self.assertEqual(bus.stop(proc), 0, bus.log_text(proc))
-        results = ta._finish(calls)  # pylint: disable=protected-access
+        results = ta.finish(calls)
         self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 700)] * 5,
                          results)
 
@@ -162,7 +162,7 @@ class AioLifecycleTest(unittest.TestCase):
         harness.bin("yard")
         fake = ta.FakeBroker()
         self.addCleanup(fake.close)
-        spawner = self.enterContext(ta._TmpSpawner())  # pylint: disable=protected-access
+        spawner = self.enterContext(ta.TmpSpawner())
         proc = spawner.start(SCRIPT, "pyf", "--broker", fake.endpoint)
         rid, ready = fake.expect(wire.READY)
         self.assertEqual(ready.service, "pyf")

@@ -12,7 +12,7 @@ that run as tasks on the caller's event loop, next to the replicas themselves::
 
     app.run()                 # or, inside a running loop: await app.serve()
 
-Each replica is the same protocol core as the threaded actor (actor._ReplicaCore), driven by
+Each replica is the same protocol core as the threaded actor (actor_core.ReplicaCore), driven by
 the loop: its sockets' ZeroMQ descriptors are watched with ``loop.add_reader`` (ZeroMQ's
 descriptor is edge-triggered, so each turn reads until the socket is empty and checks again
 after writing, as zmq.asyncio does), a timer wakes it for heartbeats and deadlines, and a
@@ -36,8 +36,8 @@ import zmq
 
 from . import errors
 from . import log as ylog
-from .actor import (LINGER_MS, RECV_BATCH, WORKERS_MAX, Raw, Request, _ActorBase, _Handler,
-                    _Held, _Outcome, _ReplicaCore, outcome_of_exception, settle)
+from .actor_core import (LINGER_MS, RECV_BATCH, WORKERS_MAX, ActorBase, Raw, ReplicaCore,
+                         Request, _Handler, _Held, _Outcome, outcome_of_exception, settle)
 
 __all__ = ["Actor", "Request", "Raw"]
 
@@ -49,7 +49,7 @@ class _AioReplica:
                  loop: asyncio.AbstractEventLoop) -> None:
         self.actor = actor
         self.loop = loop
-        self.core = _ReplicaCore(actor, index, settings, ctx, self._start)
+        self.core = ReplicaCore(actor, index, settings, ctx, self._start)
         self.core.before_close = self._unwatch
         self.watched: dict[int, zmq.Socket] = {}
         self.turn_due = False
@@ -197,7 +197,7 @@ def _call_sync(fn: Callable[[Request], Any], req: Request) -> Any:
     return fn(req)
 
 
-class Actor(_ActorBase):
+class Actor(ActorBase):
     """An asyncio actor: the same API as yard.Actor, replicas on the caller's loop.
 
     ``await app.serve(argv)`` runs until SIGTERM/SIGINT (when serving on the main thread) or
