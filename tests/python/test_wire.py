@@ -482,6 +482,21 @@ class AgainstTheBroker(unittest.TestCase):
                          (wire.ERROR, 77, errors.BAD_REQUEST,
                           "timeout_ms is not an unsigned 32-bit integer"))
 
+    def test_what_protocol_md_says_of_the_broker(self):
+        """Section 5: any integer format, any key order, a repeated key's last value; section
+        3: version 0 refused in YD/3; 3.1: a BATCH of two frames is BAD_REQUEST."""
+        c = self.dealer()
+        c.send(head(wire.REQUEST, b"\x84\x03\xa4nope\x03\xa4ping\x02\xa4$sys\x01\xd0\x05"))
+        (m,) = self.recv(c)
+        self.assertEqual((m.cmd, m.id), (wire.REPLY, 5), m)
+        c.send(head(wire.REQUEST, b"\x80", version=0))
+        (m,) = self.recv(c)
+        self.assertEqual((m.cmd, m.error, m.error_text),
+                         (wire.ERROR, errors.PROTOCOL, "unsupported protocol version"))
+        c.send_multipart([b"YD\x03\x0c", b""])
+        (m,) = self.recv(c)
+        self.assertEqual((m.error, m.error_text), (errors.BAD_REQUEST, "a BATCH is one frame"))
+
     def ready(self, service: str) -> zmq.Socket:
         r = self.dealer()
         r.send_multipart(wire.encode(Message(wire.READY, service=service, credit=4,
