@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["Actor", "Request", "Client"]
+__all__ = ["Actor", "Request", "Client", "Subscription"]
 
 # name -> the module (relative to the package) that defines it.
-_LAZY = {"Actor": "actor_aio", "Request": "actor_aio", "Client": "client_aio"}
+_LAZY = {"Actor": "actor_aio", "Request": "actor_aio", "Client": "client_aio",
+         "Subscription": "client_aio"}
 
 
 def __getattr__(name: str) -> object:
-    """Imports Actor, Request and Client on first use (PEP 562)."""
+    """Imports Actor, Request, Client and Subscription on first use (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'yard.aio' has no attribute {name!r}")
