@@ -91,7 +91,8 @@ class Errors(ConfigTest):
                 ":3: unknown key 'limt' in section 'greet' (did you mean 'limit'?)",
             "greet: 5\n": ":1: unknown key 'greet' at the top level",
             "curve: 5\n": ":1: section 'curve' must be a map of key: value",
-            "greet:\n  greeting: [a, b]\n": ":2: greet.greeting: expected a single value, not a list",
+            "greet:\n  greeting: [a, b]\n":
+                ":2: greet.greeting: expected a single value, not a list",
             "a: 1\na: 2\n": ":2: duplicate key 'a' (first at line 1)",
             "- x\n": ":1: the top level must be a map of key: value",
             "greet:\n  loud: maybe\n": ":2: greet.loud: invalid boolean 'maybe'",

@@ -77,7 +77,8 @@ class YardError(Exception):
     message when there is no text), never a traceback."""
 
     def __init__(self, code: int, text: str = "", app_error: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:  # pylint: disable=redefined-outer-name
+                 headers: dict[str, str] | None = None) -> None:
+        # pylint: disable=redefined-outer-name
         self.code = code
         self.name = name(code)
         self.text = text or ""
@@ -204,7 +205,7 @@ _CLASSES: dict[int, type] = {
 }
 
 
-def from_code(code: int, text: str = "", app_error: str | None = None,  # pylint: disable=redefined-outer-name
+def from_code(code: int, text: str = "", app_error: str | None = None,
               headers: dict[str, str] | None = None) -> YardError:
     """The exception for a wire code, of its own subclass (a plain YardError for a code not
     in the table): what a client raises for an ERROR it received."""
