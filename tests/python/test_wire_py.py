@@ -183,8 +183,8 @@ class HeaderChecks(unittest.TestCase):
                                  why)
 
     def test_invalid_utf8_is_bad_request_not_a_crash(self):
-        """A string field that is not UTF-8 (libyard does not look: a gateway path parameter
-        %ff%fe arrives as it is) is BAD_REQUEST naming the field, with the id."""
+        """A string field that is not UTF-8 (the broker does not look: any peer can send
+        such bytes) is BAD_REQUEST naming the field, with the id."""
         cases = [
             (b"\x82\x01\x05\x02\xa2\xff\xfe", "service is not valid UTF-8"),
             (b"\x82\x01\x05\x06\x81\xa2id\xa2\xff\xfe", "a header key or value is not valid UTF-8"),
