@@ -20,6 +20,7 @@ import zmq
 
 import harness
 from yard import errors, wire
+from yard.actor_credit import SharedCredit
 
 _DIE_WITH_PARENT = getattr(harness, "_die_with_parent", None)  # the harness's own kill switch
 
@@ -120,28 +121,55 @@ class FakeBroker:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind("tcp://127.0.0.1:0")
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.pending: list[tuple[bytes, wire.Message]] = []
+        self.raw: list[bytes] = []
 
     def close(self) -> None:
         self.sock.close()
         self.ctx.term()
 
     def expect(self, cmd: int, timeout: float = 20.0, pred=None):
-        """The next message of command cmd (matching pred): (routing id, Message); the others
-        (HEARTBEATs...) are answered as a broker would (HEARTBEAT) or skipped."""
+        """The next message of command cmd (matching pred): (routing id, Message). Others
+        are kept for a later expect (a batch may hold several), HEARTBEATs answered as a
+        broker would."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for k, (rid, m) in enumerate(self.pending):
+                if m.cmd == cmd and (pred is None or pred(m)):
+                    del self.pending[k]
+                    return rid, m
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no {wire.command_name(cmd)} from the replica in "
+                                     f"{timeout} s")
+            self._pump()
+
+    def expect_raw(self, prefix: bytes, timeout: float = 20.0) -> bytes:
+        """The next head frame of another protocol version starting with prefix."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.sock.poll(100):
-                continue
-            rid, *frames = self.sock.recv_multipart()
-            msgs, err = wire.decode_lenient(frames)
-            if err is not None:
-                raise AssertionError(f"the replica sent a bad message: {err}")
-            for m in msgs:
-                if m.cmd == cmd and (pred is None or pred(m)):
-                    return rid, m
-                if m.cmd == wire.HEARTBEAT and m.heartbeat_ms:
-                    self.send(rid, wire.Message(wire.HEARTBEAT, heartbeat_ms=m.heartbeat_ms))
-        raise AssertionError(f"no {wire.command_name(cmd)} from the replica in {timeout} s")
+            for k, head in enumerate(self.raw):
+                if head.startswith(prefix):
+                    return self.raw.pop(k)
+            self._pump()
+        raise AssertionError(f"no {prefix!r} frame from the replica in {timeout} s")
+
+    def _pump(self) -> None:
+        """Reads one message (waiting up to 100 ms): YD/3 ones are kept in pending (a
+        HEARTBEAT answered as a broker would), others' head frames in raw."""
+        if not self.sock.poll(100):
+            return
+        rid, *frames = self.sock.recv_multipart()
+        if frames[0][:3] != b"YD\x03":
+            self.raw.append(frames[0])
+            return
+        msgs, err = wire.decode_lenient(frames)
+        if err is not None:
+            raise AssertionError(f"the replica sent a bad message: {err}")
+        for m in msgs:
+            if m.cmd == wire.HEARTBEAT and m.heartbeat_ms:
+                self.send(rid, wire.Message(wire.HEARTBEAT, heartbeat_ms=m.heartbeat_ms))
+            elif len(self.pending) < 1000:
+                self.pending.append((rid, m))
 
     def send(self, rid: bytes, m: wire.Message) -> None:
         self.sock.send_multipart([rid] + wire.encode(m))
@@ -280,13 +308,13 @@ class ActorLifecycleTest(unittest.TestCase):
 
     def test_sigterm_answers_everything_in_flight_then_exits_0(self) -> None:
         proc = self.bus.start_python(SCRIPT, "pyd", wait_service="pyd")
-        calls = spawn_calls(self.bus, "pyd", {"ms": 700}, 5, "--op", "slow",
+        calls = spawn_calls(self.bus, "pyd", {"ms": 2000}, 5, "--op", "slow",
                              "--timeout", "20000")
         harness.wait_for(lambda: sum(r["in_flight"] for r in self.bus.replicas("pyd")) == 5,
                          20.0, "5 calls held by the replica")
         self.assertEqual(self.bus.stop(proc), 0, self.bus.log_text(proc))
         results = finish(calls)
-        self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 700)] * 5,
+        self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 2000)] * 5,
                          results)
 
     def test_broker_restart_registers_again(self) -> None:
@@ -333,6 +361,66 @@ class ActorLifecycleTest(unittest.TestCase):
             self.assertEqual((r.returncode, r.stdout.strip()), (0, '"x"'), r.stderr)
 
 
+class CreditShareTest(unittest.TestCase):
+    """The credit shared over several brokers (protocol 6.1; the rules of
+    proto/actor_credit.c): the total the brokers may use never exceeds the credit."""
+
+    def used(self, sc: SharedCredit) -> int:
+        return sum(c.reserved() for c in sc.links)
+
+    def ready_and_ack(self, sc: SharedCredit, i: int) -> None:
+        sc.links[i].acked_value(sc.ready_value(i))
+
+    def test_shares_start_even_and_one_link_takes_all(self) -> None:
+        self.assertEqual([c.offer for c in SharedCredit(3, 8).links], [3, 3, 2])
+        one = SharedCredit(1, 8)
+        self.assertEqual(one.ready_value(0), 8)
+
+    def test_free_credit_moves_to_a_hungry_link_and_shrinks_only_when_answered(self) -> None:
+        sc = SharedCredit(2, 4)
+        for i in (0, 1):
+            sc.links[i].live = True
+            self.ready_and_ack(sc, i)
+        for _ in range(2):
+            sc.links[0].took()  # link 0 uses its whole share
+        sc.balance()  # no free credit: link 1 gives half of its unused share
+        self.assertTrue(sc.links[1].ready_due)
+        self.assertEqual(sc.links[1].offer, 1)
+        self.assertEqual(sc.ready_value(1), 1)
+        self.assertEqual(self.used(sc), 4, "the old share counts until the broker answers")
+        sc.balance()
+        self.assertEqual(sc.links[0].offer, 2, "nothing moves before the answer")
+        sc.links[1].acked_value(1)
+        sc.balance()
+        self.assertEqual((sc.links[0].offer, sc.links[0].ready_due), (3, True))
+        self.assertLessEqual(self.used(sc), 4)
+
+    def test_a_forgotten_link_keeps_its_held_requests_as_stale(self) -> None:
+        sc = SharedCredit(2, 4)
+        for i in (0, 1):
+            sc.links[i].live = True
+            self.ready_and_ack(sc, i)
+        gen = sc.links[1].took()
+        sc.forget(1)  # the broker restarted holding one of ours
+        self.assertEqual(sc.links[1].stale, 1)
+        self.assertLessEqual(self.used(sc) + sc.ready_value(1), 4 + sc.links[1].stale)
+        sc.links[1].gave(gen)
+        self.assertEqual(sc.links[1].stale, 0)
+
+    def test_demand_reported_by_a_broker_takes_unused_credit(self) -> None:
+        sc = SharedCredit(2, 6)
+        for i in (0, 1):
+            sc.links[i].live = True
+            self.ready_and_ack(sc, i)
+        sc.links[1].demand = 5  # its broker has 5 requests waiting
+        sc.balance()
+        self.assertEqual(sc.links[0].offer, 1)  # gives half of 3 (rounded up): 2
+        self.ready_and_ack(sc, 0)
+        sc.balance()
+        self.assertEqual(sc.links[1].offer, 5)
+        self.assertLessEqual(self.used(sc), 6)
+
+
 class FakeBrokerTest(unittest.TestCase):
     """What the C broker never sends: the replica must survive it and answer sensibly."""
 
@@ -361,19 +449,15 @@ class FakeBrokerTest(unittest.TestCase):
         proc = self.start()
         rid, _ = self.fake.expect(wire.READY)
         self.fake.send(rid, wire.Message(wire.READY, credit=8, heartbeat_ms=200))
-        head = wire.encode(wire.Message(wire.HEARTBEAT, id=77))[0]
-        self.fake.send_raw(rid, head[:3] + bytes((13,)) + head[4:])  # unknown command 13
-        _, err = self.fake.expect(wire.ERROR, pred=lambda m: m.id == 77)
-        self.assertEqual(err.error, errors.PROTOCOL)
+        for rid_n in (77, 78):  # unknown command 13, twice: answered each time, logged once
+            head = wire.encode(wire.Message(wire.HEARTBEAT, id=rid_n))[0]
+            self.fake.send_raw(rid, head[:3] + bytes((13,)) + head[4:])
+            _, err = self.fake.expect(wire.ERROR, pred=lambda m, n=rid_n: m.id == n)
+            self.assertEqual(err.error, errors.PROTOCOL)
+            self.assertIn("unknown command", err.error_text)
         self.fake.send_raw(rid, b"YD\x02\x08\x80")  # a YD/2 HEARTBEAT
-        deadline = time.monotonic() + 20
-        while True:  # the YD/2 refusal is not YD/3: read it raw
-            self.assertLess(time.monotonic(), deadline, "no YD/2 refusal")
-            if self.fake.sock.poll(200):
-                _, *frames = self.fake.sock.recv_multipart()
-                if frames[0][:4] == b"YD\x02\x0a":
-                    self.assertIn(b"YD/2", frames[0])
-                    break
+        refusal = self.fake.expect_raw(b"YD\x02\x0a")  # ERROR in the peer's version
+        self.assertIn(b"YD/2", refusal)
         bad_field = b"YD\x03\x02" + msgpack.packb({1: 5, 2: "pyf", 4: "soon"})
         self.fake.send_raw(rid, bad_field)  # timeout_ms is not an integer
         self.fake.send(rid, wire.Message(wire.REQUEST, id=6, service="pyf", timeout_ms=5000,
@@ -387,7 +471,8 @@ class FakeBrokerTest(unittest.TestCase):
         lines = [json.loads(x) for x in self.bus_tmp.text(proc).splitlines()
                  if x.startswith("{")]
         kinds = [d.get("kind") for d in lines if d.get("msg") == "bad message from broker"]
-        self.assertEqual(len(kinds), len(set(kinds)), "each kind logged once")
+        self.assertEqual(len(kinds), len(set(kinds)), f"each kind logged once: {kinds}")
+        self.assertEqual(len(kinds), 3, kinds)  # unknown command, YD/2, bad field
 
 
 class TmpSpawner:

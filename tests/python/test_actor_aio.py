@@ -149,13 +149,13 @@ class AioLifecycleTest(unittest.TestCase):
         bus = harness.Bus()
         self.addCleanup(bus.close)
         proc = bus.start_python(SCRIPT, "pyd", wait_service="pyd")
-        calls = ta.spawn_calls(bus, "pyd", {"ms": 700}, 5, "--op", "slow",
+        calls = ta.spawn_calls(bus, "pyd", {"ms": 2000}, 5, "--op", "slow",
                                "--timeout", "20000")
         harness.wait_for(lambda: sum(r["in_flight"] for r in bus.replicas("pyd")) == 5,
                          20.0, "5 calls held by the replica")
         self.assertEqual(bus.stop(proc), 0, bus.log_text(proc))
         results = ta.finish(calls)
-        self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 700)] * 5,
+        self.assertEqual([(r[0], json.loads(r[1])["ms"]) for r in results], [(0, 2000)] * 5,
                          results)
 
     def test_refused_replica_exits_1(self) -> None:
