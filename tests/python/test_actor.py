@@ -30,7 +30,10 @@ import asyncio, concurrent.futures, sys, threading, time
 import yard
 from yard import Actor
 
-app = Actor(sys.argv[1], credit=8, description="test actor")
+from yard import config
+
+app = Actor(sys.argv[1], credit=8, description="test actor",
+            options=[config.Option("greeting", "hello", "what hdr answers first")])
 lock = threading.Lock()
 state = {"cur": 0, "peak": 0}
 
@@ -78,7 +81,8 @@ def future(req):
 @app.op("hdr")
 def hdr(req):
     req.set_header("x-op", req.op)
-    return {"remaining": req.remaining_ms, "headers": req.headers}
+    return {"remaining": req.remaining_ms, "headers": req.headers,
+            "greeting": req.options["greeting"]}
 
 
 @app.default
@@ -326,6 +330,32 @@ class ActorLifecycleTest(unittest.TestCase):
         self.bus.wait_replicas("pyr", 1)
         rc, out, err = json_call(self.bus, "pyr", "again")
         self.assertEqual((rc, out), (0, '"again"'), err)
+
+    def test_help_lists_the_ops_with_their_docstrings(self) -> None:
+        r = subprocess.run([harness.PY, os.path.join(harness.SOURCE_DIR, "examples", "python",
+                                                     "greet.py"), "--help"],
+                           env=self.bus.env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"hello +Greets body.name")
+        self.assertIn("--credit", r.stdout)
+
+    def test_config_file_and_environment(self) -> None:
+        path = os.path.join(self.bus.tmp, "pyo.yaml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("pyo:\n  credit: 3\n  greeting: hi\n")
+        self.bus.start_python(SCRIPT, "pyo", "--config", path, wait_service="pyo")
+        self.assertEqual([r["credit"] for r in self.bus.replicas("pyo")], [3])
+        rc, out, err = json_call(self.bus, "pyo", {}, "--op", "hdr")
+        self.assertEqual((rc, json.loads(out)["greeting"]), (0, "hi"), err)
+        self.bus.start_python(SCRIPT, "pye", env={"YARD_PYE_GREETING": "hey"},
+                              wait_service="pye")
+        rc, out, err = json_call(self.bus, "pye", {}, "--op", "hdr")
+        self.assertEqual((rc, json.loads(out)["greeting"]), (0, "hey"), err)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("pyo:\n  credits: 3\n")
+        bad = self.bus.start_python(SCRIPT, "pyo", "--config", path)
+        self.assertEqual(bad.wait(30), 2)
+        self.assertIn(f"{path}:2", self.bus.log_text(bad))
 
     def test_curve_bus(self) -> None:
         bus = harness.Bus(curve=True)

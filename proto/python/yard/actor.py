@@ -125,6 +125,9 @@ class _ThreadReplica:
         self.core = ReplicaCore(actor, index, settings, ctx, self._start)
         size = actor.workers or min(max(self.core.credit_total, 1), WORKERS_MAX)
         self.workers = _Workers(size, f"{actor.name}/{index}")
+        # Bounds the jobs queued behind stuck handlers: the broker never sends more than the
+        # credit at once, but a handler past its deadline frees its credit, not its thread.
+        self.queue_max = size + 4 * self.core.credit_total + 64
         self.outcomes: queue.SimpleQueue = queue.SimpleQueue()
         self.rfd, self.wfd = os.pipe()
         os.set_blocking(self.rfd, False)
@@ -176,6 +179,10 @@ class _ThreadReplica:
             except BaseException as exc:  # pylint: disable=broad-except
                 post(outcome_of_exception(held.req, exc, log))
 
+        if self.workers.pending >= self.queue_max:
+            post(_Outcome(errors.OVERLOADED, "every worker thread of the replica is busy with "
+                                             "handlers that ran past their deadline"))
+            return
         self.workers.submit(job)
 
     def _drain_outcomes(self) -> None:

@@ -171,9 +171,14 @@ class _AioReplica:
         if h.is_async:
             fut: Any = self.loop.create_task(h.fn(req))
             self.tasks.add(fut)
-        else:
-            fut = self.loop.run_in_executor(self.actor.pool(), _call_sync, h.fn, req)
-        held.cancel = fut.cancel
+            held.cancel = fut.cancel
+        elif not self.actor.sync_admit():
+            post(_Outcome(errors.OVERLOADED, "every worker thread of the replica is busy "
+                                             "with handlers that ran past their deadline"))
+            return
+        else:  # a thread cannot be cancelled: a late job is skipped when its turn comes
+            fut = asyncio.wrap_future(self.actor.pool().submit(self.actor.run_sync, h.fn, req),
+                                      loop=self.loop)
 
         def done(f: Any) -> None:
             self.tasks.discard(f)
@@ -211,6 +216,27 @@ class Actor(ActorBase):
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._replicas: list[_AioReplica] = []
         self._credit = self.credit
+        self._sync_lock = threading.Lock()
+        self._sync_pending = 0
+
+    def sync_admit(self) -> bool:
+        """Counts a plain handler's job in, unless the pool's queue is at its bound (the
+        broker never sends more than the credit at once, but a handler past its deadline
+        frees its credit, not its thread)."""
+        bound = (self.workers or min(max(self._credit, 1), WORKERS_MAX)) + 4 * self._credit + 64
+        with self._sync_lock:
+            if self._sync_pending >= bound:
+                return False
+            self._sync_pending += 1
+            return True
+
+    def run_sync(self, fn: Callable[[Request], Any], req: Request) -> Any:
+        """A plain handler's job on the pool (counted out when it ends)."""
+        try:
+            return _call_sync(fn, req)
+        finally:
+            with self._sync_lock:
+                self._sync_pending -= 1
 
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """The bounded pool that runs plain ``def`` handlers (created on first use)."""

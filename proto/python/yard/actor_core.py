@@ -690,6 +690,10 @@ class ReplicaCore:
                            "dropped (counted as late in the replica's stop line)")
             return
         self._answer_link(held.link, held.gen, held.id, outcome)
+        if len(self.expiry) > 4 * len(self.held) + 1024:  # answered ones wait there: compact
+            self.expiry = [(h.deadline, h.key) for h in self.held.values()
+                           if h.deadline != _NEVER]
+            heapq.heapify(self.expiry)
 
     def _answer_link(self, i: int, gen: int, rid: int, out: _Outcome) -> None:
         c = self.shares.links[i]
