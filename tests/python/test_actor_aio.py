@@ -8,7 +8,7 @@ import json
 import unittest
 
 import harness
-import test_actor as ta
+import test_actor_py as ta
 from yard import errors, wire
 
 # The replicas run on the script's own loop: serve() is awaited beside another task.
