@@ -104,6 +104,7 @@ class _AsyncLoop:
         self.lock = threading.Lock()
 
     def submit(self, aw: Any) -> concurrent.futures.Future:
+        """Runs awaitable aw on the loop (started on first use); its concurrent future."""
         with self.lock:
             if self.loop is None:
                 self.loop = asyncio.new_event_loop()
@@ -133,11 +134,19 @@ class _ThreadReplica:
         os.set_blocking(self.rfd, False)
         os.set_blocking(self.wfd, False)
         self.stop_flag = threading.Event()
+        self.wake_pending = False
         self.thread = threading.Thread(target=self._main, name=f"{actor.name}/{index}")
 
     # from any thread
 
     def _wake(self) -> None:
+        """Wakes the socket thread, unless a wake-up is already pending: the socket thread
+        clears the flag before it reads the queue, and posters queue before they look at
+        it, so an outcome is never left unseen (and a busy replica skips a write per
+        outcome)."""
+        if self.wake_pending:
+            return
+        self.wake_pending = True
         try:
             os.write(self.wfd, b"x")
         except (BlockingIOError, OSError):
@@ -186,6 +195,7 @@ class _ThreadReplica:
         self.workers.submit(job)
 
     def _drain_outcomes(self) -> None:
+        self.wake_pending = False
         try:
             while os.read(self.rfd, 4096):
                 pass

@@ -362,6 +362,7 @@ class _OnceLog:
         self.logger, self.seen = logger, set()
 
     def warn(self, kind: str, msg: str, **fields: Any) -> None:
+        """Logs msg at warn level the first time `kind` is seen."""
         if kind not in self.seen:
             self.seen.add(kind)
             self.logger.warn(msg, kind=kind, **fields)

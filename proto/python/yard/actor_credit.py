@@ -34,23 +34,29 @@ class LinkCredit:
         return max([self.acked, self.held] + self.sent) + self.stale
 
     def took(self) -> int:
+        """A request arrived on this link; returns the generation to answer it with."""
         self.held += 1
         self.demand = 0
         return self.gen
 
     def gave(self, gen: int) -> None:
+        """A request of generation gen was answered (stale when the link was forgotten)."""
         if gen == self.gen:
             self.held -= self.held > 0
         else:
             self.stale -= self.stale > 0
 
     def acked_value(self, credit: int) -> None:
+        """The broker answered a READY with `credit`: answers come in the order the READYs
+        went, and the value says which one it is (an answer to a READY sent before a forget
+        cannot settle a newer one)."""
         if credit in self.sent:
             k = self.sent.index(credit)
             del self.sent[:k + 1]
             self.acked = credit
 
     def hunger(self) -> int:
+        """How much this link wants more: its broker's queue, or 1 when its share is used up."""
         if not self.live:
             return 0
         if self.demand:
@@ -58,6 +64,8 @@ class LinkCredit:
         return 1 if self.offer > 0 and self.held >= self.offer else 0
 
     def spare(self) -> int:
+        """Credit to give away: half of the unused share (rounded up), only from a live link
+        with no change pending, so that two busy links settle instead of trading back."""
         if not self.live or self.sent or self.ready_due or self.offer <= self.held:
             return 0
         return (self.offer - self.held + 1) // 2
