@@ -32,7 +32,7 @@ from yard import Actor
 
 from yard import config
 
-app = Actor(sys.argv[1], credit=8, description="test actor",
+app = Actor(sys.argv[1], credit=8, description="test actor", sensitive=["svc"],
             options=[config.Option("greeting", "hello", "what hdr answers first")])
 lock = threading.Lock()
 state = {"cur": 0, "peak": 0}
@@ -127,6 +127,7 @@ class FakeBroker:
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.pending: list[tuple[bytes, wire.Message]] = []
         self.raw: list[bytes] = []
+        self.answer_heartbeats = True
 
     def close(self) -> None:
         self.sock.close()
@@ -170,7 +171,7 @@ class FakeBroker:
         if err is not None:
             raise AssertionError(f"the replica sent a bad message: {err}")
         for m in msgs:
-            if m.cmd == wire.HEARTBEAT and m.heartbeat_ms:
+            if m.cmd == wire.HEARTBEAT and m.heartbeat_ms and self.answer_heartbeats:
                 self.send(rid, wire.Message(wire.HEARTBEAT, heartbeat_ms=m.heartbeat_ms))
             elif len(self.pending) < 1000:
                 self.pending.append((rid, m))
@@ -469,11 +470,23 @@ class FakeBrokerTest(unittest.TestCase):
         rid, ready = self.fake.expect(wire.READY)
         self.assertEqual((ready.service, ready.credit, ready.heartbeat_ms), ("pyf", 8, 200))
         self.assertRegex(ready.replica, rf"^[^/]+/{proc.pid}/0$")
+        self.assertEqual(ready.sensitive, ["svc"])
         self.fake.send(rid, wire.Message(wire.ERROR, error=errors.FORBIDDEN,
                                          error_text="another store"))
         self.fake.expect(wire.DRAIN)
         self.assertEqual(proc.wait(20), 1)
         self.assertIn("pyf: refused by the broker: another store", self.bus_tmp.text(proc))
+
+    def test_a_silent_broker_is_left_for_a_new_connection(self) -> None:
+        self.start()
+        rid, _ = self.fake.expect(wire.READY)
+        self.fake.answer_heartbeats = False
+        self.fake.send(rid, wire.Message(wire.READY, credit=8, heartbeat_ms=200))
+        t0 = time.monotonic()
+        rid2, again = self.fake.expect(wire.READY, pred=lambda m: True)
+        self.assertNotEqual(rid2, rid, "a new socket (a new connection) after the silence")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.5, "not before 3 intervals")
+        self.assertEqual(again.service, "pyf")
 
     def test_bad_messages_are_answered_and_the_replica_serves_on(self) -> None:
         proc = self.start()
