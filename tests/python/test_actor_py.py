@@ -358,6 +358,20 @@ class ActorLifecycleTest(unittest.TestCase):
         self.assertEqual(bad.wait(30), 2)
         self.assertIn(f"{path}:2", self.bus.log_text(bad))
 
+    def test_python_m_yard_runs_a_module_actor(self) -> None:
+        path = os.path.join(self.bus.tmp, "svcmod.py")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("from yard.aio import Actor\nsvc = Actor('pym')\n\n"
+                    "@svc.op('up')\nasync def up(req):\n    return req.body.upper()\n\n"
+                    "if __name__ == '__main__':\n    svc.run()\n")
+        self.bus.spawn([harness.PY, "-m", "yard", f"{path}:svc"], "py-m")
+        self.bus.wait_replicas("pym", 1)
+        rc, out, err = json_call(self.bus, "pym", "abc", "--op", "up")
+        self.assertEqual((rc, out), (0, '"ABC"'), err)
+        bad = self.bus.spawn([harness.PY, "-m", "yard", f"{path}:nope"], "py-m")
+        self.assertEqual(bad.wait(30), 2)
+        self.assertIn("has no 'nope'", self.bus.log_text(bad))
+
     def test_curve_bus(self) -> None:
         bus = harness.Bus(curve=True)
         self.addCleanup(bus.close)
