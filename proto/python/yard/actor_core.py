@@ -125,9 +125,7 @@ def _cap(text: str | None, limit: int) -> str:
     """text cut to at most limit UTF-8 bytes, never inside a character."""
     if not text:
         return ""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return text
+    data = text.encode("utf-8", "replace")  # a lone surrogate (surrogateescape) becomes '?'
     return data[:limit].decode("utf-8", "ignore")
 
 
