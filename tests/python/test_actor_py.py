@@ -129,6 +129,7 @@ class FakeBroker:
         self.pending: list[tuple[bytes, wire.Message]] = []
         self.raw: list[bytes] = []
         self.answer_heartbeats = True
+        self.frames: list[bytes] = []  # the prefix of every message received
 
     def close(self) -> None:
         self.sock.close()
@@ -165,6 +166,7 @@ class FakeBroker:
         if not self.sock.poll(100):
             return
         rid, *frames = self.sock.recv_multipart()
+        self.frames.append(frames[0][:4])
         if frames[0][:3] != b"YD\x03":
             self.raw.append(frames[0])
             return
@@ -540,8 +542,19 @@ class FakeBrokerTest(unittest.TestCase):
         self.fake.send(rid, wire.Message(wire.ERROR, error=errors.FORBIDDEN,
                                          error_text="another store"))
         self.fake.expect(wire.DRAIN)
+        self.assertIn(b"YD\x03\x0c", self.fake.frames, "DRAIN and HEARTBEAT of one turn: a BATCH")
         self.assertEqual(proc.wait(20), 1)
         self.assertIn("pyf: refused by the broker: another store", self.bus_tmp.text(proc))
+
+    def test_a_batch_of_requests_is_answered_in_full(self) -> None:
+        self.start()
+        rid, _ = self.fake.expect(wire.READY)
+        heads = [wire.encode(wire.Message(wire.REQUEST, id=n, service="pyf", timeout_ms=5000,
+                                          body=msgpack.packb(n)))[0] for n in (1, 2, 3)]
+        self.fake.send_raw(rid, *wire.encode_batch(heads))
+        for n in (1, 2, 3):
+            _, m = self.fake.expect(wire.REPLY, pred=lambda m, n=n: m.id == n)
+            self.assertEqual(msgpack.unpackb(m.body), n)
 
     def test_a_silent_broker_is_left_for_a_new_connection(self) -> None:
         self.start()
