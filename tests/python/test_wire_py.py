@@ -205,6 +205,25 @@ class Framing(unittest.TestCase):
         for cmd in (0, 13, 255):
             self.assertEqual(bad([head(cmd, b"\x80")], errors.PROTOCOL).text, "unknown command")
 
+    def test_unknown_command_keeps_a_readable_id(self):
+        """Section 8: the id is readable when key 1 holds a uint64 wherever it stands, whatever
+        else is wrong, the command included (a replica answers a newer broker with it)."""
+        cases = [({2: "svc", 1: 41}, 41), ({1: 42, 4: -1}, 42), ({"k": 1, 1: 43}, 43),
+                 ({1: -1}, 0), ({1: "x"}, 0), ({2: "svc"}, 0)]
+        for fields, want in cases:
+            with self.subTest(fields=fields):
+                e = bad([head(13, msgpack.packb(fields))], errors.PROTOCOL)
+                self.assertEqual((e.text, e.id), ("unknown command", want))
+        for header in (b"\x81\x01", b"\xc1", b"\x93\x01\x02\x03", b""):
+            with self.subTest(header=header):
+                self.assertEqual(bad([head(200, header)], errors.PROTOCOL).id, 0)
+        repeated = head(13, b"\x82\x01\x05\x01\xcd\x01\x00")  # key 1 twice: the last
+        self.assertEqual(bad([repeated], errors.PROTOCOL).id, 256)
+        entry = head(13, b"\x81\x01\x07")  # in a batch, as if it had come alone (3.1)
+        batch = b"YD\x03\x0c" + b"\xc6" + len(entry).to_bytes(4, "big") + entry
+        (e,) = wire.decode_each([batch])
+        self.assertEqual((e.text, e.id), ("unknown command", 7))
+
     def test_older_and_newer_versions_are_refused_naming_them(self):
         for v in (1, 2):
             e = bad([head(wire.REQUEST, b"\x80", version=v)], errors.PROTOCOL)

@@ -366,22 +366,6 @@ class _OnceLog:
             self.logger.warn(msg, kind=kind, **fields)
 
 
-def _readable_id(frames: list[bytes]) -> int:
-    """The id (key 1, a uint64) of a one-message head whose command the codec refused (an
-    unknown command): protocol 8 answers with the id wherever it is readable."""
-    head = frames[0] if frames else b""
-    if len(frames) > 2 or len(head) < 5 or head[:3] != b"YD\x03" or head[3] == wire.BATCH:
-        return 0
-    try:
-        unpacker = msgpack.Unpacker(raw=True, strict_map_key=False, max_buffer_size=len(head))
-        unpacker.feed(head[4:])
-        obj = unpacker.unpack()
-    except Exception:  # pylint: disable=broad-except
-        return 0
-    rid = obj.get(1) if isinstance(obj, dict) else None
-    return rid if isinstance(rid, int) and 0 < rid < 1 << 64 else 0
-
-
 def _socket_open(ctx: zmq.Context, endpoint: str,
                  settings: Any) -> tuple[zmq.Socket, zmq.Socket | None]:
     """A DEALER connected to endpoint with libyard's options (proto/msg.c) and CURVE when
@@ -590,7 +574,7 @@ class ReplicaCore:
                 except zmq.ZMQError:
                     pass
             return
-        rid = getattr(err, "id", 0) or _readable_id(frames)
+        rid = getattr(err, "id", 0)  # the codec reads it whatever is wrong (protocol 8)
         if rid:
             gen = self.shares.links[i].took()
             self._answer_link(i, gen, rid, _Outcome(code, text))

@@ -165,8 +165,26 @@ def _parse_prefix(head: bytes) -> int:
         raise WireError(errors.PROTOCOL, version_text(version), version=version)
     cmd = head[3]
     if not 1 <= cmd <= BATCH:
-        raise WireError(errors.PROTOCOL, "unknown command")
+        raise WireError(errors.PROTOCOL, "unknown command", id=_peek_id(head))
     return cmd
+
+
+def _peek_id(head: bytes) -> int:
+    """The id (key 1 holding a uint64, wherever it stands; the last one when repeated) of a
+    head frame whose command is unknown, else 0: section 8 calls an id readable whatever else
+    is wrong, so that a replica can answer a newer broker's request-like command with it."""
+    if len(head) > _ONE_MAX:
+        return 0
+    try:
+        obj, _ = _unpack_header(head[PREFIX_SIZE:])
+    except WireError:
+        return 0
+    rid = 0
+    if isinstance(obj, _Map):
+        for key, v in obj:
+            if type(key) is int and key == 1:  # pylint: disable=unidiomatic-typecheck
+                rid = v if _check_uint(v, _U64) else 0
+    return rid
 
 
 def version_text(version: int) -> str:
