@@ -5,6 +5,8 @@ against the real yard-broker (a raw DEALER speaking frames this codec wrote)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 import unittest
 
@@ -556,6 +558,30 @@ class AgainstTheBroker(unittest.TestCase):
                                              error_text=err.text)))
         (m,) = self.recv(c)
         self.assertEqual((m.cmd, m.id, m.error), (wire.ERROR, 9, errors.BAD_REQUEST))
+
+
+class Package(unittest.TestCase):
+    """What ``import yard`` offers: the handler's Raw beside Actor and Client, imported only
+    on first use (importing yard for the codec never loads the actor runtime)."""
+
+    def test_raw_is_re_exported_lazily(self):
+        code = ("import sys, yard\n"
+                "assert 'yard.actor' not in sys.modules, 'actor imported eagerly'\n"
+                "from yard import Raw\n"
+                "import yard.actor_core as core\n"
+                "assert Raw is yard.Raw is core.Raw, Raw\n"
+                "assert 'Raw' in yard.__all__\n"
+                "assert Raw(b'\\xc0').data == b'\\xc0'\n"
+                "print('ok')\n")
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=60, check=False)
+        self.assertEqual((run.returncode, run.stdout.strip()), (0, "ok"), run.stderr)
+
+    def test_an_unknown_name_is_an_attribute_error(self):
+        import yard  # pylint: disable=import-outside-toplevel
+        with self.assertRaises(AttributeError):
+            yard.Nothing  # pylint: disable=no-member,pointless-statement
 
 
 if __name__ == "__main__":

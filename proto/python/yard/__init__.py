@@ -3,8 +3,9 @@ and msgpack only, interoperating with the C broker and runtime.
 
 ``from yard import Actor, Client``; errors are ``yard.YardError`` and one subclass per error
 code (``yard.Timeout``, ``yard.NoService``, ...). The codec is ``yard.wire``. ``Actor``,
-``Request`` and ``Client`` are imported on first use, so that ``import yard`` works (for the
-codec, errors and config) whatever else is installed.
+``Request``, ``Raw`` (a handler's already-packed reply body) and ``Client`` are imported on
+first use, so that ``import yard`` works (for the codec, errors and config) whatever else is
+installed.
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from .errors import (BadRequest, ConfigError, Forbidden, Internal, Invalid, IOFa
 __version__ = "0.1.0"
 
 # name -> the module (relative to this package) that defines it, imported on first access.
-_LAZY = {"Actor": "actor", "Request": "actor", "Client": "client"}
+_LAZY = {"Actor": "actor", "Request": "actor", "Raw": "actor", "Client": "client"}
 
-__all__ = ["Actor", "Request", "Client", "YardError", "ServiceError", "errors", "wire",
+__all__ = ["Actor", "Request", "Raw", "Client", "YardError", "ServiceError", "errors", "wire",
            "BadRequest", "ConfigError", "Forbidden", "Internal", "Invalid", "IOFailure",
            "NoService", "NotFound", "Overloaded", "ProtocolError", "Shutdown", "TooLarge",
            "Timeout", "Unauthenticated", "Unreachable", "WorkerLost", "__version__"]
 
 
 def __getattr__(name: str) -> object:
-    """Imports Actor, Request and Client on first use (PEP 562)."""
+    """Imports Actor, Request, Raw and Client on first use (PEP 562)."""
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'yard' has no attribute {name!r}")
