@@ -23,11 +23,13 @@ import ctypes
 import itertools
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -394,6 +396,81 @@ class Bus:
         except subprocess.TimeoutExpired:
             _signal(proc, signal.SIGKILL)
             return proc.wait(10)
+
+
+# The C auth actor's admin account (its environment), for tests that start `auth`.
+AUTH_ADMIN = {"YARD_AUTH_ADMIN_USER": "admin", "YARD_AUTH_ADMIN_PASSWORD": "a long passphrase"}
+
+
+class SharedBus:
+    """A mixin for a unittest.TestCase class whose tests share one Bus (list it before the
+    TestCase class). setUpClass makes ``cls.bus`` with ``bus_options`` and runs the class's
+    ``start_bus(bus)`` (the actors, gateway... its tests need); when that fails the bus is
+    closed at once, so a failed start leaves no process behind. tearDownClass closes it."""
+
+    bus_options: dict = {}
+    bus: Bus
+
+    @classmethod
+    def start_bus(cls, bus: Bus) -> None:
+        """What the class starts on its bus; nothing by default."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.bus = Bus(**cls.bus_options)
+        try:
+            cls.start_bus(cls.bus)
+        except BaseException:
+            cls.bus.close()
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.bus.close()
+        super().tearDownClass()
+
+
+class YardSub:
+    """`yard sub PATTERN` (the C CLI), its printed messages read on a thread. live() publishes
+    probes (body "probe") until one is printed, so that the subscription is known to be in
+    place without counting the broker's subscribers; take() skips probes."""
+
+    def __init__(self, test: unittest.TestCase, bus: Bus, pattern: str) -> None:
+        self.proc = bus.start_yard("sub", pattern)
+        self.lines: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=self._read, daemon=True)
+        reader.start()
+        test.addCleanup(lambda: (bus.stop(self.proc), reader.join(5)))
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def get(self, timeout: float) -> dict | None:
+        """The next message printed within timeout s, or None."""
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def live(self, publish, subject: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.get(0.1) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"yard sub never printed a probe on {subject}")
+            publish(subject, "probe")
+
+    def take(self, n: int, timeout: float = 20.0) -> list[dict]:
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            m = self.get(max(0.0, deadline - time.monotonic()))
+            if m is None:
+                raise AssertionError(f"yard sub printed {out}, expected {n} messages")
+            if m.get("body") != "probe":
+                out.append(m)
+        return out
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:

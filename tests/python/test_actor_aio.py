@@ -87,17 +87,12 @@ sys.exit(asyncio.run(main()))
 '''
 
 
-class AioActorTest(unittest.TestCase):
+class AioActorTest(harness.SharedBus, unittest.TestCase):
     """One broker and one asyncio actor (service pya) shared by the tests."""
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.bus = harness.Bus()
-        cls.actor = cls.bus.start_python(SCRIPT, "pya", "--credit", "2", wait_service="pya")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bus.close()
+    def start_bus(cls, bus: harness.Bus) -> None:
+        cls.actor = bus.start_python(SCRIPT, "pya", "--credit", "2", wait_service="pya")
 
     def call(self, body, *args):
         return ta.json_call(self.bus, "pya", body, *args)

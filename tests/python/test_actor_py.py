@@ -186,17 +186,12 @@ class FakeBroker:
         self.sock.send_multipart([rid, *frames])
 
 
-class ActorOnBusTest(unittest.TestCase):
+class ActorOnBusTest(harness.SharedBus, unittest.TestCase):
     """One broker and one test actor (service pyt) shared by the tests that do not stop it."""
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.bus = harness.Bus()
-        cls.actor = cls.bus.start_python(SCRIPT, "pyt", wait_service="pyt")
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bus.close()
+    def start_bus(cls, bus: harness.Bus) -> None:
+        cls.actor = bus.start_python(SCRIPT, "pyt", wait_service="pyt")
 
     def log(self) -> list[dict]:
         return self.bus.log_lines(self.actor)

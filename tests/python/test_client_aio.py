@@ -17,7 +17,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from test_client_py import ADMIN, BatchingBroker, FakeOldBroker, StubReplica, YardSub  # noqa: E402
+import fakes  # noqa: E402
 
 import yard  # noqa: E402
 from yard.aio import Client  # noqa: E402  (the name users import; yard.client_aio.Client)
@@ -31,22 +31,13 @@ class _Quiet(unittest.IsolatedAsyncioTestCase):
         asyncio.get_running_loop().slow_callback_duration = 2.0
 
 
-class AioClientTest(_Quiet):
+class AioClientTest(harness.SharedBus, _Quiet):
     """One bus for the class: a broker, echo (2 replicas) and auth."""
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.bus = harness.Bus()
-        try:
-            cls.bus.start_actor("echo", replicas=2)
-            cls.bus.start_actor("auth", env=ADMIN)
-        except BaseException:
-            cls.bus.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bus.close()
+    def start_bus(cls, bus: harness.Bus) -> None:
+        bus.start_actor("echo", replicas=2)
+        bus.start_actor("auth", env=harness.AUTH_ADMIN)
 
     async def client(self) -> Client:
         c = Client(self.bus.endpoint, heartbeat_ms=250)
@@ -82,9 +73,7 @@ class AioClientTest(_Quiet):
 
     async def test_timeout_against_a_replica_that_holds(self) -> None:
         c = await self.client()
-        stub = StubReplica(self.bus.endpoint, "aio.slow", "hold")
-        stub.start()
-        self.addCleanup(lambda: (stub.stop.set(), stub.join(5)))
+        fakes.start_stub(self, self.bus, "aio.slow", "hold", wait=False)
         await asyncio.to_thread(self.bus.wait_replicas, "aio.slow", 1)
         t0 = time.monotonic()
         with self.assertRaises(yard.Timeout):
@@ -93,9 +82,7 @@ class AioClientTest(_Quiet):
 
     async def test_bad_reply_body(self) -> None:
         c = await self.client()
-        stub = StubReplica(self.bus.endpoint, "aio.garbage", "garbage")
-        stub.start()
-        self.addCleanup(lambda: (stub.stop.set(), stub.join(5)))
+        fakes.start_stub(self, self.bus, "aio.garbage", "garbage", wait=False)
         await asyncio.to_thread(self.bus.wait_replicas, "aio.garbage", 1)
         with self.assertRaises(yard.BadRequest):
             await c.call("aio.garbage", 1)
@@ -125,7 +112,7 @@ class AioClientTest(_Quiet):
 
     async def test_publish_to_yard_sub(self) -> None:
         c = await self.client()
-        sub = YardSub(self, self.bus, "aio.pub.>")
+        sub = harness.YardSub(self, self.bus, "aio.pub.>")
         deadline = time.monotonic() + 20
         while await asyncio.to_thread(sub.get, 0.1) is None:  # until a probe is printed
             self.assertLess(time.monotonic(), deadline, "yard sub never subscribed")
@@ -175,9 +162,7 @@ class AioReconnectTest(_Quiet):
         self.assertEqual((await sub.next(10000))[:2], ("after.restart", 1))
 
     async def test_gather_is_one_batch(self) -> None:
-        fake = BatchingBroker()
-        fake.start()
-        self.addCleanup(lambda: (fake.stop.set(), fake.join(5)))
+        fake = fakes.start_fake(self, fakes.BatchingBroker())
         c = Client(fake.endpoint, heartbeat_ms=1000)
         self.addAsyncCleanup(c.close)
         self.assertEqual(await c.call("echo", "first"), "first")  # connected
@@ -188,9 +173,7 @@ class AioReconnectTest(_Quiet):
         self.assertEqual(frames, [yard.wire.REQUEST, yard.wire.BATCH])
 
     async def test_other_protocol_version(self) -> None:
-        old = FakeOldBroker()
-        old.start()
-        self.addCleanup(lambda: (old.stop.set(), old.join(5)))
+        old = fakes.start_fake(self, fakes.FakeOldBroker())
         c = Client(old.endpoint, heartbeat_ms=250)
         self.addAsyncCleanup(c.close)
         with self.assertRaises(yard.ProtocolError) as cm:

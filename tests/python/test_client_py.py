@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import sys
 import threading
@@ -17,174 +16,12 @@ from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import fakes  # noqa: E402
 import harness  # noqa: E402
-import msgpack  # noqa: E402
-import zmq  # noqa: E402
 
 import yard  # noqa: E402
 from yard import wire  # noqa: E402
 from yard.client import Client, subject_match, subject_valid  # noqa: E402
-
-ADMIN = {"YARD_AUTH_ADMIN_USER": "admin", "YARD_AUTH_ADMIN_PASSWORD": "a long passphrase"}
-
-
-class StubReplica(threading.Thread):
-    """A replica written with the raw codec, for behaviours no C actor has: it registers
-    `service` with credit 1 and then, per mode, holds every request without answering
-    ("hold"), answers a body that is not msgpack ("garbage"), or goes silent, as a dead
-    process would ("die", after its first request)."""
-
-    def __init__(self, endpoint: str, service: str, mode: str) -> None:
-        super().__init__(daemon=True)
-        self.endpoint, self.service, self.mode = endpoint, service, mode
-        self.requests = 0
-        self.stop = threading.Event()
-        self.ctx = zmq.Context()
-
-    def run(self) -> None:
-        sock = self.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(self.endpoint)
-        w = wire.Writer(sock)
-        w.send(wire.Message(wire.READY, service=self.service, credit=1, heartbeat_ms=250,
-                            replica="stub/1/0"))
-        w.flush()
-        last = 0.0
-        silent = False
-        while not self.stop.is_set():
-            if sock.poll(50):
-                for m in wire.decode(sock.recv_multipart()):
-                    if m.cmd != wire.REQUEST:
-                        continue
-                    self.requests += 1
-                    if self.mode == "garbage":
-                        w.send(wire.Message(wire.REPLY, id=m.id, body=b"\xc1\xff"))
-                    elif self.mode == "die":
-                        silent = True
-            if not silent and time.monotonic() - last > 0.2:
-                w.send(wire.Message(wire.HEARTBEAT, heartbeat_ms=250))
-                last = time.monotonic()
-            w.flush()
-        sock.close(0)
-        self.ctx.term()
-
-
-class FakeOldBroker(threading.Thread):
-    """A ROUTER that answers everything as a YD/2 broker refuses a YD/3 peer."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
-        self.endpoint = f"tcp://127.0.0.1:{port}"
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            if self.sock.poll(50):
-                frames = self.sock.recv_multipart()
-                text = "protocol version 3 not supported; this broker speaks YD/2"
-                self.sock.send_multipart([frames[0], wire.refusal(2, yard.errors.PROTOCOL, text)])
-        self.sock.close(0)
-        self.ctx.term()
-
-
-class BatchingBroker(threading.Thread):
-    """A ROUTER that records the frames it receives and answers every REQUEST with a REPLY
-    of the same body, all the answers to one frame together as one BATCH."""
-
-    def __init__(self, mute: bool = False) -> None:
-        super().__init__(daemon=True)
-        self.mute = mute  # answer heartbeats only, never a request
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        port = self.sock.bind_to_random_port("tcp://127.0.0.1")
-        self.endpoint = f"tcp://127.0.0.1:{port}"
-        self.stop = threading.Event()
-        self.frames: list[int] = []  # the command of each head frame received
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            if not self.sock.poll(50):
-                continue
-            frames = self.sock.recv_multipart()
-            self.frames.append(frames[1][3])
-            heads = []
-            for m in wire.decode(frames[1:]):
-                if m.cmd == wire.REQUEST and self.mute:
-                    continue
-                if m.cmd == wire.REQUEST and m.body == msgpack.packb("bad header"):
-                    # id readable, timeout_ms of the wrong type: that call fails alone
-                    heads.append(b"YD\x03\x03" + msgpack.packb({1: m.id, 4: "soon"}))
-                elif m.cmd == wire.REQUEST:
-                    heads += wire.encode(wire.Message(wire.REPLY, id=m.id, body=m.body))
-                elif m.cmd == wire.HEARTBEAT:
-                    heads += wire.encode(wire.Message(wire.HEARTBEAT))
-            if len(heads) > 1:
-                for frame in wire.encode_batch(heads):
-                    self.sock.send_multipart([frames[0], frame])
-            elif heads:
-                self.sock.send_multipart([frames[0], heads[0]])
-        self.sock.close(0)
-        self.ctx.term()
-
-
-class YardSub:
-    """`yard sub PATTERN` (the C CLI), its printed messages read on a thread. live() publishes
-    probes (body "probe") until one is printed, so that the subscription is known to be in
-    place without counting the broker's subscribers; take() skips probes."""
-
-    def __init__(self, test: unittest.TestCase, bus: harness.Bus, pattern: str) -> None:
-        self.proc = bus.start_yard("sub", pattern)
-        self.lines: queue.Queue = queue.Queue()
-        reader = threading.Thread(target=self._read, daemon=True)
-        reader.start()
-        test.addCleanup(lambda: (bus.stop(self.proc), reader.join(5)))
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.put(json.loads(line))
-
-    def get(self, timeout: float) -> dict | None:
-        """The next message printed within timeout s, or None."""
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def live(self, publish, subject: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.get(0.1) is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"yard sub never printed a probe on {subject}")
-            publish(subject, "probe")
-
-    def take(self, n: int, timeout: float = 20.0) -> list[dict]:
-        out = []
-        deadline = time.monotonic() + timeout
-        while len(out) < n:
-            m = self.get(max(0.0, deadline - time.monotonic()))
-            if m is None:
-                raise AssertionError(f"yard sub printed {out}, expected {n} messages")
-            if m.get("body") != "probe":
-                out.append(m)
-        return out
-
-
-def _stub(test: unittest.TestCase, bus: harness.Bus, service: str, mode: str) -> StubReplica:
-    stub = StubReplica(bus.endpoint, service, mode)
-    stub.start()
-
-    def stop() -> None:
-        stub.stop.set()
-        stub.join(5)
-    test.addCleanup(stop)
-    bus.wait_replicas(service, 1)
-    return stub
-
 
 class SubjectTest(unittest.TestCase):
     """Subject rules as proto/subject.c (no broker needed)."""
@@ -204,22 +41,13 @@ class SubjectTest(unittest.TestCase):
         self.assertFalse(subject_valid("a*", wildcards=True))
 
 
-class ClientTest(unittest.TestCase):
+class ClientTest(harness.SharedBus, unittest.TestCase):
     """One bus per test class: a broker, echo and auth (C actors)."""
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.bus = harness.Bus()
-        try:
-            cls.bus.start_actor("echo", replicas=2)
-            cls.bus.start_actor("auth", env=ADMIN)
-        except BaseException:
-            cls.bus.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bus.close()
+    def start_bus(cls, bus: harness.Bus) -> None:
+        bus.start_actor("echo", replicas=2)
+        bus.start_actor("auth", env=harness.AUTH_ADMIN)
 
     def client(self, **kw) -> Client:
         c = Client(self.bus.endpoint, heartbeat_ms=250, **kw)
@@ -297,7 +125,7 @@ class ClientTest(unittest.TestCase):
 
     def test_bad_reply_body_fails_that_call_only(self) -> None:
         c = self.client()
-        stub = _stub(self, self.bus, "garbage", "garbage")
+        stub = fakes.start_stub(self, self.bus, "garbage", "garbage")
         with self.assertRaises(yard.BadRequest) as cm:
             c.call("garbage", 1)
         self.assertIn("msgpack", cm.exception.text)
@@ -314,8 +142,8 @@ class ClientTest(unittest.TestCase):
 
     def test_python_publishes_to_yard_sub(self) -> None:
         c = self.client()
-        star = YardSub(self, self.bus, "orders.*")
-        rest = YardSub(self, self.bus, "orders.>")
+        star = harness.YardSub(self, self.bus, "orders.*")
+        rest = harness.YardSub(self, self.bus, "orders.>")
         star.live(c.publish, "orders.probe")
         rest.live(c.publish, "orders.probe")
         c.publish("orders", {"n": 0})            # neither
@@ -329,7 +157,7 @@ class ClientTest(unittest.TestCase):
                          ["orders.a.b", "orders.created", "orders.deleted"])
 
     def test_last_publication_before_close_arrives(self) -> None:
-        sub = YardSub(self, self.bus, "last.word")
+        sub = harness.YardSub(self, self.bus, "last.word")
         with Client(self.bus.endpoint) as p:
             sub.live(p.publish, "last.word")
             p.publish("last.word", "bye")
@@ -391,7 +219,7 @@ class LimitsTest(unittest.TestCase):
         self.addCleanup(bus.close)
         c = Client(bus.endpoint, heartbeat_ms=250)
         self.addCleanup(c.close)
-        _stub(self, bus, "slow", "hold")
+        fakes.start_stub(self, bus, "slow", "hold")
         t0 = time.monotonic()
         held = c.call_async("slow", 1, timeout_ms=3000)     # the replica holds it (credit 1)
         queued = c.call_async("slow", 2, timeout_ms=3000)   # waits in the queue (queue_max 1)
@@ -403,7 +231,7 @@ class LimitsTest(unittest.TestCase):
             queued.result(10)
         # never past the deadline plus one heartbeat (and some scheduling slack)
         self.assertLess(time.monotonic() - t0, 3.0 + 0.25 + 2.0)
-        _stub(self, bus, "dying", "die")
+        fakes.start_stub(self, bus, "dying", "die")
         with self.assertRaises(yard.WorkerLost):
             c.call("dying", 1, timeout_ms=20000)
 
@@ -487,9 +315,7 @@ class ReconnectTest(unittest.TestCase):
         self.assertEqual(c.publications_dropped, 1)
 
     def test_other_protocol_version(self) -> None:
-        old = FakeOldBroker()
-        old.start()
-        self.addCleanup(lambda: (old.stop.set(), old.join(5)))
+        old = fakes.start_fake(self, fakes.FakeOldBroker())
         c = Client(old.endpoint, heartbeat_ms=250)
         self.addCleanup(c.close)
         with self.assertRaises(yard.ProtocolError) as cm:
@@ -498,9 +324,7 @@ class ReconnectTest(unittest.TestCase):
         self.assertIn("YD/3", str(cm.exception))
 
     def test_batches_both_ways(self) -> None:
-        fake = BatchingBroker()
-        fake.start()
-        self.addCleanup(lambda: (fake.stop.set(), fake.join(5)))
+        fake = fakes.start_fake(self, fakes.BatchingBroker())
         c = Client(fake.endpoint, heartbeat_ms=1000)
         self.addCleanup(c.close)
         futs = [c.call_async("echo", i) for i in range(500)]
@@ -517,9 +341,7 @@ class ReconnectTest(unittest.TestCase):
                 self.assertEqual(f.result(20), i)
 
     def test_local_deadline_when_the_broker_never_answers(self) -> None:
-        fake = BatchingBroker(mute=True)
-        fake.start()
-        self.addCleanup(lambda: (fake.stop.set(), fake.join(5)))
+        fake = fakes.start_fake(self, fakes.BatchingBroker(mute=True))
         c = Client(fake.endpoint, heartbeat_ms=250)
         self.addCleanup(c.close)
         t0 = time.monotonic()

@@ -42,22 +42,13 @@ def http(method: str, url: str, body: bytes | None = None,
     return status, (json.loads(data) if data else None)
 
 
-class GatewayToPythonTest(unittest.TestCase):
+class GatewayToPythonTest(harness.SharedBus, unittest.TestCase):
     """HTTP -> yard-gateway -> C broker -> Python actor -> JSON back."""
 
     @classmethod
-    def setUpClass(cls) -> None:
-        cls.bus = harness.Bus()
-        try:
-            cls.actor = cls.bus.start_python(interop_actors.GREET, wait_service="pygreet")
-            cls.base = cls.bus.start_gateway(GATEWAY_ROUTES)
-        except BaseException:
-            cls.bus.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bus.close()
+    def start_bus(cls, bus: harness.Bus) -> None:
+        cls.actor = bus.start_python(interop_actors.GREET, wait_service="pygreet")
+        cls.base = bus.start_gateway(GATEWAY_ROUTES)
 
     def assert_alive(self) -> None:
         """The replica's process still runs and the next request is served by it."""

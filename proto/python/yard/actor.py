@@ -275,14 +275,8 @@ class Actor(ActorBase):
 
     def main(self, argv: list[str] | None = None) -> int:
         """run() without the exit: returns the exit status."""
-        try:
-            settings = self.load_settings(argv)
-            self.check_sensitive()
-        except errors.YardError as exc:
-            print(f"{self.name}: {exc.text or exc}", file=sys.stderr)
-            return 2
-        except ValueError as exc:
-            print(f"{self.name}: {exc}", file=sys.stderr)
+        settings = self.checked_settings(argv)
+        if settings is None:
             return 2
         ylog.configure(self.name, getattr(settings, "log_level", "info") or "info")
         if threading.current_thread() is threading.main_thread():
@@ -293,10 +287,7 @@ class Actor(ActorBase):
         if self._signal:
             ylog.info("stopping", signal=self._signal)
         self.stop()
-        if refused is not None:
-            print(f"{self.name}: refused by the broker: {refused}", file=sys.stderr)
-            return 1
-        return 1 if self.failed else 0
+        return self.exit_status(refused)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signal = signum  # logged by main(): a handler must not take the log's lock

@@ -259,16 +259,12 @@ class Actor(ActorBase):
         running loop until stopped or refused, drains them and returns the exit status: 0,
         1 when a broker refused the actor (`NAME: refused by the broker: <reason>` on
         stderr), 2 on a configuration error."""
-        try:
+        if settings is None:
+            settings = self.checked_settings(argv)
             if settings is None:
-                settings = self.load_settings(argv)
-                ylog.configure(self.name, getattr(settings, "log_level", "info") or "info")
-            self.check_sensitive()
-        except errors.YardError as exc:
-            print(f"{self.name}: {exc.text or exc}", file=sys.stderr)
-            return 2
-        except ValueError as exc:
-            print(f"{self.name}: {exc}", file=sys.stderr)
+                return 2
+            ylog.configure(self.name, getattr(settings, "log_level", "info") or "info")
+        elif self.checked_settings(argv, settings) is None:
             return 2
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -291,10 +287,7 @@ class Actor(ActorBase):
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
-        if refused is not None:
-            print(f"{self.name}: refused by the broker: {refused}", file=sys.stderr)
-            return 1
-        return 1 if self.failed else 0
+        return self.exit_status(refused)
 
     def _signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
         if threading.current_thread() is not threading.main_thread():

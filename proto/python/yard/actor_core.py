@@ -18,15 +18,15 @@ import inspect
 import itertools
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import msgpack
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from . import errors, wire
+from . import errors, link as _dealer, subject, wire
 from . import log as ylog
 from .actor_credit import SharedCredit
 
@@ -41,7 +41,6 @@ HEADERS_MAX = 64
 SENSITIVE_MAX = 64
 RECV_BATCH = 64  # messages read from one link per turn before the others get a look
 LINGER_MS = 1000
-RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS, HWM = 100, 250, 100000  # as proto/msg.c
 HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS = 10, 60000
 _NEVER = float("inf")
 
@@ -234,17 +233,6 @@ def _valid_name(name: str) -> bool:
     return all(tok and tok not in ("*", ">") for tok in name.split("."))
 
 
-def _pattern_matches(pattern: str, op: str) -> bool:
-    """Whether an op matches a sensitive pattern (subject rules: `*` one token, `>` the rest)."""
-    pt, ot = pattern.split("."), op.split(".")
-    for i, tok in enumerate(pt):
-        if tok == ">":
-            return len(ot) > i
-        if i >= len(ot) or (tok != "*" and tok != ot[i]):
-            return False
-    return len(pt) == len(ot)
-
-
 class ActorBase:
     """What both actors share: the name, options, handlers and their registration."""
 
@@ -270,6 +258,7 @@ class ActorBase:
         self.workers = workers
         self.handlers: dict[str, _Handler] = {}
         self.fallback: _Handler | None = None
+        self.failed = False  # a replica ended on an unexpected error: the run exits 1
 
     def op(self, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: the function handles op `name`; without a name it is the fallback for
@@ -309,7 +298,7 @@ class ActorBase:
             if not isinstance(pat, str) or not pat or len(pat.encode()) > NAME_MAX:
                 raise ValueError(f"sensitive entry {pat!r} is not an op name or pattern")
             if self.fallback is None and pat != ">" and \
-                    not any(_pattern_matches(pat, op) for op in self.handlers):
+                    not any(subject.match(pat, op) for op in self.handlers):
                 raise ValueError(f"sensitive op '{pat}' matches no handler")
 
     def load_settings(self, argv: list[str] | None, env: dict[str, str] | None = None) -> Any:
@@ -322,6 +311,30 @@ class ActorBase:
         if not getattr(s, "credit", 0):
             s.credit = self.credit
         return s
+
+    def checked_settings(self, argv: list[str] | None, settings: Any = None) -> Any | None:
+        """The settings a run starts with: those given, else load_settings(argv), after
+        check_sensitive(). None after printing ``NAME: <what is wrong>`` on stderr: the
+        caller exits 2, as a C actor does on a configuration error."""
+        try:
+            if settings is None:
+                settings = self.load_settings(argv)
+            self.check_sensitive()
+        except errors.YardError as exc:
+            print(f"{self.name}: {exc.text or exc}", file=sys.stderr)
+            return None
+        except ValueError as exc:
+            print(f"{self.name}: {exc}", file=sys.stderr)
+            return None
+        return settings
+
+    def exit_status(self, refused: str | None) -> int:
+        """The exit status after a run: 1 when a broker refused the actor (the reason goes
+        to stderr as ``NAME: refused by the broker: <reason>``) or a replica failed, else 0."""
+        if refused is not None:
+            print(f"{self.name}: refused by the broker: {refused}", file=sys.stderr)
+            return 1
+        return 1 if self.failed else 0
 
 
 # --- the replica core -------------------------------------------------------------------------
@@ -364,42 +377,6 @@ class _OnceLog:
         if kind not in self.seen:
             self.seen.add(kind)
             self.logger.warn(msg, kind=kind, **fields)
-
-
-def _socket_open(ctx: zmq.Context, endpoint: str,
-                 settings: Any) -> tuple[zmq.Socket, zmq.Socket | None]:
-    """A DEALER connected to endpoint with libyard's options (proto/msg.c) and CURVE when
-    configured, and its monitor socket (connected/disconnected events)."""
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, LINGER_MS)
-    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
-    sock.setsockopt(zmq.SNDHWM, HWM)
-    sock.setsockopt(zmq.RCVHWM, HWM)
-    try:
-        from . import curve  # pylint: disable=import-outside-toplevel
-        curve.apply(sock, settings)
-    except ImportError:
-        pass
-    mon = None
-    try:
-        mon = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-    except zmq.ZMQError:
-        mon = None
-    sock.connect(endpoint)
-    return sock, mon
-
-
-def _socket_close(sock: zmq.Socket | None, mon: zmq.Socket | None) -> None:
-    if sock is None:
-        return
-    if mon is not None:
-        try:
-            sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        mon.close(linger=0)
-    sock.close()
 
 
 class ReplicaCore:
@@ -448,7 +425,8 @@ class ReplicaCore:
     def _open(self, i: int) -> None:
         link = self.links[i]
         try:
-            link.sock, link.mon = _socket_open(self.ctx, link.endpoint, self.settings)
+            link.sock, link.mon = _dealer.open_dealer(self.ctx, link.endpoint, self.settings,
+                                                     LINGER_MS)
         except zmq.ZMQError as exc:
             self.once.warn("connect", "cannot connect", endpoint=link.endpoint, error=str(exc))
             link.sock = link.mon = None
@@ -468,7 +446,7 @@ class ReplicaCore:
         if self.before_close is not None:
             self.before_close(link.sock)
             self.before_close(link.mon)
-        _socket_close(link.sock, link.mon)
+        _dealer.close_dealer(link.sock, link.mon)
         link.sock = link.mon = link.writer = None
         link.connected = False
         self.sockets_changed = True
@@ -538,19 +516,15 @@ class ReplicaCore:
         """Connection events of link i: a reconnection registers again (the broker may be a
         new one); a disconnection forgets what the old connection sent."""
         link = self.links[i]
-        while link.mon is not None:
-            try:
-                ev = recv_monitor_message(link.mon, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if ev["event"] == zmq.EVENT_CONNECTED:
+        while (event := _dealer.next_event(link.mon)) is not None:
+            if event == zmq.EVENT_CONNECTED:
                 link.connected = True
                 if link.connected_once and not self.draining:
                     self.log.info("reconnected; registering again", endpoint=link.endpoint)
                     self.shares.forget(i)
                     self._ready(i)
                 link.connected_once = True
-            elif ev["event"] == zmq.EVENT_DISCONNECTED:
+            elif event == zmq.EVENT_DISCONNECTED:
                 link.connected = False
                 self.shares.forget(i)
                 if self.draining:

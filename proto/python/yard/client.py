@@ -57,9 +57,11 @@ from typing import Any, Callable, Iterator
 
 import msgpack
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from . import curve, errors, wire
+from . import errors, wire
+from .link import close_dealer, next_event, open_dealer
+from .subject import check_pattern, check_subject
+from .subject import match as subject_match, valid as subject_valid
 from . import log as _ylog
 
 __all__ = ["Client", "Subscription", "Reply", "pack", "unpack", "subject_valid",
@@ -108,38 +110,21 @@ def unpack(body: bytes | None) -> Any:
         raise errors.BadRequest(f"body is not valid msgpack: {e}") from None
 
 
-def _token_ok(tok: str, wildcards: bool, last: bool) -> bool:
-    if not tok:
-        return False
-    if tok in ("*", ">"):
-        return wildcards and (tok == "*" or last)
-    return all(" " < ch <= "~" and ch not in "*>" for ch in tok)
-
-
-def subject_valid(s: str, wildcards: bool = False) -> bool:
-    """Whether ``s`` is a subject (or, with wildcards, a pattern) as protocol 6.5 and
-    proto/subject.c define it: dot-separated non-empty tokens of printable ASCII, at most 255
-    bytes; ``*`` (one token) and ``>`` (the rest, last token only) as whole tokens."""
-    if not isinstance(s, str) or not s or len(s.encode()) > NAME_MAX:
-        return False
-    toks = s.split(".")
-    return all(_token_ok(t, wildcards, i == len(toks) - 1) for i, t in enumerate(toks))
-
-
-def subject_match(pattern: str, subject: str) -> bool:
-    """Whether subject matches pattern (``*`` one token, ``>`` one or more trailing)."""
-    p, s = pattern.split("."), subject.split(".")
-    for i, tok in enumerate(p):
-        if tok == ">":
-            return len(s) > i
-        if i >= len(s) or (tok != "*" and tok != s[i]):
-            return False
-    return len(p) == len(s)
-
-
 def _check_name(what: str, name: str) -> None:
     if not isinstance(name, str) or not name or len(name.encode()) > NAME_MAX:
         raise errors.Invalid(f"{what} must be a string of 1 to {NAME_MAX} bytes")
+
+
+def delivered_value(body: bytes | None, raw: bool) -> Any:
+    """What a subscriber gets for a publication's body: the decoded value, or the bytes
+    themselves with raw=True or when they are not msgpack (a publisher's bad body must not
+    cost the subscriber the message)."""
+    if raw:
+        return body or b""
+    try:
+        return unpack(body)
+    except errors.BadRequest:
+        return body
 
 
 # --- public value types ---------------------------------------------------------------------
@@ -176,12 +161,7 @@ class Subscription:
 
     def _deliver(self, subject: str, body: bytes | None, headers: dict) -> None:
         """Called on the I/O thread for each matching publication."""
-        value: Any = body or b""
-        if not self.raw:
-            try:
-                value = unpack(body)
-            except errors.BadRequest:
-                value = body
+        value = delivered_value(body, self.raw)
         if self._callback is not None:
             try:
                 self._callback(subject, value, headers)
@@ -278,6 +258,13 @@ class _PubBuf:
         self.bytes = 0
         self.dropped = 0
         self.dropped_all = 0
+
+    @staticmethod
+    def full() -> errors.Overloaded:
+        """The error a publisher gets when the buffer is full."""
+        return errors.Overloaded("the reconnect buffer for publications is full "
+                                 f"({PUBBUF_MAX_COUNT} publications / "
+                                 f"{PUBBUF_MAX_BYTES >> 20} MiB)")
 
     def add(self, msg: wire.Message) -> bool:
         cost = len(msg.body or b"") + len(msg.service or "") + 1
@@ -404,21 +391,9 @@ class _Engine:
 
     def _open_link(self, i: int) -> None:
         link = self._links[i]
-        sock = self._ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 250)
-        sock.setsockopt(zmq.SNDHWM, 100000)
-        sock.setsockopt(zmq.RCVHWM, 100000)
-        curve.apply(sock, self._settings)  # nothing when no broker key is configured
-        link.mon = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         try:
-            sock.connect(link.endpoint)
+            sock, link.mon = open_dealer(self._ctx, link.endpoint, self._settings, 0)
         except zmq.ZMQError as e:
-            sock.disable_monitor()
-            link.mon.close(0)
-            sock.close(0)
-            link.mon = None
             raise errors.ConfigError(f"cannot connect to {link.endpoint}: {e}") from None
         link.sock = sock
         link.writer = wire.Writer(sock, zmq.DONTWAIT)
@@ -437,12 +412,7 @@ class _Engine:
         if link.sock is None:
             return
         self._link_changed(link, False)
-        try:
-            link.sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        link.mon.close(0)
-        link.sock.close(linger_ms)
+        close_dealer(link.sock, link.mon, linger_ms)
         link.sock = link.mon = link.writer = None
         link.up = False
 
@@ -709,19 +679,15 @@ class _Engine:
 
     def _monitor(self, i: int) -> None:
         link = self._links[i]
-        while link.mon is not None:
-            try:
-                ev = recv_monitor_message(link.mon, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if ev["event"] == zmq.EVENT_CONNECTED:
+        while (event := next_event(link.mon)) is not None:
+            if event == zmq.EVENT_CONNECTED:
                 if link.connected_once:
                     self._send_subscriptions(i)  # reconnected to a restarted broker
                 link.connected_once = link.up = True
                 link.waiting = False
                 if i == self._current:
                     self._flush_pubs()
-            elif ev["event"] == zmq.EVENT_DISCONNECTED:
+            elif event == zmq.EVENT_DISCONNECTED:
                 link.up = False
                 self._recv_link(i)  # what arrived before the drop still counts
                 if i == self._current:
@@ -919,9 +885,7 @@ class Client(_Engine):
                 raw: bool = False) -> None:
         """Publishes on subject (no wildcards). While the client reconnects the publication
         waits in a bounded buffer; when that is full raises :class:`yard.Overloaded`."""
-        if not subject_valid(subject):
-            raise errors.Invalid(f"subject {subject!r} is not valid (dot-separated tokens of "
-                                 "printable ASCII, no wildcards, at most 255 bytes)")
+        check_subject(subject)
         data = self._body(body, raw)
         msg = wire.Message(cmd=wire.PUBLISH, service=subject, headers=headers or None,
                            body=data)
@@ -931,9 +895,7 @@ class Client(_Engine):
             # (order is kept): buffered here, so that a full buffer is refused at once.
             if (link.waiting or self._pubs.items) and not self._pubs_inflight:
                 if not self._pubs.add(msg):
-                    raise errors.Overloaded(
-                        "the reconnect buffer for publications is full "
-                        f"({PUBBUF_MAX_COUNT} publications / {PUBBUF_MAX_BYTES >> 20} MiB)")
+                    raise self._pubs.full()
                 self._command(("flush_pubs",))
                 return
             self._pubs_inflight += 1
@@ -947,9 +909,7 @@ class Client(_Engine):
         wait_ms until the current broker has the subscription (then publications made from
         now on arrive); returns anyway after that (``confirmed`` stays unset, and the
         subscription is made when the broker answers)."""
-        if not subject_valid(pattern, wildcards=True):
-            raise errors.Invalid(f"pattern {pattern!r} is not valid (dot-separated tokens; "
-                                 "'*' one token, '>' the rest as the last token)")
+        check_pattern(pattern)
         sub = Subscription(self, pattern, raw, callback)
         self._command(("sub", sub))
         if wait_ms > 0:

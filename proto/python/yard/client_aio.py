@@ -31,8 +31,9 @@ from typing import Any, AsyncIterator
 import zmq
 
 from . import errors, wire
-from .client import (DEFAULT_TIMEOUT_MS, PUBBUF_MAX_COUNT, SUB_QUEUE_MAX, Reply, _Call,
-                     _Engine, _Link, _log, _now_ms, subject_valid, unpack)
+from .subject import check_pattern, check_subject
+from .client import (DEFAULT_TIMEOUT_MS, SUB_QUEUE_MAX, Reply, _Call, _Engine, _Link, _log,
+                     _now_ms, delivered_value)
 
 __all__ = ["Client", "Subscription", "Reply"]
 
@@ -59,12 +60,7 @@ class Subscription:
         self._wait_ms = wait_ms
 
     def _deliver(self, subject: str, body: bytes | None, headers: dict) -> None:
-        value: Any = body or b""
-        if not self.raw:
-            try:
-                value = unpack(body)
-            except errors.BadRequest:
-                value = body
+        value = delivered_value(body, self.raw)
         if len(self._queue) >= SUB_QUEUE_MAX:
             self.dropped += 1
             return
@@ -216,17 +212,14 @@ class Client(_Engine):
         """Publishes on subject (no wildcards); while reconnecting it waits in the bounded
         buffer (10,000 / 8 MiB), and a full buffer raises yard.Overloaded."""
         self._check_open()
-        if not subject_valid(subject):
-            raise errors.Invalid(f"subject {subject!r} is not valid (dot-separated tokens of "
-                                 "printable ASCII, no wildcards, at most 255 bytes)")
+        check_subject(subject)
         msg = wire.Message(cmd=wire.PUBLISH, service=subject, headers=headers or None,
                            body=self._body(body, raw))
         link = self._links[self._current]
         self._note_activity_start()
         if link.waiting or link.sock is None or self._pubs.items:
             if not self._pubs.add(msg):
-                raise errors.Overloaded("the reconnect buffer for publications is full "
-                                        f"({PUBBUF_MAX_COUNT} publications / 8 MiB)")
+                raise self._pubs.full()
         else:
             self._pubs_inflight += 1
             self._publish(msg)
@@ -237,9 +230,7 @@ class Client(_Engine):
         list. The Subscription is an async iterator; awaiting it waits (up to wait_ms) until
         the broker has it."""
         self._check_open()
-        if not subject_valid(pattern, wildcards=True):
-            raise errors.Invalid(f"pattern {pattern!r} is not valid (dot-separated tokens; "
-                                 "'*' one token, '>' the rest as the last token)")
+        check_pattern(pattern)
         sub = Subscription(self, pattern, raw, wait_ms)
         self._subscribe(sub)
         self._wake()
