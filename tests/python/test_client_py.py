@@ -74,7 +74,7 @@ class ClientTest(harness.SharedBus, unittest.TestCase):
             self.assertEqual([f.result(30) for f in futs], list(range(1000)))
         self.assertEqual(c.pending(), 0)
         # answered calls' deadline entries are compacted away: the heap stays bounded
-        self.assertLessEqual(len(c._deadlines), 1024 + 1000)
+        self.assertLessEqual(c._pending.deadlines_held, 1024 + 1000)
 
     def test_threads_share_a_client(self) -> None:
         c = self.client()

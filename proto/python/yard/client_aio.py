@@ -1,6 +1,6 @@
 """The asyncio bus client: ``from yard.aio import Client``.
 
-The same protocol logic as the threaded :class:`yard.client.Client` (yard.client._Engine:
+The same protocol logic as the threaded :class:`yard.client.Client` (yard.client_engine.Engine:
 ids, client-side deadlines, heartbeats, failover, re-subscribe, the bounded reconnect buffer,
 batching, version refusal), driven by one task of the running event loop instead of a thread,
 so that nothing crosses threads and ``asyncio.gather`` of many calls sends them as one BATCH
@@ -31,9 +31,12 @@ from typing import Any, AsyncIterator
 import zmq
 
 from . import errors, wire
+from . import log as _ylog
+from .body import delivered_value
+from .client_calls import Call, Reply
+from .client_engine import DEFAULT_TIMEOUT_MS, Engine, Link, now_ms
+from .client_subscription import SUB_QUEUE_MAX
 from .subject import check_pattern, check_subject
-from .client import (DEFAULT_TIMEOUT_MS, SUB_QUEUE_MAX, Reply, _Call, _Engine, _Link, _log,
-                     _now_ms, delivered_value)
 
 __all__ = ["Client", "Subscription", "Reply"]
 
@@ -115,7 +118,7 @@ class Subscription:
             self._client._wake()
 
 
-class Client(_Engine):
+class Client(Engine):
     """An asyncio connection to the bus; create it inside a running event loop (``async
     with Client(...) as c``). Arguments as :class:`yard.client.Client`: broker None reads
     yard.config.client_settings() (YARD_BROKER, the config file, CURVE keys)."""
@@ -143,7 +146,7 @@ class Client(_Engine):
 
     # --- owner hooks --------------------------------------------------------------------
 
-    def _link_changed(self, link: _Link, opened: bool) -> None:
+    def _link_changed(self, link: Link, opened: bool) -> None:
         key = id(link)
         if opened:
             fds = [link.sock.getsockopt(zmq.FD), link.mon.getsockopt(zmq.FD)]
@@ -178,7 +181,7 @@ class Client(_Engine):
                             idempotent, raw)
         fut = self._loop.create_future()
         mode = "full" if full else ("raw" if raw else "value")
-        self._start_call(_Call(fut, _now_ms() + msg.timeout_ms, msg, mode))
+        self._start_call(Call(fut, now_ms() + msg.timeout_ms, msg, mode))
         self._wake()
         return fut
 
@@ -217,7 +220,7 @@ class Client(_Engine):
                            body=self._body(body, raw))
         link = self._links[self._current]
         self._note_activity_start()
-        if link.waiting or link.sock is None or self._pubs.items:
+        if link.waiting or link.sock is None or self._pubs:
             if not self._pubs.add(msg):
                 raise self._pubs.full()
         else:
@@ -277,7 +280,7 @@ class Client(_Engine):
             self._recv_link(i)
         for i in range(len(self._links)):
             self._monitor(i)
-        self._timers(_now_ms())
+        self._timers(now_ms())
         self._flush()
 
     async def _drive(self) -> None:
@@ -291,7 +294,7 @@ class Client(_Engine):
                 self._waiter = self._loop.create_future()
                 handle = None
                 if wake != _NEVER:
-                    handle = self._loop.call_later(max(0.0, (wake - _now_ms()) / 1000.0) + 0.001,
+                    handle = self._loop.call_later(max(0.0, (wake - now_ms()) / 1000.0) + 0.001,
                                                    self._wake)
                 try:
                     await self._waiter
@@ -302,5 +305,5 @@ class Client(_Engine):
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - end every call rather than hang awaiters
-            _log("error", "asyncio client driver failed", error=str(e))
+            _ylog.error("asyncio client driver failed", error=str(e))
             self._shutdown(errors.Internal(f"the client's driver failed: {e}"))
