@@ -20,7 +20,7 @@ import zmq
 
 import harness
 from yard import errors, wire
-from yard import actor_core
+from yard import actor_request
 from yard.actor_credit import SharedCredit
 
 _DIE_WITH_PARENT = getattr(harness, "_die_with_parent", None)  # the harness's own kill switch
@@ -407,22 +407,22 @@ class ActorLifecycleTest(unittest.TestCase):
 class OutcomeTest(unittest.TestCase):
     """How a handler's return value or exception becomes the answer (no bus needed)."""
 
-    def req(self) -> actor_core.Request:
-        return actor_core.Request(id=1, service="s", op="o", headers={}, body=None, raw=b"",
+    def req(self) -> actor_request.Request:
+        return actor_request.Request(id=1, service="s", op="o", headers={}, body=None, raw=b"",
                                   one_way=False, options={}, replica=0, deadline=None)
 
     def test_values(self) -> None:
         r = self.req()
         r.set_header("k", "v")
-        out = actor_core.outcome_of_value(r, {"a": b"\x00"})
+        out = actor_request.outcome_of_value(r, {"a": b"\x00"})
         self.assertEqual((out.error, msgpack.unpackb(out.body), out.headers),
                          (0, {"a": b"\x00"}, {"k": "v"}))
-        self.assertEqual(actor_core.outcome_of_value(r, actor_core.Raw(b"\xc3")).body, b"\xc3")
-        self.assertEqual(actor_core.outcome_of_value(r, None).body, b"")
-        out = actor_core.outcome_of_value(r, object())
+        self.assertEqual(actor_request.outcome_of_value(r, actor_request.Raw(b"\xc3")).body, b"\xc3")
+        self.assertEqual(actor_request.outcome_of_value(r, None).body, b"")
+        out = actor_request.outcome_of_value(r, object())
         self.assertEqual(out.error, errors.INTERNAL)
         self.assertIn("cannot be packed", out.text)
-        out = actor_core.outcome_of_value(r, b"x" * wire.BODY_MAX)
+        out = actor_request.outcome_of_value(r, b"x" * wire.BODY_MAX)
         self.assertEqual(out.error, errors.TOO_LARGE)
         self.assertRaises(ValueError, r.set_header, "k" * 256, "v")
         self.assertRaises(ValueError, r.set_header, "k", "v" * 8193)
@@ -434,24 +434,24 @@ class OutcomeTest(unittest.TestCase):
             def exception(self, msg, exc, **fields):
                 logged.append((msg, type(exc).__name__, fields))
 
-        out = actor_core.outcome_of_exception(self.req(), errors.ServiceError("NOPE", "t"),
+        out = actor_request.outcome_of_exception(self.req(), errors.ServiceError("NOPE", "t"),
                                               Log())
         self.assertEqual((out.error, out.app_error, out.text), (errors.SERVICE, "NOPE", "t"))
-        out = actor_core.outcome_of_exception(self.req(), errors.NotFound("gone"), Log())
+        out = actor_request.outcome_of_exception(self.req(), errors.NotFound("gone"), Log())
         self.assertEqual((out.error, out.text), (errors.NOT_FOUND, "gone"))
         self.assertEqual(logged, [])
-        out = actor_core.outcome_of_exception(self.req(), ValueError("é" * 1000), Log())
+        out = actor_request.outcome_of_exception(self.req(), ValueError("é" * 1000), Log())
         self.assertEqual(out.error, errors.INTERNAL)
         self.assertLessEqual(len(out.text.encode()), 1024)
         self.assertEqual(logged, [("handler failed", "ValueError", {"op": "o"})])
 
     def test_bodies(self) -> None:
-        self.assertIsNone(actor_core.decode_body(b""))
-        self.assertEqual(actor_core.decode_body(msgpack.packb({1: "x"})), {1: "x"})
+        self.assertIsNone(actor_request.decode_body(b""))
+        self.assertEqual(actor_request.decode_body(msgpack.packb({1: "x"})), {1: "x"})
         for body, why in ((b"\xc1", "not valid msgpack"), (b"\xa1\xff", "not valid UTF-8"),
                           (b"\x01\x02", "not valid msgpack")):
             with self.assertRaises(errors.BadRequest) as cm:
-                actor_core.decode_body(body)
+                actor_request.decode_body(body)
             self.assertIn(why, cm.exception.text)
 
 

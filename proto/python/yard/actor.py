@@ -48,8 +48,9 @@ import zmq
 
 from . import errors
 from . import log as ylog
-from .actor_core import (LINGER_MS, WORKERS_MAX, ActorBase, Raw, ReplicaCore, Request,
-                         _Handler, _Held, _Outcome, outcome_of_exception, settle)
+from .actor_base import WORKERS_MAX, ActorBase, Handler
+from .actor_core import LINGER_MS, ReplicaCore, _Held
+from .actor_request import Outcome, Raw, Request, outcome_of_exception, settle
 
 __all__ = ["Actor", "Request", "Raw"]
 
@@ -152,8 +153,8 @@ class _ThreadReplica:
         except (BlockingIOError, OSError):
             pass  # the pipe is full: the thread is awake anyway
 
-    def _post(self, key: int) -> Callable[[_Outcome], None]:
-        def post(outcome: _Outcome) -> None:
+    def _post(self, key: int) -> Callable[[Outcome], None]:
+        def post(outcome: Outcome) -> None:
             self.outcomes.put((key, outcome))
             self._wake()
         return post
@@ -165,7 +166,7 @@ class _ThreadReplica:
 
     # socket thread
 
-    def _start(self, held: _Held, h: _Handler) -> None:
+    def _start(self, held: _Held, h: Handler) -> None:
         post = self._post(held.key)
         log = self.core.log
         if h.is_async:
@@ -176,7 +177,7 @@ class _ThreadReplica:
 
         def job() -> None:
             if held.req.deadline is not None and time.monotonic() >= held.req.deadline:
-                post(_Outcome(errors.TIMEOUT, "the handler did not start before the deadline"))
+                post(Outcome(errors.TIMEOUT, "the handler did not start before the deadline"))
                 return
             try:
                 value = h.fn(held.req)
@@ -189,7 +190,7 @@ class _ThreadReplica:
                 post(outcome_of_exception(held.req, exc, log))
 
         if self.workers.pending >= self.queue_max:
-            post(_Outcome(errors.OVERLOADED, "every worker thread of the replica is busy with "
+            post(Outcome(errors.OVERLOADED, "every worker thread of the replica is busy with "
                                              "handlers that ran past their deadline"))
             return
         self.workers.submit(job)

@@ -36,8 +36,9 @@ import zmq
 
 from . import errors
 from . import log as ylog
-from .actor_core import (LINGER_MS, RECV_BATCH, WORKERS_MAX, ActorBase, Raw, ReplicaCore,
-                         Request, _Handler, _Held, _Outcome, outcome_of_exception, settle)
+from .actor_base import WORKERS_MAX, ActorBase, Handler
+from .actor_core import LINGER_MS, RECV_BATCH, ReplicaCore, _Held
+from .actor_request import Outcome, Raw, Request, outcome_of_exception, settle
 
 __all__ = ["Actor", "Request", "Raw"]
 
@@ -148,13 +149,13 @@ class _AioReplica:
 
     # handlers
 
-    def _post(self, key: int) -> Callable[[_Outcome], None]:
-        def complete(outcome: _Outcome) -> None:
+    def _post(self, key: int) -> Callable[[Outcome], None]:
+        def complete(outcome: Outcome) -> None:
             if not self.done.done():
                 self.core.complete(key, outcome)
                 self._kick()
 
-        def post(outcome: _Outcome) -> None:  # any thread: a future may complete anywhere
+        def post(outcome: Outcome) -> None:  # any thread: a future may complete anywhere
             try:
                 self.loop.call_soon_threadsafe(complete, outcome)
             except RuntimeError:
@@ -166,14 +167,14 @@ class _AioReplica:
             return await aw
         return asyncio.run_coroutine_threadsafe(wrap(), self.loop)
 
-    def _start(self, held: _Held, h: _Handler) -> None:
+    def _start(self, held: _Held, h: Handler) -> None:
         req, post, log = held.req, self._post(held.key), self.core.log
         if h.is_async:
             fut: Any = self.loop.create_task(h.fn(req))
             self.tasks.add(fut)
             held.cancel = fut.cancel
         elif not self.actor.sync_admit():
-            post(_Outcome(errors.OVERLOADED, "every worker thread of the replica is busy "
+            post(Outcome(errors.OVERLOADED, "every worker thread of the replica is busy "
                                              "with handlers that ran past their deadline"))
             return
         else:  # a thread cannot be cancelled: a late job is skipped when its turn comes

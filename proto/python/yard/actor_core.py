@@ -4,340 +4,38 @@ and actor_held.c), shared by the threaded actor (actor.py) and the asyncio one (
 :class:`ReplicaCore` holds one replica's links (a DEALER per broker), credit, held requests
 and their deadlines, and does no waiting of its own: a driver reads the links when they are
 readable, hands outcomes to complete(), calls tick() each turn and flush() at its end, and
-runs the handlers away from the socket (start_handler). Also here: what a handler sees
-(:class:`Request`), how its result or exception becomes a REPLY or ERROR, and the handler
-registry both actors share.
+runs the handlers away from the socket (start_handler). What a handler sees and how its
+result becomes an answer is yard.actor_request; the handler registry, yard.actor_base;
+credit shared over several brokers, yard.actor_credit.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import heapq
-import inspect
 import itertools
 import os
 import socket
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import msgpack
 import zmq
 
-from . import errors, link as _dealer, subject, wire
+from . import errors, link as _dealer, wire
 from . import log as ylog
+from .actor_base import ActorBase, Handler
 from .actor_credit import SharedCredit
+from .actor_request import NAME_MAX, TEXT_MAX, Outcome, Raw, Request, cap_text, decode_body
 
-__all__ = ["Raw", "Request", "ReplicaCore", "ActorBase"]
+# Raw, Request and ActorBase were defined here before actor_request and actor_base were split
+# off; they stay importable from here (yard.actor_core.Raw is yard.Raw).
+__all__ = ["Raw", "Request", "ReplicaCore", "ActorBase", "RECV_BATCH", "LINGER_MS"]
 
-DEFAULT_CREDIT = 16  # requests a replica holds at once unless the actor or config says
-WORKERS_MAX = 32  # worker threads of one replica at most (sync handlers)
-TEXT_MAX = 1024  # error_text cap (protocol 5)
-NAME_MAX = 255  # app_error, header key cap
-HEADER_VALUE_MAX = 8192
-HEADERS_MAX = 64
-SENSITIVE_MAX = 64
 RECV_BATCH = 64  # messages read from one link per turn before the others get a look
 LINGER_MS = 1000
 HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS = 10, 60000
 _NEVER = float("inf")
 
-
-class Raw:
-    """A reply body that is already msgpack: returned by a handler, sent as it is.
-
-    Use it to forward a body unchanged (``return yard.Raw(req.raw)``) or to send bytes packed
-    elsewhere; a plain ``bytes`` return value is packed as a msgpack bin instead."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("Raw takes bytes")
-        self.data = bytes(data)
-
-
-class Request:
-    """One request as a handler sees it.
-
-    ``body`` is the decoded msgpack body (None when empty), ``raw`` the body's bytes,
-    ``headers`` the application headers (dict str -> str), ``op`` the operation ("" when the
-    request gave none), ``service``, ``id`` (the broker's id for this request), ``one_way``
-    (a SEND: the caller gets nothing back), ``options`` (the actor's own settings), ``replica``
-    (the replica's index). ``remaining_ms`` is the time left before the deadline (None when
-    the request has none). ``set_header`` adds a header to the reply."""
-
-    __slots__ = ("id", "service", "op", "headers", "body", "raw", "one_way", "options",
-                 "replica", "deadline", "reply_headers")
-
-    def __init__(self, *, id: int, service: str, op: str, headers: dict[str, str],
-                 body: Any, raw: bytes, one_way: bool, options: dict[str, Any],
-                 replica: int, deadline: float | None) -> None:  # pylint: disable=redefined-builtin
-        self.id = id
-        self.service = service
-        self.op = op
-        self.headers = headers
-        self.body = body
-        self.raw = raw
-        self.one_way = one_way
-        self.options = options
-        self.replica = replica
-        self.deadline = deadline  # time.monotonic() seconds, or None
-        self.reply_headers: dict[str, str] = {}
-
-    @property
-    def remaining_ms(self) -> int | None:
-        """Milliseconds left before the deadline (0 once it passed); None without one."""
-        if self.deadline is None:
-            return None
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-    def set_header(self, key: str, value: str) -> None:
-        """Adds an application header to the reply (or to the error). Raises ValueError when
-        the key or value is not a string or is over the protocol's caps (255 / 8192 bytes,
-        64 headers), so that a bad header is the handler's error, not a broken reply."""
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise ValueError("a header's key and value are strings")
-        if not key or len(key.encode()) > NAME_MAX:
-            raise ValueError(f"header key must be 1 to {NAME_MAX} bytes")
-        if len(value.encode()) > HEADER_VALUE_MAX:
-            raise ValueError(f"header value over {HEADER_VALUE_MAX} bytes")
-        if key not in self.reply_headers and len(self.reply_headers) >= HEADERS_MAX:
-            raise ValueError(f"more than {HEADERS_MAX} reply headers")
-        self.reply_headers[key] = value
-
-
-@dataclass
-class _Outcome:
-    """How a request ends: a REPLY (error 0, body) or an ERROR (error, text, app_error)."""
-
-    error: int = 0
-    text: str = ""
-    app_error: str | None = None
-    headers: dict[str, str] | None = None
-    body: bytes = b""
-
-
-def _cap(text: str | None, limit: int) -> str:
-    """text cut to at most limit UTF-8 bytes, never inside a character."""
-    if not text:
-        return ""
-    data = text.encode("utf-8", "replace")  # a lone surrogate (surrogateescape) becomes '?'
-    return data[:limit].decode("utf-8", "ignore")
-
-
-def outcome_of_value(req: Request, value: Any) -> _Outcome:
-    """The REPLY for a handler's return value: msgpack-packed (Raw as it is, None as an empty
-    body); INTERNAL when it cannot be packed, TOO_LARGE over the wire's body cap."""
-    if isinstance(value, Raw):
-        body = value.data
-    elif value is None:
-        body = b""
-    else:
-        try:
-            body = msgpack.packb(value, use_bin_type=True)
-        except (TypeError, ValueError, OverflowError) as exc:
-            return _Outcome(errors.INTERNAL, _cap(f"the handler's reply cannot be packed as "
-                                                  f"msgpack: {exc}", TEXT_MAX))
-    if len(body) > wire.BODY_MAX:
-        return _Outcome(errors.TOO_LARGE, f"the reply body is {len(body)} bytes, over the "
-                                          f"limit of {wire.BODY_MAX}")
-    return _Outcome(0, headers=req.reply_headers or None, body=body)
-
-
-def outcome_of_exception(req: Request, exc: BaseException, logger: Any) -> _Outcome:
-    """The ERROR for a handler's exception: a YardError keeps its code, text and app_error
-    (ServiceError is SERVICE); anything else is INTERNAL with the exception's message and no
-    traceback, which goes to the log as JSON."""
-    if isinstance(exc, errors.YardError):
-        headers = dict(req.reply_headers)
-        headers.update(exc.headers or {})
-        return _Outcome(exc.code, _cap(exc.text, TEXT_MAX), _cap(exc.app_error, NAME_MAX) or None,
-                        headers or None)
-    if isinstance(exc, (asyncio.CancelledError, concurrent.futures.CancelledError)):
-        return _Outcome(errors.INTERNAL, "the handler's future was cancelled")
-    logger.exception("handler failed", exc, op=req.op)
-    text = str(exc) or type(exc).__name__
-    return _Outcome(errors.INTERNAL, _cap(text, TEXT_MAX))
-
-
-def settle(req: Request, value: Any, post: Callable[[_Outcome], None], logger: Any,
-           run_awaitable: Callable[[Any], concurrent.futures.Future] | None) -> Any:
-    """Turns what a handler returned into an outcome given to post, now or when a returned
-    future completes. An awaitable (a coroutine returned by a plain function) runs through
-    run_awaitable. Returns a cancel function for a deferred result, else None."""
-
-    def done(fut: Any) -> None:
-        try:
-            post(outcome_of_value(req, fut.result()))
-        except BaseException as exc:  # pylint: disable=broad-except
-            post(outcome_of_exception(req, exc, logger))
-
-    if isinstance(value, concurrent.futures.Future):
-        value.add_done_callback(done)
-        return value.cancel
-    if isinstance(value, asyncio.Future):
-        loop = value.get_loop()
-        loop.call_soon_threadsafe(value.add_done_callback, done)
-        return lambda: loop.call_soon_threadsafe(value.cancel)
-    if inspect.isawaitable(value) and run_awaitable is not None:
-        fut = run_awaitable(value)
-        fut.add_done_callback(done)
-        return fut.cancel
-    post(outcome_of_value(req, value))
-    return None
-
-
-def decode_body(raw: bytes) -> Any:
-    """The msgpack body as Python values (None when empty). Raises errors.BadRequest naming
-    the problem: not msgpack, invalid UTF-8 in a string, trailing bytes."""
-    if not raw:
-        return None
-    try:
-        return msgpack.unpackb(raw, raw=False, strict_map_key=False)
-    except UnicodeDecodeError as exc:
-        raise errors.BadRequest(f"body holds a string that is not valid UTF-8: {exc.reason} "
-                                f"at byte {exc.start}") from None
-    except Exception as exc:  # pylint: disable=broad-except
-        raise errors.BadRequest(_cap(f"body is not valid msgpack: {type(exc).__name__}: {exc}",
-                                     TEXT_MAX)) from None
-
-
-# --- handlers ---------------------------------------------------------------------------------
-
-@dataclass
-class _Handler:
-    """One registered handler: its op (None: the fallback), function, whether it is a
-    coroutine function, and the first line of its docstring (for --help)."""
-
-    op: str | None
-    fn: Callable[..., Any]
-    is_async: bool
-    help: str
-
-
-def _first_line(fn: Callable[..., Any]) -> str:
-    doc = inspect.getdoc(fn) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-def _valid_name(name: str) -> bool:
-    """A service name as protocol 6.1 says: dot-separated printable-ASCII tokens, no spaces,
-    no empty or wildcard token, not starting with '$', at most 255 bytes."""
-    if not name or len(name) > NAME_MAX or name.startswith("$"):
-        return False
-    if any(not (33 <= ord(c) <= 126) for c in name):
-        return False
-    return all(tok and tok not in ("*", ">") for tok in name.split("."))
-
-
-class ActorBase:
-    """What both actors share: the name, options, handlers and their registration."""
-
-    def __init__(self, name: str, *, replicas: int = 1, credit: int = DEFAULT_CREDIT,
-                 options: list[Any] | tuple[Any, ...] = (),
-                 sensitive: list[str] | tuple[str, ...] = (),
-                 description: str = "", workers: int | None = None) -> None:
-        if not _valid_name(name):
-            raise ValueError(f"'{name}' is not a service name (dot-separated printable "
-                             "ASCII tokens, no wildcard, not starting with '$')")
-        if not 1 <= replicas <= 1024:
-            raise ValueError("replicas is 1 to 1024")
-        if not 0 <= credit <= 1000000:
-            raise ValueError("credit is 0 to 1000000")
-        if len(sensitive) > SENSITIVE_MAX:
-            raise ValueError(f"more than {SENSITIVE_MAX} sensitive ops")
-        self.name = name
-        self.replicas = replicas
-        self.credit = credit
-        self.options = list(options)
-        self.sensitive = list(sensitive)
-        self.description = description
-        self.workers = workers
-        self.handlers: dict[str, _Handler] = {}
-        self.fallback: _Handler | None = None
-        self.failed = False  # a replica ended on an unexpected error: the run exits 1
-
-    def op(self, name: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: the function handles op `name`; without a name it is the fallback for
-        requests without an op or with an op no other handler takes (C's NULL op)."""
-
-        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            h = _Handler(name, fn, inspect.iscoroutinefunction(fn), _first_line(fn))
-            if name is None:
-                self.fallback = h
-            else:
-                if not name or len(name.encode()) > NAME_MAX:
-                    raise ValueError(f"op name must be 1 to {NAME_MAX} bytes")
-                self.handlers[name] = h
-            return fn
-
-        return register
-
-    def default(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator: the fallback handler (same as ``@app.op()``)."""
-        return self.op(None)(fn)
-
-    def find(self, op: str) -> _Handler | None:
-        """The handler for op, else the fallback, else None."""
-        return self.handlers.get(op, self.fallback) if op else self.fallback
-
-    def ops_help(self) -> dict[str, str]:
-        """op -> first docstring line, for --help ("(default)" for the fallback)."""
-        out = {op: h.help for op, h in sorted(self.handlers.items())}
-        if self.fallback:
-            out["(default)"] = self.fallback.help
-        return out
-
-    def check_sensitive(self) -> None:
-        """Raises ValueError when a sensitive entry matches no handler's op, as libyard
-        refuses to start such an actor (protocol 10.2)."""
-        for pat in self.sensitive:
-            if not isinstance(pat, str) or not pat or len(pat.encode()) > NAME_MAX:
-                raise ValueError(f"sensitive entry {pat!r} is not an op name or pattern")
-            if self.fallback is None and pat != ">" and \
-                    not any(subject.match(pat, op) for op in self.handlers):
-                raise ValueError(f"sensitive op '{pat}' matches no handler")
-
-    def load_settings(self, argv: list[str] | None, env: dict[str, str] | None = None) -> Any:
-        """The settings from flags, YARD_* variables and the config file (yard.config.load),
-        with this actor's defaults; raises errors.ConfigError."""
-        from . import config  # pylint: disable=import-outside-toplevel
-        s = config.load(self.name, argv, env, options=self.options,
-                        description=self.description, ops=self.ops_help(),
-                        defaults={"replicas": self.replicas, "credit": self.credit})
-        if not getattr(s, "credit", 0):
-            s.credit = self.credit
-        return s
-
-    def checked_settings(self, argv: list[str] | None, settings: Any = None) -> Any | None:
-        """The settings a run starts with: those given, else load_settings(argv), after
-        check_sensitive(). None after printing ``NAME: <what is wrong>`` on stderr: the
-        caller exits 2, as a C actor does on a configuration error."""
-        try:
-            if settings is None:
-                settings = self.load_settings(argv)
-            self.check_sensitive()
-        except errors.YardError as exc:
-            print(f"{self.name}: {exc.text or exc}", file=sys.stderr)
-            return None
-        except ValueError as exc:
-            print(f"{self.name}: {exc}", file=sys.stderr)
-            return None
-        return settings
-
-    def exit_status(self, refused: str | None) -> int:
-        """The exit status after a run: 1 when a broker refused the actor (the reason goes
-        to stderr as ``NAME: refused by the broker: <reason>``) or a replica failed, else 0."""
-        if refused is not None:
-            print(f"{self.name}: refused by the broker: {refused}", file=sys.stderr)
-            return 1
-        return 1 if self.failed else 0
-
-
-# --- the replica core -------------------------------------------------------------------------
 
 class _Link:
     """One broker endpoint of a replica: its socket, monitor, writer and timers."""
@@ -389,7 +87,7 @@ class ReplicaCore:
     complete() and the deadline comes first; the other is dropped and counted."""
 
     def __init__(self, actor: ActorBase, index: int, settings: Any, ctx: zmq.Context,
-                 start_handler: Callable[[_Held, _Handler], None]) -> None:
+                 start_handler: Callable[[_Held, Handler], None]) -> None:
         self.actor = actor
         self.index = index
         self.settings = settings
@@ -537,7 +235,7 @@ class ReplicaCore:
         self.stats["bad_input"] += 1
         version = getattr(err, "version", wire.VERSION)
         code = getattr(err, "code", errors.PROTOCOL)
-        text = _cap(getattr(err, "text", str(err)), TEXT_MAX)
+        text = cap_text(getattr(err, "text", str(err)), TEXT_MAX)
         self.once.warn(f"wire-{errors.name(code)}-{version}", "bad message from broker",
                        endpoint=self.links[i].endpoint, error=errors.name(code), text=text)
         if version != wire.VERSION:
@@ -551,7 +249,7 @@ class ReplicaCore:
         rid = getattr(err, "id", 0)  # the codec reads it whatever is wrong (protocol 8)
         if rid:
             gen = self.shares.links[i].took()
-            self._answer_link(i, gen, rid, _Outcome(code, text))
+            self._answer_link(i, gen, rid, Outcome(code, text))
 
     def _handle(self, i: int, m: wire.Message) -> None:
         link = self.links[i]
@@ -561,7 +259,7 @@ class ReplicaCore:
                 self.once.warn("malformed-request", "malformed request from broker", id=m.id)
                 if m.id:
                     gen = self.shares.links[i].took()
-                    self._answer_link(i, gen, m.id, _Outcome(errors.BAD_REQUEST,
+                    self._answer_link(i, gen, m.id, Outcome(errors.BAD_REQUEST,
                                                              "request without body"))
                 return
             self._request(i, m)
@@ -595,7 +293,7 @@ class ReplicaCore:
                            endpoint=link.endpoint)
             if m.id and cmd != wire.REPLY:
                 gen = self.shares.links[i].took()
-                self._answer_link(i, gen, m.id, _Outcome(
+                self._answer_link(i, gen, m.id, Outcome(
                     errors.BAD_REQUEST, f"command {cmd} is not valid towards a replica"))
 
     def _refused(self, i: int, reason: str) -> None:
@@ -614,8 +312,8 @@ class ReplicaCore:
         op = m.op or ""
         handler = self.actor.find(op)
         if handler is None:
-            self._answer_link(i, gen, m.id, _Outcome(errors.BAD_REQUEST,
-                                                     _cap(f"no handler for op '{op}'", TEXT_MAX)))
+            self._answer_link(i, gen, m.id, Outcome(errors.BAD_REQUEST,
+                                                     cap_text(f"no handler for op '{op}'", TEXT_MAX)))
             return
         try:
             body = decode_body(m.body)
@@ -623,7 +321,7 @@ class ReplicaCore:
             self.stats["bad_input"] += 1
             kind = "body-utf8" if "UTF-8" in exc.text else "body-msgpack"
             self.once.warn(kind, "bad request body", op=op, text=exc.text)
-            self._answer_link(i, gen, m.id, _Outcome(errors.BAD_REQUEST, exc.text))
+            self._answer_link(i, gen, m.id, Outcome(errors.BAD_REQUEST, exc.text))
             return
         req = Request(id=m.id, service=m.service or self.actor.name, op=op,
                       headers=dict(m.headers or {}), body=body, raw=m.body,
@@ -637,7 +335,7 @@ class ReplicaCore:
 
     # answering
 
-    def complete(self, key: int, outcome: _Outcome) -> None:
+    def complete(self, key: int, outcome: Outcome) -> None:
         """A handler's outcome: answered if the request is still held, else dropped (its
         deadline passed first) and counted."""
         held = self.held.pop(key, None)
@@ -652,7 +350,7 @@ class ReplicaCore:
                            if h.deadline != _NEVER]
             heapq.heapify(self.expiry)
 
-    def _answer_link(self, i: int, gen: int, rid: int, out: _Outcome) -> None:
+    def _answer_link(self, i: int, gen: int, rid: int, out: Outcome) -> None:
         c = self.shares.links[i]
         stale = gen != c.gen
         c.gave(gen)
@@ -664,8 +362,8 @@ class ReplicaCore:
             m = wire.Message(wire.REPLY, id=rid, headers=out.headers or None, body=out.body)
         else:
             m = wire.Message(wire.ERROR, id=rid, error=out.error,
-                             error_text=_cap(out.text, TEXT_MAX) or None,
-                             app_error=_cap(out.app_error, NAME_MAX) or None,
+                             error_text=cap_text(out.text, TEXT_MAX) or None,
+                             app_error=cap_text(out.app_error, NAME_MAX) or None,
                              headers=out.headers or None)
         try:
             self._send(i, m)
@@ -673,7 +371,7 @@ class ReplicaCore:
             self.once.warn("bad-reply", "a reply the wire refused; answering INTERNAL",
                            text=getattr(exc, "text", str(exc)))
             self._send(i, wire.Message(wire.ERROR, id=rid, error=errors.INTERNAL,
-                                       error_text=_cap("the handler's reply is invalid: "
+                                       error_text=cap_text("the handler's reply is invalid: "
                                                        + getattr(exc, "text", str(exc)),
                                                        TEXT_MAX)))
 
@@ -694,7 +392,7 @@ class ReplicaCore:
         text = ("the replica stopped before the handler answered" if everything
                 else "the handler did not answer before the deadline")
         for held in victims:
-            self._answer_link(held.link, held.gen, held.id, _Outcome(errors.TIMEOUT, text))
+            self._answer_link(held.link, held.gen, held.id, Outcome(errors.TIMEOUT, text))
             if held.cancel is not None:
                 try:
                     held.cancel()
