@@ -21,10 +21,11 @@ from typing import Any, Callable
 
 import zmq
 
-from . import errors, link as _dealer, wire
+from . import errors, wire
 from . import log as ylog
 from .actor_base import ActorBase, Handler
 from .actor_credit import SharedCredit
+from .link import BrokerLink, next_event
 from .actor_request import NAME_MAX, TEXT_MAX, Outcome, Raw, Request, cap_text, decode_body
 
 # Raw, Request and ActorBase were defined here before actor_request and actor_base were split
@@ -37,14 +38,11 @@ HEARTBEAT_MIN_MS, HEARTBEAT_MAX_MS = 10, 60000
 _NEVER = float("inf")
 
 
-class _Link:
+class _Link(BrokerLink):
     """One broker endpoint of a replica: its socket, monitor, writer and timers."""
 
     def __init__(self, endpoint: str, heartbeat_ms: int) -> None:
-        self.endpoint = endpoint
-        self.sock: zmq.Socket | None = None
-        self.mon: zmq.Socket | None = None
-        self.writer: wire.Writer | None = None
+        super().__init__(endpoint)
         self.heartbeat_ms = heartbeat_ms
         self.last_send = self.last_recv = 0.0
         self.connected = self.connected_once = self.barrier = False
@@ -123,13 +121,10 @@ class ReplicaCore:
     def _open(self, i: int) -> None:
         link = self.links[i]
         try:
-            link.sock, link.mon = _dealer.open_dealer(self.ctx, link.endpoint, self.settings,
-                                                     LINGER_MS)
+            link.open(self.ctx, self.settings, LINGER_MS)
         except zmq.ZMQError as exc:
             self.once.warn("connect", "cannot connect", endpoint=link.endpoint, error=str(exc))
-            link.sock = link.mon = None
             return
-        link.writer = wire.Writer(link.sock, zmq.DONTWAIT)
         link.connected = link.connected_once = link.barrier = False
         link.heartbeat_ms = self.heartbeat_ms
         link.last_send = link.last_recv = time.monotonic()
@@ -144,8 +139,7 @@ class ReplicaCore:
         if self.before_close is not None:
             self.before_close(link.sock)
             self.before_close(link.mon)
-        _dealer.close_dealer(link.sock, link.mon)
-        link.sock = link.mon = link.writer = None
+        link.close()
         link.connected = False
         self.sockets_changed = True
 
@@ -214,7 +208,7 @@ class ReplicaCore:
         """Connection events of link i: a reconnection registers again (the broker may be a
         new one); a disconnection forgets what the old connection sent."""
         link = self.links[i]
-        while (event := _dealer.next_event(link.mon)) is not None:
+        while (event := next_event(link.mon)) is not None:
             if event == zmq.EVENT_CONNECTED:
                 link.connected = True
                 if link.connected_once and not self.draining:

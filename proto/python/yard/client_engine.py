@@ -26,7 +26,7 @@ from . import log as _ylog
 from .body import pack
 from .client_calls import PENDING_MAX, Call, CallTable, finish
 from .client_pubbuf import PubBuf
-from .link import close_dealer, next_event, open_dealer
+from .link import BrokerLink, next_event
 from .subject import match as subject_match
 
 __all__ = ["Engine", "Link", "DEFAULT_HEARTBEAT_MS", "DEFAULT_TIMEOUT_MS", "now_ms"]
@@ -54,14 +54,12 @@ def _check_name(what: str, name: str) -> None:
         raise errors.Invalid(f"{what} must be a string of 1 to {NAME_MAX} bytes")
 
 
-class Link:
-    """One DEALER to one broker of the list, with its monitor and its batching writer."""
+class Link(BrokerLink):
+    """One broker of the list (its DEALER, monitor and writer) and what the client knows
+    of it."""
 
     def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-        self.sock: zmq.Socket | None = None
-        self.mon: zmq.Socket | None = None
-        self.writer: wire.Writer | None = None
+        super().__init__(endpoint)
         self.connected_once = False
         self.up = False
         self.waiting = False      # known down: publications wait
@@ -190,11 +188,9 @@ class Engine:
     def _open_link(self, i: int) -> None:
         link = self._links[i]
         try:
-            sock, link.mon = open_dealer(self._ctx, link.endpoint, self._settings, 0)
+            link.open(self._ctx, self._settings, 0)
         except zmq.ZMQError as e:
             raise errors.ConfigError(f"cannot connect to {link.endpoint}: {e}") from None
-        link.sock = sock
-        link.writer = wire.Writer(sock, zmq.DONTWAIT)
         self._link_changed(link, True)
         link.connected_once = link.up = link.answered = link.waiting = link.published = False
         link.last_send = link.last_recv = link.last_heartbeat = now_ms()
@@ -210,8 +206,7 @@ class Engine:
         if link.sock is None:
             return
         self._link_changed(link, False)
-        close_dealer(link.sock, link.mon, linger_ms)
-        link.sock = link.mon = link.writer = None
+        link.close(linger_ms)
         link.up = False
 
     def _links_fit(self) -> None:

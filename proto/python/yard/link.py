@@ -1,12 +1,14 @@
-"""One DEALER socket to one broker, set up as libyard sets up its own (proto/msg.c) and
-watched by a ZeroMQ monitor socket.
+"""One DEALER socket to one broker, set up as libyard sets up its own (proto/msg.c),
+watched by a ZeroMQ monitor socket and written through a batching wire.Writer.
 
 The client (yard.client_engine) and the actor's replica core (yard.actor_core) both keep one
 such socket per broker of their list, with the same options: reconnect every 100 ms (at most
 250 ms), high-water marks of 100,000 messages, CURVE when keys are configured
 (yard.curve), and a monitor reporting connections and disconnections, which is how either
-side learns at once that a broker went away or came back. Only what differs (the linger,
-what to do on an event) is left to the caller.
+side learns at once that a broker went away or came back. :class:`BrokerLink` is that
+socket, its monitor and its writer as one object, the base of the client's and the
+replica's per-broker state; only what differs (the linger, what to do on an event, the
+timers each side keeps) is left to them.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from . import curve
+from . import curve, wire
 
-__all__ = ["open_dealer", "close_dealer", "next_event", "RECONNECT_IVL_MS",
+__all__ = ["BrokerLink", "open_dealer", "close_dealer", "next_event", "RECONNECT_IVL_MS",
            "RECONNECT_IVL_MAX_MS", "HWM"]
 
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS, HWM = 100, 250, 100000  # as proto/msg.c
@@ -62,6 +64,28 @@ def close_dealer(sock: zmq.Socket | None, mon: zmq.Socket | None,
             pass
         mon.close(0)
     sock.close(linger_ms)
+
+
+class BrokerLink:
+    """One broker endpoint: its DEALER, monitor and writer, all None while it is closed."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.sock: zmq.Socket | None = None
+        self.mon: zmq.Socket | None = None
+        self.writer: wire.Writer | None = None
+
+    def open(self, ctx: zmq.Context, settings: Any, linger_ms: int) -> None:
+        """Opens the socket (see open_dealer) with a writer that never blocks (a full
+        socket raises zmq.Again to the writer's caller). Raises zmq.ZMQError when the
+        endpoint cannot be connected to; the link stays closed then."""
+        self.sock, self.mon = open_dealer(ctx, self.endpoint, settings, linger_ms)
+        self.writer = wire.Writer(self.sock, zmq.DONTWAIT)
+
+    def close(self, linger_ms: int | None = None) -> None:
+        """Closes the socket and its monitor (linger_ms None: the socket's own linger)."""
+        close_dealer(self.sock, self.mon, linger_ms)
+        self.sock = self.mon = self.writer = None
 
 
 def next_event(mon: zmq.Socket | None) -> int | None:
