@@ -112,6 +112,8 @@ s_link_close(yard__rt_link_t *l)
     l->connected = false;
 }
 
+static void s_flush_publications(yard__rt_replica_t *rep);
+
 static void
 s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
 {
@@ -126,7 +128,16 @@ s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
     l->heartbeat_ms = a->heartbeat_ms;
     l->last_send = l->last_recv = yard__clock_ms();
     s_forget(rep, l);
+    if (yard__endpoint_monitored(l->endpoint)) {
+        /* READY waits for the connection (s_monitor): one queued for a broker that is not
+         * there would keep this link's share of the credit reserved for as long as that
+         * broker stays away, while the clients it lost press on the others. */
+        return;
+    }
+    /* inproc: the broker is in this process and libzmq reports no connection; queue READY. */
+    l->connected = l->connected_once = true;
     s_send_ready(rep, l);
+    s_flush_publications(rep);
 }
 
 /* --- answering (replica thread) ---------------------------------------------------------- */
@@ -367,10 +378,13 @@ s_monitor(yard__rt_replica_t *rep, int link)
     for (int ev; l->mon && (ev = yard__bus_monitor_read(l->mon)) != 0;) {
         if (ev == ZMQ_EVENT_CONNECTED) {
             l->connected = true;
+            l->last_recv = yard__clock_ms(); /* silence is timed from here */
             s_flush_publications(rep);
-            if (l->connected_once && !rep->draining) {
-                yard_log(YARD_LOG_INFO, "reconnected; registering again",
-                         YF_STR("endpoint", l->endpoint));
+            if (!rep->draining) {
+                if (l->connected_once) {
+                    yard_log(YARD_LOG_INFO, "reconnected; registering again",
+                             YF_STR("endpoint", l->endpoint));
+                }
                 s_forget(rep, l);
                 s_send_ready(rep, l);
             }
@@ -397,6 +411,9 @@ s_links_timers(yard__rt_replica_t *rep, int64_t now)
                 s_link_open(rep, l);
             }
             continue;
+        }
+        if (!l->connected) {
+            continue; /* libzmq keeps connecting; READY and heartbeats start when it has */
         }
         if (now - l->last_recv >= 3 * (int64_t)l->heartbeat_ms &&
             !yard__link_pending(&l->io, l->sock)) {
@@ -472,6 +489,9 @@ s_next_wake(const yard__rt_replica_t *rep)
     int64_t wake = rep->next_expiry;
     for (size_t i = 0; i < rep->actor->n_endpoints; i++) {
         const yard__rt_link_t *l = &rep->links[i];
+        if (l->sock && !l->connected) {
+            continue; /* its monitor wakes us when it connects */
+        }
         int64_t hb = l->last_send + l->heartbeat_ms;
         int64_t dead = l->last_recv + 3 * (int64_t)l->heartbeat_ms;
         wake = hb < wake ? hb : wake;

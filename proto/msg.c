@@ -434,6 +434,12 @@ yard__bus_open(void *ctx, const char *endpoint, int linger_ms, void **mon)
     return sock;
 }
 
+bool
+yard__endpoint_monitored(const char *endpoint)
+{
+    return strncmp(endpoint, "inproc://", 9) != 0;
+}
+
 void
 yard__bus_close(void **sock, void **mon)
 {

@@ -67,6 +67,10 @@ int yard__bus_monitor_open(void *ctx, void *sock, void **pair);
  * NULL with the reason logged and nothing left open. */
 void *yard__bus_open(void *ctx, const char *endpoint, int linger_ms, void **mon);
 
+/* Whether libzmq reports connections to endpoint through a socket monitor: not for inproc,
+ * whose peer is in this process and whose messages wait for its bind. */
+bool yard__endpoint_monitored(const char *endpoint);
+
 /* Closes *sock and its monitor *mon, and sets both to NULL. */
 void yard__bus_close(void **sock, void **mon);
 void yard__bus_monitor_close(void *sock, void **pair);

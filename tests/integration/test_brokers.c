@@ -436,6 +436,50 @@ test_publications_wait_while_reconnecting(void **state)
     free(ep);
 }
 
+/* A broker of the list is down: the replica's READY waits for the connection, so that broker's
+ * share of the credit is not parked there while requests wait at the live one (the replica
+ * served at half its credit for as long as the other broker stayed away); once that broker
+ * is up it gets credit as any other, and the replica still never holds more than its credit. */
+static void
+test_credit_is_not_parked_at_a_dead_broker(void **state)
+{
+    (void)state;
+    tb_env_t a, b;
+    tb_start(&a, NULL);
+    char dead[64], both[256];
+    snprintf(dead, sizeof dead, "%s", yh_endpoint(yh_free_port()));
+    snprintf(both, sizeof both, "%s,%s", a.endpoint, dead);
+    yard_actor_t *actor = s_actor(both); /* credit 4 over two brokers */
+    yard_client_t *c[2] = {s_client(a.endpoint, true), NULL};
+    assert_int_equal(s_call_until_up(c[0], "multi"), 0);
+    s_tally_t t = {0};
+    yard_call_opts_t co = {.op = "hold", .timeout_ms = 6000};
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(yard_client_call_async(c[0], "multi", "x", 1, &co, s_tally, &t), 0);
+    }
+    int four = 4;
+    assert_true(s_until(c, 1, s_held_is, &four));
+
+    s_start_at(&b, dead);
+    c[1] = s_client(dead, true);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(yard_client_call_async(c[1], "multi", "x", 1, &co, s_tally, &t), 0);
+    }
+    long long until = yh_now_ms() + 3 * S_WAIT;
+    while (t.done < 40 && yh_now_ms() < until) {
+        s_release();
+        yard_client_dispatch(c[0], 0);
+        yard_client_dispatch(c[1], 5);
+        assert_true(s_held_now() <= 4);
+    }
+    assert_true(s_done_is(&t)); /* the calls through the broker that came up were served */
+    yard_client_destroy(&c[0]);
+    yard_client_destroy(&c[1]);
+    yard_actor_destroy(&actor);
+    tb_stop(&a);
+    tb_stop(&b);
+}
+
 static void
 test_broker_restart_is_not_a_no_service_burst(void **state)
 {
@@ -522,6 +566,7 @@ main(void)
         cmocka_unit_test(test_publications_reach_subscribers_once_from_any_broker),
         cmocka_unit_test(test_clients_spread_over_brokers),
         cmocka_unit_test(test_replica_credit_is_shared_over_brokers),
+        cmocka_unit_test(test_credit_is_not_parked_at_a_dead_broker),
         cmocka_unit_test(test_publications_wait_while_reconnecting),
         cmocka_unit_test(test_broker_restart_is_not_a_no_service_burst),
         cmocka_unit_test(test_a_publisher_leaves_a_silent_broker),

@@ -1,7 +1,7 @@
-/* The replica context end to end, through a real broker in this process on a free TCP port:
- * a timer's events reach a subscriber, drain stops the timers at once (no callback after it
- * starts), a loop source keeps the drain going while busy, and is destroyed (answering the
- * request it held) before fini. Every wait polls a client with a deadline. */
+/* The replica context end to end, through a real broker in this process on a free TCP port (and
+ * over inproc, as `yard up`): a timer's events reach a subscriber, drain stops the timers at once
+ * (no callback after it starts), a loop source keeps the drain going while busy, and is destroyed
+ * (answering the request it held) before fini. Every wait polls a client with a deadline. */
 #include "harness.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #define S_HB       100
 #define S_TICK_MS  20
@@ -186,24 +187,36 @@ typedef struct {
     yard_actor_t *actor;
     yard_client_t *client;
     char *ep;
+    void *zctx; /* shared by all three over inproc; NULL over tcp */
 } s_bus_t;
 
+/* The broker, the ticker and a client, over tcp, or over inproc in one ZeroMQ context as
+ * `yard up` runs them (libzmq sends no monitor events for inproc connections). */
 static void
-s_bus_up(s_bus_t *bus)
+s_bus_up_on(s_bus_t *bus, bool inproc)
 {
     atomic_store(&s_ticks, 0);
     atomic_store(&s_late_ticks, 0);
     atomic_store(&s_draining, false);
     atomic_store(&s_held, 0);
     s_trail[0] = '\0';
-    bus->ep = strdup(yh_endpoint(yh_free_port()));
+    bus->ep = strdup(inproc ? "inproc://ticker-test" : yh_endpoint(yh_free_port()));
+    bus->zctx = inproc ? zmq_ctx_new() : NULL;
     yard_broker_opts_t bo = {.bind = bus->ep, .heartbeat_ms = S_HB, .grace_ms = 2000};
-    assert_int_equal(yard_broker_new(&bo, NULL, &bus->broker), 0);
+    assert_int_equal(yard_broker_new(&bo, bus->zctx, &bus->broker), 0);
     assert_int_equal(yard_broker_start(bus->broker), 0);
-    yard_actor_opts_t ao = {.broker = bus->ep, .heartbeat_ms = S_HB, .drain_ms = 500};
+    yard_actor_opts_t ao = {
+        .broker = bus->ep, .heartbeat_ms = S_HB, .drain_ms = 500, .zmq_context = bus->zctx};
     assert_int_equal(yard_actor_start(&s_ticker, &ao, NULL, &bus->actor), 0);
-    yard_client_opts_t co = {.heartbeat_ms = S_HB, .default_timeout_ms = 3000};
+    yard_client_opts_t co = {
+        .heartbeat_ms = S_HB, .default_timeout_ms = 3000, .zmq_context = bus->zctx};
     assert_int_equal(yard_client_new(bus->ep, &co, &bus->client), 0);
+}
+
+static void
+s_bus_up(s_bus_t *bus)
+{
+    s_bus_up_on(bus, false);
 }
 
 static void
@@ -213,6 +226,9 @@ s_bus_down(s_bus_t *bus)
     yard_actor_destroy(&bus->actor);
     yard_broker_destroy(&bus->broker);
     free(bus->ep);
+    if (bus->zctx) {
+        zmq_ctx_term(bus->zctx);
+    }
 }
 
 typedef struct {
@@ -266,11 +282,10 @@ s_stopper(void *arg)
 /* --- tests ------------------------------------------------------------------------------- */
 
 static void
-test_timer_events_reach_a_subscriber(void **state)
+s_events_reach_a_subscriber(bool inproc)
 {
-    (void)state;
     s_bus_t bus = {0};
-    s_bus_up(&bus);
+    s_bus_up_on(&bus, inproc);
     s_sub_t sub = {.in_order = true, .subject_ok = true};
     assert_int_equal(yard_client_subscribe(bus.client, "ticker.*", s_sub_cb, &sub), 0);
     long long until = yh_now_ms() + 5000;
@@ -284,6 +299,22 @@ test_timer_events_reach_a_subscriber(void **state)
     assert_true(atomic_load(&s_ticks) >= sub.got);
     s_bus_down(&bus);
     assert_string_equal(s_trail, "drain,destroy,fini,");
+}
+
+static void
+test_timer_events_reach_a_subscriber(void **state)
+{
+    (void)state;
+    s_events_reach_a_subscriber(false);
+}
+
+/* Over inproc no CONNECTED event ever comes: a replica that waited for one to publish kept
+ * every event of `yard up`'s actors in its reconnect buffer. */
+static void
+test_events_reach_a_subscriber_over_inproc(void **state)
+{
+    (void)state;
+    s_events_reach_a_subscriber(true);
 }
 
 static void
@@ -348,6 +379,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_events_reach_a_subscriber),
+        cmocka_unit_test(test_events_reach_a_subscriber_over_inproc),
         cmocka_unit_test(test_drain_stops_timers_and_ends_sources_before_fini),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
