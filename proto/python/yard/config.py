@@ -451,6 +451,10 @@ def help_text(name: str, options: Sequence[Option] = (), description: str = "",
     if ops:
         out += "\noperations:\n" + "".join(f"  {op or '(default)':<20} {h or ''}\n"
                                            for op, h in ops.items())
+    # The tables below are yard-actor's, so that one yard.yaml serves C and Python actors;
+    # two of its settings belong to the C runtime's services, which Python has no copy of.
+    out += ("\nstore and http_ca_file are read from a shared config file but not used: a Python "
+            "actor keeps\nits own state and makes outbound HTTP with the library it chooses.\n")
     out += "\nshared options (top level of the config file):\n" + _table_help(common, None)
     out += (f"\n{name} options (section '{name}:' of the config file):\n"
             + _table_help(section, name))
