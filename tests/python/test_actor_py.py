@@ -403,6 +403,42 @@ class ActorLifecycleTest(unittest.TestCase):
             r = self.bus.yard("call", "pys", '"x"', "--broker", ep)
             self.assertEqual((r.returncode, r.stdout.strip()), (0, '"x"'), r.stderr)
 
+    def test_credit_is_not_parked_at_a_dead_broker(self) -> None:
+        """A broker of the list is down: READY waits for the connection, so that broker's
+        share is not parked there while calls wait at the live one (the replica served at
+        half its credit for as long as that broker stayed away); once it is up it gets
+        credit as any other, and the replica never runs more than its credit at once."""
+        dead = f"tcp://127.0.0.1:{harness.free_port()}"
+        self.bus.start_python(SCRIPT, "pyp", "--credit", "4", "--broker",
+                              f"{self.bus.endpoint},{dead}", wait_service="pyp")
+        body = json.dumps({"ms": 1000})
+        argv = [harness.bin("yard"), "call", "pyp", body, "--op", "slow", "--timeout", "30000"]
+
+        def calls(ep: str) -> list[subprocess.Popen]:
+            return [subprocess.Popen(argv + ["--broker", ep], env=self.bus.env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    for _ in range(8)]
+        at_a = calls(self.bus.endpoint)
+        self.addCleanup(lambda: [p.kill() for p in at_a if p.poll() is None])
+        seen = []
+
+        def full_credit() -> bool:
+            seen.append(sum(r["in_flight"] for r in self.bus.replicas("pyp")))
+            return seen[-1] == 4
+        try:
+            harness.wait_for(full_credit, 20.0, "4 calls held at the live broker")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; held there last: {seen[-1:]}") from None
+        other = self.bus.spawn([harness.bin("yard-broker"), "--bind", dead, "--heartbeat-ms",
+                                "250"], "broker-b")
+        self.bus.wait_log(other, "broker running")
+        at_b = calls(dead)
+        self.addCleanup(lambda: [p.kill() for p in at_b if p.poll() is None])
+        results = finish(at_a + at_b)
+        self.assertEqual([r[0] for r in results], [0] * 16, results)
+        rc, out, err = json_call(self.bus, "pyp", {}, "--op", "peak")
+        self.assertEqual((rc, json.loads(out)), (0, {"peak": 4}), err)
+
 
 class OutcomeTest(unittest.TestCase):
     """How a handler's return value or exception becomes the answer (no bus needed)."""

@@ -25,7 +25,7 @@ from . import errors, wire
 from . import log as ylog
 from .actor_base import ActorBase, Handler
 from .actor_credit import SharedCredit
-from .link import BrokerLink, next_event
+from .link import BrokerLink, monitored, next_event
 from .actor_request import NAME_MAX, TEXT_MAX, Outcome, Raw, Request, cap_text, decode_body
 
 # Raw, Request and ActorBase were defined here before actor_request and actor_base were split
@@ -112,7 +112,7 @@ class ReplicaCore:
     # links
 
     def open_all(self) -> None:
-        """Opens every link (READY goes out with the first flush)."""
+        """Opens every link (each READY goes out once its link connects)."""
         for i in range(len(self.links)):
             self._open(i)
         self.log.info("replica ready", name=self.name, credit=self.credit_total,
@@ -130,6 +130,13 @@ class ReplicaCore:
         link.last_send = link.last_recv = time.monotonic()
         self.sockets_changed = True
         self.shares.forget(i)
+        if monitored(link.endpoint):
+            # READY waits for the connection (read_monitor): one queued for a broker that is
+            # not there would keep this link's share of the credit reserved for as long as
+            # that broker stays away, while the clients it lost press on the other brokers.
+            return
+        # inproc: libzmq reports no connection for it; the link counts as connected now.
+        link.connected = link.connected_once = True
         self._ready(i)
 
     def _close(self, i: int) -> None:
@@ -205,14 +212,17 @@ class ReplicaCore:
         return n
 
     def read_monitor(self, i: int) -> None:
-        """Connection events of link i: a reconnection registers again (the broker may be a
-        new one); a disconnection forgets what the old connection sent."""
+        """Connection events of link i: every connection (the first one too) registers with
+        READY, offering the link's share then (the broker may be a new one); a disconnection
+        forgets what the old connection sent."""
         link = self.links[i]
         while (event := next_event(link.mon)) is not None:
             if event == zmq.EVENT_CONNECTED:
                 link.connected = True
-                if link.connected_once and not self.draining:
-                    self.log.info("reconnected; registering again", endpoint=link.endpoint)
+                link.last_recv = time.monotonic()  # silence is timed from here
+                if not self.draining:
+                    if link.connected_once:
+                        self.log.info("reconnected; registering again", endpoint=link.endpoint)
                     self.shares.forget(i)
                     self._ready(i)
                 link.connected_once = True
@@ -403,6 +413,8 @@ class ReplicaCore:
                 if not self.draining:
                     self._open(i)
                 continue
+            if not link.connected:
+                continue  # libzmq keeps connecting; READY and heartbeats start when it has
             hb = link.heartbeat_ms / 1000.0
             if now - link.last_recv >= 3 * hb:
                 if self.draining:
@@ -446,6 +458,8 @@ class ReplicaCore:
         """When tick() next has something to do (monotonic seconds)."""
         wake = self.expiry[0][0] if self.expiry else _NEVER
         for link in self.links:
+            if link.sock is not None and not link.connected:
+                continue  # its monitor wakes the driver when it connects
             hb = link.heartbeat_ms / 1000.0
             wake = min(wake, link.last_send + hb, link.last_recv + 3 * hb)
         if self.draining:

@@ -20,8 +20,8 @@ from zmq.utils.monitor import recv_monitor_message
 
 from . import curve, wire
 
-__all__ = ["BrokerLink", "open_dealer", "close_dealer", "next_event", "RECONNECT_IVL_MS",
-           "RECONNECT_IVL_MAX_MS", "HWM"]
+__all__ = ["BrokerLink", "open_dealer", "close_dealer", "next_event", "monitored",
+           "RECONNECT_IVL_MS", "RECONNECT_IVL_MAX_MS", "HWM"]
 
 RECONNECT_IVL_MS, RECONNECT_IVL_MAX_MS, HWM = 100, 250, 100000  # as proto/msg.c
 _EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
@@ -86,6 +86,12 @@ class BrokerLink:
         """Closes the socket and its monitor (linger_ms None: the socket's own linger)."""
         close_dealer(self.sock, self.mon, linger_ms)
         self.sock = self.mon = self.writer = None
+
+
+def monitored(endpoint: str) -> bool:
+    """Whether libzmq reports connections to endpoint through the monitor: not for inproc,
+    whose peer is in this process (one replica treats such a link as connected at once)."""
+    return not endpoint.startswith("inproc://")
 
 
 def next_event(mon: zmq.Socket | None) -> int | None:
