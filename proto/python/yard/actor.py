@@ -12,11 +12,13 @@ A user writes handlers and runs them::
     app.run()
 
 Each replica is one socket thread with one DEALER per broker endpoint (a *link*). The socket
-thread registers (READY: service, credit, heartbeat_ms, replica name ``host/pid/index``,
-sensitive ops), answers every REQUEST and SEND exactly once on the link it came from (REPLY or
-ERROR with the broker's id, which returns the credit), sends HEARTBEAT after a negotiated
-interval of quiet, re-registers when the broker answers DISCONNECT, when the socket
-reconnects, or after 3 intervals of silence (then it also reopens the socket), and drains on
+thread registers each time a link connects (READY: service, credit, heartbeat_ms, replica
+name ``host/pid/index``, sensitive ops; nothing goes to a broker not connected, which holds no
+share of the credit), answers every REQUEST and SEND exactly once on the link it came from
+(REPLY or ERROR with the broker's id, which returns the credit), sends HEARTBEAT on a connected
+link after a negotiated interval of quiet, re-registers when the broker answers DISCONNECT,
+when the socket reconnects, or after 3 intervals of silence on a connected link (then it also
+reopens the socket), and drains on
 stop: DRAIN, a HEARTBEAT whose answer proves nothing sent before the DRAIN is still on the
 wire, the held requests up to drain_ms, DISCONNECT.
 

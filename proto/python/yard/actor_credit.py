@@ -10,7 +10,9 @@ still run: they count as stale until answered, and a new connection's share is t
 the total still holds. Credit moves to a hungry link: one whose share is used up, or whose
 broker said (HEARTBEAT credit: its queue length) that requests wait; it comes from credit no
 link holds, or from another link's unused share, half of it at a time. With one link the share
-is the whole credit and nothing here runs. Pure arithmetic, on the replica's own thread.
+is the whole credit and nothing here runs. A link offers its share only once connected (the
+replica sends READY on the monitor's CONNECTED), so a broker that is down holds no share and
+the live links share the whole credit. Pure arithmetic, on the replica's own thread.
 """
 
 from __future__ import annotations
