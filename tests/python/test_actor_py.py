@@ -414,11 +414,11 @@ class ActorLifecycleTest(unittest.TestCase):
         body = json.dumps({"ms": 1000})
         argv = [harness.bin("yard"), "call", "pyp", body, "--op", "slow", "--timeout", "30000"]
 
-        def calls(ep: str) -> list[subprocess.Popen]:
+        def calls(ep: str, n: int) -> list[subprocess.Popen]:
             return [subprocess.Popen(argv + ["--broker", ep], env=self.bus.env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                    for _ in range(8)]
-        at_a = calls(self.bus.endpoint)
+                    for _ in range(n)]
+        at_a = calls(self.bus.endpoint, 12)  # 3 s of full credit, to be seen however slow
         self.addCleanup(lambda: [p.kill() for p in at_a if p.poll() is None])
         seen = []
 
@@ -432,10 +432,10 @@ class ActorLifecycleTest(unittest.TestCase):
         other = self.bus.spawn([harness.bin("yard-broker"), "--bind", dead, "--heartbeat-ms",
                                 "250"], "broker-b")
         self.bus.wait_log(other, "broker running")
-        at_b = calls(dead)
+        at_b = calls(dead, 8)
         self.addCleanup(lambda: [p.kill() for p in at_b if p.poll() is None])
         results = finish(at_a + at_b)
-        self.assertEqual([r[0] for r in results], [0] * 16, results)
+        self.assertEqual([r[0] for r in results], [0] * 20, results)
         rc, out, err = json_call(self.bus, "pyp", {}, "--op", "peak")
         self.assertEqual((rc, json.loads(out)), (0, {"peak": 4}), err)
 
