@@ -292,6 +292,30 @@ s_done_is(void *arg)
     return t->done == t->ok && t->done == 40;
 }
 
+/* Sends n calls to op hold through c, each tallied in t. */
+static void
+s_hold_calls(yard_client_t *c, int n, int timeout_ms, s_tally_t *t)
+{
+    yard_call_opts_t co = {.op = "hold", .timeout_ms = timeout_ms};
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(yard_client_call_async(c, "multi", "x", 1, &co, s_tally, t), 0);
+    }
+}
+
+/* Answers what the replica holds while both clients dispatch, until t has `total` answers,
+ * checking all along that the replica never holds more than its credit (4). */
+static void
+s_release_until_done(yard_client_t **c, s_tally_t *t, int total)
+{
+    long long until = yh_now_ms() + 3 * S_WAIT;
+    while (t->done < total && yh_now_ms() < until) {
+        s_release();
+        yard_client_dispatch(c[0], 0);
+        yard_client_dispatch(c[1], 5);
+        assert_true(s_held_now() <= 4);
+    }
+}
+
 static void
 test_replica_credit_is_shared_over_brokers(void **state)
 {
@@ -308,23 +332,12 @@ test_replica_credit_is_shared_over_brokers(void **state)
     pthread_mutex_unlock(&s_lock);
     /* Load on broker B only: the credit moves to it, until the replica holds all 4. */
     s_tally_t t = {0};
-    yard_call_opts_t co = {.op = "hold", .timeout_ms = 4000};
-    for (int i = 0; i < 20; i++) {
-        assert_int_equal(yard_client_call_async(c[1], "multi", "x", 1, &co, s_tally, &t), 0);
-    }
+    s_hold_calls(c[1], 20, 4000, &t);
     int four = 4;
     assert_true(s_until(c, 2, s_held_is, &four));
     /* Now both brokers press: the replica never holds more than its credit. */
-    for (int i = 0; i < 20; i++) {
-        assert_int_equal(yard_client_call_async(c[0], "multi", "x", 1, &co, s_tally, &t), 0);
-    }
-    long long until = yh_now_ms() + 3 * S_WAIT;
-    while (t.done < 40 && yh_now_ms() < until) {
-        s_release();
-        yard_client_dispatch(c[0], 0);
-        yard_client_dispatch(c[1], 5);
-        assert_true(s_held_now() <= 4);
-    }
+    s_hold_calls(c[0], 20, 4000, &t);
+    s_release_until_done(c, &t, 40);
     assert_true(s_done_is(&t));
     pthread_mutex_lock(&s_lock);
     assert_int_equal(s_max_held, 4);
@@ -453,25 +466,14 @@ test_credit_is_not_parked_at_a_dead_broker(void **state)
     yard_client_t *c[2] = {s_client(a.endpoint, true), NULL};
     assert_int_equal(s_call_until_up(c[0], "multi"), 0);
     s_tally_t t = {0};
-    yard_call_opts_t co = {.op = "hold", .timeout_ms = 6000};
-    for (int i = 0; i < 20; i++) {
-        assert_int_equal(yard_client_call_async(c[0], "multi", "x", 1, &co, s_tally, &t), 0);
-    }
+    s_hold_calls(c[0], 20, 6000, &t);
     int four = 4;
     assert_true(s_until(c, 1, s_held_is, &four));
 
     s_start_at(&b, dead);
     c[1] = s_client(dead, true);
-    for (int i = 0; i < 20; i++) {
-        assert_int_equal(yard_client_call_async(c[1], "multi", "x", 1, &co, s_tally, &t), 0);
-    }
-    long long until = yh_now_ms() + 3 * S_WAIT;
-    while (t.done < 40 && yh_now_ms() < until) {
-        s_release();
-        yard_client_dispatch(c[0], 0);
-        yard_client_dispatch(c[1], 5);
-        assert_true(s_held_now() <= 4);
-    }
+    s_hold_calls(c[1], 20, 6000, &t);
+    s_release_until_done(c, &t, 40);
     assert_true(s_done_is(&t)); /* the calls through the broker that came up were served */
     yard_client_destroy(&c[0]);
     yard_client_destroy(&c[1]);
