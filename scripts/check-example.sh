@@ -35,14 +35,37 @@ PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" make -s -C "$tmp/greet"
     exit 1
 }
 
-# A port nothing listens on (a connect to it is refused).
-port=$((20000 + RANDOM % 40000))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    port=$((20000 + RANDOM % 40000))
+# The broker on a free port below the kernel's ephemeral range (32768 up by default): a port
+# there can be some other connection's local end, which refuses a connect and still refuses
+# the bind. Another program can take the port between the choice and the bind, so a broker
+# that exits is started again on another.
+ep=""
+for _ in $(seq 1 10); do
+    port=$((20000 + RANDOM % 12000))
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        continue
+    fi
+    # It says "broker running" once bound, or exits; its log shows which.
+    "$tmp/prefix/bin/yard-broker" --bind "tcp://127.0.0.1:$port" 2>"$tmp/broker.log" &
+    broker=$!
+    for _ in $(seq 1 50); do
+        if grep -q '"broker running"' "$tmp/broker.log" || ! kill -0 "$broker" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    if kill -0 "$broker" 2>/dev/null; then
+        pids+=("$broker")
+        ep="tcp://127.0.0.1:$port"
+        break
+    fi
+    wait "$broker" 2>/dev/null || true
 done
-ep="tcp://127.0.0.1:$port"
-"$tmp/prefix/bin/yard-broker" --bind "$ep" --log-level warn &
-pids+=($!)
+if [ -z "$ep" ]; then
+    echo "check-example: yard-broker did not start on any of 10 ports; its last log:" >&2
+    cat "$tmp/broker.log" >&2
+    exit 1
+fi
 "$tmp/greet/greet" --broker "$ep" --greeting Hi --log-level warn &
 pids+=($!)
 
