@@ -291,6 +291,17 @@ s_refused(yard__rt_replica_t *rep, yard__rt_link_t *l, const yard_header_t *h)
     s_start_drain(rep, yard__clock_ms());
 }
 
+/* Answers BAD_REQUEST a request that cannot be served, so that the broker gets its credit
+ * back and the caller an answer now, not TIMEOUT at its deadline. id 0: nobody to answer. */
+static void
+s_refuse(yard__rt_replica_t *rep, int link, uint64_t id, const char *why)
+{
+    if (id) {
+        uint32_t gen = yard__credit_took(&rep->credit[link]);
+        yard__rt_answer(rep, link, gen, id, YARD_E_BAD_REQUEST, NULL, why, NULL, NULL);
+    }
+}
+
 static void
 s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t *hp, int nframes)
 {
@@ -301,11 +312,7 @@ s_handle(yard__rt_replica_t *rep, int link, yard_cmd_t cmd, const yard_header_t 
     case YARD_CMD_SEND:
         if (nframes != 2 || h.id == 0) {
             yard_log(YARD_LOG_WARN, "malformed request from broker", YF_INT("frames", nframes));
-            if (h.id) {
-                uint32_t gen = yard__credit_took(&rep->credit[link]);
-                yard__rt_answer(rep, link, gen, h.id, YARD_E_BAD_REQUEST, NULL,
-                                "request without body", NULL, NULL);
-            }
+            s_refuse(rep, link, h.id, "request without body");
             return;
         }
         s_handle_request(rep, link, cmd, &h, &rep->frames[1]);
@@ -365,6 +372,8 @@ s_recv_link(yard__rt_replica_t *rep, int link)
         }
         if (n > 0) {
             s_handle(rep, link, cmd, &h, n);
+        } else if (cmd == YARD_CMD_REQUEST || cmd == YARD_CMD_SEND) {
+            s_refuse(rep, link, h.id, l->io.why); /* logged by the link */
         }
     }
     l->sends_at_drain = l->sends - 1; /* a full batch: not drained, so the wait must ask */

@@ -106,11 +106,12 @@ yard__link_send(yard__link_t *l, void *sock, bool hold, yard_cmd_t cmd, const ya
 /* Decodes a one-frame message's head (data, size) into *cmd and *h; an inline body is copied
  * into f[1]. Returns as yard__link_recv. */
 static int
-s_decode(const void *data, size_t size, int frames, zmq_msg_t f[2], yard_codec_t *codec,
-         yard_cmd_t *cmd, yard_header_t *h)
+s_decode(yard__link_t *l, const void *data, size_t size, int frames, zmq_msg_t f[2],
+         yard_codec_t *codec, yard_cmd_t *cmd, yard_header_t *h)
 {
     const char *why = NULL;
     int in = -1;
+    *cmd = 0; /* a prefix that does not parse leaves it unset */
     if (yard_wire_decode(codec, data, size, cmd, h, &why) == 0) {
         in = *cmd == YARD_CMD_BATCH ? (why = "a BATCH inside a BATCH", -1)
                                     : yard_wire_inline(*cmd, frames, h, &why);
@@ -124,6 +125,17 @@ s_decode(const void *data, size_t size, int frames, zmq_msg_t f[2], yard_codec_t
     }
     yard_log(YARD_LOG_WARN, "malformed message from broker", YF_STR("why", why),
              YF_INT("frames", frames));
+    l->why = why; /* *cmd and h->id stay as far as they were read */
+    return -1;
+}
+
+/* A malformed message whose command and id were not read. */
+static int
+s_unread(yard__link_t *l, yard_cmd_t *cmd, yard_header_t *h, const char *why)
+{
+    *cmd = 0;
+    h->id = 0;
+    l->why = why;
     return -1;
 }
 
@@ -139,14 +151,14 @@ s_next_batched(yard__link_t *l, zmq_msg_t f[2], yard_codec_t *codec, yard_cmd_t 
     if (rc == 1) {
         zmq_msg_close(&f[1]);
         zmq_msg_init(&f[1]);
-        return s_decode(msg, size, 1, f, codec, cmd, h);
+        return s_decode(l, msg, size, 1, f, codec, cmd, h);
     }
     if (rc < 0) {
         yard_log(YARD_LOG_WARN, "malformed batch from broker", YF_STR("why", why));
     }
     zmq_msg_close(&l->in);
     zmq_msg_init(&l->in);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? s_unread(l, cmd, h, why) : 0;
 }
 
 /* Receives one whole ZeroMQ message: the head into f[0], a body frame into f[1]. Returns the
@@ -192,10 +204,10 @@ yard__link_recv(yard__link_t *l, void *sock, zmq_msg_t f[2], yard_codec_t *codec
         if (n > 2) {
             yard_log(YARD_LOG_WARN, "malformed message from broker",
                      YF_STR("why", "more than 2 frames"), YF_INT("frames", n));
-            return -1;
+            return s_unread(l, cmd, h, "more than 2 frames");
         }
         if (!(n == 1 && yard_batch_is(zmq_msg_data(&f[0]), zmq_msg_size(&f[0])))) {
-            return s_decode(zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), n, f, codec, cmd, h);
+            return s_decode(l, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), n, f, codec, cmd, h);
         }
         const char *why = NULL;
         zmq_msg_move(&l->in, &f[0]);
@@ -203,7 +215,7 @@ yard__link_recv(yard__link_t *l, void *sock, zmq_msg_t f[2], yard_codec_t *codec
             yard_log(YARD_LOG_WARN, "malformed batch from broker", YF_STR("why", why));
             zmq_msg_close(&l->in);
             zmq_msg_init(&l->in);
-            return -1;
+            return s_unread(l, cmd, h, why);
         }
     }
 }

@@ -22,6 +22,7 @@ typedef struct {
     zmq_msg_t in; /* the BATCH frame being read */
     yard_batch_reader_t rd;
     bool dropped_logged;
+    const char *why; /* why the last malformed message was (static) */
 } yard__link_t;
 
 void yard__link_init(yard__link_t *l);
@@ -51,7 +52,8 @@ int yard__link_flush(yard__link_t *l, void *sock);
  * Returns 2 for a message with a body (an inline body is copied into f[1]), 1 for one
  * without, with *cmd and *h set (h borrows f[0] or l's batch frame, and codec, until the next
  * call), 0 when nothing is waiting, or -1 for a malformed message, which has been logged and
- * dropped. */
+ * dropped: then *cmd and h->id hold its command and id where they were readable (else 0), so
+ * that a request can still be answered, and l->why says what was wrong (static). */
 /* Whether l is part way through a received batch: its owner reads on before it waits, since
  * the socket no longer says that these messages are there. */
 static inline bool
