@@ -238,19 +238,8 @@ static void
 test_oidc_gateway_forgeries(void **state)
 {
     (void)state;
-    static const struct {
-        of_forge_t forge;
-        const char *why;
-    } rows[] = {
-        {OF_FORGE_WRONG_KEY, "signature does not verify"},
-        {OF_FORGE_ALG_NONE, "alg none is not accepted"},
-        {OF_FORGE_HS256_PUB, "alg not supported"},
-        {OF_FORGE_WRONG_AUD, "aud does not name our client_id"},
-        {OF_FORGE_WRONG_ISS, "iss is not the provider's issuer"},
-        {OF_FORGE_WRONG_NONCE, "nonce is not the one sent"},
-        {OF_FORGE_EXPIRED, "ID token expired"},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    const of_forgery_t *rows = of_forgeries;
+    for (size_t i = 0; i < of_forgeries_count; i++) {
         of_fake_forge(F.idp, rows[i].forge);
         ath_http_t r = s_flow("kc");
         if (r.status != 401 || !strstr(r.body, rows[i].why)) {

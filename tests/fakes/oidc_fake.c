@@ -634,6 +634,17 @@ of_fake_forge(of_fake_t *f, of_forge_t forge)
     pthread_mutex_unlock(&f->srv.lock);
 }
 
+const of_forgery_t of_forgeries[] = {
+    {OF_FORGE_WRONG_KEY, "signature does not verify"},
+    {OF_FORGE_ALG_NONE, "alg none is not accepted"},
+    {OF_FORGE_HS256_PUB, "alg not supported"},
+    {OF_FORGE_WRONG_AUD, "aud does not name our client_id"},
+    {OF_FORGE_WRONG_ISS, "iss is not the provider's issuer"},
+    {OF_FORGE_WRONG_NONCE, "nonce is not the one sent"},
+    {OF_FORGE_EXPIRED, "ID token expired"},
+};
+const size_t of_forgeries_count = sizeof of_forgeries / sizeof of_forgeries[0];
+
 size_t
 of_fake_requests(of_fake_t *f, const char *path)
 {

@@ -103,6 +103,15 @@ typedef enum {
 /* The ID token of every later code exchange is forged so (OF_FORGE_NONE: honest again). */
 void of_fake_forge(of_fake_t *f, of_forge_t forge);
 
+/* Every forgery, with the reason a verifier names for refusing it: the table the OpenID tests
+ * at each level (the actor, through the gateway) walk. */
+typedef struct {
+    of_forge_t forge;
+    const char *why;
+} of_forgery_t;
+extern const of_forgery_t of_forgeries[];
+extern const size_t of_forgeries_count;
+
 /* Requests to path (NULL: all). */
 size_t of_fake_requests(of_fake_t *f, const char *path);
 
