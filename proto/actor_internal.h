@@ -114,8 +114,9 @@ typedef struct {
     bool barrier; /* draining: nothing more can arrive on this link */
     int64_t last_send;
     int64_t last_recv;
-    bool unstamped;        /* sent this turn: s_flush stamps last_send, one clock read a turn */
-    uint32_t heartbeat_ms; /* negotiated */
+    int64_t last_heartbeat; /* the last HEARTBEAT sent: one asks at most once an interval */
+    bool unstamped;         /* sent this turn: s_flush stamps last_send, one clock read a turn */
+    uint32_t heartbeat_ms;  /* negotiated */
     /* For yard_wait(): sends since the socket was last found empty, and whether the monitor
      * has been read until empty since it was opened. */
     uint64_t sends, sends_at_drain;

@@ -126,7 +126,7 @@ s_link_open(yard__rt_replica_t *rep, yard__rt_link_t *l)
     l->mon_dirty = true;
     l->connected = l->connected_once = l->barrier = false;
     l->heartbeat_ms = a->heartbeat_ms;
-    l->last_send = l->last_recv = yard__clock_ms();
+    l->last_send = l->last_recv = l->last_heartbeat = yard__clock_ms();
     s_forget(rep, l);
     if (yard__endpoint_monitored(l->endpoint)) {
         /* READY waits for the connection (s_monitor): one queued for a broker that is not
@@ -408,6 +408,20 @@ s_monitor(yard__rt_replica_t *rep, int link)
     }
 }
 
+/* When link l owes its broker a HEARTBEAT: after an interval with nothing sent, or after one
+ * with nothing heard and no HEARTBEAT asked. The broker only answers, so a replica that is busy
+ * sending answers (a thousand deferred replies released at once, under a sanitizer) and
+ * never falls quiet must still ask, or it hears nothing for three intervals and calls a
+ * live broker silent. */
+static int64_t
+s_heartbeat_due(const yard__rt_link_t *l)
+{
+    int64_t quiet = l->last_send + l->heartbeat_ms;
+    int64_t deaf =
+        (l->last_recv > l->last_heartbeat ? l->last_recv : l->last_heartbeat) + l->heartbeat_ms;
+    return quiet < deaf ? quiet : deaf;
+}
+
 /* Heartbeats and silence on every link. */
 static void
 s_links_timers(yard__rt_replica_t *rep, int64_t now)
@@ -436,9 +450,10 @@ s_links_timers(yard__rt_replica_t *rep, int64_t now)
             s_link_open(rep, l);
             continue;
         }
-        if (now - l->last_send >= l->heartbeat_ms) {
+        if (now >= s_heartbeat_due(l)) {
             yard_header_t h = {.heartbeat_ms = l->heartbeat_ms, .credit = a->credit};
             s_link_send(l, YARD_CMD_HEARTBEAT, &h, NULL);
+            l->last_heartbeat = now;
         }
     }
 }
@@ -501,7 +516,7 @@ s_next_wake(const yard__rt_replica_t *rep)
         if (l->sock && !l->connected) {
             continue; /* its monitor wakes us when it connects */
         }
-        int64_t hb = l->last_send + l->heartbeat_ms;
+        int64_t hb = s_heartbeat_due(l);
         int64_t dead = l->last_recv + 3 * (int64_t)l->heartbeat_ms;
         wake = hb < wake ? hb : wake;
         wake = dead < wake ? dead : wake;

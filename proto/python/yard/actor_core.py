@@ -44,9 +44,17 @@ class _Link(BrokerLink):
     def __init__(self, endpoint: str, heartbeat_ms: int) -> None:
         super().__init__(endpoint)
         self.heartbeat_ms = heartbeat_ms
-        self.last_send = self.last_recv = 0.0
+        self.last_send = self.last_recv = self.last_heartbeat = 0.0
         self.connected = self.connected_once = self.barrier = False
         self.wrote = False
+
+    def heartbeat_due(self) -> float:
+        """When this link owes its broker a HEARTBEAT: after an interval with nothing sent,
+        or after one with nothing heard and no HEARTBEAT asked. The broker only answers, so a
+        replica busy sending answers must still ask, or it hears nothing for three intervals
+        and calls a live broker silent (as proto/actor_replica.c)."""
+        hb = self.heartbeat_ms / 1000.0
+        return min(self.last_send + hb, max(self.last_recv, self.last_heartbeat) + hb)
 
 
 @dataclass
@@ -127,7 +135,7 @@ class ReplicaCore:
             return
         link.connected = link.connected_once = link.barrier = False
         link.heartbeat_ms = self.heartbeat_ms
-        link.last_send = link.last_recv = time.monotonic()
+        link.last_send = link.last_recv = link.last_heartbeat = time.monotonic()
         self.sockets_changed = True
         self.shares.forget(i)
         if monitored(link.endpoint):
@@ -425,9 +433,10 @@ class ReplicaCore:
                 self._close(i)
                 self._open(i)
                 continue
-            if now - link.last_send >= hb:
+            if now >= link.heartbeat_due():
                 self._send(i, wire.Message(wire.HEARTBEAT, heartbeat_ms=link.heartbeat_ms,
                                            credit=self.credit_total))
+                link.last_heartbeat = now
         if len(self.links) > 1 and not self.draining:
             for c, link in zip(self.shares.links, self.links):
                 c.live = link.sock is not None and link.connected
@@ -461,7 +470,7 @@ class ReplicaCore:
             if link.sock is not None and not link.connected:
                 continue  # its monitor wakes the driver when it connects
             hb = link.heartbeat_ms / 1000.0
-            wake = min(wake, link.last_send + hb, link.last_recv + 3 * hb)
+            wake = min(wake, link.heartbeat_due(), link.last_recv + 3 * hb)
         if self.draining:
             wake = min(wake, self.drain_until)
         return wake
