@@ -9,6 +9,7 @@
 #include "bus_json.h"
 #include "fixture.h"
 #include "harness.h"
+#include "json_doc.h"
 #include "telegram_fake.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
@@ -215,18 +216,18 @@ s_expect(int64_t chat, int64_t user, const char *lang, const char *text, const c
     free(got);
 }
 
+/* The string at key of a JSON reply, through the harness's JSON reader. */
 static void
 s_get(const char *json, const char *key, char *out, size_t cap)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = json ? strstr(json, pat) : NULL;
-    assert_non_null(p);
-    p += strlen(pat);
-    size_t n = strcspn(p, "\"");
-    assert_true(n < cap);
-    memcpy(out, p, n);
-    out[n] = '\0';
+    assert_non_null(json);
+    yh_json_t *doc = yh_json_parse(json, strlen(json));
+    assert_non_null(doc);
+    const char *v = yh_json_str(yh_json_root(doc), key);
+    assert_non_null(v);
+    assert_true(strlen(v) < cap);
+    snprintf(out, cap, "%s", v);
+    yh_json_destroy(&doc);
 }
 
 /* A fresh invitation code for scopes (a JSON array). */
