@@ -149,7 +149,10 @@ s_client_thread(void *arg)
     c->end_ns = yard__bench_gate_pass(c->gate, l->duration_s);
     yard_call_opts_t opts = {.op = l->op, .timeout_ms = S_CALL_TIMEOUT_MS};
     while (c->setup_rc == 0 && yard__now_ns() < c->end_ns) {
+        /* Corked, the window's calls leave as one batch, as a pipelining caller's should. */
+        yard_client_cork(client);
         s_fill_window(c, client, &opts);
+        yard_client_uncork(client);
         int rc = yard_client_dispatch(client, 10);
         if (rc < 0) {
             s_count_error(&c->r, rc);
