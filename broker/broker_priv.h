@@ -116,6 +116,7 @@ struct yard__peer {
     uint32_t svc_pos;
     uint32_t credit;
     bool draining;
+    bool fill;         /* its READY asked for FILL: it keeps getting requests while it has credit */
     yard__list_t held; /* HELD and EXPIRED requests */
     char replica[YARD_WIRE_NAME_MAX + 1];
     char *store;       /* its state store's identity (stateful replicas); owned; NULL: none */
@@ -132,6 +133,7 @@ struct yard__service {
     uint32_t name_len, hash, pos;
     yard__peer_t **reps;
     uint32_t nreps, reps_cap, rr;
+    yard__peer_t *filling; /* the FILL replica that keeps the turn while it has credit; or NULL */
     uint64_t free_credit;
     uint32_t held;
     yard__list_t queue;

@@ -8,14 +8,22 @@
 #include "yard/error.h"
 #include "yard/log.h"
 
+/* Round-robin, except that a replica that asked for FILL keeps the turn once taken, while it
+ * has credit: its handlers answer at once or defer, so requests waiting in it cost it nothing,
+ * and one replica woken for many requests costs less than many woken for a few each. */
 static yard__peer_t *
 s_pick(yard__service_t *s)
 {
+    if (s->filling && yard__contrib(s->filling) > 0) {
+        return s->filling;
+    }
+    s->filling = NULL;
     for (uint32_t i = 0; i < s->nreps; i++) {
         uint32_t k = (s->rr + i) % s->nreps;
         yard__peer_t *p = s->reps[k];
         if (yard__contrib(p) > 0) {
             s->rr = (k + 1) % s->nreps;
+            s->filling = p->fill ? p : NULL;
             return p;
         }
     }

@@ -87,6 +87,9 @@ yard__service_remove_replica(yard_broker_t *b, yard__peer_t *p)
     if (s->rr >= s->nreps) {
         s->rr = 0;
     }
+    if (s->filling == p) {
+        s->filling = NULL;
+    }
     p->svc = NULL;
     if (s->nreps == 0) {
         s->grace_deadline = b->now + b->o.grace_ms;

@@ -171,12 +171,22 @@ s_pack_kv_opt_u64(msgpack_packer *pk, const char *k, bool has, uint64_t v)
 }
 
 static void
+s_pack_bool(msgpack_packer *pk, bool v)
+{
+    if (v) {
+        msgpack_pack_true(pk);
+    } else {
+        msgpack_pack_false(pk);
+    }
+}
+
+static void
 s_pack_replica(msgpack_packer *pk, const yard_broker_t *b, const yard__peer_t *p)
 {
     size_t host_len = 0;
     uint64_t pid = 0, index = 0;
     bool parsed = s_parse_replica(p->replica, &host_len, &pid, &index);
-    msgpack_pack_map(pk, 11);
+    msgpack_pack_map(pk, 12);
     S_KEY(pk, "name");
     s_pack_cstr(pk, p->replica, strlen(p->replica));
     S_KEY(pk, "host");
@@ -194,11 +204,9 @@ s_pack_replica(msgpack_packer *pk, const yard_broker_t *b, const yard__peer_t *p
     s_pack_kv_u64(pk, "last_heartbeat_ms_ago", b->now > p->last_seen ? b->now - p->last_seen : 0);
     s_pack_kv_u64(pk, "heartbeat_ms", p->heartbeat_ms);
     S_KEY(pk, "draining");
-    if (p->draining) {
-        msgpack_pack_true(pk);
-    } else {
-        msgpack_pack_false(pk);
-    }
+    s_pack_bool(pk, p->draining);
+    S_KEY(pk, "fill");
+    s_pack_bool(pk, p->fill);
 }
 
 /* The `service` string of a `replicas` request body ({service: NAME}), decoded into zone by

@@ -266,6 +266,7 @@ yard__actor_start(const yard_actor_def_t *def, const yard_actor_opts_t *opts,
     yard_options_fill_unset(yard_actor_section_options, &filled);
     a->heartbeat_ms = filled.heartbeat_ms;
     a->drain_ms = filled.drain_ms;
+    a->fill = opts->fill;
     a->http_ca_file = opts->http_ca_file ? yard__xstrdup(opts->http_ca_file) : NULL;
     if (a->http_ca_file && access(a->http_ca_file, R_OK) != 0) {
         /* Found now rather than as a TLS failure on every outbound request later. */

@@ -160,6 +160,7 @@ struct yard_actor {
     uint32_t n_sensitive;
     const yard_config_t *config;
     uint32_t credit;
+    bool fill; /* READY carries YARD_FLAG_FILL */
     uint32_t heartbeat_ms;
     uint32_t drain_ms;
     char *http_ca_file; /* the section's http_ca_file; owned */

@@ -38,6 +38,10 @@ const yard_option_t yard_actor_section_options[] = {
      "replica threads in this process", 1, 1024, 0},
     {"credit", YARD_OPT_INT, "0", offsetof(yard_actor_opts_t, credit),
      "requests each replica holds at once (0: the actor's default)", 0, 1000000, 0},
+    {"fill", YARD_OPT_BOOL, "false", offsetof(yard_actor_opts_t, fill),
+     "the broker gives a replica requests while it has credit before the next replica (for "
+     "handlers that answer at once or defer: fewer wake-ups, unequal shares at low load)",
+     0, 0, 0},
     {"drain_ms", YARD_OPT_MS, "5000", offsetof(yard_actor_opts_t, drain_ms),
      "how long stopping waits for requests in flight", 1, 600000, 0},
     {"http_ca_file", YARD_OPT_STRING, NULL, offsetof(yard_actor_opts_t, http_ca_file),

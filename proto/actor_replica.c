@@ -84,6 +84,7 @@ s_send_ready(yard__rt_replica_t *rep, yard__rt_link_t *l)
     yard_header_t h = {.service = yard_str(a->def->name),
                        .credit = yard__credit_ready(rep->credit, a->n_endpoints, i, a->credit),
                        .heartbeat_ms = a->heartbeat_ms,
+                       .flags = a->fill ? YARD_FLAG_FILL : 0,
                        .replica = yard_str(rep->name)};
     h.sensitive = a->sensitive; /* the broker never taps these ops' bodies */
     h.sensitive_count = a->n_sensitive;

@@ -53,11 +53,12 @@ static const char s_replicas_usage[] =
     "usage: yard replicas SERVICE [--json] [--timeout MS] [--broker URL] [--config FILE]\n"
     "Lists the replicas of SERVICE: name (host/pid/index for the actor runtime), uptime since\n"
     "its READY, answers it gave, requests it holds, its credit, when the broker last heard\n"
-    "from it and its heartbeat interval, and whether it is draining.\n"
+    "from it and its heartbeat interval, and whether it is draining (or asked for fill).\n"
     "  --json         print one JSON document (the `$sys replicas` reply):\n"
     "                 {\"service\":S,\"replicas\":[{\"name\":S,\"host\":S,\"pid\":N,\"index\":N,\n"
     "                  \"uptime_ms\":N,\"served\":N,\"in_flight\":N,\"credit\":N,\n"
-    "                  \"last_heartbeat_ms_ago\":N,\"heartbeat_ms\":N,\"draining\":B},...]}\n"
+    "                  \"last_heartbeat_ms_ago\":N,\"heartbeat_ms\":N,\"draining\":B,\n"
+    "                  \"fill\":B},...]}\n"
     "                 host, pid and index are null when the name is not host/pid/index\n"
     "  --timeout MS   how long to wait for the broker (default: 5000)\n"
     "  --broker URL   broker endpoints, comma-separated (default: $YARD_BROKER, else the\n"
@@ -488,7 +489,9 @@ s_print_replicas(const yard_msg_t *reply)
         s_set(&t, 9, cell);
         const msgpack_object *dr = yard_mp_find(r, "draining");
         bool draining = dr && dr->type == MSGPACK_OBJECT_BOOLEAN && dr->via.boolean;
-        s_set(&t, 10, draining ? "draining" : "ready");
+        const msgpack_object *fi = yard_mp_find(r, "fill");
+        bool fill = fi && fi->type == MSGPACK_OBJECT_BOOLEAN && fi->via.boolean;
+        s_set(&t, 10, draining ? "draining" : fill ? "ready, fill" : "ready");
     }
     s_table_print(&t);
     msgpack_zone_destroy(&zone);

@@ -97,6 +97,92 @@ test_round_robin_over_three_replicas(void **state)
     tb_stop(&env);
 }
 
+/* READY with FILL for service with credit; waits for the broker's READY. */
+static void *
+s_fill_replica(tb_env_t *env, const char *service, uint32_t credit)
+{
+    void *s = tb_peer(env);
+    yard_header_t h = {.service = yard_str(service),
+                       .credit = credit,
+                       .heartbeat_ms = 1000,
+                       .flags = YARD_FLAG_FILL};
+    tb_send(s, YARD_CMD_READY, &h, NULL, 0);
+    tb_msg_t m;
+    tb_expect(env, s, YARD_CMD_READY, &m, WAIT);
+    tb_msg_close(&m);
+    return s;
+}
+
+/* The replica receives n REQUESTs whose bodies are first, first+1, ... (one digit each), and
+ * answers none of them yet: their ids go to ids. */
+static void
+s_take(tb_env_t *env, void *replica, char first, int n, uint64_t *ids)
+{
+    for (int i = 0; i < n; i++) {
+        tb_msg_t m;
+        tb_expect(env, replica, YARD_CMD_REQUEST, &m, WAIT);
+        char want[2] = {(char)(first + i), 0};
+        if (!tb_body_is(&m, want)) {
+            fail_msg("request %d of the replica is not body %s", i, want);
+        }
+        ids[i] = m.h.id;
+        tb_msg_close(&m);
+    }
+    assert_true(tb_quiet(env, replica, 20));
+}
+
+/* A FILL replica keeps the turn while it has credit; past it, round-robin goes on over the
+ * others, and a FILL replica it reaches keeps the turn in its turn. A later READY without
+ * FILL gives the replica the plain round-robin again. */
+static void
+test_fill_replica_keeps_the_turn_while_it_has_credit(void **state)
+{
+    (void)state;
+    tb_env_t env;
+    tb_start(&env, NULL);
+    void *a = s_fill_replica(&env, "fill", 3);
+    void *b = tb_replica(&env, "fill", 3, 1000);
+    void *c = s_fill_replica(&env, "fill", 3);
+    void *client = tb_peer(&env);
+    for (char i = '1'; i <= '7'; i++) {
+        char body[2] = {i, 0};
+        tb_request(client, (uint64_t)(i - '0'), "fill", 0, 0, body);
+    }
+    uint64_t ids[3][3];
+    s_take(&env, a, '1', 3, ids[0]); /* a fills its credit */
+    s_take(&env, b, '4', 1, ids[1]); /* b is plain: one, then round-robin goes on */
+    s_take(&env, c, '5', 3, ids[2]); /* c fills its credit */
+    /* a answers one: its credit is back, but round-robin has moved on from it */
+    yard_header_t r = {.id = ids[0][0]};
+    tb_send(a, YARD_CMD_REPLY, &r, "", 0);
+    tb_msg_t m;
+    tb_expect(&env, client, YARD_CMD_REPLY, &m, WAIT);
+    tb_msg_close(&m);
+    tb_request(client, 8, "fill", 0, 0, "8");
+    s_take(&env, a, '8', 1, ids[0]); /* c is full: round-robin's next, a, takes it */
+    /* b asks for FILL now: taken next, it keeps the turn for its two free credits */
+    yard_header_t ready = {
+        .service = yard_str("fill"), .credit = 3, .heartbeat_ms = 1000, .flags = YARD_FLAG_FILL};
+    tb_send(b, YARD_CMD_READY, &ready, NULL, 0);
+    tb_expect(&env, b, YARD_CMD_READY, &m, WAIT);
+    tb_msg_close(&m);
+    for (int i = 0; i < 3; i++) { /* c answers: after b, round-robin would go on to c */
+        r.id = ids[2][i];
+        tb_send(c, YARD_CMD_REPLY, &r, "", 0);
+        tb_expect(&env, client, YARD_CMD_REPLY, &m, WAIT);
+        tb_msg_close(&m);
+    }
+    tb_request(client, 9, "fill", 0, 0, "9");
+    s_take(&env, b, '9', 1, ids[1] + 1);
+    tb_request(client, 10, "fill", 0, 0, ":"); /* ':' follows '9' */
+    s_take(&env, b, ':', 1, ids[1] + 2);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_close(c);
+    zmq_close(client);
+    tb_stop(&env);
+}
+
 static void
 test_credit_is_never_exceeded(void **state)
 {
@@ -492,6 +578,7 @@ main(void)
         cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_routes_request_and_reply),
         cmocka_unit_test(test_round_robin_over_three_replicas),
+        cmocka_unit_test(test_fill_replica_keeps_the_turn_while_it_has_credit),
         cmocka_unit_test(test_credit_is_never_exceeded),
         cmocka_unit_test(test_full_queue_answers_overloaded),
         cmocka_unit_test(test_queued_request_times_out),

@@ -2,7 +2,9 @@
  * on a free TCP port: replicas sharing work, pipelined async calls, deferred answers from
  * another thread, deadlines, NO_SERVICE, a broker restart, pub/sub fan-out, drain on stop and
  * client failover between two brokers. Every wait polls the client with a deadline. */
+#include "bus_json.h"
 #include "harness.h"
+#include "json_doc.h"
 #include "yard/actor.h"
 #include "yard/broker.h"
 #include "yard/client.h"
@@ -216,6 +218,19 @@ s_broker(const char *endpoint)
 }
 
 static yard_actor_t *
+s_actor_fill(const char *brokers, int replicas, bool fill)
+{
+    yard_actor_opts_t o = {.broker = (char *)brokers,
+                           .replicas = replicas,
+                           .heartbeat_ms = S_HB,
+                           .drain_ms = 3000,
+                           .fill = fill};
+    yard_actor_t *a = NULL;
+    assert_int_equal(yard_actor_start(&s_rt, &o, NULL, &a), 0);
+    return a;
+}
+
+static yard_actor_t *
 s_actor(const char *brokers, int replicas)
 {
     yard_actor_opts_t o = {
@@ -317,6 +332,116 @@ test_three_replicas_share_work(void **state)
     for (int i = 0; i < 3; i++) {
         assert_true(atomic_load(&s_per_replica[i]) > 0);
     }
+    yard_client_destroy(&c);
+    yard_actor_destroy(&a);
+    yard_broker_destroy(&b);
+    free(ept);
+}
+
+/* How many of rt's replicas `$sys replicas` lists with "fill": true, once it lists want of
+ * them (they register one by one), up to a deadline; -1 when it never listed want. */
+static int
+s_replicas_filling(yard_client_t *c, long want)
+{
+    long long until = yh_now_ms() + 5000;
+    while (yh_now_ms() < until) {
+        yh_result_t r = yh_call_json(c, "$sys", "replicas", "{\"service\":\"rt\"}", NULL, 1000);
+        yh_json_t *doc = r.status == 0 && r.json ? yh_json_parse(r.json, strlen(r.json)) : NULL;
+        yh_result_free(&r);
+        const msgpack_object *reps = doc ? yh_json_at(yh_json_root(doc), "replicas") : NULL;
+        if (reps && yh_json_count(reps, "") == want) {
+            int filling = 0;
+            for (uint32_t i = 0; i < reps->via.array.size; i++) {
+                filling += yh_json_bool(&reps->via.array.ptr[i], "fill") == 1;
+            }
+            yh_json_destroy(&doc);
+            return filling;
+        }
+        yh_json_destroy(&doc);
+        yard_client_dispatch(c, 20);
+    }
+    return -1;
+}
+
+/* The replicas' counts, in decreasing order. */
+static void
+s_counts_sorted(int out[3])
+{
+    for (int i = 0; i < 3; i++) {
+        out[i] = atomic_load(&s_per_replica[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        for (int k = i + 1; k < 3; k++) {
+            if (out[k] > out[i]) {
+                int t = out[i];
+                out[i] = out[k];
+                out[k] = t;
+            }
+        }
+    }
+}
+
+/* With fill (READY FILL, docs/protocol.md 6.1) the broker keeps giving requests to the replica
+ * it took last while that one has credit: calls one at a time all land on one replica, and a
+ * burst larger than its credit fills it, then the next replica takes the rest. */
+static void
+test_fill_keeps_one_replica_busy(void **state)
+{
+    (void)state;
+    const char *ep = yh_endpoint(yh_free_port());
+    char *ept = strdup(ep);
+    yard_broker_t *b = s_broker(ept);
+    yard_actor_t *a = s_actor_fill(ept, 3, true);
+    yard_client_t *c = s_client(ept);
+    assert_int_equal(s_call_until_up(c, "\xa5hello", 5000), 0);
+    assert_int_equal(s_replicas_filling(c, 3), 3);
+    for (int i = 0; i < 8; i++) {
+        atomic_store(&s_per_replica[i], 0);
+    }
+    for (int i = 0; i < 20; i++) {
+        yard_msg_t *reply = NULL;
+        assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, NULL, &reply), 0);
+        yard_msg_destroy(&reply);
+    }
+    int n[3];
+    s_counts_sorted(n);
+    assert_int_equal(n[0], 20); /* round-robin would give each about 7 */
+    assert_int_equal(n[1], 0);
+    for (int i = 0; i < 8; i++) {
+        atomic_store(&s_per_replica[i], 0);
+    }
+    /* One batch (corked) of 40 against a credit of 32 each: the broker routes all of it in one
+     * turn, before any answer can return credit. */
+    s_tally_t t = {0};
+    yard_client_cork(c);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(yard_client_call_async(c, "rt", "\xc0", 1, NULL, s_tally_cb, &t), 0);
+    }
+    yard_client_uncork(c);
+    s_wait_done(c, &t, 40, 5000);
+    assert_int_equal(t.ok, 40);
+    s_counts_sorted(n);
+    assert_int_equal(n[0], 32);
+    assert_int_equal(n[1], 8);
+    assert_int_equal(n[2], 0);
+    yard_client_destroy(&c);
+    yard_actor_destroy(&a);
+    /* Without fill, READY does not ask for it, and calls one at a time go round. */
+    a = s_actor_fill(ept, 3, false);
+    c = s_client(ept);
+    assert_int_equal(s_call_until_up(c, "\xa5hello", 5000), 0);
+    assert_int_equal(s_replicas_filling(c, 3), 0);
+    for (int i = 0; i < 8; i++) {
+        atomic_store(&s_per_replica[i], 0);
+    }
+    for (int i = 0; i < 30; i++) {
+        yard_msg_t *reply = NULL;
+        assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, NULL, &reply), 0);
+        yard_msg_destroy(&reply);
+    }
+    s_counts_sorted(n);
+    assert_int_equal(n[0], 10);
+    assert_int_equal(n[2], 10);
     yard_client_destroy(&c);
     yard_actor_destroy(&a);
     yard_broker_destroy(&b);
@@ -673,6 +798,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_replicas_share_work),
+        cmocka_unit_test(test_fill_keeps_one_replica_busy),
         cmocka_unit_test(test_async_pipelined),
         cmocka_unit_test(test_deferred_and_errors),
         cmocka_unit_test(test_dispatch_fd),

@@ -291,7 +291,7 @@ test_replicas_served_adds_up(void **state)
     static const char *const keys[] = {"name",         "host",      "pid",
                                        "index",        "uptime_ms", "served",
                                        "in_flight",    "credit",    "last_heartbeat_ms_ago",
-                                       "heartbeat_ms", "draining"};
+                                       "heartbeat_ms", "draining",  "fill"};
     long long served = 0;
     bool seen[S_REPLICAS] = {false};
     for (uint32_t i = 0; i < reps->via.array.size; i++) {
@@ -318,6 +318,7 @@ test_replicas_served_adds_up(void **state)
         assert_true(hb > 0);
         assert_true(s_int(r, "last_heartbeat_ms_ago") <= 3 * hb);
         assert_int_equal(yh_json_bool(r, "draining"), 0);
+        assert_int_equal(yh_json_bool(r, "fill"), 0); /* not asked for: the default */
         /* round-robin over three replicas: each served some of the calls */
         assert_true(s_int(r, "served") > 0);
         served += s_int(r, "served");

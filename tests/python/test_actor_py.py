@@ -309,6 +309,21 @@ class ActorLifecycleTest(unittest.TestCase):
         rc, out, err = json_call(self.bus, "pyc", {}, "--op", "peak")
         self.assertEqual((rc, json.loads(out)), (0, {"peak": 2}), err)
 
+    def test_fill_is_asked_in_ready_and_keeps_one_replica_busy(self) -> None:
+        """--fill sets READY's FILL flag (the broker lists the replicas with fill: true); the
+        broker then keeps giving calls to the replica it took last, so calls one at a time
+        all land on one of the two (round-robin would share them)."""
+        self.bus.start_python(SCRIPT, "pyf", "--fill", "--replicas", "2")
+        self.bus.wait_replicas("pyf", 2)
+        self.assertEqual([r["fill"] for r in self.bus.replicas("pyf")], [True, True])
+        for i in range(6):
+            rc, out, err = json_call(self.bus, "pyf", i)
+            self.assertEqual((rc, out), (0, str(i)), err)
+        self.assertEqual(sorted(r["served"] for r in self.bus.replicas("pyf")), [0, 6])
+        self.bus.start_python(SCRIPT, "pyg", "--replicas", "2")
+        self.bus.wait_replicas("pyg", 2)
+        self.assertEqual([r["fill"] for r in self.bus.replicas("pyg")], [False, False])
+
     def test_sigterm_answers_everything_in_flight_then_exits_0(self) -> None:
         proc = self.bus.start_python(SCRIPT, "pyd", wait_service="pyd")
         calls = spawn_calls(self.bus, "pyd", {"ms": 2000}, 5, "--op", "slow",

@@ -88,9 +88,10 @@ typedef struct {
  * takes its default from yard_actor_common_options / yard_actor_section_options, the one
  * place the defaults are written (`yard-actor NAME --help` lists them). */
 typedef struct {
-    char *broker;          /* comma-separated endpoints; YARD_BROKER */
-    int64_t replicas;      /* threads in this process */
-    int64_t credit;        /* 0: def->credit */
+    char *broker;     /* comma-separated endpoints; YARD_BROKER */
+    int64_t replicas; /* threads in this process */
+    int64_t credit;   /* 0: def->credit */
+    bool fill;        /* READY asks the broker to fill this replica's credit before the next's */
     uint32_t heartbeat_ms; /* proposed to the broker */
     uint32_t drain_ms;     /* how long stop waits for in-flight requests */
     char *store;           /* "memory" or a redis:// URL */

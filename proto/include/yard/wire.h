@@ -57,6 +57,8 @@ typedef enum {
 
 /* Header flags. */
 #define YARD_FLAG_IDEMPOTENT 0x1u /* may be re-sent to another replica if the first dies */
+/* READY: fill this replica's credit before the next replica's (docs/protocol.md 6.1). */
+#define YARD_FLAG_FILL 0x2u
 
 /* Header map keys (stable: append, never renumber). */
 enum {

@@ -105,6 +105,7 @@ class ReplicaCore:
         self.credit_total = int(settings.credit)
         self.heartbeat_ms = min(max(int(settings.heartbeat_ms), HEARTBEAT_MIN_MS), HEARTBEAT_MAX_MS)
         self.drain_ms = int(settings.drain_ms)
+        self.fill = bool(settings.fill)
         self.links = [_Link(ep, self.heartbeat_ms) for ep in settings.broker]
         self.shares = SharedCredit(len(self.links), self.credit_total)
         self.held: dict[int, _Held] = {}
@@ -176,7 +177,8 @@ class ReplicaCore:
             return
         m = wire.Message(wire.READY, service=self.actor.name,
                          credit=self.shares.ready_value(i), heartbeat_ms=self.heartbeat_ms,
-                         replica=self.name, sensitive=list(self.actor.sensitive) or None)
+                         replica=self.name, sensitive=list(self.actor.sensitive) or None,
+                         flags=wire.FLAG_FILL if self.fill else 0)
         self._send(i, m)
 
     def _flush_link(self, link: _Link) -> None:

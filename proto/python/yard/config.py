@@ -49,6 +49,10 @@ SECTION = [
     Option("replicas", "1", "replica threads in this process", int, 1, 1024),
     Option("credit", "0", "requests each replica holds at once (0: the actor's default)", int,
            0, 1000000),
+    Option("fill", "false",
+           "the broker gives a replica requests while it has credit before the next replica (for "
+           "handlers that answer at once or defer: fewer wake-ups, unequal shares at low load)",
+           bool),
     Option("drain_ms", "5000", "how long stopping waits for requests in flight", "ms", 1, 600000),
     Option("http_ca_file", None,
            "PEM bundle of the CAs that outbound HTTPS trusts (default: the system's)"),
@@ -85,6 +89,7 @@ class Settings:
     broker: list[str] = field(default_factory=lambda: [DEFAULT_BROKER])
     replicas: int = 1
     credit: int = 0
+    fill: bool = False
     heartbeat_ms: int = 1000
     drain_ms: int = 5000
     log_level: str = "info"
@@ -538,6 +543,7 @@ def _settings(name: str, path: str | None, common: dict, section: dict, curve_va
     if section:
         s.replicas = int(section["replicas"])
         s.credit = int(section["credit"])
+        s.fill = bool(section["fill"])
         s.drain_ms = int(section["drain_ms"])
         s.http_ca_file = section.get("http_ca_file")
         s.options = {o.key: section.get(o.key) for o in own}

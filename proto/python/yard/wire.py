@@ -37,6 +37,7 @@ DRAIN = 11
 BATCH = 12
 
 FLAG_IDEMPOTENT = 1
+FLAG_FILL = 2  # READY: fill this replica's credit before the next's (protocol.md 6.1)
 
 PREFIX_SIZE = 4
 INLINE_MAX = 1024           # a body this small travels inline, in the head frame
