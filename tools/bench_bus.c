@@ -1,6 +1,6 @@
 /* The benchmarks' own bus: see bench_bus.h. The echo actor is configured exactly as
  * `yard-actor echo` would be with no config file (yard_actor_configure), then given the
- * benchmark's endpoint, replica count and credit. */
+ * benchmark's endpoint, replica count, credit and fill. */
 #include "bench_bus.h"
 #include "cli.h"
 
@@ -15,7 +15,7 @@
 
 static int
 s_start_echo(yard_bench_bus_t *bus, const yard_actor_def_t *echo, const void *echo_options,
-             int replicas, int64_t credit, const char *endpoint, const char *who)
+             const yard_bench_replicas_t *r, const char *endpoint, const char *who)
 {
     if (!echo) {
         fprintf(stderr, "%s: this build has no echo actor\n", who);
@@ -28,8 +28,9 @@ s_start_echo(yard_bench_bus_t *bus, const yard_actor_def_t *echo, const void *ec
     if (rc == 0) {
         free(o.broker);
         o.broker = strdup(endpoint);
-        o.replicas = replicas;
-        o.credit = credit;
+        o.replicas = r->replicas;
+        o.credit = r->credit;
+        o.fill = r->fill;
         o.zmq_context = bus->ctx;
         free(o.log_level);
         o.log_level = strdup("warn"); /* the runtime applies it process-wide */
@@ -45,17 +46,14 @@ s_start_echo(yard_bench_bus_t *bus, const yard_actor_def_t *echo, const void *ec
 }
 
 int
-yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool echo_inproc,
-                      const char *who)
+yard__bench_bus_start(yard_bench_bus_t *bus, const yard_bench_replicas_t *r, const char *who)
 {
-    return yard__bench_bus_start_def(bus, yard_registry_find("echo"), NULL, replicas, credit,
-                                     echo_inproc, who);
+    return yard__bench_bus_start_def(bus, yard_registry_find("echo"), NULL, r, who);
 }
 
 int
 yard__bench_bus_start_def(yard_bench_bus_t *bus, const yard_actor_def_t *echo,
-                          const void *echo_options, int replicas, int64_t credit, bool echo_inproc,
-                          const char *who)
+                          const void *echo_options, const yard_bench_replicas_t *r, const char *who)
 {
     memset(bus, 0, sizeof *bus);
     int port = yard__free_port();
@@ -80,8 +78,7 @@ yard__bench_bus_start_def(yard_bench_bus_t *bus, const yard_actor_def_t *echo,
         fprintf(stderr, "%s: broker on %s: %s\n", who, bind, yard_strerror(rc));
         return -1;
     }
-    return s_start_echo(bus, echo, echo_options, replicas, credit,
-                        echo_inproc ? bus->inproc : bus->tcp, who);
+    return s_start_echo(bus, echo, echo_options, r, r->inproc ? bus->inproc : bus->tcp, who);
 }
 
 int64_t

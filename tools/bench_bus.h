@@ -18,18 +18,28 @@ typedef struct {
     char inproc[64]; /* inproc://...: what `yard up` uses inside one process */
 } yard_bench_bus_t;
 
-/* Starts the broker, bound to both endpoints, and `replicas` echo replicas offering `credit`
- * each, connected over inproc when echo_inproc, else over tcp (as separate processes are).
+/* How the echo replicas are started. */
+typedef struct {
+    int replicas;
+    int64_t credit; /* each replica's */
+    bool inproc;    /* connect over inproc (as `yard up` wires them), else tcp (as separate
+                       processes do) */
+    /* READY asks for FILL (docs/protocol.md 6.1): the broker gives a replica requests while it
+     * has credit before the next one, as an actor whose handler answers at once should ask.
+     * Off: the broker's default round-robin. */
+    bool fill;
+} yard_bench_replicas_t;
+
+/* Starts the broker, bound to both endpoints, and the echo replicas r describes (borrowed).
  * Returns 0, or -1 after printing why to stderr, prefixed with who ("yard bench").
  * Call yard__bench_bus_stop() either way. */
-int yard__bench_bus_start(yard_bench_bus_t *bus, int replicas, int64_t credit, bool echo_inproc,
-                          const char *who);
+int yard__bench_bus_start(yard_bench_bus_t *bus, const yard_bench_replicas_t *r, const char *who);
 
 /* The same with another echo actor, echo (a service named like its def, e.g. bench_echo.h's),
  * given echo_options as its filled options struct (NULL: its defaults). */
 int yard__bench_bus_start_def(yard_bench_bus_t *bus, const yard_actor_def_t *echo,
-                              const void *echo_options, int replicas, int64_t credit,
-                              bool echo_inproc, const char *who);
+                              const void *echo_options, const yard_bench_replicas_t *r,
+                              const char *who);
 
 /* The credit each of `replicas` echo replicas offers so that the broker's queue never sets
  * the pace: all the calls the load keeps outstanding, spread over the replicas, at least 16. */

@@ -163,8 +163,9 @@ s_round_yard(const yard_bench_scale_t *s, int replicas, s_side_t *side)
     yard_client_t *sys = NULL;
     size_t off = 0;
     void *body = yard__bench_body(s->size, &off);
-    int rc =
-        yard__bench_bus_start_def(&bus, &yard__bench_echo, &eo, replicas, s->credit, false, S_WHO);
+    /* Round-robin (no fill): the rounds measure how evenly the broker spreads requests. */
+    yard_bench_replicas_t r = {.replicas = replicas, .credit = s->credit};
+    int rc = yard__bench_bus_start_def(&bus, &yard__bench_echo, &eo, &r, S_WHO);
     if (rc == 0) {
         yard_client_opts_t copts = {.zmq_context = cctx};
         rc = yard_client_new(bus.tcp, &copts, &sys) ? -1 : s_wait_registered(sys, before, replicas);

@@ -196,8 +196,11 @@ s_row(const yard_bench_sizes_t *o, s_row_t *row)
     memset(&own, 0, sizeof own);
     const char *endpoint = o->broker;
     if (!o->broker) {
-        int64_t credit = yard__bench_bus_credit((int64_t)o->clients * row->window, o->replicas);
-        if (yard__bench_bus_start(&own, o->replicas, credit, false, S_WHO)) {
+        yard_bench_replicas_t r = {
+            .replicas = o->replicas,
+            .credit = yard__bench_bus_credit((int64_t)o->clients * row->window, o->replicas),
+            .fill = !o->spread};
+        if (yard__bench_bus_start(&own, &r, S_WHO)) {
             yard__bench_bus_stop(&own);
             return -1;
         }
@@ -274,9 +277,12 @@ static void
 s_print_json(const yard_bench_sizes_t *o, const s_row_t *rows)
 {
     printf("{\"clients\":%d,\"replicas\":%d,\"window\":%d,\"duration_s\":%g,"
-           "\"inflight_max_bytes\":%u,\"in_process\":%s,\"rows\":[",
+           "\"inflight_max_bytes\":%u,\"in_process\":%s,\"fill\":%s,\"rows\":[",
            o->clients, o->replicas, o->window, o->duration_s, YARD_BENCH_INFLIGHT_MAX,
-           o->broker ? "false" : "true");
+           o->broker ? "false" : "true",
+           o->broker   ? "null"
+           : o->spread ? "false"
+                       : "true");
     for (int i = 0; i < o->nsizes; i++) {
         if (i) {
             putchar(',');
@@ -298,8 +304,11 @@ s_print_table(const yard_bench_sizes_t *o, const s_row_t *rows)
 {
     printf("yard bench: %d clients, %d %s, %g s per side per size; window %d, capped so that at "
            "most %u MiB of bodies are in flight\n",
-           o->clients, o->replicas, o->broker ? "(existing replicas)" : "replicas", o->duration_s,
-           o->window, YARD_BENCH_INFLIGHT_MAX >> 20);
+           o->clients, o->replicas,
+           o->broker   ? "(existing replicas)"
+           : o->spread ? "replicas (round-robin)"
+                       : "replicas (fill)",
+           o->duration_s, o->window, YARD_BENCH_INFLIGHT_MAX >> 20);
     printf("%-15s | %-37s | %-37s | %6s | %-26s\n", "",
            o->broker ? "yard (existing)" : "yard broker", "raw zmq_proxy", "",
            "broker, per round trip");

@@ -38,6 +38,7 @@ typedef struct {
     int nsizes;
     bool json;
     bool baseline;       /* run the raw zmq_proxy side too */
+    bool spread;         /* the echo replicas do not ask for FILL (yard_bench_replicas_t) */
     const char *broker;  /* NULL: an in-process broker and echo replicas, fresh for each row */
     const char *service; /* the echo service to call */
 } yard_bench_sizes_t;

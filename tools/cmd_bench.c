@@ -33,7 +33,7 @@ static const char s_usage[] =
     "usage: yard bench [--clients N] [--replicas N|LIST] [--window N] [--duration S] [--size "
     "BYTES]\n"
     "                  [--sizes LIST] [--handler-ms N [--serial]] [--credit N] [--fail-every N]\n"
-    "                  [--no-nats] [--json]\n"
+    "                  [--spread] [--no-nats] [--json]\n"
     "                  [--broker URL --service NAME [--baseline]]\n"
     "Measures round trips/s and latency (p50, p99, p99.9) through the bus, then the same load\n"
     "through a raw libzmq zmq_proxy (ROUTER/DEALER), both on tcp loopback, and prints the ratio.\n"
@@ -56,6 +56,10 @@ static const char s_usage[] =
     "                   --handler-ms of work; with --credit N, N-1 wait in it, a prefetch);\n"
     "                   default: all it holds are held at once (a handler waiting on I/O)\n"
     "  --fail-every N   every Nth request of each replica is answered ERROR INTERNAL\n"
+    "  --spread         the echo replicas take the broker's default round-robin; without it\n"
+    "                   they ask it to fill each one's credit before the next's (READY FILL,\n"
+    "                   docs/protocol.md 6.1), as an actor whose handler answers at once\n"
+    "                   should (the scaling rounds always spread)\n"
     "  --no-nats        scaling rounds without the NATS side\n"
     "  --window N       calls each client keeps outstanding (default 64)\n"
     "  --duration S     seconds of load for each side (default 5)\n"
@@ -87,7 +91,7 @@ typedef struct {
     int clients, replicas, window;
     double duration_s;
     size_t size;
-    bool json, baseline, no_nats, serial;
+    bool json, baseline, no_nats, serial, spread;
     const char *broker, *service;
     int list[YARD_BENCH_ROUNDS_MAX]; /* --replicas as given; nlist > 1: scaling rounds */
     int nlist;
@@ -166,6 +170,11 @@ s_print_json(const s_opts_t *o, const char *endpoint, const yard_bench_result_t 
     printf("{\"clients\":%d,\"replicas\":%d,\"window\":%d,\"duration_s\":%g,\"size\":%zu,",
            o->clients, o->replicas, o->window, o->duration_s, o->size);
     printf("\"in_process\":%s,", o->broker ? "false" : "true");
+    if (o->broker) {
+        printf("\"fill\":null,");
+    } else {
+        printf("\"fill\":%s,", o->spread ? "false" : "true");
+    }
     (void)endpoint;
     printf("\"sent\":%llu,\"replies\":%llu,\"errors\":{", (unsigned long long)bus->sent,
            (unsigned long long)bus->replies);
@@ -209,7 +218,10 @@ s_print_table(const s_opts_t *o, const char *endpoint, const yard_bench_result_t
               const yard_bench_result_t *base)
 {
     printf("yard bench: %d clients x window %d, %d %s, %zu-byte bodies, %g s per side, %s\n",
-           o->clients, o->window, o->replicas, o->broker ? "(existing replicas)" : "replicas",
+           o->clients, o->window, o->replicas,
+           o->broker   ? "(existing replicas)"
+           : o->spread ? "replicas (round-robin)"
+                       : "replicas (fill)",
            o->size, o->duration_s, endpoint);
     if (o->window < o->window_asked) {
         printf("window capped from %d to %d: at most %u MiB of bodies in flight\n", o->window_asked,
@@ -239,23 +251,15 @@ static int
 s_parse(int argc, char **argv, s_opts_t *o)
 {
     static const struct option longopts[] = {
-        {"clients", required_argument, NULL, 'c'},
-        {"replicas", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'},
-        {"duration", required_argument, NULL, 'd'},
-        {"size", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'},
-        {"broker", required_argument, NULL, 'b'},
-        {"service", required_argument, NULL, 'S'},
-        {"baseline", no_argument, NULL, 'B'},
-        {"handler-ms", required_argument, NULL, 'H'},
-        {"credit", required_argument, NULL, 'k'},
-        {"fail-every", required_argument, NULL, 'F'},
-        {"no-nats", no_argument, NULL, 'N'},
-        {"serial", no_argument, NULL, 'P'},
-        {"sizes", required_argument, NULL, 'Z'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"clients", required_argument, NULL, 'c'}, {"replicas", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},  {"duration", required_argument, NULL, 'd'},
+        {"size", required_argument, NULL, 's'},    {"json", no_argument, NULL, 'j'},
+        {"broker", required_argument, NULL, 'b'},  {"service", required_argument, NULL, 'S'},
+        {"baseline", no_argument, NULL, 'B'},      {"handler-ms", required_argument, NULL, 'H'},
+        {"credit", required_argument, NULL, 'k'},  {"fail-every", required_argument, NULL, 'F'},
+        {"no-nats", no_argument, NULL, 'N'},       {"serial", no_argument, NULL, 'P'},
+        {"sizes", required_argument, NULL, 'Z'},   {"spread", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     *o = (s_opts_t){
         .clients = 4, .replicas = 4, .window = 64, .duration_s = 5, .size = 64, .nlist = 1};
@@ -296,6 +300,9 @@ s_parse(int argc, char **argv, s_opts_t *o)
             break;
         case 'P':
             o->serial = true;
+            break;
+        case 'R':
+            o->spread = true;
             break;
         case 's':
             what = yard__parse_u64(optarg, 1, YARD_BENCH_SIZE_MAX, &v) ? "--size: 1..1048576 bytes"
@@ -348,6 +355,11 @@ s_parse(int argc, char **argv, s_opts_t *o)
                               "--handler-ms, --credit, --fail-every or a --replicas list\n");
         return -1;
     }
+    if (o->broker && o->spread) {
+        fprintf(stderr, S_WHO ": --spread shapes the bench's own echo replicas: not with "
+                              "--broker\n");
+        return -1;
+    }
     if (o->broker && own_echo) {
         fprintf(stderr, S_WHO ": --handler-ms, --credit, --fail-every and a --replicas list "
                               "shape the bench's own echo replicas: not with --broker\n");
@@ -381,6 +393,7 @@ yard__cmd_bench(int argc, char **argv)
                                  .nsizes = o.nsizes,
                                  .json = o.json,
                                  .baseline = o.baseline,
+                                 .spread = o.spread,
                                  .broker = o.broker,
                                  .service = o.service};
         memcpy(sz.sizes, o.sizes, sizeof o.sizes);
@@ -416,13 +429,15 @@ yard__cmd_bench(int argc, char **argv)
     memset(&own, 0, sizeof own);
     const char *endpoint = o.broker;
     if (!o.broker) {
-        int64_t credit =
-            o.credit ? o.credit : yard__bench_bus_credit((int64_t)o.clients * o.window, o.replicas);
-        yard_bench_echo_opts_t eo = {.fail_every = o.fail_every, .credit = (uint32_t)credit};
+        yard_bench_replicas_t r = {
+            .replicas = o.replicas,
+            .credit = o.credit ? o.credit
+                               : yard__bench_bus_credit((int64_t)o.clients * o.window, o.replicas),
+            .fill = !o.spread};
+        yard_bench_echo_opts_t eo = {.fail_every = o.fail_every, .credit = (uint32_t)r.credit};
         int rc = o.fail_every || o.credit
-                     ? yard__bench_bus_start_def(&own, &yard__bench_echo, &eo, o.replicas, credit,
-                                                 false, S_WHO)
-                     : yard__bench_bus_start(&own, o.replicas, credit, false, S_WHO);
+                     ? yard__bench_bus_start_def(&own, &yard__bench_echo, &eo, &r, S_WHO)
+                     : yard__bench_bus_start(&own, &r, S_WHO);
         if (rc) {
             yard__bench_bus_stop(&own);
             code = YARD_EXIT_ERROR;

@@ -528,8 +528,9 @@ yard__cmd_bench_auth(int argc, char **argv)
     snprintf(b.user, sizeof b.user, "yard-bench-%s", id);
     auth_random_id(b.password, sizeof b.password, 24);
     /* Clients and replicas reach the broker over tcp loopback, as separate processes do. */
-    if (yard__bench_bus_start(&b.bus, o.replicas, s_credit(&o), false, "yard bench auth") ||
-        s_auth_start(&b, &o)) {
+    /* Round-robin, as the auth replicas take it: the ratio compares like with like. */
+    yard_bench_replicas_t echo_reps = {.replicas = o.replicas, .credit = s_credit(&o)};
+    if (yard__bench_bus_start(&b.bus, &echo_reps, "yard bench auth") || s_auth_start(&b, &o)) {
         goto cleanup;
     }
     b.cctx = zmq_ctx_new();

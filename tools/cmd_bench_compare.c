@@ -85,9 +85,11 @@ typedef struct {
 static int
 s_run_yard(const s_row_t *row, double duration_s, yard_bench_result_t *out)
 {
-    int64_t credit = yard__bench_bus_credit((int64_t)4 * 64, row->responders);
+    yard_bench_replicas_t r = {.replicas = row->responders,
+                               .credit = yard__bench_bus_credit((int64_t)4 * 64, row->responders),
+                               .fill = true};
     yard_bench_bus_t bus;
-    int rc = yard__bench_bus_start(&bus, row->responders, credit, false, S_WHO);
+    int rc = yard__bench_bus_start(&bus, &r, S_WHO);
     if (rc == 0) {
         size_t off = 0;
         void *body = yard__bench_body(S_SIZE, &off);

@@ -126,8 +126,11 @@ s_bus_start(s_bus_t *b, const yard_bench_http_opts_t *o, size_t body_max)
     memset(b, 0, sizeof *b);
     /* Credit for every connection's request (wrk keeps one outstanding per connection), so
      * the broker's queue does not set the pace. */
-    int64_t credit = yard__bench_bus_credit(o->connections, (int)o->replicas);
-    if (yard__bench_bus_start(&b->bus, (int)o->replicas, credit, !o->tcp, S_WHO)) {
+    yard_bench_replicas_t r = {.replicas = (int)o->replicas,
+                               .credit = yard__bench_bus_credit(o->connections, (int)o->replicas),
+                               .inproc = !o->tcp,
+                               .fill = true};
+    if (yard__bench_bus_start(&b->bus, &r, S_WHO)) {
         return -1;
     }
     /* The gateway at its defaults (as a user's `yard-gateway` gets them, environment
