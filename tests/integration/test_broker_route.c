@@ -106,10 +106,7 @@ s_fill_replica(tb_env_t *env, const char *service, uint32_t credit)
                        .credit = credit,
                        .heartbeat_ms = 1000,
                        .flags = YARD_FLAG_FILL};
-    tb_send(s, YARD_CMD_READY, &h, NULL, 0);
-    tb_msg_t m;
-    tb_expect(env, s, YARD_CMD_READY, &m, WAIT);
-    tb_msg_close(&m);
+    tb_ready(env, s, &h);
     return s;
 }
 
@@ -163,9 +160,7 @@ test_fill_replica_keeps_the_turn_while_it_has_credit(void **state)
     /* b asks for FILL now: taken next, it keeps the turn for its two free credits */
     yard_header_t ready = {
         .service = yard_str("fill"), .credit = 3, .heartbeat_ms = 1000, .flags = YARD_FLAG_FILL};
-    tb_send(b, YARD_CMD_READY, &ready, NULL, 0);
-    tb_expect(&env, b, YARD_CMD_READY, &m, WAIT);
-    tb_msg_close(&m);
+    tb_ready(&env, b, &ready);
     for (int i = 0; i < 3; i++) { /* c answers: after b, round-robin would go on to c */
         r.id = ids[2][i];
         tb_send(c, YARD_CMD_REPLY, &r, "", 0);

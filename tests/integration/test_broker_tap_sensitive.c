@@ -45,10 +45,7 @@ s_replica(tb_env_t *env, const char *service, const char *const *ops, uint32_t n
                        .heartbeat_ms = 1000,
                        .sensitive = list,
                        .sensitive_count = n};
-    tb_send(s, YARD_CMD_READY, &h, NULL, 0);
-    tb_msg_t m;
-    tb_expect(env, s, YARD_CMD_READY, &m, WAIT);
-    tb_msg_close(&m);
+    tb_ready(env, s, &h);
     return s;
 }
 

@@ -221,17 +221,24 @@ tb_quiet(tb_env_t *env, void *sock, int ms)
     return !got;
 }
 
+uint32_t
+tb_ready(tb_env_t *env, void *sock, const yard_header_t *h)
+{
+    tb_send(sock, YARD_CMD_READY, h, NULL, 0);
+    tb_msg_t m;
+    tb_expect(env, sock, YARD_CMD_READY, &m, 2000);
+    uint32_t credit = m.h.credit;
+    tb_msg_close(&m);
+    return credit;
+}
+
 void *
 tb_replica(tb_env_t *env, const char *service, uint32_t credit, uint32_t heartbeat_ms)
 {
     void *s = tb_peer(env);
     yard_header_t h = {
         .service = yard_str(service), .credit = credit, .heartbeat_ms = heartbeat_ms};
-    tb_send(s, YARD_CMD_READY, &h, NULL, 0);
-    tb_msg_t m;
-    tb_expect(env, s, YARD_CMD_READY, &m, 2000);
-    assert_int_equal(m.h.credit, credit);
-    tb_msg_close(&m);
+    assert_int_equal(tb_ready(env, s, &h), credit);
     return s;
 }
 

@@ -43,6 +43,10 @@ void tb_send_raw(void *sock, const void *const *frames, const size_t *sizes, int
 bool tb_recv(tb_env_t *env, void *sock, tb_msg_t *m, int timeout_ms);
 void tb_msg_close(tb_msg_t *m);
 
+/* Sends READY with header h on sock and waits for the broker's READY answer, which it
+ * returns (the credit the broker accepted). */
+uint32_t tb_ready(tb_env_t *env, void *sock, const yard_header_t *h);
+
 /* READY for service with credit and heartbeat; waits for the broker's READY. */
 void *tb_replica(tb_env_t *env, const char *service, uint32_t credit, uint32_t heartbeat_ms);
 

@@ -363,6 +363,15 @@ s_replicas_filling(yard_client_t *c, long want)
     return -1;
 }
 
+/* Zeroes the replicas' counts. */
+static void
+s_counts_reset(void)
+{
+    for (int i = 0; i < 8; i++) {
+        atomic_store(&s_per_replica[i], 0);
+    }
+}
+
 /* The replicas' counts, in decreasing order. */
 static void
 s_counts_sorted(int out[3])
@@ -381,6 +390,19 @@ s_counts_sorted(int out[3])
     }
 }
 
+/* n calls to rt, one at a time, each answered; then how the replicas shared them (sorted). */
+static void
+s_one_at_a_time(yard_client_t *c, int n, int counts[3])
+{
+    s_counts_reset();
+    for (int i = 0; i < n; i++) {
+        yard_msg_t *reply = NULL;
+        assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, NULL, &reply), 0);
+        yard_msg_destroy(&reply);
+    }
+    s_counts_sorted(counts);
+}
+
 /* With fill (READY FILL, docs/protocol.md 6.1) the broker keeps giving requests to the replica
  * it took last while that one has credit: calls one at a time all land on one replica, and a
  * burst larger than its credit fills it, then the next replica takes the rest. */
@@ -395,21 +417,11 @@ test_fill_keeps_one_replica_busy(void **state)
     yard_client_t *c = s_client(ept);
     assert_int_equal(s_call_until_up(c, "\xa5hello", 5000), 0);
     assert_int_equal(s_replicas_filling(c, 3), 3);
-    for (int i = 0; i < 8; i++) {
-        atomic_store(&s_per_replica[i], 0);
-    }
-    for (int i = 0; i < 20; i++) {
-        yard_msg_t *reply = NULL;
-        assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, NULL, &reply), 0);
-        yard_msg_destroy(&reply);
-    }
     int n[3];
-    s_counts_sorted(n);
+    s_one_at_a_time(c, 20, n);
     assert_int_equal(n[0], 20); /* round-robin would give each about 7 */
     assert_int_equal(n[1], 0);
-    for (int i = 0; i < 8; i++) {
-        atomic_store(&s_per_replica[i], 0);
-    }
+    s_counts_reset();
     /* One batch (corked) of 40 against a credit of 32 each: the broker routes all of it in one
      * turn, before any answer can return credit. */
     s_tally_t t = {0};
@@ -431,15 +443,7 @@ test_fill_keeps_one_replica_busy(void **state)
     c = s_client(ept);
     assert_int_equal(s_call_until_up(c, "\xa5hello", 5000), 0);
     assert_int_equal(s_replicas_filling(c, 3), 0);
-    for (int i = 0; i < 8; i++) {
-        atomic_store(&s_per_replica[i], 0);
-    }
-    for (int i = 0; i < 30; i++) {
-        yard_msg_t *reply = NULL;
-        assert_int_equal(yard_client_call(c, "rt", "\xc0", 1, NULL, &reply), 0);
-        yard_msg_destroy(&reply);
-    }
-    s_counts_sorted(n);
+    s_one_at_a_time(c, 30, n);
     assert_int_equal(n[0], 10);
     assert_int_equal(n[2], 10);
     yard_client_destroy(&c);
