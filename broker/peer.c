@@ -217,9 +217,6 @@ yard__on_ready(yard_broker_t *b, const void *rid, size_t len, yard__peer_t *p,
     p->heartbeat_ms = s_clamp(h->heartbeat_ms, b->o.heartbeat_min_ms, b->o.heartbeat_max_ms);
     bool is_new = p->svc == NULL;
     p->fill = (h->flags & YARD_FLAG_FILL) != 0; /* a later READY may change it, as the credit */
-    if (!p->fill && s->filling == p) {
-        s->filling = NULL;
-    }
     if (is_new) {
         p->credit = credit;
         s_register(b, p, s, h);

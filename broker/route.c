@@ -14,7 +14,7 @@
 static yard__peer_t *
 s_pick(yard__service_t *s)
 {
-    if (s->filling && yard__contrib(s->filling) > 0) {
+    if (s->filling && s->filling->fill && yard__contrib(s->filling) > 0) {
         return s->filling;
     }
     s->filling = NULL;

@@ -81,6 +81,24 @@ yard__bench_bus_start_def(yard_bench_bus_t *bus, const yard_actor_def_t *echo,
     return s_start_echo(bus, echo, echo_options, r, r->inproc ? bus->inproc : bus->tcp, who);
 }
 
+const char *
+yard__bench_replicas_label(bool existing, bool spread)
+{
+    if (existing) {
+        return "(existing replicas)";
+    }
+    return spread ? "replicas (round-robin)" : "replicas (fill)";
+}
+
+const char *
+yard__bench_fill_json(bool existing, bool spread)
+{
+    if (existing) {
+        return "null";
+    }
+    return spread ? "false" : "true";
+}
+
 int64_t
 yard__bench_bus_credit(int64_t outstanding, int replicas)
 {

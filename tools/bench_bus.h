@@ -30,6 +30,13 @@ typedef struct {
     bool fill;
 } yard_bench_replicas_t;
 
+/* How a bench's output names its replicas: "(existing replicas)" when it drives another bus
+ * (existing), else "replicas (fill)" or, with spread, "replicas (round-robin)". Static. */
+const char *yard__bench_replicas_label(bool existing, bool spread);
+
+/* The JSON value of a bench's "fill": null when it drives another bus, else true or false. */
+const char *yard__bench_fill_json(bool existing, bool spread);
+
 /* Starts the broker, bound to both endpoints, and the echo replicas r describes (borrowed).
  * Returns 0, or -1 after printing why to stderr, prefixed with who ("yard bench").
  * Call yard__bench_bus_stop() either way. */

@@ -279,10 +279,7 @@ s_print_json(const yard_bench_sizes_t *o, const s_row_t *rows)
     printf("{\"clients\":%d,\"replicas\":%d,\"window\":%d,\"duration_s\":%g,"
            "\"inflight_max_bytes\":%u,\"in_process\":%s,\"fill\":%s,\"rows\":[",
            o->clients, o->replicas, o->window, o->duration_s, YARD_BENCH_INFLIGHT_MAX,
-           o->broker ? "false" : "true",
-           o->broker   ? "null"
-           : o->spread ? "false"
-                       : "true");
+           o->broker ? "false" : "true", yard__bench_fill_json(o->broker, o->spread));
     for (int i = 0; i < o->nsizes; i++) {
         if (i) {
             putchar(',');
@@ -304,11 +301,8 @@ s_print_table(const yard_bench_sizes_t *o, const s_row_t *rows)
 {
     printf("yard bench: %d clients, %d %s, %g s per side per size; window %d, capped so that at "
            "most %u MiB of bodies are in flight\n",
-           o->clients, o->replicas,
-           o->broker   ? "(existing replicas)"
-           : o->spread ? "replicas (round-robin)"
-                       : "replicas (fill)",
-           o->duration_s, o->window, YARD_BENCH_INFLIGHT_MAX >> 20);
+           o->clients, o->replicas, yard__bench_replicas_label(o->broker, o->spread), o->duration_s,
+           o->window, YARD_BENCH_INFLIGHT_MAX >> 20);
     printf("%-15s | %-37s | %-37s | %6s | %-26s\n", "",
            o->broker ? "yard (existing)" : "yard broker", "raw zmq_proxy", "",
            "broker, per round trip");

@@ -170,11 +170,7 @@ s_print_json(const s_opts_t *o, const char *endpoint, const yard_bench_result_t 
     printf("{\"clients\":%d,\"replicas\":%d,\"window\":%d,\"duration_s\":%g,\"size\":%zu,",
            o->clients, o->replicas, o->window, o->duration_s, o->size);
     printf("\"in_process\":%s,", o->broker ? "false" : "true");
-    if (o->broker) {
-        printf("\"fill\":null,");
-    } else {
-        printf("\"fill\":%s,", o->spread ? "false" : "true");
-    }
+    printf("\"fill\":%s,", yard__bench_fill_json(o->broker, o->spread));
     (void)endpoint;
     printf("\"sent\":%llu,\"replies\":%llu,\"errors\":{", (unsigned long long)bus->sent,
            (unsigned long long)bus->replies);
@@ -218,10 +214,7 @@ s_print_table(const s_opts_t *o, const char *endpoint, const yard_bench_result_t
               const yard_bench_result_t *base)
 {
     printf("yard bench: %d clients x window %d, %d %s, %zu-byte bodies, %g s per side, %s\n",
-           o->clients, o->window, o->replicas,
-           o->broker   ? "(existing replicas)"
-           : o->spread ? "replicas (round-robin)"
-                       : "replicas (fill)",
+           o->clients, o->window, o->replicas, yard__bench_replicas_label(o->broker, o->spread),
            o->size, o->duration_s, endpoint);
     if (o->window < o->window_asked) {
         printf("window capped from %d to %d: at most %u MiB of bodies in flight\n", o->window_asked,
