@@ -3,12 +3,14 @@
  * `yard` run as a child whose stdout, stderr and exit status are checked: ping's exit codes
  * (a broker up, a broker down, a service with and without a replica matching a name prefix,
  * usage errors), its per-broker lines, and `yard services` listing each broker with a client
- * count that follows clients connecting and leaving. Every wait has a deadline. */
+ * count that follows clients connecting and leaving and always counts the client that asks.
+ * Every wait has a deadline. */
 #include "harness.h"
 #include "json_doc.h"
 #include "run.h"
 
 #include "yard/client.h"
+#include "yard/mp.h"
 
 #include <limits.h>
 #include <setjmp.h>
@@ -23,6 +25,7 @@
 #include <cmocka.h>
 
 #define S_CLIENTS 3
+#define S_ASKERS  200
 
 typedef struct {
     char *dir;
@@ -269,6 +272,37 @@ test_services_clients_follow_connections(void **state)
     s_wait_clients(bus->ep[0], base);
 }
 
+/* A client that connects and asks `services` at once is one of the clients it is told of:
+ * its ACCEPTED and its request can reach the broker in one loop turn. */
+static void
+test_services_counts_its_asker(void **state)
+{
+    s_bus_t *bus = *state;
+    for (int i = 0; i < S_ASKERS; i++) {
+        yard_client_t *c = NULL;
+        assert_int_equal(yard_client_new(bus->ep[1], NULL, &c), 0);
+        yard_call_opts_t opts = {.op = "services", .timeout_ms = 5000};
+        yard_msg_t *reply = NULL;
+        assert_int_equal(yard_client_call(c, "$sys", NULL, 0, &opts, &reply), 0);
+        size_t size = 0;
+        const void *body = yard_msg_body(reply, &size);
+        msgpack_zone zone;
+        msgpack_zone_init(&zone, 1024);
+        msgpack_object root;
+        char err[128];
+        assert_int_equal(yard_mp_decode(body, size, &zone, &root, err, sizeof err), 0);
+        uint64_t clients = 0;
+        assert_int_equal(yard_mp_get_uint(&root, "clients", &clients, err, sizeof err), 0);
+        if (clients < 1) {
+            fail_msg("round %d: a fresh client asked and was told of %llu clients", i,
+                     (unsigned long long)clients);
+        }
+        msgpack_zone_destroy(&zone);
+        yard_msg_destroy(&reply);
+        yard_client_destroy(&c);
+    }
+}
+
 static void
 test_services_per_broker_lines(void **state)
 {
@@ -332,6 +366,7 @@ main(void)
         cmocka_unit_test(test_ping_service_replica_prefix),
         cmocka_unit_test(test_ping_usage),
         cmocka_unit_test(test_services_clients_follow_connections),
+        cmocka_unit_test(test_services_counts_its_asker),
         cmocka_unit_test(test_services_per_broker_lines),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
